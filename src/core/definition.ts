@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import type { ItemKey } from './cursor.js';
+import type { RetryPolicy, RunParams } from './run.js';
+import type { Source } from './source.js';
+import type { SqlTransaction } from './sql.js';
+
+/**
+ * How a backfill achieves exactly-once in effect (see docs/exactly-once.md):
+ * - `transactional`: `process` writes through `ctx.tx` into the store's own database; its writes,
+ *   the checkpoint and the ledger commit in one transaction.
+ * - `at-least-once`: `process` writes anywhere; delivered keys go into the permanent ledger in the
+ *   checkpoint transaction, so a re-run skips them, and `ctx.idempotencyKey(item)` lets the target
+ *   drop the rare repeat (a crash between `process` and the commit).
+ */
+export type DeliveryMode = 'transactional' | 'at-least-once';
+
+/** What `process` is handed besides the batch. */
+export interface ProcessContext {
+  readonly run: { readonly id: string; readonly backfill: string; readonly params: RunParams };
+  readonly partition: number;
+  /** 1-based attempt of this batch (retries increase it). */
+  readonly attempt: number;
+  /** True in `--dry-run`: do the work but change nothing outside `ctx.tx` (which is rolled back). */
+  readonly dryRun: boolean;
+  /** The batch transaction on the store's database (transactional backfills only). */
+  readonly tx: SqlTransaction | undefined;
+  /** Deterministic idempotency key of an item, the same on every run and re-run. */
+  idempotencyKey(item: unknown): string;
+  /** Aborted when the run is cancelled or the process is shutting down hard. */
+  readonly signal: AbortSignal;
+}
+
+/** What the user writes once. */
+export interface BackfillDefinitionInput<Item> {
+  /** Unique name: letters, digits, `.`, `_`, `-`. */
+  name: string;
+  description?: string;
+  source: Source<Item>;
+  /** Stable item key; defaults to the source's (e.g. the keyset columns). */
+  key?: (item: Item) => ItemKey | number;
+  /** The same function the real-time path uses, called once per batch. */
+  process: (batch: Item[], ctx: ProcessContext) => Promise<void> | void;
+  delivery?: DeliveryMode;
+  /** Record delivered keys in the permanent ledger and skip them. Default: on for at-least-once, off for transactional. */
+  dedup?: boolean;
+  /** Ledger namespace; defaults to the name. Two backfills sharing a namespace never deliver a key twice. */
+  ledgerNamespace?: string;
+  batchSize?: number;
+  concurrency?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Pause the run when quarantined / received exceeds this (0..1). Default 0.01. */
+  maxFailureRatio?: number;
+}
+
+/** A validated definition with every default filled in. */
+export interface BackfillDefinition<Item = unknown> {
+  readonly name: string;
+  readonly description: string;
+  readonly source: Source<Item>;
+  readonly key: (item: Item) => ItemKey | number;
+  readonly process: (batch: Item[], ctx: ProcessContext) => Promise<void> | void;
+  readonly delivery: DeliveryMode;
+  readonly dedup: boolean;
+  readonly ledgerNamespace: string;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly retry: RetryPolicy;
+  readonly maxFailureRatio: number;
+}
+
+export const DEFAULT_BATCH_SIZE = 500;
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
+export const DEFAULT_MAX_FAILURE_RATIO = 0.01;
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+const positiveInt = (what: string) =>
+  z.number({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` })
+    .int({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` })
+    .positive({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` });
+
+const definitionSchema = z.object({
+  name: z.string({ error: 'name must be a string' }).regex(NAME_PATTERN, {
+    error: (i) => `name must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${describe(i.input)}`,
+  }),
+  description: z.string().optional(),
+  source: z.custom<Source<unknown>>((v) => isSource(v), {
+    error: 'source must be a Sluice source such as sqlKeyset(...), jsonl(...) or iterable(...)',
+  }),
+  key: z.custom<(item: unknown) => unknown>((v) => v === undefined || typeof v === 'function', { error: 'key must be a function (item) => string | number' }).optional(),
+  process: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', { error: 'process must be a function (batch, ctx) => Promise<void>' }),
+  delivery: z.enum(['transactional', 'at-least-once'], { error: (i) => `delivery must be "transactional" or "at-least-once", got ${describe(i.input)}` }).optional(),
+  dedup: z.boolean({ error: 'dedup must be true or false' }).optional(),
+  ledgerNamespace: z.string().regex(NAME_PATTERN, { error: 'ledgerNamespace must look like a backfill name' }).optional(),
+  batchSize: positiveInt('batchSize').max(100_000, { error: 'batchSize must be at most 100000' }).optional(),
+  concurrency: positiveInt('concurrency').max(256, { error: 'concurrency must be at most 256' }).optional(),
+  retry: z
+    .object({
+      attempts: positiveInt('retry.attempts').max(100).optional(),
+      baseDelayMs: z.number().min(0, { error: 'retry.baseDelayMs must be ≥ 0' }).optional(),
+      maxDelayMs: z.number().min(0, { error: 'retry.maxDelayMs must be ≥ 0' }).optional(),
+    })
+    .strict()
+    .optional(),
+  maxFailureRatio: z
+    .number({ error: (i) => `maxFailureRatio must be a number between 0 and 1, got ${describe(i.input)}` })
+    .min(0, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
+    .max(1, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
+    .optional(),
+}).strict();
+
+/** Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option. */
+export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): BackfillDefinition<Item> {
+  const label = typeof (input as { name?: unknown })?.name === 'string' ? `defineBackfill("${input.name}")` : 'defineBackfill()';
+  if (input === null || typeof input !== 'object') throw new ConfigError(`${label}: expected an options object`);
+  const parsed = definitionSchema.safeParse(input);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    const message = first.code === 'unrecognized_keys' ? `unknown option ${first.keys.map((k) => `"${k}"`).join(', ')}` : first.message;
+    throw new ConfigError(`${label}: ${message}`);
+  }
+  const key = input.key ?? input.source.defaultKey;
+  if (!key) {
+    throw new ConfigError(`${label}: key is required for a ${input.source.kind} source`, {
+      hint: 'add key: (item) => item.id (a value that identifies the item and never changes between runs)',
+    });
+  }
+  const delivery = input.delivery ?? 'at-least-once';
+  return Object.freeze({
+    name: input.name,
+    description: input.description ?? '',
+    source: input.source,
+    key,
+    process: input.process,
+    delivery,
+    dedup: input.dedup ?? delivery === 'at-least-once',
+    ledgerNamespace: input.ledgerNamespace ?? input.name,
+    batchSize: input.batchSize ?? DEFAULT_BATCH_SIZE,
+    concurrency: input.concurrency ?? 1,
+    retry: { ...DEFAULT_RETRY, ...stripUndefined(input.retry ?? {}) },
+    maxFailureRatio: input.maxFailureRatio ?? DEFAULT_MAX_FAILURE_RATIO,
+  });
+}
+
+function isSource(value: unknown): boolean {
+  return !!value && typeof value === 'object' && typeof (value as { open?: unknown }).open === 'function' && typeof (value as { kind?: unknown }).kind === 'string';
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return typeof value;
+}

@@ -1,0 +1,116 @@
+/**
+ * Typed errors. Every error Sluice raises says what was wrong and what to do next;
+ * the CLI prints `message` (and `hint`) without a stack trace and exits with `exitCode`.
+ */
+
+/** Process exit codes, documented in docs/cli.md. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  paused: 3,
+  cancelled: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Base class of every error Sluice raises on purpose. */
+export class SluiceError extends Error {
+  /** Stable machine-readable code, e.g. `CONFIG_INVALID`. */
+  readonly code: string;
+  /** What the user should do next, when the message alone does not say it. */
+  readonly hint: string | undefined;
+  /** The exit code the CLI uses for this error. */
+  readonly exitCode: ExitCode;
+
+  constructor(code: string, message: string, options: { hint?: string; exitCode?: ExitCode; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? ExitCode.failed;
+  }
+}
+
+/** Bad input from the user: a flag, a parameter, a definition option. Exit code 2. */
+export class UsageError extends SluiceError {
+  constructor(message: string, options: { hint?: string; code?: string; cause?: unknown } = {}) {
+    super(options.code ?? 'USAGE', message, { ...options, exitCode: ExitCode.usage });
+  }
+}
+
+/** A definition or config file that cannot be used. Exit code 2. */
+export class ConfigError extends SluiceError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('CONFIG_INVALID', message, { ...options, exitCode: ExitCode.usage });
+  }
+}
+
+/** Something named (a run, a backfill) does not exist. Exit code 2. */
+export class NotFoundError extends SluiceError {
+  constructor(message: string, options: { hint?: string } = {}) {
+    super('NOT_FOUND', message, { ...options, exitCode: ExitCode.usage });
+  }
+}
+
+/** The store cannot be opened or used (corrupt file, newer schema, I/O). Exit code 1. */
+export class StoreError extends SluiceError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('STORE', message, options);
+  }
+}
+
+/** A source cannot be read (missing table or column, non-unique key, unreadable file). Exit code 1. */
+export class SourceError extends SluiceError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('SOURCE', message, options);
+  }
+}
+
+/** A run is not in a state that allows the requested action. Exit code 2. */
+export class InvalidTransitionError extends SluiceError {
+  constructor(message: string, options: { hint?: string } = {}) {
+    super('INVALID_TRANSITION', message, { ...options, exitCode: ExitCode.usage });
+  }
+}
+
+/**
+ * The worker no longer holds the partition's lease: its fencing token is stale.
+ * The batch transaction that saw this was rolled back; the worker must stop working on the partition.
+ */
+export class LeaseLostError extends SluiceError {
+  constructor(runId: string, partition: number, fence: number) {
+    super('LEASE_LOST', `lease on partition ${partition} of run ${runId} was lost (fence ${fence} is stale); the batch was rolled back`);
+  }
+}
+
+/**
+ * Thrown by a user's `process` to say that retrying cannot help (bad data, a constraint violation):
+ * Sluice skips the remaining retries and isolates the failing items into quarantine at once.
+ */
+export class PermanentError extends Error {
+  /** Error class recorded in quarantine, e.g. `PARSE_ERROR`. */
+  readonly errorClass: string;
+  constructor(message: string, errorClass = 'PERMANENT', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PermanentError';
+    this.errorClass = errorClass;
+  }
+}
+
+/** The class under which an error is counted and quarantined: a code when there is one, else its name. */
+export function errorClassOf(error: unknown): string {
+  if (error instanceof PermanentError) return error.errorClass;
+  if (error && typeof error === 'object') {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.length > 0 && code.length <= 64) return code;
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === 'string' && name.length > 0) return name;
+  }
+  return 'Error';
+}
+
+/** A one-line message for any thrown value. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,129 @@
+import type { Counts } from './counts.js';
+import type { Cursor, ItemKey } from './cursor.js';
+import type { RunState } from './run-state.js';
+
+/** Options a run executes with: the definition's defaults overridden by the caller's. */
+export interface RunOptions {
+  batchSize: number;
+  concurrency: number;
+  /** Stop cleanly (state `paused`, resumable) after this many batches in this execution. */
+  maxBatches?: number;
+  maxFailureRatio: number;
+  retry: RetryPolicy;
+}
+
+/** Parameters that select which items a run covers; fixed for the run's lifetime. */
+export interface RunParams {
+  /** ISO instant: only items at or after it. */
+  since?: string;
+  /** Free-form parameters passed through to `process` as `ctx.run.params`. */
+  extra?: Record<string, unknown>;
+}
+
+export interface RetryPolicy {
+  /** Attempts per batch before bisecting it to isolate failing items (1 = no retry). */
+  attempts: number;
+  /** First backoff delay; doubles each attempt, with full jitter. */
+  baseDelayMs: number;
+  /** Upper bound of a single backoff delay. */
+  maxDelayMs: number;
+}
+
+/** A control request written to the store and picked up at the next batch boundary. */
+export interface RunControl {
+  kind: 'pause' | 'cancel';
+  actor: string;
+  reason: string;
+  requestedAt: string;
+}
+
+export interface RunRecord {
+  id: string;
+  backfill: string;
+  state: RunState;
+  params: RunParams;
+  options: RunOptions;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Why the run is in its state (last transition's reason). */
+  reason: string | null;
+  /** A pending control request, if any. */
+  control: RunControl | null;
+  /** Counts summed over partitions. */
+  counts: Counts;
+  batches: number;
+  /** Items remaining when the run was planned (an estimate, for progress and ETA). */
+  plannedItems: number | null;
+}
+
+export type PartitionState = 'pending' | 'running' | 'done' | 'failed';
+
+export interface PartitionRecord {
+  runId: string;
+  index: number;
+  lower: Cursor;
+  upper: Cursor;
+  label: string | null;
+  /** Position after the last committed batch; `null` before the first. */
+  cursor: Cursor;
+  state: PartitionState;
+  /** Fencing token: grows on every claim. A checkpoint must carry the current one. */
+  fence: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: string | null;
+  counts: Counts;
+  batches: number;
+  error: string | null;
+  updatedAt: string;
+}
+
+export interface TransitionRecord {
+  runId: string;
+  from: RunState | null;
+  to: RunState;
+  actor: string;
+  reason: string;
+  at: string;
+}
+
+/** What a worker holds while it works a partition. */
+export interface PartitionLease {
+  runId: string;
+  index: number;
+  fence: number;
+  owner: string;
+  expiresAt: string;
+}
+
+export interface QuarantineEntryInput {
+  itemKey: ItemKey;
+  errorClass: string;
+  message: string;
+  /** The item as JSON (or the raw record), truncated to a sample when large. */
+  payload: string | null;
+  locator?: Cursor;
+  attempts: number;
+}
+
+export type QuarantineStatus = 'open' | 'replayed';
+
+export interface QuarantineRecord extends QuarantineEntryInput {
+  id: number;
+  runId: string;
+  backfill: string;
+  partitionIndex: number | null;
+  status: QuarantineStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A worker process: leases name it so that dead ones can be recognised. */
+export interface WorkerIdentity {
+  /** Unique per process, e.g. `host:pid:random`. */
+  id: string;
+  host: string;
+  pid: number;
+}

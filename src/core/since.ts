@@ -1,0 +1,36 @@
+import { UsageError } from './errors.js';
+
+const RELATIVE = /^(\d+)\s*(m|min|h|d|w)$/i;
+const UNIT_MS: Record<string, number> = { m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * Parses `--since`: a relative window (`30m`, `12h`, `7d`, `2w`) counted back from `now`, or an
+ * ISO-8601 date or instant (`2024-05-01`, `2024-05-01T12:00:00Z`).
+ */
+export function parseSince(value: string | Date, now: number): Date {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new UsageError('--since is an invalid date');
+    return value;
+  }
+  const text = value.trim();
+  const relative = RELATIVE.exec(text);
+  if (relative) {
+    const amount = Number(relative[1]);
+    return new Date(now - amount * UNIT_MS[relative[2]!.toLowerCase()]!);
+  }
+  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) {
+    const date = new Date(text);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new UsageError(`--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "${value}"`);
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses a duration such as `500ms`, `30s`, `5m`, `2h` (a bare number is milliseconds). */
+export function parseDuration(value: string, what: string): number {
+  const match = DURATION.exec(value.trim());
+  if (!match) throw new UsageError(`${what} must be a duration like 500ms, 30s, 5m or 2h, got "${value}"`);
+  return Math.round(Number(match[1]) * DURATION_MS[(match[2] ?? 'ms').toLowerCase()]!);
+}

@@ -1,0 +1,46 @@
+/**
+ * The small SQL surface the core and the sources need, implemented by each store adapter
+ * (SQLite today, PostgreSQL next). Values are always parameters; identifiers are quoted with
+ * `quoteIdentifier` after validation.
+ */
+export type SqlDialect = 'sqlite' | 'postgres';
+
+export type SqlValue = string | number | bigint | boolean | null | Buffer | Date;
+export type SqlRow = Record<string, unknown>;
+
+/** A connection that can run statements. Placeholders are written `?` and translated per dialect. */
+export interface SqlConnection {
+  readonly dialect: SqlDialect;
+  /** Runs a statement that returns rows. */
+  query<Row extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  /** Runs a statement that changes rows; returns how many it changed. */
+  execute(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  /** Runs one statement once per parameter list (prepared once); returns the total rows changed. */
+  executeMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<{ changes: number }>;
+}
+
+/**
+ * The open batch transaction on the store's own database, handed to `process` as `ctx.tx` when a
+ * backfill is `transactional`: everything done through it commits together with the checkpoint.
+ */
+export interface SqlTransaction extends SqlConnection {
+  /** The driver's own handle (a better-sqlite3 `Database`, a `pg` client), for what the surface above lacks. */
+  readonly raw: unknown;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Validates an identifier from configuration (table, column) and quotes it. */
+export function quoteIdentifier(name: string, what = 'identifier'): string {
+  if (!IDENTIFIER.test(name)) {
+    throw new TypeError(`${what} "${name}" is not a plain SQL identifier (letters, digits and _ only, not starting with a digit)`);
+  }
+  return `"${name}"`;
+}
+
+/** Validates and quotes a possibly schema-qualified table name (`schema.table`). */
+export function quoteQualifiedName(name: string, what = 'table'): string {
+  const parts = name.split('.');
+  if (parts.length > 2) throw new TypeError(`${what} "${name}" has more than one dot; use "table" or "schema.table"`);
+  return parts.map((p) => quoteIdentifier(p, what)).join('.');
+}

@@ -1,0 +1,154 @@
+import type { Counts } from './counts.js';
+import type { Cursor, ItemKey } from './cursor.js';
+import type {
+  PartitionLease,
+  PartitionRecord,
+  PartitionState,
+  QuarantineEntryInput,
+  QuarantineRecord,
+  QuarantineStatus,
+  RunControl,
+  RunOptions,
+  RunParams,
+  RunRecord,
+  TransitionRecord,
+} from './run.js';
+import type { RunState } from './run-state.js';
+import type { PartitionSpec } from './source.js';
+import type { SqlConnection, SqlDialect, SqlTransaction } from './sql.js';
+
+/**
+ * Where runs, partitions, checkpoints, the transition log, quarantine and the dedup ledger live.
+ * The core owns this interface; `stores/sqlite` (and later `stores/postgres`) implement it, and one
+ * contract test suite runs against every implementation.
+ *
+ * Concurrency: every method may be called concurrently from several async lanes of one process.
+ * Implementations serialise what their database needs serialised (SQLite: one writer).
+ */
+export interface Store {
+  readonly dialect: SqlDialect;
+  /** A human description, e.g. the SQLite file path. */
+  readonly location: string;
+
+  /** A read connection to the store's own database, for sources whose target is that database. */
+  readConnection(): SqlConnection;
+
+  close(): Promise<void>;
+
+  // ---- runs -------------------------------------------------------------------------------
+
+  /** Creates a run in state `pending` with its partitions, recording the first transition. */
+  createRun(input: NewRun): Promise<RunRecord>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Runs, newest first. */
+  listRuns(filter?: { backfill?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRecord[]>;
+
+  /**
+   * Moves a run to `to` if its current state is one of `from` (compare-and-set) and records the
+   * transition. Clears a pending control request when `to` is paused, cancelled or terminal.
+   * Returns the updated run, or `undefined` when the run was not in one of `from`.
+   */
+  transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined>;
+  listTransitions(runId: string): Promise<TransitionRecord[]>;
+
+  /** Writes (or clears, with `null`) a control request that workers pick up at the next batch boundary. */
+  setControl(runId: string, control: RunControl | null): Promise<void>;
+
+  // ---- partitions and leases ------------------------------------------------------------------
+
+  listPartitions(runId: string): Promise<PartitionRecord[]>;
+
+  /**
+   * Claims one partition of the run that is `pending`, or `running` under an expired lease:
+   * sets it `running`, increments its fence and leases it to `owner` until `now + leaseMs`.
+   */
+  claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined>;
+
+  /** Extends a lease. Returns false (and changes nothing) when the fence is stale. */
+  renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean>;
+
+  /**
+   * Gives a partition up: `pending` (to be claimed again), `done` or `failed` (with `error`).
+   * Fenced: returns false when the lease was already lost.
+   */
+  releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean>;
+
+  /** Expires every lease whose owner `isDead` says is gone, so that it can be claimed at once. */
+  expireLeases(isDead: (owner: string) => boolean): Promise<number>;
+
+  /** Resets `failed` partitions (all of them, or those given) to `pending`, for `retry`. */
+  resetFailedPartitions(runId: string): Promise<number>;
+
+  // ---- batches --------------------------------------------------------------------------------
+
+  /**
+   * Runs `work` in one transaction on the store's database. When `work` throws, or when
+   * `rollback` is set (dry runs), everything it did is rolled back.
+   */
+  transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options?: { rollback?: boolean }): Promise<T>;
+
+  /** Keys among `keys` already in the ledger of `namespace` (outside any batch transaction). */
+  deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>>;
+
+  // ---- quarantine -----------------------------------------------------------------------------
+
+  listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;
+  /** Counts of open quarantine entries by error class. */
+  quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>>;
+}
+
+/** What `createRun` needs. */
+export interface NewRun {
+  id: string;
+  backfill: string;
+  params: RunParams;
+  options: RunOptions;
+  createdBy: string;
+  reason: string;
+  partitions: readonly PartitionSpec[];
+  plannedItems: number | null;
+}
+
+/** The open batch transaction. */
+export interface StoreTransaction {
+  /** The same transaction as a SQL connection, handed to transactional `process` functions as `ctx.tx`. */
+  readonly sql: SqlTransaction;
+
+  /** Runs `work` under a savepoint: if it throws, only its own writes are undone, and the error is rethrown. */
+  savepoint<T>(work: () => Promise<T>): Promise<T>;
+
+  /** Keys among `keys` already in the ledger of `namespace`. */
+  deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>>;
+
+  /**
+   * Writes the batch's checkpoint, fenced by the lease: advances the partition's cursor, adds
+   * `delta` to its counts, records ledger keys and quarantine entries, and (with `done`) marks the
+   * partition done and releases its lease. Throws `LeaseLostError` when the fence is stale (the
+   * caller must let the transaction roll back). Returns the run's pending control request, read
+   * in the same transaction.
+   */
+  checkpoint(write: CheckpointWrite): Promise<{ control: RunControl | null }>;
+
+  /**
+   * Marks quarantine entries replayed (by id) and moves their counts on the run's partitions:
+   * quarantined − n, processed + n. Used by `quarantine replay`.
+   */
+  markReplayed(runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void>;
+
+  /** Records a failed replay attempt: increments attempts and stores the new error. */
+  recordReplayFailure(id: number, errorClass: string, message: string): Promise<void>;
+}
+
+export interface CheckpointWrite {
+  lease: PartitionLease;
+  /** Cursor after this batch. */
+  cursor: Cursor;
+  /** The partition is exhausted: mark it done and release the lease. */
+  done: boolean;
+  delta: Counts;
+  /** Keys to add to the permanent ledger (ignored when already there). */
+  ledger?: { namespace: string; keys: readonly ItemKey[] };
+  quarantine?: readonly QuarantineEntryInput[];
+  /** New lease expiry (the checkpoint doubles as a heartbeat). */
+  leaseMs: number;
+}
