@@ -99,8 +99,10 @@ export class PermanentError extends Error {
 
 /** The class under which an error is counted and quarantined: a code when there is one, else its name. */
 export function errorClassOf(error: unknown): string {
-  if (error instanceof PermanentError) return error.errorClass;
   if (error && typeof error === 'object') {
+    // Duck-typed: a config loaded from the built package and an engine from source are two copies.
+    const errorClass = (error as { errorClass?: unknown }).errorClass;
+    if (typeof errorClass === 'string' && errorClass.length > 0) return errorClass;
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && code.length > 0 && code.length <= 64) return code;
     const name = (error as { name?: unknown }).name;

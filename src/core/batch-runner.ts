@@ -1,0 +1,261 @@
+import type { Clock } from './clock.js';
+import { type Counts, zeroCounts } from './counts.js';
+import { normalizeItemKey, type ItemKey } from './cursor.js';
+import type { BackfillDefinition, ProcessContext } from './definition.js';
+import { errorClassOf, LeaseLostError, messageOf, PermanentError } from './errors.js';
+import { idempotencyKeyFor } from './idempotency.js';
+import { isolateFailures } from './isolate-failures.js';
+import type { Logger } from './logger.js';
+import { quarantinePayload } from './payload.js';
+import { backoffDelay } from './retry.js';
+import type { PartitionLease, QuarantineEntryInput, RetryPolicy, RunControl, RunParams } from './run.js';
+import type { SourceBatch } from './source.js';
+import type { SqlTransaction } from './sql.js';
+import type { Store, StoreTransaction } from './store.js';
+
+/** Everything a batch needs that does not change between batches of a run. */
+export interface BatchRunnerConfig {
+  store: Store;
+  definition: BackfillDefinition<unknown>;
+  run: { id: string; backfill: string; params: RunParams };
+  retry: RetryPolicy;
+  dryRun: boolean;
+  leaseMs: number;
+  clock: Clock;
+  logger: Logger;
+  signal: AbortSignal;
+  onRetry(info: { partition: number; attempt: number; delayMs: number; errorClass: string; message: string }): void;
+  onQuarantine(info: { partition: number; count: number; errorClass: string }): void;
+}
+
+export interface BatchInput {
+  partition: number;
+  /** Absent in dry runs, which hold no lease and write no checkpoint. */
+  lease: PartitionLease | undefined;
+  read: SourceBatch<unknown>;
+}
+
+export interface BatchResult {
+  delta: Counts;
+  control: RunControl | null;
+}
+
+interface Outcome {
+  succeeded: unknown[];
+  failed: Array<{ item: unknown; error: unknown; attempts: number }>;
+}
+
+const MAX_MESSAGE = 2000;
+
+/**
+ * One batch: skip what the ledger says was delivered, call `process` (retrying with backoff, then
+ * bisecting to isolate failing items), and commit the checkpoint, ledger keys and quarantine
+ * entries in one fenced transaction. For transactional backfills `process` runs inside that same
+ * transaction, so its writes commit with the checkpoint or not at all.
+ */
+export class BatchRunner {
+  constructor(private readonly config: BatchRunnerConfig) {}
+
+  async run(input: BatchInput): Promise<BatchResult> {
+    const malformed: QuarantineEntryInput[] = input.read.malformed.map((record) => ({
+      itemKey: record.key,
+      errorClass: record.errorClass,
+      message: truncate(record.message),
+      payload: record.sample,
+      locator: record.locator,
+      attempts: 0,
+    }));
+    return this.config.definition.delivery === 'transactional'
+      ? this.runTransactional(input, malformed)
+      : this.runAtLeastOnce(input, malformed);
+  }
+
+  // ---- at-least-once: process outside the transaction, ledger + checkpoint inside -------------
+
+  private async runAtLeastOnce(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
+    const { store, definition } = this.config;
+    const items = input.read.items;
+    let todo = items;
+    let keys: ItemKey[] | undefined;
+    if (definition.dedup && items.length > 0) {
+      keys = items.map((item) => this.keyOf(item));
+      const delivered = await store.deliveredKeys(definition.ledgerNamespace, keys);
+      if (delivered.size > 0) todo = items.filter((_item, i) => !delivered.has(keys![i]!));
+    }
+    const outcome = await this.processWithRecovery(todo, input.partition, undefined);
+    const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
+    if (this.config.dryRun) return { delta, control: null };
+
+    const succeededKeys = definition.dedup ? keysOfSucceeded(items, keys!, outcome) : undefined;
+    const control = await store.transaction((tx) => this.checkpoint(tx, input, delta, outcome, malformed, succeededKeys));
+    return { delta, control };
+  }
+
+  // ---- transactional: process and checkpoint in one transaction ---------------------------
+
+  private async runTransactional(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
+    const { store, retry, clock } = this.config;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= retry.attempts; attempt++) {
+      try {
+        return await store.transaction(async (tx) => {
+          const { todo, skipped } = await this.undelivered(tx, input.read.items);
+          if (todo.length > 0) await this.config.definition.process(todo, this.context(input.partition, attempt, tx.sql));
+          const outcome: Outcome = { succeeded: todo, failed: [] };
+          const delta = this.delta(input, skipped, outcome, malformed.length);
+          if (this.config.dryRun) return { delta, control: null };
+          return { delta, control: await this.checkpoint(tx, input, delta, outcome, malformed) };
+        }, { rollback: this.config.dryRun });
+      } catch (error) {
+        if (error instanceof LeaseLostError) throw error;
+        lastError = error;
+        if (isPermanent(error) || attempt === retry.attempts) break;
+        const delayMs = backoffDelay(retry, attempt, clock.random);
+        this.config.onRetry({ partition: input.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
+        await clock.sleep(delayMs, this.config.signal);
+      }
+    }
+    // The batch keeps failing: isolate the failing items under savepoints, commit the rest.
+    return store.transaction(async (tx) => {
+      const { todo, skipped } = await this.undelivered(tx, input.read.items);
+      const isolated = await isolateFailures(
+        todo,
+        async (subset) => attemptOnce(() => tx.savepoint(async () => {
+          await this.config.definition.process([...subset], this.context(input.partition, retry.attempts + 1, tx.sql));
+        })),
+        lastError ?? new Error('batch failed'),
+      );
+      const outcome: Outcome = {
+        succeeded: isolated.succeeded,
+        failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })),
+      };
+      const delta = this.delta(input, skipped, outcome, malformed.length);
+      if (this.config.dryRun) return { delta, control: null };
+      return { delta, control: await this.checkpoint(tx, input, delta, outcome, malformed) };
+    }, { rollback: this.config.dryRun });
+  }
+
+  // ---- shared pieces ------------------------------------------------------------------------
+
+  /** Calls `process` with retries and backoff; if it still fails, bisects to isolate failing items. */
+  private async processWithRecovery(todo: unknown[], partition: number, tx: SqlTransaction | undefined): Promise<Outcome> {
+    if (todo.length === 0) return { succeeded: [], failed: [] };
+    const { retry, clock, definition } = this.config;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= retry.attempts; attempt++) {
+      const error = await attemptOnce(() => definition.process(todo, this.context(partition, attempt, tx)));
+      if (error === undefined) return { succeeded: todo, failed: [] };
+      lastError = error;
+      if (isPermanent(error) || attempt === retry.attempts) break;
+      const delayMs = backoffDelay(retry, attempt, clock.random);
+      this.config.onRetry({ partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
+      await clock.sleep(delayMs, this.config.signal);
+    }
+    const isolated = await isolateFailures(
+      todo,
+      (subset) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx))),
+      lastError,
+    );
+    return { succeeded: isolated.succeeded, failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })) };
+  }
+
+  private async undelivered(tx: StoreTransaction, items: unknown[]): Promise<{ todo: unknown[]; skipped: number }> {
+    const { definition } = this.config;
+    if (!definition.dedup || items.length === 0) return { todo: items, skipped: 0 };
+    const keys = items.map((item) => this.keyOf(item));
+    const delivered = await tx.deliveredKeys(definition.ledgerNamespace, keys);
+    if (delivered.size === 0) return { todo: items, skipped: 0 };
+    const todo = items.filter((_item, i) => !delivered.has(keys[i]!));
+    return { todo, skipped: items.length - todo.length };
+  }
+
+  private async checkpoint(
+    tx: StoreTransaction,
+    input: BatchInput,
+    delta: Counts,
+    outcome: Outcome,
+    malformed: QuarantineEntryInput[],
+    succeededKeys?: ItemKey[],
+  ): Promise<RunControl | null> {
+    const { definition } = this.config;
+    const failedEntries: QuarantineEntryInput[] = outcome.failed.map(({ item, error, attempts }) => ({
+      itemKey: this.keyOf(item),
+      errorClass: errorClassOf(error),
+      message: truncate(messageOf(error)),
+      payload: quarantinePayload(item),
+      attempts,
+    }));
+    for (const [errorClass, count] of countByClass(failedEntries.concat(malformed))) {
+      this.config.onQuarantine({ partition: input.partition, count, errorClass });
+    }
+    const ledgerKeys = definition.dedup ? (succeededKeys ?? outcome.succeeded.map((item) => this.keyOf(item))) : undefined;
+    const { control } = await tx.checkpoint({
+      lease: input.lease!,
+      cursor: input.read.cursor,
+      done: input.read.done,
+      delta,
+      ledger: ledgerKeys && ledgerKeys.length > 0 ? { namespace: definition.ledgerNamespace, keys: ledgerKeys } : undefined,
+      quarantine: failedEntries.length + malformed.length > 0 ? failedEntries.concat(malformed) : undefined,
+      leaseMs: this.config.leaseMs,
+    });
+    return control;
+  }
+
+  private delta(input: BatchInput, skipped: number, outcome: Outcome, malformed: number): Counts {
+    const counts = zeroCounts();
+    counts.received = input.read.items.length + malformed;
+    counts.skipped = skipped;
+    counts.processed = outcome.succeeded.length;
+    counts.failed = outcome.failed.length;
+    counts.quarantined = outcome.failed.length + malformed;
+    return counts;
+  }
+
+  private context(partition: number, attempt: number, tx: SqlTransaction | undefined): ProcessContext {
+    const { run, dryRun, signal, definition } = this.config;
+    return {
+      run,
+      partition,
+      attempt,
+      dryRun,
+      tx,
+      signal,
+      idempotencyKey: (item: unknown) => idempotencyKeyFor(definition.ledgerNamespace, this.keyOf(item)),
+    };
+  }
+
+  private keyOf(item: unknown): ItemKey {
+    return normalizeItemKey(this.config.definition.key(item), this.config.definition.name);
+  }
+}
+
+/** Runs one attempt; returns undefined on success or the error (never undefined) it failed with. */
+async function attemptOnce(work: () => unknown): Promise<unknown | undefined> {
+  try {
+    await work();
+    return undefined;
+  } catch (error) {
+    if (error instanceof LeaseLostError) throw error;
+    return error ?? new Error(`process threw ${String(error)}`);
+  }
+}
+
+function isPermanent(error: unknown): boolean {
+  return error instanceof PermanentError || (error instanceof Error && error.name === 'PermanentError');
+}
+
+function keysOfSucceeded(items: unknown[], keys: ItemKey[], outcome: Outcome): ItemKey[] {
+  if (outcome.failed.length === 0 && outcome.succeeded.length === items.length) return keys;
+  const succeeded = new Set(outcome.succeeded);
+  return keys.filter((_key, i) => succeeded.has(items[i]));
+}
+
+function countByClass(entries: Array<{ errorClass: string }>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { errorClass } of entries) counts.set(errorClass, (counts.get(errorClass) ?? 0) + 1);
+  return counts;
+}
+
+function truncate(message: string): string {
+  return message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE)}…`;
+}

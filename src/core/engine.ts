@@ -1,0 +1,354 @@
+import { hostname } from 'node:os';
+import { systemClock, type Clock } from './clock.js';
+import type { BackfillDefinition } from './definition.js';
+import { InvalidTransitionError, NotFoundError, SluiceError, UsageError } from './errors.js';
+import { newRunId } from './ids.js';
+import { type Logger, silentLogger } from './logger.js';
+import { replayQuarantine } from './replay.js';
+import type { RunOptions, RunRecord, WorkerIdentity } from './run.js';
+import { RunExecution } from './run-execution.js';
+import type { RunHandle, StartOptions } from './run-handle.js';
+import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
+import { parseSince } from './since.js';
+import type { ReplayResult, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { SourceFilter, SourceReader } from './source.js';
+import type { Store } from './store.js';
+
+const DEFAULT_LEASE_MS = 30_000;
+
+/** Creates the engine over a store and a set of backfill definitions. */
+export function createSluice(options: SluiceOptions): Sluice {
+  return new Engine(options);
+}
+
+class Engine implements Sluice {
+  readonly store: Store;
+  private readonly definitions = new Map<string, BackfillDefinition<unknown>>();
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly worker: WorkerIdentity;
+  private readonly leaseMs: number;
+  private readonly progressIntervalMs: number;
+  private readonly isOwnerDead: (owner: string) => boolean;
+  /** Executions running in this process, by run id. */
+  private readonly executing = new Map<string, RunExecution>();
+
+  constructor(options: SluiceOptions) {
+    this.store = options.store;
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.worker = options.worker ?? defaultWorker(this.clock);
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.progressIntervalMs = options.progressIntervalMs ?? 1000;
+    this.isOwnerDead = options.isOwnerDead ?? (() => false);
+    for (const definition of options.backfills) {
+      if (this.definitions.has(definition.name)) {
+        throw new UsageError(`two backfills are named "${definition.name}"; names must be unique`);
+      }
+      this.definitions.set(definition.name, definition as BackfillDefinition<unknown>);
+    }
+  }
+
+  backfill(name: string): BackfillDefinition<unknown> {
+    const definition = this.definitions.get(name);
+    if (!definition) {
+      const known = [...this.definitions.keys()];
+      throw new NotFoundError(`unknown backfill "${name}"`, {
+        hint: known.length > 0 ? `defined backfills: ${known.join(', ')}` : 'no backfills are defined: add them to sluice.config.ts',
+      });
+    }
+    return definition;
+  }
+
+  backfills(): readonly BackfillDefinition<unknown>[] {
+    return [...this.definitions.values()];
+  }
+
+  // ---- starting -----------------------------------------------------------------------------
+
+  async start(name: string, options: StartOptions = {}): Promise<RunHandle> {
+    const definition = this.backfill(name);
+    validateStartOptions(options);
+    if (options.dryRun) return this.startDryRun(definition, options);
+    if (!options.newRun) {
+      const [open] = await this.store.listRuns({ backfill: name, states: OPEN_STATES, limit: 1 });
+      if (open) {
+        if (options.since !== undefined) {
+          this.logger.warn({ runId: open.id }, '--since is ignored: resuming an open run keeps the parameters it was created with');
+        }
+        return this.execute(open, definition, options, `resumed by ${options.actor ?? 'api'}`);
+      }
+    }
+    const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
+    const filter: SourceFilter = { since };
+    const runOptions = this.runOptions(definition, options);
+    const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
+    let run: RunRecord;
+    try {
+      const partitions = await reader.plan({ partitions: runOptions.concurrency, filter });
+      const plannedItems = await countItems(reader, partitions, filter);
+      run = await this.store.createRun({
+        id: newRunId(this.clock.now(), this.clock.random),
+        backfill: name,
+        params: { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) },
+        options: runOptions,
+        createdBy: options.actor ?? 'api',
+        reason: options.reason ?? 'started',
+        partitions,
+        plannedItems,
+      });
+    } catch (error) {
+      await reader.close().catch(() => undefined);
+      throw error;
+    }
+    return this.execute(run, definition, options, options.reason ?? 'started', reader);
+  }
+
+  async resume(runId: string, options: StartOptions = {}): Promise<RunHandle> {
+    validateStartOptions(options);
+    const run = await this.getRunOrThrow(runId);
+    if (TERMINAL_STATES.includes(run.state)) {
+      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending, paused or interrupted runs can be resumed`, {
+        hint: run.state === 'failed' ? `use \`sluice retry ${runId}\`` : 'start a new run instead',
+      });
+    }
+    return this.execute(run, this.backfill(run.backfill), options, options.reason ?? `resumed by ${options.actor ?? 'api'}`);
+  }
+
+  async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
+    validateStartOptions(options);
+    const run = await this.getRunOrThrow(runId);
+    if (run.state !== 'failed') {
+      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only failed runs can be retried`, {
+        hint: run.state === 'paused' ? `use \`sluice resume ${runId}\`` : undefined,
+      });
+    }
+    const definition = this.backfill(run.backfill);
+    const actor = options.actor ?? 'api';
+    const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, options.reason ?? 'retry failed partitions');
+    if (!reopened) throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
+    await this.store.resetFailedPartitions(runId);
+    return this.execute(reopened, definition, options, 'retrying');
+  }
+
+  private async startDryRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<RunHandle> {
+    const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
+    const filter: SourceFilter = { since };
+    const runOptions = this.runOptions(definition, options);
+    const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
+    try {
+      const partitions = await reader.plan({ partitions: runOptions.concurrency, filter });
+      const plannedItems = await countItems(reader, partitions, filter);
+      return new RunExecution({
+        ...this.executionBase(definition, reader),
+        run: {
+          id: `dry-${newRunId(this.clock.now(), this.clock.random).slice(2)}`,
+          backfill: definition.name,
+          params: { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) },
+          counts: { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 },
+          batches: 0,
+          plannedItems,
+        },
+        options: runOptions,
+        filter,
+        actor: options.actor ?? 'api',
+        dryRun: true,
+        dryPartitions: partitions,
+      });
+    } catch (error) {
+      await reader.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Moves the run to running (recording how) and starts executing it in this process. */
+  private async execute(
+    run: RunRecord,
+    definition: BackfillDefinition<unknown>,
+    options: StartOptions,
+    reason: string,
+    openedReader?: SourceReader<unknown>,
+  ): Promise<RunHandle> {
+    const actor = options.actor ?? 'api';
+    let reader = openedReader;
+    try {
+      if (this.executing.has(run.id)) throw new SluiceError('RUN_ACTIVE', `run ${run.id} is already executing in this process`);
+      await this.store.expireLeases(this.isOwnerDead);
+      let current = run;
+      if (current.state === 'running') {
+        const holder = await this.liveHolder(run.id);
+        if (holder) {
+          throw new SluiceError('RUN_ACTIVE', `run ${run.id} is already executing in another process (${holder})`, {
+            hint: `wait for it, or stop it with \`sluice pause ${run.id}\``,
+          });
+        }
+        // The process that ran it died without checkpointing a pause: record that, then take over.
+        current = (await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept')) ?? current;
+      }
+      const started = await this.store.transitionRun(run.id, ['pending', 'paused'], 'running', actor, reason);
+      if (!started) {
+        const now = await this.getRunOrThrow(run.id);
+        throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
+      }
+      reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
+      const runOptions = this.runOptions(definition, options, started.options);
+      const execution = new RunExecution({
+        ...this.executionBase(definition, reader),
+        run: started,
+        options: runOptions,
+        filter: { since: started.params.since ? new Date(started.params.since) : undefined },
+        actor,
+        dryRun: false,
+        onEnded: () => this.executing.delete(run.id),
+      });
+      this.executing.set(run.id, execution);
+      return execution;
+    } catch (error) {
+      await reader?.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private executionBase(definition: BackfillDefinition<unknown>, reader: SourceReader<unknown>) {
+    return {
+      store: this.store,
+      definition,
+      reader,
+      clock: this.clock,
+      logger: this.logger,
+      worker: this.worker,
+      leaseMs: this.leaseMs,
+      progressIntervalMs: this.progressIntervalMs,
+    };
+  }
+
+  /** The definition's defaults, then what the run was created with, then this call's overrides. */
+  private runOptions(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): RunOptions {
+    const base: RunOptions = stored ?? {
+      batchSize: definition.batchSize,
+      concurrency: definition.concurrency,
+      maxFailureRatio: definition.maxFailureRatio,
+      retry: definition.retry,
+    };
+    return {
+      batchSize: options.batchSize ?? base.batchSize,
+      concurrency: options.concurrency ?? base.concurrency,
+      maxFailureRatio: base.maxFailureRatio,
+      retry: base.retry,
+      ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
+    };
+  }
+
+  // ---- controls -----------------------------------------------------------------------------
+
+  async pause(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    const run = await this.getRunOrThrow(runId);
+    const local = this.executing.get(runId);
+    if (local) {
+      local.stop(actor, reason);
+      return run;
+    }
+    switch (run.state) {
+      case 'paused':
+        return run;
+      case 'pending':
+        return (await this.store.transitionRun(runId, ['pending'], 'paused', actor, reason)) ?? this.getRunOrThrow(runId);
+      case 'running':
+        if (await this.liveHolder(runId)) {
+          await this.store.setControl(runId, { kind: 'pause', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
+          return this.getRunOrThrow(runId);
+        }
+        return (await this.store.transitionRun(runId, ['running'], 'paused', actor, `${reason} (no worker was executing it)`)) ?? this.getRunOrThrow(runId);
+      default:
+        throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending or running runs can be paused`);
+    }
+  }
+
+  async cancel(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    const run = await this.getRunOrThrow(runId);
+    const local = this.executing.get(runId);
+    if (local) {
+      local.cancel(actor, reason);
+      return run;
+    }
+    if (TERMINAL_STATES.includes(run.state)) {
+      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending, running or paused runs can be cancelled`);
+    }
+    if (run.state === 'running' && (await this.liveHolder(runId))) {
+      await this.store.setControl(runId, { kind: 'cancel', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
+      return this.getRunOrThrow(runId);
+    }
+    return (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId);
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  async status(runId: string): Promise<RunStatus> {
+    const run = await this.getRunOrThrow(runId);
+    const [partitions, transitions, quarantine, holder] = await Promise.all([
+      this.store.listPartitions(runId),
+      this.store.listTransitions(runId),
+      this.store.quarantineSummary({ runId }),
+      this.liveHolder(runId),
+    ]);
+    return { run, partitions, transitions, quarantine, active: holder !== undefined || this.executing.has(runId) };
+  }
+
+  listRuns(filter?: Parameters<Sluice['listRuns']>[0]) {
+    return this.store.listRuns(filter);
+  }
+
+  listQuarantine(filter: Parameters<Sluice['listQuarantine']>[0]) {
+    return this.store.listQuarantine(filter);
+  }
+
+  async replayQuarantine(runId: string, options: { errorClass?: string; ids?: readonly number[]; actor?: string } = {}): Promise<ReplayResult> {
+    const run = await this.getRunOrThrow(runId);
+    return replayQuarantine({ store: this.store, definition: this.backfill(run.backfill), run, logger: this.logger, ...options });
+  }
+
+  async close(): Promise<void> {
+    for (const execution of this.executing.values()) execution.stop('sluice', 'engine closing');
+    await Promise.all([...this.executing.values()].map((e) => e.done));
+  }
+
+  private async getRunOrThrow(runId: string): Promise<RunRecord> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new NotFoundError(`no run "${runId}" in ${this.store.location}`, { hint: 'list runs with `sluice list`' });
+    return run;
+  }
+
+  /** The owner of a live lease on one of the run's partitions, if any. */
+  private async liveHolder(runId: string): Promise<string | undefined> {
+    const now = this.clock.now();
+    const partitions = await this.store.listPartitions(runId);
+    const live = partitions.find(
+      (p) => p.state === 'running' && p.leaseOwner !== null && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) > now && !this.isOwnerDead(p.leaseOwner),
+    );
+    return live?.leaseOwner ?? undefined;
+  }
+}
+
+async function countItems(reader: SourceReader<unknown>, partitions: readonly { lower: unknown; upper: unknown }[], filter: SourceFilter): Promise<number | null> {
+  if (!reader.count) return null;
+  let total = 0;
+  for (const partition of partitions) {
+    total += await reader.count({ partition: partition as never, cursor: null, filter });
+  }
+  return total;
+}
+
+function validateStartOptions(options: StartOptions): void {
+  for (const name of ['batchSize', 'concurrency', 'maxBatches'] as const) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      throw new UsageError(`${name} must be a positive integer, got ${String(value)}`);
+    }
+  }
+}
+
+function defaultWorker(clock: Clock): WorkerIdentity {
+  const host = hostname();
+  const random = Math.floor(clock.random() * 36 ** 6).toString(36);
+  return { id: `${host}:${process.pid}:${random}`, host, pid: process.pid };
+}

@@ -1,0 +1,377 @@
+import { EventEmitter } from 'node:events';
+import { BatchRunner } from './batch-runner.js';
+import type { Clock } from './clock.js';
+import { type Counts, failureRatio } from './counts.js';
+import type { Cursor } from './cursor.js';
+import type { BackfillDefinition } from './definition.js';
+import { ExitCode, errorClassOf, LeaseLostError, messageOf, SourceError } from './errors.js';
+import type { Logger } from './logger.js';
+import { ProgressTracker } from './progress-tracker.js';
+import { backoffDelay } from './retry.js';
+import type { PartitionLease, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import type { ProgressSnapshot, RunEvents, RunHandle, RunOutcome } from './run-handle.js';
+import type { RunState } from './run-state.js';
+import type { PartitionSpec, SourceBatch, SourceFilter, SourceReader } from './source.js';
+import type { Store } from './store.js';
+
+/** The failure-ratio guard waits for this many items before it judges a ratio. */
+export const FAILURE_RATIO_MIN_ITEMS = 100;
+
+export interface ExecutionConfig {
+  store: Store;
+  definition: BackfillDefinition<unknown>;
+  reader: SourceReader<unknown>;
+  clock: Clock;
+  logger: Logger;
+  worker: WorkerIdentity;
+  leaseMs: number;
+  progressIntervalMs: number;
+  /** The run being executed. Dry runs pass an unsaved stand-in. */
+  run: { id: string; backfill: string; params: RunParams; counts: Counts; batches: number; plannedItems: number | null };
+  options: RunOptions;
+  filter: SourceFilter;
+  /** Who started this execution (the actor of the final transition when it ends by itself). */
+  actor: string;
+  dryRun: boolean;
+  /** Dry runs only: the planned partitions, worked in memory. */
+  dryPartitions?: readonly PartitionSpec[];
+  /** Called once when the execution has ended, before `done` settles. */
+  onEnded?: () => void;
+}
+
+interface Claim {
+  index: number;
+  spec: PartitionSpec;
+  cursor: Cursor;
+  lease: PartitionLease | undefined;
+}
+
+interface StopRequest {
+  kind: 'pause' | 'cancel';
+  actor: string;
+  reason: string;
+  /** The caller asked for this stop up front (--max-batches): not an interruption. */
+  asExpected: boolean;
+}
+
+/**
+ * One execution of a run in this process: `concurrency` lanes, each claiming a partition and
+ * working it batch by batch until it is done, the run is told to stop, or the lease is lost.
+ * Controls (pause, cancel) are honoured at batch boundaries, after a checkpoint.
+ */
+export class RunExecution extends EventEmitter implements RunHandle {
+  readonly runId: string;
+  readonly backfill: string;
+  readonly done: Promise<RunOutcome>;
+
+  private readonly tracker: ProgressTracker;
+  private readonly runner: BatchRunner;
+  private readonly abort = new AbortController();
+  private stopRequest: StopRequest | null = null;
+  private batchesStarted = 0;
+  private state: RunState = 'running';
+  private readonly errors: Array<{ partition: number; message: string }> = [];
+  private readonly partitionsDone = new Set<number>();
+  private readonly partitionsRunning = new Set<number>();
+  private partitionTotal = 0;
+  private readonly dryQueue: Claim[] = [];
+  private readonly startedAt: number;
+
+  constructor(private readonly config: ExecutionConfig) {
+    super();
+    this.runId = config.run.id;
+    this.backfill = config.run.backfill;
+    this.startedAt = config.clock.now();
+    this.tracker = new ProgressTracker(config.run.counts, config.run.batches, config.run.plannedItems, this.startedAt);
+    this.runner = new BatchRunner({
+      store: config.store,
+      definition: config.definition,
+      run: { id: config.run.id, backfill: config.run.backfill, params: config.run.params },
+      retry: config.options.retry,
+      dryRun: config.dryRun,
+      leaseMs: config.leaseMs,
+      clock: config.clock,
+      logger: config.logger,
+      signal: this.abort.signal,
+      onRetry: (info) => {
+        config.logger.warn({ runId: this.runId, ...info }, 'batch failed; retrying after backoff');
+        this.emit('retry', { runId: this.runId, ...info });
+      },
+      onQuarantine: (info) => {
+        config.logger.warn({ runId: this.runId, ...info }, 'items quarantined');
+        this.emit('quarantined', { runId: this.runId, ...info });
+      },
+    });
+    if (config.dryPartitions) {
+      config.dryPartitions.forEach((spec, index) => this.dryQueue.push({ index, spec, cursor: null, lease: undefined }));
+    }
+    // Start on the next tick so that callers can attach listeners first.
+    this.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.execute());
+    this.done.catch(() => undefined);
+  }
+
+  override on<E extends keyof RunEvents>(event: E, listener: (...args: RunEvents[E]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override off<E extends keyof RunEvents>(event: E, listener: (...args: RunEvents[E]) => void): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+
+  stop(actor: string, reason: string): void {
+    this.requestStop({ kind: 'pause', actor, reason, asExpected: false });
+  }
+
+  cancel(actor: string, reason: string): void {
+    this.requestStop({ kind: 'cancel', actor, reason, asExpected: false });
+  }
+
+  /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
+  abortInFlight(): void {
+    this.abort.abort();
+  }
+
+  progress(): ProgressSnapshot {
+    const now = this.config.clock.now();
+    return {
+      runId: this.runId,
+      backfill: this.backfill,
+      state: this.state,
+      counts: this.tracker.total(),
+      batches: this.tracker.batches(),
+      plannedItems: this.tracker.plannedItems,
+      itemsPerSecond: this.tracker.itemsPerSecond(now),
+      etaSeconds: this.tracker.etaSeconds(now),
+      elapsedMs: this.tracker.elapsedMs(now),
+      partitions: { total: this.partitionTotal, done: this.partitionsDone.size, running: this.partitionsRunning.size },
+      dryRun: this.config.dryRun,
+    };
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  private async execute(): Promise<RunOutcome> {
+    const { config } = this;
+    const ticker = setInterval(() => this.emit('progress', this.progress()), config.progressIntervalMs);
+    ticker.unref();
+    try {
+      if (config.dryPartitions) {
+        this.partitionTotal = config.dryPartitions.length;
+      } else {
+        const partitions = await config.store.listPartitions(this.runId);
+        this.partitionTotal = partitions.length;
+        for (const p of partitions) if (p.state === 'done') this.partitionsDone.add(p.index);
+      }
+      this.emit('started', {
+        runId: this.runId,
+        backfill: this.backfill,
+        resumed: config.run.batches > 0,
+        plannedItems: config.run.plannedItems,
+        dryRun: config.dryRun,
+      });
+      await Promise.all(Array.from({ length: config.options.concurrency }, () => this.lane()));
+      return await this.finish();
+    } catch (error) {
+      // Only store failures reach here (lanes contain their own errors): record what we can.
+      config.logger.error({ runId: this.runId, err: error }, 'run execution failed');
+      return await this.finishWithError(error);
+    } finally {
+      clearInterval(ticker);
+      await config.reader.close().catch(() => undefined);
+      this.emit('progress', this.progress());
+      config.onEnded?.();
+    }
+  }
+
+  private async lane(): Promise<void> {
+    while (!this.stopRequest) {
+      const claim = await this.claim();
+      if (!claim) return;
+      await this.work(claim);
+    }
+  }
+
+  private async claim(): Promise<Claim | undefined> {
+    const { config } = this;
+    if (config.dryPartitions) return this.dryQueue.shift();
+    const lease = await config.store.claimPartition(this.runId, config.worker.id, config.leaseMs);
+    if (!lease) return undefined;
+    const partition = (await config.store.listPartitions(this.runId)).find((p) => p.index === lease.index);
+    if (!partition) throw new Error(`partition ${lease.index} of run ${this.runId} vanished after it was claimed`);
+    return { index: lease.index, spec: { lower: partition.lower, upper: partition.upper, label: partition.label ?? undefined }, cursor: partition.cursor, lease };
+  }
+
+  private async work(claim: Claim): Promise<void> {
+    const { config } = this;
+    this.partitionsRunning.add(claim.index);
+    let leaseLost = false;
+    // The checkpoint renews the lease; the heartbeat covers batches slower than a lease.
+    const heartbeat = claim.lease
+      ? setInterval(() => {
+          config.store.renewLease(claim.lease!, config.leaseMs).then(
+            (ok) => { if (!ok) leaseLost = true; },
+            (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
+          );
+        }, Math.max(1000, Math.floor(config.leaseMs / 3)))
+      : undefined;
+    heartbeat?.unref();
+    try {
+      let cursor = claim.cursor;
+      for (;;) {
+        if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
+        if (this.stopRequest || !this.takeBatchSlot()) {
+          if (claim.lease) await config.store.releasePartition(claim.lease, 'pending');
+          return;
+        }
+        const read = await this.read(claim, cursor);
+        const startedAt = config.clock.now();
+        const result = await this.runner.run({ partition: claim.index, lease: claim.lease, read });
+        const finishedAt = config.clock.now();
+        cursor = read.cursor;
+        this.tracker.add(result.delta, finishedAt);
+        this.emit('batch', { runId: this.runId, partition: claim.index, size: read.items.length + read.malformed.length, durationMs: finishedAt - startedAt, delta: result.delta });
+        if (result.control) this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
+        this.guardFailureRatio();
+        if (read.done) {
+          this.partitionsDone.add(claim.index);
+          return;
+        }
+      }
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
+        return;
+      }
+      const message = messageOf(error);
+      config.logger.error({ runId: this.runId, partition: claim.index, errorClass: errorClassOf(error), err: error }, 'partition failed');
+      this.errors.push({ partition: claim.index, message });
+      if (claim.lease) await config.store.releasePartition(claim.lease, 'failed', message).catch(() => undefined);
+    } finally {
+      clearInterval(heartbeat);
+      this.partitionsRunning.delete(claim.index);
+    }
+  }
+
+  /** Reads a batch, retrying transient source errors with the run's backoff policy. */
+  private async read(claim: Claim, cursor: Cursor): Promise<SourceBatch<unknown>> {
+    const { config } = this;
+    const { retry } = config.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await config.reader.read({ partition: claim.spec, cursor, limit: config.options.batchSize, filter: config.filter });
+      } catch (error) {
+        if (error instanceof SourceError || attempt >= retry.attempts) throw error;
+        const delayMs = backoffDelay(retry, attempt, config.clock.random);
+        config.logger.warn({ runId: this.runId, partition: claim.index, attempt, delayMs, err: error }, 'source read failed; retrying');
+        await config.clock.sleep(delayMs, this.abort.signal);
+      }
+    }
+  }
+
+  private takeBatchSlot(): boolean {
+    const max = this.config.options.maxBatches;
+    if (max !== undefined && this.batchesStarted >= max) {
+      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `stopped after --max-batches ${max}`, asExpected: true });
+      return false;
+    }
+    this.batchesStarted += 1;
+    return true;
+  }
+
+  private guardFailureRatio(): void {
+    const counts = this.tracker.thisExecution();
+    const limit = this.config.options.maxFailureRatio;
+    if (counts.received < FAILURE_RATIO_MIN_ITEMS || failureRatio(counts) <= limit) return;
+    const ratio = failureRatio(counts);
+    this.requestStop({
+      kind: 'pause',
+      actor: 'sluice',
+      reason: `failure ratio ${(ratio * 100).toFixed(1)} % exceeds maxFailureRatio ${(limit * 100).toFixed(1)} % (${counts.quarantined} of ${counts.received} items quarantined); fix the cause, then resume (see quarantine list)`,
+      asExpected: false,
+    });
+  }
+
+  private requestStop(request: StopRequest): void {
+    if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind === 'pause')) return;
+    this.stopRequest = request;
+    this.config.logger.info({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
+  }
+
+  // ---- the end --------------------------------------------------------------------------------
+
+  private async finish(): Promise<RunOutcome> {
+    const { config } = this;
+    const stop = this.stopRequest;
+    if (config.dryRun) {
+      const state: RunState = this.errors.length > 0 ? 'failed' : stop?.kind === 'cancel' ? 'cancelled' : stop && !stop.asExpected ? 'paused' : 'succeeded';
+      const reason = this.errors[0]?.message ?? stop?.reason ?? 'dry run: nothing was written';
+      return this.outcome(state, reason, stop);
+    }
+    const partitions = await config.store.listPartitions(this.runId);
+    const allDone = partitions.every((p) => p.state === 'done');
+    const failed = partitions.filter((p) => p.state === 'failed');
+    let target: { to: RunState; actor: string; reason: string } | undefined;
+    if (allDone) {
+      const c = this.tracker.total();
+      target = { to: 'succeeded', actor: 'sluice', reason: `all partitions done: ${c.processed} processed, ${c.skipped} skipped, ${c.quarantined} quarantined` };
+    } else if (stop?.kind === 'cancel') {
+      target = { to: 'cancelled', actor: stop.actor, reason: stop.reason };
+    } else if (failed.length > 0 && !partitions.some((p) => p.state === 'running' && p.leaseOwner !== config.worker.id)) {
+      const first = this.errors[0]?.message ?? failed[0]!.error ?? 'unknown error';
+      target = { to: 'failed', actor: 'sluice', reason: `${failed.length} of ${partitions.length} partitions failed: ${first}` };
+    } else if (stop) {
+      target = { to: 'paused', actor: stop.actor, reason: stop.reason };
+    }
+    if (!target) {
+      // Other workers hold the remaining partitions: the run goes on without this process.
+      return this.outcome('running', 'remaining partitions are held by other workers', stop);
+    }
+    const record = await config.store.transitionRun(this.runId, ['running'], target.to, target.actor, target.reason);
+    const final = record ?? (await config.store.getRun(this.runId));
+    const state = final?.state ?? target.to;
+    this.state = state;
+    this.emit('state', { runId: this.runId, from: 'running', to: state, actor: target.actor, reason: target.reason });
+    return this.outcome(state, final?.reason ?? target.reason, stop, final);
+  }
+
+  private async finishWithError(error: unknown): Promise<RunOutcome> {
+    const reason = `execution failed: ${messageOf(error)}`;
+    let record: RunRecord | undefined;
+    if (!this.config.dryRun) {
+      record = await this.config.store.transitionRun(this.runId, ['running'], 'failed', 'sluice', reason).catch(() => undefined);
+    }
+    return this.outcome('failed', reason, this.stopRequest, record);
+  }
+
+  private outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord): RunOutcome {
+    this.state = state;
+    return {
+      runId: this.runId,
+      backfill: this.backfill,
+      state,
+      reason,
+      counts: record?.counts ?? this.tracker.total(),
+      batches: record?.batches ?? this.tracker.batches(),
+      durationMs: this.config.clock.now() - this.startedAt,
+      dryRun: this.config.dryRun,
+      exitCode: exitCodeFor(state, stop),
+      record,
+    };
+  }
+}
+
+function exitCodeFor(state: RunState, stop: StopRequest | null): ExitCode {
+  switch (state) {
+    case 'succeeded':
+    case 'running':
+    case 'pending':
+      return ExitCode.ok;
+    case 'paused':
+      return stop?.asExpected ? ExitCode.ok : ExitCode.paused;
+    case 'cancelled':
+      return ExitCode.cancelled;
+    case 'failed':
+      return ExitCode.failed;
+  }
+}
+

@@ -1,0 +1,70 @@
+import type { BackfillDefinition } from './definition.js';
+import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+import type { PartitionRecord, QuarantineRecord, RunRecord, TransitionRecord, WorkerIdentity } from './run.js';
+import type { RunHandle, StartOptions } from './run-handle.js';
+import type { RunState } from './run-state.js';
+import type { Store } from './store.js';
+
+export interface SluiceOptions {
+  store: Store;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  backfills: readonly BackfillDefinition<any>[];
+  logger?: Logger;
+  clock?: Clock;
+  /** Identity of this process in leases; default `host:pid:random`. */
+  worker?: WorkerIdentity;
+  /** Lease length; a lease not renewed for this long can be taken over. Default 30 s. */
+  leaseMs?: number;
+  /** Interval of progress events. Default 1000 ms. */
+  progressIntervalMs?: number;
+  /** Tells whether a lease owner (another process) is gone, so its partitions can be taken over at once. */
+  isOwnerDead?: (owner: string) => boolean;
+}
+
+/** Everything `sluice status` shows about one run. */
+export interface RunStatus {
+  run: RunRecord;
+  partitions: PartitionRecord[];
+  transitions: TransitionRecord[];
+  quarantine: Array<{ errorClass: string; count: number }>;
+  /** True when some partition is leased by a live worker (the run is executing somewhere). */
+  active: boolean;
+}
+
+export interface ReplayResult {
+  runId: string;
+  attempted: number;
+  replayed: number;
+  stillFailing: number;
+}
+
+export interface Sluice {
+  readonly store: Store;
+  /** The registered backfills by name. */
+  backfill(name: string): BackfillDefinition<unknown>;
+  backfills(): readonly BackfillDefinition<unknown>[];
+
+  /**
+   * Starts the backfill: resumes its open run (pending, running after a crash, or paused) if there
+   * is one, else creates a new run. With `dryRun`, nothing is recorded.
+   */
+  start(backfill: string, options?: StartOptions): Promise<RunHandle>;
+  /** Continues a paused (or crashed) run in this process. */
+  resume(runId: string, options?: StartOptions): Promise<RunHandle>;
+  /** Reopens a failed run: failed partitions go back to pending and the run executes here. */
+  retry(runId: string, options?: StartOptions): Promise<RunHandle>;
+
+  /** Asks the run to pause at its next batch boundary (or pauses it at once when nothing executes it). */
+  pause(runId: string, actor: string, reason: string): Promise<RunRecord>;
+  /** Asks the run to stop at its next batch boundary and cancels it. */
+  cancel(runId: string, actor: string, reason: string): Promise<RunRecord>;
+
+  status(runId: string): Promise<RunStatus>;
+  listRuns(filter?: { backfill?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRecord[]>;
+  listQuarantine(filter: { runId?: string; backfill?: string; errorClass?: string; status?: 'open' | 'replayed'; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;
+  /** Processes open quarantine entries of a run again (after a fix); successes leave quarantine. */
+  replayQuarantine(runId: string, options?: { errorClass?: string; ids?: readonly number[]; actor?: string }): Promise<ReplayResult>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { defineBackfill } from '../../src/core/definition.js';
+import { ConfigError, errorClassOf, PermanentError, UsageError } from '../../src/core/errors.js';
+import { idempotencyKeyFor } from '../../src/core/idempotency.js';
+import { ProgressTracker } from '../../src/core/progress-tracker.js';
+import { backoffDelay } from '../../src/core/retry.js';
+import { assertTransition, canTransition } from '../../src/core/run-state.js';
+import { parseDuration, parseSince } from '../../src/core/since.js';
+import type { Source } from '../../src/core/source.js';
+
+const source: Source<{ id: number }> = {
+  kind: 'test',
+  description: 'test',
+  async open() {
+    throw new Error('not used');
+  },
+};
+
+describe('defineBackfill', () => {
+  it('fills in defaults', () => {
+    const def = defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {} });
+    assert.equal(def.batchSize, 500);
+    assert.equal(def.concurrency, 1);
+    assert.equal(def.delivery, 'at-least-once');
+    assert.equal(def.dedup, true);
+    assert.equal(def.ledgerNamespace, 'a');
+    assert.equal(def.maxFailureRatio, 0.01);
+    assert.deepEqual(def.retry, { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 });
+  });
+
+  it('turns dedup off by default for transactional backfills', () => {
+    const def = defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {}, delivery: 'transactional' });
+    assert.equal(def.dedup, false);
+  });
+
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['negative batch size', { batchSize: -3 }, /batchSize must be a positive integer, got -3/],
+    ['fractional concurrency', { concurrency: 1.5 }, /concurrency must be a positive integer, got 1.5/],
+    ['ratio above 1', { maxFailureRatio: 2 }, /maxFailureRatio must be between 0 and 1, got 2/],
+    ['bad name', { name: 'has space' }, /name must be/],
+    ['unknown option', { batchsize: 10 }, /unknown option "batchsize"/],
+    ['bad delivery', { delivery: 'twice' }, /delivery must be "transactional" or "at-least-once", got "twice"/],
+    ['missing process', { process: undefined }, /process must be a function/],
+    ['bad source', { source: {} }, /source must be a Sluice source/],
+  ];
+  for (const [label, patch, message] of cases) {
+    it(`rejects ${label} with a ConfigError naming it`, () => {
+      const input = { name: 'a', source, key: (i: { id: number }) => i.id, process: async () => {}, ...patch };
+      assert.throws(() => defineBackfill(input as never), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    });
+  }
+
+  it('requires a key when the source suggests none', () => {
+    assert.throws(() => defineBackfill({ name: 'a', source, process: async () => {} }), /key is required/);
+  });
+});
+
+describe('run state machine', () => {
+  it('allows the documented edges only', () => {
+    assert.ok(canTransition('pending', 'running'));
+    assert.ok(canTransition('running', 'paused'));
+    assert.ok(canTransition('paused', 'running'));
+    assert.ok(canTransition('failed', 'pending'));
+    assert.ok(!canTransition('succeeded', 'running'));
+    assert.ok(!canTransition('cancelled', 'running'));
+    assert.ok(!canTransition('pending', 'succeeded'));
+    assert.throws(() => assertTransition('r1', 'succeeded', 'paused'), /run r1 is succeeded; it cannot become paused/);
+  });
+});
+
+describe('parseSince / parseDuration', () => {
+  const now = Date.parse('2026-01-10T00:00:00Z');
+  it('parses relative windows and ISO dates', () => {
+    assert.equal(parseSince('7d', now).toISOString(), '2026-01-03T00:00:00.000Z');
+    assert.equal(parseSince('12h', now).toISOString(), '2026-01-09T12:00:00.000Z');
+    assert.equal(parseSince('30m', now).toISOString(), '2026-01-09T23:30:00.000Z');
+    assert.equal(parseSince('2025-05-01', now).toISOString(), '2025-05-01T00:00:00.000Z');
+    assert.equal(parseSince('2025-05-01T12:00:00Z', now).toISOString(), '2025-05-01T12:00:00.000Z');
+  });
+  it('rejects nonsense with a usage error that shows the accepted forms', () => {
+    assert.throws(() => parseSince('yesterdayish', now), (e: unknown) => e instanceof UsageError && /7d, 12h or 30m/.test(e.message));
+    assert.throws(() => parseSince('2025-13-45', now), UsageError);
+  });
+  it('parses durations', () => {
+    assert.equal(parseDuration('500ms', 'x'), 500);
+    assert.equal(parseDuration('2m', 'x'), 120_000);
+    assert.equal(parseDuration('250', 'x'), 250);
+    assert.throws(() => parseDuration('soon', '--delay'), /--delay must be a duration/);
+  });
+});
+
+describe('backoff', () => {
+  it('doubles up to the ceiling, with jitter in [50 %, 100 %]', () => {
+    const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
+    assert.equal(backoffDelay(policy, 1, () => 1), 100);
+    assert.equal(backoffDelay(policy, 3, () => 1), 400);
+    assert.equal(backoffDelay(policy, 3, () => 0), 200);
+    assert.equal(backoffDelay(policy, 10, () => 1), 1000);
+  });
+});
+
+describe('errors and keys', () => {
+  it('classifies errors by code, then by name, and PermanentError by its class', () => {
+    assert.equal(errorClassOf(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT' })), 'SQLITE_CONSTRAINT');
+    assert.equal(errorClassOf(new TypeError('x')), 'TypeError');
+    assert.equal(errorClassOf(new PermanentError('x', 'PARSE_ERROR')), 'PARSE_ERROR');
+    assert.equal(errorClassOf('a string'), 'Error');
+  });
+  it('derives idempotency keys deterministically per namespace', () => {
+    assert.equal(idempotencyKeyFor('ns', '42'), idempotencyKeyFor('ns', '42'));
+    assert.notEqual(idempotencyKeyFor('ns', '42'), idempotencyKeyFor('other', '42'));
+    assert.notEqual(idempotencyKeyFor('ns', '42'), idempotencyKeyFor('ns', '43'));
+    assert.ok(idempotencyKeyFor('a-very-long-namespace-name-indeed', 'k').length <= 64);
+  });
+});
+
+describe('ProgressTracker', () => {
+  it('computes rate over its window and an ETA from the plan', () => {
+    const zero = { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 };
+    const tracker = new ProgressTracker({ ...zero, received: 100, processed: 100 }, 1, 1100, 0, 10_000);
+    tracker.add({ ...zero, received: 500, processed: 500 }, 1000);
+    tracker.add({ ...zero, received: 500, processed: 500 }, 2000);
+    assert.equal(tracker.total().received, 1100);
+    assert.equal(tracker.thisExecution().received, 1000);
+    assert.equal(tracker.itemsPerSecond(2000), 500);
+    assert.equal(tracker.etaSeconds(2000), 0);
+    assert.equal(tracker.batches(), 3);
+  });
+});
