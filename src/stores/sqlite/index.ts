@@ -1,0 +1,2 @@
+export { openSqliteStore, SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
+export { SqliteConnection } from './sqlite-connection.js';

@@ -1,0 +1,104 @@
+import type { Database } from 'better-sqlite3';
+import { StoreError } from '../../core/errors.js';
+
+/** Versioned schema changes, applied in order, each in its own transaction. Never edit a shipped one. */
+const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'runs, partitions, transitions, quarantine, ledger',
+    sql: `
+      CREATE TABLE sluice_runs (
+        id TEXT PRIMARY KEY,
+        backfill TEXT NOT NULL,
+        state TEXT NOT NULL,
+        params TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        reason TEXT,
+        control TEXT,
+        planned_items INTEGER
+      );
+      CREATE INDEX sluice_runs_backfill_state ON sluice_runs (backfill, state);
+      CREATE TABLE sluice_partitions (
+        run_id TEXT NOT NULL REFERENCES sluice_runs (id),
+        idx INTEGER NOT NULL,
+        lower TEXT NOT NULL,
+        upper TEXT NOT NULL,
+        label TEXT,
+        cursor TEXT NOT NULL DEFAULT 'null',
+        state TEXT NOT NULL DEFAULT 'pending',
+        fence INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at INTEGER,
+        received INTEGER NOT NULL DEFAULT 0,
+        processed INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        quarantined INTEGER NOT NULL DEFAULT 0,
+        batches INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, idx)
+      );
+      CREATE TABLE sluice_transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES sluice_runs (id),
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+      );
+      CREATE INDEX sluice_transitions_run ON sluice_transitions (run_id, id);
+      CREATE TABLE sluice_quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES sluice_runs (id),
+        backfill TEXT NOT NULL,
+        partition_idx INTEGER,
+        item_key TEXT NOT NULL,
+        error_class TEXT NOT NULL,
+        message TEXT NOT NULL,
+        payload TEXT,
+        locator TEXT,
+        attempts INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (run_id, item_key)
+      );
+      CREATE INDEX sluice_quarantine_run_status ON sluice_quarantine (run_id, status, id);
+      CREATE TABLE sluice_ledger (
+        namespace TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        PRIMARY KEY (namespace, item_key)
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Applies the migrations this file has not seen yet; refuses a file written by a newer Sluice. */
+export function migrate(db: Database, path: string): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS sluice_schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  const current = (db.prepare('SELECT MAX(version) AS v FROM sluice_schema_migrations').get() as { v: number | null }).v ?? 0;
+  if (current > SCHEMA_VERSION) {
+    throw new StoreError(`store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION})`, {
+      hint: 'upgrade sluice to the version that wrote this store',
+    });
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO sluice_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, new Date().toISOString());
+    }).immediate();
+  }
+}

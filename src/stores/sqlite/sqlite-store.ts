@@ -1,0 +1,471 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { addCounts, type Counts, zeroCounts } from '../../core/counts.js';
+import type { Cursor, ItemKey } from '../../core/cursor.js';
+import { LeaseLostError, NotFoundError, SluiceError, StoreError } from '../../core/errors.js';
+import type {
+  PartitionLease,
+  PartitionRecord,
+  PartitionState,
+  QuarantineRecord,
+  QuarantineStatus,
+  RunControl,
+  RunRecord,
+  TransitionRecord,
+} from '../../core/run.js';
+import { assertTransition, type RunState } from '../../core/run-state.js';
+import type { CheckpointWrite, NewRun, Store, StoreTransaction } from '../../core/store.js';
+import { migrate } from './migrations.js';
+import { SqliteConnection } from './sqlite-connection.js';
+import { WriteLock } from './write-lock.js';
+
+export interface SqliteStoreOptions {
+  /** Milliseconds since the epoch; injected by tests. */
+  now?: () => number;
+}
+
+/** Opens (creating when needed) the embedded store: one SQLite file in WAL mode. */
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  return new SqliteStore(path, options);
+}
+
+const RUN_COLUMNS = `r.*, COALESCE(SUM(p.received), 0) AS c_received, COALESCE(SUM(p.processed), 0) AS c_processed,
+  COALESCE(SUM(p.skipped), 0) AS c_skipped, COALESCE(SUM(p.failed), 0) AS c_failed,
+  COALESCE(SUM(p.quarantined), 0) AS c_quarantined, COALESCE(SUM(p.batches), 0) AS c_batches`;
+
+/**
+ * The embedded store. One write connection, serialised by a FIFO lock (a batch transaction spans
+ * the user's async `process`), and one read connection that sees the last committed state (WAL),
+ * so that status reads and source reads never wait for a batch.
+ */
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  readonly location: string;
+  private readonly writer: Database.Database;
+  private readonly reader: Database.Database;
+  private readonly write: SqliteConnection;
+  private readonly read: SqliteConnection;
+  private readonly lock = new WriteLock();
+  private readonly now: () => number;
+  private closed = false;
+  private savepoints = 0;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.location = resolve(path);
+    this.now = options.now ?? Date.now;
+    try {
+      mkdirSync(dirname(this.location), { recursive: true });
+    } catch (error) {
+      throw new StoreError(`cannot create the directory of store ${this.location}: ${(error as Error).message}`, { cause: error });
+    }
+    let writer: Database.Database | undefined;
+    let reader: Database.Database | undefined;
+    try {
+      writer = new Database(this.location);
+      writer.pragma('journal_mode = WAL');
+      writer.pragma('synchronous = NORMAL');
+      writer.pragma('busy_timeout = 5000');
+      writer.pragma('foreign_keys = ON');
+      migrate(writer, this.location);
+      reader = new Database(this.location);
+      reader.pragma('busy_timeout = 5000');
+      reader.pragma('query_only = ON');
+    } catch (error) {
+      writer?.close();
+      reader?.close();
+      if (error instanceof SluiceError) throw error;
+      const code = (error as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new StoreError(`${this.location} is not a Sluice store: the file is not a SQLite database (or is corrupt)`, {
+          hint: 'move the file away, or pass --db (or SLUICE_DB) with another path',
+          cause: error,
+        });
+      }
+      throw new StoreError(`cannot open store ${this.location}: ${(error as Error).message}`, { cause: error });
+    }
+    this.writer = writer;
+    this.reader = reader;
+    this.write = new SqliteConnection(writer);
+    this.read = new SqliteConnection(reader);
+  }
+
+  readConnection(): SqliteConnection {
+    return this.read;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.lock.run(() => undefined);
+    this.reader.close();
+    this.writer.close();
+  }
+
+  // ---- runs -------------------------------------------------------------------------------------
+
+  async createRun(input: NewRun): Promise<RunRecord> {
+    const at = this.iso();
+    await this.writing(() => {
+      this.writer.transaction(() => {
+        this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, options, created_by, created_at, updated_at, reason, planned_items)
+          VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`)
+          .run(input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, at, at, input.reason, input.plannedItems);
+        const insert = this.write.prepare(`INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, updated_at) VALUES (?, ?, ?, ?, ?, ?)`);
+        input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, at));
+        this.insertTransition(input.id, null, 'pending', input.createdBy, input.reason, at);
+      }).immediate();
+    });
+    return (await this.getRun(input.id))!;
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const row = this.read.prepare(`SELECT ${RUN_COLUMNS} FROM sluice_runs r LEFT JOIN sluice_partitions p ON p.run_id = r.id WHERE r.id = ? GROUP BY r.id`).get(runId) as RunRow | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  async listRuns(filter: { backfill?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.backfill !== undefined) {
+      where.push('r.backfill = ?');
+      params.push(filter.backfill);
+    }
+    if (filter.states && filter.states.length > 0) {
+      where.push(`r.state IN (${filter.states.map(() => '?').join(', ')})`);
+      params.push(...filter.states);
+    }
+    const sql = `SELECT ${RUN_COLUMNS} FROM sluice_runs r LEFT JOIN sluice_partitions p ON p.run_id = r.id
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT ?`;
+    return (this.read.prepare(sql).all(...params, filter.limit ?? 100) as RunRow[]).map(toRun);
+  }
+
+  async transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
+    const changed = await this.writing(() =>
+      this.writer.transaction(() => {
+        const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
+        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+        if (!from.includes(row.state)) return false;
+        assertTransition(runId, row.state, to);
+        const at = this.iso();
+        const ends = to === 'succeeded' || to === 'failed' || to === 'cancelled';
+        const clearsControl = ends || to === 'paused';
+        this.write.prepare(`UPDATE sluice_runs SET state = ?, reason = ?, updated_at = ?,
+            started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, ?) ELSE started_at END,
+            finished_at = CASE WHEN ? THEN ? ELSE NULL END,
+            control = CASE WHEN ? THEN NULL ELSE control END
+          WHERE id = ?`)
+          .run(to, reason, at, to, at, ends ? 1 : 0, at, clearsControl ? 1 : 0, runId);
+        this.insertTransition(runId, row.state, to, actor, reason, at);
+        return true;
+      }).immediate(),
+    );
+    return changed ? this.getRun(runId) : undefined;
+  }
+
+  async listTransitions(runId: string): Promise<TransitionRecord[]> {
+    const rows = this.read.prepare('SELECT * FROM sluice_transitions WHERE run_id = ? ORDER BY id').all(runId) as Array<Record<string, string | null>>;
+    return rows.map((r) => ({ runId: r.run_id!, from: r.from_state as RunState | null, to: r.to_state as RunState, actor: r.actor!, reason: r.reason!, at: r.at! }));
+  }
+
+  async setControl(runId: string, control: RunControl | null): Promise<void> {
+    const changes = await this.writing(() =>
+      this.write.prepare('UPDATE sluice_runs SET control = ?, updated_at = ? WHERE id = ?').run(control ? JSON.stringify(control) : null, this.iso(), runId).changes,
+    );
+    if (changes === 0) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+  }
+
+  // ---- partitions and leases ------------------------------------------------------------------
+
+  async listPartitions(runId: string): Promise<PartitionRecord[]> {
+    return (this.read.prepare('SELECT * FROM sluice_partitions WHERE run_id = ? ORDER BY idx').all(runId) as PartitionRow[]).map(toPartition);
+  }
+
+  async claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
+    return this.writing(() =>
+      this.writer.transaction(() => {
+        const now = this.now();
+        const row = this.write.prepare(`SELECT idx, fence FROM sluice_partitions WHERE run_id = ?
+            AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, 0) < ?)) ORDER BY idx LIMIT 1`)
+          .get(runId, now) as { idx: number; fence: number } | undefined;
+        if (!row) return undefined;
+        const expires = now + leaseMs;
+        this.write.prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+            WHERE run_id = ? AND idx = ?`).run(owner, expires, new Date(now).toISOString(), runId, row.idx);
+        return { runId, index: row.idx, fence: row.fence + 1, owner, expiresAt: new Date(expires).toISOString() };
+      }).immediate(),
+    );
+  }
+
+  async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
+    return this.writing(() => {
+      const now = this.now();
+      return this.write.prepare(`UPDATE sluice_partitions SET lease_expires_at = ?, updated_at = ? WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
+        .run(now + leaseMs, new Date(now).toISOString(), lease.runId, lease.index, lease.fence).changes > 0;
+    });
+  }
+
+  async releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
+    return this.writing(() =>
+      this.write.prepare(`UPDATE sluice_partitions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, error = ?, updated_at = ?
+          WHERE run_id = ? AND idx = ? AND fence = ?`)
+        .run(state, error ?? null, this.iso(), lease.runId, lease.index, lease.fence).changes > 0,
+    );
+  }
+
+  async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
+    const owners = (this.read.prepare(`SELECT DISTINCT lease_owner FROM sluice_partitions WHERE state = 'running' AND lease_owner IS NOT NULL`).all() as Array<{ lease_owner: string }>)
+      .map((r) => r.lease_owner)
+      .filter((owner) => isDead(owner));
+    if (owners.length === 0) return 0;
+    return this.writing(() => {
+      const expire = this.write.prepare(`UPDATE sluice_partitions SET lease_expires_at = 0 WHERE state = 'running' AND lease_owner = ?`);
+      return owners.reduce((n, owner) => n + expire.run(owner).changes, 0);
+    });
+  }
+
+  async resetFailedPartitions(runId: string): Promise<number> {
+    return this.writing(() =>
+      this.write.prepare(`UPDATE sluice_partitions SET state = 'pending', error = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'`).run(this.iso(), runId).changes,
+    );
+  }
+
+  // ---- batches --------------------------------------------------------------------------------
+
+  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: { rollback?: boolean } = {}): Promise<T> {
+    return this.lock.run(async () => {
+      this.assertOpen();
+      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(this.transactionApi());
+        this.writer.exec(options.rollback ? 'ROLLBACK' : 'COMMIT');
+        return result;
+      } catch (error) {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  async deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
+    return delivered(this.read, namespace, keys);
+  }
+
+  private transactionApi(): StoreTransaction {
+    return {
+      sql: this.write,
+      savepoint: async <T>(work: () => Promise<T>) => {
+        const name = `sluice_sp_${++this.savepoints}`;
+        this.writer.exec(`SAVEPOINT ${name}`);
+        try {
+          const result = await work();
+          this.writer.exec(`RELEASE ${name}`);
+          return result;
+        } catch (error) {
+          this.writer.exec(`ROLLBACK TO ${name}`);
+          this.writer.exec(`RELEASE ${name}`);
+          throw error;
+        }
+      },
+      deliveredKeys: async (namespace, keys) => delivered(this.write, namespace, keys),
+      checkpoint: async (write) => this.checkpoint(write),
+      markReplayed: async (runId, ids, ledger) => this.markReplayed(runId, ids, ledger),
+      recordReplayFailure: async (id, errorClass, message) => {
+        this.write.prepare(`UPDATE sluice_quarantine SET attempts = attempts + 1, error_class = ?, message = ?, updated_at = ? WHERE id = ?`).run(errorClass, message, this.iso(), id);
+      },
+    };
+  }
+
+  /** The per-batch hot path: one fenced UPDATE, one ledger INSERT, quarantine rows, one control read. */
+  private checkpoint(write: CheckpointWrite): { control: RunControl | null } {
+    const { lease, delta } = write;
+    const now = this.now();
+    const at = new Date(now).toISOString();
+    const changes = this.write.prepare(`UPDATE sluice_partitions SET cursor = ?, received = received + ?, processed = processed + ?,
+        skipped = skipped + ?, failed = failed + ?, quarantined = quarantined + ?, batches = batches + 1,
+        state = CASE WHEN ? THEN 'done' ELSE state END,
+        lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
+        lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
+      WHERE run_id = ? AND idx = ? AND fence = ?`)
+      .run(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined,
+        write.done ? 1 : 0, write.done ? 1 : 0, write.done ? 1 : 0, now + write.leaseMs, at, lease.runId, lease.index, lease.fence).changes;
+    if (changes === 0) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+    if (write.ledger && write.ledger.keys.length > 0) {
+      this.write.prepare(`INSERT INTO sluice_ledger (namespace, item_key, run_id, delivered_at)
+          SELECT ?, value, ?, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`)
+        .run(write.ledger.namespace, lease.runId, at, JSON.stringify(write.ledger.keys));
+    }
+    if (write.quarantine && write.quarantine.length > 0) {
+      const backfill = (this.write.prepare('SELECT backfill FROM sluice_runs WHERE id = ?').get(lease.runId) as { backfill: string }).backfill;
+      const insert = this.write.prepare(`INSERT INTO sluice_quarantine
+          (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts, status, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)
+          ON CONFLICT (run_id, item_key) DO UPDATE SET error_class = excluded.error_class, message = excluded.message,
+            payload = excluded.payload, locator = excluded.locator, attempts = sluice_quarantine.attempts + excluded.attempts,
+            status = 'open', updated_at = excluded.updated_at`);
+      for (const q of write.quarantine) {
+        insert.run(lease.runId, backfill, lease.index, q.itemKey, q.errorClass, q.message, q.payload, q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
+      }
+    }
+    const control = (this.write.prepare('SELECT control FROM sluice_runs WHERE id = ?').get(lease.runId) as { control: string | null } | undefined)?.control;
+    return { control: control ? (JSON.parse(control) as RunControl) : null };
+  }
+
+  private markReplayed(runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): void {
+    const at = this.iso();
+    const find = this.write.prepare(`SELECT partition_idx FROM sluice_quarantine WHERE id = ? AND run_id = ? AND status = 'open'`);
+    const mark = this.write.prepare(`UPDATE sluice_quarantine SET status = 'replayed', attempts = attempts + 1, updated_at = ? WHERE id = ?`);
+    const move = this.write.prepare(`UPDATE sluice_partitions SET quarantined = quarantined - 1, failed = MAX(failed - 1, 0), processed = processed + 1, updated_at = ?
+        WHERE run_id = ? AND idx = ?`);
+    for (const id of ids) {
+      const row = find.get(id, runId) as { partition_idx: number | null } | undefined;
+      if (!row) continue;
+      mark.run(at, id);
+      move.run(at, runId, row.partition_idx ?? 0);
+    }
+    if (ledger && ledger.keys.length > 0) {
+      this.write.prepare(`INSERT INTO sluice_ledger (namespace, item_key, run_id, delivered_at)
+          SELECT ?, value, ?, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`).run(ledger.namespace, runId, at, JSON.stringify(ledger.keys));
+    }
+  }
+
+  // ---- quarantine -----------------------------------------------------------------------------
+
+  async listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]> {
+    const where = ['id > ?'];
+    const params: unknown[] = [filter.afterId ?? 0];
+    for (const [column, value] of [['run_id', filter.runId], ['backfill', filter.backfill], ['status', filter.status], ['error_class', filter.errorClass]] as const) {
+      if (value !== undefined) {
+        where.push(`${column} = ?`);
+        params.push(value);
+      }
+    }
+    const rows = this.read.prepare(`SELECT * FROM sluice_quarantine WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, filter.limit ?? 100) as QuarantineRow[];
+    return rows.map(toQuarantine);
+  }
+
+  async quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
+    const where = ["status = 'open'"];
+    const params: unknown[] = [];
+    if (filter.runId !== undefined) {
+      where.push('run_id = ?');
+      params.push(filter.runId);
+    }
+    if (filter.backfill !== undefined) {
+      where.push('backfill = ?');
+      params.push(filter.backfill);
+    }
+    return this.read.prepare(`SELECT error_class AS errorClass, COUNT(*) AS count FROM sluice_quarantine WHERE ${where.join(' AND ')}
+        GROUP BY error_class ORDER BY count DESC, error_class`).all(...params) as Array<{ errorClass: string; count: number }>;
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  /** Runs a synchronous write outside any batch transaction, in turn with the others. */
+  private writing<T>(work: () => T): Promise<T> {
+    return this.lock.run(() => {
+      this.assertOpen();
+      try {
+        return work();
+      } catch (error) {
+        if (error instanceof SluiceError) throw error;
+        throw new StoreError(`store ${this.location}: ${(error as Error).message}`, { cause: error });
+      }
+    });
+  }
+
+  private insertTransition(runId: string, from: RunState | null, to: RunState, actor: string, reason: string, at: string): void {
+    this.write.prepare('INSERT INTO sluice_transitions (run_id, from_state, to_state, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?)').run(runId, from, to, actor, reason, at);
+  }
+
+  private iso(): string {
+    return new Date(this.now()).toISOString();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError(`store ${this.location} is closed`);
+  }
+}
+
+function delivered(connection: SqliteConnection, namespace: string, keys: readonly ItemKey[]): Set<ItemKey> {
+  if (keys.length === 0) return new Set();
+  const rows = connection.prepare(`SELECT item_key FROM sluice_ledger WHERE namespace = ? AND item_key IN (SELECT value FROM json_each(?))`)
+    .pluck().all(namespace, JSON.stringify(keys)) as string[];
+  return new Set(rows);
+}
+
+// ---- row mapping ---------------------------------------------------------------------------------
+
+interface RunRow {
+  id: string; backfill: string; state: RunState; params: string; options: string; created_by: string; created_at: string;
+  updated_at: string; started_at: string | null; finished_at: string | null; reason: string | null; control: string | null;
+  planned_items: number | null; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    backfill: row.backfill,
+    state: row.state,
+    params: JSON.parse(row.params),
+    options: JSON.parse(row.options),
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    reason: row.reason,
+    control: row.control ? JSON.parse(row.control) : null,
+    counts: addCounts(zeroCounts(), { received: row.c_received, processed: row.c_processed, skipped: row.c_skipped, failed: row.c_failed, quarantined: row.c_quarantined }),
+    batches: row.c_batches,
+    plannedItems: row.planned_items,
+  };
+}
+
+interface PartitionRow extends Counts {
+  run_id: string; idx: number; lower: string; upper: string; label: string | null; cursor: string; state: PartitionState; fence: number;
+  lease_owner: string | null; lease_expires_at: number | null; batches: number; error: string | null; updated_at: string;
+}
+
+function toPartition(row: PartitionRow): PartitionRecord {
+  return {
+    runId: row.run_id,
+    index: row.idx,
+    lower: JSON.parse(row.lower) as Cursor,
+    upper: JSON.parse(row.upper) as Cursor,
+    label: row.label,
+    cursor: JSON.parse(row.cursor) as Cursor,
+    state: row.state,
+    fence: row.fence,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at === null ? null : new Date(row.lease_expires_at).toISOString(),
+    counts: { received: row.received, processed: row.processed, skipped: row.skipped, failed: row.failed, quarantined: row.quarantined },
+    batches: row.batches,
+    error: row.error,
+    updatedAt: row.updated_at,
+  };
+}
+
+interface QuarantineRow {
+  id: number; run_id: string; backfill: string; partition_idx: number | null; item_key: string; error_class: string; message: string;
+  payload: string | null; locator: string | null; attempts: number; status: QuarantineStatus; created_at: string; updated_at: string;
+}
+
+function toQuarantine(row: QuarantineRow): QuarantineRecord {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    backfill: row.backfill,
+    partitionIndex: row.partition_idx,
+    itemKey: row.item_key,
+    errorClass: row.error_class,
+    message: row.message,
+    payload: row.payload,
+    ...(row.locator !== null ? { locator: JSON.parse(row.locator) as Cursor } : {}),
+    attempts: row.attempts,
+    status: row.status,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
