@@ -1,0 +1,30 @@
+// The public API of Sluice, re-exported and nothing else.
+export { defineBackfill } from './core/definition.js';
+export type { BackfillDefinition, BackfillDefinitionInput, DeliveryMode, ProcessContext } from './core/definition.js';
+export { createSluice } from './core/engine.js';
+export type { Sluice, SluiceOptions, RunStatus, ReplayResult } from './core/sluice.js';
+export type { RunHandle, RunEvents, RunOutcome, StartOptions, ProgressSnapshot, BatchEvent } from './core/run-handle.js';
+export type { RunRecord, PartitionRecord, TransitionRecord, QuarantineRecord, RunOptions, RunParams, RetryPolicy, WorkerIdentity } from './core/run.js';
+export type { RunState } from './core/run-state.js';
+export type { Counts } from './core/counts.js';
+export type { Cursor, ItemKey } from './core/cursor.js';
+export type { Source, SourceReader, SourceBatch, PartitionSpec, MalformedRecord, SourceFilter } from './core/source.js';
+export type { Store } from './core/store.js';
+export type { SqlConnection, SqlTransaction, SqlValue, SqlDialect } from './core/sql.js';
+export type { Logger } from './core/logger.js';
+export type { Clock } from './core/clock.js';
+export {
+  SluiceError,
+  UsageError,
+  ConfigError,
+  NotFoundError,
+  StoreError,
+  SourceError,
+  InvalidTransitionError,
+  LeaseLostError,
+  PermanentError,
+  ExitCode,
+} from './core/errors.js';
+export { idempotencyKeyFor } from './core/idempotency.js';
+export { sqlKeyset, iterable, jsonl } from './sources/index.js';
+export { openSqliteStore, SqliteStore, SqliteConnection } from './stores/sqlite/index.js';

@@ -1,0 +1,376 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createSluice, defineBackfill, PermanentError, sqlKeyset, iterable, openSqliteStore } from '../../src/index.js';
+import type { Sluice, Store } from '../../src/index.js';
+import { tempDir } from '../helpers/temp.js';
+
+interface Row { id: number; value: number; created_at: string }
+
+const ROWS = 5000;
+
+/** A store file with a `items` table of ROWS rows the backfills read and write. */
+async function setup(dir: string, name: string): Promise<{ path: string; store: Store }> {
+  const path = join(dir, `${name}.db`);
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL, created_at TEXT NOT NULL, result INTEGER, writes INTEGER NOT NULL DEFAULT 0)');
+  const insert = db.prepare('INSERT INTO items (id, value, created_at) VALUES (?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 1; i <= ROWS; i++) insert.run(i, i * 7, new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString());
+  })();
+  db.close();
+  return { path, store: await openSqliteStore(path) };
+}
+
+function readItems(path: string) {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare('SELECT id, result, writes FROM items ORDER BY id').all() as Array<{ id: number; result: number | null; writes: number }>;
+  } finally {
+    db.close();
+  }
+}
+
+const fastRetry = { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 };
+
+describe('engine on SQLite', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir()));
+  after(async () => cleanup());
+
+  it('transactional: writes and checkpoint commit together; a failing attempt leaves no trace', async () => {
+    const { path, store } = await setup(dir, 'tx');
+    let failOnce = true;
+    const def = defineBackfill<Row>({
+      name: 'score',
+      source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+      delivery: 'transactional',
+      batchSize: 400,
+      retry: fastRetry,
+      async process(batch, ctx) {
+        await ctx.tx!.executeMany('UPDATE items SET result = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.value * 2, r.id]));
+        // Fail after writing, once: the rollback must undo the writes of this attempt.
+        if (failOnce && batch.some((r) => r.id === 2001)) {
+          failOnce = false;
+          throw new Error('transient');
+        }
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const handle = await sluice.start('score', { actor: 'test' });
+    const retries: number[] = [];
+    handle.on('retry', (r) => retries.push(r.attempt));
+    const outcome = await handle.done;
+    assert.equal(outcome.state, 'succeeded');
+    assert.equal(outcome.exitCode, 0);
+    assert.deepEqual(retries, [1]);
+    assert.equal(outcome.counts.processed, ROWS);
+    const rows = readItems(path);
+    assert.ok(rows.every((r) => r.writes === 1 && r.result !== null), 'every row written exactly once');
+    const status = await sluice.status(outcome.runId);
+    assert.deepEqual(status.transitions.map((t) => t.to), ['pending', 'running', 'succeeded']);
+    assert.equal(status.transitions[1]!.actor, 'test');
+    await store.close();
+  });
+
+  it('at-least-once: the ledger skips delivered keys on a new run and across namespaces only where shared', async () => {
+    const { store } = await setup(dir, 'ledger');
+    const delivered: number[] = [];
+    const def = defineBackfill<Row>({
+      name: 'export',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      batchSize: 700,
+      async process(batch, ctx) {
+        assert.equal(ctx.tx, undefined);
+        assert.match(ctx.idempotencyKey(batch[0]), /^export-[0-9a-f]{40}$/);
+        delivered.push(...batch.map((r) => r.id));
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const first = await (await sluice.start('export')).done;
+    assert.equal(first.state, 'succeeded');
+    assert.equal(delivered.length, ROWS);
+    const second = await (await sluice.start('export', { newRun: true })).done;
+    assert.equal(second.state, 'succeeded');
+    assert.equal(second.counts.skipped, ROWS);
+    assert.equal(second.counts.processed, 0);
+    assert.equal(delivered.length, ROWS, 'nothing delivered twice');
+    await store.close();
+  });
+
+  it('bisects a failing batch, quarantines only the bad items, pauses on the failure ratio, and replays after a fix', async () => {
+    const { store } = await setup(dir, 'quarantine');
+    let broken = true;
+    const processed = new Set<number>();
+    const def = defineBackfill<Row>({
+      name: 'picky',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      batchSize: 250,
+      retry: fastRetry,
+      maxFailureRatio: 0.01,
+      async process(batch) {
+        const bad = batch.find((r) => r.id % 50 === 0);
+        if (broken && bad) throw new PermanentError(`cannot handle ${bad.id}`, 'BAD_ROW');
+        for (const r of batch) processed.add(r.id);
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('picky')).done;
+    // 2 % of items are bad: above 1 %, so the run pauses itself after the first judged batch.
+    assert.equal(outcome.state, 'paused');
+    assert.equal(outcome.exitCode, 3);
+    assert.match(outcome.reason ?? '', /failure ratio 2\.0 % exceeds maxFailureRatio 1\.0 %/);
+    const quarantined = await sluice.listQuarantine({ runId: outcome.runId });
+    assert.ok(quarantined.length > 0);
+    assert.ok(quarantined.every((q) => Number(q.itemKey) % 50 === 0 && q.errorClass === 'BAD_ROW' && q.payload !== null));
+    assert.ok([...processed].every((id) => id % 50 !== 0));
+    assert.equal(outcome.counts.processed + outcome.counts.quarantined, outcome.counts.received);
+
+    broken = false;
+    const replay = await sluice.replayQuarantine(outcome.runId);
+    assert.equal(replay.replayed, quarantined.length);
+    assert.equal(replay.stillFailing, 0);
+    assert.equal((await sluice.listQuarantine({ runId: outcome.runId, status: 'open' })).length, 0);
+    const resumed = await (await sluice.resume(outcome.runId)).done;
+    assert.equal(resumed.state, 'succeeded');
+    assert.equal(processed.size, ROWS);
+    assert.equal(resumed.counts.processed, ROWS);
+    assert.equal(resumed.counts.quarantined, 0);
+    await store.close();
+  });
+
+  it('stops after --max-batches as asked, then resumes to the end', async () => {
+    const { path, store } = await setup(dir, 'maxbatches');
+    const def = defineBackfill<Row>({
+      name: 'slowly',
+      source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+      delivery: 'transactional',
+      batchSize: 100,
+      async process(batch, ctx) {
+        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const first = await (await sluice.start('slowly', { maxBatches: 3 })).done;
+    assert.equal(first.state, 'paused');
+    assert.equal(first.exitCode, 0);
+    assert.equal(first.counts.processed, 300);
+    assert.equal(readItems(path).filter((r) => r.writes === 1).length, 300);
+    const second = await (await sluice.start('slowly')).done;
+    assert.equal(second.runId, first.runId, 'start resumes the open run');
+    assert.equal(second.state, 'succeeded');
+    assert.ok(readItems(path).every((r) => r.writes === 1));
+    await store.close();
+  });
+
+  it('honours a pause written to the store by another process at the next batch boundary', async () => {
+    const { store } = await setup(dir, 'control');
+    let sluice!: Sluice;
+    let runId = '';
+    let batches = 0;
+    const def = defineBackfill<Row>({
+      name: 'controlled',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      batchSize: 100,
+      async process() {
+        batches += 1;
+        // As `sluice pause` from another process would: write the control row.
+        if (batches === 5) await store.setControl(runId, { kind: 'pause', actor: 'operator', reason: 'db busy', requestedAt: new Date().toISOString() });
+      },
+    });
+    sluice = createSluice({ store, backfills: [def] });
+    const handle = await sluice.start('controlled');
+    runId = handle.runId;
+    const outcome = await handle.done;
+    assert.equal(outcome.state, 'paused');
+    assert.equal(outcome.exitCode, 3);
+    assert.equal(outcome.batches, 5, 'stopped right after the batch that saw the request');
+    const status = await sluice.status(runId);
+    const last = status.transitions.at(-1)!;
+    assert.deepEqual([last.to, last.actor, last.reason], ['paused', 'operator', 'db busy']);
+    assert.equal(status.run.control, null, 'the request is cleared once honoured');
+    assert.ok(status.partitions.every((p) => p.leaseOwner === null), 'leases released');
+    await store.close();
+  });
+
+  it('cancels at the next batch boundary and refuses to resume a cancelled run', async () => {
+    const { store } = await setup(dir, 'cancel');
+    let handleRef: { cancel(a: string, r: string): void } | undefined;
+    let batches = 0;
+    const def = defineBackfill<Row>({
+      name: 'cancelme',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      batchSize: 100,
+      async process() {
+        if (++batches === 2) handleRef!.cancel('operator', 'wrong parameters');
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const handle = await sluice.start('cancelme');
+    handleRef = handle;
+    const outcome = await handle.done;
+    assert.equal(outcome.state, 'cancelled');
+    assert.equal(outcome.exitCode, 4);
+    assert.equal(outcome.batches, 2);
+    await assert.rejects(sluice.resume(outcome.runId), /cancelled; only pending, paused or interrupted runs can be resumed/);
+    await store.close();
+  });
+
+  it('runs N partitions concurrently, each item exactly once', async () => {
+    const { path, store } = await setup(dir, 'concurrent');
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const def = defineBackfill<Row>({
+      name: 'wide',
+      source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+      delivery: 'at-least-once',
+      batchSize: 200,
+      concurrency: 4,
+      async process(batch) {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        const db = new Database(path);
+        db.pragma('busy_timeout = 5000');
+        const update = db.prepare('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?');
+        db.transaction(() => batch.forEach((r) => update.run(r.id)))();
+        db.close();
+        inFlight -= 1;
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('wide')).done;
+    assert.equal(outcome.state, 'succeeded');
+    const status = await sluice.status(outcome.runId);
+    assert.equal(status.partitions.length, 4);
+    assert.ok(maxInFlight > 1, `batches overlapped (max in flight ${maxInFlight})`);
+    assert.ok(readItems(path).every((r) => r.writes === 1));
+    await store.close();
+  });
+
+  it('dry run: calls process with dryRun, rolls back, records nothing', async () => {
+    const { path, store } = await setup(dir, 'dry');
+    const seen: boolean[] = [];
+    const def = defineBackfill<Row>({
+      name: 'dry',
+      source: sqlKeyset({ table: 'items', key: 'id', sinceColumn: 'created_at' }),
+      delivery: 'transactional',
+      dedup: true,
+      batchSize: 1000,
+      async process(batch, ctx) {
+        seen.push(ctx.dryRun);
+        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('dry', { dryRun: true, since: '2026-01-03T00:00:00Z' })).done;
+    assert.equal(outcome.state, 'succeeded');
+    assert.ok(outcome.dryRun);
+    // Rows are one minute apart from 2026-01-01T00:01: 2 days = 2880 rows are older than `since`.
+    assert.equal(outcome.counts.processed, ROWS - 2879);
+    assert.ok(seen.length > 0 && seen.every(Boolean));
+    assert.ok(readItems(path).every((r) => r.writes === 0), 'nothing written');
+    assert.equal((await sluice.listRuns()).length, 0, 'no run recorded');
+    await store.close();
+  });
+
+  it('takes over a run whose worker died, recording what happened', async () => {
+    const { path, store } = await setup(dir, 'takeover');
+    const def = defineBackfill<Row>({
+      name: 'takeover',
+      source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+      delivery: 'transactional',
+      batchSize: 500,
+      async process(batch, ctx) {
+        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+      },
+    });
+    // A first worker processes two batches and "dies": its lease stays, its run stays `running`.
+    const dead = createSluice({ store, backfills: [def], worker: { id: 'otherhost:1:dead', host: 'otherhost', pid: 1 } });
+    const first = await (await dead.start('takeover', { maxBatches: 2 })).done;
+    assert.equal(first.state, 'paused');
+    await store.transitionRun(first.runId, ['paused'], 'running', 'test', 'simulate a crash mid-run');
+    const lease = await store.claimPartition(first.runId, 'otherhost:1:dead', 60_000);
+    assert.ok(lease);
+
+    const survivor = createSluice({ store, backfills: [def], isOwnerDead: (owner) => owner === 'otherhost:1:dead' });
+    const outcome = await (await survivor.start('takeover')).done;
+    assert.equal(outcome.runId, first.runId);
+    assert.equal(outcome.state, 'succeeded');
+    assert.ok(readItems(path).every((r) => r.writes === 1));
+    const reasons = (await survivor.status(outcome.runId)).transitions.map((t) => `${t.to}:${t.actor}`);
+    assert.deepEqual(reasons.slice(-3), ['paused:sluice', 'running:api', 'succeeded:sluice']);
+    await store.close();
+  });
+
+  it('refuses to run a run that a live worker holds', async () => {
+    const { store } = await setup(dir, 'held');
+    const def = defineBackfill<Row>({ name: 'held', source: sqlKeyset({ table: 'items', key: 'id' }), process: async () => {} });
+    const a = createSluice({ store, backfills: [def] });
+    const first = await (await a.start('held', { maxBatches: 1 })).done;
+    await store.transitionRun(first.runId, ['paused'], 'running', 'test', 'another worker holds it');
+    await store.claimPartition(first.runId, 'otherhost:2:alive', 60_000);
+    await assert.rejects(a.start('held'), /already executing in another process \(otherhost:2:alive\)/);
+    await store.close();
+  });
+
+  it('loses a stolen lease without committing: the fenced checkpoint rolls the batch back', async () => {
+    const { store } = await setup(dir, 'fence');
+    let stolen = false;
+    let runId = '';
+    const def = defineBackfill<Row>({
+      name: 'fenced',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      batchSize: 100,
+      async process() {
+        if (!stolen) {
+          stolen = true;
+          // Another worker takes the partition over while this batch is in flight.
+          await store.expireLeases(() => true);
+          assert.ok(await store.claimPartition(runId, 'thief:1:x', 60_000));
+        }
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const handle = await sluice.start('fenced');
+    runId = handle.runId;
+    const outcome = await handle.done;
+    assert.equal(outcome.state, 'running', 'the thief holds the run now');
+    const [partition] = await store.listPartitions(runId);
+    assert.equal(partition!.leaseOwner, 'thief:1:x');
+    assert.equal(partition!.fence, 2);
+    assert.equal(partition!.cursor, null, 'the stolen batch never committed');
+    assert.equal((await store.deliveredKeys('fenced', ['1', '2', '100'])).size, 0);
+    await store.close();
+  });
+
+  it('works with an iterable source and resumes it from its cursor', async () => {
+    const { dir: d, cleanup: c } = await tempDir();
+    const store = await openSqliteStore(join(d, 'it.db'));
+    const seen: number[] = [];
+    const def = defineBackfill<{ n: number }>({
+      name: 'numbers',
+      source: iterable({
+        async *from(cursor) {
+          for (let n = cursor === null ? 0 : Number(cursor) + 1; n < 1000; n++) yield { n };
+        },
+        cursorOf: (item) => item.n,
+      }),
+      key: (item) => item.n,
+      batchSize: 64,
+      async process(batch) {
+        seen.push(...batch.map((i) => i.n));
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    await (await sluice.start('numbers', { maxBatches: 3 })).done;
+    const outcome = await (await sluice.start('numbers')).done;
+    assert.equal(outcome.state, 'succeeded');
+    assert.deepEqual(seen, Array.from({ length: 1000 }, (_, i) => i));
+    await store.close();
+    await c();
+  });
+});
