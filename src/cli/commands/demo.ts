@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { dbPathOf, type GlobalFlags } from '../context.js';
+import { DEMO_BACKFILL_NAME } from '../demo/email-risk-scores.js';
+import { DEMO_DEFAULT_ROWS, demoCoverage, seedDemo } from '../demo/seed.js';
+import { runInForeground } from '../foreground.js';
+import { formatCount } from '../output.js';
+import { parseRunFlags, positiveInteger, type RawRunFlags } from '../options.js';
+import { withContext, withRunOptions } from './shared.js';
+
+export function registerDemoCommand(program: Command): void {
+  withRunOptions(program.command('demo').description('score the risk of 200,000 demo emails in the embedded store, resumably'))
+    .option('--rows <n>', `rows of the demo table when it is created (default ${DEMO_DEFAULT_ROWS})`)
+    .action(async (raw: RawRunFlags & { rows?: string }, command: Command) => {
+      const flags = parseRunFlags(raw);
+      const rows = positiveInteger('--rows', raw.rows, 50_000_000);
+      const globals = command.optsWithGlobals<GlobalFlags>();
+      const path = dbPathOf(globals);
+      await withContext(command, false, async (ctx) => {
+        // The store is open (and its file checked) before the demo table is seeded beside it.
+        const seeded = seedDemo(path, rows ?? DEMO_DEFAULT_ROWS);
+        const note = seeded.created
+          ? `created ${path} with ${formatCount(seeded.rows)} emails (risk_score NULL)`
+          : `using ${formatCount(seeded.rows)} emails already in ${path}${rows !== undefined && rows !== seeded.rows ? ` (--rows ${rows} applies only when the table is created)` : ''}`;
+        process.stderr.write(`${note}\n`);
+        const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor });
+        const outcome = await runInForeground(handle, ctx.interactive, () => ({ coverage: demoCoverage(path) }));
+        if (ctx.interactive) {
+          const c = demoCoverage(path);
+          process.stdout.write(`coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %); score_writes per row: min ${c.minWrites}, max ${c.maxWrites}\n`);
+        }
+        return outcome.exitCode;
+      });
+    });
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { type CliContext, type GlobalFlags, openContext } from '../context.js';
+
+/** Adds the run options shared by run, resume, retry and demo. */
+export function withRunOptions(command: Command): Command {
+  return command
+    .option('--batch-size <n>', 'items per batch (default: the definition\'s)')
+    .option('--concurrency <n>', 'batches at once over disjoint partitions')
+    .option('--max-batches <n>', 'stop cleanly after N batches (the run stays resumable)')
+    .option('--since <when>', 'only items since a duration ago (7d, 12h, 30m) or an ISO date')
+    .option('--dry-run', 'process with ctx.dryRun, roll back, record nothing');
+}
+
+/** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */
+export async function withContext(command: Command, needsConfig: boolean, work: (context: CliContext) => Promise<number>): Promise<void> {
+  const context = await openContext(command.optsWithGlobals<GlobalFlags>(), { needsConfig });
+  try {
+    process.exitCode = await work(context);
+  } finally {
+    await context.close();
+  }
+}

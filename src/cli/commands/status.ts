@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { isRunState, OPEN_STATES, type RunState } from '../../core/run-state.js';
+import type { RunRecord } from '../../core/run.js';
+import { positiveInteger } from '../options.js';
+import { formatCount, formatCounts } from '../output.js';
+import { withContext } from './shared.js';
+
+export function registerStatusCommands(program: Command): void {
+  program
+    .command('status [run]')
+    .description('the open runs, or one run in detail: state and why, counts, partitions, transitions, quarantine')
+    .action(async (runId: string | undefined, _options: object, command: Command) => {
+      await withContext(command, false, async (ctx) => {
+        if (!runId) {
+          const runs = await ctx.sluice.listRuns({ states: OPEN_STATES, limit: 100 });
+          if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+          else process.stdout.write(runs.length === 0 ? 'no open runs\n' : runTable(runs));
+          return 0;
+        }
+        const status = await ctx.sluice.status(runId);
+        if (ctx.json) {
+          process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+          return 0;
+        }
+        const { run } = status;
+        const planned = run.plannedItems === null ? '' : ` of ${formatCount(run.plannedItems)} planned`;
+        const lines = [
+          `run ${run.id}  ${run.backfill}  ${run.state}${status.active ? ' (executing)' : ''}`,
+          run.reason ? `  why: ${run.reason}` : '',
+          run.control ? `  pending request: ${run.control.kind} by ${run.control.actor} (${run.control.reason})` : '',
+          `  ${formatCounts(run.counts)}${planned}; ${formatCount(run.batches)} batches`,
+          `  created by ${run.createdBy} at ${run.createdAt}${run.params.since ? `; since ${run.params.since}` : ''}; batch size ${run.options.batchSize}, concurrency ${run.options.concurrency}`,
+          '',
+          'partitions:',
+          ...status.partitions.map((p) => `  #${p.index}  ${p.state.padEnd(7)}  ${(p.label ?? '').padEnd(24)}  received ${formatCount(p.counts.received)}, processed ${formatCount(p.counts.processed)}, quarantined ${formatCount(p.counts.quarantined)}  cursor ${JSON.stringify(p.cursor)}${p.error ? `  error: ${p.error}` : ''}`),
+          '',
+          'transitions:',
+          ...status.transitions.map((t) => `  ${t.at}  ${t.from ?? '∅'} → ${t.to}  by ${t.actor}: ${t.reason}`),
+        ];
+        if (status.quarantine.length > 0) {
+          lines.push('', 'quarantine (open):', ...status.quarantine.map((q) => `  ${q.errorClass}: ${formatCount(q.count)}`));
+        }
+        process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 4).join('\n')}\n`);
+        return 0;
+      });
+    });
+
+  program
+    .command('list')
+    .description('runs, newest first')
+    .option('--backfill <name>', 'only runs of this backfill')
+    .option('--state <state>', 'only runs in this state (pending, running, paused, succeeded, failed, cancelled)')
+    .option('--limit <n>', 'at most this many runs (default 50)')
+    .option('--backfills', 'list the defined backfills instead of runs')
+    .action(async (options: { backfill?: string; state?: string; limit?: string; backfills?: boolean }, command: Command) => {
+      const limit = positiveInteger('--limit', options.limit, 10_000) ?? 50;
+      if (options.state !== undefined && !isRunState(options.state)) {
+        throw new UsageError(`--state must be one of pending, running, paused, succeeded, failed, cancelled, got "${options.state}"`);
+      }
+      await withContext(command, options.backfills === true, async (ctx) => {
+        if (options.backfills) {
+          const defs = ctx.sluice.backfills().map((d) => ({ name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency }));
+          if (ctx.json) process.stdout.write(`${JSON.stringify(defs, null, 2)}\n`);
+          else process.stdout.write(defs.map((d) => `${d.name.padEnd(28)} ${d.delivery.padEnd(14)} ${d.source}${d.description ? ` — ${d.description}` : ''}`).join('\n') + '\n');
+          return 0;
+        }
+        const runs = await ctx.sluice.listRuns({ backfill: options.backfill, states: options.state ? [options.state as RunState] : undefined, limit });
+        if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+        else process.stdout.write(runs.length === 0 ? 'no runs\n' : runTable(runs));
+        return 0;
+      });
+    });
+}
+
+function runTable(runs: RunRecord[]): string {
+  return runs
+    .map((r) => {
+      const progress = r.plannedItems ? ` ${((Math.min(r.counts.received, r.plannedItems) / Math.max(1, r.plannedItems)) * 100).toFixed(1)}%` : '';
+      return `${r.id}  ${r.backfill.padEnd(24)} ${r.state.padEnd(9)}${progress.padStart(7)}  processed ${formatCount(r.counts.processed)}  ${r.createdAt}${r.reason ? `  (${r.reason})` : ''}`;
+    })
+    .join('\n') + '\n';
+}

@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { BackfillDefinition } from '../core/definition.js';
+import { ConfigError, messageOf, SluiceError, UsageError } from '../core/errors.js';
+
+const DEFAULT_FILES = ['sluice.config.ts', 'sluice.config.mts', 'sluice.config.js', 'sluice.config.mjs'];
+
+/** Finds the config file: `--config`, else the first default name present in the working directory. */
+export function findConfig(explicit: string | undefined, cwd = process.cwd()): string | undefined {
+  if (explicit !== undefined) {
+    const path = resolve(cwd, explicit);
+    if (!existsSync(path)) throw new UsageError(`--config ${explicit}: no such file`);
+    return path;
+  }
+  return DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+}
+
+/**
+ * Loads the backfill definitions of a config file. Its default export is an array of definitions
+ * or `{ backfills: [...] }`. TypeScript configs are loaded through tsx.
+ */
+export async function loadConfig(path: string): Promise<BackfillDefinition<unknown>[]> {
+  let module: { default?: unknown };
+  try {
+    const url = pathToFileURL(path).href;
+    if (/\.m?ts$/.test(path)) {
+      const { tsImport } = await import('tsx/esm/api');
+      module = (await tsImport(url, import.meta.url)) as { default?: unknown };
+    } else {
+      module = (await import(url)) as { default?: unknown };
+    }
+  } catch (error) {
+    if (error instanceof SluiceError) {
+      throw new ConfigError(`could not load ${path}: ${error.message}`, { hint: error.hint, cause: error });
+    }
+    throw new ConfigError(`could not load ${path}: ${messageOf(error)}`, { cause: error });
+  }
+  // tsx may wrap a default export once more when it loads an ES module as CommonJS.
+  let exported = module.default;
+  if (exported && typeof exported === 'object' && !Array.isArray(exported) && 'default' in exported && !('backfills' in exported)) {
+    exported = (exported as { default: unknown }).default;
+  }
+  const list = Array.isArray(exported) ? exported : (exported as { backfills?: unknown } | undefined)?.backfills;
+  if (!Array.isArray(list)) {
+    throw new ConfigError(`${path} must export default an array of backfills (defineBackfill(...)) or { backfills: [...] }`);
+  }
+  list.forEach((definition, i) => {
+    const d = definition as Partial<BackfillDefinition<unknown>> | null;
+    if (!d || typeof d.name !== 'string' || typeof d.process !== 'function' || !d.source) {
+      throw new ConfigError(`${path}: backfill #${i + 1} is not a definition made with defineBackfill(...)`);
+    }
+  });
+  return list as BackfillDefinition<unknown>[];
+}

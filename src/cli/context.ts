@@ -1,0 +1,76 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { BackfillDefinition } from '../core/definition.js';
+import { createSluice } from '../core/engine.js';
+import type { Logger } from '../core/logger.js';
+import type { Sluice } from '../core/sluice.js';
+import { openSqliteStore } from '../stores/sqlite/index.js';
+import { findConfig, loadConfig } from './config.js';
+import { demoBackfill } from './demo/email-risk-scores.js';
+import { createCliLogger } from './logger.js';
+
+/** Global flags every command accepts. */
+export interface GlobalFlags {
+  db?: string;
+  config?: string;
+  json?: boolean;
+  verbose?: boolean;
+  actor?: string;
+}
+
+export interface CliContext {
+  sluice: Sluice;
+  logger: Logger;
+  actor: string;
+  /** Draw progress bars and human tables (a terminal and no --json). */
+  interactive: boolean;
+  json: boolean;
+  dbPath: string;
+  close(): Promise<void>;
+}
+
+export function dbPathOf(flags: GlobalFlags): string {
+  return resolve(flags.db ?? process.env.SLUICE_DB ?? '.sluice/sluice.db');
+}
+
+/**
+ * Opens the store and builds the engine. The config is loaded only when `needsConfig` (commands
+ * that execute a backfill); store-only commands work without one. The demo is always registered.
+ */
+export async function openContext(flags: GlobalFlags, options: { needsConfig: boolean }): Promise<CliContext> {
+  const json = flags.json === true;
+  const interactive = !json && process.stdout.isTTY === true;
+  const logger = createCliLogger({ verbose: flags.verbose === true, interactive });
+  const backfills: BackfillDefinition<unknown>[] = [demoBackfill as BackfillDefinition<unknown>];
+  const configPath = findConfig(flags.config);
+  if (configPath && options.needsConfig) backfills.push(...(await loadConfig(configPath)));
+  const dbPath = dbPathOf(flags);
+  const store = await openSqliteStore(dbPath);
+  const sluice = createSluice({ store, backfills, logger, isOwnerDead });
+  return {
+    sluice,
+    logger,
+    actor: flags.actor ?? process.env.USER ?? 'cli',
+    interactive,
+    json,
+    dbPath,
+    close: () => store.close(),
+  };
+}
+
+/**
+ * Lease owners are `host:pid:random`. On this host, a pid that no longer exists is a dead worker
+ * whose partitions can be taken over at once instead of after the lease expires.
+ */
+export function isOwnerDead(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}

@@ -1,0 +1,54 @@
+import { Command, CommanderError } from 'commander';
+import { ExitCode, SluiceError } from '../core/errors.js';
+import { registerControlCommands } from './commands/control.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerQuarantineCommands } from './commands/quarantine.js';
+import { registerRunCommands } from './commands/run.js';
+import { registerStatusCommands } from './commands/status.js';
+import { joinNegativeValues } from './options.js';
+
+const verbose = process.argv.includes('--verbose');
+
+function buildProgram(): Command {
+  const program = new Command('sluice')
+    .description('Resumable, exactly-once, production-safe backfills')
+    .option('--db <file>', 'the store (env SLUICE_DB; default ./.sluice/sluice.db)')
+    .option('--config <file>', 'backfill definitions (default: sluice.config.ts/.mts/.js/.mjs in the working directory)')
+    .option('--json', 'JSON output (JSON lines while a run executes)')
+    .option('--verbose', 'debug logs, and stack traces on errors')
+    .option('--actor <name>', 'who you are, for the transition log (default: $USER)')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined });
+  registerRunCommands(program);
+  registerStatusCommands(program);
+  registerControlCommands(program);
+  registerQuarantineCommands(program);
+  registerDemoCommand(program);
+  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
+  return program;
+}
+
+/** One line on stderr (plus a hint); the stack only with --verbose. */
+function report(error: unknown): number {
+  if (error instanceof CommanderError) {
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    process.stderr.write(`sluice: ${error.message.replace(/^error: /, '')}\n`);
+    return ExitCode.usage;
+  }
+  if (error instanceof SluiceError) {
+    process.stderr.write(`sluice: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
+    if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`sluice: unexpected error: ${message}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);
+  if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  return ExitCode.failed;
+}
+
+try {
+  await buildProgram().parseAsync(joinNegativeValues(process.argv.slice(2)), { from: 'user' });
+} catch (error) {
+  process.exitCode = report(error);
+}

@@ -1,0 +1,102 @@
+import cliProgress from 'cli-progress';
+import type { Counts } from '../core/counts.js';
+import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
+
+/** Writes one JSON line on stdout (the machine-readable output when not on a terminal, or with --json). */
+export function jsonLine(event: string, payload: object): void {
+  process.stdout.write(`${JSON.stringify({ event, ...payload })}\n`);
+}
+
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export function formatCounts(c: Counts): string {
+  return `received ${formatCount(c.received)} · processed ${formatCount(c.processed)} · skipped ${formatCount(c.skipped)} · failed ${formatCount(c.failed)}${c.quarantined > c.failed ? ` · malformed ${formatCount(c.quarantined - c.failed)}` : ''}`;
+}
+
+/**
+ * Shows a run's progress: a live bar on a terminal, JSON lines otherwise. Fed by the handle's
+ * events (progress comes on a ticker, about once a second), never per item.
+ */
+export function attachProgress(handle: RunHandle, interactive: boolean): () => void {
+  if (!interactive) {
+    handle.on('started', (info) => jsonLine('started', info));
+    handle.on('progress', (p) => jsonLine('progress', p));
+    handle.on('state', (s) => jsonLine('state', s));
+    handle.on('quarantined', (q) => jsonLine('quarantined', q));
+    handle.on('retry', (r) => jsonLine('retry', r));
+    return () => undefined;
+  }
+  const bar = new cliProgress.SingleBar(
+    {
+      format: ' {bar} {percentage}% | {done}/{planned} | {counts} | {rate}/s | ETA {eta_text}',
+      barsize: 24,
+      hideCursor: true,
+      clearOnComplete: false,
+      fps: 10,
+      etaBuffer: 1,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  const render = (p: ProgressSnapshot) => {
+    const planned = p.plannedItems ?? Math.max(p.counts.received, 1);
+    const payload = {
+      done: formatCount(p.counts.received),
+      planned: p.plannedItems === null ? '?' : formatCount(p.plannedItems),
+      counts: `recv ${formatCount(p.counts.received)} · ok ${formatCount(p.counts.processed)} · skip ${formatCount(p.counts.skipped)} · fail ${formatCount(p.counts.failed)}`,
+      rate: formatCount(p.itemsPerSecond),
+      eta_text: formatDuration(p.etaSeconds),
+    };
+    if (!started) {
+      bar.start(planned, Math.min(p.counts.received, planned), payload);
+      started = true;
+    } else {
+      bar.setTotal(planned);
+      bar.update(Math.min(p.counts.received, planned), payload);
+    }
+  };
+  handle.on('started', (info) => {
+    process.stderr.write(`${info.resumed ? 'resuming' : 'starting'} run ${info.runId} of ${info.backfill}${info.dryRun ? ' (dry run: nothing is written)' : ''}\n`);
+  });
+  handle.on('progress', render);
+  handle.on('quarantined', (q) => {
+    if (started) bar.stop();
+    started = false;
+    process.stderr.write(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}\n`);
+  });
+  return () => {
+    if (started) {
+      render(handle.progress());
+      bar.stop();
+    }
+  };
+}
+
+/** The end of a run: a human summary on a terminal, a JSON line otherwise. */
+export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: Record<string, unknown> = {}): void {
+  const seconds = outcome.durationMs / 1000;
+  const rate = seconds > 0 ? outcome.counts.received / seconds : 0;
+  if (!interactive) {
+    const { record: _record, ...rest } = outcome;
+    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), ...extra });
+    return;
+  }
+  const lines = [
+    `run ${outcome.runId} (${outcome.backfill}) ${outcome.state}${outcome.dryRun ? ' — dry run, nothing was written' : ''}`,
+    outcome.reason ? `  why: ${outcome.reason}` : undefined,
+    `  ${formatCounts(outcome.counts)}`,
+    `  ${formatCount(outcome.batches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s this session)`,
+    outcome.state === 'paused' ? `  resume with: sluice resume ${outcome.runId}` : undefined,
+    outcome.counts.quarantined > 0 ? `  quarantine: sluice quarantine list --run ${outcome.runId}` : undefined,
+  ];
+  process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
+}
