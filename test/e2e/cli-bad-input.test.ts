@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
+
+describe('CLI: bad input gets one clear line and the right exit code, and writes nothing', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir()));
+  after(async () => cleanup());
+
+  const oneLine = (stderr: string) => stderr.trim().split('\n');
+
+  it('demo --batch-size -3 exits 2 naming the flag, and creates no store', async () => {
+    const db = join(dir, 'neg', 's.db');
+    const r = await runCli(['demo', '--db', db, '--batch-size', '-3'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.deepEqual(oneLine(r.stderr), ['sluice: --batch-size must be a positive integer, got "-3"']);
+    assert.equal(existsSync(db), false);
+  });
+
+  for (const [args, message] of [
+    [['demo', '--since', 'yesterdayish'], /--since must be a duration like 7d, 12h or 30m, or an ISO date/],
+    [['demo', '--concurrency', '0'], /--concurrency must be a positive integer, got "0"/],
+    [['demo', '--max-batches', 'lots'], /--max-batches must be a positive integer, got "lots"/],
+    [['list', '--state', 'sleeping'], /--state must be one of pending, running/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['demo', '--no-such-flag'], /unknown option '--no-such-flag'/],
+  ] as const) {
+    it(`${args.join(' ')} → exit 2`, async () => {
+      const db = join(dir, `bad-${args.join('-')}.db`);
+      const r = await runCli([...args, '--db', db], { cwd: dir });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(oneLine(r.stderr).length, 1, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(existsSync(db), false);
+    });
+  }
+
+  it('an unknown backfill exits 2 and lists the defined ones', async () => {
+    const r = await runCli(['run', 'nope', '--db', join(dir, 'u.db')], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^sluice: unknown backfill "nope"\nhint: defined backfills: demo-email-risk-scores\n$/);
+  });
+
+  it('a config that throws exits 2 with its message and no stack trace', async () => {
+    const cwd = join(dir, 'throwing');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'sluice.config.ts'), "throw new Error('DATABASE_URL is not set');\nexport default [];\n");
+    const r = await runCli(['run', 'anything', '--db', join(cwd, 's.db')], { cwd });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^sluice: could not load .*sluice\.config\.ts: DATABASE_URL is not set\n$/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('a corrupt store file exits 1 with one message saying what to do', async () => {
+    const db = join(dir, 'corrupt.db');
+    writeFileSync(db, 'this is not a database, '.repeat(200));
+    const r = await runCli(['status', '--db', db], { cwd: dir });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /is not a Sluice store: the file is not a SQLite database/);
+    assert.match(r.stderr, /hint: move the file away, or pass --db/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('an unknown run exits 2', async () => {
+    const r = await runCli(['status', 'r_nope', '--db', join(dir, 'empty.db')], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /no run "r_nope"/);
+  });
+});
