@@ -347,6 +347,43 @@ describe('engine on SQLite', () => {
     await store.close();
   });
 
+  it('fails a run whose partition cannot go on, then retry runs only what is left', async () => {
+    const { path, store } = await setup(dir, 'retry');
+    let broken = true;
+    const def = defineBackfill<Row>({
+      name: 'retryme',
+      source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+      delivery: 'transactional',
+      batchSize: 500,
+      concurrency: 2,
+      // A key function that throws is a bug in the definition, not a bad item: the partition fails.
+      key: (row) => {
+        if (broken && row.id === 4000) throw new Error('key function crashed');
+        return row.id;
+      },
+      dedup: true,
+      async process(batch, ctx) {
+        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const failed = await (await sluice.start('retryme')).done;
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.exitCode, 1);
+    assert.match(failed.reason ?? '', /1 of 2 partitions failed: key function crashed/);
+    const status = await sluice.status(failed.runId);
+    assert.deepEqual(status.partitions.map((p) => p.state), ['done', 'failed']);
+    await assert.rejects(sluice.resume(failed.runId), (e: unknown) => /use `sluice retry/.test((e as { hint?: string }).hint ?? ''));
+
+    broken = false;
+    const retried = await (await sluice.retry(failed.runId, { actor: 'oncall' })).done;
+    assert.equal(retried.state, 'succeeded');
+    assert.ok(readItems(path).every((r) => r.writes === 1));
+    const log = (await sluice.status(failed.runId)).transitions.map((t) => `${t.from}->${t.to}:${t.actor}`);
+    assert.deepEqual(log.slice(-3), ['failed->pending:oncall', 'pending->running:oncall', 'running->succeeded:sluice']);
+    await store.close();
+  });
+
   it('works with an iterable source and resumes it from its cursor', async () => {
     const { dir: d, cleanup: c } = await tempDir();
     const store = await openSqliteStore(join(d, 'it.db'));
