@@ -288,19 +288,16 @@ export class SqliteStore implements Store {
     const now = this.now();
     const at = new Date(now).toISOString();
     // The fenced update also reads the run's control request (RETURNING): one statement, not two.
-    const updated = this.write.prepare(`UPDATE sluice_partitions SET cursor = @cursor, received = received + @received,
-        processed = processed + @processed, skipped = skipped + @skipped, failed = failed + @failed,
-        quarantined = quarantined + @quarantined, batches = batches + 1,
-        state = CASE WHEN @done THEN 'done' ELSE state END,
-        lease_owner = CASE WHEN @done THEN NULL ELSE lease_owner END,
-        lease_expires_at = CASE WHEN @done THEN NULL ELSE @expires END, updated_at = @at
-      WHERE run_id = @runId AND idx = @idx AND fence = @fence
+    const done = write.done ? 1 : 0;
+    const updated = this.write.prepare(`UPDATE sluice_partitions SET cursor = ?, received = received + ?, processed = processed + ?,
+        skipped = skipped + ?, failed = failed + ?, quarantined = quarantined + ?, batches = batches + 1,
+        state = CASE WHEN ? THEN 'done' ELSE state END,
+        lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
+        lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
+      WHERE run_id = ? AND idx = ? AND fence = ?
       RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control`)
-      .get({
-        done: write.done ? 1 : 0, cursor: JSON.stringify(write.cursor ?? null), received: delta.received, processed: delta.processed,
-        skipped: delta.skipped, failed: delta.failed, quarantined: delta.quarantined, expires: now + write.leaseMs, at,
-        runId: lease.runId, idx: lease.index, fence: lease.fence,
-      }) as { control: string | null } | undefined;
+      .get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined,
+        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence) as { control: string | null } | undefined;
     if (!updated) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.write.prepare(`INSERT INTO sluice_ledger (namespace, item_key, run_id, delivered_at)
