@@ -16,21 +16,18 @@ export function registerRunCommands(program: Command): void {
       });
     });
 
-  withRunOptions(program.command('resume <run>').description('continue a paused or interrupted run in the foreground'))
-    .action(async (runId: string, raw: RawRunFlags, command: Command) => {
-      const flags = parseRunFlags(raw);
-      await withContext(command, true, async (ctx) => {
-        const handle = await ctx.sluice.resume(runId, { ...flags, actor: ctx.actor });
-        return (await runInForeground(handle, ctx.interactive)).exitCode;
+  const continuing = [
+    ['resume', 'continue a paused or interrupted run in the foreground'],
+    ['retry', 'reopen a failed run and run its failed partitions again'],
+  ] as const;
+  for (const [name, description] of continuing) {
+    withRunOptions(program.command(`${name} <run>`).description(description))
+      .action(async (runId: string, raw: RawRunFlags, command: Command) => {
+        const flags = parseRunFlags(raw);
+        await withContext(command, true, async (ctx) => {
+          const handle = await ctx.sluice[name](runId, { ...flags, actor: ctx.actor });
+          return (await runInForeground(handle, ctx.interactive)).exitCode;
+        });
       });
-    });
-
-  withRunOptions(program.command('retry <run>').description('reopen a failed run and run its failed partitions again'))
-    .action(async (runId: string, raw: RawRunFlags, command: Command) => {
-      const flags = parseRunFlags(raw);
-      await withContext(command, true, async (ctx) => {
-        const handle = await ctx.sluice.retry(runId, { ...flags, actor: ctx.actor });
-        return (await runInForeground(handle, ctx.interactive)).exitCode;
-      });
-    });
+  }
 }
