@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BackfillDefinition } from '../core/definition.js';
-import { ConfigError, messageOf, SluiceError, UsageError } from '../core/errors.js';
+import { ConfigError, isSluiceError, messageOf, UsageError } from '../core/errors.js';
 
 const DEFAULT_FILES = ['sluice.config.ts', 'sluice.config.mts', 'sluice.config.js', 'sluice.config.mjs'];
 
@@ -31,7 +31,7 @@ export async function loadConfig(path: string): Promise<BackfillDefinition<unkno
       module = (await import(url)) as { default?: unknown };
     }
   } catch (error) {
-    if (error instanceof SluiceError) {
+    if (isSluiceError(error)) {
       throw new ConfigError(`could not load ${path}: ${error.message}`, { hint: error.hint, cause: error });
     }
     throw new ConfigError(`could not load ${path}: ${messageOf(error)}`, { cause: error });

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, SluiceError } from '../core/errors.js';
+import { ExitCode, isSluiceError } from '../core/errors.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -36,7 +36,7 @@ function report(error: unknown): number {
     process.stderr.write(`sluice: ${error.message.replace(/^error: /, '')}\n`);
     return ExitCode.usage;
   }
-  if (error instanceof SluiceError) {
+  if (isSluiceError(error)) {
     process.stderr.write(`sluice: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
     if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
     return error.exitCode;

@@ -116,3 +116,14 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * True for errors Sluice raised on purpose. Duck-typed: a user's config may load another copy of
+ * Sluice (the built package beside the source), whose classes `instanceof` does not recognise.
+ */
+export function isSluiceError(error: unknown): error is SluiceError {
+  if (error instanceof SluiceError) return true;
+  if (!(error instanceof Error)) return false;
+  const { code, exitCode } = error as Partial<SluiceError>;
+  return typeof code === 'string' && typeof exitCode === 'number' && Object.values(ExitCode).includes(exitCode as ExitCode);
+}

@@ -4,7 +4,7 @@ import type { Clock } from './clock.js';
 import { type Counts, failureRatio } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { ExitCode, errorClassOf, LeaseLostError, messageOf, SourceError } from './errors.js';
+import { ExitCode, errorClassOf, isSluiceError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
@@ -270,7 +270,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
       try {
         return await config.reader.read({ partition: claim.spec, cursor, limit: config.options.batchSize, filter: config.filter });
       } catch (error) {
-        if (error instanceof SourceError || attempt >= retry.attempts) throw error;
+        // A SourceError (missing table, unreadable file) will not heal by retrying.
+        if ((isSluiceError(error) && error.code === 'SOURCE') || attempt >= retry.attempts) throw error;
         const delayMs = backoffDelay(retry, attempt, config.clock.random);
         config.logger.warn({ runId: this.runId, partition: claim.index, attempt, delayMs, err: error }, 'source read failed; retrying');
         await config.clock.sleep(delayMs, this.abort.signal);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
@@ -53,6 +54,23 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^sluice: could not load .*sluice\.config\.ts: DATABASE_URL is not set\n$/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('a definition over a missing column exits 1 naming it, and records no run', async () => {
+    const cwd = join(dir, 'missing-column');
+    mkdirSync(cwd);
+    const sluice = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
+    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${sluice}';
+export default [defineBackfill({ name: 'bad', source: sqlKeyset({ table: 'emails', key: 'id', sinceColumn: 'sent_at' }), process() {} })];
+`);
+    const db = join(cwd, 's.db');
+    const seeded = await runCli(['demo', '--rows', '10', '--max-batches', '1', '--db', db], { cwd });
+    assert.equal(seeded.code, 0, seeded.stderr);
+    const r = await runCli(['run', 'bad', '--db', db], { cwd });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^sluice: column "sent_at" not found in table "emails"; its columns are: id, sender, subject, body, link_count, received_at, risk_score, score_writes\n$/);
+    const runs = JSON.parse((await runCli(['list', '--backfill', 'bad', '--json', '--db', db], { cwd })).stdout) as unknown[];
+    assert.deepEqual(runs, []);
   });
 
   it('a corrupt store file exits 1 with one message saying what to do', async () => {
