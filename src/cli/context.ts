@@ -4,6 +4,9 @@ import type { BackfillDefinition } from '../core/definition.js';
 import { createSluice } from '../core/engine.js';
 import type { Logger } from '../core/logger.js';
 import type { Sluice } from '../core/sluice.js';
+import { UsageError } from '../core/errors.js';
+import type { Store } from '../core/store.js';
+import { openPostgresStore } from '../stores/postgres/index.js';
 import { openSqliteStore } from '../stores/sqlite/index.js';
 import { findConfig, loadConfig } from './config.js';
 import { demoBackfill } from './demo/email-risk-scores.js';
@@ -29,8 +32,22 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
+/** The store location: a PostgreSQL URL as given, or an absolute SQLite path. */
 export function dbPathOf(flags: GlobalFlags): string {
-  return resolve(flags.db ?? process.env.SLUICE_DB ?? '.sluice/sluice.db');
+  const db = flags.db ?? process.env.SLUICE_DB ?? '.sluice/sluice.db';
+  return isPostgresUrl(db) ? db : resolve(db);
+}
+
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
+/** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`). */
+export async function openStore(db: string): Promise<Store> {
+  if (!isPostgresUrl(db)) return openSqliteStore(db);
+  const schema = process.env.SLUICE_PG_SCHEMA;
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) throw new UsageError(`SLUICE_PG_SCHEMA must be a plain identifier, got "${schema}"`);
+  return openPostgresStore({ connectionString: db, ...(schema ? { schema } : {}) });
 }
 
 /**
@@ -45,7 +62,7 @@ export async function openContext(flags: GlobalFlags, options: { needsConfig: bo
   const configPath = findConfig(flags.config);
   if (configPath && options.needsConfig) backfills.push(...(await loadConfig(configPath)));
   const dbPath = dbPathOf(flags);
-  const store = await openSqliteStore(dbPath);
+  const store = await openStore(dbPath);
   const sluice = createSluice({ store, backfills, logger, isOwnerDead });
   return {
     sluice,

@@ -112,9 +112,9 @@ async function postgresCatalog(connection: SqlConnection, table: string): Promis
   const oid = regclass[0]?.oid;
   if (!oid) return undefined;
   const columns = await connection.query<{ attname: string }>(
-    'SELECT attname FROM pg_attribute WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [oid]);
+    'SELECT attname::text AS attname FROM pg_attribute WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [oid]);
   const indexes = await connection.query<{ columns: string[] }>(
-    `SELECT array_agg(a.attname ORDER BY k.ord) AS columns
+    `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
       WHERE i.indrelid = ?::oid AND i.indisunique AND i.indpred IS NULL GROUP BY i.indexrelid`, [oid]);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { dbPathOf, type GlobalFlags } from '../context.js';
+import { UsageError } from '../../core/errors.js';
+import { dbPathOf, type GlobalFlags, isPostgresUrl } from '../context.js';
 import { DEMO_BACKFILL_NAME } from '../demo/email-risk-scores.js';
 import { DEMO_DEFAULT_ROWS, demoCoverage, seedDemo } from '../demo/seed.js';
 import { runInForeground } from '../foreground.js';
@@ -15,6 +16,9 @@ export function registerDemoCommand(program: Command): void {
       const rows = positiveInteger('--rows', raw.rows, 50_000_000);
       const globals = command.optsWithGlobals<GlobalFlags>();
       const path = dbPathOf(globals);
+      if (isPostgresUrl(path)) {
+        throw new UsageError('the demo runs on the embedded SQLite store; pass --db with a file path (a PostgreSQL demo with several workers is planned)');
+      }
       await withContext(command, false, async (ctx) => {
         // The store is open (and its file checked) before the demo table is seeded beside it.
         const seeded = seedDemo(path, rows ?? DEMO_DEFAULT_ROWS);

@@ -1,0 +1,2 @@
+export { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
+export { PostgresConnection, toPostgresPlaceholders } from './postgres-connection.js';

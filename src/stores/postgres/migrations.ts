@@ -1,0 +1,121 @@
+import type pg from 'pg';
+import { StoreError } from '../../core/errors.js';
+import { quoteIdentifier } from '../../core/sql.js';
+
+/** Versioned schema changes, each applied once in its own transaction. Never edit a shipped one. */
+function migrations(schema: string): ReadonlyArray<{ version: number; name: string; sql: string }> {
+  const s = quoteIdentifier(schema, 'schema');
+  return [
+    {
+      version: 1,
+      name: 'runs, partitions, transitions, quarantine, ledger',
+      sql: `
+        CREATE TABLE ${s}.sluice_runs (
+          id text PRIMARY KEY,
+          backfill text NOT NULL,
+          state text NOT NULL,
+          params jsonb NOT NULL,
+          options jsonb NOT NULL,
+          created_by text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          started_at timestamptz,
+          finished_at timestamptz,
+          reason text,
+          control jsonb,
+          planned_items bigint
+        );
+        CREATE INDEX sluice_runs_backfill_state ON ${s}.sluice_runs (backfill, state);
+        CREATE TABLE ${s}.sluice_partitions (
+          run_id text NOT NULL REFERENCES ${s}.sluice_runs (id),
+          idx integer NOT NULL,
+          lower jsonb NOT NULL,
+          upper jsonb NOT NULL,
+          label text,
+          cursor jsonb NOT NULL DEFAULT 'null',
+          state text NOT NULL DEFAULT 'pending',
+          fence bigint NOT NULL DEFAULT 0,
+          lease_owner text,
+          lease_expires_at timestamptz,
+          received bigint NOT NULL DEFAULT 0,
+          processed bigint NOT NULL DEFAULT 0,
+          skipped bigint NOT NULL DEFAULT 0,
+          failed bigint NOT NULL DEFAULT 0,
+          quarantined bigint NOT NULL DEFAULT 0,
+          batches bigint NOT NULL DEFAULT 0,
+          error text,
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (run_id, idx)
+        );
+        CREATE TABLE ${s}.sluice_transitions (
+          id bigserial PRIMARY KEY,
+          run_id text NOT NULL REFERENCES ${s}.sluice_runs (id),
+          from_state text,
+          to_state text NOT NULL,
+          actor text NOT NULL,
+          reason text NOT NULL,
+          at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX sluice_transitions_run ON ${s}.sluice_transitions (run_id, id);
+        CREATE TABLE ${s}.sluice_quarantine (
+          id bigserial PRIMARY KEY,
+          run_id text NOT NULL REFERENCES ${s}.sluice_runs (id),
+          backfill text NOT NULL,
+          partition_idx integer,
+          item_key text NOT NULL,
+          error_class text NOT NULL,
+          message text NOT NULL,
+          payload text,
+          locator jsonb,
+          attempts integer NOT NULL,
+          status text NOT NULL DEFAULT 'open',
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          UNIQUE (run_id, item_key)
+        );
+        CREATE INDEX sluice_quarantine_run_status ON ${s}.sluice_quarantine (run_id, status, id);
+        CREATE TABLE ${s}.sluice_ledger (
+          namespace text NOT NULL,
+          item_key text NOT NULL,
+          run_id text NOT NULL,
+          delivered_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (namespace, item_key)
+        );
+      `,
+    },
+  ];
+}
+
+/** Applies pending migrations under an advisory lock, so that workers starting together do not race. */
+export async function migrate(client: pg.PoolClient, schema: string): Promise<void> {
+  const s = quoteIdentifier(schema, 'schema');
+  const list = migrations(schema);
+  const latest = list[list.length - 1]!.version;
+  await client.query('SELECT pg_advisory_lock(hashtext($1))', [`sluice-migrate:${schema}`]);
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.sluice_schema_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${s}.sluice_schema_migrations`);
+    const current = rows[0]?.v ?? 0;
+    if (current > latest) {
+      throw new StoreError(`schema ${schema} has Sluice schema version ${current}, newer than this Sluice knows (${latest})`, {
+        hint: 'upgrade sluice to the version that wrote this store',
+      });
+    }
+    for (const migration of list) {
+      if (migration.version <= current) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(migration.sql);
+        await client.query(`INSERT INTO ${s}.sluice_schema_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`sluice-migrate:${schema}`]);
+  }
+}

@@ -1,0 +1,53 @@
+import type pg from 'pg';
+import type { SqlConnection, SqlRow, SqlTransaction, SqlValue } from '../../core/sql.js';
+
+/**
+ * Translates the core's `?` placeholders into PostgreSQL's `$1, $2, …`, leaving `?` inside
+ * quoted strings, quoted identifiers and comments alone. Results are cached per statement text.
+ */
+const translated = new Map<string, string>();
+export function toPostgresPlaceholders(sql: string): string {
+  const cached = translated.get(sql);
+  if (cached !== undefined) return cached;
+  let out = '';
+  let n = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (quote) {
+      out += c;
+      if (c === quote) quote = null;
+      else if (quote === '\n' && c === '\n') quote = null;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (c === '-' && sql[i + 1] === '-') quote = '\n';
+    if (c === '?' && !quote) out += `$${++n}`;
+    else out += c;
+  }
+  if (translated.size > 1000) translated.clear();
+  translated.set(sql, out);
+  return out;
+}
+
+/** The core's SQL surface over a `pg` pool or client. */
+export class PostgresConnection implements SqlTransaction {
+  readonly dialect = 'postgres' as const;
+
+  constructor(readonly raw: pg.Pool | pg.PoolClient) {}
+
+  async query<Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    return (await this.raw.query<Row>(toPostgresPlaceholders(sql), params as unknown[])).rows;
+  }
+
+  async execute(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    return { changes: (await this.raw.query(toPostgresPlaceholders(sql), params as unknown[])).rowCount ?? 0 };
+  }
+
+  async executeMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<{ changes: number }> {
+    let changes = 0;
+    const text = toPostgresPlaceholders(sql);
+    for (const params of paramsList) changes += (await this.raw.query(text, params as unknown[])).rowCount ?? 0;
+    return { changes };
+  }
+}

@@ -1,0 +1,468 @@
+import pg from 'pg';
+import type { Cursor, ItemKey } from '../../core/cursor.js';
+import { isSluiceError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import type {
+  PartitionLease,
+  PartitionRecord,
+  PartitionState,
+  QuarantineRecord,
+  QuarantineStatus,
+  RunControl,
+  RunRecord,
+  TransitionRecord,
+} from '../../core/run.js';
+import { assertTransition, type RunState } from '../../core/run-state.js';
+import { quoteIdentifier } from '../../core/sql.js';
+import type { CheckpointWrite, NewRun, Store, StoreTransaction } from '../../core/store.js';
+import { migrate } from './migrations.js';
+import { PostgresConnection } from './postgres-connection.js';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:5432/db`. */
+  connectionString: string;
+  /** Schema holding Sluice's tables. Default `sluice`. */
+  schema?: string;
+  /** `search_path` of the store's connections (where the user's unqualified tables are found). */
+  searchPath?: string;
+  /** Pool size. Default 10. */
+  poolSize?: number;
+}
+
+/** Opens the PostgreSQL store, creating its schema and applying migrations when needed. */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const schema = options.schema ?? 'sluice';
+  quoteIdentifier(schema, 'schema');
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 10,
+    ...(options.searchPath ? { options: `-c search_path=${options.searchPath.split(',').map((p) => quoteIdentifier(p.trim(), 'search_path entry')).join(',')}` } : {}),
+  });
+  pool.on('error', () => undefined); // an idle client's connection dropped: the pool replaces it
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    await migrate(client, schema);
+  } catch (error) {
+    client?.release();
+    await pool.end().catch(() => undefined);
+    if (isSluiceError(error)) throw error;
+    throw new StoreError(`cannot open the PostgreSQL store at ${redact(options.connectionString)}: ${(error as Error).message}`, {
+      hint: 'check --db (postgres://user@host:port/database) and that the server accepts connections',
+      cause: error,
+    });
+  }
+  client.release();
+  return new PostgresStore(pool, schema, redact(options.connectionString));
+}
+
+const TERMINAL = ['succeeded', 'failed', 'cancelled'];
+
+/**
+ * The store on PostgreSQL, for workers on many machines: the same interface and contract as the
+ * embedded store. Partitions are claimed with `FOR UPDATE SKIP LOCKED`; leases and fences use the
+ * database's clock, the one clock every worker shares.
+ */
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  private readonly read: PostgresConnection;
+  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger', string>;
+  private closed = false;
+  private savepoints = 0;
+
+  constructor(private readonly pool: pg.Pool, schema: string, readonly location: string) {
+    const s = quoteIdentifier(schema, 'schema');
+    this.t = {
+      runs: `${s}.sluice_runs`,
+      partitions: `${s}.sluice_partitions`,
+      transitions: `${s}.sluice_transitions`,
+      quarantine: `${s}.sluice_quarantine`,
+      ledger: `${s}.sluice_ledger`,
+    };
+    this.read = new PostgresConnection(pool);
+  }
+
+  readConnection(): PostgresConnection {
+    return this.read;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // ---- runs -------------------------------------------------------------------------------------
+
+  async createRun(input: NewRun): Promise<RunRecord> {
+    await this.inTransaction(async (client) => {
+      await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, options, created_by, reason, planned_items)
+          VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7)`,
+        [input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, input.reason, input.plannedItems]);
+      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label)
+          SELECT $1, i - 1, l, u, lb FROM unnest($2::jsonb[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS x(l, u, lb, i)`,
+        [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)), input.partitions.map((p) => p.label ?? null)]);
+      await this.insertTransition(client, input.id, null, 'pending', input.createdBy, input.reason);
+    });
+    return (await this.getRun(input.id))!;
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const [row] = await this.runs('WHERE r.id = $1', [runId], 1);
+    return row;
+  }
+
+  async listRuns(filter: { backfill?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.backfill !== undefined) {
+      params.push(filter.backfill);
+      where.push(`r.backfill = $${params.length}`);
+    }
+    if (filter.states && filter.states.length > 0) {
+      params.push(filter.states);
+      where.push(`r.state = ANY($${params.length}::text[])`);
+    }
+    return this.runs(where.length ? `WHERE ${where.join(' AND ')}` : '', params, filter.limit ?? 100);
+  }
+
+  async transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
+    const changed = await this.inTransaction(async (client) => {
+      const { rows } = await client.query<{ state: RunState }>(`SELECT state FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
+      if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+      if (!from.includes(rows[0].state)) return false;
+      assertTransition(runId, rows[0].state, to);
+      const ends = TERMINAL.includes(to);
+      await client.query(`UPDATE ${this.t.runs} SET state = $2, reason = $3, updated_at = now(),
+          started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
+          finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
+          control = CASE WHEN $5 THEN NULL ELSE control END
+        WHERE id = $1`, [runId, to, reason, ends, ends || to === 'paused']);
+      await this.insertTransition(client, runId, rows[0].state, to, actor, reason);
+      return true;
+    });
+    return changed ? this.getRun(runId) : undefined;
+  }
+
+  async listTransitions(runId: string): Promise<TransitionRecord[]> {
+    const { rows } = await this.q<{ run_id: string; from_state: RunState | null; to_state: RunState; actor: string; reason: string; at: Date }>(
+      `SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
+    return rows.map((r) => ({ runId: r.run_id, from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason, at: r.at.toISOString() }));
+  }
+
+  async setControl(runId: string, control: RunControl | null): Promise<void> {
+    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [runId, control ? JSON.stringify(control) : null]);
+    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+  }
+
+  // ---- partitions and leases ------------------------------------------------------------------
+
+  async listPartitions(runId: string): Promise<PartitionRecord[]> {
+    const { rows } = await this.q<PartitionRow>(`SELECT * FROM ${this.t.partitions} WHERE run_id = $1 ORDER BY idx`, [runId]);
+    return rows.map(toPartition);
+  }
+
+  async claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
+    const { rows } = await this.q<{ idx: number; fence: string; lease_expires_at: Date }>(
+      `UPDATE ${this.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
+          lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), updated_at = now()
+        WHERE (p.run_id, p.idx) = (
+          SELECT run_id, idx FROM ${this.t.partitions}
+           WHERE run_id = $1 AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
+           ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING p.idx, p.fence, p.lease_expires_at`,
+      [runId, owner, leaseMs]);
+    const row = rows[0];
+    return row ? { runId, index: row.idx, fence: Number(row.fence), owner, expiresAt: row.lease_expires_at.toISOString() } : undefined;
+  }
+
+  async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), updated_at = now()
+        WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
+      [lease.runId, lease.index, lease.fence, leaseMs]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.partitions} SET state = $4, lease_owner = NULL, lease_expires_at = NULL, error = $5, updated_at = now()
+        WHERE run_id = $1 AND idx = $2 AND fence = $3`,
+      [lease.runId, lease.index, lease.fence, state, error ?? null]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
+    const { rows } = await this.q<{ lease_owner: string }>(`SELECT DISTINCT lease_owner FROM ${this.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`);
+    const dead = rows.map((r) => r.lease_owner).filter((owner) => isDead(owner));
+    if (dead.length === 0) return 0;
+    const { rowCount } = await this.q(`UPDATE ${this.t.partitions} SET lease_expires_at = 'epoch' WHERE state = 'running' AND lease_owner = ANY($1::text[])`, [dead]);
+    return rowCount ?? 0;
+  }
+
+  async resetFailedPartitions(runId: string): Promise<number> {
+    const { rowCount } = await this.q(`UPDATE ${this.t.partitions} SET state = 'pending', error = NULL, updated_at = now() WHERE run_id = $1 AND state = 'failed'`, [runId]);
+    return rowCount ?? 0;
+  }
+
+  // ---- batches --------------------------------------------------------------------------------
+
+  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: { rollback?: boolean } = {}): Promise<T> {
+    return this.inTransaction((client) => work(this.transactionApi(client)), options.rollback);
+  }
+
+  async deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
+    return this.delivered(this.pool, namespace, keys);
+  }
+
+  private transactionApi(client: pg.PoolClient): StoreTransaction {
+    return {
+      sql: new PostgresConnection(client),
+      savepoint: async <T>(work: () => Promise<T>) => {
+        const name = `sluice_sp_${++this.savepoints}`;
+        await client.query(`SAVEPOINT ${name}`);
+        try {
+          const result = await work();
+          await client.query(`RELEASE SAVEPOINT ${name}`);
+          return result;
+        } catch (error) {
+          await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+          await client.query(`RELEASE SAVEPOINT ${name}`);
+          throw error;
+        }
+      },
+      deliveredKeys: (namespace, keys) => this.delivered(client, namespace, keys),
+      checkpoint: (write) => this.checkpoint(client, write),
+      markReplayed: (runId, ids, ledger) => this.markReplayed(client, runId, ids, ledger),
+      recordReplayFailure: async (id, errorClass, message) => {
+        await client.query(`UPDATE ${this.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`, [id, errorClass, message]);
+      },
+    };
+  }
+
+  /** The per-batch hot path: one fenced UPDATE that also reads the control request, then ledger and quarantine rows. */
+  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<{ control: RunControl | null }> {
+    const { lease, delta } = write;
+    const { rows } = await client.query<{ control: RunControl | null; backfill: string }>(
+      `UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
+          failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
+          state = CASE WHEN $10 THEN 'done' ELSE p.state END,
+          lease_owner = CASE WHEN $10 THEN NULL ELSE p.lease_owner END,
+          lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
+          updated_at = now()
+        FROM ${this.t.runs} r
+        WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND r.id = p.run_id
+        RETURNING r.control, r.backfill`,
+      [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
+        delta.failed, delta.quarantined, write.done, write.leaseMs]);
+    if (!rows[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+    if (write.ledger && write.ledger.keys.length > 0) {
+      await client.query(`INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
+        [write.ledger.namespace, lease.runId, write.ledger.keys]);
+    }
+    if (write.quarantine && write.quarantine.length > 0) {
+      const q = write.quarantine;
+      await client.query(`INSERT INTO ${this.t.quarantine} (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts)
+          SELECT $1, $2, $3, k, c, m, p, l, a FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[]) AS x(k, c, m, p, l, a)
+          ON CONFLICT (run_id, item_key) DO UPDATE SET error_class = excluded.error_class, message = excluded.message, payload = excluded.payload,
+            locator = excluded.locator, attempts = ${this.t.quarantine}.attempts + excluded.attempts, status = 'open', updated_at = now()`,
+        [lease.runId, rows[0].backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
+          q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
+    }
+    return { control: rows[0].control };
+  }
+
+  private async markReplayed(client: pg.PoolClient, runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void> {
+    if (ids.length > 0) {
+      const { rows } = await client.query<{ partition_idx: number | null }>(
+        `UPDATE ${this.t.quarantine} SET status = 'replayed', attempts = attempts + 1, updated_at = now()
+          WHERE id = ANY($1::bigint[]) AND run_id = $2 AND status = 'open' RETURNING partition_idx`, [ids, runId]);
+      const perPartition = new Map<number, number>();
+      for (const r of rows) perPartition.set(r.partition_idx ?? 0, (perPartition.get(r.partition_idx ?? 0) ?? 0) + 1);
+      for (const [idx, n] of perPartition) {
+        await client.query(`UPDATE ${this.t.partitions} SET quarantined = quarantined - $3, failed = GREATEST(failed - $3, 0), processed = processed + $3, updated_at = now()
+            WHERE run_id = $1 AND idx = $2`, [runId, idx, n]);
+      }
+    }
+    if (ledger && ledger.keys.length > 0) {
+      await client.query(`INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
+        [ledger.namespace, runId, ledger.keys]);
+    }
+  }
+
+  // ---- quarantine -----------------------------------------------------------------------------
+
+  async listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]> {
+    const where = ['id > $1'];
+    const params: unknown[] = [filter.afterId ?? 0];
+    for (const [column, value] of [['run_id', filter.runId], ['backfill', filter.backfill], ['status', filter.status], ['error_class', filter.errorClass]] as const) {
+      if (value !== undefined) {
+        params.push(value);
+        where.push(`${column} = $${params.length}`);
+      }
+    }
+    params.push(filter.limit ?? 100);
+    const { rows } = await this.q<QuarantineRow>(`SELECT * FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
+    return rows.map(toQuarantine);
+  }
+
+  async quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
+    const where = ["status = 'open'"];
+    const params: unknown[] = [];
+    if (filter.runId !== undefined) {
+      params.push(filter.runId);
+      where.push(`run_id = $${params.length}`);
+    }
+    if (filter.backfill !== undefined) {
+      params.push(filter.backfill);
+      where.push(`backfill = $${params.length}`);
+    }
+    const { rows } = await this.q<{ error_class: string; count: string }>(
+      `SELECT error_class, COUNT(*) AS count FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} GROUP BY error_class ORDER BY count DESC, error_class`, params);
+    return rows.map((r) => ({ errorClass: r.error_class, count: Number(r.count) }));
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private async runs(where: string, params: unknown[], limit: number): Promise<RunRecord[]> {
+    const { rows } = await this.q<RunRow>(
+      `SELECT r.*, COALESCE(SUM(p.received), 0) AS c_received, COALESCE(SUM(p.processed), 0) AS c_processed,
+          COALESCE(SUM(p.skipped), 0) AS c_skipped, COALESCE(SUM(p.failed), 0) AS c_failed,
+          COALESCE(SUM(p.quarantined), 0) AS c_quarantined, COALESCE(SUM(p.batches), 0) AS c_batches
+        FROM ${this.t.runs} r LEFT JOIN ${this.t.partitions} p ON p.run_id = r.id
+        ${where} GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT $${params.length + 1}`,
+      [...params, limit]);
+    return rows.map(toRun);
+  }
+
+  private async delivered(client: pg.Pool | pg.PoolClient, namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
+    if (keys.length === 0) return new Set();
+    const { rows } = await client.query<{ item_key: string }>(`SELECT item_key FROM ${this.t.ledger} WHERE namespace = $1 AND item_key = ANY($2::text[])`, [namespace, keys]);
+    return new Set(rows.map((r) => r.item_key));
+  }
+
+  private async insertTransition(client: pg.PoolClient, runId: string, from: RunState | null, to: RunState, actor: string, reason: string): Promise<void> {
+    await client.query(`INSERT INTO ${this.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [runId, from, to, actor, reason]);
+  }
+
+  private async q<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    this.assertOpen();
+    try {
+      return await this.pool.query<Row>(text, params);
+    } catch (error) {
+      throw this.wrap(error);
+    }
+  }
+
+  private async inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>, rollback = false): Promise<T> {
+    this.assertOpen();
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw this.wrap(error);
+    });
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private wrap(error: unknown): Error {
+    if (isSluiceError(error) || error instanceof LeaseLostError) return error as Error;
+    return new StoreError(`store ${this.location}: ${(error as Error).message}`, { cause: error });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError(`store ${this.location} is closed`);
+  }
+}
+
+function redact(connectionString: string): string {
+  return connectionString.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+// ---- row mapping ---------------------------------------------------------------------------------
+
+interface RunRow {
+  id: string; backfill: string; state: RunState; params: RunRecord['params']; options: RunRecord['options']; created_by: string;
+  created_at: Date; updated_at: Date; started_at: Date | null; finished_at: Date | null; reason: string | null; control: RunControl | null;
+  planned_items: string | null; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    backfill: row.backfill,
+    state: row.state,
+    params: row.params,
+    options: row.options,
+    createdBy: row.created_by,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    startedAt: row.started_at?.toISOString() ?? null,
+    finishedAt: row.finished_at?.toISOString() ?? null,
+    reason: row.reason,
+    control: row.control,
+    counts: {
+      received: Number(row.c_received),
+      processed: Number(row.c_processed),
+      skipped: Number(row.c_skipped),
+      failed: Number(row.c_failed),
+      quarantined: Number(row.c_quarantined),
+    },
+    batches: Number(row.c_batches),
+    plannedItems: row.planned_items === null ? null : Number(row.planned_items),
+  };
+}
+
+interface PartitionRow {
+  run_id: string; idx: number; lower: Cursor; upper: Cursor; label: string | null; cursor: Cursor; state: PartitionState; fence: string;
+  lease_owner: string | null; lease_expires_at: Date | null; received: string; processed: string; skipped: string; failed: string;
+  quarantined: string; batches: string; error: string | null; updated_at: Date;
+}
+
+function toPartition(row: PartitionRow): PartitionRecord {
+  return {
+    runId: row.run_id,
+    index: row.idx,
+    lower: row.lower,
+    upper: row.upper,
+    label: row.label,
+    cursor: row.cursor,
+    state: row.state,
+    fence: Number(row.fence),
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at?.toISOString() ?? null,
+    counts: { received: Number(row.received), processed: Number(row.processed), skipped: Number(row.skipped), failed: Number(row.failed), quarantined: Number(row.quarantined) },
+    batches: Number(row.batches),
+    error: row.error,
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+interface QuarantineRow {
+  id: string; run_id: string; backfill: string; partition_idx: number | null; item_key: string; error_class: string; message: string;
+  payload: string | null; locator: Cursor | null; attempts: number; status: QuarantineStatus; created_at: Date; updated_at: Date;
+}
+
+function toQuarantine(row: QuarantineRow): QuarantineRecord {
+  return {
+    id: Number(row.id),
+    runId: row.run_id,
+    backfill: row.backfill,
+    partitionIndex: row.partition_idx,
+    itemKey: row.item_key,
+    errorClass: row.error_class,
+    message: row.message,
+    payload: row.payload,
+    ...(row.locator !== null ? { locator: row.locator } : {}),
+    attempts: row.attempts,
+    status: row.status,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
