@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
 const quick = process.argv.includes('--quick');
-const args = quick ? ['--rows', '50000', '--runs', '1'] : ['--rows', '1000000', '--runs', '5'];
+const args = quick ? ['--rows', '50000', '--runs', '1'] : ['--rows', '1000000', '--runs', '7'];
 
 console.log(`# Sluice benchmarks${quick ? ' (quick smoke run)' : ''}\n`);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}\n`);

@@ -15,6 +15,7 @@ import type {
   TransitionRecord,
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
+import type { SqlConnection } from '../../core/sql.js';
 import type { CheckpointWrite, NewRun, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
@@ -52,6 +53,7 @@ export class SqliteStore implements Store {
   private savepoints = 0;
   /** The batch transaction's API: one object, made once (the hot path allocates nothing for it). */
   private readonly tx: StoreTransaction;
+  private readonly sourceConnection: SqlConnection;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = resolve(path);
@@ -93,10 +95,23 @@ export class SqliteStore implements Store {
     this.write = new SqliteConnection(writer);
     this.read = new SqliteConnection(reader);
     this.tx = this.transactionApi();
+    const write = this.write;
+    const lock = this.lock;
+    this.sourceConnection = {
+      dialect: 'sqlite',
+      query: (sql, params) => lock.run(() => write.querySync(sql, params)),
+      execute: (sql, params) => lock.run(() => write.execute(sql, params)),
+      executeMany: (sql, paramsList) => lock.run(() => write.executeMany(sql, paramsList)),
+    };
   }
 
-  readConnection(): SqliteConnection {
-    return this.read;
+  /**
+   * What sources read the user's tables through: the write connection, taken in turn with the
+   * writes. It sees only committed data (no transaction is open while the lock is held) and shares
+   * the writer's page cache, which a second connection would lose at every commit.
+   */
+  readConnection(): SqlConnection {
+    return this.sourceConnection;
   }
 
   async close(): Promise<void> {
