@@ -5,6 +5,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerStatusCommands } from './commands/status.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { joinNegativeValues } from './options.js';
 
 const verbose = process.argv.includes('--verbose');
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   registerControlCommands(program);
   registerQuarantineCommands(program);
   registerDemoCommand(program);
+  registerWorkerCommand(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -11,6 +11,7 @@ import { backoffDelay } from './retry.js';
 import type { PartitionLease, QuarantineEntryInput, RetryPolicy, RunControl, RunParams } from './run.js';
 import type { SourceBatch } from './source.js';
 import type { SqlTransaction } from './sql.js';
+import type { RunState } from './run-state.js';
 import type { Store, StoreTransaction } from './store.js';
 
 /** Everything a batch needs that does not change between batches of a run. */
@@ -38,6 +39,8 @@ export interface BatchInput {
 export interface BatchResult {
   delta: Counts;
   control: RunControl | null;
+  /** The run's state as the checkpoint saw it (null in dry runs). */
+  runState: RunState | null;
 }
 
 interface Outcome {
@@ -84,11 +87,11 @@ export class BatchRunner {
     }
     const outcome = await this.processWithRecovery(todo, input.partition, undefined);
     const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
-    if (this.config.dryRun) return { delta, control: null };
+    if (this.config.dryRun) return { delta, control: null, runState: null };
 
     const succeededKeys = definition.dedup ? keysOfSucceeded(items, keys!, outcome) : undefined;
-    const control = await store.transaction((tx) => this.checkpoint(tx, input, delta, outcome, malformed, succeededKeys));
-    return { delta, control };
+    const seen = await store.transaction((tx) => this.checkpoint(tx, input, delta, outcome, malformed, succeededKeys));
+    return { delta, ...seen };
   }
 
   // ---- transactional: process and checkpoint in one transaction ---------------------------
@@ -103,8 +106,8 @@ export class BatchRunner {
           if (todo.length > 0) await this.config.definition.process(todo, this.context(input.partition, attempt, tx.sql));
           const outcome: Outcome = { succeeded: todo, failed: [] };
           const delta = this.delta(input, skipped, outcome, malformed.length);
-          if (this.config.dryRun) return { delta, control: null };
-          return { delta, control: await this.checkpoint(tx, input, delta, outcome, malformed) };
+          if (this.config.dryRun) return { delta, control: null, runState: null };
+          return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
         }, { rollback: this.config.dryRun });
       } catch (error) {
         if (error instanceof LeaseLostError) throw error;
@@ -130,8 +133,8 @@ export class BatchRunner {
         failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })),
       };
       const delta = this.delta(input, skipped, outcome, malformed.length);
-      if (this.config.dryRun) return { delta, control: null };
-      return { delta, control: await this.checkpoint(tx, input, delta, outcome, malformed) };
+      if (this.config.dryRun) return { delta, control: null, runState: null };
+      return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
     }, { rollback: this.config.dryRun });
   }
 
@@ -176,7 +179,7 @@ export class BatchRunner {
     outcome: Outcome,
     malformed: QuarantineEntryInput[],
     succeededKeys?: ItemKey[],
-  ): Promise<RunControl | null> {
+  ): Promise<{ control: RunControl | null; runState: RunState }> {
     const { definition } = this.config;
     const failedEntries: QuarantineEntryInput[] = outcome.failed.map(({ item, error, attempts }) => ({
       itemKey: this.keyOf(item),
@@ -189,7 +192,7 @@ export class BatchRunner {
       this.config.onQuarantine({ partition: input.partition, count, errorClass });
     }
     const ledgerKeys = definition.dedup ? (succeededKeys ?? outcome.succeeded.map((item) => this.keyOf(item))) : undefined;
-    const { control } = await tx.checkpoint({
+    return tx.checkpoint({
       lease: input.lease!,
       cursor: input.read.cursor,
       done: input.read.done,
@@ -198,7 +201,6 @@ export class BatchRunner {
       quarantine: failedEntries.length + malformed.length > 0 ? failedEntries.concat(malformed) : undefined,
       leaseMs: this.config.leaseMs,
     });
-    return control;
   }
 
   private delta(input: BatchInput, skipped: number, outcome: Outcome, malformed: number): Counts {

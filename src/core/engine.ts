@@ -79,17 +79,31 @@ class Engine implements Sluice {
         return this.execute(open, definition, options, `resumed by ${options.actor ?? 'api'}`);
       }
     }
+    const { run, reader } = await this.createRun(definition, options);
+    return this.execute(run, definition, options, options.reason ?? 'started', reader);
+  }
+
+  async enqueue(name: string, options: StartOptions = {}): Promise<RunRecord> {
+    const definition = this.backfill(name);
+    validateStartOptions(options);
+    if (options.dryRun) throw new UsageError('a dry run executes here and records nothing: it cannot be queued for workers');
+    const { run, reader } = await this.createRun(definition, options);
+    await reader.close();
+    return run;
+  }
+
+  /** Opens the source (checking it), plans partitions, counts items and records a pending run. */
+  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<{ run: RunRecord; reader: SourceReader<unknown> }> {
     const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
     const filter: SourceFilter = { since };
     const runOptions = this.runOptions(definition, options);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
-    let run: RunRecord;
     try {
       const partitions = await reader.plan({ partitions: runOptions.concurrency, filter });
       const plannedItems = await countItems(reader, partitions, filter);
-      run = await this.store.createRun({
+      const run = await this.store.createRun({
         id: newRunId(this.clock.now(), this.clock.random),
-        backfill: name,
+        backfill: definition.name,
         params: { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) },
         options: runOptions,
         createdBy: options.actor ?? 'api',
@@ -97,11 +111,11 @@ class Engine implements Sluice {
         partitions,
         plannedItems,
       });
+      return { run, reader };
     } catch (error) {
       await reader.close().catch(() => undefined);
       throw error;
     }
-    return this.execute(run, definition, options, options.reason ?? 'started', reader);
   }
 
   async resume(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -113,6 +127,38 @@ class Engine implements Sluice {
       });
     }
     return this.execute(run, this.backfill(run.backfill), options, options.reason ?? `resumed by ${options.actor ?? 'api'}`);
+  }
+
+  async join(runId: string, options: StartOptions = {}): Promise<RunHandle> {
+    validateStartOptions(options);
+    let run = await this.getRunOrThrow(runId);
+    const definition = this.backfill(run.backfill);
+    if (run.state === 'pending') {
+      run = (await this.store.transitionRun(runId, ['pending'], 'running', options.actor ?? 'worker', 'started by a worker')) ?? (await this.getRunOrThrow(runId));
+    }
+    if (run.state !== 'running') throw new InvalidTransitionError(`run ${runId} is ${run.state}; workers only join pending or running runs`);
+    if (this.executing.has(runId)) throw new SluiceError('RUN_ACTIVE', `run ${runId} is already executing in this process`);
+    await this.store.expireLeases(this.isOwnerDead);
+    const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
+    const execution = new RunExecution({
+      ...this.executionBase(definition, reader),
+      run,
+      options: this.runOptions(definition, options, run.options),
+      filter: { since: run.params.since ? new Date(run.params.since) : undefined },
+      actor: options.actor ?? 'worker',
+      dryRun: false,
+      onEnded: () => this.executing.delete(runId),
+    });
+    this.executing.set(runId, execution);
+    return execution;
+  }
+
+  async hasFreePartitions(runId: string): Promise<boolean> {
+    await this.store.expireLeases(this.isOwnerDead);
+    const now = this.clock.now();
+    return (await this.store.listPartitions(runId)).some(
+      (p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)),
+    );
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {

@@ -49,7 +49,8 @@ interface Claim {
 }
 
 interface StopRequest {
-  kind: 'pause' | 'cancel';
+  /** `leave`: this process stops working the run and hands its partitions back; the run goes on. */
+  kind: 'pause' | 'cancel' | 'leave';
   actor: string;
   reason: string;
   /** The caller asked for this stop up front (--max-batches): not an interruption. */
@@ -127,6 +128,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   cancel(actor: string, reason: string): void {
     this.requestStop({ kind: 'cancel', actor, reason, asExpected: false });
+  }
+
+  leave(reason: string): void {
+    this.requestStop({ kind: 'leave', actor: 'sluice', reason, asExpected: true });
   }
 
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
@@ -234,6 +239,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
         this.tracker.add(result.delta, finishedAt);
         this.emit('batch', { runId: this.runId, partition: claim.index, size: read.items.length + read.malformed.length, durationMs: finishedAt - startedAt, delta: result.delta });
         if (result.control) this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
+        // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
+        if (result.runState && result.runState !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
         this.guardFailureRatio();
         if (read.done) {
           this.partitionsDone.add(claim.index);
@@ -303,7 +310,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
   }
 
   private requestStop(request: StopRequest): void {
-    if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind === 'pause')) return;
+    // The first request wins, except that a cancel overrides a pause or a leave.
+    if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
     this.config.logger.info({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
   }
@@ -325,6 +333,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (allDone) {
       const c = this.tracker.total();
       target = { to: 'succeeded', actor: 'sluice', reason: `all partitions done: ${c.processed} processed, ${c.skipped} skipped, ${c.quarantined} quarantined` };
+    } else if (stop?.kind === 'leave') {
+      const now = await config.store.getRun(this.runId);
+      return this.outcome(now?.state ?? 'running', stop.reason, stop, now);
     } else if (stop?.kind === 'cancel') {
       target = { to: 'cancelled', actor: stop.actor, reason: stop.reason };
     } else if (failed.length > 0 && !partitions.some((p) => p.state === 'running' && p.leaseOwner !== config.worker.id)) {

@@ -85,6 +85,8 @@ export interface RunHandle {
   stop(actor: string, reason: string): void;
   /** Finish the batches in flight, checkpoint, and cancel the run. */
   cancel(actor: string, reason: string): void;
+  /** Finish the batches in flight, checkpoint, and hand the partitions back: other workers go on with the run. */
+  leave(reason: string): void;
   /** The latest progress snapshot. */
   progress(): ProgressSnapshot;
   /** Settles when this execution ends (succeeded, failed, paused or cancelled). Never rejects for run failures. */

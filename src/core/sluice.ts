@@ -50,8 +50,18 @@ export interface Sluice {
    * is one, else creates a new run. With `dryRun`, nothing is recorded.
    */
   start(backfill: string, options?: StartOptions): Promise<RunHandle>;
+  /** Records a new pending run for workers to execute (`sluice run --detach`). */
+  enqueue(backfill: string, options?: StartOptions): Promise<RunRecord>;
   /** Continues a paused (or crashed) run in this process. */
   resume(runId: string, options?: StartOptions): Promise<RunHandle>;
+  /**
+   * Works on a run beside other workers (PostgreSQL store): starts it if it is pending, then claims
+   * whatever partitions are free. Never pauses the run on its own account; finishes it when the
+   * last partition is done.
+   */
+  join(runId: string, options?: StartOptions): Promise<RunHandle>;
+  /** Whether a worker could claim a partition of the run now (expiring the leases of dead workers first). */
+  hasFreePartitions(runId: string): Promise<boolean>;
   /** Reopens a failed run: failed partitions go back to pending and the run executes here. */
   retry(runId: string, options?: StartOptions): Promise<RunHandle>;
 

@@ -124,10 +124,10 @@ export interface StoreTransaction {
    * Writes the batch's checkpoint, fenced by the lease: advances the partition's cursor, adds
    * `delta` to its counts, records ledger keys and quarantine entries, and (with `done`) marks the
    * partition done and releases its lease. Throws `LeaseLostError` when the fence is stale (the
-   * caller must let the transaction roll back). Returns the run's pending control request, read
-   * in the same transaction.
+   * caller must let the transaction roll back). Returns the run's pending control request and its
+   * state, read in the same transaction (a worker stops when another one paused or ended the run).
    */
-  checkpoint(write: CheckpointWrite): Promise<{ control: RunControl | null }>;
+  checkpoint(write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState }>;
 
   /**
    * Marks quarantine entries replayed (by id) and moves their counts on the run's partitions:

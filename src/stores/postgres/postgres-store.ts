@@ -240,9 +240,9 @@ export class PostgresStore implements Store {
   }
 
   /** The per-batch hot path: one fenced UPDATE that also reads the control request, then ledger and quarantine rows. */
-  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<{ control: RunControl | null }> {
+  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState }> {
     const { lease, delta } = write;
-    const { rows } = await client.query<{ control: RunControl | null; backfill: string }>(
+    const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState }>(
       `UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
           failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
           state = CASE WHEN $10 THEN 'done' ELSE p.state END,
@@ -251,7 +251,7 @@ export class PostgresStore implements Store {
           updated_at = now()
         FROM ${this.t.runs} r
         WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND r.id = p.run_id
-        RETURNING r.control, r.backfill`,
+        RETURNING r.control, r.backfill, r.state`,
       [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
         delta.failed, delta.quarantined, write.done, write.leaseMs]);
     if (!rows[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
@@ -268,7 +268,7 @@ export class PostgresStore implements Store {
         [lease.runId, rows[0].backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
           q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
     }
-    return { control: rows[0].control };
+    return { control: rows[0].control, runState: rows[0].state };
   }
 
   private async markReplayed(client: pg.PoolClient, runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void> {

@@ -298,7 +298,7 @@ export class SqliteStore implements Store {
   }
 
   /** The per-batch hot path: one fenced UPDATE, one ledger INSERT, quarantine rows, one control read. */
-  private checkpoint(write: CheckpointWrite): { control: RunControl | null } {
+  private checkpoint(write: CheckpointWrite): { control: RunControl | null; runState: RunState } {
     const { lease, delta } = write;
     const now = this.now();
     const at = new Date(now).toISOString();
@@ -310,9 +310,9 @@ export class SqliteStore implements Store {
         lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
         lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
       WHERE run_id = ? AND idx = ? AND fence = ?
-      RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control`)
+      RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state`)
       .get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined,
-        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence) as { control: string | null } | undefined;
+        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence) as { control: string | null; run_state: RunState } | undefined;
     if (!updated) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.write.prepare(`INSERT INTO sluice_ledger (namespace, item_key, run_id, delivered_at)
@@ -331,7 +331,7 @@ export class SqliteStore implements Store {
         insert.run(lease.runId, backfill, lease.index, q.itemKey, q.errorClass, q.message, q.payload, q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
       }
     }
-    return { control: updated.control ? (JSON.parse(updated.control) as RunControl) : null };
+    return { control: updated.control ? (JSON.parse(updated.control) as RunControl) : null, runState: updated.run_state };
   }
 
   private markReplayed(runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): void {

@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { systemClock } from '../../core/clock.js';
+import { parseDuration } from '../../core/since.js';
+import { runWorker } from '../../core/worker-loop.js';
+import { positiveInteger } from '../options.js';
+import { jsonLine } from '../output.js';
+import { withContext } from './shared.js';
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('join the pool: work the partitions of pending and running runs in a shared (PostgreSQL) store')
+    .option('--poll <duration>', 'how often to look for work when there is none (default 1s)')
+    .option('--backfill <name>', 'only runs of this backfill (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .option('--concurrency <n>', 'partitions this worker works at once per run (default: the run\'s concurrency)')
+    .option('--exit-when-idle', 'exit when no run has work left instead of waiting for more')
+    .action(async (options: { poll?: string; backfill?: string[]; exitWhenIdle?: boolean; concurrency?: string }, command: Command) => {
+      const concurrency = positiveInteger('--concurrency', options.concurrency, 256);
+      const pollIntervalMs = options.poll === undefined ? 1000 : parseDuration(options.poll, '--poll');
+      await withContext(command, true, async (ctx) => {
+        if (options.backfill) options.backfill.forEach((name) => ctx.sluice.backfill(name));
+        const abort = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (abort.signal.aborted) process.exit(130);
+          process.stderr.write(`${signal}: finishing the batches in flight and handing the partitions back\n`);
+          abort.abort();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          await runWorker({
+            sluice: ctx.sluice,
+            clock: systemClock,
+            logger: ctx.logger,
+            signal: abort.signal,
+            pollIntervalMs,
+            backfills: options.backfill,
+            exitWhenIdle: options.exitWhenIdle === true,
+            concurrency,
+            onRun: (handle) => {
+              ctx.logger.info({ runId: handle.runId, backfill: handle.backfill }, 'joined run');
+              if (!ctx.interactive) handle.on('progress', (p) => jsonLine('progress', p));
+            },
+            onOutcome: (outcome) => {
+              const { record: _record, ...rest } = outcome;
+              if (ctx.interactive) process.stdout.write(`run ${outcome.runId}: ${outcome.state}${outcome.reason ? ` (${outcome.reason})` : ''}\n`);
+              else jsonLine('outcome', rest);
+            },
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        return 0;
+      });
+    });
+}

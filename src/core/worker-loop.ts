@@ -1,0 +1,63 @@
+import type { Clock } from './clock.js';
+import { messageOf } from './errors.js';
+import type { Logger } from './logger.js';
+import type { RunHandle, RunOutcome } from './run-handle.js';
+import type { Sluice } from './sluice.js';
+
+export interface WorkerLoopOptions {
+  sluice: Sluice;
+  clock: Clock;
+  logger: Logger;
+  /** Aborting it makes the worker hand its partitions back and return. */
+  signal: AbortSignal;
+  /** How often to look for work when there is none. */
+  pollIntervalMs: number;
+  /** Only runs of these backfills (default: every registered one). */
+  backfills?: readonly string[];
+  /** Stop when no run has work (tests, one-shot jobs) instead of polling forever. */
+  exitWhenIdle?: boolean;
+  /** Lanes this worker runs per run (default: the run's own concurrency). */
+  concurrency?: number;
+  onRun?(handle: RunHandle): void;
+  onOutcome?(outcome: RunOutcome): void;
+}
+
+/**
+ * A worker: repeatedly joins pending and running runs of the backfills it knows and works their free
+ * partitions, so that any number of worker processes on any number of machines share the runs
+ * recorded in one PostgreSQL store.
+ */
+export async function runWorker(options: WorkerLoopOptions): Promise<void> {
+  const { sluice, signal, logger } = options;
+  const known = new Set(options.backfills ?? sluice.backfills().map((b) => b.name));
+  let current: RunHandle | undefined;
+  const leave = () => current?.leave('worker is shutting down');
+  signal.addEventListener('abort', leave, { once: true });
+  try {
+    while (!signal.aborted) {
+      const runs = (await sluice.listRuns({ states: ['pending', 'running'], limit: 100 })).filter((r) => known.has(r.backfill)).reverse();
+      let worked = false;
+      for (const run of runs) {
+        if (signal.aborted) break;
+        if (!(await sluice.hasFreePartitions(run.id))) continue;
+        try {
+          current = await sluice.join(run.id, { actor: 'worker', ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
+          options.onRun?.(current);
+          const outcome = await current.done;
+          worked = worked || outcome.batches > run.batches;
+          options.onOutcome?.(outcome);
+        } catch (error) {
+          logger.warn({ runId: run.id, err: error }, `could not join run: ${messageOf(error)}`);
+        } finally {
+          current = undefined;
+        }
+      }
+      if (!worked) {
+        if (options.exitWhenIdle) return;
+        await options.clock.sleep(options.pollIntervalMs, signal);
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', leave);
+  }
+}

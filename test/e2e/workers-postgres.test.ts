@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { collect, jsonLines, runCli, startCli, waitForLine } from '../helpers/cli.js';
+import { TEST_PG, testSchema } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/temp.js';
+
+const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
+const ROWS = 20_000;
+
+/** A PostgreSQL table, a store in the same schema, and a transactional backfill over it. */
+async function setup(prefix: string) {
+  const { schema, cleanup: dropSchema } = await testSchema(prefix);
+  const { dir, cleanup: removeDir } = await tempDir();
+  const admin = new pg.Client({ connectionString: TEST_PG });
+  await admin.connect();
+  await admin.query(`CREATE TABLE "${schema}".items (id bigint PRIMARY KEY, value int NOT NULL, result int, writes int NOT NULL DEFAULT 0)`);
+  await admin.query(`INSERT INTO "${schema}".items (id, value) SELECT i, i FROM generate_series(1, ${ROWS}) AS i`);
+  writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${SLUICE}';
+export default [
+  defineBackfill<{ id: string; value: number }>({
+    name: 'pgjob',
+    source: sqlKeyset({ table: '${schema}.items', key: 'id', where: 'result IS NULL', columns: ['id', 'value'] }),
+    delivery: 'transactional',
+    batchSize: 200,
+    async process(batch, ctx) {
+      await ctx.tx!.executeMany('UPDATE "${schema}".items SET result = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.value * 2, r.id]));
+      await new Promise((resolve) => setTimeout(resolve, Number(process.env.BATCH_DELAY_MS ?? 0)));
+    },
+  }),
+];
+`);
+  const env = { SLUICE_PG_SCHEMA: schema };
+  const args = (...rest: string[]) => [...rest, '--db', TEST_PG];
+  const rows = async () => (await admin.query(`SELECT COUNT(result)::int AS scored, MIN(writes) AS min, MAX(writes) AS max FROM "${schema}".items`)).rows[0];
+  return {
+    dir, env, args, rows, schema,
+    cleanup: async () => {
+      await admin.end();
+      await dropSchema();
+      await removeDir();
+    },
+  };
+}
+
+describe('workers on PostgreSQL (real processes)', () => {
+  it('two workers share one run: every row exactly once, both did work', async () => {
+    const t = await setup('share');
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '6'), { cwd: t.dir, env: t.env });
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
+      const workers = [0, 1].map(() => collect(startCli(t.args('worker', '--exit-when-idle', '--poll', '100ms', '--concurrency', '3'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '5' } })));
+      const results = await Promise.all(workers);
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+      const status = JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as { run: { state: string; counts: { processed: number } } };
+      assert.equal(status.run.state, 'succeeded');
+      assert.equal(status.run.counts.processed, ROWS);
+      // Both processes joined the run and processed part of it.
+      for (const r of results) assert.ok(jsonLines(r.stdout).some((e) => e.event === 'outcome' && e.runId === runId), r.stdout.slice(0, 500));
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('a worker killed with SIGKILL mid-run: another takes its partitions over and nothing is written twice', async () => {
+    const t = await setup('kill');
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '3'), { cwd: t.dir, env: t.env });
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const victim = startCli(t.args('worker', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '20' } });
+      const victimDone = collect(victim);
+      await waitForLine(victim, /"event":"progress"/);
+      victim.kill('SIGKILL');
+      assert.equal((await victimDone).signal, 'SIGKILL');
+      const survivor = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env });
+      assert.equal(survivor.code, 0, survivor.stderr);
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
