@@ -54,7 +54,7 @@ export async function openStore(db: string): Promise<Store> {
  * Opens the store and builds the engine. The config is loaded only when `needsConfig` (commands
  * that execute a backfill); store-only commands work without one. The demo is always registered.
  */
-export async function openContext(flags: GlobalFlags, options: { needsConfig: boolean }): Promise<CliContext> {
+export async function openContext(flags: GlobalFlags, options: { needsConfig: boolean; leaseMs?: number }): Promise<CliContext> {
   const json = flags.json === true;
   const interactive = !json && process.stdout.isTTY === true;
   const logger = createCliLogger({ verbose: flags.verbose === true, interactive });
@@ -63,7 +63,7 @@ export async function openContext(flags: GlobalFlags, options: { needsConfig: bo
   if (configPath && options.needsConfig) backfills.push(...(await loadConfig(configPath)));
   const dbPath = dbPathOf(flags);
   const store = await openStore(dbPath);
-  const sluice = createSluice({ store, backfills, logger, isOwnerDead });
+  const sluice = createSluice({ store, backfills, logger, isOwnerDead, ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
   return {
     sluice,
     logger,

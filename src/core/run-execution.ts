@@ -220,7 +220,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
             (ok) => { if (!ok) leaseLost = true; },
             (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
           );
-        }, Math.max(1000, Math.floor(config.leaseMs / 3)))
+        }, Math.max(100, Math.floor(config.leaseMs / 3)))
       : undefined;
     heartbeat?.unref();
     try {

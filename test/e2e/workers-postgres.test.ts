@@ -84,4 +84,38 @@ describe('workers on PostgreSQL (real processes)', () => {
       await t.cleanup();
     }
   });
+
+  it('a worker frozen past its lease (SIGSTOP) cannot commit when it wakes: its batch is fenced off and rolled back', async () => {
+    const t = await setup('fence');
+    const admin = new pg.Client({ connectionString: TEST_PG });
+    await admin.connect();
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '1'), { cwd: t.dir, env: t.env });
+      const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
+      const frozen = startCli(t.args('worker', '--lease', '1s', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '300' } });
+      const frozenDone = collect(frozen);
+      await waitForLine(frozen, /"event":"progress"/);
+      const before = (await admin.query(`SELECT fence FROM "${t.schema}".sluice_partitions WHERE run_id = $1`, [runId])).rows[0].fence;
+      frozen.kill('SIGSTOP');
+      const survivor = collect(startCli(t.args('worker', '--lease', '1s', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env }));
+      // The survivor takes the partition over once the frozen worker's lease has expired.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const fence = (await admin.query(`SELECT fence FROM "${t.schema}".sluice_partitions WHERE run_id = $1`, [runId])).rows[0].fence;
+        if (Number(fence) > Number(before)) break;
+        assert.ok(Date.now() < deadline, 'the survivor never claimed the partition');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      frozen.kill('SIGCONT');
+      const survived = await survivor;
+      assert.equal(survived.code, 0, survived.stderr);
+      frozen.kill('SIGTERM');
+      const woke = await frozenDone;
+      assert.match(woke.stderr, /lease on partition 0 of run .* was lost/);
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+    } finally {
+      await admin.end();
+      await t.cleanup();
+    }
+  });
 });

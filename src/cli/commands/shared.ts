@@ -12,8 +12,8 @@ export function withRunOptions(command: Command): Command {
 }
 
 /** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */
-export async function withContext(command: Command, needsConfig: boolean, work: (context: CliContext) => Promise<number>): Promise<void> {
-  const context = await openContext(command.optsWithGlobals<GlobalFlags>(), { needsConfig });
+export async function withContext(command: Command, needsConfig: boolean, work: (context: CliContext) => Promise<number>, leaseMs?: number): Promise<void> {
+  const context = await openContext(command.optsWithGlobals<GlobalFlags>(), { needsConfig, leaseMs });
   try {
     process.exitCode = await work(context);
   } finally {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
+import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/since.js';
 import { runWorker } from '../../core/worker-loop.js';
 import { positiveInteger } from '../options.js';
@@ -13,8 +14,11 @@ export function registerWorkerCommand(program: Command): void {
     .option('--poll <duration>', 'how often to look for work when there is none (default 1s)')
     .option('--backfill <name>', 'only runs of this backfill (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--concurrency <n>', 'partitions this worker works at once per run (default: the run\'s concurrency)')
+    .option('--lease <duration>', 'how long a claimed partition stays this worker\'s without a heartbeat (default 30s); heartbeats come every third of it')
     .option('--exit-when-idle', 'exit when no run has work left instead of waiting for more')
-    .action(async (options: { poll?: string; backfill?: string[]; exitWhenIdle?: boolean; concurrency?: string }, command: Command) => {
+    .action(async (options: { poll?: string; backfill?: string[]; exitWhenIdle?: boolean; concurrency?: string; lease?: string }, command: Command) => {
+      const leaseMs = options.lease === undefined ? undefined : parseDuration(options.lease, '--lease');
+      if (leaseMs !== undefined && leaseMs < 500) throw new UsageError(`--lease must be at least 500ms, got "${options.lease}"`);
       const concurrency = positiveInteger('--concurrency', options.concurrency, 256);
       const pollIntervalMs = options.poll === undefined ? 1000 : parseDuration(options.poll, '--poll');
       await withContext(command, true, async (ctx) => {
@@ -52,6 +56,6 @@ export function registerWorkerCommand(program: Command): void {
           process.off('SIGTERM', onSignal);
         }
         return 0;
-      });
+      }, leaseMs);
     });
 }
