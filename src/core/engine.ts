@@ -5,7 +5,7 @@ import { InvalidTransitionError, NotFoundError, SluiceError, UsageError } from '
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
-import type { RunOptions, RunRecord, WorkerIdentity } from './run.js';
+import type { RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
@@ -92,28 +92,40 @@ class Engine implements Sluice {
     return run;
   }
 
-  /** Opens the source (checking it), plans partitions, counts items and records a pending run. */
-  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<{ run: RunRecord; reader: SourceReader<unknown> }> {
+  /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */
+  private async plan(definition: BackfillDefinition<unknown>, options: StartOptions) {
     const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
     const filter: SourceFilter = { since };
     const runOptions = this.runOptions(definition, options);
+    const params: RunParams = { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) };
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
     try {
       const partitions = await reader.plan({ partitions: runOptions.concurrency, filter });
       const plannedItems = await countItems(reader, partitions, filter);
+      return { filter, runOptions, params, reader, partitions, plannedItems };
+    } catch (error) {
+      await reader.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Plans a new run and records it as pending. */
+  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<{ run: RunRecord; reader: SourceReader<unknown> }> {
+    const plan = await this.plan(definition, options);
+    try {
       const run = await this.store.createRun({
         id: newRunId(this.clock.now(), this.clock.random),
         backfill: definition.name,
-        params: { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) },
-        options: runOptions,
+        params: plan.params,
+        options: plan.runOptions,
         createdBy: options.actor ?? 'api',
         reason: options.reason ?? 'started',
-        partitions,
-        plannedItems,
+        partitions: plan.partitions,
+        plannedItems: plan.plannedItems,
       });
-      return { run, reader };
+      return { run, reader: plan.reader };
     } catch (error) {
-      await reader.close().catch(() => undefined);
+      await plan.reader.close().catch(() => undefined);
       throw error;
     }
   }
@@ -178,33 +190,23 @@ class Engine implements Sluice {
   }
 
   private async startDryRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<RunHandle> {
-    const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
-    const filter: SourceFilter = { since };
-    const runOptions = this.runOptions(definition, options);
-    const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
-    try {
-      const partitions = await reader.plan({ partitions: runOptions.concurrency, filter });
-      const plannedItems = await countItems(reader, partitions, filter);
-      return new RunExecution({
-        ...this.executionBase(definition, reader),
-        run: {
-          id: `dry-${newRunId(this.clock.now(), this.clock.random).slice(2)}`,
-          backfill: definition.name,
-          params: { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) },
-          counts: { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 },
-          batches: 0,
-          plannedItems,
-        },
-        options: runOptions,
-        filter,
-        actor: options.actor ?? 'api',
-        dryRun: true,
-        dryPartitions: partitions,
-      });
-    } catch (error) {
-      await reader.close().catch(() => undefined);
-      throw error;
-    }
+    const plan = await this.plan(definition, options);
+    return new RunExecution({
+      ...this.executionBase(definition, plan.reader),
+      run: {
+        id: `dry-${newRunId(this.clock.now(), this.clock.random).slice(2)}`,
+        backfill: definition.name,
+        params: plan.params,
+        counts: { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 },
+        batches: 0,
+        plannedItems: plan.plannedItems,
+      },
+      options: plan.runOptions,
+      filter: plan.filter,
+      actor: options.actor ?? 'api',
+      dryRun: true,
+      dryPartitions: plan.partitions,
+    });
   }
 
   /** Moves the run to running (recording how) and starts executing it in this process. */
