@@ -27,7 +27,7 @@ export interface ProcessContext {
   readonly tx: SqlTransaction | undefined;
   /** Deterministic idempotency key of an item, the same on every run and re-run. */
   idempotencyKey(item: unknown): string;
-  /** Aborted when the run is cancelled or the process is shutting down hard. */
+  /** Aborted only when the host aborts batches in flight (`RunExecution.abortInFlight`); pause and cancel wait for the batch to finish. */
   readonly signal: AbortSignal;
 }
 

@@ -1,6 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Cursor } from '../core/cursor.js';
-import { SourceError } from '../core/errors.js';
 import type { Source, SourceBatch, SourceReader } from '../core/source.js';
 
 export interface IterableSourceOptions<Item> {
@@ -62,8 +61,11 @@ class IterableReader<Item> implements SourceReader<Item> {
       this.position = next;
       return { items, malformed: [], cursor: next, done: this.finished && !this.lookahead };
     } catch (error) {
-      if (error instanceof SourceError) throw error;
-      throw new SourceError(`iterable source failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      // A failed iterator is finished: the next read (the engine retries with backoff) starts a
+      // fresh one from the checkpointed cursor instead of mistaking the dead one for the end.
+      this.iterator = undefined;
+      this.lookahead = undefined;
+      throw new Error(`iterable source failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }
   }
 

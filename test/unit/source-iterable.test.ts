@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SourceError } from '../../src/core/errors.js';
 import { iterable } from '../../src/sources/iterable.js';
 
 describe('iterable', () => {
@@ -29,11 +28,24 @@ describe('iterable', () => {
     await reader.close();
   });
 
-  it('wraps errors of the iterable in a SourceError', async () => {
+  it('surfaces errors of the iterable and restarts from the cursor on the next read (a retry)', async () => {
+    let calls = 0;
     const reader = await iterable<number>({
-      from: () => ({ [Symbol.iterator]: () => ({ next: () => { throw new Error('upstream 500'); } }) }),
+      from: (cursor) => {
+        calls += 1;
+        const start = cursor === null ? 0 : Number(cursor) + 1;
+        const failing = calls === 1;
+        return (function* () {
+          for (let n = start; n < 6; n++) {
+            if (failing && n === 2) throw new Error('upstream 500');
+            yield n;
+          }
+        })();
+      },
       cursorOf: (n) => n,
     }).open({});
-    await assert.rejects(reader.read({ partition: whole, cursor: null, limit: 5, filter: {} }), (e: unknown) => e instanceof SourceError && /upstream 500/.test(e.message));
+    await assert.rejects(reader.read({ partition: whole, cursor: null, limit: 5, filter: {} }), /iterable source failed: upstream 500/);
+    const retry = await reader.read({ partition: whole, cursor: null, limit: 10, filter: {} });
+    assert.deepEqual([retry.items, retry.done], [[0, 1, 2, 3, 4, 5], true]);
   });
 });
