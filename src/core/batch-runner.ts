@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import { type Counts, zeroCounts } from './counts.js';
-import { normalizeItemKey, type ItemKey } from './cursor.js';
+import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
 import { errorClassOf, LeaseLostError, messageOf, PermanentError } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
@@ -41,6 +41,8 @@ export interface BatchResult {
   control: RunControl | null;
   /** The run's state as the checkpoint saw it (null in dry runs). */
   runState: RunState | null;
+  /** The partition's upper bound as the checkpoint saw it: a split may have moved it (undefined in dry runs). */
+  upper?: Cursor;
 }
 
 interface Outcome {
@@ -179,7 +181,7 @@ export class BatchRunner {
     outcome: Outcome,
     malformed: QuarantineEntryInput[],
     succeededKeys?: ItemKey[],
-  ): Promise<{ control: RunControl | null; runState: RunState }> {
+  ): Promise<{ control: RunControl | null; runState: RunState; upper: Cursor }> {
     const { definition } = this.config;
     const failedEntries: QuarantineEntryInput[] = outcome.failed.map(({ item, error, attempts }) => ({
       itemKey: this.keyOf(item),

@@ -80,6 +80,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly dryQueue: Claim[] = [];
   private readonly startedAt: number;
   private lastYieldAt = 0;
+  private missedSplits = 0;
 
   constructor(private readonly config: ExecutionConfig) {
     super();
@@ -194,8 +195,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async lane(): Promise<void> {
     while (!this.stopRequest) {
       const claim = await this.claim();
-      if (!claim) return;
-      await this.work(claim);
+      if (claim) {
+        await this.work(claim);
+        continue;
+      }
+      // Nothing left to claim: take half of the largest partition another lane or worker still
+      // works, so that everyone finishes together instead of waiting on one straggler.
+      if (!(await this.splitLargest())) return;
     }
   }
 
@@ -236,6 +242,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
         const result = await this.runner.run({ partition: claim.index, lease: claim.lease, read });
         const finishedAt = config.clock.now();
         cursor = read.cursor;
+        // Another lane may have split this partition: read no further than its new end.
+        if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
         this.tracker.add(result.delta, finishedAt);
         this.emit('batch', { runId: this.runId, partition: claim.index, size: read.items.length + read.malformed.length, durationMs: finishedAt - startedAt, delta: result.delta });
         if (result.control) this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
@@ -267,6 +275,34 @@ export class RunExecution extends EventEmitter implements RunHandle {
       clearInterval(heartbeat);
       this.partitionsRunning.delete(claim.index);
     }
+  }
+
+  /**
+   * Splits the partition with the most items left, when the source can. The split point leaves at
+   * least three batches after the cursor we saw, and the store refuses the split if the holder
+   * committed more than one batch since: the holder learns its new end at its next checkpoint, so
+   * the batches it reads with the old end (one committed, one in flight) stop short of the split.
+   */
+  private async splitLargest(): Promise<boolean> {
+    const { config } = this;
+    if (config.dryPartitions || !config.reader.split || !config.reader.count) return false;
+    const minItems = 3 * config.options.batchSize;
+    let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
+    for (const p of await config.store.listPartitions(this.runId)) {
+      if (p.state !== 'running' && p.state !== 'pending') continue;
+      const spec = { lower: p.lower, upper: p.upper };
+      const left = await config.reader.count({ partition: spec, cursor: p.cursor, filter: config.filter });
+      if (left >= 2 * minItems && (!best || left > best.left)) best = { index: p.index, cursor: p.cursor, batches: p.batches, spec, left };
+    }
+    if (!best) return false;
+    const at = await config.reader.split({ partition: best.spec, cursor: best.cursor, filter: config.filter, minItems });
+    if (at === null) return false;
+    const created = await config.store.splitPartition(this.runId, best.index, { batches: best.batches, upper: best.spec.upper }, at, null);
+    if (created === undefined) return ++this.missedSplits < 5; // the holder moved on meanwhile: look again, a few times
+    this.missedSplits = 0;
+    this.partitionTotal += 1;
+    config.logger.info({ runId: this.runId, partition: best.index, newPartition: created, itemsLeft: best.left }, 'split the largest partition for an idle lane');
+    return true;
   }
 
   /** Reads a batch, retrying transient source errors with the run's backoff policy. */

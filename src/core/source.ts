@@ -64,6 +64,12 @@ export interface SourceReader<Item> {
   /** Counts the items of `partition` after `cursor`, for progress and ETA. May be an estimate. */
   count?(request: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter }): Promise<number>;
   /**
+   * A point that cuts what is left of `partition` after `cursor` in two, each side holding at least
+   * `minItems` items, or null when it is too small to split. Lets idle workers take half of the
+   * largest remaining partition so that all finish together.
+   */
+  split?(request: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter; minItems: number }): Promise<Cursor | null>;
+  /**
    * Fetches fresh copies of quarantined items for replay. Returns, for each request, the item or an
    * error that keeps it quarantined. Without it, replay uses the stored payloads.
    */

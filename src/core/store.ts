@@ -73,6 +73,14 @@ export interface Store {
    */
   releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean>;
 
+  /**
+   * Splits a partition at `at`: it now ends at `at`, and a new pending partition covers the rest.
+   * Guarded: returns undefined (and changes nothing) when more than one batch was committed on the
+   * partition since `observed` was read, when its end moved (someone split it first), or when it is
+   * no longer pending or running.
+   */
+  splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined>;
+
   /** Expires every lease whose owner `isDead` says is gone, so that it can be claimed at once. */
   expireLeases(isDead: (owner: string) => boolean): Promise<number>;
 
@@ -125,9 +133,10 @@ export interface StoreTransaction {
    * `delta` to its counts, records ledger keys and quarantine entries, and (with `done`) marks the
    * partition done and releases its lease. Throws `LeaseLostError` when the fence is stale (the
    * caller must let the transaction roll back). Returns the run's pending control request and its
-   * state, read in the same transaction (a worker stops when another one paused or ended the run).
+   * state, read in the same transaction (a worker stops when another one paused or ended the run),
+   * and the partition's upper bound (another worker may have split it).
    */
-  checkpoint(write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState }>;
+  checkpoint(write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState; upper: Cursor }>;
 
   /**
    * Marks quarantine entries replayed (by id) and moves their counts on the run's partitions:

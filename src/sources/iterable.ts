@@ -1,11 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Cursor } from '../core/cursor.js';
-import type { Source, SourceBatch, SourceReader } from '../core/source.js';
+import { isSluiceError, messageOf, SourceError } from '../core/errors.js';
+import type { PartitionSpec, Source, SourceBatch, SourceReader } from '../core/source.js';
 
 export interface IterableSourceOptions<Item> {
   /** Items after `cursor` (`null`: from the start), in a stable order. */
   from: (cursor: Cursor) => AsyncIterable<Item> | Iterable<Item>;
-  /** The cursor to resume after `item`. */
+  /** The cursor to resume after `item` (JSON: a string, a number, an array or object of them). */
   cursorOf: (item: Item) => Cursor;
   /** How many items there are in all, for progress and ETA. */
   count?: () => number | Promise<number>;
@@ -13,10 +14,22 @@ export interface IterableSourceOptions<Item> {
 }
 
 /**
+ * The iterable failed while being read (an API answered 500, a connection dropped). A SourceError,
+ * but with its own code: the engine retries reads except for code `SOURCE` (a broken configuration
+ * that retrying cannot heal), and the retry restarts the iterable from the checkpointed cursor.
+ */
+export class IterableReadError extends SourceError {
+  override readonly code: string = 'SOURCE_READ';
+}
+
+/**
  * Any (async) iterable plus a way to resume it from a cursor. One partition; the iterator stays
  * open between batches and is recreated from the checkpointed cursor after a restart.
  */
 export function iterable<Item>(options: IterableSourceOptions<Item>): Source<Item> {
+  if (!options || typeof options.from !== 'function' || typeof options.cursorOf !== 'function') {
+    throw new SourceError('iterable: from (cursor) => iterable and cursorOf (item) => cursor are required functions');
+  }
   return {
     kind: 'iterable',
     description: options.description ?? 'an iterable',
@@ -34,17 +47,21 @@ class IterableReader<Item> implements SourceReader<Item> {
   private lookahead: { item: Item } | undefined;
   private finished = false;
 
+  /** Present only when the user gave `count`: the engine then shows a percentage and an ETA. */
+  readonly count?: () => Promise<number>;
+
   constructor(private readonly options: IterableSourceOptions<Item>) {
     const count = options.count;
     if (count) this.count = async () => count();
   }
 
-  async plan() {
+  async plan(): Promise<PartitionSpec[]> {
     return [{ lower: null, upper: null, label: 'all items' }];
   }
 
   async read({ cursor, limit }: { cursor: Cursor; limit: number }): Promise<SourceBatch<Item>> {
     try {
+      // Reading from anywhere but where the open iterator stands (a restart, a retry): start over there.
       if (!this.iterator || !isDeepStrictEqual(cursor, this.position)) await this.restart(cursor);
       const items: Item[] = [];
       let next = cursor;
@@ -52,7 +69,7 @@ class IterableReader<Item> implements SourceReader<Item> {
         const entry = await this.next();
         if (!entry) break;
         items.push(entry.item);
-        next = this.options.cursorOf(entry.item);
+        next = this.cursorAfter(entry.item);
       }
       if (items.length === limit && !this.finished) {
         const peek = await this.next();
@@ -63,27 +80,48 @@ class IterableReader<Item> implements SourceReader<Item> {
     } catch (error) {
       // A failed iterator is finished: the next read (the engine retries with backoff) starts a
       // fresh one from the checkpointed cursor instead of mistaking the dead one for the end.
-      this.iterator = undefined;
-      this.lookahead = undefined;
-      throw new Error(`iterable source failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      await this.discard();
+      if (isSluiceError(error) && error.code === 'SOURCE') throw error;
+      throw new IterableReadError(`iterable source failed: ${messageOf(error)}`, { cause: error });
     }
   }
 
-  /** Present only when the user gave `count`: the engine then shows a percentage and an ETA. */
-  readonly count?: () => Promise<number>;
-
   async close(): Promise<void> {
-    await this.iterator?.return?.();
+    const iterator = this.iterator;
     this.iterator = undefined;
+    this.lookahead = undefined;
+    await iterator?.return?.();
   }
 
   private async restart(cursor: Cursor): Promise<void> {
     await this.close();
     const source = this.options.from(cursor);
-    this.iterator = Symbol.asyncIterator in source ? (source as AsyncIterable<Item>)[Symbol.asyncIterator]() : (source as Iterable<Item>)[Symbol.iterator]();
+    if (source && typeof (source as AsyncIterable<Item>)[Symbol.asyncIterator] === 'function') {
+      this.iterator = (source as AsyncIterable<Item>)[Symbol.asyncIterator]();
+    } else if (source && typeof (source as Iterable<Item>)[Symbol.iterator] === 'function') {
+      this.iterator = (source as Iterable<Item>)[Symbol.iterator]();
+    } else {
+      throw new SourceError(`iterable: from(${JSON.stringify(cursor)}) returned ${source === null ? 'null' : typeof source}, not an iterable or async iterable`);
+    }
     this.position = cursor;
-    this.lookahead = undefined;
     this.finished = false;
+  }
+
+  /** Closes the iterator after a failure, ignoring what closing a broken iterator may throw. */
+  private async discard(): Promise<void> {
+    try {
+      await this.close();
+    } catch {
+      // The read's own error is the one to report.
+    }
+  }
+
+  private cursorAfter(item: Item): Cursor {
+    const cursor = this.options.cursorOf(item);
+    if (cursor === undefined || typeof cursor === 'function' || typeof cursor === 'symbol' || typeof cursor === 'bigint') {
+      throw new SourceError(`iterable: cursorOf(item) must return a JSON value (string, number, array, object or null), got ${typeof cursor}`);
+    }
+    return cursor;
   }
 
   private async next(): Promise<{ item: Item } | undefined> {

@@ -1,6 +1,6 @@
-import type { Cursor } from '../core/cursor.js';
+import type { Cursor, ItemKey } from '../core/cursor.js';
 import { SourceError } from '../core/errors.js';
-import type { PartitionSpec, ReplayRequest, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
+import type { MalformedRecord, PartitionSpec, ReplayRequest, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
 import { quoteIdentifier, quoteQualifiedName, type SqlConnection, type SqlValue } from '../core/sql.js';
 
 export interface SqlKeysetOptions {
@@ -12,7 +12,7 @@ export interface SqlKeysetOptions {
   columns?: readonly string[];
   /** A SQL condition written by the developer (trusted code, not user input), e.g. `risk_score IS NULL`. */
   where?: string;
-  /** Timestamp column that `--since` filters on. */
+  /** Timestamp column that `--since` filters on (`column >= since`). */
   sinceColumn?: string;
   /** The database to read; default the store's own database. */
   connection?: SqlConnection;
@@ -20,206 +20,347 @@ export interface SqlKeysetOptions {
 
 /**
  * The rows of a table in key order, by keyset pagination (`WHERE key > cursor ORDER BY key LIMIT n`),
- * never OFFSET: every read costs the same wherever the cursor is.
+ * never OFFSET: every read costs the same wherever the cursor is. The cursor is the JSON array of
+ * the last row's key values. The SQL is portable (row values, window functions, `?` placeholders
+ * that the PostgreSQL connection translates); only the catalog checks differ per dialect.
  */
 export function sqlKeyset<Row = Record<string, unknown>>(options: SqlKeysetOptions): Source<Row> {
-  const keys = typeof options.key === 'string' ? [options.key] : [...options.key];
-  const plan = compile(options, keys);
+  const compiled = compile(options);
+  const { keys } = compiled;
   return {
     kind: 'sqlKeyset',
     description: `${options.table} by (${keys.join(', ')})`,
     defaultKey: (row: Row) => {
-      const values = keys.map((k) => (row as Record<string, unknown>)[k]);
+      const values = keys.map((k) => keyValue((row as Record<string, unknown>)[k]));
       return keys.length === 1 ? String(values[0]) : JSON.stringify(values);
     },
     async open(environment) {
       const connection = options.connection ?? environment.storeConnection;
       if (!connection) {
-        throw new SourceError(`sqlKeyset(${options.table}): no database to read`, { hint: 'pass connection: ... to sqlKeyset' });
+        throw new SourceError(
+          `sqlKeyset(${options.table}): no database to read: the store offers sources no SQL connection, so pass one as sqlKeyset({ ..., connection })`,
+        );
       }
-      await validate(connection, options, keys);
-      return new SqlKeysetReader<Row>(connection, plan, keys);
+      await validate(connection, compiled);
+      return new SqlKeysetReader<Row>(connection, compiled);
     },
   };
 }
 
+/** The options, validated and turned into SQL fragments once. */
 interface Compiled {
-  table: string;
+  /** As the user wrote it, for messages. */
   tableName: string;
+  /** Quoted, possibly schema-qualified. */
+  table: string;
+  keys: string[];
   keyColumns: string[];
+  /** Every requested column (key columns included), unquoted; undefined = all. */
+  columns: string[] | undefined;
   select: string;
   where: string | undefined;
+  sinceColumn: string | undefined;
   since: string | undefined;
 }
 
-function compile(options: SqlKeysetOptions, keys: string[]): Compiled {
+function compile(options: SqlKeysetOptions): Compiled {
   try {
-    if (keys.length === 0) throw new TypeError('key must name at least one column');
+    if (!options || typeof options !== 'object') throw new TypeError('expected an options object { table, key }');
+    if (typeof options.table !== 'string') throw new TypeError('table must be a string such as "emails" or "public.emails"');
+    const table = quoteQualifiedName(options.table, 'table');
+    const keys = typeof options.key === 'string' ? [options.key] : Array.isArray(options.key) ? [...(options.key as readonly string[])] : [];
+    if (keys.length === 0) throw new TypeError('key must name a column or a non-empty array of columns');
+    if (new Set(keys).size !== keys.length) throw new TypeError(`key (${keys.join(', ')}) names a column twice`);
     const keyColumns = keys.map((k) => quoteIdentifier(k, 'key column'));
-    const extra = (options.columns ?? []).filter((c) => !keys.includes(c)).map((c) => quoteIdentifier(c, 'column'));
+    const columns = options.columns ? [...new Set([...keys, ...options.columns])] : undefined;
+    const select = columns ? columns.map((c) => quoteIdentifier(c, 'column')).join(', ') : '*';
+    const where = options.where?.trim();
     return {
-      table: quoteQualifiedName(options.table),
       tableName: options.table,
+      table,
+      keys,
       keyColumns,
-      select: options.columns ? [...keyColumns, ...extra].join(', ') : '*',
-      where: options.where?.trim() ? `(${options.where})` : undefined,
-      since: options.sinceColumn ? quoteIdentifier(options.sinceColumn, 'sinceColumn') : undefined,
+      columns,
+      select,
+      // On its own lines, so that a trailing `-- comment` in the fragment cannot swallow what follows.
+      where: where ? `(\n${where}\n)` : undefined,
+      sinceColumn: options.sinceColumn,
+      since: options.sinceColumn === undefined ? undefined : quoteIdentifier(options.sinceColumn, 'sinceColumn'),
     };
   } catch (error) {
-    throw new SourceError(`sqlKeyset: ${(error as Error).message}`);
+    throw new SourceError(`sqlKeyset: ${(error as Error).message}`, { cause: error });
   }
 }
 
-/** Checks that the table and columns exist and that the key is unique, before anything runs. */
-async function validate(connection: SqlConnection, options: SqlKeysetOptions, keys: string[]): Promise<void> {
-  const table = options.table;
-  const catalog = connection.dialect === 'sqlite' ? await sqliteCatalog(connection, table) : await postgresCatalog(connection, table);
-  if (!catalog) throw new SourceError(`table "${table}" does not exist`, { hint: 'check the table name in the backfill definition (and --db)' });
-  const wanted = [...keys, ...(options.columns ?? []), ...(options.sinceColumn ? [options.sinceColumn] : [])];
-  for (const column of wanted) {
-    if (!catalog.columns.includes(column)) {
-      throw new SourceError(`column "${column}" not found in table "${table}"; its columns are: ${catalog.columns.join(', ')}`);
+// ---- checks at open ---------------------------------------------------------------------------
+
+interface Catalog {
+  columns: Array<{ name: string; nullable: boolean }>;
+  /** Column sets of the primary key and of every full (non-partial, no expression) unique index. */
+  uniqueKeys: string[][];
+}
+
+/** Checks that the table and columns exist, that the key is unique and holds no NULLs, before anything runs. */
+async function validate(connection: SqlConnection, sql: Compiled): Promise<void> {
+  const table = sql.tableName;
+  const catalog = connection.dialect === 'postgres' ? await postgresCatalog(connection, table) : await sqliteCatalog(connection, table);
+  if (typeof catalog === 'string') {
+    throw new SourceError(`table "${table}" does not exist in ${catalog}`, { hint: 'check the table name in the backfill definition (and --db)' });
+  }
+  const names = catalog.columns.map((c) => c.name);
+  for (const column of [...sql.keys, ...(sql.columns ?? []), ...(sql.sinceColumn === undefined ? [] : [sql.sinceColumn])]) {
+    if (!names.includes(column)) {
+      throw new SourceError(`column "${column}" not found in table "${table}"; its columns are: ${names.join(', ')}`);
     }
   }
-  const sameColumns = (set: readonly string[]) => set.length === keys.length && set.every((c, i) => c === keys[i]) ;
-  const unordered = (set: readonly string[]) => set.length === keys.length && keys.every((k) => set.includes(k));
-  if (!catalog.uniqueKeys.some((u) => sameColumns(u) || unordered(u))) {
-    throw new SourceError(`key (${keys.join(', ')}) of table "${table}" is not unique: keyset pagination needs a unique key`, {
-      hint: `add a UNIQUE index on (${keys.join(', ')}) or use the primary key`,
-    });
+  const keyList = sql.keys.join(', ');
+  const sameSet = (set: readonly string[]) => set.length === sql.keys.length && sql.keys.every((k) => set.includes(k));
+  if (!catalog.uniqueKeys.some(sameSet)) {
+    throw new SourceError(
+      `key (${keyList}) of table "${table}" is not unique: keyset pagination needs a unique key; add a UNIQUE index on (${keyList}) or choose the primary key`,
+    );
+  }
+  // A UNIQUE index allows NULLs (and SQLite lets a non-INTEGER primary key hold them), but `key > ?`
+  // never matches NULL: such rows would be skipped without a word. Refuse unless `where` excludes them.
+  const nullable = sql.keys.filter((k) => catalog.columns.find((c) => c.name === k)!.nullable);
+  if (nullable.length > 0) {
+    const conditions = [...(sql.where ? [sql.where] : []), `(${nullable.map((k) => `${quoteIdentifier(k)} IS NULL`).join(' OR ')})`];
+    const found = await connection.query(`SELECT 1 AS found FROM ${sql.table} WHERE ${conditions.join(' AND ')} LIMIT 1`);
+    if (found.length > 0) {
+      const which = nullable.map((k) => `"${k}"`).join(' or ');
+      throw new SourceError(
+        `key column ${which} of table "${table}" is NULL in some rows, which keyset pagination can never reach; declare the key NOT NULL, or leave those rows out with where: '${nullable.map((k) => `${k} IS NOT NULL`).join(' AND ')}'`,
+      );
+    }
   }
 }
 
-async function sqliteCatalog(connection: SqlConnection, table: string): Promise<{ columns: string[]; uniqueKeys: string[][] } | undefined> {
-  const [schema, name] = table.includes('.') ? table.split('.') as [string, string] : ['main', table];
-  const s = quoteIdentifier(schema, 'schema');
-  const info = await connection.query<{ name: string; pk: number; type: string }>(`PRAGMA ${s}.table_info(${quoteIdentifier(name, 'table')})`);
-  if (info.length === 0) return undefined;
-  const uniqueKeys: string[][] = [];
-  const pk = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
-  if (pk.length > 0) uniqueKeys.push(pk);
-  const indexes = await connection.query<{ name: string; unique: number; partial: number }>(`PRAGMA ${s}.index_list(${quoteIdentifier(name, 'table')})`);
+/** The SQLite catalog, or where the table was looked for when it does not exist. */
+async function sqliteCatalog(connection: SqlConnection, table: string): Promise<Catalog | string> {
+  const dot = table.indexOf('.');
+  const schema = dot === -1 ? undefined : table.slice(0, dot);
+  const name = dot === -1 ? table : table.slice(dot + 1);
+  const databases = await connection.query<{ name: string; file: string | null }>('PRAGMA database_list');
+  const describe = (db: { name: string; file: string | null } | undefined) =>
+    db?.file ? `SQLite database ${db.file}` : `the in-memory SQLite database${db && db.name !== 'main' ? ` "${db.name}"` : ''}`;
+  if (schema !== undefined && !databases.some((d) => d.name === schema)) {
+    return `${describe(databases.find((d) => d.name === 'main'))}: it has no attached database "${schema}" (attached: ${databases.map((d) => d.name).join(', ')})`;
+  }
+  // Unqualified PRAGMAs search temp, main and the attached databases, as the statements will.
+  const prefix = schema === undefined ? '' : `${quoteIdentifier(schema, 'schema')}.`;
+  const quotedName = quoteIdentifier(name, 'table');
+  const info = await connection.query<{ name: string; pk: number; type: string; notnull: number }>(`PRAGMA ${prefix}table_info(${quotedName})`);
+  if (info.length === 0) return describe(databases.find((d) => d.name === (schema ?? 'main')));
+  const pk = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
+  // INTEGER PRIMARY KEY is the rowid: never NULL, although table_info does not say NOT NULL.
+  const rowidAlias = pk.length === 1 && pk[0]!.type.toUpperCase() === 'INTEGER' ? pk[0]!.name : undefined;
+  const uniqueKeys: string[][] = pk.length > 0 ? [pk.map((c) => c.name)] : [];
+  const indexes = await connection.query<{ name: string; unique: number; partial: number }>(`PRAGMA ${prefix}index_list(${quotedName})`);
   for (const index of indexes) {
     if (!index.unique || index.partial) continue;
-    const columns = await connection.query<{ name: string | null; seqno: number }>(`PRAGMA ${s}.index_info("${index.name.replace(/"/g, '""')}")`);
-    if (columns.every((c) => c.name !== null)) uniqueKeys.push(columns.sort((a, b) => a.seqno - b.seqno).map((c) => c.name!));
+    const columns = await connection.query<{ name: string | null; seqno: number }>(`PRAGMA ${prefix}index_info("${index.name.replace(/"/g, '""')}")`);
+    // An expression in the index (name NULL) makes it no proof that the columns alone are unique.
+    if (columns.length > 0 && columns.every((c) => c.name !== null)) uniqueKeys.push(columns.sort((a, b) => a.seqno - b.seqno).map((c) => c.name!));
   }
-  return { columns: info.map((c) => c.name), uniqueKeys };
+  return {
+    columns: info.map((c) => ({ name: c.name, nullable: c.notnull === 0 && c.name !== rowidAlias })),
+    uniqueKeys,
+  };
 }
 
-async function postgresCatalog(connection: SqlConnection, table: string): Promise<{ columns: string[]; uniqueKeys: string[][] } | undefined> {
-  const regclass = await connection.query<{ oid: string | null }>('SELECT to_regclass(?)::oid::text AS oid', [quoteQualifiedName(table)]);
-  const oid = regclass[0]?.oid;
-  if (!oid) return undefined;
-  const columns = await connection.query<{ attname: string }>(
-    'SELECT attname::text AS attname FROM pg_attribute WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [oid]);
+/** The PostgreSQL catalog (search_path applies to unqualified names), or where the table was looked for. */
+async function postgresCatalog(connection: SqlConnection, table: string): Promise<Catalog | string> {
+  const [found] = await connection.query<{ oid: string | null; db: string; schemas: string }>(
+    `SELECT to_regclass(?)::oid::text AS oid, current_database() AS db, array_to_string(current_schemas(false), ', ') AS schemas`,
+    [quoteQualifiedName(table)],
+  );
+  if (!found?.oid) return `PostgreSQL database "${found?.db ?? '?'}"${table.includes('.') ? '' : ` (search_path schemas: ${found?.schemas || 'none'})`}`;
+  const columns = await connection.query<{ name: string; notnull: boolean }>(
+    `SELECT attname::text AS name, attnotnull AS notnull FROM pg_attribute
+      WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [found.oid],
+  );
+  // Key columns only (not INCLUDE columns); no expression or partial indexes.
   const indexes = await connection.query<{ columns: string[] }>(
     `SELECT array_agg(a.attname::text ORDER BY k.ord) AS columns
        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indrelid = ?::oid AND i.indisunique AND i.indpred IS NULL GROUP BY i.indexrelid`, [oid]);
-  return { columns: columns.map((c) => c.attname), uniqueKeys: indexes.map((i) => i.columns) };
+      WHERE i.indrelid = ?::oid AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+      GROUP BY i.indexrelid`,
+    [found.oid],
+  );
+  return { columns: columns.map((c) => ({ name: c.name, nullable: !c.notnull })), uniqueKeys: indexes.map((i) => i.columns) };
 }
 
+// ---- the reader --------------------------------------------------------------------------------
+
+type Request = { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter };
+
 class SqlKeysetReader<Row> implements SourceReader<Row> {
+  private readonly order: string;
+
   constructor(
     private readonly connection: SqlConnection,
     private readonly sql: Compiled,
-    private readonly keys: string[],
-  ) {}
+  ) {
+    this.order = sql.keyColumns.join(', ');
+  }
 
+  /**
+   * Up to `partitions` key ranges of nearly equal row counts, from one COUNT and one scan that
+   * numbers the rows in key order and keeps every `step`-th key as a boundary.
+   */
   async plan({ partitions, filter }: { partitions: number; filter: SourceFilter }): Promise<PartitionSpec[]> {
-    if (partitions <= 1) return [{ lower: null, upper: null, label: 'all rows' }];
-    const { conditions, params } = this.predicates(filter, null, null, null);
-    const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
-    const [{ n } = { n: 0 }] = await this.connection.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${this.sql.table} ${where}`, params);
-    const total = Number(n);
-    if (total <= 1) return [{ lower: null, upper: null, label: 'all rows' }];
-    const step = Math.ceil(total / partitions);
-    const order = this.sql.keyColumns.join(', ');
+    const whole: PartitionSpec = { lower: null, upper: null, label: 'all rows' };
+    if (!(partitions > 1)) return [whole];
+    const { where, params } = this.predicates(filter, null, null, null);
+    const total = await this.countWhere(where, params);
+    if (total <= 1) return [whole];
+    const step = Math.ceil(total / Math.floor(partitions));
     const rows = await this.connection.query(
-      `SELECT ${order} FROM (SELECT ${order}, row_number() OVER (ORDER BY ${order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS numbered
-        WHERE sluice_rn > 1 AND (sluice_rn - 1) % ? = 0 ORDER BY ${order}`,
+      `SELECT ${this.order} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
+        WHERE (sluice_rn - 1) % ? = 0 ORDER BY ${this.order}`,
       [...params, step],
     );
-    const bounds: Cursor[] = rows.map((row) => this.keys.map((k) => row[k] as Cursor));
+    // The first row (rn 1) only names the first range; the others start a range each.
+    const starts = rows.map((row) => this.cursorOf(row));
+    if (starts.length <= 1) return [whole];
     const specs: PartitionSpec[] = [];
-    let lower: Cursor = null;
-    for (const upper of [...bounds, null]) {
-      specs.push({ lower, upper, label: this.label(lower, upper) });
-      lower = upper;
+    for (let i = 0; i < starts.length; i++) {
+      const lower = i === 0 ? null : starts[i]!;
+      const upper = starts[i + 1] ?? null;
+      specs.push({ lower, upper, label: this.label(starts[i]!, upper) });
     }
     return specs;
   }
 
-  async read({ partition, cursor, limit, filter }: { partition: PartitionSpec; cursor: Cursor; limit: number; filter: SourceFilter }): Promise<SourceBatch<Row>> {
-    const { conditions, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
-    const rows = await this.connection.query(
-      `SELECT ${this.sql.select} FROM ${this.sql.table} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
-        ORDER BY ${this.sql.keyColumns.join(', ')} LIMIT ?`,
-      [...params, limit],
-    );
+  async read({ partition, cursor, limit, filter }: Request & { limit: number }): Promise<SourceBatch<Row>> {
+    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
+    const rows = await this.connection.query(`SELECT ${this.sql.select} FROM ${this.sql.table} ${where} ORDER BY ${this.order} LIMIT ?`, [...params, limit]);
     const last = rows[rows.length - 1];
-    return {
-      items: rows as Row[],
-      malformed: [],
-      cursor: last ? this.keys.map((k) => last[k] as Cursor) : cursor,
-      done: rows.length < limit,
-    };
+    return { items: rows as Row[], malformed: [], cursor: last ? this.cursorOf(last) : cursor, done: rows.length < limit };
   }
 
-  async count({ partition, cursor, filter }: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter }): Promise<number> {
-    const { conditions, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
-    const [row] = await this.connection.query<{ n: number }>(
-      `SELECT COUNT(*) AS n FROM ${this.sql.table} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}`, params);
-    return Number(row?.n ?? 0);
+  async count({ partition, cursor, filter }: Request): Promise<number> {
+    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
+    return this.countWhere(where, params);
   }
 
-  async refetch(requests: readonly ReplayRequest[]) {
-    const out: Array<{ key: string; item?: Row; error?: { key: string; errorClass: string; message: string; sample: string } }> = [];
+  /** The key of the middle row of what is left, when both halves hold at least `minItems` rows. */
+  async split({ partition, cursor, filter, minItems }: Request & { minItems: number }): Promise<Cursor | null> {
+    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
+    const left = await this.countWhere(where, params);
+    const min = Math.max(1, Math.ceil(minItems));
+    if (left < 2 * min) return null;
+    // Rows 1..half stay before the split point; row half+1 starts the new range.
+    const half = Math.floor(left / 2);
+    const [row] = await this.connection.query(
+      `SELECT ${this.order} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
+        WHERE sluice_rn = ?`,
+      [...params, half + 1],
+    );
+    return row ? this.cursorOf(row) : null;
+  }
+
+  /** Fresh copies of quarantined rows, looked up by the key values in their stored payload. */
+  async refetch(requests: readonly ReplayRequest[]): Promise<Array<{ key: ItemKey; item?: Row; error?: MalformedRecord }>> {
+    const out: Array<{ key: ItemKey; item?: Row; error?: MalformedRecord }> = [];
+    const match = this.sql.keyColumns.map((c) => `${c} = ?`).join(' AND ');
     for (const request of requests) {
-      const payload = request.payload as Record<string, unknown> | undefined;
-      const values = payload && typeof payload === 'object' ? this.keys.map((k) => payload[k]) : undefined;
-      if (!values || values.some((v) => v === undefined)) {
-        out.push({ key: request.key, error: { key: request.key, errorClass: 'NO_PAYLOAD', message: 'the stored payload has no key columns', sample: '' } });
+      const payload = request.payload;
+      const values = payload && typeof payload === 'object' && !Array.isArray(payload) ? this.sql.keys.map((k) => (payload as Record<string, unknown>)[k]) : undefined;
+      if (!values || values.some((v) => v === undefined || (v !== null && typeof v === 'object'))) {
+        out.push({
+          key: request.key,
+          error: {
+            key: request.key,
+            errorClass: 'NO_PAYLOAD',
+            message: `the stored payload does not hold the key (${this.sql.keys.join(', ')}), so the row cannot be looked up again`,
+            sample: truncate(JSON.stringify(payload) ?? String(payload)),
+          },
+        });
         continue;
       }
-      const rows = await this.connection.query(
-        `SELECT ${this.sql.select} FROM ${this.sql.table} WHERE ${this.sql.keyColumns.map((c) => `${c} = ?`).join(' AND ')}`, values as SqlValue[]);
+      const rows = await this.connection.query(`SELECT ${this.sql.select} FROM ${this.sql.table} WHERE ${match}`, values as SqlValue[]);
       if (rows[0]) out.push({ key: request.key, item: rows[0] as Row });
-      else out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: 'the row no longer exists', sample: '' } });
+      else {
+        const shown = JSON.stringify(values);
+        out.push({
+          key: request.key,
+          error: { key: request.key, errorClass: 'NOT_FOUND', message: `table "${this.sql.tableName}" no longer has the row (${this.sql.keys.join(', ')}) = ${shown}`, sample: truncate(shown) },
+        });
+      }
     }
     return out;
   }
 
   async close(): Promise<void> {}
 
-  private predicates(filter: SourceFilter, lower: Cursor, upper: Cursor, cursor: Cursor): { conditions: string[]; params: SqlValue[] } {
+  private async countWhere(where: string, params: SqlValue[]): Promise<number> {
+    const [row] = await this.connection.query<{ n: number | string | bigint }>(`SELECT COUNT(*) AS n FROM ${this.sql.table} ${where}`, params);
+    return Number(row?.n ?? 0);
+  }
+
+  /** `WHERE …` for the developer's condition, `since`, and the key range after `cursor`. */
+  private predicates(filter: SourceFilter, lower: Cursor, upper: Cursor, cursor: Cursor): { where: string; params: SqlValue[] } {
     const conditions: string[] = [];
     const params: SqlValue[] = [];
     if (this.sql.where) conditions.push(this.sql.where);
     if (this.sql.since && filter.since) {
       conditions.push(`${this.sql.since} >= ?`);
-      params.push(this.connection.dialect === 'sqlite' ? filter.since.toISOString() : filter.since);
+      // SQLite stores timestamps as ISO text; PostgreSQL compares a timestamptz with a Date.
+      params.push(this.connection.dialect === 'postgres' ? filter.since : filter.since.toISOString());
     }
-    const bound = (op: string, values: Cursor) => {
-      const list = values as SqlValue[];
-      if (this.keys.length === 1) conditions.push(`${this.sql.keyColumns[0]} ${op} ?`);
-      else conditions.push(`(${this.sql.keyColumns.join(', ')}) ${op} (${list.map(() => '?').join(', ')})`);
-      params.push(...list);
+    const bound = (op: '>' | '>=' | '<', position: Cursor, what: string) => {
+      const values = this.values(position, what);
+      conditions.push(values.length === 1 ? `${this.sql.keyColumns[0]} ${op} ?` : `(${this.order}) ${op} (${values.map(() => '?').join(', ')})`);
+      params.push(...values);
     };
-    if (cursor !== null) bound('>', cursor);
-    else if (lower !== null) bound('>=', lower);
-    if (upper !== null) bound('<', upper);
-    return { conditions, params };
+    // The cursor is at or after the partition's lower bound, so it replaces it.
+    if (cursor !== null) bound('>', cursor, 'cursor');
+    else if (lower !== null) bound('>=', lower, 'partition lower bound');
+    if (upper !== null) bound('<', upper, 'partition upper bound');
+    return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
+  }
+
+  /** A position's key values, checked: a cursor from another source or key would read nonsense. */
+  private values(position: Cursor, what: string): SqlValue[] {
+    const values = Array.isArray(position) ? position : this.sql.keys.length === 1 && typeof position !== 'object' ? [position] : undefined;
+    if (!values || values.length !== this.sql.keys.length || values.some((v) => v !== null && typeof v === 'object')) {
+      throw new SourceError(
+        `sqlKeyset(${this.sql.tableName}): ${what} ${JSON.stringify(position)} is not a position in key (${this.sql.keys.join(', ')}); was the key changed since the run started?`,
+      );
+    }
+    return values as SqlValue[];
+  }
+
+  /** The cursor after `row`: its key values, as JSON can hold them. */
+  private cursorOf(row: Record<string, unknown>): Cursor[] {
+    return this.sql.keys.map((k) => {
+      const value = keyValue(row[k]);
+      if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+        throw new SourceError(`sqlKeyset(${this.sql.tableName}): key column "${k}" holds a ${value.constructor?.name ?? 'binary'} value, which a cursor cannot hold; use a text or numeric key`);
+      }
+      return value as Cursor;
+    });
   }
 
   private label(lower: Cursor, upper: Cursor): string {
-    const name = this.keys.join(', ');
-    const show = (v: Cursor) => (Array.isArray(v) && v.length === 1 ? String(v[0]) : JSON.stringify(v));
-    if (lower === null && upper === null) return 'all rows';
-    if (lower === null) return `${name} < ${show(upper)}`;
-    if (upper === null) return `${name} ≥ ${show(lower)}`;
-    return `${name} ${show(lower)}..${show(upper)}`;
+    const name = this.sql.keys.length === 1 ? this.sql.keys[0]! : `(${this.sql.keys.join(', ')})`;
+    const show = (position: Cursor) => {
+      const values = (position as Cursor[]).map((v) => (typeof v === 'string' ? JSON.stringify(v) : v instanceof Date ? v.toISOString() : String(v)));
+      return values.length === 1 ? values[0]! : `(${values.join(', ')})`;
+    };
+    return upper === null ? `${name} ≥ ${show(lower)}` : `${name} ${show(lower)}..${show(upper)}`;
   }
+}
+
+/** Key values as a cursor or an item key holds them: bigints beyond 2^53 as strings (both dialects compare them right). */
+function keyValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  return value;
+}
+
+function truncate(text: string, max = 500): string {
+  return text.length <= max ? text : text.slice(0, max);
 }

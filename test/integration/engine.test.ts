@@ -384,6 +384,32 @@ describe('engine on SQLite', () => {
     await store.close();
   });
 
+  it('idle lanes split the largest partition, and every item is still processed exactly once', async () => {
+    const { path, store } = await setup(dir, 'split');
+    const def = defineBackfill<Row>({
+      name: 'splitme',
+      source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+      delivery: 'transactional',
+      batchSize: 100,
+      async process(batch, ctx) {
+        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    // Created with one partition, then resumed with three lanes: two of them have nothing to claim.
+    const first = await (await sluice.start('splitme', { maxBatches: 1 })).done;
+    assert.equal((await sluice.status(first.runId)).partitions.length, 1);
+    const outcome = await (await sluice.resume(first.runId, { concurrency: 3 })).done;
+    assert.equal(outcome.state, 'succeeded');
+    const partitions = (await sluice.status(outcome.runId)).partitions;
+    assert.ok(partitions.length >= 3, `split into ${partitions.length} partitions`);
+    assert.ok(partitions.filter((p) => p.counts.processed > 0).length >= 3, 'the new partitions did work');
+    assert.equal(partitions.reduce((n, p) => n + p.counts.processed, 0), ROWS);
+    assert.ok(readItems(path).every((r) => r.writes === 1));
+    await store.close();
+  });
+
   it('works with an iterable source and resumes it from its cursor', async () => {
     const { dir: d, cleanup: c } = await tempDir();
     const store = await openSqliteStore(join(d, 'it.db'));

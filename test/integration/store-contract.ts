@@ -212,6 +212,31 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual((await store.listQuarantine({ runId: run.id, afterId: a!.id })).map((q) => q.itemKey), ['b']);
     });
 
+    withStore('splits a partition only while its holder has not moved on', async (store) => {
+      const run = await store.createRun(newRun());
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const write = (cursor: number) => store.transaction((tx) => tx.checkpoint({ lease, cursor: [cursor], done: false, delta: zero, leaseMs: 60_000 }));
+      await write(10);
+      const created = await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], 'id 50..100');
+      assert.equal(await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], null), undefined, 'split once, not twice');
+      assert.equal(created, 2);
+      const partitions = await store.listPartitions(run.id);
+      assert.deepEqual(partitions.map((p) => [p.index, p.lower, p.upper, p.state]), [
+        [0, null, [50], 'running'],
+        [1, [100], null, 'pending'],
+        [2, [50], [100], 'pending'],
+      ]);
+      // The holder learns its new end at its next checkpoint.
+      const seen = await store.transaction((tx) => tx.checkpoint({ lease, cursor: [20], done: false, delta: zero, leaseMs: 60_000 }));
+      assert.deepEqual(seen.upper, [50]);
+      assert.equal(seen.runState, 'pending');
+      // Two more batches since the observation: refused.
+      await write(30);
+      assert.equal(await store.splitPartition(run.id, 0, { batches: 1, upper: [50] }, [40], null), undefined);
+      await store.releasePartition(lease, 'done');
+      assert.equal(await store.splitPartition(run.id, 0, { batches: 3, upper: [50] }, [45], null), undefined, 'a done partition is not split');
+    });
+
     withStore('concurrent writers never land inside each other\'s transactions', async (store) => {
       await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_iso (id INTEGER PRIMARY KEY)'));
       const run = await store.createRun(newRun());

@@ -191,6 +191,22 @@ export class PostgresStore implements Store {
     return (rowCount ?? 0) > 0;
   }
 
+  async splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined> {
+    return this.inTransaction(async (client) => {
+      // Splits of one run take turns (they number the new partitions).
+      await client.query(`SELECT 1 FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
+      const { rows } = await client.query<{ upper: Cursor }>(
+        `SELECT upper FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
+        [runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)]);
+      if (!rows[0]) return undefined;
+      const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.t.partitions} WHERE run_id = $1`, [runId]);
+      await client.query(`UPDATE ${this.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [runId, index, JSON.stringify(at)]);
+      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label) VALUES ($1, $2, $3, $4, $5)`,
+        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label]);
+      return next[0]!.n;
+    });
+  }
+
   async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
     const { rows } = await this.q<{ lease_owner: string }>(`SELECT DISTINCT lease_owner FROM ${this.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`);
     const dead = rows.map((r) => r.lease_owner).filter((owner) => isDead(owner));
@@ -240,9 +256,9 @@ export class PostgresStore implements Store {
   }
 
   /** The per-batch hot path: one fenced UPDATE that also reads the control request, then ledger and quarantine rows. */
-  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState }> {
+  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState; upper: Cursor }> {
     const { lease, delta } = write;
-    const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState }>(
+    const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState; upper: Cursor }>(
       `UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
           failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
           state = CASE WHEN $10 THEN 'done' ELSE p.state END,
@@ -251,7 +267,7 @@ export class PostgresStore implements Store {
           updated_at = now()
         FROM ${this.t.runs} r
         WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND r.id = p.run_id
-        RETURNING r.control, r.backfill, r.state`,
+        RETURNING r.control, r.backfill, r.state, p.upper`,
       [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
         delta.failed, delta.quarantined, write.done, write.leaseMs]);
     if (!rows[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
@@ -268,7 +284,7 @@ export class PostgresStore implements Store {
         [lease.runId, rows[0].backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
           q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
     }
-    return { control: rows[0].control, runState: rows[0].state };
+    return { control: rows[0].control, runState: rows[0].state, upper: rows[0].upper };
   }
 
   private async markReplayed(client: pg.PoolClient, runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void> {

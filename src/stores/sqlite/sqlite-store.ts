@@ -233,6 +233,22 @@ export class SqliteStore implements Store {
     );
   }
 
+  async splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined> {
+    return this.writing(() =>
+      this.writer.transaction(() => {
+        const row = this.write.prepare(`SELECT upper FROM sluice_partitions WHERE run_id = ? AND idx = ? AND batches <= ? AND upper = ? AND state IN ('pending', 'running')`)
+          .get(runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)) as { upper: string } | undefined;
+        if (!row) return undefined;
+        const at_ = JSON.stringify(at);
+        const next = (this.write.prepare('SELECT MAX(idx) + 1 AS n FROM sluice_partitions WHERE run_id = ?').get(runId) as { n: number }).n;
+        const now = this.iso();
+        this.write.prepare('UPDATE sluice_partitions SET upper = ?, updated_at = ? WHERE run_id = ? AND idx = ?').run(at_, now, runId, index);
+        this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(runId, next, at_, row.upper, label, now);
+        return next;
+      }).immediate(),
+    );
+  }
+
   async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
     const owners = (this.read.prepare(`SELECT DISTINCT lease_owner FROM sluice_partitions WHERE state = 'running' AND lease_owner IS NOT NULL`).all() as Array<{ lease_owner: string }>)
       .map((r) => r.lease_owner)
@@ -298,7 +314,7 @@ export class SqliteStore implements Store {
   }
 
   /** The per-batch hot path: one fenced UPDATE, one ledger INSERT, quarantine rows, one control read. */
-  private checkpoint(write: CheckpointWrite): { control: RunControl | null; runState: RunState } {
+  private checkpoint(write: CheckpointWrite): { control: RunControl | null; runState: RunState; upper: Cursor } {
     const { lease, delta } = write;
     const now = this.now();
     const at = new Date(now).toISOString();
@@ -310,9 +326,9 @@ export class SqliteStore implements Store {
         lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
         lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
       WHERE run_id = ? AND idx = ? AND fence = ?
-      RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state`)
+      RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper`)
       .get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined,
-        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence) as { control: string | null; run_state: RunState } | undefined;
+        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence) as { control: string | null; run_state: RunState; upper: string } | undefined;
     if (!updated) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.write.prepare(`INSERT INTO sluice_ledger (namespace, item_key, run_id, delivered_at)
@@ -331,7 +347,7 @@ export class SqliteStore implements Store {
         insert.run(lease.runId, backfill, lease.index, q.itemKey, q.errorClass, q.message, q.payload, q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
       }
     }
-    return { control: updated.control ? (JSON.parse(updated.control) as RunControl) : null, runState: updated.run_state };
+    return { control: updated.control ? (JSON.parse(updated.control) as RunControl) : null, runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor };
   }
 
   private markReplayed(runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): void {
