@@ -1,118 +1,172 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Cursor } from '../core/cursor.js';
-import { errorClassOf, SourceError } from '../core/errors.js';
+import type { Cursor, ItemKey } from '../core/cursor.js';
+import { errorClassOf, messageOf, SourceError } from '../core/errors.js';
 import type { MalformedRecord, PartitionSpec, ReplayRequest, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
 
 export interface JsonlOptions<Item> {
   path: string;
   /** Validates or transforms a parsed line; throwing quarantines the line. */
   parse?: (value: unknown, line: string) => Item;
-  /** Field holding the item's time (ISO string or epoch ms), for `--since`. */
+  /** Field holding the item's time (ISO string or epoch ms), for `--since`: earlier items are skipped. */
   sinceField?: string;
-  /** Read size; small values are for tests. */
+  /** Bytes per read (default 64 KiB); small values are for tests. */
   chunkSize?: number;
 }
 
 const NEWLINE = 0x0a;
 const SAMPLE = 500;
+const DEFAULT_CHUNK = 64 * 1024;
 
 /**
- * A JSON-lines file, resumable at a byte offset. Lines that are not JSON (or that `parse` rejects)
- * are returned as malformed records and quarantined; the run goes on.
+ * A JSON-lines file, resumable at a byte offset: the cursor is the offset after the last line
+ * consumed. Lines that are not JSON (or that `parse` rejects) are returned as malformed records
+ * and quarantined; the run goes on. Blank lines are skipped and count for nothing.
  */
 export function jsonl<Item = unknown>(options: JsonlOptions<Item>): Source<Item> {
+  if (!options || typeof options.path !== 'string' || options.path === '') throw new SourceError('jsonl: path must name a JSON-lines file');
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new SourceError(`jsonl: chunkSize must be a positive integer, got ${String(options.chunkSize)}`);
   return {
     kind: 'jsonl',
     description: `${basename(options.path)} (JSON lines)`,
     async open() {
-      let handle: FileHandle;
-      let size: number;
+      let handle: FileHandle | undefined;
       try {
         handle = await open(options.path, 'r');
-        size = (await handle.stat()).size;
+        const stat = await handle.stat();
+        if (!stat.isFile()) throw new Error('it is not a regular file');
+        const head = Buffer.alloc(3);
+        const { bytesRead } = await handle.read(head, 0, 3, 0);
+        const bom = bytesRead === 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
+        return new JsonlReader<Item>(handle, stat.size, bom, chunkSize, options);
       } catch (error) {
-        throw new SourceError(`cannot read JSON-lines file ${options.path}: ${(error as Error).message}`, { cause: error });
+        await handle?.close().catch(() => undefined);
+        throw new SourceError(`cannot read JSON-lines file ${options.path}: ${messageOf(error)}`, { cause: error });
       }
-      return new JsonlReader<Item>(handle, size, options);
     },
   };
 }
 
-interface Line {
+/** One line as the scanner sees it: `bytes` (without `\n`) is valid only during the visit. */
+interface ScannedLine {
+  /** Byte offset of the line's start. */
   offset: number;
-  text: string;
+  /** Byte offset of the next line's start. */
+  next: number;
+  /** Only spaces, tabs and `\r`. */
+  blank: boolean;
+  bytes: Buffer | undefined;
 }
 
-class JsonlReader<Item> implements SourceReader<Item> {
-  private readonly chunkSize: number;
+type Request = { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter };
 
+class JsonlReader<Item> implements SourceReader<Item> {
   constructor(
     private readonly handle: FileHandle,
+    /** The size at open: lines appended later belong to the next run. */
     private readonly size: number,
+    /** The file starts with a UTF-8 byte order mark, which is not part of the first line. */
+    private readonly bom: boolean,
+    private readonly chunkSize: number,
     private readonly options: JsonlOptions<Item>,
-  ) {
-    this.chunkSize = options.chunkSize ?? 64 * 1024;
-  }
+  ) {}
 
-  async plan({ partitions }: { partitions: number }): Promise<PartitionSpec[]> {
-    const bounds = [0];
-    for (let i = 1; i < partitions; i++) {
-      const start = await this.lineStartAtOrAfter(Math.floor((this.size * i) / partitions));
-      if (start > bounds[bounds.length - 1]! && start < this.size) bounds.push(start);
+  /** Up to `partitions` byte ranges of nearly equal size, each starting at a line start. */
+  async plan({ partitions }: { partitions: number; filter: SourceFilter }): Promise<PartitionSpec[]> {
+    const starts = [0];
+    const n = Math.max(1, Math.floor(partitions) || 1);
+    for (let i = 1; i < n; i++) {
+      const start = await this.lineStartAtOrAfter(Math.floor((this.size * i) / n));
+      if (start > starts[starts.length - 1]! && start < this.size) starts.push(start);
     }
-    return bounds.map((lower, i) => {
-      const upper = bounds[i + 1] ?? null;
+    return starts.map((lower, i) => {
+      const upper = starts[i + 1] ?? null;
       return { lower, upper, label: `bytes ${lower}..${upper ?? this.size}` };
     });
   }
 
-  async read({ partition, cursor, limit, filter }: { partition: PartitionSpec; cursor: Cursor; limit: number; filter: SourceFilter }): Promise<SourceBatch<Item>> {
+  async read({ partition, cursor, limit, filter }: Request & { limit: number }): Promise<SourceBatch<Item>> {
     const end = this.end(partition);
-    let offset = typeof cursor === 'number' ? cursor : ((partition.lower as number | null) ?? 0);
+    const start = this.start(partition, cursor);
     const items: Item[] = [];
     const malformed: MalformedRecord[] = [];
-    while (items.length + malformed.length < limit && offset < end) {
-      const lines = await this.linesFrom(offset, end, limit - items.length - malformed.length);
-      if (lines.length === 0) break;
-      for (const line of lines) {
+    // Lines skipped (blank, before `since`) do not fill the batch; past this many the read returns
+    // what it has so that the checkpoint moves on through a long skipped stretch.
+    const maxSkipped = Math.max(10 * limit, 10_000);
+    let skipped = 0;
+    let offset = start;
+    if (limit > 0 && start < end) {
+      await this.scan(start, end, true, (line) => {
         offset = line.next;
-        if (line.text.trim() === '') continue;
-        const parsed = this.parse(line);
+        if (line.blank) return ++skipped < maxSkipped;
+        const parsed = this.parse(line.offset, line.bytes!);
         if ('malformed' in parsed) malformed.push(parsed.malformed);
-        else if (!this.before(parsed.item, filter)) items.push(parsed.item);
-      }
+        else if (this.before(parsed.item, filter)) return ++skipped < maxSkipped;
+        else items.push(parsed.item);
+        return items.length + malformed.length < limit;
+      });
     }
     return { items, malformed, cursor: offset, done: offset >= end };
   }
 
-  async count({ partition, cursor }: { partition: PartitionSpec; cursor: Cursor }): Promise<number> {
+  /** The non-blank lines left in the partition (malformed ones included; `since` not applied). */
+  async count({ partition, cursor }: Request): Promise<number> {
     const end = this.end(partition);
-    let offset = typeof cursor === 'number' ? cursor : ((partition.lower as number | null) ?? 0);
     let count = 0;
-    for (;;) {
-      const lines = await this.linesFrom(offset, end, 10_000);
-      if (lines.length === 0) return count;
-      for (const line of lines) if (line.text.trim() !== '') count += 1;
-      offset = lines[lines.length - 1]!.next;
-    }
+    await this.scan(this.start(partition, cursor), end, false, (line) => {
+      if (!line.blank) count += 1;
+      return true;
+    });
+    return count;
   }
 
-  async refetch(requests: readonly ReplayRequest[]) {
-    const out: Array<{ key: string; item?: Item; error?: MalformedRecord }> = [];
+  /** The start of the middle non-blank line of what is left, when both halves hold `minItems` lines. */
+  async split({ partition, cursor, minItems }: Request & { minItems: number }): Promise<Cursor | null> {
+    const start = this.start(partition, cursor);
+    const end = this.end(partition);
+    const left = await this.count({ partition, cursor, filter: {} });
+    const min = Math.max(1, Math.ceil(minItems));
+    if (left < 2 * min) return null;
+    const half = Math.floor(left / 2);
+    let seen = 0;
+    let at: number | null = null;
+    await this.scan(start, end, false, (line) => {
+      if (line.blank) return true;
+      if (seen === half) {
+        at = line.offset;
+        return false;
+      }
+      seen += 1;
+      return true;
+    });
+    return at;
+  }
+
+  /** The quarantined line again, read at its byte offset and parsed afresh. */
+  async refetch(requests: readonly ReplayRequest[]): Promise<Array<{ key: ItemKey; item?: Item; error?: MalformedRecord }>> {
+    const out: Array<{ key: ItemKey; item?: Item; error?: MalformedRecord }> = [];
     for (const request of requests) {
-      if (typeof request.locator !== 'number') {
-        const item = request.payload as Item | undefined;
-        out.push(item === undefined ? { key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: 'no stored location', sample: '' } } : { key: request.key, item });
+      const locator = request.locator;
+      if (locator === undefined || locator === null) {
+        // Not a malformed line (process failed on it): the stored item is the freshest copy we have.
+        if (request.payload === undefined) {
+          out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: 'neither a stored item nor a byte offset to read it from', sample: '' } });
+        } else out.push({ key: request.key, item: request.payload as Item });
         continue;
       }
-      const [line] = await this.linesFrom(request.locator, this.size, 1);
-      if (!line) {
-        out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: `no line at byte ${request.locator}`, sample: '' } });
+      if (typeof locator !== 'number' || !Number.isSafeInteger(locator) || locator < 0 || locator >= this.size) {
+        out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: `${this.options.path} has no line at byte ${JSON.stringify(locator)} (it has ${this.size} bytes)`, sample: '' } });
         continue;
       }
-      const parsed = this.parse(line);
-      out.push('malformed' in parsed ? { key: request.key, error: parsed.malformed } : { key: request.key, item: parsed.item });
+      let result: { item: Item } | { malformed: MalformedRecord } | undefined;
+      await this.scan(locator, this.size, true, (line) => {
+        result = this.parse(line.offset, line.bytes!);
+        return false;
+      });
+      if (!result) out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: `no line at byte ${locator}`, sample: '' } });
+      else if ('malformed' in result) out.push({ key: request.key, error: { ...result.malformed, key: request.key } });
+      else out.push({ key: request.key, item: result.item });
     }
     return out;
   }
@@ -122,78 +176,97 @@ class JsonlReader<Item> implements SourceReader<Item> {
   }
 
   private end(partition: PartitionSpec): number {
-    return typeof partition.upper === 'number' ? partition.upper : this.size;
+    return typeof partition.upper === 'number' ? Math.min(partition.upper, this.size) : this.size;
   }
 
-  private parse(line: Line): { item: Item } | { malformed: MalformedRecord } {
-    const text = line.text.endsWith('\r') ? line.text.slice(0, -1) : line.text;
+  private start(partition: PartitionSpec, cursor: Cursor): number {
+    const position = cursor ?? partition.lower ?? 0;
+    if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
+      throw new SourceError(`jsonl(${this.options.path}): ${JSON.stringify(position)} is not a byte offset; was the source changed since the run started?`);
+    }
+    return position;
+  }
+
+  private parse(offset: number, bytes: Buffer): { item: Item } | { malformed: MalformedRecord } {
+    let text = bytes.toString('utf8');
+    if (text.endsWith('\r')) text = text.slice(0, -1);
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (error) {
-      return { malformed: this.malformed(line, 'PARSE_ERROR', (error as Error).message, text) };
+      return { malformed: malformed(offset, 'PARSE_ERROR', messageOf(error), text) };
     }
     if (!this.options.parse) return { item: value as Item };
     try {
       return { item: this.options.parse(value, text) };
     } catch (error) {
       const errorClass = error instanceof SyntaxError ? 'PARSE_ERROR' : errorClassOf(error);
-      return { malformed: this.malformed(line, errorClass, (error as Error)?.message ?? String(error), text) };
+      return { malformed: malformed(offset, errorClass, messageOf(error), text) };
     }
   }
 
-  private malformed(line: Line, errorClass: string, message: string, text: string): MalformedRecord {
-    return { key: `offset:${line.offset}`, errorClass, message, sample: text.slice(0, SAMPLE), locator: line.offset };
-  }
-
+  /** True when `item` is dated before `since` (items without a readable date are kept). */
   private before(item: Item, filter: SourceFilter): boolean {
     if (!filter.since || !this.options.sinceField || !item || typeof item !== 'object') return false;
     const raw = (item as Record<string, unknown>)[this.options.sinceField];
-    const time = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : NaN;
+    const time = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : raw instanceof Date ? raw.getTime() : NaN;
     return Number.isFinite(time) && time < filter.since.getTime();
   }
 
-  /** Up to `max` whole lines starting at `offset` (a line start) and before `end`, decoded per line. */
-  private async linesFrom(offset: number, end: number, max: number): Promise<Array<Line & { next: number }>> {
-    const lines: Array<Line & { next: number }> = [];
+  /**
+   * Visits the lines from `start` (a line start) to `end` in order, reading `chunkSize` bytes at a
+   * time; a line split across chunks is joined as bytes before it is decoded, so multi-byte
+   * characters survive any chunk size. The last line may lack its `\n`. `visit` returns false to stop.
+   */
+  private async scan(start: number, end: number, withBytes: boolean, visit: (line: ScannedLine) => boolean): Promise<void> {
+    const buffer = Buffer.allocUnsafe(Math.min(this.chunkSize, Math.max(1, end - start)));
+    let position = start === 0 && this.bom ? 3 : start;
+    let lineStart = start;
     let pending: Buffer[] = [];
-    let lineStart = offset;
-    let position = offset;
-    while (lines.length < max && position < end) {
-      const length = Math.min(this.chunkSize, end - position);
-      const buffer = Buffer.allocUnsafe(length);
+    let pendingContent = false;
+    while (position < end) {
+      const length = Math.min(buffer.length, end - position);
       const { bytesRead } = await this.handle.read(buffer, 0, length, position);
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) {
+        throw new SourceError(`JSON-lines file ${this.options.path} shrank while being read (it had ${this.size} bytes, now ends before byte ${end})`, {
+          hint: 'a file being backfilled must not be truncated or rewritten; start a new run on the new file',
+        });
+      }
       const chunk = buffer.subarray(0, bytesRead);
       let from = 0;
       for (;;) {
         const newline = chunk.indexOf(NEWLINE, from);
         if (newline === -1) break;
         const piece = chunk.subarray(from, newline);
-        const whole = pending.length ? Buffer.concat([...pending, piece]) : piece;
-        pending = [];
         const next = position + newline + 1;
-        lines.push({ offset: lineStart, text: whole.toString('utf8'), next });
+        const blank = !pendingContent && !hasContent(piece);
+        const bytes = withBytes ? (pending.length ? Buffer.concat([...pending, piece]) : piece) : undefined;
+        pending = [];
+        pendingContent = false;
+        if (!visit({ offset: lineStart, next, blank, bytes })) return;
         lineStart = next;
         from = newline + 1;
-        if (lines.length >= max) return lines;
       }
-      if (from < chunk.length) pending.push(Buffer.from(chunk.subarray(from)));
+      if (from < chunk.length) {
+        const rest = chunk.subarray(from);
+        if (!pendingContent) pendingContent = hasContent(rest);
+        // The buffer is reused for the next chunk: keep a copy.
+        if (withBytes) pending.push(Buffer.from(rest));
+      }
       position += bytesRead;
     }
-    // A last line without a newline at the end of the range (end of file).
-    if (pending.length && lines.length < max && position >= end) {
-      lines.push({ offset: lineStart, text: Buffer.concat(pending).toString('utf8'), next: end });
-    }
-    return lines;
+    // A last line without a newline at the end of the range (the end of the file).
+    if (lineStart < end) visit({ offset: lineStart, next: end, blank: !pendingContent, bytes: withBytes ? Buffer.concat(pending) : undefined });
   }
 
+  /** The first line start at or after `offset`. */
   private async lineStartAtOrAfter(offset: number): Promise<number> {
     if (offset <= 0) return 0;
     const buffer = Buffer.allocUnsafe(this.chunkSize);
+    // The byte before `offset` is a newline exactly when `offset` is a line start.
     let position = offset - 1;
     while (position < this.size) {
-      const { bytesRead } = await this.handle.read(buffer, 0, this.chunkSize, position);
+      const { bytesRead } = await this.handle.read(buffer, 0, Math.min(this.chunkSize, this.size - position), position);
       if (bytesRead === 0) break;
       const newline = buffer.subarray(0, bytesRead).indexOf(NEWLINE);
       if (newline !== -1) return position + newline + 1;
@@ -203,3 +276,22 @@ class JsonlReader<Item> implements SourceReader<Item> {
   }
 }
 
+function malformed(offset: number, errorClass: string, message: string, text: string): MalformedRecord {
+  return { key: `offset:${offset}`, errorClass, message, sample: sample(text), locator: offset };
+}
+
+/** The first SAMPLE characters, without cutting a surrogate pair in half. */
+function sample(text: string): string {
+  if (text.length <= SAMPLE) return text;
+  const code = text.charCodeAt(SAMPLE - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? SAMPLE - 1 : SAMPLE);
+}
+
+/** Whether the bytes hold anything but spaces, tabs and carriage returns. */
+function hasContent(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return true;
+  }
+  return false;
+}

@@ -133,6 +133,19 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<void>
       );
     }
   }
+  // SQLite has no timestamp type: `--since` is compared as ISO-8601 text, and every number sorts
+  // before every text, so a column of epoch numbers would silently filter out every row.
+  if (sql.since && connection.dialect === 'sqlite') {
+    const [sample] = await connection.query<{ type: string; value: unknown }>(
+      `SELECT typeof(${sql.since}) AS type, ${sql.since} AS value FROM ${sql.table} WHERE ${sql.since} IS NOT NULL LIMIT 1`,
+    );
+    if (sample && sample.type !== 'text') {
+      throw new SourceError(
+        `sinceColumn "${sql.sinceColumn}" of table "${table}" holds ${sample.type} values (such as ${String(sample.value)}), but on SQLite --since compares ISO-8601 text such as ${new Date(0).toISOString()}`,
+        { hint: 'store the timestamps as ISO-8601 text, or leave sinceColumn out' },
+      );
+    }
+  }
 }
 
 /** The SQLite catalog, or where the table was looked for when it does not exist. */
