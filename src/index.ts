@@ -26,5 +26,5 @@ export {
   ExitCode,
 } from './core/errors.js';
 export { idempotencyKeyFor } from './core/idempotency.js';
-export { sqlKeyset, iterable, jsonl } from './sources/index.js';
+export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
 export { openSqliteStore, SqliteStore, SqliteConnection } from './stores/sqlite/index.js';
