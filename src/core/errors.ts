@@ -111,6 +111,20 @@ export function errorClassOf(error: unknown): string {
   return 'Error';
 }
 
+/**
+ * Errors of the store's connection that a retry can outlive: a dropped or refused connection, a
+ * server shutting down or restarting (PostgreSQL classes 08, 53, 57P), SQLite being busy.
+ */
+export function isTransientStoreError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(08|53|57P|40001|40P01|ECONN|EPIPE|ETIMEDOUT|SQLITE_BUSY|SQLITE_LOCKED)/.test(code)) return true;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)) return true;
+  }
+  return false;
+}
+
 /** A one-line message for any thrown value. */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;

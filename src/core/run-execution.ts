@@ -4,7 +4,7 @@ import type { Clock } from './clock.js';
 import { type Counts, failureRatio } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { ExitCode, errorClassOf, isSluiceError, LeaseLostError, messageOf } from './errors.js';
+import { ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
@@ -16,6 +16,8 @@ import type { Store } from './store.js';
 
 /** The failure-ratio guard waits for this many items before it judges a ratio. */
 export const FAILURE_RATIO_MIN_ITEMS = 100;
+/** Attempts at a store operation through connection trouble before the partition fails. */
+const STORE_RETRY_ATTEMPTS = 6;
 /** Longest stretch the batch loop keeps the event loop to itself. */
 const YIELD_EVERY_MS = 10;
 
@@ -194,14 +196,29 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   private async lane(): Promise<void> {
     while (!this.stopRequest) {
-      const claim = await this.claim();
+      const claim = await this.withStoreRetries('claim a partition', () => this.claim());
       if (claim) {
         await this.work(claim);
         continue;
       }
       // Nothing left to claim: take half of the largest partition another lane or worker still
       // works, so that everyone finishes together instead of waiting on one straggler.
-      if (!(await this.splitLargest())) return;
+      if (!(await this.withStoreRetries('split a partition', () => this.splitLargest()))) return;
+    }
+  }
+
+  /** Retries a store operation through connection trouble (a dropped connection, a restarting server). */
+  private async withStoreRetries<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const { config } = this;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (!isTransientStoreError(error) || attempt >= STORE_RETRY_ATTEMPTS) throw error;
+        const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, attempt, config.clock.random);
+        config.logger.warn({ runId: this.runId, attempt, delayMs, err: error }, `could not ${what}: the store's connection failed; retrying`);
+        await config.clock.sleep(delayMs, this.abort.signal);
+      }
     }
   }
 
@@ -231,6 +248,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     heartbeat?.unref();
     try {
       let cursor = claim.cursor;
+      let storeFailures = 0;
       for (;;) {
         if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
         if (this.stopRequest || !this.takeBatchSlot()) {
@@ -239,7 +257,23 @@ export class RunExecution extends EventEmitter implements RunHandle {
         }
         const read = await this.read(claim, cursor);
         const startedAt = config.clock.now();
-        const result = await this.runner.run({ partition: claim.index, lease: claim.lease, read });
+        let result: Awaited<ReturnType<BatchRunner['run']>>;
+        try {
+          result = await this.runner.run({ partition: claim.index, lease: claim.lease, read });
+          storeFailures = 0;
+        } catch (error) {
+          if (error instanceof LeaseLostError || !claim.lease || !isTransientStoreError(error) || ++storeFailures >= STORE_RETRY_ATTEMPTS) throw error;
+          // The connection failed around the commit: whether it landed or not, the store knows.
+          // Carry on from the checkpoint it holds (the ledger skips what a landed commit delivered).
+          const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, storeFailures, config.clock.random);
+          config.logger.warn({ runId: this.runId, partition: claim.index, delayMs, err: error }, 'the store connection failed during a batch; resuming from the stored checkpoint');
+          await config.clock.sleep(delayMs, this.abort.signal);
+          const stored = await this.withStoreRetries('reload the checkpoint', async () => (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index));
+          if (!stored || stored.fence !== claim.lease.fence) throw new LeaseLostError(this.runId, claim.index, claim.lease.fence);
+          cursor = stored.cursor;
+          claim.spec = { ...claim.spec, upper: stored.upper };
+          continue;
+        }
         const finishedAt = config.clock.now();
         cursor = read.cursor;
         // Another lane may have split this partition: read no further than its new end.

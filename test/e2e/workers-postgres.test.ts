@@ -121,4 +121,30 @@ describe('workers on PostgreSQL (real processes)', () => {
       await t.cleanup();
     }
   });
+
+  it('connections killed with pg_terminate_backend mid-run: the worker reconnects and finishes, nothing written twice', async () => {
+    const t = await setup('term');
+    const admin = new pg.Client({ connectionString: TEST_PG });
+    await admin.connect();
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '2'), { cwd: t.dir, env: t.env });
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const worker = startCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '15' } });
+      const done = collect(worker);
+      await waitForLine(worker, /"event":"progress"/);
+      let terminated = 0;
+      for (let i = 0; i < 3; i++) {
+        const { rows } = await admin.query(`SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1`, [`sluice:${t.schema}`]);
+        terminated += rows[0].n;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      const result = await done;
+      assert.ok(terminated > 0, 'some connections were terminated');
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+    } finally {
+      await admin.end();
+      await t.cleanup();
+    }
+  });
 });

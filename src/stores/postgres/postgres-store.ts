@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
-import { isSluiceError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import { isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import type {
   PartitionLease,
   PartitionRecord,
@@ -35,6 +35,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolSize ?? 10,
+    // Names the store in pg_stat_activity, so a DBA sees which connections are Sluice's.
+    application_name: `sluice:${schema}`.slice(0, 63),
     ...(options.searchPath ? { options: `-c search_path=${options.searchPath.split(',').map((p) => quoteIdentifier(p.trim(), 'search_path entry')).join(',')}` } : {}),
   });
   pool.on('error', () => undefined); // an idle client's connection dropped: the pool replaces it
@@ -374,16 +376,24 @@ export class PostgresStore implements Store {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw this.wrap(error);
     });
+    // A connection that dies while checked out (between the queries of a batch) emits 'error' on
+    // the client; the next query rejects with it anyway, so the event only needs a listener.
+    let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
       await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (isTransientStoreError(error)) broken ??= error as Error;
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A broken connection is destroyed, not handed back to the pool.
+      client.release(broken);
     }
   }
 
