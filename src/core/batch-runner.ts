@@ -2,7 +2,7 @@ import type { Clock } from './clock.js';
 import { type Counts, zeroCounts } from './counts.js';
 import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
-import { errorClassOf, LeaseLostError, messageOf, PermanentError } from './errors.js';
+import { CheckpointMovedError, errorClassOf, LeaseLostError, messageOf, PermanentError } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import type { Logger } from './logger.js';
@@ -33,6 +33,8 @@ export interface BatchInput {
   partition: number;
   /** Absent in dry runs, which hold no lease and write no checkpoint. */
   lease: PartitionLease | undefined;
+  /** The cursor this batch was read from. */
+  previousCursor: Cursor;
   read: SourceBatch<unknown>;
 }
 
@@ -112,7 +114,7 @@ export class BatchRunner {
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
         }, { rollback: this.config.dryRun });
       } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
+        if (error instanceof LeaseLostError || error instanceof CheckpointMovedError) throw error;
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);
@@ -196,6 +198,7 @@ export class BatchRunner {
     const ledgerKeys = definition.dedup ? (succeededKeys ?? outcome.succeeded.map((item) => this.keyOf(item))) : undefined;
     return tx.checkpoint({
       lease: input.lease!,
+      previousCursor: input.previousCursor,
       cursor: input.read.cursor,
       done: input.read.done,
       delta,
@@ -239,7 +242,7 @@ async function attemptOnce(work: () => unknown): Promise<unknown | undefined> {
     await work();
     return undefined;
   } catch (error) {
-    if (error instanceof LeaseLostError) throw error;
+    if (error instanceof LeaseLostError || error instanceof CheckpointMovedError) throw error;
     return error ?? new Error(`process threw ${String(error)}`);
   }
 }

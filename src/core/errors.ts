@@ -84,6 +84,17 @@ export class LeaseLostError extends SluiceError {
 }
 
 /**
+ * The partition's checkpoint is no longer where this batch started: an earlier attempt of the same
+ * batch committed although its connection failed before saying so. The batch transaction was rolled
+ * back; the worker carries on from the stored checkpoint.
+ */
+export class CheckpointMovedError extends SluiceError {
+  constructor(runId: string, partition: number) {
+    super('CHECKPOINT_MOVED', `the checkpoint of partition ${partition} of run ${runId} moved since the batch was read; the batch was rolled back`);
+  }
+}
+
+/**
  * Thrown by a user's `process` to say that retrying cannot help (bad data, a constraint violation):
  * Sluice skips the remaining retries and isolates the failing items into quarantine at once.
  */

@@ -4,7 +4,7 @@ import type { Clock } from './clock.js';
 import { type Counts, failureRatio } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
+import { CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
@@ -259,10 +259,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
         const startedAt = config.clock.now();
         let result: Awaited<ReturnType<BatchRunner['run']>>;
         try {
-          result = await this.runner.run({ partition: claim.index, lease: claim.lease, read });
+          result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read });
           storeFailures = 0;
         } catch (error) {
-          if (error instanceof LeaseLostError || !claim.lease || !isTransientStoreError(error) || ++storeFailures >= STORE_RETRY_ATTEMPTS) throw error;
+          const moved = error instanceof CheckpointMovedError;
+          if (error instanceof LeaseLostError || !claim.lease || (!moved && !isTransientStoreError(error)) || ++storeFailures >= STORE_RETRY_ATTEMPTS) throw error;
           // The connection failed around the commit: whether it landed or not, the store knows.
           // Carry on from the checkpoint it holds (the ledger skips what a landed commit delivered).
           const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, storeFailures, config.clock.random);

@@ -150,6 +150,12 @@ export interface StoreTransaction {
 
 export interface CheckpointWrite {
   lease: PartitionLease;
+  /**
+   * The cursor the batch was read from. The checkpoint only applies while the partition still has
+   * it; otherwise (an earlier attempt committed, its acknowledgement lost) it throws
+   * `CheckpointMovedError` so that nothing is written twice.
+   */
+  previousCursor: Cursor;
   /** Cursor after this batch. */
   cursor: Cursor;
   /** The partition is exhausted: mark it done and release the lease. */

@@ -121,6 +121,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await store.setControl(run.id, { kind: 'cancel', actor: 'op', reason: 'stop', requestedAt: new Date().toISOString() });
       const result = await store.transaction((tx) =>
         tx.checkpoint({
+          previousCursor: null,
           lease,
           cursor: [42],
           done: false,
@@ -139,7 +140,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual([q!.itemKey, q!.errorClass, q!.payload, q!.attempts, q!.status, q!.partitionIndex], ['7', 'BAD', '{"id":7}', 3, 'open', 0]);
       assert.deepEqual(await store.quarantineSummary({ runId: run.id }), [{ errorClass: 'BAD', count: 1 }]);
       // done: the partition is finished and its lease released
-      await store.transaction((tx) => tx.checkpoint({ lease, cursor: [99], done: true, delta: zero, leaseMs: 60_000 }));
+      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: [42], cursor: [99], done: true, delta: zero, leaseMs: 60_000 }));
       const [finished] = await store.listPartitions(run.id);
       assert.deepEqual([finished!.state, finished!.leaseOwner], ['done', null]);
     });
@@ -153,13 +154,28 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await assert.rejects(
         store.transaction(async (tx) => {
           await tx.sql.execute('INSERT INTO contract_target (id, v) VALUES (?, ?)', [1, 'written by a zombie']);
-          await tx.checkpoint({ lease, cursor: [1], done: false, delta: { ...zero, received: 1, processed: 1 }, ledger: { namespace: 'ns', keys: ['1'] }, leaseMs: 60_000 });
+          await tx.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: { ...zero, received: 1, processed: 1 }, ledger: { namespace: 'ns', keys: ['1'] }, leaseMs: 60_000 });
         }),
         LeaseLostError,
       );
       assert.deepEqual(await store.readConnection().query('SELECT * FROM contract_target'), []);
       assert.equal((await store.deliveredKeys('ns', ['1'])).size, 0);
       assert.equal((await store.listPartitions(run.id))[0]!.cursor, null);
+    });
+
+    withStore('a checkpoint whose batch was already committed (a lost acknowledgement) is refused and rolled back', async (store) => {
+      await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_ack (id INTEGER PRIMARY KEY)'));
+      const run = await store.createRun(newRun());
+      const lease = (await store.claimPartition(run.id, 'w1', 60_000))!;
+      const batch = (id: number) => store.transaction(async (tx) => {
+        await tx.sql.execute('INSERT INTO contract_ack (id) VALUES (?)', [id]);
+        await tx.checkpoint({ lease, previousCursor: null, cursor: [10], done: false, delta: { ...zero, received: 10, processed: 10 }, leaseMs: 60_000 });
+      });
+      await batch(1);
+      // The same batch again, as a retry after a connection lost right after COMMIT would send it.
+      await assert.rejects(batch(2), (e: unknown) => (e as { code?: string }).code === 'CHECKPOINT_MOVED');
+      assert.deepEqual((await store.readConnection().query<{ id: number }>('SELECT id FROM contract_ack')).map((r) => Number(r.id)), [1]);
+      assert.equal((await store.getRun(run.id))?.counts.processed, 10);
     });
 
     withStore('rollback option and savepoints undo exactly what they should', async (store) => {
@@ -181,9 +197,9 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const a = await store.createRun(newRun());
       const lease = (await store.claimPartition(a.id, 'w', 60_000))!;
       const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
-      await store.transaction((tx) => tx.checkpoint({ lease, cursor: null, done: false, delta: zero, ledger: { namespace: 'one', keys }, leaseMs: 60_000 }));
+      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: null, cursor: null, done: false, delta: zero, ledger: { namespace: 'one', keys }, leaseMs: 60_000 }));
       // The same keys again (a re-delivery) are ignored, not an error.
-      await store.transaction((tx) => tx.checkpoint({ lease, cursor: null, done: false, delta: zero, ledger: { namespace: 'one', keys: keys.slice(0, 10) }, leaseMs: 60_000 }));
+      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: null, cursor: null, done: false, delta: zero, ledger: { namespace: 'one', keys: keys.slice(0, 10) }, leaseMs: 60_000 }));
       assert.equal((await store.deliveredKeys('one', keys)).size, 5000);
       assert.equal((await store.deliveredKeys('two', keys)).size, 0);
       const inTx = await store.transaction((tx) => tx.deliveredKeys('one', ['k1', 'zz']));
@@ -194,6 +210,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
       await store.transaction((tx) => tx.checkpoint({
+        previousCursor: null,
         lease, cursor: [5], done: false, delta: { received: 2, processed: 0, skipped: 0, failed: 2, quarantined: 2 }, leaseMs: 60_000,
         quarantine: [
           { itemKey: 'a', errorClass: 'X', message: 'm', payload: '{}', attempts: 1 },
@@ -215,8 +232,8 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     withStore('splits a partition only while its holder has not moved on', async (store) => {
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
-      const write = (cursor: number) => store.transaction((tx) => tx.checkpoint({ lease, cursor: [cursor], done: false, delta: zero, leaseMs: 60_000 }));
-      await write(10);
+      const write = (from: number | null, cursor: number) => store.transaction((tx) => tx.checkpoint({ lease, previousCursor: from === null ? null : [from], cursor: [cursor], done: false, delta: zero, leaseMs: 60_000 }));
+      await write(null, 10);
       const created = await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], 'id 50..100');
       assert.equal(await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], null), undefined, 'split once, not twice');
       assert.equal(created, 2);
@@ -227,11 +244,11 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
         [2, [50], [100], 'pending'],
       ]);
       // The holder learns its new end at its next checkpoint.
-      const seen = await store.transaction((tx) => tx.checkpoint({ lease, cursor: [20], done: false, delta: zero, leaseMs: 60_000 }));
+      const seen = await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: [10], cursor: [20], done: false, delta: zero, leaseMs: 60_000 }));
       assert.deepEqual(seen.upper, [50]);
       assert.equal(seen.runState, 'pending');
       // Two more batches since the observation: refused.
-      await write(30);
+      await write(20, 30);
       assert.equal(await store.splitPartition(run.id, 0, { batches: 1, upper: [50] }, [40], null), undefined);
       await store.releasePartition(lease, 'done');
       assert.equal(await store.splitPartition(run.id, 0, { batches: 3, upper: [50] }, [45], null), undefined, 'a done partition is not split');

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
-import { isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import type {
   PartitionLease,
   PartitionRecord,
@@ -268,11 +268,15 @@ export class PostgresStore implements Store {
           lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
           updated_at = now()
         FROM ${this.t.runs} r
-        WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND r.id = p.run_id
+        WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
         RETURNING r.control, r.backfill, r.state, p.upper`,
       [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
-        delta.failed, delta.quarantined, write.done, write.leaseMs]);
-    if (!rows[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+        delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null)]);
+    if (!rows[0]) {
+      // Why no row matched: the lease went to someone else, or the cursor moved on.
+      const { rows: now } = await client.query<{ fence: string }>(`SELECT fence FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2`, [lease.runId, lease.index]);
+      throw now[0] && Number(now[0].fence) === lease.fence ? new CheckpointMovedError(lease.runId, lease.index) : new LeaseLostError(lease.runId, lease.index, lease.fence);
+    }
     if (write.ledger && write.ledger.keys.length > 0) {
       await client.query(`INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
         [write.ledger.namespace, lease.runId, write.ledger.keys]);

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { addCounts, type Counts, zeroCounts } from '../../core/counts.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
-import { LeaseLostError, NotFoundError, SluiceError, StoreError } from '../../core/errors.js';
+import { CheckpointMovedError, LeaseLostError, NotFoundError, SluiceError, StoreError } from '../../core/errors.js';
 import type {
   PartitionLease,
   PartitionRecord,
@@ -325,11 +325,11 @@ export class SqliteStore implements Store {
         state = CASE WHEN ? THEN 'done' ELSE state END,
         lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
         lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
-      WHERE run_id = ? AND idx = ? AND fence = ?
+      WHERE run_id = ? AND idx = ? AND fence = ? AND cursor = ?
       RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper`)
       .get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined,
-        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence) as { control: string | null; run_state: RunState; upper: string } | undefined;
-    if (!updated) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+        done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence, JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string } | undefined;
+    if (!updated) throw this.checkpointMiss(lease);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.write.prepare(`INSERT INTO sluice_ledger (namespace, item_key, run_id, delivered_at)
           SELECT ?, value, ?, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`)
@@ -348,6 +348,12 @@ export class SqliteStore implements Store {
       }
     }
     return { control: updated.control ? (JSON.parse(updated.control) as RunControl) : null, runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor };
+  }
+
+  /** Why a fenced checkpoint matched no row: the lease went to someone else, or the cursor moved on. */
+  private checkpointMiss(lease: PartitionLease): Error {
+    const row = this.write.prepare('SELECT fence FROM sluice_partitions WHERE run_id = ? AND idx = ?').get(lease.runId, lease.index) as { fence: number } | undefined;
+    return row && row.fence === lease.fence ? new CheckpointMovedError(lease.runId, lease.index) : new LeaseLostError(lease.runId, lease.index, lease.fence);
   }
 
   private markReplayed(runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): void {
