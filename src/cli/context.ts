@@ -63,7 +63,13 @@ export async function openContext(flags: GlobalFlags, options: { needsConfig: bo
   if (configPath && options.needsConfig) backfills.push(...(await loadConfig(configPath)));
   const dbPath = dbPathOf(flags);
   const store = await openStore(dbPath);
-  const sluice = createSluice({ store, backfills, logger, isOwnerDead, ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
+  let sluice: Sluice;
+  try {
+    sluice = createSluice({ store, backfills, logger, isOwnerDead, ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
   return {
     sluice,
     logger,

@@ -34,7 +34,9 @@ function buildProgram(): Command {
 /** One line on stderr (plus a hint); the stack only with --verbose. */
 function report(error: unknown): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+    // No command given: commander printed the help on stderr.
+    if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     process.stderr.write(`sluice: ${error.message.replace(/^error: /, '')}\n`);
     return ExitCode.usage;
   }

@@ -13,6 +13,7 @@ export function formatCount(n: number): string {
 
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '—';
+  if (seconds < 10) return `${(Math.round(seconds * 10) / 10).toFixed(1)}s`;
   if (seconds < 60) return `${Math.round(seconds)}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
   return `${Math.floor(seconds / 3600)}h${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
@@ -68,11 +69,17 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
     process.stderr.write(`${info.resumed ? 'resuming' : 'starting'} run ${info.runId} of ${info.backfill}${info.dryRun ? ' (dry run: nothing is written)' : ''}\n`);
   });
   handle.on('progress', render);
-  handle.on('quarantined', (q) => {
-    if (started) bar.stop();
+  // A line under the bar: stop the bar (it redraws at the next progress event) so it is not torn.
+  const line = (text: string) => {
+    if (started) {
+      render(handle.progress());
+      bar.stop();
+    }
     started = false;
-    process.stderr.write(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}\n`);
-  });
+    process.stderr.write(`${text}\n`);
+  };
+  handle.on('state', (s) => line(`${s.from} → ${s.to} (by ${s.actor}: ${s.reason})`));
+  handle.on('quarantined', (q) => line(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}`));
   return () => {
     if (started) {
       render(handle.progress());

@@ -29,8 +29,8 @@ describe('crash and restart', () => {
         const child = startCli(args, { cwd: dir });
         const done = collect(child);
         // Wait until the run is executing, then kill it a random moment later: mid-batch, mid-commit, anywhere.
-        await waitForLine(child, /"event":"started"/);
-        const delay = Math.floor(random() * 400);
+        await waitForLine(child, /"event":"(started|progress)"/);
+        const delay = Math.floor(random() * 300);
         kills.push(delay);
         await new Promise((resolve) => setTimeout(resolve, delay));
         child.kill('SIGKILL');

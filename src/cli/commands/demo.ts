@@ -30,7 +30,7 @@ export function registerDemoCommand(program: Command): void {
         const outcome = await runInForeground(handle, ctx.interactive, () => ({ coverage: demoCoverage(path) }));
         if (ctx.interactive) {
           const c = demoCoverage(path);
-          process.stdout.write(`coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %); score_writes per row: min ${c.minWrites}, max ${c.maxWrites}\n`);
+          process.stdout.write(`coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %)\nscore_writes: min ${c.minWrites}, max ${c.maxWrites}\n`);
         }
         return outcome.exitCode;
       });

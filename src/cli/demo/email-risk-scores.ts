@@ -57,3 +57,6 @@ export const demoBackfill = defineBackfill<DemoEmail>({
     );
   },
 });
+
+/** The demo definition under the name the CLI and tests import it by. */
+export const DEMO_BACKFILL = demoBackfill;
