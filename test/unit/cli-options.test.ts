@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UsageError } from '../../src/core/errors.js';
+import { joinNegativeValues, parseParams, parseRunFlags, positiveInteger } from '../../src/cli/options.js';
+
+/** Asserts that `fn` throws a UsageError (exit code 2) with exactly `message`. */
+function usage(fn: () => unknown, message: string): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
+    assert.equal(error.exitCode, 2);
+    assert.equal(error.message, message);
+    return true;
+  });
+}
+
+describe('CLI flags: positiveInteger', () => {
+  it('accepts positive integers and passes undefined through', () => {
+    assert.equal(positiveInteger('--batch-size', '1'), 1);
+    assert.equal(positiveInteger('--batch-size', '1000'), 1000);
+    assert.equal(positiveInteger('--batch-size', '007'), 7);
+    assert.equal(positiveInteger('--batch-size', undefined), undefined);
+  });
+
+  it('refuses everything else with one line naming the flag and the value', () => {
+    for (const bad of ['-3', '0', '1.5', 'lots', '', '1e3', '0x10', '+4', '3 batches']) {
+      usage(() => positiveInteger('--batch-size', bad), `--batch-size must be a positive integer, got "${bad}"`);
+    }
+  });
+
+  it('enforces a maximum when given', () => {
+    assert.equal(positiveInteger('--concurrency', '256', 256), 256);
+    usage(() => positiveInteger('--concurrency', '257', 256), '--concurrency must be at most 256, got "257"');
+    usage(() => positiveInteger('--max-batches', '99999999999999999999'), `--max-batches must be at most ${Number.MAX_SAFE_INTEGER}, got "99999999999999999999"`);
+  });
+});
+
+describe('CLI flags: parseRunFlags', () => {
+  const now = Date.parse('2026-05-01T00:00:00Z');
+
+  it('turns the run options into numbers and keeps --since as given (the engine fixes it at run creation)', () => {
+    assert.deepEqual(parseRunFlags({ batchSize: '250', concurrency: '4', maxBatches: '3', since: '7d', dryRun: true }, now), {
+      batchSize: 250, concurrency: 4, maxBatches: 3, since: '7d', dryRun: true,
+    });
+    assert.deepEqual(parseRunFlags({}, now), { batchSize: undefined, concurrency: undefined, maxBatches: undefined, dryRun: false });
+    assert.equal(parseRunFlags({ since: '2026-04-01' }, now).since, '2026-04-01');
+  });
+
+  it('refuses bad values before anything is opened', () => {
+    usage(() => parseRunFlags({ batchSize: '-3' }, now), '--batch-size must be a positive integer, got "-3"');
+    usage(() => parseRunFlags({ batchSize: '100001' }, now), '--batch-size must be at most 100000, got "100001"');
+    usage(() => parseRunFlags({ concurrency: '0' }, now), '--concurrency must be a positive integer, got "0"');
+    usage(() => parseRunFlags({ maxBatches: 'lots' }, now), '--max-batches must be a positive integer, got "lots"');
+    usage(
+      () => parseRunFlags({ since: 'yesterdayish' }, now),
+      '--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "yesterdayish"',
+    );
+  });
+});
+
+describe('CLI flags: parseParams', () => {
+  it('collects key=value pairs; the value may contain "="', () => {
+    assert.equal(parseParams(undefined), undefined);
+    assert.equal(parseParams([]), undefined);
+    assert.deepEqual(parseParams(['tenant=acme', 'filter=a=b', 'empty=']), { tenant: 'acme', filter: 'a=b', empty: '' });
+  });
+
+  it('refuses a pair without a key', () => {
+    usage(() => parseParams(['tenant']), '--param must look like key=value, got "tenant"');
+    usage(() => parseParams(['=acme']), '--param must look like key=value, got "=acme"');
+  });
+});
+
+describe('CLI flags: joinNegativeValues', () => {
+  it('hands negative-looking values of value flags to validation instead of commander', () => {
+    assert.deepEqual(joinNegativeValues(['demo', '--batch-size', '-3']), ['demo', '--batch-size=-3']);
+    assert.deepEqual(joinNegativeValues(['demo', '--rows', '-1', '--max-batches', '-2.5']), ['demo', '--rows=-1', '--max-batches=-2.5']);
+    assert.deepEqual(joinNegativeValues(['quarantine', 'replay', 'r_1', '--id', '-4']), ['quarantine', 'replay', 'r_1', '--id=-4']);
+  });
+
+  it('leaves everything else alone', () => {
+    const argv = ['run', 'x', '--batch-size', '5', '--dry-run', '--json', '-h', '--concurrency=2', '--batch-size'];
+    assert.deepEqual(joinNegativeValues(argv), argv);
+    // A flag that takes no value keeps the next option an option.
+    assert.deepEqual(joinNegativeValues(['demo', '--dry-run', '-3']), ['demo', '--dry-run', '-3']);
+  });
+});
