@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { BackfillDefinition } from '../core/definition.js';
 import { createSluice } from '../core/engine.js';
 import type { Logger } from '../core/logger.js';
 import type { Sluice } from '../core/sluice.js';
-import { UsageError } from '../core/errors.js';
+import { NotFoundError, UsageError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
 import { openPostgresStore } from '../stores/postgres/index.js';
 import { openSqliteStore } from '../stores/sqlite/index.js';
@@ -50,18 +51,45 @@ export async function openStore(db: string): Promise<Store> {
   return openPostgresStore({ connectionString: db, ...(schema ? { schema } : {}) });
 }
 
+/** What a command needs of its context. */
+export interface ContextOptions {
+  /** Load the config file (commands that execute a backfill); store-only commands work without one. */
+  needsConfig: boolean;
+  /** Create the SQLite store when the file does not exist yet (run, demo, worker); other commands never write a new file. */
+  createStore?: boolean;
+  /** The backfill the command executes: an unknown name is refused before anything is opened or written. */
+  backfill?: string;
+  leaseMs?: number;
+}
+
+/** The backfills this invocation knows: the demo's, always, and the config's when `needsConfig`. */
+export async function loadBackfills(flags: GlobalFlags, needsConfig: boolean): Promise<BackfillDefinition<unknown>[]> {
+  const backfills: BackfillDefinition<unknown>[] = [demoBackfill as BackfillDefinition<unknown>];
+  const configPath = findConfig(flags.config);
+  if (configPath && needsConfig) backfills.push(...(await loadConfig(configPath)));
+  return backfills;
+}
+
 /**
- * Opens the store and builds the engine. The config is loaded only when `needsConfig` (commands
- * that execute a backfill); store-only commands work without one. The demo is always registered.
+ * Opens the store and builds the engine. The config is loaded only when `needsConfig`; the demo is
+ * always registered. Everything that can be refused without the store (the config, the backfill's
+ * name, a store file that is not there for a command that only reads) is refused before it is opened.
  */
-export async function openContext(flags: GlobalFlags, options: { needsConfig: boolean; leaseMs?: number }): Promise<CliContext> {
+export async function openContext(flags: GlobalFlags, options: ContextOptions): Promise<CliContext> {
   const json = flags.json === true;
   const interactive = !json && process.stdout.isTTY === true;
   const logger = createCliLogger({ verbose: flags.verbose === true, interactive });
-  const backfills: BackfillDefinition<unknown>[] = [demoBackfill as BackfillDefinition<unknown>];
-  const configPath = findConfig(flags.config);
-  if (configPath && options.needsConfig) backfills.push(...(await loadConfig(configPath)));
+  const backfills = await loadBackfills(flags, options.needsConfig);
+  if (options.backfill !== undefined && !backfills.some((d) => d.name === options.backfill)) {
+    // The engine's own words (Sluice.backfill), said before the store file is created.
+    throw new NotFoundError(`unknown backfill "${options.backfill}"`, { hint: `defined backfills: ${backfills.map((d) => d.name).join(', ')}` });
+  }
   const dbPath = dbPathOf(flags);
+  if (!options.createStore && !isPostgresUrl(dbPath) && !existsSync(dbPath)) {
+    throw new NotFoundError(`no store at ${dbPath}`, {
+      hint: 'pass --db (or set SLUICE_DB) to the store your runs are in; `sluice run` and `sluice demo` create one',
+    });
+  }
   const store = await openStore(dbPath);
   let sluice: Sluice;
   try {

@@ -40,10 +40,35 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
     });
   }
 
-  it('an unknown backfill exits 2 and lists the defined ones', async () => {
-    const r = await runCli(['run', 'nope', '--db', join(dir, 'u.db')], { cwd: dir });
+  it('an unknown backfill exits 2, lists the defined ones, and creates no store', async () => {
+    const db = join(dir, 'u.db');
+    const r = await runCli(['run', 'nope', '--db', db], { cwd: dir });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^sluice: unknown backfill "nope"\nhint: defined backfills: demo-email-risk-scores\n$/);
+    assert.equal(existsSync(db), false);
+  });
+
+  it('an unknown backfill named by a config exits 2 listing the config\'s backfills too', async () => {
+    const cwd = join(dir, 'named');
+    mkdirSync(cwd);
+    const sluice = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
+    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, jsonl } from '${sluice}';
+export default [defineBackfill({ name: 'orders', source: jsonl({ path: 'orders.jsonl' }), key: (o: { id: number }) => o.id, process() {} })];
+`);
+    const r = await runCli(['run', 'ordres'], { cwd });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, 'sluice: unknown backfill "ordres"\nhint: defined backfills: demo-email-risk-scores, orders\n');
+    assert.equal(existsSync(join(cwd, '.sluice')), false, 'the default store directory is not created');
+  });
+
+  it('commands that read the store do not create one: a missing file exits 2 saying where it looked', async () => {
+    for (const args of [['status'], ['status', 'r_1'], ['list'], ['pause', 'r_1'], ['cancel', 'r_1'], ['resume', 'r_1'], ['retry', 'r_1'], ['quarantine', 'list'], ['quarantine', 'replay', 'r_1']]) {
+      const db = join(dir, 'absent', 's.db');
+      const r = await runCli([...args, '--db', db], { cwd: dir });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, `sluice: no store at ${db}\nhint: pass --db (or set SLUICE_DB) to the store your runs are in; \`sluice run\` and \`sluice demo\` create one\n`);
+      assert.equal(existsSync(join(dir, 'absent')), false, args.join(' '));
+    }
   });
 
   it('a config that throws exits 2 with its message and no stack trace', async () => {
@@ -54,6 +79,7 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^sluice: could not load .*sluice\.config\.ts: DATABASE_URL is not set\n$/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.equal(existsSync(join(cwd, 's.db')), false);
   });
 
   it('a definition over a missing column exits 1 naming it, and records no run', async () => {
@@ -84,8 +110,13 @@ export default [defineBackfill({ name: 'bad', source: sqlKeyset({ table: 'emails
   });
 
   it('an unknown run exits 2', async () => {
-    const r = await runCli(['status', 'r_nope', '--db', join(dir, 'empty.db')], { cwd: dir });
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /no run "r_nope"/);
+    const db = join(dir, 'runs.db');
+    const seeded = await runCli(['demo', '--rows', '10', '--dry-run', '--db', db], { cwd: dir });
+    assert.equal(seeded.code, 0, seeded.stderr);
+    for (const args of [['status', 'r_nope'], ['pause', 'r_nope'], ['resume', 'r_nope']]) {
+      const r = await runCli([...args, '--db', db], { cwd: dir });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^sluice: no run "r_nope" in .*runs\.db\n/);
+    }
   });
 });

@@ -38,25 +38,26 @@ export function collect(child: ChildProcess): Promise<CliResult> {
   });
 }
 
-/** Resolves when the child's stdout has printed a line matching `pattern`. */
-export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+/** Resolves when the child has printed a line matching `pattern` on stdout (or on `stream`). */
+export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+  const output = child[stream]!;
   return new Promise((resolve, reject) => {
     let buffer = '';
-    const timer = setTimeout(() => done(new Error(`no line matching ${pattern} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new Error(`no line matching ${pattern} on ${stream} within ${timeoutMs} ms`)), timeoutMs);
     const onData = (d: Buffer) => {
       buffer += d.toString();
       const line = buffer.split('\n').find((l) => pattern.test(l));
       if (line) done(undefined, line);
     };
-    const onClose = () => done(new Error(`process exited before printing a line matching ${pattern}`));
+    const onClose = () => done(new Error(`process exited before printing a line matching ${pattern} on ${stream}`));
     function done(error?: Error, line?: string) {
       clearTimeout(timer);
-      child.stdout!.off('data', onData);
+      output.off('data', onData);
       child.off('close', onClose);
       if (error) reject(error);
       else resolve(line!);
     }
-    child.stdout!.on('data', onData);
+    output.on('data', onData);
     child.on('close', onClose);
   });
 }

@@ -8,7 +8,7 @@ export function registerControlCommands(program: Command): void {
       .description(action === 'pause' ? 'pause a run at its next batch boundary (resume later)' : 'cancel a run at its next batch boundary')
       .option('--reason <text>', 'why (recorded in the run\'s transition log)')
       .action(async (runId: string, options: { reason?: string }, command: Command) => {
-        await withContext(command, false, async (ctx) => {
+        await withContext(command, { needsConfig: false }, async (ctx) => {
           const reason = options.reason ?? `${action} requested from the CLI`;
           const run = action === 'pause' ? await ctx.sluice.pause(runId, ctx.actor, reason) : await ctx.sluice.cancel(runId, ctx.actor, reason);
           const requested = run.control?.kind === action;

@@ -19,7 +19,7 @@ export function registerDemoCommand(program: Command): void {
       if (isPostgresUrl(path)) {
         throw new UsageError('the demo runs on the embedded SQLite store; pass --db with a file path (a PostgreSQL demo with several workers is planned)');
       }
-      await withContext(command, false, async (ctx) => {
+      await withContext(command, { needsConfig: false, createStore: true }, async (ctx) => {
         // The store is open (and its file checked) before the demo table is seeded beside it.
         const seeded = seedDemo(path, rows ?? DEMO_DEFAULT_ROWS);
         const note = seeded.created
@@ -27,9 +27,15 @@ export function registerDemoCommand(program: Command): void {
           : `using ${formatCount(seeded.rows)} emails already in ${path}${rows !== undefined && rows !== seeded.rows ? ` (--rows ${rows} applies only when the table is created)` : ''}`;
         process.stderr.write(`${note}\n`);
         const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor });
-        const outcome = await runInForeground(handle, ctx.interactive, () => ({ coverage: demoCoverage(path) }));
+        let coverage: ReturnType<typeof demoCoverage> | undefined;
+        const outcome = await runInForeground(handle, ctx.interactive, () => ({ coverage: (coverage = demoCoverage(path)) }));
+        const c = coverage ?? demoCoverage(path);
+        if (!outcome.dryRun && outcome.state === 'succeeded' && outcome.counts.received === 0) {
+          process.stderr.write(c.scored === c.total
+            ? `nothing left to score: all ${formatCount(c.total)} emails already have a risk_score (run ${outcome.runId} found no row to fill)\n`
+            : `nothing to score in this run's window: ${formatCount(c.total - c.scored)} emails without a risk_score are outside it\n`);
+        }
         if (ctx.interactive) {
-          const c = demoCoverage(path);
           process.stdout.write(`coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %)\nscore_writes: min ${c.minWrites}, max ${c.maxWrites}\n`);
         }
         return outcome.exitCode;

@@ -17,7 +17,7 @@ export function registerQuarantineCommands(program: Command): void {
     .option('--limit <n>', 'at most this many (default 100)')
     .action(async (options: { run?: string; backfill?: string; class?: string; all?: boolean; limit?: string }, command: Command) => {
       const limit = positiveInteger('--limit', options.limit, 100_000) ?? 100;
-      await withContext(command, false, async (ctx) => {
+      await withContext(command, { needsConfig: false }, async (ctx) => {
         const entries = await ctx.sluice.listQuarantine({
           runId: options.run, backfill: options.backfill, errorClass: options.class, status: options.all ? undefined : 'open', limit,
         });
@@ -45,7 +45,7 @@ export function registerQuarantineCommands(program: Command): void {
     .action(async (runId: string, options: { class?: string; id?: string[] }, command: Command) => {
       const ids = options.id?.map((id) => positiveInteger('--id', id) ?? 0);
       if (ids?.some((id) => id === 0)) throw new UsageError('--id must be a quarantine entry number');
-      await withContext(command, true, async (ctx) => {
+      await withContext(command, { needsConfig: true }, async (ctx) => {
         const result = await ctx.sluice.replayQuarantine(runId, { errorClass: options.class, ids, actor: ctx.actor });
         if (ctx.json) process.stdout.write(`${JSON.stringify({ event: 'replay', ...result })}\n`);
         else process.stdout.write(`replayed ${formatCount(result.replayed)} of ${formatCount(result.attempted)}; ${formatCount(result.stillFailing)} still failing\n`);

@@ -12,7 +12,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (backfill: string, raw: RawRunFlags & { new?: boolean; detach?: boolean; param?: string[] }, command: Command) => {
       const flags = parseRunFlags(raw);
       const params = parseParams(raw.param);
-      await withContext(command, true, async (ctx) => {
+      await withContext(command, { needsConfig: true, createStore: true, backfill }, async (ctx) => {
         if (raw.detach) {
           const run = await ctx.sluice.enqueue(backfill, { ...flags, params, actor: ctx.actor });
           if (ctx.json || !ctx.interactive) jsonLine('enqueued', { runId: run.id, backfill: run.backfill, plannedItems: run.plannedItems });
@@ -32,7 +32,7 @@ export function registerRunCommands(program: Command): void {
     withRunOptions(program.command(`${name} <run>`).description(description))
       .action(async (runId: string, raw: RawRunFlags, command: Command) => {
         const flags = parseRunFlags(raw);
-        await withContext(command, true, async (ctx) => {
+        await withContext(command, { needsConfig: true }, async (ctx) => {
           const handle = await ctx.sluice[name](runId, { ...flags, actor: ctx.actor });
           return (await runInForeground(handle, ctx.interactive)).exitCode;
         });

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { type CliContext, type GlobalFlags, openContext } from '../context.js';
+import { type CliContext, type ContextOptions, type GlobalFlags, openContext } from '../context.js';
 
 /** Adds the run options shared by run, resume, retry and demo. */
 export function withRunOptions(command: Command): Command {
@@ -12,8 +12,8 @@ export function withRunOptions(command: Command): Command {
 }
 
 /** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */
-export async function withContext(command: Command, needsConfig: boolean, work: (context: CliContext) => Promise<number>, leaseMs?: number): Promise<void> {
-  const context = await openContext(command.optsWithGlobals<GlobalFlags>(), { needsConfig, leaseMs });
+export async function withContext(command: Command, options: ContextOptions, work: (context: CliContext) => Promise<number>): Promise<void> {
+  const context = await openContext(command.optsWithGlobals<GlobalFlags>(), options);
   try {
     process.exitCode = await work(context);
   } finally {

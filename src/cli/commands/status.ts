@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { isRunState, OPEN_STATES, type RunState } from '../../core/run-state.js';
 import type { RunRecord } from '../../core/run.js';
+import { type GlobalFlags, loadBackfills } from '../context.js';
 import { positiveInteger } from '../options.js';
 import { formatCount, formatCounts } from '../output.js';
 import { withContext } from './shared.js';
@@ -11,7 +12,7 @@ export function registerStatusCommands(program: Command): void {
     .command('status [run]')
     .description('the open runs, or one run in detail: state and why, counts, partitions, transitions, quarantine')
     .action(async (runId: string | undefined, _options: object, command: Command) => {
-      await withContext(command, false, async (ctx) => {
+      await withContext(command, { needsConfig: false }, async (ctx) => {
         if (!runId) {
           const runs = await ctx.sluice.listRuns({ states: OPEN_STATES, limit: 100 });
           if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
@@ -58,13 +59,15 @@ export function registerStatusCommands(program: Command): void {
       if (options.state !== undefined && !isRunState(options.state)) {
         throw new UsageError(`--state must be one of pending, running, paused, succeeded, failed, cancelled, got "${options.state}"`);
       }
-      await withContext(command, options.backfills === true, async (ctx) => {
-        if (options.backfills) {
-          const defs = ctx.sluice.backfills().map((d) => ({ name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency }));
-          if (ctx.json) process.stdout.write(`${JSON.stringify(defs, null, 2)}\n`);
-          else process.stdout.write(defs.map((d) => `${d.name.padEnd(28)} ${d.delivery.padEnd(14)} ${d.source}${d.description ? ` — ${d.description}` : ''}`).join('\n') + '\n');
-          return 0;
-        }
+      if (options.backfills) {
+        // The definitions only: no store is opened.
+        const globals = command.optsWithGlobals<GlobalFlags>();
+        const defs = (await loadBackfills(globals, true)).map((d) => ({ name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency }));
+        if (globals.json) process.stdout.write(`${JSON.stringify(defs, null, 2)}\n`);
+        else process.stdout.write(defs.map((d) => `${d.name.padEnd(28)} ${d.delivery.padEnd(14)} ${d.source}${d.description ? ` — ${d.description}` : ''}`).join('\n') + '\n');
+        return;
+      }
+      await withContext(command, { needsConfig: false }, async (ctx) => {
         const runs = await ctx.sluice.listRuns({ backfill: options.backfill, states: options.state ? [options.state as RunState] : undefined, limit });
         if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
         else process.stdout.write(runs.length === 0 ? 'no runs\n' : runTable(runs));

@@ -21,7 +21,7 @@ export function registerWorkerCommand(program: Command): void {
       if (leaseMs !== undefined && leaseMs < 500) throw new UsageError(`--lease must be at least 500ms, got "${options.lease}"`);
       const concurrency = positiveInteger('--concurrency', options.concurrency, 256);
       const pollIntervalMs = options.poll === undefined ? 1000 : parseDuration(options.poll, '--poll');
-      await withContext(command, true, async (ctx) => {
+      await withContext(command, { needsConfig: true, createStore: true, leaseMs }, async (ctx) => {
         if (options.backfill) options.backfill.forEach((name) => ctx.sluice.backfill(name));
         const abort = new AbortController();
         const onSignal = (signal: NodeJS.Signals) => {
@@ -56,6 +56,6 @@ export function registerWorkerCommand(program: Command): void {
           process.off('SIGTERM', onSignal);
         }
         return 0;
-      }, leaseMs);
+      });
     });
 }
