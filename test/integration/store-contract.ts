@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Counts } from '../../src/core/counts.js';
 import { LeaseLostError } from '../../src/core/errors.js';
-import type { RunOptions } from '../../src/core/run.js';
-import type { NewRun, Store } from '../../src/core/store.js';
+import type { PartitionLease, RunControl, RunOptions } from '../../src/core/run.js';
+import type { CheckpointWrite, NewRun, Store } from '../../src/core/store.js';
 
 const options: RunOptions = { batchSize: 100, concurrency: 2, maxFailureRatio: 0.01, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } };
 let sequence = 0;
@@ -25,11 +26,24 @@ function newRun(overrides: Partial<NewRun> = {}): NewRun {
   };
 }
 
-const zero = { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 };
+const zero: Counts = { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 };
+
+function control(kind: RunControl['kind'], actor = 'op'): RunControl {
+  return { kind, actor, reason: `${kind} please`, requestedAt: '2026-02-03T04:05:06.000Z' };
+}
+
+/** A checkpoint write with everything but the lease defaulted. */
+function batch(lease: PartitionLease, write: Partial<CheckpointWrite> = {}): CheckpointWrite {
+  return { lease, previousCursor: null, cursor: null, done: false, delta: zero, leaseMs: 60_000, ...write };
+}
+
+/** Matches errors by their stable code, so that a store loaded from another copy of the package still matches. */
+const withCode = (code: string) => (error: unknown) => (error as { code?: unknown }).code === code;
 
 /**
  * The behaviour every Store must have, written against the interface only, so that the same suite
- * runs against SQLite now and PostgreSQL later.
+ * runs against SQLite and PostgreSQL. Tables the tests need in the store's database are created
+ * through `store.transaction(tx => tx.sql.execute(...))`, in SQL both dialects accept.
  */
 export function storeContract(name: string, open: () => Promise<{ store: Store; cleanup(): Promise<void> }>): void {
   const withStore = (title: string, body: (store: Store) => Promise<void>) =>
@@ -44,105 +58,253 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     });
 
   describe(`Store contract: ${name}`, () => {
+    // ---- runs -----------------------------------------------------------------------------------
+
     withStore('creates, reads and lists runs (newest first, filtered)', async (store) => {
       const a = await store.createRun(newRun());
-      const b = await store.createRun(newRun({ backfill: 'other' }));
+      const b = await store.createRun(newRun({ backfill: 'other', params: {}, plannedItems: null }));
+      const c = await store.createRun(newRun());
       assert.equal(a.state, 'pending');
+      assert.equal(a.backfill, 'contract');
       assert.deepEqual(a.params, { since: '2026-01-01T00:00:00.000Z' });
       assert.deepEqual(a.options, options);
       assert.deepEqual(a.counts, zero);
+      assert.equal(a.batches, 0);
       assert.equal(a.plannedItems, 200);
+      assert.equal(b.plannedItems, null);
       assert.equal(a.createdBy, 'tester');
-      assert.deepEqual((await store.listRuns()).map((r) => r.id), [b.id, a.id]);
-      assert.deepEqual((await store.listRuns({ backfill: 'contract' })).map((r) => r.id), [a.id]);
-      assert.deepEqual((await store.listRuns({ states: ['running'] })).map((r) => r.id), []);
+      assert.equal(a.reason, 'contract test');
+      assert.equal(a.control, null);
+      assert.deepEqual([a.startedAt, a.finishedAt], [null, null]);
+      assert.ok(!Number.isNaN(Date.parse(a.createdAt)), 'createdAt is an ISO instant');
+      assert.deepEqual(await store.getRun(a.id), a);
       assert.equal(await store.getRun('r_missing'), undefined);
+
+      assert.deepEqual((await store.listRuns()).map((r) => r.id), [c.id, b.id, a.id]);
+      assert.deepEqual((await store.listRuns({ limit: 2 })).map((r) => r.id), [c.id, b.id]);
+      assert.deepEqual((await store.listRuns({ backfill: 'contract' })).map((r) => r.id), [c.id, a.id]);
+      assert.deepEqual((await store.listRuns({ backfill: 'nothing' })).map((r) => r.id), []);
+      assert.deepEqual((await store.listRuns({ states: ['running'] })).map((r) => r.id), []);
+      await store.transitionRun(a.id, ['pending'], 'running', 'tester', 'go');
+      await store.transitionRun(b.id, ['pending'], 'cancelled', 'tester', 'no');
+      assert.deepEqual((await store.listRuns({ states: ['running'] })).map((r) => r.id), [a.id]);
+      assert.deepEqual((await store.listRuns({ states: ['running', 'cancelled'] })).map((r) => r.id), [b.id, a.id]);
+      assert.deepEqual((await store.listRuns({ backfill: 'contract', states: ['pending', 'cancelled'] })).map((r) => r.id), [c.id]);
+
       const partitions = await store.listPartitions(a.id);
-      assert.deepEqual(partitions.map((p) => [p.index, p.lower, p.upper, p.label, p.cursor, p.state, p.fence]), [
-        [0, null, [100], 'id < 100', null, 'pending', 0],
-        [1, [100], null, 'id ≥ 100', null, 'pending', 0],
+      assert.deepEqual(partitions.map((p) => [p.runId, p.index, p.lower, p.upper, p.label, p.cursor, p.state, p.fence, p.leaseOwner, p.counts, p.batches, p.error]), [
+        [a.id, 0, null, [100], 'id < 100', null, 'pending', 0, null, zero, 0, null],
+        [a.id, 1, [100], null, 'id ≥ 100', null, 'pending', 0, null, zero, 0, null],
       ]);
+      assert.deepEqual(await store.listPartitions('r_missing'), []);
     });
+
+    withStore('a run\'s counts and batches are the sums over its partitions', async (store) => {
+      const run = await store.createRun(newRun({ partitions: [{ lower: null, upper: [1] }, { lower: [1], upper: [2] }, { lower: [2], upper: null }] }));
+      const first = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const second = (await store.claimPartition(run.id, 'w', 60_000))!;
+      await store.transaction((tx) => tx.checkpoint(batch(first, { cursor: [0], delta: { received: 5, processed: 3, skipped: 1, failed: 1, quarantined: 1 } })));
+      await store.transaction((tx) => tx.checkpoint(batch(first, { previousCursor: [0], cursor: [1], delta: { ...zero, received: 2, processed: 2 } })));
+      await store.transaction((tx) => tx.checkpoint(batch(second, { cursor: [2], delta: { received: 10, processed: 7, skipped: 3, failed: 0, quarantined: 0 } })));
+      const got = (await store.getRun(run.id))!;
+      assert.deepEqual(got.counts, { received: 17, processed: 12, skipped: 4, failed: 1, quarantined: 1 });
+      assert.equal(got.batches, 3);
+      assert.deepEqual((await store.listRuns()).map((r) => [r.counts.received, r.batches]), [[17, 3]]);
+      assert.deepEqual((await store.listPartitions(run.id)).map((p) => [p.counts.received, p.batches]), [[7, 2], [10, 1], [0, 0]]);
+    });
+
+    // ---- transitions and control ----------------------------------------------------------------
 
     withStore('transitions are compare-and-set, checked against the state machine, and logged', async (store) => {
       const run = await store.createRun(newRun());
       const running = await store.transitionRun(run.id, ['pending'], 'running', 'alice', 'go');
       assert.equal(running?.state, 'running');
+      assert.equal(running?.reason, 'go');
       assert.ok(running?.startedAt);
+      assert.equal(running?.finishedAt, null);
       assert.equal(await store.transitionRun(run.id, ['pending'], 'running', 'bob', 'again'), undefined, 'CAS miss');
-      await assert.rejects(store.transitionRun(run.id, ['running'], 'pending', 'bob', 'illegal'), /cannot become pending/);
-      await store.setControl(run.id, { kind: 'pause', actor: 'carol', reason: 'busy', requestedAt: new Date().toISOString() });
-      assert.equal((await store.getRun(run.id))?.control?.actor, 'carol');
+      assert.equal(await store.transitionRun(run.id, ['pending', 'paused'], 'cancelled', 'bob', 'again'), undefined, 'CAS miss with several states');
+      await assert.rejects(store.transitionRun(run.id, ['running'], 'pending', 'bob', 'illegal'), (e: unknown) =>
+        withCode('INVALID_TRANSITION')(e) && /cannot become pending/.test((e as Error).message));
+      assert.equal((await store.getRun(run.id))?.state, 'running', 'a refused transition changes nothing');
+
       const paused = await store.transitionRun(run.id, ['running'], 'paused', 'carol', 'busy');
-      assert.equal(paused?.control, null, 'honoured control is cleared');
       assert.equal(paused?.reason, 'busy');
-      const done = await store.transitionRun(run.id, ['paused'], 'cancelled', 'dave', 'not needed');
+      const resumed = await store.transitionRun(run.id, ['paused'], 'running', 'carol', 'resume');
+      assert.equal(resumed?.startedAt, running?.startedAt, 'startedAt is the first start');
+      const failed = await store.transitionRun(run.id, ['running'], 'failed', 'engine', 'too many failures');
+      assert.ok(failed?.finishedAt);
+      assert.equal(failed?.reason, 'too many failures');
+      const retried = await store.transitionRun(run.id, ['failed'], 'pending', 'dave', 'retry');
+      assert.deepEqual([retried?.state, retried?.finishedAt, retried?.startedAt], ['pending', null, running?.startedAt]);
+      await store.transitionRun(run.id, ['pending'], 'running', 'engine', 'retrying');
+      const done = await store.transitionRun(run.id, ['running'], 'succeeded', 'engine', 'all done');
       assert.ok(done?.finishedAt);
+      await assert.rejects(store.transitionRun(run.id, ['succeeded'], 'running', 'x', 'y'), withCode('INVALID_TRANSITION'));
+      assert.equal(await store.transitionRun(run.id, ['running'], 'paused', 'x', 'y'), undefined, 'CAS miss comes before the edge check');
+
       const log = await store.listTransitions(run.id);
-      assert.deepEqual(log.map((t) => [t.from, t.to, t.actor, t.reason]), [
-        [null, 'pending', 'tester', 'contract test'],
-        ['pending', 'running', 'alice', 'go'],
-        ['running', 'paused', 'carol', 'busy'],
-        ['paused', 'cancelled', 'dave', 'not needed'],
+      assert.deepEqual(log.map((t) => [t.runId, t.from, t.to, t.actor, t.reason]), [
+        [run.id, null, 'pending', 'tester', 'contract test'],
+        [run.id, 'pending', 'running', 'alice', 'go'],
+        [run.id, 'running', 'paused', 'carol', 'busy'],
+        [run.id, 'paused', 'running', 'carol', 'resume'],
+        [run.id, 'running', 'failed', 'engine', 'too many failures'],
+        [run.id, 'failed', 'pending', 'dave', 'retry'],
+        [run.id, 'pending', 'running', 'engine', 'retrying'],
+        [run.id, 'running', 'succeeded', 'engine', 'all done'],
       ]);
-      await assert.rejects(store.transitionRun('r_nope', ['pending'], 'running', 'x', 'y'), /no run "r_nope"/);
+      assert.ok(log.every((t) => !Number.isNaN(Date.parse(t.at))));
+      assert.deepEqual(await store.listTransitions('r_missing'), []);
+      await assert.rejects(store.transitionRun('r_nope', ['pending'], 'running', 'x', 'y'), (e: unknown) => withCode('NOT_FOUND')(e) && /no run "r_nope"/.test((e as Error).message));
     });
+
+    withStore('control requests are set, cleared, and cleared when honoured', async (store) => {
+      const run = await store.createRun(newRun());
+      await store.transitionRun(run.id, ['pending'], 'running', 'engine', 'go');
+      await store.setControl(run.id, control('pause', 'carol'));
+      assert.deepEqual((await store.getRun(run.id))?.control, control('pause', 'carol'));
+      await store.setControl(run.id, null);
+      assert.equal((await store.getRun(run.id))?.control, null);
+      await store.setControl(run.id, control('pause', 'carol'));
+      const paused = await store.transitionRun(run.id, ['running'], 'paused', 'carol', 'busy');
+      assert.equal(paused?.control, null, 'an honoured pause is cleared');
+      await store.setControl(run.id, control('cancel'));
+      const resumed = await store.transitionRun(run.id, ['paused'], 'running', 'engine', 'resume');
+      assert.deepEqual(resumed?.control, control('cancel'), 'a transition to running leaves the request for the workers');
+      const cancelled = await store.transitionRun(run.id, ['running'], 'cancelled', 'op', 'stop');
+      assert.equal(cancelled?.control, null);
+      await assert.rejects(store.setControl('r_missing', control('pause')), withCode('NOT_FOUND'));
+    });
+
+    // ---- partitions and leases ------------------------------------------------------------------
 
     withStore('claims partitions in order under leases with growing fences', async (store) => {
       const run = await store.createRun(newRun());
       const first = await store.claimPartition(run.id, 'w1', 60_000);
       const second = await store.claimPartition(run.id, 'w2', 60_000);
-      assert.deepEqual([first?.index, first?.fence, second?.index, second?.fence], [0, 1, 1, 1]);
+      assert.deepEqual([first?.runId, first?.index, first?.fence, first?.owner], [run.id, 0, 1, 'w1']);
+      assert.deepEqual([second?.index, second?.fence, second?.owner], [1, 1, 'w2']);
+      assert.ok(Date.parse(first!.expiresAt) > Date.now() + 30_000, 'the lease runs until now + leaseMs');
       assert.equal(await store.claimPartition(run.id, 'w3', 60_000), undefined, 'no partition is leased twice');
-      assert.equal(await store.renewLease(first!, 60_000), true);
-      // w1 is declared dead: its partition is reclaimed with a higher fence.
-      assert.equal(await store.expireLeases((owner) => owner === 'w1'), 1);
-      const stolen = await store.claimPartition(run.id, 'w3', 60_000);
-      assert.deepEqual([stolen?.index, stolen?.fence], [0, 2]);
-      assert.equal(await store.renewLease(first!, 60_000), false, 'stale fence cannot renew');
-      assert.equal(await store.releasePartition(first!, 'done'), false, 'stale fence cannot release');
-      assert.equal(await store.releasePartition(stolen!, 'failed', 'boom'), true);
       const partitions = await store.listPartitions(run.id);
-      assert.deepEqual([partitions[0]!.state, partitions[0]!.error, partitions[0]!.leaseOwner], ['failed', 'boom', null]);
-      assert.equal(await store.resetFailedPartitions(run.id), 1);
-      assert.equal((await store.listPartitions(run.id))[0]!.state, 'pending');
+      assert.deepEqual(partitions.map((p) => [p.state, p.fence, p.leaseOwner]), [['running', 1, 'w1'], ['running', 1, 'w2']]);
+      assert.ok(partitions[0]!.leaseExpiresAt);
+      assert.equal(await store.renewLease(first!, 60_000), true);
+      assert.equal(await store.claimPartition('r_missing', 'w', 60_000), undefined);
+      // Given back as pending, a partition is claimed again with a higher fence.
+      assert.equal(await store.releasePartition(second!, 'pending'), true);
+      const again = await store.claimPartition(run.id, 'w3', 60_000);
+      assert.deepEqual([again?.index, again?.fence, again?.owner], [1, 2, 'w3']);
+      assert.equal(await store.renewLease(second!, 60_000), false, 'the released lease is stale');
     });
 
-    withStore('an expired lease is reclaimable', async (store) => {
+    withStore('concurrent claims never return the same partition', async (store) => {
+      const run = await store.createRun(newRun({ partitions: Array.from({ length: 5 }, (_, i) => ({ lower: [i], upper: [i + 1] })) }));
+      const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimPartition(run.id, `w${i}`, 60_000)));
+      const granted = claims.filter((c) => c !== undefined);
+      assert.equal(granted.length, 5);
+      assert.deepEqual(granted.map((c) => c.index).sort(), [0, 1, 2, 3, 4]);
+      assert.ok(granted.every((c) => c.fence === 1));
+      assert.deepEqual((await store.listPartitions(run.id)).map((p) => p.state), ['running', 'running', 'running', 'running', 'running']);
+    });
+
+    withStore('an expired lease is reclaimed with a higher fence, and its old holder is fenced out', async (store) => {
       const run = await store.createRun(newRun());
-      await store.claimPartition(run.id, 'w1', -1);
+      const old = (await store.claimPartition(run.id, 'w1', -1))!;
       const again = await store.claimPartition(run.id, 'w2', 60_000);
       assert.deepEqual([again?.index, again?.fence, again?.owner], [0, 2, 'w2']);
+      assert.equal(await store.renewLease(old, 60_000), false, 'stale fence cannot renew');
+      assert.equal(await store.releasePartition(old, 'done'), false, 'stale fence cannot release');
+      await assert.rejects(store.transaction((tx) => tx.checkpoint(batch(old, { cursor: [1] }))), LeaseLostError);
+      const [p] = await store.listPartitions(run.id);
+      assert.deepEqual([p!.state, p!.fence, p!.leaseOwner, p!.cursor], ['running', 2, 'w2', null]);
     });
+
+    withStore('releases are fenced: done, failed with its error, pending', async (store) => {
+      const run = await store.createRun(newRun({ partitions: [{ lower: null, upper: [1] }, { lower: [1], upper: [2] }, { lower: [2], upper: null }] }));
+      const [a, b, c] = [(await store.claimPartition(run.id, 'w', 60_000))!, (await store.claimPartition(run.id, 'w', 60_000))!, (await store.claimPartition(run.id, 'w', 60_000))!];
+      assert.equal(await store.releasePartition(a, 'done'), true);
+      assert.equal(await store.releasePartition(b, 'failed', 'boom'), true);
+      assert.equal(await store.releasePartition(c, 'pending'), true);
+      const partitions = await store.listPartitions(run.id);
+      assert.deepEqual(partitions.map((p) => [p.state, p.error, p.leaseOwner, p.leaseExpiresAt]), [
+        ['done', null, null, null],
+        ['failed', 'boom', null, null],
+        ['pending', null, null, null],
+      ]);
+      assert.equal(await store.releasePartition({ ...a, fence: a.fence + 1 }, 'failed', 'x'), false, 'a fence from the future is stale too');
+    });
+
+    withStore('resetFailedPartitions reopens failed partitions only', async (store) => {
+      const run = await store.createRun(newRun({ partitions: [{ lower: null, upper: [1] }, { lower: [1], upper: [2] }, { lower: [2], upper: null }] }));
+      const a = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const b = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const c = (await store.claimPartition(run.id, 'w', 60_000))!;
+      await store.releasePartition(a, 'failed', 'boom');
+      await store.releasePartition(b, 'done');
+      await store.releasePartition(c, 'failed', 'bang');
+      assert.equal(await store.resetFailedPartitions(run.id), 2);
+      assert.deepEqual((await store.listPartitions(run.id)).map((p) => [p.state, p.error]), [['pending', null], ['done', null], ['pending', null]]);
+      assert.equal(await store.resetFailedPartitions(run.id), 0);
+      const next = await store.claimPartition(run.id, 'w2', 60_000);
+      assert.deepEqual([next?.index, next?.fence], [0, 2]);
+    });
+
+    withStore('expireLeases expires the leases of dead owners only', async (store) => {
+      const run = await store.createRun(newRun({ partitions: Array.from({ length: 4 }, (_, i) => ({ lower: [i], upper: [i + 1] })) }));
+      const other = await store.createRun(newRun());
+      await store.claimPartition(run.id, 'dead', 60_000);
+      await store.claimPartition(run.id, 'alive', 60_000);
+      const finished = (await store.claimPartition(run.id, 'dead', 60_000))!;
+      await store.releasePartition(finished, 'done');
+      await store.claimPartition(other.id, 'dead', 60_000);
+      const asked: string[] = [];
+      assert.equal(await store.expireLeases((owner) => (asked.push(owner), owner === 'dead')), 2, 'the running partitions of both runs');
+      assert.deepEqual(asked.sort(), ['alive', 'dead'], 'each owner is asked about');
+      assert.equal(await store.expireLeases(() => false), 0);
+      const reclaimed = [await store.claimPartition(run.id, 'w', 60_000), await store.claimPartition(run.id, 'w', 60_000)];
+      assert.deepEqual(reclaimed.map((l) => [l?.index, l?.fence]), [[0, 2], [3, 1]], 'the dead owner\'s partition first, the live one\'s is left alone');
+      assert.deepEqual((await store.claimPartition(other.id, 'w', 60_000))?.fence, 2);
+    });
+
+    // ---- batch transactions ---------------------------------------------------------------------
 
     withStore('a checkpoint advances cursor and counts, records ledger and quarantine, returns control', async (store) => {
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w1', 60_000))!;
-      await store.setControl(run.id, { kind: 'cancel', actor: 'op', reason: 'stop', requestedAt: new Date().toISOString() });
+      const quiet = await store.transaction((tx) => tx.checkpoint(batch(lease, { cursor: [10], delta: { ...zero, received: 10, processed: 10 } })));
+      assert.deepEqual(quiet, { control: null, runState: 'pending', upper: [100] });
+      await store.setControl(run.id, control('cancel'));
       const result = await store.transaction((tx) =>
         tx.checkpoint({
-          previousCursor: null,
+          previousCursor: [10],
           lease,
-          cursor: [42],
+          cursor: { id: 42, at: 'x' },
           done: false,
           delta: { received: 10, processed: 8, skipped: 1, failed: 1, quarantined: 1 },
           ledger: { namespace: 'ns', keys: ['1', '2', '3'] },
-          quarantine: [{ itemKey: '7', errorClass: 'BAD', message: 'bad row', payload: '{"id":7}', attempts: 3 }],
+          quarantine: [{ itemKey: '7', errorClass: 'BAD', message: 'bad row', payload: '{"id":7}', attempts: 3, locator: { line: 7 } }],
           leaseMs: 60_000,
         }),
       );
-      assert.equal(result.control?.kind, 'cancel');
+      assert.deepEqual(result.control, control('cancel'));
+      assert.equal(result.runState, 'pending');
       const [p] = await store.listPartitions(run.id);
-      assert.deepEqual([p!.cursor, p!.batches, p!.counts], [[42], 1, { received: 10, processed: 8, skipped: 1, failed: 1, quarantined: 1 }]);
-      assert.deepEqual((await store.getRun(run.id))?.counts, { received: 10, processed: 8, skipped: 1, failed: 1, quarantined: 1 });
+      assert.deepEqual([p!.cursor, p!.batches, p!.counts, p!.state, p!.leaseOwner], [{ id: 42, at: 'x' }, 2, { received: 20, processed: 18, skipped: 1, failed: 1, quarantined: 1 }, 'running', 'w1']);
+      assert.ok(p!.leaseExpiresAt && Date.parse(p!.leaseExpiresAt) > Date.now() + 30_000, 'the checkpoint extends the lease');
+      assert.deepEqual((await store.getRun(run.id))?.counts, { received: 20, processed: 18, skipped: 1, failed: 1, quarantined: 1 });
       assert.deepEqual([...(await store.deliveredKeys('ns', ['1', '3', '9']))].sort(), ['1', '3']);
       const [q] = await store.listQuarantine({ runId: run.id });
-      assert.deepEqual([q!.itemKey, q!.errorClass, q!.payload, q!.attempts, q!.status, q!.partitionIndex], ['7', 'BAD', '{"id":7}', 3, 'open', 0]);
+      assert.deepEqual([q!.runId, q!.backfill, q!.itemKey, q!.errorClass, q!.message, q!.payload, q!.locator, q!.attempts, q!.status, q!.partitionIndex],
+        [run.id, 'contract', '7', 'BAD', 'bad row', '{"id":7}', { line: 7 }, 3, 'open', 0]);
       assert.deepEqual(await store.quarantineSummary({ runId: run.id }), [{ errorClass: 'BAD', count: 1 }]);
       // done: the partition is finished and its lease released
-      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: [42], cursor: [99], done: true, delta: zero, leaseMs: 60_000 }));
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { previousCursor: { id: 42, at: 'x' }, cursor: [99], done: true })));
       const [finished] = await store.listPartitions(run.id);
-      assert.deepEqual([finished!.state, finished!.leaseOwner], ['done', null]);
+      assert.deepEqual([finished!.state, finished!.leaseOwner, finished!.leaseExpiresAt, finished!.cursor, finished!.batches], ['done', null, null, [99], 3]);
+      assert.equal(await store.renewLease(lease, 60_000), false, 'a done partition has no lease to renew');
+      assert.equal(await store.claimPartition(run.id, 'w2', 60_000).then((l) => l?.index), 1, 'a done partition is not claimed again');
     });
 
     withStore('a stale fence rolls back the whole batch transaction, user writes included', async (store) => {
@@ -150,101 +312,260 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w1', 60_000))!;
       await store.expireLeases(() => true);
-      await store.claimPartition(run.id, 'w2', 60_000);
+      const thief = (await store.claimPartition(run.id, 'w2', 60_000))!;
+      assert.equal(thief.fence, lease.fence + 1);
       await assert.rejects(
         store.transaction(async (tx) => {
           await tx.sql.execute('INSERT INTO contract_target (id, v) VALUES (?, ?)', [1, 'written by a zombie']);
-          await tx.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: { ...zero, received: 1, processed: 1 }, ledger: { namespace: 'ns', keys: ['1'] }, leaseMs: 60_000 });
+          await tx.checkpoint(batch(lease, {
+            cursor: [1],
+            delta: { ...zero, received: 2, processed: 1, quarantined: 1, failed: 1 },
+            ledger: { namespace: 'ns', keys: ['1'] },
+            quarantine: [{ itemKey: '2', errorClass: 'BAD', message: 'm', payload: null, attempts: 1 }],
+          }));
         }),
-        LeaseLostError,
+        (e: unknown) => e instanceof LeaseLostError && withCode('LEASE_LOST')(e),
       );
       assert.deepEqual(await store.readConnection().query('SELECT * FROM contract_target'), []);
       assert.equal((await store.deliveredKeys('ns', ['1'])).size, 0);
-      assert.equal((await store.listPartitions(run.id))[0]!.cursor, null);
+      assert.deepEqual(await store.listQuarantine({ runId: run.id }), []);
+      const [p] = await store.listPartitions(run.id);
+      assert.deepEqual([p!.cursor, p!.counts, p!.batches, p!.fence, p!.leaseOwner], [null, zero, 0, thief.fence, 'w2']);
+      // The store is usable afterwards: the holder's checkpoint goes through.
+      await store.transaction((tx) => tx.checkpoint(batch(thief, { cursor: [5] })));
+      assert.deepEqual((await store.listPartitions(run.id))[0]!.cursor, [5]);
     });
 
     withStore('a checkpoint whose batch was already committed (a lost acknowledgement) is refused and rolled back', async (store) => {
       await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_ack (id INTEGER PRIMARY KEY)'));
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w1', 60_000))!;
-      const batch = (id: number) => store.transaction(async (tx) => {
+      const write = (id: number) => store.transaction(async (tx) => {
         await tx.sql.execute('INSERT INTO contract_ack (id) VALUES (?)', [id]);
-        await tx.checkpoint({ lease, previousCursor: null, cursor: [10], done: false, delta: { ...zero, received: 10, processed: 10 }, leaseMs: 60_000 });
+        await tx.checkpoint(batch(lease, { cursor: [10], delta: { ...zero, received: 10, processed: 10 } }));
       });
-      await batch(1);
+      await write(1);
       // The same batch again, as a retry after a connection lost right after COMMIT would send it.
-      await assert.rejects(batch(2), (e: unknown) => (e as { code?: string }).code === 'CHECKPOINT_MOVED');
+      await assert.rejects(write(2), withCode('CHECKPOINT_MOVED'));
       assert.deepEqual((await store.readConnection().query<{ id: number }>('SELECT id FROM contract_ack')).map((r) => Number(r.id)), [1]);
       assert.equal((await store.getRun(run.id))?.counts.processed, 10);
     });
 
-    withStore('rollback option and savepoints undo exactly what they should', async (store) => {
+    withStore('the rollback option leaves nothing behind, checkpoint included', async (store) => {
+      await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_dry (id INTEGER PRIMARY KEY)'));
+      const run = await store.createRun(newRun());
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const result = await store.transaction(async (tx) => {
+        await tx.sql.execute('INSERT INTO contract_dry (id) VALUES (1)');
+        await tx.checkpoint(batch(lease, {
+          cursor: [50],
+          delta: { ...zero, received: 1, processed: 1 },
+          ledger: { namespace: 'dry', keys: ['1'] },
+          quarantine: [{ itemKey: 'q', errorClass: 'X', message: 'm', payload: null, attempts: 1 }],
+        }));
+        return 'the result is returned';
+      }, { rollback: true });
+      assert.equal(result, 'the result is returned');
+      assert.equal((await store.readConnection().query('SELECT * FROM contract_dry')).length, 0);
+      assert.equal((await store.deliveredKeys('dry', ['1'])).size, 0);
+      assert.deepEqual(await store.listQuarantine({}), []);
+      const [p] = await store.listPartitions(run.id);
+      assert.deepEqual([p!.cursor, p!.batches, p!.counts], [null, 0, zero]);
+    });
+
+    withStore('a throwing transaction is rolled back and its error passes through unchanged', async (store) => {
+      await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_throw (id INTEGER PRIMARY KEY)'));
+      const thrown = new TypeError('from process');
+      await assert.rejects(store.transaction(async (tx) => {
+        await tx.sql.execute('INSERT INTO contract_throw (id) VALUES (1)');
+        throw thrown;
+      }), (e: unknown) => e === thrown);
+      // A user statement that fails is the user's error too, and the transaction can go on after it.
+      const count = await store.transaction(async (tx) => {
+        await tx.sql.execute('INSERT INTO contract_throw (id) VALUES (2)');
+        await assert.rejects(tx.savepoint(() => tx.sql.execute('INSERT INTO contract_throw (id) VALUES (2)')));
+        return (await tx.sql.query<{ n: number }>('SELECT COUNT(*) AS n FROM contract_throw'))[0]!.n;
+      });
+      assert.equal(Number(count), 1);
+      assert.deepEqual((await store.readConnection().query<{ id: number }>('SELECT id FROM contract_throw')).map((r) => Number(r.id)), [2]);
+    });
+
+    withStore('savepoints undo exactly their own writes, nested too', async (store) => {
       await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_sp (id INTEGER PRIMARY KEY)'));
-      await store.transaction((tx) => tx.sql.execute('INSERT INTO contract_sp (id) VALUES (1)'), { rollback: true });
-      assert.equal((await store.readConnection().query('SELECT * FROM contract_sp')).length, 0);
       await store.transaction(async (tx) => {
         await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (1)');
         await assert.rejects(tx.savepoint(async () => {
           await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (2)');
           throw new Error('undo me');
         }), /undo me/);
-        await tx.savepoint(() => tx.sql.execute('INSERT INTO contract_sp (id) VALUES (3)'));
+        assert.equal(await tx.savepoint(async () => {
+          await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (3)');
+          return 'kept';
+        }), 'kept');
+        // Nested: the inner one fails alone; then the outer one fails, taking the inner's released writes with it.
+        await tx.savepoint(async () => {
+          await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (4)');
+          await assert.rejects(tx.savepoint(async () => {
+            await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (5)');
+            throw new Error('inner');
+          }), /inner/);
+          await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (6)');
+        });
+        await assert.rejects(tx.savepoint(async () => {
+          await tx.sql.execute('INSERT INTO contract_sp (id) VALUES (7)');
+          await tx.savepoint(() => tx.sql.execute('INSERT INTO contract_sp (id) VALUES (8)'));
+          throw new Error('outer');
+        }), /outer/);
       });
-      assert.deepEqual((await store.readConnection().query<{ id: number }>('SELECT id FROM contract_sp ORDER BY id')).map((r) => r.id), [1, 3]);
+      assert.deepEqual((await store.readConnection().query<{ id: number }>('SELECT id FROM contract_sp ORDER BY id')).map((r) => Number(r.id)), [1, 3, 4, 6]);
     });
 
-    withStore('the ledger is per namespace, permanent across runs, and handles large key sets', async (store) => {
-      const a = await store.createRun(newRun());
-      const lease = (await store.claimPartition(a.id, 'w', 60_000))!;
+    // ---- ledger ---------------------------------------------------------------------------------
+
+    withStore('the ledger is per namespace and permanent across runs', async (store) => {
+      const first = await store.createRun(newRun());
+      const second = await store.createRun(newRun());
+      const leaseA = (await store.claimPartition(first.id, 'w', 60_000))!;
+      const leaseB = (await store.claimPartition(second.id, 'w', 60_000))!;
+      const odd = ['it\'s', '"quoted"', 'ünïcode ✓', 'a,b', '[1]', '', ' '];
+      await store.transaction((tx) => tx.checkpoint(batch(leaseA, { ledger: { namespace: 'emails', keys: ['1', '2', ...odd] } })));
+      // A later run of the same backfill sees what the first one delivered ...
+      assert.deepEqual([...(await store.transaction((tx) => tx.deliveredKeys('emails', ['1', '2', '3'])))].sort(), ['1', '2']);
+      // ... and delivering an already delivered key again is not an error.
+      await store.transaction((tx) => tx.checkpoint(batch(leaseB, { ledger: { namespace: 'emails', keys: ['2', '3'] } })));
+      assert.deepEqual([...(await store.deliveredKeys('emails', ['1', '2', '3', '4']))].sort(), ['1', '2', '3']);
+      assert.deepEqual([...(await store.deliveredKeys('emails', odd))].sort(), [...odd].sort(), 'any string is a key');
+      // Another namespace (another backfill) shares nothing.
+      assert.equal((await store.deliveredKeys('invoices', ['1', '2', '3'])).size, 0);
+      await store.transaction((tx) => tx.checkpoint(batch(leaseB, { ledger: { namespace: 'invoices', keys: ['1'] } })));
+      assert.deepEqual([...(await store.deliveredKeys('invoices', ['1', '2']))], ['1']);
+      assert.equal((await store.deliveredKeys('emails', [])).size, 0);
+      assert.equal((await store.transaction((tx) => tx.deliveredKeys('emails', []))).size, 0);
+    });
+
+    withStore('the ledger handles large key sets in one call', async (store) => {
+      const run = await store.createRun(newRun());
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
       const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
-      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: null, cursor: null, done: false, delta: zero, ledger: { namespace: 'one', keys }, leaseMs: 60_000 }));
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { ledger: { namespace: 'one', keys } })));
       // The same keys again (a re-delivery) are ignored, not an error.
-      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: null, cursor: null, done: false, delta: zero, ledger: { namespace: 'one', keys: keys.slice(0, 10) }, leaseMs: 60_000 }));
-      assert.equal((await store.deliveredKeys('one', keys)).size, 5000);
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { ledger: { namespace: 'one', keys: keys.slice(0, 10) } })));
+      const probe = [...keys, ...Array.from({ length: 5000 }, (_, i) => `other${i}`)];
+      assert.equal((await store.deliveredKeys('one', probe)).size, 5000);
       assert.equal((await store.deliveredKeys('two', keys)).size, 0);
+      assert.equal((await store.transaction((tx) => tx.deliveredKeys('one', probe))).size, 5000);
       const inTx = await store.transaction((tx) => tx.deliveredKeys('one', ['k1', 'zz']));
       assert.deepEqual([...inTx], ['k1']);
     });
 
-    withStore('replay bookkeeping moves counts and closes entries', async (store) => {
+    withStore('deliveredKeys inside a transaction sees that transaction\'s own ledger writes', async (store) => {
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
-      await store.transaction((tx) => tx.checkpoint({
-        previousCursor: null,
-        lease, cursor: [5], done: false, delta: { received: 2, processed: 0, skipped: 0, failed: 2, quarantined: 2 }, leaseMs: 60_000,
-        quarantine: [
-          { itemKey: 'a', errorClass: 'X', message: 'm', payload: '{}', attempts: 1 },
-          { itemKey: 'b', errorClass: 'Y', message: 'm', payload: '{}', attempts: 1 },
-        ],
-      }));
-      const [a, b] = await store.listQuarantine({ runId: run.id });
+      const seen = await store.transaction(async (tx) => {
+        await tx.checkpoint(batch(lease, { ledger: { namespace: 'ns', keys: ['a'] } }));
+        return tx.deliveredKeys('ns', ['a', 'b']);
+      }, { rollback: true });
+      assert.deepEqual([...seen], ['a']);
+      assert.equal((await store.deliveredKeys('ns', ['a'])).size, 0);
+    });
+
+    // ---- quarantine -----------------------------------------------------------------------------
+
+    withStore('quarantine entries are listed, filtered, paged and summarised', async (store) => {
+      const run = await store.createRun(newRun());
+      const other = await store.createRun(newRun({ backfill: 'other' }));
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const otherLease = (await store.claimPartition(other.id, 'w', 60_000))!;
+      const entry = (itemKey: string, errorClass: string) => ({ itemKey, errorClass, message: `${errorClass} on ${itemKey}`, payload: `{"k":"${itemKey}"}`, attempts: 1 });
+      await store.transaction((tx) => tx.checkpoint(batch(lease, {
+        cursor: [1],
+        quarantine: [entry('a', 'TIMEOUT'), entry('b', 'PARSE'), entry('c', 'TIMEOUT'), entry('d', 'TIMEOUT'), entry('e', 'PARSE'), entry('f', 'CONSTRAINT')],
+      })));
+      await store.transaction((tx) => tx.checkpoint(batch(otherLease, { quarantine: [entry('z', 'CONSTRAINT')] })));
+
+      const all = await store.listQuarantine({ runId: run.id });
+      assert.deepEqual(all.map((q) => q.itemKey), ['a', 'b', 'c', 'd', 'e', 'f']);
+      assert.ok(all.every((q, i) => i === 0 || q.id > all[i - 1]!.id), 'by id ascending');
+      assert.ok(all.every((q) => q.locator === undefined && q.payload === `{"k":"${q.itemKey}"}`));
+      assert.equal((await store.listQuarantine({})).length, 7);
+      assert.deepEqual((await store.listQuarantine({ backfill: 'other' })).map((q) => q.itemKey), ['z']);
+      assert.deepEqual((await store.listQuarantine({ runId: run.id, errorClass: 'PARSE' })).map((q) => q.itemKey), ['b', 'e']);
+      assert.deepEqual((await store.listQuarantine({ runId: run.id, status: 'replayed' })).map((q) => q.itemKey), []);
+      const page1 = await store.listQuarantine({ runId: run.id, limit: 4 });
+      const page2 = await store.listQuarantine({ runId: run.id, limit: 4, afterId: page1.at(-1)!.id });
+      assert.deepEqual([page1.map((q) => q.itemKey), page2.map((q) => q.itemKey)], [['a', 'b', 'c', 'd'], ['e', 'f']]);
+      assert.deepEqual(await store.quarantineSummary({ runId: run.id }), [
+        { errorClass: 'TIMEOUT', count: 3 },
+        { errorClass: 'PARSE', count: 2 },
+        { errorClass: 'CONSTRAINT', count: 1 },
+      ]);
+      assert.deepEqual(await store.quarantineSummary({ backfill: 'other' }), [{ errorClass: 'CONSTRAINT', count: 1 }]);
+      assert.deepEqual((await store.quarantineSummary({})).map((s) => [s.errorClass, s.count]), [['TIMEOUT', 3], ['CONSTRAINT', 2], ['PARSE', 2]]);
+    });
+
+    withStore('a key quarantined again in the same run updates its entry instead of adding one', async (store) => {
+      const run = await store.createRun(newRun());
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { cursor: [1], quarantine: [{ itemKey: 'k', errorClass: 'A', message: 'first', payload: '1', attempts: 3 }] })));
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { previousCursor: [1], cursor: [2], quarantine: [{ itemKey: 'k', errorClass: 'B', message: 'second', payload: '2', attempts: 2 }] })));
+      const entries = await store.listQuarantine({ runId: run.id });
+      assert.deepEqual(entries.map((q) => [q.itemKey, q.errorClass, q.message, q.payload, q.attempts, q.status]), [['k', 'B', 'second', '2', 5, 'open']]);
+      assert.deepEqual(await store.quarantineSummary({ runId: run.id }), [{ errorClass: 'B', count: 1 }]);
+    });
+
+    withStore('replay bookkeeping moves counts on the entries\' partitions and closes entries', async (store) => {
+      const run = await store.createRun(newRun());
+      const first = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const second = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const entry = (itemKey: string, errorClass = 'X') => ({ itemKey, errorClass, message: 'm', payload: '{}', attempts: 1 });
+      await store.transaction((tx) => tx.checkpoint(batch(first, {
+        cursor: [5], delta: { received: 2, processed: 0, skipped: 0, failed: 2, quarantined: 2 }, quarantine: [entry('a'), entry('b', 'Y')],
+      })));
+      await store.transaction((tx) => tx.checkpoint(batch(second, {
+        cursor: [105], delta: { received: 1, processed: 0, skipped: 0, failed: 1, quarantined: 1 }, quarantine: [entry('c')],
+      })));
+      const [a, b, c] = await store.listQuarantine({ runId: run.id });
       await store.transaction(async (tx) => {
-        await tx.markReplayed(run.id, [a!.id], { namespace: 'ns', keys: ['a'] });
+        await tx.markReplayed(run.id, [a!.id, c!.id], { namespace: 'ns', keys: ['a', 'c'] });
         await tx.recordReplayFailure(b!.id, 'Z', 'still broken');
       });
-      assert.deepEqual((await store.getRun(run.id))?.counts, { received: 2, processed: 1, skipped: 0, failed: 1, quarantined: 1 });
+      assert.deepEqual((await store.getRun(run.id))?.counts, { received: 3, processed: 2, skipped: 0, failed: 1, quarantined: 1 });
+      assert.deepEqual((await store.listPartitions(run.id)).map((p) => [p.counts.processed, p.counts.quarantined]), [[1, 1], [1, 0]]);
       const open = await store.listQuarantine({ runId: run.id, status: 'open' });
       assert.deepEqual(open.map((q) => [q.itemKey, q.errorClass, q.message, q.attempts]), [['b', 'Z', 'still broken', 2]]);
-      assert.equal((await store.deliveredKeys('ns', ['a'])).size, 1);
-      assert.deepEqual((await store.listQuarantine({ runId: run.id, afterId: a!.id })).map((q) => q.itemKey), ['b']);
+      assert.deepEqual((await store.listQuarantine({ runId: run.id, status: 'replayed' })).map((q) => q.itemKey), ['a', 'c']);
+      assert.deepEqual([...(await store.deliveredKeys('ns', ['a', 'b', 'c']))].sort(), ['a', 'c']);
+      assert.deepEqual(await store.quarantineSummary({ runId: run.id }), [{ errorClass: 'Z', count: 1 }]);
+      assert.deepEqual((await store.listQuarantine({ runId: run.id, afterId: a!.id })).map((q) => q.itemKey), ['b', 'c']);
+      // Replaying an entry twice (or one of another run) moves nothing.
+      const other = await store.createRun(newRun());
+      await store.transaction(async (tx) => {
+        await tx.markReplayed(run.id, [a!.id]);
+        await tx.markReplayed(other.id, [b!.id]);
+        await tx.markReplayed(run.id, []);
+      });
+      assert.deepEqual((await store.getRun(run.id))?.counts, { received: 3, processed: 2, skipped: 0, failed: 1, quarantined: 1 });
+      assert.equal((await store.listQuarantine({ runId: run.id, status: 'open' })).length, 1);
     });
+
+    // ---- splits ---------------------------------------------------------------------------------
 
     withStore('splits a partition only while its holder has not moved on', async (store) => {
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
-      const write = (from: number | null, cursor: number) => store.transaction((tx) => tx.checkpoint({ lease, previousCursor: from === null ? null : [from], cursor: [cursor], done: false, delta: zero, leaseMs: 60_000 }));
+      const write = (from: number | null, cursor: number) => store.transaction((tx) => tx.checkpoint(batch(lease, { previousCursor: from === null ? null : [from], cursor: [cursor] })));
       await write(null, 10);
       const created = await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], 'id 50..100');
       assert.equal(await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], null), undefined, 'split once, not twice');
       assert.equal(created, 2);
       const partitions = await store.listPartitions(run.id);
-      assert.deepEqual(partitions.map((p) => [p.index, p.lower, p.upper, p.state]), [
-        [0, null, [50], 'running'],
-        [1, [100], null, 'pending'],
-        [2, [50], [100], 'pending'],
+      assert.deepEqual(partitions.map((p) => [p.index, p.lower, p.upper, p.label, p.state]), [
+        [0, null, [50], 'id < 100', 'running'],
+        [1, [100], null, 'id ≥ 100', 'pending'],
+        [2, [50], [100], 'id 50..100', 'pending'],
       ]);
       // The holder learns its new end at its next checkpoint.
-      const seen = await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: [10], cursor: [20], done: false, delta: zero, leaseMs: 60_000 }));
+      const seen = await store.transaction((tx) => tx.checkpoint(batch(lease, { previousCursor: [10], cursor: [20] })));
       assert.deepEqual(seen.upper, [50]);
       assert.equal(seen.runState, 'pending');
       // Two more batches since the observation: refused.
@@ -254,23 +575,59 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal(await store.splitPartition(run.id, 0, { batches: 3, upper: [50] }, [45], null), undefined, 'a done partition is not split');
     });
 
+    // ---- concurrency ----------------------------------------------------------------------------
+
     withStore('concurrent writers never land inside each other\'s transactions', async (store) => {
       await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_iso (id INTEGER PRIMARY KEY)'));
-      const run = await store.createRun(newRun());
+      const run = await store.createRun(newRun({ partitions: [{ lower: null, upper: null }] }));
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
+      let opened!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
       const slow = store.transaction(async (tx) => {
         await tx.sql.execute('INSERT INTO contract_iso (id) VALUES (1)');
+        opened();
         await gate;
         throw new Error('roll back');
       });
-      // Issued while the slow transaction is open; must not be rolled back with it.
-      const control = store.setControl(run.id, { kind: 'pause', actor: 'x', reason: 'y', requestedAt: new Date().toISOString() });
+      await open;
+      // Issued while the slow transaction is open; none may be rolled back with it.
+      const writes = Promise.all([
+        store.setControl(run.id, control('pause')),
+        store.claimPartition(run.id, 'w', 60_000),
+        store.transitionRun(run.id, ['pending'], 'running', 'engine', 'go'),
+        store.transaction((tx) => tx.sql.execute('INSERT INTO contract_iso (id) VALUES (2)')),
+      ]);
       release();
       await assert.rejects(slow, /roll back/);
-      await control;
-      assert.equal((await store.getRun(run.id))?.control?.kind, 'pause');
-      assert.equal((await store.readConnection().query('SELECT * FROM contract_iso')).length, 0);
+      const [, lease, running] = await writes;
+      assert.equal(lease?.index, 0);
+      assert.equal(running?.state, 'running');
+      const after = (await store.getRun(run.id))!;
+      assert.deepEqual([after.state, after.control?.kind], ['running', 'pause']);
+      assert.equal((await store.listPartitions(run.id))[0]!.state, 'running');
+      assert.deepEqual((await store.readConnection().query<{ id: number }>('SELECT id FROM contract_iso')).map((r) => Number(r.id)), [2]);
+    });
+
+    withStore('many concurrent batch transactions on different partitions all commit', async (store) => {
+      const n = 8;
+      const run = await store.createRun(newRun({ partitions: Array.from({ length: n }, (_, i) => ({ lower: [i], upper: [i + 1] })) }));
+      const leases = await Promise.all(Array.from({ length: n }, () => store.claimPartition(run.id, 'w', 60_000)));
+      await Promise.all(leases.map((lease, i) => (async () => {
+        let previous: number[] | null = null;
+        for (let b = 0; b < 5; b++) {
+          const cursor = [i, b];
+          await store.transaction(async (tx) => {
+            await tx.deliveredKeys('ns', [`${i}:${b}`]);
+            await Promise.resolve(); // yield mid-transaction, as a real `process` does
+            await tx.checkpoint(batch(lease!, { previousCursor: previous, cursor, delta: { ...zero, received: 1, processed: 1 }, ledger: { namespace: 'ns', keys: [`${i}:${b}`] } }));
+          });
+          previous = cursor;
+        }
+      })()));
+      const got = (await store.getRun(run.id))!;
+      assert.deepEqual([got.counts.processed, got.batches], [n * 5, n * 5]);
+      assert.equal((await store.deliveredKeys('ns', Array.from({ length: n * 5 }, (_, k) => `${Math.floor(k / 5)}:${k % 5}`))).size, n * 5);
     });
   });
 }

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { StoreError } from '../../core/errors.js';
 
-/** Versioned schema changes, applied in order, each in its own transaction. Never edit a shipped one. */
+/** Versioned schema changes, applied in order. Append new ones; never edit a shipped one. */
 const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   {
     version: 1,
@@ -84,21 +84,37 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
-/** Applies the migrations this file has not seen yet; refuses a file written by a newer Sluice. */
+/**
+ * Applies the migrations this file has not seen yet, all in one `BEGIN IMMEDIATE` transaction, and
+ * refuses a file written by a newer Sluice. The version is read once without a write lock first, so
+ * that opening an up-to-date store (`sluice status` while a run is writing) never waits for the
+ * writer; it is read again under the lock, so that two processes opening a new file together
+ * migrate it once.
+ */
 export function migrate(db: Database, path: string): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS sluice_schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  if (versionOf(db, path) === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS sluice_schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+    const current = versionOf(db, path);
+    const record = db.prepare('INSERT INTO sluice_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, new Date().toISOString());
+    }
+  }).immediate();
+}
+
+/** The schema version of the file: 0 for a database Sluice has never written to. */
+function versionOf(db: Database, path: string): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sluice_schema_migrations'").get();
+  if (!table) return 0;
   const current = (db.prepare('SELECT MAX(version) AS v FROM sluice_schema_migrations').get() as { v: number | null }).v ?? 0;
   if (current > SCHEMA_VERSION) {
-    throw new StoreError(`store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION})`, {
-      hint: 'upgrade sluice to the version that wrote this store',
+    throw new StoreError(`store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION}); upgrade sluice to use it`, {
+      hint: 'upgrade sluice to the version that wrote this store (or later)',
     });
   }
-  for (const migration of MIGRATIONS) {
-    if (migration.version <= current) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      db.prepare('INSERT INTO sluice_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, new Date().toISOString());
-    }).immediate();
-  }
+  return current;
 }
