@@ -1,3 +1,4 @@
+import { RunQueuedError } from '../core/errors.js';
 import type { RunHandle, RunOutcome } from '../core/run-handle.js';
 import { attachProgress, printOutcome } from './output.js';
 
@@ -25,6 +26,51 @@ export async function runInForeground(handle: RunHandle, interactive: boolean, e
     finishProgress();
     printOutcome(outcome, interactive, extra?.(outcome));
     return outcome;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * Starts a run that a concurrency key may queue behind another: while queued, it says so once and
+ * tries again every `pollMs` until the slot frees. Ctrl-C while waiting leaves the run pending (a
+ * worker or a later \`sluice run\` starts it) and returns undefined.
+ */
+export async function startWhenSlotFree(
+  start: () => Promise<RunHandle>,
+  retry: (runId: string) => Promise<RunHandle>,
+  options: { pollMs?: number; interactive: boolean },
+): Promise<RunHandle | undefined> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  let attempt: () => Promise<RunHandle> = start;
+  let announced = '';
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof RunQueuedError)) throw error;
+        const runId = error.runId;
+        attempt = () => retry(runId);
+        if (announced !== error.message) {
+          announced = error.message;
+          process.stderr.write(options.interactive ? `${error.message}; waiting (Ctrl-C leaves it queued)\n` : `${JSON.stringify({ event: 'queued', runId, behind: error.behind, reason: error.message })}\n`);
+        }
+        const slept = await new Promise<boolean>((resolve) => {
+          if (stop.signal.aborted) return resolve(false);
+          const timer = setTimeout(() => resolve(true), options.pollMs ?? 1000);
+          stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(false)), { once: true });
+        });
+        if (!slept) {
+          process.stderr.write(`run ${runId} stays pending (queued behind run ${error.behind}); \`sluice worker\` or \`sluice resume ${runId}\` starts it later\n`);
+          return undefined;
+        }
+      }
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

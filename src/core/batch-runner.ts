@@ -20,6 +20,8 @@ export interface BatchRunnerConfig {
   definition: BackfillDefinition<unknown>;
   run: { id: string; backfill: string; params: RunParams };
   retry: RetryPolicy;
+  /** `--reprocess all`: deliver items the ledger already holds again, under idempotency keys of this run. */
+  reprocessAll?: boolean;
   dryRun: boolean;
   leaseMs: number;
   clock: Clock;
@@ -84,8 +86,8 @@ export class BatchRunner {
     const items = input.read.items;
     let todo = items;
     let keys: ItemKey[] | undefined;
-    if (definition.dedup && items.length > 0) {
-      keys = items.map((item) => this.keyOf(item));
+    if (definition.dedup && items.length > 0) keys = items.map((item) => this.keyOf(item));
+    if (keys && !this.config.reprocessAll) {
       const delivered = await store.deliveredKeys(definition.ledgerNamespace, keys);
       if (delivered.size > 0) todo = items.filter((_item, i) => !delivered.has(keys![i]!));
     }
@@ -168,7 +170,7 @@ export class BatchRunner {
 
   private async undelivered(tx: StoreTransaction, items: unknown[]): Promise<{ todo: unknown[]; skipped: number }> {
     const { definition } = this.config;
-    if (!definition.dedup || items.length === 0) return { todo: items, skipped: 0 };
+    if (!definition.dedup || this.config.reprocessAll || items.length === 0) return { todo: items, skipped: 0 };
     const keys = items.map((item) => this.keyOf(item));
     const delivered = await tx.deliveredKeys(definition.ledgerNamespace, keys);
     if (delivered.size === 0) return { todo: items, skipped: 0 };
@@ -220,6 +222,9 @@ export class BatchRunner {
 
   private context(partition: number, attempt: number, tx: SqlTransaction | undefined): ProcessContext {
     const { run, dryRun, signal, definition } = this.config;
+    // A reprocess-all run is a deliberate second delivery: its keys must differ from the first's,
+    // or an idempotent target would drop every item; they stay stable across its own retries.
+    const namespace = this.config.reprocessAll ? `${definition.ledgerNamespace}#${run.id}` : definition.ledgerNamespace;
     return {
       run,
       partition,
@@ -227,7 +232,7 @@ export class BatchRunner {
       dryRun,
       tx,
       signal,
-      idempotencyKey: (item: unknown) => idempotencyKeyFor(definition.ledgerNamespace, this.keyOf(item)),
+      idempotencyKey: (item: unknown) => idempotencyKeyFor(namespace, this.keyOf(item)),
     };
   }
 

@@ -51,6 +51,33 @@ export interface BackfillDefinitionInput<Item> {
   retry?: Partial<RetryPolicy>;
   /** Pause the run when quarantined / received exceeds this (0..1). Default 0.01. */
   maxFailureRatio?: number;
+  /**
+   * Limits per run parameter, enforced across every worker: `{ installationId: { runs: 1 } }` lets
+   * one run per installation execute while a second trigger queues behind it; `{ orgId: { partitions: 5 } }`
+   * caps the partitions leased at once for one org. Every run must then pass the parameter.
+   */
+  concurrencyKeys?: Record<string, ConcurrencyKeyLimit>;
+  /** At most this many partitions of this backfill leased at once, over all runs and workers. */
+  maxRunningPartitions?: number;
+  /**
+   * Fan a run out into children (entity types, tenants): each child gets its own partitions, read
+   * by the source with `child` set, and `sluice status` reports success and errors per child.
+   */
+  fanOut?: FanOut;
+}
+
+export interface ConcurrencyKeyLimit {
+  /** Running runs with the same value; more triggers queue (stay pending) until one ends. */
+  runs?: number;
+  /** Leased partitions with the same value, over all runs. */
+  partitions?: number;
+}
+
+export interface FanOut {
+  /** What the children are, for status output: `entityType`, `tenant`. */
+  by: string;
+  /** The children, fixed or from the run's parameters (e.g. the entity types a provider offers). */
+  children: readonly string[] | ((params: RunParams) => readonly string[] | Promise<readonly string[]>);
 }
 
 /** A validated definition with every default filled in. */
@@ -67,6 +94,9 @@ export interface BackfillDefinition<Item = unknown> {
   readonly concurrency: number;
   readonly retry: RetryPolicy;
   readonly maxFailureRatio: number;
+  readonly concurrencyKeys: Readonly<Record<string, ConcurrencyKeyLimit>>;
+  readonly maxRunningPartitions: number | undefined;
+  readonly fanOut: FanOut | undefined;
 }
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -107,6 +137,30 @@ const definitionSchema = z.object({
     .min(0, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
     .max(1, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
     .optional(),
+  concurrencyKeys: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/, { error: (i) => `concurrencyKeys: key names must be parameter names (letters, digits, "_", ".", "-"), got ${describe(i.input)}` }),
+      z
+        .object({
+          runs: positiveInt('concurrencyKeys.*.runs').optional(),
+          partitions: positiveInt('concurrencyKeys.*.partitions').optional(),
+        }, { error: 'concurrencyKeys: each limit must be an object like { runs: 1 } or { partitions: 5 }' })
+        .strict()
+        .refine((l) => l.runs !== undefined || l.partitions !== undefined, { error: 'concurrencyKeys: each key needs runs, partitions or both' }),
+      { error: 'concurrencyKeys must be an object like { installationId: { runs: 1 } }' },
+    )
+    .optional(),
+  maxRunningPartitions: positiveInt('maxRunningPartitions').optional(),
+  fanOut: z
+    .object({
+      by: z.string({ error: 'fanOut.by must name what the children are, e.g. "entityType"' }).min(1, { error: 'fanOut.by must not be empty' }),
+      children: z.union([
+        z.array(z.string().min(1, { error: 'fanOut.children must be non-empty strings' }), { error: 'fanOut.children must be an array of strings or a function (params) => strings' }).min(1, { error: 'fanOut.children must name at least one child' }),
+        z.custom<(params: RunParams) => readonly string[]>((v) => typeof v === 'function'),
+      ], { error: 'fanOut.children must be an array of strings or a function (params) => strings' }),
+    }, { error: 'fanOut must be an object like { by: "entityType", children: ["issues", "pulls"] }' })
+    .strict()
+    .optional(),
 }).strict();
 
 /** Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option. */
@@ -139,6 +193,9 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
     concurrency: input.concurrency ?? 1,
     retry: { ...DEFAULT_RETRY, ...stripUndefined(input.retry ?? {}) },
     maxFailureRatio: input.maxFailureRatio ?? DEFAULT_MAX_FAILURE_RATIO,
+    concurrencyKeys: Object.freeze({ ...(input.concurrencyKeys ?? {}) }),
+    maxRunningPartitions: input.maxRunningPartitions,
+    fanOut: input.fanOut,
   });
 }
 

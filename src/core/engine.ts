@@ -1,17 +1,20 @@
 import { hostname } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from './clock.js';
+import { keysOf, limitsFor, runLimitsOf } from './concurrency.js';
 import type { BackfillDefinition } from './definition.js';
-import { InvalidTransitionError, NotFoundError, SluiceError, UsageError } from './errors.js';
+import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError } from './errors.js';
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
-import type { RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import { addCounts, zeroCounts } from './counts.js';
+import type { PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
-import type { ReplayResult, RunStatus, Sluice, SluiceOptions } from './sluice.js';
-import type { SourceFilter, SourceReader } from './source.js';
+import type { ChildResult, ReplayResult, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
 import type { Store } from './store.js';
 
 const DEFAULT_LEASE_MS = 30_000;
@@ -71,8 +74,15 @@ class Engine implements Sluice {
     validateStartOptions(options);
     if (options.dryRun) return this.startDryRun(definition, options);
     if (!options.newRun) {
-      const [open] = await this.store.listRuns({ backfill: name, states: OPEN_STATES, limit: 1 });
+      // The open run of this backfill with the same parameters (another installation's run is another run).
+      const open = (await this.store.listRuns({ backfill: name, states: OPEN_STATES, limit: 100 }))
+        .find((run) => isDeepStrictEqual(run.params.extra ?? {}, options.params ?? {}));
       if (open) {
+        if (options.reprocess !== undefined && options.reprocess !== (open.options.reprocess ?? 'none')) {
+          throw new UsageError(`--reprocess ${options.reprocess} applies to a new run, but run ${open.id} is still open`, {
+            hint: `finish or cancel it first, or pass --new to start another run beside it`,
+          });
+        }
         if (options.since !== undefined) {
           this.logger.warn({ runId: open.id }, '--since is ignored: resuming an open run keeps the parameters it was created with');
         }
@@ -98,11 +108,24 @@ class Engine implements Sluice {
     const filter: SourceFilter = { since };
     const runOptions = this.runOptions(definition, options);
     const params: RunParams = { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) };
+    const keys = keysOf(definition, params);
+    const children = await fanOutChildren(definition, params);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
     try {
-      const partitions = await reader.plan({ partitions: runOptions.concurrency, filter });
+      const partitions: PartitionSpec[] = [];
+      if (children === undefined) {
+        partitions.push(...(await reader.plan({ partitions: runOptions.concurrency, filter })));
+      } else {
+        // Each child gets its share of the lanes (at least one partition); idle lanes split later.
+        const each = Math.max(1, Math.floor(runOptions.concurrency / children.length));
+        for (const child of children) {
+          for (const spec of await reader.plan({ partitions: each, filter, child })) {
+            partitions.push({ ...spec, child, label: `${definition.fanOut!.by}=${child}${spec.label ? ` ${spec.label}` : ''}` });
+          }
+        }
+      }
       const plannedItems = await countItems(reader, partitions, filter);
-      return { filter, runOptions, params, reader, partitions, plannedItems };
+      return { filter, runOptions, params, keys, reader, partitions, plannedItems };
     } catch (error) {
       await reader.close().catch(() => undefined);
       throw error;
@@ -122,6 +145,7 @@ class Engine implements Sluice {
         reason: options.reason ?? 'started',
         partitions: plan.partitions,
         plannedItems: plan.plannedItems,
+        keys: plan.keys,
       });
       return { run, reader: plan.reader };
     } catch (error) {
@@ -146,7 +170,9 @@ class Engine implements Sluice {
     let run = await this.getRunOrThrow(runId);
     const definition = this.backfill(run.backfill);
     if (run.state === 'pending') {
-      run = (await this.store.transitionRun(runId, ['pending'], 'running', options.actor ?? 'worker', 'started by a worker')) ?? (await this.getRunOrThrow(runId));
+      const started = await this.store.startRun(runId, ['pending'], options.actor ?? 'worker', 'started by a worker', limitsFor(run));
+      if (started.kind === 'queued') throw new RunQueuedError(runId, started.behind, started.reason);
+      run = started.kind === 'started' ? started.run : await this.getRunOrThrow(runId);
     }
     if (run.state !== 'running') throw new InvalidTransitionError(`run ${runId} is ${run.state}; workers only join pending or running runs`);
     if (this.executing.has(runId)) throw new SluiceError('RUN_ACTIVE', `run ${runId} is already executing in this process`);
@@ -160,6 +186,8 @@ class Engine implements Sluice {
       actor: options.actor ?? 'worker',
       dryRun: false,
       onEnded: () => this.executing.delete(runId),
+      limits: limitsFor(run),
+      waitWhenBlocked: false,
     });
     this.executing.set(runId, execution);
     return execution;
@@ -168,9 +196,11 @@ class Engine implements Sluice {
   async hasFreePartitions(runId: string): Promise<boolean> {
     await this.store.expireLeases(this.isOwnerDead);
     const now = this.clock.now();
-    return (await this.store.listPartitions(runId)).some(
-      (p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)),
-    );
+    const partitions = await this.store.listPartitions(runId);
+    // Every partition settled but the run still open: its last worker died before ending it, and
+    // joining it ends it.
+    if (partitions.every((p) => p.state === 'done' || p.state === 'failed')) return (await this.store.getRun(runId))?.state === 'running';
+    return partitions.some((p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)));
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -233,11 +263,14 @@ class Engine implements Sluice {
         // The process that ran it died without checkpointing a pause: record that, then take over.
         current = (await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept')) ?? current;
       }
-      const started = await this.store.transitionRun(run.id, ['pending', 'paused'], 'running', actor, reason);
-      if (!started) {
+      const limits = limitsFor(run);
+      const result = await this.store.startRun(run.id, ['pending', 'paused'], actor, reason, limits);
+      if (result.kind === 'queued') throw new RunQueuedError(run.id, result.behind, result.reason);
+      if (result.kind === 'unchanged') {
         const now = await this.getRunOrThrow(run.id);
         throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
       }
+      const started = result.run;
       reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
       const runOptions = this.runOptions(definition, options, started.options);
       const execution = new RunExecution({
@@ -248,6 +281,8 @@ class Engine implements Sluice {
         actor,
         dryRun: false,
         onEnded: () => this.executing.delete(run.id),
+        limits,
+        waitWhenBlocked: true,
       });
       this.executing.set(run.id, execution);
       return execution;
@@ -272,18 +307,23 @@ class Engine implements Sluice {
 
   /** The definition's defaults, then what the run was created with, then this call's overrides. */
   private runOptions(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): RunOptions {
+    const limits = runLimitsOf(definition);
     const base: RunOptions = stored ?? {
       batchSize: definition.batchSize,
       concurrency: definition.concurrency,
       maxFailureRatio: definition.maxFailureRatio,
       retry: definition.retry,
+      ...(limits ? { limits } : {}),
     };
     return {
       batchSize: options.batchSize ?? base.batchSize,
       concurrency: options.concurrency ?? base.concurrency,
       maxFailureRatio: base.maxFailureRatio,
       retry: base.retry,
+      ...(base.limits ? { limits: base.limits } : {}),
       ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
+      // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
+      ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
     };
   }
 
@@ -329,6 +369,20 @@ class Engine implements Sluice {
     return (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
+  async cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]> {
+    const open = await this.store.listRuns({ key, states: OPEN_STATES, limit: 10_000 });
+    const cancelled: RunRecord[] = [];
+    for (const run of open) {
+      try {
+        cancelled.push(await this.cancel(run.id, actor, reason));
+      } catch (error) {
+        // It ended meanwhile (finished by a worker): nothing left to cancel.
+        if (!(error instanceof InvalidTransitionError)) throw error;
+      }
+    }
+    return cancelled;
+  }
+
   // ---- reading ------------------------------------------------------------------------------
 
   async status(runId: string): Promise<RunStatus> {
@@ -339,7 +393,26 @@ class Engine implements Sluice {
       this.store.quarantineSummary({ runId }),
       this.liveHolder(runId),
     ]);
-    return { run, partitions, transitions, quarantine, active: holder !== undefined || this.executing.has(runId) };
+    const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
+    return {
+      run,
+      partitions,
+      transitions,
+      quarantine,
+      active: holder !== undefined || this.executing.has(runId),
+      ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
+      ...(queuedBehind ? { queuedBehind } : {}),
+    };
+  }
+
+  /** Why a pending run cannot start yet: the run limit of one of its keys is taken. */
+  private async queueOf(run: RunRecord): Promise<string | undefined> {
+    for (const key of limitsFor(run).keys) {
+      if (key.runs === undefined) continue;
+      const running = (await this.store.listRuns({ key, states: ['running'], limit: key.runs + 1 })).filter((r) => r.id !== run.id);
+      if (running.length >= key.runs) return `queued behind run ${running[running.length - 1]!.id}: ${key.name}=${key.value} has ${running.length} running run${running.length === 1 ? '' : 's'} (at most ${key.runs})`;
+    }
+    return undefined;
   }
 
   listRuns(filter?: Parameters<Sluice['listRuns']>[0]) {
@@ -375,6 +448,33 @@ class Engine implements Sluice {
     );
     return live?.leaseOwner ?? undefined;
   }
+}
+
+/** The children of a fan-out backfill for a run, checked: a typo must not silently drop a child. */
+async function fanOutChildren(definition: BackfillDefinition<unknown>, params: RunParams): Promise<readonly string[] | undefined> {
+  const fanOut = definition.fanOut;
+  if (!fanOut) return undefined;
+  const children = typeof fanOut.children === 'function' ? await fanOut.children(params) : fanOut.children;
+  if (!Array.isArray(children) || children.length === 0 || children.some((c) => typeof c !== 'string' || c.length === 0)) {
+    throw new UsageError(`backfill "${definition.name}": fanOut.children must give at least one non-empty string, got ${JSON.stringify(children)}`);
+  }
+  if (new Set(children).size !== children.length) throw new UsageError(`backfill "${definition.name}": fanOut.children repeats a child: ${JSON.stringify(children)}`);
+  return children;
+}
+
+/** Per-child results of a fan-out run: its partitions summed, `success` when all are done, `error` when one failed. */
+function childResults(partitions: readonly PartitionRecord[]): ChildResult[] {
+  const byChild = new Map<string, PartitionRecord[]>();
+  for (const p of partitions) if (p.child !== null) byChild.set(p.child, [...(byChild.get(p.child) ?? []), p]);
+  return [...byChild].map(([child, parts]) => {
+    const counts = parts.reduce((sum, p) => addCounts(sum, p.counts), zeroCounts());
+    const outcome: ChildResult['outcome'] = parts.some((p) => p.state === 'failed')
+      ? 'error'
+      : parts.every((p) => p.state === 'done')
+        ? counts.quarantined > 0 ? 'partial' : 'success'
+        : parts.some((p) => p.state === 'running') ? 'running' : 'pending';
+    return { child, outcome, counts, partitions: parts.length, error: parts.find((p) => p.error)?.error ?? null };
+  });
 }
 
 async function countItems(reader: SourceReader<unknown>, partitions: readonly { lower: unknown; upper: unknown }[], filter: SourceFilter): Promise<number | null> {

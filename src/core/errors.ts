@@ -74,6 +74,16 @@ export class InvalidTransitionError extends SluiceError {
 }
 
 /**
+ * A concurrency key's run limit is reached: the run stays pending, queued behind `behind`, and
+ * starts when a slot frees (a worker picks it up, or the caller tries again).
+ */
+export class RunQueuedError extends SluiceError {
+  constructor(readonly runId: string, readonly behind: string, reason: string) {
+    super('RUN_QUEUED', `run ${runId} is ${reason}`, { hint: `it starts when run ${behind} ends; \`sluice status ${runId}\` shows the queue` });
+  }
+}
+
+/**
  * The worker no longer holds the partition's lease: its fencing token is stale.
  * The batch transaction that saw this was rolled back; the worker must stop working on the partition.
  */

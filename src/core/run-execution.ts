@@ -8,7 +8,8 @@ import { CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransien
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
-import type { PartitionLease, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import { hasLimits } from './concurrency.js';
+import type { ConcurrencyLimits, PartitionLease, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import type { ProgressSnapshot, RunEvents, RunHandle, RunOutcome } from './run-handle.js';
 import type { RunState } from './run-state.js';
 import type { PartitionSpec, SourceBatch, SourceFilter, SourceReader } from './source.js';
@@ -41,7 +42,17 @@ export interface ExecutionConfig {
   dryPartitions?: readonly PartitionSpec[];
   /** Called once when the execution has ended, before `done` settles. */
   onEnded?: () => void;
+  /** Concurrency limits every claim must respect (none by default). */
+  limits?: ConcurrencyLimits;
+  /**
+   * When a limit blocks every lane: wait for a slot (a foreground run) instead of leaving the run
+   * to the workers already holding its slots (a worker, which has other runs to look at).
+   */
+  waitWhenBlocked?: boolean;
 }
+
+/** How often a lane blocked by a concurrency limit looks again. */
+const BLOCKED_POLL_MS = 500;
 
 interface Claim {
   index: number;
@@ -83,6 +94,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly startedAt: number;
   private lastYieldAt = 0;
   private missedSplits = 0;
+  private blockedReason: string | undefined;
 
   constructor(private readonly config: ExecutionConfig) {
     super();
@@ -95,6 +107,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       definition: config.definition,
       run: { id: config.run.id, backfill: config.run.backfill, params: config.run.params },
       retry: config.options.retry,
+      reprocessAll: config.options.reprocess === 'all',
       dryRun: config.dryRun,
       leaseMs: config.leaseMs,
       clock: config.clock,
@@ -197,7 +210,16 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async lane(): Promise<void> {
     while (!this.stopRequest) {
       const claim = await this.withStoreRetries('claim a partition', () => this.claim());
+      if (claim && 'blocked' in claim) {
+        // A worker with nothing of this run in hand leaves it to those holding its slots (it has
+        // other runs to look at); otherwise the lane waits for a slot to free up.
+        if (!this.config.waitWhenBlocked && this.partitionsRunning.size === 0) return;
+        this.noteBlocked(claim.blocked);
+        await this.config.clock.sleep(BLOCKED_POLL_MS, this.abort.signal);
+        continue;
+      }
       if (claim) {
+        this.blockedReason = undefined;
         await this.work(claim);
         continue;
       }
@@ -222,14 +244,30 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
   }
 
-  private async claim(): Promise<Claim | undefined> {
+  private async claim(): Promise<Claim | { blocked: string } | undefined> {
     const { config } = this;
     if (config.dryPartitions) return this.dryQueue.shift();
-    const lease = await config.store.claimPartition(this.runId, config.worker.id, config.leaseMs);
+    let lease: PartitionLease | undefined;
+    if (config.limits && hasLimits(config.limits)) {
+      const result = await config.store.claimPartitionWithin(this.runId, config.worker.id, config.leaseMs, config.limits);
+      if (result.kind === 'blocked') return { blocked: result.reason };
+      lease = result.kind === 'claimed' ? result.lease : undefined;
+    } else {
+      lease = await config.store.claimPartition(this.runId, config.worker.id, config.leaseMs);
+    }
     if (!lease) return undefined;
-    const partition = (await config.store.listPartitions(this.runId)).find((p) => p.index === lease.index);
+    const claimed = lease;
+    const partition = (await config.store.listPartitions(this.runId)).find((p) => p.index === claimed.index);
     if (!partition) throw new Error(`partition ${lease.index} of run ${this.runId} vanished after it was claimed`);
-    return { index: lease.index, spec: { lower: partition.lower, upper: partition.upper, label: partition.label ?? undefined }, cursor: partition.cursor, lease };
+    return { index: lease.index, spec: specOf(partition), cursor: partition.cursor, lease };
+  }
+
+  /** Logs (once per reason) why this run waits for a concurrency slot. */
+  private noteBlocked(reason: string): void {
+    if (this.blockedReason === reason) return;
+    this.blockedReason = reason;
+    this.config.logger.info({ runId: this.runId, reason }, `waiting for a concurrency slot: ${reason}`);
+    this.emit('waiting', { runId: this.runId, reason });
   }
 
   private async work(claim: Claim): Promise<void> {
@@ -325,7 +363,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
     for (const p of await config.store.listPartitions(this.runId)) {
       if (p.state !== 'running' && p.state !== 'pending') continue;
-      const spec = { lower: p.lower, upper: p.upper };
+      const spec = specOf(p);
       const left = await config.reader.count({ partition: spec, cursor: p.cursor, filter: config.filter });
       if (left >= 2 * minItems && (!best || left > best.left)) best = { index: p.index, cursor: p.cursor, batches: p.batches, spec, left };
     }
@@ -451,6 +489,15 @@ export class RunExecution extends EventEmitter implements RunHandle {
       record,
     };
   }
+}
+
+function specOf(partition: PartitionRecord): PartitionSpec {
+  return {
+    lower: partition.lower,
+    upper: partition.upper,
+    ...(partition.label !== null ? { label: partition.label } : {}),
+    ...(partition.child !== null ? { child: partition.child } : {}),
+  };
 }
 
 function yieldToEventLoop(): Promise<void> {

@@ -20,6 +20,11 @@ export interface StartOptions {
   reason?: string;
   /** Free-form parameters recorded with the run and passed to `process` as `ctx.run.params.extra`. */
   params?: Record<string, unknown>;
+  /**
+   * Re-trigger mode of a new run: `none` (default) skips items the permanent ledger holds; `all`
+   * delivers every item again. (`sluice run --reprocess failed` replays quarantines instead.)
+   */
+  reprocess?: 'none' | 'all';
 }
 
 /** A progress snapshot, emitted on a ticker (not per item). */
@@ -73,6 +78,8 @@ export interface RunEvents {
   /** A batch failed an attempt and will be retried or bisected. */
   retry: [info: { runId: string; partition: number; attempt: number; delayMs: number; errorClass: string; message: string }];
   quarantined: [info: { runId: string; partition: number; count: number; errorClass: string }];
+  /** A concurrency limit keeps this execution from claiming more partitions for now. */
+  waiting: [info: { runId: string; reason: string }];
 }
 
 /** A run executing in this process. */

@@ -10,6 +10,23 @@ export interface RunOptions {
   maxBatches?: number;
   maxFailureRatio: number;
   retry: RetryPolicy;
+  /**
+   * Re-trigger mode: `none` skips items the permanent ledger already holds (the default), `all`
+   * delivers every item again, with idempotency keys of its own.
+   */
+  reprocess?: 'none' | 'all';
+  /**
+   * The concurrency limits the run was created under (from the definition), kept with the run so
+   * that every worker, and `sluice status` without a config, applies the same ones.
+   */
+  limits?: RunLimits;
+}
+
+export interface RunLimits {
+  /** Per concurrency key (a run parameter): running runs and leased partitions with the same value. */
+  keys?: Record<string, { runs?: number; partitions?: number }>;
+  /** Leased partitions over all runs of the backfill. */
+  backfillPartitions?: number;
 }
 
 /** Parameters that select which items a run covers; fixed for the run's lifetime. */
@@ -57,6 +74,8 @@ export interface RunRecord {
   batches: number;
   /** Items remaining when the run was planned (an estimate, for progress and ETA). */
   plannedItems: number | null;
+  /** Values of the backfill's concurrency keys for this run, e.g. `{ installationId: "42" }`. */
+  keys: Record<string, string>;
 }
 
 export type PartitionState = 'pending' | 'running' | 'done' | 'failed';
@@ -67,6 +86,8 @@ export interface PartitionRecord {
   lower: Cursor;
   upper: Cursor;
   label: string | null;
+  /** The fan-out child (entity type, tenant) this partition reads, if the backfill fans out. */
+  child: string | null;
   /** Position after the last committed batch; `null` before the first. */
   cursor: Cursor;
   state: PartitionState;
@@ -127,3 +148,30 @@ export interface WorkerIdentity {
   host: string;
   pid: number;
 }
+
+/**
+ * Concurrency limits a claim or a start must respect, enforced by the store across every worker of
+ * every machine (PostgreSQL serialises them with advisory locks; SQLite has one writer).
+ */
+export interface ConcurrencyLimits {
+  /** Per concurrency key of the run: at most `runs` running runs and `partitions` leased partitions with the same value. */
+  keys: ReadonlyArray<{ name: string; value: string; runs?: number; partitions?: number }>;
+  /** At most this many leased partitions over all runs of the backfill. */
+  backfillPartitions?: number;
+}
+
+/** What a limited claim found. */
+export type ClaimResult =
+  | { kind: 'claimed'; lease: PartitionLease }
+  /** A limit is reached; `reason` says which, e.g. `orgId=7 has 5 running partitions (limit 5)`. */
+  | { kind: 'blocked'; reason: string }
+  /** No partition is free. */
+  | { kind: 'none' };
+
+/** What a guarded start found. */
+export type StartResult =
+  | { kind: 'started'; run: RunRecord }
+  /** Another run holds the key's slots: this one stays pending (queued) behind it. */
+  | { kind: 'queued'; reason: string; behind: string }
+  /** The run was not in one of the expected states. */
+  | { kind: 'unchanged' };

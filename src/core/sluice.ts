@@ -4,7 +4,8 @@ import type { Logger } from './logger.js';
 import type { PartitionRecord, QuarantineRecord, RunRecord, TransitionRecord, WorkerIdentity } from './run.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import type { RunState } from './run-state.js';
-import type { Store } from './store.js';
+import type { RunFilter, Store } from './store.js';
+import type { Counts } from './counts.js';
 
 export interface SluiceOptions {
   store: Store;
@@ -30,6 +31,20 @@ export interface RunStatus {
   quarantine: Array<{ errorClass: string; count: number }>;
   /** True when some partition is leased by a live worker (the run is executing somewhere). */
   active: boolean;
+  /** Results per fan-out child (entity type, tenant), when the backfill fans out. */
+  children?: ChildResult[];
+  /** For a pending run held back by a concurrency key: which run it waits for and why. */
+  queuedBehind?: string;
+}
+
+/** One fan-out child's result, summed over its partitions. */
+export interface ChildResult {
+  child: string;
+  /** `success`: all done; `partial`: done with quarantined items; `error`: a partition failed. */
+  outcome: 'success' | 'partial' | 'error' | 'running' | 'pending';
+  counts: Counts;
+  partitions: number;
+  error: string | null;
 }
 
 export interface ReplayResult {
@@ -71,7 +86,9 @@ export interface Sluice {
   cancel(runId: string, actor: string, reason: string): Promise<RunRecord>;
 
   status(runId: string): Promise<RunStatus>;
-  listRuns(filter?: { backfill?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRecord[]>;
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /** Cancels every open run whose concurrency key `name` has `value` (a deleted installation). */
+  cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]>;
   listQuarantine(filter: { runId?: string; backfill?: string; errorClass?: string; status?: 'open' | 'replayed'; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;
   /** Processes open quarantine entries of a run again (after a fix); successes leave quarantine. */
   replayQuarantine(runId: string, options?: { errorClass?: string; ids?: readonly number[]; actor?: string }): Promise<ReplayResult>;

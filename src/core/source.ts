@@ -10,6 +10,11 @@ export interface PartitionSpec {
   readonly upper: Cursor;
   /** Human label shown in status output, e.g. `id 1..50000`. */
   readonly label?: string;
+  /**
+   * The fan-out child this slice belongs to (e.g. the entity type `issues`), when the backfill fans
+   * out: the source reads only that child's items. Splits keep it.
+   */
+  readonly child?: string;
 }
 
 /** A record the source could not turn into an item (a malformed JSON line). It is quarantined, never dropped. */
@@ -57,8 +62,12 @@ export interface ReplayRequest {
 
 /** An opened source, bound to its connections for the lifetime of a run. */
 export interface SourceReader<Item> {
-  /** Splits the source into at most `partitions` slices in key order. Must return at least one. */
-  plan(request: { partitions: number; filter: SourceFilter }): Promise<PartitionSpec[]>;
+  /**
+   * Splits the source into at most `partitions` slices in key order. Must return at least one.
+   * With `child` (a fan-out backfill), plans only that child's items; the engine stamps the child
+   * on every slice returned.
+   */
+  plan(request: { partitions: number; filter: SourceFilter; child?: string }): Promise<PartitionSpec[]>;
   /** Reads up to `limit` items of `partition` after `cursor` (`null`: from the partition's start). */
   read(request: { partition: PartitionSpec; cursor: Cursor; limit: number; filter: SourceFilter }): Promise<SourceBatch<Item>>;
   /** Counts the items of `partition` after `cursor`, for progress and ETA. May be an estimate. */

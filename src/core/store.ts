@@ -1,6 +1,8 @@
 import type { Counts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
 import type {
+  ClaimResult,
+  ConcurrencyLimits,
   PartitionLease,
   PartitionRecord,
   PartitionState,
@@ -11,6 +13,7 @@ import type {
   RunOptions,
   RunParams,
   RunRecord,
+  StartResult,
   TransitionRecord,
 } from './run.js';
 import type { RunState } from './run-state.js';
@@ -40,8 +43,15 @@ export interface Store {
   /** Creates a run in state `pending` with its partitions, recording the first transition. */
   createRun(input: NewRun): Promise<RunRecord>;
   getRun(runId: string): Promise<RunRecord | undefined>;
-  /** Runs, newest first. */
-  listRuns(filter?: { backfill?: string; states?: readonly RunState[]; limit?: number }): Promise<RunRecord[]>;
+  /** Runs, newest first; `key` keeps those whose concurrency key `name` has `value`. */
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+
+  /**
+   * Moves a run from one of `from` to `running` unless `limits` forbid it: when a concurrency key
+   * already has its `runs` limit of running runs with the same value (on any machine), the run
+   * stays where it is and the result names the run it queues behind. Atomic across workers.
+   */
+  startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult>;
 
   /**
    * Moves a run to `to` if its current state is one of `from` (compare-and-set) and records the
@@ -63,6 +73,13 @@ export interface Store {
    * sets it `running`, increments its fence and leases it to `owner` until `now + leaseMs`.
    */
   claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined>;
+
+  /**
+   * `claimPartition` within concurrency limits: counts the live leases of partitions whose runs
+   * share each key value (and of the whole backfill) and claims only below every limit. Atomic
+   * across workers.
+   */
+  claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult>;
 
   /** Extends a lease. Returns false (and changes nothing) when the fence is stale. */
   renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean>;
@@ -105,6 +122,13 @@ export interface Store {
   quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>>;
 }
 
+export interface RunFilter {
+  backfill?: string;
+  states?: readonly RunState[];
+  key?: { name: string; value: string };
+  limit?: number;
+}
+
 /** What `createRun` needs. */
 export interface NewRun {
   id: string;
@@ -115,6 +139,8 @@ export interface NewRun {
   reason: string;
   partitions: readonly PartitionSpec[];
   plannedItems: number | null;
+  /** Concurrency key values, e.g. `{ installationId: "42" }` (default none). */
+  keys?: Record<string, string>;
 }
 
 /** The open batch transaction. */

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { messageOf } from './errors.js';
+import { isSluiceError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RunHandle, RunOutcome } from './run-handle.js';
 import type { Sluice } from './sluice.js';
@@ -14,7 +14,7 @@ export interface WorkerLoopOptions {
   pollIntervalMs: number;
   /** Only runs of these backfills (default: every registered one). */
   backfills?: readonly string[];
-  /** Stop when no run has work (tests, one-shot jobs) instead of polling forever. */
+  /** Stop when no pending or running run of these backfills is left (tests, one-shot jobs) instead of polling forever. */
   exitWhenIdle?: boolean;
   /** Lanes this worker runs per run (default: the run's own concurrency). */
   concurrency?: number;
@@ -47,13 +47,17 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
           worked = worked || outcome.batches > run.batches;
           options.onOutcome?.(outcome);
         } catch (error) {
-          logger.warn({ runId: run.id, err: error }, `could not join run: ${messageOf(error)}`);
+          // A run queued behind another with the same concurrency key is not a problem: it waits.
+          if (isSluiceError(error) && error.code === 'RUN_QUEUED') logger.debug({ runId: run.id }, messageOf(error));
+          else logger.warn({ runId: run.id, err: error }, `could not join run: ${messageOf(error)}`);
         } finally {
           current = undefined;
         }
       }
       if (!worked) {
-        if (options.exitWhenIdle) return;
+        // Idle means no open run is left, not merely none to join now: a run whose partitions other
+        // workers hold may still need this one (one of them dies, a queued run's turn comes).
+        if (options.exitWhenIdle && runs.length === 0) return;
         await options.clock.sleep(options.pollIntervalMs, signal);
       }
     }

@@ -4,12 +4,15 @@ import { isSluiceError, messageOf, SourceError } from '../core/errors.js';
 import type { PartitionSpec, Source, SourceBatch, SourceReader } from '../core/source.js';
 
 export interface IterableSourceOptions<Item> {
-  /** Items after `cursor` (`null`: from the start), in a stable order. */
-  from: (cursor: Cursor) => AsyncIterable<Item> | Iterable<Item>;
+  /**
+   * Items after `cursor` (`null`: from the start), in a stable order. In a fan-out backfill it is
+   * called per child (`context.child`, e.g. the entity type), each with that child's own cursor.
+   */
+  from: (cursor: Cursor, context: { child?: string }) => AsyncIterable<Item> | Iterable<Item>;
   /** The cursor to resume after `item` (JSON: a string, a number, an array or object of them). */
   cursorOf: (item: Item) => Cursor;
-  /** How many items there are in all, for progress and ETA. */
-  count?: () => number | Promise<number>;
+  /** How many items there are in all (or in one fan-out child), for progress and ETA. */
+  count?: (context: { child?: string }) => number | Promise<number>;
   description?: string;
 }
 
@@ -23,8 +26,9 @@ export class IterableReadError extends SourceError {
 }
 
 /**
- * Any (async) iterable plus a way to resume it from a cursor. One partition; the iterator stays
- * open between batches and is recreated from the checkpointed cursor after a restart.
+ * Any (async) iterable plus a way to resume it from a cursor. One partition (one per child in a
+ * fan-out backfill); each partition's iterator stays open between batches and is recreated from
+ * the checkpointed cursor after a restart.
  */
 export function iterable<Item>(options: IterableSourceOptions<Item>): Source<Item> {
   if (!options || typeof options.from !== 'function' || typeof options.cursorOf !== 'function') {
@@ -40,6 +44,40 @@ export function iterable<Item>(options: IterableSourceOptions<Item>): Source<Ite
 }
 
 class IterableReader<Item> implements SourceReader<Item> {
+  /** One open iterator per partition (per fan-out child): lanes read several at once. */
+  private readonly streams = new Map<string, IterableStream<Item>>();
+
+  /** Present only when the user gave `count`: the engine then shows a percentage and an ETA. */
+  readonly count?: (request: { partition: PartitionSpec }) => Promise<number>;
+
+  constructor(private readonly options: IterableSourceOptions<Item>) {
+    const count = options.count;
+    if (count) this.count = async ({ partition }) => count(partition.child === undefined ? {} : { child: partition.child });
+  }
+
+  async plan(): Promise<PartitionSpec[]> {
+    return [{ lower: null, upper: null, label: 'all items' }];
+  }
+
+  async read({ partition, cursor, limit }: { partition: PartitionSpec; cursor: Cursor; limit: number }): Promise<SourceBatch<Item>> {
+    const name = partition.child ?? '';
+    let stream = this.streams.get(name);
+    if (!stream) {
+      stream = new IterableStream(this.options, partition.child === undefined ? {} : { child: partition.child });
+      this.streams.set(name, stream);
+    }
+    return stream.read(cursor, limit);
+  }
+
+  async close(): Promise<void> {
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const stream of streams) await stream.close();
+  }
+}
+
+/** One iterator and where it stands. */
+class IterableStream<Item> {
   private iterator: AsyncIterator<Item> | Iterator<Item> | undefined;
   /** Where the open iterator stands: the cursor after the last item it gave. */
   private position: Cursor = null;
@@ -47,19 +85,9 @@ class IterableReader<Item> implements SourceReader<Item> {
   private lookahead: { item: Item } | undefined;
   private finished = false;
 
-  /** Present only when the user gave `count`: the engine then shows a percentage and an ETA. */
-  readonly count?: () => Promise<number>;
+  constructor(private readonly options: IterableSourceOptions<Item>, private readonly context: { child?: string }) {}
 
-  constructor(private readonly options: IterableSourceOptions<Item>) {
-    const count = options.count;
-    if (count) this.count = async () => count();
-  }
-
-  async plan(): Promise<PartitionSpec[]> {
-    return [{ lower: null, upper: null, label: 'all items' }];
-  }
-
-  async read({ cursor, limit }: { cursor: Cursor; limit: number }): Promise<SourceBatch<Item>> {
+  async read(cursor: Cursor, limit: number): Promise<SourceBatch<Item>> {
     try {
       // Reading from anywhere but where the open iterator stands (a restart, a retry): start over there.
       if (!this.iterator || !isDeepStrictEqual(cursor, this.position)) await this.restart(cursor);
@@ -82,7 +110,7 @@ class IterableReader<Item> implements SourceReader<Item> {
       // fresh one from the checkpointed cursor instead of mistaking the dead one for the end.
       await this.discard();
       if (isSluiceError(error) && error.code === 'SOURCE') throw error;
-      throw new IterableReadError(`iterable source failed: ${messageOf(error)}`, { cause: error });
+      throw new IterableReadError(`iterable source failed${this.context.child !== undefined ? ` (${this.context.child})` : ''}: ${messageOf(error)}`, { cause: error });
     }
   }
 
@@ -95,7 +123,7 @@ class IterableReader<Item> implements SourceReader<Item> {
 
   private async restart(cursor: Cursor): Promise<void> {
     await this.close();
-    const source = this.options.from(cursor);
+    const source = this.options.from(cursor, this.context);
     if (source && typeof (source as AsyncIterable<Item>)[Symbol.asyncIterator] === 'function') {
       this.iterator = (source as AsyncIterable<Item>)[Symbol.asyncIterator]();
     } else if (source && typeof (source as Iterable<Item>)[Symbol.iterator] === 'function') {

@@ -73,7 +73,10 @@ class JsonlReader<Item> implements SourceReader<Item> {
   ) {}
 
   /** Up to `partitions` byte ranges of nearly equal size, each starting at a line start. */
-  async plan({ partitions }: { partitions: number; filter: SourceFilter }): Promise<PartitionSpec[]> {
+  async plan({ partitions, child }: { partitions: number; filter: SourceFilter; child?: string }): Promise<PartitionSpec[]> {
+    if (child !== undefined) {
+      throw new SourceError('jsonl: a file cannot be fanned out by child (every child would read every line); give each child its own backfill, or use an iterable source that reads per child');
+    }
     const starts = [0];
     const n = Math.max(1, Math.floor(partitions) || 1);
     for (let i = 1; i < n; i++) {

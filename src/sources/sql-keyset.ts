@@ -14,6 +14,8 @@ export interface SqlKeysetOptions {
   where?: string;
   /** Timestamp column that `--since` filters on (`column >= since`). */
   sinceColumn?: string;
+  /** In a fan-out backfill, the column holding the child (e.g. `entity_type`): each child reads `column = child`. */
+  fanOutColumn?: string;
   /** The database to read; default the store's own database. */
   connection?: SqlConnection;
 }
@@ -61,6 +63,8 @@ interface Compiled {
   where: string | undefined;
   sinceColumn: string | undefined;
   since: string | undefined;
+  fanOutColumn: string | undefined;
+  fanOut: string | undefined;
 }
 
 function compile(options: SqlKeysetOptions): Compiled {
@@ -86,6 +90,8 @@ function compile(options: SqlKeysetOptions): Compiled {
       where: where ? `(\n${where}\n)` : undefined,
       sinceColumn: options.sinceColumn,
       since: options.sinceColumn === undefined ? undefined : quoteIdentifier(options.sinceColumn, 'sinceColumn'),
+      fanOutColumn: options.fanOutColumn,
+      fanOut: options.fanOutColumn === undefined ? undefined : quoteIdentifier(options.fanOutColumn, 'fanOutColumn'),
     };
   } catch (error) {
     throw new SourceError(`sqlKeyset: ${(error as Error).message}`, { cause: error });
@@ -108,7 +114,7 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<void>
     throw new SourceError(`table "${table}" does not exist in ${catalog}`, { hint: 'check the table name in the backfill definition (and --db)' });
   }
   const names = catalog.columns.map((c) => c.name);
-  for (const column of [...sql.keys, ...(sql.columns ?? []), ...(sql.sinceColumn === undefined ? [] : [sql.sinceColumn])]) {
+  for (const column of [...sql.keys, ...(sql.columns ?? []), ...(sql.sinceColumn === undefined ? [] : [sql.sinceColumn]), ...(sql.fanOutColumn === undefined ? [] : [sql.fanOutColumn])]) {
     if (!names.includes(column)) {
       throw new SourceError(`column "${column}" not found in table "${table}"; its columns are: ${names.join(', ')}`);
     }
@@ -223,10 +229,11 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
    * Up to `partitions` key ranges of nearly equal row counts, from one COUNT and one scan that
    * numbers the rows in key order and keeps every `step`-th key as a boundary.
    */
-  async plan({ partitions, filter }: { partitions: number; filter: SourceFilter }): Promise<PartitionSpec[]> {
+  async plan({ partitions, filter, child }: { partitions: number; filter: SourceFilter; child?: string }): Promise<PartitionSpec[]> {
+    this.checkChild(child);
     const whole: PartitionSpec = { lower: null, upper: null, label: 'all rows' };
     if (!(partitions > 1)) return [whole];
-    const { where, params } = this.predicates(filter, null, null, null);
+    const { where, params } = this.predicates(filter, null, null, null, child);
     const total = await this.countWhere(where, params);
     if (total <= 1) return [whole];
     const step = Math.ceil(total / Math.floor(partitions));
@@ -248,20 +255,20 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
   }
 
   async read({ partition, cursor, limit, filter }: Request & { limit: number }): Promise<SourceBatch<Row>> {
-    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
+    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
     const rows = await this.connection.query(`SELECT ${this.sql.select} FROM ${this.sql.table} ${where} ORDER BY ${this.order} LIMIT ?`, [...params, limit]);
     const last = rows[rows.length - 1];
     return { items: rows as Row[], malformed: [], cursor: last ? this.cursorOf(last) : cursor, done: rows.length < limit };
   }
 
   async count({ partition, cursor, filter }: Request): Promise<number> {
-    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
+    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
     return this.countWhere(where, params);
   }
 
   /** The key of the middle row of what is left, when both halves hold at least `minItems` rows. */
   async split({ partition, cursor, filter, minItems }: Request & { minItems: number }): Promise<Cursor | null> {
-    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor);
+    const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
     const left = await this.countWhere(where, params);
     const min = Math.max(1, Math.ceil(minItems));
     if (left < 2 * min) return null;
@@ -314,11 +321,23 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     return Number(row?.n ?? 0);
   }
 
-  /** `WHERE …` for the developer's condition, `since`, and the key range after `cursor`. */
-  private predicates(filter: SourceFilter, lower: Cursor, upper: Cursor, cursor: Cursor): { where: string; params: SqlValue[] } {
+  /** A fan-out run needs `fanOutColumn`, and a plain run must not get a child: either would read the wrong rows. */
+  private checkChild(child: string | undefined): void {
+    if (child !== undefined && !this.sql.fanOut) {
+      throw new SourceError(`sqlKeyset(${this.sql.tableName}): the backfill fans out, so the source needs fanOutColumn (the column holding the child, e.g. "entity_type")`);
+    }
+  }
+
+  /** `WHERE …` for the developer's condition, `since`, the fan-out child and the key range after `cursor`. */
+  private predicates(filter: SourceFilter, lower: Cursor, upper: Cursor, cursor: Cursor, child?: string): { where: string; params: SqlValue[] } {
     const conditions: string[] = [];
     const params: SqlValue[] = [];
     if (this.sql.where) conditions.push(this.sql.where);
+    if (child !== undefined) {
+      this.checkChild(child);
+      conditions.push(`${this.sql.fanOut} = ?`);
+      params.push(child);
+    }
     if (this.sql.since && filter.since) {
       conditions.push(`${this.sql.since} >= ?`);
       // SQLite stores timestamps as ISO text; PostgreSQL compares a timestamptz with a Date.

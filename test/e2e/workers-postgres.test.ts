@@ -89,10 +89,11 @@ describe('workers on PostgreSQL (real processes)', () => {
     const t = await setup('fence');
     const admin = new pg.Client({ connectionString: TEST_PG });
     await admin.connect();
+    let frozen: ReturnType<typeof startCli> | undefined;
     try {
       const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '1'), { cwd: t.dir, env: t.env });
       const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
-      const frozen = startCli(t.args('worker', '--lease', '1s', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '300' } });
+      frozen = startCli(t.args('worker', '--lease', '1s', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '300' } });
       const frozenDone = collect(frozen);
       await waitForLine(frozen, /"event":"progress"/);
       const before = (await admin.query(`SELECT fence FROM "${t.schema}".sluice_partitions WHERE run_id = $1`, [runId])).rows[0].fence;
@@ -103,7 +104,11 @@ describe('workers on PostgreSQL (real processes)', () => {
       for (;;) {
         const fence = (await admin.query(`SELECT fence FROM "${t.schema}".sluice_partitions WHERE run_id = $1`, [runId])).rows[0].fence;
         if (Number(fence) > Number(before)) break;
-        assert.ok(Date.now() < deadline, 'the survivor never claimed the partition');
+        if (Date.now() >= deadline) {
+          frozen.kill('SIGKILL');
+          const s = await survivor;
+          assert.fail(`the survivor never claimed the partition: ${s.code} ${s.stderr.slice(0, 3000)} ${s.stdout.slice(0, 2000)}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       frozen.kill('SIGCONT');
@@ -117,6 +122,11 @@ describe('workers on PostgreSQL (real processes)', () => {
       assert.equal(finisher.code, 0, finisher.stderr);
       assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
     } finally {
+      // A failed assertion must not leave a stopped process behind (the runner would wait on it).
+      if (frozen && frozen.exitCode === null && frozen.signalCode === null) {
+        frozen.kill('SIGCONT');
+        frozen.kill('SIGKILL');
+      }
       await admin.end();
       await t.cleanup();
     }

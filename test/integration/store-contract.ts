@@ -629,5 +629,98 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual([got.counts.processed, got.batches], [n * 5, n * 5]);
       assert.equal((await store.deliveredKeys('ns', Array.from({ length: n * 5 }, (_, k) => `${Math.floor(k / 5)}:${k % 5}`))).size, n * 5);
     });
+
+    // ---- concurrency keys and fan-out -----------------------------------------------------------
+
+    withStore('keeps concurrency keys on runs and lists runs by key', async (store) => {
+      const a = await store.createRun(newRun({ keys: { installationId: '42', orgId: 'acme' } }));
+      const b = await store.createRun(newRun({ keys: { installationId: '43', orgId: 'acme' } }));
+      const plain = await store.createRun(newRun());
+      assert.deepEqual(a.keys, { installationId: '42', orgId: 'acme' });
+      assert.deepEqual(plain.keys, {});
+      assert.deepEqual((await store.listRuns({ key: { name: 'installationId', value: '42' } })).map((r) => r.id), [a.id]);
+      assert.deepEqual((await store.listRuns({ key: { name: 'orgId', value: 'acme' } })).map((r) => r.id), [b.id, a.id]);
+      assert.deepEqual((await store.listRuns({ key: { name: 'orgId', value: 'other' } })).map((r) => r.id), []);
+      // Key values are text: 42 the number and "42" the string are the same installation.
+      assert.deepEqual((await store.listRuns({ key: { name: 'installationId', value: '4' } })).map((r) => r.id), []);
+    });
+
+    withStore('startRun queues a run behind the running run of the same key, and starts others', async (store) => {
+      const limits = (value: string) => ({ keys: [{ name: 'installationId', value, runs: 1 }] });
+      const first = await store.createRun(newRun({ keys: { installationId: '42' } }));
+      const duplicate = await store.createRun(newRun({ keys: { installationId: '42' } }));
+      const other = await store.createRun(newRun({ keys: { installationId: '43' } }));
+      const started = await store.startRun(first.id, ['pending'], 'w1', 'go', limits('42'));
+      assert.equal(started.kind, 'started');
+      assert.equal(started.kind === 'started' && started.run.state, 'running');
+      const queued = await store.startRun(duplicate.id, ['pending'], 'w2', 'go', limits('42'));
+      assert.equal(queued.kind, 'queued');
+      assert.equal(queued.kind === 'queued' && queued.behind, first.id);
+      assert.match(queued.kind === 'queued' ? queued.reason : '', /installationId=42 has 1 running run \(at most 1\)/);
+      assert.equal((await store.getRun(duplicate.id))!.state, 'pending', 'a queued run stays pending');
+      assert.equal((await store.startRun(other.id, ['pending'], 'w3', 'go', limits('43'))).kind, 'started', 'another key value is not held back');
+      assert.equal((await store.startRun(first.id, ['pending'], 'w1', 'again', limits('42'))).kind, 'unchanged');
+      await store.transitionRun(first.id, ['running'], 'succeeded', 'w1', 'done');
+      assert.equal((await store.startRun(duplicate.id, ['pending'], 'w2', 'go', limits('42'))).kind, 'started', 'the queued run starts when the slot frees');
+    });
+
+    withStore('startRun lets exactly one of many simultaneous starts of a key through', async (store) => {
+      const runs = await Promise.all(Array.from({ length: 6 }, () => store.createRun(newRun({ keys: { installationId: '7' } }))));
+      const results = await Promise.all(runs.map((r) => store.startRun(r.id, ['pending'], 'w', 'go', { keys: [{ name: 'installationId', value: '7', runs: 1 }] })));
+      assert.equal(results.filter((r) => r.kind === 'started').length, 1);
+      assert.equal(results.filter((r) => r.kind === 'queued').length, 5);
+      assert.equal((await store.listRuns({ states: ['running'] })).length, 1);
+    });
+
+    withStore('claimPartitionWithin counts live leases per key value and per backfill', async (store) => {
+      const parts = (n: number) => Array.from({ length: n }, (_, i) => ({ lower: [i], upper: [i + 1] }));
+      const a = await store.createRun(newRun({ keys: { orgId: 'acme' }, partitions: parts(3) }));
+      const b = await store.createRun(newRun({ keys: { orgId: 'acme' }, partitions: parts(3) }));
+      const c = await store.createRun(newRun({ keys: { orgId: 'zeta' }, partitions: parts(3) }));
+      const org = (value: string) => ({ keys: [{ name: 'orgId', value, partitions: 2 }] });
+      const first = await store.claimPartitionWithin(a.id, 'w1', 60_000, org('acme'));
+      const second = await store.claimPartitionWithin(b.id, 'w2', 60_000, org('acme'));
+      assert.deepEqual([first.kind, second.kind], ['claimed', 'claimed']);
+      const third = await store.claimPartitionWithin(a.id, 'w3', 60_000, org('acme'));
+      assert.deepEqual(third, { kind: 'blocked', reason: 'orgId=acme has 2 running partitions (at most 2)' });
+      assert.equal((await store.claimPartitionWithin(c.id, 'w3', 60_000, org('zeta'))).kind, 'claimed', 'other key values have their own slots');
+      // A finished partition frees its slot; so does an expired lease.
+      assert.ok(first.kind === 'claimed' && (await store.releasePartition(first.lease, 'done')));
+      const fourth = await store.claimPartitionWithin(a.id, 'w3', -1, org('acme'));
+      assert.equal(fourth.kind, 'claimed');
+      assert.equal((await store.claimPartitionWithin(a.id, 'w4', 60_000, org('acme'))).kind, 'claimed', 'the expired lease does not hold a slot');
+      // The backfill-wide limit counts every run of the backfill: 3 live leases now (b, c, a).
+      assert.deepEqual(await store.claimPartitionWithin(c.id, 'w5', 60_000, { keys: [], backfillPartitions: 3 }), {
+        kind: 'blocked', reason: 'backfill contract has 3 running partitions (at most 3)',
+      });
+      assert.equal((await store.claimPartitionWithin(c.id, 'w5', 60_000, { keys: [], backfillPartitions: 4 })).kind, 'claimed');
+      const done = await store.createRun(newRun({ keys: { orgId: 'none' }, partitions: parts(1) }));
+      const only = await store.claimPartitionWithin(done.id, 'w', 60_000, org('none'));
+      assert.ok(only.kind === 'claimed' && (await store.releasePartition(only.lease, 'done')));
+      assert.deepEqual(await store.claimPartitionWithin(done.id, 'w', 60_000, org('none')), { kind: 'none' });
+    });
+
+    withStore('claimPartitionWithin never lets simultaneous claims past the limit', async (store) => {
+      const runs = await Promise.all(Array.from({ length: 4 }, () => store.createRun(newRun({ keys: { orgId: 'acme' }, partitions: Array.from({ length: 3 }, (_, i) => ({ lower: [i], upper: [i + 1] })) }))));
+      const limits = { keys: [{ name: 'orgId', value: 'acme', partitions: 5 }] };
+      const results = await Promise.all(runs.flatMap((r) => [0, 1, 2].map((i) => store.claimPartitionWithin(r.id, `w${i}`, 60_000, limits))));
+      assert.equal(results.filter((r) => r.kind === 'claimed').length, 5);
+      assert.equal(results.filter((r) => r.kind === 'blocked').length, 7);
+    });
+
+    withStore('keeps the fan-out child of partitions, and a split keeps it', async (store) => {
+      const run = await store.createRun(newRun({ partitions: [
+        { lower: null, upper: null, label: 'entityType=issues', child: 'issues' },
+        { lower: null, upper: null, label: 'entityType=pulls', child: 'pulls' },
+      ] }));
+      const partitions = await store.listPartitions(run.id);
+      assert.deepEqual(partitions.map((p) => [p.child, p.label]), [['issues', 'entityType=issues'], ['pulls', 'entityType=pulls']]);
+      const created = await store.splitPartition(run.id, 1, { batches: 0, upper: null }, [500], 'pulls, second half');
+      assert.equal(created, 2);
+      const after = await store.listPartitions(run.id);
+      assert.deepEqual(after.map((p) => [p.index, p.child, p.lower, p.upper]), [[0, 'issues', null, null], [1, 'pulls', null, [500]], [2, 'pulls', [500], null]]);
+      const plain = await store.createRun(newRun());
+      assert.deepEqual((await store.listPartitions(plain.id)).map((p) => p.child), [null, null]);
+    });
   });
 }

@@ -29,6 +29,8 @@ export function registerStatusCommands(program: Command): void {
         const lines = [
           `run ${run.id}  ${run.backfill}  ${run.state}${status.active ? ' (executing)' : ''}`,
           run.reason ? `  why: ${run.reason}` : '',
+          status.queuedBehind ? `  ${status.queuedBehind}` : '',
+          Object.keys(run.keys).length > 0 ? `  keys: ${Object.entries(run.keys).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
           run.control ? `  pending request: ${run.control.kind} by ${run.control.actor} (${run.control.reason})` : '',
           `  ${formatCounts(run.counts)}${planned}; ${formatCount(run.batches)} batches`,
           `  created by ${run.createdBy} at ${run.createdAt}${run.params.since ? `; since ${run.params.since}` : ''}; batch size ${run.options.batchSize}, concurrency ${run.options.concurrency}`,
@@ -39,10 +41,14 @@ export function registerStatusCommands(program: Command): void {
           'transitions:',
           ...status.transitions.map((t) => `  ${t.at}  ${t.from ?? '∅'} → ${t.to}  by ${t.actor}: ${t.reason}`),
         ];
+        if (status.children) {
+          const width = Math.max(5, ...status.children.map((c) => c.child.length));
+          lines.push('', 'children:', ...status.children.map((c) => `  ${c.child.padEnd(width)}  ${c.outcome.padEnd(7)}  success ${formatCount(c.counts.processed)}, error ${formatCount(c.counts.quarantined)}, skipped ${formatCount(c.counts.skipped)}${c.error ? `  (${c.error})` : ''}`));
+        }
         if (status.quarantine.length > 0) {
           lines.push('', 'quarantine (open):', ...status.quarantine.map((q) => `  ${q.errorClass}: ${formatCount(q.count)}`));
         }
-        process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 4).join('\n')}\n`);
+        process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 6).join('\n')}\n`);
         return 0;
       });
     });

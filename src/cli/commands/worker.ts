@@ -15,7 +15,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--backfill <name>', 'only runs of this backfill (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--concurrency <n>', 'partitions this worker works at once per run (default: the run\'s concurrency)')
     .option('--lease <duration>', 'how long a claimed partition stays this worker\'s without a heartbeat (default 30s); heartbeats come every third of it')
-    .option('--exit-when-idle', 'exit when no run has work left instead of waiting for more')
+    .option('--exit-when-idle', 'exit once no pending or running run is left (instead of waiting for new ones)')
     .action(async (options: { poll?: string; backfill?: string[]; exitWhenIdle?: boolean; concurrency?: string; lease?: string }, command: Command) => {
       const leaseMs = options.lease === undefined ? undefined : parseDuration(options.lease, '--lease');
       if (leaseMs !== undefined && leaseMs < 500) throw new UsageError(`--lease must be at least 500ms, got "${options.lease}"`);

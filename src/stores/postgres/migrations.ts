@@ -83,6 +83,16 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         );
       `,
     },
+    {
+      version: 2,
+      name: 'concurrency keys on runs, fan-out child on partitions',
+      sql: `
+        ALTER TABLE ${s}.sluice_runs ADD COLUMN keys jsonb NOT NULL DEFAULT '{}';
+        CREATE INDEX sluice_runs_keys ON ${s}.sluice_runs USING gin (keys jsonb_path_ops);
+        ALTER TABLE ${s}.sluice_partitions ADD COLUMN child text;
+        CREATE INDEX sluice_partitions_running ON ${s}.sluice_partitions (run_id) WHERE state = 'running';
+      `,
+    },
   ];
 }
 

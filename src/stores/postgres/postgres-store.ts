@@ -1,7 +1,10 @@
 import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type {
+  ClaimResult,
+  ConcurrencyLimits,
   PartitionLease,
   PartitionRecord,
   PartitionState,
@@ -9,11 +12,12 @@ import type {
   QuarantineStatus,
   RunControl,
   RunRecord,
+  StartResult,
   TransitionRecord,
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
-import type { CheckpointWrite, NewRun, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
 
@@ -71,7 +75,7 @@ export class PostgresStore implements Store {
   private closed = false;
   private savepoints = 0;
 
-  constructor(private readonly pool: pg.Pool, schema: string, readonly location: string) {
+  constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string) {
     const s = quoteIdentifier(schema, 'schema');
     this.t = {
       runs: `${s}.sluice_runs`,
@@ -97,12 +101,13 @@ export class PostgresStore implements Store {
 
   async createRun(input: NewRun): Promise<RunRecord> {
     await this.inTransaction(async (client) => {
-      await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, options, created_by, reason, planned_items)
-          VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7)`,
-        [input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, input.reason, input.plannedItems]);
-      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label)
-          SELECT $1, i - 1, l, u, lb FROM unnest($2::jsonb[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS x(l, u, lb, i)`,
-        [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)), input.partitions.map((p) => p.label ?? null)]);
+      await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, options, created_by, reason, planned_items, keys)
+          VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8)`,
+        [input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {})]);
+      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
+          SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
+        [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
+          input.partitions.map((p) => p.label ?? null), input.partitions.map((p) => p.child ?? null)]);
       await this.insertTransition(client, input.id, null, 'pending', input.createdBy, input.reason);
     });
     return (await this.getRun(input.id))!;
@@ -113,9 +118,13 @@ export class PostgresStore implements Store {
     return row;
   }
 
-  async listRuns(filter: { backfill?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRecord[]> {
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (filter.key !== undefined) {
+      params.push(JSON.stringify({ [filter.key.name]: filter.key.value }));
+      where.push(`r.keys @> $${params.length}::jsonb`);
+    }
     if (filter.backfill !== undefined) {
       params.push(filter.backfill);
       where.push(`r.backfill = $${params.length}`);
@@ -129,20 +138,56 @@ export class PostgresStore implements Store {
 
   async transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
     const changed = await this.inTransaction(async (client) => {
-      const { rows } = await client.query<{ state: RunState }>(`SELECT state FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
-      if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
-      if (!from.includes(rows[0].state)) return false;
-      assertTransition(runId, rows[0].state, to);
-      const ends = TERMINAL.includes(to);
-      await client.query(`UPDATE ${this.t.runs} SET state = $2, reason = $3, updated_at = now(),
-          started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
-          finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
-          control = CASE WHEN $5 THEN NULL ELSE control END
-        WHERE id = $1`, [runId, to, reason, ends, ends || to === 'paused']);
-      await this.insertTransition(client, runId, rows[0].state, to, actor, reason);
+      const state = await this.lockRunState(client, runId);
+      if (!from.includes(state)) return false;
+      await this.applyTransition(client, runId, state, to, actor, reason);
       return true;
     });
     return changed ? this.getRun(runId) : undefined;
+  }
+
+  async startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
+    const keyed = limits.keys.filter((k) => k.runs !== undefined);
+    const result = await this.inTransaction(async (client): Promise<StartResult | 'started'> => {
+      // Workers on other machines start runs of the same key at the same moment: each key value
+      // is a lock, taken in a fixed order so that two starts never wait on each other in a cycle.
+      await this.lockKeys(client, 'runs', keyed);
+      const state = await this.lockRunState(client, runId);
+      if (!from.includes(state)) return { kind: 'unchanged' };
+      for (const key of keyed) {
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT id FROM ${this.t.runs} WHERE keys @> $1::jsonb AND state = 'running' AND id <> $2 ORDER BY started_at, id`,
+          [JSON.stringify({ [key.name]: key.value }), runId]);
+        if (rows.length >= key.runs!) return queuedBehind(key, rows[0]!.id, rows.length);
+      }
+      await this.applyTransition(client, runId, state, 'running', actor, reason);
+      return 'started';
+    });
+    return result === 'started' ? { kind: 'started', run: (await this.getRun(runId))! } : result;
+  }
+
+  private async lockRunState(client: pg.PoolClient, runId: string): Promise<RunState> {
+    const { rows } = await client.query<{ state: RunState }>(`SELECT state FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
+    if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+    return rows[0].state;
+  }
+
+  /** Inside a transaction holding the run's row lock: moves it from `from` to `to` and records the transition. */
+  private async applyTransition(client: pg.PoolClient, runId: string, from: RunState, to: RunState, actor: string, reason: string): Promise<void> {
+    assertTransition(runId, from, to);
+    const ends = TERMINAL.includes(to);
+    await client.query(`UPDATE ${this.t.runs} SET state = $2, reason = $3, updated_at = now(),
+        started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
+        finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
+        control = CASE WHEN $5 THEN NULL ELSE control END
+      WHERE id = $1`, [runId, to, reason, ends, ends || to === 'paused']);
+    await this.insertTransition(client, runId, from, to, actor, reason);
+  }
+
+  /** Transaction-scoped advisory locks on concurrency key values, in sorted order (no deadlock between two lockers). */
+  private async lockKeys(client: pg.PoolClient, scope: string, keys: ReadonlyArray<{ name: string; value: string }>): Promise<void> {
+    const names = [...new Set(keys.map((k) => `sluice:${this.schema}:${scope}:${k.name}=${k.value}`))].sort();
+    for (const name of names) await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
   }
 
   async listTransitions(runId: string): Promise<TransitionRecord[]> {
@@ -164,7 +209,40 @@ export class PostgresStore implements Store {
   }
 
   async claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
-    const { rows } = await this.q<{ idx: number; fence: string; lease_expires_at: Date }>(
+    return this.claimWith(this.pool, runId, owner, leaseMs);
+  }
+
+  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult> {
+    const keyed = limits.keys.filter((k) => k.partitions !== undefined);
+    return this.inTransaction(async (client): Promise<ClaimResult> => {
+      const { rows: runRows } = await client.query<{ backfill: string }>(`SELECT backfill FROM ${this.t.runs} WHERE id = $1`, [runId]);
+      const backfill = runRows[0]?.backfill;
+      if (backfill === undefined) return { kind: 'none' };
+      // Count and claim under locks on the key values: two workers cannot both see 4 of 5.
+      await this.lockKeys(client, 'partitions', [...keyed, ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : [])]);
+      for (const key of keyed) {
+        const { rows } = await client.query<{ n: string }>(
+          `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
+            WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.keys @> $1::jsonb`,
+          [JSON.stringify({ [key.name]: key.value })]);
+        const n = Number(rows[0]!.n);
+        if (n >= key.partitions!) return { kind: 'blocked', reason: partitionLimitReason(`${key.name}=${key.value}`, n, key.partitions!) };
+      }
+      if (limits.backfillPartitions !== undefined) {
+        const { rows } = await client.query<{ n: string }>(
+          `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
+            WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.backfill = $1`, [backfill]);
+        const n = Number(rows[0]!.n);
+        if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
+      }
+      const lease = await this.claimWith(client, runId, owner, leaseMs);
+      return lease ? { kind: 'claimed', lease } : { kind: 'none' };
+    });
+  }
+
+  private async claimWith(client: pg.Pool | pg.PoolClient, runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
+    this.assertOpen();
+    const { rows } = await client.query<{ idx: number; fence: string; lease_expires_at: Date }>(
       `UPDATE ${this.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
           lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), updated_at = now()
         WHERE (p.run_id, p.idx) = (
@@ -172,7 +250,9 @@ export class PostgresStore implements Store {
            WHERE run_id = $1 AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
            ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING p.idx, p.fence, p.lease_expires_at`,
-      [runId, owner, leaseMs]);
+      [runId, owner, leaseMs]).catch((error: unknown) => {
+      throw this.wrap(error);
+    });
     const row = rows[0];
     return row ? { runId, index: row.idx, fence: Number(row.fence), owner, expiresAt: row.lease_expires_at.toISOString() } : undefined;
   }
@@ -197,14 +277,14 @@ export class PostgresStore implements Store {
     return this.inTransaction(async (client) => {
       // Splits of one run take turns (they number the new partitions).
       await client.query(`SELECT 1 FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
-      const { rows } = await client.query<{ upper: Cursor }>(
-        `SELECT upper FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
+      const { rows } = await client.query<{ upper: Cursor; child: string | null }>(
+        `SELECT upper, child FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
         [runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)]);
       if (!rows[0]) return undefined;
       const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.t.partitions} WHERE run_id = $1`, [runId]);
       await client.query(`UPDATE ${this.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [runId, index, JSON.stringify(at)]);
-      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label) VALUES ($1, $2, $3, $4, $5)`,
-        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label]);
+      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child]);
       return next[0]!.n;
     });
   }
@@ -420,7 +500,7 @@ function redact(connectionString: string): string {
 interface RunRow {
   id: string; backfill: string; state: RunState; params: RunRecord['params']; options: RunRecord['options']; created_by: string;
   created_at: Date; updated_at: Date; started_at: Date | null; finished_at: Date | null; reason: string | null; control: RunControl | null;
-  planned_items: string | null; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
+  planned_items: string | null; keys: Record<string, string>; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -446,11 +526,12 @@ function toRun(row: RunRow): RunRecord {
     },
     batches: Number(row.c_batches),
     plannedItems: row.planned_items === null ? null : Number(row.planned_items),
+    keys: row.keys,
   };
 }
 
 interface PartitionRow {
-  run_id: string; idx: number; lower: Cursor; upper: Cursor; label: string | null; cursor: Cursor; state: PartitionState; fence: string;
+  run_id: string; idx: number; lower: Cursor; upper: Cursor; label: string | null; child: string | null; cursor: Cursor; state: PartitionState; fence: string;
   lease_owner: string | null; lease_expires_at: Date | null; received: string; processed: string; skipped: string; failed: string;
   quarantined: string; batches: string; error: string | null; updated_at: Date;
 }
@@ -462,6 +543,7 @@ function toPartition(row: PartitionRow): PartitionRecord {
     lower: row.lower,
     upper: row.upper,
     label: row.label,
+    child: row.child,
     cursor: row.cursor,
     state: row.state,
     fence: Number(row.fence),

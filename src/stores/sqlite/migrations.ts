@@ -80,6 +80,15 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'concurrency keys on runs, fan-out child on partitions',
+    sql: `
+      ALTER TABLE sluice_runs ADD COLUMN keys TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE sluice_partitions ADD COLUMN child TEXT;
+      CREATE INDEX sluice_partitions_running ON sluice_partitions (state, run_id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -4,7 +4,10 @@ import Database from 'better-sqlite3';
 import type { Counts } from '../../core/counts.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, LeaseLostError, messageOf, NotFoundError, StoreError } from '../../core/errors.js';
+import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type {
+  ClaimResult,
+  ConcurrencyLimits,
   PartitionLease,
   PartitionRecord,
   PartitionState,
@@ -12,11 +15,12 @@ import type {
   QuarantineStatus,
   RunControl,
   RunRecord,
+  StartResult,
   TransitionRecord,
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import type { SqlConnection } from '../../core/sql.js';
-import type { CheckpointWrite, NewRun, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { WriteLock } from './write-lock.js';
@@ -185,11 +189,11 @@ export class SqliteStore implements Store {
     return this.writing(() => {
       const at = this.iso();
       this.writer.transaction(() => {
-        this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, options, created_by, created_at, updated_at, reason, planned_items)
-          VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`)
-          .run(input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, at, at, input.reason, input.plannedItems);
-        const insert = this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
-        input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, at));
+        this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, options, created_by, created_at, updated_at, reason, planned_items, keys)
+          VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, at, at, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {}));
+        const insert = this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+        input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, p.child ?? null, at));
         this.insertTransition(input.id, null, 'pending', input.createdBy, input.reason, at);
       }).immediate();
       return toRun(this.write.prepare(GET_RUN).get(input.id) as RunRow);
@@ -203,9 +207,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async listRuns(filter: { backfill?: string; states?: readonly RunState[]; limit?: number } = {}): Promise<RunRecord[]> {
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (filter.key !== undefined) {
+      where.push('json_extract(r.keys, ?) = ?');
+      params.push(jsonPath(filter.key.name), filter.key.value);
+    }
     if (filter.backfill !== undefined) {
       where.push('r.backfill = ?');
       params.push(filter.backfill);
@@ -225,21 +233,44 @@ export class SqliteStore implements Store {
         const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
         if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
         if (!from.includes(row.state)) return undefined;
-        assertTransition(runId, row.state, to);
-        const at = this.iso();
-        const ends = to === 'succeeded' || to === 'failed' || to === 'cancelled';
-        const clearsControl = ends || to === 'paused';
-        this.write.prepare(`UPDATE sluice_runs SET state = ?, reason = ?, updated_at = ?,
-            started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, ?) ELSE started_at END,
-            finished_at = CASE WHEN ? THEN ? ELSE NULL END,
-            control = CASE WHEN ? THEN NULL ELSE control END
-          WHERE id = ?`)
-          .run(to, reason, at, to, at, ends ? 1 : 0, at, clearsControl ? 1 : 0, runId);
-        this.insertTransition(runId, row.state, to, actor, reason, at);
-        // Read back in the same transaction: the record is the state this transition made.
-        return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+        return this.applyTransition(runId, row.state, to, actor, reason);
       }).immediate(),
     );
+  }
+
+  async startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
+    return this.writing(() =>
+      // One writer: nothing can start another run between the count and the transition.
+      this.writer.transaction((): StartResult => {
+        const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
+        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+        if (!from.includes(row.state)) return { kind: 'unchanged' };
+        for (const key of limits.keys) {
+          if (key.runs === undefined) continue;
+          const holders = this.write.prepare(`SELECT id FROM sluice_runs WHERE json_extract(keys, ?) = ? AND state = 'running' AND id <> ? ORDER BY started_at, id`)
+            .all(jsonPath(key.name), key.value, runId) as Array<{ id: string }>;
+          if (holders.length >= key.runs) return queuedBehind(key, holders[0]!.id, holders.length);
+        }
+        return { kind: 'started', run: this.applyTransition(runId, row.state, 'running', actor, reason) };
+      }).immediate(),
+    );
+  }
+
+  /** Inside a write transaction: moves the run from `from` to `to` and records the transition. */
+  private applyTransition(runId: string, from: RunState, to: RunState, actor: string, reason: string): RunRecord {
+    assertTransition(runId, from, to);
+    const at = this.iso();
+    const ends = to === 'succeeded' || to === 'failed' || to === 'cancelled';
+    const clearsControl = ends || to === 'paused';
+    this.write.prepare(`UPDATE sluice_runs SET state = ?, reason = ?, updated_at = ?,
+        started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, ?) ELSE started_at END,
+        finished_at = CASE WHEN ? THEN ? ELSE NULL END,
+        control = CASE WHEN ? THEN NULL ELSE control END
+      WHERE id = ?`)
+      .run(to, reason, at, to, at, ends ? 1 : 0, at, clearsControl ? 1 : 0, runId);
+    this.insertTransition(runId, from, to, actor, reason, at);
+    // Read back in the same transaction: the record is the state this transition made.
+    return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
   }
 
   async listTransitions(runId: string): Promise<TransitionRecord[]> {
@@ -269,19 +300,43 @@ export class SqliteStore implements Store {
   }
 
   async claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
-    return this.writing(() => {
+    return this.writing(() => this.claimNow(runId, owner, leaseMs));
+  }
+
+  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult> {
+    return this.writing((): ClaimResult => {
+      // One writer: the counts cannot change between reading them and claiming.
       const now = this.now();
-      const expires = now + leaseMs;
-      // One statement: picking the partition and leasing it cannot be separated by another writer.
-      const row = this.write.prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-          WHERE run_id = ? AND idx = (
-            SELECT idx FROM sluice_partitions WHERE run_id = ?
-               AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, 0) < ?))
-             ORDER BY idx LIMIT 1)
-          RETURNING idx, fence`)
-        .get(owner, expires, new Date(now).toISOString(), runId, runId, now) as { idx: number; fence: number } | undefined;
-      return row ? { runId, index: row.idx, fence: row.fence, owner, expiresAt: new Date(expires).toISOString() } : undefined;
+      for (const key of limits.keys) {
+        if (key.partitions === undefined) continue;
+        const { n } = this.write.prepare(`SELECT COUNT(*) AS n FROM sluice_partitions p JOIN sluice_runs r ON r.id = p.run_id
+            WHERE p.state = 'running' AND p.lease_expires_at >= ? AND json_extract(r.keys, ?) = ?`).get(now, jsonPath(key.name), key.value) as { n: number };
+        if (n >= key.partitions) return { kind: 'blocked', reason: partitionLimitReason(`${key.name}=${key.value}`, n, key.partitions) };
+      }
+      if (limits.backfillPartitions !== undefined) {
+        const { n, backfill } = this.write.prepare(`SELECT COUNT(p.run_id) AS n, b.backfill AS backfill FROM (SELECT backfill FROM sluice_runs WHERE id = ?) b
+            LEFT JOIN sluice_runs r ON r.backfill = b.backfill
+            LEFT JOIN sluice_partitions p ON p.run_id = r.id AND p.state = 'running' AND p.lease_expires_at >= ?
+            GROUP BY b.backfill`).get(runId, now) as { n: number; backfill: string } ?? { n: 0, backfill: '' };
+        if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
+      }
+      const lease = this.claimNow(runId, owner, leaseMs);
+      return lease ? { kind: 'claimed', lease } : { kind: 'none' };
     });
+  }
+
+  /** Under the write lock: one statement picks the partition and leases it, so no other writer can come between. */
+  private claimNow(runId: string, owner: string, leaseMs: number): PartitionLease | undefined {
+    const now = this.now();
+    const expires = now + leaseMs;
+    const row = this.write.prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+        WHERE run_id = ? AND idx = (
+          SELECT idx FROM sluice_partitions WHERE run_id = ?
+             AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, 0) < ?))
+           ORDER BY idx LIMIT 1)
+        RETURNING idx, fence`)
+      .get(owner, expires, new Date(now).toISOString(), runId, runId, now) as { idx: number; fence: number } | undefined;
+    return row ? { runId, index: row.idx, fence: row.fence, owner, expiresAt: new Date(expires).toISOString() } : undefined;
   }
 
   async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
@@ -303,14 +358,14 @@ export class SqliteStore implements Store {
   async splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined> {
     return this.writing(() =>
       this.writer.transaction(() => {
-        const row = this.write.prepare(`SELECT upper FROM sluice_partitions WHERE run_id = ? AND idx = ? AND batches <= ? AND upper = ? AND state IN ('pending', 'running')`)
-          .get(runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)) as { upper: string } | undefined;
+        const row = this.write.prepare(`SELECT upper, child FROM sluice_partitions WHERE run_id = ? AND idx = ? AND batches <= ? AND upper = ? AND state IN ('pending', 'running')`)
+          .get(runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)) as { upper: string; child: string | null } | undefined;
         if (!row) return undefined;
         const point = JSON.stringify(at ?? null);
         const next = (this.write.prepare('SELECT MAX(idx) + 1 AS n FROM sluice_partitions WHERE run_id = ?').get(runId) as { n: number }).n;
         const now = this.iso();
         this.write.prepare('UPDATE sluice_partitions SET upper = ?, updated_at = ? WHERE run_id = ? AND idx = ?').run(point, now, runId, index);
-        this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(runId, next, point, row.upper, label, now);
+        this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(runId, next, point, row.upper, label, row.child, now);
         return next;
       }).immediate(),
     );
@@ -590,6 +645,11 @@ export class SqliteStore implements Store {
   }
 }
 
+/** The JSON path of a concurrency key inside `sluice_runs.keys` (names are quoted: they may hold dots). */
+function jsonPath(name: string): string {
+  return `$."${name.replace(/"/g, '""')}"`;
+}
+
 /** One query whatever the number of keys: they are bound as one JSON array. */
 function delivered(statement: Database.Statement, namespace: string, keys: readonly ItemKey[]): Set<ItemKey> {
   if (keys.length === 0) return new Set();
@@ -601,7 +661,7 @@ function delivered(statement: Database.Statement, namespace: string, keys: reado
 interface RunRow {
   id: string; backfill: string; state: RunState; params: string; options: string; created_by: string; created_at: string;
   updated_at: string; started_at: string | null; finished_at: string | null; reason: string | null; control: string | null;
-  planned_items: number | null; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
+  planned_items: number | null; keys: string; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -621,6 +681,7 @@ function toRun(row: RunRow): RunRecord {
     counts: { received: row.c_received, processed: row.c_processed, skipped: row.c_skipped, failed: row.c_failed, quarantined: row.c_quarantined },
     batches: row.c_batches,
     plannedItems: row.planned_items,
+    keys: JSON.parse(row.keys) as Record<string, string>,
   };
 }
 
@@ -629,7 +690,7 @@ interface TransitionRow {
 }
 
 interface PartitionRow extends Counts {
-  run_id: string; idx: number; lower: string; upper: string; label: string | null; cursor: string; state: PartitionState; fence: number;
+  run_id: string; idx: number; lower: string; upper: string; label: string | null; child: string | null; cursor: string; state: PartitionState; fence: number;
   lease_owner: string | null; lease_expires_at: number | null; batches: number; error: string | null; updated_at: string;
 }
 
@@ -640,6 +701,7 @@ function toPartition(row: PartitionRow): PartitionRecord {
     lower: JSON.parse(row.lower) as Cursor,
     upper: JSON.parse(row.upper) as Cursor,
     label: row.label,
+    child: row.child,
     cursor: JSON.parse(row.cursor) as Cursor,
     state: row.state,
     fence: row.fence,
