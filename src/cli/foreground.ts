@@ -7,7 +7,7 @@ import { attachProgress, printOutcome } from './output.js';
  * the batches in flight, checkpoints and pauses the run; a second SIGINT exits at once (safe: every
  * checkpoint is a transaction, so at most the batches in flight are redone).
  */
-export async function runInForeground(handle: RunHandle, interactive: boolean, extra?: (outcome: RunOutcome) => Record<string, unknown>): Promise<RunOutcome> {
+export async function runInForeground(handle: RunHandle, interactive: boolean, extra?: (outcome: RunOutcome) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<RunOutcome> {
   const finishProgress = attachProgress(handle, interactive);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -24,7 +24,7 @@ export async function runInForeground(handle: RunHandle, interactive: boolean, e
   try {
     const outcome = await handle.done;
     finishProgress();
-    printOutcome(outcome, interactive, extra?.(outcome));
+    printOutcome(outcome, interactive, await extra?.(outcome));
     return outcome;
   } finally {
     process.off('SIGINT', onSignal);

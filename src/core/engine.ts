@@ -193,6 +193,13 @@ class Engine implements Sluice {
     return execution;
   }
 
+  async requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    const run = await this.getRunOrThrow(runId);
+    if (run.state === 'pending') return run;
+    if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`);
+    return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
+  }
+
   async hasFreePartitions(runId: string): Promise<boolean> {
     await this.store.expireLeases(this.isOwnerDead);
     const now = this.clock.now();

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { BatchRunner } from './batch-runner.js';
 import type { Clock } from './clock.js';
-import { type Counts, failureRatio } from './counts.js';
+import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
 import { CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
@@ -17,8 +17,11 @@ import type { Store } from './store.js';
 
 /** The failure-ratio guard waits for this many items before it judges a ratio. */
 export const FAILURE_RATIO_MIN_ITEMS = 100;
-/** Attempts at a store operation through connection trouble before the partition fails. */
-const STORE_RETRY_ATTEMPTS = 6;
+/**
+ * Attempts at a store operation through connection trouble before the partition fails: with
+ * backoff from 250 ms to 5 s, 15-28 s of patience, enough for a database restart or a failover.
+ */
+const STORE_RETRY_ATTEMPTS = 10;
 /** Longest stretch the batch loop keeps the event loop to itself. */
 const YIELD_EVERY_MS = 10;
 
@@ -440,7 +443,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const failed = partitions.filter((p) => p.state === 'failed');
     let target: { to: RunState; actor: string; reason: string } | undefined;
     if (allDone) {
-      const c = this.tracker.total();
+      // The run's counts, not this process's: other workers may have done most of it.
+      const c = partitions.reduce((sum, p) => addCounts(sum, p.counts), zeroCounts());
       target = { to: 'succeeded', actor: 'sluice', reason: `all partitions done: ${c.processed} processed, ${c.skipped} skipped, ${c.quarantined} quarantined` };
     } else if (stop?.kind === 'leave') {
       const now = await config.store.getRun(this.runId);

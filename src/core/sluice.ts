@@ -75,6 +75,8 @@ export interface Sluice {
    * last partition is done.
    */
   join(runId: string, options?: StartOptions): Promise<RunHandle>;
+  /** Hands a paused run back to the workers: it becomes pending, and the next worker to look starts it. */
+  requeue(runId: string, actor: string, reason: string): Promise<RunRecord>;
   /** Whether a worker could claim a partition of the run now (expiring the leases of dead workers first). */
   hasFreePartitions(runId: string): Promise<boolean>;
   /** Reopens a failed run: failed partitions go back to pending and the run executes here. */

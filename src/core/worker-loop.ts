@@ -1,8 +1,15 @@
 import type { Clock } from './clock.js';
-import { isSluiceError, messageOf } from './errors.js';
+import { isSluiceError, isTransientStoreError, messageOf } from './errors.js';
+import type { RunRecord } from './run.js';
 import type { Logger } from './logger.js';
 import type { RunHandle, RunOutcome } from './run-handle.js';
 import type { Sluice } from './sluice.js';
+
+/** Consecutive failed looks at the store (about a minute of patience) before the worker gives up. */
+const MAX_STORE_FAILURES = 30;
+
+/** How long an idle worker waits before trying again to split a run whose partitions are all held. */
+const SPLIT_RETRY_MS = 5000;
 
 export interface WorkerLoopOptions {
   sluice: Sluice;
@@ -31,20 +38,46 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
   const { sluice, signal, logger } = options;
   const known = new Set(options.backfills ?? sluice.backfills().map((b) => b.name));
   let current: RunHandle | undefined;
+  let storeFailures = 0;
+  /** When this worker last joined a fully held run of each id to try splitting it. */
+  const splitTried = new Map<string, number>();
   const leave = () => current?.leave('worker is shutting down');
   signal.addEventListener('abort', leave, { once: true });
   try {
     while (!signal.aborted) {
-      const runs = (await sluice.listRuns({ states: ['pending', 'running'], limit: 100 })).filter((r) => known.has(r.backfill)).reverse();
+      let runs: RunRecord[];
+      try {
+        runs = (await sluice.listRuns({ states: ['pending', 'running'], limit: 100 })).filter((r) => known.has(r.backfill)).reverse();
+      } catch (error) {
+        // The database is restarting or unreachable for a moment: look again later, with the
+        // same patience as a batch (the pool reconnects by itself).
+        if (!isTransientStoreError(error) || ++storeFailures > MAX_STORE_FAILURES) throw error;
+        logger.warn({ err: error, attempt: storeFailures }, `cannot list runs: ${messageOf(error)}; trying again`);
+        await options.clock.sleep(Math.min(5000, options.pollIntervalMs * storeFailures), signal);
+        continue;
+      }
+      storeFailures = 0;
       let worked = false;
       for (const run of runs) {
         if (signal.aborted) break;
-        if (!(await sluice.hasFreePartitions(run.id))) continue;
         try {
+          if (!(await sluice.hasFreePartitions(run.id))) {
+            // Every partition is held. An idle worker may still take half of the largest (a run
+            // planned with fewer partitions than workers): it tries now and then, not at every
+            // poll, because finding the largest partition counts rows.
+            const last = splitTried.get(run.id);
+            if (run.state !== 'running' || (last !== undefined && options.clock.now() - last < SPLIT_RETRY_MS)) continue;
+            splitTried.set(run.id, options.clock.now());
+          }
           current = await sluice.join(run.id, { actor: 'worker', ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
           options.onRun?.(current);
+          let batches = 0;
+          current.on('batch', () => (batches += 1));
           const outcome = await current.done;
-          worked = worked || outcome.batches > run.batches;
+          if (batches > 0) {
+            worked = true;
+            splitTried.delete(run.id);
+          }
           options.onOutcome?.(outcome);
         } catch (error) {
           // A run queued behind another with the same concurrency key is not a problem: it waits.

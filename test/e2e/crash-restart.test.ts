@@ -28,10 +28,11 @@ describe('crash and restart', () => {
       for (let i = 0; i < 4; i++) {
         const child = startCli(args, { cwd: dir });
         const done = collect(child);
-        // Every other kill waits until the run is executing, then lands a random moment later:
-        // mid-batch, mid-commit, anywhere. The others land a random moment after the process
-        // started: while it loads, seeds the table (the first one), opens the store or plans the run.
-        const waits = i % 2 === 1;
+        // Every other kill, the first included, waits until the run is executing, then lands a
+        // random moment later: mid-batch, mid-commit, anywhere (the first one always mid-run, so
+        // that a takeover happens however fast the machine is). The others land a random moment
+        // after the process started: while it loads, opens the store or plans the run.
+        const waits = i % 2 === 0;
         if (waits) await waitForLine(child, /"event":"(started|progress)"/);
         const delay = waits ? Math.floor(random() * 300) : 5 + Math.floor(random() * 2500);
         await new Promise((resolve) => setTimeout(resolve, delay));

@@ -21,6 +21,33 @@ function prng(seed: number): () => number {
   };
 }
 
+/** One demo email as the seeders insert it. */
+export interface DemoEmailRow {
+  id: number;
+  sender: string;
+  subject: string;
+  body: string;
+  linkCount: number;
+  receivedAt: string;
+}
+
+/**
+ * The demo's emails, the same on every machine and in both stores: received over the 120 days
+ * before `now`, older ids earlier, as in a real mailbox.
+ */
+export function* demoEmails(rows: number, now: number): Generator<DemoEmailRow> {
+  const random = prng(20_261_122);
+  const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
+  for (let id = 1; id <= rows; id++) {
+    const subject = `${pick(SUBJECT_WORDS)} ${pick(SUBJECT_WORDS)} #${id}`;
+    const words = 8 + Math.floor(random() * 24);
+    let body = '';
+    for (let w = 0; w < words; w++) body += `${pick(BODY_WORDS)} `;
+    const receivedAt = new Date(now - 120 * DAY_MS + Math.floor(((id - 1) / rows) * 120 * DAY_MS)).toISOString();
+    yield { id, sender: `user${Math.floor(random() * 5000)}@${pick(DOMAINS)}`, subject, body: body.trim(), linkCount: Math.floor(random() * 6), receivedAt };
+  }
+}
+
 export interface SeedResult {
   rows: number;
   created: boolean;
@@ -45,7 +72,6 @@ export function seedDemo(path: string, rows: number, now = Date.now()): SeedResu
       return { rows: count, created: false, seededAt: meta?.value ?? '' };
     }
     const seededAt = new Date(now).toISOString();
-    const random = prng(20_261_122);
     db.transaction(() => {
       db.exec(`CREATE TABLE emails (
         id INTEGER PRIMARY KEY, sender TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
@@ -53,16 +79,7 @@ export function seedDemo(path: string, rows: number, now = Date.now()): SeedResu
       db.exec('CREATE INDEX emails_received_at ON emails (received_at)');
       db.exec('CREATE TABLE demo_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       const insert = db.prepare('INSERT INTO emails (id, sender, subject, body, link_count, received_at) VALUES (?, ?, ?, ?, ?, ?)');
-      const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
-      for (let id = 1; id <= rows; id++) {
-        const subject = `${pick(SUBJECT_WORDS)} ${pick(SUBJECT_WORDS)} #${id}`;
-        const words = 8 + Math.floor(random() * 24);
-        let body = '';
-        for (let w = 0; w < words; w++) body += `${pick(BODY_WORDS)} `;
-        // Older ids were received earlier: ids and time grow together, as in a real mailbox.
-        const receivedAt = new Date(now - 120 * DAY_MS + Math.floor(((id - 1) / rows) * 120 * DAY_MS)).toISOString();
-        insert.run(id, `user${Math.floor(random() * 5000)}@${pick(DOMAINS)}`, subject, body.trim(), Math.floor(random() * 6), receivedAt);
-      }
+      for (const e of demoEmails(rows, now)) insert.run(e.id, e.sender, e.subject, e.body, e.linkCount, e.receivedAt);
       db.prepare('INSERT INTO demo_meta (key, value) VALUES (?, ?), (?, ?)').run('seeded_at', seededAt, 'rows', String(rows));
     }).immediate();
     return { rows, created: true, seededAt };
