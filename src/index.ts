@@ -27,4 +27,5 @@ export {
 } from './core/errors.js';
 export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
+export type { IterableContext, IterableSourceOptions } from './sources/index.js';
 export { openSqliteStore, SqliteStore, SqliteConnection } from './stores/sqlite/index.js';

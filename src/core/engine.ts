@@ -105,9 +105,9 @@ class Engine implements Sluice {
   /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */
   private async plan(definition: BackfillDefinition<unknown>, options: StartOptions) {
     const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
-    const filter: SourceFilter = { since };
     const runOptions = this.runOptions(definition, options);
     const params: RunParams = { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) };
+    const filter = filterOf(params);
     const keys = keysOf(definition, params);
     const children = await fanOutChildren(definition, params);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
@@ -182,7 +182,7 @@ class Engine implements Sluice {
       ...this.executionBase(definition, reader),
       run,
       options: this.runOptions(definition, options, run.options),
-      filter: { since: run.params.since ? new Date(run.params.since) : undefined },
+      filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
       onEnded: () => this.executing.delete(runId),
@@ -284,7 +284,7 @@ class Engine implements Sluice {
         ...this.executionBase(definition, reader),
         run: started,
         options: runOptions,
-        filter: { since: started.params.since ? new Date(started.params.since) : undefined },
+        filter: filterOf(started.params),
         actor,
         dryRun: false,
         onEnded: () => this.executing.delete(run.id),
@@ -455,6 +455,11 @@ class Engine implements Sluice {
     );
     return live?.leaseOwner ?? undefined;
   }
+}
+
+/** What the source is told about the run: its `since` and its parameters. */
+function filterOf(params: RunParams): SourceFilter {
+  return { ...(params.since ? { since: new Date(params.since) } : {}), ...(params.extra ? { params: params.extra } : {}) };
 }
 
 /** The children of a fan-out backfill for a run, checked: a typo must not silently drop a child. */

@@ -44,6 +44,8 @@ export interface SourceBatch<Item> {
 export interface SourceFilter {
   /** Only items at or after this instant (sources with a timestamp column or time axis). */
   readonly since?: Date;
+  /** The run's parameters (`--param installationId=42`): which installation, tenant or account to read. */
+  readonly params?: Readonly<Record<string, unknown>>;
 }
 
 /** What the runtime gives a source when it opens. */

@@ -1,19 +1,27 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Cursor } from '../core/cursor.js';
 import { isSluiceError, messageOf, SourceError } from '../core/errors.js';
-import type { PartitionSpec, Source, SourceBatch, SourceReader } from '../core/source.js';
+import type { PartitionSpec, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
 
 export interface IterableSourceOptions<Item> {
   /**
    * Items after `cursor` (`null`: from the start), in a stable order. In a fan-out backfill it is
    * called per child (`context.child`, e.g. the entity type), each with that child's own cursor.
    */
-  from: (cursor: Cursor, context: { child?: string }) => AsyncIterable<Item> | Iterable<Item>;
+  from: (cursor: Cursor, context: IterableContext) => AsyncIterable<Item> | Iterable<Item>;
   /** The cursor to resume after `item` (JSON: a string, a number, an array or object of them). */
   cursorOf: (item: Item) => Cursor;
   /** How many items there are in all (or in one fan-out child), for progress and ETA. */
-  count?: (context: { child?: string }) => number | Promise<number>;
+  count?: (context: IterableContext) => number | Promise<number>;
   description?: string;
+}
+
+/** What the iterable is told about the run and the partition it reads. */
+export interface IterableContext {
+  /** The fan-out child (entity type, tenant) of the partition, in a fan-out backfill. */
+  child?: string;
+  /** The run's parameters (`--param installationId=42`): which account to read. */
+  params: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -48,22 +56,22 @@ class IterableReader<Item> implements SourceReader<Item> {
   private readonly streams = new Map<string, IterableStream<Item>>();
 
   /** Present only when the user gave `count`: the engine then shows a percentage and an ETA. */
-  readonly count?: (request: { partition: PartitionSpec }) => Promise<number>;
+  readonly count?: (request: { partition: PartitionSpec; filter: SourceFilter }) => Promise<number>;
 
   constructor(private readonly options: IterableSourceOptions<Item>) {
     const count = options.count;
-    if (count) this.count = async ({ partition }) => count(partition.child === undefined ? {} : { child: partition.child });
+    if (count) this.count = async ({ partition, filter }) => count(contextOf(partition, filter));
   }
 
   async plan(): Promise<PartitionSpec[]> {
     return [{ lower: null, upper: null, label: 'all items' }];
   }
 
-  async read({ partition, cursor, limit }: { partition: PartitionSpec; cursor: Cursor; limit: number }): Promise<SourceBatch<Item>> {
+  async read({ partition, cursor, limit, filter }: { partition: PartitionSpec; cursor: Cursor; limit: number; filter: SourceFilter }): Promise<SourceBatch<Item>> {
     const name = partition.child ?? '';
     let stream = this.streams.get(name);
     if (!stream) {
-      stream = new IterableStream(this.options, partition.child === undefined ? {} : { child: partition.child });
+      stream = new IterableStream(this.options, contextOf(partition, filter));
       this.streams.set(name, stream);
     }
     return stream.read(cursor, limit);
@@ -76,6 +84,10 @@ class IterableReader<Item> implements SourceReader<Item> {
   }
 }
 
+function contextOf(partition: PartitionSpec, filter: SourceFilter): IterableContext {
+  return { ...(partition.child !== undefined ? { child: partition.child } : {}), params: filter.params ?? {} };
+}
+
 /** One iterator and where it stands. */
 class IterableStream<Item> {
   private iterator: AsyncIterator<Item> | Iterator<Item> | undefined;
@@ -85,7 +97,7 @@ class IterableStream<Item> {
   private lookahead: { item: Item } | undefined;
   private finished = false;
 
-  constructor(private readonly options: IterableSourceOptions<Item>, private readonly context: { child?: string }) {}
+  constructor(private readonly options: IterableSourceOptions<Item>, private readonly context: IterableContext) {}
 
   async read(cursor: Cursor, limit: number): Promise<SourceBatch<Item>> {
     try {
