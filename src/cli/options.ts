@@ -1,5 +1,6 @@
 import { UsageError } from '../core/errors.js';
-import { parseSince } from '../core/since.js';
+import { parseDuration, parseSince } from '../core/since.js';
+import { type KnobLayer, type Knobs, parseProfile, type ProfileName } from '../core/throttle/knobs.js';
 
 /** Parses a flag that must be a positive integer, with a one-line error naming the flag. */
 export function positiveInteger(flag: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -19,29 +20,108 @@ export interface RawRunFlags {
   maxBatches?: string;
   since?: string;
   dryRun?: boolean;
+  profile?: string;
+  batchDelay?: string;
+  maxMemory?: string;
 }
 
 export interface RunFlags {
-  batchSize?: number;
-  concurrency?: number;
   maxBatches?: number;
   since?: string;
   dryRun?: boolean;
+  /** The environment's knobs, then the flags': what the engine layers over the definition's. */
+  throttleLayers: KnobLayer[];
+  /** The flags' own knobs (for commands that plan a run themselves, like the demo with workers). */
+  knobs: Partial<Knobs>;
 }
 
 /** Validates run flags at the edge, before anything is opened or written. */
-export function parseRunFlags(raw: RawRunFlags, now = Date.now()): RunFlags {
+export function parseRunFlags(raw: RawRunFlags, now = Date.now(), env: NodeJS.ProcessEnv = process.env): RunFlags {
+  const knobs = parseKnobFlags(raw);
+  const profile = raw.profile === undefined ? undefined : parseProfile(raw.profile, '--profile');
   const flags: RunFlags = {
-    batchSize: positiveInteger('--batch-size', raw.batchSize, 100_000),
-    concurrency: positiveInteger('--concurrency', raw.concurrency, 256),
     maxBatches: positiveInteger('--max-batches', raw.maxBatches),
     dryRun: raw.dryRun === true,
+    knobs,
+    throttleLayers: [envLayer(env), { source: 'command line', ...(profile ? { profile } : {}), knobs, knobSources: flagSources(knobs) }].filter((l) => l.profile || Object.keys(l.knobs).length > 0),
   };
   if (raw.since !== undefined) {
     parseSince(raw.since, now); // throws a UsageError naming the accepted forms
     flags.since = raw.since;
   }
   return flags;
+}
+
+/** `--batch-size`, `--concurrency`, `--batch-delay`, `--max-memory` (run, demo, retune). */
+export function parseKnobFlags(raw: Pick<RawRunFlags, 'batchSize' | 'concurrency' | 'batchDelay' | 'maxMemory'>): Partial<Knobs> {
+  const knobs: Partial<Knobs> = {};
+  const batchSize = positiveInteger('--batch-size', raw.batchSize, 100_000);
+  const concurrency = positiveInteger('--concurrency', raw.concurrency, 256);
+  const maxMemoryMb = positiveInteger('--max-memory', raw.maxMemory, 1_048_576);
+  if (batchSize !== undefined) knobs.batchSize = batchSize;
+  if (concurrency !== undefined) knobs.concurrency = concurrency;
+  if (maxMemoryMb !== undefined) knobs.maxMemoryMb = maxMemoryMb;
+  if (raw.batchDelay !== undefined) knobs.batchDelayMs = delayMs(raw.batchDelay, '--batch-delay');
+  return knobs;
+}
+
+const FLAG_NAMES: Record<keyof Knobs, string> = {
+  batchSize: '--batch-size',
+  concurrency: '--concurrency',
+  batchDelayMs: '--batch-delay',
+  maxMemoryMb: '--max-memory',
+  maxEventLoopLagMs: '--max-lag',
+};
+
+function flagSources(knobs: Partial<Knobs>): Partial<Record<keyof Knobs, string>> {
+  return Object.fromEntries(Object.keys(knobs).map((k) => [k, FLAG_NAMES[k as keyof Knobs]]));
+}
+
+/** `250` (ms) or a duration such as `2s`, `500ms`. */
+function delayMs(value: string, what: string): number {
+  if (/^\d+$/.test(value.trim())) return Number(value);
+  return parseDuration(value, what);
+}
+
+/**
+ * The knobs the environment sets: `SLUICE_*`, and seed 002's `BACKFILL_*` names as aliases (a
+ * `SLUICE_` variable wins over its alias). A bad value is refused naming the variable.
+ */
+export function envLayer(env: NodeJS.ProcessEnv): KnobLayer {
+  const knobs: Partial<Knobs> = {};
+  const knobSources: Partial<Record<keyof Knobs, string>> = {};
+  const read = (names: readonly string[]) => {
+    for (const name of names) if (env[name] !== undefined && env[name] !== '') return { name, value: env[name]! };
+    return undefined;
+  };
+  const integer = (knob: 'batchSize' | 'concurrency' | 'maxMemoryMb' | 'maxEventLoopLagMs', names: readonly string[], max: number) => {
+    const found = read(names);
+    if (!found) return;
+    knobs[knob] = positiveInteger(found.name, found.value, max)!;
+    knobSources[knob] = found.name;
+  };
+  integer('batchSize', ['SLUICE_BATCH_SIZE', 'BACKFILL_BATCH_SIZE'], 100_000);
+  integer('concurrency', ['SLUICE_CONCURRENCY', 'BACKFILL_MAX_CONCURRENT'], 256);
+  integer('maxMemoryMb', ['SLUICE_MAX_MEMORY_MB', 'BACKFILL_MAX_MEMORY_MB'], 1_048_576);
+  integer('maxEventLoopLagMs', ['SLUICE_MAX_EVENT_LOOP_LAG_MS'], 60_000);
+  const delay = read(['SLUICE_BATCH_DELAY_MS', 'BACKFILL_BATCH_DELAY_MS']);
+  if (delay) {
+    if (!/^\d+$/.test(delay.value.trim())) throw new UsageError(`${delay.name} must be a number of milliseconds, got "${delay.value}"`);
+    knobs.batchDelayMs = Number(delay.value);
+    knobSources.batchDelayMs = delay.name;
+  }
+  // Seed 002's "use idle time": yield to the host between batches whenever its event loop lags.
+  const idle = read(['SLUICE_USE_IDLE', 'BACKFILL_USE_IDLE']);
+  if (idle && knobs.maxEventLoopLagMs === undefined) {
+    if (!/^(1|0|true|false|yes|no)$/i.test(idle.value)) throw new UsageError(`${idle.name} must be true or false, got "${idle.value}"`);
+    if (/^(1|true|yes)$/i.test(idle.value)) {
+      knobs.maxEventLoopLagMs = 20;
+      knobSources.maxEventLoopLagMs = idle.name;
+    }
+  }
+  const profileVar = read(['SLUICE_PROFILE', 'BACKFILL_PROFILE']);
+  const profile: ProfileName | undefined = profileVar ? parseProfile(profileVar.value, profileVar.name) : undefined;
+  return { source: profileVar ? profileVar.name : 'environment', ...(profile ? { profile } : {}), knobs, knobSources };
 }
 
 /** `--param key=value` pairs into an object. */
@@ -56,7 +136,7 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
   return params;
 }
 
-const VALUE_FLAGS = new Set(['--batch-size', '--concurrency', '--max-batches', '--rows', '--limit', '--since', '--id']);
+const VALUE_FLAGS = new Set(['--batch-size', '--concurrency', '--max-batches', '--rows', '--limit', '--since', '--id', '--batch-delay', '--max-memory', '--workers']);
 
 /**
  * Commander reads `--batch-size -3` as two options. Joining such pairs into `--batch-size=-3`

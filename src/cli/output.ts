@@ -34,6 +34,7 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
     handle.on('state', (s) => jsonLine('state', s));
     handle.on('quarantined', (q) => jsonLine('quarantined', q));
     handle.on('retry', (r) => jsonLine('retry', r));
+    handle.on('throttle', (t) => jsonLine('throttle', t));
     return () => undefined;
   }
   const bar = new cliProgress.SingleBar(
@@ -67,6 +68,7 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   };
   handle.on('started', (info) => {
     process.stderr.write(`${info.resumed ? 'resuming' : 'starting'} run ${info.runId} of ${info.backfill}${info.dryRun ? ' (dry run: nothing is written)' : ''}\n`);
+    if (info.throttle) process.stderr.write(`  ${info.throttle}\n`);
   });
   handle.on('progress', render);
   // A line under the bar: stop the bar (it redraws at the next progress event) so it is not torn.
@@ -80,6 +82,7 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   };
   handle.on('state', (s) => line(`${s.from} → ${s.to} (by ${s.actor}: ${s.reason})`));
   handle.on('quarantined', (q) => line(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}`));
+  handle.on('throttle', (t) => t.kind !== 'configured' && line(`throttle ${t.kind}: ${t.reason}`));
   return () => {
     if (started) {
       render(handle.progress());

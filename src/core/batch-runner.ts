@@ -12,7 +12,7 @@ import type { PartitionLease, QuarantineEntryInput, RetryPolicy, RunControl, Run
 import type { SourceBatch } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { RunState } from './run-state.js';
-import type { Store, StoreTransaction } from './store.js';
+import type { CheckpointSeen, Store, StoreTransaction } from './store.js';
 
 /** Everything a batch needs that does not change between batches of a run. */
 export interface BatchRunnerConfig {
@@ -47,6 +47,8 @@ export interface BatchResult {
   runState: RunState | null;
   /** The partition's upper bound as the checkpoint saw it: a split may have moved it (undefined in dry runs). */
   upper?: Cursor;
+  /** The run's tuning version as the checkpoint saw it (undefined in dry runs). */
+  tuning?: number;
 }
 
 interface Outcome {
@@ -185,7 +187,7 @@ export class BatchRunner {
     outcome: Outcome,
     malformed: QuarantineEntryInput[],
     succeededKeys?: ItemKey[],
-  ): Promise<{ control: RunControl | null; runState: RunState; upper: Cursor }> {
+  ): Promise<CheckpointSeen> {
     const { definition } = this.config;
     const failedEntries: QuarantineEntryInput[] = outcome.failed.map(({ item, error, attempts }) => ({
       itemKey: this.keyOf(item),

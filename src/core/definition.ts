@@ -4,6 +4,8 @@ import type { ItemKey } from './cursor.js';
 import type { RetryPolicy, RunParams } from './run.js';
 import type { Source } from './source.js';
 import type { SqlTransaction } from './sql.js';
+import type { Knobs, ProfileName } from './throttle/knobs.js';
+import type { HealthSignal } from './throttle/signal.js';
 
 /**
  * How a backfill achieves exactly-once in effect (see docs/exactly-once.md):
@@ -64,6 +66,31 @@ export interface BackfillDefinitionInput<Item> {
    * by the source with `child` set, and `sluice status` reports success and errors per child.
    */
   fanOut?: FanOut;
+  /** How gently to run: a profile, a delay between batches, guards and health signals. */
+  throttle?: ThrottleInput;
+}
+
+export interface ThrottleInput {
+  /** `background` (100 items, 1 s apart, one lane), `moderate` or `fast`; explicit knobs override it. */
+  profile?: ProfileName;
+  /** Pause after each batch of a lane, in ms. */
+  batchDelayMs?: number;
+  /** Lanes wait while the process's RSS is above this many MB (and resume under 90 % of it). */
+  maxMemoryMb?: number;
+  /** Lanes yield between batches while the event loop lags more than this many ms. */
+  maxEventLoopLagMs?: number;
+  /** Health signals read before batches: `stop` pauses the lanes, `slow` halves batches. */
+  signals?: readonly HealthSignal[];
+  /** How long a reading is reused (ms). Default 1000. */
+  signalIntervalMs?: number;
+}
+
+/** The throttle settings of a definition: what it sets explicitly (profiles fill in the rest). */
+export interface DefinitionThrottle {
+  readonly profile: ProfileName | undefined;
+  readonly knobs: Partial<Knobs>;
+  readonly signals: readonly HealthSignal[];
+  readonly signalIntervalMs: number;
 }
 
 export interface ConcurrencyKeyLimit {
@@ -97,6 +124,7 @@ export interface BackfillDefinition<Item = unknown> {
   readonly concurrencyKeys: Readonly<Record<string, ConcurrencyKeyLimit>>;
   readonly maxRunningPartitions: number | undefined;
   readonly fanOut: FanOut | undefined;
+  readonly throttle: DefinitionThrottle;
 }
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -161,6 +189,19 @@ const definitionSchema = z.object({
     }, { error: 'fanOut must be an object like { by: "entityType", children: ["issues", "pulls"] }' })
     .strict()
     .optional(),
+  throttle: z
+    .object({
+      profile: z.enum(['background', 'moderate', 'fast'], { error: (i) => `throttle.profile must be background, moderate or fast, got ${describe(i.input)}` }).optional(),
+      batchDelayMs: z.number({ error: 'throttle.batchDelayMs must be a number of ms' }).min(0, { error: 'throttle.batchDelayMs must be ≥ 0' }).max(3_600_000).optional(),
+      maxMemoryMb: positiveInt('throttle.maxMemoryMb').optional(),
+      maxEventLoopLagMs: positiveInt('throttle.maxEventLoopLagMs').optional(),
+      signals: z.array(z.custom<HealthSignal>((v) => !!v && typeof v === 'object' && typeof (v as HealthSignal).read === 'function' && typeof (v as HealthSignal).name === 'string', {
+        error: 'throttle.signals must hold health signals such as postgresHealth(...) or probe(...) (objects with a name and a read() function)',
+      })).optional(),
+      signalIntervalMs: positiveInt('throttle.signalIntervalMs').optional(),
+    }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })
+    .strict()
+    .optional(),
 }).strict();
 
 /** Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option. */
@@ -196,6 +237,18 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
     concurrencyKeys: Object.freeze({ ...(input.concurrencyKeys ?? {}) }),
     maxRunningPartitions: input.maxRunningPartitions,
     fanOut: input.fanOut,
+    throttle: Object.freeze({
+      profile: input.throttle?.profile,
+      knobs: stripUndefined({
+        batchSize: input.batchSize,
+        concurrency: input.concurrency,
+        batchDelayMs: input.throttle?.batchDelayMs,
+        maxMemoryMb: input.throttle?.maxMemoryMb,
+        maxEventLoopLagMs: input.throttle?.maxEventLoopLagMs,
+      }),
+      signals: [...(input.throttle?.signals ?? [])],
+      signalIntervalMs: input.throttle?.signalIntervalMs ?? 1000,
+    }),
   });
 }
 

@@ -7,13 +7,16 @@ import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, Usa
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
+import { EventLoopLag } from './throttle/event-loop-lag.js';
+import { describeKnobs, isProfileName, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
+import { Throttle } from './throttle/throttle.js';
 import { addCounts, zeroCounts } from './counts.js';
-import type { PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import type { DecisionRecord, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
-import type { ChildResult, ReplayResult, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { ChildResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
 import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
 import type { Store } from './store.js';
 
@@ -33,6 +36,7 @@ class Engine implements Sluice {
   private readonly leaseMs: number;
   private readonly progressIntervalMs: number;
   private readonly isOwnerDead: (owner: string) => boolean;
+  private readonly memoryReader: (() => { rss: number; heapUsed: number }) | undefined;
   /** Executions running in this process, by run id. */
   private readonly executing = new Map<string, RunExecution>();
 
@@ -44,6 +48,7 @@ class Engine implements Sluice {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.progressIntervalMs = options.progressIntervalMs ?? 1000;
     this.isOwnerDead = options.isOwnerDead ?? (() => false);
+    this.memoryReader = options.memoryReader;
     for (const definition of options.backfills) {
       if (this.definitions.has(definition.name)) {
         throw new UsageError(`two backfills are named "${definition.name}"; names must be unique`);
@@ -178,10 +183,12 @@ class Engine implements Sluice {
     if (this.executing.has(runId)) throw new SluiceError('RUN_ACTIVE', `run ${runId} is already executing in this process`);
     await this.store.expireLeases(this.isOwnerDead);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
+    const resolved = this.resolveRun(definition, options, run.options);
     const execution = new RunExecution({
       ...this.executionBase(definition, reader),
       run,
-      options: this.runOptions(definition, options, run.options),
+      options: resolved.runOptions,
+      throttle: this.throttleFor(definition, run.id, resolved.knobs),
       filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
@@ -279,11 +286,12 @@ class Engine implements Sluice {
       }
       const started = result.run;
       reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
-      const runOptions = this.runOptions(definition, options, started.options);
+      const resolved = this.resolveRun(definition, options, started.options);
       const execution = new RunExecution({
         ...this.executionBase(definition, reader),
         run: started,
-        options: runOptions,
+        options: resolved.runOptions,
+        throttle: this.throttleFor(definition, run.id, resolved.knobs),
         filter: filterOf(started.params),
         actor,
         dryRun: false,
@@ -314,24 +322,59 @@ class Engine implements Sluice {
 
   /** The definition's defaults, then what the run was created with, then this call's overrides. */
   private runOptions(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): RunOptions {
+    return this.resolveRun(definition, options, stored).runOptions;
+  }
+
+  /**
+   * The run's options and throttle knobs: for a new run, the definition's (its profile, then its
+   * explicit knobs), then this call's layers (environment, flags); for a stored run, what it was
+   * created or last retuned with, then this call's layers.
+   */
+  private resolveRun(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): { runOptions: RunOptions; knobs: ResolvedKnobs } {
     const limits = runLimitsOf(definition);
-    const base: RunOptions = stored ?? {
-      batchSize: definition.batchSize,
-      concurrency: definition.concurrency,
-      maxFailureRatio: definition.maxFailureRatio,
-      retry: definition.retry,
-      ...(limits ? { limits } : {}),
-    };
-    return {
-      batchSize: options.batchSize ?? base.batchSize,
-      concurrency: options.concurrency ?? base.concurrency,
-      maxFailureRatio: base.maxFailureRatio,
-      retry: base.retry,
-      ...(base.limits ? { limits: base.limits } : {}),
+    const layers: KnobLayer[] = [];
+    let base: Knobs;
+    if (stored) {
+      base = { batchSize: stored.batchSize, concurrency: stored.concurrency, batchDelayMs: stored.batchDelayMs ?? 0, ...pick(stored, ['maxMemoryMb', 'maxEventLoopLagMs']) };
+    } else {
+      base = { batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 };
+      layers.push({ source: 'definition', ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}), knobs: definition.throttle.knobs });
+    }
+    layers.push(...(options.throttleLayers ?? []));
+    const api: Partial<Knobs> = pick(options, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']);
+    if (options.profile || Object.keys(api).length > 0) layers.push({ source: options.actor ? `options of ${options.actor}` : 'options', ...(options.profile ? { profile: options.profile } : {}), knobs: api });
+    const knobs = resolveKnobs(base, layers);
+    if (stored) for (const name of Object.keys(base) as Array<keyof Knobs>) knobs.sources[name] ??= 'the run';
+    const k = knobs.knobs;
+    const runOptions: RunOptions = {
+      batchSize: k.batchSize,
+      concurrency: k.concurrency,
+      maxFailureRatio: stored?.maxFailureRatio ?? definition.maxFailureRatio,
+      retry: stored?.retry ?? definition.retry,
+      ...((stored ? stored.limits : limits) ? { limits: (stored ? stored.limits : limits)! } : {}),
       ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
       // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
       ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
+      batchDelayMs: k.batchDelayMs,
+      ...(k.maxMemoryMb !== undefined ? { maxMemoryMb: k.maxMemoryMb } : {}),
+      ...(k.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: k.maxEventLoopLagMs } : {}),
+      ...((knobs.profile ?? stored?.profile) ? { profile: (knobs.profile ?? stored?.profile)! } : {}),
     };
+    return { runOptions, knobs };
+  }
+
+  /** The throttle of one execution: its knobs, the definition's signals, decisions recorded with the run. */
+  private throttleFor(definition: BackfillDefinition<unknown>, runId: string, knobs: ResolvedKnobs): Throttle {
+    return new Throttle({
+      knobs,
+      signals: definition.throttle.signals,
+      signalIntervalMs: definition.throttle.signalIntervalMs,
+      clock: this.clock,
+      logger: this.logger,
+      ...(this.memoryReader ? { memory: { read: this.memoryReader } } : {}),
+      ...(knobs.knobs.maxEventLoopLagMs !== undefined ? { lag: new EventLoopLag(knobs.knobs.maxEventLoopLagMs, () => this.clock.now()) } : {}),
+      record: (decision) => this.store.recordDecision(runId, { worker: this.worker.id, ...decision }),
+    });
   }
 
   // ---- controls -----------------------------------------------------------------------------
@@ -376,6 +419,23 @@ class Engine implements Sluice {
     return (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
+  async retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord> {
+    const run = await this.getRunOrThrow(runId);
+    if (TERMINAL_STATES.includes(run.state)) throw new InvalidTransitionError(`run ${runId} is ${run.state}; only an open run can be retuned`);
+    validateStartOptions(patch);
+    const { profile, ...explicit } = patch;
+    if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
+      throw new UsageError('retune needs at least one of --batch-size, --concurrency, --batch-delay, --max-memory, --profile');
+    }
+    const knobs = resolveKnobs(
+      { batchSize: run.options.batchSize, concurrency: run.options.concurrency, batchDelayMs: run.options.batchDelayMs ?? 0, ...pick(run.options, ['maxMemoryMb', 'maxEventLoopLagMs']) },
+      [{ source: `retune by ${actor}`, ...(profile ? { profile } : {}), knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']) }],
+    ).knobs;
+    const updated = await this.store.updateRunOptions(runId, { ...knobs, ...(profile ? { profile } : {}) });
+    await this.store.recordDecision(runId, { worker: actor, kind: 'retune', reason: `${reason}: ${describeKnobs({ knobs, profile, sources: {} })}`, settings: knobs });
+    return updated;
+  }
+
   async cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]> {
     const open = await this.store.listRuns({ key, states: OPEN_STATES, limit: 10_000 });
     const cancelled: RunRecord[] = [];
@@ -394,11 +454,12 @@ class Engine implements Sluice {
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    const [partitions, transitions, quarantine, holder] = await Promise.all([
+    const [partitions, transitions, quarantine, holder, decisions] = await Promise.all([
       this.store.listPartitions(runId),
       this.store.listTransitions(runId),
       this.store.quarantineSummary({ runId }),
       this.liveHolder(runId),
+      this.store.listDecisions(runId, 20),
     ]);
     const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
     return {
@@ -407,6 +468,8 @@ class Engine implements Sluice {
       transitions,
       quarantine,
       active: holder !== undefined || this.executing.has(runId),
+      decisions,
+      throttle: throttleState(run, decisions),
       ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
       ...(queuedBehind ? { queuedBehind } : {}),
     };
@@ -457,6 +520,17 @@ class Engine implements Sluice {
   }
 }
 
+/**
+ * The throttle's state as the last decisions say it: `paused: db connections 83 % ≥ 80 %`, or
+ * running. Only meaningful while the run executes.
+ */
+function throttleState(run: RunRecord, decisions: readonly DecisionRecord[]): RunStatus['throttle'] {
+  const last = decisions.find((d) => d.kind !== 'configured' && d.kind !== 'retune');
+  if (run.state !== 'running' || !last) return { state: 'running', reason: null, since: null };
+  const state = last.kind === 'paused' ? 'paused' : last.kind === 'slowed' ? 'slowed' : 'running';
+  return { state, reason: last.reason, since: last.at };
+}
+
 /** What the source is told about the run: its `since` and its parameters. */
 function filterOf(params: RunParams): SourceFilter {
   return { ...(params.since ? { since: new Date(params.since) } : {}), ...(params.extra ? { params: params.extra } : {}) };
@@ -498,13 +572,23 @@ async function countItems(reader: SourceReader<unknown>, partitions: readonly { 
   return total;
 }
 
-function validateStartOptions(options: StartOptions): void {
-  for (const name of ['batchSize', 'concurrency', 'maxBatches'] as const) {
+function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile'>): void {
+  for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new UsageError(`${name} must be a positive integer, got ${String(value)}`);
     }
   }
+  if (options.batchSize !== undefined && options.batchSize > 100_000) throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
+  if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
+  if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
+  if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
+}
+
+function pick<T extends object, K extends keyof T>(object: T, names: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const name of names) if (object[name] !== undefined) out[name] = object[name];
+  return out;
 }
 
 function defaultWorker(clock: Clock): WorkerIdentity {

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
 import { hasLimits } from './concurrency.js';
+import type { Throttle } from './throttle/throttle.js';
 import type { ConcurrencyLimits, PartitionLease, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import type { ProgressSnapshot, RunEvents, RunHandle, RunOutcome } from './run-handle.js';
 import type { RunState } from './run-state.js';
@@ -35,7 +36,7 @@ export interface ExecutionConfig {
   leaseMs: number;
   progressIntervalMs: number;
   /** The run being executed. Dry runs pass an unsaved stand-in. */
-  run: { id: string; backfill: string; params: RunParams; counts: Counts; batches: number; plannedItems: number | null };
+  run: { id: string; backfill: string; params: RunParams; counts: Counts; batches: number; plannedItems: number | null; tuning?: number };
   options: RunOptions;
   filter: SourceFilter;
   /** Who started this execution (the actor of the final transition when it ends by itself). */
@@ -47,6 +48,8 @@ export interface ExecutionConfig {
   onEnded?: () => void;
   /** Concurrency limits every claim must respect (none by default). */
   limits?: ConcurrencyLimits;
+  /** Paces the batches (guards, signals, delay); none in dry runs built without one. */
+  throttle?: Throttle;
   /**
    * When a limit blocks every lane: wait for a slot (a foreground run) instead of leaving the run
    * to the workers already holding its slots (a worker, which has other runs to look at).
@@ -98,12 +101,19 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private lastYieldAt = 0;
   private missedSplits = 0;
   private blockedReason: string | undefined;
+  private readonly lanes = new Map<number, Promise<void>>();
+  private lanesIdle: (() => void) | undefined;
+  private concurrency = 1;
+  private tuning: number;
+  /** Aborted by the first stop request: wakes lanes sleeping in a throttle wait. */
+  private readonly stopSignal = new AbortController();
 
   constructor(private readonly config: ExecutionConfig) {
     super();
     this.runId = config.run.id;
     this.backfill = config.run.backfill;
     this.startedAt = config.clock.now();
+    this.tuning = config.run.tuning ?? 0;
     this.tracker = new ProgressTracker(config.run.counts, config.run.batches, config.run.plannedItems, this.startedAt);
     this.runner = new BatchRunner({
       store: config.store,
@@ -125,6 +135,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });
+    config.throttle?.onDecision((d) => this.emit('throttle', { runId: this.runId, kind: d.kind, reason: d.reason }));
     if (config.dryPartitions) {
       config.dryPartitions.forEach((spec, index) => this.dryQueue.push({ index, spec, cursor: null, lease: undefined }));
     }
@@ -195,8 +206,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
         resumed: config.run.batches > 0,
         plannedItems: config.run.plannedItems,
         dryRun: config.dryRun,
+        ...(config.throttle ? { throttle: config.throttle.describe() } : {}),
       });
-      await Promise.all(Array.from({ length: config.options.concurrency }, () => this.lane()));
+      await config.throttle?.start();
+      this.concurrency = config.throttle?.settings().concurrency ?? config.options.concurrency;
+      for (let i = 0; i < this.concurrency; i++) this.startLane();
+      await this.allLanesDone();
       return await this.finish();
     } catch (error) {
       // Only store failures reach here (lanes contain their own errors): record what we can.
@@ -204,14 +219,36 @@ export class RunExecution extends EventEmitter implements RunHandle {
       return await this.finishWithError(error);
     } finally {
       clearInterval(ticker);
+      await config.throttle?.close();
       await config.reader.close().catch(() => undefined);
       this.emit('progress', this.progress());
       config.onEnded?.();
     }
   }
 
-  private async lane(): Promise<void> {
-    while (!this.stopRequest) {
+  /** Lanes run until they find no work; a retune may add lanes or retire the highest-numbered ones. */
+  private startLane(): void {
+    let id = 0;
+    while (this.lanes.has(id)) id++;
+    const done = this.lane(id).finally(() => {
+      this.lanes.delete(id);
+      if (this.lanes.size === 0) this.lanesIdle?.();
+    });
+    this.lanes.set(id, done);
+  }
+
+  private allLanesDone(): Promise<void> {
+    if (this.lanes.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.lanesIdle = resolve)).then(() => Promise.all([...this.lanes.values()])).then(() => undefined);
+  }
+
+  /** A lane numbered at or above the current concurrency retires at its next batch boundary. */
+  private retired(lane: number): boolean {
+    return lane >= this.concurrency;
+  }
+
+  private async lane(id: number): Promise<void> {
+    while (!this.stopRequest && !this.retired(id)) {
       const claim = await this.withStoreRetries('claim a partition', () => this.claim());
       if (claim && 'blocked' in claim) {
         // A worker with nothing of this run in hand leaves it to those holding its slots (it has
@@ -223,7 +260,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       }
       if (claim) {
         this.blockedReason = undefined;
-        await this.work(claim);
+        await this.work(claim, id);
         continue;
       }
       // Nothing left to claim: take half of the largest partition another lane or worker still
@@ -273,7 +310,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.emit('waiting', { runId: this.runId, reason });
   }
 
-  private async work(claim: Claim): Promise<void> {
+  private async work(claim: Claim, lane: number): Promise<void> {
     const { config } = this;
     this.partitionsRunning.add(claim.index);
     let leaseLost = false;
@@ -292,7 +329,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
       let storeFailures = 0;
       for (;;) {
         if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
-        if (this.stopRequest || !this.takeBatchSlot()) {
+        const mayGo = !this.stopRequest && !this.retired(lane) && (await this.gate());
+        if (!mayGo || this.stopRequest || this.retired(lane) || !this.takeBatchSlot()) {
           if (claim.lease) await config.store.releasePartition(claim.lease, 'pending');
           return;
         }
@@ -325,11 +363,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
         if (result.control) this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
         // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
         if (result.runState && result.runState !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
+        if (result.tuning !== undefined && result.tuning !== this.tuning) await this.applyTuning(result.tuning);
         this.guardFailureRatio();
         if (read.done) {
           this.partitionsDone.add(claim.index);
           return;
         }
+        await config.throttle?.pace((ms) => this.sleepUnlessStopped(ms));
         // Synchronous drivers (better-sqlite3) resolve every await at once: without this the loop
         // would never let timers, signals or the host's own requests run until the run ends.
         // Yielding every ~10 ms keeps the host responsive at a negligible cost per batch.
@@ -362,7 +402,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async splitLargest(): Promise<boolean> {
     const { config } = this;
     if (config.dryPartitions || !config.reader.split || !config.reader.count) return false;
-    const minItems = 3 * config.options.batchSize;
+    const minItems = 3 * this.batchSize();
     let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
     for (const p of await config.store.listPartitions(this.runId)) {
       if (p.state !== 'running' && p.state !== 'pending') continue;
@@ -387,7 +427,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const { retry } = config.options;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await config.reader.read({ partition: claim.spec, cursor, limit: config.options.batchSize, filter: config.filter });
+        return await config.reader.read({ partition: claim.spec, cursor, limit: this.batchSize(), filter: config.filter });
       } catch (error) {
         // A SourceError (missing table, unreadable file) will not heal by retrying.
         if ((isSluiceError(error) && error.code === 'SOURCE') || attempt >= retry.attempts) throw error;
@@ -421,10 +461,58 @@ export class RunExecution extends EventEmitter implements RunHandle {
     });
   }
 
+  // ---- throttling ------------------------------------------------------------------------------
+
+  private batchSize(): number {
+    return this.config.throttle?.batchSize() ?? this.config.options.batchSize;
+  }
+
+  /** Waits for the throttle to let a batch start; false when the execution was told to stop meanwhile. */
+  private async gate(): Promise<boolean> {
+    const throttle = this.config.throttle;
+    if (!throttle) return true;
+    return throttle.gate({
+      stopped: () => this.stopRequest !== null,
+      sleep: (ms) => this.sleepUnlessStopped(ms),
+      // No checkpoints happen while paused: look at the run for requests made elsewhere.
+      poll: async () => {
+        const run = await this.config.store.getRun(this.runId).catch(() => undefined);
+        if (!run) return;
+        if (run.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
+        else if (run.state !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
+        if (run.tuning !== this.tuning) await this.applyTuning(run.tuning, run);
+      },
+    });
+  }
+
+  /** Reloads the run's options after a live retune and applies them to this execution. */
+  private async applyTuning(version: number, known?: RunRecord): Promise<void> {
+    this.tuning = version;
+    const run = known ?? (await this.config.store.getRun(this.runId));
+    if (!run || !this.config.throttle) return;
+    const o = run.options;
+    await this.config.throttle.retune({
+      batchSize: o.batchSize,
+      concurrency: o.concurrency,
+      ...(o.batchDelayMs !== undefined ? { batchDelayMs: o.batchDelayMs } : {}),
+      ...(o.maxMemoryMb !== undefined ? { maxMemoryMb: o.maxMemoryMb } : {}),
+      ...(o.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: o.maxEventLoopLagMs } : {}),
+    }, 'retuned');
+    const concurrency = this.config.throttle.settings().concurrency;
+    const before = this.concurrency;
+    this.concurrency = concurrency;
+    for (let id = before; id < concurrency; id++) if (!this.lanes.has(id)) this.startLane();
+  }
+
+  private sleepUnlessStopped(ms: number): Promise<void> {
+    return this.config.clock.sleep(ms, this.stopSignal.signal);
+  }
+
   private requestStop(request: StopRequest): void {
     // The first request wins, except that a cancel overrides a pause or a leave.
     if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
+    this.stopSignal.abort();
     this.config.logger.info({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
   }
 

@@ -2,6 +2,7 @@ import type { Counts } from './counts.js';
 import type { ExitCode } from './errors.js';
 import type { RunRecord } from './run.js';
 import type { RunState } from './run-state.js';
+import type { KnobLayer } from './throttle/knobs.js';
 
 /** Options of `sluice.start` / `resume` / `retry`; they override the definition's defaults. */
 export interface StartOptions {
@@ -20,6 +21,16 @@ export interface StartOptions {
   reason?: string;
   /** Free-form parameters recorded with the run and passed to `process` as `ctx.run.params.extra`. */
   params?: Record<string, unknown>;
+  /** A throttle profile for this execution (a new run records it). */
+  profile?: 'background' | 'moderate' | 'fast';
+  /** Pause after each batch of a lane (ms). */
+  batchDelayMs?: number;
+  /** Lanes wait while RSS is above this many MB. */
+  maxMemoryMb?: number;
+  /** Lanes yield while the event loop lags more than this (ms). */
+  maxEventLoopLagMs?: number;
+  /** Knob layers with their sources (the CLI passes the environment's and the flags'), applied before the options above. */
+  throttleLayers?: readonly KnobLayer[];
   /**
    * Re-trigger mode of a new run: `none` (default) skips items the permanent ledger holds; `all`
    * delivers every item again. (`sluice run --reprocess failed` replays quarantines instead.)
@@ -71,10 +82,12 @@ export interface RunOutcome {
 
 export interface RunEvents {
   /** The run is executing (`resumed` when it continued an earlier execution). */
-  started: [info: { runId: string; backfill: string; resumed: boolean; plannedItems: number | null; dryRun: boolean }];
+  started: [info: { runId: string; backfill: string; resumed: boolean; plannedItems: number | null; dryRun: boolean; throttle?: string }];
   batch: [BatchEvent];
   progress: [ProgressSnapshot];
   state: [change: { runId: string; from: RunState; to: RunState; actor: string; reason: string }];
+  /** The throttle paused, resumed, slowed or was retuned. */
+  throttle: [decision: { runId: string; kind: string; reason: string }];
   /** A batch failed an attempt and will be retried or bisected. */
   retry: [info: { runId: string; partition: number; attempt: number; delayMs: number; errorClass: string; message: string }];
   quarantined: [info: { runId: string; partition: number; count: number; errorClass: string }];

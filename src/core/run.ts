@@ -20,6 +20,14 @@ export interface RunOptions {
    * that every worker, and `sluice status` without a config, applies the same ones.
    */
   limits?: RunLimits;
+  /** Pause after each batch of a lane (ms). */
+  batchDelayMs?: number;
+  /** Lanes wait while the process uses more memory than this (MB of RSS). */
+  maxMemoryMb?: number;
+  /** Lanes yield between batches while the event loop lags more than this (ms). */
+  maxEventLoopLagMs?: number;
+  /** The throttle profile the run was started (or retuned) with. */
+  profile?: 'background' | 'moderate' | 'fast';
 }
 
 export interface RunLimits {
@@ -76,6 +84,19 @@ export interface RunRecord {
   plannedItems: number | null;
   /** Values of the backfill's concurrency keys for this run, e.g. `{ installationId: "42" }`. */
   keys: Record<string, string>;
+  /** Grows at every live retune (`sluice retune`): executions reload the options when it changes. */
+  tuning: number;
+}
+
+/** A throttle decision (paused, resumed, slowed, retuned …) as recorded with the run. */
+export interface DecisionRecord {
+  id: number;
+  runId: string;
+  worker: string;
+  kind: string;
+  reason: string;
+  settings: Record<string, unknown>;
+  at: string;
 }
 
 export type PartitionState = 'pending' | 'running' | 'done' | 'failed';

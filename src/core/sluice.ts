@@ -1,7 +1,7 @@
 import type { BackfillDefinition } from './definition.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
-import type { PartitionRecord, QuarantineRecord, RunRecord, TransitionRecord, WorkerIdentity } from './run.js';
+import type { DecisionRecord, PartitionRecord, QuarantineRecord, RunRecord, TransitionRecord, WorkerIdentity } from './run.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import type { RunState } from './run-state.js';
 import type { RunFilter, Store } from './store.js';
@@ -21,6 +21,8 @@ export interface SluiceOptions {
   progressIntervalMs?: number;
   /** Tells whether a lease owner (another process) is gone, so its partitions can be taken over at once. */
   isOwnerDead?: (owner: string) => boolean;
+  /** How the memory guard reads memory (bytes); default `process.memoryUsage()`. */
+  memoryReader?: () => { rss: number; heapUsed: number };
 }
 
 /** Everything `sluice status` shows about one run. */
@@ -35,6 +37,20 @@ export interface RunStatus {
   children?: ChildResult[];
   /** For a pending run held back by a concurrency key: which run it waits for and why. */
   queuedBehind?: string;
+  /** The last throttle decisions (paused, resumed, slowed, retuned …), newest first. */
+  decisions: DecisionRecord[];
+  /** What the throttle is doing now, e.g. paused: "db connections 83 % ≥ 80 %". */
+  throttle: { state: 'running' | 'paused' | 'slowed'; reason: string | null; since: string | null };
+}
+
+/** A live retune: a profile and/or explicit knobs. */
+export interface RetunePatch {
+  batchSize?: number;
+  concurrency?: number;
+  batchDelayMs?: number;
+  maxMemoryMb?: number;
+  maxEventLoopLagMs?: number;
+  profile?: 'background' | 'moderate' | 'fast';
 }
 
 /** One fan-out child's result, summed over its partitions. */
@@ -89,6 +105,8 @@ export interface Sluice {
 
   status(runId: string): Promise<RunStatus>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /** Changes a running run's knobs; every worker applies them within one batch. */
+  retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord>;
   /** Cancels every open run whose concurrency key `name` has `value` (a deleted installation). */
   cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]>;
   listQuarantine(filter: { runId?: string; backfill?: string; errorClass?: string; status?: 'open' | 'replayed'; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;

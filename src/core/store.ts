@@ -2,6 +2,7 @@ import type { Counts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
 import type {
   ClaimResult,
+  DecisionRecord,
   ConcurrencyLimits,
   PartitionLease,
   PartitionRecord,
@@ -60,6 +61,17 @@ export interface Store {
    */
   transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined>;
   listTransitions(runId: string): Promise<TransitionRecord[]>;
+
+  /**
+   * Changes a run's options (a live retune) and increments its `tuning` version, which every
+   * checkpoint returns: executions on every worker reload the options within one batch.
+   */
+  updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord>;
+
+  /** Records a throttle decision of a worker executing the run. */
+  recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void>;
+  /** The run's throttle decisions, newest first. */
+  listDecisions(runId: string, limit?: number): Promise<DecisionRecord[]>;
 
   /** Writes (or clears, with `null`) a control request that workers pick up at the next batch boundary. */
   setControl(runId: string, control: RunControl | null): Promise<void>;
@@ -162,7 +174,7 @@ export interface StoreTransaction {
    * state, read in the same transaction (a worker stops when another one paused or ended the run),
    * and the partition's upper bound (another worker may have split it).
    */
-  checkpoint(write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState; upper: Cursor }>;
+  checkpoint(write: CheckpointWrite): Promise<CheckpointSeen>;
 
   /**
    * Marks quarantine entries replayed (by id) and moves their counts on the run's partitions:
@@ -172,6 +184,15 @@ export interface StoreTransaction {
 
   /** Records a failed replay attempt: increments attempts and stores the new error. */
   recordReplayFailure(id: number, errorClass: string, message: string): Promise<void>;
+}
+
+/** What a checkpoint reads back in its own statement. */
+export interface CheckpointSeen {
+  control: RunControl | null;
+  runState: RunState;
+  upper: Cursor;
+  /** The run's `tuning` version: when it moved, the options were retuned. */
+  tuning: number;
 }
 
 export interface CheckpointWrite {

@@ -2,7 +2,7 @@ import type { Clock } from './clock.js';
 import { isSluiceError, isTransientStoreError, messageOf } from './errors.js';
 import type { RunRecord } from './run.js';
 import type { Logger } from './logger.js';
-import type { RunHandle, RunOutcome } from './run-handle.js';
+import type { RunHandle, RunOutcome, StartOptions } from './run-handle.js';
 import type { Sluice } from './sluice.js';
 
 /** Consecutive failed looks at the store (about a minute of patience) before the worker gives up. */
@@ -25,6 +25,8 @@ export interface WorkerLoopOptions {
   exitWhenIdle?: boolean;
   /** Lanes this worker runs per run (default: the run's own concurrency). */
   concurrency?: number;
+  /** Further options for every run it joins (the environment's throttle knobs). */
+  joinOptions?: StartOptions;
   onRun?(handle: RunHandle): void;
   onOutcome?(outcome: RunOutcome): void;
 }
@@ -69,7 +71,7 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
             if (run.state !== 'running' || (last !== undefined && options.clock.now() - last < SPLIT_RETRY_MS)) continue;
             splitTried.set(run.id, options.clock.now());
           }
-          current = await sluice.join(run.id, { actor: 'worker', ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
+          current = await sluice.join(run.id, { ...options.joinOptions, actor: 'worker', ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
           options.onRun?.(current);
           let batches = 0;
           current.on('batch', () => (batches += 1));

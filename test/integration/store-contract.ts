@@ -274,7 +274,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w1', 60_000))!;
       const quiet = await store.transaction((tx) => tx.checkpoint(batch(lease, { cursor: [10], delta: { ...zero, received: 10, processed: 10 } })));
-      assert.deepEqual(quiet, { control: null, runState: 'pending', upper: [100] });
+      assert.deepEqual(quiet, { control: null, runState: 'pending', upper: [100], tuning: 0 });
       await store.setControl(run.id, control('cancel'));
       const result = await store.transaction((tx) =>
         tx.checkpoint({
@@ -721,6 +721,38 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual(after.map((p) => [p.index, p.child, p.lower, p.upper]), [[0, 'issues', null, null], [1, 'pulls', null, [500]], [2, 'pulls', [500], null]]);
       const plain = await store.createRun(newRun());
       assert.deepEqual((await store.listPartitions(plain.id)).map((p) => p.child), [null, null]);
+    });
+
+    // ---- throttling: live retunes and decisions ---------------------------------------------------
+
+    withStore('a retune changes the options and moves the tuning version every checkpoint sees', async (store) => {
+      const run = await store.createRun(newRun());
+      assert.equal(run.tuning, 0);
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const retuned = await store.updateRunOptions(run.id, { batchSize: 50, concurrency: 1, batchDelayMs: 250, profile: 'background' });
+      assert.equal(retuned.tuning, 1);
+      assert.deepEqual(retuned.options, { ...options, batchSize: 50, concurrency: 1, batchDelayMs: 250, profile: 'background' });
+      const seen = await store.transaction((tx) => tx.checkpoint(batch(lease, { cursor: [1] })));
+      assert.equal(seen.tuning, 1);
+      assert.equal((await store.updateRunOptions(run.id, { batchSize: 75 })).options.batchDelayMs, 250, 'a retune keeps what it does not change');
+      assert.equal((await store.getRun(run.id))!.tuning, 2);
+      await assert.rejects(store.updateRunOptions('r_missing', { batchSize: 1 }), withCode('NOT_FOUND'));
+    });
+
+    withStore('records throttle decisions per run, newest first', async (store) => {
+      const run = await store.createRun(newRun());
+      const other = await store.createRun(newRun());
+      await store.recordDecision(run.id, { worker: 'w1', kind: 'paused', reason: 'db connections 83 % ≥ 80 %', settings: { batchSize: 100 } });
+      await store.recordDecision(run.id, { worker: 'w1', kind: 'resumed', reason: 'db connections 41 % < 80 %', settings: { batchSize: 100 } });
+      await store.recordDecision(other.id, { worker: 'w2', kind: 'slowed', reason: 'probe p95 high', settings: {} });
+      const decisions = await store.listDecisions(run.id);
+      assert.deepEqual(decisions.map((d) => [d.runId, d.worker, d.kind, d.reason, d.settings]), [
+        [run.id, 'w1', 'resumed', 'db connections 41 % < 80 %', { batchSize: 100 }],
+        [run.id, 'w1', 'paused', 'db connections 83 % ≥ 80 %', { batchSize: 100 }],
+      ]);
+      assert.ok(decisions[0]!.id > decisions[1]!.id);
+      assert.ok(!Number.isNaN(Date.parse(decisions[0]!.at)));
+      assert.equal((await store.listDecisions(run.id, 1)).length, 1);
     });
   });
 }

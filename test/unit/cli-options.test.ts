@@ -38,11 +38,34 @@ describe('CLI flags: parseRunFlags', () => {
   const now = Date.parse('2026-05-01T00:00:00Z');
 
   it('turns the run options into numbers and keeps --since as given (the engine fixes it at run creation)', () => {
-    assert.deepEqual(parseRunFlags({ batchSize: '250', concurrency: '4', maxBatches: '3', since: '7d', dryRun: true }, now), {
-      batchSize: 250, concurrency: 4, maxBatches: 3, since: '7d', dryRun: true,
+    assert.deepEqual(parseRunFlags({ batchSize: '250', concurrency: '4', maxBatches: '3', since: '7d', dryRun: true, batchDelay: '2s', maxMemory: '512', profile: 'moderate' }, now, {}), {
+      maxBatches: 3, since: '7d', dryRun: true,
+      knobs: { batchSize: 250, concurrency: 4, batchDelayMs: 2000, maxMemoryMb: 512 },
+      throttleLayers: [{
+        source: 'command line', profile: 'moderate',
+        knobs: { batchSize: 250, concurrency: 4, batchDelayMs: 2000, maxMemoryMb: 512 },
+        knobSources: { batchSize: '--batch-size', concurrency: '--concurrency', batchDelayMs: '--batch-delay', maxMemoryMb: '--max-memory' },
+      }],
     });
-    assert.deepEqual(parseRunFlags({}, now), { batchSize: undefined, concurrency: undefined, maxBatches: undefined, dryRun: false });
+    assert.deepEqual(parseRunFlags({}, now, {}), { maxBatches: undefined, dryRun: false, knobs: {}, throttleLayers: [] });
+    assert.equal(parseRunFlags({ batchDelay: '250' }, now, {}).knobs.batchDelayMs, 250, 'a bare number is milliseconds');
     assert.equal(parseRunFlags({ since: '2026-04-01' }, now).since, '2026-04-01');
+  });
+
+  it('reads SLUICE_* and seed 002\'s BACKFILL_* variables, SLUICE_ winning, naming each source', () => {
+    const env = { BACKFILL_BATCH_SIZE: '40', SLUICE_BATCH_SIZE: '50', BACKFILL_BATCH_DELAY_MS: '2000', BACKFILL_MAX_CONCURRENT: '3', BACKFILL_MAX_MEMORY_MB: '256', BACKFILL_USE_IDLE: 'true' };
+    const [layer] = parseRunFlags({}, now, env).throttleLayers;
+    assert.deepEqual(layer, {
+      source: 'environment',
+      knobs: { batchSize: 50, concurrency: 3, maxMemoryMb: 256, batchDelayMs: 2000, maxEventLoopLagMs: 20 },
+      knobSources: { batchSize: 'SLUICE_BATCH_SIZE', concurrency: 'BACKFILL_MAX_CONCURRENT', maxMemoryMb: 'BACKFILL_MAX_MEMORY_MB', batchDelayMs: 'BACKFILL_BATCH_DELAY_MS', maxEventLoopLagMs: 'BACKFILL_USE_IDLE' },
+    });
+    assert.deepEqual(parseRunFlags({}, now, { SLUICE_PROFILE: 'background' }).throttleLayers, [{ source: 'SLUICE_PROFILE', profile: 'background', knobs: {}, knobSources: {} }]);
+    usage(() => parseRunFlags({}, now, { BACKFILL_BATCH_SIZE: 'many' }), 'BACKFILL_BATCH_SIZE must be a positive integer, got "many"');
+    usage(() => parseRunFlags({}, now, { SLUICE_BATCH_DELAY_MS: '1s' }), 'SLUICE_BATCH_DELAY_MS must be a number of milliseconds, got "1s"');
+    usage(() => parseRunFlags({}, now, { BACKFILL_USE_IDLE: 'maybe' }), 'BACKFILL_USE_IDLE must be true or false, got "maybe"');
+    usage(() => parseRunFlags({}, now, { SLUICE_PROFILE: 'turbo' }), 'SLUICE_PROFILE must be one of background, moderate, fast, got "turbo"');
+    usage(() => parseRunFlags({ profile: 'slow' }, now, {}), '--profile must be one of background, moderate, fast, got "slow"');
   });
 
   it('refuses bad values before anything is opened', () => {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { parseKeyArgument } from '../../core/concurrency.js';
 import { UsageError } from '../../core/errors.js';
+import { parseProfile } from '../../core/throttle/knobs.js';
+import { parseKnobFlags } from '../options.js';
 import { withContext } from './shared.js';
 
 export function registerControlCommands(program: Command): void {
@@ -33,4 +35,25 @@ export function registerControlCommands(program: Command): void {
         });
       });
   }
+
+  program
+    .command('retune <run>')
+    .description('change a running run\'s throttle: every worker applies it within one batch')
+    .option('--batch-size <n>', 'items per batch')
+    .option('--concurrency <n>', 'lanes per process')
+    .option('--batch-delay <ms>', 'pause after each batch: 250, 500ms, 2s')
+    .option('--max-memory <MB>', 'memory limit (RSS) of each process')
+    .option('--profile <name>', 'background, moderate or fast (explicit flags override it)')
+    .option('--reason <text>', 'why (recorded with the run)')
+    .action(async (runId: string, options: { batchSize?: string; concurrency?: string; batchDelay?: string; maxMemory?: string; profile?: string; reason?: string }, command: Command) => {
+      const knobs = parseKnobFlags(options);
+      const profile = options.profile === undefined ? undefined : parseProfile(options.profile, '--profile');
+      await withContext(command, { needsConfig: false }, async (ctx) => {
+        const run = await ctx.sluice.retune(runId, { ...knobs, ...(profile ? { profile } : {}) }, ctx.actor, options.reason ?? 'retuned from the CLI');
+        const o = run.options;
+        if (ctx.json) process.stdout.write(`${JSON.stringify({ event: 'retune', runId: run.id, tuning: run.tuning, options: o })}\n`);
+        else process.stdout.write(`run ${run.id} retuned: batch size ${o.batchSize}, concurrency ${o.concurrency}, delay ${o.batchDelayMs ?? 0} ms${o.maxMemoryMb ? `, memory limit ${o.maxMemoryMb} MB` : ''}${o.profile ? ` (profile ${o.profile})` : ''}; workers apply it within one batch\n`);
+        return 0;
+      });
+    });
 }

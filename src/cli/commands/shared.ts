@@ -8,7 +8,10 @@ export function withRunOptions(command: Command): Command {
     .option('--concurrency <n>', 'batches at once over disjoint partitions')
     .option('--max-batches <n>', 'stop cleanly after N batches (the run stays resumable)')
     .option('--since <when>', 'only items since a duration ago (7d, 12h, 30m) or an ISO date')
-    .option('--dry-run', 'process with ctx.dryRun, roll back, record nothing');
+    .option('--dry-run', 'process with ctx.dryRun, roll back, record nothing')
+    .option('--profile <name>', 'throttle profile: background (100 items, 1 s apart, 1 lane), moderate, fast; explicit flags override it')
+    .option('--batch-delay <ms>', 'pause after each batch of a lane: 250, 500ms, 2s')
+    .option('--max-memory <MB>', 'wait while this process uses more memory (RSS) than this, resume under 90 %');
 }
 
 /** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */

@@ -30,6 +30,7 @@ export function registerStatusCommands(program: Command): void {
           `run ${run.id}  ${run.backfill}  ${run.state}${status.active ? ' (executing)' : ''}`,
           run.reason ? `  why: ${run.reason}` : '',
           status.queuedBehind ? `  ${status.queuedBehind}` : '',
+          status.throttle.state !== 'running' ? `  ${status.throttle.state}: ${status.throttle.reason} (since ${status.throttle.since})` : '',
           Object.keys(run.keys).length > 0 ? `  keys: ${Object.entries(run.keys).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
           run.control ? `  pending request: ${run.control.kind} by ${run.control.actor} (${run.control.reason})` : '',
           `  ${formatCounts(run.counts)}${planned}; ${formatCount(run.batches)} batches`,
@@ -45,10 +46,14 @@ export function registerStatusCommands(program: Command): void {
           const width = Math.max(5, ...status.children.map((c) => c.child.length));
           lines.push('', 'children:', ...status.children.map((c) => `  ${c.child.padEnd(width)}  ${c.outcome.padEnd(7)}  success ${formatCount(c.counts.processed)}, error ${formatCount(c.counts.quarantined)}, skipped ${formatCount(c.counts.skipped)}${c.error ? `  (${c.error})` : ''}`));
         }
+        const decisions = status.decisions.filter((d) => d.kind !== 'configured').slice(0, 10);
+        if (decisions.length > 0) {
+          lines.push('', 'throttle decisions (newest first):', ...decisions.map((d) => `  ${d.at}  ${d.kind.padEnd(9)} ${d.reason}  (${d.worker})`));
+        }
         if (status.quarantine.length > 0) {
           lines.push('', 'quarantine (open):', ...status.quarantine.map((q) => `  ${q.errorClass}: ${formatCount(q.count)}`));
         }
-        process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 6).join('\n')}\n`);
+        process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 7).join('\n')}\n`);
         return 0;
       });
     });

@@ -3,7 +3,7 @@ import { systemClock } from '../../core/clock.js';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/since.js';
 import { runWorker } from '../../core/worker-loop.js';
-import { positiveInteger } from '../options.js';
+import { envLayer, positiveInteger } from '../options.js';
 import { jsonLine } from '../output.js';
 import { withContext } from './shared.js';
 
@@ -41,6 +41,7 @@ export function registerWorkerCommand(program: Command): void {
             backfills: options.backfill,
             exitWhenIdle: options.exitWhenIdle === true,
             concurrency,
+            joinOptions: { throttleLayers: [envLayer(process.env)] },
             onRun: (handle) => {
               ctx.logger.info({ runId: handle.runId, backfill: handle.backfill }, 'joined run');
               if (!ctx.interactive) handle.on('progress', (p) => jsonLine('progress', p));

@@ -18,7 +18,7 @@ const STATUS_EVERY_MS = 1000;
  */
 export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: number, flags: RunFlags): Promise<number> {
   const { sluice } = ctx;
-  const run = await openRun(ctx, { ...flags, concurrency: flags.concurrency ?? workers });
+  const run = await openRun(ctx, flags, workers);
   const started = Date.now();
   say(ctx, run.state === 'pending' && run.batches === 0 ? `run ${run.id} queued for ${workers} worker(s)` : `resuming run ${run.id} with ${workers} worker(s)`, { event: 'run', runId: run.id, workers });
 
@@ -90,14 +90,14 @@ export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: 
 }
 
 /** The demo's open run, handed (back) to the workers, or a new one. */
-async function openRun(ctx: CliContext, flags: RunFlags): Promise<RunRecord> {
+async function openRun(ctx: CliContext, flags: RunFlags, workers: number): Promise<RunRecord> {
   const [open] = await ctx.sluice.listRuns({ backfill: DEMO_BACKFILL_NAME, states: OPEN_STATES, limit: 1 });
   if (!open) {
     return ctx.sluice.enqueue(DEMO_BACKFILL_NAME, {
       actor: ctx.actor,
       reason: 'demo with workers',
-      ...(flags.batchSize ? { batchSize: flags.batchSize } : {}),
-      ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+      // A partition per worker unless --concurrency says otherwise.
+      throttleLayers: [{ source: '--workers', knobs: { concurrency: workers } }, ...flags.throttleLayers],
       ...(flags.since ? { since: flags.since } : {}),
     });
   }

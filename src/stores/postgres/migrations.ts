@@ -93,6 +93,23 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         CREATE INDEX sluice_partitions_running ON ${s}.sluice_partitions (run_id) WHERE state = 'running';
       `,
     },
+    {
+      version: 3,
+      name: 'throttle decisions, live retuning',
+      sql: `
+        ALTER TABLE ${s}.sluice_runs ADD COLUMN tuning integer NOT NULL DEFAULT 0;
+        CREATE TABLE ${s}.sluice_decisions (
+          id bigserial PRIMARY KEY,
+          run_id text NOT NULL REFERENCES ${s}.sluice_runs (id),
+          worker text NOT NULL,
+          kind text NOT NULL,
+          reason text NOT NULL,
+          settings jsonb NOT NULL,
+          at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX sluice_decisions_run ON ${s}.sluice_decisions (run_id, id);
+      `,
+    },
   ];
 }
 

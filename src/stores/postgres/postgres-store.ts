@@ -5,19 +5,21 @@ import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type {
   ClaimResult,
   ConcurrencyLimits,
+  DecisionRecord,
   PartitionLease,
   PartitionRecord,
   PartitionState,
   QuarantineRecord,
   QuarantineStatus,
   RunControl,
+  RunOptions,
   RunRecord,
   StartResult,
   TransitionRecord,
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
-import type { CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointSeen, CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
 
@@ -71,7 +73,7 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly read: PostgresConnection;
-  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger', string>;
+  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions', string>;
   private closed = false;
   private savepoints = 0;
 
@@ -83,6 +85,7 @@ export class PostgresStore implements Store {
       transitions: `${s}.sluice_transitions`,
       quarantine: `${s}.sluice_quarantine`,
       ledger: `${s}.sluice_ledger`,
+      decisions: `${s}.sluice_decisions`,
     };
     this.read = new PostgresConnection(pool);
   }
@@ -194,6 +197,23 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<{ run_id: string; from_state: RunState | null; to_state: RunState; actor: string; reason: string; at: Date }>(
       `SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
     return rows.map((r) => ({ runId: r.run_id, from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason, at: r.at.toISOString() }));
+  }
+
+  async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
+    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`, [runId, JSON.stringify(patch)]);
+    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+    return (await this.getRun(runId))!;
+  }
+
+  async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
+    await this.q(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`,
+      [runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings)]);
+  }
+
+  async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
+    const { rows } = await this.q<{ id: string; run_id: string; worker: string; kind: string; reason: string; settings: Record<string, unknown>; at: Date }>(
+      `SELECT * FROM ${this.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [runId, limit]);
+    return rows.map((r) => ({ id: Number(r.id), runId: r.run_id, worker: r.worker, kind: r.kind, reason: r.reason, settings: r.settings, at: r.at.toISOString() }));
   }
 
   async setControl(runId: string, control: RunControl | null): Promise<void> {
@@ -338,9 +358,9 @@ export class PostgresStore implements Store {
   }
 
   /** The per-batch hot path: one fenced UPDATE that also reads the control request, then ledger and quarantine rows. */
-  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<{ control: RunControl | null; runState: RunState; upper: Cursor }> {
+  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<CheckpointSeen> {
     const { lease, delta } = write;
-    const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState; upper: Cursor }>(
+    const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number }>(
       `UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
           failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
           state = CASE WHEN $10 THEN 'done' ELSE p.state END,
@@ -349,7 +369,7 @@ export class PostgresStore implements Store {
           updated_at = now()
         FROM ${this.t.runs} r
         WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
-        RETURNING r.control, r.backfill, r.state, p.upper`,
+        RETURNING r.control, r.backfill, r.state, p.upper, r.tuning`,
       [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
         delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null)]);
     if (!rows[0]) {
@@ -370,7 +390,7 @@ export class PostgresStore implements Store {
         [lease.runId, rows[0].backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
           q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
     }
-    return { control: rows[0].control, runState: rows[0].state, upper: rows[0].upper };
+    return { control: rows[0].control, runState: rows[0].state, upper: rows[0].upper, tuning: rows[0].tuning };
   }
 
   private async markReplayed(client: pg.PoolClient, runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void> {
@@ -500,7 +520,7 @@ function redact(connectionString: string): string {
 interface RunRow {
   id: string; backfill: string; state: RunState; params: RunRecord['params']; options: RunRecord['options']; created_by: string;
   created_at: Date; updated_at: Date; started_at: Date | null; finished_at: Date | null; reason: string | null; control: RunControl | null;
-  planned_items: string | null; keys: Record<string, string>; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
+  planned_items: string | null; keys: Record<string, string>; tuning: number; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -527,6 +547,7 @@ function toRun(row: RunRow): RunRecord {
     batches: Number(row.c_batches),
     plannedItems: row.planned_items === null ? null : Number(row.planned_items),
     keys: row.keys,
+    tuning: row.tuning,
   };
 }
 

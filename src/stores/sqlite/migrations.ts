@@ -89,6 +89,23 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE INDEX sluice_partitions_running ON sluice_partitions (state, run_id);
     `,
   },
+  {
+    version: 3,
+    name: 'throttle decisions, live retuning',
+    sql: `
+      ALTER TABLE sluice_runs ADD COLUMN tuning INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE sluice_decisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES sluice_runs (id),
+        worker TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        at TEXT NOT NULL
+      );
+      CREATE INDEX sluice_decisions_run ON sluice_decisions (run_id, id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

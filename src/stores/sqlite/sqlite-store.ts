@@ -8,19 +8,21 @@ import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type {
   ClaimResult,
   ConcurrencyLimits,
+  DecisionRecord,
   PartitionLease,
   PartitionRecord,
   PartitionState,
   QuarantineRecord,
   QuarantineStatus,
   RunControl,
+  RunOptions,
   RunRecord,
   StartResult,
   TransitionRecord,
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import type { SqlConnection } from '../../core/sql.js';
-import type { CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointSeen, CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { WriteLock } from './write-lock.js';
@@ -56,7 +58,8 @@ const CHECKPOINT = `UPDATE sluice_partitions SET cursor = ?, received = received
     lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
     lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
   WHERE run_id = ? AND idx = ? AND fence = ? AND cursor = ?
-  RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper`;
+  RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper,
+    (SELECT tuning FROM sluice_runs WHERE id = run_id) AS tuning`;
 
 /**
  * Ledger keys in one statement, the keys bound as one JSON array (no limit on their number).
@@ -286,6 +289,32 @@ export class SqliteStore implements Store {
     );
   }
 
+  async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
+    return this.writing(() =>
+      this.writer.transaction(() => {
+        const row = this.write.prepare('SELECT options FROM sluice_runs WHERE id = ?').get(runId) as { options: string } | undefined;
+        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+        const options = { ...(JSON.parse(row.options) as RunOptions), ...patch };
+        this.write.prepare('UPDATE sluice_runs SET options = ?, tuning = tuning + 1, updated_at = ? WHERE id = ?').run(JSON.stringify(options), this.iso(), runId);
+        return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+      }).immediate(),
+    );
+  }
+
+  async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
+    await this.writing(() =>
+      this.write.prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings), this.iso()),
+    );
+  }
+
+  async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
+    return this.reading(() =>
+      (this.read.prepare('SELECT * FROM sluice_decisions WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Array<{ id: number; run_id: string; worker: string; kind: string; reason: string; settings: string; at: string }>)
+        .map((r) => ({ id: r.id, runId: r.run_id, worker: r.worker, kind: r.kind, reason: r.reason, settings: JSON.parse(r.settings) as Record<string, unknown>, at: r.at })),
+    );
+  }
+
   async setControl(runId: string, control: RunControl | null): Promise<void> {
     const changes = await this.writing(() =>
       this.write.prepare('UPDATE sluice_runs SET control = ?, updated_at = ? WHERE id = ?').run(control ? JSON.stringify(control) : null, this.iso(), runId).changes,
@@ -475,14 +504,14 @@ export class SqliteStore implements Store {
    * The per-batch hot path: the fenced UPDATE first (which also reads control, run state and the
    * partition's end), then one ledger INSERT and the quarantine rows. Nothing else.
    */
-  private checkpoint(write: CheckpointWrite): { control: RunControl | null; runState: RunState; upper: Cursor } {
+  private checkpoint(write: CheckpointWrite): CheckpointSeen {
     const { lease, delta } = write;
     const now = this.now();
     const at = new Date(now).toISOString();
     const done = write.done ? 1 : 0;
     const updated = this.statements.checkpoint.get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed,
       delta.quarantined, done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence,
-      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string } | undefined;
+      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number } | undefined;
     if (!updated) throw this.checkpointMiss(lease);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.statements.ledger.run(write.ledger.namespace, lease.runId, at, JSON.stringify(write.ledger.keys));
@@ -494,7 +523,7 @@ export class SqliteStore implements Store {
           q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
       }
     }
-    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor };
+    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor, tuning: updated.tuning };
   }
 
   /** Why a fenced checkpoint matched no row: the lease went to someone else, or the cursor moved on. */
@@ -661,7 +690,7 @@ function delivered(statement: Database.Statement, namespace: string, keys: reado
 interface RunRow {
   id: string; backfill: string; state: RunState; params: string; options: string; created_by: string; created_at: string;
   updated_at: string; started_at: string | null; finished_at: string | null; reason: string | null; control: string | null;
-  planned_items: number | null; keys: string; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
+  planned_items: number | null; keys: string; tuning: number; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -682,6 +711,7 @@ function toRun(row: RunRow): RunRecord {
     batches: row.c_batches,
     plannedItems: row.planned_items,
     keys: JSON.parse(row.keys) as Record<string, string>,
+    tuning: row.tuning,
   };
 }
 

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Clock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { describeKnobs, resolveKnobs } from '../../src/core/throttle/knobs.js';
+import { MemoryGuard } from '../../src/core/throttle/memory-guard.js';
+import type { HealthSignal, SignalReading } from '../../src/core/throttle/signal.js';
+import { Throttle, type ThrottleDecision } from '../../src/core/throttle/throttle.js';
+
+/** A clock whose time moves only when something sleeps. */
+function fakeClock(): Clock & { slept: number[] } {
+  let now = 0;
+  const slept: number[] = [];
+  return {
+    slept,
+    now: () => now,
+    random: () => 0.5,
+    sleep: async (ms) => {
+      slept.push(ms);
+      now += ms;
+    },
+  };
+}
+
+function scripted(name: string, readings: Array<SignalReading | Error>): HealthSignal & { reads: number } {
+  const signal = {
+    name,
+    reads: 0,
+    async read() {
+      const next = readings[Math.min(signal.reads, readings.length - 1)]!;
+      signal.reads += 1;
+      if (next instanceof Error) throw next;
+      return next;
+    },
+  };
+  return signal;
+}
+
+describe('throttle knobs', () => {
+  it('layers a profile, then explicit knobs, later layers winning, and says where each value came from', () => {
+    const resolved = resolveKnobs({ batchSize: 500, concurrency: 1, batchDelayMs: 0 }, [
+      { source: 'definition', profile: 'moderate', knobs: { batchSize: 800 } },
+      { source: 'environment', knobs: { concurrency: 3 }, knobSources: { concurrency: 'BACKFILL_MAX_CONCURRENT' } },
+      { source: 'command line', profile: 'background', knobs: { maxMemoryMb: 256 }, knobSources: { maxMemoryMb: '--max-memory' } },
+    ]);
+    assert.deepEqual(resolved.knobs, { batchSize: 100, concurrency: 1, batchDelayMs: 1000, maxMemoryMb: 256 });
+    assert.equal(resolved.profile, 'background');
+    assert.equal(describeKnobs(resolved),
+      'batch size 100 (profile background (command line)) · delay 1000 ms (profile background (command line)) · concurrency 1 (profile background (command line)) · memory limit 256 MB (--max-memory)');
+  });
+});
+
+describe('memory guard', () => {
+  it('stops above the limit and resumes only under 90 % of it', () => {
+    let rss = 100 * 1_048_576;
+    const guard = new MemoryGuard({ limitMb: 200, read: () => ({ rss, heapUsed: 0 }) });
+    assert.equal(guard.check().level, 'ok');
+    rss = 250 * 1_048_576;
+    assert.deepEqual(guard.check(), { level: 'stop', reason: 'memory (RSS) 250 MB > 200 MB (limit)' });
+    rss = 190 * 1_048_576;
+    assert.deepEqual(guard.check(), { level: 'stop', reason: 'memory (RSS) 190 MB ≥ 180 MB (90 % of the limit, to resume)' });
+    rss = 170 * 1_048_576;
+    assert.equal(guard.check().level, 'ok');
+  });
+});
+
+describe('throttle', () => {
+  const knobs = resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: 0 }, []);
+
+  it('pauses while a signal says stop, backing off 1 s, 2 s, 4 s …, then resumes; every change is a decision', async () => {
+    const clock = fakeClock();
+    const decisions: ThrottleDecision[] = [];
+    const db = scripted('postgres', [
+      { level: 'stop', reason: 'db connections 83 % ≥ 80 %' },
+      { level: 'stop', reason: 'db connections 83 % ≥ 80 %' },
+      { level: 'stop', reason: 'db connections 83 % ≥ 80 %' },
+      { level: 'ok', reason: 'db connections 41 %' },
+    ]);
+    const throttle = new Throttle({ knobs, signals: [db], clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    let polls = 0;
+    assert.equal(await throttle.gate({ stopped: () => false, sleep: clock.sleep, poll: async () => void polls++ }), true);
+    assert.deepEqual(clock.slept, [1000, 2000, 4000]);
+    assert.equal(polls, 3, 'looks for pause and cancel requests while it waits');
+    assert.deepEqual(decisions.map((d) => [d.kind, d.reason]), [['paused', 'postgres: db connections 83 % ≥ 80 %'], ['resumed', 'postgres: db connections 41 %']]);
+    assert.equal(throttle.status().state, 'running');
+  });
+
+  it('halves batches while a signal says slow, and restores them when it clears', async () => {
+    const clock = fakeClock();
+    const decisions: ThrottleDecision[] = [];
+    const probe = scripted('probe', [{ level: 'slow', reason: 'p95 240 ms > 200 ms' }, { level: 'ok', reason: 'p95 90 ms' }]);
+    const throttle = new Throttle({ knobs, signals: [probe], signalIntervalMs: 1000, clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    await throttle.gate({ stopped: () => false, sleep: clock.sleep });
+    assert.equal(throttle.batchSize(), 200);
+    assert.equal(throttle.status().state, 'slowed');
+    await throttle.gate({ stopped: () => false, sleep: clock.sleep });
+    assert.equal(probe.reads, 1, 'a reading is reused within its interval');
+    await clock.sleep(1000);
+    await throttle.gate({ stopped: () => false, sleep: clock.sleep });
+    assert.equal(throttle.batchSize(), 400);
+    assert.deepEqual(decisions.map((d) => d.kind), ['slowed', 'recovered']);
+  });
+
+  it('a reading that cannot be taken: continue by default, stop when the signal says so', async () => {
+    const clock = fakeClock();
+    const lenient = new Throttle({ knobs, signals: [scripted('flaky', [new Error('timeout')])], clock, logger: silentLogger, record: async () => {} });
+    assert.equal(await lenient.gate({ stopped: () => false, sleep: clock.sleep }), true);
+    const strict = { ...scripted('strict', [new Error('connection refused')]), onError: 'stop' as const };
+    const decisions: ThrottleDecision[] = [];
+    let stopped = false;
+    const careful = new Throttle({ knobs, signals: [strict], clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    const gate = careful.gate({ stopped: () => stopped, sleep: async (ms) => { await clock.sleep(ms); stopped = true; } });
+    assert.equal(await gate, false, 'a stop request ends the wait');
+    assert.deepEqual(decisions.map((d) => d.reason), ['strict: no reading (connection refused); its policy is to stop']);
+  });
+
+  it('waits the batch delay after each batch, and applies a retune', async () => {
+    const clock = fakeClock();
+    const decisions: ThrottleDecision[] = [];
+    const throttle = new Throttle({ knobs: resolveKnobs({ batchSize: 100, concurrency: 1, batchDelayMs: 250 }, []), signals: [], clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    await throttle.pace(clock.sleep);
+    assert.deepEqual(clock.slept, [250]);
+    await throttle.retune({ batchSize: 50, batchDelayMs: 0 }, 'retune by alice');
+    assert.equal(throttle.batchSize(), 50);
+    await throttle.pace(clock.sleep);
+    assert.deepEqual(clock.slept, [250], 'no delay after the retune');
+    assert.match(decisions.at(-1)!.reason, /^retune by alice: batch size 50/);
+  });
+});
