@@ -29,3 +29,7 @@ export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
 export type { IterableContext, IterableSourceOptions } from './sources/index.js';
 export { openSqliteStore, SqliteStore, SqliteConnection } from './stores/sqlite/index.js';
+export { postgresHealth, probe, httpRateLimit } from './signals/index.js';
+export type { PostgresHealthOptions, ProbeOptions, HttpRateLimit, HttpRateLimitOptions, ObservedResponse } from './signals/index.js';
+export type { HealthSignal, SignalLevel, SignalReading } from './core/throttle/signal.js';
+export type { ThrottleInput } from './core/definition.js';

@@ -344,7 +344,14 @@ class Engine implements Sluice {
     const api: Partial<Knobs> = pick(options, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']);
     if (options.profile || Object.keys(api).length > 0) layers.push({ source: options.actor ? `options of ${options.actor}` : 'options', ...(options.profile ? { profile: options.profile } : {}), knobs: api });
     const knobs = resolveKnobs(base, layers);
-    if (stored) for (const name of Object.keys(base) as Array<keyof Knobs>) knobs.sources[name] ??= 'the run';
+    if (stored) {
+      // A stored value the definition would give anyway keeps the definition's label.
+      const fromDefinition = resolveKnobs({ batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 },
+        [{ source: 'definition', ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}), knobs: definition.throttle.knobs }]);
+      for (const name of Object.keys(base) as Array<keyof Knobs>) {
+        knobs.sources[name] ??= fromDefinition.knobs[name] === base[name] ? fromDefinition.sources[name] : 'the run (as created or retuned)';
+      }
+    }
     const k = knobs.knobs;
     const runOptions: RunOptions = {
       batchSize: k.batchSize,

@@ -20,6 +20,8 @@ export interface HealthSignal {
    * not stop the backfill) or `stop` (no reading, no work: for signals that guard something fragile).
    */
   readonly onError?: 'continue' | 'stop';
+  /** How long a reading is reused; default the throttle's `signalIntervalMs`. 0 for in-process signals that cost nothing to read. */
+  readonly intervalMs?: number;
   /** Releases what the signal holds (connections). */
   close?(): Promise<void>;
 }

@@ -39,8 +39,8 @@ const MAX_BACKOFF_MS = 30_000;
 export class Throttle {
   private knobs: Knobs;
   private readonly signalIntervalMs: number;
-  private reading: { at: number; value: SignalReading & { source?: string } } | undefined;
-  private pending: Promise<SignalReading & { source?: string }> | undefined;
+  private readonly cache = new Map<HealthSignal, { at: number; value: SignalReading | undefined }>();
+  private readonly pending = new Map<HealthSignal, Promise<SignalReading | undefined>>();
   private state: 'running' | 'paused' | 'slowed' = 'running';
   private reason = '';
   private memory: MemoryGuard | undefined;
@@ -90,7 +90,7 @@ export class Throttle {
     this.knobs = { ...this.knobs, ...Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined)) };
     const after = describeKnobs({ knobs: this.knobs, profile: undefined, sources: {} });
     if (this.memory?.limitMb !== this.knobs.maxMemoryMb) this.memory = this.guardFor(this.knobs.maxMemoryMb);
-    this.reading = undefined;
+    this.cache.clear();
     if (before !== after) await this.decide('retuned', `${reason}: ${after}`);
   }
 
@@ -114,7 +114,7 @@ export class Throttle {
         }
         await options.sleep(backoffMs);
         backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
-        this.reading = undefined; // look again now, not at the next interval
+        this.cache.clear(); // look again now, not at the next interval
         await options.poll?.();
         continue;
       }
@@ -149,29 +149,42 @@ export class Throttle {
   }
 
   /** The worst of the memory guard and the signals, read at most once per interval for all lanes. */
+  /**
+   * The worst of the memory guard and the signals. Each signal is read at most once per its
+   * interval (its own `intervalMs`, else the throttle's) for all lanes together; the memory guard
+   * and in-process signals (`intervalMs: 0`) are read every time, they cost nothing.
+   */
   private async read(): Promise<SignalReading & { source?: string }> {
+    const readings: Array<SignalReading & { source?: string }> = [];
+    if (this.memory) readings.push({ ...this.memory.check(), source: 'memory' });
+    readings.push(...(await Promise.all(this.config.signals.map((signal) => this.readSignal(signal)))).filter((r) => r !== undefined));
+    return worstReading(readings) as SignalReading & { source?: string };
+  }
+
+  private async readSignal(signal: HealthSignal): Promise<SignalReading | undefined> {
     const now = this.config.clock.now();
-    if (this.reading && now - this.reading.at < this.signalIntervalMs) return this.reading.value;
-    this.pending ??= this.takeReadings().finally(() => (this.pending = undefined));
-    const value = await this.pending;
-    this.reading = { at: this.config.clock.now(), value };
+    const cached = this.cache.get(signal);
+    const interval = signal.intervalMs ?? this.signalIntervalMs;
+    if (cached && now - cached.at < interval) return cached.value;
+    let pending = this.pending.get(signal);
+    if (!pending) {
+      pending = this.takeReading(signal).finally(() => this.pending.delete(signal));
+      this.pending.set(signal, pending);
+    }
+    const value = await pending;
+    this.cache.set(signal, { at: this.config.clock.now(), value });
     return value;
   }
 
-  private async takeReadings(): Promise<SignalReading & { source?: string }> {
-    const readings: Array<SignalReading & { source?: string }> = [];
-    if (this.memory) readings.push({ ...this.memory.check(), source: 'memory' });
-    await Promise.all(this.config.signals.map(async (signal) => {
-      try {
-        const reading = await signal.read();
-        readings.push({ level: reading.level, reason: `${signal.name}: ${reading.reason}` });
-      } catch (error) {
-        const policy = signal.onError ?? 'continue';
-        this.config.logger.warn({ signal: signal.name, err: error }, `health signal ${signal.name} could not be read (${policy})`);
-        if (policy === 'stop') readings.push({ level: 'stop', reason: `${signal.name}: no reading (${messageOf(error)}); its policy is to stop` });
-      }
-    }));
-    return worstReading(readings) as SignalReading & { source?: string };
+  private async takeReading(signal: HealthSignal): Promise<SignalReading | undefined> {
+    try {
+      const reading = await signal.read();
+      return { level: reading.level, reason: `${signal.name}: ${reading.reason}` };
+    } catch (error) {
+      const policy = signal.onError ?? 'continue';
+      this.config.logger.warn({ signal: signal.name, err: error }, `health signal ${signal.name} could not be read (${policy})`);
+      return policy === 'stop' ? { level: 'stop', reason: `${signal.name}: no reading (${messageOf(error)}); its policy is to stop` } : undefined;
+    }
   }
 
   private async decide(kind: ThrottleDecision['kind'], reason: string): Promise<void> {
