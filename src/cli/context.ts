@@ -105,7 +105,11 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
     interactive,
     json,
     dbPath,
-    close: () => store.close(),
+    // The engine first: it closes the backfills' health signals (their connections would keep the process alive).
+    close: async () => {
+      await sluice.close().catch(() => undefined);
+      await store.close();
+    },
   };
 }
 

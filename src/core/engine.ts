@@ -8,7 +8,7 @@ import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
-import { describeKnobs, isProfileName, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
+import { describeChanges, isProfileName, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
 import { Throttle } from './throttle/throttle.js';
 import { addCounts, zeroCounts } from './counts.js';
 import type { DecisionRecord, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
@@ -434,12 +434,11 @@ class Engine implements Sluice {
     if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
       throw new UsageError('retune needs at least one of --batch-size, --concurrency, --batch-delay, --max-memory, --profile');
     }
-    const knobs = resolveKnobs(
-      { batchSize: run.options.batchSize, concurrency: run.options.concurrency, batchDelayMs: run.options.batchDelayMs ?? 0, ...pick(run.options, ['maxMemoryMb', 'maxEventLoopLagMs']) },
-      [{ source: `retune by ${actor}`, ...(profile ? { profile } : {}), knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']) }],
-    ).knobs;
+    const current: Knobs = { batchSize: run.options.batchSize, concurrency: run.options.concurrency, batchDelayMs: run.options.batchDelayMs ?? 0, ...pick(run.options, ['maxMemoryMb', 'maxEventLoopLagMs']) };
+    const knobs = resolveKnobs(current, [{ source: `retune by ${actor}`, ...(profile ? { profile } : {}), knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']) }]).knobs;
     const updated = await this.store.updateRunOptions(runId, { ...knobs, ...(profile ? { profile } : {}) });
-    await this.store.recordDecision(runId, { worker: actor, kind: 'retune', reason: `${reason}: ${describeKnobs({ knobs, profile, sources: {} })}`, settings: knobs });
+    const changes = describeChanges(current, knobs) || 'no change';
+    await this.store.recordDecision(runId, { worker: actor, kind: 'retune', reason: `${reason} (by ${actor}${profile ? `, profile ${profile}` : ''}): ${changes}`, settings: knobs });
     return updated;
   }
 
@@ -508,6 +507,9 @@ class Engine implements Sluice {
   async close(): Promise<void> {
     for (const execution of this.executing.values()) execution.stop('sluice', 'engine closing');
     await Promise.all([...this.executing.values()].map((e) => e.done));
+    // The definitions' health signals hold connections of their own.
+    const signals = new Set(this.backfills().flatMap((d) => d.throttle.signals));
+    await Promise.all([...signals].map((s) => s.close?.().catch(() => undefined)));
   }
 
   private async getRunOrThrow(runId: string): Promise<RunRecord> {

@@ -61,7 +61,7 @@ export default [defineBackfill<{ n: number }>({
       assert.equal(sizes().reduce((a, b) => a + b, 0), 6000);
       const s = await status(dir, runId);
       assert.equal(s.run.options.batchSize, 50);
-      assert.ok(s.decisions.some((d) => d.kind === 'retune' && /db is busy: batch size 50/.test(d.reason)), JSON.stringify(s.decisions));
+      assert.ok(s.decisions.some((d) => d.kind === 'retune' && /^db is busy \(by .+\): batch size 200 → 50$/.test(d.reason)), JSON.stringify(s.decisions));
       assert.ok(s.decisions.some((d) => d.kind === 'retuned'), 'the executing worker applied it');
       assert.ok(s.decisions.some((d) => d.kind === 'configured' && /batch size 200 \(definition\)/.test(d.reason)), 'the effective configuration was recorded at start');
     } finally {

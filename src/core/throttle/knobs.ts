@@ -92,3 +92,19 @@ export function describeKnobs(resolved: ResolvedKnobs): string {
   if (knobs.maxEventLoopLagMs !== undefined) parts.push(`event-loop lag limit ${knobs.maxEventLoopLagMs} ms${from('maxEventLoopLagMs')}`);
   return parts.join(' · ');
 }
+
+const LABELS: Record<keyof Knobs, [string, string]> = {
+  batchSize: ['batch size', ''],
+  batchDelayMs: ['delay', ' ms'],
+  concurrency: ['concurrency', ''],
+  maxMemoryMb: ['memory limit', ' MB'],
+  maxEventLoopLagMs: ['event-loop lag limit', ' ms'],
+};
+
+/** What a retune changed, e.g. `batch size 200 → 50, delay 0 → 250 ms`; empty when nothing did. */
+export function describeChanges(before: Knobs, after: Knobs): string {
+  return (Object.keys(LABELS) as Array<keyof Knobs>)
+    .filter((name) => before[name] !== after[name])
+    .map((name) => `${LABELS[name][0]} ${before[name] ?? 'none'} → ${after[name] ?? 'none'}${LABELS[name][1]}`)
+    .join(', ');
+}

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EventLoopLag } from './event-loop-lag.js';
-import { describeKnobs, type Knobs, type ResolvedKnobs } from './knobs.js';
+import { describeChanges, describeKnobs, type Knobs, type ResolvedKnobs } from './knobs.js';
 import { MemoryGuard, type MemoryGuardOptions } from './memory-guard.js';
 import { type HealthSignal, type SignalReading, worstReading } from './signal.js';
 
@@ -86,12 +86,12 @@ export class Throttle {
 
   /** An operator's live retune (or a schedule's profile change). */
   async retune(knobs: Partial<Knobs>, reason: string): Promise<void> {
-    const before = describeKnobs({ knobs: this.knobs, profile: undefined, sources: {} });
+    const before = this.settings();
     this.knobs = { ...this.knobs, ...Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined)) };
-    const after = describeKnobs({ knobs: this.knobs, profile: undefined, sources: {} });
     if (this.memory?.limitMb !== this.knobs.maxMemoryMb) this.memory = this.guardFor(this.knobs.maxMemoryMb);
     this.cache.clear();
-    if (before !== after) await this.decide('retuned', `${reason}: ${after}`);
+    const changes = describeChanges(before, this.knobs);
+    if (changes) await this.decide('retuned', `${reason}: ${changes}`);
   }
 
   /**
@@ -144,6 +144,7 @@ export class Throttle {
     if (waitMs > 0) await sleep(waitMs);
   }
 
+  /** Stops the lag monitor. Signals belong to the definition (and may serve other runs): `Sluice.close()` closes them. */
   async close(): Promise<void> {
     this.config.lag?.close();
   }

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
+import { TEST_PG } from '../helpers/postgres.js';
+import { tempDir, waitFor } from '../helpers/temp.js';
+
+const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
+
+/** A database of its own: the health signal looks at the whole target database. */
+async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `sluice_thr_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_PG });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(TEST_PG);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: TEST_PG });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+interface Status {
+  run: { state: string; counts: { processed: number } };
+  throttle: { state: string; reason: string | null };
+  decisions: Array<{ kind: string; reason: string }>;
+}
+
+describe('PostgreSQL health signals on a real run', () => {
+  it('a long transaction and a session waiting on a lock slow the run (batches halved); it recovers when they end', async () => {
+    const db = await scratchDatabase();
+    const { dir, cleanup } = await tempDir();
+    const admin = new pg.Client({ connectionString: db.url });
+    const blocker = new pg.Client({ connectionString: db.url, application_name: 'test:blocker' });
+    const waiter = new pg.Client({ connectionString: db.url, application_name: 'test:waiter' });
+    await Promise.all([admin.connect(), blocker.connect(), waiter.connect()]);
+    let run: ReturnType<typeof startCli> | undefined;
+    try {
+      await admin.query('CREATE TABLE items (id bigint PRIMARY KEY, done int NOT NULL DEFAULT 0)');
+      await admin.query('INSERT INTO items SELECT i FROM generate_series(1, 60000) AS i');
+      await admin.query('CREATE TABLE accounts (id int PRIMARY KEY)');
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, postgresHealth, sqlKeyset } from '${SLUICE}';
+export default [defineBackfill<{ id: string }>({
+  name: 'touch',
+  source: sqlKeyset({ table: 'items', key: 'id' }),
+  delivery: 'transactional',
+  batchSize: 200,
+  throttle: { signals: [postgresHealth({ connectionString: '${db.url}', longTransactionMs: 400, maxLockWaiters: 0 })], signalIntervalMs: 100 },
+  async process(batch, ctx) {
+    await ctx.tx!.executeMany('UPDATE items SET done = done + 1 WHERE id = ?', batch.map((r) => [r.id]));
+    await ctx.tx!.query('SELECT pg_sleep(0.02)');
+  },
+})];
+`);
+      const env = { SLUICE_PG_SCHEMA: 'sluice' };
+      const args = (...rest: string[]) => [...rest, '--db', db.url];
+      run = startCli(args('run', 'touch'), { cwd: dir, env });
+      const done = collect(run);
+      const runId = String((JSON.parse(await waitForLine(run, /"event":"started"/)) as { runId: string }).runId);
+      const status = async () => JSON.parse((await runCli(args('status', runId, '--json'), { cwd: dir, env })).stdout) as Status;
+      const slowedBy = (pattern: RegExp) => waitFor(async () => {
+        const s = await status();
+        return s.throttle.state === 'slowed' && pattern.test(s.throttle.reason ?? '') ? s : undefined;
+      }, `the run to slow down for ${pattern}`, 20_000, 100);
+      const recovered = (count: number) => waitFor(async () => {
+        const s = await status();
+        return s.decisions.filter((d) => d.kind === 'recovered').length >= count ? s : undefined;
+      }, 'the run to recover', 20_000, 100);
+
+      // 1. A transaction left open (idle in transaction) past 400 ms.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1');
+      const slowed = await slowedBy(/^postgres: a transaction has been open \d+ s > 0.4 s \(pid \d+\)/);
+      assert.ok(slowed.decisions.some((d) => d.kind === 'slowed' && /batches halved to 100/.test(d.reason)), JSON.stringify(slowed.decisions[0]));
+      await blocker.query('COMMIT');
+      await recovered(1);
+
+      // 2. A session waiting on a lock another one holds.
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE');
+      const waiting = waiter.query('SELECT count(*) FROM accounts');
+      await slowedBy(/1 session waiting on locks \(> 0\)/);
+      await blocker.query('COMMIT');
+      await waiting;
+      await recovered(2);
+
+      // Finish quickly: a live retune, applied within a batch.
+      const retune = await runCli(args('retune', runId, '--batch-size', '5000'), { cwd: dir, env });
+      assert.equal(retune.code, 0, retune.stderr);
+      const result = await done;
+      assert.equal(result.code, 0, result.stderr);
+      const { rows } = await admin.query('SELECT MIN(done) AS min, MAX(done) AS max FROM items');
+      assert.deepEqual(rows[0], { min: 1, max: 1 });
+    } finally {
+      if (run && run.exitCode === null) run.kill('SIGKILL');
+      // The blocker first: a waiter cannot end while its query waits on the blocker's lock.
+      await blocker.end().catch(() => undefined);
+      await Promise.all([admin.end(), waiter.end()].map((p) => p.catch(() => undefined)));
+      await db.drop();
+      await cleanup();
+    }
+  });
+});
