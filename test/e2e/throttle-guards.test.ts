@@ -190,4 +190,55 @@ export default [defineBackfill<{ id: number }>({
       await cleanup();
     }
   });
+
+  it('a user probe slows the run while the foreground\'s p95 is over budget, pauses it over stopMs, and lets it go on', async () => {
+    const { dir, cleanup } = await tempDir();
+    // The foreground: a local service whose latency the test sets.
+    let latencyMs = 0;
+    const server: Server = createServer((_req, res) => {
+      setTimeout(() => res.end('ok'), latencyMs);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    let run: ReturnType<typeof startCli> | undefined;
+    try {
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, iterable, probe } from '${SLUICE}';
+export default [defineBackfill<{ n: number }>({
+  name: 'polite',
+  source: iterable({ from: (c) => Array.from({ length: 100000 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n }),
+  key: (i) => i.n,
+  batchSize: 100,
+  throttle: {
+    signals: [probe({ name: 'checkout', budgetMs: 150, stopMs: 600, window: 2, run: () => fetch('http://127.0.0.1:${port}/').then((r) => r.text()) })],
+    signalIntervalMs: 50,
+  },
+  async process() { await new Promise((resolve) => setTimeout(resolve, 10)); },
+})];
+`);
+      run = startCli(['run', 'polite', '--db', join(dir, 'store.db')], { cwd: dir });
+      const done = collect(run);
+      const runId = startedRunId(await waitForLine(run, /"event":"started"/));
+      const until = (what: string, check: (s: Status) => boolean) => waitFor(async () => {
+        const s = await status(dir, runId);
+        return check(s) ? s : undefined;
+      }, what, 30_000, 50);
+      latencyMs = 300;
+      const slowed = await until('the probe to slow the run', (s) => s.throttle.state === 'slowed');
+      assert.match(slowed.throttle.reason ?? '', /^checkout: p95 \d+ ms over [12] readings? > budget 150 ms: batches halved to 50$/);
+      latencyMs = 900;
+      const paused = await until('the probe to pause the run', (s) => s.throttle.state === 'paused');
+      assert.match(paused.throttle.reason ?? '', /^checkout: p95 \d+ ms over [12] readings? > 600 ms$/);
+      latencyMs = 0;
+      await until('the run to go on', (s) => s.decisions.some((d) => d.kind === 'resumed' || d.kind === 'recovered') && s.throttle.state === 'running');
+      const cancel = await runCli(['cancel', runId, '--db', join(dir, 'store.db')], { cwd: dir });
+      assert.equal(cancel.code, 0, cancel.stderr);
+      const result = await done;
+      assert.equal(result.code, 4, 'cancelled (exit 4)');
+    } finally {
+      if (run && run.exitCode === null) run.kill('SIGKILL');
+      server.closeAllConnections();
+      server.close();
+      await cleanup();
+    }
+  });
 });
