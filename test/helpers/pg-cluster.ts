@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const run = promisify(execFile);
+
+/** Where Debian puts the server binaries (the newest installed major version). */
+function binDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  return versions[0] ? join(root, versions[0], 'bin') : undefined;
+}
+
+/** Why a private cluster cannot be started here, or undefined when it can. */
+export function privateClusterUnavailable(): string | undefined {
+  if (!binDir()) return 'no PostgreSQL server binaries under /usr/lib/postgresql';
+  if (userInfo().uid === 0 && !existsSync('/usr/sbin/runuser')) return 'running as root without runuser (initdb refuses root)';
+  return undefined;
+}
+
+export interface PgCluster {
+  url: string;
+  port: number;
+  /** Restarts the server (fast shutdown: sessions are cut) and resolves once it accepts connections. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A throwaway PostgreSQL server of the test's own, on a free port, for tests that restart the
+ * server or fill its connections: the shared server on 5432 serves the other suites meanwhile.
+ * initdb and the server refuse to run as root, so as root they run as the `postgres` user.
+ */
+export async function startPgCluster(options: { maxConnections?: number } = {}): Promise<PgCluster> {
+  const bin = binDir();
+  if (!bin) throw new Error('no PostgreSQL server binaries');
+  const asRoot = userInfo().uid === 0;
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
+  if (asRoot) chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
+  const pgRun = (tool: string, args: string[]) => (asRoot ? run('/usr/sbin/runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]) : run(join(bin, tool), args));
+  const data = join(dir, 'data');
+  await pgRun('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+  const port = await freePort();
+  const settings = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', `-c max_connections=${options.maxConnections ?? 50}`].join(' ');
+  const start = () => pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
+  await start();
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const ready = async () => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const client = new pg.Client({ connectionString: url });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  };
+  await ready();
+  return {
+    url,
+    port,
+    restart: async () => {
+      await pgRun('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+      await start();
+      await ready();
+    },
+    stop: async () => {
+      await pgRun('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
