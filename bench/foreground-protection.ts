@@ -66,6 +66,7 @@ interface Variant {
   concurrency: number;
   batchDelayMs?: number;
   signals?: (url: string, budgetMs: number) => HealthSignal[];
+  adaptive?: { targetBatchMs: number };
 }
 
 /** Runs the backfill of `column` for `seconds` next to the foreground; returns items/s and the foreground's latencies. */
@@ -78,7 +79,7 @@ async function phase(url: string, schema: string, column: string, variant: Varia
     delivery: 'transactional',
     batchSize: variant.batchSize,
     concurrency: variant.concurrency,
-    throttle: { ...(variant.batchDelayMs ? { batchDelayMs: variant.batchDelayMs } : {}), signals, signalIntervalMs: 200 },
+    throttle: { ...(variant.batchDelayMs ? { batchDelayMs: variant.batchDelayMs } : {}), signals, signalIntervalMs: 100, ...(variant.adaptive ? { adaptive: variant.adaptive } : {}) },
     async process(batch, ctx) {
       // A little work per row in the database: a hash of the payload, written back.
       await ctx.tx!.query(`UPDATE events SET ${column} = length(md5(md5(payload) || id::text))::float8 WHERE id = ANY(?::bigint[])`, [batch.map((r) => r.id)] as never);
@@ -94,7 +95,7 @@ async function phase(url: string, schema: string, column: string, variant: Varia
     const seconds = (performance.now() - started) / 1000;
     const decisions = await store.listDecisions(outcome.runId, 10_000);
     const count = (kind: string) => decisions.filter((d) => d.kind === kind).length;
-    return { latencies, itemsPerSecond: outcome.counts.processed / seconds, processed: outcome.counts.processed, decisions: `${count('slowed')} slowed, ${count('paused')} paused` };
+    return { latencies, itemsPerSecond: outcome.counts.processed / seconds, processed: outcome.counts.processed, decisions: `${count('slowed')} slowed, ${count('paused')} paused, ${count('adapted')} adapted` };
   } finally {
     await sluice.close();
     await Promise.all(signals.map((s) => s.close?.()));
@@ -124,12 +125,14 @@ async function main(): Promise<void> {
     const idle = await foreground(url.toString(), SECONDS);
     const idleP95 = percentile(idle, 95);
     const budgetMs = Math.max(2, idleP95 * 1.2);
+    const targetBatchMs = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
     const variants: Variant[] = [
       { name: 'unthrottled (batches of 2,000, 4 lanes, no delay)', batchSize: 2000, concurrency: 4 },
       {
-        name: 'Sluice throttled (same knobs + probe of the foreground + postgresHealth)',
+        name: 'Sluice adaptive (same starting knobs; probe of the foreground, postgresHealth, adaptive controller)',
         batchSize: 2000,
         concurrency: 4,
+        adaptive: { targetBatchMs },
         signals: (u, budget) => {
           const probeClient = new pg.Client({ connectionString: u, application_name: 'bench:probe' });
           probeClient.on('error', () => undefined);
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
               ...probe({
               name: 'foreground',
               budgetMs: budget,
-              stopMs: budget * 3,
+              stopMs: budget * 5,
               window: 10,
               run: async () => {
                 await ready;
@@ -156,7 +159,12 @@ async function main(): Promise<void> {
     ];
     const columns = ['score_unthrottled', 'score_sluice', 'score_fixed'];
     const results = [];
-    for (let i = 0; i < variants.length; i++) results.push({ variant: variants[i]!, ...(await phase(url.toString(), 'sluice_bench', columns[i]!, variants[i]!, budgetMs)) });
+    for (let i = 0; i < variants.length; i++) {
+      // Each phase starts from the same state: the previous phase's dead rows vacuumed, its WAL checkpointed.
+      await db.query('VACUUM events');
+      await db.query('CHECKPOINT');
+      results.push({ variant: variants[i]!, ...(await phase(url.toString(), 'sluice_bench', columns[i]!, variants[i]!, budgetMs)) });
+    }
 
     const unthrottled = results[0]!.itemsPerSecond;
     const lines = [

@@ -4,6 +4,7 @@ import type { ItemKey } from './cursor.js';
 import type { RetryPolicy, RunParams } from './run.js';
 import type { Source } from './source.js';
 import type { SqlTransaction } from './sql.js';
+import type { ControllerOptions } from './throttle/controller.js';
 import type { Knobs, ProfileName } from './throttle/knobs.js';
 import type { HealthSignal } from './throttle/signal.js';
 
@@ -83,6 +84,11 @@ export interface ThrottleInput {
   signals?: readonly HealthSignal[];
   /** How long a reading is reused (ms). Default 1000. */
   signalIntervalMs?: number;
+  /**
+   * The adaptive controller: batch size steered on time per item towards `targetBatchMs` (default
+   * 1 s), lanes lowered (AIMD) while a probe's p95 exceeds its budget. `true` for the defaults.
+   */
+  adaptive?: boolean | ControllerOptions;
 }
 
 /** The throttle settings of a definition: what it sets explicitly (profiles fill in the rest). */
@@ -91,6 +97,7 @@ export interface DefinitionThrottle {
   readonly knobs: Partial<Knobs>;
   readonly signals: readonly HealthSignal[];
   readonly signalIntervalMs: number;
+  readonly adaptive: ControllerOptions | undefined;
 }
 
 export interface ConcurrencyKeyLimit {
@@ -199,6 +206,17 @@ const definitionSchema = z.object({
         error: 'throttle.signals must hold health signals such as postgresHealth(...) or probe(...) (objects with a name and a read() function)',
       })).optional(),
       signalIntervalMs: positiveInt('throttle.signalIntervalMs').optional(),
+      adaptive: z.union([
+        z.boolean(),
+        z.object({
+          targetBatchMs: positiveInt('throttle.adaptive.targetBatchMs').optional(),
+          minBatchSize: positiveInt('throttle.adaptive.minBatchSize').optional(),
+          maxBatchSize: positiveInt('throttle.adaptive.maxBatchSize').optional(),
+          maxGrowth: z.number().min(1.2, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).max(1.5, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).optional(),
+          minConcurrency: positiveInt('throttle.adaptive.minConcurrency').optional(),
+          probeWindow: positiveInt('throttle.adaptive.probeWindow').optional(),
+        }).strict(),
+      ], { error: 'throttle.adaptive must be true or an object like { targetBatchMs: 1000 }' }).optional(),
     }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })
     .strict()
     .optional(),
@@ -248,6 +266,7 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
       }),
       signals: [...(input.throttle?.signals ?? [])],
       signalIntervalMs: input.throttle?.signalIntervalMs ?? 1000,
+      adaptive: input.throttle?.adaptive === true ? {} : input.throttle?.adaptive || undefined,
     }),
   });
 }

@@ -376,6 +376,7 @@ class Engine implements Sluice {
       knobs,
       signals: definition.throttle.signals,
       signalIntervalMs: definition.throttle.signalIntervalMs,
+      ...(definition.throttle.adaptive ? { adaptive: { maxConcurrency: knobs.knobs.concurrency, ...definition.throttle.adaptive } } : {}),
       clock: this.clock,
       logger: this.logger,
       ...(this.memoryReader ? { memory: { read: this.memoryReader } } : {}),

@@ -209,7 +209,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         ...(config.throttle ? { throttle: config.throttle.describe() } : {}),
       });
       await config.throttle?.start();
-      this.concurrency = config.throttle?.settings().concurrency ?? config.options.concurrency;
+      this.concurrency = config.throttle?.concurrency() ?? config.options.concurrency;
       for (let i = 0; i < this.concurrency; i++) this.startLane();
       await this.allLanesDone();
       return await this.finish();
@@ -359,6 +359,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // Another lane may have split this partition: read no further than its new end.
         if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
         this.tracker.add(result.delta, finishedAt);
+        if (config.throttle) {
+          await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt);
+          this.adjustLanes();
+        }
         this.emit('batch', { runId: this.runId, partition: claim.index, size: read.items.length + read.malformed.length, durationMs: finishedAt - startedAt, delta: result.delta });
         if (result.control) this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
         // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
@@ -498,10 +502,16 @@ export class RunExecution extends EventEmitter implements RunHandle {
       ...(o.maxMemoryMb !== undefined ? { maxMemoryMb: o.maxMemoryMb } : {}),
       ...(o.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: o.maxEventLoopLagMs } : {}),
     }, 'retuned');
-    const concurrency = this.config.throttle.settings().concurrency;
+    this.adjustLanes();
+  }
+
+  /** Starts lanes up to the throttle's concurrency; lanes above it retire at their next batch. */
+  private adjustLanes(): void {
+    const concurrency = this.config.throttle?.concurrency() ?? this.concurrency;
+    if (concurrency === this.concurrency) return;
     const before = this.concurrency;
     this.concurrency = concurrency;
-    for (let id = before; id < concurrency; id++) if (!this.lanes.has(id)) this.startLane();
+    for (let id = before; id < concurrency; id++) if (!this.lanes.has(id) && !this.stopRequest) this.startLane();
   }
 
   private sleepUnlessStopped(ms: number): Promise<void> {

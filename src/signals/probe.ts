@@ -38,11 +38,13 @@ export function probe(options: ProbeOptions): HealthSignal & { p95(): number | u
       await options.run();
       latencies.push(now() - started);
       if (latencies.length > window) latencies.shift();
+      const latencyMs = latencies[latencies.length - 1]!;
       const value = p95()!;
+      const measured = { latencyMs, budgetMs: options.budgetMs };
       const shown = `p95 ${Math.round(value)} ms over ${latencies.length} reading${latencies.length === 1 ? '' : 's'}`;
-      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${options.stopMs} ms` };
-      if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${options.budgetMs} ms` };
-      return { level: 'ok', reason: `${shown} ≤ budget ${options.budgetMs} ms` };
+      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${options.stopMs} ms`, ...measured };
+      if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${options.budgetMs} ms`, ...measured };
+      return { level: 'ok', reason: `${shown} ≤ budget ${options.budgetMs} ms`, ...measured };
     },
   };
 }

@@ -8,6 +8,9 @@ export type SignalLevel = 'ok' | 'slow' | 'stop';
 export interface SignalReading {
   level: SignalLevel;
   reason: string;
+  /** A latency signal (a probe) also reports the latency it measured and its budget: the adaptive controller steers lanes on them. */
+  latencyMs?: number;
+  budgetMs?: number;
 }
 
 export interface HealthSignal {

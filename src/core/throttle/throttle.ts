@@ -3,12 +3,13 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EventLoopLag } from './event-loop-lag.js';
 import { describeChanges, describeKnobs, type Knobs, type ResolvedKnobs } from './knobs.js';
+import { AdaptiveController, type ControllerDecision, type ControllerOptions } from './controller.js';
 import { MemoryGuard, type MemoryGuardOptions } from './memory-guard.js';
 import { type HealthSignal, type SignalReading, worstReading } from './signal.js';
 
 /** A throttle decision, recorded with the run and shown by `sluice status`. */
 export interface ThrottleDecision {
-  kind: 'configured' | 'paused' | 'resumed' | 'slowed' | 'recovered' | 'retuned';
+  kind: 'configured' | 'paused' | 'resumed' | 'slowed' | 'recovered' | 'retuned' | 'adapted';
   reason: string;
   settings: Knobs;
 }
@@ -21,6 +22,8 @@ export interface ThrottleConfig {
   /** How memory is measured (tests inject a reader); the limit is the `maxMemoryMb` knob. */
   memory?: Omit<MemoryGuardOptions, 'limitMb'>;
   lag?: EventLoopLag;
+  /** Steer batch size on time per item and lanes on probe latency (see controller.ts). */
+  adaptive?: ControllerOptions;
   clock: Clock;
   logger: Logger;
   /** Persists a decision (the store); failures are logged, never fatal. */
@@ -41,15 +44,50 @@ export class Throttle {
   private readonly signalIntervalMs: number;
   private readonly cache = new Map<HealthSignal, { at: number; value: SignalReading | undefined }>();
   private readonly pending = new Map<HealthSignal, Promise<SignalReading | undefined>>();
+  /** Readings not yet fed to the controller (several lanes await the same reading; it counts once). */
+  private readonly pendingFresh = new Set<SignalReading>();
   private state: 'running' | 'paused' | 'slowed' = 'running';
   private reason = '';
   private memory: MemoryGuard | undefined;
   private readonly listeners: Array<(decision: ThrottleDecision) => void> = [];
 
+  private readonly controller: AdaptiveController | undefined;
+  /** The batch size last recorded as a decision: the controller's every step is not one. */
+  private recordedBatch: number;
+  private recordedAt = Number.NEGATIVE_INFINITY;
+
   constructor(private readonly config: ThrottleConfig) {
     this.knobs = { ...config.knobs.knobs };
     this.signalIntervalMs = config.signalIntervalMs ?? 1000;
     this.memory = this.guardFor(this.knobs.maxMemoryMb);
+    this.controller = config.adaptive ? new AdaptiveController({ batchSize: this.knobs.batchSize, concurrency: this.knobs.concurrency }, config.adaptive) : undefined;
+    this.recordedBatch = this.knobs.batchSize;
+  }
+
+  /** Lanes to run now: the knob, or the controller's AIMD value. */
+  concurrency(): number {
+    return this.controller?.concurrency ?? this.knobs.concurrency;
+  }
+
+  /** After a batch: the adaptive controller learns its time per item. */
+  async afterBatch(size: number, durationMs: number): Promise<void> {
+    if (!this.controller) return;
+    await this.adapted(this.controller.observeBatch(size, durationMs));
+  }
+
+  /**
+   * Records a controller decision when it matters: the lanes changed, or the batch size more than
+   * doubled or halved since the last one recorded and 10 s have passed (the controller steps at
+   * every batch; the log must stay readable).
+   */
+  private async adapted(decision: ControllerDecision | undefined, lanesChanged = false): Promise<void> {
+    if (!decision) return;
+    const ratio = decision.batchSize / this.recordedBatch;
+    const now = this.config.clock.now();
+    if (!lanesChanged && ((ratio < 2 && ratio > 0.5) || now - this.recordedAt < 10_000)) return;
+    this.recordedBatch = decision.batchSize;
+    this.recordedAt = now;
+    await this.decide('adapted', decision.reason);
   }
 
   private guardFor(limitMb: number | undefined): MemoryGuard | undefined {
@@ -77,6 +115,7 @@ export class Throttle {
 
   /** The batch size for the next batch: halved while a signal says slow. */
   batchSize(): number {
+    if (this.controller) return this.controller.batchSize;
     return this.state === 'slowed' ? Math.max(1, Math.floor(this.knobs.batchSize / 2)) : this.knobs.batchSize;
   }
 
@@ -89,6 +128,7 @@ export class Throttle {
     const before = this.settings();
     this.knobs = { ...this.knobs, ...Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined)) };
     if (this.memory?.limitMb !== this.knobs.maxMemoryMb) this.memory = this.guardFor(this.knobs.maxMemoryMb);
+    this.controller?.retune({ ...(knobs.batchSize !== undefined ? { batchSize: knobs.batchSize } : {}), ...(knobs.concurrency !== undefined ? { concurrency: knobs.concurrency } : {}) });
     this.cache.clear();
     const changes = describeChanges(before, this.knobs);
     if (changes) await this.decide('retuned', `${reason}: ${changes}`);
@@ -119,6 +159,8 @@ export class Throttle {
         continue;
       }
       if (reading.level === 'slow') {
+        // With the controller, every lane's slow reading may halve again, once per batch observed.
+        if (this.controller) await this.adapted(this.controller.observeSlow(reading.reason));
         if (this.state !== 'slowed' || this.reason !== reading.reason) {
           const was = this.state;
           this.state = 'slowed';
@@ -173,14 +215,22 @@ export class Throttle {
       this.pending.set(signal, pending);
     }
     const value = await pending;
-    this.cache.set(signal, { at: this.config.clock.now(), value });
+    if (!cached || cached.value !== value) {
+      this.cache.set(signal, { at: this.config.clock.now(), value });
+      // A fresh latency reading: the controller steers the lanes on it (AIMD).
+      if (this.controller && value?.latencyMs !== undefined && value.budgetMs !== undefined && this.pendingFresh.delete(value)) {
+        await this.adapted(this.controller.observeProbe(value.latencyMs, value.budgetMs), true);
+      }
+    }
     return value;
   }
 
   private async takeReading(signal: HealthSignal): Promise<SignalReading | undefined> {
     try {
       const reading = await signal.read();
-      return { level: reading.level, reason: `${signal.name}: ${reading.reason}` };
+      const value: SignalReading = { ...reading, reason: `${signal.name}: ${reading.reason}` };
+      this.pendingFresh.add(value);
+      return value;
     } catch (error) {
       const policy = signal.onError ?? 'continue';
       this.config.logger.warn({ signal: signal.name, err: error }, `health signal ${signal.name} could not be read (${policy})`);
