@@ -10,4 +10,11 @@ const args = quick ? ['--rows', '50000', '--runs', '1'] : ['--rows', '1000000', 
 
 console.log(`# Sluice benchmarks${quick ? ' (quick smoke run)' : ''}\n`);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}\n`);
-execFileSync(process.execPath, ['--import', 'tsx', new URL('./engine-overhead.ts', import.meta.url).pathname, ...args], { stdio: 'inherit' });
+const bench = (file: string, benchArgs: string[]) =>
+  execFileSync(process.execPath, ['--import', 'tsx', new URL(file, import.meta.url).pathname, ...benchArgs], { stdio: 'inherit' });
+
+bench('./engine-overhead.ts', args);
+// Scale-out: one run shared by several workers on PostgreSQL (the quick run: 1 and 2 workers).
+bench('./scale-out-workers.ts', quick ? ['--items', '4000', '--workers', '1,2'] : []);
+// Foreground protection takes a few minutes and loads the database hard: the full run only.
+if (!quick) bench('./foreground-protection.ts', []);
