@@ -359,7 +359,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // Another lane may have split this partition: read no further than its new end.
         if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
         this.tracker.add(result.delta, finishedAt);
-        if (config.throttle) {
+        if (config.throttle?.paces()) {
           await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt);
           this.adjustLanes();
         }
@@ -373,7 +373,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
           this.partitionsDone.add(claim.index);
           return;
         }
-        await config.throttle?.pace((ms) => this.sleepUnlessStopped(ms));
+        if (config.throttle?.paces()) await config.throttle.pace((ms) => this.sleepUnlessStopped(ms));
         // Synchronous drivers (better-sqlite3) resolve every await at once: without this the loop
         // would never let timers, signals or the host's own requests run until the run ends.
         // Yielding every ~10 ms keeps the host responsive at a negligible cost per batch.

@@ -64,6 +64,11 @@ export class Throttle {
     this.recordedBatch = this.knobs.batchSize;
   }
 
+  /** Whether `pace` or `afterBatch` has anything to do (the hot path skips them otherwise). */
+  paces(): boolean {
+    return this.knobs.batchDelayMs > 0 || this.config.lag !== undefined || this.controller !== undefined;
+  }
+
   /** Lanes to run now: the knob, or the controller's AIMD value. */
   concurrency(): number {
     return this.controller?.concurrency ?? this.knobs.concurrency;
@@ -142,6 +147,8 @@ export class Throttle {
    */
   async gate(options: { stopped: () => boolean; sleep: (ms: number) => Promise<void>; poll?: () => Promise<void> }): Promise<boolean> {
     let backoffMs = 1000;
+    // Nothing to consult: the per-batch hot path stays free of readings.
+    if (!this.memory && this.config.signals.length === 0) return !options.stopped();
     for (;;) {
       if (options.stopped()) return false;
       const reading = await this.read();
