@@ -5,7 +5,8 @@ import type { RetryPolicy, RunParams } from './run.js';
 import type { Source } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { ControllerOptions } from './throttle/controller.js';
-import type { Knobs, ProfileName } from './throttle/knobs.js';
+import { type Knobs, PROFILE_NAMES, type ProfileName } from './throttle/knobs.js';
+import { parseSchedule, type Schedule, type ScheduleInput } from './throttle/schedule.js';
 import type { HealthSignal } from './throttle/signal.js';
 
 /**
@@ -89,6 +90,8 @@ export interface ThrottleInput {
    * 1 s), lanes lowered (AIMD) while a probe's p95 exceeds its budget. `true` for the defaults.
    */
   adaptive?: boolean | ControllerOptions;
+  /** Time-of-day windows in a time zone, each with a profile; `otherwise: 'paused'` runs only inside them. */
+  schedule?: ScheduleInput;
 }
 
 /** The throttle settings of a definition: what it sets explicitly (profiles fill in the rest). */
@@ -98,6 +101,7 @@ export interface DefinitionThrottle {
   readonly signals: readonly HealthSignal[];
   readonly signalIntervalMs: number;
   readonly adaptive: ControllerOptions | undefined;
+  readonly schedule: Schedule | undefined;
 }
 
 export interface ConcurrencyKeyLimit {
@@ -217,6 +221,7 @@ const definitionSchema = z.object({
           probeWindow: positiveInt('throttle.adaptive.probeWindow').optional(),
         }).strict(),
       ], { error: 'throttle.adaptive must be true or an object like { targetBatchMs: 1000 }' }).optional(),
+      schedule: z.custom<ScheduleInput>((v) => !!v && typeof v === 'object', { error: 'throttle.schedule must be an object like { timeZone: "UTC", windows: [{ from: "02:00", to: "06:00", profile: "fast" }], otherwise: "background" }' }).optional(),
     }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })
     .strict()
     .optional(),
@@ -267,8 +272,19 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
       signals: [...(input.throttle?.signals ?? [])],
       signalIntervalMs: input.throttle?.signalIntervalMs ?? 1000,
       adaptive: input.throttle?.adaptive === true ? {} : input.throttle?.adaptive || undefined,
+      schedule: input.throttle?.schedule ? withLabel(label, () => parseSchedule(input.throttle!.schedule!, PROFILE_NAMES)) : undefined,
     }),
   });
+}
+
+/** Runs `parse`, prefixing the definition's name to the ConfigError it throws. */
+function withLabel<T>(label: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${label}: throttle.${error.message}`);
+    throw error;
+  }
 }
 
 function isSource(value: unknown): boolean {

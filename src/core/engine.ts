@@ -377,6 +377,7 @@ class Engine implements Sluice {
       signals: definition.throttle.signals,
       signalIntervalMs: definition.throttle.signalIntervalMs,
       ...(definition.throttle.adaptive ? { adaptive: { maxConcurrency: knobs.knobs.concurrency, ...definition.throttle.adaptive } } : {}),
+      ...(definition.throttle.schedule ? { schedule: definition.throttle.schedule } : {}),
       clock: this.clock,
       logger: this.logger,
       ...(this.memoryReader ? { memory: { read: this.memoryReader } } : {}),

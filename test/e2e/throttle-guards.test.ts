@@ -241,4 +241,40 @@ export default [defineBackfill<{ n: number }>({
       await cleanup();
     }
   });
+
+  it('a lagging event loop makes the lanes yield between batches (slowed), and they stop yielding when it recovers', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { existsSync } from 'node:fs';
+import { defineBackfill, iterable } from '${SLUICE}';
+// The stimulus: while a file named "block" exists, something in the host hogs the event loop.
+setInterval(() => { if (existsSync('block')) { const end = Date.now() + 120; while (Date.now() < end); } }, 150).unref();
+export default [defineBackfill<{ n: number }>({
+  name: 'embedded',
+  source: iterable({ from: (c) => Array.from({ length: 200000 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n }),
+  key: (i) => i.n,
+  batchSize: 100,
+  async process() { await new Promise((resolve) => setTimeout(resolve, 5)); },
+})];
+`);
+      const run = startCli(['run', 'embedded', '--db', join(dir, 'store.db')], { cwd: dir, env: { SLUICE_MAX_EVENT_LOOP_LAG_MS: '50' } });
+      const done = collect(run);
+      const runId = startedRunId(await waitForLine(run, /"event":"started"/));
+      writeFileSync(join(dir, 'block'), '');
+      const slowed = await waitFor(async () => {
+        const s = await status(dir, runId);
+        return s.throttle.state === 'slowed' ? s : undefined;
+      }, 'the lag guard to slow the run', 30_000, 100);
+      assert.match(slowed.throttle.reason ?? '', /^event loop lag p99 \d+ ms > 50 ms: yielding \d+ ms between batches$/);
+      rmSync(join(dir, 'block'));
+      await waitFor(async () => (await status(dir, runId)).decisions.some((d) => d.kind === 'recovered' && /event loop lag back under 50 ms/.test(d.reason)), 'the lag guard to recover', 30_000, 100);
+      const cancel = await runCli(['cancel', runId, '--db', join(dir, 'store.db')], { cwd: dir });
+      assert.equal(cancel.code, 0, cancel.stderr);
+      assert.equal((await done).code, 4);
+      const configured = (await status(dir, runId)).decisions.find((d) => d.kind === 'configured')!;
+      assert.match(configured.reason, /event-loop lag limit 50 ms \(SLUICE_MAX_EVENT_LOOP_LAG_MS\)/);
+    } finally {
+      await cleanup();
+    }
+  });
 });

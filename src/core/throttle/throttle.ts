@@ -2,9 +2,10 @@ import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EventLoopLag } from './event-loop-lag.js';
-import { describeChanges, describeKnobs, type Knobs, type ResolvedKnobs } from './knobs.js';
+import { describeChanges, describeKnobs, type Knobs, PROFILES, type ProfileName, type ResolvedKnobs } from './knobs.js';
 import { AdaptiveController, type ControllerDecision, type ControllerOptions } from './controller.js';
 import { MemoryGuard, type MemoryGuardOptions } from './memory-guard.js';
+import { profileAt, type Schedule } from './schedule.js';
 import { type HealthSignal, type SignalReading, worstReading } from './signal.js';
 
 /** A throttle decision, recorded with the run and shown by `sluice status`. */
@@ -24,6 +25,8 @@ export interface ThrottleConfig {
   lag?: EventLoopLag;
   /** Steer batch size on time per item and lanes on probe latency (see controller.ts). */
   adaptive?: ControllerOptions;
+  /** Time-of-day windows: each switches the knobs to its profile, or pauses outside them. */
+  schedule?: Schedule;
   clock: Clock;
   logger: Logger;
   /** Persists a decision (the store); failures are logged, never fatal. */
@@ -55,6 +58,10 @@ export class Throttle {
   /** The batch size last recorded as a decision: the controller's every step is not one. */
   private recordedBatch: number;
   private recordedAt = Number.NEGATIVE_INFINITY;
+  /** The profile the schedule last applied. */
+  private scheduled: string | undefined;
+  /** Yielding to a lagging event loop (recorded when it starts and stops). */
+  private lagging = false;
 
   constructor(private readonly config: ThrottleConfig) {
     this.knobs = { ...config.knobs.knobs };
@@ -148,7 +155,7 @@ export class Throttle {
   async gate(options: { stopped: () => boolean; sleep: (ms: number) => Promise<void>; poll?: () => Promise<void> }): Promise<boolean> {
     let backoffMs = 1000;
     // Nothing to consult: the per-batch hot path stays free of readings.
-    if (!this.memory && this.config.signals.length === 0) return !options.stopped();
+    if (!this.memory && this.config.signals.length === 0 && !this.config.schedule) return !options.stopped();
     for (;;) {
       if (options.stopped()) return false;
       const reading = await this.read();
@@ -189,6 +196,13 @@ export class Throttle {
   /** After a batch: the configured delay, and a yield to a lagging event loop. */
   async pace(sleep: (ms: number) => Promise<void>): Promise<void> {
     const lagMs = this.config.lag?.yieldMs() ?? 0;
+    if ((lagMs > 0) !== this.lagging) {
+      this.lagging = lagMs > 0;
+      const limit = this.knobs.maxEventLoopLagMs;
+      await this.decide(this.lagging ? 'slowed' : 'recovered', this.lagging
+        ? `event loop lag p99 ${lagMs} ms > ${limit} ms: yielding ${lagMs} ms between batches`
+        : `event loop lag back under ${limit} ms`);
+    }
     const waitMs = Math.max(this.knobs.batchDelayMs, lagMs);
     if (waitMs > 0) await sleep(waitMs);
   }
@@ -206,9 +220,30 @@ export class Throttle {
    */
   private async read(): Promise<SignalReading & { source?: string }> {
     const readings: Array<SignalReading & { source?: string }> = [];
+    const scheduled = await this.followSchedule();
+    if (scheduled) readings.push(scheduled);
     if (this.memory) readings.push({ ...this.memory.check(), source: 'memory' });
     readings.push(...(await Promise.all(this.config.signals.map((signal) => this.readSignal(signal)))).filter((r) => r !== undefined));
     return worstReading(readings) as SignalReading & { source?: string };
+  }
+
+  /**
+   * Applies the schedule: entering a window switches the knobs to its profile (a decision); outside
+   * every window with `otherwise: 'paused'`, returns a stop reading until the next window opens.
+   */
+  private async followSchedule(): Promise<SignalReading | undefined> {
+    const schedule = this.config.schedule;
+    if (!schedule) return undefined;
+    const now = profileAt(schedule, new Date(this.config.clock.now()));
+    if (now.profile === 'paused') {
+      this.scheduled = 'paused';
+      return { level: 'stop', reason: `schedule: outside its windows (${schedule.windows.map((w) => `${w.label.split(' ')[0]} ${w.profile}`).join(', ')}, ${schedule.timeZone})` };
+    }
+    if (now.profile !== this.scheduled) {
+      this.scheduled = now.profile;
+      await this.retune({ ...PROFILES[now.profile as ProfileName] }, `schedule: ${now.window === 'outside the windows' ? 'outside its windows' : now.window}, profile ${now.profile}`);
+    }
+    return undefined;
   }
 
   private async readSignal(signal: HealthSignal): Promise<SignalReading | undefined> {
