@@ -26,6 +26,8 @@ export function privateClusterUnavailable(): string | undefined {
 export interface PgCluster {
   url: string;
   port: number;
+  /** A streaming replica of this server (hot standby), on a port of its own. */
+  startReplica(): Promise<PgCluster>;
   /** Restarts the server (fast shutdown: sessions are cut) and resolves once it accepts connections. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -47,7 +49,7 @@ async function freePort(): Promise<number> {
  * server or fill its connections: the shared server on 5432 serves the other suites meanwhile.
  * initdb and the server refuse to run as root, so as root they run as the `postgres` user.
  */
-export async function startPgCluster(options: { maxConnections?: number } = {}): Promise<PgCluster> {
+export async function startPgCluster(options: { maxConnections?: number; settings?: readonly string[]; replicaOf?: number } = {}): Promise<PgCluster> {
   const bin = binDir();
   if (!bin) throw new Error('no PostgreSQL server binaries');
   const asRoot = userInfo().uid === 0;
@@ -55,9 +57,11 @@ export async function startPgCluster(options: { maxConnections?: number } = {}):
   if (asRoot) chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
   const pgRun = (tool: string, args: string[]) => (asRoot ? run('/usr/sbin/runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]) : run(join(bin, tool), args));
   const data = join(dir, 'data');
-  await pgRun('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+  if (options.replicaOf === undefined) await pgRun('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+  // -R writes standby.signal and the primary's connection: the copy starts as a streaming replica.
+  else await pgRun('pg_basebackup', ['-D', data, '-R', '-h', '127.0.0.1', '-p', String(options.replicaOf), '-U', 'postgres', '-X', 'stream', '--no-sync']);
   const port = await freePort();
-  const settings = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', `-c max_connections=${options.maxConnections ?? 50}`].join(' ');
+  const settings = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', `-c max_connections=${options.maxConnections ?? 50}`, ...(options.settings ?? []).map((s) => `-c ${s}`)].join(' ');
   const start = () => pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
   await start();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -81,6 +85,7 @@ export async function startPgCluster(options: { maxConnections?: number } = {}):
   return {
     url,
     port,
+    startReplica: () => startPgCluster({ replicaOf: port }),
     restart: async () => {
       await pgRun('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
       await start();
