@@ -102,6 +102,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private missedSplits = 0;
   private blockedReason: string | undefined;
   private readonly lanes = new Map<number, Promise<void>>();
+  private laneError: { error: unknown } | undefined;
   private lanesIdle: (() => void) | undefined;
   private concurrency = 1;
   private tuning: number;
@@ -230,16 +231,24 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private startLane(): void {
     let id = 0;
     while (this.lanes.has(id)) id++;
-    const done = this.lane(id).finally(() => {
-      this.lanes.delete(id);
-      if (this.lanes.size === 0) this.lanesIdle?.();
-    });
+    // A lane fails only on store trouble it could not ride out: the first such error ends the
+    // execution (execute() records it), and no rejection is left unhandled.
+    const done = this.lane(id)
+      .catch((error: unknown) => {
+        this.laneError ??= { error };
+        this.requestStop({ kind: 'leave', actor: 'sluice', reason: `a lane failed: ${messageOf(error)}`, asExpected: false });
+      })
+      .finally(() => {
+        this.lanes.delete(id);
+        if (this.lanes.size === 0) this.lanesIdle?.();
+      });
     this.lanes.set(id, done);
   }
 
-  private allLanesDone(): Promise<void> {
-    if (this.lanes.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => (this.lanesIdle = resolve)).then(() => Promise.all([...this.lanes.values()])).then(() => undefined);
+  /** Resolves when every lane (including lanes started meanwhile) has ended; rethrows a lane's failure. */
+  private async allLanesDone(): Promise<void> {
+    if (this.lanes.size > 0) await new Promise<void>((resolve) => (this.lanesIdle = resolve));
+    if (this.laneError) throw this.laneError.error;
   }
 
   /** A lane numbered at or above the current concurrency retires at its next batch boundary. */
@@ -255,7 +264,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // other runs to look at); otherwise the lane waits for a slot to free up.
         if (!this.config.waitWhenBlocked && this.partitionsRunning.size === 0) return;
         this.noteBlocked(claim.blocked);
-        await this.config.clock.sleep(BLOCKED_POLL_MS, this.abort.signal);
+        await this.sleepUnlessStopped(BLOCKED_POLL_MS);
         continue;
       }
       if (claim) {
