@@ -156,3 +156,10 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
   }
   return out;
 }
+
+/** `--metrics-port`: 0 (any free port) to 65535. */
+export function parsePort(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 65_535) throw new UsageError(`${flag} must be a port number from 0 (any free port) to 65535, got "${value}"`);
+  return Number(value);
+}

@@ -7,15 +7,16 @@ import { DEMO_DEFAULT_ROWS, demoCoverage, seedDemo, type SeedResult } from '../d
 import { demoCoveragePostgres, seedDemoPostgres } from '../demo/seed-postgres.js';
 import { runInForeground } from '../foreground.js';
 import { formatCount } from '../output.js';
-import { parseRunFlags, positiveInteger, type RawRunFlags } from '../options.js';
-import { withContext, withRunOptions } from './shared.js';
+import { parsePort, parseRunFlags, positiveInteger, type RawRunFlags } from '../options.js';
+import { startMetrics, withContext, withRunOptions } from './shared.js';
 
 export function registerDemoCommand(program: Command): void {
   withRunOptions(program.command('demo').description('score the risk of 200,000 demo emails in the embedded store (or PostgreSQL, with workers), resumably'))
     .option('--rows <n>', `rows of the demo table when it is created (default ${DEMO_DEFAULT_ROWS})`)
     .option('--workers <n>', 'with --db postgres://…: run the demo in N `sluice worker` processes sharing the run (replaced if they die)')
-    .action(async (raw: RawRunFlags & { rows?: string; workers?: string }, command: Command) => {
+    .action(async (raw: RawRunFlags & { rows?: string; workers?: string; metricsPort?: string }, command: Command) => {
       const flags = parseRunFlags(raw);
+      const metricsPort = parsePort('--metrics-port', raw.metricsPort);
       const rows = positiveInteger('--rows', raw.rows, 50_000_000);
       const workers = positiveInteger('--workers', raw.workers, 64);
       const globals = command.optsWithGlobals<GlobalFlags>();
@@ -37,6 +38,7 @@ export function registerDemoCommand(program: Command): void {
         if (postgres && workers !== undefined) return runDemoWithWorkers(ctx, path, workers, flags);
         const coverageNow = async () => (postgres ? demoCoveragePostgres(path) : demoCoverage(path));
         const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor });
+        (await startMetrics(ctx, metricsPort))?.(handle);
         let coverage: Awaited<ReturnType<typeof coverageNow>> | undefined;
         const outcome = await runInForeground(handle, ctx.interactive, async () => ({ coverage: (coverage = await coverageNow()) }));
         const c = coverage ?? (await coverageNow());

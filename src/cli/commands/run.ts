@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { isDeepStrictEqual } from 'node:util';
-import { parseParams, parseRunFlags, type RawRunFlags } from '../options.js';
+import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../options.js';
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
 import { formatCount, jsonLine } from '../output.js';
 import type { CliContext } from '../context.js';
-import { withContext, withRunOptions } from './shared.js';
+import { startMetrics, withContext, withRunOptions } from './shared.js';
 
 export function registerRunCommands(program: Command): void {
   withRunOptions(program.command('run <backfill>').description('run a backfill, resuming its open run if there is one'))
@@ -13,8 +13,9 @@ export function registerRunCommands(program: Command): void {
     .option('--detach', 'record the run as pending for `sluice worker` processes instead of executing it here')
     .option('--param <key=value>', 'a parameter passed to process as ctx.run.params.extra (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--reprocess <mode>', 'none: skip items the ledger holds (default); failed: replay the open quarantine of earlier runs; all: deliver every item again')
-    .action(async (backfill: string, raw: RawRunFlags & { new?: boolean; detach?: boolean; param?: string[]; reprocess?: string }, command: Command) => {
+    .action(async (backfill: string, raw: RawRunFlags & { new?: boolean; detach?: boolean; param?: string[]; reprocess?: string; metricsPort?: string }, command: Command) => {
       const flags = parseRunFlags(raw);
+      const metricsPort = parsePort('--metrics-port', raw.metricsPort);
       const params = parseParams(raw.param);
       const reprocess = parseReprocess(raw.reprocess);
       if (reprocess === 'failed' && (raw.detach || flags.dryRun)) throw new UsageError('--reprocess failed replays quarantined items here and now; it cannot be combined with --detach or --dry-run');
@@ -33,6 +34,7 @@ export function registerRunCommands(program: Command): void {
           { interactive: ctx.interactive },
         );
         if (!handle) return ExitCode.paused;
+        (await startMetrics(ctx, metricsPort))?.(handle);
         return (await runInForeground(handle, ctx.interactive)).exitCode;
       });
     });
@@ -43,8 +45,9 @@ export function registerRunCommands(program: Command): void {
   ] as const;
   for (const [name, description] of continuing) {
     withRunOptions(program.command(`${name} <run>`).description(description))
-      .action(async (runId: string, raw: RawRunFlags, command: Command) => {
+      .action(async (runId: string, raw: RawRunFlags & { metricsPort?: string }, command: Command) => {
         const flags = parseRunFlags(raw);
+        const metricsPort = parsePort('--metrics-port', raw.metricsPort);
         await withContext(command, { needsConfig: true }, async (ctx) => {
           const handle = await startWhenSlotFree(
             () => ctx.sluice[name](runId, { ...flags, actor: ctx.actor }),
@@ -52,6 +55,7 @@ export function registerRunCommands(program: Command): void {
             { interactive: ctx.interactive },
           );
           if (!handle) return ExitCode.paused;
+          (await startMetrics(ctx, metricsPort))?.(handle);
           return (await runInForeground(handle, ctx.interactive)).exitCode;
         });
       });

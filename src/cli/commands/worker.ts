@@ -3,9 +3,9 @@ import { systemClock } from '../../core/clock.js';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/since.js';
 import { runWorker } from '../../core/worker-loop.js';
-import { envLayer, positiveInteger } from '../options.js';
+import { envLayer, parsePort, positiveInteger } from '../options.js';
 import { jsonLine } from '../output.js';
-import { withContext } from './shared.js';
+import { startMetrics, withContext } from './shared.js';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -15,14 +15,17 @@ export function registerWorkerCommand(program: Command): void {
     .option('--backfill <name>', 'only runs of this backfill (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--concurrency <n>', 'partitions this worker works at once per run (default: the run\'s concurrency)')
     .option('--lease <duration>', 'how long a claimed partition stays this worker\'s without a heartbeat (default 30s); heartbeats come every third of it')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://host:port/metrics (0: any free port)')
     .option('--exit-when-idle', 'exit once no pending or running run is left (instead of waiting for new ones)')
-    .action(async (options: { poll?: string; backfill?: string[]; exitWhenIdle?: boolean; concurrency?: string; lease?: string }, command: Command) => {
+    .action(async (options: { poll?: string; backfill?: string[]; exitWhenIdle?: boolean; concurrency?: string; lease?: string; metricsPort?: string }, command: Command) => {
+      const metricsPort = parsePort('--metrics-port', options.metricsPort);
       const leaseMs = options.lease === undefined ? undefined : parseDuration(options.lease, '--lease');
       if (leaseMs !== undefined && leaseMs < 500) throw new UsageError(`--lease must be at least 500ms, got "${options.lease}"`);
       const concurrency = positiveInteger('--concurrency', options.concurrency, 256);
       const pollIntervalMs = options.poll === undefined ? 1000 : parseDuration(options.poll, '--poll');
       await withContext(command, { needsConfig: true, createStore: true, leaseMs }, async (ctx) => {
         if (options.backfill) options.backfill.forEach((name) => ctx.sluice.backfill(name));
+        const watch = await startMetrics(ctx, metricsPort);
         const abort = new AbortController();
         const onSignal = (signal: NodeJS.Signals) => {
           if (abort.signal.aborted) process.exit(130);
@@ -43,6 +46,7 @@ export function registerWorkerCommand(program: Command): void {
             concurrency,
             joinOptions: { throttleLayers: [envLayer(process.env)] },
             onRun: (handle) => {
+              watch?.(handle);
               ctx.logger.info({ runId: handle.runId, backfill: handle.backfill }, 'joined run');
               if (!ctx.interactive) handle.on('progress', (p) => jsonLine('progress', p));
             },
