@@ -62,6 +62,7 @@ export class Throttle {
   private scheduled: string | undefined;
   /** Yielding to a lagging event loop (recorded when it starts and stops). */
   private lagging = false;
+  private announce = false;
 
   constructor(private readonly config: ThrottleConfig) {
     this.knobs = { ...config.knobs.knobs };
@@ -106,9 +107,13 @@ export class Throttle {
     return limitMb === undefined ? undefined : new MemoryGuard({ ...this.config.memory, limitMb });
   }
 
-  /** Records the effective configuration (call once, at start). */
+  /**
+   * Arms the record of the effective configuration: it is written before the first batch, so
+   * that a worker joining a run only to find nothing to claim (it looks every few seconds) leaves
+   * no trace.
+   */
   async start(): Promise<void> {
-    await this.decide('configured', describeKnobs(this.config.knobs));
+    this.announce = true;
   }
 
   /** Calls `listener` with every decision (the execution turns them into events). */
@@ -154,6 +159,10 @@ export class Throttle {
    */
   async gate(options: { stopped: () => boolean; sleep: (ms: number) => Promise<void>; poll?: () => Promise<void> }): Promise<boolean> {
     let backoffMs = 1000;
+    if (this.announce) {
+      this.announce = false;
+      await this.decide('configured', describeKnobs(this.config.knobs));
+    }
     // Nothing to consult: the per-batch hot path stays free of readings.
     if (!this.memory && this.config.signals.length === 0 && !this.config.schedule) return !options.stopped();
     for (;;) {
