@@ -2,7 +2,7 @@ import type { Clock } from './clock.js';
 import { type Counts, zeroCounts } from './counts.js';
 import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
-import { CheckpointMovedError, errorClassOf, LeaseLostError, messageOf, PermanentError } from './errors.js';
+import { CheckpointMovedError, errorClassOf, isTransientStoreError, LeaseLostError, messageOf, PermanentError } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import type { Logger } from './logger.js';
@@ -118,7 +118,10 @@ export class BatchRunner {
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
         }, { rollback: this.config.dryRun });
       } catch (error) {
-        if (error instanceof LeaseLostError || error instanceof CheckpointMovedError) throw error;
+        // The store's connection failed (a restart, a failover): not the items' fault. The caller
+        // rides it out and resumes from the stored checkpoint; retrying and bisecting here would
+        // quarantine good items.
+        if (error instanceof LeaseLostError || error instanceof CheckpointMovedError || isTransientStoreError(error)) throw error;
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);

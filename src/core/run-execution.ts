@@ -438,12 +438,22 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async read(claim: Claim, cursor: Cursor): Promise<SourceBatch<unknown>> {
     const { config } = this;
     const { retry } = config.options;
+    let connectionFailures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         return await config.reader.read({ partition: claim.spec, cursor, limit: this.batchSize(), filter: config.filter });
       } catch (error) {
         // A SourceError (missing table, unreadable file) will not heal by retrying.
-        if ((isSluiceError(error) && error.code === 'SOURCE') || attempt >= retry.attempts) throw error;
+        if (isSluiceError(error) && error.code === 'SOURCE') throw error;
+        // The database restarting or failing over: as patient as the store is, not as the run's retries.
+        if (isTransientStoreError(error) && ++connectionFailures < STORE_RETRY_ATTEMPTS) {
+          attempt -= 1;
+          const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, connectionFailures, config.clock.random);
+          config.logger.warn({ runId: this.runId, partition: claim.index, delayMs, err: error }, 'the source\'s database connection failed; retrying');
+          await config.clock.sleep(delayMs, this.abort.signal);
+          continue;
+        }
+        if (attempt >= retry.attempts) throw error;
         const delayMs = backoffDelay(retry, attempt, config.clock.random);
         config.logger.warn({ runId: this.runId, partition: claim.index, attempt, delayMs, err: error }, 'source read failed; retrying');
         await config.clock.sleep(delayMs, this.abort.signal);
