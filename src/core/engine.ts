@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from './clock.js';
-import { keysOf, limitsFor, runLimitsOf } from './concurrency.js';
+import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
 import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError } from './errors.js';
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
-import { describeChanges, isProfileName, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
+import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
 import { Throttle } from './throttle/throttle.js';
 import { addCounts, zeroCounts } from './counts.js';
 import type { DecisionRecord, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
@@ -335,7 +335,7 @@ class Engine implements Sluice {
     const layers: KnobLayer[] = [];
     let base: Knobs;
     if (stored) {
-      base = { batchSize: stored.batchSize, concurrency: stored.concurrency, batchDelayMs: stored.batchDelayMs ?? 0, ...pick(stored, ['maxMemoryMb', 'maxEventLoopLagMs']) };
+      base = knobsOf(stored);
     } else {
       base = { batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 };
       layers.push({ source: 'definition', ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}), knobs: definition.throttle.knobs });
@@ -436,7 +436,7 @@ class Engine implements Sluice {
     if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
       throw new UsageError('retune needs at least one of --batch-size, --concurrency, --batch-delay, --max-memory, --profile');
     }
-    const current: Knobs = { batchSize: run.options.batchSize, concurrency: run.options.concurrency, batchDelayMs: run.options.batchDelayMs ?? 0, ...pick(run.options, ['maxMemoryMb', 'maxEventLoopLagMs']) };
+    const current = knobsOf(run.options);
     const knobs = resolveKnobs(current, [{ source: `retune by ${actor}`, ...(profile ? { profile } : {}), knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']) }]).knobs;
     const updated = await this.store.updateRunOptions(runId, { ...knobs, ...(profile ? { profile } : {}) });
     const changes = describeChanges(current, knobs) || 'no change';
@@ -488,7 +488,10 @@ class Engine implements Sluice {
     for (const key of limitsFor(run).keys) {
       if (key.runs === undefined) continue;
       const running = (await this.store.listRuns({ key, states: ['running'], limit: key.runs + 1 })).filter((r) => r.id !== run.id);
-      if (running.length >= key.runs) return `queued behind run ${running[running.length - 1]!.id}: ${key.name}=${key.value} has ${running.length} running run${running.length === 1 ? '' : 's'} (at most ${key.runs})`;
+      if (running.length >= key.runs) {
+        const queued = queuedBehind(key, running[running.length - 1]!.id, running.length);
+        if (queued.kind === 'queued') return queued.reason;
+      }
     }
     return undefined;
   }

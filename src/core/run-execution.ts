@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
 import { hasLimits } from './concurrency.js';
+import { knobsOf } from './throttle/knobs.js';
 import type { Throttle } from './throttle/throttle.js';
 import type { ConcurrencyLimits, PartitionLease, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import type { ProgressSnapshot, RunEvents, RunHandle, RunOutcome } from './run-handle.js';
@@ -513,14 +514,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.tuning = version;
     const run = known ?? (await this.config.store.getRun(this.runId));
     if (!run || !this.config.throttle) return;
-    const o = run.options;
-    await this.config.throttle.retune({
-      batchSize: o.batchSize,
-      concurrency: o.concurrency,
-      ...(o.batchDelayMs !== undefined ? { batchDelayMs: o.batchDelayMs } : {}),
-      ...(o.maxMemoryMb !== undefined ? { maxMemoryMb: o.maxMemoryMb } : {}),
-      ...(o.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: o.maxEventLoopLagMs } : {}),
-    }, 'retuned');
+    await this.config.throttle.retune(knobsOf(run.options), 'retuned');
     this.adjustLanes();
   }
 

@@ -1,32 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { collect, startCli } from '../helpers/cli.js';
-import { TEST_PG } from '../helpers/postgres.js';
+import { scratchDatabase, TEST_PG } from '../helpers/postgres.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
 const ROWS = 20_000;
 
-/** A database of its own (the demo's `emails` table lives in the default schema), dropped afterwards. */
-async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `sluice_demo_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_PG });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(TEST_PG);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: TEST_PG });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 /** Follows the demo's JSON lines: worker pids, progress, the summary. */
 function follow(child: ReturnType<typeof startCli>) {
@@ -50,7 +29,7 @@ function follow(child: ReturnType<typeof startCli>) {
 
 describe('demo on PostgreSQL with worker processes', () => {
   it('`sluice demo --db postgres://… --workers 4` with workers SIGKILLed at random moments: every row scored exactly once', async () => {
-    const db = await scratchDatabase();
+    const db = await scratchDatabase('demo');
     const { dir, cleanup } = await tempDir();
     try {
       const demo = startCli(['demo', '--db', db.url, '--workers', '4', '--rows', String(ROWS), '--batch-size', '100'], { cwd: dir });

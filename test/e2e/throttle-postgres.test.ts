@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -7,30 +6,11 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
 import { privateClusterUnavailable, startPgCluster } from '../helpers/pg-cluster.js';
-import { TEST_PG } from '../helpers/postgres.js';
+import { scratchDatabase } from '../helpers/postgres.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
 const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
 
-/** A database of its own: the health signal looks at the whole target database. */
-async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `sluice_thr_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_PG });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(TEST_PG);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: TEST_PG });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 interface Status {
   run: { state: string; counts: { processed: number } };
@@ -40,7 +20,7 @@ interface Status {
 
 describe('PostgreSQL health signals on a real run', () => {
   it('a long transaction and a session waiting on a lock slow the run (batches halved); it recovers when they end', async () => {
-    const db = await scratchDatabase();
+    const db = await scratchDatabase('thr');
     const { dir, cleanup } = await tempDir();
     const admin = new pg.Client({ connectionString: db.url });
     const blocker = new pg.Client({ connectionString: db.url, application_name: 'test:blocker' });

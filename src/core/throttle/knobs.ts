@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import type { RunOptions } from '../run.js';
 
 /**
  * The static throttle knobs of a run and where each value came from, so that the effective
@@ -107,4 +108,15 @@ export function describeChanges(before: Knobs, after: Knobs): string {
     .filter((name) => before[name] !== after[name])
     .map((name) => `${LABELS[name][0]} ${before[name] ?? 'none'} → ${after[name] ?? 'none'}${LABELS[name][1]}`)
     .join(', ');
+}
+
+/** The knobs a run's stored options hold (what executions and retunes start from). */
+export function knobsOf(options: RunOptions): Knobs {
+  return {
+    batchSize: options.batchSize,
+    concurrency: options.concurrency,
+    batchDelayMs: options.batchDelayMs ?? 0,
+    ...(options.maxMemoryMb !== undefined ? { maxMemoryMb: options.maxMemoryMb } : {}),
+    ...(options.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: options.maxEventLoopLagMs } : {}),
+  };
 }
