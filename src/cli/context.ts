@@ -30,6 +30,8 @@ export interface CliContext {
   interactive: boolean;
   json: boolean;
   dbPath: string;
+  /** Runs `close` before the engine and the store close (observers, servers), last registered first. */
+  onClose(close: () => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,7 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
     await store.close().catch(() => undefined);
     throw error;
   }
+  const closers: Array<() => Promise<void>> = [];
   return {
     sluice,
     logger,
@@ -105,8 +108,10 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
     interactive,
     json,
     dbPath,
-    // The engine first: it closes the backfills' health signals (their connections would keep the process alive).
+    onClose: (close) => closers.unshift(close),
+    // Observers first, then the engine: it closes the backfills' health signals (their connections would keep the process alive).
     close: async () => {
+      for (const close of closers) await close().catch((error: unknown) => logger.warn({ err: error }, 'closing failed'));
       await sluice.close().catch(() => undefined);
       await store.close();
     },

@@ -4,6 +4,7 @@ import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { joinNegativeValues } from './options.js';
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerQuarantineCommands(program);
   registerDemoCommand(program);
   registerWorkerCommand(program);
+  registerSloCommands(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -38,6 +38,8 @@ export interface BatchInput {
   /** The cursor this batch was read from. */
   previousCursor: Cursor;
   read: SourceBatch<unknown>;
+  /** When the batch was read (the clock's ms): its duration in the history runs from here to the checkpoint. */
+  startedAtMs: number;
 }
 
 export interface BatchResult {
@@ -212,6 +214,7 @@ export class BatchRunner {
       ledger: ledgerKeys && ledgerKeys.length > 0 ? { namespace: definition.ledgerNamespace, keys: ledgerKeys } : undefined,
       quarantine: failedEntries.length + malformed.length > 0 ? failedEntries.concat(malformed) : undefined,
       leaseMs: this.config.leaseMs,
+      stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now() },
     });
   }
 

@@ -7,6 +7,7 @@ import type { SqlTransaction } from './sql.js';
 import type { ControllerOptions } from './throttle/controller.js';
 import { type Knobs, PROFILE_NAMES, type ProfileName } from './throttle/knobs.js';
 import { parseSchedule, type Schedule, type ScheduleInput } from './throttle/schedule.js';
+import { parseSloConfig, type SloConfig, type SloConfigInput } from './slo/slo.js';
 import type { HealthSignal } from './throttle/signal.js';
 
 /**
@@ -70,6 +71,11 @@ export interface BackfillDefinitionInput<Item> {
   fanOut?: FanOut;
   /** How gently to run: a profile, a delay between batches, guards and health signals. */
   throttle?: ThrottleInput;
+  /**
+   * Service level objectives (batch duration, error ratio) with burn-rate alert tiers: evaluated in
+   * process, exported as Prometheus rules and a Grafana dashboard, alerts sent to webhooks.
+   */
+  slo?: SloConfigInput;
 }
 
 export interface ThrottleInput {
@@ -136,6 +142,7 @@ export interface BackfillDefinition<Item = unknown> {
   readonly maxRunningPartitions: number | undefined;
   readonly fanOut: FanOut | undefined;
   readonly throttle: DefinitionThrottle;
+  readonly slo: SloConfig | undefined;
 }
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -225,6 +232,7 @@ const definitionSchema = z.object({
     }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })
     .strict()
     .optional(),
+  slo: z.custom<SloConfigInput>((v) => !!v && typeof v === 'object', { error: 'slo must be an object like { objectives: [{ name: "latency", sli: { kind: "batch-duration", thresholdSeconds: 300 }, objective: 0.95 }] }' }).optional(),
 }).strict();
 
 /** Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option. */
@@ -272,17 +280,18 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
       signals: [...(input.throttle?.signals ?? [])],
       signalIntervalMs: input.throttle?.signalIntervalMs ?? 1000,
       adaptive: input.throttle?.adaptive === true ? {} : input.throttle?.adaptive || undefined,
-      schedule: input.throttle?.schedule ? withLabel(label, () => parseSchedule(input.throttle!.schedule!, PROFILE_NAMES)) : undefined,
+      schedule: input.throttle?.schedule ? withLabel(label, 'throttle.', () => parseSchedule(input.throttle!.schedule!, PROFILE_NAMES)) : undefined,
     }),
+    slo: input.slo ? withLabel(label, '', () => parseSloConfig(input.slo!)) : undefined,
   });
 }
 
 /** Runs `parse`, prefixing the definition's name to the ConfigError it throws. */
-function withLabel<T>(label: string, parse: () => T): T {
+function withLabel<T>(label: string, prefix: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof ConfigError) throw new ConfigError(`${label}: throttle.${error.message}`);
+    if (error instanceof ConfigError) throw new ConfigError(`${label}: ${prefix}${error.message}`);
     throw error;
   }
 }

@@ -462,12 +462,13 @@ class Engine implements Sluice {
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    const [partitions, transitions, quarantine, holder, decisions] = await Promise.all([
+    const [partitions, transitions, quarantine, holder, decisions, alerts] = await Promise.all([
       this.store.listPartitions(runId),
       this.store.listTransitions(runId),
       this.store.quarantineSummary({ runId }),
       this.liveHolder(runId),
       this.store.listDecisions(runId, 20),
+      this.store.listAlerts(run.backfill),
     ]);
     const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
     return {
@@ -478,6 +479,7 @@ class Engine implements Sluice {
       active: holder !== undefined || this.executing.has(runId),
       decisions,
       throttle: throttleState(run, decisions),
+      alerts: alerts.filter((a) => a.state === 'pending' || a.state === 'firing'),
       ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
       ...(queuedBehind ? { queuedBehind } : {}),
     };

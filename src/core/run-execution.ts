@@ -344,11 +344,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
           if (claim.lease) await config.store.releasePartition(claim.lease, 'pending');
           return;
         }
-        const read = await this.read(claim, cursor);
         const startedAt = config.clock.now();
+        const read = await this.read(claim, cursor);
         let result: Awaited<ReturnType<BatchRunner['run']>>;
         try {
-          result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read });
+          result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read, startedAtMs: startedAt });
           storeFailures = 0;
         } catch (error) {
           const moved = error instanceof CheckpointMovedError;

@@ -196,3 +196,35 @@ export type StartResult =
   | { kind: 'queued'; reason: string; behind: string }
   /** The run was not in one of the expected states. */
   | { kind: 'unchanged' };
+
+/** One committed batch, kept for SLOs, reports and charts. */
+export interface BatchRecord {
+  id: number;
+  runId: string;
+  backfill: string;
+  partition: number;
+  worker: string;
+  /** When its checkpoint was written (ISO). */
+  finishedAt: string;
+  /** From reading the batch to writing its checkpoint. */
+  durationMs: number;
+  counts: Counts;
+}
+
+/** What a checkpoint records of its batch for the history. */
+export interface BatchStats {
+  worker: string;
+  startedAtMs: number;
+  finishedAtMs: number;
+}
+
+/** A backfill's batches over a window, for the SLO evaluator. */
+export interface BatchWindow {
+  batches: number;
+  /** Batches that took longer than the threshold asked for. */
+  slowBatches: number;
+  /** Items received. */
+  items: number;
+  /** Items quarantined (failed in `process` or malformed). */
+  badItems: number;
+}

@@ -6,6 +6,7 @@ import type { RunHandle, StartOptions } from './run-handle.js';
 import type { RunState } from './run-state.js';
 import type { RunFilter, Store } from './store.js';
 import type { Counts } from './counts.js';
+import type { AlertRecord } from './slo/alert-record.js';
 
 export interface SluiceOptions {
   store: Store;
@@ -41,6 +42,8 @@ export interface RunStatus {
   decisions: DecisionRecord[];
   /** What the throttle is doing now, e.g. paused: "db connections 83 % ≥ 80 %". */
   throttle: { state: 'running' | 'paused' | 'slowed'; reason: string | null; since: string | null };
+  /** The backfill's SLO alerts that are pending or firing (resolved ones are in the history). */
+  alerts: AlertRecord[];
 }
 
 /** A live retune: a profile and/or explicit knobs. */

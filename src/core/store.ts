@@ -1,6 +1,10 @@
 import type { Counts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
+import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from './slo/alert-record.js';
 import type {
+  BatchRecord,
+  BatchStats,
+  BatchWindow,
   ClaimResult,
   DecisionRecord,
   ConcurrencyLimits,
@@ -132,6 +136,27 @@ export interface Store {
   listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;
   /** Counts of open quarantine entries by error class. */
   quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>>;
+
+  // ---- batch history and SLO alerts -----------------------------------------------------------
+
+  /** The run's committed batches in commit order (`afterId` pages on). */
+  listBatches(runId: string, options?: { afterId?: number; limit?: number }): Promise<BatchRecord[]>;
+
+  /** The backfill's batches whose checkpoints were written at or after `sinceMs`, summed. */
+  batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow>;
+
+  /** Alerts that ever left `inactive`, of one backfill or all. */
+  listAlerts(backfill?: string): Promise<AlertRecord[]>;
+
+  /**
+   * Moves an alert from `change.from` to `change.to` (compare-and-set: false when another process
+   * moved it first) and records the event when the state changes. With `from === to` it only
+   * refreshes the burn rates and summary.
+   */
+  changeAlert(change: AlertChange): Promise<boolean>;
+
+  /** Alert state changes, oldest first, optionally of one backfill, alert or time range (ms). */
+  listAlertEvents(filter?: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number }): Promise<AlertEventRecord[]>;
 }
 
 export interface RunFilter {
@@ -213,4 +238,6 @@ export interface CheckpointWrite {
   quarantine?: readonly QuarantineEntryInput[];
   /** New lease expiry (the checkpoint doubles as a heartbeat). */
   leaseMs: number;
+  /** The batch's timing, kept in the batch history (SLOs, reports). */
+  stats?: BatchStats;
 }

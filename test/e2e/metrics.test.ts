@@ -39,8 +39,9 @@ export default [defineBackfill<{ n: number }>({
       const text = await waitFor(async () => {
         const body = await scrape();
         // Batch metrics come with every batch, the backlog with the progress tick (each second).
-        return (sample(body, 'sluice_items_total', 'outcome="processed"') ?? 0) >= 500 && sample(body, 'sluice_backlog_items', 'backfill="observed"') !== undefined ? body : undefined;
-      }, 'processed items and the backlog in /metrics', 30_000, 100);
+        return (sample(body, 'sluice_items_total', 'outcome="processed"') ?? 0) >= 500 && sample(body, 'sluice_backlog_items', 'backfill="observed"') !== undefined
+          && sample(body, 'sluice_slo_burn_rate', 'window="long"') !== undefined ? body : undefined;
+      }, 'processed items, the backlog and the first SLO evaluation in /metrics', 30_000, 100);
       assert.equal(sample(text, 'sluice_items_total', 'backfill="observed",outcome="quarantined"'), 1);
       assert.ok((sample(text, 'sluice_items_total', 'outcome="processed"') ?? 0) >= 500);
       assert.match(text, /sluice_batch_duration_seconds_bucket\{le="300",backfill="observed"\} \d+/);
@@ -53,7 +54,10 @@ export default [defineBackfill<{ n: number }>({
       assert.match(text, /^process_resident_memory_bytes \d+/m, 'default process metrics too');
       // Bounded label sets: only these label names on Sluice's own metrics, and no run ids.
       const labelNames = new Set(text.split('\n').filter((l) => l.startsWith('sluice_')).flatMap((l) => [...l.matchAll(/([a-z_]+)="/g)].map((m) => m[1]!)));
-      assert.deepEqual([...labelNames].sort(), ['backfill', 'le', 'outcome', 'source', 'state']);
+      assert.deepEqual([...labelNames].sort(), ['backfill', 'le', 'outcome', 'severity', 'slo', 'source', 'state', 'tier', 'window']);
+      // The demo defines seed 000's SLOs: the in-process evaluator publishes its burn rates and alert states.
+      assert.ok(sample(text, 'sluice_slo_burn_rate', 'slo="batch-duration",tier="fast-burn",window="long"') !== undefined);
+      assert.equal(sample(text, 'sluice_slo_alert_firing', 'slo="errors",tier="fast-burn",severity="page"'), 0);
       assert.doesNotMatch(text, /r_0[0-9a-z]{10,}/, 'no run ids');
       assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
       const cancel = await runCli(['cancel', (JSON.parse(await waitForLine(run, /"event":"progress"/)) as { runId: string }).runId, '--db', join(dir, 'store.db')], { cwd: dir });

@@ -754,5 +754,63 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.ok(!Number.isNaN(Date.parse(decisions[0]!.at)));
       assert.equal((await store.listDecisions(run.id, 1)).length, 1);
     });
+
+    // ---- batch history and SLO alerts ----------------------------------------------------------
+
+    withStore('keeps every committed batch in the history and sums a backfill\'s window', async (store) => {
+      const run = await store.createRun(newRun());
+      const other = await store.createRun(newRun({ backfill: 'other' }));
+      const t0 = Date.parse('2026-03-01T00:00:00.000Z');
+      const leases = new Map<string, { lease: PartitionLease; cursor: number | null }>();
+      const commit = async (runId: string, finishedAtMs: number, durationMs: number, delta: Partial<Counts>, withStats = true) => {
+        if (!leases.has(runId)) leases.set(runId, { lease: (await store.claimPartition(runId, 'w1', 60_000))!, cursor: null });
+        const held = leases.get(runId)!;
+        const cursor = (held.cursor ?? 0) + 1;
+        await store.transaction((tx) => tx.checkpoint(batch(held.lease, {
+          previousCursor: held.cursor === null ? null : [held.cursor], cursor: [cursor], delta: { ...zero, ...delta },
+          ...(withStats ? { stats: { worker: 'w1', startedAtMs: finishedAtMs - durationMs, finishedAtMs } } : {}),
+        })));
+        held.cursor = cursor;
+      };
+      await commit(run.id, t0, 1_000, { received: 10, processed: 10 });
+      await commit(run.id, t0 + 60_000, 400_000, { received: 10, processed: 8, failed: 2, quarantined: 2 });
+      await commit(other.id, t0 + 60_000, 500_000, { received: 99, quarantined: 99 });
+      // A checkpoint without stats (a replay) leaves no history row.
+      await commit(run.id, t0 + 90_000, 1, { received: 1, processed: 1 }, false);
+
+      const batches = await store.listBatches(run.id);
+      assert.deepEqual(batches.map((b) => [b.runId, b.backfill, b.worker, b.durationMs, b.finishedAt, b.counts.received, b.counts.quarantined]), [
+        [run.id, 'contract', 'w1', 1_000, '2026-03-01T00:00:00.000Z', 10, 0],
+        [run.id, 'contract', 'w1', 400_000, '2026-03-01T00:01:00.000Z', 10, 2],
+      ]);
+      assert.deepEqual((await store.listBatches(run.id, { afterId: batches[0]!.id })).map((b) => b.id), [batches[1]!.id]);
+      assert.deepEqual(await store.batchWindow('contract', t0, 300_000), { batches: 2, slowBatches: 1, items: 20, badItems: 2 });
+      assert.deepEqual(await store.batchWindow('contract', t0 + 1, 300_000), { batches: 1, slowBatches: 1, items: 10, badItems: 2 });
+      assert.deepEqual(await store.batchWindow('contract', t0 + 60_001, 300_000), { batches: 0, slowBatches: 0, items: 0, badItems: 0 });
+      assert.deepEqual(await store.batchWindow('other', t0, 300_000), { batches: 1, slowBatches: 1, items: 99, badItems: 99 });
+    });
+
+    withStore('moves alerts by compare-and-set and keeps their history', async (store) => {
+      const key = { backfill: 'contract', slo: 'latency', tier: 'fast-burn' };
+      const base = { ...key, severity: 'page' as const, burnLong: 20, burnShort: 30, summary: 'burning 20×' };
+      const t0 = Date.parse('2026-03-01T00:00:00.000Z');
+      assert.deepEqual(await store.listAlerts(), []);
+      assert.equal(await store.changeAlert({ ...base, from: 'pending', to: 'firing', sinceMs: t0 }), false, 'an absent alert is inactive, not pending');
+      assert.equal(await store.changeAlert({ ...base, from: 'inactive', to: 'firing', sinceMs: t0 }), true);
+      assert.equal(await store.changeAlert({ ...base, from: 'inactive', to: 'firing', sinceMs: t0 }), false, 'a second evaluator loses the race');
+      assert.equal(await store.changeAlert({ ...base, from: 'firing', to: 'firing', sinceMs: t0 + 5_000, burnLong: 25, summary: 'burning 25×' }), true);
+      let [alert] = await store.listAlerts('contract');
+      assert.deepEqual([alert!.state, alert!.since, alert!.burnLong, alert!.burnShort, alert!.summary], ['firing', '2026-03-01T00:00:00.000Z', 25, 30, 'burning 25×']);
+      assert.equal(await store.changeAlert({ ...base, from: 'firing', to: 'resolved', sinceMs: t0 + 60_000, burnLong: 0, burnShort: null, summary: 'quiet' }), true);
+      [alert] = await store.listAlerts();
+      assert.deepEqual([alert!.state, alert!.since, alert!.burnShort], ['resolved', '2026-03-01T00:01:00.000Z', null]);
+      assert.deepEqual(await store.listAlerts('other'), []);
+
+      const events = await store.listAlertEvents({ backfill: 'contract' });
+      assert.deepEqual(events.map((e) => [e.from, e.to, e.at]), [['inactive', 'firing', '2026-03-01T00:00:00.000Z'], ['firing', 'resolved', '2026-03-01T00:01:00.000Z']]);
+      assert.deepEqual((await store.listAlertEvents({ alert: key, sinceMs: t0 + 1 })).map((e) => e.to), ['resolved']);
+      assert.deepEqual(await store.listAlertEvents({ backfill: 'contract', untilMs: t0 - 1 }), []);
+      assert.deepEqual(await store.listAlertEvents({ alert: { ...key, tier: 'slow-burn' } }), []);
+    });
   });
 }

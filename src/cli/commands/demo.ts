@@ -8,7 +8,7 @@ import { demoCoveragePostgres, seedDemoPostgres } from '../demo/seed-postgres.js
 import { runInForeground } from '../foreground.js';
 import { formatCount } from '../output.js';
 import { parsePort, parseRunFlags, positiveInteger, type RawRunFlags } from '../options.js';
-import { startMetrics, withContext, withRunOptions } from './shared.js';
+import { startObservers, withContext, withRunOptions } from './shared.js';
 
 export function registerDemoCommand(program: Command): void {
   withRunOptions(program.command('demo').description('score the risk of 200,000 demo emails in the embedded store (or PostgreSQL, with workers), resumably'))
@@ -38,7 +38,7 @@ export function registerDemoCommand(program: Command): void {
         if (postgres && workers !== undefined) return runDemoWithWorkers(ctx, path, workers, flags);
         const coverageNow = async () => (postgres ? demoCoveragePostgres(path) : demoCoverage(path));
         const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor });
-        (await startMetrics(ctx, metricsPort))?.(handle);
+        (await startObservers(ctx, metricsPort))(handle);
         let coverage: Awaited<ReturnType<typeof coverageNow>> | undefined;
         const outcome = await runInForeground(handle, ctx.interactive, async () => ({ coverage: (coverage = await coverageNow()) }));
         const c = coverage ?? (await coverageNow());

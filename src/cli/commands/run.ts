@@ -5,7 +5,7 @@ import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../opti
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
 import { formatCount, jsonLine } from '../output.js';
 import type { CliContext } from '../context.js';
-import { startMetrics, withContext, withRunOptions } from './shared.js';
+import { startObservers, withContext, withRunOptions } from './shared.js';
 
 export function registerRunCommands(program: Command): void {
   withRunOptions(program.command('run <backfill>').description('run a backfill, resuming its open run if there is one'))
@@ -34,7 +34,7 @@ export function registerRunCommands(program: Command): void {
           { interactive: ctx.interactive },
         );
         if (!handle) return ExitCode.paused;
-        (await startMetrics(ctx, metricsPort))?.(handle);
+        (await startObservers(ctx, metricsPort))(handle);
         return (await runInForeground(handle, ctx.interactive)).exitCode;
       });
     });
@@ -55,7 +55,7 @@ export function registerRunCommands(program: Command): void {
             { interactive: ctx.interactive },
           );
           if (!handle) return ExitCode.paused;
-          (await startMetrics(ctx, metricsPort))?.(handle);
+          (await startObservers(ctx, metricsPort))(handle);
           return (await runInForeground(handle, ctx.interactive)).exitCode;
         });
       });

@@ -1,7 +1,10 @@
 import { Command } from 'commander';
+import { systemClock } from '../../core/clock.js';
 import type { RunHandle } from '../../core/run-handle.js';
-import { serveMetrics } from '../../metrics/metrics-server.js';
-import { RunMetrics } from '../../metrics/run-metrics.js';
+import { SloMonitor } from '../../core/slo/monitor.js';
+import { serveMetrics } from '../../observe/metrics-server.js';
+import { RunMetrics } from '../../observe/run-metrics.js';
+import { WebhookNotifier } from '../../observe/webhook-notifier.js';
 import { type CliContext, type ContextOptions, type GlobalFlags, openContext } from '../context.js';
 
 /** Adds the run options shared by run, resume, retry and demo. */
@@ -29,14 +32,26 @@ export async function withContext(command: Command, options: ContextOptions, wor
 }
 
 /**
- * Starts the `/metrics` endpoint when `--metrics-port` was given and says where it is; returns a
- * function that makes a run handle's events count in it.
+ * What a command that executes backfills watches them with: the SLO evaluator (when a backfill
+ * defines SLOs; its alerts go to the definitions' webhooks) and, with `--metrics-port`, the
+ * `/metrics` endpoint. Both stop when the context closes. Returns a function that makes a run
+ * handle's events count in the metrics.
  */
-export async function startMetrics(ctx: CliContext, port: number | undefined): Promise<((handle: RunHandle) => void) | undefined> {
-  if (port === undefined) return undefined;
-  const metrics = new RunMetrics();
-  const server = await serveMetrics(metrics, port);
-  if (ctx.interactive) process.stderr.write(`metrics at ${server.url}\n`);
-  else process.stdout.write(`${JSON.stringify({ event: 'metrics', url: server.url })}\n`);
-  return (handle) => metrics.watch(handle, ctx.sluice.store);
+export async function startObservers(ctx: CliContext, port: number | undefined): Promise<(handle: RunHandle) => void> {
+  const thresholds = ctx.sluice.backfills().flatMap((d) => d.slo?.objectives ?? []).flatMap((o) => (o.sli.kind === 'batch-duration' ? [o.sli.thresholdSeconds] : []));
+  const metrics = port === undefined ? undefined : new RunMetrics({ sloThresholdsSeconds: thresholds });
+  const notifier = new WebhookNotifier({ logger: ctx.logger });
+  const monitor = new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, notifier, onEvaluated: (readings) => metrics?.observeSlo(readings) });
+  monitor.start();
+  ctx.onClose(async () => {
+    await monitor.stop();
+    await notifier.flush();
+  });
+  if (metrics) {
+    const server = await serveMetrics(metrics, port!);
+    ctx.onClose(() => server.close());
+    if (ctx.interactive) process.stderr.write(`metrics at ${server.url}\n`);
+    else process.stdout.write(`${JSON.stringify({ event: 'metrics', url: server.url })}\n`);
+  }
+  return (handle) => metrics?.watch(handle, ctx.sluice.store);
 }

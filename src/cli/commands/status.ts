@@ -46,6 +46,9 @@ export function registerStatusCommands(program: Command): void {
           const width = Math.max(5, ...status.children.map((c) => c.child.length));
           lines.push('', 'children:', ...status.children.map((c) => `  ${c.child.padEnd(width)}  ${c.outcome.padEnd(7)}  success ${formatCount(c.counts.processed)}, error ${formatCount(c.counts.quarantined)}, skipped ${formatCount(c.counts.skipped)}${c.error ? `  (${c.error})` : ''}`));
         }
+        if (status.alerts.length > 0) {
+          lines.push('', 'SLO alerts:', ...status.alerts.map((a) => `  ${a.state.toUpperCase()} ${a.severity}  ${a.slo}/${a.tier} since ${a.since}: ${a.summary}`));
+        }
         const decisions = status.decisions.filter((d) => d.kind !== 'configured').slice(0, 10);
         if (decisions.length > 0) {
           lines.push('', 'throttle decisions (newest first):', ...decisions.map((d) => `  ${d.at}  ${d.kind.padEnd(9)} ${d.reason}  (${d.worker})`));

@@ -5,7 +5,7 @@ import { parseDuration } from '../../core/since.js';
 import { runWorker } from '../../core/worker-loop.js';
 import { envLayer, parsePort, positiveInteger } from '../options.js';
 import { jsonLine } from '../output.js';
-import { startMetrics, withContext } from './shared.js';
+import { startObservers, withContext } from './shared.js';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -25,7 +25,7 @@ export function registerWorkerCommand(program: Command): void {
       const pollIntervalMs = options.poll === undefined ? 1000 : parseDuration(options.poll, '--poll');
       await withContext(command, { needsConfig: true, createStore: true, leaseMs }, async (ctx) => {
         if (options.backfill) options.backfill.forEach((name) => ctx.sluice.backfill(name));
-        const watch = await startMetrics(ctx, metricsPort);
+        const watch = await startObservers(ctx, metricsPort);
         const abort = new AbortController();
         const onSignal = (signal: NodeJS.Signals) => {
           if (abort.signal.aborted) process.exit(130);
@@ -46,7 +46,7 @@ export function registerWorkerCommand(program: Command): void {
             concurrency,
             joinOptions: { throttleLayers: [envLayer(process.env)] },
             onRun: (handle) => {
-              watch?.(handle);
+              watch(handle);
               ctx.logger.info({ runId: handle.runId, backfill: handle.backfill }, 'joined run');
               if (!ctx.interactive) handle.on('progress', (p) => jsonLine('progress', p));
             },

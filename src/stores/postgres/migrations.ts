@@ -110,6 +110,55 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         CREATE INDEX sluice_decisions_run ON ${s}.sluice_decisions (run_id, id);
       `,
     },
+    {
+      version: 4,
+      name: 'batch history, SLO alerts',
+      sql: `
+        CREATE TABLE ${s}.sluice_batches (
+          id bigserial PRIMARY KEY,
+          run_id text NOT NULL REFERENCES ${s}.sluice_runs (id),
+          backfill text NOT NULL,
+          partition_idx integer NOT NULL,
+          worker text NOT NULL,
+          finished_at timestamptz NOT NULL,
+          duration_ms integer NOT NULL,
+          received integer NOT NULL,
+          processed integer NOT NULL,
+          skipped integer NOT NULL,
+          failed integer NOT NULL,
+          quarantined integer NOT NULL
+        );
+        CREATE INDEX sluice_batches_run ON ${s}.sluice_batches (run_id, id);
+        CREATE INDEX sluice_batches_window ON ${s}.sluice_batches (backfill, finished_at);
+        CREATE TABLE ${s}.sluice_alerts (
+          backfill text NOT NULL,
+          slo text NOT NULL,
+          tier text NOT NULL,
+          severity text NOT NULL,
+          state text NOT NULL,
+          since timestamptz NOT NULL,
+          burn_long double precision NOT NULL,
+          burn_short double precision,
+          summary text NOT NULL,
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (backfill, slo, tier)
+        );
+        CREATE TABLE ${s}.sluice_alert_events (
+          id bigserial PRIMARY KEY,
+          backfill text NOT NULL,
+          slo text NOT NULL,
+          tier text NOT NULL,
+          severity text NOT NULL,
+          from_state text NOT NULL,
+          to_state text NOT NULL,
+          burn_long double precision NOT NULL,
+          burn_short double precision,
+          summary text NOT NULL,
+          at timestamptz NOT NULL
+        );
+        CREATE INDEX sluice_alert_events_backfill ON ${s}.sluice_alert_events (backfill, at);
+      `,
+    },
   ];
 }
 

@@ -2,7 +2,12 @@ import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
+import type { AlertState } from '../../core/slo/alert-state.js';
+import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch } from '../history-rows.js';
 import type {
+  BatchRecord,
+  BatchWindow,
   ClaimResult,
   ConcurrencyLimits,
   DecisionRecord,
@@ -73,7 +78,7 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly read: PostgresConnection;
-  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions', string>;
+  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents', string>;
   private closed = false;
   private savepoints = 0;
 
@@ -86,6 +91,9 @@ export class PostgresStore implements Store {
       quarantine: `${s}.sluice_quarantine`,
       ledger: `${s}.sluice_ledger`,
       decisions: `${s}.sluice_decisions`,
+      batches: `${s}.sluice_batches`,
+      alerts: `${s}.sluice_alerts`,
+      alertEvents: `${s}.sluice_alert_events`,
     };
     this.read = new PostgresConnection(pool);
   }
@@ -377,6 +385,13 @@ export class PostgresStore implements Store {
       const { rows: now } = await client.query<{ fence: string }>(`SELECT fence FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2`, [lease.runId, lease.index]);
       throw now[0] && Number(now[0].fence) === lease.fence ? new CheckpointMovedError(lease.runId, lease.index) : new LeaseLostError(lease.runId, lease.index, lease.fence);
     }
+    if (write.stats) {
+      const { stats } = write;
+      await client.query(`INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined)
+          VALUES ($1, $2, $3, $4, to_timestamp($5::double precision / 1000), $6, $7, $8, $9, $10, $11)`,
+        [lease.runId, rows[0].backfill, lease.index, stats.worker, stats.finishedAtMs, Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)),
+          delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined]);
+    }
     if (write.ledger && write.ledger.keys.length > 0) {
       await client.query(`INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
         [write.ledger.namespace, lease.runId, write.ledger.keys]);
@@ -464,6 +479,72 @@ export class PostgresStore implements Store {
 
   private async insertTransition(client: pg.PoolClient, runId: string, from: RunState | null, to: RunState, actor: string, reason: string): Promise<void> {
     await client.query(`INSERT INTO ${this.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [runId, from, to, actor, reason]);
+  }
+
+  // ---- batch history and SLO alerts -----------------------------------------------------------
+
+  async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
+    const { rows } = await this.q<BatchRow>(`SELECT id, run_id, backfill, partition_idx, worker, ${MS('finished_at')} AS finished_ms, duration_ms,
+        received, processed, skipped, failed, quarantined FROM ${this.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      [runId, options.afterId ?? 0, options.limit ?? 1_000_000]);
+    return rows.map(toBatch);
+  }
+
+  async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
+    const { rows } = await this.q<{ batches: string; slow: string; items: string; bad: string }>(
+      `SELECT COUNT(*) AS batches, COUNT(*) FILTER (WHERE duration_ms > $3) AS slow, COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS bad
+        FROM ${this.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`, [backfill, sinceMs, slowAboveMs]);
+    const row = rows[0]!;
+    return { batches: Number(row.batches), slowBatches: Number(row.slow), items: Number(row.items), badItems: Number(row.bad) };
+  }
+
+  async listAlerts(backfill?: string): Promise<AlertRecord[]> {
+    const { rows } = await this.q<AlertRow>(`SELECT backfill, slo, tier, severity, state, ${MS('since')} AS since_ms, burn_long, burn_short, summary, updated_at
+        FROM ${this.t.alerts} ${backfill === undefined ? '' : 'WHERE backfill = $1'} ORDER BY backfill, slo, tier`, backfill === undefined ? [] : [backfill]);
+    return rows.map(toAlert);
+  }
+
+  async changeAlert(change: AlertChange): Promise<boolean> {
+    return this.inTransaction(async (client) => {
+      // One row per alert, locked (or its key, when it does not exist yet) so that two evaluators move it once.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-alert:${this.schema}:${change.backfill}:${change.slo}:${change.tier}`]);
+      const { rows } = await client.query<{ state: AlertState }>(`SELECT state FROM ${this.t.alerts} WHERE backfill = $1 AND slo = $2 AND tier = $3`,
+        [change.backfill, change.slo, change.tier]);
+      if ((rows[0]?.state ?? 'inactive') !== change.from) return false;
+      if (change.from === change.to) {
+        await client.query(`UPDATE ${this.t.alerts} SET burn_long = $4, burn_short = $5, summary = $6, updated_at = now() WHERE backfill = $1 AND slo = $2 AND tier = $3`,
+          [change.backfill, change.slo, change.tier, change.burnLong, change.burnShort, change.summary]);
+        return true;
+      }
+      const since = new Date(change.sinceMs);
+      await client.query(`INSERT INTO ${this.t.alerts} (backfill, slo, tier, severity, state, since, burn_long, burn_short, summary)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+          ON CONFLICT (backfill, slo, tier) DO UPDATE SET severity = excluded.severity, state = excluded.state, since = excluded.since,
+            burn_long = excluded.burn_long, burn_short = excluded.burn_short, summary = excluded.summary, updated_at = now()`,
+        [change.backfill, change.slo, change.tier, change.severity, change.to, since, change.burnLong, change.burnShort, change.summary]);
+      await client.query(`INSERT INTO ${this.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [change.backfill, change.slo, change.tier, change.severity, change.from, change.to, change.burnLong, change.burnShort, change.summary, since]);
+      return true;
+    });
+  }
+
+  async listAlertEvents(filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {}): Promise<AlertEventRecord[]> {
+    const params: unknown[] = [new Date(filter.sinceMs ?? 0), new Date(Math.min(filter.untilMs ?? 8.64e15, 8.64e15))];
+    const where = ['at >= $1', 'at <= $2'];
+    const backfill = filter.alert?.backfill ?? filter.backfill;
+    if (backfill !== undefined) {
+      params.push(backfill);
+      where.push(`backfill = $${params.length}`);
+    }
+    if (filter.alert) {
+      params.push(filter.alert.slo, filter.alert.tier);
+      where.push(`slo = $${params.length - 1}`, `tier = $${params.length}`);
+    }
+    params.push(filter.limit ?? 1000);
+    const { rows } = await this.q<AlertEventRow>(`SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
+        FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
+    return rows.map(toAlertEvent);
   }
 
   private async q<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
@@ -598,4 +679,9 @@ function toQuarantine(row: QuarantineRow): QuarantineRecord {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
+}
+
+/** A timestamptz column as ms since the epoch, the shape the history rows share with SQLite. */
+function MS(column: string): string {
+  return `(extract(epoch from ${column}) * 1000)::float8`;
 }

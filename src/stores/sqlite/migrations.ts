@@ -106,6 +106,55 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE INDEX sluice_decisions_run ON sluice_decisions (run_id, id);
     `,
   },
+  {
+    version: 4,
+    name: 'batch history, SLO alerts',
+    sql: `
+      CREATE TABLE sluice_batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES sluice_runs (id),
+        backfill TEXT NOT NULL,
+        partition_idx INTEGER NOT NULL,
+        worker TEXT NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        processed INTEGER NOT NULL,
+        skipped INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        quarantined INTEGER NOT NULL
+      );
+      CREATE INDEX sluice_batches_run ON sluice_batches (run_id, id);
+      CREATE INDEX sluice_batches_window ON sluice_batches (backfill, finished_ms);
+      CREATE TABLE sluice_alerts (
+        backfill TEXT NOT NULL,
+        slo TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        since_ms INTEGER NOT NULL,
+        burn_long REAL NOT NULL,
+        burn_short REAL,
+        summary TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (backfill, slo, tier)
+      ) WITHOUT ROWID;
+      CREATE TABLE sluice_alert_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        backfill TEXT NOT NULL,
+        slo TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        burn_long REAL NOT NULL,
+        burn_short REAL,
+        summary TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX sluice_alert_events_backfill ON sluice_alert_events (backfill, at_ms);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

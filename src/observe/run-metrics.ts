@@ -2,6 +2,10 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { RunHandle } from '../core/run-handle.js';
 import { RUN_STATES } from '../core/run-state.js';
 import type { Store } from '../core/store.js';
+import type { AlertReading } from '../core/slo/monitor.js';
+
+/** Seed 000's SLO is on 300 s; the buckets reach 600 s so that the p95 is measurable around it. */
+export const BATCH_DURATION_BUCKETS: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 450, 600];
 
 /**
  * Prometheus metrics of the runs a process executes, fed by the runs' events (never per item).
@@ -18,16 +22,18 @@ export class RunMetrics {
   private readonly eta: Gauge<'backfill'>;
   private readonly oldestPending: Gauge<'backfill'>;
   private readonly throttle: Gauge<'backfill' | 'state' | 'source'>;
+  private readonly burnRate: Gauge<'backfill' | 'slo' | 'tier' | 'window'>;
+  private readonly alertFiring: Gauge<'backfill' | 'slo' | 'tier' | 'severity'>;
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  /** `sloThresholdsSeconds`: batch-duration SLO thresholds, added as histogram buckets so that `le="<threshold>"` exists for the rules. */
+  constructor(options: { defaultMetrics?: boolean; sloThresholdsSeconds?: readonly number[] } = {}) {
     const registers = [this.registry];
     this.items = new Counter({ name: 'sluice_items_total', help: 'Items handled, by outcome (processed, skipped, failed, quarantined).', labelNames: ['backfill', 'outcome'], registers });
     this.batchDuration = new Histogram({
       name: 'sluice_batch_duration_seconds',
       help: 'Time from reading a batch to its committed checkpoint.',
       labelNames: ['backfill'],
-      // Seed 000's SLO is on 300 s; the buckets reach 600 s so that the p95 is measurable around it.
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 450, 600],
+      buckets: [...new Set([...BATCH_DURATION_BUCKETS, ...(options.sloThresholdsSeconds ?? [])])].sort((a, b) => a - b),
       registers,
     });
     this.batchSize = new Histogram({ name: 'sluice_batch_size_items', help: 'Items per batch.', labelNames: ['backfill'], buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000, 100_000], registers });
@@ -36,7 +42,18 @@ export class RunMetrics {
     this.eta = new Gauge({ name: 'sluice_eta_seconds', help: 'Seconds to go at the current rate (absent when unknown).', labelNames: ['backfill'], registers });
     this.oldestPending = new Gauge({ name: 'sluice_oldest_pending_partition_age_seconds', help: 'Age of the oldest partition waiting for a worker.', labelNames: ['backfill'], registers });
     this.throttle = new Gauge({ name: 'sluice_throttle_state', help: 'The throttle: 1 for its current state (running, slowed, paused) and the source of it.', labelNames: ['backfill', 'state', 'source'], registers });
+    this.burnRate = new Gauge({ name: 'sluice_slo_burn_rate', help: 'Error budget burn rate per SLO alert tier as Sluice evaluates it (window: long or short).', labelNames: ['backfill', 'slo', 'tier', 'window'], registers });
+    this.alertFiring = new Gauge({ name: 'sluice_slo_alert_firing', help: '1 while Sluice\'s own evaluator has the SLO alert firing.', labelNames: ['backfill', 'slo', 'tier', 'severity'], registers });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Publishes an SLO evaluation's burn rates and alert states. */
+  observeSlo(readings: readonly AlertReading[]): void {
+    for (const r of readings) {
+      this.burnRate.set({ backfill: r.backfill, slo: r.slo, tier: r.tier, window: 'long' }, r.burnLong);
+      if (r.burnShort !== null) this.burnRate.set({ backfill: r.backfill, slo: r.slo, tier: r.tier, window: 'short' }, r.burnShort);
+      this.alertFiring.set({ backfill: r.backfill, slo: r.slo, tier: r.tier, severity: r.severity }, r.state === 'firing' ? 1 : 0);
+    }
   }
 
   /** Follows a run executing in this process until it ends. */

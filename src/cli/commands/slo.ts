@@ -1,0 +1,72 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { systemClock } from '../../core/clock.js';
+import type { BackfillDefinition } from '../../core/definition.js';
+import { NotFoundError, UsageError } from '../../core/errors.js';
+import { SloMonitor } from '../../core/slo/monitor.js';
+import { grafanaDashboard } from '../../observe/grafana-dashboard.js';
+import { sloRulesYaml } from '../../observe/slo-rules.js';
+import { type GlobalFlags, loadBackfills } from '../context.js';
+import { withContext } from './shared.js';
+
+export function registerSloCommands(program: Command): void {
+  const slo = program.command('slo').description('service level objectives: alert state, Prometheus rules, a Grafana dashboard');
+
+  slo
+    .command('rules')
+    .description('write Prometheus recording and alerting rules for the configured SLOs (check them with `promtool check rules`)')
+    .option('--backfill <name>', 'only this backfill (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action(async (options: { backfill?: string[]; out?: string }, command: Command) => {
+      const definitions = await withSlos(command, options.backfill);
+      emit(sloRulesYaml(definitions), options.out);
+    });
+
+  slo
+    .command('dashboard')
+    .description('write a Grafana dashboard (JSON) for Sluice: throughput, batch duration, errors, backlog, throttle, burn rates, error budget')
+    .option('--backfill <name>', 'only this backfill\'s SLO panels (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action(async (options: { backfill?: string[]; out?: string }, command: Command) => {
+      const definitions = await withSlos(command, options.backfill);
+      emit(`${JSON.stringify(grafanaDashboard(definitions), null, 2)}\n`, options.out);
+    });
+
+  slo
+    .command('status')
+    .description('SLO alerts of every backfill (pending, firing, resolved); --evaluate reads the batch history now first')
+    .option('--evaluate', 'evaluate the configured SLOs now (and move alerts, sending their webhooks) before showing them')
+    .action(async (options: { evaluate?: boolean }, command: Command) => {
+      await withContext(command, { needsConfig: options.evaluate === true }, async (ctx) => {
+        const readings = options.evaluate ? await new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger }).evaluate() : undefined;
+        const alerts = await ctx.sluice.store.listAlerts();
+        if (ctx.json) {
+          process.stdout.write(`${JSON.stringify({ alerts, ...(readings ? { readings } : {}) }, null, 2)}\n`);
+          return 0;
+        }
+        const lines = readings
+          ? readings.map((r) => `${r.backfill}  ${r.slo}/${r.tier}  ${r.state.padEnd(8)} ${r.severity.padEnd(6)} ${r.summary}`)
+          : alerts.map((a) => `${a.backfill}  ${a.slo}/${a.tier}  ${a.state.padEnd(8)} ${a.severity.padEnd(6)} since ${a.since}: ${a.summary}`);
+        process.stdout.write(lines.length === 0 ? 'no SLO alert has left inactive (pass --evaluate to read the batch history now)\n' : `${lines.join('\n')}\n`);
+        return 0;
+      });
+    });
+}
+
+/** The definitions with SLOs (all, or those named), loaded without opening a store. */
+async function withSlos(command: Command, names: string[] | undefined): Promise<BackfillDefinition<unknown>[]> {
+  const all = await loadBackfills(command.optsWithGlobals<GlobalFlags>(), true);
+  for (const name of names ?? []) {
+    const found = all.find((d) => d.name === name);
+    if (!found) throw new NotFoundError(`unknown backfill "${name}"`, { hint: `defined backfills: ${all.map((d) => d.name).join(', ')}` });
+    if (!found.slo) throw new UsageError(`backfill "${name}" defines no SLOs`, { hint: 'add slo: { objectives: [...] } to its definition' });
+  }
+  const chosen = all.filter((d) => d.slo !== undefined && (names === undefined || names.includes(d.name)));
+  if (chosen.length === 0) throw new UsageError('no backfill defines SLOs', { hint: 'add slo: { objectives: [...] } to a definition' });
+  return chosen;
+}
+
+function emit(text: string, out: string | undefined): void {
+  if (out === undefined) process.stdout.write(text);
+  else writeFileSync(out, text);
+}

@@ -1,0 +1,69 @@
+import type { AlertEventRecord, AlertRecord } from '../core/slo/alert-record.js';
+import type { AlertState } from '../core/slo/alert-state.js';
+import type { Severity } from '../core/slo/slo.js';
+import type { BatchRecord } from '../core/run.js';
+
+/**
+ * Rows of the batch history and alert tables as both stores select them: times as ms since the
+ * epoch (PostgreSQL selects them so), ids and counts as numbers or numeric strings (bigint).
+ */
+export interface BatchRow {
+  id: number | string; run_id: string; backfill: string; partition_idx: number; worker: string; finished_ms: number | string; duration_ms: number;
+  received: number; processed: number; skipped: number; failed: number; quarantined: number;
+}
+
+export interface AlertRow {
+  backfill: string; slo: string; tier: string; severity: Severity; state: AlertState; since_ms: number | string;
+  burn_long: number; burn_short: number | null; summary: string; updated_at: string | Date;
+}
+
+export interface AlertEventRow {
+  id: number | string; backfill: string; slo: string; tier: string; severity: Severity; from_state: AlertState; to_state: AlertState;
+  burn_long: number; burn_short: number | null; summary: string; at_ms: number | string;
+}
+
+const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
+
+export function toBatch(row: BatchRow): BatchRecord {
+  return {
+    id: Number(row.id),
+    runId: row.run_id,
+    backfill: row.backfill,
+    partition: row.partition_idx,
+    worker: row.worker,
+    finishedAt: iso(row.finished_ms),
+    durationMs: row.duration_ms,
+    counts: { received: row.received, processed: row.processed, skipped: row.skipped, failed: row.failed, quarantined: row.quarantined },
+  };
+}
+
+export function toAlert(row: AlertRow): AlertRecord {
+  return {
+    backfill: row.backfill,
+    slo: row.slo,
+    tier: row.tier,
+    severity: row.severity,
+    state: row.state,
+    since: iso(row.since_ms),
+    burnLong: row.burn_long,
+    burnShort: row.burn_short,
+    summary: row.summary,
+    updatedAt: row.updated_at instanceof Date ? row.updated_at.toISOString() : row.updated_at,
+  };
+}
+
+export function toAlertEvent(row: AlertEventRow): AlertEventRecord {
+  return {
+    id: Number(row.id),
+    backfill: row.backfill,
+    slo: row.slo,
+    tier: row.tier,
+    severity: row.severity,
+    from: row.from_state,
+    to: row.to_state,
+    burnLong: row.burn_long,
+    burnShort: row.burn_short,
+    summary: row.summary,
+    at: iso(row.at_ms),
+  };
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { systemClock, type Clock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { createSluice, defineBackfill, iterable, openSqliteStore, PermanentError, SloMonitor, verifySignature, WebhookNotifier } from '../../src/index.js';
+import type { AlertNotification, SloConfigInput } from '../../src/index.js';
+import { tempDir, waitFor } from '../helpers/temp.js';
+
+interface Received { body: string; signature: string | undefined; notification: AlertNotification }
+
+/** A webhook receiver on loopback that answers with the statuses it is given, then 200. */
+async function receiver(statuses: number[] = []): Promise<{ url: string; received: Received[]; hits: () => number; close: () => Promise<void> }> {
+  const received: Received[] = [];
+  let hits = 0;
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      hits += 1;
+      const status = statuses.shift() ?? 200;
+      if (status === 200) received.push({ body, signature: req.headers['x-sluice-signature'] as string | undefined, notification: JSON.parse(body) as AlertNotification });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received,
+    hits: () => hits,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const items = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
+const source = (n: number) => iterable({ from: (cursor: unknown) => items(n).filter((i) => i.id > ((cursor as number | null) ?? 0)), cursorOf: (i: { id: number }) => i.id });
+
+/** A clock that reads the system's time plus an offset the test moves (to let windows pass). */
+function shiftedClock(): Clock & { shift(ms: number): void } {
+  let offset = 0;
+  return { ...systemClock, now: () => Date.now() + offset, shift: (ms) => (offset += ms) };
+}
+
+describe('the SLO monitor on a real store', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir()));
+  after(async () => cleanup());
+
+  it('fires an error-ratio alert once across two evaluators, signs its webhook, and resolves when the window passes', async () => {
+    const hook = await receiver();
+    const slo: SloConfigInput = {
+      objectives: [{ name: 'errors', sli: { kind: 'error-ratio' }, objective: 0.99, tiers: [{ name: 'fast', severity: 'page', burnRate: 14.4, longWindow: '1h', shortWindow: '5m' }] }],
+      webhooks: [{ url: hook.url, secretEnv: 'SLO_TEST_SECRET' }],
+    };
+    process.env.SLO_TEST_SECRET = 's3cret';
+    const def = defineBackfill({
+      name: 'failing', source: source(200), key: (i: { id: number }) => i.id, batchSize: 50, retry: { attempts: 1 }, maxFailureRatio: 1, slo,
+      process(batch) {
+        if (batch.some((i) => i.id % 2 === 0)) throw new PermanentError('even ids are broken');
+      },
+    });
+    const store = await openSqliteStore(join(dir, 'errors.db'));
+    const sluice = createSluice({ store, backfills: [def] });
+    try {
+      const outcome = await (await sluice.start('failing')).done;
+      assert.equal(outcome.counts.quarantined, 100);
+      const clock = shiftedClock();
+      const notifier = new WebhookNotifier({ logger: silentLogger, baseDelayMs: 10 });
+      const evaluations: string[][] = [];
+      const monitor = new SloMonitor({ sluice, clock, logger: silentLogger, notifier, onEvaluated: (r) => evaluations.push(r.map((a) => a.state)) });
+      const twin = new SloMonitor({ sluice, clock, logger: silentLogger, notifier });
+
+      const [reading] = await monitor.evaluate();
+      assert.equal(reading!.state, 'firing');
+      assert.ok(Math.abs(reading!.burnLong - 50) < 1e-9, `half the items failed against a 1 % budget: 50×, got ${reading!.burnLong}`);
+      assert.equal((await twin.evaluate())[0]!.state, 'firing');
+      await notifier.flush();
+      assert.equal(hook.received.length, 1, 'the second evaluator lost the compare-and-set and sent nothing');
+      const [firing] = hook.received;
+      assert.equal(firing!.notification.state, 'firing');
+      assert.deepEqual([firing!.notification.backfill, firing!.notification.slo, firing!.notification.tier, firing!.notification.severity], ['failing', 'errors', 'fast', 'page']);
+      assert.deepEqual(firing!.notification.windows, { long: '1h', short: '5m' });
+      assert.match(firing!.notification.summary, /quarantined items burn the error budget at 50\.0× over 1h and 50\.0× over 5m \(14\.4× fires\)/);
+      assert.ok(verifySignature('s3cret', firing!.signature!, firing!.body), 'the signature verifies with the secret');
+      assert.equal(verifySignature('wrong', firing!.signature!, firing!.body), false);
+      assert.equal(verifySignature('s3cret', firing!.signature!, firing!.body.replace('firing', 'resolved')), false, 'a tampered body fails');
+      assert.deepEqual((await sluice.store.listAlerts('failing')).map((a) => a.state), ['firing']);
+      assert.deepEqual(evaluations, [['firing']]);
+
+      clock.shift(5 * 60_000 + 1000); // the short window is empty now: the burn stopped
+      assert.equal((await monitor.evaluate())[0]!.state, 'resolved');
+      await notifier.flush();
+      assert.deepEqual(hook.received.map((r) => r.notification.state), ['firing', 'resolved']);
+      const events = await sluice.store.listAlertEvents({ backfill: 'failing' });
+      assert.deepEqual(events.map((e) => `${e.from}→${e.to}`), ['inactive→firing', 'firing→resolved']);
+    } finally {
+      delete process.env.SLO_TEST_SECRET;
+      await sluice.close();
+      await store.close();
+      await hook.close();
+    }
+  });
+
+  it('retries a webhook on 5xx and 429, and gives up on other 4xx at once', async () => {
+    const flaky = await receiver([500, 429, 200]);
+    const refusing = await receiver([403]);
+    const notifier = new WebhookNotifier({ logger: silentLogger, baseDelayMs: 5 });
+    const notification = { backfill: 'b', slo: 's', tier: 't', severity: 'page', state: 'firing', since: new Date().toISOString(), burnRate: { threshold: 1, long: 2, short: null }, windows: { long: '1h', short: null }, summary: 'x', runs: [], paused: [] } as AlertNotification;
+    notifier.notify([{ url: flaky.url, secret: undefined, secretEnv: undefined, attempts: 5 }, { url: refusing.url, secret: 'k', secretEnv: undefined, attempts: 5 }], notification);
+    await notifier.flush();
+    assert.equal(flaky.hits(), 3);
+    assert.equal(flaky.received.length, 1);
+    assert.equal(flaky.received[0]!.signature, undefined, 'no secret, no signature');
+    assert.equal(refusing.hits(), 1, 'a 403 is not retried');
+    await flaky.close();
+    await refusing.close();
+  });
+
+  it('pauses the running run on a fast burn when pauseOnPage is set, with the reason in its transitions', async () => {
+    const def = defineBackfill({
+      name: 'slow', source: source(100_000), key: (i: { id: number }) => i.id, batchSize: 10,
+      slo: { objectives: [{ name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 0.01 }, objective: 0.95, tiers: [{ name: 'fast', severity: 'page', burnRate: 10, longWindow: '1h', shortWindow: '5m' }] }], pauseOnPage: true },
+      async process() {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      },
+    });
+    const store = await openSqliteStore(join(dir, 'slow.db'));
+    const sluice = createSluice({ store, backfills: [def] });
+    try {
+      const handle = await sluice.start('slow');
+      await waitFor(async () => (await store.batchWindow('slow', 0, 0)).batches >= 3, 'three committed batches');
+      const monitor = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger });
+      const [reading] = await monitor.evaluate();
+      assert.equal(reading!.state, 'firing');
+      const outcome = await handle.done;
+      assert.equal(outcome.state, 'paused');
+      const transitions = await store.listTransitions(handle.runId);
+      const paused = transitions.at(-1)!;
+      assert.equal(paused.actor, 'slo');
+      assert.match(paused.reason, /^SLO latency fast firing: batches over 0\.01 s burn the error budget at 20\.0× over 1h/);
+    } finally {
+      await sluice.close();
+      await store.close();
+    }
+  });
+});
