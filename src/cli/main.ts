@@ -3,6 +3,7 @@ import { ExitCode, isSluiceError } from '../core/errors.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
+import { registerReportCommand } from './commands/report.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerDemoCommand(program);
   registerWorkerCommand(program);
   registerSloCommands(program);
+  registerReportCommand(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
