@@ -5,6 +5,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerWorkerCommand } from './commands/worker.js';
@@ -31,6 +32,7 @@ function buildProgram(): Command {
   registerWorkerCommand(program);
   registerSloCommands(program);
   registerReportCommand(program);
+  registerServeCommand(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
