@@ -6,6 +6,7 @@ import { registerQuarantineCommands } from './commands/quarantine.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerTokenCommands } from './commands/token.js';
 import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerWorkerCommand } from './commands/worker.js';
@@ -33,6 +34,7 @@ function buildProgram(): Command {
   registerSloCommands(program);
   registerReportCommand(program);
   registerServeCommand(program);
+  registerTokenCommands(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

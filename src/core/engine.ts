@@ -219,18 +219,22 @@ class Engine implements Sluice {
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
     validateStartOptions(options);
+    const definition = this.backfill((await this.getRunOrThrow(runId)).backfill);
+    const reopened = await this.reopen(runId, options.actor ?? 'api', options.reason ?? 'retry failed partitions');
+    return this.execute(reopened, definition, options, 'retrying');
+  }
+
+  async reopen(runId: string, actor: string, reason: string): Promise<RunRecord> {
     const run = await this.getRunOrThrow(runId);
     if (run.state !== 'failed') {
       throw new InvalidTransitionError(`run ${runId} is ${run.state}; only failed runs can be retried`, {
         hint: run.state === 'paused' ? `use \`sluice resume ${runId}\`` : undefined,
       });
     }
-    const definition = this.backfill(run.backfill);
-    const actor = options.actor ?? 'api';
-    const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, options.reason ?? 'retry failed partitions');
+    const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, reason);
     if (!reopened) throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
     await this.store.resetFailedPartitions(runId);
-    return this.execute(reopened, definition, options, 'retrying');
+    return reopened;
   }
 
   private async startDryRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<RunHandle> {

@@ -228,3 +228,18 @@ export interface BatchWindow {
   /** Items quarantined (failed in `process` or malformed). */
   badItems: number;
 }
+
+/** What an API token may do: `read` < `write` < `admin`. */
+export type TokenScope = 'read' | 'write' | 'admin';
+
+/** An API token as stored: its secret only as a hash. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  scope: TokenScope;
+  /** SHA-256 of the token's secret part (hex). */
+  hash: string;
+  createdBy: string;
+  createdAt: string;
+  revokedAt: string | null;
+}

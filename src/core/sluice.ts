@@ -98,6 +98,8 @@ export interface Sluice {
   requeue(runId: string, actor: string, reason: string): Promise<RunRecord>;
   /** Whether a worker could claim a partition of the run now (expiring the leases of dead workers first). */
   hasFreePartitions(runId: string): Promise<boolean>;
+  /** Reopens a failed run for the workers: it becomes pending and its failed partitions go back to pending. */
+  reopen(runId: string, actor: string, reason: string): Promise<RunRecord>;
   /** Reopens a failed run: failed partitions go back to pending and the run executes here. */
   retry(runId: string, options?: StartOptions): Promise<RunHandle>;
 

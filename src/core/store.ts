@@ -4,6 +4,7 @@ import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from './slo
 import type {
   BatchRecord,
   BatchStats,
+  TokenRecord,
   BatchWindow,
   ClaimResult,
   DecisionRecord,
@@ -157,6 +158,14 @@ export interface Store {
 
   /** Alert state changes, oldest first, optionally of one backfill, alert or time range (ms). */
   listAlertEvents(filter?: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number }): Promise<AlertEventRecord[]>;
+
+  // ---- API tokens ---------------------------------------------------------------------------
+
+  createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Marks a token revoked; false when there is no such token or it was revoked already. */
+  revokeToken(id: string): Promise<boolean>;
 }
 
 export interface RunFilter {

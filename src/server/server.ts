@@ -1,39 +1,91 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { messageOf } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
 import type { Sluice } from '../core/sluice.js';
 import type { RunMetrics } from '../observe/run-metrics.js';
+import { openApiDocument } from './api/openapi.js';
+import { registerRoute } from './api/route.js';
+import { apiRoutes } from './api/routes.js';
+import { requireScope } from './auth.js';
+import { RunEvents } from './events.js';
+import { installErrorHandler } from './http-errors.js';
 
 export interface ServerOptions {
   sluice: Sluice;
   metrics: RunMetrics;
+  logger?: Logger;
   /** Request body limit in bytes. Default 64 KiB. */
   bodyLimit?: number;
+  /** How often the live stream reads the store (ms). Default 1000. */
+  eventsIntervalMs?: number;
+  version?: string;
 }
 
+const require = createRequire(import.meta.url);
+
+/** The dashboard's files: a fixed list, so that no request path reaches the file system. */
+const ASSETS: Record<string, { file: () => string; type: string }> = {
+  '/': { file: () => new URL('../../dashboard/index.html', import.meta.url).pathname, type: 'text/html; charset=utf-8' },
+  '/assets/app.js': { file: () => new URL('../../dashboard/app.js', import.meta.url).pathname, type: 'text/javascript; charset=utf-8' },
+  '/assets/app.css': { file: () => new URL('../../dashboard/app.css', import.meta.url).pathname, type: 'text/css; charset=utf-8' },
+  '/assets/uplot.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/uplot.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
+};
+
 /**
- * The HTTP server of `sluice serve`: health, readiness and Prometheus metrics. The admin API and
- * the dashboard mount on the same instance.
+ * The HTTP server of `sluice serve`: health, readiness, Prometheus metrics, the admin API under
+ * `/api/v1` (token auth, scopes, validated bodies, OpenAPI), live updates, and the dashboard.
  */
-export function buildServer(options: ServerOptions): FastifyInstance {
+export function buildServer(options: ServerOptions): { app: FastifyInstance; events: RunEvents } {
+  const logger = options.logger ?? silentLogger;
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 64 * 1024 });
+  installErrorHandler(app, logger);
+  // JSON only: a text/plain body is a 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
+  app.addHook('preHandler', requireScope(options.sluice.store));
+  // Answers are data, never pages to frame or scripts to sniff.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    return payload;
+  });
 
-  // Liveness: the process answers.
   app.get('/healthz', async () => ({ status: 'ok' }));
-
-  // Readiness: the store answers too.
   app.get('/readyz', async (_request, reply) => {
     try {
       await options.sluice.store.listRuns({ limit: 1 });
-      return { status: 'ready', store: options.sluice.store.location.replace(/\/\/[^@/]*@/, '//***@') };
+      return { status: 'ready' };
     } catch (error) {
       return reply.code(503).send({ status: 'unavailable', error: `the store does not answer: ${messageOf(error)}` });
     }
   });
-
   app.get('/metrics', async (_request, reply) => {
     const { contentType, body } = await options.metrics.render();
     return reply.type(contentType).send(body);
   });
 
-  return app;
+  const routes = apiRoutes(options.sluice);
+  for (const route of routes) registerRoute(app, route);
+  const document = openApiDocument(routes, options.version ?? '0.0.0');
+  app.get('/api/v1/openapi.json', { config: { scope: 'read' } }, async () => document);
+
+  const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
+  app.get('/api/v1/events', { config: { scope: 'read' } }, async (request, reply) => {
+    reply.hijack();
+    await events.subscribe(reply.raw);
+    request.raw.on('close', () => reply.raw.end());
+  });
+  // Before the server waits for open requests: the streams never end by themselves.
+  app.addHook('preClose', async () => events.close());
+
+  for (const [path, asset] of Object.entries(ASSETS)) {
+    app.get(path, async (_request, reply) => {
+      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'");
+      return reply.type(asset.type).send(await readFile(asset.file()));
+    });
+  }
+  return { app, events };
 }

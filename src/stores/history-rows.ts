@@ -1,7 +1,7 @@
 import type { AlertEventRecord, AlertRecord } from '../core/slo/alert-record.js';
 import type { AlertState } from '../core/slo/alert-state.js';
 import type { Severity } from '../core/slo/slo.js';
-import type { BatchRecord } from '../core/run.js';
+import type { BatchRecord, TokenRecord, TokenScope } from '../core/run.js';
 
 /**
  * Rows of the batch history and alert tables as both stores select them: times as ms since the
@@ -23,6 +23,7 @@ export interface AlertEventRow {
 }
 
 const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
+const isoOf = (value: string | Date) => (value instanceof Date ? value.toISOString() : value);
 
 export function toBatch(row: BatchRow): BatchRecord {
   return {
@@ -48,7 +49,7 @@ export function toAlert(row: AlertRow): AlertRecord {
     burnLong: row.burn_long,
     burnShort: row.burn_short,
     summary: row.summary,
-    updatedAt: row.updated_at instanceof Date ? row.updated_at.toISOString() : row.updated_at,
+    updatedAt: isoOf(row.updated_at),
   };
 }
 
@@ -66,4 +67,12 @@ export function toAlertEvent(row: AlertEventRow): AlertEventRecord {
     summary: row.summary,
     at: iso(row.at_ms),
   };
+}
+
+export interface TokenRow {
+  id: string; name: string; scope: TokenScope; hash: string; created_by: string; created_at: string | Date; revoked_at: string | Date | null;
+}
+
+export function toToken(row: TokenRow): TokenRecord {
+  return { id: row.id, name: row.name, scope: row.scope, hash: row.hash, createdBy: row.created_by, createdAt: isoOf(row.created_at), revokedAt: row.revoked_at === null ? null : isoOf(row.revoked_at) };
 }

@@ -5,16 +5,18 @@ import { RunMetrics } from '../../observe/run-metrics.js';
 import { registerStoreMetrics } from '../../observe/store-metrics.js';
 import { WebhookNotifier } from '../../observe/webhook-notifier.js';
 import { buildServer } from '../../server/server.js';
-import { parsePort } from '../options.js';
+import { runWorker } from '../../core/worker-loop.js';
+import { envLayer, parsePort } from '../options.js';
 import { withContext } from './shared.js';
 
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('serve /metrics (runs in the store, SLO burn rates), /healthz and /readyz, and evaluate the SLOs, until interrupted')
+    .description('the admin API (/api/v1, token auth), the web dashboard (/), /metrics, /healthz and /readyz; evaluates the SLOs and, unless --no-worker, executes runs like `sluice worker`')
     .option('--port <port>', 'port to listen on (default 8080; 0: any free port)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)')
-    .action(async (options: { port?: string; host?: string }, command: Command) => {
+    .option('--no-worker', 'do not execute runs here (leave them to `sluice worker` processes)')
+    .action(async (options: { port?: string; host?: string; worker: boolean }, command: Command) => {
       const port = parsePort('--port', options.port) ?? 8080;
       const host = options.host ?? '127.0.0.1';
       await withContext(command, { needsConfig: true }, async (ctx) => {
@@ -23,22 +25,43 @@ export function registerServeCommand(program: Command): void {
         registerStoreMetrics(metrics.registry, ctx.sluice.store);
         const notifier = new WebhookNotifier({ logger: ctx.logger });
         const monitor = new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, notifier, onEvaluated: (r) => metrics.observeSlo(r) });
-        const app = buildServer({ sluice: ctx.sluice, metrics });
+        const { app } = buildServer({ sluice: ctx.sluice, metrics, logger: ctx.logger, version: await packageVersion() });
         await app.listen({ port, host });
         const address = app.server.address();
         const url = `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}`;
         if (ctx.json || !ctx.interactive) process.stdout.write(`${JSON.stringify({ event: 'listening', url })}\n`);
-        else process.stdout.write(`sluice serve: ${url}/metrics, ${url}/healthz, ${url}/readyz (Ctrl-C stops)\n`);
+        else process.stdout.write(`sluice serve: dashboard ${url}/, API ${url}/api/v1, ${url}/metrics (Ctrl-C stops)\n`);
         monitor.start();
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
+        const abort = new AbortController();
+        const stop = () => abort.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        // The server's own worker: runs created through the API execute here, beside any other workers.
+        const worker = options.worker
+          ? runWorker({
+            sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, signal: abort.signal, pollIntervalMs: 500,
+            joinOptions: { throttleLayers: [envLayer(process.env)] },
+            onRun: (handle) => {
+              metrics.watch(handle, ctx.sluice.store);
+              ctx.logger.info({ runId: handle.runId, backfill: handle.backfill }, 'executing run');
+            },
+          })
+          : new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+        await worker;
+        if (!abort.signal.aborted) await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
         await monitor.stop();
         await notifier.flush();
         await app.close();
         return 0;
       });
     });
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return (JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
 }

@@ -159,6 +159,21 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         CREATE INDEX sluice_alert_events_backfill ON ${s}.sluice_alert_events (backfill, at);
       `,
     },
+    {
+      version: 5,
+      name: 'API tokens',
+      sql: `
+        CREATE TABLE ${s}.sluice_tokens (
+          id text PRIMARY KEY,
+          name text NOT NULL,
+          scope text NOT NULL,
+          hash text NOT NULL,
+          created_by text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          revoked_at timestamptz
+        );
+      `,
+    },
   ];
 }
 

@@ -4,10 +4,11 @@ import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostEr
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
-import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch } from '../history-rows.js';
+import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch, type TokenRow, toToken } from '../history-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
+  TokenRecord,
   ClaimResult,
   ConcurrencyLimits,
   DecisionRecord,
@@ -78,7 +79,7 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly read: PostgresConnection;
-  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents', string>;
+  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents' | 'tokens', string>;
   private closed = false;
   private savepoints = 0;
 
@@ -94,6 +95,7 @@ export class PostgresStore implements Store {
       batches: `${s}.sluice_batches`,
       alerts: `${s}.sluice_alerts`,
       alertEvents: `${s}.sluice_alert_events`,
+      tokens: `${s}.sluice_tokens`,
     };
     this.read = new PostgresConnection(pool);
   }
@@ -545,6 +547,29 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<AlertEventRow>(`SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
         FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
     return rows.map(toAlertEvent);
+  }
+
+  // ---- API tokens -----------------------------------------------------------------------------
+
+  async createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
+    const { rows } = await this.q<TokenRow>(`INSERT INTO ${this.t.tokens} (id, name, scope, hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+      [token.id, token.name, token.scope, token.hash, token.createdBy]);
+    return toToken(rows[0]!);
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const { rows } = await this.q<TokenRow>(`SELECT * FROM ${this.t.tokens} WHERE id = $1`, [id]);
+    return rows[0] && toToken(rows[0]);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const { rows } = await this.q<TokenRow>(`SELECT * FROM ${this.t.tokens} ORDER BY created_at, id`);
+    return rows.map(toToken);
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const { rowCount } = await this.q(`UPDATE ${this.t.tokens} SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
+    return (rowCount ?? 0) > 0;
   }
 
   private async q<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {

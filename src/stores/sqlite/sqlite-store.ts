@@ -7,10 +7,11 @@ import { CheckpointMovedError, isSluiceError, LeaseLostError, messageOf, NotFoun
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
-import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch } from '../history-rows.js';
+import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch, type TokenRow, toToken } from '../history-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
+  TokenRecord,
   ClaimResult,
   ConcurrencyLimits,
   DecisionRecord,
@@ -671,6 +672,28 @@ export class SqliteStore implements Store {
     return this.reading(() =>
       (this.read.prepare(`SELECT * FROM sluice_alert_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, filter.limit ?? 1000) as AlertEventRow[]).map(toAlertEvent),
     );
+  }
+
+  // ---- API tokens -----------------------------------------------------------------------------
+
+  async createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
+    const createdAt = this.iso();
+    await this.writing(() => this.write.prepare('INSERT INTO sluice_tokens (id, name, scope, hash, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(token.id, token.name, token.scope, token.hash, token.createdBy, createdAt));
+    return { ...token, createdAt, revokedAt: null };
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const row = this.reading(() => this.read.prepare('SELECT * FROM sluice_tokens WHERE id = ?').get(id) as TokenRow | undefined);
+    return row && toToken(row);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.reading(() => (this.read.prepare('SELECT * FROM sluice_tokens ORDER BY created_at, id').all() as TokenRow[]).map(toToken));
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    return this.writing(() => this.write.prepare('UPDATE sluice_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.iso(), id).changes > 0);
   }
 
   // ---- helpers --------------------------------------------------------------------------------

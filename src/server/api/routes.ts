@@ -1,0 +1,146 @@
+import type { Sluice } from '../../core/sluice.js';
+import { UsageError } from '../../core/errors.js';
+import { actorOf } from '../auth.js';
+import { ApiError } from '../http-errors.js';
+import { createToken } from '../tokens.js';
+import { type AnyRoute, route } from './route.js';
+import { summarize } from './run-summary.js';
+import {
+  batchesQuery, cancelByKeyBody, controlBody, createRunBody, createTokenBody, emptyQuery, listRunsQuery, quarantineQuery, replayBody, retuneBody, runIdParams, tokenIdParams,
+} from './schemas.js';
+
+/** Every route of `/api/v1` except the event stream and the OpenAPI document. */
+export function apiRoutes(sluice: Sluice): AnyRoute[] {
+  return [
+    route({
+      method: 'GET', url: '/api/v1/backfills', scope: 'read', tag: 'backfills', summary: 'The defined backfills with their defaults and SLOs',
+      handler: async () => ({
+        backfills: sluice.backfills().map((d) => ({
+          name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency,
+          concurrencyKeys: d.concurrencyKeys, slo: d.slo?.objectives.map((o) => ({ name: o.name, description: o.description, sli: o.sli, objective: o.objective, tiers: o.tiers })) ?? [],
+        })),
+      }),
+    }),
+    route({
+      method: 'GET', url: '/api/v1/runs', scope: 'read', tag: 'runs', summary: 'Runs, newest first, filtered by backfill, state or concurrency key', query: listRunsQuery,
+      handler: async ({ query }) => {
+        const q = query as import('zod').infer<typeof listRunsQuery>;
+        const key = q.key === undefined ? undefined : { name: q.key.slice(0, q.key.indexOf('=')), value: q.key.slice(q.key.indexOf('=') + 1) };
+        const runs = await sluice.listRuns({ backfill: q.backfill, states: q.state ? [q.state] : undefined, key, limit: q.limit ?? 100 });
+        return { runs: runs.map((r) => summarize(r)) };
+      },
+    }),
+    route({
+      method: 'POST', url: '/api/v1/runs', scope: 'write', tag: 'runs', status: 201, summary: 'Create a run: pending for the workers (and this server\'s own worker), or a dry run answered at once', body: createRunBody,
+      handler: async ({ body, request, reply }) => {
+        const b = body as import('zod').infer<typeof createRunBody>;
+        if (!sluice.backfills().some((d) => d.name === b.backfill)) throw new ApiError(404, 'not_found', `unknown backfill "${b.backfill}"; defined: ${sluice.backfills().map((d) => d.name).join(', ')}`, 'backfill');
+        const params = { ...(b.params ?? {}), ...(b.from ? { from: b.from } : {}), ...(b.to ? { to: b.to } : {}), ...(b.owner ? { owner: b.owner } : {}) };
+        const options = {
+          ...(b.since !== undefined ? { since: b.since } : {}), ...(b.batchSize ? { batchSize: b.batchSize } : {}), ...(b.concurrency ? { concurrency: b.concurrency } : {}),
+          ...(b.maxBatches ? { maxBatches: b.maxBatches } : {}), ...(b.profile ? { profile: b.profile } : {}), ...(b.mode === 'reprocess-all' ? { reprocess: 'all' as const } : {}),
+          params, actor: actorOf(request), reason: b.reason ?? `created through the API${b.owner ? ` for ${b.owner}` : ''}`,
+        };
+        if (b.dryRun) {
+          if (!b.maxBatches || b.maxBatches > 100) throw new ApiError(400, 'bad_request', 'body.maxBatches: a dry run through the API needs maxBatches between 1 and 100 (it runs while the request waits)', 'maxBatches');
+          const outcome = await (await sluice.start(b.backfill, { ...options, dryRun: true })).done;
+          reply.code(200);
+          return { dryRun: true, state: outcome.state, counts: outcome.counts, batches: outcome.batches, durationMs: outcome.durationMs };
+        }
+        try {
+          return { run: summarize(await sluice.enqueue(b.backfill, options)) };
+        } catch (error) {
+          if (error instanceof UsageError) throw new ApiError(400, 'bad_request', error.message);
+          throw error;
+        }
+      },
+    }),
+    route({
+      method: 'GET', url: '/api/v1/runs/:id', scope: 'read', tag: 'runs', summary: 'One run: partitions, counts, transitions, quarantine by class, throttle, SLO alerts', params: runIdParams,
+      handler: async ({ params }) => {
+        const status = await sluice.status((params as { id: string }).id);
+        return { ...status, summary: summarize(status.run) };
+      },
+    }),
+    route({
+      method: 'GET', url: '/api/v1/runs/:id/batches', scope: 'read', tag: 'runs', summary: 'The run\'s committed batches (duration, counts, worker), for charts', params: runIdParams, query: batchesQuery,
+      handler: async ({ params, query }) => {
+        const { id } = params as { id: string };
+        await sluice.status(id); // 404 for an unknown run
+        const q = query as { afterId?: number; limit?: number };
+        return { batches: await sluice.store.listBatches(id, { afterId: q.afterId ?? 0, limit: q.limit ?? 2000 }) };
+      },
+    }),
+    ...(['pause', 'cancel'] as const).map((verb) => route({
+      method: 'POST', url: `/api/v1/runs/:id/${verb}`, scope: 'write', tag: 'control', summary: verb === 'pause' ? 'Pause at the next batch boundary' : 'Cancel at the next batch boundary',
+      params: runIdParams, body: controlBody,
+      handler: async ({ params, body, request }) => {
+        const { id } = params;
+        const reason = body.reason ?? `${verb} through the API`;
+        return { run: summarize(await sluice[verb](id, actorOf(request), reason)) };
+      },
+    })),
+    route({
+      method: 'POST', url: '/api/v1/runs/:id/resume', scope: 'write', tag: 'control', summary: 'Hand a paused run back to the workers', params: runIdParams, body: controlBody,
+      handler: async ({ params, body, request }) => ({ run: summarize(await sluice.requeue((params as { id: string }).id, actorOf(request), (body as { reason?: string }).reason ?? 'resumed through the API')) }),
+    }),
+    route({
+      method: 'POST', url: '/api/v1/runs/:id/retry', scope: 'write', tag: 'control', summary: 'Reopen a failed run: its failed partitions go back to the workers', params: runIdParams, body: controlBody,
+      handler: async ({ params, body, request }) => ({ run: summarize(await sluice.reopen((params as { id: string }).id, actorOf(request), (body as { reason?: string }).reason ?? 'retried through the API')) }),
+    }),
+    route({
+      method: 'POST', url: '/api/v1/runs/:id/retune', scope: 'write', tag: 'control', summary: 'Change a running run\'s throttle; every worker applies it within one batch', params: runIdParams, body: retuneBody,
+      handler: async ({ params, body, request }) => {
+        const { reason, ...patch } = body as { reason?: string } & Record<string, number | string>;
+        return { run: summarize(await sluice.retune((params as { id: string }).id, patch, actorOf(request), reason ?? 'retuned through the API')) };
+      },
+    }),
+    route({
+      method: 'GET', url: '/api/v1/runs/:id/quarantine', scope: 'read', tag: 'quarantine', summary: 'The run\'s quarantined items', params: runIdParams, query: quarantineQuery,
+      handler: async ({ params, query }) => {
+        const q = query as { errorClass?: string; status?: 'open' | 'replayed'; limit?: number; afterId?: number };
+        const { id } = params as { id: string };
+        return { entries: await sluice.listQuarantine({ runId: id, errorClass: q.errorClass, status: q.status ?? 'open', limit: q.limit ?? 100, afterId: q.afterId }) };
+      },
+    }),
+    route({
+      method: 'POST', url: '/api/v1/runs/:id/quarantine/replay', scope: 'write', tag: 'quarantine', summary: 'Process the run\'s open quarantine again (all, one class, or some ids)', params: runIdParams, body: replayBody,
+      handler: async ({ params, body, request }) => {
+        const b = body as { errorClass?: string; ids?: number[] };
+        return sluice.replayQuarantine((params as { id: string }).id, { errorClass: b.errorClass, ids: b.ids, actor: actorOf(request) });
+      },
+    }),
+    route({
+      method: 'POST', url: '/api/v1/cancel-by-key', scope: 'admin', tag: 'control', summary: 'Cancel every open run whose concurrency key has this value', body: cancelByKeyBody,
+      handler: async ({ body, request }) => {
+        const b = body as { name: string; value: string; reason?: string };
+        return { cancelled: (await sluice.cancelByKey({ name: b.name, value: b.value }, actorOf(request), b.reason ?? `${b.name}=${b.value} cancelled through the API`)).map((r) => summarize(r)) };
+      },
+    }),
+    route({
+      method: 'GET', url: '/api/v1/alerts', scope: 'read', tag: 'slo', summary: 'SLO alerts (pending, firing, resolved) with their burn rates', query: emptyQuery,
+      handler: async () => ({ alerts: await sluice.store.listAlerts() }),
+    }),
+    route({
+      method: 'GET', url: '/api/v1/tokens', scope: 'admin', tag: 'tokens', summary: 'API tokens (never their secrets)', query: emptyQuery,
+      handler: async () => ({ tokens: (await sluice.store.listTokens()).map(({ hash: _hash, ...rest }) => rest) }),
+    }),
+    route({
+      method: 'POST', url: '/api/v1/tokens', scope: 'admin', tag: 'tokens', status: 201, summary: 'Create a token; its secret is in this answer only', body: createTokenBody,
+      handler: async ({ body, request }) => {
+        const b = body as { name: string; scope: 'read' | 'write' | 'admin' };
+        const { token, record } = await createToken(sluice.store, { name: b.name, scope: b.scope, createdBy: actorOf(request) });
+        const { hash: _hash, ...rest } = record;
+        return { token, ...rest };
+      },
+    }),
+    route({
+      method: 'DELETE', url: '/api/v1/tokens/:id', scope: 'admin', tag: 'tokens', summary: 'Revoke a token', params: tokenIdParams,
+      handler: async ({ params }) => {
+        const { id } = params as { id: string };
+        if (!(await sluice.store.revokeToken(id))) throw new ApiError(404, 'not_found', `no live token "${id}"`);
+        return { revoked: id };
+      },
+    }),
+  ];
+}
