@@ -76,7 +76,7 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
       params: runIdParams, body: controlBody,
       handler: async ({ params, body, request }) => {
         const { id } = params;
-        const reason = body.reason ?? `${verb} through the API`;
+        const reason = body.reason ?? `${verb === 'pause' ? 'paused' : 'cancelled'} through the API`;
         return { run: summarize(await sluice[verb](id, actorOf(request), reason)) };
       },
     })),
