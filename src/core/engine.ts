@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from './clock.js';
 import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
+import type { RunPreview } from './sluice.js';
 import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError } from './errors.js';
 import { newRunId } from './ids.js';
@@ -105,6 +106,14 @@ class Engine implements Sluice {
     const { run, reader } = await this.createRun(definition, options);
     await reader.close();
     return run;
+  }
+
+  async preview(name: string, options: StartOptions = {}): Promise<RunPreview> {
+    const definition = this.backfill(name);
+    validateStartOptions(options);
+    const plan = await this.plan(definition, options);
+    await plan.reader.close();
+    return { backfill: name, params: plan.params, options: plan.runOptions, keys: plan.keys, partitions: plan.partitions.map((p) => ({ label: p.label ?? null, child: p.child ?? null })), plannedItems: plan.plannedItems };
   }
 
   /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */

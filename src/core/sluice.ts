@@ -46,6 +46,17 @@ export interface RunStatus {
   alerts: AlertRecord[];
 }
 
+/** A run's plan, computed without recording it. */
+export interface RunPreview {
+  backfill: string;
+  params: import('./run.js').RunParams;
+  options: import('./run.js').RunOptions;
+  keys: Record<string, string>;
+  partitions: Array<{ label: string | null; child: string | null }>;
+  /** Items the source counts for the run (null when it cannot count). */
+  plannedItems: number | null;
+}
+
 /** A live retune: a profile and/or explicit knobs. */
 export interface RetunePatch {
   batchSize?: number;
@@ -84,6 +95,8 @@ export interface Sluice {
    * is one, else creates a new run. With `dryRun`, nothing is recorded.
    */
   start(backfill: string, options?: StartOptions): Promise<RunHandle>;
+  /** What a new run would cover (partitions, planned items, options) without recording anything. */
+  preview(backfill: string, options?: StartOptions): Promise<RunPreview>;
   /** Records a new pending run for workers to execute (`sluice run --detach`). */
   enqueue(backfill: string, options?: StartOptions): Promise<RunRecord>;
   /** Continues a paused (or crashed) run in this process. */

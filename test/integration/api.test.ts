@@ -28,6 +28,9 @@ for (const [name, open] of stores) {
       assert.deepEqual(detail.quarantine, [{ errorClass: 'PERMANENT', count: 2 }]);
       assert.ok(Array.isArray(detail.alerts));
 
+      const plan = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, body: { backfill: 'quick', concurrency: 2, params: { tenant: 't9' } } });
+      assert.equal(plan.status, 200, plan.text);
+      assert.deepEqual([plan.json.plannedItems, (plan.json.options as { concurrency: number }).concurrency, plan.json.keys], [200, 2, { tenant: 't9' }]);
       const list = await call(h, 'GET', '/api/v1/runs?backfill=quick&state=succeeded&key=tenant%3Dt1', { token: h.tokens.read });
       assert.deepEqual((list.json.runs as Array<{ id: string }>).map((r) => r.id), [run.id]);
       const batches = await call(h, 'GET', `/api/v1/runs/${run.id}/batches`, { token: h.tokens.read });

@@ -6,7 +6,7 @@ import { createToken } from '../tokens.js';
 import { type AnyRoute, route } from './route.js';
 import { summarize } from './run-summary.js';
 import {
-  batchesQuery, cancelByKeyBody, controlBody, createRunBody, createTokenBody, emptyQuery, listRunsQuery, quarantineQuery, replayBody, retuneBody, runIdParams, tokenIdParams,
+  batchesQuery, cancelByKeyBody, planBody, controlBody, createRunBody, createTokenBody, emptyQuery, listRunsQuery, quarantineQuery, replayBody, retuneBody, runIdParams, tokenIdParams,
 } from './schemas.js';
 
 /** Every route of `/api/v1` except the event stream and the OpenAPI document. */
@@ -49,6 +49,18 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
         }
         try {
           return { run: summarize(await sluice.enqueue(b.backfill, options)) };
+        } catch (error) {
+          if (error instanceof UsageError) throw new ApiError(400, 'bad_request', error.message);
+          throw error;
+        }
+      },
+    }),
+    route({
+      method: 'POST', url: '/api/v1/plan', scope: 'read', tag: 'runs', summary: 'What a new run would cover: partitions, planned items and options; nothing is recorded', body: planBody,
+      handler: async ({ body }) => {
+        if (!sluice.backfills().some((d) => d.name === body.backfill)) throw new ApiError(404, 'not_found', `unknown backfill "${body.backfill}"`, 'backfill');
+        try {
+          return await sluice.preview(body.backfill, { since: body.since, concurrency: body.concurrency, batchSize: body.batchSize, params: body.params });
         } catch (error) {
           if (error instanceof UsageError) throw new ApiError(400, 'bad_request', error.message);
           throw error;

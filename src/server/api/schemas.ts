@@ -79,3 +79,11 @@ export const createTokenBody = z.object({
 }, { error: 'the body must be a JSON object' }).strict();
 
 export const emptyQuery = z.object({}).strict();
+
+export const planBody = z.object({
+  backfill: backfillName,
+  since: createRunBody.shape.since,
+  concurrency: createRunBody.shape.concurrency,
+  batchSize: createRunBody.shape.batchSize,
+  params: createRunBody.shape.params,
+}, { error: 'the body must be a JSON object' }).strict();
