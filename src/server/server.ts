@@ -75,8 +75,14 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
   app.get('/api/v1/events', { config: { scope: 'read' } }, async (request, reply) => {
     reply.hijack();
-    await events.subscribe(reply.raw);
     request.raw.on('close', () => reply.raw.end());
+    try {
+      await events.subscribe(reply.raw);
+    } catch (error) {
+      // The stream is ours now (hijacked): end it; the client reconnects.
+      logger.warn({ err: error }, `live updates could not start: ${messageOf(error)}`);
+      reply.raw.end();
+    }
   });
   // Before the server waits for open requests: the streams never end by themselves.
   app.addHook('preClose', async () => events.close());
