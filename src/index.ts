@@ -40,3 +40,6 @@ export type { AlertRecord, AlertEventRecord } from './core/slo/alert-record.js';
 export type { AlertState } from './core/slo/alert-state.js';
 export { WebhookNotifier, verifySignature, SIGNATURE_HEADER } from './observe/webhook-notifier.js';
 export { RunMetrics } from './observe/run-metrics.js';
+export { parity, uniqueness, coverage } from './core/verify.js';
+export type { VerifyCheck, VerifyContext, VerifyOutcome, VerificationRecord } from './core/verify.js';
+export type { SampleReport, SampleBucket } from './core/sample.js';

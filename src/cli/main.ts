@@ -3,6 +3,7 @@ import { ExitCode, isSluiceError } from '../core/errors.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
+import { registerOperateCommands } from './commands/operate.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -33,6 +34,7 @@ function buildProgram(): Command {
   registerWorkerCommand(program);
   registerSloCommands(program);
   registerReportCommand(program);
+  registerOperateCommands(program);
   registerServeCommand(program);
   registerTokenCommands(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });

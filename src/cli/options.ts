@@ -23,10 +23,19 @@ export interface RawRunFlags {
   profile?: string;
   batchDelay?: string;
   maxMemory?: string;
+  canary?: string;
+  gradual?: boolean;
+  sample?: string;
+  sampleSize?: string;
 }
 
 export interface RunFlags {
   maxBatches?: number;
+  /** `--canary N`: stop (paused, resumable) after N items. */
+  maxItems?: number;
+  gradual?: boolean;
+  /** `--dry-run --sample size-buckets`: items per bucket. */
+  sample?: { perBucket: number };
   since?: string;
   dryRun?: boolean;
   /** The environment's knobs, then the flags': what the engine layers over the definition's. */
@@ -41,10 +50,20 @@ export function parseRunFlags(raw: RawRunFlags, now = Date.now(), env: NodeJS.Pr
   const profile = raw.profile === undefined ? undefined : parseProfile(raw.profile, '--profile');
   const flags: RunFlags = {
     maxBatches: positiveInteger('--max-batches', raw.maxBatches),
+    ...(raw.canary !== undefined ? { maxItems: positiveInteger('--canary', raw.canary) } : {}),
+    ...(raw.gradual ? { gradual: true } : {}),
     dryRun: raw.dryRun === true,
     knobs,
     throttleLayers: [envLayer(env), { source: 'command line', ...(profile ? { profile } : {}), knobs, knobSources: flagSources(knobs) }].filter((l) => l.profile || Object.keys(l.knobs).length > 0),
   };
+  if (raw.sample !== undefined) {
+    if (raw.sample !== 'size-buckets') throw new UsageError(`--sample must be size-buckets, got "${raw.sample}"`);
+    if (!raw.dryRun) throw new UsageError('--sample picks items for a dry run: add --dry-run');
+    flags.sample = { perBucket: positiveInteger('--sample-size', raw.sampleSize, 1000) ?? 10 };
+  } else if (raw.sampleSize !== undefined) {
+    throw new UsageError('--sample-size goes with --dry-run --sample size-buckets');
+  }
+  if (flags.maxItems !== undefined && flags.dryRun) throw new UsageError('--canary runs a real slice of the backfill; for a dry run use --dry-run --sample size-buckets');
   if (raw.since !== undefined) {
     parseSince(raw.since, now); // throws a UsageError naming the accepted forms
     flags.since = raw.since;

@@ -97,7 +97,7 @@ export class BatchRunner {
     }
     const outcome = await this.processWithRecovery(todo, input.partition, undefined);
     const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
-    if (this.config.dryRun) return { delta, control: null, runState: null };
+    if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
 
     const succeededKeys = definition.dedup ? keysOfSucceeded(items, keys!, outcome) : undefined;
     const seen = await store.transaction((tx) => this.checkpoint(tx, input, delta, outcome, malformed, succeededKeys));
@@ -116,7 +116,7 @@ export class BatchRunner {
           if (todo.length > 0) await this.config.definition.process(todo, this.context(input.partition, attempt, tx.sql));
           const outcome: Outcome = { succeeded: todo, failed: [] };
           const delta = this.delta(input, skipped, outcome, malformed.length);
-          if (this.config.dryRun) return { delta, control: null, runState: null };
+          if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
         }, { rollback: this.config.dryRun });
       } catch (error) {
@@ -146,7 +146,7 @@ export class BatchRunner {
         failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })),
       };
       const delta = this.delta(input, skipped, outcome, malformed.length);
-      if (this.config.dryRun) return { delta, control: null, runState: null };
+      if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
       return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
     }, { rollback: this.config.dryRun });
   }
@@ -194,16 +194,7 @@ export class BatchRunner {
     succeededKeys?: ItemKey[],
   ): Promise<CheckpointSeen> {
     const { definition } = this.config;
-    const failedEntries: QuarantineEntryInput[] = outcome.failed.map(({ item, error, attempts }) => ({
-      itemKey: this.keyOf(item),
-      errorClass: errorClassOf(error),
-      message: truncate(messageOf(error)),
-      payload: quarantinePayload(item),
-      attempts,
-    }));
-    for (const [errorClass, count] of countByClass(failedEntries.concat(malformed))) {
-      this.config.onQuarantine({ partition: input.partition, count, errorClass });
-    }
+    const failedEntries = this.quarantined(input, outcome, malformed);
     const ledgerKeys = definition.dedup ? (succeededKeys ?? outcome.succeeded.map((item) => this.keyOf(item))) : undefined;
     return tx.checkpoint({
       lease: input.lease!,
@@ -216,6 +207,26 @@ export class BatchRunner {
       leaseMs: this.config.leaseMs,
       stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now() },
     });
+  }
+
+  private dryResult(input: BatchInput, delta: Counts, outcome: Outcome, malformed: QuarantineEntryInput[]): BatchResult {
+    this.quarantined(input, outcome, malformed);
+    return { delta, control: null, runState: null };
+  }
+
+  /** The batch's quarantine entries, announced by error class (a dry run announces them too, and writes none). */
+  private quarantined(input: BatchInput, outcome: Outcome, malformed: QuarantineEntryInput[]): QuarantineEntryInput[] {
+    const failedEntries: QuarantineEntryInput[] = outcome.failed.map(({ item, error, attempts }) => ({
+      itemKey: this.keyOf(item),
+      errorClass: errorClassOf(error),
+      message: truncate(messageOf(error)),
+      payload: quarantinePayload(item),
+      attempts,
+    }));
+    for (const [errorClass, count] of countByClass(failedEntries.concat(malformed))) {
+      this.config.onQuarantine({ partition: input.partition, count, errorClass });
+    }
+    return failedEntries;
   }
 
   private delta(input: BatchInput, skipped: number, outcome: Outcome, malformed: number): Counts {

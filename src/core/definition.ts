@@ -8,6 +8,7 @@ import type { ControllerOptions } from './throttle/controller.js';
 import { type Knobs, PROFILE_NAMES, type ProfileName } from './throttle/knobs.js';
 import { parseSchedule, type Schedule, type ScheduleInput } from './throttle/schedule.js';
 import { parseSloConfig, type SloConfig, type SloConfigInput } from './slo/slo.js';
+import type { VerifyCheck } from './verify.js';
 import type { HealthSignal } from './throttle/signal.js';
 
 /**
@@ -76,6 +77,8 @@ export interface BackfillDefinitionInput<Item> {
    * process, exported as Prometheus rules and a Grafana dashboard, alerts sent to webhooks.
    */
   slo?: SloConfigInput;
+  /** Checks `sluice verify <run>` runs after (or during) a run: parity, uniqueness, coverage, your own. */
+  verify?: VerifyCheck[];
 }
 
 export interface ThrottleInput {
@@ -143,6 +146,7 @@ export interface BackfillDefinition<Item = unknown> {
   readonly fanOut: FanOut | undefined;
   readonly throttle: DefinitionThrottle;
   readonly slo: SloConfig | undefined;
+  readonly verify: readonly VerifyCheck[];
 }
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -232,6 +236,9 @@ const definitionSchema = z.object({
     }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })
     .strict()
     .optional(),
+  verify: z.array(z.custom<VerifyCheck>((v) => !!v && typeof v === 'object' && typeof (v as VerifyCheck).name === 'string' && typeof (v as VerifyCheck).run === 'function', {
+    error: 'verify must hold checks such as parity(...), uniqueness(...), coverage(...) or { name, run(ctx) }',
+  }), { error: 'verify must be an array of checks' }).optional(),
   slo: z.custom<SloConfigInput>((v) => !!v && typeof v === 'object', { error: 'slo must be an object like { objectives: [{ name: "latency", sli: { kind: "batch-duration", thresholdSeconds: 300 }, objective: 0.95 }] }' }).optional(),
 }).strict();
 
@@ -283,6 +290,7 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
       schedule: input.throttle?.schedule ? withLabel(label, 'throttle.', () => parseSchedule(input.throttle!.schedule!, PROFILE_NAMES)) : undefined,
     }),
     slo: input.slo ? withLabel(label, '', () => parseSloConfig(input.slo!)) : undefined,
+    verify: Object.freeze([...(input.verify ?? [])]),
   });
 }
 

@@ -3,8 +3,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from './clock.js';
 import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
 import type { RunPreview } from './sluice.js';
+import { type SampleReport, sampleDryRun } from './sample.js';
+import type { VerificationRecord } from './verify.js';
 import type { BackfillDefinition } from './definition.js';
-import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError } from './errors.js';
+import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
@@ -12,7 +14,7 @@ import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
 import { Throttle } from './throttle/throttle.js';
 import { addCounts, zeroCounts } from './counts.js';
-import type { DecisionRecord, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import type { DecisionRecord, GradualOptions, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
@@ -108,6 +110,41 @@ class Engine implements Sluice {
     return run;
   }
 
+  async verify(runId: string, actor: string): Promise<VerificationRecord[]> {
+    const run = await this.getRunOrThrow(runId);
+    const definition = this.backfill(run.backfill);
+    if (definition.verify.length === 0) {
+      throw new UsageError(`backfill ${run.backfill} defines no checks`, { hint: 'add verify: [parity(...), uniqueness(...), coverage(...)] to its definition' });
+    }
+    const results: VerificationRecord[] = [];
+    for (const check of definition.verify) {
+      let outcome: { passed: boolean; detail: string };
+      try {
+        outcome = await check.run({ run, sql: this.store.readConnection() });
+      } catch (error) {
+        outcome = { passed: false, detail: `the check failed to run: ${messageOf(error)}` };
+      }
+      const record = { runId, check: check.name, passed: outcome.passed, detail: outcome.detail, actor };
+      await this.store.recordVerification(record);
+      results.push({ ...record, at: new Date(this.clock.now()).toISOString() });
+    }
+    return results;
+  }
+
+  async sample(name: string, options: StartOptions & { perBucket?: number; scan?: number } = {}): Promise<SampleReport> {
+    const definition = this.backfill(name);
+    validateStartOptions(options);
+    const plan = await this.plan(definition, options);
+    try {
+      return await sampleDryRun({
+        definition, reader: plan.reader, partitions: plan.partitions, filter: plan.filter, params: plan.params, store: this.store, clock: this.clock, logger: this.logger,
+        perBucket: options.perBucket ?? 10, scan: options.scan ?? 1000,
+      });
+    } finally {
+      await plan.reader.close();
+    }
+  }
+
   async preview(name: string, options: StartOptions = {}): Promise<RunPreview> {
     const definition = this.backfill(name);
     validateStartOptions(options);
@@ -197,7 +234,7 @@ class Engine implements Sluice {
       ...this.executionBase(definition, reader),
       run,
       options: resolved.runOptions,
-      throttle: this.throttleFor(definition, run.id, resolved.knobs),
+      throttle: this.throttleFor(definition, run.id, resolved.knobs, resolved.runOptions.gradual),
       filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
@@ -304,7 +341,7 @@ class Engine implements Sluice {
         ...this.executionBase(definition, reader),
         run: started,
         options: resolved.runOptions,
-        throttle: this.throttleFor(definition, run.id, resolved.knobs),
+        throttle: this.throttleFor(definition, run.id, resolved.knobs, resolved.runOptions.gradual),
         filter: filterOf(started.params),
         actor,
         dryRun: false,
@@ -373,6 +410,8 @@ class Engine implements Sluice {
       retry: stored?.retry ?? definition.retry,
       ...((stored ? stored.limits : limits) ? { limits: (stored ? stored.limits : limits)! } : {}),
       ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
+      ...(options.maxItems !== undefined ? { maxItems: options.maxItems } : {}),
+      ...(options.gradual ? { gradual: options.gradual === true ? {} : options.gradual } : {}),
       // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
       ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
       batchDelayMs: k.batchDelayMs,
@@ -384,8 +423,18 @@ class Engine implements Sluice {
   }
 
   /** The throttle of one execution: its knobs, the definition's signals, decisions recorded with the run. */
-  private throttleFor(definition: BackfillDefinition<unknown>, runId: string, knobs: ResolvedKnobs): Throttle {
+  private throttleFor(definition: BackfillDefinition<unknown>, runId: string, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
     return new Throttle({
+      ...(gradual ? {
+        gradual: {
+          ...gradual,
+          // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
+          pageAlert: async () => {
+            const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
+            return firing ? `${firing.slo}/${firing.tier}: ${firing.summary}` : undefined;
+          },
+        },
+      } : {}),
       knobs,
       signals: definition.throttle.signals,
       signalIntervalMs: definition.throttle.signalIntervalMs,
@@ -601,8 +650,8 @@ async function countItems(reader: SourceReader<unknown>, partitions: readonly { 
   return total;
 }
 
-function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile'>): void {
-  for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
+function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile'>): void {
+  for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new UsageError(`${name} must be a positive integer, got ${String(value)}`);

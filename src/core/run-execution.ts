@@ -92,6 +92,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly abort = new AbortController();
   private stopRequest: StopRequest | null = null;
   private batchesStarted = 0;
+  /** Items the batches started in this execution may read (the canary's budget). */
+  private itemsReserved = 0;
+  /** The size each lane's current batch may read (a canary's last batch is smaller). */
+  private readonly laneLimit = new Map<number, number>();
   private state: RunState = 'running';
   private readonly errors: Array<{ partition: number; message: string }> = [];
   private readonly partitionsDone = new Set<number>();
@@ -340,12 +344,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
       for (;;) {
         if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
         const mayGo = !this.stopRequest && !this.retired(lane) && (await this.gate());
-        if (!mayGo || this.stopRequest || this.retired(lane) || !this.takeBatchSlot()) {
+        if (!mayGo || this.stopRequest || this.retired(lane) || !this.takeBatchSlot(lane)) {
           if (claim.lease) await config.store.releasePartition(claim.lease, 'pending');
           return;
         }
         const startedAt = config.clock.now();
-        const read = await this.read(claim, cursor);
+        const read = await this.read(claim, cursor, this.laneLimit.get(lane) ?? this.batchSize());
         let result: Awaited<ReturnType<BatchRunner['run']>>;
         try {
           result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read, startedAtMs: startedAt });
@@ -370,7 +374,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
         this.tracker.add(result.delta, finishedAt);
         if (config.throttle?.paces()) {
-          await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt);
+          await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt, result.delta.quarantined);
           this.adjustLanes();
         }
         this.emit('batch', { runId: this.runId, partition: claim.index, size: read.items.length + read.malformed.length, durationMs: finishedAt - startedAt, delta: result.delta });
@@ -436,13 +440,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
   }
 
   /** Reads a batch, retrying transient source errors with the run's backoff policy. */
-  private async read(claim: Claim, cursor: Cursor): Promise<SourceBatch<unknown>> {
+  private async read(claim: Claim, cursor: Cursor, limit: number): Promise<SourceBatch<unknown>> {
     const { config } = this;
     const { retry } = config.options;
     let connectionFailures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await config.reader.read({ partition: claim.spec, cursor, limit: this.batchSize(), filter: config.filter });
+        return await config.reader.read({ partition: claim.spec, cursor, limit, filter: config.filter });
       } catch (error) {
         // A SourceError (missing table, unreadable file) will not heal by retrying.
         if (isSluiceError(error) && error.code === 'SOURCE') throw error;
@@ -462,12 +466,26 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
   }
 
-  private takeBatchSlot(): boolean {
-    const max = this.config.options.maxBatches;
-    if (max !== undefined && this.batchesStarted >= max) {
-      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `stopped after --max-batches ${max}`, asExpected: true });
+  /**
+   * Lets a lane start a batch unless `maxBatches` or the canary's `maxItems` is spent: the canary
+   * reserves the items each batch may read, so that lanes together read exactly that many.
+   */
+  private takeBatchSlot(lane: number): boolean {
+    const { maxBatches, maxItems } = this.config.options;
+    if (maxBatches !== undefined && this.batchesStarted >= maxBatches) {
+      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `stopped after --max-batches ${maxBatches}`, asExpected: true });
       return false;
     }
+    let limit = this.batchSize();
+    if (maxItems !== undefined) {
+      if (this.itemsReserved >= maxItems) {
+        this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `canary: stopped after ${maxItems} items; check them (sluice report), then resume for the rest`, asExpected: true });
+        return false;
+      }
+      limit = Math.min(limit, maxItems - this.itemsReserved);
+      this.itemsReserved += limit;
+    }
+    this.laneLimit.set(lane, limit);
     this.batchesStarted += 1;
     return true;
   }

@@ -10,6 +10,10 @@ export interface StartOptions {
   concurrency?: number;
   /** Stop cleanly after this many batches (the run is paused and resumable). */
   maxBatches?: number;
+  /** A canary: stop cleanly (paused, resumable) after this many items. */
+  maxItems?: number;
+  /** Gradual rollout: start at one lane and add lanes while the gates hold (failures, health signals, fast SLO burn). */
+  gradual?: boolean | import('./run.js').GradualOptions;
   /** Only items at or after this instant (a Date, an ISO string, or `7d` / `12h` / `30m`). Fixed at run creation. */
   since?: Date | string;
   /** Run `process` with `ctx.dryRun`, roll everything back, record nothing. */

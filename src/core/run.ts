@@ -8,6 +8,10 @@ export interface RunOptions {
   concurrency: number;
   /** Stop cleanly (state `paused`, resumable) after this many batches in this execution. */
   maxBatches?: number;
+  /** A canary: stop cleanly (paused, resumable) once this execution has read this many items. */
+  maxItems?: number;
+  /** Gradual rollout: lanes start at 1 and rise to `concurrency` one step at a time while the gates hold. */
+  gradual?: GradualOptions;
   maxFailureRatio: number;
   retry: RetryPolicy;
   /**
@@ -28,6 +32,13 @@ export interface RunOptions {
   maxEventLoopLagMs?: number;
   /** The throttle profile the run was started (or retuned) with. */
   profile?: 'background' | 'moderate' | 'fast';
+}
+
+export interface GradualOptions {
+  /** Batches per step: the gates are judged over each step. Default 10. */
+  stepBatches?: number;
+  /** A step whose quarantined / received reaches this breaks the gate. Default 0.01. */
+  maxFailureRatio?: number;
 }
 
 export interface RunLimits {

@@ -95,6 +95,13 @@ export interface Sluice {
    * is one, else creates a new run. With `dryRun`, nothing is recorded.
    */
   start(backfill: string, options?: StartOptions): Promise<RunHandle>;
+  /**
+   * A dry run on a sample: items across small, medium and large payloads plus malformed records,
+   * processed with ctx.dryRun and rolled back; nothing is recorded.
+   */
+  sample(backfill: string, options?: StartOptions & { perBucket?: number; scan?: number }): Promise<import('./sample.js').SampleReport>;
+  /** Runs the definition's checks against the run's results and records them with the run. */
+  verify(runId: string, actor: string): Promise<import('./verify.js').VerificationRecord[]>;
   /** What a new run would cover (partitions, planned items, options) without recording anything. */
   preview(backfill: string, options?: StartOptions): Promise<RunPreview>;
   /** Records a new pending run for workers to execute (`sluice run --detach`). */

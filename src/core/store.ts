@@ -1,5 +1,6 @@
 import type { Counts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
+import type { VerificationRecord } from './verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from './slo/alert-record.js';
 import type {
   BatchRecord,
@@ -158,6 +159,12 @@ export interface Store {
 
   /** Alert state changes, oldest first, optionally of one backfill, alert or time range (ms). */
   listAlertEvents(filter?: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number }): Promise<AlertEventRecord[]>;
+
+  // ---- verification ---------------------------------------------------------------------------
+
+  recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void>;
+  /** The run's verification results, oldest first. */
+  listVerifications(runId: string): Promise<VerificationRecord[]>;
 
   // ---- API tokens ---------------------------------------------------------------------------
 

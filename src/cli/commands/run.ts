@@ -21,6 +21,7 @@ export function registerRunCommands(program: Command): void {
       if (reprocess === 'failed' && (raw.detach || flags.dryRun)) throw new UsageError('--reprocess failed replays quarantined items here and now; it cannot be combined with --detach or --dry-run');
       await withContext(command, { needsConfig: true, createStore: true, backfill }, async (ctx) => {
         if (reprocess === 'failed') return replayFailed(ctx, backfill, params);
+        if (flags.sample) return sampleRun(ctx, backfill, flags, params);
         const mode = reprocess === undefined ? {} : { reprocess };
         if (raw.detach) {
           const run = await ctx.sluice.enqueue(backfill, { ...flags, ...mode, params, actor: ctx.actor });
@@ -60,6 +61,23 @@ export function registerRunCommands(program: Command): void {
         });
       });
   }
+}
+
+/** `--dry-run --sample size-buckets`: what each size bucket (and the malformed records) would do. */
+async function sampleRun(ctx: CliContext, backfill: string, flags: ReturnType<typeof parseRunFlags>, params: Record<string, string> | undefined): Promise<number> {
+  const report = await ctx.sluice.sample(backfill, { ...flags, params, perBucket: flags.sample!.perBucket, actor: ctx.actor });
+  if (ctx.json || !ctx.interactive) {
+    jsonLine('sample', { ...report });
+  } else {
+    const lines = [`dry run on a sample of ${backfill}: ${report.scanned} items scanned, nothing written`];
+    for (const b of report.buckets) {
+      const size = b.bytes ? ` (${b.bytes[0]}–${b.bytes[1]} bytes)` : '';
+      const errors = Object.entries(b.errors).map(([c, n]) => `${c} ×${n}`).join(', ');
+      lines.push(`  ${b.bucket.padEnd(9)} ${String(b.items).padStart(4)} items${size}: ${b.processed} would be processed, ${b.quarantined} quarantined${errors ? ` (${errors})` : ''}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return report.buckets.some((b) => b.bucket !== 'malformed' && b.quarantined > 0) ? ExitCode.failed : ExitCode.ok;
 }
 
 function parseReprocess(value: string | undefined): 'none' | 'failed' | 'all' | undefined {

@@ -18,7 +18,11 @@ export function withRunOptions(command: Command): Command {
     .option('--profile <name>', 'throttle profile: background (100 items, 1 s apart, 1 lane), moderate, fast; explicit flags override it')
     .option('--batch-delay <ms>', 'pause after each batch of a lane: 250, 500ms, 2s')
     .option('--max-memory <MB>', 'wait while this process uses more memory (RSS) than this, resume under 90 %')
-    .option('--metrics-port <port>', 'serve Prometheus metrics at http://host:port/metrics while the run executes (0: any free port)');
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://host:port/metrics while the run executes (0: any free port)')
+    .option('--canary <n>', 'a canary: stop (paused, resumable) after N items; check them, then resume for the rest')
+    .option('--gradual', 'gradual rollout: start with one lane and add one every 10 batches while failures stay under 1 %, health signals say ok and no fast SLO burn pages; step back when a gate breaks')
+    .option('--sample <strategy>', 'with --dry-run: size-buckets processes items across small, medium and large payloads plus malformed ones')
+    .option('--sample-size <n>', 'items per bucket for --sample (default 10)');
 }
 
 /** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */

@@ -1,4 +1,5 @@
 import { defineBackfill } from '../../core/definition.js';
+import { coverage, uniqueness } from '../../core/verify.js';
 import { sqlKeyset } from '../../sources/sql-keyset.js';
 
 /** A row of the demo's `emails` table, as the backfill reads it. */
@@ -58,6 +59,12 @@ export const demoBackfill = defineBackfill<DemoEmail>({
       { name: 'errors', description: 'at most 1 % of items quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 },
     ],
   },
+  // `sluice verify <run>`: every email scored (seed 000's coverage), each written once.
+  verify: [
+    coverage({ name: 'every email scored', table: 'emails', done: 'risk_score IS NOT NULL' }),
+    coverage({ name: 'each score written once', table: 'emails', done: 'score_writes = 1', where: 'risk_score IS NOT NULL' }),
+    uniqueness({ table: 'emails', columns: ['id'] }),
+  ],
   async process(emails, ctx) {
     await ctx.tx!.executeMany(
       'UPDATE emails SET risk_score = ?, score_writes = score_writes + 1 WHERE id = ?',

@@ -4,13 +4,14 @@ import type { Logger } from '../logger.js';
 import type { EventLoopLag } from './event-loop-lag.js';
 import { describeChanges, describeKnobs, type Knobs, PROFILES, type ProfileName, type ResolvedKnobs } from './knobs.js';
 import { AdaptiveController, type ControllerDecision, type ControllerOptions } from './controller.js';
+import { GradualRollout } from './gradual.js';
 import { MemoryGuard, type MemoryGuardOptions } from './memory-guard.js';
 import { profileAt, type Schedule } from './schedule.js';
 import { type HealthSignal, type SignalReading, worstReading } from './signal.js';
 
 /** A throttle decision, recorded with the run and shown by `sluice status`. */
 export interface ThrottleDecision {
-  kind: 'configured' | 'paused' | 'resumed' | 'slowed' | 'recovered' | 'retuned' | 'adapted';
+  kind: 'configured' | 'paused' | 'resumed' | 'slowed' | 'recovered' | 'retuned' | 'adapted' | 'gradual';
   reason: string;
   settings: Knobs;
 }
@@ -31,6 +32,8 @@ export interface ThrottleConfig {
   logger: Logger;
   /** Persists a decision (the store); failures are logged, never fatal. */
   record(decision: ThrottleDecision): Promise<void>;
+  /** Gradual rollout: lanes rise one step at a time while the gates hold. */
+  gradual?: { stepBatches?: number; maxFailureRatio?: number; pageAlert: () => Promise<string | undefined> };
 }
 
 /** Longest wait between two looks while paused by a guard or a signal. */
@@ -55,6 +58,9 @@ export class Throttle {
   private readonly listeners: Array<(decision: ThrottleDecision) => void> = [];
 
   private readonly controller: AdaptiveController | undefined;
+  private readonly gradual: GradualRollout | undefined;
+  /** The last combined reading of the guards and signals (a gradual rollout's gate). */
+  private lastReading: SignalReading | undefined;
   /** The batch size last recorded as a decision: the controller's every step is not one. */
   private recordedBatch: number;
   private recordedAt = Number.NEGATIVE_INFINITY;
@@ -70,22 +76,32 @@ export class Throttle {
     this.memory = this.guardFor(this.knobs.maxMemoryMb);
     this.controller = config.adaptive ? new AdaptiveController({ batchSize: this.knobs.batchSize, concurrency: this.knobs.concurrency }, config.adaptive) : undefined;
     this.recordedBatch = this.knobs.batchSize;
+    this.gradual = config.gradual ? new GradualRollout(this.knobs.concurrency, config.gradual.stepBatches, config.gradual.maxFailureRatio) : undefined;
   }
 
   /** Whether `pace` or `afterBatch` has anything to do (the hot path skips them otherwise). */
   paces(): boolean {
-    return this.knobs.batchDelayMs > 0 || this.config.lag !== undefined || this.controller !== undefined;
+    return this.knobs.batchDelayMs > 0 || this.config.lag !== undefined || this.controller !== undefined || this.gradual !== undefined;
   }
 
-  /** Lanes to run now: the knob, or the controller's AIMD value. */
+  /** Lanes to run now: the knob, or the controller's AIMD value, and no more than the rollout's step. */
   concurrency(): number {
-    return this.controller?.concurrency ?? this.knobs.concurrency;
+    const lanes = this.controller?.concurrency ?? this.knobs.concurrency;
+    return this.gradual ? Math.min(lanes, this.gradual.concurrency) : lanes;
   }
 
-  /** After a batch: the adaptive controller learns its time per item. */
-  async afterBatch(size: number, durationMs: number): Promise<void> {
-    if (!this.controller) return;
-    await this.adapted(this.controller.observeBatch(size, durationMs));
+  /** After a batch: the adaptive controller learns its time per item; a gradual rollout counts the step. */
+  async afterBatch(size: number, durationMs: number, quarantined = 0): Promise<void> {
+    if (this.controller) await this.adapted(this.controller.observeBatch(size, durationMs));
+    if (this.gradual && this.gradual.observe(size, quarantined)) {
+      const reading = this.lastReading;
+      const step = this.gradual.step({
+        signal: reading?.level ?? 'ok',
+        signalReason: reading?.reason ?? '',
+        pageAlert: await this.config.gradual!.pageAlert().catch(() => undefined),
+      });
+      await this.decide('gradual', step.reason);
+    }
   }
 
   /**
@@ -146,6 +162,7 @@ export class Throttle {
     this.knobs = { ...this.knobs, ...Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined)) };
     if (this.memory?.limitMb !== this.knobs.maxMemoryMb) this.memory = this.guardFor(this.knobs.maxMemoryMb);
     this.controller?.retune({ ...(knobs.batchSize !== undefined ? { batchSize: knobs.batchSize } : {}), ...(knobs.concurrency !== undefined ? { concurrency: knobs.concurrency } : {}) });
+    if (knobs.concurrency !== undefined) this.gradual?.setMax(knobs.concurrency);
     this.cache.clear();
     const changes = describeChanges(before, this.knobs);
     if (changes) await this.decide('retuned', `${reason}: ${changes}`);
@@ -221,7 +238,6 @@ export class Throttle {
     this.config.lag?.close();
   }
 
-  /** The worst of the memory guard and the signals, read at most once per interval for all lanes. */
   /**
    * The worst of the memory guard and the signals. Each signal is read at most once per its
    * interval (its own `intervalMs`, else the throttle's) for all lanes together; the memory guard
@@ -233,7 +249,9 @@ export class Throttle {
     if (scheduled) readings.push(scheduled);
     if (this.memory) readings.push({ ...this.memory.check(), source: 'memory' });
     readings.push(...(await Promise.all(this.config.signals.map((signal) => this.readSignal(signal)))).filter((r) => r !== undefined));
-    return worstReading(readings) as SignalReading & { source?: string };
+    const worst = worstReading(readings) as SignalReading & { source?: string };
+    this.lastReading = worst;
+    return worst;
   }
 
   /**

@@ -37,8 +37,8 @@ export interface RunReport {
   quarantine: { open: number; replayed: number };
   throttle: DecisionRecord[];
   alerts: AlertEventRecord[];
-  /** Results of `sluice verify`, when it ran (none recorded yet: verify is not part of this version). */
-  verification: Array<{ check: string; passed: boolean; detail: string }>;
+  /** Results of `sluice verify`, when it ran. */
+  verification: Array<{ check: string; passed: boolean; detail: string; actor: string; at: string }>;
 }
 
 /** The value at quantile `q` of sorted values (nearest rank). */
@@ -52,11 +52,12 @@ export async function buildRunReport(sluice: Sluice, runId: string, now: Date = 
   const status = await sluice.status(runId);
   const { run } = status;
   const { store } = sluice;
-  const [batches, decisions, replayed, open] = await Promise.all([
+  const [batches, decisions, replayed, open, verification] = await Promise.all([
     store.listBatches(runId),
     store.listDecisions(runId, 10_000),
     store.listQuarantine({ runId, status: 'replayed', limit: 1_000_000 }),
     store.listQuarantine({ runId, status: 'open', limit: 1_000_000 }),
+    store.listVerifications(runId),
   ]);
   const started = run.startedAt ?? run.createdAt;
   const ended = run.finishedAt ?? now.toISOString();
@@ -110,6 +111,6 @@ export async function buildRunReport(sluice: Sluice, runId: string, now: Date = 
     quarantine: { open: open.length, replayed: replayed.length },
     throttle: [...decisions].reverse(),
     alerts,
-    verification: [],
+    verification: verification.map(({ check, passed, detail, actor, at }) => ({ check, passed, detail, actor, at })),
   };
 }

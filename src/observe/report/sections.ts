@@ -55,8 +55,8 @@ export function reportSections(report: RunReport): ReportSection[] {
     { title: 'SLO alerts during the run', header: ['at', 'alert', 'severity', 'change', 'summary'], rows: report.alerts.map((a) => [a.at, `${a.slo}/${a.tier}`, a.severity, `${a.from} → ${a.to}`, a.summary]) },
     {
       title: 'Verification',
-      header: ['check', 'passed', 'detail'],
-      rows: report.verification.map((v) => [v.check, v.passed ? 'yes' : 'NO', v.detail]),
+      header: ['check', 'passed', 'detail', 'by', 'at'],
+      rows: report.verification.map((v) => [v.check, v.passed ? 'yes' : 'NO', v.detail, v.actor, v.at]),
       ...(report.verification.length === 0 ? { note: 'No verification recorded for this run.' } : {}),
     },
   );

@@ -174,6 +174,22 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         );
       `,
     },
+    {
+      version: 6,
+      name: 'verification results',
+      sql: `
+        CREATE TABLE ${s}.sluice_verifications (
+          id bigserial PRIMARY KEY,
+          run_id text NOT NULL REFERENCES ${s}.sluice_runs (id),
+          check_name text NOT NULL,
+          passed boolean NOT NULL,
+          detail text NOT NULL,
+          actor text NOT NULL,
+          at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX sluice_verifications_run ON ${s}.sluice_verifications (run_id, id);
+      `,
+    },
   ];
 }
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
 import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch, type TokenRow, toToken } from '../history-rows.js';
@@ -79,7 +80,7 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly read: PostgresConnection;
-  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents' | 'tokens', string>;
+  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents' | 'tokens' | 'verifications', string>;
   private closed = false;
   private savepoints = 0;
 
@@ -96,6 +97,7 @@ export class PostgresStore implements Store {
       alerts: `${s}.sluice_alerts`,
       alertEvents: `${s}.sluice_alert_events`,
       tokens: `${s}.sluice_tokens`,
+      verifications: `${s}.sluice_verifications`,
     };
     this.read = new PostgresConnection(pool);
   }
@@ -547,6 +549,19 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<AlertEventRow>(`SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
         FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
     return rows.map(toAlertEvent);
+  }
+
+  // ---- verification ---------------------------------------------------------------------------
+
+  async recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
+    await this.q(`INSERT INTO ${this.t.verifications} (run_id, check_name, passed, detail, actor) VALUES ($1, $2, $3, $4, $5)`,
+      [result.runId, result.check, result.passed, result.detail, result.actor]);
+  }
+
+  async listVerifications(runId: string): Promise<VerificationRecord[]> {
+    const { rows } = await this.q<{ run_id: string; check_name: string; passed: boolean; detail: string; actor: string; at: Date }>(
+      `SELECT * FROM ${this.t.verifications} WHERE run_id = $1 ORDER BY id`, [runId]);
+    return rows.map((r) => ({ runId: r.run_id, check: r.check_name, passed: r.passed, detail: r.detail, actor: r.actor, at: r.at.toISOString() }));
   }
 
   // ---- API tokens -----------------------------------------------------------------------------

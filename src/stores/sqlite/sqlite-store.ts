@@ -5,6 +5,7 @@ import type { Counts } from '../../core/counts.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, LeaseLostError, messageOf, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
 import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch, type TokenRow, toToken } from '../history-rows.js';
@@ -672,6 +673,18 @@ export class SqliteStore implements Store {
     return this.reading(() =>
       (this.read.prepare(`SELECT * FROM sluice_alert_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, filter.limit ?? 1000) as AlertEventRow[]).map(toAlertEvent),
     );
+  }
+
+  // ---- verification ---------------------------------------------------------------------------
+
+  async recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
+    await this.writing(() => this.write.prepare('INSERT INTO sluice_verifications (run_id, check_name, passed, detail, actor, at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(result.runId, result.check, result.passed ? 1 : 0, result.detail, result.actor, this.iso()));
+  }
+
+  async listVerifications(runId: string): Promise<VerificationRecord[]> {
+    return this.reading(() => (this.read.prepare('SELECT * FROM sluice_verifications WHERE run_id = ? ORDER BY id').all(runId) as Array<{ run_id: string; check_name: string; passed: number; detail: string; actor: string; at: string }>)
+      .map((r) => ({ runId: r.run_id, check: r.check_name, passed: r.passed === 1, detail: r.detail, actor: r.actor, at: r.at })));
   }
 
   // ---- API tokens -----------------------------------------------------------------------------
