@@ -2,7 +2,7 @@
 // opening the store, and running SQL written for either dialect.
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createSluice, openSqliteStore, type BackfillDefinition, type Sluice, type SqlConnection, type Store } from '../../src/index.js';
+import { createSluice, openSqliteStore, type BackfillDefinition, type Clock, type Sluice, type SqlConnection, type Store } from '../../src/index.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 
 export interface ExampleContext {
@@ -24,10 +24,10 @@ export function flags(options: NonNullable<ParseArgsConfig['options']>, usage: s
   }
 }
 
-export async function openExample(db: string | undefined, defaultFile: string, backfills: readonly BackfillDefinition<any>[]): Promise<ExampleContext> {
+export async function openExample(db: string | undefined, defaultFile: string, backfills: readonly BackfillDefinition<any>[], clock?: Clock): Promise<ExampleContext> {
   const location = db ?? resolve(defaultFile);
   const store = /^postgres(ql)?:\/\//.test(location) ? await openPostgresStore({ connectionString: location }) : await openSqliteStore(location);
-  const sluice = createSluice({ store, backfills });
+  const sluice = createSluice({ store, backfills, ...(clock ? { clock } : {}) });
   return {
     store,
     sluice,
