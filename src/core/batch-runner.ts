@@ -93,7 +93,7 @@ export class BatchRunner {
     if (definition.dedup && items.length > 0) keys = items.map((item) => this.keyOf(item));
     if (keys && !this.config.reprocessAll) {
       const delivered = await store.deliveredKeys(definition.ledgerNamespace, keys);
-      if (delivered.size > 0) todo = items.filter((_item, i) => !delivered.has(keys![i]!));
+      todo = firstOfEachKey(items, keys, delivered);
     }
     const outcome = await this.processWithRecovery(todo, input.partition, undefined);
     const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
@@ -180,8 +180,7 @@ export class BatchRunner {
     if (!definition.dedup || this.config.reprocessAll || items.length === 0) return { todo: items, skipped: 0 };
     const keys = items.map((item) => this.keyOf(item));
     const delivered = await tx.deliveredKeys(definition.ledgerNamespace, keys);
-    if (delivered.size === 0) return { todo: items, skipped: 0 };
-    const todo = items.filter((_item, i) => !delivered.has(keys[i]!));
+    const todo = firstOfEachKey(items, keys, delivered);
     return { todo, skipped: items.length - todo.length };
   }
 
@@ -289,4 +288,21 @@ function countByClass(entries: Array<{ errorClass: string }>): Map<string, numbe
 
 function truncate(message: string): string {
   return message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE)}…`;
+}
+
+/**
+ * The items to deliver: not in the ledger, and once per key even when the source sent a key twice
+ * in one batch (a firehose re-sending an event): the later copies count as skipped.
+ */
+function firstOfEachKey(items: unknown[], keys: readonly ItemKey[], delivered: Set<ItemKey>): unknown[] {
+  if (delivered.size === 0 && new Set(keys).size === keys.length) return items;
+  const seen = new Set<ItemKey>(delivered);
+  const todo: unknown[] = [];
+  items.forEach((item, i) => {
+    const key = keys[i]!;
+    if (seen.has(key)) return;
+    seen.add(key);
+    todo.push(item);
+  });
+  return todo;
 }

@@ -788,6 +788,8 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual(await store.batchWindow('contract', t0 + 1, 300_000), { batches: 1, slowBatches: 1, items: 10, badItems: 2 });
       assert.deepEqual(await store.batchWindow('contract', t0 + 60_001, 300_000), { batches: 0, slowBatches: 0, items: 0, badItems: 0 });
       assert.deepEqual(await store.batchWindow('other', t0, 300_000), { batches: 1, slowBatches: 1, items: 99, badItems: 99 });
+      // The error-ratio SLI asks with no threshold at all.
+      assert.deepEqual(await store.batchWindow('contract', t0, Number.MAX_SAFE_INTEGER), { batches: 2, slowBatches: 0, items: 20, badItems: 2 });
     });
 
     withStore('moves alerts by compare-and-set and keeps their history', async (store) => {

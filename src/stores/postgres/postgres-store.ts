@@ -496,7 +496,7 @@ export class PostgresStore implements Store {
 
   async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
     const { rows } = await this.q<{ batches: string; slow: string; items: string; bad: string }>(
-      `SELECT COUNT(*) AS batches, COUNT(*) FILTER (WHERE duration_ms > $3) AS slow, COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS bad
+      `SELECT COUNT(*) AS batches, COUNT(*) FILTER (WHERE duration_ms > $3::double precision) AS slow, COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS bad
         FROM ${this.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`, [backfill, sinceMs, slowAboveMs]);
     const row = rows[0]!;
     return { batches: Number(row.batches), slowBatches: Number(row.slow), items: Number(row.items), badItems: Number(row.bad) };
