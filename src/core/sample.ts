@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import type { BackfillDefinition } from './definition.js';
 import type { Logger } from './logger.js';
 import type { RunParams } from './run.js';
+import type { Cursor } from './cursor.js';
 import type { MalformedRecord, PartitionSpec, SourceFilter, SourceReader } from './source.js';
 import type { Store } from './store.js';
 
@@ -53,7 +54,8 @@ export async function sampleDryRun(input: SampleInput): Promise<SampleReport> {
   const seen: Array<{ item: unknown; bytes: number }> = [];
   const malformed: MalformedRecord[] = [];
   for (const partition of input.partitions) {
-    let cursor = partition.lower;
+    // A partition is read from its start with a null cursor (its lower bound is inclusive; a cursor means "after").
+    let cursor: Cursor = null;
     while (seen.length < input.scan) {
       const batch = await input.reader.read({ partition, cursor, limit: Math.min(500, input.scan - seen.length), filter: input.filter });
       for (const item of batch.items) seen.push({ item, bytes: Buffer.byteLength(JSON.stringify(item) ?? '') });
