@@ -108,6 +108,14 @@ export class SqliteStore implements Store {
   private closing: Promise<void> | undefined;
   /** True while a batch transaction is open (its `StoreTransaction` refuses to work outside it). */
   private active = false;
+  /**
+   * Batch history rows not written yet: they ride along with a later checkpoint's transaction (at
+   * least every second, every 32 batches, and with a partition's last batch), so that a batch's
+   * commit does not pay for the history's table and index pages each time. Read methods, `close`
+   * and those checkpoints write them; a crash loses at most a second of history, never a checkpoint.
+   */
+  private readonly history: unknown[][] = [];
+  private historyWrittenAt = 0;
   private savepoints = 0;
   /** Backfill names by run id (a run's backfill never changes): quarantine rows carry it. */
   private readonly backfills = new Map<string, string>();
@@ -190,6 +198,11 @@ export class SqliteStore implements Store {
   /** Waits for writes already queued (an open batch transaction included), then closes both connections. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.lock.run(() => {
+      try {
+        if (this.history.length > 0) this.writer.transaction(() => this.writeHistory(this.now()))();
+      } catch {
+        // Closing anyway: the history is for reports and SLOs, the checkpoints are all committed.
+      }
       this.closed = true;
       this.reader.close();
       this.writer.close();
@@ -529,8 +542,9 @@ export class SqliteStore implements Store {
     }
     if (write.stats) {
       const { stats } = write;
-      this.statements.batch.run(lease.runId, this.backfillOf(lease.runId), lease.index, stats.worker, stats.finishedAtMs,
-        Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined);
+      this.history.push([lease.runId, this.backfillOf(lease.runId), lease.index, stats.worker, stats.finishedAtMs,
+        Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined]);
+      if (write.done || this.history.length >= 32 || now - this.historyWrittenAt >= 1000) this.writeHistory(now);
     }
     if (write.quarantine && write.quarantine.length > 0) {
       const backfill = this.backfillOf(lease.runId);
@@ -610,7 +624,21 @@ export class SqliteStore implements Store {
 
   // ---- batch history and SLO alerts -----------------------------------------------------------
 
+  /** Writes the pending history rows in the open transaction. */
+  private writeHistory(now: number): void {
+    for (const row of this.history) this.statements.batch.run(...row);
+    this.history.length = 0;
+    this.historyWrittenAt = now;
+  }
+
+  /** Writes the pending history rows in a transaction of their own, for a read that must see them. */
+  private async flushHistory(): Promise<void> {
+    if (this.history.length === 0) return;
+    await this.writing(() => this.writer.transaction(() => this.writeHistory(this.now()))());
+  }
+
   async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
+    await this.flushHistory();
     return this.reading(() =>
       (this.read.prepare('SELECT * FROM sluice_batches WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?')
         .all(runId, options.afterId ?? 0, options.limit ?? 1_000_000) as BatchRow[]).map(toBatch),
@@ -618,6 +646,7 @@ export class SqliteStore implements Store {
   }
 
   async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
+    await this.flushHistory();
     return this.reading(() => {
       const row = this.read.prepare(`SELECT COUNT(*) AS batches, COALESCE(SUM(duration_ms > ?), 0) AS slowBatches,
           COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS badItems
