@@ -14,6 +14,10 @@ const bench = (file: string, benchArgs: string[]) =>
   execFileSync(process.execPath, ['--import', 'tsx', new URL(file, import.meta.url).pathname, ...benchArgs], { stdio: 'inherit' });
 
 bench('./engine-overhead.ts', args);
+// Memory: peak RSS over growing runs, each in a fresh process.
+bench('./memory.ts', quick ? ['--sizes', '20000,100000'] : []);
+// Resume after SIGKILL: restart to first commit, items processed twice.
+bench('./resume.ts', quick ? ['--rows', '60000', '--runs', '1'] : []);
 // Scale-out: one run shared by several workers on PostgreSQL (the quick run: 1 and 2 workers).
 bench('./scale-out-workers.ts', quick ? ['--items', '4000', '--workers', '1,2'] : []);
 // Foreground protection takes a few minutes and loads the database hard: the full run only.
