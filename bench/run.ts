@@ -14,6 +14,8 @@ const bench = (file: string, benchArgs: string[]) =>
   execFileSync(process.execPath, ['--import', 'tsx', new URL(file, import.meta.url).pathname, ...benchArgs], { stdio: 'inherit' });
 
 bench('./engine-overhead.ts', args);
+// A real backfill on PostgreSQL against the hand-written loop, on one connection and in parallel.
+bench('./real-backfill-postgres.ts', quick ? ['--rows', '20000', '--runs', '1', '--concurrency', '1,2'] : []);
 // Memory: peak RSS over growing runs, each in a fresh process.
 bench('./memory.ts', quick ? ['--sizes', '20000,100000'] : []);
 // Resume after SIGKILL: restart to first commit, items processed twice.
