@@ -137,7 +137,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         this.emit('retry', { runId: this.runId, ...info });
       },
       onQuarantine: (info) => {
-        config.logger.warn({ runId: this.runId, ...info }, 'items quarantined');
+        config.logger.warn({ runId: this.runId, ...info }, config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined');
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });
