@@ -22,6 +22,7 @@ export {
   SourceError,
   InvalidTransitionError,
   LeaseLostError,
+  BatchAbortedError,
   PermanentError,
   ExitCode,
 } from './core/errors.js';

@@ -13,6 +13,8 @@ export async function runInForeground(handle: RunHandle, interactive: boolean, e
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
+      // Give `process` functions that honour ctx.signal the chance to stop their side effects.
+      handle.abortInFlight();
       process.stderr.write('\nstopping at once; the batches in flight will be redone on resume\n');
       process.exit(130);
     }

@@ -2,7 +2,7 @@ import type { Clock } from './clock.js';
 import { type Counts, zeroCounts } from './counts.js';
 import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
-import { CheckpointMovedError, errorClassOf, isTransientStoreError, LeaseLostError, messageOf, PermanentError } from './errors.js';
+import { BatchAbortedError, CheckpointMovedError, errorClassOf, isTransientStoreError, LeaseLostError, messageOf, PermanentError } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import type { Logger } from './logger.js';
@@ -124,6 +124,7 @@ export class BatchRunner {
         // rides it out and resumes from the stored checkpoint; retrying and bisecting here would
         // quarantine good items.
         if (error instanceof LeaseLostError || error instanceof CheckpointMovedError || isTransientStoreError(error)) throw error;
+        this.throwIfAborted(input.partition);
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);
@@ -132,6 +133,7 @@ export class BatchRunner {
       }
     }
     // The batch keeps failing: isolate the failing items under savepoints, commit the rest.
+    this.throwIfAborted(input.partition);
     return store.transaction(async (tx) => {
       const { todo, skipped } = await this.undelivered(tx, input.read.items);
       const isolated = await isolateFailures(
@@ -153,6 +155,14 @@ export class BatchRunner {
 
   // ---- shared pieces ------------------------------------------------------------------------
 
+  /**
+   * A failure after the host aborted the batch is the abort's doing, not the items': retrying or
+   * bisecting would only quarantine good items, so the batch ends uncommitted instead.
+   */
+  private throwIfAborted(partition: number): void {
+    if (this.config.signal.aborted) throw new BatchAbortedError(this.config.run.id, partition);
+  }
+
   /** Calls `process` with retries and backoff; if it still fails, bisects to isolate failing items. */
   private async processWithRecovery(todo: unknown[], partition: number, tx: SqlTransaction | undefined): Promise<Outcome> {
     if (todo.length === 0) return { succeeded: [], failed: [] };
@@ -161,12 +171,14 @@ export class BatchRunner {
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       const error = await attemptOnce(() => definition.process(todo, this.context(partition, attempt, tx)));
       if (error === undefined) return { succeeded: todo, failed: [] };
+      this.throwIfAborted(partition);
       lastError = error;
       if (isPermanent(error) || attempt === retry.attempts) break;
       const delayMs = backoffDelay(retry, attempt, clock.random);
       this.config.onRetry({ partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
       await clock.sleep(delayMs, this.config.signal);
     }
+    this.throwIfAborted(partition);
     const isolated = await isolateFailures(
       todo,
       (subset) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx))),

@@ -33,7 +33,7 @@ export interface ProcessContext {
   readonly tx: SqlTransaction | undefined;
   /** Deterministic idempotency key of an item, the same on every run and re-run. */
   idempotencyKey(item: unknown): string;
-  /** Aborted only when the host aborts batches in flight (`RunExecution.abortInFlight`); pause and cancel wait for the batch to finish. */
+  /** Aborted only when the host aborts batches in flight (`run.abortInFlight()`, or a second Ctrl-C in the CLI); pause and cancel wait for the batch to finish. */
   readonly signal: AbortSignal;
 }
 

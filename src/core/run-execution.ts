@@ -4,7 +4,7 @@ import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
+import { BatchAbortedError, CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { backoffDelay } from './retry.js';
@@ -172,6 +172,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
   abortInFlight(): void {
+    // Pause first, so that the lanes stop at this boundary instead of reading the next batch.
+    this.requestStop({ kind: 'pause', actor: 'host', reason: 'the host aborted the batches in flight', asExpected: false });
     this.abort.abort();
   }
 
@@ -399,6 +401,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
     } catch (error) {
       if (error instanceof LeaseLostError) {
         config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
+        return;
+      }
+      if (error instanceof BatchAbortedError) {
+        config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
+        if (claim.lease) await config.store.releasePartition(claim.lease, 'pending').catch(() => undefined);
         return;
       }
       const message = messageOf(error);

@@ -111,6 +111,11 @@ export interface RunHandle {
   cancel(actor: string, reason: string): void;
   /** Finish the batches in flight, checkpoint, and hand the partitions back: other workers go on with the run. */
   leave(reason: string): void;
+  /**
+   * Fires `ctx.signal` of the batches in flight, for a host that must shut down now: a `process`
+   * that honours it stops early, its batch fails and rolls back, and a resume redoes it.
+   */
+  abortInFlight(): void;
   /** The latest progress snapshot. */
   progress(): ProgressSnapshot;
   /** Settles when this execution ends (succeeded, failed, paused or cancelled). Never rejects for run failures. */

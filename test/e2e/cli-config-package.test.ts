@@ -115,4 +115,23 @@ export default [defineBackfill({ name: 'bad', source: jsonl({ path: 'x.jsonl' })
     assert.equal(r.stderr, `sluice: could not load ${join(cwd, 'sluice.config.ts')}: defineBackfill("bad"): batchSize must be a positive integer, got -3\n`);
     assert.equal(existsSync(db), false);
   });
+
+  it('a project without "type": "module" (its config loaded as CommonJS) still resolves the package', async () => {
+    const project = join(dir, 'commonjs-project');
+    mkdirSync(join(project, 'node_modules'), { recursive: true });
+    symlinkSync(ROOT, join(project, 'node_modules', 'sluice'), 'dir');
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'legacy-app', private: true }));
+    writeFileSync(join(project, 'events.jsonl'), '{"id":"a"}\n{"id":"b"}\n');
+    writeFileSync(
+      join(project, 'sluice.config.ts'),
+      `import { defineBackfill, jsonl } from 'sluice';
+export default [defineBackfill<{ id: string }>({ name: 'legacy', source: jsonl({ path: 'events.jsonl' }), key: (e) => e.id, process() {} })];
+`,
+    );
+    const r = await runCli(['run', 'legacy', '--db', join(project, 's.db')], { cwd: project });
+    assert.equal(r.code, 0, r.stderr);
+    const summary = jsonLines(r.stdout).find((l) => l.event === 'summary')!;
+    assert.equal(summary.state, 'succeeded');
+    assert.equal((summary.counts as { processed: number }).processed, 2);
+  });
 });

@@ -219,6 +219,51 @@ describe('engine on SQLite', () => {
     await store.close();
   });
 
+  for (const delivery of ['transactional', 'at-least-once'] as const) {
+    it(`abortInFlight (${delivery}): the batch in flight stops through ctx.signal, nothing is quarantined, the run pauses and a resume finishes it exactly once`, async () => {
+      const { path, store } = await setup(dir, `abort-${delivery}`);
+      let handleRef: { abortInFlight(): void } | undefined;
+      let batches = 0;
+      const delivered = new Map<number, number>();
+      const def = defineBackfill<Row>({
+        name: `abortable-${delivery}`,
+        source: sqlKeyset({ table: 'items', key: 'id', where: 'result IS NULL' }),
+        delivery,
+        batchSize: 250,
+        retry: fastRetry,
+        async process(batch, ctx) {
+          if (++batches === 3) {
+            // A slow call that honours the signal, as a fetch() given ctx.signal would.
+            const aborted = new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the host')), { once: true }));
+            handleRef!.abortInFlight();
+            await aborted;
+          }
+          if (delivery === 'transactional') {
+            await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+          } else {
+            for (const row of batch) delivered.set(row.id, (delivered.get(row.id) ?? 0) + 1);
+          }
+        },
+      });
+      const sluice = createSluice({ store, backfills: [def] });
+      const handle = await sluice.start(def.name);
+      handleRef = handle;
+      const first = await handle.done;
+      assert.equal(first.state, 'paused');
+      assert.equal(first.counts.processed, 500, 'the two batches before the abort committed, the aborted one did not');
+      assert.equal(first.counts.quarantined, 0, 'an abort is not the items\' fault');
+      assert.deepEqual(await store.listQuarantine({ runId: first.runId }), []);
+      const last = (await sluice.status(first.runId)).transitions.at(-1)!;
+      assert.deepEqual([last.to, last.actor], ['paused', 'host']);
+      const second = await (await sluice.resume(first.runId)).done;
+      assert.equal(second.state, 'succeeded');
+      assert.equal(second.counts.processed, ROWS);
+      if (delivery === 'transactional') assert.ok(readItems(path).every((r) => r.writes === 1), 'every row written once');
+      else assert.ok([...Array(ROWS).keys()].every((i) => delivered.get(i + 1) === 1), 'every item delivered once');
+      await store.close();
+    });
+  }
+
   it('runs N partitions concurrently, each item exactly once', async () => {
     const { path, store } = await setup(dir, 'concurrent');
     let inFlight = 0;
