@@ -30,8 +30,11 @@ describe('throttle guards and live retuning on real runs', () => {
   it('`sluice retune --batch-size` changes a running run\'s batches within one batch, recorded with the run', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync } from 'node:fs';
+      // The fourth batch holds until the test has retuned (the file 'go'), so that a loaded machine
+      // cannot finish the run before the retune command is through.
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync, existsSync } from 'node:fs';
 import { defineBackfill, iterable } from '${SLUICE}';
+let batches = 0;
 export default [defineBackfill<{ n: number }>({
   name: 'slow',
   source: iterable({ from: (c) => Array.from({ length: 6000 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n }),
@@ -39,6 +42,7 @@ export default [defineBackfill<{ n: number }>({
   batchSize: 200,
   async process(batch) {
     appendFileSync('sizes.log', batch.length + '\\n');
+    if (++batches === 4) while (!existsSync('go')) await new Promise((resolve) => setTimeout(resolve, 10));
     await new Promise((resolve) => setTimeout(resolve, 40));
   },
 })];
@@ -47,11 +51,12 @@ export default [defineBackfill<{ n: number }>({
       const done = collect(run);
       const runId = startedRunId(await waitForLine(run, /"event":"started"/));
       const sizes = () => (existsSync(join(dir, 'sizes.log')) ? readFileSync(join(dir, 'sizes.log'), 'utf8').trim().split('\n').map(Number) : []);
-      await waitFor(() => sizes().length >= 3, 'three batches', 30_000);
+      await waitFor(() => sizes().length >= 4, 'four batches', 30_000);
       const retune = await runCli(['retune', runId, '--batch-size', '50', '--reason', 'db is busy', '--db', join(dir, 'store.db')], { cwd: dir });
       assert.equal(retune.code, 0, retune.stderr);
       assert.match(retune.stdout, /retuned: batch size 50/);
       const at = sizes().length;
+      writeFileSync(join(dir, 'go'), '');
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
       const after = sizes().slice(at);
