@@ -29,11 +29,13 @@ export interface SqlKeysetOptions {
 export function sqlKeyset<Row = Record<string, unknown>>(options: SqlKeysetOptions): Source<Row> {
   const compiled = compile(options);
   const { keys } = compiled;
+  // Rows whose key columns were read as exact text (PostgreSQL temporal keys): their key values.
+  const exactKeys = new WeakMap<object, Cursor[]>();
   return {
     kind: 'sqlKeyset',
     description: `${options.table} by (${keys.join(', ')})`,
     defaultKey: (row: Row) => {
-      const values = keys.map((k) => keyValue((row as Record<string, unknown>)[k]));
+      const values = exactKeys.get(row as object) ?? keys.map((k) => keyValue((row as Record<string, unknown>)[k]));
       return keys.length === 1 ? String(values[0]) : JSON.stringify(values);
     },
     async open(environment) {
@@ -43,8 +45,8 @@ export function sqlKeyset<Row = Record<string, unknown>>(options: SqlKeysetOptio
           `sqlKeyset(${options.table}): no database to read: the store offers sources no SQL connection, so pass one as sqlKeyset({ ..., connection })`,
         );
       }
-      await validate(connection, compiled);
-      return new SqlKeysetReader<Row>(connection, compiled);
+      const catalog = await validate(connection, compiled);
+      return new SqlKeysetReader<Row>(connection, compiled, exactKeyTexts(connection, compiled, catalog), exactKeys);
     },
   };
 }
@@ -101,13 +103,14 @@ function compile(options: SqlKeysetOptions): Compiled {
 // ---- checks at open ---------------------------------------------------------------------------
 
 interface Catalog {
-  columns: Array<{ name: string; nullable: boolean }>;
+  /** `type` as the database names it (PostgreSQL's format_type; SQLite's declared type). */
+  columns: Array<{ name: string; nullable: boolean; type: string }>;
   /** Column sets of the primary key and of every full (non-partial, no expression) unique index. */
   uniqueKeys: string[][];
 }
 
 /** Checks that the table and columns exist, that the key is unique and holds no NULLs, before anything runs. */
-async function validate(connection: SqlConnection, sql: Compiled): Promise<void> {
+async function validate(connection: SqlConnection, sql: Compiled): Promise<Catalog> {
   const table = sql.tableName;
   const catalog = connection.dialect === 'postgres' ? await postgresCatalog(connection, table) : await sqliteCatalog(connection, table);
   if (typeof catalog === 'string') {
@@ -152,7 +155,34 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<void>
       );
     }
   }
+  return catalog;
 }
+
+/**
+ * For each key column, the SQL that reads it exactly as text, where the driver's own value would
+ * not do: node-postgres turns timestamp, timestamptz and date into a JS Date, which keeps
+ * milliseconds only (PostgreSQL keeps microseconds) and reads a timestamp without time zone in
+ * the process's local zone. A cursor or an item key made from such a Date could skip or repeat
+ * rows, and two rows a few microseconds apart would share a ledger key. The text forms are fixed
+ * (UTC, ISO 8601, microseconds), whatever the session's TimeZone or DateStyle, and PostgreSQL
+ * reads them back into the column's type when comparing. `infinity` falls back to its own text.
+ */
+function exactKeyTexts(connection: SqlConnection, sql: Compiled, catalog: Catalog): Array<string | undefined> {
+  if (connection.dialect !== 'postgres') return sql.keys.map(() => undefined);
+  return sql.keys.map((key, i) => {
+    const column = sql.keyColumns[i]!;
+    const type = catalog.columns.find((c) => c.name === key)?.type;
+    const format =
+      type === 'timestamp with time zone' ? [`${column} AT TIME ZONE 'UTC'`, `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`]
+      : type === 'timestamp without time zone' ? [column, `'YYYY-MM-DD"T"HH24:MI:SS.US'`]
+      : type === 'date' ? [column, `'YYYY-MM-DD'`]
+      : undefined;
+    return format ? `COALESCE(to_char(${format[0]}, ${format[1]}), ${column}::text)` : undefined;
+  });
+}
+
+/** The alias under which a key column's exact text is read (removed from the row before anyone sees it). */
+const keyTextAlias = (i: number) => `sluice_key_text_${i}`;
 
 /** The SQLite catalog, or where the table was looked for when it does not exist. */
 async function sqliteCatalog(connection: SqlConnection, table: string): Promise<Catalog | string> {
@@ -182,7 +212,7 @@ async function sqliteCatalog(connection: SqlConnection, table: string): Promise<
     if (columns.length > 0 && columns.every((c) => c.name !== null)) uniqueKeys.push(columns.sort((a, b) => a.seqno - b.seqno).map((c) => c.name!));
   }
   return {
-    columns: info.map((c) => ({ name: c.name, nullable: c.notnull === 0 && c.name !== rowidAlias })),
+    columns: info.map((c) => ({ name: c.name, nullable: c.notnull === 0 && c.name !== rowidAlias, type: c.type })),
     uniqueKeys,
   };
 }
@@ -194,8 +224,8 @@ async function postgresCatalog(connection: SqlConnection, table: string): Promis
     [quoteQualifiedName(table)],
   );
   if (!found?.oid) return `PostgreSQL database "${found?.db ?? '?'}"${table.includes('.') ? '' : ` (search_path schemas: ${found?.schemas || 'none'})`}`;
-  const columns = await connection.query<{ name: string; notnull: boolean }>(
-    `SELECT attname::text AS name, attnotnull AS notnull FROM pg_attribute
+  const columns = await connection.query<{ name: string; notnull: boolean; type: string }>(
+    `SELECT attname::text AS name, attnotnull AS notnull, format_type(atttypid, NULL) AS type FROM pg_attribute
       WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [found.oid],
   );
@@ -208,7 +238,7 @@ async function postgresCatalog(connection: SqlConnection, table: string): Promis
       GROUP BY i.indexrelid`,
     [found.oid],
   );
-  return { columns: columns.map((c) => ({ name: c.name, nullable: !c.notnull })), uniqueKeys: indexes.map((i) => i.columns) };
+  return { columns: columns.map((c) => ({ name: c.name, nullable: !c.notnull, type: c.type })), uniqueKeys: indexes.map((i) => i.columns) };
 }
 
 // ---- the reader --------------------------------------------------------------------------------
@@ -217,12 +247,17 @@ type Request = { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter 
 
 class SqlKeysetReader<Row> implements SourceReader<Row> {
   private readonly order: string;
+  /** `, <exact text> AS sluice_key_text_i` for the key columns that need it; '' when none does. */
+  private readonly keyTextSelect: string;
 
   constructor(
     private readonly connection: SqlConnection,
     private readonly sql: Compiled,
+    private readonly keyTexts: ReadonlyArray<string | undefined>,
+    private readonly exactKeys: WeakMap<object, Cursor[]>,
   ) {
     this.order = sql.keyColumns.join(', ');
+    this.keyTextSelect = keyTexts.map((text, i) => (text ? `, ${text} AS ${keyTextAlias(i)}` : '')).join('');
   }
 
   /**
@@ -238,7 +273,7 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     if (total <= 1) return [whole];
     const step = Math.ceil(total / Math.floor(partitions));
     const rows = await this.connection.query(
-      `SELECT ${this.order} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
+      `SELECT ${this.order}${this.keyTextSelect} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
         WHERE (sluice_rn - 1) % ? = 0 ORDER BY ${this.order}`,
       [...params, step],
     );
@@ -256,9 +291,11 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
 
   async read({ partition, cursor, limit, filter }: Request & { limit: number }): Promise<SourceBatch<Row>> {
     const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
-    const rows = await this.connection.query(`SELECT ${this.sql.select} FROM ${this.sql.table} ${where} ORDER BY ${this.order} LIMIT ?`, [...params, limit]);
+    const rows = await this.connection.query(`SELECT ${this.sql.select}${this.keyTextSelect} FROM ${this.sql.table} ${where} ORDER BY ${this.order} LIMIT ?`, [...params, limit]);
     const last = rows[rows.length - 1];
-    return { items: rows as Row[], malformed: [], cursor: last ? this.cursorOf(last) : cursor, done: rows.length < limit };
+    const next = last ? this.cursorOf(last) : cursor;
+    if (this.keyTextSelect) for (const row of rows) this.exactKeys.set(row, this.takeKeyValues(row));
+    return { items: rows as Row[], malformed: [], cursor: next, done: rows.length < limit };
   }
 
   async count({ partition, cursor, filter }: Request): Promise<number> {
@@ -275,7 +312,7 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     // Rows 1..half stay before the split point; row half+1 starts the new range.
     const half = Math.floor(left / 2);
     const [row] = await this.connection.query(
-      `SELECT ${this.order} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
+      `SELECT ${this.order}${this.keyTextSelect} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
         WHERE sluice_rn = ?`,
       [...params, half + 1],
     );
@@ -366,10 +403,19 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     return values as SqlValue[];
   }
 
-  /** The cursor after `row`: its key values, as JSON can hold them. */
+  /** The key values of a row read with the exact key texts, which leave the row (the user sees their own columns only). */
+  private takeKeyValues(row: Record<string, unknown>): Cursor[] {
+    const values = this.cursorOf(row);
+    this.keyTexts.forEach((text, i) => {
+      if (text) delete row[keyTextAlias(i)];
+    });
+    return values;
+  }
+
+  /** The cursor after `row`: its key values, as JSON can hold them (exact texts where they were read). */
   private cursorOf(row: Record<string, unknown>): Cursor[] {
-    return this.sql.keys.map((k) => {
-      const value = keyValue(row[k]);
+    return this.sql.keys.map((k, i) => {
+      const value = this.keyTexts[i] ? row[keyTextAlias(i)] : keyValue(row[k]);
       if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
         throw new SourceError(`sqlKeyset(${this.sql.tableName}): key column "${k}" holds a ${value.constructor?.name ?? 'binary'} value, which a cursor cannot hold; use a text or numeric key`);
       }

@@ -368,6 +368,13 @@ describe('sqlKeyset on PostgreSQL', () => {
       CREATE UNIQUE INDEX ON "${schema}".exprs (id, lower(email));
       CREATE TABLE "${schema}".covering (id int NOT NULL, email text NOT NULL);
       CREATE UNIQUE INDEX ON "${schema}".covering (id) INCLUDE (email);
+      -- Temporal keys: ten rows in each millisecond, a microsecond apart (a JS Date cannot tell them apart).
+      CREATE TABLE "${schema}".local_events (at timestamp NOT NULL, id int NOT NULL, PRIMARY KEY (at, id));
+      INSERT INTO "${schema}".local_events SELECT timestamp '2026-03-29 00:30:00' + (i / 10) * interval '1 millisecond' + (i % 10) * interval '1 microsecond', i FROM generate_series(0, 999) AS i;
+      CREATE TABLE "${schema}".utc_events (at timestamptz PRIMARY KEY, v int NOT NULL);
+      INSERT INTO "${schema}".utc_events SELECT timestamptz '2026-03-29T00:30:00Z' + (i / 10) * interval '1 millisecond' + (i % 10) * interval '1 microsecond', i FROM generate_series(0, 999) AS i;
+      CREATE TABLE "${schema}".days (day date PRIMARY KEY, v int NOT NULL);
+      INSERT INTO "${schema}".days SELECT date '2026-01-01' + i, i FROM generate_series(0, 99) AS i;
       CREATE TABLE "${schema}".nullable (code text UNIQUE, v int);
       INSERT INTO "${schema}".nullable VALUES ('a', 1), (NULL, 2), ('b', 3);`);
     connection = new PostgresConnection(client);
@@ -407,6 +414,41 @@ describe('sqlKeyset on PostgreSQL', () => {
     assert.equal(total, 1200);
     const [found] = await reader.refetch!([{ key: '["c",5]', payload: { tenant: 'c', seq: 5 } }]);
     assert.deepEqual(found?.item, { tenant: 'c', seq: 5, v: 'c5' });
+  });
+
+  it('walks timestamp, timestamptz and date keys exactly: microseconds kept, item keys distinct, whatever the process time zone', async () => {
+    const zone = process.env.TZ;
+    // Away from UTC, a timestamp without time zone read as a local-time Date shifts by hours (and
+    // Europe/Berlin skips 02:00-03:00 on 2026-03-29, so some local times do not exist at all).
+    process.env.TZ = 'Europe/Berlin';
+    try {
+      for (const [table, key, column, total] of [['local_events', ['at', 'id'], 'id', 1000], ['utc_events', 'at', 'v', 1000], ['days', 'day', 'v', 100]] as const) {
+        const source = sqlKeyset({ table, key });
+        const reader = await source.open({ storeConnection: connection });
+        const { rows, reads } = await readAll(reader, whole, 7);
+        assert.deepEqual(rows.map((r) => Number(r[column])), Array.from({ length: total }, (_, i) => i), `${table}: every row once, in key order`);
+        assert.ok(reads >= total / 7, `${table}: read in batches`);
+        assert.ok(rows.every((r) => !Object.keys(r).some((k) => k.startsWith('sluice_'))), `${table}: the rows hold their own columns only`);
+        assert.equal(new Set(rows.map((r) => source.defaultKey!(r as never))).size, total, `${table}: every row has its own item key`);
+        const partitions = await reader.plan({ partitions: 4, filter: {} });
+        assert.equal(partitions.length, 4);
+        const seen: number[] = [];
+        for (const p of partitions) seen.push(...(await readAll(reader, p, 50)).rows.map((r) => Number(r[column])));
+        assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i), `${table}: the partitions cover every row once`);
+        const point = await reader.split!({ partition: whole, cursor: null, filter: {}, minItems: 10 });
+        assert.ok(point !== null && JSON.stringify(point).length > 2, `${table}: split at a key`);
+      }
+      const reader = await open({ table: 'local_events', key: ['at', 'id'] });
+      const first = await reader.read({ partition: whole, cursor: null, limit: 3, filter: {} });
+      assert.deepEqual(first.cursor, ['2026-03-29T00:30:00.000002', 2], 'the cursor holds the exact local timestamp');
+      const days = await open({ table: 'days', key: 'day' });
+      assert.deepEqual((await days.read({ partition: whole, cursor: null, limit: 2, filter: {} })).cursor, ['2026-01-02']);
+      const utc = await open({ table: 'utc_events', key: 'at' });
+      assert.deepEqual((await utc.read({ partition: whole, cursor: ['2026-03-29T00:30:00.000009Z'], limit: 1, filter: {} })).cursor, ['2026-03-29T00:30:00.001000Z']);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it('says what is wrong with the table, the columns or the key', async () => {
