@@ -371,34 +371,37 @@ export class PostgresStore implements Store {
 
   /** The per-batch hot path: one fenced UPDATE that also reads the control request, then ledger and quarantine rows. */
   private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<CheckpointSeen> {
-    const { lease, delta } = write;
+    const { lease, delta, stats } = write;
+    const ledgerKeys = write.ledger?.keys ?? [];
+    // One round trip for the fenced checkpoint, the batch's history row and its ledger keys: the
+    // INSERTs of the data-modifying CTEs read `cp`, so a checkpoint that the fence or the cursor
+    // refuses writes neither history nor ledger (and the caller rolls the transaction back).
     const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number }>(
-      `UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
-          failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
-          state = CASE WHEN $10 THEN 'done' ELSE p.state END,
-          lease_owner = CASE WHEN $10 THEN NULL ELSE p.lease_owner END,
-          lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
-          updated_at = now()
-        FROM ${this.t.runs} r
-        WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
-        RETURNING r.control, r.backfill, r.state, p.upper, r.tuning`,
+      `WITH cp AS (
+         UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
+            failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
+            state = CASE WHEN $10 THEN 'done' ELSE p.state END,
+            lease_owner = CASE WHEN $10 THEN NULL ELSE p.lease_owner END,
+            lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
+            updated_at = now()
+          FROM ${this.t.runs} r
+          WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
+          RETURNING r.control, r.backfill, r.state, p.upper, r.tuning
+       ), history AS (
+         INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined)
+         SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9 FROM cp WHERE $13::text IS NOT NULL
+       ), ledger AS (
+         INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $16::text, k, $1 FROM cp, unnest($17::text[]) AS k ON CONFLICT DO NOTHING
+       )
+       SELECT * FROM cp`,
       [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
-        delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null)]);
+        delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null),
+        stats ? stats.worker : null, stats ? stats.finishedAtMs : null, stats ? Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)) : null,
+        write.ledger?.namespace ?? null, ledgerKeys]);
     if (!rows[0]) {
       // Why no row matched: the lease went to someone else, or the cursor moved on.
       const { rows: now } = await client.query<{ fence: string }>(`SELECT fence FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2`, [lease.runId, lease.index]);
       throw now[0] && Number(now[0].fence) === lease.fence ? new CheckpointMovedError(lease.runId, lease.index) : new LeaseLostError(lease.runId, lease.index, lease.fence);
-    }
-    if (write.stats) {
-      const { stats } = write;
-      await client.query(`INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined)
-          VALUES ($1, $2, $3, $4, to_timestamp($5::double precision / 1000), $6, $7, $8, $9, $10, $11)`,
-        [lease.runId, rows[0].backfill, lease.index, stats.worker, stats.finishedAtMs, Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)),
-          delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined]);
-    }
-    if (write.ledger && write.ledger.keys.length > 0) {
-      await client.query(`INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
-        [write.ledger.namespace, lease.runId, write.ledger.keys]);
     }
     if (write.quarantine && write.quarantine.length > 0) {
       const q = write.quarantine;
