@@ -8,7 +8,7 @@
  * would take many minutes; compare their items/s). The queues are installed into bench/peers on
  * first use. Variants are interleaved; the queues, being slow, run in the first `peer-runs` rounds.
  *
- *   node --import tsx bench/real-backfill-peers.ts [--rows 1000000] [--per-item-rows 50000] [--batch-size 1000]
+ *   node --import tsx bench/real-backfill-peers.ts [--rows 1000000] [--per-item-rows 20000] [--batch-size 1000]
  *     [--runs 3] [--peer-runs 1] [--concurrency 1,2,4] [--peer-concurrency 1,2,4]
  *     [--peers graphile-worker,pg-boss,bullmq-redis,bullmq-postgres]
  */
@@ -26,7 +26,7 @@ import { printTargets, type MeasuredVariant } from './real-backfill-targets.js';
 const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
-    'per-item-rows': { type: 'string', default: '50000' },
+    'per-item-rows': { type: 'string', default: '20000' },
     'batch-size': { type: 'string', default: '1000' },
     runs: { type: 'string', default: '3' },
     'peer-runs': { type: 'string', default: '1' },
@@ -94,7 +94,10 @@ try {
     for (const variant of variants) {
       if (variant.peer && run >= peerRuns) continue;
       await resetScores(url, schema, table);
-      times.get(variant)!.push(await variant.measure());
+      const ms = await variant.measure();
+      times.get(variant)!.push(ms);
+      // Progress on stderr (the run takes minutes); stdout stays the tables.
+      console.error(`  round ${run + 1}: ${variant.name}: ${(ms / 1000).toFixed(2)} s`);
     }
   }
   const baseline = rows / (median(times.get(variants[0]!)!) / 1000);
