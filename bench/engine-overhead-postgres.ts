@@ -1,0 +1,127 @@
+/**
+ * Engine overhead on PostgreSQL, the sibling of bench/engine-overhead.ts (SQLite): Sluice with a
+ * PostgreSQL store, a no-op `process` and a sqlKeyset source over a PostgreSQL table, against a
+ * hand-written loop on one connection doing the same keyset reads and a checkpoint UPDATE per batch
+ * in its own transaction, same table, same batch size, interleaved in the same run.
+ *
+ *   node --import tsx bench/engine-overhead-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 5]
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createSluice, defineBackfill, sqlKeyset } from '../src/index.js';
+import { openPostgresStore } from '../src/stores/postgres/index.js';
+import { median, printTable, type BenchResult } from './report.js';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    'batch-size': { type: 'string', default: '1000' },
+    runs: { type: 'string', default: '5' },
+    pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
+  },
+});
+const rows = Number(values.rows);
+const batchSize = Number(values['batch-size']);
+const runs = Number(values.runs);
+const url = values.pg!;
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function seed(schema: string): Promise<string> {
+  const table = `${schema}.items`;
+  await admin(`CREATE SCHEMA ${schema}`);
+  await admin(`CREATE TABLE ${table} (id bigint PRIMARY KEY, payload text NOT NULL)`);
+  await admin(`INSERT INTO ${table} SELECT g, 'item-' || g FROM generate_series(1, ${rows}) g`);
+  await admin(`CREATE TABLE ${schema}.checkpoint (id int PRIMARY KEY, cursor bigint NOT NULL, processed bigint NOT NULL)`);
+  await admin(`VACUUM ANALYZE ${table}`);
+  return table;
+}
+
+/** The loop a careful engineer writes by hand: keyset read, then one transaction for the checkpoint. */
+async function handWritten(schema: string, table: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`INSERT INTO ${schema}.checkpoint VALUES (1, 0, 0) ON CONFLICT (id) DO UPDATE SET cursor = 0, processed = 0`);
+    const started = performance.now();
+    let cursor = 0;
+    let total = 0;
+    for (;;) {
+      const { rows: batch } = await client.query<{ id: string }>(`SELECT * FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [cursor, batchSize]);
+      if (batch.length === 0) break;
+      cursor = Number(batch[batch.length - 1]!.id);
+      total += batch.length;
+      await client.query('BEGIN');
+      await client.query(`UPDATE ${schema}.checkpoint SET cursor = $1, processed = processed + $2 WHERE id = 1`, [cursor, batch.length]);
+      await client.query('COMMIT');
+      if (batch.length < batchSize) break;
+    }
+    const elapsed = performance.now() - started;
+    if (total !== rows) throw new Error(`hand-written loop saw ${total} rows, expected ${rows}`);
+    return elapsed;
+  } finally {
+    await client.end();
+  }
+}
+
+async function sluice(schema: string, table: string): Promise<number> {
+  // A fresh store schema per run, so that every run starts from the same empty store.
+  const storeSchema = `${schema}_sluice`;
+  await admin(`DROP SCHEMA IF EXISTS ${storeSchema} CASCADE`);
+  const store = await openPostgresStore({ connectionString: url, schema: storeSchema, poolSize: 3 });
+  const def = defineBackfill({
+    name: 'noop',
+    source: sqlKeyset({ table, key: 'id' }),
+    delivery: 'transactional',
+    batchSize,
+    process: () => {},
+  });
+  const engine = createSluice({ store, backfills: [def] });
+  const started = performance.now();
+  const outcome = await (await engine.start(def.name)).done;
+  const elapsed = performance.now() - started;
+  await engine.close();
+  await store.close();
+  if (outcome.state !== 'succeeded' || outcome.counts.processed !== rows) {
+    throw new Error(`sluice ended ${outcome.state} with ${outcome.counts.processed} processed`);
+  }
+  return elapsed;
+}
+
+export async function engineOverheadPostgres(): Promise<BenchResult[]> {
+  const schema = `bench_overhead_${randomBytes(4).toString('hex')}`;
+  try {
+    const table = await seed(schema);
+    const hand: number[] = [];
+    const ours: number[] = [];
+    // Interleave so that drift of the machine hits both equally; one warm-up of each first.
+    await handWritten(schema, table);
+    await sluice(schema, table);
+    for (let i = 0; i < runs; i++) {
+      hand.push(await handWritten(schema, table));
+      ours.push(await sluice(schema, table));
+    }
+    const baseline = median(hand);
+    return [
+      { name: 'hand-written keyset loop, pg, checkpoint UPDATE per batch (baseline)', medianMs: baseline, itemsPerSecond: rows / (baseline / 1000), ratio: 1 },
+      { name: 'sluice, PostgreSQL store, no-op process, transactional', medianMs: median(ours), itemsPerSecond: rows / (median(ours) / 1000), ratio: baseline / median(ours) },
+    ];
+  } finally {
+    await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin(`DROP SCHEMA IF EXISTS ${schema}_sluice CASCADE`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const results = await engineOverheadPostgres();
+  printTable(`Engine overhead, PostgreSQL, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`, results);
+}
