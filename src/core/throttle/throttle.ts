@@ -232,15 +232,20 @@ export class Throttle {
         continue;
       }
       if (reading.level === 'slow') {
-        // With the controller, every lane's slow reading may halve again, once per batch observed;
-        // a latency over budget is not halved on, the controller already steers on the latency.
-        if (this.controller && reading.latencyMs === undefined) await this.adapted(this.controller.observeSlow(reading.reason));
-        if (this.state !== 'slowed' || this.reason !== reading.reason) {
+        // A latency over budget is not halved on: the controller already steers on the latency
+        // itself. Any other slow reading may halve again, once per batch observed.
+        const steered = this.controller !== undefined && reading.latencyMs !== undefined;
+        if (this.controller && !steered) await this.adapted(this.controller.observeSlow(reading.reason));
+        // A probe's reason changes with every reading: while steered, only entering the state is a
+        // decision (the controller records how it answers).
+        if (this.state !== 'slowed' || (!steered && this.reason !== reading.reason)) {
           const was = this.state;
+          const answer = steered ? `the controller paces the lanes on it (share ${this.controller!.share.toFixed(2)})` : `batches halved to ${this.batchSize()}`;
           this.state = 'slowed';
           this.reason = reading.reason;
-          await this.decide('slowed', `${reading.reason}: batches halved to ${this.batchSize()}${was === 'paused' ? ' (resumed from a pause)' : ''}`);
+          await this.decide('slowed', `${reading.reason}: ${answer}${was === 'paused' ? ' (resumed from a pause)' : ''}`);
         }
+        this.reason = reading.reason;
         return true;
       }
       if (this.state !== 'running') {
