@@ -240,9 +240,10 @@ export class Throttle {
         // decision (the controller records how it answers).
         if (this.state !== 'slowed' || (!steered && this.reason !== reading.reason)) {
           const was = this.state;
-          const answer = steered ? `the controller paces the lanes on it (share ${this.controller!.share.toFixed(2)})` : `batches halved to ${this.batchSize()}`;
           this.state = 'slowed';
           this.reason = reading.reason;
+          // After the state changed: the halved size is what batchSize() gives while slowed.
+          const answer = steered ? `the controller paces the lanes on it (share ${this.controller!.share.toFixed(2)})` : `batches halved to ${this.batchSize()}`;
           await this.decide('slowed', `${reading.reason}: ${answer}${was === 'paused' ? ' (resumed from a pause)' : ''}`);
         }
         this.reason = reading.reason;
