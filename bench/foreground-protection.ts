@@ -4,60 +4,51 @@
  * (a probe of the foreground's own statement, plus postgresHealth), and seed 002's fixed default
  * (5 items every 2 s) for contrast. All in one run, on one scratch database.
  *
- *   node --import tsx bench/foreground-protection.ts [--seconds 10] [--rate 300] [--rows 400000]
+ *   node --import tsx bench/foreground-protection.ts [--seconds 8] [--rate 300] [--rows 1000000]
+ *     [--rounds 2] [--budgets 1.2]
  *
- * Latency is measured from each request's scheduled start (not from when a connection was free),
- * so a stalled database cannot hide its queue (no coordinated omission).
+ * The foreground runs in a worker thread (foreground-load.ts): its own event loop, as another
+ * service would have. Idle phases are interleaved with the backfill phases (idle, then each
+ * variant followed by an idle phase, `--rounds` times): the machine is shared and its idle
+ * latency drifts. Each phase has its own p95 (2,400 samples at 300/s over 8 s); a variant's p95
+ * and the idle p95 are the medians of their phases' p95s, so that one phase disturbed by another
+ * tenant of the machine moves neither much; every idle phase's p95 is printed too.
+ * `--budgets 1.2,2,4` runs Sluice once per budget (× the idle p95) to draw the trade-off curve.
  */
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
 import { createSluice, defineBackfill, postgresHealth, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '8' },
     rate: { type: 'string', default: '300' },
-    rows: { type: 'string', default: '400000' },
+    rows: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
+    budgets: { type: 'string', default: '1.2' },
+    /** Print the Sluice phases' throttle decisions (to stderr). */
+    verbose: { type: 'boolean', default: false },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
 const SECONDS = Number(values.seconds);
 const RATE = Number(values.rate);
 const ROWS = Number(values.rows);
-const FOREGROUND_CONNECTIONS = 8;
+const ROUNDS = Number(values.rounds);
+const BUDGETS = values.budgets!.split(',').map(Number);
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** The foreground: RATE single-row updates per second over FOREGROUND_CONNECTIONS connections. */
 async function foreground(url: string, seconds: number): Promise<number[]> {
-  const clients = await Promise.all(Array.from({ length: FOREGROUND_CONNECTIONS }, async () => {
-    const c = new pg.Client({ connectionString: url, application_name: 'bench:foreground' });
-    await c.connect();
-    return c;
-  }));
-  const latencies: number[] = [];
-  const start = performance.now();
-  const total = Math.floor(RATE * seconds);
-  let next = 0;
-  await Promise.all(clients.map(async (client) => {
-    for (;;) {
-      const i = next++;
-      if (i >= total) return;
-      const scheduled = start + (i * 1000) / RATE;
-      const wait = scheduled - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
-      latencies.push(performance.now() - scheduled);
-    }
-  }));
-  await Promise.all(clients.map((c) => c.end()));
-  return latencies.sort((a, b) => a - b);
+  return (await runForeground({ url, seconds, rate: RATE })).latencies;
 }
 
 interface Variant {
@@ -67,6 +58,8 @@ interface Variant {
   batchDelayMs?: number;
   signals?: (url: string, budgetMs: number) => HealthSignal[];
   adaptive?: { targetBatchMs: number };
+  /** The probe's budget as a multiple of the idle p95. */
+  budgetFactor?: number;
 }
 
 /** Runs the backfill of `column` for `seconds` next to the foreground; returns items/s and the foreground's latencies. */
@@ -95,6 +88,8 @@ async function phase(url: string, schema: string, column: string, variant: Varia
     const seconds = (performance.now() - started) / 1000;
     const decisions = await store.listDecisions(outcome.runId, 10_000);
     const count = (kind: string) => decisions.filter((d) => d.kind === kind).length;
+    if (values.verbose) for (const d of [...decisions].reverse()) console.error(`  ${d.kind}: ${d.reason}`);
+    if (outcome.counts.processed >= ROWS) console.warn(`warning: ${variant.name} finished all ${ROWS} rows within the phase; use more --rows`);
     return { latencies, itemsPerSecond: outcome.counts.processed / seconds, processed: outcome.counts.processed, decisions: `${count('slowed')} slowed, ${count('paused')} paused, ${count('adapted')} adapted` };
   } finally {
     await sluice.close();
@@ -116,30 +111,26 @@ async function main(): Promise<void> {
     await db.query('CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0)');
     await db.query('INSERT INTO accounts (id) SELECT generate_series(1, 10000)');
     await db.query(`CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL,
-      score_unthrottled float8, score_sluice float8, score_fixed float8)`);
+      ${Array.from({ length: BUDGETS.length + 2 }, (_, i) => `score_${i} float8`).join(', ')})`);
     await db.query(`INSERT INTO events (id, payload) SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, ${ROWS}) AS i`);
     await db.query('VACUUM ANALYZE');
 
     console.log(`# Foreground protection (PostgreSQL)\n`);
-    console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections, ${SECONDS} s per phase, ${ROWS.toLocaleString('en-US')} rows to backfill\n`);
-    const idle = await foreground(url.toString(), SECONDS);
-    const idleP95 = percentile(idle, 95);
-    const budgetMs = Math.max(2, idleP95 * 1.2);
+    console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows to backfill\n`);
     const targetBatchMs = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
-    const variants: Variant[] = [
-      { name: 'unthrottled (batches of 2,000, 4 lanes, no delay)', batchSize: 2000, concurrency: 4 },
-      {
-        name: 'Sluice adaptive (same starting knobs; probe of the foreground, postgresHealth, adaptive controller)',
-        batchSize: 2000,
-        concurrency: 4,
-        adaptive: { targetBatchMs },
-        signals: (u, budget) => {
-          const probeClient = new pg.Client({ connectionString: u, application_name: 'bench:probe' });
-          probeClient.on('error', () => undefined);
-          const ready = probeClient.connect();
-          return [
-            {
-              ...probe({
+    const sluiceVariant = (factor: number): Variant => ({
+      name: `Sluice adaptive, budget ${factor} × idle p95`,
+      batchSize: 2000,
+      concurrency: 4,
+      adaptive: { targetBatchMs },
+      budgetFactor: factor,
+      signals: (u, budget) => {
+        const probeClient = new pg.Client({ connectionString: u, application_name: 'bench:probe' });
+        probeClient.on('error', () => undefined);
+        const ready = probeClient.connect();
+        return [
+          {
+            ...probe({
               name: 'foreground',
               budgetMs: budget,
               stopMs: budget * 5,
@@ -148,33 +139,65 @@ async function main(): Promise<void> {
                 await ready;
                 await probeClient.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
               },
-              }),
-              close: () => probeClient.end(),
-            },
-            postgresHealth({ connectionString: u, onError: 'continue' }),
-          ];
-        },
+            }),
+            close: () => probeClient.end(),
+          },
+          postgresHealth({ connectionString: u, onError: 'continue' }),
+        ];
       },
+    });
+    const variants: Variant[] = [
+      { name: 'unthrottled (batches of 2,000, 4 lanes, no delay)', batchSize: 2000, concurrency: 4 },
+      ...BUDGETS.map(sluiceVariant),
       { name: "seed 002's fixed default (5 items every 2 s)", batchSize: 5, concurrency: 1, batchDelayMs: 2000 },
     ];
-    const columns = ['score_unthrottled', 'score_sluice', 'score_fixed'];
-    const results = [];
-    for (let i = 0; i < variants.length; i++) {
-      // Each phase starts from the same state: the previous phase's dead rows vacuumed, its WAL checkpointed.
+    // Each phase starts from the same state: the previous phase's dead rows vacuumed, its WAL checkpointed.
+    const reset = async () => {
       await db.query('VACUUM events');
       await db.query('CHECKPOINT');
-      results.push({ variant: variants[i]!, ...(await phase(url.toString(), 'sluice_bench', columns[i]!, variants[i]!, budgetMs)) });
+    };
+    const idlePhases: number[][] = [];
+    const idle = async () => {
+      await reset();
+      idlePhases.push(await foreground(url.toString(), SECONDS));
+    };
+    const pooledIdle = () => idlePhases.flat().sort((a, b) => a - b);
+    await idle();
+    const results = variants.map((variant) => ({ variant, latencies: [] as number[], phaseP95s: [] as number[], processed: 0, seconds: 0, decisions: [] as string[] }));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, result] of results.entries()) {
+        await reset();
+        // The probe's budget comes from the idle samples measured so far (as an operator would set it).
+        const budgetMs = Math.max(2, median(idlePhases.map((p) => percentile(p, 95))) * (result.variant.budgetFactor ?? 1.2));
+        const measured = await phase(url.toString(), 'sluice_bench', `score_${i}`, result.variant, budgetMs);
+        result.latencies.push(...measured.latencies);
+        result.phaseP95s.push(percentile(measured.latencies, 95));
+        result.processed += measured.processed;
+        result.seconds += measured.processed / measured.itemsPerSecond;
+        result.decisions.push(measured.decisions);
+        console.error(`round ${round + 1}: ${result.variant.name}: p95 ${percentile(measured.latencies, 95).toFixed(1)} ms, ${Math.round(measured.itemsPerSecond)} items/s, budget ${budgetMs.toFixed(1)} ms`);
+        await idle();
+      }
     }
 
-    const unthrottled = results[0]!.itemsPerSecond;
+    const idleAll = pooledIdle();
+    const idlePhaseP95s = idlePhases.map((p) => percentile(p, 95));
+    const idleP95 = median(idlePhaseP95s);
+    const unthrottled = results[0]!.processed / results[0]!.seconds;
     const lines = [
-      '| phase | foreground p50 | foreground p95 | p95 vs idle | backfill items/s | vs unthrottled | throttle decisions |',
+      '| phase | foreground p50 | foreground p95 (median of phases) | p95 vs idle | backfill items/s | vs unthrottled | throttle decisions (per round) |',
       '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-      `| idle (foreground alone) | ${percentile(idle, 50).toFixed(1)} ms | ${idleP95.toFixed(1)} ms | 1.00× | — | — | — |`,
-      ...results.map((r) => `| ${r.variant.name} | ${percentile(r.latencies, 50).toFixed(1)} ms | ${percentile(r.latencies, 95).toFixed(1)} ms | ${(percentile(r.latencies, 95) / idleP95).toFixed(2)}× | ${Math.round(r.itemsPerSecond).toLocaleString('en-US')} | ${(r.itemsPerSecond / unthrottled).toFixed(2)}× | ${r.decisions} |`),
+      `| idle (foreground alone; ${idlePhases.length} phases) | ${percentile(idleAll, 50).toFixed(1)} ms | ${idleP95.toFixed(1)} ms | 1.00× | — | — | — |`,
+      ...results.map((r) => {
+        const sorted = [...r.latencies].sort((a, b) => a - b);
+        const rate = r.processed / r.seconds;
+        const p95 = median(r.phaseP95s);
+        return `| ${r.variant.name} | ${percentile(sorted, 50).toFixed(1)} ms | ${p95.toFixed(1)} ms (${r.phaseP95s.map((v) => v.toFixed(1)).join(', ')}) | ${(p95 / idleP95).toFixed(2)}× | ${Math.round(rate).toLocaleString('en-US')} | ${(rate / unthrottled).toFixed(2)}× | ${r.variant.adaptive ? r.decisions.join(' · ') : '—'} |`;
+      }),
     ];
     console.log(lines.join('\n'));
-    console.log(`\nprobe budget: ${budgetMs.toFixed(1)} ms (1.2 × idle p95). Targets: Sluice's p95 ≤ 1.2× idle, Sluice ≥ 0.70× unthrottled throughput.`);
+    console.log(`\nidle p95 of each idle phase, in order: ${idlePhaseP95s.map((v) => v.toFixed(1)).join(', ')} ms.`);
+    console.log('Probe budget: the factor shown × the median p95 of the idle phases measured before the phase. Targets: Sluice\'s p95 ≤ 1.2× idle, Sluice ≥ 0.70× unthrottled throughput.');
   } finally {
     await db.end();
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

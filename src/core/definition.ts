@@ -96,7 +96,8 @@ export interface ThrottleInput {
   signalIntervalMs?: number;
   /**
    * The adaptive controller: batch size steered on time per item towards `targetBatchMs` (default
-   * 1 s), lanes lowered (AIMD) while a probe's p95 exceeds its budget. `true` for the defaults.
+   * 1 s); with a probe, lanes and a pause after each batch steered so that the foreground's p95
+   * stays within the probe's budget. `true` for the defaults.
    */
   adaptive?: boolean | ControllerOptions;
   /** Time-of-day windows in a time zone, each with a profile; `otherwise: 'paused'` runs only inside them. */
@@ -230,6 +231,10 @@ const definitionSchema = z.object({
           maxGrowth: z.number().min(1.2, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).max(1.5, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).optional(),
           minConcurrency: positiveInt('throttle.adaptive.minConcurrency').optional(),
           probeWindow: positiveInt('throttle.adaptive.probeWindow').optional(),
+          budgetPercentile: z.number().min(50, { error: 'throttle.adaptive.budgetPercentile must be at least 50 and under 100' }).lt(100, { error: 'throttle.adaptive.budgetPercentile must be at least 50 and under 100' }).optional(),
+          budgetDecrease: z.number().min(0.3, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' }).max(0.9, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' }).optional(),
+          minShare: z.number().gt(0, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' }).max(1, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' }).optional(),
+          startShare: z.number().gt(0, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' }).max(1, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' }).optional(),
         }).strict(),
       ], { error: 'throttle.adaptive must be true or an object like { targetBatchMs: 1000 }' }).optional(),
       schedule: z.custom<ScheduleInput>((v) => !!v && typeof v === 'object', { error: 'throttle.schedule must be an object like { timeZone: "UTC", windows: [{ from: "02:00", to: "06:00", profile: "fast" }], otherwise: "background" }' }).optional(),

@@ -389,7 +389,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
           this.partitionsDone.add(claim.index);
           return;
         }
-        if (config.throttle?.paces()) await config.throttle.pace((ms) => this.sleepUnlessStopped(ms));
+        if (config.throttle?.paces()) await config.throttle.pace((ms) => this.sleepUnlessStopped(ms), finishedAt - startedAt);
         // Synchronous drivers (better-sqlite3) resolve every await at once: without this the loop
         // would never let timers, signals or the host's own requests run until the run ends.
         // Yielding every ~10 ms keeps the host responsive at a negligible cost per batch.

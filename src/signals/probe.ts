@@ -41,10 +41,15 @@ export function probe(options: ProbeOptions): HealthSignal & { p95(): number | u
       const latencyMs = latencies[latencies.length - 1]!;
       const value = p95()!;
       const measured = { latencyMs, budgetMs: options.budgetMs };
-      const shown = `p95 ${Math.round(value)} ms over ${latencies.length} reading${latencies.length === 1 ? '' : 's'}`;
-      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${options.stopMs} ms`, ...measured };
-      if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${options.budgetMs} ms`, ...measured };
-      return { level: 'ok', reason: `${shown} ≤ budget ${options.budgetMs} ms`, ...measured };
+      const shown = `p95 ${shownMs(value)} ms over ${latencies.length} reading${latencies.length === 1 ? '' : 's'}`;
+      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${shownMs(options.stopMs)} ms`, ...measured };
+      if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${shownMs(options.budgetMs)} ms`, ...measured };
+      return { level: 'ok', reason: `${shown} ≤ budget ${shownMs(options.budgetMs)} ms`, ...measured };
     },
   };
+}
+
+/** Milliseconds as a person reads them: 1.2, 17.6, 240 (a computed budget has no 15 decimals). */
+function shownMs(ms: number): string {
+  return ms < 100 ? String(Math.round(ms * 10) / 10) : String(Math.round(ms));
 }

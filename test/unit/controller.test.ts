@@ -51,21 +51,68 @@ describe('adaptive controller', () => {
     assert.equal(c.observeSlow('db busy')!.batchSize, 300, 'a new batch observed: the next slow reading halves again');
   });
 
-  it('AIMD on the probe: halves lanes when p95 is over budget, adds one when within', () => {
-    const c = new AdaptiveController({ batchSize: 100, concurrency: 8 }, { probeWindow: 4 });
-    for (let i = 0; i < 3; i++) assert.equal(c.observeProbe(50, 20), undefined, 'waits for a window of readings');
-    assert.match(c.observeProbe(50, 20)!.reason, /^foreground p95 50 ms > budget 20 ms: lanes 8 → 4$/);
-    for (let i = 0; i < 4; i++) c.observeProbe(50, 20);
+  it('before any probe reading: the configured lanes at full speed, no pause', () => {
+    const c = new AdaptiveController({ batchSize: 100, concurrency: 4 }, {});
+    assert.equal(c.concurrency, 4);
+    assert.equal(c.share, 1);
+    assert.equal(c.delayAfter(100), 0);
+  });
+
+  it('spends the foreground share as whole lanes, then a pause after each batch', () => {
+    const c = new AdaptiveController({ batchSize: 100, concurrency: 4 }, {});
+    // Starts at half speed; one reading over budget: 0.5 × 0.7 = 0.35 of 4 lanes = 1.4 lane-equivalents.
+    const decision = c.observeProbe(50, 20)!;
+    assert.match(decision.reason, /^foreground p95 50 ms > budget 20 ms over the last 1: share 1\.00 → 0\.35, lanes 4 → 2, each busy 70 %$/);
     assert.equal(c.concurrency, 2);
-    for (let i = 0; i < 8; i++) c.observeProbe(5, 20);
-    assert.equal(c.concurrency, 4, 'one more lane per window of readings within budget');
-    for (let i = 0; i < 40; i++) c.observeProbe(5, 20);
-    assert.equal(c.concurrency, 8, 'never above the configured concurrency');
+    assert.ok(Math.abs(c.delayAfter(100) - 100 * (1 / 0.7 - 1)) < 1e-9, 'a lane busy 70 % of the time pauses 0.43 × its batch');
+    c.observeProbe(50, 20); // 0.245 × 4 = 0.98: one lane, busy 98 %
+    assert.equal(c.concurrency, 1);
+    assert.ok(c.delayAfter(100) > 1 && c.delayAfter(100) < 3);
+  });
+
+  it('does not start and retire a lane at every reading while the share hovers at a lane boundary', () => {
+    const c = new AdaptiveController({ batchSize: 100, concurrency: 2 }, { startShare: 0.6 });
+    const lanes: number[] = [];
+    // One reading over budget, then nineteen within: the share swings between 0.42 and 0.6, that
+    // is 0.84 to 1.2 lanes of two. Rounding up alone would start and retire the second lane twice
+    // a cycle; the quarter-lane band keeps one lane, whose pause takes up the difference.
+    for (let cycle = 0; cycle < 10; cycle++) {
+      c.observeProbe(50, 20);
+      lanes.push(c.concurrency);
+      for (let i = 0; i < 19; i++) {
+        c.observeProbe(5, 20);
+        lanes.push(c.concurrency);
+      }
+    }
+    const changes = lanes.filter((l, i) => i > 0 && l !== lanes[i - 1]).length;
+    assert.ok(changes === 0 && lanes[0] === 1, `lanes: ${lanes.join(',')}`);
+    c.observeProbe(50, 20);
+    assert.ok(c.delayAfter(100) > 0, 'at 0.84 lanes: one lane, not always busy');
+  });
+
+  it('never pauses for more than the least share allows, and climbs back when the foreground has room', () => {
+    const c = new AdaptiveController({ batchSize: 100, concurrency: 4 }, { minShare: 0.02 });
+    for (let i = 0; i < 100; i++) c.observeProbe(500, 20);
+    assert.equal(c.share, 0.02, 'the floor holds');
+    assert.equal(c.concurrency, 1);
+    // 0.08 lane-equivalents: one lane, busy 8 %: a pause of 11.5 batches, never longer.
+    assert.ok(Math.abs(c.delayAfter(100) - 100 * (1 / 0.08 - 1)) < 1e-6);
+    let readings = 0;
+    while (c.share < 1 && readings < 1000) {
+      c.observeProbe(5, 20);
+      readings++;
+    }
+    assert.equal(c.concurrency, 4);
+    assert.equal(c.delayAfter(100), 0, 'back at full speed');
+    assert.ok(readings < 250, `recovered from the floor in ${readings} readings (about 25 s at 10 readings a second)`);
   });
 
   it('refuses settings outside the spec with a clear message', () => {
     assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { maxGrowth: 2 }), /maxGrowth must be between 1\.2 and 1\.5, got 2/);
     assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { targetBatchMs: 0 }), /targetBatchMs must be a positive number/);
     assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minBatchSize: 10, maxBatchSize: 5 }), /1 ≤ minBatchSize ≤ maxBatchSize, got 10\.\.5/);
+    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { budgetDecrease: 0.1 }), /budgetDecrease must be between 0\.3 and 0\.9, got 0\.1/);
+    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minShare: 0 }), /minShare must be above 0 and at most 1, got 0/);
+    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minShare: 0.5, startShare: 0.2 }), /startShare must be between minShare \(0\.5\) and 1, got 0\.2/);
   });
 });

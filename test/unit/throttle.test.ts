@@ -101,6 +101,24 @@ describe('throttle', () => {
     assert.deepEqual(decisions.map((d) => d.kind), ['slowed', 'recovered']);
   });
 
+  it('with the controller, a probe over budget paces the lanes and pauses after batches instead of halving them', async () => {
+    const clock = fakeClock();
+    const decisions: ThrottleDecision[] = [];
+    const probe = scripted('probe', [{ level: 'slow', reason: 'p95 240 ms > budget 200 ms', latencyMs: 240, budgetMs: 200 }]);
+    const throttle = new Throttle({ knobs: resolveKnobs({ batchSize: 400, concurrency: 4, batchDelayMs: 0 }, []), signals: [probe], signalIntervalMs: 1000, adaptive: {}, clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    assert.equal(await throttle.gate({ stopped: () => false, sleep: clock.sleep }), true);
+    assert.equal(throttle.batchSize(), 400, 'not halved');
+    assert.equal(throttle.concurrency(), 2, 'half speed × 0.7 of 4 lanes: 1.4 lane-equivalents, two lanes');
+    assert.deepEqual(decisions.map((d) => `${d.kind}: ${d.reason}`), [
+      'adapted: foreground p95 240 ms > budget 200 ms over the last 1: share 1.00 → 0.35, lanes 4 → 2, each busy 70 %',
+      'slowed: probe: p95 240 ms > budget 200 ms: the controller paces the lanes on it (share 0.35)',
+    ]);
+    clock.slept.length = 0;
+    await throttle.pace(clock.sleep, 700);
+    // Each of the two lanes busy 70 %: 300 ms after a 700 ms batch, slept in steps of the signal interval.
+    assert.deepEqual(clock.slept, [300]);
+  });
+
   it('a reading that cannot be taken: continue by default, stop when the signal says so', async () => {
     const clock = fakeClock();
     const lenient = new Throttle({ knobs, signals: [scripted('flaky', [new Error('timeout')])], clock, logger: silentLogger, record: async () => {} });

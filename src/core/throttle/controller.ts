@@ -1,15 +1,24 @@
+import { ForegroundBudget, type ForegroundBudgetOptions } from './foreground-budget.js';
+
 /**
- * The adaptive controller: sizes batches so that each takes about `targetBatchMs`, and sets the
- * number of lanes from the foreground's latency (AIMD). Pure: no clock, no I/O; the throttle
- * feeds it observations and applies what it decides.
+ * The adaptive controller: sizes batches so that each takes about `targetBatchMs`, and paces the
+ * lanes on the foreground's latency. Pure: no clock, no I/O; the throttle feeds it observations
+ * and applies what it decides.
  *
  * It steers on time per item, not on batch time: the next size is `target / (ms per item)`. When
  * batch time stops scaling with size (a fixed cost per batch dominates), time per item falls as
  * batches grow, so the size keeps growing instead of collapsing. It adapts from the first batch
  * (no warm-up), grows at most `maxGrowth` per step, halves at once after a batch slower than
- * `slowFactor` × the target or when a signal says slow, and waits on stop (the throttle's gate).
+ * `slowFactor` × the target or when a (non-latency) signal says slow, and waits on stop (the
+ * throttle's gate).
+ *
+ * With a probe, every reading moves the share of full speed the backfill may use (see
+ * foreground-budget.ts). The share is spent as lane-equivalents, `share × maxConcurrency`: whole
+ * lanes first, then a pause after each batch of the last lanes, so that 1.5 lane-equivalents are
+ * two lanes each busy 75 % of the time. Lanes go first because on a small machine a lane is a
+ * database backend competing with the foreground for a core; the pause spreads the rest.
  */
-export interface ControllerOptions {
+export interface ControllerOptions extends ForegroundBudgetOptions {
   /** The batch duration aimed at. Default 1000 ms. */
   targetBatchMs?: number;
   minBatchSize?: number;
@@ -20,7 +29,7 @@ export interface ControllerOptions {
   slowFactor?: number;
   minConcurrency?: number;
   maxConcurrency?: number;
-  /** Probe readings per AIMD step. Default 10. */
+  /** Probe readings the p95 shown in decisions is taken over. Default 10. */
   probeWindow?: number;
 }
 
@@ -48,7 +57,11 @@ export class AdaptiveController {
   /** A `slow` signal halves once per observed batch, however many lanes read it. */
   private halvedSinceBatch = false;
   private readonly latencies: number[] = [];
-  private readingsSinceStep = 0;
+  private readonly budget: ForegroundBudget;
+  /** Whether a probe has been read yet (until then: the configured lanes, no pause). */
+  private steered = false;
+  /** Each lane's share of the time it may work (the rest is a pause after each batch). */
+  private duty = 1;
 
   constructor(initial: { batchSize: number; concurrency: number }, options: ControllerOptions = {}) {
     this.targetMs = options.targetBatchMs ?? 1000;
@@ -65,6 +78,7 @@ export class AdaptiveController {
     if (!(this.minConcurrency >= 1 && this.maxConcurrency >= this.minConcurrency)) throw new RangeError(`adaptive concurrency bounds must satisfy 1 ≤ min ≤ max, got ${this.minConcurrency}..${this.maxConcurrency}`);
     this.batch = clamp(initial.batchSize, this.minBatch, this.maxBatch);
     this.lanes = clamp(initial.concurrency, this.minConcurrency, this.maxConcurrency);
+    this.budget = new ForegroundBudget(options);
   }
 
   get batchSize(): number {
@@ -104,21 +118,57 @@ export class AdaptiveController {
     return this.decision(before, `${reason}: halved`);
   }
 
+  /** The share of full speed the foreground's latency allows (1 until a probe is read). */
+  get share(): number {
+    return this.steered ? this.budget.share : 1;
+  }
+
   /**
-   * A foreground latency reading against its budget. Every `probeWindow` readings: p95 over
-   * budget halves the lanes (multiplicative decrease), within budget adds one (additive increase).
+   * The pause after a batch of `batchMs` that keeps a lane busy only its duty share of the time:
+   * `batchMs × (1 / duty − 1)`, none at full duty.
+   */
+  delayAfter(batchMs: number): number {
+    if (this.duty >= 1 || batchMs <= 0) return 0;
+    return batchMs * (1 / this.duty - 1);
+  }
+
+  /**
+   * A foreground latency reading against its budget: moves the share of full speed (see
+   * foreground-budget.ts) and spends it as lanes and a pause. Returns a decision when the lanes
+   * changed or the share moved (the throttle records only those that matter).
    */
   observeProbe(latencyMs: number, budgetMs: number): ControllerDecision | undefined {
     this.latencies.push(latencyMs);
     if (this.latencies.length > this.window) this.latencies.shift();
-    if (++this.readingsSinceStep < this.window) return undefined;
-    this.readingsSinceStep = 0;
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)]!;
+    const budget = this.budget;
+    const shareBefore = this.share;
+    this.steered = true;
+    const share = budget.observe(latencyMs, budgetMs);
     const before = this.lanes;
-    this.lanes = p95 > budgetMs ? Math.max(this.minConcurrency, Math.floor(before / 2)) : Math.min(this.maxConcurrency, before + 1);
-    if (this.lanes === before) return undefined;
-    return { batchSize: this.batch, concurrency: this.lanes, reason: `foreground p95 ${Math.round(p95)} ms ${p95 > budgetMs ? '>' : '≤'} budget ${budgetMs} ms: lanes ${before} → ${this.lanes}` };
+    this.spend(share);
+    if (this.lanes === before && share === shareBefore) return undefined;
+    const p95 = percentile95(this.latencies);
+    const lanes = this.lanes === before ? `lanes ${this.lanes}` : `lanes ${before} → ${this.lanes}`;
+    return {
+      batchSize: this.batch,
+      concurrency: this.lanes,
+      reason: `foreground p95 ${round(p95)} ms ${p95 > budgetMs ? '>' : '≤'} budget ${round(budgetMs)} ms over the last ${this.latencies.length}: share ${shareBefore.toFixed(2)} → ${share.toFixed(2)}, ${lanes}, each busy ${Math.round(this.duty * 100)} %`,
+    };
+  }
+
+  /**
+   * Spends a share as lane-equivalents: whole lanes, then the duty of each. Lanes rise only once
+   * the share asks for a quarter lane more than there are (and fall as soon as it asks for a whole
+   * lane fewer), so that a share hovering at a lane boundary does not start and retire a lane at
+   * every reading; the duty takes up the difference.
+   */
+  private spend(share: number): void {
+    const wanted = share * this.maxConcurrency;
+    let lanes = this.lanes;
+    if (wanted > lanes + 0.25) lanes = Math.ceil(wanted - 0.25);
+    else if (wanted <= lanes - 1) lanes = Math.ceil(wanted);
+    this.lanes = clamp(lanes, this.minConcurrency, this.maxConcurrency);
+    this.duty = Math.min(1, wanted / this.lanes);
   }
 
   /** An operator's retune: new starting points (and a new ceiling for lanes). */
@@ -130,6 +180,7 @@ export class AdaptiveController {
     if (values.concurrency !== undefined) {
       this.maxConcurrency = Math.max(this.minConcurrency, values.concurrency);
       this.lanes = clamp(values.concurrency, this.minConcurrency, this.maxConcurrency);
+      if (this.steered) this.spend(this.budget.share);
     }
   }
 
@@ -137,6 +188,15 @@ export class AdaptiveController {
     if (this.batch === before) return undefined;
     return { batchSize: this.batch, concurrency: this.lanes, reason: `batch ${before.toLocaleString('en-US')} → ${this.batch.toLocaleString('en-US')}: ${why}` };
   }
+}
+
+function percentile95(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)]!;
+}
+
+function round(ms: number): string {
+  return ms < 10 ? ms.toFixed(1) : String(Math.round(ms));
 }
 
 function clamp(value: number, min: number, max: number): number {

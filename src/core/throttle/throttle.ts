@@ -61,9 +61,14 @@ export class Throttle {
   private readonly gradual: GradualRollout | undefined;
   /** The last combined reading of the guards and signals (a gradual rollout's gate). */
   private lastReading: SignalReading | undefined;
-  /** The batch size last recorded as a decision: the controller's every step is not one. */
+  /** The batch size, lanes and share last recorded as a decision: the controller's every step is not one. */
   private recordedBatch: number;
+  private recordedLanes: number;
+  private recordedShare = 1;
   private recordedAt = Number.NEGATIVE_INFINITY;
+  /** Ends the sampling of latency signals between batches (see `sampleLatency`). */
+  private readonly sampling = new AbortController();
+  private sampler: Promise<void> | undefined;
   /** The profile the schedule last applied. */
   private scheduled: string | undefined;
   /** Yielding to a lagging event loop (recorded when it starts and stops). */
@@ -76,6 +81,7 @@ export class Throttle {
     this.memory = this.guardFor(this.knobs.maxMemoryMb);
     this.controller = config.adaptive ? new AdaptiveController({ batchSize: this.knobs.batchSize, concurrency: this.knobs.concurrency }, config.adaptive) : undefined;
     this.recordedBatch = this.knobs.batchSize;
+    this.recordedLanes = this.concurrency();
     this.gradual = config.gradual ? new GradualRollout(this.knobs.concurrency, config.gradual.stepBatches, config.gradual.maxFailureRatio) : undefined;
   }
 
@@ -105,16 +111,24 @@ export class Throttle {
   }
 
   /**
-   * Records a controller decision when it matters: the lanes changed, or the batch size more than
-   * doubled or halved since the last one recorded and 10 s have passed (the controller steps at
-   * every batch; the log must stay readable).
+   * Records a controller decision when it matters: the lanes changed (at most once a second), or
+   * the batch size or the foreground share doubled or halved since the last one recorded and 10 s
+   * have passed (the controller steps at every batch and every probe reading; the log must stay
+   * readable).
    */
-  private async adapted(decision: ControllerDecision | undefined, lanesChanged = false): Promise<void> {
-    if (!decision) return;
-    const ratio = decision.batchSize / this.recordedBatch;
+  private async adapted(decision: ControllerDecision | undefined): Promise<void> {
+    if (!decision || !this.controller) return;
     const now = this.config.clock.now();
-    if (!lanesChanged && ((ratio < 2 && ratio > 0.5) || now - this.recordedAt < 10_000)) return;
+    const share = this.controller.share;
+    const moved = (ratio: number) => ratio >= 2 || ratio <= 0.5;
+    const lanesChanged = decision.concurrency !== this.recordedLanes;
+    const due = lanesChanged
+      ? now - this.recordedAt >= 1000
+      : (moved(decision.batchSize / this.recordedBatch) || moved(share / this.recordedShare)) && now - this.recordedAt >= 10_000;
+    if (!due) return;
     this.recordedBatch = decision.batchSize;
+    this.recordedLanes = decision.concurrency;
+    this.recordedShare = share;
     this.recordedAt = now;
     await this.decide('adapted', decision.reason);
   }
@@ -130,6 +144,25 @@ export class Throttle {
    */
   async start(): Promise<void> {
     this.announce = true;
+    if (this.controller && this.config.signals.length > 0 && !this.sampling.signal.aborted && !this.sampler) {
+      this.sampler = this.sampleLatency().catch((error: unknown) => this.config.logger.warn({ err: error }, `sampling the health signals failed: ${messageOf(error)}`));
+    }
+  }
+
+  /**
+   * With the controller, signals are also read on a timer, not only before batches: a probe read
+   * only when a lane is about to start a batch would always find the database between that lane's
+   * batches, and a single lane would never see the harm it does. Sampling at a steady interval
+   * reads the foreground the way its own requests arrive. It stops when no signal reports a
+   * latency (nothing to steer on) and when the throttle closes.
+   */
+  private async sampleLatency(): Promise<void> {
+    const interval = this.signalIntervalMs;
+    while (!this.sampling.signal.aborted) {
+      const readings = await Promise.all(this.config.signals.map((signal) => this.readSignal(signal)));
+      if (!readings.some((r) => r?.latencyMs !== undefined) && readings.every((r) => r !== undefined)) return;
+      await this.config.clock.sleep(interval, this.sampling.signal);
+    }
   }
 
   /** Calls `listener` with every decision (the execution turns them into events). */
@@ -199,14 +232,21 @@ export class Throttle {
         continue;
       }
       if (reading.level === 'slow') {
-        // With the controller, every lane's slow reading may halve again, once per batch observed.
-        if (this.controller) await this.adapted(this.controller.observeSlow(reading.reason));
-        if (this.state !== 'slowed' || this.reason !== reading.reason) {
+        // A latency over budget is not halved on: the controller already steers on the latency
+        // itself. Any other slow reading may halve again, once per batch observed.
+        const steered = this.controller !== undefined && reading.latencyMs !== undefined;
+        if (this.controller && !steered) await this.adapted(this.controller.observeSlow(reading.reason));
+        // A probe's reason changes with every reading: while steered, only entering the state is a
+        // decision (the controller records how it answers).
+        if (this.state !== 'slowed' || (!steered && this.reason !== reading.reason)) {
           const was = this.state;
           this.state = 'slowed';
           this.reason = reading.reason;
-          await this.decide('slowed', `${reading.reason}: batches halved to ${this.batchSize()}${was === 'paused' ? ' (resumed from a pause)' : ''}`);
+          // After the state changed: the halved size is what batchSize() gives while slowed.
+          const answer = steered ? `the controller paces the lanes on it (share ${this.controller!.share.toFixed(2)})` : `batches halved to ${this.batchSize()}`;
+          await this.decide('slowed', `${reading.reason}: ${answer}${was === 'paused' ? ' (resumed from a pause)' : ''}`);
         }
+        this.reason = reading.reason;
         return true;
       }
       if (this.state !== 'running') {
@@ -219,8 +259,12 @@ export class Throttle {
     }
   }
 
-  /** After a batch: the configured delay, and a yield to a lagging event loop. */
-  async pace(sleep: (ms: number) => Promise<void>): Promise<void> {
+  /**
+   * After a batch: the configured delay, a yield to a lagging event loop, and the controller's
+   * pause for the foreground (a lane busy only its share of the time). That pause is slept in
+   * steps of the signal interval and shortened as the share grows meanwhile.
+   */
+  async pace(sleep: (ms: number) => Promise<void>, batchMs = 0): Promise<void> {
     const lagMs = this.config.lag?.yieldMs() ?? 0;
     if ((lagMs > 0) !== this.lagging) {
       this.lagging = lagMs > 0;
@@ -231,10 +275,22 @@ export class Throttle {
     }
     const waitMs = Math.max(this.knobs.batchDelayMs, lagMs);
     if (waitMs > 0) await sleep(waitMs);
+    if (!this.controller) return;
+    const started = this.config.clock.now();
+    for (;;) {
+      const leftMs = this.controller.delayAfter(batchMs) - waitMs - (this.config.clock.now() - started);
+      if (leftMs <= 0) return;
+      const stepMs = Math.min(leftMs, this.signalIntervalMs);
+      const stepStarted = this.config.clock.now();
+      await sleep(stepMs);
+      // A sleep cut short is a stop request (or a test's clock that does not move): the pause ends.
+      if (this.config.clock.now() - stepStarted < stepMs / 2) return;
+    }
   }
 
   /** Stops the lag monitor. Signals belong to the definition (and may serve other runs): `Sluice.close()` closes them. */
   async close(): Promise<void> {
+    this.sampling.abort();
     this.config.lag?.close();
   }
 
@@ -288,7 +344,7 @@ export class Throttle {
       this.cache.set(signal, { at: this.config.clock.now(), value });
       // A fresh latency reading: the controller steers the lanes on it (AIMD).
       if (this.controller && value?.latencyMs !== undefined && value.budgetMs !== undefined && this.pendingFresh.delete(value)) {
-        await this.adapted(this.controller.observeProbe(value.latencyMs, value.budgetMs), true);
+        await this.adapted(this.controller.observeProbe(value.latencyMs, value.budgetMs));
       }
     }
     return value;
