@@ -10,9 +10,9 @@
  * The foreground runs in a worker thread (its own event loop, as a separate service would have);
  * `--in-process` runs it on the backfill's event loop instead, to show what sharing one costs.
  */
-import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { withForegroundDatabase } from './foreground-database.js';
 import pg from 'pg';
 import { runForeground, type ForegroundResult } from './foreground-load.js';
 
@@ -100,20 +100,7 @@ function summary(fg: ForegroundResult, waits: Map<string, number>): string {
 }
 
 async function main(): Promise<void> {
-  const name = `sluice_bench_anatomy_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: values.pg });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(values.pg!);
-  url.pathname = `/${name}`;
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  try {
-    await db.query('CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0)');
-    await db.query('INSERT INTO accounts (id) SELECT generate_series(1, 10000)');
-    await db.query(`CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL, ${loads.map((_, i) => `c${i} float8`).join(', ')})`);
-    await db.query(`INSERT INTO events (id, payload) SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, ${ROWS}) AS i`);
-    await db.query('VACUUM ANALYZE');
+  await withForegroundDatabase(values.pg!, { prefix: 'sluice_bench_anatomy', rows: ROWS, scoreColumns: loads.map((_, i) => `c${i}`) }, async (db, url) => {
     console.log(`# Anatomy of foreground latency (PostgreSQL)\n`);
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; foreground ${RATE} updates/s over 8 connections ${values['in-process'] ? 'on the backfill\'s event loop' : 'in a worker thread'}, ${SECONDS} s per phase\n`);
     console.log('| load | fg p50 ms | fg p95 ms | fg p99 ms | fg loop lag p99 ms | fg sessions\' wait events (active) |');
@@ -123,22 +110,18 @@ async function main(): Promise<void> {
       const load = phases[i];
       await db.query('VACUUM events');
       await db.query('CHECKPOINT');
-      const sampler = sampleWaits(url.toString());
+      const sampler = sampleWaits(url);
       let running = true;
       const started = performance.now();
-      const work = load ? backfill(url.toString(), load, `c${loads.indexOf(load)}`, () => running) : Promise.resolve(0);
-      const fg = await runForeground({ url: url.toString(), seconds: SECONDS, rate: RATE, inProcess: values['in-process']! });
+      const work = load ? backfill(url, load, `c${loads.indexOf(load)}`, () => running) : Promise.resolve(0);
+      const fg = await runForeground({ url: url, seconds: SECONDS, rate: RATE, inProcess: values['in-process']! });
       running = false;
       const items = await work;
       const waits = await sampler.stop();
       const rate = load ? `${Math.round(items / ((performance.now() - started) / 1000)).toLocaleString('en-US')} items/s` : '';
       console.log(`| ${load ? `${load.name}: ${rate}` : 'idle'} | ${summary(fg, waits)} |`);
     }
-  } finally {
-    await db.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
+  });
 }
 
 await main();

@@ -15,9 +15,9 @@
  * tenant of the machine moves neither much; every idle phase's p95 is printed too.
  * `--budgets 1.2,2,4` runs Sluice once per budget (× the idle p95) to draw the trade-off curve.
  */
-import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { withForegroundDatabase } from './foreground-database.js';
 import pg from 'pg';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
 import { createSluice, defineBackfill, postgresHealth, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
@@ -99,22 +99,8 @@ async function phase(url: string, schema: string, column: string, variant: Varia
 }
 
 async function main(): Promise<void> {
-  const name = `sluice_bench_fg_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: values.pg });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(values.pg!);
-  url.pathname = `/${name}`;
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  try {
-    await db.query('CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0)');
-    await db.query('INSERT INTO accounts (id) SELECT generate_series(1, 10000)');
-    await db.query(`CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL,
-      ${Array.from({ length: BUDGETS.length + 2 }, (_, i) => `score_${i} float8`).join(', ')})`);
-    await db.query(`INSERT INTO events (id, payload) SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, ${ROWS}) AS i`);
-    await db.query('VACUUM ANALYZE');
-
+  const scoreColumns = Array.from({ length: BUDGETS.length + 2 }, (_, i) => `score_${i}`);
+  await withForegroundDatabase(values.pg!, { prefix: 'sluice_bench_fg', rows: ROWS, scoreColumns }, async (db, url) => {
     console.log(`# Foreground protection (PostgreSQL)\n`);
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows to backfill\n`);
     const targetBatchMs = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
@@ -159,7 +145,7 @@ async function main(): Promise<void> {
     const idlePhases: number[][] = [];
     const idle = async () => {
       await reset();
-      idlePhases.push(await foreground(url.toString(), SECONDS));
+      idlePhases.push(await foreground(url, SECONDS));
     };
     const pooledIdle = () => idlePhases.flat().sort((a, b) => a - b);
     await idle();
@@ -169,7 +155,7 @@ async function main(): Promise<void> {
         await reset();
         // The probe's budget comes from the idle samples measured so far (as an operator would set it).
         const budgetMs = Math.max(2, median(idlePhases.map((p) => percentile(p, 95))) * (result.variant.budgetFactor ?? 1.2));
-        const measured = await phase(url.toString(), 'sluice_bench', `score_${i}`, result.variant, budgetMs);
+        const measured = await phase(url, 'sluice_bench', `score_${i}`, result.variant, budgetMs);
         result.latencies.push(...measured.latencies);
         result.phaseP95s.push(percentile(measured.latencies, 95));
         result.processed += measured.processed;
@@ -198,11 +184,7 @@ async function main(): Promise<void> {
     console.log(lines.join('\n'));
     console.log(`\nidle p95 of each idle phase, in order: ${idlePhaseP95s.map((v) => v.toFixed(1)).join(', ')} ms.`);
     console.log('Probe budget: the factor shown × the median p95 of the idle phases measured before the phase. Targets: Sluice\'s p95 ≤ 1.2× idle, Sluice ≥ 0.70× unthrottled throughput.');
-  } finally {
-    await db.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
+  });
 }
 
 await main();

@@ -84,10 +84,6 @@ export class RunQueuedError extends SluiceError {
 }
 
 /**
- * The worker no longer holds the partition's lease: its fencing token is stale.
- * The batch transaction that saw this was rolled back; the worker must stop working on the partition.
- */
-/**
  * The host aborted the batches in flight (`run.abortInFlight()`): the batch was rolled back or left
  * unrecorded, nothing of it is quarantined, and a resume redoes it.
  */
@@ -97,6 +93,10 @@ export class BatchAbortedError extends SluiceError {
   }
 }
 
+/**
+ * The worker no longer holds the partition's lease: its fencing token is stale.
+ * The batch transaction that saw this was rolled back; the worker must stop working on the partition.
+ */
 export class LeaseLostError extends SluiceError {
   constructor(runId: string, partition: number, fence: number) {
     super('LEASE_LOST', `lease on partition ${partition} of run ${runId} was lost (fence ${fence} is stale); the batch was rolled back`);

@@ -1,4 +1,6 @@
 import type { HealthSignal, SignalReading } from '../core/throttle/signal.js';
+import { formatMs } from '../core/format-ms.js';
+import { quantile } from '../core/quantile.js';
 
 export interface ProbeOptions {
   name?: string;
@@ -26,8 +28,7 @@ export function probe(options: ProbeOptions): HealthSignal & { p95(): number | u
   const latencies: number[] = [];
   const p95 = () => {
     if (latencies.length === 0) return undefined;
-    const sorted = [...latencies].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)]!;
+    return quantile([...latencies].sort((a, b) => a - b), 0.95);
   };
   return {
     name: options.name ?? 'probe',
@@ -41,15 +42,10 @@ export function probe(options: ProbeOptions): HealthSignal & { p95(): number | u
       const latencyMs = latencies[latencies.length - 1]!;
       const value = p95()!;
       const measured = { latencyMs, budgetMs: options.budgetMs };
-      const shown = `p95 ${shownMs(value)} ms over ${latencies.length} reading${latencies.length === 1 ? '' : 's'}`;
-      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${shownMs(options.stopMs)} ms`, ...measured };
-      if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${shownMs(options.budgetMs)} ms`, ...measured };
-      return { level: 'ok', reason: `${shown} ≤ budget ${shownMs(options.budgetMs)} ms`, ...measured };
+      const shown = `p95 ${formatMs(value)} ms over ${latencies.length} reading${latencies.length === 1 ? '' : 's'}`;
+      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${formatMs(options.stopMs)} ms`, ...measured };
+      if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${formatMs(options.budgetMs)} ms`, ...measured };
+      return { level: 'ok', reason: `${shown} ≤ budget ${formatMs(options.budgetMs)} ms`, ...measured };
     },
   };
-}
-
-/** Milliseconds as a person reads them: 1.2, 17.6, 240 (a computed budget has no 15 decimals). */
-function shownMs(ms: number): string {
-  return ms < 100 ? String(Math.round(ms * 10) / 10) : String(Math.round(ms));
 }

@@ -1,3 +1,5 @@
+import { formatMs } from '../format-ms.js';
+import { quantile } from '../quantile.js';
 import { ForegroundBudget, type ForegroundBudgetOptions } from './foreground-budget.js';
 
 /**
@@ -147,12 +149,12 @@ export class AdaptiveController {
     const before = this.lanes;
     this.spend(share);
     if (this.lanes === before && share === shareBefore) return undefined;
-    const p95 = percentile95(this.latencies);
+    const p95 = quantile([...this.latencies].sort((a, b) => a - b), 0.95);
     const lanes = this.lanes === before ? `lanes ${this.lanes}` : `lanes ${before} → ${this.lanes}`;
     return {
       batchSize: this.batch,
       concurrency: this.lanes,
-      reason: `foreground p95 ${round(p95)} ms ${p95 > budgetMs ? '>' : '≤'} budget ${round(budgetMs)} ms over the last ${this.latencies.length}: share ${shareBefore.toFixed(2)} → ${share.toFixed(2)}, ${lanes}, each busy ${Math.round(this.duty * 100)} %`,
+      reason: `foreground p95 ${formatMs(p95)} ms ${p95 > budgetMs ? '>' : '≤'} budget ${formatMs(budgetMs)} ms over the last ${this.latencies.length}: share ${shareBefore.toFixed(2)} → ${share.toFixed(2)}, ${lanes}, each busy ${Math.round(this.duty * 100)} %`,
     };
   }
 
@@ -188,15 +190,6 @@ export class AdaptiveController {
     if (this.batch === before) return undefined;
     return { batchSize: this.batch, concurrency: this.lanes, reason: `batch ${before.toLocaleString('en-US')} → ${this.batch.toLocaleString('en-US')}: ${why}` };
   }
-}
-
-function percentile95(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)]!;
-}
-
-function round(ms: number): string {
-  return ms < 10 ? ms.toFixed(1) : String(Math.round(ms));
 }
 
 function clamp(value: number, min: number, max: number): number {

@@ -90,7 +90,7 @@ export class Throttle {
     return this.knobs.batchDelayMs > 0 || this.config.lag !== undefined || this.controller !== undefined || this.gradual !== undefined;
   }
 
-  /** Lanes to run now: the knob, or the controller's AIMD value, and no more than the rollout's step. */
+  /** Lanes to run now: the knob, or the controller's (paced on the foreground's latency), and no more than the rollout's step. */
   concurrency(): number {
     const lanes = this.controller?.concurrency ?? this.knobs.concurrency;
     return this.gradual ? Math.min(lanes, this.gradual.concurrency) : lanes;
@@ -342,7 +342,7 @@ export class Throttle {
     const value = await pending;
     if (!cached || cached.value !== value) {
       this.cache.set(signal, { at: this.config.clock.now(), value });
-      // A fresh latency reading: the controller steers the lanes on it (AIMD).
+      // A fresh latency reading: the controller steers the lanes and their pause on it.
       if (this.controller && value?.latencyMs !== undefined && value.budgetMs !== undefined && this.pendingFresh.delete(value)) {
         await this.adapted(this.controller.observeProbe(value.latencyMs, value.budgetMs));
       }

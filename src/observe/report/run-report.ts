@@ -1,4 +1,5 @@
 import type { Counts } from '../../core/counts.js';
+import { quantile } from '../../core/quantile.js';
 import type { AlertEventRecord } from '../../core/slo/alert-record.js';
 import type { ChildResult, Sluice } from '../../core/sluice.js';
 import type { DecisionRecord, RunOptions, RunParams, TransitionRecord } from '../../core/run.js';
@@ -39,12 +40,6 @@ export interface RunReport {
   alerts: AlertEventRecord[];
   /** Results of `sluice verify`, when it ran. */
   verification: Array<{ check: string; passed: boolean; detail: string; actor: string; at: string }>;
-}
-
-/** The value at quantile `q` of sorted values (nearest rank). */
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 /** Reads a run's report from the store. */
