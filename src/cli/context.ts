@@ -45,12 +45,16 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
 }
 
-/** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`). */
+/** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`; SLUICE_PG_PREPARED=false for poolers without prepared statements). */
 export async function openStore(db: string): Promise<Store> {
   if (!isPostgresUrl(db)) return openSqliteStore(db);
   const schema = process.env.SLUICE_PG_SCHEMA;
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) throw new UsageError(`SLUICE_PG_SCHEMA must be a plain identifier, got "${schema}"`);
-  return openPostgresStore({ connectionString: db, ...(schema ? { schema } : {}) });
+  const prepared = process.env.SLUICE_PG_PREPARED;
+  if (prepared !== undefined && !['true', 'false', '1', '0'].includes(prepared)) {
+    throw new UsageError(`SLUICE_PG_PREPARED must be true or false, got "${prepared}" (false: behind PgBouncer in transaction mode without prepared-statement support)`);
+  }
+  return openPostgresStore({ connectionString: db, ...(schema ? { schema } : {}), ...(prepared !== undefined ? { preparedStatements: prepared === 'true' || prepared === '1' } : {}) });
 }
 
 /** What a command needs of its context. */
