@@ -641,11 +641,12 @@ function childResults(partitions: readonly PartitionRecord[]): ChildResult[] {
   });
 }
 
-async function countItems(reader: SourceReader<unknown>, partitions: readonly { lower: unknown; upper: unknown }[], filter: SourceFilter): Promise<number | null> {
+/** The items the plan covers: one count per fan-out child (or one in all), since a plan's slices cover all of them. */
+async function countItems(reader: SourceReader<unknown>, partitions: readonly PartitionSpec[], filter: SourceFilter): Promise<number | null> {
   if (!reader.count) return null;
   let total = 0;
-  for (const partition of partitions) {
-    total += await reader.count({ partition: partition as never, cursor: null, filter });
+  for (const child of new Set(partitions.map((p) => p.child))) {
+    total += await reader.count({ partition: { lower: null, upper: null, ...(child !== undefined ? { child } : {}) }, cursor: null, filter });
   }
   return total;
 }

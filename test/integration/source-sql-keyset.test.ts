@@ -36,6 +36,20 @@ async function readAll(reader: SourceReader<Row>, partition: PartitionSpec, limi
 
 const at = (i: number) => new Date(Date.UTC(2026, 0, 1) + i * 1000);
 
+/** The connection, with every statement it runs written down (to tell how a plan was made). */
+function recording(connection: SqlConnection): { connection: SqlConnection; statements: string[] } {
+  const statements: string[] = [];
+  return {
+    statements,
+    connection: {
+      dialect: connection.dialect,
+      query: (sql, params) => (statements.push(sql), connection.query(sql, params)),
+      execute: (sql, params) => (statements.push(sql), connection.execute(sql, params)),
+      executeMany: (sql, list) => (statements.push(sql), connection.executeMany(sql, list)),
+    },
+  };
+}
+
 describe('sqlKeyset on SQLite', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -200,6 +214,28 @@ describe('sqlKeyset on SQLite', () => {
     const few = await open({ table: 'items', key: 'id', where: 'id <= 3' });
     const three = await few.plan({ partitions: 7, filter: {} });
     assert.deepEqual(three.map((p) => [p.lower, p.upper]), [[null, [2]], [[2], [3]], [[3], null]]);
+  });
+
+  it('cuts a gapless integer key by arithmetic, numbers the rows of any other, and counts the planned rows once', async () => {
+    const dense = recording(connection);
+    const reader = await sqlKeyset({ table: 'items', key: 'id' }).open({ storeConnection: dense.connection });
+    dense.statements.length = 0;
+    const partitions = await reader.plan({ partitions: 3, filter: {} });
+    assert.deepEqual(partitions.map((p) => [p.lower, p.upper]), [[null, [3335]], [[3335], [6669]], [[6669], null]]);
+    assert.equal(await reader.count!({ partition: whole, cursor: null, filter: {} }), ROWS);
+    assert.equal(dense.statements.length, 1, `one COUNT/MIN/MAX, no numbering scan, no second count: ${dense.statements.join(' | ')}`);
+    assert.doesNotMatch(dense.statements[0]!, /row_number/);
+    // The next count is a count again: the plan's answers only the count that follows it.
+    assert.equal(await reader.count!({ partition: whole, cursor: null, filter: {} }), ROWS);
+    assert.equal(dense.statements.length, 2);
+
+    const gappy = recording(connection);
+    const holes = await sqlKeyset({ table: 'items', key: 'id', where: 'id NOT BETWEEN 100 AND 4000' }).open({ storeConnection: gappy.connection });
+    const cut = await holes.plan({ partitions: 3, filter: {} });
+    assert.ok(gappy.statements.some((sql) => /row_number/.test(sql)), 'a key with gaps is cut by row counts');
+    const sizes = await Promise.all(cut.map((p) => holes.count!({ partition: p, cursor: null, filter: {} })));
+    const step = Math.ceil((ROWS - 3901) / 3);
+    assert.deepEqual(sizes, [step, step, ROWS - 3901 - 2 * step]);
   });
 
   it('plans one unbounded partition over an empty table', async () => {
@@ -400,6 +436,12 @@ describe('sqlKeyset on PostgreSQL', () => {
       for (const p of partitions) seen.push(...(await readAll(all, p, 500)).rows.map((r) => Number(r.id)));
       assert.deepEqual(seen, Array.from({ length: N }, (_, i) => i + 1));
     }
+    // A gapless bigint key is cut by arithmetic, its bounds as node-postgres reads a bigint (text).
+    const seen = recording(connection);
+    const dense = await sqlKeyset({ table: `${schema}.items`, key: 'id' }).open({ storeConnection: seen.connection });
+    seen.statements.length = 0;
+    assert.deepEqual((await dense.plan({ partitions: 3, filter: {} })).map((p) => [p.lower, p.upper]), [[null, ['1002']], [['1002'], ['2003']], [['2003'], null]]);
+    assert.ok(!seen.statements.some((sql) => /row_number/.test(sql)), seen.statements.join(' | '));
     const point = await all.split!({ partition: whole, cursor: ['1000'], filter: {}, minItems: 100 });
     assert.deepEqual(point, [String(1000 + Math.floor((N - 1000) / 2) + 1)]);
   });
