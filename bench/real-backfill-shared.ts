@@ -116,7 +116,7 @@ export async function handWrittenLoop(spec: BackfillSpec, connections: number): 
 /** Sluice, transactional (the UPDATE through the batch's transaction, with its checkpoint); returns the elapsed milliseconds. */
 export async function sluiceBackfill(spec: BackfillSpec, concurrency: number): Promise<number> {
   const { url, schema, table, rows, batchSize } = spec;
-  const store = await openPostgresStore({ connectionString: url, schema: `${schema}_sluice`, poolSize: concurrency + 2 });
+  const store = await openPostgresStore({ connectionString: url, schema: `${schema}_sluice`, poolSize: 2 * concurrency + 2 });
   const def = defineBackfill<EmailRow>({
     name: 'risk-scores',
     source: sqlKeyset({ table, key: 'id', columns: ['id', 'sender', 'subject', 'links'], where: 'risk_score IS NULL' }),

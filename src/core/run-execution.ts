@@ -7,6 +7,7 @@ import type { BackfillDefinition } from './definition.js';
 import { BatchAbortedError, CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
+import { ReadAhead } from './read-ahead.js';
 import { backoffDelay } from './retry.js';
 import { hasLimits } from './concurrency.js';
 import { knobsOf } from './throttle/knobs.js';
@@ -340,9 +341,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
         }, Math.max(100, Math.floor(config.leaseMs / 3)))
       : undefined;
     heartbeat?.unref();
+    const ahead = new ReadAhead(config.reader, config.filter);
     try {
       let cursor = claim.cursor;
       let storeFailures = 0;
+      let lastFinishedAt = Number.NEGATIVE_INFINITY;
       for (;;) {
         if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
         const mayGo = !this.stopRequest && !this.retired(lane) && (await this.gate());
@@ -351,7 +354,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
           return;
         }
         const startedAt = config.clock.now();
-        const read = await this.read(claim, cursor, this.laneLimit.get(lane) ?? this.batchSize());
+        const limit = this.laneLimit.get(lane) ?? this.batchSize();
+        const read = (await ahead.take(claim.spec, cursor, limit, startedAt - lastFinishedAt)) ?? (await this.read(claim, cursor, limit));
+        if (!read.done && (config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
         let result: Awaited<ReturnType<BatchRunner['run']>>;
         try {
           result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read, startedAtMs: startedAt });
@@ -371,6 +376,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
           continue;
         }
         const finishedAt = config.clock.now();
+        lastFinishedAt = finishedAt;
         cursor = read.cursor;
         // Another lane may have split this partition: read no further than its new end.
         if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
@@ -414,6 +420,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       if (claim.lease) await config.store.releasePartition(claim.lease, 'failed', message).catch(() => undefined);
     } finally {
       clearInterval(heartbeat);
+      await ahead.settle();
       this.partitionsRunning.delete(claim.index);
     }
   }

@@ -72,6 +72,12 @@ export interface SourceReader<Item> {
   plan(request: { partitions: number; filter: SourceFilter; child?: string }): Promise<PartitionSpec[]>;
   /** Reads up to `limit` items of `partition` after `cursor` (`null`: from the partition's start). */
   read(request: { partition: PartitionSpec; cursor: Cursor; limit: number; filter: SourceFilter }): Promise<SourceBatch<Item>>;
+  /**
+   * Whether reading the next batch now, while the current one is processed and committed, would
+   * run beside that work (a read on a connection of its own) and so hide the read's time. Asked
+   * before every such read-ahead; absent: never read ahead (one connection, a stream, a file).
+   */
+  mayReadAhead?(): boolean;
   /** Counts the items of `partition` after `cursor`, for progress and ETA. May be an estimate. */
   count?(request: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter }): Promise<number>;
   /**

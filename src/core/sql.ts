@@ -17,6 +17,11 @@ export interface SqlConnection {
   execute(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
   /** Runs one statement once per parameter list (prepared once); returns the total rows changed. */
   executeMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<{ changes: number }>;
+  /**
+   * Whether a query issued now would run beside the ones in flight (a pool with a connection to
+   * spare) rather than wait behind them. Absent: never (one connection, or a synchronous driver).
+   */
+  hasSpareConnection?(): boolean;
 }
 
 /**

@@ -324,6 +324,10 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     return { items: rows as Row[], malformed: [], cursor: next, done: rows.length < limit };
   }
 
+  mayReadAhead(): boolean {
+    return this.connection.hasSpareConnection?.() === true;
+  }
+
   async count({ partition, cursor, filter }: Request): Promise<number> {
     const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
     const planned = this.plannedCount;

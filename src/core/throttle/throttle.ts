@@ -185,6 +185,15 @@ export class Throttle {
     return this.state === 'slowed' ? Math.max(1, Math.floor(this.knobs.batchSize / 2)) : this.knobs.batchSize;
   }
 
+  /**
+   * Whether a lane may read its next batch while the current one commits: only at full speed.
+   * Slowed, paused, delayed or steered by the controller, the backfill is meant to be gentle, and a
+   * read ahead would add load the throttle does not count (and sizes may change between batches).
+   */
+  allowsReadAhead(): boolean {
+    return this.state === 'running' && this.knobs.batchDelayMs === 0 && !this.lagging && this.controller === undefined;
+  }
+
   status(): { state: 'running' | 'paused' | 'slowed'; reason: string } {
     return { state: this.state, reason: this.reason };
   }

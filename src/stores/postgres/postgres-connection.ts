@@ -36,6 +36,14 @@ export class PostgresConnection implements SqlTransaction {
 
   constructor(readonly raw: pg.Pool | pg.PoolClient) {}
 
+  hasSpareConnection(): boolean {
+    // A checked-out client runs its queries one after another; a pool runs them side by side
+    // while it has an idle connection or room for one, and nobody is queued for it.
+    if (!('totalCount' in this.raw)) return false;
+    const pool = this.raw;
+    return pool.waitingCount === 0 && (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10));
+  }
+
   async query<Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     return (await this.raw.query<Row>(toPostgresPlaceholders(sql), params as unknown[])).rows;
   }
