@@ -2,6 +2,7 @@
  * Peak RSS of a Sluice process over growing backfills: a no-op transactional backfill over 100k,
  * 1M and 10M rows of a SQLite table, each in a fresh process (so that peaks do not carry over).
  * Memory should stay flat: batches are read, processed and dropped; nothing grows with the run.
+ * The measured process runs the compiled package (bench/memory-child.mjs).
  *
  *   node --import tsx bench/memory.ts [--sizes 100000,1000000,10000000]
  */
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { ensureBuilt } from './built.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100000,1000000,10000000' } } });
 const sizes = values.sizes!.split(',').map(Number);
@@ -30,12 +32,13 @@ function seed(path: string, rows: number): void {
   db.close();
 }
 
+ensureBuilt();
 try {
   const results: Array<{ items: number; peakRssMb: number; ms: number }> = [];
   for (const rows of sizes) {
     const path = join(dir, `items-${rows}.db`);
     seed(path, rows);
-    const out = execFileSync(process.execPath, ['--import', 'tsx', new URL('./memory-child.ts', import.meta.url).pathname, path], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [new URL('./memory-child.mjs', import.meta.url).pathname, path], { encoding: 'utf8' });
     const result = JSON.parse(out.trim().split('\n').pop()!) as { items: number; peakRssMb: number; ms: number };
     if (result.items !== rows) throw new Error(`the run saw ${result.items} items, expected ${rows}`);
     results.push(result);

@@ -2,6 +2,7 @@
  * One process of bench/resume.ts: an at-least-once backfill over the `items` table whose `process`
  * appends how many items it handled to a tally file (the "external system"). Prints a line per
  * committed batch and, first, how long after the process started its first batch was committed.
+ * The TypeScript twin of bench/resume-child.mjs, run through tsx (the sources transformed at start).
  */
 import { appendFileSync } from 'node:fs';
 import { isOwnerDead } from '../src/cli/context.js';

@@ -1,7 +1,8 @@
 /**
  * Resume after SIGKILL: a backfill is killed mid-run (0–8 ms after its 50th commit), restarted, and
  * measured: the time from the restart to its first committed batch, and the items `process` saw
- * twice (handled by the killed process, not yet checkpointed). Median of several kills.
+ * twice (handled by the killed process, not yet checkpointed). Median of several kills, for the
+ * compiled package (what an installed Sluice runs) and for the sources run through tsx.
  *
  *   node --import tsx bench/resume.ts [--rows 200000] [--runs 5]
  */
@@ -12,12 +13,17 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { ensureBuilt } from './built.js';
 import { median } from './report.js';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, runs: { type: 'string', default: '5' } } });
 const rows = Number(values.rows);
 const runs = Number(values.runs);
-const child = new URL('./resume-child.ts', import.meta.url).pathname;
+/** The same host twice: compiled, as installed copies of Sluice run, and from the sources through tsx. */
+const hosts = [
+  { name: 'compiled package (dist/)', args: [new URL('./resume-child.mjs', import.meta.url).pathname] },
+  { name: 'TypeScript sources through tsx', args: ['--import', 'tsx', new URL('./resume-child.ts', import.meta.url).pathname] },
+];
 
 function seed(path: string): void {
   const db = new Database(path);
@@ -29,9 +35,9 @@ function seed(path: string): void {
 }
 
 /** Runs a child; resolves with its first-commit line, after `killAfter` batches (SIGKILL) or at its end. */
-function runChild(path: string, tally: string, killAfter?: number, delayMs = 0): Promise<{ firstCommitMs: number; sinceStoreOpenMs: number }> {
+function runChild(host: string[], path: string, tally: string, killAfter?: number, delayMs = 0): Promise<{ firstCommitMs: number; sinceStoreOpenMs: number }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, path, tally], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [...host, path, tally], { stdio: ['ignore', 'pipe', 'inherit'] });
     let first: { firstCommitMs: number; sinceStoreOpenMs: number } | undefined;
     let batches = 0;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -43,29 +49,33 @@ function runChild(path: string, tally: string, killAfter?: number, delayMs = 0):
   });
 }
 
+ensureBuilt();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-resume-'));
 try {
-  const firstCommit: number[] = [];
-  const sinceOpen: number[] = [];
-  const redone: number[] = [];
+  const measured = hosts.map((host) => ({ host, firstCommit: [] as number[], sinceOpen: [] as number[], redone: [] as number[] }));
   for (let run = 0; run < runs; run++) {
-    const path = join(dir, `resume-${run}.db`);
-    const tally = join(dir, `tally-${run}.txt`);
-    seed(path);
-    // The kill lands at a different moment of the next batch each time (0, 2, 4 … ms after a commit).
-    await runChild(path, tally, 50, run * 2);
-    const restart = await runChild(path, tally);
-    const handled = readFileSync(tally, 'utf8').trim().split('\n').reduce((sum, n) => sum + Number(n), 0);
-    firstCommit.push(restart.firstCommitMs);
-    sinceOpen.push(restart.sinceStoreOpenMs);
-    redone.push(handled - rows);
+    // Interleaved, the hosts in turn; the kill lands at a different moment of the next batch each
+    // time (0, 2, 4 … ms after a commit).
+    for (const [index, m] of measured.entries()) {
+      const path = join(dir, `resume-${run}-${index}.db`);
+      const tally = `${path}.tally`;
+      seed(path);
+      await runChild(m.host.args, path, tally, 50, run * 2);
+      const restart = await runChild(m.host.args, path, tally);
+      const handled = readFileSync(tally, 'utf8').trim().split('\n').reduce((sum, n) => sum + Number(n), 0);
+      m.firstCommit.push(restart.firstCommitMs);
+      m.sinceOpen.push(restart.sinceStoreOpenMs);
+      m.redone.push(handled - rows);
+    }
   }
   console.log(`### Resume after SIGKILL (SQLite, ${rows.toLocaleString('en')} rows, batch size 1000, one worker, median of ${runs})\n`);
-  console.log('| measure | median | all runs | target |');
-  console.log('| --- | ---: | --- | --- |');
-  console.log(`| restart to first committed batch (process start, incl. Node and module loading) | ${median(firstCommit).toFixed(0)} ms | ${firstCommit.map((v) => v.toFixed(0)).join(', ')} | ≤ 1 s |`);
-  console.log(`| store opened to first committed batch | ${median(sinceOpen).toFixed(0)} ms | ${sinceOpen.map((v) => v.toFixed(0)).join(', ')} | |`);
-  console.log(`| items processed twice | ${median(redone)} | ${redone.join(', ')} | ≤ 1 batch (1,000) |`);
+  console.log('| host | measure | median | all runs | target |');
+  console.log('| --- | --- | ---: | --- | --- |');
+  for (const { host, firstCommit, sinceOpen, redone } of measured) {
+    console.log(`| ${host.name} | restart to first committed batch (process start, incl. Node and module loading) | ${median(firstCommit).toFixed(0)} ms | ${firstCommit.map((v) => v.toFixed(0)).join(', ')} | ≤ 1 s |`);
+    console.log(`| ${host.name} | store opened to first committed batch | ${median(sinceOpen).toFixed(0)} ms | ${sinceOpen.map((v) => v.toFixed(0)).join(', ')} | |`);
+    console.log(`| ${host.name} | items processed twice | ${median(redone)} | ${redone.join(', ')} | ≤ 1 batch (1,000) |`);
+  }
   console.log('');
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,12 @@
 /**
  * One measured run for bench/memory.ts: a no-op transactional backfill over the `items` table of
- * the SQLite file given, printing the peak RSS sampled every 20 ms and the run's duration.
+ * the SQLite file given, printing the peak RSS sampled every 20 ms and the run's duration. Plain
+ * JavaScript over the compiled package (dist/), as an installed Sluice runs: through tsx, the
+ * TypeScript transformer would be part of the measured process.
  */
-import { createSluice, defineBackfill, openSqliteStore, sqlKeyset } from '../src/index.js';
+import { createSluice, defineBackfill, openSqliteStore, sqlKeyset } from '../dist/index.js';
 
-const path = process.argv[2]!;
+const path = process.argv[2];
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
 const store = await openSqliteStore(path);
