@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StoreError } from '../../src/core/errors.js';
+import { createSluice, defineBackfill, iterable } from '../../src/index.js';
 import { openPostgresStore, toPostgresPlaceholders } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
 import { storeContract } from './store-contract.js';
@@ -19,6 +20,33 @@ describe('PostgreSQL store specifics', () => {
   it('says clearly when the server cannot be reached, without the password', async () => {
     await assert.rejects(openPostgresStore({ connectionString: 'postgres://u:secret@127.0.0.1:1/none' }), (e: unknown) =>
       e instanceof StoreError && /cannot open the PostgreSQL store at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/none/.test(e.message) && !e.message.includes('secret'));
+  });
+
+  it('runs the checkpoint as a named prepared statement, or unnamed when told to (poolers without prepared statements)', async () => {
+    for (const preparedStatements of [true, false]) {
+      const { schema, cleanup } = await testSchema('prep');
+      // One connection: the session that ran the checkpoints is the one asked afterwards.
+      const store = await openPostgresStore({ connectionString: TEST_PG, schema, poolSize: 1, preparedStatements });
+      try {
+        const def = defineBackfill<{ id: number }>({
+          name: 'prep',
+          source: iterable({ from: (c: unknown) => Array.from({ length: Math.max(0, 30 - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })), cursorOf: (i: { id: number }) => i.id }),
+          key: (i) => String(i.id),
+          batchSize: 10,
+          process: () => {},
+        });
+        const sluice = createSluice({ store, backfills: [def] });
+        const outcome = await (await sluice.start('prep')).done;
+        assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+        assert.equal(outcome.counts.processed, 30);
+        await sluice.close();
+        const [row] = await store.readConnection().query<{ n: number }>("SELECT COUNT(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'sluice_%'");
+        assert.equal(row!.n > 0, preparedStatements, `named statements in the session: ${row!.n}`);
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    }
   });
 
   it('migrates once when several workers open the store together', async () => {
