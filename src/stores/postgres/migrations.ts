@@ -190,6 +190,27 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         CREATE INDEX sluice_verifications_run ON ${s}.sluice_verifications (run_id, id);
       `,
     },
+    {
+      version: 7,
+      name: 'checkpoint refusal raises (so that a refused checkpoint can never commit)',
+      // The checkpoint statement calls this when its fenced UPDATE matched no row: the error aborts
+      // the transaction, so a COMMIT sent with the checkpoint cannot commit the batch's writes
+      // without it. Its code says why: SL001 the cursor moved on under the same lease, SL002 the
+      // lease went to someone else.
+      sql: `
+        CREATE FUNCTION ${s}.sluice_checkpoint_refused(run text, part integer, expected bigint) RETURNS boolean
+        LANGUAGE plpgsql VOLATILE AS $fn$
+        DECLARE held bigint;
+        BEGIN
+          SELECT fence INTO held FROM ${s}.sluice_partitions WHERE run_id = run AND idx = part;
+          IF held IS NOT DISTINCT FROM expected THEN
+            RAISE EXCEPTION 'checkpoint of run % partition % refused: its cursor moved on', run, part USING ERRCODE = 'SL001';
+          END IF;
+          RAISE EXCEPTION 'checkpoint of run % partition % refused: the lease (fence %) is no longer held', run, part, expected USING ERRCODE = 'SL002';
+        END
+        $fn$;
+      `,
+    },
   ];
 }
 

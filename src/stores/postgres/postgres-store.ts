@@ -93,9 +93,12 @@ export class PostgresStore implements Store {
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
   private readonly statementNames = new Map<string, string>();
+  private readonly prepared = new WeakMap<pg.PoolClient, Set<string>>();
+  private readonly schemaName: string;
 
   constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string, private readonly prepare = true) {
     const s = quoteIdentifier(schema, 'schema');
+    this.schemaName = s;
     this.t = {
       runs: `${s}.sluice_runs`,
       partitions: `${s}.sluice_partitions`,
@@ -347,14 +350,15 @@ export class PostgresStore implements Store {
   // ---- batches --------------------------------------------------------------------------------
 
   async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: { rollback?: boolean } = {}): Promise<T> {
-    return this.inTransaction((client) => work(this.transactionApi(client)), options.rollback);
+    return this.inTransaction((client, ending) => work(this.transactionApi(client, options.rollback ? undefined : ending)), options.rollback);
   }
 
   async deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
     return this.delivered(this.pool, namespace, keys);
   }
 
-  private transactionApi(client: pg.PoolClient): StoreTransaction {
+  /** `ending`: where the checkpoint notes that it committed the transaction itself (absent: it may not). */
+  private transactionApi(client: pg.PoolClient, ending?: TransactionEnding): StoreTransaction {
     return {
       sql: new PostgresConnection(client),
       savepoint: async <T>(work: () => Promise<T>) => {
@@ -371,7 +375,7 @@ export class PostgresStore implements Store {
         }
       },
       deliveredKeys: (namespace, keys) => this.delivered(client, namespace, keys),
-      checkpoint: (write) => this.checkpoint(client, write),
+      checkpoint: (write) => this.checkpoint(client, write, ending),
       markReplayed: (runId, ids, ledger) => this.markReplayed(client, runId, ids, ledger),
       recordReplayFailure: async (id, errorClass, message) => {
         await client.query(`UPDATE ${this.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`, [id, errorClass, message]);
@@ -379,38 +383,67 @@ export class PostgresStore implements Store {
     };
   }
 
-  /** The per-batch hot path: one fenced UPDATE that also reads the control request, then ledger and quarantine rows. */
-  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite): Promise<CheckpointSeen> {
+  /**
+   * The per-batch hot path: one fenced UPDATE that also reads the control request, with the
+   * batch's history row and ledger keys, then any quarantine rows. When the checkpoint is the last
+   * thing the transaction does and its statement is already prepared on this connection, the
+   * COMMIT goes with it in one round trip (`EXECUTE …; COMMIT`): the statement raises when the
+   * fence or the cursor refuses the checkpoint, so the COMMIT never runs without it.
+   */
+  private async checkpoint(client: pg.PoolClient, write: CheckpointWrite, ending?: TransactionEnding): Promise<CheckpointSeen> {
     const { lease, delta, stats } = write;
     const ledgerKeys = write.ledger?.keys ?? [];
     const params: unknown[] = [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
       delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null)];
     if (stats) params.push(stats.worker, stats.finishedAtMs, Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)));
     if (ledgerKeys.length > 0) params.push(write.ledger!.namespace, ledgerKeys);
-    const text = this.checkpointSql(stats !== undefined, ledgerKeys.length > 0);
-    const { rows } = await client.query<{ control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number }>(
-      this.statement(text, params));
-    if (!rows[0]) {
-      // Why no row matched: the lease went to someone else, or the cursor moved on.
-      const { rows: now } = await client.query<{ fence: string }>(`SELECT fence FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2`, [lease.runId, lease.index]);
-      throw now[0] && Number(now[0].fence) === lease.fence ? new CheckpointMovedError(lease.runId, lease.index) : new LeaseLostError(lease.runId, lease.index, lease.fence);
+    const statement = this.statement(this.checkpointSql(stats !== undefined, ledgerKeys.length > 0), params);
+    const quarantine = write.quarantine ?? [];
+    type Seen = { control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number };
+    let seen: Seen | undefined;
+    try {
+      if (ending && quarantine.length === 0 && statement.name !== undefined && this.preparedOn(client).has(statement.name)) {
+        const [result] = (await client.query(`EXECUTE ${statement.name}(${params.map((v) => sqlLiteral(client, v)).join(', ')}); COMMIT`)) as unknown as [pg.QueryResult<Seen>];
+        ending.committed = true;
+        seen = result.rows[0];
+      } else {
+        seen = (await client.query<Seen>(statement)).rows[0];
+        if (statement.name !== undefined) this.preparedOn(client).add(statement.name);
+      }
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'SL001') throw new CheckpointMovedError(lease.runId, lease.index);
+      if (code === 'SL002') throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+      throw error;
     }
-    if (write.quarantine && write.quarantine.length > 0) {
-      const q = write.quarantine;
+    if (!seen) throw new StoreError(`the checkpoint of run ${lease.runId} partition ${lease.index} returned no row`);
+    if (quarantine.length > 0) {
+      const q = quarantine;
       await client.query(`INSERT INTO ${this.t.quarantine} (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts)
           SELECT $1, $2, $3, k, c, m, p, l, a FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[]) AS x(k, c, m, p, l, a)
           ON CONFLICT (run_id, item_key) DO UPDATE SET error_class = excluded.error_class, message = excluded.message, payload = excluded.payload,
             locator = excluded.locator, attempts = ${this.t.quarantine}.attempts + excluded.attempts, status = 'open', updated_at = now()`,
-        [lease.runId, rows[0].backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
+        [lease.runId, seen.backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
           q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
     }
-    return { control: rows[0].control, runState: rows[0].state, upper: rows[0].upper, tuning: rows[0].tuning };
+    return { control: seen.control, runState: seen.state, upper: seen.upper, tuning: seen.tuning };
+  }
+
+  /** The names of the statements prepared on this connection (a new connection has none). */
+  private preparedOn(client: pg.PoolClient): Set<string> {
+    let names = this.prepared.get(client);
+    if (!names) {
+      names = new Set();
+      this.prepared.set(client, names);
+    }
+    return names;
   }
 
   /**
    * The checkpoint statement, with the batch's history row and its ledger keys only when it has
    * them: one round trip, whose INSERTs read `cp`, so that a checkpoint the fence or the cursor
-   * refuses writes neither history nor ledger (and the caller rolls the transaction back). An
+   * refuses writes neither history nor ledger, and raises (SL001, SL002), which aborts the
+   * transaction (a COMMIT sent with it does not run, and the caller rolls back). An
    * INSERT with nothing to insert is not free: planned and executed per batch, an empty ledger
    * CTE cost a third of the statement's time at four lanes.
    */
@@ -435,7 +468,8 @@ export class PostgresStore implements Store {
        )` : ''}${ledger ? `, ledger AS (
          INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT ${ledgerParams[0]}::text, k, $1 FROM cp, unnest(${ledgerParams[1]}::text[]) AS k ON CONFLICT DO NOTHING
        )` : ''}
-       SELECT * FROM cp`;
+       SELECT cp.* FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM cp) THEN true ELSE ${this.schemaName}.sluice_checkpoint_refused($1, $2, $3) END AS ok) AS guard
+         LEFT JOIN cp ON true`;
     this.checkpointTexts[key] = text;
     return text;
   }
@@ -639,7 +673,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>, rollback = false): Promise<T> {
+  private async inTransaction<T>(work: (client: pg.PoolClient, ending: TransactionEnding) => Promise<T>, rollback = false): Promise<T> {
     this.assertOpen();
     const client = await this.pool.connect().catch((error: unknown) => {
       throw this.wrap(error);
@@ -649,10 +683,12 @@ export class PostgresStore implements Store {
     let broken: Error | undefined;
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
+    const ending: TransactionEnding = { committed: false };
     try {
       await client.query('BEGIN');
-      const result = await work(client);
-      await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
+      const result = await work(client, ending);
+      // The checkpoint may have sent the COMMIT with itself (one round trip for both).
+      if (!ending.committed) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
       return result;
     } catch (error) {
       if (isTransientStoreError(error)) broken ??= error as Error;
@@ -767,4 +803,19 @@ function toQuarantine(row: QuarantineRow): QuarantineRecord {
 /** A timestamptz column as ms since the epoch, the shape the history rows share with SQLite. */
 function MS(column: string): string {
   return `(extract(epoch from ${column}) * 1000)::float8`;
+}
+
+/** Set by the checkpoint when it sent the transaction's COMMIT itself. */
+interface TransactionEnding { committed: boolean }
+
+/** A checkpoint parameter as an SQL literal, for `EXECUTE` in a simple query (which takes no parameters). */
+function sqlLiteral(client: pg.PoolClient, value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new StoreError(`cannot write ${value} into a checkpoint`);
+    return String(value);
+  }
+  if (Array.isArray(value)) return client.escapeLiteral(`{${value.map((v) => `"${String(v).replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`);
+  return client.escapeLiteral(String(value));
 }
