@@ -235,7 +235,18 @@ const definitionSchema = z.object({
           budgetDecrease: z.number().min(0.3, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' }).max(0.9, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' }).optional(),
           minShare: z.number().gt(0, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' }).max(1, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' }).optional(),
           startShare: z.number().gt(0, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' }).max(1, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' }).optional(),
-        }).strict(),
+        }).strict().superRefine((adaptive, ctx) => {
+          // Bounds that only make sense together, checked here rather than when the run starts.
+          // The defaults are the controller's (startShare 0.5, minShare 0.02).
+          const minShare = adaptive.minShare ?? 0.02;
+          const startShare = adaptive.startShare ?? 0.5;
+          if (startShare < minShare) {
+            ctx.addIssue({ code: 'custom', path: ['startShare'], message: `throttle.adaptive.startShare (${startShare}) must be at least minShare (${minShare}): the controller never goes below minShare` });
+          }
+          if (adaptive.minBatchSize !== undefined && adaptive.maxBatchSize !== undefined && adaptive.minBatchSize > adaptive.maxBatchSize) {
+            ctx.addIssue({ code: 'custom', path: ['minBatchSize'], message: `throttle.adaptive.minBatchSize (${adaptive.minBatchSize}) must be at most maxBatchSize (${adaptive.maxBatchSize})` });
+          }
+        }),
       ], { error: 'throttle.adaptive must be true or an object like { targetBatchMs: 1000 }' }).optional(),
       schedule: z.custom<ScheduleInput>((v) => !!v && typeof v === 'object', { error: 'throttle.schedule must be an object like { timeZone: "UTC", windows: [{ from: "02:00", to: "06:00", profile: "fast" }], otherwise: "background" }' }).optional(),
     }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })

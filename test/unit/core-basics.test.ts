@@ -43,6 +43,9 @@ describe('defineBackfill', () => {
     ['bad delivery', { delivery: 'twice' }, /delivery must be "transactional" or "at-least-once", got "twice"/],
     ['missing process', { process: undefined }, /process must be a function/],
     ['bad source', { source: {} }, /source must be a Sluice source/],
+    ['an adaptive start share under its floor', { throttle: { adaptive: { minShare: 0.3, startShare: 0.1 } } }, /startShare \(0\.1\) must be at least minShare \(0\.3\)/],
+    ['an adaptive start share under the default floor', { throttle: { adaptive: { startShare: 0.01 } } }, /startShare \(0\.01\) must be at least minShare \(0\.02\)/],
+    ['adaptive batch bounds the wrong way round', { throttle: { adaptive: { minBatchSize: 500, maxBatchSize: 100 } } }, /minBatchSize \(500\) must be at most maxBatchSize \(100\)/],
   ];
   for (const [label, patch, message] of cases) {
     it(`rejects ${label} with a ConfigError naming it`, () => {
