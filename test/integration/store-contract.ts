@@ -236,6 +236,41 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal(await store.releasePartition({ ...a, fence: a.fence + 1 }, 'failed', 'x'), false, 'a fence from the future is stale too');
     });
 
+    withStore('a refused checkpoint commits none of its transaction\'s writes, however many checkpoints committed before it', async (store) => {
+      await store.transaction((tx) => tx.sql.execute('CREATE TABLE contract_writes (batch integer NOT NULL)'));
+      const run = await store.createRun(newRun());
+      const lease = (await store.claimPartition(run.id, 'w1', 60_000))!;
+      const stats = { worker: 'w1', startedAtMs: Date.now() - 5, finishedAtMs: Date.now() };
+      let cursor: unknown = null;
+      // Several committed batches on the same connection (a store may send the COMMIT with the
+      // checkpoint once its statement is prepared there): each write commits with its checkpoint.
+      for (let i = 1; i <= 4; i++) {
+        await store.transaction(async (tx) => {
+          await tx.sql.execute('INSERT INTO contract_writes (batch) VALUES (?)', [i]);
+          return tx.checkpoint(batch(lease, { previousCursor: cursor as never, cursor: [i], delta: { ...zero, received: 1, processed: 1 }, stats }));
+        });
+        cursor = [i];
+      }
+      // The cursor the batch was read from is no longer the stored one (a retry after a lost COMMIT acknowledgement).
+      await assert.rejects(store.transaction(async (tx) => {
+        await tx.sql.execute('INSERT INTO contract_writes (batch) VALUES (?)', [50]);
+        return tx.checkpoint(batch(lease, { previousCursor: [2], cursor: [5], stats }));
+      }), withCode('CHECKPOINT_MOVED'));
+      // The lease went to someone else.
+      const stale = { ...lease, fence: lease.fence - 1 };
+      await assert.rejects(store.transaction(async (tx) => {
+        await tx.sql.execute('INSERT INTO contract_writes (batch) VALUES (?)', [60]);
+        return tx.checkpoint(batch(stale, { previousCursor: cursor as never, cursor: [5], stats }));
+      }), withCode('LEASE_LOST'));
+      const rows = await store.transaction((tx) => tx.sql.query<{ batch: number }>('SELECT batch FROM contract_writes ORDER BY batch'));
+      assert.deepEqual(rows.map((r) => Number(r.batch)), [1, 2, 3, 4]);
+      const [p] = await store.listPartitions(run.id);
+      assert.deepEqual([p!.cursor, p!.batches, p!.counts.processed], [[4], 4, 4]);
+      // And the store still works on the connections the refusals used.
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { previousCursor: [4], cursor: [5], stats })));
+      assert.deepEqual((await store.listPartitions(run.id))[0]!.cursor, [5]);
+    });
+
     withStore('resetFailedPartitions reopens failed partitions only', async (store) => {
       const run = await store.createRun(newRun({ partitions: [{ lower: null, upper: [1] }, { lower: [1], upper: [2] }, { lower: [2], upper: null }] }));
       const a = (await store.claimPartition(run.id, 'w', 60_000))!;
