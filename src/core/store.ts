@@ -213,7 +213,9 @@ export interface StoreTransaction {
    * partition done and releases its lease. Throws `LeaseLostError` when the fence is stale (the
    * caller must let the transaction roll back). Returns the run's pending control request and its
    * state, read in the same transaction (a worker stops when another one paused or ended the run),
-   * and the partition's upper bound (another worker may have split it).
+   * and the partition's upper bound (another worker may have split it). It is the transaction's
+   * last statement: a store may send the COMMIT with it (PostgreSQL does, in one round trip), so
+   * nothing may be written through the transaction after it.
    */
   checkpoint(write: CheckpointWrite): Promise<CheckpointSeen>;
 
