@@ -2,12 +2,15 @@
  * One process of bench/resume.ts: an at-least-once backfill over the `items` table whose `process`
  * appends how many items it handled to a tally file (the "external system"). Prints a line per
  * committed batch and, first, how long after the process started its first batch was committed.
- * Plain JavaScript over the compiled package (dist/), as a service embedding Sluice runs it;
- * bench/resume-child.ts is the same host run from the TypeScript sources through tsx.
+ * Plain JavaScript over the compiled package (dist/), as a service embedding Sluice runs it; with
+ * `--from-sources` (under `node --import tsx`) over the TypeScript sources instead.
  */
 import { appendFileSync } from 'node:fs';
-import { isOwnerDead } from '../dist/cli/context.js';
-import { createSluice, defineBackfill, openSqliteStore, sqlKeyset } from '../dist/index.js';
+
+const fromSources = process.argv[4] === '--from-sources';
+const built = (path) => new URL(`../${fromSources ? 'src' : 'dist'}/${path}${fromSources ? '.ts' : '.js'}`, import.meta.url).href;
+const { isOwnerDead } = await import(built('cli/context'));
+const { createSluice, defineBackfill, openSqliteStore, sqlKeyset } = await import(built('index'));
 
 const [path, tally] = process.argv.slice(2);
 const opened = performance.now();

@@ -21,8 +21,8 @@ const rows = Number(values.rows);
 const runs = Number(values.runs);
 /** The same host twice: compiled, as installed copies of Sluice run, and from the sources through tsx. */
 const hosts = [
-  { name: 'compiled package (dist/)', args: [new URL('./resume-child.mjs', import.meta.url).pathname] },
-  { name: 'TypeScript sources through tsx', args: ['--import', 'tsx', new URL('./resume-child.ts', import.meta.url).pathname] },
+  { name: 'compiled package (dist/)', args: [new URL('./resume-child.mjs', import.meta.url).pathname], after: [] as string[] },
+  { name: 'TypeScript sources through tsx', args: ['--import', 'tsx', new URL('./resume-child.mjs', import.meta.url).pathname], after: ['--from-sources'] },
 ];
 
 function seed(path: string): void {
@@ -35,9 +35,9 @@ function seed(path: string): void {
 }
 
 /** Runs a child; resolves with its first-commit line, after `killAfter` batches (SIGKILL) or at its end. */
-function runChild(host: string[], path: string, tally: string, killAfter?: number, delayMs = 0): Promise<{ firstCommitMs: number; sinceStoreOpenMs: number }> {
+function runChild(host: { args: string[]; after: string[] }, path: string, tally: string, killAfter?: number, delayMs = 0): Promise<{ firstCommitMs: number; sinceStoreOpenMs: number }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...host, path, tally], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [...host.args, path, tally, ...host.after], { stdio: ['ignore', 'pipe', 'inherit'] });
     let first: { firstCommitMs: number; sinceStoreOpenMs: number } | undefined;
     let batches = 0;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -60,8 +60,8 @@ try {
       const path = join(dir, `resume-${run}-${index}.db`);
       const tally = `${path}.tally`;
       seed(path);
-      await runChild(m.host.args, path, tally, 50, run * 2);
-      const restart = await runChild(m.host.args, path, tally);
+      await runChild(m.host, path, tally, 50, run * 2);
+      const restart = await runChild(m.host, path, tally);
       const handled = readFileSync(tally, 'utf8').trim().split('\n').reduce((sum, n) => sum + Number(n), 0);
       m.firstCommit.push(restart.firstCommitMs);
       m.sinceOpen.push(restart.sinceStoreOpenMs);
