@@ -45,7 +45,7 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
 }
 
-/** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`; SLUICE_PG_PREPARED=false for poolers without prepared statements). */
+/** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`; SLUICE_PG_POOL_SIZE connections, default 10; SLUICE_PG_PREPARED=false for poolers without prepared statements). */
 export async function openStore(db: string): Promise<Store> {
   if (!isPostgresUrl(db)) return openSqliteStore(db);
   const schema = process.env.SLUICE_PG_SCHEMA;
@@ -54,7 +54,16 @@ export async function openStore(db: string): Promise<Store> {
   if (prepared !== undefined && !['true', 'false', '1', '0'].includes(prepared)) {
     throw new UsageError(`SLUICE_PG_PREPARED must be true or false, got "${prepared}" (false: behind PgBouncer in transaction mode without prepared-statement support)`);
   }
-  return openPostgresStore({ connectionString: db, ...(schema ? { schema } : {}), ...(prepared !== undefined ? { preparedStatements: prepared === 'true' || prepared === '1' } : {}) });
+  const poolSize = process.env.SLUICE_PG_POOL_SIZE;
+  if (poolSize !== undefined && !/^[1-9][0-9]{0,3}$/.test(poolSize)) {
+    throw new UsageError(`SLUICE_PG_POOL_SIZE must be a whole number of connections from 1 to 9999, got "${poolSize}" (each lane uses up to 2: give 2 × --concurrency + 2)`);
+  }
+  return openPostgresStore({
+    connectionString: db,
+    ...(schema ? { schema } : {}),
+    ...(prepared !== undefined ? { preparedStatements: prepared === 'true' || prepared === '1' } : {}),
+    ...(poolSize !== undefined ? { poolSize: Number(poolSize) } : {}),
+  });
 }
 
 /** What a command needs of its context. */

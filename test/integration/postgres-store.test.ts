@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StoreError } from '../../src/core/errors.js';
+import { openStore } from '../../src/cli/context.js';
+import { StoreError, UsageError } from '../../src/core/errors.js';
 import { createSluice, defineBackfill, iterable } from '../../src/index.js';
 import { openPostgresStore, toPostgresPlaceholders } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
@@ -45,6 +46,33 @@ describe('PostgreSQL store specifics', () => {
       } finally {
         await store.close();
         await cleanup();
+      }
+    }
+  });
+
+  it('takes the CLI\'s pool size and prepared-statement switch from the environment, and says what is wrong with them', async () => {
+    const names = ['SLUICE_PG_SCHEMA', 'SLUICE_PG_POOL_SIZE', 'SLUICE_PG_PREPARED'] as const;
+    const saved = names.map((name) => [name, process.env[name]] as const);
+    try {
+      for (const [name, bad] of [['SLUICE_PG_POOL_SIZE', '0'], ['SLUICE_PG_POOL_SIZE', 'lots'], ['SLUICE_PG_PREPARED', 'maybe']] as const) {
+        process.env[name] = bad;
+        await assert.rejects(openStore(TEST_PG), (e: unknown) => e instanceof UsageError && e.message.includes(`${name} must be`) && e.message.includes(`"${bad}"`));
+        delete process.env[name];
+      }
+      const { schema, cleanup } = await testSchema('env');
+      Object.assign(process.env, { SLUICE_PG_SCHEMA: schema, SLUICE_PG_POOL_SIZE: '3', SLUICE_PG_PREPARED: 'false' });
+      const store = await openStore(TEST_PG);
+      try {
+        const opened = store as unknown as { pool: { options: { max: number } }; prepare: boolean };
+        assert.deepEqual([opened.pool.options.max, opened.prepare], [3, false]);
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    } finally {
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
       }
     }
   });
