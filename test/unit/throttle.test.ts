@@ -85,6 +85,23 @@ describe('throttle', () => {
     assert.equal(throttle.status().state, 'running');
   });
 
+  it('lets lanes read ahead only at full speed: not while slowed, delayed or steered by the adaptive controller', async () => {
+    const clock = fakeClock();
+    const make = (extra: { batchDelayMs?: number; adaptive?: boolean }, signals: HealthSignal[] = []) => new Throttle({
+      knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: extra.batchDelayMs ?? 0 }, []),
+      signals, signalIntervalMs: 1000, ...(extra.adaptive ? { adaptive: {} } : {}), clock, logger: silentLogger, record: async () => {},
+    });
+    assert.equal(make({}).allowsReadAhead(), true);
+    assert.equal(make({ batchDelayMs: 50 }).allowsReadAhead(), false, 'a configured delay between batches');
+    assert.equal(make({ adaptive: true }).allowsReadAhead(), false, 'the controller sizes and paces every batch');
+    const slowing = make({}, [scripted('probe', [{ level: 'slow', reason: 'p95 240 ms > 200 ms' }, { level: 'ok', reason: 'p95 90 ms' }])]);
+    await slowing.gate({ stopped: () => false, sleep: clock.sleep });
+    assert.equal(slowing.allowsReadAhead(), false, 'slowed by a signal');
+    await clock.sleep(1000);
+    await slowing.gate({ stopped: () => false, sleep: clock.sleep });
+    assert.equal(slowing.allowsReadAhead(), true, 'back at full speed');
+  });
+
   it('halves batches while a signal says slow, and restores them when it clears', async () => {
     const clock = fakeClock();
     const decisions: ThrottleDecision[] = [];
