@@ -42,6 +42,8 @@ class Engine implements Sluice {
   private readonly memoryReader: (() => { rss: number; heapUsed: number }) | undefined;
   /** Executions running in this process, by run id. */
   private readonly executing = new Map<string, RunExecution>();
+  /** Counts of planned items still running beside the runs they are for. */
+  private readonly counting = new Set<{ counted: Promise<number>; abort(): void }>();
 
   constructor(options: SluiceOptions) {
     this.store = options.store;
@@ -97,8 +99,8 @@ class Engine implements Sluice {
         return this.execute(open, definition, options, `resumed by ${options.actor ?? 'api'}`);
       }
     }
-    const { run, reader } = await this.createRun(definition, options);
-    return this.execute(run, definition, options, options.reason ?? 'started', reader);
+    const { run, reader, counted } = await this.createRun(definition, options, true);
+    return this.execute(run, definition, options, options.reason ?? 'started', reader, counted);
   }
 
   async enqueue(name: string, options: StartOptions = {}): Promise<RunRecord> {
@@ -154,7 +156,7 @@ class Engine implements Sluice {
   }
 
   /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */
-  private async plan(definition: BackfillDefinition<unknown>, options: StartOptions) {
+  private async plan(definition: BackfillDefinition<unknown>, options: StartOptions, countBeside = false) {
     const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
     const runOptions = this.runOptions(definition, options);
     const params: RunParams = { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) };
@@ -175,8 +177,13 @@ class Engine implements Sluice {
           }
         }
       }
-      const plannedItems = await countItems(reader, partitions, filter);
-      return { filter, runOptions, params, keys, reader, partitions, plannedItems };
+      // A run about to start here counts beside its first batches where the source can (a count of
+      // a huge table takes minutes); a run for workers, a dry run or a preview counts now.
+      const counting = countBeside && children === undefined && reader.countBeside
+        ? await reader.countBeside({ partition: { lower: null, upper: null }, cursor: null, filter })
+        : undefined;
+      const plannedItems = counting ? null : await countItems(reader, partitions, filter);
+      return { filter, runOptions, params, keys, reader, partitions, plannedItems, counting };
     } catch (error) {
       await reader.close().catch(() => undefined);
       throw error;
@@ -184,8 +191,8 @@ class Engine implements Sluice {
   }
 
   /** Plans a new run and records it as pending. */
-  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<{ run: RunRecord; reader: SourceReader<unknown> }> {
-    const plan = await this.plan(definition, options);
+  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions, countBeside = false): Promise<{ run: RunRecord; reader: SourceReader<unknown>; counted?: Promise<number> }> {
+    const plan = await this.plan(definition, options, countBeside);
     try {
       const run = await this.store.createRun({
         id: newRunId(this.clock.now(), this.clock.random),
@@ -198,11 +205,26 @@ class Engine implements Sluice {
         plannedItems: plan.plannedItems,
         keys: plan.keys,
       });
-      return { run, reader: plan.reader };
+      return { run, reader: plan.reader, ...(plan.counting ? { counted: this.recordCount(run.id, plan.counting) } : {}) };
     } catch (error) {
+      plan.counting?.abort();
       await plan.reader.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Stores the run's planned items when the count beside it ends; `close()` gives up counts still running. */
+  private recordCount(runId: string, counting: { counted: Promise<number>; abort(): void }): Promise<number> {
+    this.counting.add(counting);
+    const recorded = counting.counted.then(async (n) => {
+      await this.store.setPlannedItems(runId, n);
+      return n;
+    });
+    recorded.then(
+      () => undefined,
+      (error: unknown) => this.logger.warn({ runId, err: error }, 'could not count the items for progress; the run goes on without a total'),
+    ).finally(() => this.counting.delete(counting));
+    return recorded;
   }
 
   async resume(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -310,6 +332,7 @@ class Engine implements Sluice {
     options: StartOptions,
     reason: string,
     openedReader?: SourceReader<unknown>,
+    counted?: Promise<number>,
   ): Promise<RunHandle> {
     const actor = options.actor ?? 'api';
     let reader = openedReader;
@@ -350,6 +373,7 @@ class Engine implements Sluice {
         waitWhenBlocked: true,
       });
       this.executing.set(run.id, execution);
+      counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
       return execution;
     } catch (error) {
       await reader?.close().catch(() => undefined);
@@ -574,6 +598,7 @@ class Engine implements Sluice {
   }
 
   async close(): Promise<void> {
+    for (const counting of this.counting) counting.abort();
     for (const execution of this.executing.values()) execution.stop('sluice', 'engine closing');
     await Promise.all([...this.executing.values()].map((e) => e.done));
     // The definitions' health signals hold connections of their own.

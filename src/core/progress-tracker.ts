@@ -14,7 +14,8 @@ export class ProgressTracker {
   constructor(
     base: Counts,
     baseBatches: number,
-    readonly plannedItems: number | null,
+    /** Null until known: a source that cannot count, or a count still running beside the run. */
+    public plannedItems: number | null,
     private readonly startedAt: number,
     private readonly windowMs = 10_000,
   ) {

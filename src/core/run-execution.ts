@@ -171,6 +171,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.requestStop({ kind: 'leave', actor: 'sluice', reason, asExpected: true });
   }
 
+  /** The run's planned items, counted beside its first batches: progress and ETA have a total from now on. */
+  plannedItemsCounted(plannedItems: number): void {
+    if (this.tracker.plannedItems !== null) return;
+    this.tracker.plannedItems = plannedItems;
+    this.emit('progress', this.progress());
+  }
+
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
   abortInFlight(): void {
     // Pause first, so that the lanes stop at this boundary instead of reading the next batch.

@@ -81,6 +81,14 @@ export interface SourceReader<Item> {
   /** Counts the items of `partition` after `cursor`, for progress and ETA. May be an estimate. */
   count?(request: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter }): Promise<number>;
   /**
+   * Counts like `count`, but beside the run: resolves as soon as what the count will see is fixed
+   * (a snapshot of the items as they are now, before the run changes any), and `counted` settles
+   * when the count ends, so that a long count does not hold up the first batch. `abort` gives up
+   * a count still running (the engine closing). Undefined when this source cannot count beside
+   * the run this time (the engine then counts with `count` before the run starts).
+   */
+  countBeside?(request: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter }): Promise<{ counted: Promise<number>; abort(): void } | undefined>;
+  /**
    * A point that cuts what is left of `partition` after `cursor` in two, each side holding at least
    * `minItems` items, or null when it is too small to split. Lets idle workers take half of the
    * largest remaining partition so that all finish together.

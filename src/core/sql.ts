@@ -22,6 +22,19 @@ export interface SqlConnection {
    * spare) rather than wait behind them. Absent: never (one connection, or a synchronous driver).
    */
   hasSpareConnection?(): boolean;
+  /**
+   * Opens a read-only view of the database as of now (a snapshot on a connection of its own),
+   * for a query that runs later beside other work and must not see what that work commits.
+   * Absent: the dialect or the connection cannot.
+   */
+  snapshot?(): Promise<SqlSnapshot>;
+}
+
+/** A read-only snapshot taken by `SqlConnection.snapshot()`: query it, then release it (always). */
+export interface SqlSnapshot {
+  query<Row extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  /** Ends the snapshot and hands its connection back; with `abort`, closes the connection (a query in flight fails). */
+  release(abort?: boolean): Promise<void>;
 }
 
 /**

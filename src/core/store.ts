@@ -81,6 +81,11 @@ export interface Store {
 
   /** Writes (or clears, with `null`) a control request that workers pick up at the next batch boundary. */
   setControl(runId: string, control: RunControl | null): Promise<void>;
+  /**
+   * Records the run's planned items, counted after the run was created (a count that runs beside
+   * the first batches). Only a run without them takes them: false when it had them already.
+   */
+  setPlannedItems(runId: string, plannedItems: number): Promise<boolean>;
 
   // ---- partitions and leases ------------------------------------------------------------------
 

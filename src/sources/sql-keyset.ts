@@ -1,7 +1,7 @@
 import type { Cursor, ItemKey } from '../core/cursor.js';
 import { SourceError } from '../core/errors.js';
 import type { MalformedRecord, PartitionSpec, ReplayRequest, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
-import { quoteIdentifier, quoteQualifiedName, type SqlConnection, type SqlValue } from '../core/sql.js';
+import { quoteIdentifier, quoteQualifiedName, type SqlConnection, type SqlSnapshot, type SqlValue } from '../core/sql.js';
 
 export interface SqlKeysetOptions {
   /** Table (or `schema.table`) to read. */
@@ -399,6 +399,29 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     const greatest = asInteger(row?.greatest);
     if (least === undefined || greatest === undefined) return { total };
     return { total, least, greatest, textual: typeof row?.least === 'string' };
+  }
+
+  /**
+   * On a connection that can take a snapshot (a PostgreSQL pool), the count runs in a snapshot
+   * taken now, so it counts the rows as they were before the run changed any (a `where` such as
+   * `risk_score IS NULL` stops matching the rows the run has done). Elsewhere it counts now.
+   */
+  async countBeside(request: Request): Promise<{ counted: Promise<number>; abort(): void } | undefined> {
+    const { where, params } = this.predicates(request.filter, request.partition.lower, request.partition.upper, request.cursor, request.partition.child);
+    const planned = this.plannedCount;
+    // The plan counted these rows already, or no snapshot can be had: the engine counts now.
+    if (!this.connection.snapshot || (planned && planned.where === where && planned.params === JSON.stringify(params))) return undefined;
+    let snapshot: SqlSnapshot;
+    try {
+      snapshot = await this.connection.snapshot();
+    } catch {
+      return undefined; // this connection cannot take one (a checked-out client)
+    }
+    const counted = snapshot.query<{ n: number | string | bigint }>(`SELECT COUNT(*) AS n FROM ${this.sql.table} ${where}`, params)
+      .then(([row]) => Number(row?.n ?? 0))
+      .finally(() => snapshot.release());
+    counted.catch(() => undefined);
+    return { counted, abort: () => void snapshot.release(true) };
   }
 
   private async countWhere(where: string, params: SqlValue[]): Promise<number> {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { SqlConnection, SqlRow, SqlTransaction, SqlValue } from '../../core/sql.js';
+import type { SqlConnection, SqlRow, SqlSnapshot, SqlTransaction, SqlValue } from '../../core/sql.js';
 
 /**
  * Translates the core's `?` placeholders into PostgreSQL's `$1, $2, …`, leaving `?` inside
@@ -46,6 +46,37 @@ export class PostgresConnection implements SqlTransaction {
 
   async query<Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     return (await this.raw.query<Row>(toPostgresPlaceholders(sql), params as unknown[])).rows;
+  }
+
+  /** A REPEATABLE READ, READ ONLY transaction on a connection of the pool, its snapshot taken before this returns. */
+  async snapshot(): Promise<SqlSnapshot> {
+    if (!('totalCount' in this.raw)) throw new Error('a snapshot needs a pool: a checked-out client is busy with its own transaction');
+    const client = await this.raw.connect();
+    let released = false;
+    const release = async (abort = false) => {
+      if (released) return;
+      released = true;
+      if (abort) return client.release(new Error('snapshot aborted'));
+      try {
+        await client.query('COMMIT');
+        client.release();
+      } catch (error) {
+        client.release(error as Error);
+      }
+    };
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The snapshot is taken by a transaction's first statement, not by BEGIN.
+      await client.query('SELECT 1');
+    } catch (error) {
+      await release(true);
+      throw error;
+    }
+    return {
+      query: async <Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []) =>
+        (await client.query<Row>(toPostgresPlaceholders(sql), params as unknown[])).rows,
+      release,
+    };
   }
 
   async execute(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {

@@ -246,6 +246,11 @@ export class PostgresStore implements Store {
     if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
   }
 
+  async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
+    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`, [runId, plannedItems]);
+    return (rowCount ?? 0) > 0;
+  }
+
   // ---- partitions and leases ------------------------------------------------------------------
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {

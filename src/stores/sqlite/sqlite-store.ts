@@ -346,6 +346,12 @@ export class SqliteStore implements Store {
     if (changes === 0) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
   }
 
+  async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
+    return this.writing(() =>
+      this.write.prepare('UPDATE sluice_runs SET planned_items = ?, updated_at = ? WHERE id = ? AND planned_items IS NULL').run(plannedItems, this.iso(), runId).changes > 0,
+    );
+  }
+
   // ---- partitions and leases ------------------------------------------------------------------
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
