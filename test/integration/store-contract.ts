@@ -271,6 +271,19 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual((await store.listPartitions(run.id))[0]!.cursor, [5]);
     });
 
+    withStore('planned items counted after the run was created are recorded once, never over a count it has', async (store) => {
+      const counted = await store.createRun(newRun({ plannedItems: null }));
+      assert.equal((await store.getRun(counted.id))!.plannedItems, null);
+      assert.equal(await store.setPlannedItems(counted.id, 1234), true);
+      assert.equal((await store.getRun(counted.id))!.plannedItems, 1234);
+      assert.equal(await store.setPlannedItems(counted.id, 99), false, 'a second count does not replace the first');
+      assert.equal((await store.getRun(counted.id))!.plannedItems, 1234);
+      const known = await store.createRun(newRun());
+      assert.equal(await store.setPlannedItems(known.id, 5), false);
+      assert.equal((await store.getRun(known.id))!.plannedItems, 200);
+      assert.equal(await store.setPlannedItems('r_missing', 5), false);
+    });
+
     withStore('resetFailedPartitions reopens failed partitions only', async (store) => {
       const run = await store.createRun(newRun({ partitions: [{ lower: null, upper: [1] }, { lower: [1], upper: [2] }, { lower: [2], upper: null }] }));
       const a = (await store.claimPartition(run.id, 'w', 60_000))!;
