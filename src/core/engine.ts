@@ -44,6 +44,7 @@ class Engine implements Sluice {
   private readonly executing = new Map<string, RunExecution>();
   /** Counts of planned items still running beside the runs they are for. */
   private readonly counting = new Set<{ counted: Promise<number>; abort(): void }>();
+  private closing = false;
 
   constructor(options: SluiceOptions) {
     this.store = options.store;
@@ -222,7 +223,9 @@ class Engine implements Sluice {
     });
     recorded.then(
       () => undefined,
-      (error: unknown) => this.logger.warn({ runId, err: error }, 'could not count the items for progress; the run goes on without a total'),
+      (error: unknown) => this.closing
+        ? this.logger.info({ runId }, 'stopped counting the items for progress (closing): this run shows no total')
+        : this.logger.warn({ runId, err: error }, 'could not count the items for progress; the run goes on without a total'),
     ).finally(() => this.counting.delete(counting));
     return recorded;
   }
@@ -598,6 +601,7 @@ class Engine implements Sluice {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const counting of this.counting) counting.abort();
     for (const execution of this.executing.values()) execution.stop('sluice', 'engine closing');
     await Promise.all([...this.executing.values()].map((e) => e.done));
