@@ -102,6 +102,38 @@ describe('throttle', () => {
     assert.equal(slowing.allowsReadAhead(), true, 'back at full speed');
   });
 
+  it('closes only once the latency reading in flight has ended, so that none outlives the run', async () => {
+    const clock = fakeClock();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    let reading = false;
+    const probe: HealthSignal = {
+      name: 'probe',
+      async read() {
+        reads += 1;
+        // The sampler's second reading hangs until released (a slow database).
+        if (reads === 2) {
+          reading = true;
+          await held;
+          reading = false;
+        }
+        return { level: 'ok', reason: 'p95 1.0 ms', latencyMs: 1, budgetMs: 2 };
+      },
+    };
+    const throttle = new Throttle({ knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: 0 }, []), signals: [probe], signalIntervalMs: 1000, adaptive: {}, clock, logger: silentLogger, record: async () => {} });
+    await throttle.start();
+    for (let i = 0; i < 100 && !reading; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(reading, true, 'the sampler is in its second reading');
+    let closed = false;
+    const closing = throttle.close().then(() => (closed = true));
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(closed, false, 'close waits for the reading');
+    release();
+    await closing;
+    assert.equal(reads, 2, 'no reading after close');
+  });
+
   it('halves batches while a signal says slow, and restores them when it clears', async () => {
     const clock = fakeClock();
     const decisions: ThrottleDecision[] = [];

@@ -10,6 +10,9 @@ import { profileAt, type Schedule } from './schedule.js';
 import { type HealthSignal, type SignalReading, worstReading } from './signal.js';
 
 /** A throttle decision, recorded with the run and shown by `sluice status`. */
+/** The longest `close()` waits for a latency reading in flight. */
+const CLOSE_WAIT_MS = 5000;
+
 export interface ThrottleDecision {
   kind: 'configured' | 'paused' | 'resumed' | 'slowed' | 'recovered' | 'retuned' | 'adapted' | 'gradual';
   reason: string;
@@ -297,10 +300,18 @@ export class Throttle {
     }
   }
 
-  /** Stops the lag monitor. Signals belong to the definition (and may serve other runs): `Sluice.close()` closes them. */
+  /**
+   * Stops the latency sampling (waiting for a reading in flight, so that none outlives the run, but
+   * no more than 5 s of wall time for a signal that never answers) and the lag monitor. Signals
+   * belong to the definition (and may serve other runs): `Sluice.close()` closes them.
+   */
   async close(): Promise<void> {
     this.sampling.abort();
     this.config.lag?.close();
+    if (!this.sampler) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.sampler, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref()))]);
+    clearTimeout(timer);
   }
 
   /**
