@@ -9,10 +9,10 @@ import { MemoryGuard, type MemoryGuardOptions } from './memory-guard.js';
 import { profileAt, type Schedule } from './schedule.js';
 import { type HealthSignal, type SignalReading, worstReading } from './signal.js';
 
-/** A throttle decision, recorded with the run and shown by `sluice status`. */
 /** The longest `close()` waits for a latency reading in flight. */
 const CLOSE_WAIT_MS = 5000;
 
+/** A throttle decision, recorded with the run and shown by `sluice status`. */
 export interface ThrottleDecision {
   kind: 'configured' | 'paused' | 'resumed' | 'slowed' | 'recovered' | 'retuned' | 'adapted' | 'gradual';
   reason: string;
