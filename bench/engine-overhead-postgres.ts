@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createSluice, defineBackfill, sqlKeyset } from '../src/index.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
-import { median, printTable, type BenchResult } from './report.js';
+import { interleaved, printTable, type BenchResult } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -101,20 +101,9 @@ export async function engineOverheadPostgres(): Promise<BenchResult[]> {
   const schema = `bench_overhead_${randomBytes(4).toString('hex')}`;
   try {
     const table = await seed(schema);
-    const hand: number[] = [];
-    const ours: number[] = [];
-    // Interleave so that drift of the machine hits both equally; one warm-up of each first.
-    await handWritten(schema, table);
-    await sluice(schema, table);
-    for (let i = 0; i < runs; i++) {
-      hand.push(await handWritten(schema, table));
-      ours.push(await sluice(schema, table));
-    }
-    const baseline = median(hand);
-    return [
-      { name: 'hand-written keyset loop, pg, checkpoint UPDATE per batch (baseline)', medianMs: baseline, itemsPerSecond: rows / (baseline / 1000), ratio: 1 },
-      { name: 'sluice, PostgreSQL store, no-op process, transactional', medianMs: median(ours), itemsPerSecond: rows / (median(ours) / 1000), ratio: baseline / median(ours) },
-    ];
+    return await interleaved(runs, rows,
+      { name: 'hand-written keyset loop, pg, checkpoint UPDATE per batch (baseline)', measure: () => handWritten(schema, table) },
+      { name: 'sluice, PostgreSQL store, no-op process, transactional', measure: () => sluice(schema, table) });
   } finally {
     await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin(`DROP SCHEMA IF EXISTS ${schema}_sluice CASCADE`);

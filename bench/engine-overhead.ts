@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { createSluice, defineBackfill, openSqliteStore, sqlKeyset } from '../src/index.js';
-import { median, printTable, type BenchResult } from './report.js';
+import { interleaved, printTable, type BenchResult } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -89,20 +89,9 @@ export async function engineOverhead(): Promise<BenchResult[]> {
   try {
     const path = join(dir, 'bench.db');
     seed(path);
-    const hand: number[] = [];
-    const ours: number[] = [];
-    // Interleave so that drift of the machine hits both equally; one warm-up of each first.
-    handWritten(path);
-    await sluice(path);
-    for (let i = 0; i < runs; i++) {
-      hand.push(handWritten(path));
-      ours.push(await sluice(path));
-    }
-    const baseline = median(hand);
-    return [
-      { name: 'hand-written keyset loop (baseline)', medianMs: baseline, itemsPerSecond: rows / (baseline / 1000), ratio: 1 },
-      { name: 'sluice, no-op process, transactional', medianMs: median(ours), itemsPerSecond: rows / (median(ours) / 1000), ratio: baseline / median(ours) },
-    ];
+    return await interleaved(runs, rows,
+      { name: 'hand-written keyset loop (baseline)', measure: () => handWritten(path) },
+      { name: 'sluice, no-op process, transactional', measure: () => sluice(path) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

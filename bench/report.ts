@@ -12,6 +12,33 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/**
+ * Measures a baseline and a variant over the same `items`, interleaved so that drift of the machine
+ * hits both equally, after one warm-up of each; returns both rows, the variant's ratio against the
+ * baseline's median.
+ */
+export async function interleaved(
+  runs: number,
+  items: number,
+  baseline: { name: string; measure: () => number | Promise<number> },
+  variant: { name: string; measure: () => number | Promise<number> },
+): Promise<BenchResult[]> {
+  await baseline.measure();
+  await variant.measure();
+  const base: number[] = [];
+  const ours: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    base.push(await baseline.measure());
+    ours.push(await variant.measure());
+  }
+  const b = median(base);
+  const v = median(ours);
+  return [
+    { name: baseline.name, medianMs: b, itemsPerSecond: items / (b / 1000), ratio: 1 },
+    { name: variant.name, medianMs: v, itemsPerSecond: items / (v / 1000), ratio: b / v },
+  ];
+}
+
 /** Prints a Markdown table (so that it can be pasted into BENCHMARKS.md as it is). */
 export function printTable(title: string, results: readonly BenchResult[]): string {
   const lines = [
