@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createSluice, defineBackfill, sqlKeyset } from '../src/index.js';
+import { timeNoopBackfill } from './noop-backfill.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 import { interleaved, printTable, type BenchResult } from './report.js';
 
@@ -77,24 +77,7 @@ async function sluice(schema: string, table: string): Promise<number> {
   // A fresh store schema per run, so that every run starts from the same empty store.
   const storeSchema = `${schema}_sluice`;
   await admin(`DROP SCHEMA IF EXISTS ${storeSchema} CASCADE`);
-  const store = await openPostgresStore({ connectionString: url, schema: storeSchema, poolSize: 3 });
-  const def = defineBackfill({
-    name: 'noop',
-    source: sqlKeyset({ table, key: 'id' }),
-    delivery: 'transactional',
-    batchSize,
-    process: () => {},
-  });
-  const engine = createSluice({ store, backfills: [def] });
-  const started = performance.now();
-  const outcome = await (await engine.start(def.name)).done;
-  const elapsed = performance.now() - started;
-  await engine.close();
-  await store.close();
-  if (outcome.state !== 'succeeded' || outcome.counts.processed !== rows) {
-    throw new Error(`sluice ended ${outcome.state} with ${outcome.counts.processed} processed`);
-  }
-  return elapsed;
+  return timeNoopBackfill(await openPostgresStore({ connectionString: url, schema: storeSchema, poolSize: 3 }), table, rows, batchSize);
 }
 
 export async function engineOverheadPostgres(): Promise<BenchResult[]> {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { createSluice, defineBackfill, openSqliteStore, sqlKeyset } from '../src/index.js';
+import { openSqliteStore } from '../src/index.js';
+import { timeNoopBackfill } from './noop-backfill.js';
 import { interleaved, printTable, type BenchResult } from './report.js';
 
 const { values } = parseArgs({
@@ -65,23 +66,7 @@ function handWritten(path: string): number {
 }
 
 async function sluice(path: string): Promise<number> {
-  const store = await openSqliteStore(path);
-  const def = defineBackfill({
-    name: `noop-${Math.random().toString(36).slice(2)}`,
-    source: sqlKeyset({ table: 'items', key: 'id' }),
-    delivery: 'transactional',
-    batchSize,
-    process: () => {},
-  });
-  const engine = createSluice({ store, backfills: [def] });
-  const started = performance.now();
-  const outcome = await (await engine.start(def.name)).done;
-  const elapsed = performance.now() - started;
-  await store.close();
-  if (outcome.state !== 'succeeded' || outcome.counts.processed !== rows) {
-    throw new Error(`sluice ended ${outcome.state} with ${outcome.counts.processed} processed`);
-  }
-  return elapsed;
+  return timeNoopBackfill(await openSqliteStore(path), 'items', rows, batchSize);
 }
 
 export async function engineOverhead(): Promise<BenchResult[]> {

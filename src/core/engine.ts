@@ -178,12 +178,14 @@ class Engine implements Sluice {
           }
         }
       }
-      // A run about to start here counts beside its first batches where the source can (a count of
-      // a huge table takes minutes); a run for workers, a dry run or a preview counts now.
-      const counting = countBeside && children === undefined && reader.countBeside
+      // The plan may have counted already. Otherwise a run about to start here counts beside its
+      // first batches where the source can (a count of a huge table takes minutes); a run for
+      // workers, a dry run or a preview counts now.
+      const planned = partitions.every((p) => p.items !== undefined) ? partitions.reduce((sum, p) => sum + p.items!, 0) : undefined;
+      const counting = planned === undefined && countBeside && children === undefined && reader.countBeside
         ? await reader.countBeside({ partition: { lower: null, upper: null }, cursor: null, filter })
         : undefined;
-      const plannedItems = counting ? null : await countItems(reader, partitions, filter);
+      const plannedItems = planned ?? (counting ? null : await countItems(reader, partitions, filter));
       return { filter, runOptions, params, keys, reader, partitions, plannedItems, counting };
     } catch (error) {
       await reader.close().catch(() => undefined);

@@ -15,6 +15,8 @@ export interface PartitionSpec {
    * out: the source reads only that child's items. Splits keep it.
    */
   readonly child?: string;
+  /** How many items the plan counted in this slice, when it counted them: the engine then counts no more. */
+  readonly items?: number;
 }
 
 /** A record the source could not turn into an item (a malformed JSON line). It is quarantined, never dropped. */

@@ -257,8 +257,6 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
   private readonly order: string;
   /** `, <exact text> AS sluice_key_text_i` for the key columns that need it; '' when none does. */
   private readonly keyTextSelect: string;
-  /** The count the last plan made, which the count of the same rows that follows it takes. */
-  private plannedCount: { where: string; params: string; total: number } | undefined;
 
   constructor(
     private readonly connection: SqlConnection,
@@ -284,8 +282,6 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     if (!(partitions > 1)) return [whole];
     const { where, params } = this.predicates(filter, null, null, null, child);
     const { total, least, greatest, textual } = await this.extent(where, params);
-    // The engine counts the same rows for progress right after planning: this count answers it.
-    this.plannedCount = { where, params: JSON.stringify(params), total };
     if (total <= 1) return [whole];
     const step = Math.ceil(total / Math.floor(partitions));
     if (least !== undefined && greatest !== undefined && greatest - least + 1 === total) {
@@ -293,24 +289,29 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
       const asCursor = textual ? (n: number) => String(n) : (n: number) => n;
       const starts: Cursor[] = [];
       for (let start = least; start <= greatest; start += step) starts.push([asCursor(start)] as Cursor);
-      return this.rangesFrom(starts);
+      return this.rangesFrom(starts, total, step);
     }
     const rows = await this.connection.query(
       `SELECT ${this.order}${this.keyTextSelect} FROM (SELECT ${this.order}, row_number() OVER (ORDER BY ${this.order}) AS sluice_rn FROM ${this.sql.table} ${where}) AS sluice_numbered
         WHERE (sluice_rn - 1) % ? = 0 ORDER BY ${this.order}`,
       [...params, step],
     );
-    return this.rangesFrom(rows.map((row) => this.cursorOf(row)));
+    return this.rangesFrom(rows.map((row) => this.cursorOf(row)), total, step);
   }
 
-  /** Ranges from each start to the next; the first range is open below (it only names the first key), the last above. */
-  private rangesFrom(starts: Cursor[]): PartitionSpec[] {
-    if (starts.length <= 1) return [{ lower: null, upper: null, label: 'all rows' }];
+  /**
+   * Ranges from each start to the next; the first range is open below (it only names the first
+   * key), the last above. Each holds `step` of the `total` rows counted, the last what is left: the
+   * engine's count of the run's items is their sum.
+   */
+  private rangesFrom(starts: Cursor[], total: number, step: number): PartitionSpec[] {
+    if (starts.length <= 1) return [{ lower: null, upper: null, label: 'all rows', items: total }];
     const specs: PartitionSpec[] = [];
     for (let i = 0; i < starts.length; i++) {
       const lower = i === 0 ? null : starts[i]!;
       const upper = starts[i + 1] ?? null;
-      specs.push({ lower, upper, label: this.label(starts[i]!, upper) });
+      const items = upper === null ? total - step * (starts.length - 1) : step;
+      specs.push({ lower, upper, label: this.label(starts[i]!, upper), items });
     }
     return specs;
   }
@@ -330,9 +331,6 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
 
   async count({ partition, cursor, filter }: Request): Promise<number> {
     const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
-    const planned = this.plannedCount;
-    this.plannedCount = undefined;
-    if (planned && planned.where === where && planned.params === JSON.stringify(params)) return planned.total;
     return this.countWhere(where, params);
   }
 
@@ -408,24 +406,27 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
    */
   async countBeside(request: Request): Promise<{ counted: Promise<number>; abort(): void } | undefined> {
     const { where, params } = this.predicates(request.filter, request.partition.lower, request.partition.upper, request.cursor, request.partition.child);
-    const planned = this.plannedCount;
-    // The plan counted these rows already, or no snapshot can be had: the engine counts now.
-    if (!this.connection.snapshot || (planned && planned.where === where && planned.params === JSON.stringify(params))) return undefined;
+    // No snapshot can be had: the engine counts now.
+    if (!this.connection.snapshot) return undefined;
     let snapshot: SqlSnapshot;
     try {
       snapshot = await this.connection.snapshot();
     } catch {
       return undefined; // this connection cannot take one (a checked-out client)
     }
-    const counted = snapshot.query<{ n: number | string | bigint }>(`SELECT COUNT(*) AS n FROM ${this.sql.table} ${where}`, params)
+    const counted = snapshot.query<{ n: number | string | bigint }>(this.countSql(where), params)
       .then(([row]) => Number(row?.n ?? 0))
       .finally(() => snapshot.release());
     counted.catch(() => undefined);
     return { counted, abort: () => void snapshot.release(true) };
   }
 
+  private countSql(where: string): string {
+    return `SELECT COUNT(*) AS n FROM ${this.sql.table} ${where}`;
+  }
+
   private async countWhere(where: string, params: SqlValue[]): Promise<number> {
-    const [row] = await this.connection.query<{ n: number | string | bigint }>(`SELECT COUNT(*) AS n FROM ${this.sql.table} ${where}`, params);
+    const [row] = await this.connection.query<{ n: number | string | bigint }>(this.countSql(where), params);
     return Number(row?.n ?? 0);
   }
 

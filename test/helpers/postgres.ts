@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { SqlConnection } from '../../src/core/sql.js';
+import type { PostgresConnection } from '../../src/stores/postgres/index.js';
 
 /** The PostgreSQL every developer and CI machine runs (trust auth); override with SLUICE_TEST_PG. */
 export const TEST_PG = process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -39,5 +41,17 @@ export async function scratchDatabase(prefix: string): Promise<{ url: string; dr
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },
+  };
+}
+
+/** A connection that forwards to `inner` (a store's read connection), but for the methods given in `overrides`. */
+export function forwarding(inner: PostgresConnection, overrides: Partial<SqlConnection>): SqlConnection {
+  return {
+    dialect: inner.dialect,
+    hasSpareConnection: () => inner.hasSpareConnection(),
+    query: (sql, params) => inner.query(sql, params),
+    execute: (sql, params) => inner.execute(sql, params),
+    executeMany: (sql, list) => inner.executeMany(sql, list),
+    ...overrides,
   };
 }

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { SqlConnection, SqlSnapshot } from '../../src/core/sql.js';
 import { createSluice, defineBackfill, sqlKeyset } from '../../src/index.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
-import { TEST_PG, testSchema } from '../helpers/postgres.js';
+import { forwarding, TEST_PG, testSchema } from '../helpers/postgres.js';
 
 interface Row { id: string }
 
@@ -17,12 +17,7 @@ function heldSnapshots(store: PostgresStore): { connection: SqlConnection; open:
   return {
     open,
     snapshots: () => taken,
-    connection: {
-      dialect: inner.dialect,
-      hasSpareConnection: () => inner.hasSpareConnection(),
-      query: (sql, params) => inner.query(sql, params),
-      execute: (sql, params) => inner.execute(sql, params),
-      executeMany: (sql, list) => inner.executeMany(sql, list),
+    connection: forwarding(inner, {
       async snapshot(): Promise<SqlSnapshot> {
         const real = await inner.snapshot();
         taken += 1;
@@ -34,7 +29,7 @@ function heldSnapshots(store: PostgresStore): { connection: SqlConnection; open:
           release: (abort) => real.release(abort),
         };
       },
-    },
+    }),
   };
 }
 

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { SqlConnection } from '../../src/core/sql.js';
 import { createSluice, defineBackfill, sqlKeyset } from '../../src/index.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
-import { TEST_PG, testSchema } from '../helpers/postgres.js';
+import { forwarding, TEST_PG, testSchema } from '../helpers/postgres.js';
 
 interface Row { id: string }
 
@@ -16,9 +16,7 @@ function watched(store: PostgresStore): { connection: SqlConnection; log: string
   return {
     log,
     inFlight: () => reading,
-    connection: {
-      dialect: inner.dialect,
-      hasSpareConnection: () => inner.hasSpareConnection(),
+    connection: forwarding(inner, {
       async query(sql, params) {
         const read = /ORDER BY/.test(sql) && /LIMIT/.test(sql);
         if (!read) return inner.query(sql, params);
@@ -30,9 +28,7 @@ function watched(store: PostgresStore): { connection: SqlConnection; log: string
           reading -= 1;
         }
       },
-      execute: (sql, params) => inner.execute(sql, params),
-      executeMany: (sql, list) => inner.executeMany(sql, list),
-    },
+    }),
   };
 }
 

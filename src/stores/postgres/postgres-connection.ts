@@ -36,12 +36,15 @@ export class PostgresConnection implements SqlTransaction {
 
   constructor(readonly raw: pg.Pool | pg.PoolClient) {}
 
+  /** The pool, when this connection is one (a checked-out client runs its queries one after another). */
+  private get pool(): pg.Pool | undefined {
+    return 'totalCount' in this.raw ? this.raw : undefined;
+  }
+
   hasSpareConnection(): boolean {
-    // A checked-out client runs its queries one after another; a pool runs them side by side
-    // while it has an idle connection or room for one, and nobody is queued for it.
-    if (!('totalCount' in this.raw)) return false;
-    const pool = this.raw;
-    return pool.waitingCount === 0 && (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10));
+    // A pool runs queries side by side while it has an idle connection or room for one, and nobody is queued for it.
+    const pool = this.pool;
+    return pool !== undefined && pool.waitingCount === 0 && (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10));
   }
 
   async query<Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
@@ -50,8 +53,9 @@ export class PostgresConnection implements SqlTransaction {
 
   /** A REPEATABLE READ, READ ONLY transaction on a connection of the pool, its snapshot taken before this returns. */
   async snapshot(): Promise<SqlSnapshot> {
-    if (!('totalCount' in this.raw)) throw new Error('a snapshot needs a pool: a checked-out client is busy with its own transaction');
-    const client = await this.raw.connect();
+    const pool = this.pool;
+    if (!pool) throw new Error('a snapshot needs a pool: a checked-out client is busy with its own transaction');
+    const client = await pool.connect();
     let released = false;
     const release = async (abort = false) => {
       if (released) return;
