@@ -27,18 +27,23 @@ export interface FakeProvider {
   close(): Promise<void>;
 }
 
-/** Items of one installation and entity type: `perDay` a day over the last 120 days of `now`, ids ascending with age descending. */
+/**
+ * Items of one installation and entity type: `perDay` a day over the last 120 days of `now`, ids
+ * ascending with age descending. The timestamps are measured from `now` itself, half a step off
+ * the whole steps, so that any window of whole days back from `now` holds exactly `perDay` items a
+ * day, whatever the hour of `now` (a window aligned to the calendar day would hold more in the
+ * morning than in the afternoon).
+ */
 function itemsOf(installationId: string, entityType: EntityType, now: number, perDay: number): ProviderItem[] {
   const count = 120 * perDay;
+  const step = DAY / perDay;
   const base = ENTITY_TYPES.indexOf(entityType) * 1_000_000;
-  // Day-aligned timestamps: the data does not move when the clock moves within a day.
-  const today = Math.floor(now / DAY) * DAY;
   return Array.from({ length: count }, (_, i) => ({
     id: base + i + 1,
     installationId,
     entityType,
     title: `${entityType} #${i + 1}`,
-    updated_at: new Date(today - (count - i) * (DAY / perDay)).toISOString(),
+    updated_at: new Date(now - (count - i - 0.5) * step).toISOString(),
   }));
 }
 
