@@ -1,6 +1,7 @@
 // Seed 001 end to end: `npx tsx examples/snapshot-etl/run.ts [--db postgres://…] [--snapshots N]`:
 // a sampled dry run first (small, medium, large and malformed payloads), then the backfill, then
 // the parity, uniqueness and coverage checks.
+import { RunAlreadySucceededError } from '../../src/index.js';
 import { snapshotEtl } from './backfill.js';
 import { flags, openExample, prng, report, tableExists, write } from '../shared/example.js';
 
@@ -33,7 +34,14 @@ try {
   }
   const sample = await example.sluice.sample('snapshot-etl', { perBucket: 5, scan: 500 });
   report('sample', { buckets: sample.buckets.map((b) => ({ bucket: b.bucket, items: b.items, bytes: b.bytes, processed: b.processed, quarantined: b.quarantined, errors: b.errors })) });
-  const outcome = await (await example.sluice.start('snapshot-etl')).done;
+  // A second `run.ts` on the same store finds the first run's success: starting it again is a
+  // deliberate choice (newRun), and then the ledger skips every snapshot already normalized.
+  const handle = await example.sluice.start('snapshot-etl').catch(async (error: unknown) => {
+    if (!(error instanceof RunAlreadySucceededError)) throw error;
+    report('already-succeeded', { runId: error.run.id });
+    return example.sluice.start('snapshot-etl', { newRun: true });
+  });
+  const outcome = await handle.done;
   report('outcome', { runId: outcome.runId, state: outcome.state, counts: outcome.counts });
   const quarantine = await example.sluice.listQuarantine({ runId: outcome.runId, limit: 1000 });
   const classes = [...new Set(quarantine.map((q) => q.errorClass))];

@@ -6,7 +6,7 @@ import type { RunPreview } from './sluice.js';
 import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
 import type { BackfillDefinition } from './definition.js';
-import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
+import { InvalidTransitionError, NotFoundError, RunAlreadySucceededError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
@@ -19,9 +19,9 @@ import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
-import type { ChildResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { ChildResult, EnqueueResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
 import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
-import type { Store } from './store.js';
+import type { NewRun, Store } from './store.js';
 
 const DEFAULT_LEASE_MS = 30_000;
 
@@ -84,33 +84,76 @@ class Engine implements Sluice {
     const definition = this.backfill(name);
     validateStartOptions(options);
     if (options.dryRun) return this.startDryRun(definition, options);
-    if (!options.newRun) {
-      // The open run of this backfill with the same parameters (another installation's run is another run).
-      const open = (await this.store.listRuns({ backfill: name, states: OPEN_STATES, limit: 100 }))
-        .find((run) => isDeepStrictEqual(run.params.extra ?? {}, options.params ?? {}));
-      if (open) {
-        if (options.reprocess !== undefined && options.reprocess !== (open.options.reprocess ?? 'none')) {
-          throw new UsageError(`--reprocess ${options.reprocess} applies to a new run, but run ${open.id} is still open`, {
-            hint: `finish or cancel it first, or pass --new to start another run beside it`,
-          });
-        }
-        if (options.since !== undefined) {
-          this.logger.warn({ runId: open.id }, '--since is ignored: resuming an open run keeps the parameters it was created with');
-        }
-        return this.execute(open, definition, options, `resumed by ${options.actor ?? 'api'}`);
-      }
+    if (options.newRun) {
+      await this.warnBeside(name, options);
+    } else {
+      // Usually the run to continue exists already: no need to plan a new one to find it.
+      const existing = await this.existingRun(name, options);
+      if (existing) return this.continueRun(existing, definition, options);
     }
-    const { run, reader, counted } = await this.createRun(definition, options, true);
-    return this.execute(run, definition, options, options.reason ?? 'started', reader, counted);
+    const created = await this.createRun(definition, options, { countBeside: true, once: !options.newRun });
+    if (!created.created) return this.continueRun(created.run, definition, options);
+    return this.execute(created.run, definition, options, options.reason ?? 'started', created.reader, created.counted);
   }
 
-  async enqueue(name: string, options: StartOptions = {}): Promise<RunRecord> {
+  async enqueue(name: string, options: StartOptions = {}): Promise<EnqueueResult> {
     const definition = this.backfill(name);
     validateStartOptions(options);
     if (options.dryRun) throw new UsageError('a dry run executes here and records nothing: it cannot be queued for workers');
-    const { run, reader } = await this.createRun(definition, options);
-    await reader.close();
-    return run;
+    if (options.newRun) await this.warnBeside(name, options);
+    let run = options.newRun ? undefined : await this.existingRun(name, options);
+    if (!run) {
+      const created = await this.createRun(definition, options, { countBeside: false, once: !options.newRun });
+      await created.reader?.close();
+      if (created.created) return { run: created.run, outcome: 'created' };
+      run = created.run;
+    }
+    this.checkResumable(run, options);
+    // The open run, handed to the workers as `start` would continue it here: a paused one goes back to pending.
+    if (run.state !== 'paused') return { run, outcome: 'open' };
+    return { run: await this.requeue(run.id, options.actor ?? 'api', options.reason ?? `resumed for the workers by ${options.actor ?? 'api'}`), outcome: 'requeued' };
+  }
+
+  /**
+   * The run a start without `newRun` continues: the backfill's open run with the same parameters,
+   * or its latest run with them when that one succeeded (reported, not redone; see `reportsSuccess`).
+   * A quick lookup before planning; `createRunOnce` decides atomically when it finds nothing.
+   */
+  private async existingRun(name: string, options: StartOptions): Promise<RunRecord | undefined> {
+    const params = options.params ?? {};
+    const [open] = await this.store.listRuns({ backfill: name, params, states: OPEN_STATES, limit: 1 });
+    if (open || !reportsSuccess(options)) return open;
+    const [last] = await this.store.listRuns({ backfill: name, params, limit: 1 });
+    return last?.state === 'succeeded' && last.params.since === undefined ? last : undefined;
+  }
+
+  /** A new run asked for while one with the same parameters is open: both will run, and that must be said. */
+  private async warnBeside(name: string, options: StartOptions): Promise<void> {
+    const [open] = await this.store.listRuns({ backfill: name, params: options.params ?? {}, states: OPEN_STATES, limit: 1 });
+    if (!open) return;
+    this.logger.warn({ openRun: open.id, state: open.state },
+      `a new run of ${name} was asked for while run ${open.id} (${open.state}) with the same parameters is open: both will run, ` +
+      (this.backfill(name).delivery === 'transactional' ? 'and each writes every item it covers' : 'and the ledger skips only what either has delivered'));
+  }
+
+  /** Continues the run a start found (the open one), or says that the backfill already succeeded. */
+  private continueRun(run: RunRecord, definition: BackfillDefinition<unknown>, options: StartOptions): Promise<RunHandle> {
+    this.checkResumable(run, options);
+    if (options.since !== undefined) {
+      this.logger.warn({ runId: run.id }, 'the since option is ignored: resuming an open run keeps the window it was created with');
+    }
+    return this.execute(run, definition, options, `resumed by ${options.actor ?? 'api'}`);
+  }
+
+  /** What a start that found `run` instead of creating one may not do with it. */
+  private checkResumable(run: RunRecord, options: StartOptions): void {
+    if (run.state === 'succeeded') throw new RunAlreadySucceededError(run);
+    if (options.reprocess !== undefined && options.reprocess !== (run.options.reprocess ?? 'none')) {
+      throw new UsageError(`reprocess "${options.reprocess}" applies to a new run, but run ${run.id} is still open`, {
+        code: 'RUN_OPEN',
+        hint: 'finish or cancel it first, or start a new run beside it',
+      });
+    }
   }
 
   async verify(runId: string, actor: string): Promise<VerificationRecord[]> {
@@ -193,11 +236,18 @@ class Engine implements Sluice {
     }
   }
 
-  /** Plans a new run and records it as pending. */
-  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions, countBeside = false): Promise<{ run: RunRecord; reader: SourceReader<unknown>; counted?: Promise<number> }> {
-    const plan = await this.plan(definition, options, countBeside);
+  /**
+   * Plans a new run and records it as pending. With `once`, the store creates it only when the
+   * backfill has no open (or succeeded) run with the same parameters, atomically: `created` is
+   * false and `run` is the one found when another start got there first.
+   */
+  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions, how: { countBeside: boolean; once: boolean }): Promise<
+    | { created: true; run: RunRecord; reader: SourceReader<unknown>; counted?: Promise<number> }
+    | { created: false; run: RunRecord; reader?: undefined; counted?: undefined }
+  > {
+    const plan = await this.plan(definition, options, how.countBeside);
     try {
-      const run = await this.store.createRun({
+      const input: NewRun = {
         id: newRunId(this.clock.now(), this.clock.random),
         backfill: definition.name,
         params: plan.params,
@@ -207,8 +257,16 @@ class Engine implements Sluice {
         partitions: plan.partitions,
         plannedItems: plan.plannedItems,
         keys: plan.keys,
-      });
-      return { run, reader: plan.reader, ...(plan.counting ? { counted: this.recordCount(run.id, plan.counting) } : {}) };
+      };
+      const { run, created } = how.once
+        ? await this.store.createRunOnce(input, { orSucceeded: reportsSuccess(options) })
+        : { run: await this.store.createRun(input), created: true };
+      if (!created) {
+        plan.counting?.abort();
+        await plan.reader.close().catch(() => undefined);
+        return { created: false, run };
+      }
+      return { created: true, run, reader: plan.reader, ...(plan.counting ? { counted: this.recordCount(run.id, plan.counting) } : {}) };
     } catch (error) {
       plan.counting?.abort();
       await plan.reader.close().catch(() => undefined);
@@ -304,6 +362,12 @@ class Engine implements Sluice {
         hint: run.state === 'paused' ? `use \`sluice resume ${runId}\`` : undefined,
       });
     }
+    const [open] = await this.store.listRuns({ backfill: run.backfill, params: run.params.extra ?? {}, states: OPEN_STATES, limit: 1 });
+    if (open) {
+      throw new InvalidTransitionError(`run ${open.id} of ${run.backfill} with the same parameters is open (${open.state}); reopening ${runId} beside it would run both`, {
+        hint: `finish or cancel run ${open.id} first; its items include the ones ${runId} failed on`,
+      });
+    }
     const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, reason);
     if (!reopened) throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
     await this.store.resetFailedPartitions(runId);
@@ -344,22 +408,18 @@ class Engine implements Sluice {
     try {
       if (this.executing.has(run.id)) throw new SluiceError('RUN_ACTIVE', `run ${run.id} is already executing in this process`);
       await this.store.expireLeases(this.isOwnerDead);
-      let current = run;
-      if (current.state === 'running') {
-        const holder = await this.liveHolder(run.id);
-        if (holder) {
-          throw new SluiceError('RUN_ACTIVE', `run ${run.id} is already executing in another process (${holder})`, {
-            hint: `wait for it, or stop it with \`sluice pause ${run.id}\``,
-          });
-        }
+      if (run.state === 'running') {
+        if (await this.executingElsewhere(run)) return await this.joinInstead(run.id, options, reader);
         // The process that ran it died without checkpointing a pause: record that, then take over.
-        current = (await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept')) ?? current;
+        await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept');
       }
       const limits = limitsFor(run);
       const result = await this.store.startRun(run.id, ['pending', 'paused'], actor, reason, limits);
       if (result.kind === 'queued') throw new RunQueuedError(run.id, result.behind, result.reason);
       if (result.kind === 'unchanged') {
         const now = await this.getRunOrThrow(run.id);
+        // Another process started it between our read and our start: work on it beside that one.
+        if (now.state === 'running') return await this.joinInstead(run.id, options, reader);
         throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
       }
       const started = result.run;
@@ -384,6 +444,26 @@ class Engine implements Sluice {
       await reader?.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Whether a `running` run is being executed by another process: one holds a live lease, or the
+   * run became `running` less than a lease ago and no partition was ever claimed (its starter has
+   * not claimed one yet). Otherwise its processes are gone and this one takes it over.
+   */
+  private async executingElsewhere(run: RunRecord): Promise<boolean> {
+    if (await this.liveHolder(run.id)) return true;
+    const neverClaimed = (await this.store.listPartitions(run.id)).every((p) => p.leaseOwner === null && p.state === 'pending');
+    return neverClaimed && Date.parse(run.updatedAt) > this.clock.now() - this.leaseMs;
+  }
+
+  /** Joins a run another process executes, as a worker does, instead of starting it a second time. */
+  private async joinInstead(runId: string, options: StartOptions, reader: SourceReader<unknown> | undefined): Promise<RunHandle> {
+    await reader?.close().catch(() => undefined);
+    const run = await this.getRunOrThrow(runId);
+    // The other process finished it meanwhile: the start found a success, as if it came a moment later.
+    if (run.state === 'succeeded') throw new RunAlreadySucceededError(run);
+    return this.join(runId, { ...options, actor: options.actor ?? 'api' });
   }
 
   private executionBase(definition: BackfillDefinition<unknown>, reader: SourceReader<unknown>) {
@@ -638,6 +718,15 @@ function throttleState(run: RunRecord, decisions: readonly DecisionRecord[]): Ru
   if (run.state !== 'running' || !last) return { state: 'running', reason: null, since: null };
   const state = last.kind === 'paused' ? 'paused' : last.kind === 'slowed' ? 'slowed' : 'running';
   return { state, reason: last.reason, since: last.at };
+}
+
+/**
+ * Whether a start that finds the backfill's latest run with its parameters succeeded reports that
+ * instead of creating a run: unless it names a window (`since`: new items since then) or a
+ * re-trigger mode (`reprocess`), both of which ask for a new run.
+ */
+function reportsSuccess(options: StartOptions): boolean {
+  return options.since === undefined && options.reprocess === undefined;
 }
 
 /** What the source is told about the run: its `since` and its parameters. */

@@ -84,6 +84,20 @@ export class RunQueuedError extends SluiceError {
 }
 
 /**
+ * The backfill's latest run with the same parameters succeeded, and the start did not ask for a new
+ * run: starting it again would process every item again (a transactional backfill rewrites every
+ * row). `run` is that run; pass `newRun` to run the backfill again on purpose.
+ */
+export class RunAlreadySucceededError extends SluiceError {
+  constructor(readonly run: { id: string; backfill: string; finishedAt: string | null }) {
+    super('RUN_ALREADY_SUCCEEDED', `backfill ${run.backfill} already succeeded with these parameters (run ${run.id}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}); nothing was started`, {
+      hint: 'start a new run to process every item again (items in the ledger are skipped unless reprocessing all)',
+      exitCode: ExitCode.ok,
+    });
+  }
+}
+
+/**
  * The host aborted the batches in flight (`run.abortInFlight()`): the batch was rolled back or left
  * unrecorded, nothing of it is quarantined, and a resume redoes it.
  */

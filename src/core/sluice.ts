@@ -57,6 +57,12 @@ export interface RunPreview {
   plannedItems: number | null;
 }
 
+/** What `enqueue` did: recorded a new run, found the open one, or handed a paused one back to the workers. */
+export interface EnqueueResult {
+  run: RunRecord;
+  outcome: 'created' | 'open' | 'requeued';
+}
+
 /** A live retune: a profile and/or explicit knobs. */
 export interface RetunePatch {
   batchSize?: number;
@@ -104,8 +110,13 @@ export interface Sluice {
   verify(runId: string, actor: string): Promise<import('./verify.js').VerificationRecord[]>;
   /** What a new run would cover (partitions, planned items, options) without recording anything. */
   preview(backfill: string, options?: StartOptions): Promise<RunPreview>;
-  /** Records a new pending run for workers to execute (`sluice run --detach`). */
-  enqueue(backfill: string, options?: StartOptions): Promise<RunRecord>;
+  /**
+   * Leaves the backfill to the workers, as `start` would run it here: continues its open run with
+   * the same parameters (a paused one becomes pending again), or records a new pending run
+   * (always with `newRun`). Throws `RunAlreadySucceededError` when its latest run with these
+   * parameters succeeded (without `since` or `newRun`).
+   */
+  enqueue(backfill: string, options?: StartOptions): Promise<EnqueueResult>;
   /** Continues a paused (or crashed) run in this process. */
   resume(runId: string, options?: StartOptions): Promise<RunHandle>;
   /**

@@ -49,6 +49,17 @@ export interface Store {
 
   /** Creates a run in state `pending` with its partitions, recording the first transition. */
   createRun(input: NewRun): Promise<RunRecord>;
+
+  /**
+   * Creates the run unless the backfill already has one for the same parameters (`params.extra`),
+   * in one atomic step across processes and machines (SQLite: one write transaction; PostgreSQL: a
+   * transaction-scoped lock on the backfill and its parameters), so that any number of concurrent
+   * starts make one run. What it looks for, newest first: an open run (pending, running, paused);
+   * then, with `orSucceeded`, the latest run with these parameters when it succeeded and had no
+   * `since` (the backfill is done: the caller reports it instead of writing everything again).
+   * `created` says whether `run` is the new one.
+   */
+  createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Runs, newest first; `key` keeps those whose concurrency key `name` has `value`. */
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
@@ -182,6 +193,8 @@ export interface Store {
 
 export interface RunFilter {
   backfill?: string;
+  /** Only runs with these parameters (`params.extra`, compared by their canonical text). */
+  params?: Record<string, unknown>;
   states?: readonly RunState[];
   key?: { name: string; value: string };
   limit?: number;

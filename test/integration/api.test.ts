@@ -28,6 +28,19 @@ for (const [name, open] of stores) {
       assert.deepEqual(detail.quarantine, [{ errorClass: 'PERMANENT', count: 2 }]);
       assert.ok(Array.isArray(detail.alerts));
 
+      // The same trigger again finds the success instead of writing everything twice; `new` asks for another run.
+      const again = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', owner: 'ops-team', params: { tenant: 't1' } } });
+      assert.equal(again.status, 409, again.text);
+      assert.equal(again.json.error, 'run_already_succeeded');
+      assert.match(again.json.message as string, new RegExp(`already succeeded with these parameters \\(run ${run.id}`));
+      const another = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', owner: 'ops-team', params: { tenant: 't1' }, new: true, maxBatches: 1 } });
+      assert.deepEqual([another.status, another.json.outcome], [201, 'created'], another.text);
+      const open = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', owner: 'ops-team', params: { tenant: 't1' } } });
+      const anotherId = (another.json.run as { id: string }).id;
+      // Either still open (answered with it) or already paused by maxBatches and handed back to the worker.
+      assert.ok(open.status === 200 && ['open', 'requeued'].includes(open.json.outcome as string) && (open.json.run as { id: string }).id === anotherId, open.text);
+      await call(h, 'POST', `/api/v1/runs/${anotherId}/cancel`, { token: h.tokens.write });
+
       const plan = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, body: { backfill: 'quick', concurrency: 2, params: { tenant: 't9' } } });
       assert.equal(plan.status, 200, plan.text);
       assert.deepEqual([plan.json.plannedItems, (plan.json.options as { concurrency: number }).concurrency, plan.json.keys], [200, 2, { tenant: 't9' }]);
@@ -69,9 +82,11 @@ for (const [name, open] of stores) {
 
     it('cancels by concurrency key (admin), queues a second trigger for the same key', async () => {
       const first = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'slow', params: { tenant: 'acme' } } });
-      const second = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'slow', params: { tenant: 'acme' } } });
-      assert.equal(second.status, 201);
       const firstId = (first.json.run as { id: string }).id;
+      const same = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'slow', params: { tenant: 'acme' } } });
+      assert.deepEqual([same.status, same.json.outcome, (same.json.run as { id: string }).id], [200, 'open', firstId], 'a plain second trigger is answered with the open run');
+      const second = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'slow', params: { tenant: 'acme' }, new: true } });
+      assert.equal(second.status, 201);
       await waitFor(async () => ((await call(h, 'GET', `/api/v1/runs/${firstId}`, { token: h.tokens.read })).json.run as { state: string }).state === 'running', 'the first run to start');
       const queued = await call(h, 'GET', `/api/v1/runs/${(second.json.run as { id: string }).id}`, { token: h.tokens.read });
       assert.equal((queued.json.run as { state: string }).state, 'pending');

@@ -142,7 +142,10 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
 
     const first = await sluice.start('installation-sync', { params: { installationId: '42' } });
     await waitFor(() => seen.includes('42:1'), 'the first run to be processing');
-    const duplicate = await sluice.enqueue('installation-sync', { params: { installationId: '42' } });
+    // A plain second trigger finds the open run; an explicit new one queues behind it.
+    const again = await sluice.enqueue('installation-sync', { params: { installationId: '42' } });
+    assert.deepEqual([again.run.id, again.outcome], [first.runId, 'open']);
+    const { run: duplicate } = await sluice.enqueue('installation-sync', { params: { installationId: '42' }, newRun: true });
     await assert.rejects(sluice.resume(duplicate.id), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'RUN_QUEUED');
       assert.match(error.message, new RegExp(`queued behind run ${first.runId}: installationId=42 has 1 running run \\(at most 1\\)`));
@@ -163,9 +166,9 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     assert.equal(second.state, 'succeeded', 'the queued run starts once the first has ended');
 
     // The installation is deleted: every open run of it is cancelled, others are left alone.
-    const a = await sluice.enqueue('installation-sync', { params: { installationId: '42' } });
-    const b = await sluice.enqueue('installation-sync', { params: { installationId: '42' }, newRun: true });
-    const c = await sluice.enqueue('installation-sync', { params: { installationId: '44' } });
+    const { run: a } = await sluice.enqueue('installation-sync', { params: { installationId: '42' }, newRun: true });
+    const { run: b } = await sluice.enqueue('installation-sync', { params: { installationId: '42' }, newRun: true });
+    const { run: c } = await sluice.enqueue('installation-sync', { params: { installationId: '44' } });
     const cancelled = await sluice.cancelByKey({ name: 'installationId', value: '42' }, 'ops', 'installation deleted');
     assert.deepEqual(cancelled.map((r) => r.id).sort(), [a.id, b.id].sort());
     assert.deepEqual(cancelled.map((r) => r.state), ['cancelled', 'cancelled']);

@@ -351,14 +351,19 @@ describe('engine on SQLite', () => {
     await store.close();
   });
 
-  it('refuses to run a run that a live worker holds', async () => {
+  it('joins a run that a live worker holds instead of starting it again or pausing it', async () => {
     const { store } = await setup(dir, 'held');
     const def = defineBackfill<Row>({ name: 'held', source: sqlKeyset({ table: 'items', key: 'id' }), process: async () => {} });
     const a = createSluice({ store, backfills: [def] });
     const first = await (await a.start('held', { maxBatches: 1 })).done;
     await store.transitionRun(first.runId, ['paused'], 'running', 'test', 'another worker holds it');
     await store.claimPartition(first.runId, 'otherhost:2:alive', 60_000);
-    await assert.rejects(a.start('held'), /already executing in another process \(otherhost:2:alive\)/);
+    const joined = await a.start('held');
+    assert.equal(joined.runId, first.runId, 'the open run, not a new one');
+    joined.leave('test over');
+    await joined.done;
+    assert.equal((await store.listRuns({ backfill: 'held' })).length, 1);
+    assert.deepEqual((await store.listTransitions(first.runId)).map((t) => t.to).slice(-1), ['running'], 'nobody paused the live worker\'s run');
     await store.close();
   });
 

@@ -60,6 +60,42 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
   describe(`Store contract: ${name}`, () => {
     // ---- runs -----------------------------------------------------------------------------------
 
+    withStore('createRunOnce: one open run per backfill and parameters, whatever their key order; a success is found, not redone', async (store) => {
+      const input = (params: Record<string, unknown>, since?: string) => newRun({ params: { ...(since ? { since } : {}), extra: params } });
+      const first = await store.createRunOnce(input({ tenant: 'a', depth: 7 }), { orSucceeded: true });
+      assert.equal(first.created, true);
+      const again = await store.createRunOnce(input({ depth: 7, tenant: 'a' }), { orSucceeded: true });
+      assert.deepEqual([again.created, again.run.id], [false, first.run.id], 'the same parameters in another order find the open run');
+      const other = await store.createRunOnce(input({ tenant: 'b', depth: 7 }), { orSucceeded: true });
+      assert.equal(other.created, true, 'other parameters are another run');
+      assert.deepEqual((await store.listRuns({ backfill: 'contract', params: { depth: 7, tenant: 'a' } })).map((r) => r.id), [first.run.id]);
+
+      // Paused is open too; a succeeded run is found only when asked for, and only without a window.
+      await store.transitionRun(first.run.id, ['pending'], 'running', 'op', 'go');
+      await store.transitionRun(first.run.id, ['running'], 'paused', 'op', 'wait');
+      assert.equal((await store.createRunOnce(input({ tenant: 'a', depth: 7 }), { orSucceeded: false })).run.id, first.run.id);
+      await store.transitionRun(first.run.id, ['paused'], 'running', 'op', 'go');
+      await store.transitionRun(first.run.id, ['running'], 'succeeded', 'sluice', 'done');
+      const done = await store.createRunOnce(input({ tenant: 'a', depth: 7 }), { orSucceeded: true });
+      assert.deepEqual([done.created, done.run.id, done.run.state], [false, first.run.id, 'succeeded']);
+      const rerun = await store.createRunOnce(input({ tenant: 'a', depth: 7 }), { orSucceeded: false });
+      assert.equal(rerun.created, true, 'without orSucceeded a succeeded run does not hold a new one back');
+      await store.transitionRun(rerun.run.id, ['pending'], 'cancelled', 'op', 'not now');
+      const windowed = await store.createRunOnce(input({ tenant: 'b' }, '2026-01-01T00:00:00.000Z'), { orSucceeded: true });
+      assert.equal(windowed.created, true);
+      await store.transitionRun(windowed.run.id, ['pending'], 'running', 'op', 'go');
+      await store.transitionRun(windowed.run.id, ['running'], 'succeeded', 'sluice', 'done');
+      const afterWindow = await store.createRunOnce(input({ tenant: 'b' }), { orSucceeded: true });
+      assert.equal(afterWindow.created, true, 'a success over a window (since) does not stand for the whole backfill');
+    });
+
+    withStore('createRunOnce: concurrent starts of the same backfill and parameters make one run', async (store) => {
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.createRunOnce(newRun({ params: { extra: { shard: 1 } } }), { orSucceeded: true })));
+      assert.equal(results.filter((r) => r.created).length, 1);
+      assert.equal(new Set(results.map((r) => r.run.id)).size, 1);
+      assert.equal((await store.listRuns({ backfill: 'contract' })).length, 1);
+    });
+
     withStore('creates, reads and lists runs (newest first, filtered)', async (store) => {
       const a = await store.createRun(newRun());
       const b = await store.createRun(newRun({ backfill: 'other', params: {}, plannedItems: null }));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { RunAlreadySucceededError, UsageError } from '../../core/errors.js';
 import { dbPathOf, type GlobalFlags, isPostgresUrl } from '../context.js';
 import { DEMO_BACKFILL_NAME } from '../demo/email-risk-scores.js';
 import { runDemoWithWorkers } from '../demo/postgres-demo.js';
@@ -37,7 +37,11 @@ export function registerDemoCommand(program: Command): void {
         process.stderr.write(`${seedNote(seeded, postgres ? 'the database' : path, rows)}\n`);
         if (postgres && workers !== undefined) return runDemoWithWorkers(ctx, path, workers, flags);
         const coverageNow = async () => (postgres ? demoCoveragePostgres(path) : demoCoverage(path));
-        const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor });
+        // The demo's source selects only the rows still to score: a run after a success is harmless (it finds none).
+        const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor }).catch((error: unknown) => {
+          if (error instanceof RunAlreadySucceededError) return ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor, newRun: true });
+          throw error;
+        });
         (await startObservers(ctx, metricsPort))(handle);
         let coverage: Awaited<ReturnType<typeof coverageNow>> | undefined;
         const outcome = await runInForeground(handle, ctx.interactive, async () => ({ coverage: (coverage = await coverageNow()) }));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode, RunAlreadySucceededError, UsageError } from '../../core/errors.js';
+import type { EnqueueResult } from '../../core/sluice.js';
 import { isDeepStrictEqual } from 'node:util';
 import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../options.js';
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
@@ -23,17 +24,21 @@ export function registerRunCommands(program: Command): void {
         if (reprocess === 'failed') return replayFailed(ctx, backfill, params);
         if (flags.sample) return sampleRun(ctx, backfill, flags, params);
         const mode = reprocess === undefined ? {} : { reprocess };
+        const newRun = raw.new === true;
         if (raw.detach) {
-          const run = await ctx.sluice.enqueue(backfill, { ...flags, ...mode, params, actor: ctx.actor });
-          if (ctx.json || !ctx.interactive) jsonLine('enqueued', { runId: run.id, backfill: run.backfill, plannedItems: run.plannedItems });
-          else process.stdout.write(`run ${run.id} is pending; \`sluice worker\` processes will execute it\n`);
-          return 0;
+          const enqueued = await reportSucceeded(ctx, () => ctx.sluice.enqueue(backfill, { ...flags, ...mode, newRun, params, actor: ctx.actor }));
+          if (enqueued === ALREADY_SUCCEEDED) return ExitCode.ok;
+          const { run, outcome } = enqueued;
+          if (ctx.json || !ctx.interactive) jsonLine('enqueued', { runId: run.id, backfill: run.backfill, state: run.state, outcome, plannedItems: run.plannedItems });
+          else process.stdout.write(`${ENQUEUED[outcome](run.id, run.state)}\n`);
+          return ExitCode.ok;
         }
-        const handle = await startWhenSlotFree(
-          () => ctx.sluice.start(backfill, { ...flags, ...mode, newRun: raw.new === true, params, actor: ctx.actor }),
+        const handle = await reportSucceeded(ctx, () => startWhenSlotFree(
+          () => ctx.sluice.start(backfill, { ...flags, ...mode, newRun, params, actor: ctx.actor }),
           (runId) => ctx.sluice.resume(runId, { ...flags, actor: ctx.actor }),
           { interactive: ctx.interactive },
-        );
+        ));
+        if (handle === ALREADY_SUCCEEDED) return ExitCode.ok;
         if (!handle) return ExitCode.paused;
         (await startObservers(ctx, metricsPort))(handle);
         return (await runInForeground(handle, ctx.interactive)).exitCode;
@@ -60,6 +65,31 @@ export function registerRunCommands(program: Command): void {
           return (await runInForeground(handle, ctx.interactive)).exitCode;
         });
       });
+  }
+}
+
+/** What `run --detach` tells the operator it did. */
+const ENQUEUED: Record<EnqueueResult['outcome'], (runId: string, state: string) => string> = {
+  created: (id) => `run ${id} is pending; \`sluice worker\` processes will execute it`,
+  open: (id, state) => `run ${id} of this backfill is already open (${state}); nothing new was recorded (\`--new\` records another run beside it)`,
+  requeued: (id) => `run ${id} was paused; it is pending again and \`sluice worker\` processes will resume it`,
+};
+
+/**
+ * Starts, or says that the backfill already succeeded with these parameters (exit 0, nothing
+ * done): a second `sluice run X` after a success, or after a kill that landed after the last
+ * commit, must not write everything again.
+ */
+const ALREADY_SUCCEEDED = Symbol('already succeeded');
+async function reportSucceeded<T>(ctx: CliContext, start: () => Promise<T>): Promise<T | typeof ALREADY_SUCCEEDED> {
+  try {
+    return await start();
+  } catch (error) {
+    if (!(error instanceof RunAlreadySucceededError)) throw error;
+    const { run } = error;
+    if (ctx.json || !ctx.interactive) jsonLine('already-succeeded', { runId: run.id, backfill: run.backfill, finishedAt: run.finishedAt });
+    else process.stdout.write(`${run.backfill} already succeeded with these parameters in run ${run.id}${run.finishedAt ? ` (finished ${run.finishedAt})` : ''}: nothing to do.\n  \`sluice run ${run.backfill} --new\` runs it again (a transactional backfill writes every item again; otherwise the ledger skips delivered items).\n`);
+    return ALREADY_SUCCEEDED;
   }
 }
 

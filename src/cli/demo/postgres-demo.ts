@@ -1,4 +1,4 @@
-import { ExitCode } from '../../core/errors.js';
+import { ExitCode, RunAlreadySucceededError } from '../../core/errors.js';
 import { OPEN_STATES } from '../../core/run-state.js';
 import type { RunRecord } from '../../core/run.js';
 import type { CliContext } from '../context.js';
@@ -91,17 +91,20 @@ export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: 
 
 /** The demo's open run, handed (back) to the workers, or a new one. */
 async function openRun(ctx: CliContext, flags: RunFlags, workers: number): Promise<RunRecord> {
-  const [open] = await ctx.sluice.listRuns({ backfill: DEMO_BACKFILL_NAME, states: OPEN_STATES, limit: 1 });
-  if (!open) {
-    return ctx.sluice.enqueue(DEMO_BACKFILL_NAME, {
-      actor: ctx.actor,
-      reason: 'demo with workers',
-      // A partition per worker unless --concurrency says otherwise.
-      throttleLayers: [{ source: '--workers', knobs: { concurrency: workers } }, ...flags.throttleLayers],
-      ...(flags.since ? { since: flags.since } : {}),
-    });
+  const options = {
+    actor: ctx.actor,
+    reason: 'demo with workers',
+    // A partition per worker unless --concurrency says otherwise.
+    throttleLayers: [{ source: '--workers', knobs: { concurrency: workers } }, ...flags.throttleLayers],
+    ...(flags.since ? { since: flags.since } : {}),
+  };
+  try {
+    return (await ctx.sluice.enqueue(DEMO_BACKFILL_NAME, options)).run;
+  } catch (error) {
+    // The demo's source selects only the rows still to score: a run after a success is harmless.
+    if (error instanceof RunAlreadySucceededError) return (await ctx.sluice.enqueue(DEMO_BACKFILL_NAME, { ...options, newRun: true })).run;
+    throw error;
   }
-  return open.state === 'paused' ? ctx.sluice.requeue(open.id, ctx.actor, 'resumed by the demo for its workers') : open;
 }
 
 /** One status line: a live line on a terminal, a JSON line otherwise. Store hiccups (a restart) are skipped. */

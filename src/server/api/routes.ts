@@ -48,7 +48,10 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
           return { dryRun: true, state: outcome.state, counts: outcome.counts, batches: outcome.batches, durationMs: outcome.durationMs };
         }
         try {
-          return { run: summarize(await sluice.enqueue(b.backfill, options)) };
+          const { run, outcome } = await sluice.enqueue(b.backfill, { ...options, newRun: b.new === true });
+          // 201 only for a run this request recorded; the open run it found is answered with 200.
+          if (outcome !== 'created') return reply.code(200).send({ run: summarize(run), outcome });
+          return { run: summarize(run), outcome };
         } catch (error) {
           if (error instanceof UsageError) throw new ApiError(400, 'bad_request', error.message);
           throw error;

@@ -26,6 +26,8 @@ export const createRunBody = z.object({
   owner: text('owner', 100).min(1, { error: 'owner must not be empty' }).optional().describe('who the run is for; shown in the runs list'),
   mode: z.enum(['normal', 'reprocess-all'], { error: 'mode must be normal or reprocess-all' }).optional().describe('reprocess-all delivers items the ledger already holds again'),
   dryRun: z.boolean({ error: 'dryRun must be true or false' }).optional().describe('run here with ctx.dryRun, record nothing, answer with the counts (needs maxBatches ≤ 100)'),
+  new: z.boolean({ error: 'new must be true or false' }).optional()
+    .describe('record another run even when the backfill has an open run with the same params, or succeeded with them; without it the open run is answered (200) and a success is a 409'),
   params: z.record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/, { error: 'params keys must be identifiers' }),
     z.union([text('a params value', 1000), z.number(), z.boolean()], { error: 'params values must be strings, numbers or booleans' }),

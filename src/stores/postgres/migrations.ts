@@ -1,9 +1,13 @@
 import type pg from 'pg';
 import { StoreError } from '../../core/errors.js';
 import { quoteIdentifier } from '../../core/sql.js';
+import { paramsKey } from '../../core/params-key.js';
 
-/** Versioned schema changes, each applied once in its own transaction. Never edit a shipped one. */
-function migrations(schema: string): ReadonlyArray<{ version: number; name: string; sql: string }> {
+/**
+ * Versioned schema changes, each applied once in its own transaction. Never edit a shipped one.
+ * `after` fills what SQL alone cannot compute, in the same transaction.
+ */
+function migrations(schema: string): ReadonlyArray<{ version: number; name: string; sql: string; after?: (client: pg.PoolClient) => Promise<void> }> {
   const s = quoteIdentifier(schema, 'schema');
   return [
     {
@@ -211,6 +215,18 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         $fn$;
       `,
     },
+    {
+      version: 8,
+      name: 'runs found by their parameters (one open run per backfill and parameters)',
+      sql: `
+        ALTER TABLE ${s}.sluice_runs ADD COLUMN params_key text NOT NULL DEFAULT '{}';
+        CREATE INDEX sluice_runs_backfill_params ON ${s}.sluice_runs (backfill, params_key, created_at);
+      `,
+      after: async (client) => {
+        const { rows } = await client.query<{ id: string; params: { extra?: Record<string, unknown> } }>(`SELECT id, params FROM ${s}.sluice_runs`);
+        for (const row of rows) await client.query(`UPDATE ${s}.sluice_runs SET params_key = $1 WHERE id = $2`, [paramsKey(row.params.extra), row.id]);
+      },
+    },
   ];
 }
 
@@ -236,6 +252,7 @@ export async function migrate(client: pg.PoolClient, schema: string): Promise<vo
       await client.query('BEGIN');
       try {
         await client.query(migration.sql);
+        await migration.after?.(client);
         await client.query(`INSERT INTO ${s}.sluice_schema_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
         await client.query('COMMIT');
       } catch (error) {

@@ -28,6 +28,7 @@ import type {
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
 import type { CheckpointSeen, CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import { paramsKey } from '../../core/params-key.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
 
@@ -128,17 +129,40 @@ export class PostgresStore implements Store {
   // ---- runs -------------------------------------------------------------------------------------
 
   async createRun(input: NewRun): Promise<RunRecord> {
-    await this.inTransaction(async (client) => {
-      await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, options, created_by, reason, planned_items, keys)
-          VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8)`,
-        [input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {})]);
-      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
-          SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
-        [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
-          input.partitions.map((p) => p.label ?? null), input.partitions.map((p) => p.child ?? null)]);
-      await this.insertTransition(client, input.id, null, 'pending', input.createdBy, input.reason);
-    });
+    await this.inTransaction((client) => this.insertRun(client, input));
     return (await this.getRun(input.id))!;
+  }
+
+  async createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
+    const key = paramsKey(input.params.extra);
+    const found = await this.inTransaction(async (client): Promise<string | undefined> => {
+      // Starts of the same backfill and parameters on any machine queue on this lock until the
+      // first one commits: the lookup below then sees its run.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-run-once:${this.schema}:${input.backfill}:${key}`]);
+      const { rows: open } = await client.query<{ id: string }>(`SELECT id FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2
+          AND state IN ('pending', 'running', 'paused') ORDER BY created_at DESC, id DESC LIMIT 1`, [input.backfill, key]);
+      if (open[0]) return open[0].id;
+      if (options.orSucceeded) {
+        const { rows: last } = await client.query<{ id: string; state: RunState; since: string | null }>(`SELECT id, state, params->>'since' AS since
+            FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, [input.backfill, key]);
+        if (last[0]?.state === 'succeeded' && last[0].since === null) return last[0].id;
+      }
+      await this.insertRun(client, input);
+      return undefined;
+    });
+    return { run: (await this.getRun(found ?? input.id))!, created: found === undefined };
+  }
+
+  /** Inside a transaction: the run, its partitions and its first transition. */
+  private async insertRun(client: pg.PoolClient, input: NewRun): Promise<void> {
+    await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys)
+        VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9)`,
+      [input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(input.options), input.createdBy, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {})]);
+    await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
+        SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
+      [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
+        input.partitions.map((p) => p.label ?? null), input.partitions.map((p) => p.child ?? null)]);
+    await this.insertTransition(client, input.id, null, 'pending', input.createdBy, input.reason);
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -156,6 +180,10 @@ export class PostgresStore implements Store {
     if (filter.backfill !== undefined) {
       params.push(filter.backfill);
       where.push(`r.backfill = $${params.length}`);
+    }
+    if (filter.params !== undefined) {
+      params.push(paramsKey(filter.params));
+      where.push(`r.params_key = $${params.length}`);
     }
     if (filter.states && filter.states.length > 0) {
       params.push(filter.states);

@@ -1,8 +1,12 @@
 import type { Database } from 'better-sqlite3';
 import { StoreError } from '../../core/errors.js';
+import { paramsKey } from '../../core/params-key.js';
 
-/** Versioned schema changes, applied in order. Append new ones; never edit a shipped one. */
-const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+/**
+ * Versioned schema changes, applied in order. Append new ones; never edit a shipped one. `after`
+ * fills what SQL alone cannot compute, in the same transaction.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; after?: (db: Database) => void }> = [
   {
     version: 1,
     name: 'runs, partitions, transitions, quarantine, ledger',
@@ -186,6 +190,20 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE INDEX sluice_verifications_run ON sluice_verifications (run_id, id);
     `,
   },
+  {
+    version: 7,
+    name: 'runs found by their parameters (one open run per backfill and parameters)',
+    sql: `
+      ALTER TABLE sluice_runs ADD COLUMN params_key TEXT NOT NULL DEFAULT '{}';
+      CREATE INDEX sluice_runs_backfill_params ON sluice_runs (backfill, params_key, created_at);
+    `,
+    after: (db) => {
+      const update = db.prepare('UPDATE sluice_runs SET params_key = ? WHERE id = ?');
+      for (const row of db.prepare('SELECT id, params FROM sluice_runs').all() as Array<{ id: string; params: string }>) {
+        update.run(paramsKey((JSON.parse(row.params) as { extra?: Record<string, unknown> }).extra), row.id);
+      }
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -207,6 +225,7 @@ export function migrate(db: Database, path: string): void {
     for (const migration of MIGRATIONS) {
       if (migration.version <= current) continue;
       db.exec(migration.sql);
+      migration.after?.(db);
       record.run(migration.version, migration.name, new Date().toISOString());
     }
   }).immediate();

@@ -32,6 +32,7 @@ import type { SqlConnection } from '../../core/sql.js';
 import type { CheckpointSeen, CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
+import { paramsKey } from '../../core/params-key.js';
 import { WriteLock } from './write-lock.js';
 
 export interface SqliteStoreOptions {
@@ -214,17 +215,40 @@ export class SqliteStore implements Store {
 
   async createRun(input: NewRun): Promise<RunRecord> {
     return this.writing(() => {
-      const at = this.iso();
-      this.writer.transaction(() => {
-        this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, options, created_by, created_at, updated_at, reason, planned_items, keys)
-          VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`)
-          .run(input.id, input.backfill, JSON.stringify(input.params), JSON.stringify(input.options), input.createdBy, at, at, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {}));
-        const insert = this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
-        input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, p.child ?? null, at));
-        this.insertTransition(input.id, null, 'pending', input.createdBy, input.reason, at);
-      }).immediate();
+      this.writer.transaction(() => this.insertRun(input)).immediate();
       return toRun(this.write.prepare(GET_RUN).get(input.id) as RunRow);
     });
+  }
+
+  async createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
+    return this.writing(() => {
+      // One writer (BEGIN IMMEDIATE): no other process can create a run between the lookup and the insert.
+      const found = this.writer.transaction((): string | undefined => {
+        const key = paramsKey(input.params.extra);
+        const open = this.write.prepare(`SELECT id FROM sluice_runs WHERE backfill = ? AND params_key = ? AND state IN ('pending', 'running', 'paused')
+          ORDER BY created_at DESC, rowid DESC LIMIT 1`).get(input.backfill, key) as { id: string } | undefined;
+        if (open) return open.id;
+        if (options.orSucceeded) {
+          const last = this.write.prepare(`SELECT id, state, json_extract(params, '$.since') AS since FROM sluice_runs WHERE backfill = ? AND params_key = ?
+            ORDER BY created_at DESC, rowid DESC LIMIT 1`).get(input.backfill, key) as { id: string; state: RunState; since: string | null } | undefined;
+          if (last?.state === 'succeeded' && last.since === null) return last.id;
+        }
+        this.insertRun(input);
+        return undefined;
+      }).immediate();
+      return { run: toRun(this.write.prepare(GET_RUN).get(found ?? input.id) as RunRow), created: found === undefined };
+    });
+  }
+
+  /** Inside a write transaction: the run, its partitions and its first transition. */
+  private insertRun(input: NewRun): void {
+    const at = this.iso();
+    this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, params_key, options, created_by, created_at, updated_at, reason, planned_items, keys)
+      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(input.options), input.createdBy, at, at, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {}));
+    const insert = this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, p.child ?? null, at));
+    this.insertTransition(input.id, null, 'pending', input.createdBy, input.reason, at);
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -244,6 +268,10 @@ export class SqliteStore implements Store {
     if (filter.backfill !== undefined) {
       where.push('r.backfill = ?');
       params.push(filter.backfill);
+    }
+    if (filter.params !== undefined) {
+      where.push('r.params_key = ?');
+      params.push(paramsKey(filter.params));
     }
     if (filter.states && filter.states.length > 0) {
       where.push('r.state IN (SELECT value FROM json_each(?))');
