@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { AlertNotification, AlertNotifier } from '../core/slo/monitor.js';
+import type { AlertNotification } from '../core/slo/alert-notification.js';
+import type { AlertNotifier } from '../core/slo/monitor.js';
 import type { Webhook } from '../core/slo/slo.js';
 
 export interface WebhookNotifierOptions {

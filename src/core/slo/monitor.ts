@@ -3,29 +3,12 @@ import type { BackfillDefinition } from '../definition.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Sluice } from '../sluice.js';
+import type { AlertNotification } from './alert-notification.js';
 import type { AlertRecord } from './alert-record.js';
 import { type AlertPhase, nextPhase } from './alert-state.js';
 import { readTier, type TierReading, type WindowCounts, windowsOf } from './burn-rate.js';
 import { formatDuration } from './duration.js';
 import type { Severity, Slo, SloConfig, Tier, Webhook } from './slo.js';
-
-/** What a webhook receives when an alert fires or resolves. */
-export interface AlertNotification {
-  backfill: string;
-  slo: string;
-  tier: string;
-  severity: Severity;
-  state: 'firing' | 'resolved';
-  /** When the state began (ISO). */
-  since: string;
-  burnRate: { threshold: number; long: number; short: number | null };
-  windows: { long: string; short: string | null };
-  summary: string;
-  /** The backfill's runs that were running at the time. */
-  runs: string[];
-  /** Runs Sluice paused because of this alert (`pauseOnPage`). */
-  paused: string[];
-}
 
 /** Sends notifications (an HTTP adapter in `observe/`); the monitor never waits for it. */
 export interface AlertNotifier {
