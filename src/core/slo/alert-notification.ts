@@ -2,6 +2,8 @@ import type { Severity } from './slo.js';
 
 /** What a webhook receives when an alert fires or resolves. */
 export interface AlertNotification {
+  /** Stable across attempts, evaluators and webhooks: a receiver that has seen it can drop the repeat (delivery is at least once). */
+  id: string;
   backfill: string;
   slo: string;
   tier: string;
