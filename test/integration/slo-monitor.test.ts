@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { systemClock, type Clock } from '../../src/core/clock.js';
@@ -10,35 +8,7 @@ import type { AlertNotification, SloConfigInput } from '../../src/index.js';
 import { NotificationDelivery } from '../../src/core/slo/notification-delivery.js';
 import type { Webhook } from '../../src/core/slo/slo.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
-
-interface Received { body: string; signature: string | undefined; id: string | undefined; notification: AlertNotification }
-
-/** A webhook receiver on loopback that answers with the statuses it is given (0: never answers), then 200. */
-async function receiver(statuses: number[] = []): Promise<{ url: string; received: Received[]; hits: () => number; close: () => Promise<void> }> {
-  const received: Received[] = [];
-  let hits = 0;
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      hits += 1;
-      const status = statuses.shift() ?? 200;
-      if (status === 0) return;
-      if (status === 200) received.push({ body, signature: req.headers['x-sluice-signature'] as string | undefined, id: req.headers['x-sluice-notification-id'] as string | undefined, notification: JSON.parse(body) as AlertNotification });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    received,
-    hits: () => hits,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
+import { webhookReceiver as receiver } from '../helpers/webhook-receiver.js';
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
 const source = (n: number) => iterable({ from: (cursor: unknown) => items(n).filter((i) => i.id > ((cursor as number | null) ?? 0)), cursorOf: (i: { id: number }) => i.id });
@@ -85,8 +55,8 @@ describe('the SLO monitor on a real store', () => {
       assert.equal((await twin.evaluate())[0]!.state, 'firing');
       assert.equal(await monitor.flush(10_000), 0, 'nothing left undelivered');
       assert.equal(await twin.flush(10_000), 0);
-      assert.equal(hook.received.length, 1, 'the second evaluator lost the compare-and-set and sent nothing');
-      const [firing] = hook.received;
+      assert.equal(hook.received().length, 1, 'the second evaluator lost the compare-and-set and sent nothing');
+      const [firing] = hook.received();
       assert.equal(firing!.notification.state, 'firing');
       assert.match(firing!.notification.id, /^n_[0-9a-z]{15}$/);
       assert.equal(firing!.id, firing!.notification.id, 'the id in a header too');
@@ -103,8 +73,8 @@ describe('the SLO monitor on a real store', () => {
       clock.shift(5 * 60_000 + 1000); // the short window is empty now: the burn stopped
       assert.equal((await monitor.evaluate())[0]!.state, 'resolved');
       assert.equal(await monitor.flush(10_000), 0);
-      assert.deepEqual(hook.received.map((r) => r.notification.state), ['firing', 'resolved']);
-      assert.notEqual(hook.received[1]!.notification.id, firing!.notification.id, 'each transition has its own id');
+      assert.deepEqual(hook.received().map((r) => r.notification.state), ['firing', 'resolved']);
+      assert.notEqual(hook.received()[1]!.notification.id, firing!.notification.id, 'each transition has its own id');
       const events = await sluice.store.listAlertEvents({ backfill: 'failing' });
       assert.deepEqual(events.map((e) => `${e.from}→${e.to}`), ['inactive→firing', 'firing→resolved']);
     } finally {
@@ -132,11 +102,11 @@ describe('the SLO monitor on a real store', () => {
       const delivery = new NotificationDelivery({ store, clock: systemClock, logger: silentLogger, notifier: new WebhookNotifier(), owner: 'evaluator', webhooks: new Map([['b', webhooks]]), baseDelayMs: 5 });
       assert.equal(delivery.leaseMs, 10_000, 'a claim lasts twice the longest attempt');
       assert.equal(await delivery.drain(10_000), 0, 'every notification settled');
-      assert.equal(flaky.hits(), 3);
-      assert.equal(flaky.received.length, 1);
-      assert.equal(flaky.received[0]!.signature, undefined, 'no secret, no signature');
-      assert.equal(refusing.hits(), 1, 'a 403 is not retried');
-      assert.equal(silent.hits(), 2, 'an attempt without an answer in time is retried, up to the webhook\'s attempts');
+      assert.equal(flaky.requests.length, 3);
+      assert.equal(flaky.received().length, 1);
+      assert.equal(flaky.received()[0]!.signature, undefined, 'no secret, no signature');
+      assert.equal(refusing.requests.length, 1, 'a 403 is not retried');
+      assert.equal(silent.requests.length, 2, 'an attempt without an answer in time is retried, up to the webhook\'s attempts');
       const rows = new Map((await store.listNotifications()).map((n) => [n.webhook, n]));
       assert.deepEqual([rows.get(flaky.url)!.state, rows.get(flaky.url)!.attempts, rows.get(flaky.url)!.lastError], ['delivered', 3, null]);
       assert.deepEqual([rows.get(refusing.url)!.state, rows.get(refusing.url)!.attempts, rows.get(refusing.url)!.lastError], ['failed', 1, 'HTTP 403']);
@@ -172,8 +142,8 @@ describe('the SLO monitor on a real store', () => {
       assert.equal((await next.evaluate())[0]!.state, 'firing', 'no second transition');
       assert.equal(await next.flush(10_000), 0, 'delivered once the first evaluator\'s claim (2 s) expired');
       await next.stop();
-      assert.deepEqual(hook.received.map((r) => r.notification.id), [recorded!.id]);
-      assert.ok(verifySignature('k', hook.received[0]!.signature!, hook.received[0]!.body));
+      assert.deepEqual(hook.received().map((r) => r.notification.id), [recorded!.id]);
+      assert.ok(verifySignature('k', hook.received()[0]!.signature!, hook.received()[0]!.body));
       assert.equal((await store.listNotifications())[0]!.state, 'delivered');
     } finally {
       await sluice.close();
