@@ -117,6 +117,32 @@ describe('the SLO monitor on a real store', () => {
     }
   });
 
+  it('counts a notifier that throws as a failed attempt, retried later, and keeps delivering the rest', async () => {
+    const store = await openSqliteStore(join(dir, 'throwing.db'));
+    try {
+      const webhooks: Webhook[] = ['http://a.test/hook', 'http://b.test/hook'].map((url) => ({ url, secret: undefined, secretEnv: undefined, attempts: 3, timeoutMs: 1_000 }));
+      const notification: AlertNotification = { id: 'n_throws', backfill: 'b', slo: 's', tier: 't', severity: 'page', state: 'firing', since: new Date().toISOString(), burnRate: { threshold: 1, long: 2, short: null }, windows: { long: '1h', short: null }, summary: 'x', runs: [], paused: [] };
+      await store.changeAlert({ backfill: 'b', slo: 's', tier: 't', severity: 'page', from: 'inactive', to: 'firing', sinceMs: Date.now(), burnLong: 2, burnShort: null, summary: 'x' },
+        { notification, webhooks: webhooks.map((w) => w.url), owner: 'evaluator', leaseMs: 60_000 });
+      const notifier = {
+        attempt: async (webhook: Webhook) => {
+          if (webhook.url.includes('a.test')) throw new Error('the notifier broke');
+          return { ok: true as const, status: 204 };
+        },
+      };
+      const delivery = new NotificationDelivery({ store, clock: systemClock, logger: silentLogger, notifier, owner: 'evaluator', webhooks: new Map([['b', webhooks]]), baseDelayMs: 60_000 });
+      const next = await delivery.pass();
+      assert.ok(next !== null && next > 50_000 && next <= 60_000, `the retry is due in a minute, got ${next}`);
+      const rows = await store.listNotifications();
+      assert.deepEqual(rows.map((r) => [r.webhook, r.state, r.attempts, r.lastError]), [
+        ['http://a.test/hook', 'pending', 1, 'the notifier broke'],
+        ['http://b.test/hook', 'delivered', 1, null],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('delivers a notification an evaluator recorded and never sent, from the next evaluator', async () => {
     const hook = await receiver();
     const slo: SloConfigInput = {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
+import { messageOf } from '../../core/errors.js';
 import type { RunHandle } from '../../core/run-handle.js';
 import { type AlertReading, SloMonitor } from '../../core/slo/monitor.js';
 import { serveMetrics } from '../../observe/metrics-server.js';
@@ -45,13 +46,20 @@ export function sloMonitor(ctx: CliContext, onEvaluated?: (readings: AlertReadin
 
 /**
  * Stops the evaluator, then delivers what the outbox still holds for its backfills for at most
- * `budgetMs`; whatever is left stays in the store for the next evaluator. Returns how many.
+ * `budgetMs`; whatever is left stays in the store for the next evaluator. Returns how many (null
+ * when the store could not say: the command's own error, if any, is the one to report).
  */
-export async function closeMonitor(ctx: CliContext, monitor: SloMonitor, budgetMs = CLOSING_FLUSH_MS): Promise<number> {
-  await monitor.stop();
-  const left = await monitor.flush(budgetMs);
-  if (left > 0) ctx.logger.warn({ pending: left }, `${left} alert notification(s) not delivered yet: they stay in the store, and the next evaluator (run, worker, serve, slo status --evaluate) delivers them`);
-  return left;
+export async function closeMonitor(ctx: CliContext, monitor: SloMonitor, budgetMs = CLOSING_FLUSH_MS): Promise<number | null> {
+  const later = 'they stay in the store, and the next evaluator (run, worker, serve, slo status --evaluate) delivers them';
+  try {
+    await monitor.stop();
+    const left = await monitor.flush(budgetMs);
+    if (left > 0) ctx.logger.warn({ pending: left }, `${left} alert notification(s) not delivered yet: ${later}`);
+    return left;
+  } catch (error) {
+    ctx.logger.warn({ err: error }, `could not deliver the alert notifications: ${messageOf(error)}; ${later}`);
+    return null;
+  }
 }
 
 /**

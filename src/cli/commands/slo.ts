@@ -41,7 +41,7 @@ export function registerSloCommands(program: Command): void {
     .action(async (options: { evaluate?: boolean }, command: Command) => {
       await withContext(command, { needsConfig: options.evaluate === true }, async (ctx) => {
         let readings: AlertReading[] | undefined;
-        let undelivered: number | undefined;
+        let undelivered: number | null | undefined;
         if (options.evaluate) {
           const monitor = sloMonitor(ctx);
           readings = await monitor.evaluate();

@@ -9,7 +9,7 @@ import type { AlertRecord } from './alert-record.js';
 import { type AlertPhase, nextPhase } from './alert-state.js';
 import { readTier, type TierReading, type WindowCounts, windowsOf } from './burn-rate.js';
 import { formatDuration } from './duration.js';
-import { type AlertNotifier, NotificationDelivery } from './notification-delivery.js';
+import { type AlertNotifier, claimLeaseMs, NotificationDelivery } from './notification-delivery.js';
 import type { Severity, Slo, SloConfig, Tier, Webhook } from './slo.js';
 
 export type { AlertNotifier, AttemptResult } from './notification-delivery.js';
@@ -67,7 +67,7 @@ export class SloMonitor {
       store: options.sluice.store, clock: options.clock, logger: options.logger, notifier: options.notifier, owner: this.owner, webhooks,
       ...(options.retryBaseDelayMs !== undefined ? { baseDelayMs: options.retryBaseDelayMs } : {}),
     });
-    this.claimMs = this.delivery?.leaseMs ?? 2 * Math.max(1000, ...[...webhooks.values()].flat().map((w) => w.timeoutMs));
+    this.claimMs = claimLeaseMs(webhooks);
   }
 
   /** Backfills with SLOs; the monitor does nothing without any. */

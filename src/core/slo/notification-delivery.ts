@@ -32,6 +32,11 @@ export interface NotificationDeliveryOptions {
   maxDelayMs?: number;
 }
 
+/** A claim outlives the longest attempt (its timeout) with room to record the outcome. */
+export function claimLeaseMs(webhooks: ReadonlyMap<string, readonly Webhook[]>): number {
+  return 2 * Math.max(1000, ...[...webhooks.values()].flat().map((w) => w.timeoutMs));
+}
+
 /** Notifications claimed per round trip to the store. */
 const CLAIM_LIMIT = 20;
 /** The shortest wait between two passes, so that a store whose clock disagrees cannot spin the loop. */
@@ -50,12 +55,11 @@ export class NotificationDelivery {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** The claim outlives the longest attempt (its timeout) with room to record the outcome. */
+  /** How long a claim keeps other evaluators off (`claimLeaseMs`). */
   readonly leaseMs: number;
 
   constructor(private readonly options: NotificationDeliveryOptions) {
-    const timeouts = [...options.webhooks.values()].flat().map((w) => w.timeoutMs);
-    this.leaseMs = 2 * Math.max(1000, ...timeouts);
+    this.leaseMs = claimLeaseMs(options.webhooks);
   }
 
   /** The backfills whose notifications this process can send. */
@@ -136,7 +140,8 @@ export class NotificationDelivery {
       return;
     }
     const attempt = row.attempts + 1;
-    const result = await notifier.attempt(webhook, row.notification);
+    // A notifier that throws (one of the user's own) is a failed attempt, not a lost claim.
+    const result = await notifier.attempt(webhook, row.notification).catch((error: unknown): AttemptResult => ({ ok: false, retry: true, error: messageOf(error) }));
     if (result.ok) {
       logger.info({ ...where, attempt, status: result.status }, `alert notification ${row.id} delivered`);
       await this.settle(row, { outcome: 'delivered' });
