@@ -178,10 +178,11 @@ describe('the SLO monitor on a real store', () => {
     }
   });
 
-  it('pauses the running run on a fast burn when pauseOnPage is set, with the reason in its transitions', async () => {
+  it('pauses the running run on a fast burn when pauseOnPage is set, with the reason in its transitions, and says so in the notification', async () => {
+    const hook = await receiver();
     const def = defineBackfill({
       name: 'slow', source: source(100_000), key: (i: { id: number }) => i.id, batchSize: 10,
-      slo: { objectives: [{ name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 0.01 }, objective: 0.95, tiers: [{ name: 'fast', severity: 'page', burnRate: 10, longWindow: '1h', shortWindow: '5m' }] }], pauseOnPage: true },
+      slo: { objectives: [{ name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 0.01 }, objective: 0.95, tiers: [{ name: 'fast', severity: 'page', burnRate: 10, longWindow: '1h', shortWindow: '5m' }] }], pauseOnPage: true, webhooks: [{ url: hook.url }] },
       async process() {
         await new Promise((resolve) => setTimeout(resolve, 30));
       },
@@ -191,11 +192,13 @@ describe('the SLO monitor on a real store', () => {
     try {
       const handle = await sluice.start('slow');
       await waitFor(async () => (await store.batchWindow('slow', 0, 0)).batches >= 3, 'three committed batches');
-      const monitor = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger });
+      const monitor = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger, notifier: new WebhookNotifier() });
       const [reading] = await monitor.evaluate();
       assert.equal(reading!.state, 'firing');
       const outcome = await handle.done;
       assert.equal(outcome.state, 'paused');
+      assert.equal(await monitor.flush(10_000), 0);
+      assert.deepEqual(hook.received().map((r) => [r.notification.runs, r.notification.paused]), [[[handle.runId], [handle.runId]]], 'the notification went out after the pause, naming the run');
       const transitions = await store.listTransitions(handle.runId);
       const paused = transitions.at(-1)!;
       assert.equal(paused.actor, 'slo');
@@ -203,6 +206,7 @@ describe('the SLO monitor on a real store', () => {
     } finally {
       await sluice.close();
       await store.close();
+      await hook.close();
     }
   });
 });
