@@ -115,11 +115,17 @@ describe('CLI: SLO alert notifications cannot be lost', () => {
       await Promise.race([hook.waitForRequests(1), exited.then(() => assert.fail('the first evaluator exited without sending the notification'))]);
       first.kill('SIGKILL');
       await exited;
+      const left = await runCli(['slo', 'status', '--json', '--db', db], { cwd: dir });
+      assert.equal(left.code, 0, left.stderr);
+      const shownLeft = (JSON.parse(left.stdout) as { notifications: Array<{ id: string; state: string; attempts: number }> }).notifications;
+      assert.deepEqual(shownLeft.map((n) => [n.id, n.state, n.attempts]), [[hook.requests[0]!.notification.id, 'pending', 0]], 'slo status shows the notification left behind');
 
       const next = await runCli(['slo', 'status', '--evaluate', '--json', '--db', db], { cwd: dir, env: withHook });
       assert.equal(next.code, 0, next.stderr);
       assert.deepEqual(hook.requests.map((r) => r.status), [0, 200]);
-      assert.equal((JSON.parse(next.stdout) as { undeliveredNotifications: number }).undeliveredNotifications, 0);
+      const shownNext = JSON.parse(next.stdout) as { undeliveredNotifications: number; notifications: unknown[] };
+      assert.equal(shownNext.undeliveredNotifications, 0);
+      assert.deepEqual(shownNext.notifications, []);
       const [sent, delivered] = hook.requests;
       assert.equal(delivered!.notification.id, sent!.notification.id, 'the same notification, not a new transition');
       assert.ok(verifySignature(SECRET, delivered!.signature!, delivered!.body));
