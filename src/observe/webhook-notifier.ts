@@ -61,7 +61,14 @@ export class WebhookNotifier implements AlertNotifier {
       return { ok: false, retry: true, error, ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: Math.min(60_000, retryAfter * 1000) } : {}) };
     } catch (error) {
       const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-      return { ok: false, retry: true, error: timedOut ? `no answer within ${webhook.timeoutMs} ms` : messageOf(error) };
+      return { ok: false, retry: true, error: timedOut ? `no answer within ${webhook.timeoutMs} ms` : networkError(error) };
     }
   }
+}
+
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND …) is in its cause. */
+function networkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  return reason ? `${messageOf(error)}: ${reason}` : messageOf(error);
 }

@@ -89,12 +89,15 @@ describe('the SLO monitor on a real store', () => {
     const flaky = await receiver([500, 429, 200]);
     const refusing = await receiver([403]);
     const silent = await receiver([0, 0]);
+    const gone = await receiver();
+    await gone.close(); // nothing listens on its port any more
     const store = await openSqliteStore(join(dir, 'retries.db'));
     try {
       const webhooks: Webhook[] = [
         { url: flaky.url, secret: undefined, secretEnv: undefined, attempts: 5, timeoutMs: 5_000 },
         { url: refusing.url, secret: 'k', secretEnv: undefined, attempts: 5, timeoutMs: 5_000 },
         { url: silent.url, secret: 'k', secretEnv: undefined, attempts: 2, timeoutMs: 200 },
+        { url: gone.url, secret: undefined, secretEnv: undefined, attempts: 1, timeoutMs: 5_000 },
       ];
       const notification: AlertNotification = { id: 'n_test', backfill: 'b', slo: 's', tier: 't', severity: 'page', state: 'firing', since: new Date().toISOString(), burnRate: { threshold: 1, long: 2, short: null }, windows: { long: '1h', short: null }, summary: 'x', runs: [], paused: [] };
       await store.changeAlert({ backfill: 'b', slo: 's', tier: 't', severity: 'page', from: 'inactive', to: 'firing', sinceMs: Date.now(), burnLong: 2, burnShort: null, summary: 'x' },
@@ -111,6 +114,7 @@ describe('the SLO monitor on a real store', () => {
       assert.deepEqual([rows.get(flaky.url)!.state, rows.get(flaky.url)!.attempts, rows.get(flaky.url)!.lastError], ['delivered', 3, null]);
       assert.deepEqual([rows.get(refusing.url)!.state, rows.get(refusing.url)!.attempts, rows.get(refusing.url)!.lastError], ['failed', 1, 'HTTP 403']);
       assert.deepEqual([rows.get(silent.url)!.state, rows.get(silent.url)!.attempts, rows.get(silent.url)!.lastError], ['failed', 2, 'no answer within 200 ms']);
+      assert.deepEqual([rows.get(gone.url)!.state, rows.get(gone.url)!.lastError], ['failed', 'fetch failed: ECONNREFUSED'], 'the network error says why');
     } finally {
       await store.close();
       await Promise.all([flaky.close(), refusing.close(), silent.close()]);
