@@ -103,7 +103,8 @@ export class SloMonitor {
 
   /**
    * Delivers the outbox's notifications (of the watched backfills) until none is pending or
-   * `budgetMs` has passed, retries included. Resolves to how many are left for the next evaluator.
+   * `budgetMs` has passed, retries included. Resolves to how many are left for the next evaluator
+   * (0 without a notifier: such a monitor only records notifications, it never delivers them).
    */
   async flush(budgetMs: number): Promise<number> {
     return (await this.delivery?.drain(budgetMs)) ?? 0;
