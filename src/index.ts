@@ -37,11 +37,12 @@ export type { PostgresHealthOptions, ProbeOptions, HttpRateLimit, HttpRateLimitO
 export type { HealthSignal, SignalLevel, SignalReading } from './core/throttle/signal.js';
 export type { ThrottleInput } from './core/definition.js';
 export { SloMonitor } from './core/slo/monitor.js';
-export type { AlertNotification, AlertNotifier, AlertReading, SloMonitorOptions } from './core/slo/monitor.js';
+export type { AlertNotification } from './core/slo/alert-notification.js';
+export type { AlertNotifier, AlertReading, AttemptResult, SloMonitorOptions } from './core/slo/monitor.js';
 export type { SloConfigInput, SloInput, TierInput, WebhookInput } from './core/slo/slo.js';
 export type { AlertRecord, AlertEventRecord } from './core/slo/alert-record.js';
 export type { AlertState } from './core/slo/alert-state.js';
-export { WebhookNotifier, verifySignature, SIGNATURE_HEADER } from './observe/webhook-notifier.js';
+export { WebhookNotifier, verifySignature, SIGNATURE_HEADER, NOTIFICATION_ID_HEADER } from './observe/webhook-notifier.js';
 export { RunMetrics } from './observe/run-metrics.js';
 export { parity, uniqueness, coverage } from './core/verify.js';
 export type { VerifyCheck, VerifyContext, VerifyOutcome, VerificationRecord } from './core/verify.js';

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from './clock.js';
 import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
@@ -7,7 +6,7 @@ import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
 import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunAlreadySucceededError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
-import { newRunId } from './ids.js';
+import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
@@ -50,7 +49,7 @@ class Engine implements Sluice {
     this.store = options.store;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
-    this.worker = options.worker ?? defaultWorker(this.clock);
+    this.worker = options.worker ?? processIdentity(this.clock);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.progressIntervalMs = options.progressIntervalMs ?? 1000;
     this.isOwnerDead = options.isOwnerDead ?? (() => false);
@@ -788,10 +787,4 @@ function pick<T extends object, K extends keyof T>(object: T, names: readonly K[
   const out: Partial<Pick<T, K>> = {};
   for (const name of names) if (object[name] !== undefined) out[name] = object[name];
   return out;
-}
-
-function defaultWorker(clock: Clock): WorkerIdentity {
-  const host = hostname();
-  const random = Math.floor(clock.random() * 36 ** 6).toString(36);
-  return { id: `${host}:${process.pid}:${random}`, host, pid: process.pid };
 }

@@ -2,6 +2,7 @@ import type { Counts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
 import type { VerificationRecord } from './verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from './slo/alert-record.js';
+import type { ClaimedNotifications, NewNotification, OutboxClaim, OutboxRecord, OutboxSettlement, OutboxState } from './slo/alert-outbox.js';
 import type {
   BatchRecord,
   BatchStats,
@@ -169,12 +170,34 @@ export interface Store {
   /**
    * Moves an alert from `change.from` to `change.to` (compare-and-set: false when another process
    * moved it first) and records the event when the state changes. With `from === to` it only
-   * refreshes the burn rates and summary.
+   * refreshes the burn rates and summary. `notify` goes into the outbox in the same transaction
+   * when the state changes (claimed by `notify.owner`), and never otherwise.
    */
-  changeAlert(change: AlertChange): Promise<boolean>;
+  changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean>;
 
   /** Alert state changes, oldest first, optionally of one backfill, alert or time range (ms). */
   listAlertEvents(filter?: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number }): Promise<AlertEventRecord[]>;
+
+  // ---- alert notifications (the outbox) ---------------------------------------------------------
+
+  /**
+   * Claims up to `limit` pending notifications of `backfills` that are due (their next attempt has
+   * come) and not claimed by another live claim, for `leaseMs`; the owner's own claims are claimed
+   * again. Two evaluators claiming at once get disjoint rows.
+   */
+  claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications>;
+
+  /** Replaces the body of a notification the owner still holds (every webhook's row). False when the claim was lost. */
+  reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean>;
+
+  /**
+   * Records how an attempt to one webhook ended and releases the claim: delivered, failed for good,
+   * or to retry in `retryInMs`. False (and nothing written) when another evaluator holds it now.
+   */
+  settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean>;
+
+  /** Outbox rows, oldest first, optionally of one backfill or state. */
+  listNotifications(filter?: { backfill?: string; state?: OutboxState; limit?: number }): Promise<OutboxRecord[]>;
 
   // ---- verification ---------------------------------------------------------------------------
 

@@ -1,15 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { messageOf } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import type { AlertNotification, AlertNotifier } from '../core/slo/monitor.js';
+import type { AlertNotification } from '../core/slo/alert-notification.js';
+import type { AlertNotifier, AttemptResult } from '../core/slo/notification-delivery.js';
 import type { Webhook } from '../core/slo/slo.js';
 
 export interface WebhookNotifierOptions {
-  logger: Logger;
-  /** First retry delay; doubles per attempt (capped at 60 s). Default 1000 ms. */
-  baseDelayMs?: number;
-  /** Per-attempt timeout. Default 10 s. */
-  timeoutMs?: number;
+  /** Where the signing secrets named by `secretEnv` are read. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -36,61 +32,43 @@ export function verifySignature(secret: string, header: string, body: string, op
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
+/** Carries the notification's stable id, also in the body: receivers drop a repeat they have seen. */
+export const NOTIFICATION_ID_HEADER = 'x-sluice-notification-id';
+
 /**
- * POSTs alert notifications as JSON to webhooks, signed when the webhook has a secret. Retries
- * network errors, 5xx and 429 (honouring Retry-After) with exponential backoff; a 4xx other than
- * 429 is the receiver refusing the request and is not retried. Never throws: failures are logged.
+ * POSTs an alert notification as JSON to a webhook, signed when the webhook has a secret, within
+ * the webhook's timeout: one attempt. Network errors, timeouts, 5xx and 429 (with its Retry-After)
+ * are worth retrying; another 4xx is the receiver refusing the request. The outbox's delivery
+ * decides when to retry. Never throws.
  */
 export class WebhookNotifier implements AlertNotifier {
-  private readonly pending = new Set<Promise<void>>();
+  constructor(private readonly options: WebhookNotifierOptions = {}) {}
 
-  constructor(private readonly options: WebhookNotifierOptions) {}
-
-  notify(webhooks: readonly Webhook[], notification: AlertNotification): void {
-    for (const webhook of webhooks) {
-      const delivery = this.deliver(webhook, notification).finally(() => this.pending.delete(delivery));
-      this.pending.add(delivery);
-    }
-  }
-
-  /** Waits for deliveries in flight (shutdown, tests). */
-  async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
-  }
-
-  private async deliver(webhook: Webhook, notification: AlertNotification): Promise<void> {
-    const { logger } = this.options;
+  async attempt(webhook: Webhook, notification: AlertNotification): Promise<AttemptResult> {
     const secret = webhook.secretEnv !== undefined ? (this.options.env ?? process.env)[webhook.secretEnv] : webhook.secret;
-    const where = { url: webhook.url, alert: `${notification.slo}/${notification.tier}`, state: notification.state };
-    if (webhook.secretEnv !== undefined && !secret) {
-      logger.error(where, `alert webhook not sent: its signing secret's environment variable ${webhook.secretEnv} is not set`);
-      return;
-    }
+    // Another evaluator may have the variable set: worth a retry (by it), not a request without the signature.
+    if (webhook.secretEnv !== undefined && !secret) return { ok: false, retry: true, error: `the signing secret's environment variable ${webhook.secretEnv} is not set here` };
     const body = JSON.stringify({ version: 1, kind: 'sluice.slo.alert', ...notification });
-    const base = this.options.baseDelayMs ?? 1000;
-    for (let attempt = 1; attempt <= webhook.attempts; attempt++) {
-      let retryAfterMs: number | undefined;
-      try {
-        const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sluice-alerts/1' };
-        if (secret) headers[SIGNATURE_HEADER] = sign(secret, body, Math.floor(Date.now() / 1000));
-        const response = await fetch(webhook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000) });
-        await response.arrayBuffer().catch(() => undefined);
-        if (response.ok) {
-          logger.info({ ...where, attempt }, 'alert webhook delivered');
-          return;
-        }
-        if (response.status !== 429 && response.status < 500) {
-          logger.error({ ...where, status: response.status }, `alert webhook refused with HTTP ${response.status}; not retried`);
-          return;
-        }
-        const header = Number(response.headers.get('retry-after'));
-        if (Number.isFinite(header) && header > 0) retryAfterMs = Math.min(60_000, header * 1000);
-        logger.warn({ ...where, attempt, status: response.status }, `alert webhook answered HTTP ${response.status}`);
-      } catch (error) {
-        logger.warn({ ...where, attempt }, `alert webhook failed: ${messageOf(error)}`);
-      }
-      if (attempt < webhook.attempts) await new Promise((resolve) => setTimeout(resolve, retryAfterMs ?? Math.min(60_000, base * 2 ** (attempt - 1))));
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sluice-alerts/1', [NOTIFICATION_ID_HEADER]: notification.id };
+    if (secret) headers[SIGNATURE_HEADER] = sign(secret, body, Math.floor(Date.now() / 1000));
+    try {
+      const response = await fetch(webhook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(webhook.timeoutMs) });
+      await response.arrayBuffer().catch(() => undefined);
+      if (response.ok) return { ok: true, status: response.status };
+      const error = `HTTP ${response.status}`;
+      if (response.status !== 429 && response.status < 500) return { ok: false, retry: false, error };
+      const retryAfter = Number(response.headers.get('retry-after'));
+      return { ok: false, retry: true, error, ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: Math.min(60_000, retryAfter * 1000) } : {}) };
+    } catch (error) {
+      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+      return { ok: false, retry: true, error: timedOut ? `no answer within ${webhook.timeoutMs} ms` : networkError(error) };
     }
-    logger.error(where, `alert webhook given up after ${webhook.attempts} attempts`);
   }
+}
+
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND …) is in its cause. */
+function networkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  return reason ? `${messageOf(error)}: ${reason}` : messageOf(error);
 }

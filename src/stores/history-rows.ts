@@ -1,3 +1,5 @@
+import type { AlertNotification } from '../core/slo/alert-notification.js';
+import type { OutboxRecord, OutboxState } from '../core/slo/alert-outbox.js';
 import type { AlertEventRecord, AlertRecord } from '../core/slo/alert-record.js';
 import type { AlertState } from '../core/slo/alert-state.js';
 import type { Severity } from '../core/slo/slo.js';
@@ -66,6 +68,26 @@ export function toAlertEvent(row: AlertEventRow): AlertEventRecord {
     burnShort: row.burn_short,
     summary: row.summary,
     at: iso(row.at_ms),
+  };
+}
+
+/** An outbox row: the payload is JSON text (SQLite) or already parsed (jsonb). */
+export interface OutboxRow {
+  id: string; webhook: string; backfill: string; payload: string | AlertNotification; state: OutboxState; attempts: number;
+  last_error: string | null; created_ms: number | string; settled_ms: number | string | null;
+}
+
+export function toOutbox(row: OutboxRow): OutboxRecord {
+  return {
+    id: row.id,
+    webhook: row.webhook,
+    backfill: row.backfill,
+    notification: typeof row.payload === 'string' ? (JSON.parse(row.payload) as AlertNotification) : row.payload,
+    state: row.state,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    createdAt: iso(row.created_ms),
+    settledAt: row.settled_ms === null ? null : iso(row.settled_ms),
   };
 }
 

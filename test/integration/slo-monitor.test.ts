@@ -1,38 +1,14 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createSluice, defineBackfill, iterable, openSqliteStore, PermanentError, SloMonitor, verifySignature, WebhookNotifier } from '../../src/index.js';
 import type { AlertNotification, SloConfigInput } from '../../src/index.js';
+import { NotificationDelivery } from '../../src/core/slo/notification-delivery.js';
+import type { Webhook } from '../../src/core/slo/slo.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
-
-interface Received { body: string; signature: string | undefined; notification: AlertNotification }
-
-/** A webhook receiver on loopback that answers with the statuses it is given, then 200. */
-async function receiver(statuses: number[] = []): Promise<{ url: string; received: Received[]; hits: () => number; close: () => Promise<void> }> {
-  const received: Received[] = [];
-  let hits = 0;
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      hits += 1;
-      const status = statuses.shift() ?? 200;
-      if (status === 200) received.push({ body, signature: req.headers['x-sluice-signature'] as string | undefined, notification: JSON.parse(body) as AlertNotification });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    received,
-    hits: () => hits,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
+import { webhookReceiver as receiver } from '../helpers/webhook-receiver.js';
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
 const source = (n: number) => iterable({ from: (cursor: unknown) => items(n).filter((i) => i.id > ((cursor as number | null) ?? 0)), cursorOf: (i: { id: number }) => i.id });
@@ -68,19 +44,23 @@ describe('the SLO monitor on a real store', () => {
       const outcome = await (await sluice.start('failing')).done;
       assert.equal(outcome.counts.quarantined, 100);
       const clock = shiftedClock();
-      const notifier = new WebhookNotifier({ logger: silentLogger, baseDelayMs: 10 });
+      const notifier = new WebhookNotifier();
       const evaluations: string[][] = [];
-      const monitor = new SloMonitor({ sluice, clock, logger: silentLogger, notifier, onEvaluated: (r) => evaluations.push(r.map((a) => a.state)) });
-      const twin = new SloMonitor({ sluice, clock, logger: silentLogger, notifier });
+      const monitor = new SloMonitor({ sluice, clock, logger: silentLogger, notifier, retryBaseDelayMs: 10, onEvaluated: (r) => evaluations.push(r.map((a) => a.state)) });
+      const twin = new SloMonitor({ sluice, clock, logger: silentLogger, notifier, retryBaseDelayMs: 10 });
 
       const [reading] = await monitor.evaluate();
       assert.equal(reading!.state, 'firing');
       assert.ok(Math.abs(reading!.burnLong - 50) < 1e-9, `half the items failed against a 1 % budget: 50×, got ${reading!.burnLong}`);
       assert.equal((await twin.evaluate())[0]!.state, 'firing');
-      await notifier.flush();
-      assert.equal(hook.received.length, 1, 'the second evaluator lost the compare-and-set and sent nothing');
-      const [firing] = hook.received;
+      assert.equal(await monitor.flush(10_000), 0, 'nothing left undelivered');
+      assert.equal(await twin.flush(10_000), 0);
+      assert.equal(hook.received().length, 1, 'the second evaluator lost the compare-and-set and sent nothing');
+      const [firing] = hook.received();
       assert.equal(firing!.notification.state, 'firing');
+      assert.match(firing!.notification.id, /^n_[0-9a-z]{15}$/);
+      assert.equal(firing!.id, firing!.notification.id, 'the id in a header too');
+      assert.deepEqual((await store.listNotifications()).map((n) => [n.id, n.state, n.attempts]), [[firing!.notification.id, 'delivered', 1]]);
       assert.deepEqual([firing!.notification.backfill, firing!.notification.slo, firing!.notification.tier, firing!.notification.severity], ['failing', 'errors', 'fast', 'page']);
       assert.deepEqual(firing!.notification.windows, { long: '1h', short: '5m' });
       assert.match(firing!.notification.summary, /quarantined items burn the error budget at 50\.0× over 1h and 50\.0× over 5m \(14\.4× fires\)/);
@@ -92,8 +72,9 @@ describe('the SLO monitor on a real store', () => {
 
       clock.shift(5 * 60_000 + 1000); // the short window is empty now: the burn stopped
       assert.equal((await monitor.evaluate())[0]!.state, 'resolved');
-      await notifier.flush();
-      assert.deepEqual(hook.received.map((r) => r.notification.state), ['firing', 'resolved']);
+      assert.equal(await monitor.flush(10_000), 0);
+      assert.deepEqual(hook.received().map((r) => r.notification.state), ['firing', 'resolved']);
+      assert.notEqual(hook.received()[1]!.notification.id, firing!.notification.id, 'each transition has its own id');
       const events = await sluice.store.listAlertEvents({ backfill: 'failing' });
       assert.deepEqual(events.map((e) => `${e.from}→${e.to}`), ['inactive→firing', 'firing→resolved']);
     } finally {
@@ -104,25 +85,108 @@ describe('the SLO monitor on a real store', () => {
     }
   });
 
-  it('retries a webhook on 5xx and 429, and gives up on other 4xx at once', async () => {
+  it('retries a notification on 5xx, 429 and no answer, from the outbox, and gives up on other 4xx at once', async () => {
     const flaky = await receiver([500, 429, 200]);
     const refusing = await receiver([403]);
-    const notifier = new WebhookNotifier({ logger: silentLogger, baseDelayMs: 5 });
-    const notification = { backfill: 'b', slo: 's', tier: 't', severity: 'page', state: 'firing', since: new Date().toISOString(), burnRate: { threshold: 1, long: 2, short: null }, windows: { long: '1h', short: null }, summary: 'x', runs: [], paused: [] } as AlertNotification;
-    notifier.notify([{ url: flaky.url, secret: undefined, secretEnv: undefined, attempts: 5 }, { url: refusing.url, secret: 'k', secretEnv: undefined, attempts: 5 }], notification);
-    await notifier.flush();
-    assert.equal(flaky.hits(), 3);
-    assert.equal(flaky.received.length, 1);
-    assert.equal(flaky.received[0]!.signature, undefined, 'no secret, no signature');
-    assert.equal(refusing.hits(), 1, 'a 403 is not retried');
-    await flaky.close();
-    await refusing.close();
+    const silent = await receiver([0, 0]);
+    const gone = await receiver();
+    await gone.close(); // nothing listens on its port any more
+    const store = await openSqliteStore(join(dir, 'retries.db'));
+    try {
+      const webhooks: Webhook[] = [
+        { url: flaky.url, secret: undefined, secretEnv: undefined, attempts: 5, timeoutMs: 5_000 },
+        { url: refusing.url, secret: 'k', secretEnv: undefined, attempts: 5, timeoutMs: 5_000 },
+        { url: silent.url, secret: 'k', secretEnv: undefined, attempts: 2, timeoutMs: 200 },
+        { url: gone.url, secret: undefined, secretEnv: undefined, attempts: 1, timeoutMs: 5_000 },
+      ];
+      const notification: AlertNotification = { id: 'n_test', backfill: 'b', slo: 's', tier: 't', severity: 'page', state: 'firing', since: new Date().toISOString(), burnRate: { threshold: 1, long: 2, short: null }, windows: { long: '1h', short: null }, summary: 'x', runs: [], paused: [] };
+      await store.changeAlert({ backfill: 'b', slo: 's', tier: 't', severity: 'page', from: 'inactive', to: 'firing', sinceMs: Date.now(), burnLong: 2, burnShort: null, summary: 'x' },
+        { notification, webhooks: webhooks.map((w) => w.url), owner: 'evaluator', leaseMs: 60_000 });
+      const delivery = new NotificationDelivery({ store, clock: systemClock, logger: silentLogger, notifier: new WebhookNotifier(), owner: 'evaluator', webhooks: new Map([['b', webhooks]]), baseDelayMs: 5 });
+      assert.equal(delivery.leaseMs, 10_000, 'a claim lasts twice the longest attempt');
+      assert.equal(await delivery.drain(10_000), 0, 'every notification settled');
+      assert.equal(flaky.requests.length, 3);
+      assert.equal(flaky.received().length, 1);
+      assert.equal(flaky.received()[0]!.signature, undefined, 'no secret, no signature');
+      assert.equal(refusing.requests.length, 1, 'a 403 is not retried');
+      assert.equal(silent.requests.length, 2, 'an attempt without an answer in time is retried, up to the webhook\'s attempts');
+      const rows = new Map((await store.listNotifications()).map((n) => [n.webhook, n]));
+      assert.deepEqual([rows.get(flaky.url)!.state, rows.get(flaky.url)!.attempts, rows.get(flaky.url)!.lastError], ['delivered', 3, null]);
+      assert.deepEqual([rows.get(refusing.url)!.state, rows.get(refusing.url)!.attempts, rows.get(refusing.url)!.lastError], ['failed', 1, 'HTTP 403']);
+      assert.deepEqual([rows.get(silent.url)!.state, rows.get(silent.url)!.attempts, rows.get(silent.url)!.lastError], ['failed', 2, 'no answer within 200 ms']);
+      assert.deepEqual([rows.get(gone.url)!.state, rows.get(gone.url)!.lastError], ['failed', 'fetch failed: ECONNREFUSED'], 'the network error says why');
+    } finally {
+      await store.close();
+      await Promise.all([flaky.close(), refusing.close(), silent.close()]);
+    }
   });
 
-  it('pauses the running run on a fast burn when pauseOnPage is set, with the reason in its transitions', async () => {
+  it('counts a notifier that throws as a failed attempt, retried later, and keeps delivering the rest', async () => {
+    const store = await openSqliteStore(join(dir, 'throwing.db'));
+    try {
+      const webhooks: Webhook[] = ['http://a.test/hook', 'http://b.test/hook'].map((url) => ({ url, secret: undefined, secretEnv: undefined, attempts: 3, timeoutMs: 1_000 }));
+      const notification: AlertNotification = { id: 'n_throws', backfill: 'b', slo: 's', tier: 't', severity: 'page', state: 'firing', since: new Date().toISOString(), burnRate: { threshold: 1, long: 2, short: null }, windows: { long: '1h', short: null }, summary: 'x', runs: [], paused: [] };
+      await store.changeAlert({ backfill: 'b', slo: 's', tier: 't', severity: 'page', from: 'inactive', to: 'firing', sinceMs: Date.now(), burnLong: 2, burnShort: null, summary: 'x' },
+        { notification, webhooks: webhooks.map((w) => w.url), owner: 'evaluator', leaseMs: 60_000 });
+      const notifier = {
+        attempt: async (webhook: Webhook) => {
+          if (webhook.url.includes('a.test')) throw new Error('the notifier broke');
+          return { ok: true as const, status: 204 };
+        },
+      };
+      const delivery = new NotificationDelivery({ store, clock: systemClock, logger: silentLogger, notifier, owner: 'evaluator', webhooks: new Map([['b', webhooks]]), baseDelayMs: 60_000 });
+      const next = await delivery.pass();
+      assert.ok(next !== null && next > 50_000 && next <= 60_000, `the retry is due in a minute, got ${next}`);
+      const rows = await store.listNotifications();
+      assert.deepEqual(rows.map((r) => [r.webhook, r.state, r.attempts, r.lastError]), [
+        ['http://a.test/hook', 'pending', 1, 'the notifier broke'],
+        ['http://b.test/hook', 'delivered', 1, null],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('delivers a notification an evaluator recorded and never sent, from the next evaluator', async () => {
+    const hook = await receiver();
+    const slo: SloConfigInput = {
+      objectives: [{ name: 'errors', sli: { kind: 'error-ratio' }, objective: 0.99, tiers: [{ name: 'fast', severity: 'page', burnRate: 1, longWindow: '1h' }] }],
+      webhooks: [{ url: hook.url, secret: 'k', timeout: '1s' }],
+    };
+    const def = defineBackfill({
+      name: 'orphaned', source: source(20), key: (i: { id: number }) => i.id, batchSize: 10, retry: { attempts: 1 }, maxFailureRatio: 1, slo,
+      process() {
+        throw new PermanentError('all broken');
+      },
+    });
+    const store = await openSqliteStore(join(dir, 'orphaned.db'));
+    const sluice = createSluice({ store, backfills: [def] });
+    try {
+      await (await sluice.start('orphaned')).done;
+      // The first evaluator moves the alert and records its notification, then is gone (it has no notifier: it never sends).
+      const first = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger, owner: 'gone' });
+      assert.equal((await first.evaluate())[0]!.state, 'firing');
+      const [recorded] = await store.listNotifications();
+      assert.equal(recorded!.state, 'pending');
+      const next = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger, notifier: new WebhookNotifier() });
+      assert.equal((await next.evaluate())[0]!.state, 'firing', 'no second transition');
+      assert.equal(await next.flush(10_000), 0, 'delivered once the first evaluator\'s claim (2 s) expired');
+      await next.stop();
+      assert.deepEqual(hook.received().map((r) => r.notification.id), [recorded!.id]);
+      assert.ok(verifySignature('k', hook.received()[0]!.signature!, hook.received()[0]!.body));
+      assert.equal((await store.listNotifications())[0]!.state, 'delivered');
+    } finally {
+      await sluice.close();
+      await store.close();
+      await hook.close();
+    }
+  });
+
+  it('pauses the running run on a fast burn when pauseOnPage is set, with the reason in its transitions, and says so in the notification', async () => {
+    const hook = await receiver();
     const def = defineBackfill({
       name: 'slow', source: source(100_000), key: (i: { id: number }) => i.id, batchSize: 10,
-      slo: { objectives: [{ name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 0.01 }, objective: 0.95, tiers: [{ name: 'fast', severity: 'page', burnRate: 10, longWindow: '1h', shortWindow: '5m' }] }], pauseOnPage: true },
+      slo: { objectives: [{ name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 0.01 }, objective: 0.95, tiers: [{ name: 'fast', severity: 'page', burnRate: 10, longWindow: '1h', shortWindow: '5m' }] }], pauseOnPage: true, webhooks: [{ url: hook.url }] },
       async process() {
         await new Promise((resolve) => setTimeout(resolve, 30));
       },
@@ -132,11 +196,13 @@ describe('the SLO monitor on a real store', () => {
     try {
       const handle = await sluice.start('slow');
       await waitFor(async () => (await store.batchWindow('slow', 0, 0)).batches >= 3, 'three committed batches');
-      const monitor = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger });
+      const monitor = new SloMonitor({ sluice, clock: systemClock, logger: silentLogger, notifier: new WebhookNotifier() });
       const [reading] = await monitor.evaluate();
       assert.equal(reading!.state, 'firing');
       const outcome = await handle.done;
       assert.equal(outcome.state, 'paused');
+      assert.equal(await monitor.flush(10_000), 0);
+      assert.deepEqual(hook.received().map((r) => [r.notification.runs, r.notification.paused]), [[[handle.runId], [handle.runId]]], 'the notification went out after the pause, naming the run');
       const transitions = await store.listTransitions(handle.runId);
       const paused = transitions.at(-1)!;
       assert.equal(paused.actor, 'slo');
@@ -144,6 +210,7 @@ describe('the SLO monitor on a real store', () => {
     } finally {
       await sluice.close();
       await store.close();
+      await hook.close();
     }
   });
 });

@@ -9,8 +9,8 @@ import Database from 'better-sqlite3';
 import { isTransientStoreError, StoreError } from '../../src/core/errors.js';
 import type { RunOptions } from '../../src/core/run.js';
 import type { NewRun, StoreTransaction } from '../../src/core/store.js';
-import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
 import { SCHEMA_VERSION } from '../../src/stores/sqlite/migrations.js';
+import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
 import { tempDir } from '../helpers/temp.js';
 import { storeContract } from './store-contract.js';
 

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import type { Counts } from '../../src/core/counts.js';
 import { LeaseLostError } from '../../src/core/errors.js';
 import type { PartitionLease, RunControl, RunOptions } from '../../src/core/run.js';
+import type { AlertNotification } from '../../src/core/slo/alert-notification.js';
+import type { AlertChange } from '../../src/core/slo/alert-record.js';
 import type { CheckpointWrite, NewRun, Store } from '../../src/core/store.js';
+import { waitFor } from '../helpers/temp.js';
 
 const options: RunOptions = { batchSize: 100, concurrency: 2, maxFailureRatio: 0.01, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } };
 let sequence = 0;
@@ -35,6 +38,17 @@ function control(kind: RunControl['kind'], actor = 'op'): RunControl {
 /** A checkpoint write with everything but the lease defaulted. */
 function batch(lease: PartitionLease, write: Partial<CheckpointWrite> = {}): CheckpointWrite {
   return { lease, previousCursor: null, cursor: null, done: false, delta: zero, leaseMs: 60_000, ...write };
+}
+
+/** A firing alert's change and the notification to record with it. */
+function firing(tier: string, id: string): { change: AlertChange; notification: AlertNotification } {
+  const key = { backfill: 'contract', slo: 'latency', tier };
+  const change: AlertChange = { ...key, severity: 'page', from: 'inactive', to: 'firing', sinceMs: Date.parse('2026-03-01T00:00:00.000Z'), burnLong: 20, burnShort: 30, summary: 'burning 20×' };
+  const notification: AlertNotification = {
+    id, ...key, severity: 'page', state: 'firing', since: '2026-03-01T00:00:00.000Z', burnRate: { threshold: 14.4, long: 20, short: 30 },
+    windows: { long: '1h', short: '5m' }, summary: 'burning 20×', runs: ['r_1'], paused: [],
+  };
+  return { change, notification };
 }
 
 /** Matches errors by their stable code, so that a store loaded from another copy of the package still matches. */
@@ -897,6 +911,88 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.deepEqual((await store.listAlertEvents({ alert: key, sinceMs: t0 + 1 })).map((e) => e.to), ['resolved']);
       assert.deepEqual(await store.listAlertEvents({ backfill: 'contract', untilMs: t0 - 1 }), []);
       assert.deepEqual(await store.listAlertEvents({ alert: { ...key, tier: 'slow-burn' } }), []);
+    });
+
+    // ---- alert notifications (the outbox) -------------------------------------------------------
+
+    withStore('records a notification per webhook with the alert\'s transition, and only with a transition', async (store) => {
+      const { change, notification } = firing('fast-burn', 'n_one');
+      const notify = { notification, webhooks: ['http://a.test/hook', 'http://b.test/hook'], owner: 'e1', leaseMs: 60_000 };
+      assert.equal(await store.changeAlert(change, notify), true);
+      const rows = await store.listNotifications();
+      assert.deepEqual(rows.map((r) => [r.id, r.webhook, r.backfill, r.state, r.attempts, r.lastError, r.settledAt]), [
+        ['n_one', 'http://a.test/hook', 'contract', 'pending', 0, null, null],
+        ['n_one', 'http://b.test/hook', 'contract', 'pending', 0, null, null],
+      ]);
+      assert.deepEqual(rows[0]!.notification, notification);
+      assert.ok(!Number.isNaN(Date.parse(rows[0]!.createdAt)));
+
+      assert.equal(await store.changeAlert(change, { ...notify, notification: { ...notification, id: 'n_lost' } }), false, 'the evaluator that lost the race');
+      assert.equal(await store.changeAlert({ ...change, from: 'firing', to: 'firing' }, { ...notify, notification: { ...notification, id: 'n_same' } }), true);
+      assert.deepEqual((await store.listNotifications()).map((r) => r.id), ['n_one', 'n_one'], 'a lost race and an unchanged state record nothing');
+      assert.deepEqual(await store.listNotifications({ backfill: 'other' }), []);
+      assert.equal((await store.listNotifications({ state: 'delivered' })).length, 0);
+    });
+
+    withStore('claims due notifications for one evaluator at a time, settles them, and schedules retries', async (store) => {
+      const { change, notification } = firing('fast-burn', 'n_two');
+      await store.changeAlert(change, { notification, webhooks: ['http://a.test/hook', 'http://b.test/hook'], owner: 'e1', leaseMs: 60_000 });
+      const claim = (owner: string, backfills = ['contract']) => store.claimNotifications({ owner, backfills, leaseMs: 60_000, limit: 10 });
+
+      const other = await claim('e2');
+      assert.deepEqual(other.claimed, [], 'the evaluator that moved the alert holds its notification');
+      assert.ok(other.nextDueInMs !== null && other.nextDueInMs > 50_000 && other.nextDueInMs <= 60_000, `due when the claim expires, got ${other.nextDueInMs}`);
+      const own = await claim('e1');
+      assert.deepEqual(own.claimed.map((r) => [r.id, r.webhook]), [['n_two', 'http://a.test/hook'], ['n_two', 'http://b.test/hook']]);
+      assert.equal(own.nextDueInMs, null, 'nothing else is pending');
+      assert.deepEqual(own.claimed[0]!.notification, notification);
+
+      assert.equal(await store.settleNotification('e2', 'n_two', 'http://a.test/hook', { outcome: 'delivered' }), false, 'only the holder settles');
+      assert.equal(await store.settleNotification('e1', 'n_two', 'http://a.test/hook', { outcome: 'delivered' }), true);
+      assert.equal(await store.settleNotification('e1', 'n_two', 'http://b.test/hook', { outcome: 'retry', retryInMs: 60_000, error: 'HTTP 500' }), true);
+      assert.equal(await store.settleNotification('e1', 'n_two', 'http://a.test/hook', { outcome: 'delivered' }), false, 'settled once');
+      const [a, b] = await store.listNotifications();
+      assert.deepEqual([a!.state, a!.attempts, a!.lastError], ['delivered', 1, null]);
+      assert.ok(a!.settledAt !== null);
+      assert.deepEqual([b!.state, b!.attempts, b!.lastError, b!.settledAt], ['pending', 1, 'HTTP 500', null]);
+      assert.deepEqual((await store.listNotifications({ state: 'pending' })).map((r) => r.webhook), ['http://b.test/hook']);
+
+      const later = await claim('e2');
+      assert.deepEqual(later.claimed, [], 'the retry is not due yet');
+      assert.ok(later.nextDueInMs !== null && later.nextDueInMs > 50_000 && later.nextDueInMs <= 60_000, `due at the retry, got ${later.nextDueInMs}`);
+      assert.deepEqual(await claim('e2', ['other']), { claimed: [], nextDueInMs: null }, 'another backfill\'s evaluator sees none');
+    });
+
+    withStore('hands a notification whose claim expired to the next evaluator, and gives two evaluators disjoint claims', async (store) => {
+      const { change, notification } = firing('fast-burn', 'n_orphan');
+      // e1 moves the alert and dies before delivering: its claim expires at once.
+      await store.changeAlert(change, { notification, webhooks: ['http://a.test/hook'], owner: 'e1', leaseMs: 1 });
+      const taken = await waitFor(async () => {
+        const { claimed } = await store.claimNotifications({ owner: 'e2', backfills: ['contract'], leaseMs: 60_000, limit: 10 });
+        return claimed.length > 0 ? claimed : undefined;
+      }, 'the expired claim to be claimable', 5_000);
+      assert.deepEqual(taken.map((r) => r.id), ['n_orphan']);
+      assert.equal(await store.reviseNotification('e1', 'n_orphan', { ...notification, paused: ['r_1'] }), false, 'the dead claim cannot change it');
+      assert.equal(await store.settleNotification('e1', 'n_orphan', 'http://a.test/hook', { outcome: 'delivered' }), false, 'nor settle it');
+      assert.equal(await store.reviseNotification('e2', 'n_orphan', { ...notification, paused: ['r_1'] }), true);
+      assert.deepEqual((await store.listNotifications())[0]!.notification.paused, ['r_1']);
+      assert.equal(await store.settleNotification('e2', 'n_orphan', 'http://a.test/hook', { outcome: 'failed', error: 'HTTP 403' }), true);
+      const [given] = await store.listNotifications();
+      assert.deepEqual([given!.state, given!.attempts, given!.lastError], ['failed', 1, 'HTTP 403']);
+      assert.deepEqual((await store.claimNotifications({ owner: 'e3', backfills: ['contract'], leaseMs: 60_000, limit: 10 })).nextDueInMs, null, 'a failed notification is not pending');
+
+      const ids = ['n_a', 'n_b', 'n_c', 'n_d', 'n_e', 'n_f'];
+      for (const id of ids) {
+        const next = firing(`tier-${id}`, id);
+        await store.changeAlert(next.change, { notification: next.notification, webhooks: ['http://a.test/hook'], owner: 'dead', leaseMs: 1 });
+      }
+      const claims = await waitFor(async () => {
+        const both = await Promise.all(['e3', 'e4'].map((owner) => store.claimNotifications({ owner, backfills: ['contract'], leaseMs: 60_000, limit: 10 })));
+        return both[0]!.claimed.length + both[1]!.claimed.length === ids.length ? both : undefined;
+      }, 'all six to be claimed', 5_000);
+      const [third, fourth] = claims.map((c) => c.claimed.map((r) => r.id));
+      assert.deepEqual([...third!, ...fourth!].sort(), ids, 'every notification claimed once');
+      assert.equal(third!.filter((id) => fourth!.includes(id)).length, 0, 'by one evaluator only');
     });
   });
 }

@@ -22,6 +22,11 @@ describe('SLO configuration', () => {
     assert.deepEqual([config.evaluateEveryMs, config.pauseOnPage, config.webhooks], [30_000, false, []]);
   });
 
+  it('gives a webhook 5 attempts of at most 10 s each unless told otherwise', () => {
+    const config = parseSloConfig({ objectives: [latency], webhooks: [{ url: 'http://a.test/hook' }, { url: 'http://b.test/hook', attempts: 8, timeout: '2s' }] });
+    assert.deepEqual(config.webhooks.map((w) => [w.url, w.attempts, w.timeoutMs]), [['http://a.test/hook', 5, 10_000], ['http://b.test/hook', 8, 2_000]]);
+  });
+
   it('takes seed 003\'s single-window tiers and seed 000\'s sustained 15-minute threshold', () => {
     const config = parseSloConfig({
       objectives: [{
@@ -50,6 +55,9 @@ describe('SLO configuration', () => {
       [{ objectives: [latency, latency] }, /two objectives are named "latency"/],
       [{ objectives: [latency], webhooks: [{ url: 'ftp://x' }] }, /webhook url must be an http\(s\) URL/],
       [{ objectives: [latency], webhooks: [{ url: 'http://x', secret: 'a', secretEnv: 'B' }] }, /secret or secretEnv, not both/],
+      [{ objectives: [latency], webhooks: [{ url: 'http://x/a' }, { url: 'http://x/a' }] }, /^ConfigError: slo webhook http:\/\/x\/a is listed twice; list each URL once$/],
+      [{ objectives: [latency], webhooks: [{ url: 'http://x', timeout: '10 s' }] }, /slo webhook http:\/\/x timeout must be a duration like "30s"/],
+      [{ objectives: [latency], webhooks: [{ url: 'http://x', timeout: '6m' }] }, /slo webhook http:\/\/x: timeout must be at most "5m", got "6m"/],
       [{ objectives: [latency], paging: true }, /unknown option "paging"/],
     ];
     for (const [input, message] of bad) assert.throws(() => parseSloConfig(input as never), message, JSON.stringify(input));

@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
-import { SloMonitor } from '../../core/slo/monitor.js';
 import { RunMetrics } from '../../observe/run-metrics.js';
 import { registerStoreMetrics } from '../../observe/store-metrics.js';
-import { WebhookNotifier } from '../../observe/webhook-notifier.js';
 import { buildServer } from '../../server/server.js';
 import { runWorker } from '../../core/worker-loop.js';
 import { envLayer, parsePort } from '../options.js';
-import { withContext } from './shared.js';
+import { closeMonitor, sloMonitor, withContext } from './shared.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -23,8 +21,7 @@ export function registerServeCommand(program: Command): void {
         const thresholds = ctx.sluice.backfills().flatMap((d) => d.slo?.objectives ?? []).flatMap((o) => (o.sli.kind === 'batch-duration' ? [o.sli.thresholdSeconds] : []));
         const metrics = new RunMetrics({ sloThresholdsSeconds: thresholds });
         registerStoreMetrics(metrics.registry, ctx.sluice.store);
-        const notifier = new WebhookNotifier({ logger: ctx.logger });
-        const monitor = new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, notifier, onEvaluated: (r) => metrics.observeSlo(r) });
+        const monitor = sloMonitor(ctx, (r) => metrics.observeSlo(r));
         const { app } = buildServer({ sluice: ctx.sluice, metrics, logger: ctx.logger, version: await packageVersion() });
         await app.listen({ port, host });
         const address = app.server.address();
@@ -49,8 +46,7 @@ export function registerServeCommand(program: Command): void {
           : new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
         await worker;
         if (!abort.signal.aborted) await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
-        await monitor.stop();
-        await notifier.flush();
+        await closeMonitor(ctx, monitor);
         await app.close();
         return 0;
       });

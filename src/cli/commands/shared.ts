@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
+import { messageOf } from '../../core/errors.js';
 import type { RunHandle } from '../../core/run-handle.js';
-import { SloMonitor } from '../../core/slo/monitor.js';
+import { type AlertReading, SloMonitor } from '../../core/slo/monitor.js';
 import { serveMetrics } from '../../observe/metrics-server.js';
 import { RunMetrics } from '../../observe/run-metrics.js';
 import { WebhookNotifier } from '../../observe/webhook-notifier.js';
@@ -35,6 +36,32 @@ export async function withContext(command: Command, options: ContextOptions, wor
   }
 }
 
+/** How long a process that stops keeps delivering alert notifications (retries included) before it leaves them to the next evaluator. */
+const CLOSING_FLUSH_MS = 10_000;
+
+/** The SLO evaluator of a CLI process: it records alert notifications in the store's outbox and delivers them to the definitions' webhooks. */
+export function sloMonitor(ctx: CliContext, onEvaluated?: (readings: AlertReading[]) => void): SloMonitor {
+  return new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, notifier: new WebhookNotifier(), ...(onEvaluated ? { onEvaluated } : {}) });
+}
+
+/**
+ * Stops the evaluator, then delivers what the outbox still holds for its backfills for at most
+ * `budgetMs`; whatever is left stays in the store for the next evaluator. Returns how many (null
+ * when the store could not say: the command's own error, if any, is the one to report).
+ */
+export async function closeMonitor(ctx: CliContext, monitor: SloMonitor, budgetMs = CLOSING_FLUSH_MS): Promise<number | null> {
+  const later = 'they stay in the store, and the next evaluator (run, worker, serve, slo status --evaluate) delivers them';
+  try {
+    await monitor.stop();
+    const left = await monitor.flush(budgetMs);
+    if (left > 0) ctx.logger.warn({ pending: left }, `${left} alert notification(s) not delivered yet: ${later}`);
+    return left;
+  } catch (error) {
+    ctx.logger.warn({ err: error }, `could not deliver the alert notifications: ${messageOf(error)}; ${later}`);
+    return null;
+  }
+}
+
 /**
  * What a command that executes backfills watches them with: the SLO evaluator (when a backfill
  * defines SLOs; its alerts go to the definitions' webhooks) and, with `--metrics-port`, the
@@ -44,12 +71,10 @@ export async function withContext(command: Command, options: ContextOptions, wor
 export async function startObservers(ctx: CliContext, port: number | undefined): Promise<(handle: RunHandle) => void> {
   const thresholds = ctx.sluice.backfills().flatMap((d) => d.slo?.objectives ?? []).flatMap((o) => (o.sli.kind === 'batch-duration' ? [o.sli.thresholdSeconds] : []));
   const metrics = port === undefined ? undefined : new RunMetrics({ sloThresholdsSeconds: thresholds });
-  const notifier = new WebhookNotifier({ logger: ctx.logger });
-  const monitor = new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, notifier, onEvaluated: (readings) => metrics?.observeSlo(readings) });
+  const monitor = sloMonitor(ctx, (readings) => metrics?.observeSlo(readings));
   monitor.start();
   ctx.onClose(async () => {
-    await monitor.stop();
-    await notifier.flush();
+    await closeMonitor(ctx, monitor);
   });
   if (metrics) {
     const server = await serveMetrics(metrics, port!);

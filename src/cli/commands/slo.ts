@@ -1,13 +1,17 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { systemClock } from '../../core/clock.js';
 import type { BackfillDefinition } from '../../core/definition.js';
 import { NotFoundError, UsageError } from '../../core/errors.js';
-import { SloMonitor } from '../../core/slo/monitor.js';
+import type { OutboxRecord } from '../../core/slo/alert-outbox.js';
+import type { AlertReading } from '../../core/slo/monitor.js';
+import type { Store } from '../../core/store.js';
 import { grafanaDashboard } from '../../observe/grafana-dashboard.js';
 import { sloRulesYaml } from '../../observe/slo-rules.js';
 import { type GlobalFlags, loadBackfills } from '../context.js';
-import { withContext } from './shared.js';
+import { closeMonitor, sloMonitor, withContext } from './shared.js';
+
+/** How long `slo status --evaluate` keeps delivering alert notifications (retries included) before it exits. */
+const EVALUATE_FLUSH_MS = 30_000;
 
 export function registerSloCommands(program: Command): void {
   const slo = program.command('slo').description('service level objectives: alert state, Prometheus rules, a Grafana dashboard');
@@ -34,23 +38,46 @@ export function registerSloCommands(program: Command): void {
 
   slo
     .command('status')
-    .description('SLO alerts of every backfill (pending, firing, resolved); --evaluate reads the batch history now first')
-    .option('--evaluate', 'evaluate the configured SLOs now (and move alerts, sending their webhooks) before showing them')
+    .description('SLO alerts of every backfill (pending, firing, resolved) and their notifications not delivered; --evaluate reads the batch history now first')
+    .option('--evaluate', 'evaluate the configured SLOs now (moving alerts) and deliver the webhooks of every alert change not delivered yet, before showing them')
     .action(async (options: { evaluate?: boolean }, command: Command) => {
       await withContext(command, { needsConfig: options.evaluate === true }, async (ctx) => {
-        const readings = options.evaluate ? await new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger }).evaluate() : undefined;
+        let readings: AlertReading[] | undefined;
+        let undelivered: number | null | undefined;
+        if (options.evaluate) {
+          const monitor = sloMonitor(ctx);
+          readings = await monitor.evaluate();
+          // This process may be the only evaluator: it delivers (with retries) before it exits, and leaves the rest in the outbox.
+          undelivered = await closeMonitor(ctx, monitor, EVALUATE_FLUSH_MS);
+        }
         const alerts = await ctx.sluice.store.listAlerts();
+        const notifications = await undeliveredNotifications(ctx.sluice.store);
         if (ctx.json) {
-          process.stdout.write(`${JSON.stringify({ alerts, ...(readings ? { readings } : {}) }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ alerts, notifications, ...(readings ? { readings, undeliveredNotifications: undelivered } : {}) }, null, 2)}\n`);
           return 0;
         }
         const lines = readings
           ? readings.map((r) => `${r.backfill}  ${r.slo}/${r.tier}  ${r.state.padEnd(8)} ${r.severity.padEnd(6)} ${r.summary}`)
           : alerts.map((a) => `${a.backfill}  ${a.slo}/${a.tier}  ${a.state.padEnd(8)} ${a.severity.padEnd(6)} since ${a.since}: ${a.summary}`);
+        for (const n of notifications) {
+          const attempts = `${n.attempts} attempt${n.attempts === 1 ? '' : 's'}${n.lastError ? ` (last: ${n.lastError})` : ''}`;
+          const what = n.state === 'failed' ? `given up after ${attempts}` : `not delivered yet after ${attempts}; the next evaluator (run, worker, serve, slo status --evaluate) retries it`;
+          lines.push(`notification ${n.id}  ${n.backfill}  ${n.notification.slo}/${n.notification.tier} ${n.notification.state} → ${n.webhook}: ${what}`);
+        }
         process.stdout.write(lines.length === 0 ? 'no SLO alert has left inactive (pass --evaluate to read the batch history now)\n' : `${lines.join('\n')}\n`);
         return 0;
       });
     });
+}
+
+/** How far back `slo status` shows notifications that were given up. */
+const FAILED_SHOWN_MS = 7 * 86_400_000;
+
+/** The outbox's notifications still pending, and those given up in the last week: what a receiver may not have got. */
+async function undeliveredNotifications(store: Store): Promise<OutboxRecord[]> {
+  const since = Date.now() - FAILED_SHOWN_MS;
+  const failed = (await store.listNotifications({ state: 'failed' })).filter((n) => Date.parse(n.createdAt) >= since);
+  return [...(await store.listNotifications({ state: 'pending' })), ...failed];
 }
 
 /** The definitions with SLOs (all, or those named), loaded without opening a store. */

@@ -1,36 +1,18 @@
 import type { Clock } from '../clock.js';
 import type { BackfillDefinition } from '../definition.js';
 import { messageOf } from '../errors.js';
+import { newId, processIdentity } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { Sluice } from '../sluice.js';
+import type { AlertNotification } from './alert-notification.js';
 import type { AlertRecord } from './alert-record.js';
 import { type AlertPhase, nextPhase } from './alert-state.js';
 import { readTier, type TierReading, type WindowCounts, windowsOf } from './burn-rate.js';
 import { formatDuration } from './duration.js';
+import { type AlertNotifier, claimLeaseMs, NotificationDelivery } from './notification-delivery.js';
 import type { Severity, Slo, SloConfig, Tier, Webhook } from './slo.js';
 
-/** What a webhook receives when an alert fires or resolves. */
-export interface AlertNotification {
-  backfill: string;
-  slo: string;
-  tier: string;
-  severity: Severity;
-  state: 'firing' | 'resolved';
-  /** When the state began (ISO). */
-  since: string;
-  burnRate: { threshold: number; long: number; short: number | null };
-  windows: { long: string; short: string | null };
-  summary: string;
-  /** The backfill's runs that were running at the time. */
-  runs: string[];
-  /** Runs Sluice paused because of this alert (`pauseOnPage`). */
-  paused: string[];
-}
-
-/** Sends notifications (an HTTP adapter in `observe/`); the monitor never waits for it. */
-export interface AlertNotifier {
-  notify(webhooks: readonly Webhook[], notification: AlertNotification): void;
-}
+export type { AlertNotifier, AttemptResult } from './notification-delivery.js';
 
 /** One tier's reading and phase after an evaluation. */
 export interface AlertReading {
@@ -48,7 +30,15 @@ export interface SloMonitorOptions {
   sluice: Sluice;
   clock: Clock;
   logger: Logger;
+  /**
+   * Delivers the alert outbox's notifications. Without one, the monitor still records them with
+   * each transition, and leaves them to an evaluator that has one.
+   */
   notifier?: AlertNotifier;
+  /** Who claims notifications: this process by default (`host:pid:random`). */
+  owner?: string;
+  /** The first retry's delay of a notification; doubles with each attempt (at most 60 s). Default 1000 ms. */
+  retryBaseDelayMs?: number;
   /** Called after every evaluation (metrics, tests). */
   onEvaluated?: (readings: AlertReading[]) => void;
 }
@@ -56,15 +46,29 @@ export interface SloMonitorOptions {
 /**
  * Evaluates the SLOs of the registered backfills from the store's batch history, on an interval:
  * burn rates per tier and window, alert phases moved by compare-and-set in the store (so that many
- * workers evaluating the same SLO notify once), webhooks on firing and resolved, and an optional
- * pause of the backfill's running runs while a page alert fires.
+ * workers evaluating the same SLO notify once), a notification per webhook on firing and resolved
+ * written into the store's outbox in the same transaction as the change, and an optional pause of
+ * the backfill's running runs while a page alert fires. With a notifier, it delivers the outbox
+ * (its own notifications first, and any another evaluator left behind).
  */
 export class SloMonitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private readonly owner: string;
+  private readonly delivery: NotificationDelivery | undefined;
+  /** How long a new notification stays claimed by this monitor (to pause runs and deliver it first). */
+  private readonly claimMs: number;
 
-  constructor(private readonly options: SloMonitorOptions) {}
+  constructor(private readonly options: SloMonitorOptions) {
+    this.owner = options.owner ?? processIdentity(options.clock).id;
+    const webhooks = new Map(this.watched().filter((d) => d.slo!.webhooks.length > 0).map((d) => [d.name, d.slo!.webhooks]));
+    this.delivery = options.notifier && new NotificationDelivery({
+      store: options.sluice.store, clock: options.clock, logger: options.logger, notifier: options.notifier, owner: this.owner, webhooks,
+      ...(options.retryBaseDelayMs !== undefined ? { baseDelayMs: options.retryBaseDelayMs } : {}),
+    });
+    this.claimMs = claimLeaseMs(webhooks);
+  }
 
   /** Backfills with SLOs; the monitor does nothing without any. */
   watched(): BackfillDefinition<unknown>[] {
@@ -88,11 +92,22 @@ export class SloMonitor {
     this.timer.unref();
   }
 
+  /** Stops evaluating and delivering in the background; notifications not delivered stay in the store's outbox. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
+    await this.delivery?.stop();
+  }
+
+  /**
+   * Delivers the outbox's notifications (of the watched backfills) until none is pending or
+   * `budgetMs` has passed, retries included. Resolves to how many are left for the next evaluator
+   * (0 without a notifier: such a monitor only records notifications, it never delivers them).
+   */
+  async flush(budgetMs: number): Promise<number> {
+    return (await this.delivery?.drain(budgetMs)) ?? 0;
   }
 
   /** One evaluation of every watched backfill's objectives. */
@@ -100,6 +115,8 @@ export class SloMonitor {
     const readings: AlertReading[] = [];
     for (const definition of this.watched()) readings.push(...(await this.evaluateBackfill(definition.name, definition.slo!)));
     this.options.onEvaluated?.(readings);
+    // Deliver what this evaluation recorded, and whatever another evaluator left, without holding up the next evaluation.
+    if (!this.stopped) this.delivery?.kick();
     return readings;
   }
 
@@ -125,7 +142,10 @@ export class SloMonitor {
     return slo.sli.kind === 'batch-duration' ? { total: window.batches, bad: window.slowBatches } : { total: window.items, bad: window.badItems };
   }
 
-  /** Moves one alert to its next phase; the process that wins the compare-and-set notifies. */
+  /**
+   * Moves one alert to its next phase. A change to firing or resolved carries its notification into
+   * the outbox in the same transaction; the process that wins the compare-and-set pauses runs.
+   */
   private async advance(backfill: string, slo: Slo, reading: TierReading, stored: AlertRecord | undefined, now: number, config: SloConfig): Promise<AlertReading> {
     const { tier } = reading;
     const current: AlertPhase = stored ? { state: stored.state, since: Date.parse(stored.since) } : { state: 'inactive', since: 0 };
@@ -133,29 +153,28 @@ export class SloMonitor {
     const summary = summarize(slo, reading);
     const base = { backfill, slo: slo.name, tier: tier.name, severity: tier.severity, burnLong: reading.burnLong, burnShort: reading.burnShort ?? null, summary };
     if (next.state === current.state && !stored) return { ...base, state: next.state };
-    const won = await this.options.sluice.store.changeAlert({ ...base, from: current.state, to: next.state, sinceMs: next.since });
+    const announced = next.state !== current.state && (next.state === 'firing' || next.state === 'resolved');
+    const notification = announced && config.webhooks.length > 0 ? await this.notification(backfill, slo, tier, reading, next, summary) : undefined;
+    const notify = notification && { notification, webhooks: config.webhooks.map((w) => w.url), owner: this.owner, leaseMs: this.claimMs };
+    const won = await this.options.sluice.store.changeAlert({ ...base, from: current.state, to: next.state, sinceMs: next.since }, notify);
     if (!won || next.state === current.state) return { ...base, state: next.state };
     this.options.logger[next.state === 'firing' ? 'warn' : 'info']({ backfill, slo: slo.name, tier: tier.name, state: next.state }, `SLO alert ${slo.name}/${tier.name} ${next.state}: ${summary}`);
-    if (next.state === 'firing' || next.state === 'resolved') await this.notify(backfill, slo, tier, reading, next, summary, config);
+    if (next.state === 'firing' && tier.severity === 'page' && config.pauseOnPage) {
+      const paused = await this.pauseRuns(backfill, slo, tier, summary);
+      // The notification says which runs were paused; it is still claimed by this process, so nobody has sent it yet.
+      if (notification && paused.length > 0 && !(await this.options.sluice.store.reviseNotification(this.owner, notification.id, { ...notification, paused }))) {
+        this.options.logger.warn({ id: notification.id }, `alert notification ${notification.id} went out before it could list the paused runs (${paused.join(', ')})`);
+      }
+    }
     return { ...base, state: next.state };
   }
 
-  private async notify(backfill: string, slo: Slo, tier: Tier, reading: TierReading, phase: AlertPhase, summary: string, config: SloConfig): Promise<void> {
-    const { sluice } = this.options;
+  /** The notification of a change to firing or resolved, as recorded with it (no run paused yet). */
+  private async notification(backfill: string, slo: Slo, tier: Tier, reading: TierReading, phase: AlertPhase, summary: string): Promise<AlertNotification> {
+    const { sluice, clock } = this.options;
     const runs = (await sluice.listRuns({ backfill, states: ['running'] })).map((r) => r.id);
-    const paused: string[] = [];
-    if (phase.state === 'firing' && tier.severity === 'page' && config.pauseOnPage) {
-      for (const runId of runs) {
-        try {
-          await sluice.pause(runId, 'slo', `SLO ${slo.name} ${tier.name} firing: ${summary}`);
-          paused.push(runId);
-        } catch (error) {
-          this.options.logger.warn({ runId, err: error }, `could not pause run ${runId} on the SLO alert: ${messageOf(error)}`);
-        }
-      }
-    }
-    if (config.webhooks.length === 0 || !this.options.notifier) return;
-    this.options.notifier.notify(config.webhooks, {
+    return {
+      id: newId('n', clock.now(), clock.random),
       backfill,
       slo: slo.name,
       tier: tier.name,
@@ -166,8 +185,23 @@ export class SloMonitor {
       windows: { long: formatDuration(tier.longWindowMs), short: tier.shortWindowMs === undefined ? null : formatDuration(tier.shortWindowMs) },
       summary,
       runs,
-      paused,
-    });
+      paused: [],
+    };
+  }
+
+  /** `pauseOnPage`: pauses the backfill's running runs; returns those it paused. */
+  private async pauseRuns(backfill: string, slo: Slo, tier: Tier, summary: string): Promise<string[]> {
+    const { sluice } = this.options;
+    const paused: string[] = [];
+    for (const run of await sluice.listRuns({ backfill, states: ['running'] })) {
+      try {
+        await sluice.pause(run.id, 'slo', `SLO ${slo.name} ${tier.name} firing: ${summary}`);
+        paused.push(run.id);
+      } catch (error) {
+        this.options.logger.warn({ runId: run.id, err: error }, `could not pause run ${run.id} on the SLO alert: ${messageOf(error)}`);
+      }
+    }
+    return paused;
   }
 }
 

@@ -53,8 +53,10 @@ export interface WebhookInput {
   /** HMAC-SHA256 key for the `X-Sluice-Signature` header; or name an environment variable with `secretEnv`. */
   secret?: string;
   secretEnv?: string;
-  /** Attempts per notification (with exponential backoff) before it is given up and logged. Default 5. */
+  /** Attempts per notification (with exponential backoff, by whichever evaluator comes next) before it is given up and logged. Default 5. */
   attempts?: number;
+  /** How long one attempt may take before it counts as failed, e.g. `"10s"` (the default). At most `"5m"`. */
+  timeout?: string;
 }
 
 export type Severity = 'page' | 'ticket';
@@ -84,6 +86,8 @@ export interface Webhook {
   /** …or the environment variable holding it, read when a notification is sent (not when the config loads). */
   readonly secretEnv: string | undefined;
   readonly attempts: number;
+  /** One attempt's time limit. */
+  readonly timeoutMs: number;
 }
 
 export interface SloConfig {
@@ -99,6 +103,9 @@ export const DEFAULT_TIERS: readonly TierInput[] = [
   { name: 'medium-burn', severity: 'page', burnRate: 6, longWindow: '6h', shortWindow: '30m' },
   { name: 'slow-burn', severity: 'ticket', burnRate: 1, longWindow: '3d', shortWindow: '6h' },
 ];
+
+/** An attempt's claim lasts twice its timeout: a longer one would keep a dead evaluator's notification waiting as long. */
+const MAX_WEBHOOK_TIMEOUT_MS = 300_000;
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 const name = (what: string) => z.string({ error: `${what} must be a string` }).regex(NAME, { error: (i) => `${what} must be letters, digits, "_" or "-" starting with a letter, got ${JSON.stringify(i.input)}` });
@@ -132,6 +139,7 @@ const configSchema = z.object({
     secret: z.string().min(1).optional(),
     secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'webhook secretEnv must name an environment variable' }).optional(),
     attempts: z.number().int().min(1).max(20).optional(),
+    timeout: duration('webhook timeout').optional(),
   }).strict()).optional(),
   pauseOnPage: z.boolean({ error: 'slo.pauseOnPage must be true or false' }).optional(),
   evaluateEveryMs: z.number().int().min(100, { error: 'slo.evaluateEveryMs must be at least 100' }).optional(),
@@ -171,9 +179,15 @@ export function parseSloConfig(input: SloConfigInput): SloConfig {
       tiers: Object.freeze(tiers),
     });
   });
+  const urls = new Set<string>();
   const webhooks = (value.webhooks ?? []).map((w): Webhook => {
     if (w.secret !== undefined && w.secretEnv !== undefined) throw new ConfigError(`slo webhook ${w.url}: give secret or secretEnv, not both`);
-    return Object.freeze({ url: w.url, secret: w.secret, secretEnv: w.secretEnv, attempts: w.attempts ?? 5 });
+    // A notification is kept once per URL: the same URL twice would be one receiver notified twice.
+    if (urls.has(w.url)) throw new ConfigError(`slo webhook ${w.url} is listed twice; list each URL once`);
+    urls.add(w.url);
+    const timeoutMs = w.timeout === undefined ? 10_000 : parseDuration(w.timeout, `slo webhook ${w.url} timeout`);
+    if (timeoutMs > MAX_WEBHOOK_TIMEOUT_MS) throw new ConfigError(`slo webhook ${w.url}: timeout must be at most "5m", got ${JSON.stringify(w.timeout)}`);
+    return Object.freeze({ url: w.url, secret: w.secret, secretEnv: w.secretEnv, attempts: w.attempts ?? 5, timeoutMs });
   });
   return Object.freeze({
     objectives: Object.freeze(objectives),

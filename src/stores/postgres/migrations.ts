@@ -227,6 +227,30 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         for (const row of rows) await client.query(`UPDATE ${s}.sluice_runs SET params_key = $1 WHERE id = $2`, [paramsKey(row.params.extra), row.id]);
       },
     },
+    {
+      version: 9,
+      name: 'alert notification outbox',
+      // One row per notification and webhook, written with the alert's transition; an evaluator
+      // claims it (FOR UPDATE SKIP LOCKED, then claimed_by until claimed_until), attempts it, and settles it.
+      sql: `
+        CREATE TABLE ${s}.sluice_alert_notifications (
+          id text NOT NULL,
+          webhook text NOT NULL,
+          backfill text NOT NULL,
+          payload jsonb NOT NULL,
+          state text NOT NULL DEFAULT 'pending',
+          attempts integer NOT NULL DEFAULT 0,
+          next_attempt_at timestamptz NOT NULL DEFAULT now(),
+          claimed_by text,
+          claimed_until timestamptz,
+          last_error text,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          settled_at timestamptz,
+          PRIMARY KEY (id, webhook)
+        );
+        CREATE INDEX sluice_alert_notifications_due ON ${s}.sluice_alert_notifications (backfill, next_attempt_at) WHERE state = 'pending';
+      `,
+    },
   ];
 }
 

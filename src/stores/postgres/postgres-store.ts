@@ -6,7 +6,8 @@ import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
-import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch, type TokenRow, toToken } from '../history-rows.js';
+import type { ClaimedNotifications, NewNotification, OutboxClaim, OutboxRecord, OutboxSettlement, OutboxState } from '../../core/slo/alert-outbox.js';
+import { type AlertEventRow, type AlertRow, type BatchRow, type OutboxRow, toAlert, toAlertEvent, toBatch, toOutbox, type TokenRow, toToken } from '../history-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -89,7 +90,7 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly read: PostgresConnection;
-  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents' | 'tokens' | 'verifications', string>;
+  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents' | 'outbox' | 'tokens' | 'verifications', string>;
   private closed = false;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
@@ -110,6 +111,7 @@ export class PostgresStore implements Store {
       batches: `${s}.sluice_batches`,
       alerts: `${s}.sluice_alerts`,
       alertEvents: `${s}.sluice_alert_events`,
+      outbox: `${s}.sluice_alert_notifications`,
       tokens: `${s}.sluice_tokens`,
       verifications: `${s}.sluice_verifications`,
     };
@@ -618,7 +620,7 @@ export class PostgresStore implements Store {
     return rows.map(toAlert);
   }
 
-  async changeAlert(change: AlertChange): Promise<boolean> {
+  async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
     return this.inTransaction(async (client) => {
       // One row per alert, locked (or its key, when it does not exist yet) so that two evaluators move it once.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-alert:${this.schema}:${change.backfill}:${change.slo}:${change.tier}`]);
@@ -639,6 +641,11 @@ export class PostgresStore implements Store {
       await client.query(`INSERT INTO ${this.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [change.backfill, change.slo, change.tier, change.severity, change.from, change.to, change.burnLong, change.burnShort, change.summary, since]);
+      if (notify) {
+        await client.query(`INSERT INTO ${this.t.outbox} (id, webhook, backfill, payload, claimed_by, claimed_until)
+            SELECT $1, webhook, $2, $3, $4, now() + $5 * interval '1 millisecond' FROM unnest($6::text[]) AS webhook`,
+          [notify.notification.id, change.backfill, JSON.stringify(notify.notification), notify.owner, notify.leaseMs, notify.webhooks]);
+      }
       return true;
     });
   }
@@ -659,6 +666,49 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<AlertEventRow>(`SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
         FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
     return rows.map(toAlertEvent);
+  }
+
+  // ---- alert notifications (the outbox) ---------------------------------------------------------
+
+  async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
+    // SKIP LOCKED: an evaluator claiming at the same instant passes over the rows this one is taking.
+    const { rows } = await this.q<OutboxRow>(`WITH due AS (
+        SELECT id, webhook FROM ${this.t.outbox}
+        WHERE state = 'pending' AND backfill = ANY($2::text[]) AND next_attempt_at <= now()
+          AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $1)
+        ORDER BY created_at, id, webhook LIMIT $4 FOR UPDATE SKIP LOCKED)
+      UPDATE ${this.t.outbox} o SET claimed_by = $1, claimed_until = now() + $3 * interval '1 millisecond'
+        FROM due WHERE o.id = due.id AND o.webhook = due.webhook
+      RETURNING o.id, o.webhook, o.backfill, o.payload, o.state, o.attempts, o.last_error, ${MS('o.created_at')} AS created_ms, ${MS('o.settled_at')} AS settled_ms`,
+    [claim.owner, claim.backfills, claim.leaseMs, claim.limit]);
+    const due = await this.q<{ in_ms: number | null }>(`SELECT ${MS('MIN(GREATEST(next_attempt_at, claimed_until))')} - ${MS('now()')} AS in_ms
+        FROM ${this.t.outbox} WHERE state = 'pending' AND backfill = ANY($2::text[]) AND claimed_by IS DISTINCT FROM $1`, [claim.owner, claim.backfills]);
+    const inMs = due.rows[0]?.in_ms ?? null;
+    const claimed = rows.map(toOutbox).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
+    return { claimed, nextDueInMs: inMs === null ? null : Math.max(0, Math.ceil(Number(inMs))) };
+  }
+
+  async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
+    const { rowCount } = await this.q(`UPDATE ${this.t.outbox} SET payload = $3 WHERE id = $1 AND claimed_by = $2 AND claimed_until > now() AND state = 'pending'`,
+      [id, owner, JSON.stringify(notification)]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
+    const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
+    const { rowCount } = await this.q(`UPDATE ${this.t.outbox} SET state = $4, attempts = attempts + 1, last_error = $5,
+        next_attempt_at = now() + $6 * interval '1 millisecond', settled_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+        claimed_by = NULL, claimed_until = NULL
+      WHERE id = $1 AND webhook = $2 AND claimed_by = $3 AND state = 'pending'`,
+    [id, webhook, owner, state, settlement.outcome === 'delivered' ? null : settlement.error, settlement.outcome === 'retry' ? settlement.retryInMs : 0]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
+    const { rows } = await this.q<OutboxRow>(`SELECT id, webhook, backfill, payload, state, attempts, last_error, ${MS('created_at')} AS created_ms, ${MS('settled_at')} AS settled_ms
+        FROM ${this.t.outbox} WHERE ($1::text IS NULL OR backfill = $1) AND ($2::text IS NULL OR state = $2)
+        ORDER BY created_at, id, webhook LIMIT $3`, [filter.backfill ?? null, filter.state ?? null, filter.limit ?? 1000]);
+    return rows.map(toOutbox);
   }
 
   // ---- verification ---------------------------------------------------------------------------

@@ -204,6 +204,30 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; af
       }
     },
   },
+  {
+    version: 8,
+    name: 'alert notification outbox',
+    // One row per notification and webhook, written with the alert's transition; an evaluator
+    // claims it (claimed_by until claimed_until_ms), attempts it, and settles it.
+    sql: `
+      CREATE TABLE sluice_alert_notifications (
+        id TEXT NOT NULL,
+        webhook TEXT NOT NULL,
+        backfill TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        claimed_by TEXT,
+        claimed_until_ms INTEGER,
+        last_error TEXT,
+        created_ms INTEGER NOT NULL,
+        settled_ms INTEGER,
+        PRIMARY KEY (id, webhook)
+      );
+      CREATE INDEX sluice_alert_notifications_due ON sluice_alert_notifications (backfill, next_attempt_ms) WHERE state = 'pending';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -8,7 +8,8 @@ import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
-import { type AlertEventRow, type AlertRow, type BatchRow, toAlert, toAlertEvent, toBatch, type TokenRow, toToken } from '../history-rows.js';
+import type { ClaimedNotifications, NewNotification, OutboxClaim, OutboxRecord, OutboxSettlement, OutboxState } from '../../core/slo/alert-outbox.js';
+import { type AlertEventRow, type AlertRow, type BatchRow, type OutboxRow, toAlert, toAlertEvent, toBatch, toOutbox, type TokenRow, toToken } from '../history-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -696,7 +697,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  async changeAlert(change: AlertChange): Promise<boolean> {
+  async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
     return this.writing(() => this.writer.transaction(() => {
       const current = this.writer.prepare('SELECT state FROM sluice_alerts WHERE backfill = ? AND slo = ? AND tier = ?')
         .get(change.backfill, change.slo, change.tier) as { state: AlertState } | undefined;
@@ -717,6 +718,14 @@ export class SqliteStore implements Store {
       this.writer.prepare(`INSERT INTO sluice_alert_events (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at_ms)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
         .run(change.backfill, change.slo, change.tier, change.severity, change.from, change.to, change.burnLong, change.burnShort, change.summary, change.sinceMs);
+      if (notify) {
+        const now = this.now();
+        const insert = this.writer.prepare(`INSERT INTO sluice_alert_notifications (id, webhook, backfill, payload, next_attempt_ms, claimed_by, claimed_until_ms, created_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+        for (const webhook of notify.webhooks) {
+          insert.run(notify.notification.id, webhook, change.backfill, JSON.stringify(notify.notification), now, notify.owner, now + notify.leaseMs, now);
+        }
+      }
       return true;
     }).immediate());
   }
@@ -736,6 +745,49 @@ export class SqliteStore implements Store {
     return this.reading(() =>
       (this.read.prepare(`SELECT * FROM sluice_alert_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, filter.limit ?? 1000) as AlertEventRow[]).map(toAlertEvent),
     );
+  }
+
+  // ---- alert notifications (the outbox) ---------------------------------------------------------
+
+  async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
+    // BEGIN IMMEDIATE takes the file's write lock: evaluators in other processes claim one after the other.
+    return this.writing(() => this.writer.transaction((): ClaimedNotifications => {
+      const now = this.now();
+      const backfills = JSON.stringify(claim.backfills);
+      const claimed = (this.writer.prepare(`UPDATE sluice_alert_notifications SET claimed_by = ?, claimed_until_ms = ?
+          WHERE rowid IN (SELECT rowid FROM sluice_alert_notifications
+            WHERE state = 'pending' AND backfill IN (SELECT value FROM json_each(?)) AND next_attempt_ms <= ?
+              AND (claimed_until_ms IS NULL OR claimed_until_ms <= ? OR claimed_by = ?)
+            ORDER BY created_ms, id, webhook LIMIT ?)
+          RETURNING *`).all(claim.owner, now + claim.leaseMs, backfills, now, now, claim.owner, claim.limit) as OutboxRow[]).map(toOutbox);
+      const due = this.writer.prepare(`SELECT MIN(MAX(next_attempt_ms, COALESCE(claimed_until_ms, 0))) AS at FROM sluice_alert_notifications
+          WHERE state = 'pending' AND backfill IN (SELECT value FROM json_each(?)) AND (claimed_by IS NULL OR claimed_by <> ?)`)
+        .get(backfills, claim.owner) as { at: number | null };
+      claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
+      return { claimed, nextDueInMs: due.at === null ? null : Math.max(0, due.at - now) };
+    }).immediate());
+  }
+
+  async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
+    return this.writing(() => this.writer.prepare(`UPDATE sluice_alert_notifications SET payload = ?
+        WHERE id = ? AND claimed_by = ? AND claimed_until_ms > ? AND state = 'pending'`).run(JSON.stringify(notification), id, owner, this.now()).changes > 0);
+  }
+
+  async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
+    const now = this.now();
+    const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
+    const error = settlement.outcome === 'delivered' ? null : settlement.error;
+    const nextAttempt = settlement.outcome === 'retry' ? now + settlement.retryInMs : now;
+    return this.writing(() => this.writer.prepare(`UPDATE sluice_alert_notifications SET state = ?, attempts = attempts + 1, last_error = ?,
+        next_attempt_ms = ?, settled_ms = ?, claimed_by = NULL, claimed_until_ms = NULL
+        WHERE id = ? AND webhook = ? AND claimed_by = ? AND state = 'pending'`)
+      .run(state, error, nextAttempt, state === 'pending' ? null : now, id, webhook, owner).changes > 0);
+  }
+
+  async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
+    return this.reading(() => (this.read.prepare(`SELECT * FROM sluice_alert_notifications WHERE (? IS NULL OR backfill = ?) AND (? IS NULL OR state = ?)
+        ORDER BY created_ms, id, webhook LIMIT ?`)
+      .all(filter.backfill ?? null, filter.backfill ?? null, filter.state ?? null, filter.state ?? null, filter.limit ?? 1000) as OutboxRow[]).map(toOutbox));
   }
 
   // ---- verification ---------------------------------------------------------------------------
