@@ -5,6 +5,7 @@
 //
 //   node scripts/run-tests-at.mjs --at 23:59 --tz America/Adak [path-substring ...]
 //   node scripts/run-tests-at.mjs --at 2026-12-31T23:59:00Z --tz Pacific/Kiritimati test/unit
+//   node scripts/run-tests-at.mjs --at 23:59 --tz America/Adak --probe   (prints the moved clock, runs nothing)
 //
 // `--at HH:MM` is a UTC time of day: the nearest such instant to now (at most 12 hours away), so
 // that the skew it adds against the PostgreSQL server (whose clock is not moved) stays small.
@@ -29,14 +30,15 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { at: undefined, tz: undefined, filters: [] };
+  const options = { at: undefined, tz: undefined, probe: false, filters: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--at' || arg === '--tz') {
+    if (arg === '--probe') options.probe = true;
+    else if (arg === '--at' || arg === '--tz') {
       const value = argv[++i];
       if (value === undefined || value.startsWith('--')) fail(`${arg} needs a value, e.g. --at 23:59 or --tz America/Adak`);
       options[arg.slice(2)] = value;
-    } else if (arg.startsWith('--')) fail(`unknown option ${arg}; use --at <HH:MM UTC or ISO instant> and --tz <IANA zone>`);
+    } else if (arg.startsWith('--')) fail(`unknown option ${arg}; use --at <HH:MM UTC or ISO instant>, --tz <IANA zone> and --probe`);
     else options.filters.push(arg);
   }
   if (options.at === undefined) fail('--at is required: a UTC time of day such as --at 23:59, or an ISO instant such as --at 2026-12-31T23:59:00Z');
@@ -72,7 +74,8 @@ const library = LIBRARY_CANDIDATES.find((path) => existsSync(path));
 if (!library) fail(`libfaketime not found (looked in ${LIBRARY_CANDIDATES.join(', ')}); install it with "apt-get install -y faketime" or set SLUICE_FAKETIME_LIB`);
 
 const now = Date.now();
-const offsetSeconds = Math.round((targetInstant(options.at, now) - now) / 1000);
+// Whole seconds (what libfaketime takes), rounded up: the moved clock starts at the target, never before it.
+const offsetSeconds = Math.ceil((targetInstant(options.at, now) - now) / 1000);
 const env = {
   ...process.env,
   LD_PRELOAD: [library, process.env.LD_PRELOAD].filter(Boolean).join(':'),
@@ -87,6 +90,7 @@ const env = {
 const probe = spawnSync(process.execPath, ['-e', 'process.stdout.write(new Date().toISOString() + " " + Intl.DateTimeFormat().resolvedOptions().timeZone)'], { env, encoding: 'utf8' });
 if (probe.status !== 0) fail(`node does not start under libfaketime (${library}): ${probe.stderr.trim()}`);
 console.log(`run-tests-at: clock moved by ${offsetSeconds} s to ${probe.stdout} (real ${new Date(now).toISOString()}); PostgreSQL's clock is not moved`);
+if (options.probe) process.exit(0);
 
 const result = spawnSync(process.execPath, [new URL('run-tests.mjs', import.meta.url).pathname, ...options.filters], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
