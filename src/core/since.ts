@@ -1,11 +1,13 @@
 import { UsageError } from './errors.js';
+import { parseIsoInstant } from './instant.js';
 
 const RELATIVE = /^(\d+)\s*(m|min|h|d|w)$/i;
 const UNIT_MS: Record<string, number> = { m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /**
  * Parses `--since`: a relative window (`30m`, `12h`, `7d`, `2w`) counted back from `now`, or an
- * ISO-8601 date or instant (`2024-05-01`, `2024-05-01T12:00:00Z`).
+ * ISO-8601 date or instant (`2024-05-01`, `2024-05-01T12:00:00Z`); a date or time without a zone is
+ * UTC, whatever the process's time zone.
  */
 export function parseSince(value: string | Date, now: number): Date {
   if (value instanceof Date) {
@@ -18,10 +20,8 @@ export function parseSince(value: string | Date, now: number): Date {
     const amount = Number(relative[1]);
     return new Date(now - amount * UNIT_MS[relative[2]!.toLowerCase()]!);
   }
-  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) {
-    const date = new Date(text);
-    if (!Number.isNaN(date.getTime())) return date;
-  }
+  const instant = parseIsoInstant(text);
+  if (!Number.isNaN(instant)) return new Date(instant);
   throw new UsageError(`--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "${value}"`);
 }
 

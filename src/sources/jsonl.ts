@@ -2,13 +2,14 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Cursor, ItemKey } from '../core/cursor.js';
 import { errorClassOf, messageOf, SourceError } from '../core/errors.js';
+import { parseIsoInstant } from '../core/instant.js';
 import type { MalformedRecord, PartitionSpec, ReplayRequest, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
 
 export interface JsonlOptions<Item> {
   path: string;
   /** Validates or transforms a parsed line; throwing quarantines the line. */
   parse?: (value: unknown, line: string) => Item;
-  /** Field holding the item's time (ISO string or epoch ms), for `--since`: earlier items are skipped. */
+  /** Field holding the item's time (ISO string, UTC when it names no zone, or epoch ms), for `--since`: earlier items are skipped. */
   sinceField?: string;
   /** Bytes per read (default 64 KiB); small values are for tests. */
   chunkSize?: number;
@@ -212,7 +213,7 @@ class JsonlReader<Item> implements SourceReader<Item> {
   private before(item: Item, filter: SourceFilter): boolean {
     if (!filter.since || !this.options.sinceField || !item || typeof item !== 'object') return false;
     const raw = (item as Record<string, unknown>)[this.options.sinceField];
-    const time = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : raw instanceof Date ? raw.getTime() : NaN;
+    const time = typeof raw === 'number' ? raw : typeof raw === 'string' ? instantOf(raw) : raw instanceof Date ? raw.getTime() : NaN;
     return Number.isFinite(time) && time < filter.since.getTime();
   }
 
@@ -277,6 +278,12 @@ class JsonlReader<Item> implements SourceReader<Item> {
     }
     return this.size;
   }
+}
+
+/** An ISO date or time (UTC when it names no zone, whatever the process's zone), else any other form Date.parse reads. */
+function instantOf(text: string): number {
+  const iso = parseIsoInstant(text);
+  return Number.isNaN(iso) ? Date.parse(text) : iso;
 }
 
 function malformed(offset: number, errorClass: string, message: string, text: string): MalformedRecord {

@@ -449,8 +449,11 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     }
     if (this.sql.since && filter.since) {
       conditions.push(`${this.sql.since} >= ?`);
-      // SQLite stores timestamps as ISO text; PostgreSQL compares a timestamptz with a Date.
-      params.push(this.connection.dialect === 'postgres' ? filter.since : filter.since.toISOString());
+      // As ISO-8601 UTC text on both: SQLite compares it with the ISO text it stores, PostgreSQL
+      // reads it into the column's type. A Date would reach PostgreSQL as the process's local time
+      // with an offset, which a timestamp column reads without the offset (hours off in a zone
+      // other than UTC) and a text column compares as text.
+      params.push(filter.since.toISOString());
     }
     const bound = (op: '>' | '>=' | '<', position: Cursor, what: string) => {
       const values = this.values(position, what);

@@ -7,6 +7,7 @@ import { PermanentError, SourceError } from '../../src/core/errors.js';
 import type { MalformedRecord, PartitionSpec, SourceReader } from '../../src/core/source.js';
 import { jsonl, type JsonlOptions } from '../../src/sources/jsonl.js';
 import { tempDir } from '../helpers/temp.js';
+import { inTimeZone } from '../helpers/time-zone.js';
 
 async function readAll<T>(reader: SourceReader<T>, partition: PartitionSpec, limit: number, options: { since?: Date; cursor?: Cursor } = {}) {
   const items: T[] = [];
@@ -199,6 +200,17 @@ describe('jsonl', () => {
     assert.deepEqual([left.items.length, right.items.length], [50, 50]);
     assert.deepEqual([...first.items, ...left.items, ...right.items].map((i) => i.id), lines.map((_, i) => i));
     assert.equal(await reader.split!({ partition: whole, cursor: first.cursor, filter: {}, minItems: 51 }), null);
+    await reader.close();
+  });
+
+  it('reads an item time without a zone as UTC, like --since, in any time zone of the process', async () => {
+    const path = file(['{"id":1,"ts":"2026-01-31T23:30:00"}', '{"id":2,"ts":"2026-02-01 00:30"}', '{"id":3,"ts":"2026-02-01T01:00:00+02:00"}'].join('\n'));
+    const reader = await open({ path, sinceField: 'ts' });
+    const since = new Date('2026-02-01T00:00:00Z');
+    for (const zone of ['Pacific/Kiritimati', 'America/Adak']) {
+      const { items } = await inTimeZone(zone, () => readAll(reader, whole, 10, { since }));
+      assert.deepEqual(items.map((i) => i.id), [2], zone);
+    }
     await reader.close();
   });
 

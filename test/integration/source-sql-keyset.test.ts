@@ -12,6 +12,7 @@ import { PostgresConnection } from '../../src/stores/postgres/postgres-connectio
 import { SqliteConnection } from '../../src/stores/sqlite/sqlite-connection.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/temp.js';
+import { inTimeZone } from '../helpers/time-zone.js';
 
 type Row = Record<string, unknown>;
 const whole: PartitionSpec = { lower: null, upper: null };
@@ -418,6 +419,28 @@ describe('sqlKeyset on PostgreSQL', () => {
     client.release();
     await pool.end();
     await cleanup();
+  });
+
+  it('filters --since as a UTC instant on timestamp, timestamptz, date and ISO-text columns, in any time zone of the process', async () => {
+    // node-postgres would send a Date as the process's local time with its offset, which a
+    // timestamp column reads without the offset and a text column compares as text.
+    await pool.query(`CREATE TABLE "${schema}".since_kinds (id int PRIMARY KEY, local timestamp NOT NULL, utc timestamptz NOT NULL, day date NOT NULL, iso text NOT NULL);
+      INSERT INTO "${schema}".since_kinds SELECT i, timestamp '2026-02-01 00:00' + i * interval '1 hour', timestamptz '2026-02-01T00:00:00Z' + i * interval '1 hour',
+        date '2026-02-01' + i / 24, to_char(timestamp '2026-02-01 00:00' + i * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM generate_series(0, 47) AS i`);
+    const ids = (from: number) => Array.from({ length: 48 - from }, (_, i) => from + i);
+    const cases = [
+      ['local', new Date('2026-02-01T12:00:00Z'), ids(12)],
+      ['utc', new Date('2026-02-01T12:00:00Z'), ids(12)],
+      ['iso', new Date('2026-02-01T12:00:00Z'), ids(12)],
+      ['day', new Date('2026-02-02T00:00:00Z'), ids(24)],
+    ] as const;
+    for (const zone of ['Pacific/Kiritimati', 'America/Adak']) {
+      for (const [column, since, expected] of cases) {
+        const reader = await open({ table: `${schema}.since_kinds`, key: 'id', sinceColumn: column });
+        const { rows } = await inTimeZone(zone, () => readAll(reader, whole, 100, { since }));
+        assert.deepEqual(rows.map((r) => Number(r.id)), expected, `${column} in ${zone}`);
+      }
+    }
   });
 
   it('reads every row once across batches, with where and since, and plans partitions that cover the table', async () => {

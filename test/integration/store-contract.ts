@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Counts } from '../../src/core/counts.js';
 import { LeaseLostError } from '../../src/core/errors.js';
-import type { PartitionLease, RunControl, RunOptions } from '../../src/core/run.js';
+import type { PartitionLease, PartitionRecord, RunControl, RunOptions } from '../../src/core/run.js';
 import type { AlertNotification } from '../../src/core/slo/alert-notification.js';
 import type { AlertChange } from '../../src/core/slo/alert-record.js';
 import type { CheckpointWrite, NewRun, Store } from '../../src/core/store.js';
@@ -27,6 +27,15 @@ function newRun(overrides: Partial<NewRun> = {}): NewRun {
     plannedItems: 200,
     ...overrides,
   };
+}
+
+/**
+ * How long a partition's lease runs past its last update. Both times are the store's (the database
+ * clock on PostgreSQL), so this holds however far the test process's clock is from the database's.
+ */
+function leaseLeft(partition: PartitionRecord): number {
+  assert.ok(partition.leaseExpiresAt, `partition ${partition.index} holds no lease`);
+  return Date.parse(partition.leaseExpiresAt) - Date.parse(partition.updatedAt);
 }
 
 const zero: Counts = { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 };
@@ -235,10 +244,12 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const second = await store.claimPartition(run.id, 'w2', 60_000);
       assert.deepEqual([first?.runId, first?.index, first?.fence, first?.owner], [run.id, 0, 1, 'w1']);
       assert.deepEqual([second?.index, second?.fence, second?.owner], [1, 1, 'w2']);
-      assert.ok(Date.parse(first!.expiresAt) > Date.now() + 30_000, 'the lease runs until now + leaseMs');
       assert.equal(await store.claimPartition(run.id, 'w3', 60_000), undefined, 'no partition is leased twice');
       const partitions = await store.listPartitions(run.id);
       assert.deepEqual(partitions.map((p) => [p.state, p.fence, p.leaseOwner]), [['running', 1, 'w1'], ['running', 1, 'w2']]);
+      // On the store's clock (PostgreSQL's, not this process's, which may be hours off it).
+      assert.equal(partitions[0]!.leaseExpiresAt, first!.expiresAt);
+      assert.equal(leaseLeft(partitions[0]!), 60_000, 'the lease runs until now + leaseMs');
       assert.ok(partitions[0]!.leaseExpiresAt);
       assert.equal(await store.renewLease(first!, 60_000), true);
       assert.equal(await store.claimPartition('r_missing', 'w', 60_000), undefined);
@@ -390,7 +401,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal(result.runState, 'pending');
       const [p] = await store.listPartitions(run.id);
       assert.deepEqual([p!.cursor, p!.batches, p!.counts, p!.state, p!.leaseOwner], [{ id: 42, at: 'x' }, 2, { received: 20, processed: 18, skipped: 1, failed: 1, quarantined: 1 }, 'running', 'w1']);
-      assert.ok(p!.leaseExpiresAt && Date.parse(p!.leaseExpiresAt) > Date.now() + 30_000, 'the checkpoint extends the lease');
+      assert.equal(leaseLeft(p!), 60_000, 'the checkpoint extends the lease to now + leaseMs');
       assert.deepEqual((await store.getRun(run.id))?.counts, { received: 20, processed: 18, skipped: 1, failed: 1, quarantined: 1 });
       assert.deepEqual([...(await store.deliveredKeys('ns', ['1', '3', '9']))].sort(), ['1', '3']);
       const [q] = await store.listQuarantine({ runId: run.id });

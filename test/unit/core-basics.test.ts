@@ -7,6 +7,7 @@ import { ProgressTracker } from '../../src/core/progress-tracker.js';
 import { backoffDelay } from '../../src/core/retry.js';
 import { assertTransition, canTransition } from '../../src/core/run-state.js';
 import { parseDuration, parseSince } from '../../src/core/since.js';
+import { inTimeZone } from '../helpers/time-zone.js';
 import type { Source } from '../../src/core/source.js';
 
 const source: Source<{ id: number }> = {
@@ -81,7 +82,18 @@ describe('parseSince / parseDuration', () => {
     assert.equal(parseSince('2025-05-01', now).toISOString(), '2025-05-01T00:00:00.000Z');
     assert.equal(parseSince('2025-05-01T12:00:00Z', now).toISOString(), '2025-05-01T12:00:00.000Z');
   });
+  it('reads a date or time without a zone as UTC, in any time zone of the process', async () => {
+    for (const zone of ['Pacific/Kiritimati', 'America/Adak', 'UTC']) {
+      await inTimeZone(zone, () => {
+        assert.equal(parseSince('2025-05-01', now).toISOString(), '2025-05-01T00:00:00.000Z', zone);
+        assert.equal(parseSince('2025-05-01T12:00', now).toISOString(), '2025-05-01T12:00:00.000Z', zone);
+        assert.equal(parseSince('2025-05-01 12:00:30.5', now).toISOString(), '2025-05-01T12:00:30.500Z', zone);
+        assert.equal(parseSince('2025-05-01T12:00:00+02:00', now).toISOString(), '2025-05-01T10:00:00.000Z', zone);
+      });
+    }
+  });
   it('rejects nonsense with a usage error that shows the accepted forms', () => {
+    assert.throws(() => parseSince('2025-05-01T12', now), UsageError);
     assert.throws(() => parseSince('yesterdayish', now), (e: unknown) => e instanceof UsageError && /7d, 12h or 30m/.test(e.message));
     assert.throws(() => parseSince('2025-13-45', now), UsageError);
   });
