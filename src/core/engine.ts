@@ -9,6 +9,7 @@ import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
+import { hasLiveLease, isClaimable } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
@@ -282,12 +283,11 @@ class Engine implements Sluice {
 
   async hasFreePartitions(runId: string): Promise<boolean> {
     await this.store.expireLeases(this.isOwnerDead);
-    const now = this.clock.now();
-    const partitions = await this.store.listPartitions(runId);
+    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
     // Every partition settled but the run still open: its last worker died before ending it, and
     // joining it ends it.
     if (partitions.every((p) => p.state === 'done' || p.state === 'failed')) return (await this.store.getRun(runId))?.state === 'running';
-    return partitions.some((p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)));
+    return partitions.some((p) => isClaimable(p, now));
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -620,12 +620,8 @@ class Engine implements Sluice {
 
   /** The owner of a live lease on one of the run's partitions, if any. */
   private async liveHolder(runId: string): Promise<string | undefined> {
-    const now = this.clock.now();
-    const partitions = await this.store.listPartitions(runId);
-    const live = partitions.find(
-      (p) => p.state === 'running' && p.leaseOwner !== null && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) > now && !this.isOwnerDead(p.leaseOwner),
-    );
-    return live?.leaseOwner ?? undefined;
+    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
+    return partitions.find((p) => hasLiveLease(p, now, this.isOwnerDead))?.leaseOwner ?? undefined;
   }
 }
 
