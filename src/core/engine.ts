@@ -25,6 +25,8 @@ import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
 import type { Store } from './store.js';
 
 const DEFAULT_LEASE_MS = 30_000;
+/** How often an execution looks for a dead worker's partitions to adopt: the worker's default poll. */
+const DEFAULT_ORPHAN_POLL_MS = 1000;
 
 /** Creates the engine over a store and a set of backfill definitions. */
 export function createSluice(options: SluiceOptions): Sluice {
@@ -269,6 +271,7 @@ class Engine implements Sluice {
       onEnded: () => this.executing.delete(runId),
       limits: limitsFor(run),
       waitWhenBlocked: false,
+      orphanPollMs: options.orphanPollMs ?? DEFAULT_ORPHAN_POLL_MS,
     });
     this.executing.set(runId, execution);
     return execution;
@@ -376,6 +379,7 @@ class Engine implements Sluice {
         onEnded: () => this.executing.delete(run.id),
         limits,
         waitWhenBlocked: true,
+        orphanPollMs: options.orphanPollMs ?? DEFAULT_ORPHAN_POLL_MS,
       });
       this.executing.set(run.id, execution);
       counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
@@ -678,7 +682,7 @@ async function countItems(reader: SourceReader<unknown>, partitions: readonly Pa
   return total;
 }
 
-function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile'>): void {
+function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile' | 'orphanPollMs'>): void {
   for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
@@ -688,6 +692,7 @@ function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurr
   if (options.batchSize !== undefined && options.batchSize > 100_000) throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
   if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
   if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
+  if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10)) throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
   if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
 }
 
