@@ -9,7 +9,7 @@ import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
-import { hasLiveLease, isClaimable } from './lease-liveness.js';
+import { hasLiveLease, isClaimable, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
@@ -20,7 +20,7 @@ import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
-import type { ChildResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { ChildResult, PartitionStatus, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
 import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
 import type { Store } from './store.js';
 
@@ -557,27 +557,38 @@ class Engine implements Sluice {
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    const [partitions, transitions, quarantine, holder, decisions, alerts] = await Promise.all([
+    const [partitions, now, transitions, quarantine, decisions, alerts] = await Promise.all([
       this.store.listPartitions(runId),
+      this.store.clockNow(),
       this.store.listTransitions(runId),
       this.store.quarantineSummary({ runId }),
-      this.liveHolder(runId),
       this.store.listDecisions(runId, 20),
       this.store.listAlerts(run.backfill),
     ]);
     const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
+    const shown = partitions.map((p) => partitionStatus(p, now, this.isOwnerDead));
+    const executingHere = this.executing.has(runId);
     return {
       run,
-      partitions,
+      at: new Date(now).toISOString(),
+      partitions: shown,
       transitions,
       quarantine,
-      active: holder !== undefined || this.executing.has(runId),
+      active: executingHere || shown.some((p) => p.leaseLive),
+      stalled: executingHere ? null : stalledOf(run, partitions, now, this.isOwnerDead),
       decisions,
       throttle: throttleState(run, decisions),
       alerts: alerts.filter((a) => a.state === 'pending' || a.state === 'firing'),
       ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
       ...(queuedBehind ? { queuedBehind } : {}),
     };
+  }
+
+  async stalled(runId: string): Promise<Stalled | null> {
+    const run = await this.getRunOrThrow(runId);
+    if (run.state !== 'running' || this.executing.has(runId)) return null;
+    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
+    return stalledOf(run, partitions, now, this.isOwnerDead);
   }
 
   /** Why a pending run cannot start yet: the run limit of one of its keys is taken. */
@@ -638,6 +649,16 @@ function throttleState(run: RunRecord, decisions: readonly DecisionRecord[]): Ru
   if (run.state !== 'running' || !last) return { state: 'running', reason: null, since: null };
   const state = last.kind === 'paused' ? 'paused' : last.kind === 'slowed' ? 'slowed' : 'running';
   return { state, reason: last.reason, since: last.at };
+}
+
+/** A partition with its lease judged at `now` (the store's clock): live or not, how old its heartbeat, what it still owns. */
+function partitionStatus(partition: PartitionRecord, now: number, isOwnerDead: OwnerDeadCheck): PartitionStatus {
+  return {
+    ...partition,
+    leaseLive: hasLiveLease(partition, now, isOwnerDead),
+    heartbeatAgeMs: partition.heartbeatAt === null ? null : Math.max(0, now - Date.parse(partition.heartbeatAt)),
+    remaining: remainingRange(partition),
+  };
 }
 
 /** What the source is told about the run: its `since` and its parameters. */

@@ -150,6 +150,63 @@ describe('workers on PostgreSQL (real processes)', () => {
     }
   });
 
+  it('status after every worker was SIGKILLed: the run shows stalled, since when, and each partition its lease owner, expiry and heartbeat age', async () => {
+    const t = await setup('stalled');
+    let worker: ReturnType<typeof startCli> | undefined;
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '2'), { cwd: t.dir, env: t.env });
+      const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
+      worker = startCli(t.args('worker', '--poll', '100ms', '--lease', '20s'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '50' } });
+      const done = collect(worker);
+      type Status = {
+        at: string; active: boolean; run: { state: string };
+        stalled: { since: string; lastHeartbeatAt: string | null; leasesExpiredAt: string | null } | null;
+        partitions: Array<{ index: number; state: string; leaseOwner: string | null; leaseExpiresAt: string | null; leaseLive: boolean; heartbeatAt: string | null; heartbeatAgeMs: number | null }>;
+      };
+      const status = async () => JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as Status;
+      const working = await until(async () => {
+        const s = await status();
+        return s.partitions.every((p) => p.state === 'running' && p.leaseLive) ? s : undefined;
+      }, 120_000, 'both partitions leased by the worker');
+      assert.equal(working.active, true);
+      assert.equal(working.stalled, null, 'a run a live worker holds is not stalled');
+      worker.kill('SIGKILL');
+      assert.equal((await done).signal, 'SIGKILL');
+      const stalled = await status();
+      const now = Date.parse(stalled.at);
+      assert.equal(stalled.run.state, 'running', 'the run is still recorded as running');
+      assert.equal(stalled.active, false);
+      assert.ok(stalled.stalled, 'and shown as stalled');
+      const heartbeats = stalled.partitions.map((p) => Date.parse(p.heartbeatAt!));
+      assert.equal(stalled.stalled.lastHeartbeatAt, new Date(Math.max(...heartbeats)).toISOString());
+      assert.ok(Date.parse(stalled.stalled.since) >= Math.max(...heartbeats) && Date.parse(stalled.stalled.since) <= now, JSON.stringify(stalled.stalled));
+      assert.equal(stalled.stalled.leasesExpiredAt, null, 'the leases have not run out: the worker is known dead on this host');
+      for (const p of stalled.partitions) {
+        assert.equal(Number(p.leaseOwner!.split(':')[1]), worker.pid, 'the lease owner is the killed worker');
+        assert.equal(p.leaseLive, false);
+        assert.ok(Date.parse(p.leaseExpiresAt!) > now, 'its lease expiry (20 s after its last heartbeat) is still ahead');
+        assert.equal(p.heartbeatAgeMs, now - Date.parse(p.heartbeatAt!), 'the heartbeat\'s age on the store\'s clock');
+      }
+      const shown = await runCli(t.args('status', runId), { cwd: t.dir, env: t.env });
+      assert.match(shown.stdout, new RegExp(`^run ${runId}  pgjob  running \\(stalled\\)\n  STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')}: running, but no live lease \\(last heartbeat [0-9.]+s ago\\)$`, 'm'));
+      assert.match(shown.stdout, /sluice worker\) or take it over here \(sluice resume /);
+      assert.match(shown.stdout, new RegExp(`#0  running .*owns .*\n +lease: [^,]+:${worker.pid}:[^,]+, its process is gone \\(the lease would run until [^)]+\\); last heartbeat [0-9.]+s ago`));
+      for (const args of [['list'], ['status']]) {
+        assert.match((await runCli(t.args(...args), { cwd: t.dir, env: t.env })).stdout, new RegExp(`${runId} .* running .*STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')} \\(no live lease\\)`), args.join(' '));
+      }
+      const listed = JSON.parse((await runCli(t.args('status', '--json'), { cwd: t.dir, env: t.env })).stdout) as Array<{ id: string; stalled: { since: string } | null }>;
+      assert.equal(listed.find((r) => r.id === runId)?.stalled?.since, stalled.stalled.since);
+      // A worker takes it over: no longer stalled, and it finishes.
+      const finisher = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env });
+      assert.equal(finisher.code, 0, finisher.stderr);
+      const finished = await status();
+      assert.deepEqual([finished.run.state, finished.stalled], ['succeeded', null]);
+    } finally {
+      if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+      await t.cleanup();
+    }
+  });
+
   it('a worker frozen past its lease (SIGSTOP) cannot commit when it wakes: its batch is fenced off and rolled back', async () => {
     const t = await setup('fence');
     const admin = new pg.Client({ connectionString: TEST_PG });
