@@ -2,7 +2,8 @@
 export { defineBackfill } from './core/definition.js';
 export type { BackfillDefinition, BackfillDefinitionInput, DeliveryMode, ProcessContext } from './core/definition.js';
 export { createSluice } from './core/engine.js';
-export type { Sluice, SluiceOptions, RunStatus, ReplayResult, EnqueueResult } from './core/sluice.js';
+export type { Sluice, SluiceOptions, RunStatus, PartitionStatus, ReplayResult, EnqueueResult } from './core/sluice.js';
+export type { Stalled } from './core/lease-liveness.js';
 export type { RunHandle, RunEvents, RunOutcome, StartOptions, ProgressSnapshot, BatchEvent } from './core/run-handle.js';
 export type { RunRecord, PartitionRecord, TransitionRecord, QuarantineRecord, RunOptions, RunParams, RetryPolicy, WorkerIdentity } from './core/run.js';
 export type { RunState } from './core/run-state.js';

@@ -8,6 +8,7 @@ import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunAlreadySucceededError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
+import { hasLiveLease, isClaimable, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
@@ -18,11 +19,13 @@ import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
-import type { ChildResult, EnqueueResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { ChildResult, EnqueueResult, PartitionStatus, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
 import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
 import type { NewRun, Store } from './store.js';
 
 const DEFAULT_LEASE_MS = 30_000;
+/** How often an execution looks for a dead worker's partitions to adopt: the worker's default poll. */
+const DEFAULT_ORPHAN_POLL_MS = 1000;
 
 /** Creates the engine over a store and a set of backfill definitions. */
 export function createSluice(options: SluiceOptions): Sluice {
@@ -325,6 +328,7 @@ class Engine implements Sluice {
       onEnded: () => this.executing.delete(runId),
       limits: limitsFor(run),
       waitWhenBlocked: false,
+      orphanPollMs: options.orphanPollMs ?? DEFAULT_ORPHAN_POLL_MS,
     });
     this.executing.set(runId, execution);
     return execution;
@@ -339,12 +343,11 @@ class Engine implements Sluice {
 
   async hasFreePartitions(runId: string): Promise<boolean> {
     await this.store.expireLeases(this.isOwnerDead);
-    const now = this.clock.now();
-    const partitions = await this.store.listPartitions(runId);
+    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
     // Every partition settled but the run still open: its last worker died before ending it, and
     // joining it ends it.
     if (partitions.every((p) => p.state === 'done' || p.state === 'failed')) return (await this.store.getRun(runId))?.state === 'running';
-    return partitions.some((p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)));
+    return partitions.some((p) => isClaimable(p, now));
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -435,6 +438,7 @@ class Engine implements Sluice {
         onEnded: () => this.executing.delete(run.id),
         limits,
         waitWhenBlocked: true,
+        orphanPollMs: options.orphanPollMs ?? DEFAULT_ORPHAN_POLL_MS,
       });
       this.executing.set(run.id, execution);
       counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
@@ -451,9 +455,11 @@ class Engine implements Sluice {
    * not claimed one yet). Otherwise its processes are gone and this one takes it over.
    */
   private async executingElsewhere(run: RunRecord): Promise<boolean> {
-    if (await this.liveHolder(run.id)) return true;
-    const neverClaimed = (await this.store.listPartitions(run.id)).every((p) => p.leaseOwner === null && p.state === 'pending');
-    return neverClaimed && Date.parse(run.updatedAt) > this.clock.now() - this.leaseMs;
+    const [partitions, now] = await Promise.all([this.store.listPartitions(run.id), this.store.clockNow()]);
+    if (partitions.some((p) => hasLiveLease(p, now, this.isOwnerDead))) return true;
+    const neverClaimed = partitions.every((p) => p.leaseOwner === null && p.state === 'pending');
+    // The store's clock, like the run's `updatedAt`: this process's clock may be off the database's.
+    return neverClaimed && Date.parse(run.updatedAt) > now - this.leaseMs;
   }
 
   /** Joins a run another process executes, as a worker does, instead of starting it a second time. */
@@ -632,27 +638,38 @@ class Engine implements Sluice {
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    const [partitions, transitions, quarantine, holder, decisions, alerts] = await Promise.all([
+    const [partitions, now, transitions, quarantine, decisions, alerts] = await Promise.all([
       this.store.listPartitions(runId),
+      this.store.clockNow(),
       this.store.listTransitions(runId),
       this.store.quarantineSummary({ runId }),
-      this.liveHolder(runId),
       this.store.listDecisions(runId, 20),
       this.store.listAlerts(run.backfill),
     ]);
     const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
+    const shown = partitions.map((p) => partitionStatus(p, now, this.isOwnerDead));
+    const executingHere = this.executing.has(runId);
     return {
       run,
-      partitions,
+      at: new Date(now).toISOString(),
+      partitions: shown,
       transitions,
       quarantine,
-      active: holder !== undefined || this.executing.has(runId),
+      active: executingHere || shown.some((p) => p.leaseLive),
+      stalled: executingHere ? null : stalledOf(run, partitions, now, this.isOwnerDead),
       decisions,
       throttle: throttleState(run, decisions),
       alerts: alerts.filter((a) => a.state === 'pending' || a.state === 'firing'),
       ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
       ...(queuedBehind ? { queuedBehind } : {}),
     };
+  }
+
+  async stalled(runId: string): Promise<Stalled | null> {
+    const run = await this.getRunOrThrow(runId);
+    if (run.state !== 'running' || this.executing.has(runId)) return null;
+    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
+    return stalledOf(run, partitions, now, this.isOwnerDead);
   }
 
   /** Why a pending run cannot start yet: the run limit of one of its keys is taken. */
@@ -699,12 +716,8 @@ class Engine implements Sluice {
 
   /** The owner of a live lease on one of the run's partitions, if any. */
   private async liveHolder(runId: string): Promise<string | undefined> {
-    const now = this.clock.now();
-    const partitions = await this.store.listPartitions(runId);
-    const live = partitions.find(
-      (p) => p.state === 'running' && p.leaseOwner !== null && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) > now && !this.isOwnerDead(p.leaseOwner),
-    );
-    return live?.leaseOwner ?? undefined;
+    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
+    return partitions.find((p) => hasLiveLease(p, now, this.isOwnerDead))?.leaseOwner ?? undefined;
   }
 }
 
@@ -726,6 +739,16 @@ function throttleState(run: RunRecord, decisions: readonly DecisionRecord[]): Ru
  */
 function reportsSuccess(options: StartOptions): boolean {
   return options.since === undefined && options.reprocess === undefined;
+}
+
+/** A partition with its lease judged at `now` (the store's clock): live or not, how old its heartbeat, what it still owns. */
+function partitionStatus(partition: PartitionRecord, now: number, isOwnerDead: OwnerDeadCheck): PartitionStatus {
+  return {
+    ...partition,
+    leaseLive: hasLiveLease(partition, now, isOwnerDead),
+    heartbeatAgeMs: partition.heartbeatAt === null ? null : Math.max(0, now - Date.parse(partition.heartbeatAt)),
+    remaining: remainingRange(partition),
+  };
 }
 
 /** What the source is told about the run: its `since` and its parameters. */
@@ -770,7 +793,7 @@ async function countItems(reader: SourceReader<unknown>, partitions: readonly Pa
   return total;
 }
 
-function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile'>): void {
+function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile' | 'orphanPollMs'>): void {
   for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
@@ -780,6 +803,7 @@ function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurr
   if (options.batchSize !== undefined && options.batchSize > 100_000) throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
   if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
   if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
+  if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10)) throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
   if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
 }
 

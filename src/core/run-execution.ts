@@ -16,7 +16,7 @@ import type { ConcurrencyLimits, PartitionLease, PartitionRecord, RunOptions, Ru
 import type { ProgressSnapshot, RunEvents, RunHandle, RunOutcome } from './run-handle.js';
 import type { RunState } from './run-state.js';
 import type { PartitionSpec, SourceBatch, SourceFilter, SourceReader } from './source.js';
-import type { Store } from './store.js';
+import type { ClaimScope, Store } from './store.js';
 
 /** The failure-ratio guard waits for this many items before it judges a ratio. */
 export const FAILURE_RATIO_MIN_ITEMS = 100;
@@ -57,6 +57,12 @@ export interface ExecutionConfig {
    * to the workers already holding its slots (a worker, which has other runs to look at).
    */
   waitWhenBlocked?: boolean;
+  /**
+   * How often to look for partitions of this run whose lease expired (their worker died) and adopt
+   * them on extra lanes, even while every lane is busy: they are taken over within a lease plus
+   * this. Unset: never (dry runs).
+   */
+  orphanPollMs?: number;
 }
 
 /** How often a lane blocked by a concurrency limit looks again. */
@@ -114,6 +120,16 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private tuning: number;
   /** Aborted by the first stop request: wakes lanes sleeping in a throttle wait. */
   private readonly stopSignal = new AbortController();
+  private orphanWatch: NodeJS.Timeout | undefined;
+  /** A look for orphans is under way (looks never overlap). */
+  private lookingForOrphans = false;
+  /** Lanes working adopted partitions now. */
+  private adoptedLanes = 0;
+  /**
+   * Adopted lanes are numbered below zero, apart from the regular lanes 0..concurrency-1, which
+   * retunes add and retire by number.
+   */
+  private nextAdoptedLane = -1;
 
   constructor(private readonly config: ExecutionConfig) {
     super();
@@ -227,6 +243,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       await config.throttle?.start();
       this.concurrency = config.throttle?.concurrency() ?? config.options.concurrency;
       for (let i = 0; i < this.concurrency; i++) this.startLane();
+      this.watchForOrphans();
       await this.allLanesDone();
       return await this.finish();
     } catch (error) {
@@ -235,6 +252,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       return await this.finishWithError(error);
     } finally {
       clearInterval(ticker);
+      clearInterval(this.orphanWatch);
       await config.throttle?.close();
       await config.reader.close().catch(() => undefined);
       this.emit('progress', this.progress());
@@ -246,18 +264,68 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private startLane(): void {
     let id = 0;
     while (this.lanes.has(id)) id++;
+    this.trackLane(id, this.lane(id));
+  }
+
+  private trackLane(id: number, running: Promise<void>): void {
     // A lane fails only on store trouble it could not ride out: the first such error ends the
     // execution (execute() records it), and no rejection is left unhandled.
-    const done = this.lane(id)
+    const done = running
       .catch((error: unknown) => {
         this.laneError ??= { error };
         this.requestStop({ kind: 'leave', actor: 'sluice', reason: `a lane failed: ${messageOf(error)}`, asExpected: false });
       })
       .finally(() => {
         this.lanes.delete(id);
-        if (this.lanes.size === 0) this.lanesIdle?.();
+        if (this.lanes.size === 0) {
+          clearInterval(this.orphanWatch);
+          this.lanesIdle?.();
+        }
       });
     this.lanes.set(id, done);
+  }
+
+  /**
+   * Every `orphanPollMs`, claims the partitions of this run whose lease expired (a dead worker's)
+   * and works each on a lane of its own, above the run's concurrency: the dead worker's lanes are
+   * gone, so the lanes working the run stay as many as before it died. An adopted lane ends with its
+   * partition. At most `concurrency` adopted lanes at once, so that one worker never takes more
+   * than twice its share; beyond that, orphans wait for a lane (or another worker) as before.
+   */
+  private watchForOrphans(): void {
+    const everyMs = this.config.orphanPollMs;
+    if (everyMs === undefined || this.config.dryPartitions) return;
+    this.orphanWatch = setInterval(() => void this.adoptOrphans(), everyMs);
+    this.orphanWatch.unref();
+  }
+
+  private async adoptOrphans(): Promise<void> {
+    if (this.lookingForOrphans) return;
+    this.lookingForOrphans = true;
+    try {
+      while (!this.stopRequest && this.lanes.size > 0 && this.adoptedLanes < this.concurrency) {
+        const claim = await this.claim({ orphansOnly: true });
+        if (!claim || 'blocked' in claim) return;
+        if (this.stopRequest || this.lanes.size === 0) {
+          // The execution ended while the claim was in flight: hand the partition to whoever looks next.
+          await this.config.store.releasePartition(claim.lease!, 'pending');
+          return;
+        }
+        this.config.logger.info({ runId: this.runId, partition: claim.index }, 'adopted a partition whose lease expired (its worker is gone) on an extra lane');
+        this.startAdoptedLane(claim);
+      }
+    } catch (error) {
+      // The next look tries again.
+      this.config.logger.warn({ runId: this.runId, err: error }, `could not look for orphaned partitions: ${messageOf(error)}`);
+    } finally {
+      this.lookingForOrphans = false;
+    }
+  }
+
+  private startAdoptedLane(claim: Claim): void {
+    const id = this.nextAdoptedLane--;
+    this.adoptedLanes += 1;
+    this.trackLane(id, this.work(claim, id).finally(() => (this.adoptedLanes -= 1)));
   }
 
   /** Resolves when every lane (including lanes started meanwhile) has ended; rethrows a lane's failure. */
@@ -308,16 +376,16 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
   }
 
-  private async claim(): Promise<Claim | { blocked: string } | undefined> {
+  private async claim(scope: ClaimScope = {}): Promise<Claim | { blocked: string } | undefined> {
     const { config } = this;
     if (config.dryPartitions) return this.dryQueue.shift();
     let lease: PartitionLease | undefined;
     if (config.limits && hasLimits(config.limits)) {
-      const result = await config.store.claimPartitionWithin(this.runId, config.worker.id, config.leaseMs, config.limits);
+      const result = await config.store.claimPartitionWithin(this.runId, config.worker.id, config.leaseMs, config.limits, scope);
       if (result.kind === 'blocked') return { blocked: result.reason };
       lease = result.kind === 'claimed' ? result.lease : undefined;
     } else {
-      lease = await config.store.claimPartition(this.runId, config.worker.id, config.leaseMs);
+      lease = await config.store.claimPartition(this.runId, config.worker.id, config.leaseMs, scope);
     }
     if (!lease) return undefined;
     const claimed = lease;

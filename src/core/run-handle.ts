@@ -40,6 +40,13 @@ export interface StartOptions {
    * delivers every item again. (`sluice run --reprocess failed` replays quarantines instead.)
    */
   reprocess?: 'none' | 'all';
+  /**
+   * How often the execution looks for partitions of its run whose lease expired (their worker
+   * died) and takes them over on extra lanes, even while all its lanes are busy: a dead worker's
+   * partitions are taken over within one lease plus this. Default 1000 ms (`sluice worker` passes
+   * its `--poll`).
+   */
+  orphanPollMs?: number;
 }
 
 /** A progress snapshot, emitted on a ticker (not per item). */

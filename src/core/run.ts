@@ -127,6 +127,10 @@ export interface PartitionRecord {
   fence: number;
   leaseOwner: string | null;
   leaseExpiresAt: string | null;
+  /** When the lease was last claimed, renewed or checkpointed (the store's clock); `null` before the first claim. */
+  heartbeatAt: string | null;
+  /** The partition a split carved this one out of (it covers the end of that one's former range). */
+  splitFrom: number | null;
   counts: Counts;
   batches: number;
   error: string | null;

@@ -7,6 +7,8 @@ import type { RunState } from './run-state.js';
 import type { RunFilter, Store } from './store.js';
 import type { Counts } from './counts.js';
 import type { AlertRecord } from './slo/alert-record.js';
+import type { Cursor } from './cursor.js';
+import type { Stalled } from './lease-liveness.js';
 
 export interface SluiceOptions {
   store: Store;
@@ -29,11 +31,15 @@ export interface SluiceOptions {
 /** Everything `sluice status` shows about one run. */
 export interface RunStatus {
   run: RunRecord;
-  partitions: PartitionRecord[];
+  /** The store's clock when this was read: leases and heartbeat ages are judged by it. */
+  at: string;
+  partitions: PartitionStatus[];
   transitions: TransitionRecord[];
   quarantine: Array<{ errorClass: string; count: number }>;
   /** True when some partition is leased by a live worker (the run is executing somewhere). */
   active: boolean;
+  /** For a running run that no live lease works on (every worker holding it is gone): since when. Else null. */
+  stalled: Stalled | null;
   /** Results per fan-out child (entity type, tenant), when the backfill fans out. */
   children?: ChildResult[];
   /** For a pending run held back by a concurrency key: which run it waits for and why. */
@@ -44,6 +50,19 @@ export interface RunStatus {
   throttle: { state: 'running' | 'paused' | 'slowed'; reason: string | null; since: string | null };
   /** The backfill's SLO alerts that are pending or firing (resolved ones are in the history). */
   alerts: AlertRecord[];
+}
+
+/** A partition as `status` shows it: its record, and its lease judged on the store's clock. */
+export interface PartitionStatus extends PartitionRecord {
+  /** Its lease holds: running, not expired, its owner not known dead. */
+  leaseLive: boolean;
+  /** How long ago its last heartbeat (claim, renewal, checkpoint) was; null before its first claim. */
+  heartbeatAgeMs: number | null;
+  /**
+   * What it still owns: from its checkpoint (or its start) to its end; null once done. A split
+   * partition ends at the split point, and the partitions split from it own the rest.
+   */
+  remaining: { from: Cursor; to: Cursor } | null;
 }
 
 /** A run's plan, computed without recording it. */
@@ -140,6 +159,8 @@ export interface Sluice {
   cancel(runId: string, actor: string, reason: string): Promise<RunRecord>;
 
   status(runId: string): Promise<RunStatus>;
+  /** For a running run that no live lease works on (its workers are gone): since when; else null. Cheaper than `status`. */
+  stalled(runId: string): Promise<Stalled | null>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
   /** Changes a running run's knobs; every worker applies them within one batch. */
   retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord>;

@@ -44,6 +44,13 @@ export interface Store {
   /** A read connection to the store's own database, for sources whose target is that database. */
   readConnection(): SqlConnection;
 
+  /**
+   * The store's clock (ms since the epoch): leases expire by it, so whoever judges a lease (live,
+   * expired, how old its heartbeat) asks it instead of the process's clock, which may drift on
+   * machines other than the database's.
+   */
+  clockNow(): Promise<number>;
+
   close(): Promise<void>;
 
   // ---- runs -------------------------------------------------------------------------------
@@ -105,18 +112,20 @@ export interface Store {
 
   /**
    * Claims one partition of the run that is `pending`, or `running` under an expired lease:
-   * sets it `running`, increments its fence and leases it to `owner` until `now + leaseMs`.
+   * sets it `running`, increments its fence and leases it to `owner` until `now + leaseMs` (its
+   * heartbeat is now). With `orphansOnly`, only a partition under an expired lease (a dead
+   * worker's), never a pending one.
    */
-  claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined>;
+  claimPartition(runId: string, owner: string, leaseMs: number, scope?: ClaimScope): Promise<PartitionLease | undefined>;
 
   /**
    * `claimPartition` within concurrency limits: counts the live leases of partitions whose runs
    * share each key value (and of the whole backfill) and claims only below every limit. Atomic
    * across workers.
    */
-  claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult>;
+  claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope?: ClaimScope): Promise<ClaimResult>;
 
-  /** Extends a lease. Returns false (and changes nothing) when the fence is stale. */
+  /** Extends a lease (a heartbeat). Returns false (and changes nothing) when the fence is stale. */
   renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean>;
 
   /**
@@ -126,7 +135,8 @@ export interface Store {
   releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean>;
 
   /**
-   * Splits a partition at `at`: it now ends at `at`, and a new pending partition covers the rest.
+   * Splits a partition at `at`: it now ends at `at`, and a new pending partition covers the rest
+   * (its `splitFrom` names the partition split).
    * Guarded: returns undefined (and changes nothing) when more than one batch was committed on the
    * partition since `observed` was read, when its end moved (someone split it first), or when it is
    * no longer pending or running.
@@ -212,6 +222,12 @@ export interface Store {
   listTokens(): Promise<TokenRecord[]>;
   /** Marks a token revoked; false when there is no such token or it was revoked already. */
   revokeToken(id: string): Promise<boolean>;
+}
+
+/** Which partitions a claim may take. */
+export interface ClaimScope {
+  /** Only a partition whose lease expired (its worker died), never a pending one. */
+  orphansOnly?: boolean;
 }
 
 export interface RunFilter {

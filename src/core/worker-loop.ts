@@ -71,7 +71,10 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
             if (run.state !== 'running' || (last !== undefined && options.clock.now() - last < SPLIT_RETRY_MS)) continue;
             splitTried.set(run.id, options.clock.now());
           }
-          current = await sluice.join(run.id, { ...options.joinOptions, actor: 'worker', ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
+          // While its lanes are busy, the execution looks for a dead worker's partitions as often as this loop looks for work.
+          current = await sluice.join(run.id, {
+            ...options.joinOptions, actor: 'worker', orphanPollMs: options.pollIntervalMs, ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+          });
           options.onRun?.(current);
           let batches = 0;
           current.on('batch', () => (batches += 1));

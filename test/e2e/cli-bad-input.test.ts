@@ -27,6 +27,7 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
     [['demo', '--concurrency', '0'], /--concurrency must be a positive integer, got "0"/],
     [['demo', '--max-batches', 'lots'], /--max-batches must be a positive integer, got "lots"/],
     [['list', '--state', 'sleeping'], /--state must be one of pending, running/],
+    [['worker', '--poll', '0ms'], /--poll must be at least 10ms, got "0ms"/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['demo', '--no-such-flag'], /unknown option '--no-such-flag'/],
   ] as const) {

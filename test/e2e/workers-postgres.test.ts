@@ -46,6 +46,17 @@ export default [
   };
 }
 
+/** Polls `look` every `everyMs` until it gives a value, failing after `timeoutMs` with what it waited for. */
+async function until<T>(look: () => Promise<T | undefined>, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await look();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) assert.fail(`waited ${timeoutMs} ms for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
 describe('workers on PostgreSQL (real processes)', () => {
   it('two workers share one run: every row exactly once, both did work', async () => {
     const t = await setup('share');
@@ -81,6 +92,117 @@ describe('workers on PostgreSQL (real processes)', () => {
       assert.equal(survivor.code, 0, survivor.stderr);
       assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
     } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('SIGKILL one of three busy workers: the others take its partitions over within one lease plus one poll, though every lane of theirs is busy', async () => {
+    const t = await setup('orphans');
+    const admin = new pg.Client({ connectionString: TEST_PG });
+    await admin.connect();
+    const LEASE_MS = 2000;
+    const POLL_MS = 200;
+    // What the measurement adds to the bound: the 25 ms this test polls at, the claim's round trip,
+    // and timers late on a machine shared with other test runs.
+    const SLACK_MS = 1000;
+    const workers: Array<ReturnType<typeof startCli>> = [];
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '6'), { cwd: t.dir, env: t.env });
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
+      const partitions = async () => (await admin.query<{ idx: number; state: string; fence: string; lease_owner: string | null }>(
+        `SELECT idx, state, fence, lease_owner FROM "${t.schema}".sluice_partitions WHERE run_id = $1 ORDER BY idx`, [runId])).rows;
+      // Three workers of two lanes each, six partitions of ~17 batches of 400 ms: every lane holds a
+      // partition for seconds longer than the takeover may take.
+      for (let i = 0; i < 3; i++) {
+        workers.push(startCli(t.args('worker', '--exit-when-idle', '--concurrency', '2', '--lease', `${LEASE_MS}ms`, '--poll', `${POLL_MS}ms`), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '400' } }));
+      }
+      const results = workers.map((w) => collect(w));
+      const pidOf = (owner: string | null) => Number(owner?.split(':')[1]);
+      const allHeld = await until(async () => {
+        const rows = await partitions();
+        return rows.length === 6 && rows.every((p) => p.state === 'running' && p.lease_owner !== null) && new Set(rows.map((p) => p.lease_owner)).size === 3 ? rows : undefined;
+      }, 120_000, 'every lane of the three workers holding a partition'); // starting three processes is slow on a loaded machine
+      const victim = workers[0]!;
+      const orphans = allHeld.filter((p) => pidOf(p.lease_owner) === victim.pid);
+      assert.equal(orphans.length, 2, JSON.stringify(allHeld));
+      const killedAt = Date.now();
+      victim.kill('SIGKILL');
+      const takenOver = new Map<number, { ms: number; owner: string | null }>();
+      await until(async () => {
+        for (const p of await partitions()) {
+          const orphan = orphans.find((o) => o.idx === p.idx);
+          if (orphan && !takenOver.has(p.idx) && Number(p.fence) > Number(orphan.fence)) takenOver.set(p.idx, { ms: Date.now() - killedAt, owner: p.lease_owner });
+        }
+        return takenOver.size === orphans.length ? true : undefined;
+      }, 30_000, 'the killed worker\'s partitions taken over', 25);
+      for (const [idx, { ms, owner }] of takenOver) {
+        assert.ok(ms <= LEASE_MS + POLL_MS + SLACK_MS, `partition ${idx} was taken over ${ms} ms after the kill (bound: lease ${LEASE_MS} + poll ${POLL_MS} + slack ${SLACK_MS})`);
+        assert.ok([workers[1]!.pid, workers[2]!.pid].includes(pidOf(owner)), `partition ${idx} went to ${owner}, not to a surviving worker`);
+      }
+      assert.equal((await results[0])!.signal, 'SIGKILL');
+      for (const r of await Promise.all(results.slice(1))) assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+    } finally {
+      for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+      await admin.end();
+      await t.cleanup();
+    }
+  });
+
+  it('status after every worker was SIGKILLed: the run shows stalled, since when, and each partition its lease owner, expiry and heartbeat age', async () => {
+    const t = await setup('stalled');
+    let worker: ReturnType<typeof startCli> | undefined;
+    try {
+      const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '2'), { cwd: t.dir, env: t.env });
+      const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
+      worker = startCli(t.args('worker', '--poll', '100ms', '--lease', '20s'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '50' } });
+      const done = collect(worker);
+      type Status = {
+        at: string; active: boolean; run: { state: string };
+        stalled: { since: string; lastHeartbeatAt: string | null; leasesExpiredAt: string | null } | null;
+        partitions: Array<{ index: number; state: string; leaseOwner: string | null; leaseExpiresAt: string | null; leaseLive: boolean; heartbeatAt: string | null; heartbeatAgeMs: number | null }>;
+      };
+      const status = async () => JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as Status;
+      const working = await until(async () => {
+        const s = await status();
+        return s.partitions.every((p) => p.state === 'running' && p.leaseLive) ? s : undefined;
+      }, 120_000, 'both partitions leased by the worker');
+      assert.equal(working.active, true);
+      assert.equal(working.stalled, null, 'a run a live worker holds is not stalled');
+      worker.kill('SIGKILL');
+      assert.equal((await done).signal, 'SIGKILL');
+      const stalled = await status();
+      const now = Date.parse(stalled.at);
+      assert.equal(stalled.run.state, 'running', 'the run is still recorded as running');
+      assert.equal(stalled.active, false);
+      assert.ok(stalled.stalled, 'and shown as stalled');
+      const heartbeats = stalled.partitions.map((p) => Date.parse(p.heartbeatAt!));
+      assert.equal(stalled.stalled.lastHeartbeatAt, new Date(Math.max(...heartbeats)).toISOString());
+      assert.ok(Date.parse(stalled.stalled.since) >= Math.max(...heartbeats) && Date.parse(stalled.stalled.since) <= now, JSON.stringify(stalled.stalled));
+      assert.equal(stalled.stalled.leasesExpiredAt, null, 'the leases have not run out: the worker is known dead on this host');
+      for (const p of stalled.partitions) {
+        assert.equal(Number(p.leaseOwner!.split(':')[1]), worker.pid, 'the lease owner is the killed worker');
+        assert.equal(p.leaseLive, false);
+        assert.ok(Date.parse(p.leaseExpiresAt!) > now, 'its lease expiry (20 s after its last heartbeat) is still ahead');
+        assert.equal(p.heartbeatAgeMs, now - Date.parse(p.heartbeatAt!), 'the heartbeat\'s age on the store\'s clock');
+      }
+      const shown = await runCli(t.args('status', runId), { cwd: t.dir, env: t.env });
+      assert.match(shown.stdout, new RegExp(`^run ${runId}  pgjob  running \\(stalled\\)\n  STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')}: running, but no live lease \\(last heartbeat [0-9.]+s ago\\)$`, 'm'));
+      assert.match(shown.stdout, /sluice worker\) or take it over here \(sluice resume /);
+      assert.match(shown.stdout, new RegExp(`#0  running .*owns .*\n +lease: [^,]+:${worker.pid}:[^,]+, its process is gone \\(the lease would run until [^)]+\\); last heartbeat [0-9.]+s ago`));
+      for (const args of [['list'], ['status']]) {
+        assert.match((await runCli(t.args(...args), { cwd: t.dir, env: t.env })).stdout, new RegExp(`${runId} .* running .*STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')} \\(no live lease\\)`), args.join(' '));
+      }
+      const listed = JSON.parse((await runCli(t.args('status', '--json'), { cwd: t.dir, env: t.env })).stdout) as Array<{ id: string; stalled: { since: string } | null }>;
+      assert.equal(listed.find((r) => r.id === runId)?.stalled?.since, stalled.stalled.since);
+      // A worker takes it over: no longer stalled, and it finishes.
+      const finisher = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env });
+      assert.equal(finisher.code, 0, finisher.stderr);
+      const finished = await status();
+      assert.deepEqual([finished.run.state, finished.stalled], ['succeeded', null]);
+    } finally {
+      if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
       await t.cleanup();
     }
   });

@@ -27,6 +27,11 @@ for (const [name, open] of stores) {
       assert.equal(detail.summary.progress, 1);
       assert.deepEqual(detail.quarantine, [{ errorClass: 'PERMANENT', count: 2 }]);
       assert.ok(Array.isArray(detail.alerts));
+      // The detail carries what `sluice status --json` does: the store's clock, whether the run is stalled, each partition's lease.
+      const leases = done as { at: string; stalled: unknown; partitions: Array<{ leaseLive: boolean; heartbeatAt: string | null; heartbeatAgeMs: number | null; remaining: unknown }> };
+      assert.ok(Date.parse(leases.at) > 0);
+      assert.equal(leases.stalled, null);
+      assert.ok(leases.partitions.length > 0 && leases.partitions.every((p) => !p.leaseLive && p.remaining === null && p.heartbeatAt !== null && typeof p.heartbeatAgeMs === 'number'), JSON.stringify(leases.partitions));
 
       // The same trigger again finds the success instead of writing everything twice; `new` asks for another run.
       const again = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', owner: 'ops-team', params: { tenant: 't1' } } });

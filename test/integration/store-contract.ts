@@ -260,6 +260,39 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal(await store.renewLease(second!, 60_000), false, 'the released lease is stale');
     });
 
+    withStore('an orphans-only claim takes a partition under an expired lease, never a pending one', async (store) => {
+      const run = await store.createRun(newRun({ partitions: Array.from({ length: 3 }, (_, i) => ({ lower: [i], upper: [i + 1] })) }));
+      const live = (await store.claimPartition(run.id, 'alive', 60_000))!;
+      await store.claimPartition(run.id, 'dead', -1);
+      const adopted = await store.claimPartition(run.id, 'w', 60_000, { orphansOnly: true });
+      assert.deepEqual([adopted?.index, adopted?.fence, adopted?.owner], [1, 2, 'w']);
+      assert.equal(await store.claimPartition(run.id, 'w', 60_000, { orphansOnly: true }), undefined, 'partition 0 is held, partition 2 is pending');
+      assert.deepEqual(await store.claimPartitionWithin(run.id, 'w', 60_000, { keys: [] }, { orphansOnly: true }), { kind: 'none' });
+      await store.releasePartition(live, 'pending');
+      assert.equal(await store.claimPartition(run.id, 'w', 60_000, { orphansOnly: true }), undefined, 'a partition handed back is pending, not orphaned');
+      assert.equal((await store.claimPartition(run.id, 'w', 60_000))?.index, 0, 'an ordinary claim takes pending partitions');
+    });
+
+    withStore('claims, renewals and checkpoints are heartbeats, stamped by the store\'s clock like the lease', async (store) => {
+      const run = await store.createRun(newRun());
+      assert.deepEqual((await store.listPartitions(run.id)).map((p) => p.heartbeatAt), [null, null], 'never claimed: no heartbeat');
+      const before = await store.clockNow();
+      const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
+      const heartbeat = async () => Date.parse((await store.listPartitions(run.id))[0]!.heartbeatAt!);
+      const claimed = await heartbeat();
+      assert.ok(claimed >= before && claimed <= (await store.clockNow()), 'the claim is a heartbeat, on the store\'s clock');
+      assert.equal(Date.parse(lease.expiresAt) - claimed, 60_000, 'the lease runs from the heartbeat');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(await store.renewLease(lease, 30_000), true);
+      const renewed = await heartbeat();
+      assert.ok(renewed > claimed, 'a renewal is a heartbeat');
+      assert.equal(Date.parse((await store.listPartitions(run.id))[0]!.leaseExpiresAt!) - renewed, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.transaction((tx) => tx.checkpoint(batch(lease, { cursor: [1] })));
+      assert.ok((await heartbeat()) > renewed, 'a checkpoint is a heartbeat');
+      assert.equal((await store.listPartitions(run.id))[1]!.heartbeatAt, null);
+    });
+
     withStore('concurrent claims never return the same partition', async (store) => {
       const run = await store.createRun(newRun({ partitions: Array.from({ length: 5 }, (_, i) => ({ lower: [i], upper: [i + 1] })) }));
       const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimPartition(run.id, `w${i}`, 60_000)));
@@ -668,10 +701,10 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       assert.equal(await store.splitPartition(run.id, 0, { batches: 1, upper: [100] }, [50], null), undefined, 'split once, not twice');
       assert.equal(created, 2);
       const partitions = await store.listPartitions(run.id);
-      assert.deepEqual(partitions.map((p) => [p.index, p.lower, p.upper, p.label, p.state]), [
-        [0, null, [50], 'id < 100', 'running'],
-        [1, [100], null, 'id ≥ 100', 'pending'],
-        [2, [50], [100], 'id 50..100', 'pending'],
+      assert.deepEqual(partitions.map((p) => [p.index, p.lower, p.upper, p.label, p.state, p.splitFrom]), [
+        [0, null, [50], 'id < 100', 'running', null],
+        [1, [100], null, 'id ≥ 100', 'pending', null],
+        [2, [50], [100], 'id 50..100', 'pending', 0],
       ]);
       // The holder learns its new end at its next checkpoint.
       const seen = await store.transaction((tx) => tx.checkpoint(batch(lease, { previousCursor: [10], cursor: [20] })));

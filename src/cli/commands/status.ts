@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { isRunState, OPEN_STATES, type RunState } from '../../core/run-state.js';
+import type { Stalled } from '../../core/lease-liveness.js';
 import type { RunRecord } from '../../core/run.js';
+import type { Sluice } from '../../core/sluice.js';
 import { type GlobalFlags, loadBackfills } from '../context.js';
 import { positiveInteger } from '../options.js';
+import { partitionLines, stalledLines, stalledNote } from '../lease-lines.js';
 import { formatCount, formatCounts } from '../output.js';
 import { withContext } from './shared.js';
 
@@ -14,7 +17,7 @@ export function registerStatusCommands(program: Command): void {
     .action(async (runId: string | undefined, _options: object, command: Command) => {
       await withContext(command, { needsConfig: false }, async (ctx) => {
         if (!runId) {
-          const runs = await ctx.sluice.listRuns({ states: OPEN_STATES, limit: 100 });
+          const runs = await withStalled(ctx.sluice, await ctx.sluice.listRuns({ states: OPEN_STATES, limit: 100 }));
           if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
           else process.stdout.write(runs.length === 0 ? 'no open runs\n' : runTable(runs));
           return 0;
@@ -25,9 +28,12 @@ export function registerStatusCommands(program: Command): void {
           return 0;
         }
         const { run } = status;
+        const now = Date.parse(status.at);
         const planned = run.plannedItems === null ? '' : ` of ${formatCount(run.plannedItems)} planned`;
-        const lines = [
-          `run ${run.id}  ${run.backfill}  ${run.state}${status.active ? ' (executing)' : ''}`,
+        // The heading's optional lines are left out when empty; the blank lines after it separate sections.
+        const heading = [
+          `run ${run.id}  ${run.backfill}  ${run.state}${status.active ? ' (executing)' : status.stalled ? ' (stalled)' : ''}`,
+          ...(status.stalled ? stalledLines(run.id, status.stalled, now) : []),
           run.reason ? `  why: ${run.reason}` : '',
           status.queuedBehind ? `  ${status.queuedBehind}` : '',
           status.throttle.state !== 'running' ? `  ${status.throttle.state}: ${status.throttle.reason} (since ${status.throttle.since})` : '',
@@ -35,9 +41,12 @@ export function registerStatusCommands(program: Command): void {
           run.control ? `  pending request: ${run.control.kind} by ${run.control.actor} (${run.control.reason})` : '',
           `  ${formatCounts(run.counts)}${planned}; ${formatCount(run.batches)} batches`,
           `  created by ${run.createdBy} at ${run.createdAt}${run.params.since ? `; since ${run.params.since}` : ''}; batch size ${run.options.batchSize}, concurrency ${run.options.concurrency}`,
+        ];
+        const lines = [
+          ...heading.filter((l) => l !== ''),
           '',
-          'partitions:',
-          ...status.partitions.map((p) => `  #${p.index}  ${p.state.padEnd(7)}  ${(p.label ?? '').padEnd(24)}  received ${formatCount(p.counts.received)}, processed ${formatCount(p.counts.processed)}, quarantined ${formatCount(p.counts.quarantined)}  cursor ${JSON.stringify(p.cursor)}${p.error ? `  error: ${p.error}` : ''}`),
+          `partitions (leases by the store's clock, ${status.at}):`,
+          ...status.partitions.flatMap((p) => partitionLines(p, now)),
           '',
           'transitions:',
           ...status.transitions.map((t) => `  ${t.at}  ${t.from ?? '∅'} → ${t.to}  by ${t.actor}: ${t.reason}`),
@@ -56,7 +65,7 @@ export function registerStatusCommands(program: Command): void {
         if (status.quarantine.length > 0) {
           lines.push('', 'quarantine (open):', ...status.quarantine.map((q) => `  ${q.errorClass}: ${formatCount(q.count)}`));
         }
-        process.stdout.write(`${lines.filter((l, i) => l !== '' || i > 7).join('\n')}\n`);
+        process.stdout.write(`${lines.join('\n')}\n`);
         return 0;
       });
     });
@@ -82,7 +91,7 @@ export function registerStatusCommands(program: Command): void {
         return;
       }
       await withContext(command, { needsConfig: false }, async (ctx) => {
-        const runs = await ctx.sluice.listRuns({ backfill: options.backfill, states: options.state ? [options.state as RunState] : undefined, limit });
+        const runs = await withStalled(ctx.sluice, await ctx.sluice.listRuns({ backfill: options.backfill, states: options.state ? [options.state as RunState] : undefined, limit }));
         if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
         else process.stdout.write(runs.length === 0 ? 'no runs\n' : runTable(runs));
         return 0;
@@ -90,11 +99,19 @@ export function registerStatusCommands(program: Command): void {
     });
 }
 
-function runTable(runs: RunRecord[]): string {
+/** Runs with, for each running one, whether it is stalled (no live lease: its workers are gone). */
+async function withStalled(sluice: Sluice, runs: RunRecord[]): Promise<Array<RunRecord & { stalled: Stalled | null }>> {
+  const shown: Array<RunRecord & { stalled: Stalled | null }> = [];
+  for (const run of runs) shown.push({ ...run, stalled: run.state === 'running' ? await sluice.stalled(run.id) : null });
+  return shown;
+}
+
+function runTable(runs: Array<RunRecord & { stalled: Stalled | null }>): string {
   return runs
     .map((r) => {
       const progress = r.plannedItems ? ` ${((Math.min(r.counts.received, r.plannedItems) / Math.max(1, r.plannedItems)) * 100).toFixed(1)}%` : '';
-      return `${r.id}  ${r.backfill.padEnd(24)} ${r.state.padEnd(9)}${progress.padStart(7)}  processed ${formatCount(r.counts.processed)}  ${r.createdAt}${r.reason ? `  (${r.reason})` : ''}`;
+      const stalled = r.stalled ? `  ${stalledNote(r.stalled)}` : '';
+      return `${r.id}  ${r.backfill.padEnd(24)} ${r.state.padEnd(9)}${progress.padStart(7)}  processed ${formatCount(r.counts.processed)}  ${r.createdAt}${stalled}${r.reason ? `  (${r.reason})` : ''}`;
     })
     .join('\n') + '\n';
 }

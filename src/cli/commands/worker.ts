@@ -11,7 +11,7 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('join the pool: work the partitions of pending and running runs in a shared (PostgreSQL) store')
-    .option('--poll <duration>', 'how often to look for work when there is none (default 1s)')
+    .option('--poll <duration>', 'how often to look for work when there is none, and for a dead worker\'s partitions to take over while busy (default 1s)')
     .option('--backfill <name>', 'only runs of this backfill (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--concurrency <n>', 'partitions this worker works at once per run (default: the run\'s concurrency)')
     .option('--lease <duration>', 'how long a claimed partition stays this worker\'s without a heartbeat (default 30s); heartbeats come every third of it')
@@ -23,6 +23,7 @@ export function registerWorkerCommand(program: Command): void {
       if (leaseMs !== undefined && leaseMs < 500) throw new UsageError(`--lease must be at least 500ms, got "${options.lease}"`);
       const concurrency = positiveInteger('--concurrency', options.concurrency, 256);
       const pollIntervalMs = options.poll === undefined ? 1000 : parseDuration(options.poll, '--poll');
+      if (pollIntervalMs < 10) throw new UsageError(`--poll must be at least 10ms, got "${options.poll}"`);
       await withContext(command, { needsConfig: true, createStore: true, leaseMs }, async (ctx) => {
         if (options.backfill) options.backfill.forEach((name) => ctx.sluice.backfill(name));
         const watch = await startObservers(ctx, metricsPort);

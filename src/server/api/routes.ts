@@ -71,7 +71,7 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
       },
     }),
     route({
-      method: 'GET', url: '/api/v1/runs/:id', scope: 'read', tag: 'runs', summary: 'One run: partitions, counts, transitions, quarantine by class, throttle, SLO alerts', params: runIdParams,
+      method: 'GET', url: '/api/v1/runs/:id', scope: 'read', tag: 'runs', summary: 'One run: partitions (lease owner, expiry, heartbeat age, range left), counts, whether it is stalled, transitions, quarantine by class, throttle, SLO alerts', params: runIdParams,
       handler: async ({ params }) => {
         const status = await sluice.status((params as { id: string }).id);
         return { ...status, summary: summarize(status.run) };

@@ -251,6 +251,15 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         CREATE INDEX sluice_alert_notifications_due ON ${s}.sluice_alert_notifications (backfill, next_attempt_at) WHERE state = 'pending';
       `,
     },
+    {
+      version: 10,
+      name: 'partition heartbeats and split parents',
+      // heartbeat_at: when the lease was last claimed, renewed or checkpointed (the database's
+      // clock), for \`status\`. split_from: the partition a split carved this one out of.
+      sql: `
+        ALTER TABLE ${s}.sluice_partitions ADD COLUMN heartbeat_at timestamptz, ADD COLUMN split_from integer;
+      `,
+    },
   ];
 }
 

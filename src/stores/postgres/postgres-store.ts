@@ -28,7 +28,7 @@ import type {
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
-import type { CheckpointSeen, CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { paramsKey } from '../../core/params-key.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
@@ -288,11 +288,16 @@ export class PostgresStore implements Store {
     return rows.map(toPartition);
   }
 
-  async claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
-    return this.claimWith(this.pool, runId, owner, leaseMs);
+  async clockNow(): Promise<number> {
+    const { rows } = await this.q<{ now: Date }>('SELECT now() AS now');
+    return rows[0]!.now.getTime();
   }
 
-  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult> {
+  async claimPartition(runId: string, owner: string, leaseMs: number, scope: ClaimScope = {}): Promise<PartitionLease | undefined> {
+    return this.claimWith(this.pool, runId, owner, leaseMs, scope);
+  }
+
+  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope: ClaimScope = {}): Promise<ClaimResult> {
     const keyed = limits.keys.filter((k) => k.partitions !== undefined);
     return this.inTransaction(async (client): Promise<ClaimResult> => {
       const { rows: runRows } = await client.query<{ backfill: string }>(`SELECT backfill FROM ${this.t.runs} WHERE id = $1`, [runId]);
@@ -315,22 +320,22 @@ export class PostgresStore implements Store {
         const n = Number(rows[0]!.n);
         if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
       }
-      const lease = await this.claimWith(client, runId, owner, leaseMs);
+      const lease = await this.claimWith(client, runId, owner, leaseMs, scope);
       return lease ? { kind: 'claimed', lease } : { kind: 'none' };
     });
   }
 
-  private async claimWith(client: pg.Pool | pg.PoolClient, runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
+  private async claimWith(client: pg.Pool | pg.PoolClient, runId: string, owner: string, leaseMs: number, scope: ClaimScope): Promise<PartitionLease | undefined> {
     this.assertOpen();
     const { rows } = await client.query<{ idx: number; fence: string; lease_expires_at: Date }>(
       `UPDATE ${this.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
-          lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), updated_at = now()
+          lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), heartbeat_at = now(), updated_at = now()
         WHERE (p.run_id, p.idx) = (
           SELECT run_id, idx FROM ${this.t.partitions}
-           WHERE run_id = $1 AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
+           WHERE run_id = $1 AND ((state = 'pending' AND NOT $4) OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
            ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING p.idx, p.fence, p.lease_expires_at`,
-      [runId, owner, leaseMs]).catch((error: unknown) => {
+      [runId, owner, leaseMs, scope.orphansOnly === true]).catch((error: unknown) => {
       throw this.wrap(error);
     });
     const row = rows[0];
@@ -339,7 +344,7 @@ export class PostgresStore implements Store {
 
   async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
     const { rowCount } = await this.q(
-      `UPDATE ${this.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), updated_at = now()
+      `UPDATE ${this.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), heartbeat_at = now(), updated_at = now()
         WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
       [lease.runId, lease.index, lease.fence, leaseMs]);
     return (rowCount ?? 0) > 0;
@@ -363,8 +368,8 @@ export class PostgresStore implements Store {
       if (!rows[0]) return undefined;
       const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.t.partitions} WHERE run_id = $1`, [runId]);
       await client.query(`UPDATE ${this.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [runId, index, JSON.stringify(at)]);
-      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child]);
+      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child, split_from) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child, index]);
       return next[0]!.n;
     });
   }
@@ -493,7 +498,7 @@ export class PostgresStore implements Store {
             state = CASE WHEN $10 THEN 'done' ELSE p.state END,
             lease_owner = CASE WHEN $10 THEN NULL ELSE p.lease_owner END,
             lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
-            updated_at = now()
+            heartbeat_at = now(), updated_at = now()
           FROM ${this.t.runs} r
           WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
           RETURNING r.control, r.backfill, r.state, p.upper, r.tuning
@@ -836,8 +841,8 @@ function toRun(row: RunRow): RunRecord {
 
 interface PartitionRow {
   run_id: string; idx: number; lower: Cursor; upper: Cursor; label: string | null; child: string | null; cursor: Cursor; state: PartitionState; fence: string;
-  lease_owner: string | null; lease_expires_at: Date | null; received: string; processed: string; skipped: string; failed: string;
-  quarantined: string; batches: string; error: string | null; updated_at: Date;
+  lease_owner: string | null; lease_expires_at: Date | null; heartbeat_at: Date | null; split_from: number | null; received: string; processed: string;
+  skipped: string; failed: string; quarantined: string; batches: string; error: string | null; updated_at: Date;
 }
 
 function toPartition(row: PartitionRow): PartitionRecord {
@@ -853,6 +858,8 @@ function toPartition(row: PartitionRow): PartitionRecord {
     fence: Number(row.fence),
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at?.toISOString() ?? null,
+    heartbeatAt: row.heartbeat_at?.toISOString() ?? null,
+    splitFrom: row.split_from,
     counts: { received: Number(row.received), processed: Number(row.processed), skipped: Number(row.skipped), failed: Number(row.failed), quarantined: Number(row.quarantined) },
     batches: Number(row.batches),
     error: row.error,

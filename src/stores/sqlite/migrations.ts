@@ -228,6 +228,16 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; af
       CREATE INDEX sluice_alert_notifications_due ON sluice_alert_notifications (backfill, next_attempt_ms) WHERE state = 'pending';
     `,
   },
+  {
+    version: 9,
+    name: 'partition heartbeats and split parents',
+    // heartbeat_at: when the lease was last claimed, renewed or checkpointed (ms), for `status`.
+    // split_from: the partition a split carved this one out of.
+    sql: `
+      ALTER TABLE sluice_partitions ADD COLUMN heartbeat_at INTEGER;
+      ALTER TABLE sluice_partitions ADD COLUMN split_from INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -30,7 +30,7 @@ import type {
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import type { SqlConnection } from '../../core/sql.js';
-import type { CheckpointSeen, CheckpointWrite, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { paramsKey } from '../../core/params-key.js';
@@ -65,7 +65,7 @@ const CHECKPOINT = `UPDATE sluice_partitions SET cursor = ?, received = received
     skipped = skipped + ?, failed = failed + ?, quarantined = quarantined + ?, batches = batches + 1,
     state = CASE WHEN ? THEN 'done' ELSE state END,
     lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
-    lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?
+    lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, heartbeat_at = ?, updated_at = ?
   WHERE run_id = ? AND idx = ? AND fence = ? AND cursor = ?
   RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper,
     (SELECT tuning FROM sluice_runs WHERE id = run_id) AS tuning`;
@@ -387,11 +387,15 @@ export class SqliteStore implements Store {
     return this.reading(() => (this.read.prepare('SELECT * FROM sluice_partitions WHERE run_id = ? ORDER BY idx').all(runId) as PartitionRow[]).map(toPartition));
   }
 
-  async claimPartition(runId: string, owner: string, leaseMs: number): Promise<PartitionLease | undefined> {
-    return this.writing(() => this.claimNow(runId, owner, leaseMs));
+  async clockNow(): Promise<number> {
+    return this.now();
   }
 
-  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult> {
+  async claimPartition(runId: string, owner: string, leaseMs: number, scope: ClaimScope = {}): Promise<PartitionLease | undefined> {
+    return this.writing(() => this.claimNow(runId, owner, leaseMs, scope));
+  }
+
+  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope: ClaimScope = {}): Promise<ClaimResult> {
     return this.writing((): ClaimResult => {
       // One writer: the counts cannot change between reading them and claiming.
       const now = this.now();
@@ -408,30 +412,30 @@ export class SqliteStore implements Store {
             GROUP BY b.backfill`).get(runId, now) as { n: number; backfill: string } ?? { n: 0, backfill: '' };
         if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
       }
-      const lease = this.claimNow(runId, owner, leaseMs);
+      const lease = this.claimNow(runId, owner, leaseMs, scope);
       return lease ? { kind: 'claimed', lease } : { kind: 'none' };
     });
   }
 
   /** Under the write lock: one statement picks the partition and leases it, so no other writer can come between. */
-  private claimNow(runId: string, owner: string, leaseMs: number): PartitionLease | undefined {
+  private claimNow(runId: string, owner: string, leaseMs: number, scope: ClaimScope): PartitionLease | undefined {
     const now = this.now();
     const expires = now + leaseMs;
-    const row = this.write.prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+    const row = this.write.prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, updated_at = ?
         WHERE run_id = ? AND idx = (
           SELECT idx FROM sluice_partitions WHERE run_id = ?
-             AND (state = 'pending' OR (state = 'running' AND COALESCE(lease_expires_at, 0) < ?))
+             AND ((state = 'pending' AND NOT ?) OR (state = 'running' AND COALESCE(lease_expires_at, 0) < ?))
            ORDER BY idx LIMIT 1)
         RETURNING idx, fence`)
-      .get(owner, expires, new Date(now).toISOString(), runId, runId, now) as { idx: number; fence: number } | undefined;
+      .get(owner, expires, now, new Date(now).toISOString(), runId, runId, scope.orphansOnly ? 1 : 0, now) as { idx: number; fence: number } | undefined;
     return row ? { runId, index: row.idx, fence: row.fence, owner, expiresAt: new Date(expires).toISOString() } : undefined;
   }
 
   async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
     return this.writing(() => {
       const now = this.now();
-      return this.write.prepare(`UPDATE sluice_partitions SET lease_expires_at = ?, updated_at = ? WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
-        .run(now + leaseMs, new Date(now).toISOString(), lease.runId, lease.index, lease.fence).changes > 0;
+      return this.write.prepare(`UPDATE sluice_partitions SET lease_expires_at = ?, heartbeat_at = ?, updated_at = ? WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
+        .run(now + leaseMs, now, new Date(now).toISOString(), lease.runId, lease.index, lease.fence).changes > 0;
     });
   }
 
@@ -453,7 +457,8 @@ export class SqliteStore implements Store {
         const next = (this.write.prepare('SELECT MAX(idx) + 1 AS n FROM sluice_partitions WHERE run_id = ?').get(runId) as { n: number }).n;
         const now = this.iso();
         this.write.prepare('UPDATE sluice_partitions SET upper = ?, updated_at = ? WHERE run_id = ? AND idx = ?').run(point, now, runId, index);
-        this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(runId, next, point, row.upper, label, row.child, now);
+        this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, split_from, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(runId, next, point, row.upper, label, row.child, index, now);
         return next;
       }).immediate(),
     );
@@ -569,7 +574,7 @@ export class SqliteStore implements Store {
     const at = new Date(now).toISOString();
     const done = write.done ? 1 : 0;
     const updated = this.statements.checkpoint.get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed,
-      delta.quarantined, done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence,
+      delta.quarantined, done, done, done, now + write.leaseMs, now, at, lease.runId, lease.index, lease.fence,
       JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number } | undefined;
     if (!updated) throw this.checkpointMiss(lease);
     if (write.ledger && write.ledger.keys.length > 0) {
@@ -953,7 +958,8 @@ interface TransitionRow {
 
 interface PartitionRow extends Counts {
   run_id: string; idx: number; lower: string; upper: string; label: string | null; child: string | null; cursor: string; state: PartitionState; fence: number;
-  lease_owner: string | null; lease_expires_at: number | null; batches: number; error: string | null; updated_at: string;
+  lease_owner: string | null; lease_expires_at: number | null; heartbeat_at: number | null; split_from: number | null; batches: number; error: string | null;
+  updated_at: string;
 }
 
 function toPartition(row: PartitionRow): PartitionRecord {
@@ -969,6 +975,8 @@ function toPartition(row: PartitionRow): PartitionRecord {
     fence: row.fence,
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at === null ? null : new Date(row.lease_expires_at).toISOString(),
+    heartbeatAt: row.heartbeat_at === null ? null : new Date(row.heartbeat_at).toISOString(),
+    splitFrom: row.split_from,
     counts: { received: row.received, processed: row.processed, skipped: row.skipped, failed: row.failed, quarantined: row.quarantined },
     batches: row.batches,
     error: row.error,
