@@ -17,6 +17,7 @@ import { addCounts, zeroCounts } from './counts.js';
 import type { DecisionRecord, GradualOptions, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
+import { allSettled, isClaimable, liveLeaseOwners } from './partition-leases.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
 import type { ChildResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
@@ -286,8 +287,8 @@ class Engine implements Sluice {
     const partitions = await this.store.listPartitions(runId);
     // Every partition settled but the run still open: its last worker died before ending it, and
     // joining it ends it.
-    if (partitions.every((p) => p.state === 'done' || p.state === 'failed')) return (await this.store.getRun(runId))?.state === 'running';
-    return partitions.some((p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)));
+    if (allSettled(partitions)) return (await this.store.getRun(runId))?.state === 'running';
+    return partitions.some((p) => isClaimable(p, now));
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -620,12 +621,7 @@ class Engine implements Sluice {
 
   /** The owner of a live lease on one of the run's partitions, if any. */
   private async liveHolder(runId: string): Promise<string | undefined> {
-    const now = this.clock.now();
-    const partitions = await this.store.listPartitions(runId);
-    const live = partitions.find(
-      (p) => p.state === 'running' && p.leaseOwner !== null && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) > now && !this.isOwnerDead(p.leaseOwner),
-    );
-    return live?.leaseOwner ?? undefined;
+    return liveLeaseOwners(await this.store.listPartitions(runId), this.clock.now(), this.isOwnerDead)[0];
   }
 }
 
