@@ -269,6 +269,8 @@ class Engine implements Sluice {
       onEnded: () => this.executing.delete(runId),
       limits: limitsFor(run),
       waitWhenBlocked: false,
+      // A worker leaves a run others are finishing: it has other runs to look at.
+      follow: false,
     });
     this.executing.set(runId, execution);
     return execution;
@@ -377,6 +379,7 @@ class Engine implements Sluice {
         onEnded: () => this.executing.delete(run.id),
         limits,
         waitWhenBlocked: true,
+        follow: options.follow ?? true,
       });
       this.executing.set(run.id, execution);
       counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
@@ -397,6 +400,7 @@ class Engine implements Sluice {
       worker: this.worker,
       leaseMs: this.leaseMs,
       progressIntervalMs: this.progressIntervalMs,
+      isOwnerDead: this.isOwnerDead,
     };
   }
 
@@ -606,7 +610,8 @@ class Engine implements Sluice {
   async close(): Promise<void> {
     this.closing = true;
     for (const counting of this.counting) counting.abort();
-    for (const execution of this.executing.values()) execution.stop('sluice', 'engine closing');
+    // Beside other workers, this process's partitions go back to them; alone, the run pauses.
+    for (const execution of this.executing.values()) execution.withdraw('sluice', 'engine closing');
     await Promise.all([...this.executing.values()].map((e) => e.done));
     // The definitions' health signals hold connections of their own.
     const signals = new Set(this.backfills().flatMap((d) => d.throttle.signals));

@@ -13,12 +13,14 @@ export function registerRunCommands(program: Command): void {
     .option('--detach', 'record the run as pending for `sluice worker` processes instead of executing it here')
     .option('--param <key=value>', 'a parameter passed to process as ctx.run.params.extra (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--reprocess <mode>', 'none: skip items the ledger holds (default); failed: replay the open quarantine of earlier runs; all: deliver every item again')
+    .option(...NO_FOLLOW)
     .action(async (backfill: string, raw: RawRunFlags & { new?: boolean; detach?: boolean; param?: string[]; reprocess?: string; metricsPort?: string }, command: Command) => {
       const flags = parseRunFlags(raw);
       const metricsPort = parsePort('--metrics-port', raw.metricsPort);
       const params = parseParams(raw.param);
       const reprocess = parseReprocess(raw.reprocess);
       if (reprocess === 'failed' && (raw.detach || flags.dryRun)) throw new UsageError('--reprocess failed replays quarantined items here and now; it cannot be combined with --detach or --dry-run');
+      if (raw.detach && flags.follow === false) throw new UsageError('--no-follow is for a run executing here; --detach returns at once anyway: drop one of them');
       await withContext(command, { needsConfig: true, createStore: true, backfill }, async (ctx) => {
         if (reprocess === 'failed') return replayFailed(ctx, backfill, params);
         if (flags.sample) return sampleRun(ctx, backfill, flags, params);
@@ -46,6 +48,7 @@ export function registerRunCommands(program: Command): void {
   ] as const;
   for (const [name, description] of continuing) {
     withRunOptions(program.command(`${name} <run>`).description(description))
+      .option(...NO_FOLLOW)
       .action(async (runId: string, raw: RawRunFlags & { metricsPort?: string }, command: Command) => {
         const flags = parseRunFlags(raw);
         const metricsPort = parsePort('--metrics-port', raw.metricsPort);
@@ -62,6 +65,9 @@ export function registerRunCommands(program: Command): void {
       });
   }
 }
+
+/** `--no-follow`, on the commands that execute a run in the foreground. */
+const NO_FOLLOW = ['--no-follow', 'return (exit 5) once other workers hold what is left of the run, instead of following it to its end'] as const;
 
 /** `--dry-run --sample size-buckets`: what each size bucket (and the malformed records) would do. */
 async function sampleRun(ctx: CliContext, backfill: string, flags: ReturnType<typeof parseRunFlags>, params: Record<string, string> | undefined): Promise<number> {
