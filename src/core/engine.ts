@@ -279,7 +279,7 @@ class Engine implements Sluice {
   async requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
     const run = await this.getRunOrThrow(runId);
     if (run.state === 'pending') return run;
-    if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`);
+    if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, { hint: requeueHint(run) });
     return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
@@ -627,6 +627,18 @@ class Engine implements Sluice {
   /** The owner of a live lease on one of the run's partitions, if any. */
   private async liveHolder(runId: string): Promise<string | undefined> {
     return liveLeaseOwners(await this.store.listPartitions(runId), this.clock.now(), this.isOwnerDead)[0];
+  }
+}
+
+/** What to do instead of handing a run that is not paused back to the workers. */
+function requeueHint(run: RunRecord): string {
+  switch (run.state) {
+    case 'running':
+      return `it is executing already; \`sluice status ${run.id}\` shows who holds its partitions`;
+    case 'failed':
+      return `a failed run is reopened with \`sluice retry ${run.id}\` (--detach: for the workers)`;
+    default:
+      return `it has ended; start a new run of ${run.backfill} instead`;
   }
 }
 

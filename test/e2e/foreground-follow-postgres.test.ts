@@ -198,3 +198,62 @@ describe('a foreground run beside workers (PostgreSQL, real processes)', () => {
     }
   });
 });
+
+describe('handing a run back to the workers from the CLI (PostgreSQL, real processes)', () => {
+  it('resume --detach makes a paused run pending (actor and reason recorded) and a worker finishes it; other states are refused', async () => {
+    const t = await setup('requeue');
+    try {
+      const runId = await t.enqueue(2);
+      const paused = await runCli(t.args('pause', runId), { cwd: t.dir, env: t.env });
+      assert.equal(paused.code, 0, paused.stderr);
+      assert.equal(await t.runState(runId), 'paused');
+
+      const withFlags = await runCli(t.args('resume', runId, '--detach', '--batch-size', '5'), { cwd: t.dir, env: t.env });
+      assert.equal(withFlags.code, 2);
+      assert.match(withFlags.stderr, /resume --detach hands the run back to the workers as it is: --batch-size applies only to a run executing here/);
+
+      const handed = await runCli(t.args('resume', runId, '--detach', '--reason', 'maintenance over', '--actor', 'oncall'), { cwd: t.dir, env: t.env });
+      assert.equal(handed.code, 0, handed.stderr);
+      assert.deepEqual(jsonLines(handed.stdout)[0], { event: 'handed-back', runId, backfill: 'pgjob', from: 'paused', state: 'pending' });
+      const status = JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as { run: { state: string }; transitions: Array<{ from: string; to: string; actor: string; reason: string }> };
+      assert.equal(status.run.state, 'pending');
+      const last = status.transitions.at(-1)!;
+      assert.deepEqual([last.from, last.to, last.actor, last.reason], ['paused', 'pending', 'oncall', 'maintenance over']);
+
+      const worker = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env });
+      assert.equal(worker.code, 0, worker.stderr.slice(-3000));
+      assert.equal(await t.runState(runId), 'succeeded');
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+
+      const refused = await runCli(t.args('resume', runId, '--detach'), { cwd: t.dir, env: t.env });
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, new RegExp(`run ${runId} is succeeded; only a paused run can be handed back to the workers`));
+      assert.match(refused.stderr, /hint: it has ended; start a new run of pgjob instead/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('retry --detach reopens a failed run for the workers: its failed partition is pending again and a worker finishes it', async () => {
+    const t = await setup('reopen');
+    try {
+      const runId = await t.enqueue(2);
+      const broken = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BROKEN_KEY: '1' } });
+      assert.equal(broken.code, 0, broken.stderr.slice(-3000));
+      assert.equal(await t.runState(runId), 'failed');
+
+      const handed = await runCli(t.args('retry', runId, '--detach'), { cwd: t.dir, env: t.env });
+      assert.equal(handed.code, 0, handed.stderr);
+      assert.deepEqual(jsonLines(handed.stdout)[0], { event: 'handed-back', runId, backfill: 'pgjob', from: 'failed', state: 'pending' });
+      const states = (await t.partitions(runId)).map((p) => p.state);
+      assert.ok(!states.includes('failed') && states.includes('pending'), `partitions after retry --detach: ${states.join(', ')}`);
+
+      const worker = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env });
+      assert.equal(worker.code, 0, worker.stderr.slice(-3000));
+      assert.equal(await t.runState(runId), 'succeeded');
+      assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
