@@ -1,10 +1,12 @@
 import { RunQueuedError } from '../core/errors.js';
 import type { RunHandle, RunOutcome } from '../core/run-handle.js';
-import { attachProgress, printOutcome } from './output.js';
+import { attachProgress, othersGoOn, printOutcome } from './output.js';
 
 /**
- * Runs a handle in the foreground: progress on screen, and the first SIGINT or SIGTERM finishes
- * the batches in flight, checkpoints and pauses the run; a second SIGINT exits at once (safe: every
+ * Runs a handle in the foreground, to the end of the run: progress on screen (the whole run's once
+ * other workers hold what is left). The first SIGINT or SIGTERM finishes the batches in flight and
+ * checkpoints; then, when other workers hold partitions of the run, hands this process's back to
+ * them and leaves the run running, else pauses the run. A second SIGINT exits at once (safe: every
  * checkpoint is a transaction, so at most the batches in flight are redone).
  */
 export async function runInForeground(handle: RunHandle, interactive: boolean, extra?: (outcome: RunOutcome) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<RunOutcome> {
@@ -18,8 +20,14 @@ export async function runInForeground(handle: RunHandle, interactive: boolean, e
       process.stderr.write('\nstopping at once; the batches in flight will be redone on resume\n');
       process.exit(130);
     }
-    process.stderr.write(`\n${signal}: finishing the batch in flight, then pausing; press Ctrl-C again to stop at once\n`);
-    handle.stop('signal', `received ${signal}`);
+    handle.withdraw('signal', `received ${signal}`);
+    // What the first signal does depends on who else works the run: say which, once known.
+    handle.otherWorkers().then(
+      (others) => process.stderr.write(`\n${signal}: ${others.length === 0
+        ? 'finishing the batch in flight, then pausing'
+        : `finishing the batch in flight, then handing this process's partitions back: ${othersGoOn(others.length, handle.runId)}`}; press Ctrl-C again to stop at once\n`),
+      () => process.stderr.write(`\n${signal}: finishing the batch in flight, then stopping; press Ctrl-C again to stop at once\n`),
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -27,6 +27,8 @@ export interface RawRunFlags {
   gradual?: boolean;
   sample?: string;
   sampleSize?: string;
+  /** False with `--no-follow` (run, resume, retry). */
+  follow?: boolean;
 }
 
 export interface RunFlags {
@@ -42,6 +44,8 @@ export interface RunFlags {
   throttleLayers: KnobLayer[];
   /** The flags' own knobs (for commands that plan a run themselves, like the demo with workers). */
   knobs: Partial<Knobs>;
+  /** `--no-follow`: return once other workers hold what is left of the run, instead of following it to its end. */
+  follow?: false;
 }
 
 /** Validates run flags at the edge, before anything is opened or written. */
@@ -52,6 +56,7 @@ export function parseRunFlags(raw: RawRunFlags, now = Date.now(), env: NodeJS.Pr
     maxBatches: positiveInteger('--max-batches', raw.maxBatches),
     ...(raw.canary !== undefined ? { maxItems: positiveInteger('--canary', raw.canary) } : {}),
     ...(raw.gradual ? { gradual: true } : {}),
+    ...(raw.follow === false ? { follow: false as const } : {}),
     dryRun: raw.dryRun === true,
     knobs,
     throttleLayers: [envLayer(env), { source: 'command line', ...(profile ? { profile } : {}), knobs, knobSources: flagSources(knobs) }].filter((l) => l.profile || Object.keys(l.knobs).length > 0),

@@ -35,6 +35,7 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
     handle.on('quarantined', (q) => jsonLine('quarantined', q));
     handle.on('retry', (r) => jsonLine('retry', r));
     handle.on('throttle', (t) => jsonLine('throttle', t));
+    handle.on('following', (f) => jsonLine('following', f));
     return () => undefined;
   }
   const bar = new cliProgress.SingleBar(
@@ -83,12 +84,18 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   handle.on('state', (s) => line(`${s.from} → ${s.to} (by ${s.actor}: ${s.reason})`));
   handle.on('quarantined', (q) => line(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}`));
   handle.on('throttle', (t) => t.kind !== 'configured' && line(`throttle ${t.kind}: ${t.reason}`));
+  handle.on('following', (f) => line(`nothing left to claim here: following run ${f.runId} while ${f.otherWorkers.length} other worker${f.otherWorkers.length === 1 ? '' : 's'} finish${f.otherWorkers.length === 1 ? 'es' : ''} it (progress of the whole run)`));
   return () => {
     if (started) {
       render(handle.progress());
       bar.stop();
     }
   };
+}
+
+/** What goes on without this process: "2 other workers go on with run X; `sluice pause X` pauses the whole run". */
+export function othersGoOn(workers: number, runId: string): string {
+  return `${workers} other worker${workers === 1 ? '' : 's'} go${workers === 1 ? 'es' : ''} on with run ${runId}; \`sluice pause ${runId}\` pauses the whole run`;
 }
 
 /** The end of a run: a human summary on a terminal, a JSON line otherwise. */
@@ -106,6 +113,7 @@ export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: R
     `  ${formatCounts(outcome.counts)}`,
     `  ${formatCount(outcome.batches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s this session)`,
     outcome.state === 'paused' ? `  resume with: sluice resume ${outcome.runId}` : undefined,
+    outcome.state === 'running' ? `  this process stopped; ${othersGoOn(outcome.otherWorkers?.length ?? 0, outcome.runId)}` : undefined,
     outcome.counts.quarantined > 0 ? `  quarantine: sluice quarantine list --run ${outcome.runId}` : undefined,
   ];
   process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);

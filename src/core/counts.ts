@@ -26,6 +26,17 @@ export function addCounts(a: Counts, b: Counts): Counts {
   };
 }
 
+/** `a - b`, field by field (what was added to `b` to reach `a`). */
+export function subtractCounts(a: Counts, b: Counts): Counts {
+  return {
+    received: a.received - b.received,
+    processed: a.processed - b.processed,
+    skipped: a.skipped - b.skipped,
+    failed: a.failed - b.failed,
+    quarantined: a.quarantined - b.quarantined,
+  };
+}
+
 /** Share of received items that ended in quarantine. */
 export function failureRatio(counts: Counts): number {
   return counts.received === 0 ? 0 : counts.quarantined / counts.received;

@@ -8,7 +8,7 @@ import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunAlreadySucceededError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
-import { hasLiveLease, isClaimable, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
+import { allSettled, hasLiveLease, isClaimable, liveLeaseOwners, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
@@ -329,6 +329,9 @@ class Engine implements Sluice {
       limits: limitsFor(run),
       waitWhenBlocked: false,
       orphanPollMs: options.orphanPollMs ?? DEFAULT_ORPHAN_POLL_MS,
+      // A worker leaves a run others are finishing: it has other runs to look at. A start that
+      // joins instead of starting the run a second time follows it, as its own run would.
+      follow: options.follow ?? false,
     });
     this.executing.set(runId, execution);
     return execution;
@@ -337,7 +340,7 @@ class Engine implements Sluice {
   async requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
     const run = await this.getRunOrThrow(runId);
     if (run.state === 'pending') return run;
-    if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`);
+    if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, { hint: requeueHint(run) });
     return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
@@ -346,7 +349,7 @@ class Engine implements Sluice {
     const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
     // Every partition settled but the run still open: its last worker died before ending it, and
     // joining it ends it.
-    if (partitions.every((p) => p.state === 'done' || p.state === 'failed')) return (await this.store.getRun(runId))?.state === 'running';
+    if (allSettled(partitions)) return (await this.store.getRun(runId))?.state === 'running';
     return partitions.some((p) => isClaimable(p, now));
   }
 
@@ -439,6 +442,7 @@ class Engine implements Sluice {
         limits,
         waitWhenBlocked: true,
         orphanPollMs: options.orphanPollMs ?? DEFAULT_ORPHAN_POLL_MS,
+        follow: options.follow ?? true,
       });
       this.executing.set(run.id, execution);
       counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
@@ -468,7 +472,7 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     // The other process finished it meanwhile: the start found a success, as if it came a moment later.
     if (run.state === 'succeeded') throw new RunAlreadySucceededError(run);
-    return this.join(runId, { ...options, actor: options.actor ?? 'api' });
+    return this.join(runId, { ...options, actor: options.actor ?? 'api', follow: options.follow ?? true });
   }
 
   private executionBase(definition: BackfillDefinition<unknown>, reader: SourceReader<unknown>) {
@@ -481,6 +485,7 @@ class Engine implements Sluice {
       worker: this.worker,
       leaseMs: this.leaseMs,
       progressIntervalMs: this.progressIntervalMs,
+      isOwnerDead: this.isOwnerDead,
     };
   }
 
@@ -701,7 +706,8 @@ class Engine implements Sluice {
   async close(): Promise<void> {
     this.closing = true;
     for (const counting of this.counting) counting.abort();
-    for (const execution of this.executing.values()) execution.stop('sluice', 'engine closing');
+    // Beside other workers, this process's partitions go back to them; alone, the run pauses.
+    for (const execution of this.executing.values()) execution.withdraw('sluice', 'engine closing');
     await Promise.all([...this.executing.values()].map((e) => e.done));
     // The definitions' health signals hold connections of their own.
     const signals = new Set(this.backfills().flatMap((d) => d.throttle.signals));
@@ -717,7 +723,19 @@ class Engine implements Sluice {
   /** The owner of a live lease on one of the run's partitions, if any. */
   private async liveHolder(runId: string): Promise<string | undefined> {
     const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
-    return partitions.find((p) => hasLiveLease(p, now, this.isOwnerDead))?.leaseOwner ?? undefined;
+    return liveLeaseOwners(partitions, now, this.isOwnerDead)[0];
+  }
+}
+
+/** What to do instead of handing a run that is not paused back to the workers. */
+function requeueHint(run: RunRecord): string {
+  switch (run.state) {
+    case 'running':
+      return `it is executing already; \`sluice status ${run.id}\` shows who holds its partitions`;
+    case 'failed':
+      return `a failed run is reopened with \`sluice retry ${run.id}\` (--detach: for the workers)`;
+    default:
+      return `it has ended; start a new run of ${run.backfill} instead`;
   }
 }
 

@@ -10,6 +10,11 @@ export const ExitCode = {
   usage: 2,
   paused: 3,
   cancelled: 4,
+  /**
+   * This process returned while the run goes on in other workers' hands (asked not to follow it,
+   * or interrupted while other workers held partitions): the run has not ended.
+   */
+  handedOff: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

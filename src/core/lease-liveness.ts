@@ -15,6 +15,16 @@ export function hasLiveLease(partition: PartitionRecord, now: number, isOwnerDea
     && Date.parse(partition.leaseExpiresAt) > now && !isOwnerDead(partition.leaseOwner);
 }
 
+/** The distinct owners of live leases on the partitions, in partition order. */
+export function liveLeaseOwners(partitions: readonly PartitionRecord[], now: number, isOwnerDead: OwnerDeadCheck): string[] {
+  return [...new Set(partitions.filter((p) => hasLiveLease(p, now, isOwnerDead)).map((p) => p.leaseOwner!))];
+}
+
+/** Every partition is done or failed: nothing is left to work, only the run's end to record. */
+export function allSettled(partitions: readonly PartitionRecord[]): boolean {
+  return partitions.every((p) => p.state === 'done' || p.state === 'failed');
+}
+
 /** A partition a claim could take now: pending, or running under an expired lease (as the stores' claims judge it). */
 export function isClaimable(partition: PartitionRecord, now: number): boolean {
   return partition.state === 'pending' || (partition.state === 'running' && (partition.leaseExpiresAt === null || Date.parse(partition.leaseExpiresAt) < now));

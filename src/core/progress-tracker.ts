@@ -1,4 +1,4 @@
-import { addCounts, type Counts, zeroCounts } from './counts.js';
+import { addCounts, type Counts, subtractCounts, zeroCounts } from './counts.js';
 
 /**
  * Keeps the counts of a run in memory (the store holds the truth; this is for progress events) and
@@ -27,6 +27,16 @@ export class ProgressTracker {
   add(delta: Counts, now: number): void {
     this.session = addCounts(this.session, delta);
     this.sessionBatches += 1;
+    this.sample(now);
+  }
+
+  /**
+   * The run's totals as read from somewhere else (the store, where every worker's batches land):
+   * what they grew by since the base counts as this tracker's session.
+   */
+  observe(total: Counts, batches: number, now: number): void {
+    this.session = subtractCounts(total, this.base);
+    this.sessionBatches = batches - this.baseBatches;
     this.sample(now);
   }
 

@@ -10,11 +10,13 @@ import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
 import { backoffDelay } from './retry.js';
 import { hasLimits } from './concurrency.js';
+import { liveLeaseOwners } from './lease-liveness.js';
 import { knobsOf } from './throttle/knobs.js';
 import type { Throttle } from './throttle/throttle.js';
 import type { ConcurrencyLimits, PartitionLease, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import type { ProgressSnapshot, RunEvents, RunHandle, RunOutcome } from './run-handle.js';
 import type { RunState } from './run-state.js';
+import { type RunReading, RunWatch } from './run-watch.js';
 import type { PartitionSpec, SourceBatch, SourceFilter, SourceReader } from './source.js';
 import type { ClaimScope, Store } from './store.js';
 
@@ -63,6 +65,13 @@ export interface ExecutionConfig {
    * this. Unset: never (dry runs).
    */
   orphanPollMs?: number;
+  /**
+   * When this process has nothing left to claim but other workers hold partitions: follow the run
+   * to its end (a foreground run) instead of leaving it to them (a worker).
+   */
+  follow?: boolean;
+  /** Tells whether a lease owner is gone, so that a follower can take its partitions over at once. */
+  isOwnerDead?: (owner: string) => boolean;
 }
 
 /** How often a lane blocked by a concurrency limit looks again. */
@@ -76,8 +85,11 @@ interface Claim {
 }
 
 interface StopRequest {
-  /** `leave`: this process stops working the run and hands its partitions back; the run goes on. */
-  kind: 'pause' | 'cancel' | 'leave';
+  /**
+   * `leave`: this process stops working the run and hands its partitions back; the run goes on.
+   * `withdraw`: `leave` when other live workers hold partitions of the run, else `pause`.
+   */
+  kind: 'pause' | 'cancel' | 'leave' | 'withdraw';
   actor: string;
   reason: string;
   /** The caller asked for this stop up front (--max-batches): not an interruption. */
@@ -130,6 +142,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * retunes add and retire by number.
    */
   private nextAdoptedLane = -1;
+  /** The whole run as stored, once this process follows a run other workers are finishing. */
+  private watch: RunWatch | undefined;
+  /** Emits progress (and, once following, reads the run) at the progress interval. */
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: ExecutionConfig) {
     super();
@@ -187,6 +203,15 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.requestStop({ kind: 'leave', actor: 'sluice', reason, asExpected: true });
   }
 
+  withdraw(actor: string, reason: string): void {
+    this.requestStop({ kind: 'withdraw', actor, reason, asExpected: false });
+  }
+
+  async otherWorkers(): Promise<string[]> {
+    if (this.config.dryPartitions) return [];
+    return this.othersIn(await this.config.store.listPartitions(this.runId), await this.config.store.clockNow());
+  }
+
   /** The run's planned items, counted beside its first batches: progress and ETA have a total from now on. */
   plannedItemsCounted(plannedItems: number): void {
     if (this.tracker.plannedItems !== null) return;
@@ -203,9 +228,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   progress(): ProgressSnapshot {
     const now = this.config.clock.now();
+    const runWide = this.watch?.snapshot();
+    if (runWide) return { ...runWide, state: this.state, elapsedMs: this.tracker.elapsedMs(now), dryRun: this.config.dryRun };
     return {
       runId: this.runId,
       backfill: this.backfill,
+      scope: 'process',
       state: this.state,
       counts: this.tracker.total(),
       batches: this.tracker.batches(),
@@ -222,8 +250,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   private async execute(): Promise<RunOutcome> {
     const { config } = this;
-    const ticker = setInterval(() => this.emit('progress', this.progress()), config.progressIntervalMs);
+    const ticker = setInterval(() => this.tick(), config.progressIntervalMs);
+    // Lanes at work keep the process alive; a follower has nothing else to (see follow()).
     ticker.unref();
+    this.ticker = ticker;
     try {
       if (config.dryPartitions) {
         this.partitionTotal = config.dryPartitions.length;
@@ -242,10 +272,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
       });
       await config.throttle?.start();
       this.concurrency = config.throttle?.concurrency() ?? config.options.concurrency;
-      for (let i = 0; i < this.concurrency; i++) this.startLane();
       this.watchForOrphans();
-      await this.allLanesDone();
-      return await this.finish();
+      for (;;) {
+        for (let i = 0; i < this.concurrency; i++) this.startLane();
+        await this.allLanesDone();
+        const outcome = (await this.finish()) ?? (await this.follow());
+        if (outcome) return outcome;
+        // A partition came free, the last one settled, or a stop was asked: the lanes look again.
+      }
     } catch (error) {
       // Only store failures reach here (lanes contain their own errors): record what we can.
       config.logger.error({ runId: this.runId, err: error }, 'run execution failed');
@@ -258,6 +292,78 @@ export class RunExecution extends EventEmitter implements RunHandle {
       this.emit('progress', this.progress());
       config.onEnded?.();
     }
+  }
+
+  /** A progress event: this process's view, or the whole run read from the store once following. */
+  private tick(): void {
+    if (!this.watch) {
+      this.emit('progress', this.progress());
+      return;
+    }
+    this.watch.refresh().then(
+      () => this.emit('progress', this.progress()),
+      (error: unknown) => this.config.logger.warn({ runId: this.runId, err: error }, `could not read the run's progress: ${messageOf(error)}; trying again`),
+    );
+  }
+
+  /**
+   * This process has nothing left to claim, but other workers hold partitions: follow the run (its
+   * progress read from the store at the progress interval) until it ends or is paused or cancelled
+   * elsewhere, which ends this execution with that state. Returns undefined, for the lanes to look
+   * again, when a partition comes free (a dead worker's, one handed back), when every partition has
+   * settled (the last worker died before recording the end), or when this execution is told to stop.
+   */
+  private async follow(): Promise<RunOutcome | undefined> {
+    // The ticker's readings are all a follower waits on: they must keep the process alive.
+    this.ticker?.ref();
+    try {
+      return await this.followUntilChange();
+    } finally {
+      this.ticker?.unref();
+    }
+  }
+
+  private async followUntilChange(): Promise<RunOutcome | undefined> {
+    const { config } = this;
+    if (!this.watch) {
+      this.watch = new RunWatch({ store: config.store, runId: this.runId, clock: config.clock, self: config.worker.id, isOwnerDead: config.isOwnerDead ?? (() => false) });
+      const watch = this.watch;
+      const first = await this.withStoreRetries('read the run to follow it', () => watch.refresh());
+      config.logger.info({ runId: this.runId, otherWorkers: first.otherWorkers }, 'nothing left to claim here; following the run while other workers finish it');
+      this.emit('following', { runId: this.runId, otherWorkers: first.otherWorkers });
+      this.emit('progress', this.progress());
+      const decided = await this.decide(first);
+      if (decided !== 'wait') return decided;
+    }
+    for (;;) {
+      const reading = await this.watch.next(this.stopSignal.signal);
+      if (!reading) return undefined;
+      const decided = await this.decide(reading);
+      if (decided !== 'wait') return decided;
+    }
+  }
+
+  /** What a follower does after a reading: end with the run's state, look again, or wait for the next. */
+  private async decide(reading: RunReading): Promise<RunOutcome | undefined | 'wait'> {
+    if (reading.run.state !== 'running') return this.endedElsewhere(reading.run);
+    if (reading.claimable || reading.settled || this.stopRequest) return undefined;
+    return 'wait';
+  }
+
+  /** The run left `running` in another process's hands (finished, failed, paused, cancelled). */
+  private async endedElsewhere(run: RunRecord): Promise<RunOutcome> {
+    const last = (await this.withStoreRetries('read how the run ended', () => this.config.store.listTransitions(this.runId))).at(-1);
+    const actor = last?.to === run.state ? last.actor : 'sluice';
+    const reason = (last?.to === run.state ? last.reason : run.reason) ?? `the run is ${run.state}`;
+    this.state = run.state;
+    this.emit('state', { runId: this.runId, from: 'running', to: run.state, actor, reason });
+    return this.outcome(run.state, reason, null, run);
+  }
+
+  /** The live workers other than this process holding partitions among these, judged at `now` (the store's clock). */
+  private othersIn(partitions: readonly PartitionRecord[], now: number): string[] {
+    const { config } = this;
+    return liveLeaseOwners(partitions, now, config.isOwnerDead ?? (() => false)).filter((owner) => owner !== config.worker.id);
   }
 
   /** Lanes run until they find no work; a retune may add lanes or retire the highest-numbered ones. */
@@ -648,15 +754,28 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   // ---- the end --------------------------------------------------------------------------------
 
-  private async finish(): Promise<RunOutcome> {
+  /**
+   * Ends the execution when its lanes are done: records the run's end when this process may, or
+   * says why the run goes on. Undefined when other workers hold the remaining partitions and this
+   * execution follows the run.
+   */
+  private async finish(): Promise<RunOutcome | undefined> {
     const { config } = this;
-    const stop = this.stopRequest;
+    let stop = this.stopRequest;
     if (config.dryRun) {
       const state: RunState = this.errors.length > 0 ? 'failed' : stop?.kind === 'cancel' ? 'cancelled' : stop && !stop.asExpected ? 'paused' : 'succeeded';
       const reason = this.errors[0]?.message ?? stop?.reason ?? 'dry run: nothing was written';
       return this.outcome(state, reason, stop);
     }
-    const partitions = await config.store.listPartitions(this.runId);
+    const [partitions, storeNow] = await Promise.all([config.store.listPartitions(this.runId), config.store.clockNow()]);
+    if (stop?.kind === 'withdraw') {
+      // Interrupted: this process's partitions are back to pending. Others working the run go on
+      // with it (and take those over); alone, this process pauses the run as it always has.
+      const others = this.othersIn(partitions, storeNow);
+      stop = others.length > 0
+        ? { ...stop, kind: 'leave', reason: `${stop.reason}: this process stopped and handed its partitions back; ${workersPhrase(others.length)} go on with the run` }
+        : { ...stop, kind: 'pause' };
+    }
     const allDone = partitions.every((p) => p.state === 'done');
     const failed = partitions.filter((p) => p.state === 'failed');
     let target: { to: RunState; actor: string; reason: string } | undefined;
@@ -666,7 +785,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       target = { to: 'succeeded', actor: 'sluice', reason: `all partitions done: ${c.processed} processed, ${c.skipped} skipped, ${c.quarantined} quarantined` };
     } else if (stop?.kind === 'leave') {
       const now = await config.store.getRun(this.runId);
-      return this.outcome(now?.state ?? 'running', stop.reason, stop, now);
+      return this.outcome(now?.state ?? 'running', stop.reason, stop, now, this.othersIn(partitions, storeNow));
     } else if (stop?.kind === 'cancel') {
       target = { to: 'cancelled', actor: stop.actor, reason: stop.reason };
     } else if (failed.length > 0 && !partitions.some((p) => p.state === 'running' && p.leaseOwner !== config.worker.id)) {
@@ -676,8 +795,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
       target = { to: 'paused', actor: stop.actor, reason: stop.reason };
     }
     if (!target) {
-      // Other workers hold the remaining partitions: the run goes on without this process.
-      return this.outcome('running', 'remaining partitions are held by other workers', stop);
+      // Other workers hold the remaining partitions: follow the run, or leave it to them.
+      if (config.follow) return undefined;
+      return this.outcome('running', 'remaining partitions are held by other workers', stop, await config.store.getRun(this.runId), this.othersIn(partitions, storeNow));
     }
     const record = await config.store.transitionRun(this.runId, ['running'], target.to, target.actor, target.reason);
     const final = record ?? (await config.store.getRun(this.runId));
@@ -696,7 +816,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.outcome('failed', reason, this.stopRequest, record);
   }
 
-  private outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord): RunOutcome {
+  private outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord, otherWorkers?: string[]): RunOutcome {
     this.state = state;
     return {
       runId: this.runId,
@@ -709,6 +829,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       dryRun: this.config.dryRun,
       exitCode: exitCodeFor(state, stop),
       record,
+      ...(state === 'running' && otherWorkers ? { otherWorkers } : {}),
     };
   }
 }
@@ -726,12 +847,19 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** "1 other worker", "3 other workers". */
+function workersPhrase(n: number): string {
+  return `${n} other worker${n === 1 ? '' : 's'}`;
+}
+
 function exitCodeFor(state: RunState, stop: StopRequest | null): ExitCode {
   switch (state) {
     case 'succeeded':
+      return ExitCode.ok;
     case 'running':
     case 'pending':
-      return ExitCode.ok;
+      // The run has not ended: this process left it to others.
+      return ExitCode.handedOff;
     case 'paused':
       return stop?.asExpected ? ExitCode.ok : ExitCode.paused;
     case 'cancelled':

@@ -47,12 +47,26 @@ export interface StartOptions {
    * its `--poll`).
    */
   orphanPollMs?: number;
+  /**
+   * When this process has nothing left to claim but other workers still hold partitions of the run:
+   * `true` (the default for start, resume and retry) keeps following the run, with run-wide
+   * progress, claiming partitions that come free, until it ends or someone pauses or cancels it,
+   * and `done` settles with that final state; `false` settles `done` at once with state `running`
+   * (exit code `handedOff`). Workers (`join`) never follow.
+   */
+  follow?: boolean;
 }
 
 /** A progress snapshot, emitted on a ticker (not per item). */
 export interface ProgressSnapshot {
   runId: string;
   backfill: string;
+  /**
+   * `process`: the run's counts when this execution started plus what this process did since;
+   * `run`: the whole run as stored, every worker together (while this process follows a run other
+   * workers are finishing).
+   */
+  scope: 'process' | 'run';
   state: RunState;
   counts: Counts;
   batches: number;
@@ -89,6 +103,8 @@ export interface RunOutcome {
   exitCode: ExitCode;
   /** The run as stored at the end (absent for dry runs, which store nothing). */
   record?: RunRecord;
+  /** When the run goes on without this process (state running): the live workers holding its partitions. */
+  otherWorkers?: string[];
 }
 
 export interface RunEvents {
@@ -102,6 +118,11 @@ export interface RunEvents {
   /** A batch failed an attempt and will be retried or bisected. */
   retry: [info: { runId: string; partition: number; attempt: number; delayMs: number; errorClass: string; message: string }];
   quarantined: [info: { runId: string; partition: number; count: number; errorClass: string }];
+  /**
+   * This process has nothing left to claim while other workers hold partitions: it follows the run
+   * to its end, and its progress events are run-wide (`scope: 'run'`) from now on.
+   */
+  following: [info: { runId: string; otherWorkers: string[] }];
   /** A concurrency limit keeps this execution from claiming more partitions for now. */
   waiting: [info: { runId: string; reason: string }];
 }
@@ -119,12 +140,26 @@ export interface RunHandle {
   /** Finish the batches in flight, checkpoint, and hand the partitions back: other workers go on with the run. */
   leave(reason: string): void;
   /**
+   * Finish the batches in flight and checkpoint; then, when other live workers hold partitions of
+   * the run, hand this process's partitions back and leave the run running for them (`done`
+   * settles with state `running`, exit code `handedOff`); when none do, pause the run as `stop`
+   * does. What a foreground process does on its first SIGINT.
+   */
+  withdraw(actor: string, reason: string): void;
+  /** The live workers other than this process that hold partitions of the run now. */
+  otherWorkers(): Promise<string[]>;
+  /**
    * Fires `ctx.signal` of the batches in flight, for a host that must shut down now: a `process`
    * that honours it stops early, its batch fails and rolls back, and a resume redoes it.
    */
   abortInFlight(): void;
   /** The latest progress snapshot. */
   progress(): ProgressSnapshot;
-  /** Settles when this execution ends (succeeded, failed, paused or cancelled). Never rejects for run failures. */
+  /**
+   * Settles when this execution ends: with the run's final state (succeeded, failed, paused or
+   * cancelled), also when other workers finished it while this process followed; with `running`
+   * when this process left the run to other workers (`follow: false`, `leave`, `withdraw`). Never
+   * rejects for run failures.
+   */
   readonly done: Promise<RunOutcome>;
 }

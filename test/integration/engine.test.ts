@@ -385,10 +385,13 @@ describe('engine on SQLite', () => {
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
-    const handle = await sluice.start('fenced');
+    // Not following the run: the thief never works it, so a follower would wait out its lease.
+    const handle = await sluice.start('fenced', { follow: false });
     runId = handle.runId;
     const outcome = await handle.done;
     assert.equal(outcome.state, 'running', 'the thief holds the run now');
+    assert.equal(outcome.exitCode, 5, 'handed off: the run has not ended');
+    assert.deepEqual(outcome.otherWorkers, ['thief:1:x']);
     const [partition] = await store.listPartitions(runId);
     assert.equal(partition!.leaseOwner, 'thief:1:x');
     assert.equal(partition!.fence, 2);

@@ -142,4 +142,15 @@ describe('ProgressTracker', () => {
     assert.equal(tracker.etaSeconds(2000), 0);
     assert.equal(tracker.batches(), 3);
   });
+
+  it('follows totals read from elsewhere (the store, every worker together): rate and ETA over what they grew by', () => {
+    const zero = { received: 0, processed: 0, skipped: 0, failed: 0, quarantined: 0 };
+    const tracker = new ProgressTracker({ ...zero, received: 4000, processed: 4000 }, 40, 10_000, 0, 10_000);
+    tracker.observe({ ...zero, received: 5000, processed: 4990, quarantined: 10, failed: 10 }, 50, 1000);
+    tracker.observe({ ...zero, received: 6000, processed: 5990, quarantined: 10, failed: 10 }, 60, 2000);
+    assert.deepEqual(tracker.total(), { received: 6000, processed: 5990, skipped: 0, failed: 10, quarantined: 10 });
+    assert.equal(tracker.batches(), 60);
+    assert.equal(tracker.itemsPerSecond(2000), 1000);
+    assert.equal(tracker.etaSeconds(2000), 4);
+  });
 });

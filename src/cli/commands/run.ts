@@ -14,12 +14,14 @@ export function registerRunCommands(program: Command): void {
     .option('--detach', 'record the run as pending for `sluice worker` processes instead of executing it here')
     .option('--param <key=value>', 'a parameter passed to process as ctx.run.params.extra (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--reprocess <mode>', 'none: skip items the ledger holds (default); failed: replay the open quarantine of earlier runs; all: deliver every item again')
+    .option(...NO_FOLLOW)
     .action(async (backfill: string, raw: RawRunFlags & { new?: boolean; detach?: boolean; param?: string[]; reprocess?: string; metricsPort?: string }, command: Command) => {
       const flags = parseRunFlags(raw);
       const metricsPort = parsePort('--metrics-port', raw.metricsPort);
       const params = parseParams(raw.param);
       const reprocess = parseReprocess(raw.reprocess);
       if (reprocess === 'failed' && (raw.detach || flags.dryRun)) throw new UsageError('--reprocess failed replays quarantined items here and now; it cannot be combined with --detach or --dry-run');
+      if (raw.detach && flags.follow === false) throw new UsageError('--no-follow is for a run executing here; --detach returns at once anyway: drop one of them');
       await withContext(command, { needsConfig: true, createStore: true, backfill }, async (ctx) => {
         if (reprocess === 'failed') return replayFailed(ctx, backfill, params);
         if (flags.sample) return sampleRun(ctx, backfill, flags, params);
@@ -46,17 +48,24 @@ export function registerRunCommands(program: Command): void {
     });
 
   const continuing = [
-    ['resume', 'continue a paused or interrupted run in the foreground'],
-    ['retry', 'reopen a failed run and run its failed partitions again'],
+    ['resume', 'continue a paused or interrupted run in the foreground (--detach: hand a paused run back to the workers)'],
+    ['retry', 'reopen a failed run and run its failed partitions again (--detach: hand them to the workers)'],
   ] as const;
   for (const [name, description] of continuing) {
     withRunOptions(program.command(`${name} <run>`).description(description))
-      .action(async (runId: string, raw: RawRunFlags & { metricsPort?: string }, command: Command) => {
+      .option(...NO_FOLLOW)
+      .option('--detach', name === 'resume' ? 'make the paused run pending again for `sluice worker` processes instead of executing it here' : 'make the failed run pending again, its failed partitions with it, for `sluice worker` processes instead of executing it here')
+      .option('--reason <text>', 'why (recorded in the run\'s transition log)')
+      .action(async (runId: string, raw: RawRunFlags & { metricsPort?: string; detach?: boolean; reason?: string }, command: Command) => {
+        if (raw.detach) {
+          refuseRunFlagsWithDetach(name, raw);
+          return withContext(command, { needsConfig: false }, (ctx) => handBack(ctx, name, runId, raw.reason));
+        }
         const flags = parseRunFlags(raw);
         const metricsPort = parsePort('--metrics-port', raw.metricsPort);
         await withContext(command, { needsConfig: true }, async (ctx) => {
           const handle = await startWhenSlotFree(
-            () => ctx.sluice[name](runId, { ...flags, actor: ctx.actor }),
+            () => ctx.sluice[name](runId, { ...flags, actor: ctx.actor, ...(raw.reason !== undefined ? { reason: raw.reason } : {}) }),
             (queued) => ctx.sluice.resume(queued, { ...flags, actor: ctx.actor }),
             { interactive: ctx.interactive },
           );
@@ -90,6 +99,42 @@ async function reportSucceeded<T>(ctx: CliContext, start: () => Promise<T>): Pro
     if (ctx.json || !ctx.interactive) jsonLine('already-succeeded', { runId: run.id, backfill: run.backfill, finishedAt: run.finishedAt });
     else process.stdout.write(`${run.backfill} already succeeded with these parameters in run ${run.id}${run.finishedAt ? ` (finished ${run.finishedAt})` : ''}: nothing to do.\n  \`sluice run ${run.backfill} --new\` runs it again (a transactional backfill writes every item again; otherwise the ledger skips delivered items).\n`);
     return ALREADY_SUCCEEDED;
+  }
+}
+
+/** `--no-follow`, on the commands that execute a run in the foreground. */
+const NO_FOLLOW = ['--no-follow', 'return (exit 5) once other workers hold what is left of the run, instead of following it to its end'] as const;
+
+/**
+ * `resume --detach` / `retry --detach`: the run becomes pending again for the workers, as the API's
+ * resume does; nothing executes here. A pending run is left as it is (a worker starts it).
+ */
+async function handBack(ctx: CliContext, command: 'resume' | 'retry', runId: string, reason: string | undefined): Promise<number> {
+  const before = (await ctx.sluice.status(runId)).run;
+  const why = reason ?? `${command} --detach from the CLI: handed back to the workers`;
+  const run = command === 'resume' ? await ctx.sluice.requeue(runId, ctx.actor, why) : await ctx.sluice.reopen(runId, ctx.actor, why);
+  if (ctx.json || !ctx.interactive) {
+    jsonLine('handed-back', { runId: run.id, backfill: run.backfill, from: before.state, state: run.state });
+  } else {
+    const what = before.state === 'pending' ? 'is already pending' : `is pending again (was ${before.state}${command === 'retry' ? '; its failed partitions with it' : ''})`;
+    process.stdout.write(`run ${run.id} ${what}: \`sluice worker\` processes will pick it up; \`sluice status ${run.id}\` follows it\n`);
+  }
+  return ExitCode.ok;
+}
+
+/** `--detach` hands the run back as it is: flags that would shape an execution here do not apply. */
+function refuseRunFlagsWithDetach(command: 'resume' | 'retry', raw: RawRunFlags & { metricsPort?: string }): void {
+  const flags: Array<[keyof typeof raw, string]> = [
+    ['batchSize', '--batch-size'], ['concurrency', '--concurrency'], ['maxBatches', '--max-batches'], ['since', '--since'], ['dryRun', '--dry-run'],
+    ['profile', '--profile'], ['batchDelay', '--batch-delay'], ['maxMemory', '--max-memory'], ['metricsPort', '--metrics-port'], ['canary', '--canary'],
+    ['gradual', '--gradual'], ['sample', '--sample'], ['sampleSize', '--sample-size'],
+  ];
+  const given = flags.filter(([key]) => raw[key] !== undefined).map(([, flag]) => flag);
+  if (raw.follow === false) given.push('--no-follow');
+  if (given.length > 0) {
+    throw new UsageError(`${command} --detach hands the run back to the workers as it is: ${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only to a run executing here`, {
+      hint: 'drop them, or change a run\'s throttle with `sluice retune <run>`',
+    });
   }
 }
 
