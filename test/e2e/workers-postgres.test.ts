@@ -1,50 +1,12 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { collect, jsonLines, runCli, startCli, waitForLine } from '../helpers/cli.js';
-import { TEST_PG, testSchema } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/temp.js';
+import { pgItemsBackfill } from '../helpers/pg-backfill.js';
+import { TEST_PG } from '../helpers/postgres.js';
 
-const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
 const ROWS = 20_000;
-
-/** A PostgreSQL table, a store in the same schema, and a transactional backfill over it. */
-async function setup(prefix: string) {
-  const { schema, cleanup: dropSchema } = await testSchema(prefix);
-  const { dir, cleanup: removeDir } = await tempDir();
-  const admin = new pg.Client({ connectionString: TEST_PG });
-  await admin.connect();
-  await admin.query(`CREATE TABLE "${schema}".items (id bigint PRIMARY KEY, value int NOT NULL, result int, writes int NOT NULL DEFAULT 0)`);
-  await admin.query(`INSERT INTO "${schema}".items (id, value) SELECT i, i FROM generate_series(1, ${ROWS}) AS i`);
-  writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${SLUICE}';
-export default [
-  defineBackfill<{ id: string; value: number }>({
-    name: 'pgjob',
-    source: sqlKeyset({ table: '${schema}.items', key: 'id', where: 'result IS NULL', columns: ['id', 'value'] }),
-    delivery: 'transactional',
-    batchSize: 200,
-    async process(batch, ctx) {
-      await ctx.tx!.executeMany('UPDATE "${schema}".items SET result = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.value * 2, r.id]));
-      await new Promise((resolve) => setTimeout(resolve, Number(process.env.BATCH_DELAY_MS ?? 0)));
-    },
-  }),
-];
-`);
-  const env = { SLUICE_PG_SCHEMA: schema };
-  const args = (...rest: string[]) => [...rest, '--db', TEST_PG];
-  const rows = async () => (await admin.query(`SELECT COUNT(result)::int AS scored, MIN(writes) AS min, MAX(writes) AS max FROM "${schema}".items`)).rows[0];
-  return {
-    dir, env, args, rows, schema,
-    cleanup: async () => {
-      await admin.end();
-      await dropSchema();
-      await removeDir();
-    },
-  };
-}
+const setup = (prefix: string) => pgItemsBackfill(prefix, ROWS);
 
 describe('workers on PostgreSQL (real processes)', () => {
   it('two workers share one run: every row exactly once, both did work', async () => {
