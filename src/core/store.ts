@@ -7,6 +7,7 @@ import type {
   BatchStats,
   TokenRecord,
   BatchWindow,
+  CanaryClaim,
   ClaimResult,
   DecisionRecord,
   ConcurrencyLimits,
@@ -16,6 +17,8 @@ import type {
   QuarantineEntryInput,
   QuarantineRecord,
   QuarantineStatus,
+  RampMove,
+  RolloutSettings,
   RunControl,
   RunOptions,
   RunParams,
@@ -87,6 +90,32 @@ export interface Store {
    */
   setPlannedItems(runId: string, plannedItems: number): Promise<boolean>;
 
+  // ---- rollout budgets of the whole run --------------------------------------------------------
+
+  /**
+   * Sets, or lifts with null, the run's canary budget and gradual ramp (a ramp starts at one lane),
+   * dropping claims outstanding from earlier executions. Called while no worker executes the run
+   * (at a start, resume or retry), before it is running again.
+   */
+  setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord>;
+
+  /**
+   * Claims up to `want` items of the run's canary budget for the next batch of the lease's
+   * partition, atomically across workers: the partition's earlier claim (a batch that failed
+   * before committing) returns first, and so do claims on partitions no live lease holds any more
+   * (their leases are revoked: a holder that wakes up cannot commit). The claim stays on the
+   * partition until the batch's checkpoint settles it (`CheckpointWrite.canaryUsed`). A run
+   * without a canary grants `want`. Throws `LeaseLostError` when the fence is stale.
+   */
+  claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim>;
+
+  /**
+   * Moves a gradual rollout's ramp from `from` lanes to `to` and records the step's decision, in
+   * one transaction; false (nothing changed) when the ramp is no longer at `from` (another worker
+   * stepped first). Grows `tuning`, so that every execution of the run learns the new ramp.
+   */
+  moveRamp(runId: string, move: RampMove): Promise<boolean>;
+
   // ---- partitions and leases ------------------------------------------------------------------
 
   listPartitions(runId: string): Promise<PartitionRecord[]>;
@@ -99,8 +128,8 @@ export interface Store {
 
   /**
    * `claimPartition` within concurrency limits: counts the live leases of partitions whose runs
-   * share each key value (and of the whole backfill) and claims only below every limit. Atomic
-   * across workers.
+   * share each key value (and of the whole backfill), and of the run itself when a gradual
+   * rollout's ramp limits it, and claims only below every limit. Atomic across workers.
    */
   claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits): Promise<ClaimResult>;
 
@@ -199,6 +228,8 @@ export interface NewRun {
   plannedItems: number | null;
   /** Concurrency key values, e.g. `{ installationId: "42" }` (default none). */
   keys?: Record<string, string>;
+  /** Its canary budget and gradual ramp (default none). */
+  rollout?: RolloutSettings;
 }
 
 /** The open batch transaction. */
@@ -263,4 +294,9 @@ export interface CheckpointWrite {
   leaseMs: number;
   /** The batch's timing, kept in the batch history (SLOs, reports). */
   stats?: BatchStats;
+  /**
+   * The batch claimed items of a canary's budget (`claimCanaryItems`): how many it used. The
+   * partition's claim is settled with the checkpoint; what the batch did not use returns to the run.
+   */
+  canaryUsed?: number;
 }
