@@ -10,6 +10,7 @@ import { InvalidTransitionError, NotFoundError, RunQueuedError, SluiceError, Usa
 import { newRunId } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { replayQuarantine } from './replay.js';
+import { NO_ROLLOUT, rolloutOf } from './rollout.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
 import { Throttle } from './throttle/throttle.js';
@@ -101,7 +102,7 @@ class Engine implements Sluice {
       }
     }
     const { run, reader, counted } = await this.createRun(definition, options, true);
-    return this.execute(run, definition, options, options.reason ?? 'started', reader, counted);
+    return this.execute(run, definition, options, options.reason ?? 'started', { reader, ...(counted ? { counted } : {}) });
   }
 
   async enqueue(name: string, options: StartOptions = {}): Promise<RunRecord> {
@@ -207,6 +208,7 @@ class Engine implements Sluice {
         partitions: plan.partitions,
         plannedItems: plan.plannedItems,
         keys: plan.keys,
+        rollout: rolloutOf(options),
       });
       return { run, reader: plan.reader, ...(plan.counting ? { counted: this.recordCount(run.id, plan.counting) } : {}) };
     } catch (error) {
@@ -261,7 +263,7 @@ class Engine implements Sluice {
       ...this.executionBase(definition, reader),
       run,
       options: resolved.runOptions,
-      throttle: this.throttleFor(definition, run.id, resolved.knobs, resolved.runOptions.gradual),
+      throttle: this.throttleFor(definition, run, resolved.knobs, resolved.runOptions.gradual),
       filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
@@ -277,6 +279,8 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     if (run.state === 'pending') return run;
     if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`);
+    // A resume lifts a canary's budget and a gradual rollout's ramp: the workers go on with the rest.
+    await this.store.setRollout(runId, NO_ROLLOUT);
     return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
@@ -330,17 +334,20 @@ class Engine implements Sluice {
     });
   }
 
-  /** Moves the run to running (recording how) and starts executing it in this process. */
+  /**
+   * Moves the run to running (recording how) and starts executing it in this process. A run just
+   * `created` has its rollout (canary, ramp) already; any other takes this call's, which lifts an
+   * earlier canary or ramp when it asks for none.
+   */
   private async execute(
     run: RunRecord,
     definition: BackfillDefinition<unknown>,
     options: StartOptions,
     reason: string,
-    openedReader?: SourceReader<unknown>,
-    counted?: Promise<number>,
+    created?: { reader: SourceReader<unknown>; counted?: Promise<number> },
   ): Promise<RunHandle> {
     const actor = options.actor ?? 'api';
-    let reader = openedReader;
+    let reader = created?.reader;
     try {
       if (this.executing.has(run.id)) throw new SluiceError('RUN_ACTIVE', `run ${run.id} is already executing in this process`);
       await this.store.expireLeases(this.isOwnerDead);
@@ -355,21 +362,28 @@ class Engine implements Sluice {
         // The process that ran it died without checkpointing a pause: record that, then take over.
         current = (await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept')) ?? current;
       }
+      // While the run is not running (no worker joins a paused run), so that none works under the old rollout.
+      if (!created) await this.store.setRollout(run.id, rolloutOf(options));
       const limits = limitsFor(run);
       const result = await this.store.startRun(run.id, ['pending', 'paused'], actor, reason, limits);
       if (result.kind === 'queued') throw new RunQueuedError(run.id, result.behind, result.reason);
+      let started: RunRecord;
       if (result.kind === 'unchanged') {
         const now = await this.getRunOrThrow(run.id);
-        throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
+        // A worker polling the store started the run this call created, in the instant between:
+        // this process works it beside the worker instead of failing.
+        if (!(created && now.state === 'running')) throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
+        started = now;
+      } else {
+        started = result.run;
       }
-      const started = result.run;
       reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
       const resolved = this.resolveRun(definition, options, started.options);
       const execution = new RunExecution({
         ...this.executionBase(definition, reader),
         run: started,
         options: resolved.runOptions,
-        throttle: this.throttleFor(definition, run.id, resolved.knobs, resolved.runOptions.gradual),
+        throttle: this.throttleFor(definition, started, resolved.knobs, resolved.runOptions.gradual),
         filter: filterOf(started.params),
         actor,
         dryRun: false,
@@ -378,7 +392,7 @@ class Engine implements Sluice {
         waitWhenBlocked: true,
       });
       this.executing.set(run.id, execution);
-      counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
+      created?.counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
       return execution;
     } catch (error) {
       await reader?.close().catch(() => undefined);
@@ -432,6 +446,9 @@ class Engine implements Sluice {
       }
     }
     const k = knobs.knobs;
+    // A run's canary and ramp are the store's (see rollout.ts); its options mirror them for every worker.
+    const maxItems = options.maxItems ?? stored?.maxItems;
+    const gradual = options.gradual ? rolloutOf(options).gradual : stored?.gradual;
     const runOptions: RunOptions = {
       batchSize: k.batchSize,
       concurrency: k.concurrency,
@@ -439,8 +456,8 @@ class Engine implements Sluice {
       retry: stored?.retry ?? definition.retry,
       ...((stored ? stored.limits : limits) ? { limits: (stored ? stored.limits : limits)! } : {}),
       ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
-      ...(options.maxItems !== undefined ? { maxItems: options.maxItems } : {}),
-      ...(options.gradual ? { gradual: options.gradual === true ? {} : options.gradual } : {}),
+      ...(maxItems !== undefined ? { maxItems } : {}),
+      ...(gradual ? { gradual } : {}),
       // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
       ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
       batchDelayMs: k.batchDelayMs,
@@ -451,12 +468,21 @@ class Engine implements Sluice {
     return { runOptions, knobs };
   }
 
-  /** The throttle of one execution: its knobs, the definition's signals, decisions recorded with the run. */
-  private throttleFor(definition: BackfillDefinition<unknown>, runId: string, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
+  /**
+   * The throttle of one execution: its knobs, the definition's signals, decisions recorded with
+   * the run, and a gradual rollout's ramp, which is the run's (in the store), not this process's.
+   */
+  private throttleFor(definition: BackfillDefinition<unknown>, run: RunRecord, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
+    const runId = run.id;
     return new Throttle({
       ...(gradual ? {
         gradual: {
           ...gradual,
+          ramp: {
+            lanes: run.rampLanes ?? 1,
+            read: async () => (await this.store.getRun(runId))?.rampLanes ?? null,
+            move: (from, to, decision) => this.store.moveRamp(runId, { from, to, decision: { worker: this.worker.id, ...decision } }),
+          },
           // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
           pageAlert: async () => {
             const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
@@ -682,7 +708,7 @@ async function countItems(reader: SourceReader<unknown>, partitions: readonly Pa
   return total;
 }
 
-function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile'>): void {
+function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile' | 'dryRun'>): void {
   for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
@@ -692,6 +718,7 @@ function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurr
   if (options.batchSize !== undefined && options.batchSize > 100_000) throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
   if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
   if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
+  if (options.maxItems !== undefined && options.dryRun) throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
   if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
 }
 
