@@ -291,7 +291,11 @@ class Engine implements Sluice {
     // Every partition settled but the run still open: its last worker died before ending it, and
     // joining it ends it.
     if (partitions.every((p) => p.state === 'done' || p.state === 'failed')) return (await this.store.getRun(runId))?.state === 'running';
-    return partitions.some((p) => p.state === 'pending' || (p.state === 'running' && (p.leaseExpiresAt === null || Date.parse(p.leaseExpiresAt) < now)));
+    const live = (p: PartitionRecord) => p.state === 'running' && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) >= now;
+    if (!partitions.some((p) => p.state === 'pending' || (p.state === 'running' && !live(p)))) return false;
+    // A gradual rollout's ramp may have no lane to give: a worker joining now would only be refused.
+    const rampLanes = (await this.store.getRun(runId))?.rampLanes ?? null;
+    return rampLanes === null || partitions.filter(live).length < rampLanes;
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {

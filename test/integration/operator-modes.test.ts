@@ -69,6 +69,30 @@ describe('operator modes on a real store', () => {
     }
   });
 
+  it('a gradual run whose ramp has no lane to give has no free partition for a worker', async () => {
+    const def = defineBackfill({ name: 'ramp-free', source: items(100), key: (i: { id: number }) => i.id, process() {} });
+    const store = await openSqliteStore(join(dir, 'ramp-free.db'));
+    const sluice = createSluice({ store, backfills: [def] });
+    try {
+      // Three partitions (a keyset source would plan them; this iterable plans one).
+      const run = await store.createRun({
+        id: 'r_rampfree', backfill: 'ramp-free', params: {}, createdBy: 'test', reason: 'test', plannedItems: 100,
+        options: { batchSize: 10, concurrency: 3, maxFailureRatio: 1, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+        partitions: [0, 1, 2].map((i) => ({ lower: [i * 40], upper: [(i + 1) * 40] })),
+        rollout: { canaryItems: null, gradual: {} },
+      });
+      assert.equal(run.rampLanes, 1);
+      assert.equal(await sluice.hasFreePartitions(run.id), true);
+      assert.equal((await store.claimPartitionWithin(run.id, 'another-worker', 60_000, { keys: [] })).kind, 'claimed');
+      assert.equal(await sluice.hasFreePartitions(run.id), false, 'two pending partitions, but the ramp\'s one lane is taken');
+      await store.moveRamp(run.id, { from: 1, to: 2, decision: { worker: 'another-worker', kind: 'gradual', reason: 'raised to 2 lane(s)', settings: {} } });
+      assert.equal(await sluice.hasFreePartitions(run.id), true);
+    } finally {
+      await sluice.close();
+      await store.close();
+    }
+  });
+
   it('a sampled dry run picks small, medium and large payloads and the malformed records, and writes nothing', async () => {
     const path = join(dir, 'snapshots.jsonl');
     const lines: string[] = [];
