@@ -54,6 +54,8 @@ export interface BatchResult {
   upper?: Cursor;
   /** The run's tuning version as the checkpoint saw it (undefined in dry runs). */
   tuning?: number;
+  /** The run's gradual ramp as the checkpoint saw it (undefined in dry runs). */
+  rampLanes?: number | null;
 }
 
 interface Outcome {

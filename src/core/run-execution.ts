@@ -404,6 +404,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
         if (result.runState && result.runState !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
         if (result.tuning !== undefined && result.tuning !== this.tuning) await this.applyTuning(result.tuning);
+        if (result.rampLanes !== undefined) this.followRamp(result.rampLanes);
         this.guardFailureRatio();
         if (read.done) {
           this.partitionsDone.add(claim.index);
@@ -563,6 +564,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         if (run.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
         else if (run.state !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
         if (run.tuning !== this.tuning) await this.applyTuning(run.tuning, run);
+        this.followRamp(run.rampLanes);
       },
     });
   }
@@ -573,8 +575,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const run = known ?? (await this.config.store.getRun(this.runId));
     if (!run || !this.config.throttle) return;
     await this.config.throttle.retune(knobsOf(run.options), 'retuned');
-    this.rampLanes = run.rampLanes;
-    this.config.throttle.followRamp(run.rampLanes);
+    this.adjustLanes();
+  }
+
+  /** The run's ramp moved (a step by any worker, seen at a checkpoint): this execution's lanes follow. */
+  private followRamp(lanes: number | null): void {
+    if (lanes === this.rampLanes || !this.config.throttle) return;
+    this.rampLanes = lanes;
+    this.config.throttle.followRamp(lanes);
     this.adjustLanes();
   }
 

@@ -112,7 +112,7 @@ export interface Store {
   /**
    * Moves a gradual rollout's ramp from `from` lanes to `to` and records the step's decision, in
    * one transaction; false (nothing changed) when the ramp is no longer at `from` (another worker
-   * stepped first). Grows `tuning`, so that every execution of the run learns the new ramp.
+   * stepped first). Every execution of the run learns the new ramp from its next checkpoint.
    */
   moveRamp(runId: string, move: RampMove): Promise<boolean>;
 
@@ -272,6 +272,8 @@ export interface CheckpointSeen {
   upper: Cursor;
   /** The run's `tuning` version: when it moved, the options were retuned. */
   tuning: number;
+  /** The run's gradual ramp (null: none): when it moved, another worker stepped it. */
+  rampLanes: number | null;
 }
 
 export interface CheckpointWrite {

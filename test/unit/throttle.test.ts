@@ -246,6 +246,6 @@ describe('a gradual rollout\'s ramp is the run\'s', () => {
       gradual: { stepBatches: 1, pageAlert: async () => undefined, ramp: { ...run.ramp, move: async () => false } },
     });
     await throttle.afterBatch(100, 10);
-    assert.equal(throttle.concurrency(), 1, 'not raised on its own: it learns the winner\'s step with the run\'s tuning');
+    assert.equal(throttle.concurrency(), 1, 'not raised on its own: it learns the winner\'s step at its next checkpoint');
   });
 });

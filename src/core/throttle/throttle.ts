@@ -118,7 +118,7 @@ export class Throttle {
   /**
    * Ends a step of the gradual rollout: judges the gates from where the run's ramp is now (any
    * worker may have moved it), and moves it in the store, compare-and-set. A worker that loses
-   * the race keeps the winner's step (it learns it at its next batch, with the run's tuning).
+   * the race keeps the winner's step (it learns it at its next checkpoint).
    */
   private async stepRamp(gradual: GradualRollout, config: NonNullable<ThrottleConfig['gradual']>): Promise<void> {
     const stored = await config.ramp.read().catch((error: unknown) => {

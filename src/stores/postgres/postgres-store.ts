@@ -306,7 +306,7 @@ export class PostgresStore implements Store {
 
   async moveRamp(runId: string, move: RampMove): Promise<boolean> {
     return this.inTransaction(async (client) => {
-      const { rowCount } = await client.query(`UPDATE ${this.t.runs} SET ramp_lanes = $3, tuning = tuning + 1, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
+      const { rowCount } = await client.query(`UPDATE ${this.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
         [runId, move.from, move.to]);
       if (!rowCount) return false;
       const { decision } = move;
@@ -481,7 +481,7 @@ export class PostgresStore implements Store {
     if (ledgerKeys.length > 0) params.push(write.ledger!.namespace, ledgerKeys);
     const statement = this.statement(this.checkpointSql(stats !== undefined, ledgerKeys.length > 0), params);
     const quarantine = write.quarantine ?? [];
-    type Seen = { control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number };
+    type Seen = { control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number; ramp_lanes: number | null };
     let seen: Seen | undefined;
     if (write.canaryUsed !== undefined) {
       // Before the checkpoint zeroes the partition's claim (fenced: a stale lease returns nothing,
@@ -515,7 +515,7 @@ export class PostgresStore implements Store {
         [lease.runId, seen.backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
           q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
     }
-    return { control: seen.control, runState: seen.state, upper: seen.upper, tuning: seen.tuning };
+    return { control: seen.control, runState: seen.state, upper: seen.upper, tuning: seen.tuning, rampLanes: seen.ramp_lanes };
   }
 
   /** The names of the statements prepared on this connection (a new connection has none). */
@@ -550,7 +550,7 @@ export class PostgresStore implements Store {
             updated_at = now(), canary_claim = 0
           FROM ${this.t.runs} r
           WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
-          RETURNING r.control, r.backfill, r.state, p.upper, r.tuning
+          RETURNING r.control, r.backfill, r.state, p.upper, r.tuning, r.ramp_lanes
        )${history ? `, history AS (
          INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined)
          SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9 FROM cp

@@ -70,7 +70,7 @@ const CHECKPOINT = `UPDATE sluice_partitions SET cursor = ?, received = received
     lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, updated_at = ?, canary_claim = 0
   WHERE run_id = ? AND idx = ? AND fence = ? AND cursor = ?
   RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper,
-    (SELECT tuning FROM sluice_runs WHERE id = run_id) AS tuning`;
+    (SELECT tuning FROM sluice_runs WHERE id = run_id) AS tuning, (SELECT ramp_lanes FROM sluice_runs WHERE id = run_id) AS ramp_lanes`;
 
 /**
  * Ledger keys in one statement, the keys bound as one JSON array (no limit on their number).
@@ -423,7 +423,7 @@ export class SqliteStore implements Store {
     return this.writing(() =>
       this.writer.transaction(() => {
         const at = this.iso();
-        const moved = this.write.prepare('UPDATE sluice_runs SET ramp_lanes = ?, tuning = tuning + 1, updated_at = ? WHERE id = ? AND ramp_lanes = ?')
+        const moved = this.write.prepare('UPDATE sluice_runs SET ramp_lanes = ?, updated_at = ? WHERE id = ? AND ramp_lanes = ?')
           .run(move.to, at, runId, move.from).changes > 0;
         if (moved) {
           const { decision } = move;
@@ -631,7 +631,7 @@ export class SqliteStore implements Store {
     if (write.canaryUsed !== undefined) this.statements.canarySettle.run(lease.runId, lease.index, lease.fence, write.canaryUsed, lease.runId);
     const updated = this.statements.checkpoint.get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed,
       delta.quarantined, done, done, done, now + write.leaseMs, at, lease.runId, lease.index, lease.fence,
-      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number } | undefined;
+      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number; ramp_lanes: number | null } | undefined;
     if (!updated) throw this.checkpointMiss(lease);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.statements.ledger.run(write.ledger.namespace, lease.runId, at, JSON.stringify(write.ledger.keys));
@@ -649,7 +649,8 @@ export class SqliteStore implements Store {
           q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
       }
     }
-    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor, tuning: updated.tuning };
+    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor, tuning: updated.tuning,
+      rampLanes: updated.ramp_lanes };
   }
 
   /** Why a fenced checkpoint matched no row: the lease went to someone else, or the cursor moved on. */
