@@ -7,6 +7,7 @@ import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import type { Logger } from './logger.js';
 import { quarantinePayload } from './payload.js';
+import { canaryUse } from './rollout.js';
 import { backoffDelay } from './retry.js';
 import type { PartitionLease, QuarantineEntryInput, RetryPolicy, RunControl, RunParams } from './run.js';
 import type { SourceBatch } from './source.js';
@@ -40,6 +41,8 @@ export interface BatchInput {
   read: SourceBatch<unknown>;
   /** When the batch was read (the clock's ms): its duration in the history runs from here to the checkpoint. */
   startedAtMs: number;
+  /** The batch claimed its items from a canary's budget: its checkpoint settles the claim. */
+  canary?: boolean;
 }
 
 export interface BatchResult {
@@ -51,6 +54,8 @@ export interface BatchResult {
   upper?: Cursor;
   /** The run's tuning version as the checkpoint saw it (undefined in dry runs). */
   tuning?: number;
+  /** The run's gradual ramp as the checkpoint saw it (undefined in dry runs). */
+  rampLanes?: number | null;
 }
 
 interface Outcome {
@@ -217,6 +222,7 @@ export class BatchRunner {
       quarantine: failedEntries.length + malformed.length > 0 ? failedEntries.concat(malformed) : undefined,
       leaseMs: this.config.leaseMs,
       stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now() },
+      ...(input.canary ? { canaryUsed: canaryUse(delta) } : {}),
     });
   }
 

@@ -10,6 +10,7 @@ import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { allSettled, hasLiveLease, isClaimable, liveLeaseOwners, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
+import { NO_ROLLOUT, rolloutOf } from './rollout.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
 import { Throttle } from './throttle/throttle.js';
@@ -95,7 +96,7 @@ class Engine implements Sluice {
     }
     const created = await this.createRun(definition, options, { countBeside: true, once: !options.newRun });
     if (!created.created) return this.continueRun(created.run, definition, options);
-    return this.execute(created.run, definition, options, options.reason ?? 'started', created.reader, created.counted);
+    return this.execute(created.run, definition, options, options.reason ?? 'started', { reader: created.reader, ...(created.counted ? { counted: created.counted } : {}) });
   }
 
   async enqueue(name: string, options: StartOptions = {}): Promise<EnqueueResult> {
@@ -259,6 +260,7 @@ class Engine implements Sluice {
         partitions: plan.partitions,
         plannedItems: plan.plannedItems,
         keys: plan.keys,
+        rollout: rolloutOf(options),
       };
       const { run, created } = how.once
         ? await this.store.createRunOnce(input, { orSucceeded: reportsSuccess(options) })
@@ -321,7 +323,7 @@ class Engine implements Sluice {
       ...this.executionBase(definition, reader),
       run,
       options: resolved.runOptions,
-      throttle: this.throttleFor(definition, run.id, resolved.knobs, resolved.runOptions.gradual),
+      throttle: this.throttleFor(definition, run, resolved.knobs, resolved.runOptions.gradual),
       filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
@@ -341,6 +343,8 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     if (run.state === 'pending') return run;
     if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, { hint: requeueHint(run) });
+    // A resume lifts a canary's budget and a gradual rollout's ramp: the workers go on with the rest.
+    await this.store.setRollout(runId, NO_ROLLOUT);
     return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
@@ -350,7 +354,10 @@ class Engine implements Sluice {
     // Every partition settled but the run still open: its last worker died before ending it, and
     // joining it ends it.
     if (allSettled(partitions)) return (await this.store.getRun(runId))?.state === 'running';
-    return partitions.some((p) => isClaimable(p, now));
+    if (!partitions.some((p) => isClaimable(p, now))) return false;
+    // A gradual rollout's ramp may have no lane to give: a worker joining now would only be refused.
+    const rampLanes = (await this.store.getRun(runId))?.rampLanes ?? null;
+    return rampLanes === null || partitions.filter((p) => hasLiveLease(p, now, () => false)).length < rampLanes;
   }
 
   async retry(runId: string, options: StartOptions = {}): Promise<RunHandle> {
@@ -399,17 +406,20 @@ class Engine implements Sluice {
     });
   }
 
-  /** Moves the run to running (recording how) and starts executing it in this process. */
+  /**
+   * Moves the run to running (recording how) and starts executing it in this process. A run just
+   * `created` has its rollout (canary, ramp) already; any other takes this call's, which lifts an
+   * earlier canary or ramp when it asks for none.
+   */
   private async execute(
     run: RunRecord,
     definition: BackfillDefinition<unknown>,
     options: StartOptions,
     reason: string,
-    openedReader?: SourceReader<unknown>,
-    counted?: Promise<number>,
+    created?: { reader: SourceReader<unknown>; counted?: Promise<number> },
   ): Promise<RunHandle> {
     const actor = options.actor ?? 'api';
-    let reader = openedReader;
+    let reader = created?.reader;
     try {
       if (this.executing.has(run.id)) throw new SluiceError('RUN_ACTIVE', `run ${run.id} is already executing in this process`);
       await this.store.expireLeases(this.isOwnerDead);
@@ -418,23 +428,28 @@ class Engine implements Sluice {
         // The process that ran it died without checkpointing a pause: record that, then take over.
         await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept');
       }
+      // While the run is not running (no worker joins a paused run), so that none works under the old rollout.
+      if (!created) await this.store.setRollout(run.id, rolloutOf(options));
       const limits = limitsFor(run);
       const result = await this.store.startRun(run.id, ['pending', 'paused'], actor, reason, limits);
       if (result.kind === 'queued') throw new RunQueuedError(run.id, result.behind, result.reason);
+      let started: RunRecord;
       if (result.kind === 'unchanged') {
         const now = await this.getRunOrThrow(run.id);
-        // Another process started it between our read and our start: work on it beside that one.
+        // Another process started it between our read and our start (a worker polling the store,
+        // or another start): work on it beside that one.
         if (now.state === 'running') return await this.joinInstead(run.id, options, reader);
         throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
+      } else {
+        started = result.run;
       }
-      const started = result.run;
       reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
       const resolved = this.resolveRun(definition, options, started.options);
       const execution = new RunExecution({
         ...this.executionBase(definition, reader),
         run: started,
         options: resolved.runOptions,
-        throttle: this.throttleFor(definition, run.id, resolved.knobs, resolved.runOptions.gradual),
+        throttle: this.throttleFor(definition, started, resolved.knobs, resolved.runOptions.gradual),
         filter: filterOf(started.params),
         actor,
         dryRun: false,
@@ -445,7 +460,7 @@ class Engine implements Sluice {
         follow: options.follow ?? true,
       });
       this.executing.set(run.id, execution);
-      counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
+      created?.counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
       return execution;
     } catch (error) {
       await reader?.close().catch(() => undefined);
@@ -522,6 +537,9 @@ class Engine implements Sluice {
       }
     }
     const k = knobs.knobs;
+    // A run's canary and ramp are the store's (see rollout.ts); its options mirror them for every worker.
+    const maxItems = options.maxItems ?? stored?.maxItems;
+    const gradual = options.gradual ? rolloutOf(options).gradual : stored?.gradual;
     const runOptions: RunOptions = {
       batchSize: k.batchSize,
       concurrency: k.concurrency,
@@ -529,8 +547,8 @@ class Engine implements Sluice {
       retry: stored?.retry ?? definition.retry,
       ...((stored ? stored.limits : limits) ? { limits: (stored ? stored.limits : limits)! } : {}),
       ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
-      ...(options.maxItems !== undefined ? { maxItems: options.maxItems } : {}),
-      ...(options.gradual ? { gradual: options.gradual === true ? {} : options.gradual } : {}),
+      ...(maxItems !== undefined ? { maxItems } : {}),
+      ...(gradual ? { gradual } : {}),
       // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
       ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
       batchDelayMs: k.batchDelayMs,
@@ -541,12 +559,21 @@ class Engine implements Sluice {
     return { runOptions, knobs };
   }
 
-  /** The throttle of one execution: its knobs, the definition's signals, decisions recorded with the run. */
-  private throttleFor(definition: BackfillDefinition<unknown>, runId: string, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
+  /**
+   * The throttle of one execution: its knobs, the definition's signals, decisions recorded with
+   * the run, and a gradual rollout's ramp, which is the run's (in the store), not this process's.
+   */
+  private throttleFor(definition: BackfillDefinition<unknown>, run: RunRecord, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
+    const runId = run.id;
     return new Throttle({
       ...(gradual ? {
         gradual: {
           ...gradual,
+          ramp: {
+            lanes: run.rampLanes ?? 1,
+            read: async () => (await this.store.getRun(runId))?.rampLanes ?? null,
+            move: (from, to, decision) => this.store.moveRamp(runId, { from, to, decision: { worker: this.worker.id, ...decision } }),
+          },
           // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
           pageAlert: async () => {
             const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
@@ -811,7 +838,7 @@ async function countItems(reader: SourceReader<unknown>, partitions: readonly Pa
   return total;
 }
 
-function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile' | 'orphanPollMs'>): void {
+function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile' | 'orphanPollMs' | 'dryRun'>): void {
   for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
@@ -822,6 +849,7 @@ function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurr
   if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
   if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
   if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10)) throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
+  if (options.maxItems !== undefined && options.dryRun) throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
   if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
 }
 

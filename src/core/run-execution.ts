@@ -11,6 +11,7 @@ import { ReadAhead } from './read-ahead.js';
 import { backoffDelay } from './retry.js';
 import { hasLimits } from './concurrency.js';
 import { liveLeaseOwners } from './lease-liveness.js';
+import { canaryDoneReason } from './rollout.js';
 import { knobsOf } from './throttle/knobs.js';
 import type { Throttle } from './throttle/throttle.js';
 import type { ConcurrencyLimits, PartitionLease, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
@@ -40,7 +41,7 @@ export interface ExecutionConfig {
   leaseMs: number;
   progressIntervalMs: number;
   /** The run being executed. Dry runs pass an unsaved stand-in. */
-  run: { id: string; backfill: string; params: RunParams; counts: Counts; batches: number; plannedItems: number | null; tuning?: number };
+  run: { id: string; backfill: string; params: RunParams; counts: Counts; batches: number; plannedItems: number | null; tuning?: number; canary?: { items: number } | null; rampLanes?: number | null };
   options: RunOptions;
   filter: SourceFilter;
   /** Who started this execution (the actor of the final transition when it ends by itself). */
@@ -76,6 +77,8 @@ export interface ExecutionConfig {
 
 /** How often a lane blocked by a concurrency limit looks again. */
 const BLOCKED_POLL_MS = 500;
+/** How often a lane waiting for a canary's items in flight elsewhere (they may come back) looks again. */
+const CANARY_POLL_MS = 100;
 
 interface Claim {
   index: number;
@@ -111,10 +114,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly abort = new AbortController();
   private stopRequest: StopRequest | null = null;
   private batchesStarted = 0;
-  /** Items the batches started in this execution may read (the canary's budget). */
-  private itemsReserved = 0;
-  /** The size each lane's current batch may read (a canary's last batch is smaller). */
-  private readonly laneLimit = new Map<number, number>();
   private state: RunState = 'running';
   private readonly errors: Array<{ partition: number; message: string }> = [];
   private readonly partitionsDone = new Set<number>();
@@ -130,6 +129,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private lanesIdle: (() => void) | undefined;
   private concurrency = 1;
   private tuning: number;
+  /** A gradual rollout's ramp as this execution last saw it in the store (null: none). */
+  private rampLanes: number | null;
   /** Aborted by the first stop request: wakes lanes sleeping in a throttle wait. */
   private readonly stopSignal = new AbortController();
   private orphanWatch: NodeJS.Timeout | undefined;
@@ -153,6 +154,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.backfill = config.run.backfill;
     this.startedAt = config.clock.now();
     this.tuning = config.run.tuning ?? 0;
+    this.rampLanes = config.run.rampLanes ?? null;
     this.tracker = new ProgressTracker(config.run.counts, config.run.batches, config.run.plannedItems, this.startedAt);
     this.runner = new BatchRunner({
       store: config.store,
@@ -486,8 +488,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const { config } = this;
     if (config.dryPartitions) return this.dryQueue.shift();
     let lease: PartitionLease | undefined;
-    if (config.limits && hasLimits(config.limits)) {
-      const result = await config.store.claimPartitionWithin(this.runId, config.worker.id, config.leaseMs, config.limits, scope);
+    // A gradual rollout's ramp limits the run's live leases over every worker, as the store counts them.
+    if ((config.limits && hasLimits(config.limits)) || config.options.gradual) {
+      const result = await config.store.claimPartitionWithin(this.runId, config.worker.id, config.leaseMs, config.limits ?? { keys: [] }, scope);
       if (result.kind === 'blocked') return { blocked: result.reason };
       lease = result.kind === 'claimed' ? result.lease : undefined;
     } else {
@@ -523,24 +526,28 @@ export class RunExecution extends EventEmitter implements RunHandle {
       : undefined;
     heartbeat?.unref();
     const ahead = new ReadAhead(config.reader, config.filter);
+    const rampAtClaim = this.rampLanes;
     try {
       let cursor = claim.cursor;
       let storeFailures = 0;
       let lastFinishedAt = Number.NEGATIVE_INFINITY;
       for (;;) {
         if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
-        const mayGo = !this.stopRequest && !this.retired(lane) && (await this.gate());
-        if (!mayGo || this.stopRequest || this.retired(lane) || !this.takeBatchSlot(lane)) {
+        // The ramp stepped back: every lane of every worker hands its partition back and claims
+        // again, within the ramp (the store lets only as many through as it allows now).
+        const rampLowered = rampAtClaim !== null && this.rampLanes !== null && this.rampLanes < rampAtClaim;
+        const mayGo = !rampLowered && !this.stopRequest && !this.retired(lane) && (await this.gate());
+        const limit = mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(claim, this.batchSize()) : 0;
+        if (limit === 0) {
           if (claim.lease) await config.store.releasePartition(claim.lease, 'pending');
           return;
         }
         const startedAt = config.clock.now();
-        const limit = this.laneLimit.get(lane) ?? this.batchSize();
         const read = (await ahead.take(claim.spec, cursor, limit, startedAt - lastFinishedAt)) ?? (await this.read(claim, cursor, limit));
         if (!read.done && (config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
         let result: Awaited<ReturnType<BatchRunner['run']>>;
         try {
-          result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read, startedAtMs: startedAt });
+          result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read, startedAtMs: startedAt, canary: this.canary() });
           storeFailures = 0;
         } catch (error) {
           const moved = error instanceof CheckpointMovedError;
@@ -571,6 +578,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
         if (result.runState && result.runState !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
         if (result.tuning !== undefined && result.tuning !== this.tuning) await this.applyTuning(result.tuning);
+        if (result.rampLanes !== undefined) this.followRamp(result.rampLanes);
         this.guardFailureRatio();
         if (read.done) {
           this.partitionsDone.add(claim.index);
@@ -661,28 +669,40 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
   }
 
-  /**
-   * Lets a lane start a batch unless `maxBatches` or the canary's `maxItems` is spent: the canary
-   * reserves the items each batch may read, so that lanes together read exactly that many.
-   */
-  private takeBatchSlot(lane: number): boolean {
-    const { maxBatches, maxItems } = this.config.options;
+  /** Lets a lane start a batch unless `maxBatches` (of this execution) is spent. */
+  private takeBatchSlot(): boolean {
+    const { maxBatches } = this.config.options;
     if (maxBatches !== undefined && this.batchesStarted >= maxBatches) {
       this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `stopped after --max-batches ${maxBatches}`, asExpected: true });
       return false;
     }
-    let limit = this.batchSize();
-    if (maxItems !== undefined) {
-      if (this.itemsReserved >= maxItems) {
-        this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `canary: stopped after ${maxItems} items; check them (sluice report), then resume for the rest`, asExpected: true });
-        return false;
-      }
-      limit = Math.min(limit, maxItems - this.itemsReserved);
-      this.itemsReserved += limit;
-    }
-    this.laneLimit.set(lane, limit);
     this.batchesStarted += 1;
     return true;
+  }
+
+  /** The run has a canary: its batches claim their items from the budget the store keeps for every worker. */
+  private canary(): boolean {
+    return (this.config.run.canary ?? null) !== null && !this.config.dryRun;
+  }
+
+  /**
+   * The items the lane's next batch may read: `want`, or what a canary's budget grants it (0: stop).
+   * With nothing granted while batches elsewhere still hold claims, the lane waits for them: what
+   * they do not use (a short last batch, items the ledger skips) comes back. With none in flight,
+   * the budget is spent, exactly: the run pauses.
+   */
+  private async canaryLimit(claim: Claim, want: number): Promise<number> {
+    if (!this.canary() || !claim.lease) return want;
+    for (;;) {
+      const { granted, inFlight } = await this.withStoreRetries('claim items of the canary', () => this.config.store.claimCanaryItems(claim.lease!, want));
+      if (granted > 0) return granted;
+      if (inFlight === 0) {
+        this.requestStop({ kind: 'pause', actor: this.config.actor, reason: canaryDoneReason(this.config.run.canary!.items), asExpected: true });
+        return 0;
+      }
+      await this.sleepUnlessStopped(CANARY_POLL_MS);
+      if (this.stopRequest) return 0;
+    }
   }
 
   private guardFailureRatio(): void {
@@ -718,6 +738,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         if (run.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
         else if (run.state !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
         if (run.tuning !== this.tuning) await this.applyTuning(run.tuning, run);
+        this.followRamp(run.rampLanes);
       },
     });
   }
@@ -728,6 +749,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const run = known ?? (await this.config.store.getRun(this.runId));
     if (!run || !this.config.throttle) return;
     await this.config.throttle.retune(knobsOf(run.options), 'retuned');
+    this.adjustLanes();
+  }
+
+  /** The run's ramp moved (a step by any worker, seen at a checkpoint): this execution's lanes follow. */
+  private followRamp(lanes: number | null): void {
+    if (lanes === this.rampLanes || !this.config.throttle) return;
+    this.rampLanes = lanes;
+    this.config.throttle.followRamp(lanes);
     this.adjustLanes();
   }
 

@@ -10,9 +10,16 @@ export interface StartOptions {
   concurrency?: number;
   /** Stop cleanly after this many batches (the run is paused and resumable). */
   maxBatches?: number;
-  /** A canary: stop cleanly (paused, resumable) after this many items. */
+  /**
+   * A canary: this many items for the whole run, over every lane of every worker (processed or
+   * quarantined; items the ledger skips are free), then the run pauses. Kept in the store; a
+   * start or resume without it lifts an earlier canary's budget. Not with `dryRun`.
+   */
   maxItems?: number;
-  /** Gradual rollout: start at one lane and add lanes while the gates hold (failures, health signals, fast SLO burn). */
+  /**
+   * Gradual rollout: start at one lane and add lanes while the gates hold (failures, health
+   * signals, fast SLO burn). The ramp is the run's, over every worker; a resume without it lifts it.
+   */
   gradual?: boolean | import('./run.js').GradualOptions;
   /** Only items at or after this instant (a Date, an ISO string, or `7d` / `12h` / `30m`). Fixed at run creation. */
   since?: Date | string;

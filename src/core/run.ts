@@ -8,7 +8,10 @@ export interface RunOptions {
   concurrency: number;
   /** Stop cleanly (state `paused`, resumable) after this many batches in this execution. */
   maxBatches?: number;
-  /** A canary: stop cleanly (paused, resumable) once this execution has read this many items. */
+  /**
+   * A canary: this many items for the whole run, over every lane of every worker (see canary.ts
+   * for what counts); then the run pauses. Recorded with the run by the store, not kept here.
+   */
   maxItems?: number;
   /** Gradual rollout: lanes start at 1 and rise to `concurrency` one step at a time while the gates hold. */
   gradual?: GradualOptions;
@@ -95,8 +98,38 @@ export interface RunRecord {
   plannedItems: number | null;
   /** Values of the backfill's concurrency keys for this run, e.g. `{ installationId: "42" }`. */
   keys: Record<string, string>;
-  /** Grows at every live retune (`sluice retune`): executions reload the options when it changes. */
+  /** Grows at every live retune (`sluice retune`) and ramp step: executions reload the options when it changes. */
   tuning: number;
+  /**
+   * A canary's budget over every worker: `items` in all, `left` not yet claimed by a batch (claims
+   * of batches in flight are on their partitions until they commit). Null: no canary.
+   */
+  canary: { items: number; left: number } | null;
+  /** A gradual rollout's ramp: the live leases (lanes, over every worker) it lets the run hold now. Null: no rollout. */
+  rampLanes: number | null;
+}
+
+/** The rollout limits of the whole run, set when it is created, resumed or retried (null lifts them). */
+export interface RolloutSettings {
+  /** A canary: items the run may send to `process` before it pauses. */
+  canaryItems: number | null;
+  /** A gradual rollout: its ramp starts at one lane; the options are kept with the run for every worker. */
+  gradual: GradualOptions | null;
+}
+
+/** What a batch's claim on the canary's budget got. */
+export interface CanaryClaim {
+  /** Items the batch may read: 0 when the budget has none left to give now. */
+  granted: number;
+  /** Items other batches of the run claimed and have not committed yet: what they do not use comes back. */
+  inFlight: number;
+}
+
+/** A step of a gradual rollout's ramp, with the decision that records it (in the same transaction). */
+export interface RampMove {
+  from: number;
+  to: number;
+  decision: { worker: string; kind: string; reason: string; settings: object };
 }
 
 /** A throttle decision (paused, resumed, slowed, retuned …) as recorded with the run. */

@@ -8,6 +8,7 @@ import type {
   BatchStats,
   TokenRecord,
   BatchWindow,
+  CanaryClaim,
   ClaimResult,
   DecisionRecord,
   ConcurrencyLimits,
@@ -17,6 +18,8 @@ import type {
   QuarantineEntryInput,
   QuarantineRecord,
   QuarantineStatus,
+  RampMove,
+  RolloutSettings,
   RunControl,
   RunOptions,
   RunParams,
@@ -106,6 +109,32 @@ export interface Store {
    */
   setPlannedItems(runId: string, plannedItems: number): Promise<boolean>;
 
+  // ---- rollout budgets of the whole run --------------------------------------------------------
+
+  /**
+   * Sets, or lifts with null, the run's canary budget and gradual ramp (a ramp starts at one lane),
+   * dropping claims outstanding from earlier executions. Called while no worker executes the run
+   * (at a start, resume or retry), before it is running again.
+   */
+  setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord>;
+
+  /**
+   * Claims up to `want` items of the run's canary budget for the next batch of the lease's
+   * partition, atomically across workers: the partition's earlier claim (a batch that failed
+   * before committing) returns first, and so do claims on partitions no live lease holds any more
+   * (their leases are revoked: a holder that wakes up cannot commit). The claim stays on the
+   * partition until the batch's checkpoint settles it (`CheckpointWrite.canaryUsed`). A run
+   * without a canary grants `want`. Throws `LeaseLostError` when the fence is stale.
+   */
+  claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim>;
+
+  /**
+   * Moves a gradual rollout's ramp from `from` lanes to `to` and records the step's decision, in
+   * one transaction; false (nothing changed) when the ramp is no longer at `from` (another worker
+   * stepped first). Every execution of the run learns the new ramp from its next checkpoint.
+   */
+  moveRamp(runId: string, move: RampMove): Promise<boolean>;
+
   // ---- partitions and leases ------------------------------------------------------------------
 
   listPartitions(runId: string): Promise<PartitionRecord[]>;
@@ -120,8 +149,8 @@ export interface Store {
 
   /**
    * `claimPartition` within concurrency limits: counts the live leases of partitions whose runs
-   * share each key value (and of the whole backfill) and claims only below every limit. Atomic
-   * across workers.
+   * share each key value (and of the whole backfill), and of the run itself when a gradual
+   * rollout's ramp limits it, and claims only below every limit. Atomic across workers.
    */
   claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope?: ClaimScope): Promise<ClaimResult>;
 
@@ -251,6 +280,8 @@ export interface NewRun {
   plannedItems: number | null;
   /** Concurrency key values, e.g. `{ installationId: "42" }` (default none). */
   keys?: Record<string, string>;
+  /** Its canary budget and gradual ramp (default none). */
+  rollout?: RolloutSettings;
 }
 
 /** The open batch transaction. */
@@ -293,6 +324,8 @@ export interface CheckpointSeen {
   upper: Cursor;
   /** The run's `tuning` version: when it moved, the options were retuned. */
   tuning: number;
+  /** The run's gradual ramp (null: none): when it moved, another worker stepped it. */
+  rampLanes: number | null;
 }
 
 export interface CheckpointWrite {
@@ -315,4 +348,9 @@ export interface CheckpointWrite {
   leaseMs: number;
   /** The batch's timing, kept in the batch history (SLOs, reports). */
   stats?: BatchStats;
+  /**
+   * The batch claimed items of a canary's budget (`claimCanaryItems`): how many it used. The
+   * partition's claim is settled with the checkpoint; what the batch did not use returns to the run.
+   */
+  canaryUsed?: number;
 }

@@ -1,34 +1,13 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { collect, jsonLines, runCli, startCli, waitForLine } from '../helpers/cli.js';
-import { itemsTable } from '../helpers/items-table.js';
+import { pgItemsBackfill } from '../helpers/pg-backfill.js';
 import { TEST_PG } from '../helpers/postgres.js';
 
-const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
 const ROWS = 20_000;
 
-/** A PostgreSQL table, a store in the same schema, and a transactional backfill over it. */
-async function setup(prefix: string) {
-  const t = await itemsTable(prefix, ROWS);
-  writeFileSync(t.configPath, `import { defineBackfill, sqlKeyset } from '${SLUICE}';
-export default [
-  defineBackfill<{ id: string; value: number }>({
-    name: 'pgjob',
-    source: sqlKeyset({ table: '${t.schema}.items', key: 'id', where: 'result IS NULL', columns: ['id', 'value'] }),
-    delivery: 'transactional',
-    batchSize: 200,
-    async process(batch, ctx) {
-      await ctx.tx!.executeMany('UPDATE "${t.schema}".items SET result = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.value * 2, r.id]));
-      await new Promise((resolve) => setTimeout(resolve, Number(process.env.BATCH_DELAY_MS ?? 0)));
-    },
-  }),
-];
-`);
-  return t;
-}
+const setup = (prefix: string) => pgItemsBackfill(prefix, ROWS);
 
 /** Polls `look` every `everyMs` until it gives a value, failing after `timeoutMs` with what it waited for. */
 async function until<T>(look: () => Promise<T | undefined>, timeoutMs: number, what: string, everyMs = 50): Promise<T> {

@@ -40,6 +40,59 @@ describe('operator modes on a real store', () => {
     }
   });
 
+  it('a canary counts the items sent to process, quarantined ones too, not those the ledger skips', async () => {
+    const def = defineBackfill({
+      name: 'canary-counts', source: items(2000), key: (i: { id: number }) => i.id, batchSize: 70, concurrency: 2, maxFailureRatio: 1, retry: { attempts: 1 },
+      process(batch) {
+        const bad = batch.find((i) => i.id % 50 === 0);
+        if (bad) throw new PermanentError(`item ${bad.id}`);
+      },
+    });
+    const store = await openSqliteStore(join(dir, 'canary-counts.db'));
+    const sluice = createSluice({ store, backfills: [def] });
+    try {
+      // An earlier run delivered the first 500 items: the ledger holds them.
+      const first = await (await sluice.start('canary-counts', { maxItems: 500 })).done;
+      assert.equal(first.counts.processed + first.counts.quarantined, 500);
+      await sluice.cancel(first.runId, 'test', 'make room for a new run');
+      const canary = await (await sluice.start('canary-counts', { maxItems: 300, newRun: true })).done;
+      assert.equal(canary.state, 'paused');
+      assert.match(canary.reason!, /^canary: stopped after 300 items/);
+      const { processed, quarantined, skipped } = canary.counts;
+      assert.equal(processed + quarantined, 300, JSON.stringify(canary.counts));
+      assert.ok(quarantined >= 5, `the failing items counted: ${quarantined}`);
+      assert.ok(skipped >= first.counts.processed - 2 * 70, `what the ledger skipped cost nothing: ${skipped}`);
+      assert.deepEqual((await store.getRun(canary.runId))!.canary, { items: 300, left: 0 });
+    } finally {
+      await sluice.close();
+      await store.close();
+    }
+  });
+
+  it('a gradual run whose ramp has no lane to give has no free partition for a worker', async () => {
+    const def = defineBackfill({ name: 'ramp-free', source: items(100), key: (i: { id: number }) => i.id, process() {} });
+    const store = await openSqliteStore(join(dir, 'ramp-free.db'));
+    const sluice = createSluice({ store, backfills: [def] });
+    try {
+      // Three partitions (a keyset source would plan them; this iterable plans one).
+      const run = await store.createRun({
+        id: 'r_rampfree', backfill: 'ramp-free', params: {}, createdBy: 'test', reason: 'test', plannedItems: 100,
+        options: { batchSize: 10, concurrency: 3, maxFailureRatio: 1, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+        partitions: [0, 1, 2].map((i) => ({ lower: [i * 40], upper: [(i + 1) * 40] })),
+        rollout: { canaryItems: null, gradual: {} },
+      });
+      assert.equal(run.rampLanes, 1);
+      assert.equal(await sluice.hasFreePartitions(run.id), true);
+      assert.equal((await store.claimPartitionWithin(run.id, 'another-worker', 60_000, { keys: [] })).kind, 'claimed');
+      assert.equal(await sluice.hasFreePartitions(run.id), false, 'two pending partitions, but the ramp\'s one lane is taken');
+      await store.moveRamp(run.id, { from: 1, to: 2, decision: { worker: 'another-worker', kind: 'gradual', reason: 'raised to 2 lane(s)', settings: {} } });
+      assert.equal(await sluice.hasFreePartitions(run.id), true);
+    } finally {
+      await sluice.close();
+      await store.close();
+    }
+  });
+
   it('a sampled dry run picks small, medium and large payloads and the malformed records, and writes nothing', async () => {
     const path = join(dir, 'snapshots.jsonl');
     const lines: string[] = [];

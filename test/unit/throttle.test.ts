@@ -194,3 +194,58 @@ describe('throttle', () => {
     assert.equal(decisions.at(-1)!.reason, 'retune by alice: batch size 100 → 50, delay 250 → 0 ms');
   });
 });
+
+describe('a gradual rollout\'s ramp is the run\'s', () => {
+  /** The run's ramp as a store would keep it: compare-and-set moves, and the decisions recorded with them. */
+  function runRamp(lanes: number) {
+    const moves: Array<{ from: number; to: number; reason: string }> = [];
+    return {
+      moves,
+      set: (n: number) => (lanes = n),
+      ramp: {
+        lanes,
+        read: async () => lanes,
+        move: async (from: number, to: number, decision: ThrottleDecision) => {
+          if (lanes !== from) return false;
+          lanes = to;
+          moves.push({ from, to, reason: decision.reason });
+          return true;
+        },
+      },
+    };
+  }
+
+  it('starts where the run\'s ramp is, steps from where the store says, and records a step only with its move', async () => {
+    const run = runRamp(2);
+    const decisions: ThrottleDecision[] = [];
+    const told: string[] = [];
+    const throttle = new Throttle({
+      knobs: resolveKnobs({ batchSize: 100, concurrency: 4, batchDelayMs: 0 }, []), signals: [], clock: fakeClock(), logger: silentLogger,
+      record: async (d) => void decisions.push(d),
+      gradual: { stepBatches: 2, pageAlert: async () => undefined, ramp: run.ramp },
+    });
+    throttle.onDecision((d) => told.push(d.reason));
+    assert.equal(throttle.concurrency(), 2, 'a worker joining later starts at the run\'s ramp, not at one lane');
+    // Another worker stepped the ramp to 3 meanwhile: this step goes on from there.
+    run.set(3);
+    await throttle.afterBatch(100, 10);
+    await throttle.afterBatch(100, 10);
+    assert.deepEqual(run.moves, [{ from: 3, to: 4, reason: 'raised to 4 lane(s): failures 0.0 % < 1.0 %, signals ok, no fast burn' }]);
+    assert.equal(throttle.concurrency(), 4);
+    assert.deepEqual(told, [run.moves[0]!.reason], 'the step is told to the listeners');
+    assert.deepEqual(decisions, [], 'and recorded by the move, in its transaction, not a second time');
+    // Lowered elsewhere (a worker's gate broke): this execution follows.
+    throttle.followRamp(1);
+    assert.equal(throttle.concurrency(), 1);
+  });
+
+  it('a step that loses the race to another worker\'s leaves the ramp to the winner', async () => {
+    const run = runRamp(1);
+    const throttle = new Throttle({
+      knobs: resolveKnobs({ batchSize: 100, concurrency: 4, batchDelayMs: 0 }, []), signals: [], clock: fakeClock(), logger: silentLogger, record: async () => {},
+      gradual: { stepBatches: 1, pageAlert: async () => undefined, ramp: { ...run.ramp, move: async () => false } },
+    });
+    await throttle.afterBatch(100, 10);
+    assert.equal(throttle.concurrency(), 1, 'not raised on its own: it learns the winner\'s step at its next checkpoint');
+  });
+});

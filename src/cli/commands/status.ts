@@ -39,6 +39,8 @@ export function registerStatusCommands(program: Command): void {
           status.throttle.state !== 'running' ? `  ${status.throttle.state}: ${status.throttle.reason} (since ${status.throttle.since})` : '',
           Object.keys(run.keys).length > 0 ? `  keys: ${Object.entries(run.keys).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
           run.control ? `  pending request: ${run.control.kind} by ${run.control.actor} (${run.control.reason})` : '',
+          run.canary ? `  canary: ${formatCount(run.canary.items)} items for the whole run, ${formatCount(run.canary.left)} not yet claimed` : '',
+          run.rampLanes !== null ? `  gradual rollout: the ramp allows ${run.rampLanes} lane${run.rampLanes === 1 ? '' : 's'} over every worker now` : '',
           `  ${formatCounts(run.counts)}${planned}; ${formatCount(run.batches)} batches`,
           `  created by ${run.createdBy} at ${run.createdAt}${run.params.since ? `; since ${run.params.since}` : ''}; batch size ${run.options.batchSize}, concurrency ${run.options.concurrency}`,
         ];

@@ -18,18 +18,24 @@ export interface GradualStep {
  * Gradual rollout (seed 001's "ramp up while the gates hold"): lanes start at one and rise by one
  * every `stepBatches` batches while the step's failure ratio stays under the limit, the health
  * signals say ok and no fast SLO burn pages; when a gate breaks, one lane comes off. Pure: the
- * throttle feeds it batches and readings, and records every step.
+ * throttle feeds it batches and readings, and records every step. The lanes are the whole run's
+ * (the store keeps them, over every worker): `follow` takes them up before a step is judged and
+ * whenever another worker moved them.
  */
 export class GradualRollout {
-  private lanes = 1;
   private batches = 0;
   private received = 0;
   private quarantined = 0;
 
-  constructor(private max: number, private readonly stepBatches = 10, private readonly maxFailureRatio = 0.01) {}
+  constructor(private max: number, private readonly stepBatches = 10, private readonly maxFailureRatio = 0.01, private lanes = 1) {}
 
   get concurrency(): number {
     return Math.min(this.lanes, this.max);
+  }
+
+  /** The run's ramp as the store has it now (another worker may have stepped it). */
+  follow(lanes: number): void {
+    this.lanes = Math.max(1, lanes);
   }
 
   /** A retune moves the ceiling; the rollout goes on from where it is. */

@@ -36,7 +36,17 @@ export interface ThrottleConfig {
   /** Persists a decision (the store); failures are logged, never fatal. */
   record(decision: ThrottleDecision): Promise<void>;
   /** Gradual rollout: lanes rise one step at a time while the gates hold. */
-  gradual?: { stepBatches?: number; maxFailureRatio?: number; pageAlert: () => Promise<string | undefined> };
+  gradual?: { stepBatches?: number; maxFailureRatio?: number; pageAlert: () => Promise<string | undefined>; ramp: RunRamp };
+}
+
+/** The run's ramp as the store keeps it, over every worker of the run. */
+export interface RunRamp {
+  /** The lanes the ramp allows when this execution starts. */
+  lanes: number;
+  /** The lanes it allows now (null: the rollout was lifted). */
+  read(): Promise<number | null>;
+  /** Moves the ramp and records the step's decision with it; false when another worker moved it first. */
+  move(from: number, to: number, decision: ThrottleDecision): Promise<boolean>;
 }
 
 /** Longest wait between two looks while paused by a guard or a signal. */
@@ -85,7 +95,7 @@ export class Throttle {
     this.controller = config.adaptive ? new AdaptiveController({ batchSize: this.knobs.batchSize, concurrency: this.knobs.concurrency }, config.adaptive) : undefined;
     this.recordedBatch = this.knobs.batchSize;
     this.recordedLanes = this.concurrency();
-    this.gradual = config.gradual ? new GradualRollout(this.knobs.concurrency, config.gradual.stepBatches, config.gradual.maxFailureRatio) : undefined;
+    this.gradual = config.gradual ? new GradualRollout(this.knobs.concurrency, config.gradual.stepBatches, config.gradual.maxFailureRatio, config.gradual.ramp.lanes) : undefined;
   }
 
   /** Whether `pace` or `afterBatch` has anything to do (the hot path skips them otherwise). */
@@ -102,15 +112,41 @@ export class Throttle {
   /** After a batch: the adaptive controller learns its time per item; a gradual rollout counts the step. */
   async afterBatch(size: number, durationMs: number, quarantined = 0): Promise<void> {
     if (this.controller) await this.adapted(this.controller.observeBatch(size, durationMs));
-    if (this.gradual && this.gradual.observe(size, quarantined)) {
-      const reading = this.lastReading;
-      const step = this.gradual.step({
-        signal: reading?.level ?? 'ok',
-        signalReason: reading?.reason ?? '',
-        pageAlert: await this.config.gradual!.pageAlert().catch(() => undefined),
-      });
+    if (this.gradual && this.gradual.observe(size, quarantined)) await this.stepRamp(this.gradual, this.config.gradual!);
+  }
+
+  /**
+   * Ends a step of the gradual rollout: judges the gates from where the run's ramp is now (any
+   * worker may have moved it), and moves it in the store, compare-and-set. A worker that loses
+   * the race keeps the winner's step (it learns it at its next checkpoint).
+   */
+  private async stepRamp(gradual: GradualRollout, config: NonNullable<ThrottleConfig['gradual']>): Promise<void> {
+    const stored = await config.ramp.read().catch((error: unknown) => {
+      this.config.logger.warn({ err: error }, `could not read the gradual rollout's ramp: ${messageOf(error)}; the step is judged again later`);
+      return undefined;
+    });
+    if (stored === undefined || stored === null) return;
+    gradual.follow(stored);
+    const reading = this.lastReading;
+    const step = gradual.step({
+      signal: reading?.level ?? 'ok',
+      signalReason: reading?.reason ?? '',
+      pageAlert: await config.pageAlert().catch(() => undefined),
+    });
+    if (step.concurrency === stored) {
       await this.decide('gradual', step.reason);
+      return;
     }
+    const decision: ThrottleDecision = { kind: 'gradual', reason: step.reason, settings: this.settings() };
+    const moved = await config.ramp.move(stored, step.concurrency, decision).catch((error: unknown) => {
+      this.config.logger.warn({ err: error }, `could not move the gradual rollout's ramp: ${messageOf(error)}`);
+      return false;
+    });
+    if (!moved) {
+      gradual.follow(stored);
+      return;
+    }
+    this.tell(decision);
   }
 
   /**
@@ -199,6 +235,11 @@ export class Throttle {
 
   status(): { state: 'running' | 'paused' | 'slowed'; reason: string } {
     return { state: this.state, reason: this.reason };
+  }
+
+  /** The run's ramp moved (another worker stepped it): this execution's lanes follow. */
+  followRamp(lanes: number | null): void {
+    if (lanes !== null) this.gradual?.follow(lanes);
   }
 
   /** An operator's live retune (or a schedule's profile change). */
@@ -383,10 +424,16 @@ export class Throttle {
     }
   }
 
-  private async decide(kind: ThrottleDecision['kind'], reason: string): Promise<void> {
-    const decision: ThrottleDecision = { kind, reason, settings: this.settings() };
+  /** Logs a decision and tells the listeners (recording it is the caller's). */
+  private tell(decision: ThrottleDecision): void {
+    const { kind, reason } = decision;
     this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info']({ throttle: kind, reason }, `throttle ${kind}: ${reason}`);
     for (const listener of this.listeners) listener(decision);
+  }
+
+  private async decide(kind: ThrottleDecision['kind'], reason: string): Promise<void> {
+    const decision: ThrottleDecision = { kind, reason, settings: this.settings() };
+    this.tell(decision);
     try {
       await this.config.record(decision);
     } catch (error) {

@@ -260,6 +260,17 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         ALTER TABLE ${s}.sluice_partitions ADD COLUMN heartbeat_at timestamptz, ADD COLUMN split_from integer;
       `,
     },
+    {
+      version: 11,
+      name: 'rollout budgets of the whole run: a canary\'s items, a gradual rollout\'s lanes',
+      // canary_left: items of the canary not yet claimed (claims outstanding sit on the partitions
+      // that made them, in canary_claim, until their batch commits); ramp_lanes: the live leases a
+      // gradual rollout lets the run hold now, over every worker.
+      sql: `
+        ALTER TABLE ${s}.sluice_runs ADD COLUMN canary_items integer, ADD COLUMN canary_left integer, ADD COLUMN ramp_lanes integer;
+        ALTER TABLE ${s}.sluice_partitions ADD COLUMN canary_claim integer NOT NULL DEFAULT 0;
+      `,
+    },
   ];
 }
 

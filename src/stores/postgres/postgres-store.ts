@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import { NO_ROLLOUT, rampLimitReason, withRollout } from '../../core/rollout.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
@@ -12,6 +13,7 @@ import type {
   BatchRecord,
   BatchWindow,
   TokenRecord,
+  CanaryClaim,
   ClaimResult,
   ConcurrencyLimits,
   DecisionRecord,
@@ -20,6 +22,8 @@ import type {
   PartitionState,
   QuarantineRecord,
   QuarantineStatus,
+  RampMove,
+  RolloutSettings,
   RunControl,
   RunOptions,
   RunRecord,
@@ -157,9 +161,11 @@ export class PostgresStore implements Store {
 
   /** Inside a transaction: the run, its partitions and its first transition. */
   private async insertRun(client: pg.PoolClient, input: NewRun): Promise<void> {
-    await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys)
-        VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9)`,
-      [input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(input.options), input.createdBy, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {})]);
+    const rollout = input.rollout ?? NO_ROLLOUT;
+    await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys, canary_items, canary_left, ramp_lanes)
+        VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)`,
+      [input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(withRollout(input.options, rollout)), input.createdBy, input.reason,
+        input.plannedItems, JSON.stringify(input.keys ?? {}), rollout.canaryItems, rollout.gradual ? 1 : null]);
     await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
         SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
       [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
@@ -281,6 +287,65 @@ export class PostgresStore implements Store {
     return (rowCount ?? 0) > 0;
   }
 
+  // ---- rollout budgets of the whole run --------------------------------------------------------
+
+  async setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
+    await this.inTransaction(async (client) => {
+      const { rows } = await client.query<{ options: RunOptions }>(`SELECT options FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
+      if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+      await client.query(`UPDATE ${this.t.runs} SET options = $2, canary_items = $3, canary_left = $3, ramp_lanes = $4, updated_at = now() WHERE id = $1`,
+        [runId, JSON.stringify(withRollout(rows[0].options, rollout)), rollout.canaryItems, rollout.gradual ? 1 : null]);
+      await client.query(`UPDATE ${this.t.partitions} SET canary_claim = 0 WHERE run_id = $1 AND canary_claim <> 0`, [runId]);
+    });
+    return (await this.getRun(runId))!;
+  }
+
+  async claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
+    return this.inTransaction(async (client): Promise<CanaryClaim> => {
+      // The run's row lock serialises the claims and the settlements of every worker.
+      const { rows: runRows } = await client.query<{ canary_left: number | null }>(`SELECT canary_left FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [lease.runId]);
+      const { rows: own } = await client.query<{ canary_claim: number }>(
+        `SELECT canary_claim FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`, [lease.runId, lease.index, lease.fence]);
+      if (!own[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+      const left = runRows[0]?.canary_left ?? null;
+      if (left === null) return { granted: want, inFlight: 0 };
+      // Claims no live lease holds any more (a worker that died mid-batch) return; a lease that
+      // merely expired is revoked with them, so that its holder, if it wakes, cannot commit.
+      const { rows: orphans } = await client.query<{ claimed: number }>(
+        `UPDATE ${this.t.partitions} p SET canary_claim = 0, updated_at = now(),
+            fence = CASE WHEN p.state = 'running' THEN p.fence + 1 ELSE p.fence END,
+            lease_owner = CASE WHEN p.state = 'running' THEN NULL ELSE p.lease_owner END,
+            lease_expires_at = CASE WHEN p.state = 'running' THEN NULL ELSE p.lease_expires_at END,
+            state = CASE WHEN p.state = 'running' THEN 'pending' ELSE p.state END
+          FROM ${this.t.partitions} old
+          WHERE p.run_id = $1 AND p.idx <> $2 AND p.canary_claim > 0
+            AND NOT (p.state = 'running' AND p.lease_expires_at >= now())
+            AND old.run_id = p.run_id AND old.idx = p.idx
+          RETURNING old.canary_claim AS claimed`, [lease.runId, lease.index]);
+      const returned = orphans.reduce((sum, r) => sum + r.claimed, 0);
+      // The partition's own earlier claim (a batch that did not commit) returns first.
+      const available = left + returned + own[0].canary_claim;
+      const granted = Math.min(want, available);
+      await client.query(`UPDATE ${this.t.runs} SET canary_left = $2 WHERE id = $1`, [lease.runId, available - granted]);
+      const { rows } = await client.query<{ in_flight: string }>(
+        `WITH mine AS (UPDATE ${this.t.partitions} SET canary_claim = $3 WHERE run_id = $1 AND idx = $2)
+         SELECT COALESCE(SUM(canary_claim), 0) AS in_flight FROM ${this.t.partitions} WHERE run_id = $1 AND idx <> $2`, [lease.runId, lease.index, granted]);
+      return { granted, inFlight: Number(rows[0]!.in_flight) };
+    });
+  }
+
+  async moveRamp(runId: string, move: RampMove): Promise<boolean> {
+    return this.inTransaction(async (client) => {
+      const { rowCount } = await client.query(`UPDATE ${this.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
+        [runId, move.from, move.to]);
+      if (!rowCount) return false;
+      const { decision } = move;
+      await client.query(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`,
+        [runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings)]);
+      return true;
+    });
+  }
+
   // ---- partitions and leases ------------------------------------------------------------------
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
@@ -300,11 +365,14 @@ export class PostgresStore implements Store {
   async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope: ClaimScope = {}): Promise<ClaimResult> {
     const keyed = limits.keys.filter((k) => k.partitions !== undefined);
     return this.inTransaction(async (client): Promise<ClaimResult> => {
-      const { rows: runRows } = await client.query<{ backfill: string }>(`SELECT backfill FROM ${this.t.runs} WHERE id = $1`, [runId]);
+      const { rows: runRows } = await client.query<{ backfill: string; ramp_lanes: number | null }>(`SELECT backfill, ramp_lanes FROM ${this.t.runs} WHERE id = $1`, [runId]);
       const backfill = runRows[0]?.backfill;
       if (backfill === undefined) return { kind: 'none' };
+      // A ramp is set while the run is not running, so a claim that saw none needs no lock for it.
+      const ramped = runRows[0]!.ramp_lanes !== null;
       // Count and claim under locks on the key values: two workers cannot both see 4 of 5.
-      await this.lockKeys(client, 'partitions', [...keyed, ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : [])]);
+      await this.lockKeys(client, 'partitions', [...keyed, ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : []),
+        ...(ramped ? [{ name: 'run', value: runId }] : [])]);
       for (const key of keyed) {
         const { rows } = await client.query<{ n: string }>(
           `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
@@ -319,6 +387,15 @@ export class PostgresStore implements Store {
             WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.backfill = $1`, [backfill]);
         const n = Number(rows[0]!.n);
         if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
+      }
+      if (ramped) {
+        // Read again under the lock: the ramp may have moved since the first look.
+        const { rows } = await client.query<{ lanes: number | null; n: string }>(
+          `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running' AND p.lease_expires_at >= now()) AS n
+            FROM ${this.t.runs} r WHERE r.id = $1`, [runId]);
+        const lanes = rows[0]?.lanes ?? null;
+        const n = Number(rows[0]?.n ?? 0);
+        if (lanes !== null && n >= lanes) return { kind: 'blocked', reason: rampLimitReason(n, lanes) };
       }
       const lease = await this.claimWith(client, runId, owner, leaseMs, scope);
       return lease ? { kind: 'claimed', lease } : { kind: 'none' };
@@ -439,8 +516,15 @@ export class PostgresStore implements Store {
     if (ledgerKeys.length > 0) params.push(write.ledger!.namespace, ledgerKeys);
     const statement = this.statement(this.checkpointSql(stats !== undefined, ledgerKeys.length > 0), params);
     const quarantine = write.quarantine ?? [];
-    type Seen = { control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number };
+    type Seen = { control: RunControl | null; backfill: string; state: RunState; upper: Cursor; tuning: number; ramp_lanes: number | null };
     let seen: Seen | undefined;
+    if (write.canaryUsed !== undefined) {
+      // Before the checkpoint zeroes the partition's claim (fenced: a stale lease returns nothing,
+      // and its checkpoint then fails): what the batch did not use returns to the run's budget.
+      await client.query(`UPDATE ${this.t.runs} r SET canary_left = r.canary_left + GREATEST(p.canary_claim - $4, 0)
+          FROM ${this.t.partitions} p WHERE r.id = $1 AND r.canary_left IS NOT NULL AND p.run_id = $1 AND p.idx = $2 AND p.fence = $3`,
+        [lease.runId, lease.index, lease.fence, write.canaryUsed]);
+    }
     try {
       if (ending && quarantine.length === 0 && statement.name !== undefined && this.preparedOn(client).has(statement.name)) {
         const [result] = (await client.query(`EXECUTE ${statement.name}(${params.map((v) => sqlLiteral(client, v)).join(', ')}); COMMIT`)) as unknown as [pg.QueryResult<Seen>];
@@ -466,7 +550,7 @@ export class PostgresStore implements Store {
         [lease.runId, seen.backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
           q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
     }
-    return { control: seen.control, runState: seen.state, upper: seen.upper, tuning: seen.tuning };
+    return { control: seen.control, runState: seen.state, upper: seen.upper, tuning: seen.tuning, rampLanes: seen.ramp_lanes };
   }
 
   /** The names of the statements prepared on this connection (a new connection has none). */
@@ -498,10 +582,10 @@ export class PostgresStore implements Store {
             state = CASE WHEN $10 THEN 'done' ELSE p.state END,
             lease_owner = CASE WHEN $10 THEN NULL ELSE p.lease_owner END,
             lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
-            heartbeat_at = now(), updated_at = now()
+            heartbeat_at = now(), updated_at = now(), canary_claim = 0
           FROM ${this.t.runs} r
           WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
-          RETURNING r.control, r.backfill, r.state, p.upper, r.tuning
+          RETURNING r.control, r.backfill, r.state, p.upper, r.tuning, r.ramp_lanes
        )${history ? `, history AS (
          INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined)
          SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9 FROM cp
@@ -808,7 +892,7 @@ function redact(connectionString: string): string {
 interface RunRow {
   id: string; backfill: string; state: RunState; params: RunRecord['params']; options: RunRecord['options']; created_by: string;
   created_at: Date; updated_at: Date; started_at: Date | null; finished_at: Date | null; reason: string | null; control: RunControl | null;
-  planned_items: string | null; keys: Record<string, string>; tuning: number; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
+  planned_items: string | null; keys: Record<string, string>; tuning: number; canary_items: number | null; canary_left: number | null; ramp_lanes: number | null; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -836,6 +920,8 @@ function toRun(row: RunRow): RunRecord {
     plannedItems: row.planned_items === null ? null : Number(row.planned_items),
     keys: row.keys,
     tuning: row.tuning,
+    canary: row.canary_items === null ? null : { items: row.canary_items, left: row.canary_left ?? 0 },
+    rampLanes: row.ramp_lanes,
   };
 }
 

@@ -238,6 +238,19 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; af
       ALTER TABLE sluice_partitions ADD COLUMN split_from INTEGER;
     `,
   },
+  {
+    version: 10,
+    name: 'rollout budgets of the whole run: a canary\'s items, a gradual rollout\'s lanes',
+    // canary_left: items of the canary not yet claimed (claims outstanding sit on the partitions
+    // that made them, in canary_claim, until their batch commits); ramp_lanes: the live leases a
+    // gradual rollout lets the run hold now, over every worker.
+    sql: `
+      ALTER TABLE sluice_runs ADD COLUMN canary_items INTEGER;
+      ALTER TABLE sluice_runs ADD COLUMN canary_left INTEGER;
+      ALTER TABLE sluice_runs ADD COLUMN ramp_lanes INTEGER;
+      ALTER TABLE sluice_partitions ADD COLUMN canary_claim INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -5,6 +5,7 @@ import type { Counts } from '../../core/counts.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, LeaseLostError, messageOf, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import { NO_ROLLOUT, rampLimitReason, withRollout } from '../../core/rollout.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
@@ -14,6 +15,7 @@ import type {
   BatchRecord,
   BatchWindow,
   TokenRecord,
+  CanaryClaim,
   ClaimResult,
   ConcurrencyLimits,
   DecisionRecord,
@@ -22,6 +24,8 @@ import type {
   PartitionState,
   QuarantineRecord,
   QuarantineStatus,
+  RampMove,
+  RolloutSettings,
   RunControl,
   RunOptions,
   RunRecord,
@@ -65,10 +69,10 @@ const CHECKPOINT = `UPDATE sluice_partitions SET cursor = ?, received = received
     skipped = skipped + ?, failed = failed + ?, quarantined = quarantined + ?, batches = batches + 1,
     state = CASE WHEN ? THEN 'done' ELSE state END,
     lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
-    lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, heartbeat_at = ?, updated_at = ?
+    lease_expires_at = CASE WHEN ? THEN NULL ELSE ? END, heartbeat_at = ?, updated_at = ?, canary_claim = 0
   WHERE run_id = ? AND idx = ? AND fence = ? AND cursor = ?
   RETURNING (SELECT control FROM sluice_runs WHERE id = run_id) AS control, (SELECT state FROM sluice_runs WHERE id = run_id) AS run_state, upper,
-    (SELECT tuning FROM sluice_runs WHERE id = run_id) AS tuning`;
+    (SELECT tuning FROM sluice_runs WHERE id = run_id) AS tuning, (SELECT ramp_lanes FROM sluice_runs WHERE id = run_id) AS ramp_lanes`;
 
 /**
  * Ledger keys in one statement, the keys bound as one JSON array (no limit on their number).
@@ -88,6 +92,14 @@ const QUARANTINE_UPSERT = `INSERT INTO sluice_quarantine
   ON CONFLICT (run_id, item_key) DO UPDATE SET error_class = excluded.error_class, message = excluded.message,
     payload = excluded.payload, locator = excluded.locator, attempts = sluice_quarantine.attempts + excluded.attempts,
     status = 'open', updated_at = excluded.updated_at`;
+
+/**
+ * A batch's canary claim settled, before its checkpoint zeroes it: what the batch did not use
+ * returns to the run's budget. Fenced: a stale lease returns nothing (and its checkpoint fails).
+ */
+const CANARY_SETTLE = `UPDATE sluice_runs SET canary_left = canary_left
+    + MAX(COALESCE((SELECT canary_claim FROM sluice_partitions WHERE run_id = ? AND idx = ? AND fence = ?), 0) - ?, 0)
+  WHERE id = ? AND canary_left IS NOT NULL`;
 
 const DELIVERED = 'SELECT item_key FROM sluice_ledger WHERE namespace = ? AND item_key IN (SELECT value FROM json_each(?))';
 
@@ -124,7 +136,7 @@ export class SqliteStore implements Store {
   /** The batch transaction's API: one object, made once (the hot path allocates nothing for it). */
   private readonly tx: StoreTransaction;
   private readonly sourceConnection: SqlConnection;
-  private readonly statements: Record<'begin' | 'commit' | 'rollback' | 'checkpoint' | 'ledger' | 'quarantine' | 'deliveredWrite' | 'deliveredRead' | 'batch', Database.Statement>;
+  private readonly statements: Record<'begin' | 'commit' | 'rollback' | 'checkpoint' | 'canarySettle' | 'ledger' | 'quarantine' | 'deliveredWrite' | 'deliveredRead' | 'batch', Database.Statement>;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = resolve(path);
@@ -166,6 +178,7 @@ export class SqliteStore implements Store {
       commit: writer.prepare('COMMIT'),
       rollback: writer.prepare('ROLLBACK'),
       checkpoint: writer.prepare(CHECKPOINT),
+      canarySettle: writer.prepare(CANARY_SETTLE),
       ledger: writer.prepare(LEDGER_INSERT),
       quarantine: writer.prepare(QUARANTINE_UPSERT),
       deliveredWrite: writer.prepare(DELIVERED).pluck(),
@@ -244,9 +257,12 @@ export class SqliteStore implements Store {
   /** Inside a write transaction: the run, its partitions and its first transition. */
   private insertRun(input: NewRun): void {
     const at = this.iso();
-    this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, params_key, options, created_by, created_at, updated_at, reason, planned_items, keys)
-      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(input.options), input.createdBy, at, at, input.reason, input.plannedItems, JSON.stringify(input.keys ?? {}));
+    const rollout = input.rollout ?? NO_ROLLOUT;
+    this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, params_key, options, created_by, created_at, updated_at, reason, planned_items, keys,
+        canary_items, canary_left, ramp_lanes)
+      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(withRollout(input.options, rollout)), input.createdBy, at, at,
+        input.reason, input.plannedItems, JSON.stringify(input.keys ?? {}), rollout.canaryItems, rollout.canaryItems, rollout.gradual ? 1 : null);
     const insert = this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, p.child ?? null, at));
     this.insertTransition(input.id, null, 'pending', input.createdBy, input.reason, at);
@@ -381,6 +397,73 @@ export class SqliteStore implements Store {
     );
   }
 
+  // ---- rollout budgets of the whole run --------------------------------------------------------
+
+  async setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
+    return this.writing(() =>
+      this.writer.transaction(() => {
+        const row = this.write.prepare('SELECT options FROM sluice_runs WHERE id = ?').get(runId) as { options: string } | undefined;
+        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+        const options = withRollout(JSON.parse(row.options) as RunOptions, rollout);
+        this.write.prepare('UPDATE sluice_runs SET options = ?, canary_items = ?, canary_left = ?, ramp_lanes = ?, updated_at = ? WHERE id = ?')
+          .run(JSON.stringify(options), rollout.canaryItems, rollout.canaryItems, rollout.gradual ? 1 : null, this.iso(), runId);
+        this.write.prepare('UPDATE sluice_partitions SET canary_claim = 0 WHERE run_id = ? AND canary_claim <> 0').run(runId);
+        return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+      }).immediate(),
+    );
+  }
+
+  async claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
+    return this.writing(() =>
+      // One writer: no other claim or checkpoint comes between reading the budget and taking from it.
+      this.writer.transaction((): CanaryClaim => {
+        const now = this.now();
+        const own = this.write.prepare(`SELECT canary_claim FROM sluice_partitions WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
+          .get(lease.runId, lease.index, lease.fence) as { canary_claim: number } | undefined;
+        if (!own) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+        const run = this.write.prepare('SELECT canary_left FROM sluice_runs WHERE id = ?').get(lease.runId) as { canary_left: number | null } | undefined;
+        if (!run || run.canary_left === null) return { granted: want, inFlight: 0 };
+        // Claims no live lease holds any more (a worker that died mid-batch) return; a lease that
+        // merely expired is revoked with them, so that its holder, if it wakes, cannot commit.
+        const orphaned = `run_id = ? AND idx <> ? AND canary_claim > 0 AND NOT (state = 'running' AND lease_expires_at >= ?)`;
+        const { n: returned } = this.write.prepare(`SELECT COALESCE(SUM(canary_claim), 0) AS n FROM sluice_partitions WHERE ${orphaned}`)
+          .get(lease.runId, lease.index, now) as { n: number };
+        if (returned > 0) {
+          this.write.prepare(`UPDATE sluice_partitions SET canary_claim = 0, updated_at = ?,
+              fence = CASE WHEN state = 'running' THEN fence + 1 ELSE fence END,
+              lease_owner = CASE WHEN state = 'running' THEN NULL ELSE lease_owner END,
+              lease_expires_at = CASE WHEN state = 'running' THEN NULL ELSE lease_expires_at END,
+              state = CASE WHEN state = 'running' THEN 'pending' ELSE state END
+            WHERE ${orphaned}`).run(new Date(now).toISOString(), lease.runId, lease.index, now);
+        }
+        // The partition's own earlier claim (a batch that did not commit) returns first.
+        const available = run.canary_left + returned + own.canary_claim;
+        const granted = Math.min(want, available);
+        this.write.prepare('UPDATE sluice_runs SET canary_left = ? WHERE id = ?').run(available - granted, lease.runId);
+        this.write.prepare('UPDATE sluice_partitions SET canary_claim = ? WHERE run_id = ? AND idx = ?').run(granted, lease.runId, lease.index);
+        const { n: inFlight } = this.write.prepare('SELECT COALESCE(SUM(canary_claim), 0) AS n FROM sluice_partitions WHERE run_id = ? AND idx <> ?')
+          .get(lease.runId, lease.index) as { n: number };
+        return { granted, inFlight };
+      }).immediate(),
+    );
+  }
+
+  async moveRamp(runId: string, move: RampMove): Promise<boolean> {
+    return this.writing(() =>
+      this.writer.transaction(() => {
+        const at = this.iso();
+        const moved = this.write.prepare('UPDATE sluice_runs SET ramp_lanes = ?, updated_at = ? WHERE id = ? AND ramp_lanes = ?')
+          .run(move.to, at, runId, move.from).changes > 0;
+        if (moved) {
+          const { decision } = move;
+          this.write.prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
+            .run(runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings), at);
+        }
+        return moved;
+      }).immediate(),
+    );
+  }
+
   // ---- partitions and leases ------------------------------------------------------------------
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
@@ -411,6 +494,11 @@ export class SqliteStore implements Store {
             LEFT JOIN sluice_partitions p ON p.run_id = r.id AND p.state = 'running' AND p.lease_expires_at >= ?
             GROUP BY b.backfill`).get(runId, now) as { n: number; backfill: string } ?? { n: 0, backfill: '' };
         if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
+      }
+      const ramp = this.write.prepare('SELECT ramp_lanes FROM sluice_runs WHERE id = ?').get(runId) as { ramp_lanes: number | null } | undefined;
+      if (ramp && ramp.ramp_lanes !== null) {
+        const { n } = this.write.prepare(`SELECT COUNT(*) AS n FROM sluice_partitions WHERE run_id = ? AND state = 'running' AND lease_expires_at >= ?`).get(runId, now) as { n: number };
+        if (n >= ramp.ramp_lanes) return { kind: 'blocked', reason: rampLimitReason(n, ramp.ramp_lanes) };
       }
       const lease = this.claimNow(runId, owner, leaseMs, scope);
       return lease ? { kind: 'claimed', lease } : { kind: 'none' };
@@ -573,9 +661,11 @@ export class SqliteStore implements Store {
     const now = this.now();
     const at = new Date(now).toISOString();
     const done = write.done ? 1 : 0;
+    // Before the checkpoint zeroes the partition's claim: it reads what the batch claimed.
+    if (write.canaryUsed !== undefined) this.statements.canarySettle.run(lease.runId, lease.index, lease.fence, write.canaryUsed, lease.runId);
     const updated = this.statements.checkpoint.get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed,
       delta.quarantined, done, done, done, now + write.leaseMs, now, at, lease.runId, lease.index, lease.fence,
-      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number } | undefined;
+      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number; ramp_lanes: number | null } | undefined;
     if (!updated) throw this.checkpointMiss(lease);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.statements.ledger.run(write.ledger.namespace, lease.runId, at, JSON.stringify(write.ledger.keys));
@@ -593,7 +683,8 @@ export class SqliteStore implements Store {
           q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
       }
     }
-    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor, tuning: updated.tuning };
+    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor, tuning: updated.tuning,
+      rampLanes: updated.ramp_lanes };
   }
 
   /** Why a fenced checkpoint matched no row: the lease went to someone else, or the cursor moved on. */
@@ -927,7 +1018,7 @@ function delivered(statement: Database.Statement, namespace: string, keys: reado
 interface RunRow {
   id: string; backfill: string; state: RunState; params: string; options: string; created_by: string; created_at: string;
   updated_at: string; started_at: string | null; finished_at: string | null; reason: string | null; control: string | null;
-  planned_items: number | null; keys: string; tuning: number; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
+  planned_items: number | null; keys: string; tuning: number; canary_items: number | null; canary_left: number | null; ramp_lanes: number | null; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -949,6 +1040,8 @@ function toRun(row: RunRow): RunRecord {
     plannedItems: row.planned_items,
     keys: JSON.parse(row.keys) as Record<string, string>,
     tuning: row.tuning,
+    canary: row.canary_items === null ? null : { items: row.canary_items, left: row.canary_left ?? 0 },
+    rampLanes: row.ramp_lanes,
   };
 }
 
