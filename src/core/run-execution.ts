@@ -74,7 +74,7 @@ interface StopRequest {
   kind: 'pause' | 'cancel' | 'leave';
   actor: string;
   reason: string;
-  /** The caller asked for this stop up front (--max-batches): not an interruption. */
+  /** The caller asked for this stop up front (maxBatches, a canary): not an interruption. */
   asExpected: boolean;
 }
 
@@ -494,7 +494,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private takeBatchSlot(lane: number): boolean {
     const { maxBatches, maxItems } = this.config.options;
     if (maxBatches !== undefined && this.batchesStarted >= maxBatches) {
-      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `stopped after --max-batches ${maxBatches}`, asExpected: true });
+      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `maxBatches reached: stopped after ${maxBatches} batch${maxBatches === 1 ? '' : 'es'} (resumable)`, asExpected: true });
       return false;
     }
     let limit = this.batchSize();
@@ -575,7 +575,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
     this.stopSignal.abort();
-    this.config.logger.info({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
+    // A stop the caller asked for up front (maxBatches, a canary's items, a worker leaving) is no
+    // news to it: the run's state event says where it ended. Stops from elsewhere are worth a line.
+    const level = request.asExpected ? 'debug' : 'info';
+    this.config.logger[level]({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
   }
 
   // ---- the end --------------------------------------------------------------------------------
