@@ -3,6 +3,7 @@ import { ExitCode, UsageError } from '../../core/errors.js';
 import { isDeepStrictEqual } from 'node:util';
 import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../options.js';
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
+import { refuseNewRunFlags } from '../new-run-flags.js';
 import { formatCount, jsonLine } from '../output.js';
 import type { CliContext } from '../context.js';
 import { startObservers, withContext, withRunOptions } from './shared.js';
@@ -45,8 +46,9 @@ export function registerRunCommands(program: Command): void {
     ['retry', 'reopen a failed run and run its failed partitions again'],
   ] as const;
   for (const [name, description] of continuing) {
-    withRunOptions(program.command(`${name} <run>`).description(description))
+    withRunOptions(program.command(`${name} <run>`).description(description), { newRun: false })
       .action(async (runId: string, raw: RawRunFlags & { metricsPort?: string }, command: Command) => {
+        refuseNewRunFlags(name, runId, raw);
         const flags = parseRunFlags(raw);
         const metricsPort = parsePort('--metrics-port', raw.metricsPort);
         await withContext(command, { needsConfig: true }, async (ctx) => {
