@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { perSecond } from '../core/active-time.js';
 import type { Counts } from '../core/counts.js';
 import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
 
@@ -91,20 +92,32 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   };
 }
 
-/** The end of a run: a human summary on a terminal, a JSON line otherwise. */
+/**
+ * The end of a run: a human summary on a terminal, a JSON line otherwise. Two rates, each over its
+ * own items and time: this invocation's (the items this process read and handled, over its wall
+ * time) and the run's (all its items, over its time in state running, every execution and worker).
+ */
 export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: Record<string, unknown> = {}): void {
   const seconds = outcome.durationMs / 1000;
-  const rate = seconds > 0 ? outcome.counts.received / seconds : 0;
+  const rate = perSecond(outcome.executionCounts.received, outcome.durationMs) ?? 0;
+  const runRate = perSecond(outcome.counts.received, outcome.activeMs);
   if (!interactive) {
     const { record: _record, ...rest } = outcome;
-    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), ...extra });
+    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
     return;
   }
+  // A run with earlier executions or other workers: say what this invocation did and what the run did.
+  const shared = outcome.executionCounts.received !== outcome.counts.received || outcome.executionBatches !== outcome.batches;
   const lines = [
     `run ${outcome.runId} (${outcome.backfill}) ${outcome.state}${outcome.dryRun ? ' — dry run, nothing was written' : ''}`,
     outcome.reason ? `  why: ${outcome.reason}` : undefined,
     `  ${formatCounts(outcome.counts)}`,
-    `  ${formatCount(outcome.batches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s this session)`,
+    shared
+      ? `  this invocation: ${formatCount(outcome.executionCounts.received)} items in ${formatCount(outcome.executionBatches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s)`
+      : `  ${formatCount(outcome.batches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s)`,
+    shared && runRate !== null
+      ? `  the run: ${formatCount(outcome.counts.received)} items in ${formatCount(outcome.batches)} batches over ${formatDuration(outcome.activeMs! / 1000)} running (${formatCount(runRate)} items/s)`
+      : undefined,
     outcome.state === 'paused' ? `  resume with: sluice resume ${outcome.runId}` : undefined,
     outcome.counts.quarantined > 0 ? `  quarantine: sluice quarantine list --run ${outcome.runId}` : undefined,
   ];

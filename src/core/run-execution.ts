@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { activeMs } from './active-time.js';
 import { BatchRunner } from './batch-runner.js';
 import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
@@ -631,8 +632,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.outcome('failed', reason, this.stopRequest, record);
   }
 
-  private outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord): RunOutcome {
+  private async outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord): Promise<RunOutcome> {
     this.state = state;
+    const now = this.config.clock.now();
+    const durationMs = now - this.startedAt;
     return {
       runId: this.runId,
       backfill: this.backfill,
@@ -640,11 +643,25 @@ export class RunExecution extends EventEmitter implements RunHandle {
       reason,
       counts: record?.counts ?? this.tracker.total(),
       batches: record?.batches ?? this.tracker.batches(),
-      durationMs: this.config.clock.now() - this.startedAt,
+      durationMs,
+      executionCounts: this.tracker.thisExecution(),
+      executionBatches: this.tracker.sessionBatchCount(),
+      activeMs: this.config.dryRun ? durationMs : await this.activeMs(now),
       dryRun: this.config.dryRun,
       exitCode: exitCodeFor(state, stop),
       record,
     };
+  }
+
+  /** The run's time in state `running` over all its executions, from its transition log. */
+  private async activeMs(now: number): Promise<number | null> {
+    try {
+      return activeMs(await this.config.store.listTransitions(this.runId), now);
+    } catch (error) {
+      // The end of a run whose store fails (finishWithError) still reports, without this number.
+      this.config.logger.warn({ runId: this.runId, err: error }, 'could not read the run\'s transitions for its active time');
+      return null;
+    }
   }
 }
 
