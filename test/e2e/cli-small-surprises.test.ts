@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jsonLines, runCli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/temp.js';
+import { pathToFileURL } from 'node:url';
+import { collect, jsonLines, runCli, startCli, waitForLine } from '../helpers/cli.js';
+import { tempDir, waitFor } from '../helpers/temp.js';
+
+const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
+const DEMO = 'demo-email-risk-scores';
 
 describe('no small surprises (issue 15, point 9)', () => {
   let dir: string;
@@ -26,5 +31,59 @@ describe('no small surprises (issue 15, point 9)', () => {
     const summary = jsonLines(stopped.stdout).find((l) => l.event === 'summary')!;
     assert.equal(summary.state, 'paused');
     assert.equal(summary.reason, 'maxBatches reached: stopped after 2 batches (resumable)', 'the core speaks of its option, not of a flag');
+  });
+
+  it('the demo backfill stays out of a project: list --backfills, /metrics, slo status and slo rules show the project\'s own', async () => {
+    const cwd = join(dir, 'project');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'orders.jsonl'), `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i })).join('\n')}\n`);
+    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, jsonl } from '${SLUICE}';
+export default [defineBackfill({
+  name: 'orders', source: jsonl({ path: 'orders.jsonl' }), key: (o: { id: number }) => o.id, process() {},
+  slo: { objectives: [{ name: 'errors', description: 'at most 1 % quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 }] },
+})];
+`);
+    const ran = await runCli(['run', 'orders'], { cwd });
+    assert.equal(ran.code, 0, ran.stderr);
+
+    const defs = JSON.parse((await runCli(['list', '--backfills', '--json'], { cwd })).stdout) as Array<{ name: string }>;
+    assert.deepEqual(defs.map((d) => d.name), ['orders']);
+    const rules = await runCli(['slo', 'rules'], { cwd });
+    assert.equal(rules.code, 0, rules.stderr);
+    assert.match(rules.stdout, /backfill="orders"/);
+    assert.doesNotMatch(rules.stdout, new RegExp(DEMO));
+    const slo = await runCli(['slo', 'status', '--evaluate', '--json'], { cwd });
+    assert.equal(slo.code, 0, slo.stderr);
+    const readings = (JSON.parse(slo.stdout) as { readings: Array<{ backfill: string }> }).readings;
+    assert.ok(readings.length > 0 && readings.every((r) => r.backfill === 'orders'), JSON.stringify(readings));
+    const unknown = await runCli(['run', DEMO], { cwd });
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, `sluice: unknown backfill "${DEMO}"\nhint: defined backfills: orders\n`);
+
+    const server = startCli(['serve', '--port', '0', '--no-worker', '--json'], { cwd });
+    const exited = collect(server);
+    try {
+      const { url } = JSON.parse(await waitForLine(server, /"event":"listening"/)) as { url: string };
+      const metrics = await waitFor(async () => {
+        const body = await (await fetch(`${url}/metrics`)).text();
+        return body.includes('sluice_slo_burn_rate{') ? body : undefined;
+      }, 'the first SLO evaluation in /metrics');
+      assert.match(metrics, /backfill="orders"/);
+      assert.doesNotMatch(metrics, new RegExp(DEMO));
+    } finally {
+      server.kill('SIGTERM');
+      await exited;
+    }
+
+    // Where the demo has run, it is known like any backfill: its runs can be planned, resumed, reported.
+    const demoDb = join(dir, 'demo-here.db');
+    const demo = await runCli(['demo', '--rows', '2000', '--max-batches', '1', '--db', demoDb, '--json'], { cwd: dir });
+    assert.equal(demo.code, 0, demo.stderr);
+    const here = JSON.parse((await runCli(['list', '--backfills', '--db', demoDb, '--json'], { cwd: dir })).stdout) as Array<{ name: string }>;
+    assert.deepEqual(here.map((d) => d.name), [DEMO]);
+    const runId = jsonLines(demo.stdout).find((l) => l.event === 'summary')!.runId as string;
+    const resumed = await runCli(['resume', runId, '--db', demoDb, '--json'], { cwd: dir });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(jsonLines(resumed.stdout).find((l) => l.event === 'summary')!.state, 'succeeded');
   });
 });
