@@ -9,6 +9,19 @@ import { tempDir, waitFor } from '../helpers/temp.js';
 const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
 const DEMO = 'demo-email-risk-scores';
 
+/** A project directory whose config defines one backfill, `orders` (30 lines of JSON, an SLO). */
+function ordersProject(cwd: string): string {
+  mkdirSync(cwd);
+  writeFileSync(join(cwd, 'orders.jsonl'), `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i })).join('\n')}\n`);
+  writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, jsonl } from '${SLUICE}';
+export default [defineBackfill({
+  name: 'orders', source: jsonl({ path: 'orders.jsonl' }), key: (o: { id: number }) => o.id, process() {},
+  slo: { objectives: [{ name: 'errors', description: 'at most 1 % quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 }] },
+})];
+`);
+  return cwd;
+}
+
 describe('no small surprises (issue 15, point 9)', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -34,15 +47,7 @@ describe('no small surprises (issue 15, point 9)', () => {
   });
 
   it('the demo backfill stays out of a project: list --backfills, /metrics, slo status and slo rules show the project\'s own', async () => {
-    const cwd = join(dir, 'project');
-    mkdirSync(cwd);
-    writeFileSync(join(cwd, 'orders.jsonl'), `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i })).join('\n')}\n`);
-    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, jsonl } from '${SLUICE}';
-export default [defineBackfill({
-  name: 'orders', source: jsonl({ path: 'orders.jsonl' }), key: (o: { id: number }) => o.id, process() {},
-  slo: { objectives: [{ name: 'errors', description: 'at most 1 % quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 }] },
-})];
-`);
+    const cwd = ordersProject(join(dir, 'project'));
     const ran = await runCli(['run', 'orders'], { cwd });
     assert.equal(ran.code, 0, ran.stderr);
 
@@ -85,5 +90,28 @@ export default [defineBackfill({
     const resumed = await runCli(['resume', runId, '--db', demoDb, '--json'], { cwd: dir });
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.equal(jsonLines(resumed.stdout).find((l) => l.event === 'summary')!.state, 'succeeded');
+  });
+
+  it('worker --exit-when-idle says what it did, and when it had nothing to do, what workers need', async () => {
+    const empty = await runCli(['worker', '--exit-when-idle', '--db', join(dir, 'idle.db')], { cwd: dir });
+    assert.equal(empty.code, 0, empty.stderr);
+    const idle = jsonLines(empty.stdout).find((l) => l.event === 'idle')!;
+    assert.ok(idle, `a word on exit: ${empty.stdout}`);
+    assert.equal(idle.runsWorked, 0);
+    assert.match(idle.message as string, /^this worker knows no backfill/);
+    assert.match(idle.hint as string, /sluice\.config\.ts/);
+    assert.match(idle.hint as string, /sluice run <backfill> --detach/);
+    assert.match(idle.hint as string, /an SQLite store .* is shared only by processes on this machine; workers on several machines share a PostgreSQL store/);
+
+    const cwd = ordersProject(join(dir, 'workers'));
+    const detached = await runCli(['run', 'orders', '--detach', '--json'], { cwd });
+    assert.equal(detached.code, 0, detached.stderr);
+    const worked = await runCli(['worker', '--exit-when-idle', '--poll', '50ms'], { cwd });
+    assert.equal(worked.code, 0, worked.stderr);
+    const lines = jsonLines(worked.stdout);
+    assert.equal(lines.find((l) => l.event === 'outcome')?.state, 'succeeded');
+    const done = lines.find((l) => l.event === 'idle')!;
+    assert.deepEqual([done.runsWorked, done.backfills, done.hint], [1, ['orders'], undefined]);
+    assert.match(done.message as string, /^no pending or running run of orders left in .*; this worker worked 1 run\(s\)$/);
   });
 });
