@@ -211,6 +211,12 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         $fn$;
       `,
     },
+    {
+      version: 8,
+      name: 'retried attempts of each batch, by error class',
+      // {"<error class>": attempts that failed and were tried again} of a batch; NULL when none.
+      sql: `ALTER TABLE ${s}.sluice_batches ADD COLUMN retries jsonb;`,
+    },
   ];
 }
 

@@ -186,6 +186,12 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
       CREATE INDEX sluice_verifications_run ON sluice_verifications (run_id, id);
     `,
   },
+  {
+    version: 7,
+    name: 'retried attempts of each batch, by error class',
+    // JSON {"<error class>": attempts that failed and were tried again} of a batch; NULL when none.
+    sql: `ALTER TABLE sluice_batches ADD COLUMN retries TEXT;`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
