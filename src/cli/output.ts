@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import { perSecond } from '../core/active-time.js';
 import type { Counts } from '../core/counts.js';
 import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
+import { logSink } from './logger.js';
 
 /** Writes one JSON line on stdout (the machine-readable output when not on a terminal, or with --json). */
 export function jsonLine(event: string, payload: object): void {
@@ -29,6 +30,8 @@ export function formatCounts(c: Counts): string {
  * events (progress comes on a ticker, about once a second), never per item.
  */
 export function attachProgress(handle: RunHandle, interactive: boolean): () => void {
+  // This display prints the run's events: the log records that mirror them would print them twice.
+  logSink.printsEvents = true;
   if (!interactive) {
     handle.on('started', (info) => jsonLine('started', info));
     handle.on('progress', (p) => jsonLine('progress', p));
@@ -36,7 +39,9 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
     handle.on('quarantined', (q) => jsonLine('quarantined', q));
     handle.on('retry', (r) => jsonLine('retry', r));
     handle.on('throttle', (t) => jsonLine('throttle', t));
-    return () => undefined;
+    return () => {
+      logSink.printsEvents = false;
+    };
   }
   const bar = new cliProgress.SingleBar(
     {
@@ -84,7 +89,13 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   handle.on('state', (s) => line(`${s.from} → ${s.to} (by ${s.actor}: ${s.reason})`));
   handle.on('quarantined', (q) => line(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}`));
   handle.on('throttle', (t) => t.kind !== 'configured' && line(`throttle ${t.kind}: ${t.reason}`));
+  handle.on('retry', (r) => line(`retrying a batch of partition ${r.partition} in ${r.delayMs} ms (attempt ${r.attempt} failed: ${r.errorClass}: ${r.message})`));
+  // Other log lines (warnings, errors) go through the bar too.
+  const writeLine = logSink.writeLine;
+  logSink.writeLine = line;
   return () => {
+    logSink.printsEvents = false;
+    logSink.writeLine = writeLine;
     if (started) {
       render(handle.progress());
       bar.stop();

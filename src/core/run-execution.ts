@@ -135,11 +135,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
       logger: config.logger,
       signal: this.abort.signal,
       onRetry: (info) => {
-        config.logger.warn({ runId: this.runId, ...info }, 'batch failed; retrying after backoff');
+        // `event`: this record mirrors the `retry` event; a host that prints the events drops it.
+        config.logger.warn({ event: 'retry', runId: this.runId, ...info }, 'batch failed; retrying after backoff');
         this.emit('retry', { runId: this.runId, ...info });
       },
       onQuarantine: (info) => {
-        config.logger.warn({ runId: this.runId, ...info }, config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined');
+        config.logger.warn({ event: 'quarantined', runId: this.runId, ...info }, config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined');
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });

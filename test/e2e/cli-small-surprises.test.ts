@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { collect, jsonLines, runCli, startCli, waitForLine } from '../helpers/cli.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
+import { runInTerminal, terminalSkip } from '../helpers/terminal.js';
 
 const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
 const DEMO = 'demo-email-risk-scores';
@@ -113,5 +114,48 @@ describe('no small surprises (issue 15, point 9)', () => {
     const done = lines.find((l) => l.event === 'idle')!;
     assert.deepEqual([done.runsWorked, done.backfills, done.hint], [1, ['orders'], undefined]);
     assert.match(done.message as string, /^no pending or running run of orders left in .*; this worker worked 1 run\(s\)$/);
+  });
+
+  /** A project whose backfill `flaky` fails the first attempt of each of its 3 batches once. */
+  function flakyProject(cwd: string): string {
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, iterable } from '${SLUICE}';
+const failed = new Set<number>();
+export default [defineBackfill<{ n: number }>({
+  name: 'flaky',
+  source: iterable({ from: (c) => Array.from({ length: 30 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n, count: () => 30 }),
+  key: (i) => i.n,
+  batchSize: 10,
+  retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  process(batch) {
+    if (!failed.has(batch[0]!.n)) {
+      failed.add(batch[0]!.n);
+      throw Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT' });
+    }
+  },
+})];
+`);
+    return cwd;
+  }
+
+  it('off a terminal each event is printed once: as a JSON line on stdout, not again as a log line on stderr', async () => {
+    const cwd = flakyProject(join(dir, 'once'));
+    const r = await runCli(['run', 'flaky'], { cwd });
+    assert.equal(r.code, 0, r.stderr);
+    const events = jsonLines(r.stdout);
+    assert.equal(events.filter((l) => l.event === 'retry').length, 3);
+    assert.equal(events.filter((l) => l.event === 'throttle').length, 1, 'the configured throttle, once');
+    assert.doesNotMatch(r.stderr, /retrying after backoff|throttle configured/, 'no log line repeats an event');
+  });
+
+  it('on a terminal, log lines and event lines are readable lines that never cross the progress bar', { skip: terminalSkip() }, async () => {
+    const cwd = flakyProject(join(dir, 'terminal'));
+    const { code, output } = runInTerminal(['run', 'flaky'], { cwd });
+    assert.equal(code, 0, output);
+    assert.doesNotMatch(output, /\{"level":/, 'no pino JSON on a terminal');
+    assert.equal(output.match(/retrying a batch of partition 0 in \d+ ms \(attempt 1 failed: ETIMEDOUT: upstream timed out\)/g)?.length, 3, output);
+    assert.doesNotMatch(output, /retrying after backoff/, 'each retry once');
+    // Every retry line starts a line of its own: the bar is stopped before it is written.
+    for (const line of output.split('\n').filter((l) => l.includes('retrying a batch'))) assert.match(line.replace(/\u001b\[[0-9;?]*[A-Za-z]|\u001b7|\u001b8/g, ''), /^retrying a batch/);
   });
 });

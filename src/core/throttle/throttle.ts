@@ -385,7 +385,8 @@ export class Throttle {
 
   private async decide(kind: ThrottleDecision['kind'], reason: string): Promise<void> {
     const decision: ThrottleDecision = { kind, reason, settings: this.settings() };
-    this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info']({ throttle: kind, reason }, `throttle ${kind}: ${reason}`);
+    // `event`: the record mirrors the run's `throttle` event; a host that prints the events drops it.
+    this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info']({ event: 'throttle', throttle: kind, reason }, `throttle ${kind}: ${reason}`);
     for (const listener of this.listeners) listener(decision);
     try {
       await this.config.record(decision);
