@@ -10,7 +10,7 @@ import type { Store } from '../core/store.js';
 import { openPostgresStore } from '../stores/postgres/index.js';
 import { openSqliteStore } from '../stores/sqlite/index.js';
 import { findConfig, loadConfig } from './config.js';
-import { demoBackfill } from './demo/email-risk-scores.js';
+import { DEMO_BACKFILL_NAME, demoBackfill } from './demo/email-risk-scores.js';
 import { createCliLogger } from './logger.js';
 
 /** Global flags every command accepts. */
@@ -66,6 +66,9 @@ export async function openStore(db: string): Promise<Store> {
   });
 }
 
+/** What to do when no backfill is defined (the demo's comes only with `sluice demo`). */
+export const NO_BACKFILLS_HINT = 'no backfills are defined: add them to sluice.config.ts (or pass --config FILE); `sluice demo` runs the built-in demo';
+
 /** What a command needs of its context. */
 export interface ContextOptions {
   /** Load the config file (commands that execute a backfill); store-only commands work without one. */
@@ -75,32 +78,34 @@ export interface ContextOptions {
   /** The backfill the command executes: an unknown name is refused before anything is opened or written. */
   backfill?: string;
   leaseMs?: number;
+  /** `sluice demo`: register the demo backfill whatever the store holds. */
+  demo?: boolean;
 }
 
-/** The backfills this invocation knows: the demo's, always, and the config's when `needsConfig`. */
+/** The backfills the config defines (none without a config, or when `needsConfig` is false). */
 export async function loadBackfills(flags: GlobalFlags, needsConfig: boolean): Promise<BackfillDefinition<unknown>[]> {
-  const backfills: BackfillDefinition<unknown>[] = [demoBackfill as BackfillDefinition<unknown>];
   const configPath = findConfig(flags.config);
-  if (configPath && needsConfig) backfills.push(...(await loadConfig(configPath)));
-  return backfills;
+  return configPath && needsConfig ? loadConfig(configPath) : [];
 }
 
 /**
- * Opens the store and builds the engine. The config is loaded only when `needsConfig`; the demo is
- * always registered. Everything that can be refused without the store (the config, the backfill's
- * name, a store file that is not there for a command that only reads) is refused before it is opened.
+ * Opens the store and builds the engine over the config's backfills (when `needsConfig`) and the
+ * demo's. The demo is registered by `sluice demo`, and in a store where it has a run (so that the
+ * demo's runs can be resumed, planned, verified and reported like any other); never otherwise, so
+ * that it stays out of a project's backfills, metrics and SLOs. Everything that can be refused
+ * without the store (the config, the backfill's name, a store file that is not there for a command
+ * that only reads) is refused before it is opened.
  */
 export async function openContext(flags: GlobalFlags, options: ContextOptions): Promise<CliContext> {
   const json = flags.json === true;
   const interactive = !json && process.stdout.isTTY === true;
   const logger = createCliLogger({ verbose: flags.verbose === true, interactive });
-  const backfills = await loadBackfills(flags, options.needsConfig);
-  if (options.backfill !== undefined && !backfills.some((d) => d.name === options.backfill)) {
-    // The engine's own words (Sluice.backfill), said before the store file is created.
-    throw new NotFoundError(`unknown backfill "${options.backfill}"`, { hint: `defined backfills: ${backfills.map((d) => d.name).join(', ')}` });
-  }
+  const configured = await loadBackfills(flags, options.needsConfig);
   const dbPath = dbPathOf(flags);
-  if (!options.createStore && !isPostgresUrl(dbPath) && !existsSync(dbPath)) {
+  const storeExists = isPostgresUrl(dbPath) || existsSync(dbPath);
+  // A store file that is not there yet holds no demo run: the name is checked before it is created.
+  if (!storeExists && !options.demo) refuseUnknownBackfill(options.backfill, configured);
+  if (!options.createStore && !storeExists) {
     throw new NotFoundError(`no store at ${dbPath}`, {
       hint: 'pass --db (or set SLUICE_DB) to the store your runs are in; `sluice run` and `sluice demo` create one',
     });
@@ -108,6 +113,8 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
   const store = await openStore(dbPath);
   let sluice: Sluice;
   try {
+    const backfills = options.demo ? withDemo(configured) : await withDemoWhereItRan(store, configured);
+    refuseUnknownBackfill(options.backfill, backfills);
     sluice = createSluice({ store, backfills, logger, isOwnerDead, ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
   } catch (error) {
     await store.close().catch(() => undefined);
@@ -129,6 +136,40 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
       await store.close();
     },
   };
+}
+
+/** The engine's own words (Sluice.backfill) for a name it does not know, said before it is built. */
+function refuseUnknownBackfill(name: string | undefined, backfills: readonly BackfillDefinition<unknown>[]): void {
+  if (name === undefined || backfills.some((d) => d.name === name)) return;
+  throw new NotFoundError(`unknown backfill "${name}"`, {
+    hint: backfills.length > 0 ? `defined backfills: ${backfills.map((d) => d.name).join(', ')}` : NO_BACKFILLS_HINT,
+  });
+}
+
+function withDemo(backfills: BackfillDefinition<unknown>[]): BackfillDefinition<unknown>[] {
+  return [demoBackfill as BackfillDefinition<unknown>, ...backfills];
+}
+
+/** The backfills, and the demo's when `sluice demo` has recorded a run in this store. */
+async function withDemoWhereItRan(store: Store, backfills: BackfillDefinition<unknown>[]): Promise<BackfillDefinition<unknown>[]> {
+  return (await store.listRuns({ backfill: DEMO_BACKFILL_NAME, limit: 1 })).length > 0 ? withDemo(backfills) : backfills;
+}
+
+/**
+ * What `list --backfills`, `slo rules` and `slo dashboard` show: the config's backfills, and the
+ * demo's in a store where it has run, as the commands that open the engine see them. A store that
+ * is not there is not created.
+ */
+export async function definedBackfills(flags: GlobalFlags): Promise<BackfillDefinition<unknown>[]> {
+  const configured = await loadBackfills(flags, true);
+  const dbPath = dbPathOf(flags);
+  if (!isPostgresUrl(dbPath) && !existsSync(dbPath)) return configured;
+  const store = await openStore(dbPath);
+  try {
+    return await withDemoWhereItRan(store, configured);
+  } finally {
+    await store.close();
+  }
 }
 
 /**

@@ -1,6 +1,8 @@
 import cliProgress from 'cli-progress';
+import { perSecond } from '../core/active-time.js';
 import type { Counts } from '../core/counts.js';
 import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
+import { logSink } from './logger.js';
 
 /** Writes one JSON line on stdout (the machine-readable output when not on a terminal, or with --json). */
 export function jsonLine(event: string, payload: object): void {
@@ -28,6 +30,8 @@ export function formatCounts(c: Counts): string {
  * events (progress comes on a ticker, about once a second), never per item.
  */
 export function attachProgress(handle: RunHandle, interactive: boolean): () => void {
+  // This display prints the run's events: the log records that mirror them would print them twice.
+  logSink.printsEvents = true;
   if (!interactive) {
     handle.on('started', (info) => jsonLine('started', info));
     handle.on('progress', (p) => jsonLine('progress', p));
@@ -36,7 +40,9 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
     handle.on('retry', (r) => jsonLine('retry', r));
     handle.on('throttle', (t) => jsonLine('throttle', t));
     handle.on('following', (f) => jsonLine('following', f));
-    return () => undefined;
+    return () => {
+      logSink.printsEvents = false;
+    };
   }
   const bar = new cliProgress.SingleBar(
     {
@@ -85,7 +91,13 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   handle.on('quarantined', (q) => line(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}`));
   handle.on('throttle', (t) => t.kind !== 'configured' && line(`throttle ${t.kind}: ${t.reason}`));
   handle.on('following', (f) => line(`nothing left to claim here: following run ${f.runId} while ${f.otherWorkers.length} other worker${f.otherWorkers.length === 1 ? '' : 's'} finish${f.otherWorkers.length === 1 ? 'es' : ''} it (progress of the whole run)`));
+  handle.on('retry', (r) => line(`retrying a batch of partition ${r.partition} in ${r.delayMs} ms (attempt ${r.attempt} failed: ${r.errorClass}: ${r.message})`));
+  // Other log lines (warnings, errors) go through the bar too.
+  const writeLine = logSink.writeLine;
+  logSink.writeLine = line;
   return () => {
+    logSink.printsEvents = false;
+    logSink.writeLine = writeLine;
     if (started) {
       render(handle.progress());
       bar.stop();
@@ -98,20 +110,32 @@ export function othersGoOn(workers: number, runId: string): string {
   return `${workers} other worker${workers === 1 ? '' : 's'} go${workers === 1 ? 'es' : ''} on with run ${runId}; \`sluice pause ${runId}\` pauses the whole run`;
 }
 
-/** The end of a run: a human summary on a terminal, a JSON line otherwise. */
+/**
+ * The end of a run: a human summary on a terminal, a JSON line otherwise. Two rates, each over its
+ * own items and time: this invocation's (the items this process read and handled, over its wall
+ * time) and the run's (all its items, over its time in state running, every execution and worker).
+ */
 export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: Record<string, unknown> = {}): void {
   const seconds = outcome.durationMs / 1000;
-  const rate = seconds > 0 ? outcome.counts.received / seconds : 0;
+  const rate = perSecond(outcome.executionCounts.received, outcome.durationMs) ?? 0;
+  const runRate = perSecond(outcome.counts.received, outcome.activeMs);
   if (!interactive) {
     const { record: _record, ...rest } = outcome;
-    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), ...extra });
+    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
     return;
   }
+  // A run with earlier executions or other workers: say what this invocation did and what the run did.
+  const shared = outcome.executionCounts.received !== outcome.counts.received || outcome.executionBatches !== outcome.batches;
   const lines = [
     `run ${outcome.runId} (${outcome.backfill}) ${outcome.state}${outcome.dryRun ? ' — dry run, nothing was written' : ''}`,
     outcome.reason ? `  why: ${outcome.reason}` : undefined,
     `  ${formatCounts(outcome.counts)}`,
-    `  ${formatCount(outcome.batches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s this session)`,
+    shared
+      ? `  this invocation: ${formatCount(outcome.executionCounts.received)} items in ${formatCount(outcome.executionBatches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s)`
+      : `  ${formatCount(outcome.batches)} batches in ${formatDuration(seconds)} (${formatCount(rate)} items/s)`,
+    shared && runRate !== null
+      ? `  the run: ${formatCount(outcome.counts.received)} items in ${formatCount(outcome.batches)} batches over ${formatDuration(outcome.activeMs! / 1000)} running (${formatCount(runRate)} items/s)`
+      : undefined,
     outcome.state === 'paused' ? `  resume with: sluice resume ${outcome.runId}` : undefined,
     outcome.state === 'running' ? `  this process stopped; ${othersGoOn(outcome.otherWorkers?.length ?? 0, outcome.runId)}` : undefined,
     outcome.counts.quarantined > 0 ? `  quarantine: sluice quarantine list --run ${outcome.runId}` : undefined,

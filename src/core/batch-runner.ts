@@ -61,6 +61,8 @@ export interface BatchResult {
 interface Outcome {
   succeeded: unknown[];
   failed: Array<{ item: unknown; error: unknown; attempts: number }>;
+  /** The attempts of `process` that failed and were tried again, by error class. */
+  retries?: Record<string, number>;
 }
 
 const MAX_MESSAGE = 2000;
@@ -114,12 +116,13 @@ export class BatchRunner {
   private async runTransactional(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, retry, clock } = this.config;
     let lastError: unknown;
+    const retries = new FailedAttempts();
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       try {
         return await store.transaction(async (tx) => {
           const { todo, skipped } = await this.undelivered(tx, input.read.items);
           if (todo.length > 0) await this.config.definition.process(todo, this.context(input.partition, attempt, tx.sql));
-          const outcome: Outcome = { succeeded: todo, failed: [] };
+          const outcome: Outcome = { succeeded: todo, failed: [], ...retries.record() };
           const delta = this.delta(input, skipped, outcome, malformed.length);
           if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
@@ -133,6 +136,7 @@ export class BatchRunner {
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);
+        retries.add(error);
         this.config.onRetry({ partition: input.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
         await clock.sleep(delayMs, this.config.signal);
       }
@@ -151,6 +155,7 @@ export class BatchRunner {
       const outcome: Outcome = {
         succeeded: isolated.succeeded,
         failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })),
+        ...retries.record(),
       };
       const delta = this.delta(input, skipped, outcome, malformed.length);
       if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
@@ -173,13 +178,15 @@ export class BatchRunner {
     if (todo.length === 0) return { succeeded: [], failed: [] };
     const { retry, clock, definition } = this.config;
     let lastError: unknown;
+    const retries = new FailedAttempts();
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       const error = await attemptOnce(() => definition.process(todo, this.context(partition, attempt, tx)));
-      if (error === undefined) return { succeeded: todo, failed: [] };
+      if (error === undefined) return { succeeded: todo, failed: [], ...retries.record() };
       this.throwIfAborted(partition);
       lastError = error;
       if (isPermanent(error) || attempt === retry.attempts) break;
       const delayMs = backoffDelay(retry, attempt, clock.random);
+      retries.add(error);
       this.config.onRetry({ partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
       await clock.sleep(delayMs, this.config.signal);
     }
@@ -189,7 +196,7 @@ export class BatchRunner {
       (subset) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx))),
       lastError,
     );
-    return { succeeded: isolated.succeeded, failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })) };
+    return { succeeded: isolated.succeeded, failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })), ...retries.record() };
   }
 
   private async undelivered(tx: StoreTransaction, items: unknown[]): Promise<{ todo: unknown[]; skipped: number }> {
@@ -221,7 +228,7 @@ export class BatchRunner {
       ledger: ledgerKeys && ledgerKeys.length > 0 ? { namespace: definition.ledgerNamespace, keys: ledgerKeys } : undefined,
       quarantine: failedEntries.length + malformed.length > 0 ? failedEntries.concat(malformed) : undefined,
       leaseMs: this.config.leaseMs,
-      stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now() },
+      stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now(), ...(outcome.retries ? { retries: outcome.retries } : {}) },
       ...(input.canary ? { canaryUsed: canaryUse(delta) } : {}),
     });
   }
@@ -274,6 +281,27 @@ export class BatchRunner {
 
   private keyOf(item: unknown): ItemKey {
     return normalizeItemKey(this.config.definition.key(item), this.config.definition.name);
+  }
+}
+
+/**
+ * The attempts of one batch that failed and were tried again (with backoff), by error class, kept
+ * with the batch in its history so that reports count retried errors, not only quarantined ones:
+ * where a later attempt succeeded they were transient; items that kept failing are quarantined too.
+ */
+class FailedAttempts {
+  private readonly byClass: Record<string, number> = {};
+  private any = false;
+
+  add(error: unknown): void {
+    const errorClass = errorClassOf(error);
+    this.byClass[errorClass] = (this.byClass[errorClass] ?? 0) + 1;
+    this.any = true;
+  }
+
+  /** `{ retries }` for an outcome, or nothing when no attempt failed. */
+  record(): { retries?: Record<string, number> } {
+    return this.any ? { retries: { ...this.byClass } } : {};
   }
 }
 

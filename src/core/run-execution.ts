@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { activeMs } from './active-time.js';
 import { BatchRunner } from './batch-runner.js';
 import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
@@ -95,7 +96,7 @@ interface StopRequest {
   kind: 'pause' | 'cancel' | 'leave' | 'withdraw';
   actor: string;
   reason: string;
-  /** The caller asked for this stop up front (--max-batches): not an interruption. */
+  /** The caller asked for this stop up front (maxBatches, a canary): not an interruption. */
   asExpected: boolean;
 }
 
@@ -168,11 +169,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
       logger: config.logger,
       signal: this.abort.signal,
       onRetry: (info) => {
-        config.logger.warn({ runId: this.runId, ...info }, 'batch failed; retrying after backoff');
+        // `event`: this record mirrors the `retry` event; a host that prints the events drops it.
+        config.logger.warn({ event: 'retry', runId: this.runId, ...info }, 'batch failed; retrying after backoff');
         this.emit('retry', { runId: this.runId, ...info });
       },
       onQuarantine: (info) => {
-        config.logger.warn({ runId: this.runId, ...info }, config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined');
+        config.logger.warn({ event: 'quarantined', runId: this.runId, ...info }, config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined');
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });
@@ -673,7 +675,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private takeBatchSlot(): boolean {
     const { maxBatches } = this.config.options;
     if (maxBatches !== undefined && this.batchesStarted >= maxBatches) {
-      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `stopped after --max-batches ${maxBatches}`, asExpected: true });
+      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `maxBatches reached: stopped after ${maxBatches} batch${maxBatches === 1 ? '' : 'es'} (resumable)`, asExpected: true });
       return false;
     }
     this.batchesStarted += 1;
@@ -778,7 +780,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
     this.stopSignal.abort();
-    this.config.logger.info({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
+    // A stop the caller asked for up front (maxBatches, a canary's items, a worker leaving) is no
+    // news to it: the run's state event says where it ended. Stops from elsewhere are worth a line.
+    const level = request.asExpected ? 'debug' : 'info';
+    this.config.logger[level]({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
   }
 
   // ---- the end --------------------------------------------------------------------------------
@@ -845,8 +850,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.outcome('failed', reason, this.stopRequest, record);
   }
 
-  private outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord, otherWorkers?: string[]): RunOutcome {
+  private async outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord, otherWorkers?: string[]): Promise<RunOutcome> {
     this.state = state;
+    const now = this.config.clock.now();
+    const durationMs = now - this.startedAt;
     return {
       runId: this.runId,
       backfill: this.backfill,
@@ -854,12 +861,26 @@ export class RunExecution extends EventEmitter implements RunHandle {
       reason,
       counts: record?.counts ?? this.tracker.total(),
       batches: record?.batches ?? this.tracker.batches(),
-      durationMs: this.config.clock.now() - this.startedAt,
+      durationMs,
+      executionCounts: this.tracker.thisExecution(),
+      executionBatches: this.tracker.sessionBatchCount(),
+      activeMs: this.config.dryRun ? durationMs : await this.activeMs(now),
       dryRun: this.config.dryRun,
       exitCode: exitCodeFor(state, stop),
       record,
       ...(state === 'running' && otherWorkers ? { otherWorkers } : {}),
     };
+  }
+
+  /** The run's time in state `running` over all its executions, from its transition log. */
+  private async activeMs(now: number): Promise<number | null> {
+    try {
+      return activeMs(await this.config.store.listTransitions(this.runId), now);
+    } catch (error) {
+      // The end of a run whose store fails (finishWithError) still reports, without this number.
+      this.config.logger.warn({ runId: this.runId, err: error }, 'could not read the run\'s transitions for its active time');
+      return null;
+    }
   }
 }
 

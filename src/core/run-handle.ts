@@ -102,9 +102,21 @@ export interface RunOutcome {
   backfill: string;
   state: RunState;
   reason: string | null;
+  /** The run's counts over all its executions and workers (a dry run: this execution's). */
   counts: Counts;
   batches: number;
+  /** This execution's wall time, in this process. */
   durationMs: number;
+  /** What this execution itself read and handled (the run's `counts` include other executions and workers). */
+  executionCounts: Counts;
+  /** Batches this execution committed. */
+  executionBatches: number;
+  /**
+   * The time the run has spent executing over all its executions, up to now: its periods in state
+   * `running` (pending and paused time excluded); this execution's time for a dry run. Null when the
+   * store could not be read at the end.
+   */
+  activeMs: number | null;
   dryRun: boolean;
   /** Exit code the CLI should use for this outcome. */
   exitCode: ExitCode;

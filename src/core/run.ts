@@ -257,6 +257,8 @@ export interface BatchRecord {
   /** From reading the batch to writing its checkpoint. */
   durationMs: number;
   counts: Counts;
+  /** Attempts of `process` that failed and were tried again, by error class ({} when none). */
+  retries: Record<string, number>;
 }
 
 /** What a checkpoint records of its batch for the history. */
@@ -264,6 +266,8 @@ export interface BatchStats {
   worker: string;
   startedAtMs: number;
   finishedAtMs: number;
+  /** Attempts of `process` that failed and were tried again, by error class (absent when none). */
+  retries?: Record<string, number>;
 }
 
 /** A backfill's batches over a window, for the SLO evaluator. */

@@ -31,18 +31,27 @@ export interface WorkerLoopOptions {
   onOutcome?(outcome: RunOutcome): void;
 }
 
+/** How a worker loop ended. */
+export interface WorkerLoopResult {
+  /** It found no pending or running run left (`exitWhenIdle`); otherwise its signal was aborted. */
+  idle: boolean;
+  /** Runs in which it committed at least one batch. */
+  runsWorked: number;
+}
+
 /**
  * A worker: repeatedly joins pending and running runs of the backfills it knows and works their free
  * partitions, so that any number of worker processes on any number of machines share the runs
  * recorded in one PostgreSQL store.
  */
-export async function runWorker(options: WorkerLoopOptions): Promise<void> {
+export async function runWorker(options: WorkerLoopOptions): Promise<WorkerLoopResult> {
   const { sluice, signal, logger } = options;
   const known = new Set(options.backfills ?? sluice.backfills().map((b) => b.name));
   let current: RunHandle | undefined;
   let storeFailures = 0;
   /** When this worker last joined a fully held run of each id to try splitting it. */
   const splitTried = new Map<string, number>();
+  const worked = new Set<string>();
   const leave = () => current?.leave('worker is shutting down');
   signal.addEventListener('abort', leave, { once: true });
   try {
@@ -59,7 +68,7 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
         continue;
       }
       storeFailures = 0;
-      let worked = false;
+      let workedNow = false;
       for (const run of runs) {
         if (signal.aborted) break;
         try {
@@ -80,7 +89,8 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
           current.on('batch', () => (batches += 1));
           const outcome = await current.done;
           if (batches > 0) {
-            worked = true;
+            worked.add(run.id);
+            workedNow = true;
             splitTried.delete(run.id);
           }
           options.onOutcome?.(outcome);
@@ -92,14 +102,15 @@ export async function runWorker(options: WorkerLoopOptions): Promise<void> {
           current = undefined;
         }
       }
-      if (!worked) {
+      if (!workedNow) {
         // Idle means no open run is left, not merely none to join now: a run whose partitions other
         // workers hold may still need this one (one of them dies, a queued run's turn comes).
-        if (options.exitWhenIdle && runs.length === 0) return;
+        if (options.exitWhenIdle && runs.length === 0) return { idle: true, runsWorked: worked.size };
         await options.clock.sleep(options.pollIntervalMs, signal);
       }
     }
   } finally {
     signal.removeEventListener('abort', leave);
   }
+  return { idle: false, runsWorked: worked.size };
 }

@@ -12,6 +12,8 @@ import type { BatchRecord, TokenRecord, TokenScope } from '../core/run.js';
 export interface BatchRow {
   id: number | string; run_id: string; backfill: string; partition_idx: number; worker: string; finished_ms: number | string; duration_ms: number;
   received: number; processed: number; skipped: number; failed: number; quarantined: number;
+  /** JSON text (SQLite) or an object (PostgreSQL jsonb); null when the batch had no retries. */
+  retries: string | Record<string, number> | null;
 }
 
 export interface AlertRow {
@@ -37,6 +39,7 @@ export function toBatch(row: BatchRow): BatchRecord {
     finishedAt: iso(row.finished_ms),
     durationMs: row.duration_ms,
     counts: { received: row.received, processed: row.processed, skipped: row.skipped, failed: row.failed, quarantined: row.quarantined },
+    retries: row.retries === null ? {} : typeof row.retries === 'string' ? (JSON.parse(row.retries) as Record<string, number>) : row.retries,
   };
 }
 

@@ -89,7 +89,7 @@ export default {
     assert.deepEqual(status.quarantine, [{ errorClass: 'PARSE_ERROR', count: 1 }]);
 
     const defs = JSON.parse((await runCli(['list', '--backfills', '--db', db, '--json'], { cwd })).stdout) as Array<{ name: string; delivery: string }>;
-    assert.deepEqual(defs.map((d) => [d.name, d.delivery]), [['demo-email-risk-scores', 'transactional'], ['events-to-ledger', 'at-least-once']]);
+    assert.deepEqual(defs.map((d) => [d.name, d.delivery]), [['events-to-ledger', 'at-least-once']], 'the project\'s backfills, not the demo\'s');
 
     // The run is finished: running the backfill again makes a new run, and the ledger skips every delivered event.
     const again = await runCli(['run', 'events-to-ledger', '--db', db], { cwd });

@@ -26,6 +26,11 @@ export default [defineBackfill<{ n: number }>({
   batchSize: 100,
   maxFailureRatio: 1,
   retry: { attempts: 1 },
+  // Seed 000's SLOs (the demo's): the project's own, since the demo's backfill stays out of a project.
+  slo: { objectives: [
+    { name: 'batch-duration', description: 'p95 batch duration under 300 s', sli: { kind: 'batch-duration', thresholdSeconds: 300 }, objective: 0.95 },
+    { name: 'errors', description: 'at most 1 % of items quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 },
+  ] },
   async process(batch) {
     if (batch.some((i) => i.n === 150)) throw new PermanentError('item 150 is broken');
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -55,7 +60,7 @@ export default [defineBackfill<{ n: number }>({
       // Bounded label sets: only these label names on Sluice's own metrics, and no run ids.
       const labelNames = new Set(text.split('\n').filter((l) => l.startsWith('sluice_')).flatMap((l) => [...l.matchAll(/([a-z_]+)="/g)].map((m) => m[1]!)));
       assert.deepEqual([...labelNames].sort(), ['backfill', 'le', 'outcome', 'severity', 'slo', 'source', 'state', 'tier', 'window']);
-      // The demo defines seed 000's SLOs: the in-process evaluator publishes its burn rates and alert states.
+      // The backfill defines seed 000's SLOs: the in-process evaluator publishes its burn rates and alert states.
       assert.ok(sample(text, 'sluice_slo_burn_rate', 'slo="batch-duration",tier="fast-burn",window="long"') !== undefined);
       assert.equal(sample(text, 'sluice_slo_alert_firing', 'slo="errors",tier="fast-burn",severity="page"'), 0);
       assert.doesNotMatch(text, /r_0[0-9a-z]{10,}/, 'no run ids');

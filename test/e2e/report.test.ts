@@ -78,4 +78,55 @@ export default [defineBackfill<{ n: number }>({
       await cleanup();
     }
   });
+
+  it('keeps every error class the run met: quarantined items replayed since, and retried attempts', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      // Each full batch's first attempt times out once (a transient ETIMEDOUT the retry outlives); item 30
+      // fails for good until the fix (a file named "fixed") is there, and is replayed after it.
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { existsSync } from 'node:fs';
+import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
+const timedOut = new Set<number>();
+export default [defineBackfill<{ n: number }>({
+  name: 'flaky',
+  source: iterable({ from: (c) => Array.from({ length: 60 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n, count: () => 60 }),
+  key: (i) => i.n,
+  batchSize: 20,
+  maxFailureRatio: 1,
+  retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  process(batch) {
+    const first = batch[0]!.n;
+    if (batch.length === 20 && !timedOut.has(first)) {
+      timedOut.add(first);
+      throw Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT' });
+    }
+    if (!existsSync('fixed') && batch.some((i) => i.n === 30)) throw new PermanentError('item 30 is broken');
+  },
+})];
+`);
+      const db = join(dir, 'store.db');
+      const run = await runCli(['run', 'flaky', '--db', db, '--json'], { cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      const runId = jsonLines(run.stdout).find((l) => l.event === 'summary')!.runId as string;
+      writeFileSync(join(dir, 'fixed'), '');
+      const replay = await runCli(['quarantine', 'replay', runId, '--db', db, '--json'], { cwd: dir });
+      assert.equal(replay.code, 0, replay.stderr);
+
+      const report = JSON.parse((await runCli(['report', runId, '--format', 'json', '--db', db], { cwd: dir })).stdout) as RunReport;
+      assert.deepEqual(report.quarantine, { open: 0, replayed: 1 });
+      const byClass = Object.fromEntries(report.errors.map(({ errorClass, count, open, replayed, retried }) => [errorClass, { count, open, replayed, retried }]));
+      assert.deepEqual(byClass, {
+        ETIMEDOUT: { count: 0, open: 0, replayed: 0, retried: 3 },
+        PERMANENT: { count: 1, open: 0, replayed: 1, retried: 0 },
+      }, 'each of the three batches retried a timeout once; item 30 was quarantined, then replayed');
+      assert.deepEqual(report.errors.find((e) => e.errorClass === 'PERMANENT')!.samples.map((s) => s.itemKey), ['30']);
+
+      const md = (await runCli(['report', runId, '--db', db], { cwd: dir })).stdout;
+      assert.match(md, /\| class \| quarantined \| open \| replayed \| retried attempts \|/);
+      assert.match(md, /\| ETIMEDOUT \| 0 \| 0 \| 0 \| 3 \|/);
+      assert.match(md, /\| PERMANENT \| 1 \| 0 \| 1 \| 0 \| 30: item 30 is broken \|/);
+    } finally {
+      await cleanup();
+    }
+  });
 });

@@ -30,7 +30,7 @@ export function registerDemoCommand(program: Command): void {
       if (workers !== undefined && (flags.dryRun || flags.maxBatches !== undefined)) {
         throw new UsageError('--workers runs the demo in worker processes: --dry-run and --max-batches apply to a run in this process; leave --workers out for them');
       }
-      await withContext(command, { needsConfig: false, createStore: true }, async (ctx) => {
+      await withContext(command, { needsConfig: false, createStore: true, demo: true }, async (ctx) => {
         // The store is open (and its file or server checked) before the demo table is seeded beside it.
         const total = rows ?? DEMO_DEFAULT_ROWS;
         const seeded = postgres ? await seedDemoPostgres(path, total) : seedDemo(path, total);

@@ -4,6 +4,7 @@ import type { EnqueueResult } from '../../core/sluice.js';
 import { isDeepStrictEqual } from 'node:util';
 import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../options.js';
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
+import { refuseNewRunFlags } from '../new-run-flags.js';
 import { formatCount, jsonLine } from '../output.js';
 import type { CliContext } from '../context.js';
 import { startObservers, withContext, withRunOptions } from './shared.js';
@@ -52,7 +53,7 @@ export function registerRunCommands(program: Command): void {
     ['retry', 'reopen a failed run and run its failed partitions again (--detach: hand them to the workers)'],
   ] as const;
   for (const [name, description] of continuing) {
-    withRunOptions(program.command(`${name} <run>`).description(description))
+    withRunOptions(program.command(`${name} <run>`).description(description), { newRun: false })
       .option(...NO_FOLLOW)
       .option('--detach', name === 'resume' ? 'make the paused run pending again for `sluice worker` processes instead of executing it here' : 'make the failed run pending again, its failed partitions with it, for `sluice worker` processes instead of executing it here')
       .option('--reason <text>', 'why (recorded in the run\'s transition log)')
@@ -61,6 +62,7 @@ export function registerRunCommands(program: Command): void {
           refuseRunFlagsWithDetach(name, raw);
           return withContext(command, { needsConfig: false }, (ctx) => handBack(ctx, name, runId, raw.reason));
         }
+        refuseNewRunFlags(name, runId, raw);
         const flags = parseRunFlags(raw);
         const metricsPort = parsePort('--metrics-port', raw.metricsPort);
         await withContext(command, { needsConfig: true }, async (ctx) => {

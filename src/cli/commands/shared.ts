@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import { messageOf } from '../../core/errors.js';
 import type { RunHandle } from '../../core/run-handle.js';
@@ -8,22 +8,27 @@ import { RunMetrics } from '../../observe/run-metrics.js';
 import { WebhookNotifier } from '../../observe/webhook-notifier.js';
 import { type CliContext, type ContextOptions, type GlobalFlags, openContext } from '../context.js';
 
-/** Adds the run options shared by run, resume, retry and demo. */
-export function withRunOptions(command: Command): Command {
+/**
+ * Adds the run options shared by run, resume, retry and demo. The options that choose what a new
+ * run covers (`--since`, `--dry-run`, `--sample`, `--sample-size`) are hidden from the help of a
+ * command that goes on with an existing run (resume, retry), which refuses them with a clear error.
+ */
+export function withRunOptions(command: Command, { newRun = true }: { newRun?: boolean } = {}): Command {
+  const forNewRun = (flags: string, description: string) => new Option(flags, description).hideHelp(!newRun);
   return command
     .option('--batch-size <n>', 'items per batch (default: the definition\'s)')
     .option('--concurrency <n>', 'batches at once over disjoint partitions')
     .option('--max-batches <n>', 'stop cleanly after N batches (the run stays resumable)')
-    .option('--since <when>', 'only items since a duration ago (7d, 12h, 30m) or an ISO date')
-    .option('--dry-run', 'process with ctx.dryRun, roll back, record nothing')
+    .addOption(forNewRun('--since <when>', 'only items since a duration ago (7d, 12h, 30m) or an ISO date'))
+    .addOption(forNewRun('--dry-run', 'process with ctx.dryRun, roll back, record nothing'))
     .option('--profile <name>', 'throttle profile: background (100 items, 1 s apart, 1 lane), moderate, fast; explicit flags override it')
     .option('--batch-delay <ms>', 'pause after each batch of a lane: 250, 500ms, 2s')
     .option('--max-memory <MB>', 'wait while this process uses more memory (RSS) than this, resume under 90 %')
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://host:port/metrics while the run executes (0: any free port)')
     .option('--canary <n>', 'a canary: stop (paused, resumable) after N items; check them, then resume for the rest')
     .option('--gradual', 'gradual rollout: start with one lane and add one every 10 batches while failures stay under 1 %, health signals say ok and no fast SLO burn pages; step back when a gate breaks')
-    .option('--sample <strategy>', 'with --dry-run: size-buckets processes items across small, medium and large payloads plus malformed ones')
-    .option('--sample-size <n>', 'items per bucket for --sample (default 10)');
+    .addOption(forNewRun('--sample <strategy>', 'with --dry-run: size-buckets processes items across small, medium and large payloads plus malformed ones'))
+    .addOption(forNewRun('--sample-size <n>', 'items per bucket for --sample (default 10)'));
 }
 
 /** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */

@@ -7,7 +7,7 @@ import type { AlertReading } from '../../core/slo/monitor.js';
 import type { Store } from '../../core/store.js';
 import { grafanaDashboard } from '../../observe/grafana-dashboard.js';
 import { sloRulesYaml } from '../../observe/slo-rules.js';
-import { type GlobalFlags, loadBackfills } from '../context.js';
+import { type GlobalFlags, definedBackfills, NO_BACKFILLS_HINT } from '../context.js';
 import { closeMonitor, sloMonitor, withContext } from './shared.js';
 
 /** How long `slo status --evaluate` keeps delivering alert notifications (retries included) before it exits. */
@@ -82,10 +82,10 @@ async function undeliveredNotifications(store: Store): Promise<OutboxRecord[]> {
 
 /** The definitions with SLOs (all, or those named), loaded without opening a store. */
 async function withSlos(command: Command, names: string[] | undefined): Promise<BackfillDefinition<unknown>[]> {
-  const all = await loadBackfills(command.optsWithGlobals<GlobalFlags>(), true);
+  const all = await definedBackfills(command.optsWithGlobals<GlobalFlags>());
   for (const name of names ?? []) {
     const found = all.find((d) => d.name === name);
-    if (!found) throw new NotFoundError(`unknown backfill "${name}"`, { hint: `defined backfills: ${all.map((d) => d.name).join(', ')}` });
+    if (!found) throw new NotFoundError(`unknown backfill "${name}"`, { hint: all.length > 0 ? `defined backfills: ${all.map((d) => d.name).join(', ')}` : NO_BACKFILLS_HINT });
     if (!found.slo) throw new UsageError(`backfill "${name}" defines no SLOs`, { hint: 'add slo: { objectives: [...] } to its definition' });
   }
   const chosen = all.filter((d) => d.slo !== undefined && (names === undefined || names.includes(d.name)));

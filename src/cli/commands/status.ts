@@ -4,7 +4,7 @@ import { isRunState, OPEN_STATES, type RunState } from '../../core/run-state.js'
 import type { Stalled } from '../../core/lease-liveness.js';
 import type { RunRecord } from '../../core/run.js';
 import type { Sluice } from '../../core/sluice.js';
-import { type GlobalFlags, loadBackfills } from '../context.js';
+import { type GlobalFlags, definedBackfills, NO_BACKFILLS_HINT } from '../context.js';
 import { positiveInteger } from '../options.js';
 import { partitionLines, stalledLines, stalledNote } from '../lease-lines.js';
 import { formatCount, formatCounts } from '../output.js';
@@ -87,8 +87,9 @@ export function registerStatusCommands(program: Command): void {
       if (options.backfills) {
         // The definitions only: no store is opened.
         const globals = command.optsWithGlobals<GlobalFlags>();
-        const defs = (await loadBackfills(globals, true)).map((d) => ({ name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency }));
+        const defs = (await definedBackfills(globals)).map((d) => ({ name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency }));
         if (globals.json) process.stdout.write(`${JSON.stringify(defs, null, 2)}\n`);
+        else if (defs.length === 0) process.stdout.write(`${NO_BACKFILLS_HINT}\n`);
         else process.stdout.write(defs.map((d) => `${d.name.padEnd(28)} ${d.delivery.padEnd(14)} ${d.source}${d.description ? ` — ${d.description}` : ''}`).join('\n') + '\n');
         return;
       }

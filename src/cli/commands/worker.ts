@@ -5,6 +5,7 @@ import { parseDuration } from '../../core/since.js';
 import { runWorker } from '../../core/worker-loop.js';
 import { envLayer, parsePort, positiveInteger } from '../options.js';
 import { jsonLine } from '../output.js';
+import { type CliContext, isPostgresUrl } from '../context.js';
 import { startObservers, withContext } from './shared.js';
 
 export function registerWorkerCommand(program: Command): void {
@@ -36,7 +37,7 @@ export function registerWorkerCommand(program: Command): void {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
         try {
-          await runWorker({
+          const result = await runWorker({
             sluice: ctx.sluice,
             clock: systemClock,
             logger: ctx.logger,
@@ -57,6 +58,7 @@ export function registerWorkerCommand(program: Command): void {
               else jsonLine('outcome', rest);
             },
           });
+          if (result.idle) sayIdle(ctx, result.runsWorked, options.backfill);
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
@@ -64,4 +66,23 @@ export function registerWorkerCommand(program: Command): void {
         return 0;
       });
     });
+}
+
+/**
+ * `--exit-when-idle` found nothing left: say so, and when this worker had nothing to do at all,
+ * what workers need: backfills they know (the config), runs recorded for them, in a store their
+ * processes share.
+ */
+function sayIdle(ctx: CliContext, runsWorked: number, only: string[] | undefined): void {
+  const known = only ?? ctx.sluice.backfills().map((d) => d.name);
+  const message = known.length === 0
+    ? `this worker knows no backfill, so no run in ${ctx.sluice.store.location} is for it; exiting`
+    : `no pending or running run of ${known.join(', ')} left in ${ctx.sluice.store.location}; this worker worked ${runsWorked} run(s)`;
+  const hint = runsWorked > 0 ? undefined : [
+    known.length === 0 ? 'a worker runs the backfills of sluice.config.ts in its working directory (or --config FILE)' : undefined,
+    'it executes the runs recorded for workers: `sluice run <backfill> --detach` records one, and a run left running by a process that stopped is taken over',
+    isPostgresUrl(ctx.dbPath) ? undefined : `an SQLite store (${ctx.dbPath}) is shared only by processes on this machine; workers on several machines share a PostgreSQL store: --db postgres://…`,
+  ].filter(Boolean).join('; ');
+  if (ctx.interactive) process.stderr.write(`${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+  else jsonLine('idle', { store: ctx.sluice.store.location, backfills: known, runsWorked, message, ...(hint ? { hint } : {}) });
 }

@@ -427,7 +427,8 @@ export class Throttle {
   /** Logs a decision and tells the listeners (recording it is the caller's). */
   private tell(decision: ThrottleDecision): void {
     const { kind, reason } = decision;
-    this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info']({ throttle: kind, reason }, `throttle ${kind}: ${reason}`);
+    // `event`: the record mirrors the run's `throttle` event; a host that prints the events drops it.
+    this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info']({ event: 'throttle', throttle: kind, reason }, `throttle ${kind}: ${reason}`);
     for (const listener of this.listeners) listener(decision);
   }
 

@@ -2,7 +2,7 @@ import type { Counts } from '../../core/counts.js';
 import { quantile } from '../../core/quantile.js';
 import type { AlertEventRecord } from '../../core/slo/alert-record.js';
 import type { ChildResult, Sluice } from '../../core/sluice.js';
-import type { DecisionRecord, RunOptions, RunParams, TransitionRecord } from '../../core/run.js';
+import type { BatchRecord, DecisionRecord, QuarantineRecord, RunOptions, RunParams, TransitionRecord } from '../../core/run.js';
 import type { RunState } from '../../core/run-state.js';
 
 /** Everything an audit needs about one run, gathered from the store. Rendered as JSON, Markdown or HTML. */
@@ -34,7 +34,12 @@ export interface RunReport {
     durationMs: { p50: number; p90: number; p95: number; p99: number; max: number } | null;
     byWorker: Array<{ worker: string; batches: number; items: number }>;
   };
-  errors: Array<{ errorClass: string; count: number; samples: Array<{ itemKey: string; message: string; attempts: number }> }>;
+  /**
+   * Errors by class: `count` items quarantined with it (`open` still, `replayed` since), and
+   * `retried` attempts of `process` that failed with it and were tried again (transient errors
+   * when the retry succeeded; items that kept failing are in `count` too).
+   */
+  errors: Array<{ errorClass: string; count: number; open: number; replayed: number; retried: number; samples: Array<{ itemKey: string; message: string; attempts: number }> }>;
   quarantine: { open: number; replayed: number };
   throttle: DecisionRecord[];
   alerts: AlertEventRecord[];
@@ -57,11 +62,7 @@ export async function buildRunReport(sluice: Sluice, runId: string, now: Date = 
   const started = run.startedAt ?? run.createdAt;
   const ended = run.finishedAt ?? now.toISOString();
   const alerts = await store.listAlertEvents({ backfill: run.backfill, sinceMs: Date.parse(started), untilMs: Date.parse(ended) });
-  const errors = await Promise.all(status.quarantine.map(async ({ errorClass, count }) => ({
-    errorClass,
-    count,
-    samples: (await store.listQuarantine({ runId, errorClass, status: 'open', limit: 3 })).map((q) => ({ itemKey: q.itemKey, message: q.message, attempts: q.attempts })),
-  })));
+  const errors = errorsByClass(open, replayed, batches);
   const durations = batches.map((b) => b.durationMs).sort((a, b) => a - b);
   const busyMs = durations.reduce((sum, d) => sum + d, 0);
   const items = batches.reduce((sum, b) => sum + b.counts.received, 0);
@@ -108,4 +109,28 @@ export async function buildRunReport(sluice: Sluice, runId: string, now: Date = 
     alerts,
     verification: verification.map(({ check, passed, detail, actor, at }) => ({ check, passed, detail, actor, at })),
   };
+}
+
+/**
+ * Every error class the run met: quarantined items, open or replayed since (a replay fixes the
+ * items, it does not undo the error), and retried attempts from the batch history. Samples are
+ * open entries first.
+ */
+function errorsByClass(open: readonly QuarantineRecord[], replayed: readonly QuarantineRecord[], batches: readonly BatchRecord[]): RunReport['errors'] {
+  const byClass = new Map<string, RunReport['errors'][number]>();
+  const entry = (errorClass: string) => {
+    let found = byClass.get(errorClass);
+    if (!found) byClass.set(errorClass, (found = { errorClass, count: 0, open: 0, replayed: 0, retried: 0, samples: [] }));
+    return found;
+  };
+  for (const [list, status] of [[open, 'open'], [replayed, 'replayed']] as const) {
+    for (const q of list) {
+      const e = entry(q.errorClass);
+      e.count += 1;
+      e[status] += 1;
+      if (e.samples.length < 3) e.samples.push({ itemKey: q.itemKey, message: q.message, attempts: q.attempts });
+    }
+  }
+  for (const b of batches) for (const [errorClass, n] of Object.entries(b.retries)) entry(errorClass).retried += n;
+  return [...byClass.values()].sort((a, b) => b.count + b.retried - (a.count + a.retried) || a.errorClass.localeCompare(b.errorClass));
 }

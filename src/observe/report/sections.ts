@@ -47,9 +47,9 @@ export function reportSections(report: RunReport): ReportSection[] {
     { title: 'State history', header: ['at', 'from', 'to', 'actor', 'reason'], rows: report.history.map((t) => [t.at, t.from ?? '∅', t.to, t.actor, t.reason]) },
     {
       title: 'Errors by class',
-      header: ['class', 'count', 'samples (key: message)'],
-      rows: report.errors.map((e) => [e.errorClass, e.count, e.samples.map((s) => `${s.itemKey}: ${s.message}`).join('; ')]),
-      note: `Quarantine: ${report.quarantine.open} open, ${report.quarantine.replayed} replayed.`,
+      header: ['class', 'quarantined', 'open', 'replayed', 'retried attempts', 'samples (key: message)'],
+      rows: report.errors.map((e) => [e.errorClass, e.count, e.open, e.replayed, e.retried, e.samples.map((s) => `${s.itemKey}: ${s.message}`).join('; ')]),
+      note: `Quarantine: ${report.quarantine.open} open, ${report.quarantine.replayed} replayed. Retried attempts: calls of process that failed with the class and were tried again (transient where the retry succeeded).`,
     },
     { title: 'Throttle history', header: ['at', 'decision', 'reason', 'worker'], rows: report.throttle.map((t) => [t.at, t.kind, t.reason, t.worker]) },
     { title: 'SLO alerts during the run', header: ['at', 'alert', 'severity', 'change', 'summary'], rows: report.alerts.map((a) => [a.at, `${a.slo}/${a.tier}`, a.severity, `${a.from} → ${a.to}`, a.summary]) },

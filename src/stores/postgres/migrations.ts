@@ -271,6 +271,12 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         ALTER TABLE ${s}.sluice_partitions ADD COLUMN canary_claim integer NOT NULL DEFAULT 0;
       `,
     },
+    {
+      version: 12,
+      name: 'retried attempts of each batch, by error class',
+      // {"<error class>": attempts that failed and were tried again} of a batch; NULL when none.
+      sql: `ALTER TABLE ${s}.sluice_batches ADD COLUMN retries jsonb;`,
+    },
   ];
 }
 

@@ -512,7 +512,7 @@ export class PostgresStore implements Store {
     const ledgerKeys = write.ledger?.keys ?? [];
     const params: unknown[] = [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
       delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null)];
-    if (stats) params.push(stats.worker, stats.finishedAtMs, Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)));
+    if (stats) params.push(stats.worker, stats.finishedAtMs, Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)), stats.retries ? JSON.stringify(stats.retries) : null);
     if (ledgerKeys.length > 0) params.push(write.ledger!.namespace, ledgerKeys);
     const statement = this.statement(this.checkpointSql(stats !== undefined, ledgerKeys.length > 0), params);
     const quarantine = write.quarantine ?? [];
@@ -575,7 +575,7 @@ export class PostgresStore implements Store {
     const key = (history ? 1 : 0) + (ledger ? 2 : 0);
     const cached = this.checkpointTexts[key];
     if (cached) return cached;
-    const ledgerParams = history ? ['$16', '$17'] : ['$13', '$14'];
+    const ledgerParams = history ? ['$17', '$18'] : ['$13', '$14'];
     const text = `WITH cp AS (
          UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
             failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
@@ -587,8 +587,8 @@ export class PostgresStore implements Store {
           WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
           RETURNING r.control, r.backfill, r.state, p.upper, r.tuning, r.ramp_lanes
        )${history ? `, history AS (
-         INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined)
-         SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9 FROM cp
+         INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined, retries)
+         SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9, $16::jsonb FROM cp
        )` : ''}${ledger ? `, ledger AS (
          INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT ${ledgerParams[0]}::text, k, $1 FROM cp, unnest(${ledgerParams[1]}::text[]) AS k ON CONFLICT DO NOTHING
        )` : ''}
@@ -690,7 +690,7 @@ export class PostgresStore implements Store {
 
   async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
     const { rows } = await this.q<BatchRow>(`SELECT id, run_id, backfill, partition_idx, worker, ${MS('finished_at')} AS finished_ms, duration_ms,
-        received, processed, skipped, failed, quarantined FROM ${this.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+        received, processed, skipped, failed, quarantined, retries FROM ${this.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [runId, options.afterId ?? 0, options.limit ?? 1_000_000]);
     return rows.map(toBatch);
   }

@@ -251,6 +251,12 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; af
       ALTER TABLE sluice_partitions ADD COLUMN canary_claim INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 11,
+    name: 'retried attempts of each batch, by error class',
+    // JSON {"<error class>": attempts that failed and were tried again} of a batch; NULL when none.
+    sql: `ALTER TABLE sluice_batches ADD COLUMN retries TEXT;`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
