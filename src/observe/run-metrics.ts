@@ -97,9 +97,11 @@ export class RunMetrics {
 
   private async refreshOldestPending(store: Store, runId: string, backfill: string): Promise<void> {
     try {
-      const pending = (await store.listPartitions(runId)).filter((p) => p.state === 'pending');
+      // The partitions' times are the store's: measured against its clock, not this process's.
+      const [partitions, now] = await Promise.all([store.listPartitions(runId), store.clockNow()]);
+      const pending = partitions.filter((p) => p.state === 'pending');
       const oldest = pending.reduce((min, p) => Math.min(min, Date.parse(p.updatedAt)), Number.POSITIVE_INFINITY);
-      this.oldestPending.set({ backfill }, Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0);
+      this.oldestPending.set({ backfill }, Number.isFinite(oldest) ? Math.max(0, (now - oldest) / 1000) : 0);
     } catch {
       // A store hiccup: the gauge keeps its last value.
     }

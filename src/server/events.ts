@@ -21,7 +21,8 @@ export class RunEvents {
 
   async subscribe(response: ServerResponse): Promise<void> {
     response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const runs = (await this.sluice.listRuns({ limit: 200 })).map((r) => summarize(r));
+    const [listed, now] = await Promise.all([this.sluice.listRuns({ limit: 200 }), this.sluice.store.clockNow()]);
+    const runs = listed.map((r) => summarize(r, now));
     send(response, 'runs', { runs });
     this.listeners.add(response);
     response.on('close', () => {

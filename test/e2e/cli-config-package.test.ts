@@ -91,8 +91,12 @@ export default {
     const defs = JSON.parse((await runCli(['list', '--backfills', '--db', db, '--json'], { cwd })).stdout) as Array<{ name: string; delivery: string }>;
     assert.deepEqual(defs.map((d) => [d.name, d.delivery]), [['events-to-ledger', 'at-least-once']], 'the project\'s backfills, not the demo\'s');
 
-    // The run is finished: running the backfill again makes a new run, and the ledger skips every delivered event.
-    const again = await runCli(['run', 'events-to-ledger', '--db', db], { cwd });
+    // The run is finished: running the backfill again says so and does nothing; a new run asked for
+    // on purpose delivers nothing twice either, as the ledger skips every delivered event.
+    const same = await runCli(['run', 'events-to-ledger', '--db', db], { cwd });
+    assert.equal(same.code, 0, same.stderr);
+    assert.deepEqual(jsonLines(same.stdout).map((e) => [e.event, e.runId]), [['already-succeeded', summary.runId]]);
+    const again = await runCli(['run', 'events-to-ledger', '--new', '--db', db], { cwd });
     assert.equal(again.code, 0, again.stderr);
     const second = jsonLines(again.stdout).find((e) => e.event === 'summary')!;
     assert.notEqual(second.runId, summary.runId);

@@ -27,7 +27,9 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
         const q = query as import('zod').infer<typeof listRunsQuery>;
         const key = q.key === undefined ? undefined : { name: q.key.slice(0, q.key.indexOf('=')), value: q.key.slice(q.key.indexOf('=') + 1) };
         const runs = await sluice.listRuns({ backfill: q.backfill, states: q.state ? [q.state] : undefined, key, limit: q.limit ?? 100 });
-        return { runs: runs.map((r) => summarize(r)) };
+        // Rates and ETAs by the store's clock, which set the runs' times (this process's may be off it).
+        const now = await sluice.store.clockNow();
+        return { runs: runs.map((r) => summarize(r, now)) };
       },
     }),
     route({
@@ -74,7 +76,7 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
       method: 'GET', url: '/api/v1/runs/:id', scope: 'read', tag: 'runs', summary: 'One run: partitions (lease owner, expiry, heartbeat age, range left), counts, whether it is stalled, transitions, quarantine by class, throttle, SLO alerts', params: runIdParams,
       handler: async ({ params }) => {
         const status = await sluice.status((params as { id: string }).id);
-        return { ...status, summary: summarize(status.run) };
+        return { ...status, summary: summarize(status.run, await sluice.store.clockNow()) };
       },
     }),
     route({
