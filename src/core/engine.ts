@@ -439,6 +439,8 @@ class Engine implements Sluice {
         // Another process started it between our read and our start (a worker polling the store,
         // or another start): work on it beside that one.
         if (now.state === 'running') return await this.joinInstead(run.id, options, reader);
+        // Another process finished it meanwhile: what a start a moment later would have found.
+        if (now.state === 'succeeded') throw new RunAlreadySucceededError(now);
         throw new InvalidTransitionError(`run ${run.id} is ${now.state}; it cannot be started`);
       } else {
         started = result.run;
