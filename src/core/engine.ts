@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import { systemClock, type Clock } from './clock.js';
 import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
 import type { RunPreview } from './sluice.js';
