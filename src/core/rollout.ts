@@ -1,4 +1,5 @@
 import type { Counts } from './counts.js';
+import type { ClaimScope } from './store.js';
 import type { RolloutSettings, RunOptions } from './run.js';
 import type { StartOptions } from './run-handle.js';
 
@@ -38,6 +39,17 @@ export function canaryDoneReason(items: number): string {
 /** Why a claim waits for a gradual rollout's ramp. */
 export function rampLimitReason(held: number, lanes: number): string {
   return `gradual rollout: the run holds ${held} lane${held === 1 ? '' : 's'}, all its ramp allows for now (${lanes})`;
+}
+
+/**
+ * How a claim at a full ramp may still take a lane: by taking over a partition whose lease
+ * expired, which moves its fence, so the lane changes hands instead of a new one opening. An
+ * expired lease still counts against the ramp because its holder may only be late (a slow
+ * heartbeat under load): its next checkpoint or renewal would revive it, and a new partition
+ * claimed in the meantime would put the run one lane over its ramp.
+ */
+export function rampTakeover(scope: ClaimScope): ClaimScope {
+  return { ...scope, orphansOnly: true };
 }
 
 /** The rollout a start, resume or retry asks for: none lifts the run's earlier canary and ramp. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import pg from 'pg';
 import { openStore } from '../../src/cli/context.js';
 import { StoreError, UsageError } from '../../src/core/errors.js';
 import { createSluice, defineBackfill, iterable } from '../../src/index.js';
@@ -83,5 +84,35 @@ describe('PostgreSQL store specifics', () => {
     assert.deepEqual(await stores[0]!.listRuns(), []);
     await Promise.all(stores.map((s) => s.close()));
     await cleanup();
+  });
+
+  it('a claim at a full ramp does not open a partition beside an expired lease whose holder is committing a checkpoint', async () => {
+    // The gradual rollout's over-ramp seen under CI load: the late holder's row is locked by its
+    // checkpoint, the claim skips it (SKIP LOCKED) and, counting only live leases, took the next
+    // pending partition; the checkpoint then renewed the late lease, and the run held two lanes at a ramp of one.
+    const { schema, cleanup } = await testSchema('ramp');
+    const store = await openPostgresStore({ connectionString: TEST_PG, schema });
+    const client = new pg.Client({ connectionString: TEST_PG });
+    await client.connect();
+    try {
+      const run = await store.createRun({
+        id: 'r_ramp', backfill: 'ramp', params: {}, options: { batchSize: 10, concurrency: 4, maxFailureRatio: 0, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+        createdBy: 'tester', reason: 'test', partitions: [{ lower: null, upper: [1] }, { lower: [1], upper: [2] }, { lower: [2], upper: null }], plannedItems: null,
+        rollout: { canaryItems: null, gradual: {} },
+      });
+      const late = await store.claimPartitionWithin(run.id, 'late', -1, { keys: [] });
+      assert.ok(late.kind === 'claimed');
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM "${schema}".sluice_partitions WHERE run_id = $1 AND idx = $2 FOR UPDATE`, [run.id, late.lease.index]);
+      const other = await store.claimPartitionWithin(run.id, 'other', 60_000, { keys: [] });
+      await client.query('COMMIT');
+      await store.renewLease(late.lease, 60_000);
+      assert.equal(other.kind, 'blocked');
+      assert.deepEqual((await store.listPartitions(run.id)).filter((p) => p.state === 'running').map((p) => p.leaseOwner), ['late']);
+    } finally {
+      await client.end();
+      await store.close();
+      await cleanup();
+    }
   });
 });

@@ -942,10 +942,29 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const expiring = await store.claimPartitionWithin(run.id, 'w2', -1, noLimits);
       assert.equal(expiring.kind, 'claimed');
       const third = await store.claimPartitionWithin(run.id, 'w3', 60_000, noLimits);
-      assert.equal(third.kind, 'claimed', 'an expired lease holds no lane');
+      assert.equal(third.kind, 'claimed', 'a claim at a full ramp takes over an expired lease');
+      // The expired lease's lane changes hands; no new partition opens beside it, because its
+      // holder may only be late, and a late renewal must not put the run over its ramp.
+      assert.equal(third.kind === 'claimed' && expiring.kind === 'claimed' && third.lease.index, expiring.kind === 'claimed' && expiring.lease.index);
+      assert.equal(expiring.kind === 'claimed' && await store.renewLease(expiring.lease, 60_000), false, 'the late holder was fenced off');
+      assert.equal((await store.listPartitions(run.id)).filter((p) => p.state === 'running').length, 2);
       // Every worker learns the step at its next checkpoint.
       assert.equal(third.kind === 'claimed' && (await store.transaction((tx) => tx.checkpoint(batch(third.lease, { cursor: [2] })))).rampLanes, 2);
       assert.equal((await store.claimPartitionWithin(run.id, 'w4', 60_000, noLimits)).kind, 'blocked');
+    });
+
+    withStore('an expired lease still holds its lane of the ramp until a claim takes it over', async (store) => {
+      const run = await store.createRun(newRun({ rollout: { canaryItems: null, gradual: {} }, partitions: Array.from({ length: 3 }, (_, i) => ({ lower: [i], upper: [i + 1] })) }));
+      const noLimits = { keys: [] };
+      const late = await store.claimPartitionWithin(run.id, 'slow', -1, noLimits);
+      assert.ok(late.kind === 'claimed');
+      // Another worker asks while the lease is expired, then its holder, only late, renews it:
+      // the run must still hold one lane, as its ramp allows.
+      const other = await store.claimPartitionWithin(run.id, 'other', 60_000, noLimits);
+      await store.renewLease(late.lease, 60_000);
+      assert.deepEqual((await store.listPartitions(run.id)).map((p) => [p.state, p.leaseOwner]), [['running', 'other'], ['pending', null], ['pending', null]]);
+      assert.ok(other.kind === 'claimed' && other.lease.index === late.lease.index);
+      assert.deepEqual(await store.claimPartitionWithin(run.id, 'third', 60_000, noLimits), { kind: 'blocked', reason: 'gradual rollout: the run holds 1 lane, all its ramp allows for now (1)' });
     });
 
     withStore('simultaneous claims never take more lanes than the ramp allows', async (store) => {

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
-import { NO_ROLLOUT, rampLimitReason, withRollout } from '../../core/rollout.js';
+import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../core/rollout.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
@@ -389,13 +389,17 @@ export class PostgresStore implements Store {
         if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
       }
       if (ramped) {
-        // Read again under the lock: the ramp may have moved since the first look.
+        // Read again under the lock: the ramp may have moved since the first look. Every leased
+        // partition holds a lane, its lease expired or not (see rampTakeover).
         const { rows } = await client.query<{ lanes: number | null; n: string }>(
-          `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running' AND p.lease_expires_at >= now()) AS n
+          `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running') AS n
             FROM ${this.t.runs} r WHERE r.id = $1`, [runId]);
         const lanes = rows[0]?.lanes ?? null;
         const n = Number(rows[0]?.n ?? 0);
-        if (lanes !== null && n >= lanes) return { kind: 'blocked', reason: rampLimitReason(n, lanes) };
+        if (lanes !== null && n >= lanes) {
+          const orphan = await this.claimWith(client, runId, owner, leaseMs, rampTakeover(scope));
+          return orphan ? { kind: 'claimed', lease: orphan } : { kind: 'blocked', reason: rampLimitReason(n, lanes) };
+        }
       }
       const lease = await this.claimWith(client, runId, owner, leaseMs, scope);
       return lease ? { kind: 'claimed', lease } : { kind: 'none' };

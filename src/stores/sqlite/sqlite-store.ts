@@ -5,7 +5,7 @@ import type { Counts } from '../../core/counts.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, LeaseLostError, messageOf, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
-import { NO_ROLLOUT, rampLimitReason, withRollout } from '../../core/rollout.js';
+import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../core/rollout.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
@@ -497,8 +497,12 @@ export class SqliteStore implements Store {
       }
       const ramp = this.write.prepare('SELECT ramp_lanes FROM sluice_runs WHERE id = ?').get(runId) as { ramp_lanes: number | null } | undefined;
       if (ramp && ramp.ramp_lanes !== null) {
-        const { n } = this.write.prepare(`SELECT COUNT(*) AS n FROM sluice_partitions WHERE run_id = ? AND state = 'running' AND lease_expires_at >= ?`).get(runId, now) as { n: number };
-        if (n >= ramp.ramp_lanes) return { kind: 'blocked', reason: rampLimitReason(n, ramp.ramp_lanes) };
+        // Every leased partition holds a lane, its lease expired or not (see rampTakeover).
+        const { n } = this.write.prepare(`SELECT COUNT(*) AS n FROM sluice_partitions WHERE run_id = ? AND state = 'running'`).get(runId) as { n: number };
+        if (n >= ramp.ramp_lanes) {
+          const orphan = this.claimNow(runId, owner, leaseMs, rampTakeover(scope));
+          return orphan ? { kind: 'claimed', lease: orphan } : { kind: 'blocked', reason: rampLimitReason(n, ramp.ramp_lanes) };
+        }
       }
       const lease = this.claimNow(runId, owner, leaseMs, scope);
       return lease ? { kind: 'claimed', lease } : { kind: 'none' };
