@@ -1,7 +1,7 @@
-import type { Clock } from './clock.js';
+import { type Clock, systemClock } from './clock.js';
 import { isSluiceError, isTransientStoreError, messageOf } from './errors.js';
 import type { RunRecord } from './run.js';
-import type { Logger } from './logger.js';
+import { type Logger, silentLogger } from './logger.js';
 import type { RunHandle, RunOutcome, StartOptions } from './run-handle.js';
 import type { Sluice } from './sluice.js';
 
@@ -13,12 +13,14 @@ const SPLIT_RETRY_MS = 5000;
 
 export interface WorkerLoopOptions {
   sluice: Sluice;
-  clock: Clock;
-  logger: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Default: silent. */
+  logger?: Logger;
   /** Aborting it makes the worker hand its partitions back and return. */
   signal: AbortSignal;
-  /** How often to look for work when there is none. */
-  pollIntervalMs: number;
+  /** How often to look for work when there is none. Default 1000 ms. */
+  pollIntervalMs?: number;
   /** Only runs of these backfills (default: every registered one). */
   backfills?: readonly string[];
   /** Stop when no pending or running run of these backfills is left (tests, one-shot jobs) instead of polling forever. */
@@ -44,7 +46,8 @@ export interface WorkerLoopResult {
  * partitions, so that any number of worker processes on any number of machines share the runs
  * recorded in one PostgreSQL store.
  */
-export async function runWorker(options: WorkerLoopOptions): Promise<WorkerLoopResult> {
+export async function runWorker(input: WorkerLoopOptions): Promise<WorkerLoopResult> {
+  const options = { ...input, clock: input.clock ?? systemClock, logger: input.logger ?? silentLogger, pollIntervalMs: input.pollIntervalMs ?? 1000 };
   const { sluice, signal, logger } = options;
   const known = new Set(options.backfills ?? sluice.backfills().map((b) => b.name));
   let current: RunHandle | undefined;

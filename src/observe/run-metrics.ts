@@ -13,7 +13,7 @@ export const BATCH_DURATION_BUCKETS: readonly number[] = [0.01, 0.025, 0.05, 0.1
  * guard's name) — never item keys, run ids or free text.
  */
 export class RunMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly items: Counter<'backfill' | 'outcome'>;
   private readonly batchDuration: Histogram<'backfill'>;
   private readonly batchSize: Histogram<'backfill'>;
@@ -25,8 +25,14 @@ export class RunMetrics {
   private readonly burnRate: Gauge<'backfill' | 'slo' | 'tier' | 'window'>;
   private readonly alertFiring: Gauge<'backfill' | 'slo' | 'tier' | 'severity'>;
 
-  /** `sloThresholdsSeconds`: batch-duration SLO thresholds, added as histogram buckets so that `le="<threshold>"` exists for the rules. */
-  constructor(options: { defaultMetrics?: boolean; sloThresholdsSeconds?: readonly number[] } = {}) {
+  /**
+   * `registry`: the caller's prom-client registry (a service's own `/metrics`), else a registry of
+   * its own. `defaultMetrics`: Node's process metrics, by default only on a registry of its own (a
+   * service's registry usually has them already). `sloThresholdsSeconds`: batch-duration SLO
+   * thresholds, added as histogram buckets so that `le="<threshold>"` exists for the rules.
+   */
+  constructor(options: { registry?: Registry; defaultMetrics?: boolean; sloThresholdsSeconds?: readonly number[] } = {}) {
+    this.registry = options.registry ?? new Registry();
     const registers = [this.registry];
     this.items = new Counter({ name: 'sluice_items_total', help: 'Items handled, by outcome (processed, skipped, failed, quarantined).', labelNames: ['backfill', 'outcome'], registers });
     this.batchDuration = new Histogram({
@@ -44,7 +50,7 @@ export class RunMetrics {
     this.throttle = new Gauge({ name: 'sluice_throttle_state', help: 'The throttle: 1 for its current state (running, slowed, paused) and the source of it.', labelNames: ['backfill', 'state', 'source'], registers });
     this.burnRate = new Gauge({ name: 'sluice_slo_burn_rate', help: 'Error budget burn rate per SLO alert tier as Sluice evaluates it (window: long or short).', labelNames: ['backfill', 'slo', 'tier', 'window'], registers });
     this.alertFiring = new Gauge({ name: 'sluice_slo_alert_firing', help: '1 while Sluice\'s own evaluator has the SLO alert firing.', labelNames: ['backfill', 'slo', 'tier', 'severity'], registers });
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? options.registry === undefined) collectDefaultMetrics({ register: this.registry });
   }
 
   /** Publishes an SLO evaluation's burn rates and alert states. */
