@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { openSqliteStore } from '../src/index.js';
+import { openSqliteStore } from '../src/sqlite.js';
 import { timeNoopBackfill } from './noop-backfill.js';
 import { interleaved, printTable, type BenchResult } from './report.js';
 

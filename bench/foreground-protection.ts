@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import pg from 'pg';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { createSluice, defineBackfill, postgresHealth, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
+import { createSluice, defineBackfill, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
+import { postgresHealth } from '../src/postgres.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 
 const { values } = parseArgs({

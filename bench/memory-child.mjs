@@ -4,7 +4,8 @@
  * JavaScript over the compiled package (dist/), as an installed Sluice runs: through tsx, the
  * TypeScript transformer would be part of the measured process.
  */
-import { createSluice, defineBackfill, openSqliteStore, sqlKeyset } from '../dist/index.js';
+import { createSluice, defineBackfill, sqlKeyset } from '../dist/index.js';
+import { openSqliteStore } from '../dist/sqlite.js';
 
 const path = process.argv[2];
 let peak = process.memoryUsage().rss;

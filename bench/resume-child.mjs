@@ -10,7 +10,8 @@ import { appendFileSync } from 'node:fs';
 const fromSources = process.argv[4] === '--from-sources';
 const built = (path) => new URL(`../${fromSources ? 'src' : 'dist'}/${path}${fromSources ? '.ts' : '.js'}`, import.meta.url).href;
 const { isOwnerDead } = await import(built('cli/context'));
-const { createSluice, defineBackfill, openSqliteStore, sqlKeyset } = await import(built('index'));
+const { createSluice, defineBackfill, sqlKeyset } = await import(built('index'));
+const { openSqliteStore } = await import(built('sqlite'));
 
 const [path, tally] = process.argv.slice(2);
 const opened = performance.now();

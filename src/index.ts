@@ -1,4 +1,7 @@
-// The public API of Sluice, re-exported and nothing else.
+// `sluice`: the public API of Sluice's core, re-exported and nothing else: definitions, the engine,
+// workers, sources, signals, SLOs and errors. The stores, the server and the metrics have entry
+// points of their own (`sluice/sqlite`, `sluice/postgres`, `sluice/server`, `sluice/observe`), so
+// that importing this loads none of better-sqlite3, pg, fastify or prom-client.
 export { defineBackfill } from './core/definition.js';
 export type { BackfillDefinition, BackfillDefinitionInput, DeliveryMode, ProcessContext } from './core/definition.js';
 export { createSluice } from './core/engine.js';
@@ -12,8 +15,9 @@ export type { Cursor, ItemKey } from './core/cursor.js';
 export type { Source, SourceReader, SourceBatch, PartitionSpec, MalformedRecord, SourceFilter } from './core/source.js';
 export type { Store } from './core/store.js';
 export type { SqlConnection, SqlTransaction, SqlValue, SqlDialect } from './core/sql.js';
-export type { Logger } from './core/logger.js';
-export type { Clock } from './core/clock.js';
+export { silentLogger, type Logger } from './core/logger.js';
+export { runWorker, type WorkerLoopOptions, type WorkerLoopResult } from './core/worker-loop.js';
+export { systemClock, type Clock } from './core/clock.js';
 export {
   SluiceError,
   UsageError,
@@ -32,19 +36,19 @@ export {
 export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
 export type { IterableContext, IterableSourceOptions } from './sources/index.js';
-export { openSqliteStore, SqliteStore, SqliteConnection } from './stores/sqlite/index.js';
-export { postgresHealth, probe, httpRateLimit } from './signals/index.js';
-export type { PostgresHealthOptions, ProbeOptions, HttpRateLimit, HttpRateLimitOptions, ObservedResponse } from './signals/index.js';
+export { probe, httpRateLimit } from './signals/index.js';
+export type { ProbeOptions, HttpRateLimit, HttpRateLimitOptions, ObservedResponse } from './signals/index.js';
 export type { HealthSignal, SignalLevel, SignalReading } from './core/throttle/signal.js';
 export type { ThrottleInput } from './core/definition.js';
+export type { KnobLayer, Knobs, ProfileName } from './core/throttle/knobs.js';
+// The throttle's knobs from the environment (SLUICE_BATCH_SIZE, …), as the CLI reads them.
+export { envLayer } from './cli/options.js';
 export { SloMonitor } from './core/slo/monitor.js';
 export type { AlertNotification } from './core/slo/alert-notification.js';
 export type { AlertNotifier, AlertReading, AttemptResult, SloMonitorOptions } from './core/slo/monitor.js';
 export type { SloConfigInput, SloInput, TierInput, WebhookInput } from './core/slo/slo.js';
 export type { AlertRecord, AlertEventRecord } from './core/slo/alert-record.js';
 export type { AlertState } from './core/slo/alert-state.js';
-export { WebhookNotifier, verifySignature, SIGNATURE_HEADER, NOTIFICATION_ID_HEADER } from './observe/webhook-notifier.js';
-export { RunMetrics } from './observe/run-metrics.js';
 export { parity, uniqueness, coverage } from './core/verify.js';
 export type { VerifyCheck, VerifyContext, VerifyOutcome, VerificationRecord } from './core/verify.js';
 export type { SampleReport, SampleBucket } from './core/sample.js';

@@ -1,4 +1,4 @@
-import { coverage, defineBackfill, sqlKeyset } from '../../src/index.js';
+import { coverage, defineBackfill, sqlKeyset } from 'sluice';
 
 export interface Email { id: number; sender: string; subject: string; body: string; received_at: string }
 

@@ -1,4 +1,4 @@
-import { defineBackfill, iterable, IterableReadError } from '../../src/index.js';
+import { defineBackfill, iterable, IterableReadError } from 'sluice';
 import type { FirehoseEvent } from './firehose.js';
 
 /**

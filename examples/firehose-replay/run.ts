@@ -2,7 +2,7 @@
 // Replays the last N days of a local firehose under the `background` profile and a memory limit
 // (BACKFILL_MAX_MEMORY_MB and the other BACKFILL_* variables of seed 002 work too), printing the
 // received / processed / skipped / rate line as it goes.
-import { envLayer } from '../../src/cli/options.js';
+import { envLayer } from 'sluice';
 import { flags, openExample, report, tableExists, write } from '../shared/example.js';
 import { firehoseReplay } from './backfill.js';
 import { startFirehose } from './firehose.js';

@@ -1,4 +1,4 @@
-import { defineBackfill, httpRateLimit, iterable, IterableReadError } from '../../src/index.js';
+import { defineBackfill, httpRateLimit, iterable, IterableReadError } from 'sluice';
 import { ENTITY_TYPES, type ProviderItem } from './fake-provider.js';
 
 /**

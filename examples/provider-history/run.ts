@@ -4,7 +4,7 @@
 //   1. depth 7 days; 2. the same again (after success); 3. depth 30 while the gateway refuses
 //   releases (a partial failure); 4. depth 30 again once it recovers; 5. ten days later, depth 90;
 //   6. the connection is deleted while a run executes: its run is cancelled.
-import { systemClock, type Clock } from '../../src/core/clock.js';
+import { systemClock, type Clock } from 'sluice';
 import { flags, openExample, report } from '../shared/example.js';
 import { providerHistory } from './backfill.js';
 import { startFakeProvider, startGateway } from './fake-provider.js';

@@ -2,8 +2,9 @@
 // opening the store, and running SQL written for either dialect.
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createSluice, openSqliteStore, type BackfillDefinition, type Clock, type Sluice, type SqlConnection, type Store } from '../../src/index.js';
-import { openPostgresStore } from '../../src/stores/postgres/index.js';
+import { createSluice, type BackfillDefinition, type Clock, type Sluice, type SqlConnection, type Store } from 'sluice';
+import { openSqliteStore } from 'sluice/sqlite';
+import { openPostgresStore } from 'sluice/postgres';
 
 export interface ExampleContext {
   store: Store;

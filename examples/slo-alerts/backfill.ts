@@ -1,4 +1,4 @@
-import { defineBackfill, iterable, PermanentError } from '../../src/index.js';
+import { defineBackfill, iterable, PermanentError } from 'sluice';
 
 /** The degradation the example plays: how slow a full batch is, and what share of items fails (a block of ids in every hundred). */
 export interface Degradation { batchDelayMs: number; failPercent: number }

@@ -5,11 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { systemClock } from '../../src/core/clock.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { SloMonitor } from '../../src/index.js';
-import { grafanaDashboard } from '../../src/observe/grafana-dashboard.js';
-import { sloRulesYaml } from '../../src/observe/slo-rules.js';
+import { SloMonitor, silentLogger, systemClock } from 'sluice';
+import { grafanaDashboard, sloRulesYaml } from 'sluice/observe';
 import { flags, openExample, report } from '../shared/example.js';
 import { type Degradation, sloAlertsBackfill } from './backfill.js';
 

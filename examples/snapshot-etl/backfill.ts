@@ -1,4 +1,4 @@
-import { coverage, defineBackfill, parity, sqlKeyset, uniqueness, type SqlTransaction } from '../../src/index.js';
+import { coverage, defineBackfill, parity, sqlKeyset, uniqueness, type SqlTransaction } from 'sluice';
 
 /** A raw snapshot row as the game server archived it: a JSON payload, sometimes truncated. */
 export interface RawSnapshot { id: number; captured_at: string; payload: string }

@@ -1,7 +1,7 @@
 // Seed 001 end to end: `npx tsx examples/snapshot-etl/run.ts [--db postgres://…] [--snapshots N]`:
 // a sampled dry run first (small, medium, large and malformed payloads), then the backfill, then
 // the parity, uniqueness and coverage checks.
-import { RunAlreadySucceededError } from '../../src/index.js';
+import { RunAlreadySucceededError } from 'sluice';
 import { snapshotEtl } from './backfill.js';
 import { flags, openExample, prng, report, tableExists, write } from '../shared/example.js';
 

@@ -1,3 +1,2 @@
-export { postgresHealth, type PostgresHealthOptions } from './postgres-health.js';
 export { probe, type ProbeOptions } from './probe.js';
 export { httpRateLimit, type HttpRateLimit, type HttpRateLimitOptions, type ObservedResponse } from './http-rate-limit.js';

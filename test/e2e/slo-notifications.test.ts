@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { openSqliteStore } from '../../src/stores/sqlite/index.js';
-import { verifySignature } from '../../src/index.js';
+import { verifySignature } from '../../src/observe.js';
 import type { Store } from '../../src/core/store.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';

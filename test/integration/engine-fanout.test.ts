@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { createSluice, defineBackfill, iterable, openSqliteStore, PermanentError, sqlKeyset } from '../../src/index.js';
+import { createSluice, defineBackfill, iterable, PermanentError, sqlKeyset } from '../../src/index.js';
+import { openSqliteStore } from '../../src/sqlite.js';
 import type { ProcessContext, Store } from '../../src/index.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 

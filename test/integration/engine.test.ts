@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { createSluice, defineBackfill, PermanentError, sqlKeyset, iterable, openSqliteStore } from '../../src/index.js';
+import { createSluice, defineBackfill, PermanentError, sqlKeyset, iterable } from '../../src/index.js';
+import { openSqliteStore } from '../../src/sqlite.js';
 import type { Sluice, Store } from '../../src/index.js';
 import { tempDir } from '../helpers/temp.js';
 

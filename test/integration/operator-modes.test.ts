@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { coverage, createSluice, defineBackfill, iterable, jsonl, openSqliteStore, parity, PermanentError, uniqueness } from '../../src/index.js';
+import { coverage, createSluice, defineBackfill, iterable, jsonl, parity, PermanentError, uniqueness } from '../../src/index.js';
+import { openSqliteStore } from '../../src/sqlite.js';
 import { buildRunReport } from '../../src/observe/report/run-report.js';
 import { tempDir } from '../helpers/temp.js';
 

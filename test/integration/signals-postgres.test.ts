@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { createSluice, defineBackfill, iterable, postgresHealth } from '../../src/index.js';
+import { createSluice, defineBackfill, iterable } from '../../src/index.js';
+import { postgresHealth } from '../../src/postgres.js';
 import type { HealthSignal, Sluice } from '../../src/index.js';
 import { openSqliteStore } from '../../src/stores/sqlite/index.js';
 import { privateClusterUnavailable, startPgCluster } from '../helpers/pg-cluster.js';
