@@ -11,6 +11,7 @@ import { apiRoutes } from './api/routes.js';
 import { requireScope } from './auth.js';
 import { RunEvents } from './events.js';
 import { installErrorHandler } from './http-errors.js';
+import { publicMessage } from './public-message.js';
 
 export interface ServerOptions {
   sluice: Sluice;
@@ -51,6 +52,17 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
     return payload;
+  });
+  // Error answers name the run, never where the store is, and carry no secret or bidi trick.
+  const location = options.sluice.store.location;
+  app.addHook('preSerialization', async (_request, reply, payload) => {
+    if (reply.statusCode < 400 || payload === null || typeof payload !== 'object' || Array.isArray(payload)) return payload;
+    const body = { ...(payload as Record<string, unknown>) };
+    for (const field of ['error', 'message', 'hint']) {
+      const value = body[field];
+      if (typeof value === 'string') body[field] = publicMessage(value, location);
+    }
+    return body;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -117,6 +117,8 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
       handler: async ({ params, query }) => {
         const q = query as { errorClass?: string; status?: 'open' | 'replayed'; limit?: number; afterId?: number };
         const { id } = params as { id: string };
+        // An unknown run is a 404, as on every other route of a run, not an empty list.
+        if (!(await sluice.store.getRun(id))) throw new ApiError(404, 'not_found', `no run "${id}"`);
         return { entries: await sluice.listQuarantine({ runId: id, errorClass: q.errorClass, status: q.status ?? 'open', limit: q.limit ?? 100, afterId: q.afterId }) };
       },
     }),
