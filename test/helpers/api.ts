@@ -36,10 +36,10 @@ export function numbered(name: string, n: number, delayMs: number) {
 }
 
 /** A real server on loopback over a real store, with the server's own worker executing runs. */
-export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>): Promise<Harness> {
+export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, options: { bodyLimit?: number } = {}): Promise<Harness> {
   const { store, cleanup } = await open();
   const sluice = createSluice({ store, backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25)], logger: silentLogger });
-  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: 16 * 1024 });
+  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: options.bodyLimit ?? 16 * 1024 });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const abort = new AbortController();
   const worker = runWorker({ sluice, clock: systemClock, logger: silentLogger, signal: abort.signal, pollIntervalMs: 50 });

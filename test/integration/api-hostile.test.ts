@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, type Harness, harness, stores } from '../helpers/api.js';
+
+const sqlite = stores.find(([name]) => name === 'SQLite')![1];
+
+describe('admin API against hostile input', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness(sqlite, { bodyLimit: 64 * 1024 }); // the server's default
+  });
+  after(async () => h.close());
+
+  it('answers deeply nested JSON with a 400 that says so, on every route with a body (a read token reaches /plan)', async () => {
+    const depth = 10_000; // 60 KB: under the body limit, far over any stack a recursive walk survives
+    const nested = `{"backfill":"quick","params":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
+    for (const [path, token] of [['/api/v1/plan', h.tokens.read], ['/api/v1/runs', h.tokens.write]] as const) {
+      const answer = await call(h, 'POST', path, { token, raw: nested });
+      assert.equal(answer.status, 400, `${path}: ${answer.text.slice(0, 200)}`);
+      assert.equal(answer.json.error, 'bad_request');
+      assert.match(answer.json.message as string, /body: nested deeper than 32 levels/);
+    }
+    const arrays = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, raw: `{"backfill":"quick","x":${'['.repeat(depth)}${']'.repeat(depth)}}` });
+    assert.equal(arrays.status, 400, arrays.text.slice(0, 200));
+    // Nesting a body needs is still accepted, and a NUL is still named by its path.
+    const nul = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, body: { backfill: 'quick', params: { tenant: 'a\u0000b' } } });
+    assert.equal(nul.status, 400);
+    assert.equal(nul.json.message, 'body.params.tenant: must not contain NUL characters');
+  });
+
+  it('answers a dry run with 200, since nothing is created', async () => {
+    const answer = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', dryRun: true, maxBatches: 2, params: { tenant: 'dry' } } });
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.dryRun, true);
+    const created = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'real' } } });
+    assert.equal(created.status, 201, created.text);
+  });
+});
