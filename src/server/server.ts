@@ -51,6 +51,8 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
+    // Runs, tokens and errors are live and private: no browser or proxy keeps a copy (the dashboard's files set their own).
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
   });
   // Error answers name the run, never where the store is, and carry no secret or bidi trick.
@@ -101,7 +103,8 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
 
   for (const [path, asset] of Object.entries(ASSETS)) {
     app.get(path, async (_request, reply) => {
-      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'");
+      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+      reply.header('cache-control', 'no-cache');
       return reply.type(asset.type).send(await readFile(asset.file()));
     });
   }

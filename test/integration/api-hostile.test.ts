@@ -35,4 +35,22 @@ describe('admin API against hostile input', () => {
     const created = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'real' } } });
     assert.equal(created.status, 201, created.text);
   });
+
+  it('tells browsers and proxies to keep no copy of an answer, and the dashboard page to send no form or base elsewhere', async () => {
+    for (const [path, token] of [['/api/v1/runs', h.tokens.read], ['/api/v1/runs/r_nothere', h.tokens.read], ['/api/v1/runs', undefined], ['/readyz', undefined], ['/metrics', undefined], ['/api/v1/openapi.json', h.tokens.read]] as const) {
+      const response = await fetch(`${h.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      assert.equal(response.headers.get('cache-control'), 'no-store', `${path} (${response.status})`);
+    }
+    const page = await fetch(`${h.url}/`);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /base-uri 'none'/);
+    assert.match(csp, /form-action 'self'/);
+  });
+
+  it('shows bidi controls in error messages instead of letting them reverse the text', async () => {
+    const answer = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', since: 'x\u202Eyad7' } });
+    assert.equal(answer.status, 400, answer.text);
+    assert.ok(!/[\u202A-\u202E\u2066-\u2069]/.test(answer.text), answer.text);
+    assert.match(answer.json.message as string, /x<U\+202E>yad7/);
+  });
 });
