@@ -10,6 +10,7 @@ import { registerRoute } from './api/route.js';
 import { apiRoutes } from './api/routes.js';
 import { requireScope } from './auth.js';
 import { RunEvents } from './events.js';
+import { installHostCheck } from './host-check.js';
 import { installErrorHandler } from './http-errors.js';
 import { publicMessage } from './public-message.js';
 
@@ -22,6 +23,11 @@ export interface ServerOptions {
   /** How often the live stream reads the store (ms). Default 1000. */
   eventsIntervalMs?: number;
   version?: string;
+  /**
+   * Host names the server answers to besides its own addresses (a proxy's, a DNS name); `*`
+   * turns the Host check off. See host-check.ts for the rule.
+   */
+  allowedHosts?: readonly string[];
 }
 
 const require = createRequire(import.meta.url);
@@ -43,6 +49,7 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   const logger = options.logger ?? silentLogger;
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 64 * 1024 });
   installErrorHandler(app, logger);
+  installHostCheck(app, options.allowedHosts ?? []);
   // JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
   app.addHook('preHandler', requireScope(options.sluice.store));

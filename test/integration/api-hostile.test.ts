@@ -1,6 +1,20 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { call, type Harness, harness, stores } from '../helpers/api.js';
+
+/** A GET with a Host header of our choosing (fetch sets its own). */
+function getWithHost(url: string, path: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 const sqlite = stores.find(([name]) => name === 'SQLite')![1];
 
@@ -52,5 +66,19 @@ describe('admin API against hostile input', () => {
     assert.equal(answer.status, 400, answer.text);
     assert.ok(!/[\u202A-\u202E\u2066-\u2069]/.test(answer.text), answer.text);
     assert.match(answer.json.message as string, /x<U\+202E>yad7/);
+  });
+
+  it('answers 421 to a Host that is not its own (a DNS-rebinding page), on every path, and serves its loopback names', async () => {
+    const port = new URL(h.url).port;
+    for (const path of ['/metrics', '/readyz', '/healthz', '/api/v1/runs', '/']) {
+      const rebound = await getWithHost(h.url, path, `attacker.example:${port}`);
+      assert.equal(rebound.status, 421, `${path}: ${rebound.body}`);
+      const body = JSON.parse(rebound.body) as { error: string; message: string };
+      assert.equal(body.error, 'misdirected_request');
+      assert.match(body.message, /does not answer to host "attacker\.example:\d+".*--allowed-host/);
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      assert.equal((await getWithHost(h.url, '/healthz', host)).status, 200, host);
+    }
   });
 });

@@ -13,16 +13,18 @@ export function registerServeCommand(program: Command): void {
     .description('the admin API (/api/v1, token auth), the web dashboard (/), /metrics, /healthz and /readyz; evaluates the SLOs and, unless --no-worker, executes runs like `sluice worker`')
     .option('--port <port>', 'port to listen on (default 8080; 0: any free port)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)')
+    .option('--allowed-host <names>', 'host names the server answers to besides its own addresses, comma-separated (a proxy, a DNS name; "*" for any); default SLUICE_ALLOWED_HOSTS')
     .option('--no-worker', 'do not execute runs here (leave them to `sluice worker` processes)')
-    .action(async (options: { port?: string; host?: string; worker: boolean }, command: Command) => {
+    .action(async (options: { port?: string; host?: string; allowedHost?: string; worker: boolean }, command: Command) => {
       const port = parsePort('--port', options.port) ?? 8080;
       const host = options.host ?? '127.0.0.1';
+      const allowedHosts = (options.allowedHost ?? process.env.SLUICE_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()).filter((h) => h.length > 0);
       await withContext(command, { needsConfig: true }, async (ctx) => {
         const thresholds = ctx.sluice.backfills().flatMap((d) => d.slo?.objectives ?? []).flatMap((o) => (o.sli.kind === 'batch-duration' ? [o.sli.thresholdSeconds] : []));
         const metrics = new RunMetrics({ sloThresholdsSeconds: thresholds });
         registerStoreMetrics(metrics.registry, ctx.sluice.store);
         const monitor = sloMonitor(ctx, (r) => metrics.observeSlo(r));
-        const { app } = buildServer({ sluice: ctx.sluice, metrics, logger: ctx.logger, version: await packageVersion() });
+        const { app } = buildServer({ sluice: ctx.sluice, metrics, logger: ctx.logger, version: await packageVersion(), allowedHosts });
         await app.listen({ port, host });
         const address = app.server.address();
         const url = `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}`;
