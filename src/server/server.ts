@@ -9,6 +9,7 @@ import { openApiDocument } from './api/openapi.js';
 import { registerRoute } from './api/route.js';
 import { apiRoutes } from './api/routes.js';
 import { requireScope } from './auth.js';
+import { type AuthFailureLimit, AuthFailures } from './auth-failures.js';
 import { RunEvents } from './events.js';
 import { installHostCheck } from './host-check.js';
 import { installErrorHandler } from './http-errors.js';
@@ -28,6 +29,8 @@ export interface ServerOptions {
    * turns the Host check off. See host-check.ts for the rule.
    */
   allowedHosts?: readonly string[];
+  /** Failed authentications per client address before 429. Default 20 per 60 s. */
+  authFailureLimit?: AuthFailureLimit;
 }
 
 const require = createRequire(import.meta.url);
@@ -52,7 +55,7 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   installHostCheck(app, options.allowedHosts ?? []);
   // JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
-  app.addHook('preHandler', requireScope(options.sluice.store));
+  app.addHook('preHandler', requireScope(options.sluice.store, new AuthFailures(options.authFailureLimit)));
   // Answers are data, never pages to frame or scripts to sniff.
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');

@@ -4,6 +4,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { runWorker } from '../../src/core/worker-loop.js';
 import { createSluice, defineBackfill, iterable, openSqliteStore, PermanentError, RunMetrics } from '../../src/index.js';
 import type { Sluice, Store } from '../../src/index.js';
+import type { AuthFailureLimit } from '../../src/server/auth-failures.js';
 import { buildServer } from '../../src/server/server.js';
 import { createToken } from '../../src/server/tokens.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
@@ -36,10 +37,13 @@ export function numbered(name: string, n: number, delayMs: number) {
 }
 
 /** A real server on loopback over a real store, with the server's own worker executing runs. */
-export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, options: { bodyLimit?: number } = {}): Promise<Harness> {
+export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, options: { bodyLimit?: number; authFailureLimit?: AuthFailureLimit } = {}): Promise<Harness> {
   const { store, cleanup } = await open();
   const sluice = createSluice({ store, backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25)], logger: silentLogger });
-  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: options.bodyLimit ?? 16 * 1024 });
+  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: options.bodyLimit ?? 16 * 1024,
+    // Security tests try hundreds of bad tokens on purpose; the throttle of failed authentication has its own tests.
+    authFailureLimit: options.authFailureLimit ?? { max: 100_000, windowMs: 60_000 },
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const abort = new AbortController();
   const worker = runWorker({ sluice, clock: systemClock, logger: silentLogger, signal: abort.signal, pollIntervalMs: 50 });
