@@ -91,17 +91,17 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
     return reply.type(contentType).send(body);
   });
 
-  const routes = apiRoutes(options.sluice);
+  const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
+  const routes = apiRoutes(options.sluice, { tokenRevoked: (id) => events.revoked(id) });
   for (const route of routes) registerRoute(app, route);
   const document = openApiDocument(routes, options.version ?? '0.0.0');
   app.get('/api/v1/openapi.json', { config: { scope: 'read' } }, async () => document);
 
-  const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
   app.get('/api/v1/events', { config: { scope: 'read' } }, async (request, reply) => {
     reply.hijack();
     request.raw.on('close', () => reply.raw.end());
     try {
-      await events.subscribe(reply.raw);
+      await events.subscribe(reply.raw, request.token?.id);
     } catch (error) {
       // The stream is ours now (hijacked): end it; the client reconnects.
       logger.warn({ err: error }, `live updates could not start: ${messageOf(error)}`);

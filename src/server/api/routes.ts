@@ -9,8 +9,8 @@ import {
   batchesQuery, cancelByKeyBody, planBody, controlBody, createRunBody, createTokenBody, emptyQuery, listRunsQuery, quarantineQuery, replayBody, retuneBody, runIdParams, tokenIdParams,
 } from './schemas.js';
 
-/** Every route of `/api/v1` except the event stream and the OpenAPI document. */
-export function apiRoutes(sluice: Sluice): AnyRoute[] {
+/** Every route of `/api/v1` except the event stream and the OpenAPI document; `tokenRevoked` ends the revoked token's open streams. */
+export function apiRoutes(sluice: Sluice, hooks: { tokenRevoked?(id: string): void } = {}): AnyRoute[] {
   return [
     route({
       method: 'GET', url: '/api/v1/backfills', scope: 'read', tag: 'backfills', summary: 'The defined backfills with their defaults and SLOs',
@@ -158,6 +158,7 @@ export function apiRoutes(sluice: Sluice): AnyRoute[] {
       handler: async ({ params }) => {
         const { id } = params as { id: string };
         if (!(await sluice.store.revokeToken(id))) throw new ApiError(404, 'not_found', `no live token "${id}"`);
+        hooks.tokenRevoked?.(id);
         return { revoked: id };
       },
     }),
