@@ -5,16 +5,21 @@ import { runWorker } from '../../src/core/worker-loop.js';
 import { createSluice, defineBackfill, iterable, openSqliteStore, PermanentError, RunMetrics } from '../../src/index.js';
 import type { Sluice, Store } from '../../src/index.js';
 import type { AuthFailureLimit } from '../../src/server/auth-failures.js';
+import { openApiDocument } from '../../src/server/api/openapi.js';
+import { apiRoutes } from '../../src/server/api/routes.js';
 import { buildServer } from '../../src/server/server.js';
 import { createToken } from '../../src/server/tokens.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from './postgres.js';
+import { ContractRecorder } from './openapi-contract.js';
 import { tempDir } from './temp.js';
 
 export interface Harness {
   url: string;
   sluice: Sluice;
   tokens: { read: string; write: string; admin: string };
+  /** Every answer of the API so far, checked against the OpenAPI document (close() fails on a violation too). */
+  contractViolations(): string[];
   close(): Promise<void>;
 }
 
@@ -44,6 +49,9 @@ export async function harness(open: () => Promise<{ store: Store; cleanup(): Pro
     // Security tests try hundreds of bad tokens on purpose; the throttle of failed authentication has its own tests.
     authFailureLimit: options.authFailureLimit ?? { max: 100_000, windowMs: 60_000 },
   });
+  const contract = new ContractRecorder();
+  contract.install(app);
+  const document = openApiDocument(apiRoutes(sluice), '0.0.0') as Parameters<ContractRecorder['violations']>[0];
   await app.listen({ port: 0, host: '127.0.0.1' });
   const abort = new AbortController();
   const worker = runWorker({ sluice, clock: systemClock, logger: silentLogger, signal: abort.signal, pollIntervalMs: 50 });
@@ -57,6 +65,7 @@ export async function harness(open: () => Promise<{ store: Store; cleanup(): Pro
     url: `http://127.0.0.1:${address.port}`,
     sluice,
     tokens,
+    contractViolations: () => contract.violations(document),
     async close() {
       abort.abort();
       await worker;
@@ -64,6 +73,9 @@ export async function harness(open: () => Promise<{ store: Store; cleanup(): Pro
       await sluice.close();
       await store.close();
       await cleanup();
+      // Every API test checks the contract: each answer it received is one the document describes.
+      const violations = contract.violations(document);
+      if (violations.length > 0) throw new Error(`${violations.length} answer(s) of ${contract.count} break the OpenAPI document:\n${violations.slice(0, 20).join('\n')}`);
     },
   };
 }

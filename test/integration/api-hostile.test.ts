@@ -81,4 +81,26 @@ describe('admin API against hostile input', () => {
       assert.equal((await getWithHost(h.url, '/healthz', host)).status, 200, host);
     }
   });
+
+  it('documents every success body with its schema, and a retune body with a reason alone as refused', async () => {
+    const document = (await call(h, 'GET', '/api/v1/openapi.json', { token: h.tokens.read })).json as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }>; requestBody?: { content: { 'application/json': { schema: Record<string, unknown> } } } }>> };
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const successes = Object.entries(operation.responses).filter(([status]) => status.startsWith('2'));
+        assert.ok(successes.length > 0, `${method} ${path} documents a success`);
+        for (const [status, response] of successes) {
+          const schema = Object.values(response.content ?? {})[0]?.schema ?? {};
+          assert.ok(Object.keys(schema).length > 0, `${method} ${path} ${status} has a schema, not {}`);
+        }
+        assert.ok(['400', '401', '421', '429', '500', '503'].every((s) => s in operation.responses), `${method} ${path} documents the errors of every route`);
+        if (method !== 'get') assert.ok('413' in operation.responses && '415' in operation.responses, `${method} ${path} documents 413 and 415`);
+      }
+    }
+    assert.ok('409' in document.paths['/api/v1/runs/{id}/pause']!.post!.responses);
+    // The server refuses a reason alone: the document says at least one knob is required.
+    const retune = document.paths['/api/v1/runs/{id}/retune']!.post!.requestBody!.content['application/json'].schema as { anyOf?: Array<{ required: string[] }> };
+    assert.deepEqual(retune.anyOf?.map((a) => a.required), [['batchSize'], ['concurrency'], ['batchDelayMs'], ['maxMemoryMb'], ['profile']]);
+    assert.equal((await call(h, 'POST', '/api/v1/runs/r_any/retune', { token: h.tokens.write, body: { reason: 'why' } })).status, 400);
+    assert.deepEqual(h.contractViolations(), []);
+  });
 });

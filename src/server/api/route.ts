@@ -15,6 +15,10 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   params?: P;
   /** Status of a success. Default 200. */
   status?: number;
+  /** The body of each success status the route answers with (the OpenAPI document is generated from them). */
+  responses: Record<number, z.ZodType>;
+  /** Error statuses particular to the route (404, 409); those every route may send are added by the document. */
+  errors?: readonly number[];
   handler(input: { body: z.infer<B>; query: z.infer<Q>; params: z.infer<P>; request: FastifyRequest; reply: FastifyReply }): Promise<unknown>;
 }
 
