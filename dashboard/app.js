@@ -9,17 +9,24 @@ const state = { runs: new Map(), route: null, runDetail: null, batches: [], char
 
 // ---- small helpers ---------------------------------------------------------------------------
 
+// Bidirectional controls (U+202A-U+202E, U+2066-U+2069 and the marks) shown as <U+202E>: a run
+// name, an item key or an error message from the server never displays reversed text.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+function visible(text) {
+  return String(text).replace(BIDI_CONTROLS, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-    else if (key === 'text') node.textContent = value;
+    else if (key === 'text') node.textContent = visible(value);
     else node.setAttribute(key, value === true ? '' : String(value));
   }
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(visible(child)));
   }
   return node;
 }
@@ -55,7 +62,7 @@ async function api(path, options = {}) {
 function announce(text, isError = false) {
   const box = document.getElementById('flash');
   if (!box) return;
-  box.textContent = text;
+  box.textContent = visible(text);
   box.className = isError ? 'error' : 'hint';
 }
 
@@ -67,7 +74,7 @@ function signOut(message) {
   document.getElementById('login').hidden = false;
   document.getElementById('view').replaceChildren();
   document.getElementById('sign-out').hidden = true;
-  document.getElementById('login-error').textContent = message || '';
+  document.getElementById('login-error').textContent = visible(message || '');
   document.getElementById('token-input').focus();
 }
 
@@ -80,7 +87,7 @@ document.getElementById('login-form').addEventListener('submit', async (event) =
     document.getElementById('token-input').value = '';
     start();
   } catch (error) {
-    document.getElementById('login-error').textContent = error.message;
+    document.getElementById('login-error').textContent = visible(error.message);
   }
 });
 document.getElementById('sign-out').addEventListener('click', () => signOut());
@@ -233,7 +240,7 @@ async function control(verb, body = {}) {
 
 function confirmThen(text, action) {
   const dialog = document.getElementById('confirm');
-  document.getElementById('confirm-text').textContent = text;
+  document.getElementById('confirm-text').textContent = visible(text);
   dialog.returnValue = '';
   dialog.addEventListener('close', () => { if (dialog.returnValue === 'ok') action(); }, { once: true });
   dialog.showModal();
@@ -294,7 +301,7 @@ async function refreshDetail() {
   state.batches.push(...batches);
   if (state.route?.id !== id) return;
   const { run, summary } = status;
-  document.getElementById('run-title').textContent = `${run.backfill} · run ${run.id}`;
+  document.getElementById('run-title').textContent = visible(`${run.backfill} · run ${run.id}`);
   document.getElementById('btn-pause').disabled = !['running', 'pending'].includes(run.state);
   document.getElementById('btn-resume').disabled = run.state !== 'paused';
   document.getElementById('btn-retry').disabled = run.state !== 'failed';

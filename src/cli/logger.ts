@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import type { Logger } from '../core/logger.js';
+import { redactSecrets } from '../core/redact.js';
 
 /**
  * Where the CLI's log records go. While a command prints a run's events itself (a progress bar and
@@ -21,7 +22,9 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'inf
 export function createCliLogger(options: { verbose: boolean; interactive: boolean }): Logger {
   const level = options.verbose ? 'debug' : options.interactive ? 'warn' : 'info';
   const stream = {
-    write(line: string): void {
+    write(written: string): void {
+      // Last line of defence: an error that embeds a connection string never writes its password.
+      const line = redactSecrets(written);
       const record = JSON.parse(line) as { level: number; msg?: string; event?: string; err?: { message?: string } };
       if (logSink.printsEvents && record.event !== undefined) return;
       if (!options.interactive) process.stderr.write(line);

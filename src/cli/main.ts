@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, isSluiceError } from '../core/errors.js';
+import { redactSecrets } from '../core/redact.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -51,13 +52,13 @@ function report(error: unknown): number {
     return ExitCode.usage;
   }
   if (isSluiceError(error)) {
-    process.stderr.write(`sluice: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
-    if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.stderr.write(redactSecrets(`sluice: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`));
+    if (verbose && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
     return error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`sluice: unexpected error: ${message}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);
-  if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.stderr.write(`sluice: unexpected error: ${redactSecrets(message)}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);
+  if (verbose && error instanceof Error && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
   return ExitCode.failed;
 }
 

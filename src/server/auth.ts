@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenRecord, TokenScope } from '../core/run.js';
 import type { Store } from '../core/store.js';
+import type { AuthFailures } from './auth-failures.js';
 import { ApiError } from './http-errors.js';
 import { allows, verifyToken } from './tokens.js';
 
@@ -26,15 +27,26 @@ function presented(request: FastifyRequest): string | undefined {
   return typeof key === 'string' && key.length > 0 ? key.trim() : undefined;
 }
 
-/** A preHandler: 401 without a valid token, 403 when its scope is too low. */
-export function requireScope(store: Store) {
-  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+/**
+ * A preHandler: 401 without a valid token, 403 when its scope is too low, 429 (Retry-After) for a
+ * client that presented too many invalid tokens lately, whatever it presents now.
+ */
+export function requireScope(store: Store, failures: AuthFailures) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const needed = request.routeOptions.config.scope;
     if (needed === undefined) return;
+    const wait = failures.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw new ApiError(429, 'too_many_requests', `too many invalid API tokens from this address; try again in ${wait} s`);
+    }
     const value = presented(request);
     if (value === undefined) throw new ApiError(401, 'unauthorized', 'send an API token as "Authorization: Bearer <token>" or "X-API-Key: <token>" (create one with `sluice token create --scope read`)');
     const token = value.length > 200 ? undefined : await verifyToken(store, value);
-    if (!token) throw new ApiError(401, 'unauthorized', 'the API token is not valid (unknown, revoked or malformed)');
+    if (!token) {
+      failures.recordFailure(request.ip);
+      throw new ApiError(401, 'unauthorized', 'the API token is not valid (unknown, revoked or malformed)');
+    }
     if (!allows(token.scope, needed)) throw new ApiError(403, 'forbidden', `this endpoint needs a ${needed} token; this one is ${token.scope}`);
     request.token = token;
   };

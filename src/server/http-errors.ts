@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isSluiceError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { redactSecrets } from '../core/redact.js';
 
 /** An error the API answers with its own status and a body that says what to fix. */
 export class ApiError extends Error {
@@ -41,7 +42,7 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
     if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500) {
       return reply.code(fastify.statusCode).send({ error: 'bad_request', message: error.message });
     }
-    logger.error({ err: error, url: request.url, method: request.method }, `API request failed: ${messageOf(error)}`);
+    logger.error({ err: error, url: request.url, method: request.method }, `API request failed: ${redactSecrets(messageOf(error))}`);
     return reply.code(500).send({ error: 'internal', message: 'the server failed to handle the request; its log has the details' });
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));

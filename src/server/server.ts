@@ -9,8 +9,11 @@ import { openApiDocument } from './api/openapi.js';
 import { registerRoute } from './api/route.js';
 import { apiRoutes } from './api/routes.js';
 import { requireScope } from './auth.js';
+import { type AuthFailureLimit, AuthFailures } from './auth-failures.js';
 import { RunEvents } from './events.js';
+import { installHostCheck } from './host-check.js';
 import { installErrorHandler } from './http-errors.js';
+import { publicMessage } from './public-message.js';
 
 export interface ServerOptions {
   sluice: Sluice;
@@ -21,6 +24,13 @@ export interface ServerOptions {
   /** How often the live stream reads the store (ms). Default 1000. */
   eventsIntervalMs?: number;
   version?: string;
+  /**
+   * Host names the server answers to besides its own addresses (a proxy's, a DNS name); `*`
+   * turns the Host check off. See host-check.ts for the rule.
+   */
+  allowedHosts?: readonly string[];
+  /** Failed authentications per client address before 429. Default 20 per 60 s. */
+  authFailureLimit?: AuthFailureLimit;
 }
 
 const require = createRequire(import.meta.url);
@@ -42,15 +52,29 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   const logger = options.logger ?? silentLogger;
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 64 * 1024 });
   installErrorHandler(app, logger);
+  installHostCheck(app, options.allowedHosts ?? []);
   // JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
-  app.addHook('preHandler', requireScope(options.sluice.store));
+  app.addHook('preHandler', requireScope(options.sluice.store, new AuthFailures(options.authFailureLimit)));
   // Answers are data, never pages to frame or scripts to sniff.
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
+    // Runs, tokens and errors are live and private: no browser or proxy keeps a copy (the dashboard's files set their own).
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
+  });
+  // Error answers name the run, never where the store is, and carry no secret or bidi trick.
+  const location = options.sluice.store.location;
+  app.addHook('preSerialization', async (_request, reply, payload) => {
+    if (reply.statusCode < 400 || payload === null || typeof payload !== 'object' || Array.isArray(payload)) return payload;
+    const body = { ...(payload as Record<string, unknown>) };
+    for (const field of ['error', 'message', 'hint']) {
+      const value = body[field];
+      if (typeof value === 'string') body[field] = publicMessage(value, location);
+    }
+    return body;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -67,17 +91,17 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
     return reply.type(contentType).send(body);
   });
 
-  const routes = apiRoutes(options.sluice);
+  const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
+  const routes = apiRoutes(options.sluice, { tokenRevoked: (id) => events.revoked(id) });
   for (const route of routes) registerRoute(app, route);
   const document = openApiDocument(routes, options.version ?? '0.0.0');
   app.get('/api/v1/openapi.json', { config: { scope: 'read' } }, async () => document);
 
-  const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
   app.get('/api/v1/events', { config: { scope: 'read' } }, async (request, reply) => {
     reply.hijack();
     request.raw.on('close', () => reply.raw.end());
     try {
-      await events.subscribe(reply.raw);
+      await events.subscribe(reply.raw, request.token?.id);
     } catch (error) {
       // The stream is ours now (hijacked): end it; the client reconnects.
       logger.warn({ err: error }, `live updates could not start: ${messageOf(error)}`);
@@ -89,7 +113,8 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
 
   for (const [path, asset] of Object.entries(ASSETS)) {
     app.get(path, async (_request, reply) => {
-      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'");
+      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+      reply.header('cache-control', 'no-cache');
       return reply.type(asset.type).send(await readFile(asset.file()));
     });
   }

@@ -88,4 +88,15 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
     assert.match(transitions, /paused\s+token:writer/);
     assert.match(transitions, /cancelled\s+token:writer/);
   });
+
+  it('shows bidi controls in what the server sends instead of displaying reversed text', async () => {
+    const created = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', owner: 'evil\u202Egnp.exe', params: { tenant: 'bidi' } } });
+    const runId = (created.json.run as { id: string }).id;
+    await page.goto(`${h.url}/`);
+    const row = page.locator(`tr[data-run="${runId}"]`);
+    await row.waitFor({ timeout: 20_000 });
+    const text = await row.innerText();
+    assert.match(text, /evil<U\+202E>gnp\.exe/);
+    assert.ok(!text.includes('\u202E'), 'no bidi control reaches the page');
+  });
 });

@@ -6,16 +6,22 @@ import { createSluice, defineBackfill, iterable, PermanentError } from '../../sr
 import { openSqliteStore } from '../../src/sqlite.js';
 import { RunMetrics } from '../../src/observe.js';
 import type { Sluice, Store } from '../../src/index.js';
+import type { AuthFailureLimit } from '../../src/server/auth-failures.js';
+import { openApiDocument } from '../../src/server/api/openapi.js';
+import { apiRoutes } from '../../src/server/api/routes.js';
 import { buildServer } from '../../src/server/server.js';
 import { createToken } from '../../src/server/tokens.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from './postgres.js';
+import { ContractRecorder } from './openapi-contract.js';
 import { tempDir } from './temp.js';
 
 export interface Harness {
   url: string;
   sluice: Sluice;
   tokens: { read: string; write: string; admin: string };
+  /** Every answer of the API so far, checked against the OpenAPI document (close() fails on a violation too). */
+  contractViolations(): string[];
   close(): Promise<void>;
 }
 
@@ -38,10 +44,16 @@ export function numbered(name: string, n: number, delayMs: number) {
 }
 
 /** A real server on loopback over a real store, with the server's own worker executing runs. */
-export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>): Promise<Harness> {
+export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, options: { bodyLimit?: number; authFailureLimit?: AuthFailureLimit } = {}): Promise<Harness> {
   const { store, cleanup } = await open();
   const sluice = createSluice({ store, backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25)], logger: silentLogger });
-  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: 16 * 1024 });
+  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: options.bodyLimit ?? 16 * 1024,
+    // Security tests try hundreds of bad tokens on purpose; the throttle of failed authentication has its own tests.
+    authFailureLimit: options.authFailureLimit ?? { max: 100_000, windowMs: 60_000 },
+  });
+  const contract = new ContractRecorder();
+  contract.install(app);
+  const document = openApiDocument(apiRoutes(sluice), '0.0.0') as Parameters<ContractRecorder['violations']>[0];
   await app.listen({ port: 0, host: '127.0.0.1' });
   const abort = new AbortController();
   const worker = runWorker({ sluice, clock: systemClock, logger: silentLogger, signal: abort.signal, pollIntervalMs: 50 });
@@ -55,6 +67,7 @@ export async function harness(open: () => Promise<{ store: Store; cleanup(): Pro
     url: `http://127.0.0.1:${address.port}`,
     sluice,
     tokens,
+    contractViolations: () => contract.violations(document),
     async close() {
       abort.abort();
       await worker;
@@ -62,6 +75,9 @@ export async function harness(open: () => Promise<{ store: Store; cleanup(): Pro
       await sluice.close();
       await store.close();
       await cleanup();
+      // Every API test checks the contract: each answer it received is one the document describes.
+      const violations = contract.violations(document);
+      if (violations.length > 0) throw new Error(`${violations.length} answer(s) of ${contract.count} break the OpenAPI document:\n${violations.slice(0, 20).join('\n')}`);
     },
   };
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { StoreError } from '../../core/errors.js';
+import { redactConnectionString } from '../../core/redact.js';
 import { demoEmails, type SeedResult } from './seed.js';
 
 const CHUNK = 5000;
@@ -12,7 +13,7 @@ const CHUNK = 5000;
 export async function seedDemoPostgres(url: string, rows: number, now = Date.now()): Promise<SeedResult> {
   const client = new pg.Client({ connectionString: url, application_name: 'sluice:demo-seed' });
   await client.connect().catch((error: unknown) => {
-    throw new StoreError(`cannot connect to ${redact(url)} to seed the demo: ${(error as Error).message}`, { cause: error });
+    throw new StoreError(`cannot connect to ${redactConnectionString(url)} to seed the demo: ${(error as Error).message}`, { cause: error });
   });
   try {
     await client.query("SELECT pg_advisory_lock(hashtext('sluice-demo-seed'))");
@@ -68,6 +69,3 @@ export async function demoCoveragePostgres(url: string): Promise<{ scored: numbe
   }
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}

@@ -15,6 +15,10 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   params?: P;
   /** Status of a success. Default 200. */
   status?: number;
+  /** The body of each success status the route answers with (the OpenAPI document is generated from them). */
+  responses: Record<number, z.ZodType>;
+  /** Error statuses particular to the route (404, 409); those every route may send are added by the document. */
+  errors?: readonly number[];
   handler(input: { body: z.infer<B>; query: z.infer<Q>; params: z.infer<P>; request: FastifyRequest; reply: FastifyReply }): Promise<unknown>;
 }
 
@@ -22,7 +26,7 @@ export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
 
 /** Validates `value` against `schema`; a failure is a 400 naming the first bad field. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.infer<S> {
-  const nul = nulPath(value, []);
+  const nul = nulPath(value, where);
   // PostgreSQL cannot store a NUL in text, and no name or reason needs one: refuse it here, by name.
   if (nul !== undefined) throw new ApiError(400, 'bad_request', `${where}${nul ? `.${nul}` : ''}: must not contain NUL characters`, nul || undefined);
   const result = schema.safeParse(value);
@@ -44,9 +48,11 @@ export function registerRoute(app: FastifyInstance, route: AnyRoute): void {
       const params = route.params ? parse(route.params, request.params, 'path') : undefined;
       const query = route.query ? parse(route.query, request.query ?? {}, 'query') : undefined;
       const body = route.body ? parse(route.body, request.body ?? {}, 'body') : undefined;
+      // The route's success status first, so that a handler that sets its own (a dry run's 200) keeps it.
+      reply.code(route.status ?? 200);
       const result = await route.handler({ body, query, params, request, reply });
       if (reply.sent) return reply;
-      return reply.code(route.status ?? 200).send(result);
+      return reply.send(result);
     },
   });
 }
@@ -56,14 +62,27 @@ export function route<B extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = 
   return spec as unknown as AnyRoute;
 }
 
-/** The path of the first string (value or key) holding a NUL character, if any. */
-function nulPath(value: unknown, path: string[]): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, inner] of Object.entries(value)) {
-    if (key.includes('\u0000')) return [...path, key.replace(/\u0000/g, '')].join('.');
-    const found = nulPath(inner, [...path, key]);
-    if (found !== undefined) return found;
+/** Deeper than any body of the API needs; a hostile body nests thousands of levels to exhaust the stack. */
+export const MAX_DEPTH = 32;
+
+/**
+ * The path of the first string (value or key) holding a NUL character, if any; a 400 when the
+ * value nests deeper than MAX_DEPTH. Iterative, so that no nesting can overflow the stack.
+ */
+function nulPath(root: unknown, where: string): string | undefined {
+  const pending: Array<{ value: unknown; path: string[] }> = [{ value: root, path: [] }];
+  while (pending.length > 0) {
+    const { value, path } = pending.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return path.join('.');
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (path.length >= MAX_DEPTH) throw new ApiError(400, 'bad_request', `${where}: nested deeper than ${MAX_DEPTH} levels; no field of this API needs that`);
+    const entries = Object.entries(value);
+    for (const [key] of entries) if (key.includes('\u0000')) return [...path, key.replace(/\u0000/g, '')].join('.');
+    // Reversed onto the stack: the first field is looked at first, as the message names the first NUL.
+    for (let i = entries.length - 1; i >= 0; i--) pending.push({ value: entries[i]![1], path: [...path, entries[i]![0]] });
   }
   return undefined;
 }

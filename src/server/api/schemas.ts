@@ -45,6 +45,8 @@ export const listRunsQuery = z.object({
 
 export const controlBody = z.object({ reason }, { error: 'the body must be a JSON object' }).strict();
 
+const RETUNE_KNOBS = ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'profile'];
+
 export const retuneBody = z.object({
   batchSize: int('batchSize', 1, 100_000).optional(),
   concurrency: int('concurrency', 1, 256).optional(),
@@ -52,7 +54,10 @@ export const retuneBody = z.object({
   maxMemoryMb: int('maxMemoryMb', 1, 1_000_000).optional(),
   profile: z.enum(['background', 'moderate', 'fast'], { error: 'profile must be background, moderate or fast' }).optional(),
   reason,
-}, { error: 'the body must be a JSON object' }).strict().refine((b) => Object.keys(b).some((k) => k !== 'reason'), { error: 'give at least one of batchSize, concurrency, batchDelayMs, maxMemoryMb, profile' });
+}, { error: 'the body must be a JSON object' }).strict()
+  .refine((b) => Object.keys(b).some((k) => k !== 'reason'), { error: 'give at least one of batchSize, concurrency, batchDelayMs, maxMemoryMb, profile' })
+  // The refinement, said in JSON Schema for the OpenAPI document (zod cannot translate a refine): a reason alone is refused.
+  .meta({ anyOf: RETUNE_KNOBS.map((knob) => ({ required: [knob] })) });
 
 export const batchesQuery = z.object({ afterId: queryInt('afterId', 0, 1e9).optional(), limit: queryInt('limit', 1, 10_000).optional() }).strict();
 

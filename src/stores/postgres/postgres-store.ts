@@ -34,6 +34,7 @@ import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
 import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
 import { paramsKey } from '../../core/params-key.js';
+import { redactConnectionString, redactSecrets } from '../../core/redact.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
 
@@ -75,13 +76,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     client?.release();
     await pool.end().catch(() => undefined);
     if (isSluiceError(error)) throw error;
-    throw new StoreError(`cannot open the PostgreSQL store at ${redact(options.connectionString)}: ${(error as Error).message}`, {
+    throw new StoreError(`cannot open the PostgreSQL store at ${redactConnectionString(options.connectionString)}: ${redactSecrets((error as Error).message)}`, {
       hint: 'check --db (postgres://user@host:port/database) and that the server accepts connections',
       cause: error,
     });
   }
   client.release();
-  return new PostgresStore(pool, schema, redact(options.connectionString), options.preparedStatements ?? true);
+  return new PostgresStore(pool, schema, redactConnectionString(options.connectionString), options.preparedStatements ?? true);
 }
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -885,10 +886,6 @@ export class PostgresStore implements Store {
   private assertOpen(): void {
     if (this.closed) throw new StoreError(`store ${this.location} is closed`);
   }
-}
-
-function redact(connectionString: string): string {
-  return connectionString.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
 // ---- row mapping ---------------------------------------------------------------------------------
