@@ -7,7 +7,8 @@ import type { Logger } from '../core/logger.js';
 import type { Sluice } from '../core/sluice.js';
 import { NotFoundError, UsageError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
-import { openPostgresStore } from '../stores/postgres/index.js';
+import { parseDuration } from '../core/since.js';
+import { openPostgresStore, type PostgresTimeouts } from '../stores/postgres/index.js';
 import { openSqliteStore } from '../stores/sqlite/index.js';
 import { findConfig, loadConfig } from './config.js';
 import { DEMO_BACKFILL_NAME, demoBackfill } from './demo/email-risk-scores.js';
@@ -45,7 +46,12 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
 }
 
-/** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`; SLUICE_PG_POOL_SIZE connections, default 10; SLUICE_PG_PREPARED=false for poolers without prepared statements). */
+/**
+ * SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA,
+ * default `sluice`; SLUICE_PG_POOL_SIZE connections, default 10; SLUICE_PG_PREPARED=false for
+ * poolers without prepared statements; the waits from SLUICE_PG_CONNECT_TIMEOUT,
+ * SLUICE_PG_QUERY_TIMEOUT, SLUICE_PG_STATEMENT_TIMEOUT and SLUICE_PG_IDLE_IN_TRANSACTION_TIMEOUT).
+ */
 export async function openStore(db: string): Promise<Store> {
   if (!isPostgresUrl(db)) return openSqliteStore(db);
   const schema = process.env.SLUICE_PG_SCHEMA;
@@ -60,10 +66,30 @@ export async function openStore(db: string): Promise<Store> {
   }
   return openPostgresStore({
     connectionString: db,
+    ...postgresTimeoutsFromEnv(process.env),
     ...(schema ? { schema } : {}),
     ...(prepared !== undefined ? { preparedStatements: prepared === 'true' || prepared === '1' } : {}),
     ...(poolSize !== undefined ? { poolSize: Number(poolSize) } : {}),
   });
+}
+
+/** The PostgreSQL store's waits set in the environment (durations; 0 turns off the two that allow it). */
+export function postgresTimeoutsFromEnv(env: NodeJS.ProcessEnv): PostgresTimeouts {
+  const read = (name: string, mayBeZero: boolean): number | undefined => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    if (mayBeZero && value.trim() === '0') return 0;
+    const ms = parseDuration(value, name);
+    if (ms <= 0) throw new UsageError(`${name} must be a duration above 0 like 500ms, 10s or 2m${mayBeZero ? ' (or 0: no bound)' : ''}, got "${value}"`);
+    return ms;
+  };
+  const timeouts: PostgresTimeouts = {
+    connectTimeoutMs: read('SLUICE_PG_CONNECT_TIMEOUT', false),
+    queryTimeoutMs: read('SLUICE_PG_QUERY_TIMEOUT', false),
+    statementTimeoutMs: read('SLUICE_PG_STATEMENT_TIMEOUT', true),
+    idleInTransactionTimeoutMs: read('SLUICE_PG_IDLE_IN_TRANSACTION_TIMEOUT', true),
+  };
+  return Object.fromEntries(Object.entries(timeouts).filter(([, v]) => v !== undefined));
 }
 
 /** What to do when no backfill is defined (the demo's comes only with `sluice demo`). */

@@ -163,14 +163,15 @@ export function errorClassOf(error: unknown): string {
 
 /**
  * Errors of the store's connection that a retry can outlive: a dropped or refused connection, a
- * server shutting down or restarting (PostgreSQL classes 08, 53, 57P), SQLite being busy.
+ * server shutting down or restarting (PostgreSQL classes 08, 53, 57P), a server that did not
+ * answer in time (a connect, query or statement timeout: 57014), SQLite being busy.
  */
 export function isTransientStoreError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(08|53|57P|40001|40P01|ECONN|EPIPE|ETIMEDOUT|SQLITE_BUSY|SQLITE_LOCKED)/.test(code)) return true;
+    if (typeof code === 'string' && /^(08|53|57P|57014|40001|40P01|ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|SQLITE_BUSY|SQLITE_LOCKED)/.test(code)) return true;
     const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)) return true;
+    if (typeof message === 'string' && /Connection terminated|connection is closed|Client has encountered a connection error|^Query read timeout$|^timeout expired$|timeout exceeded when trying to connect/i.test(message)) return true;
   }
   return false;
 }

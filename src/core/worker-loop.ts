@@ -5,8 +5,8 @@ import { type Logger, silentLogger } from './logger.js';
 import type { RunHandle, RunOutcome, StartOptions } from './run-handle.js';
 import type { Sluice } from './sluice.js';
 
-/** Consecutive failed looks at the store (about a minute of patience) before the worker gives up. */
-const MAX_STORE_FAILURES = 30;
+/** The longest wait between two looks at a store that does not answer: the worker resumes within it once the store answers. */
+export const STORE_RETRY_INTERVAL_MS = 5000;
 
 /** How long an idle worker waits before trying again to split a run whose partitions are all held. */
 const SPLIT_RETRY_MS = 5000;
@@ -63,13 +63,16 @@ export async function runWorker(input: WorkerLoopOptions): Promise<WorkerLoopRes
       try {
         runs = (await sluice.listRuns({ states: ['pending', 'running'], limit: 100 })).filter((r) => known.has(r.backfill)).reverse();
       } catch (error) {
-        // The database is restarting or unreachable for a moment: look again later, with the
-        // same patience as a batch (the pool reconnects by itself).
-        if (!isTransientStoreError(error) || ++storeFailures > MAX_STORE_FAILURES) throw error;
-        logger.warn({ err: error, attempt: storeFailures }, `cannot list runs: ${messageOf(error)}; trying again`);
-        await options.clock.sleep(Math.min(5000, options.pollIntervalMs * storeFailures), signal);
+        // The database is down, unreachable or hung: the worker waits for it as long as it takes
+        // (the pool reconnects by itself) and says so once, not at every look.
+        if (!isTransientStoreError(error)) throw error;
+        const retryMs = Math.min(STORE_RETRY_INTERVAL_MS, options.pollIntervalMs * ++storeFailures);
+        if (storeFailures === 1) logger.warn({ err: error }, `the store does not answer: ${messageOf(error)}; this worker works nothing until it does, and looks again every ${Math.round(STORE_RETRY_INTERVAL_MS / 1000)} s at most`);
+        else logger.debug({ err: error, attempt: storeFailures }, `the store still does not answer: ${messageOf(error)}`);
+        await options.clock.sleep(retryMs, signal);
         continue;
       }
+      if (storeFailures > 0) logger.info({ failedLooks: storeFailures }, 'the store answers again; this worker resumes');
       storeFailures = 0;
       let workedNow = false;
       for (const run of runs) {

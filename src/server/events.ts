@@ -70,6 +70,9 @@ export class RunEvents {
     this.tokenCheck.unref();
   }
 
+  /** The last poll failed: the outage was already logged. */
+  private failing = false;
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
@@ -82,8 +85,13 @@ export class RunEvents {
         changed.push(summarize(run));
       }
       for (const summary of changed) for (const listener of this.streams.keys()) send(listener, 'run', summary);
+      if (this.failing) this.logger.info({}, 'live updates read the store again');
+      this.failing = false;
     } catch (error) {
-      this.logger.warn({ err: error }, `live updates could not read the store: ${messageOf(error)}`);
+      // Once per outage, not at every poll.
+      if (this.failing) this.logger.debug({ err: error }, `live updates still cannot read the store: ${messageOf(error)}`);
+      else this.logger.warn({ err: error }, `live updates could not read the store: ${messageOf(error)}; they resume when it answers`);
+      this.failing = true;
     } finally {
       this.polling = false;
     }

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { isSluiceError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
+import { isStoreUnavailable, sendStoreUnavailable } from './store-unavailable.js';
 
 /** An error the API answers with its own status and a body that says what to fix. */
 export class ApiError extends Error {
@@ -26,6 +27,8 @@ const SLUICE_STATUS: Record<string, number> = {
  */
 export function installErrorHandler(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    // Answered already (the answer deadline's 503): the handler's late failure has no one to go to.
+    if (reply.sent) return reply;
     if (error instanceof ApiError) {
       return reply.code(error.status).send({ error: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) });
     }
@@ -42,6 +45,8 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
     if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500) {
       return reply.code(fastify.statusCode).send({ error: 'bad_request', message: error.message });
     }
+    // A database that is down or hung is the store's outage, not the server's failure: 503, and the client may retry.
+    if (isStoreUnavailable(error)) return sendStoreUnavailable(reply, messageOf(error));
     logger.error({ err: error, url: request.url, method: request.method }, `API request failed: ${redactSecrets(messageOf(error))}`);
     return reply.code(500).send({ error: 'internal', message: 'the server failed to handle the request; its log has the details' });
   });

@@ -14,6 +14,7 @@ import { RunEvents } from './events.js';
 import { installHostCheck } from './host-check.js';
 import { installErrorHandler } from './http-errors.js';
 import { publicMessage } from './public-message.js';
+import { ANSWER_DEADLINE_MS, installAnswerDeadline, withDeadline } from './store-unavailable.js';
 
 export interface ServerOptions {
   sluice: Sluice;
@@ -21,6 +22,11 @@ export interface ServerOptions {
   logger?: Logger;
   /** Request body limit in bytes. Default 64 KiB. */
   bodyLimit?: number;
+  /**
+   * Longest wait for an answer (ms), also /readyz's look at the store: a request still unanswered
+   * then (a store that hangs) is answered 503. Default 4000.
+   */
+  answerDeadlineMs?: number;
   /** How often the live stream reads the store (ms). Default 1000. */
   eventsIntervalMs?: number;
   version?: string;
@@ -56,6 +62,8 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   // JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
   app.addHook('preHandler', requireScope(options.sluice.store, new AuthFailures(options.authFailureLimit)));
+  const deadlineMs = options.answerDeadlineMs ?? ANSWER_DEADLINE_MS;
+  installAnswerDeadline(app, deadlineMs);
   // Answers are data, never pages to frame or scripts to sniff.
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -80,10 +88,11 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     try {
-      await options.sluice.store.listRuns({ limit: 1 });
+      // Within the answer deadline: a store that hangs makes the server unready, not silent.
+      await withDeadline(options.sluice.store.listRuns({ limit: 1 }), Math.max(100, deadlineMs - 500), 'the store');
       return { status: 'ready' };
     } catch (error) {
-      return reply.code(503).send({ status: 'unavailable', error: `the store does not answer: ${messageOf(error)}` });
+      return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', error: `the store does not answer: ${messageOf(error)}` });
     }
   });
   app.get('/metrics', async (_request, reply) => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -28,9 +28,33 @@ export interface PgCluster {
   port: number;
   /** A streaming replica of this server (hot standby), on a port of its own. */
   startReplica(): Promise<PgCluster>;
+  /**
+   * Freezes the server: SIGSTOP to the postmaster and every process it started, so that it
+   * accepts TCP connections (the kernel does) and answers nothing, like a hung host.
+   */
+  freeze(): void;
+  /** SIGCONT to the processes `freeze` stopped: the server answers again, sessions intact. */
+  thaw(): void;
   /** Restarts the server (fast shutdown: sessions are cut) and resolves once it accepts connections. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The processes whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return children;
 }
 
 async function freePort(): Promise<number> {
@@ -82,9 +106,27 @@ export async function startPgCluster(options: { maxConnections?: number; setting
     }
   };
   await ready();
+  let frozen: number[] = [];
   return {
     url,
     port,
+    freeze: () => {
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // The postmaster first: stopped, it starts no process after the list below is taken.
+      process.kill(postmaster, 'SIGSTOP');
+      frozen = [postmaster, ...childrenOf(postmaster)];
+      for (const pid of frozen.slice(1)) process.kill(pid, 'SIGSTOP');
+    },
+    thaw: () => {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      frozen = [];
+    },
     startReplica: () => startPgCluster({ replicaOf: port }),
     restart: async () => {
       await pgRun('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
@@ -92,6 +134,7 @@ export async function startPgCluster(options: { maxConnections?: number; setting
       await ready();
     },
     stop: async () => {
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
       await pgRun('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },

@@ -7,6 +7,7 @@ import { buildServer } from '../../server/server.js';
 import { UsageError } from '../../core/errors.js';
 import { runWorker } from '../../core/worker-loop.js';
 import { envLayer, parsePort } from '../options.js';
+import { armShutdownDeadline } from '../shutdown-deadline.js';
 import { closeMonitor, sloMonitor, withContext } from './shared.js';
 
 export function registerServeCommand(program: Command): void {
@@ -37,7 +38,11 @@ export function registerServeCommand(program: Command): void {
         else process.stdout.write(`sluice serve: dashboard ${url}/, API ${url}/api/v1, ${url}/metrics (Ctrl-C stops)\n`);
         monitor.start();
         const abort = new AbortController();
-        const stop = () => abort.abort();
+        const stop = (signal: NodeJS.Signals) => {
+          ctx.logger.info({ signal }, 'stopping: closing the server and handing the partitions back');
+          armShutdownDeadline('sluice serve');
+          abort.abort();
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         // The server's own worker: runs created through the API execute here, beside any other workers.

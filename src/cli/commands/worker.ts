@@ -6,6 +6,7 @@ import { runWorker } from '../../core/worker-loop.js';
 import { envLayer, parsePort, positiveInteger } from '../options.js';
 import { jsonLine } from '../output.js';
 import { type CliContext, isPostgresUrl } from '../context.js';
+import { armShutdownDeadline } from '../shutdown-deadline.js';
 import { startObservers, withContext } from './shared.js';
 
 export function registerWorkerCommand(program: Command): void {
@@ -32,6 +33,7 @@ export function registerWorkerCommand(program: Command): void {
         const onSignal = (signal: NodeJS.Signals) => {
           if (abort.signal.aborted) process.exit(130);
           process.stderr.write(`${signal}: finishing the batches in flight and handing the partitions back\n`);
+          armShutdownDeadline('sluice worker');
           abort.abort();
         };
         process.on('SIGINT', onSignal);

@@ -80,11 +80,20 @@ export class SloMonitor {
     const watched = this.watched();
     if (watched.length === 0 || this.timer) return;
     const every = Math.min(...watched.map((d) => d.slo!.evaluateEveryMs));
+    let failing = false;
     const tick = () => {
       if (this.stopped || this.running) return;
       this.running = this.evaluate().then(
-        () => undefined,
-        (error: unknown) => this.options.logger.warn({ err: error }, `SLO evaluation failed: ${messageOf(error)}`),
+        () => {
+          if (failing) this.options.logger.info({}, 'SLO evaluation works again');
+          failing = false;
+        },
+        (error: unknown) => {
+          // Once per outage of the store, not at every tick.
+          if (failing) this.options.logger.debug({ err: error }, `SLO evaluation still fails: ${messageOf(error)}`);
+          else this.options.logger.warn({ err: error }, `SLO evaluation failed: ${messageOf(error)}`);
+          failing = true;
+        },
       ).finally(() => (this.running = undefined));
     };
     tick();

@@ -1,2 +1,3 @@
 export { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 export { PostgresConnection, toPostgresPlaceholders } from './postgres-connection.js';
+export { DEFAULT_POSTGRES_TIMEOUTS, type PostgresTimeouts } from './timeouts.js';

@@ -30,11 +30,20 @@ export function toPostgresPlaceholders(sql: string): string {
   return out;
 }
 
-/** The core's SQL surface over a `pg` pool or client. */
+/**
+ * The core's SQL surface over a `pg` pool or client. `queryTimeoutMs`: the client-side bound of
+ * each statement run through it (the store gives the user's statements a bound of their own);
+ * without it, the pool's.
+ */
 export class PostgresConnection implements SqlTransaction {
   readonly dialect = 'postgres' as const;
 
-  constructor(readonly raw: pg.Pool | pg.PoolClient) {}
+  constructor(readonly raw: pg.Pool | pg.PoolClient, private readonly queryTimeoutMs?: number) {}
+
+  private run<Row extends SqlRow>(client: pg.Pool | pg.PoolClient, text: string, params: readonly SqlValue[]): Promise<pg.QueryResult<Row>> {
+    const values = params as unknown[];
+    return this.queryTimeoutMs === undefined ? client.query<Row>(text, values) : client.query<Row>({ text, values, query_timeout: this.queryTimeoutMs } as pg.QueryConfig);
+  }
 
   /** The pool, when this connection is one (a checked-out client runs its queries one after another). */
   private get pool(): pg.Pool | undefined {
@@ -48,7 +57,7 @@ export class PostgresConnection implements SqlTransaction {
   }
 
   async query<Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
-    return (await this.raw.query<Row>(toPostgresPlaceholders(sql), params as unknown[])).rows;
+    return (await this.run<Row>(this.raw, toPostgresPlaceholders(sql), params)).rows;
   }
 
   /** A REPEATABLE READ, READ ONLY transaction on a connection of the pool, its snapshot taken before this returns. */
@@ -78,19 +87,19 @@ export class PostgresConnection implements SqlTransaction {
     }
     return {
       query: async <Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []) =>
-        (await client.query<Row>(toPostgresPlaceholders(sql), params as unknown[])).rows,
+        (await this.run<Row>(client, toPostgresPlaceholders(sql), params)).rows,
       release,
     };
   }
 
   async execute(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    return { changes: (await this.raw.query(toPostgresPlaceholders(sql), params as unknown[])).rowCount ?? 0 };
+    return { changes: (await this.run(this.raw, toPostgresPlaceholders(sql), params)).rowCount ?? 0 };
   }
 
   async executeMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<{ changes: number }> {
     let changes = 0;
     const text = toPostgresPlaceholders(sql);
-    for (const params of paramsList) changes += (await this.raw.query(text, params as unknown[])).rowCount ?? 0;
+    for (const params of paramsList) changes += (await this.run(this.raw, text, params)).rowCount ?? 0;
     return { changes };
   }
 }

@@ -37,8 +37,9 @@ import { paramsKey } from '../../core/params-key.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
+import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError, userStatementTimeout } from './timeouts.js';
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends PostgresTimeouts {
   /** `postgres://user@host:5432/db`. */
   connectionString: string;
   /** Schema holding Sluice's tables. Default `sluice`. */
@@ -60,9 +61,12 @@ export interface PostgresStoreOptions {
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const schema = options.schema ?? 'sluice';
   quoteIdentifier(schema, 'schema');
+  const timeouts = resolveTimeouts(options);
+  const location = redactConnectionString(options.connectionString);
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolSize ?? 10,
+    ...poolTimeoutSettings(timeouts),
     // Names the store in pg_stat_activity, so a DBA sees which connections are Sluice's.
     application_name: `sluice:${schema}`.slice(0, 63),
     ...(options.searchPath ? { options: `-c search_path=${options.searchPath.split(',').map((p) => quoteIdentifier(p.trim(), 'search_path entry')).join(',')}` } : {}),
@@ -73,16 +77,19 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     client = await pool.connect();
     await migrate(client, schema);
   } catch (error) {
-    client?.release();
+    // A connection whose statement timed out is destroyed, not pooled (pool.end would wait on it).
+    client?.release(error as Error);
     await pool.end().catch(() => undefined);
     if (isSluiceError(error)) throw error;
-    throw new StoreError(`cannot open the PostgreSQL store at ${redactConnectionString(options.connectionString)}: ${redactSecrets((error as Error).message)}`, {
+    const timedOut = timeoutError(error, location, timeouts);
+    if (timedOut) throw new StoreError(`cannot open the store: ${redactSecrets(timedOut.message)}`, { hint: timedOut.hint, cause: error });
+    throw new StoreError(`cannot open the PostgreSQL store at ${location}: ${redactSecrets((error as Error).message)}`, {
       hint: 'check --db (postgres://user@host:port/database) and that the server accepts connections',
       cause: error,
     });
   }
   client.release();
-  return new PostgresStore(pool, schema, redactConnectionString(options.connectionString), options.preparedStatements ?? true);
+  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts);
 }
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -103,7 +110,13 @@ export class PostgresStore implements Store {
   private readonly prepared = new WeakMap<pg.PoolClient, Set<string>>();
   private readonly schemaName: string;
 
-  constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string, private readonly prepare = true) {
+  private readonly timeouts: Required<PostgresTimeouts>;
+  /** The client-side bound of the user's statements (`ctx.tx`, source reads, checks). */
+  private readonly userTimeoutMs: number;
+
+  constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string, private readonly prepare = true, timeouts: PostgresTimeouts = {}) {
+    this.timeouts = resolveTimeouts(timeouts);
+    this.userTimeoutMs = userStatementTimeout(this.timeouts);
     const s = quoteIdentifier(schema, 'schema');
     this.schemaName = s;
     this.t = {
@@ -120,7 +133,7 @@ export class PostgresStore implements Store {
       tokens: `${s}.sluice_tokens`,
       verifications: `${s}.sluice_verifications`,
     };
-    this.read = new PostgresConnection(pool);
+    this.read = new PostgresConnection(pool, this.userTimeoutMs);
   }
 
   readConnection(): PostgresConnection {
@@ -482,7 +495,7 @@ export class PostgresStore implements Store {
   /** `ending`: where the checkpoint notes that it committed the transaction itself (absent: it may not). */
   private transactionApi(client: pg.PoolClient, ending?: TransactionEnding): StoreTransaction {
     return {
-      sql: new PostgresConnection(client),
+      sql: new PostgresConnection(client, this.userTimeoutMs),
       savepoint: async <T>(work: () => Promise<T>) => {
         const name = `sluice_sp_${++this.savepoints}`;
         await client.query(`SAVEPOINT ${name}`);
@@ -870,7 +883,7 @@ export class PostgresStore implements Store {
     } catch (error) {
       if (isTransientStoreError(error)) broken ??= error as Error;
       if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      throw timeoutError(error, this.location, this.timeouts) ?? error;
     } finally {
       client.off('error', onError);
       // A broken connection is destroyed, not handed back to the pool.
@@ -880,6 +893,8 @@ export class PostgresStore implements Store {
 
   private wrap(error: unknown): Error {
     if (isSluiceError(error) || error instanceof LeaseLostError) return error as Error;
+    const timedOut = timeoutError(error, this.location, this.timeouts);
+    if (timedOut) return timedOut;
     return new StoreError(`store ${this.location}: ${(error as Error).message}`, { cause: error });
   }
 
