@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { openStore } from '../../src/cli/context.js';
-import { StoreError, UsageError } from '../../src/core/errors.js';
+import { ConfigError, StoreError, UsageError } from '../../src/core/errors.js';
 import { createSluice, defineBackfill, iterable } from '../../src/index.js';
 import { openPostgresStore, toPostgresPlaceholders } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
@@ -112,6 +112,35 @@ describe('PostgreSQL store specifics', () => {
     } finally {
       await client.end();
       await store.close();
+      await cleanup();
+    }
+  });
+
+  it('runs on the service\'s own pg.Pool, migrating through it and leaving it open when the store closes', async () => {
+    const { schema, cleanup } = await testSchema('ownpool');
+    const pool = new pg.Pool({ connectionString: TEST_PG, max: 3 });
+    try {
+      const store = await openPostgresStore({ pool, schema });
+      assert.match(store.location, /^postgres:\/\/postgres@127\.0\.0\.1:5432\/test \(the service's pool\)$/);
+      const def = defineBackfill<{ id: number }>({
+        name: 'own-pool',
+        source: iterable({ from: (c: unknown) => Array.from({ length: Math.max(0, 25 - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })), cursorOf: (i: { id: number }) => i.id }),
+        key: (i) => String(i.id),
+        batchSize: 10,
+        process: () => {},
+      });
+      const sluice = createSluice({ store, backfills: [def] });
+      const outcome = await (await sluice.start('own-pool')).done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      assert.equal(outcome.counts.processed, 25);
+      await sluice.close();
+      await store.close();
+      const { rows } = await pool.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM "${schema}".sluice_runs`);
+      assert.equal(rows[0]!.n, 1, 'the pool is still open, and the run is in the schema');
+      await assert.rejects(openPostgresStore({ pool, schema, connectionString: TEST_PG }), (e: unknown) => e instanceof ConfigError && /connectionString, searchPath and poolSize are the pool's/.test(e.message));
+      await assert.rejects(openPostgresStore({ schema }), (e: unknown) => e instanceof ConfigError && /needs a connectionString .* or the service's own pg\.Pool/.test(e.message));
+    } finally {
+      await pool.end();
       await cleanup();
     }
   });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
-import { CheckpointMovedError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import { CheckpointMovedError, ConfigError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../core/rollout.js';
 import type { VerificationRecord } from '../../core/verify.js';
@@ -40,13 +40,21 @@ import { PostgresConnection } from './postgres-connection.js';
 import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError, userStatementTimeout } from './timeouts.js';
 
 export interface PostgresStoreOptions extends PostgresTimeouts {
-  /** `postgres://user@host:5432/db`. */
-  connectionString: string;
+  /** `postgres://user@host:5432/db`: the store opens a pool of its own. Give this or `pool`. */
+  connectionString?: string;
+  /**
+   * The service's own pool (IAM authentication, TLS, a pooler such as PgBouncer): the store runs
+   * on it and leaves it open when it closes. Its connection settings are the pool's: set
+   * `connectionTimeoutMillis`, `query_timeout`, `statement_timeout` and `keepAlive` on it (see
+   * docs/postgres.md); Sluice still bounds the user's statements it runs (`statementTimeoutMs`).
+   * Give this or `connectionString`.
+   */
+  pool?: pg.Pool;
   /** Schema holding Sluice's tables. Default `sluice`. */
   schema?: string;
-  /** `search_path` of the store's connections (where the user's unqualified tables are found). */
+  /** `search_path` of the store's connections (where the user's unqualified tables are found); with `pool`, set it on the pool. */
   searchPath?: string;
-  /** Pool size. Default 10. */
+  /** Pool size. Default 10 (with `pool`, the pool's own). */
   poolSize?: number;
   /**
    * Run the per-batch checkpoint as a named prepared statement (parsed and planned once per
@@ -62,6 +70,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const schema = options.schema ?? 'sluice';
   quoteIdentifier(schema, 'schema');
   const timeouts = resolveTimeouts(options);
+  if (options.pool !== undefined) return openOnPool(options.pool, schema, timeouts, options);
+  if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+    throw new ConfigError('openPostgresStore needs a connectionString (postgres://user@host:5432/db) or the service\'s own pg.Pool as pool');
+  }
   const location = redactConnectionString(options.connectionString);
   const pool = new pg.Pool({
     connectionString: options.connectionString,
@@ -92,6 +104,30 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts);
 }
 
+/** The store on the service's own pool: migrated through it, and left open when the store closes. */
+async function openOnPool(pool: pg.Pool, schema: string, timeouts: Required<PostgresTimeouts>, options: PostgresStoreOptions): Promise<PostgresStore> {
+  if (options.connectionString !== undefined || options.searchPath !== undefined || options.poolSize !== undefined) {
+    throw new ConfigError('openPostgresStore: with your own pool, connectionString, searchPath and poolSize are the pool\'s to set, not the store\'s; drop them from the options');
+  }
+  const { connectionString, host, port, database, user } = pool.options;
+  const where = connectionString ? redactConnectionString(connectionString) : `postgres://${user ? `${user}@` : ''}${host ?? 'localhost'}:${port ?? 5432}/${database ?? ''}`;
+  const location = `${where} (the service's pool)`;
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    await migrate(client, schema);
+  } catch (error) {
+    client?.release(error as Error);
+    if (isSluiceError(error)) throw error;
+    throw new StoreError(`cannot open the PostgreSQL store on the service's pool (${location}): ${redactSecrets((error as Error).message)}`, {
+      hint: 'check that the pool can connect and its user may create the store\'s schema and tables',
+      cause: error,
+    });
+  }
+  client.release();
+  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, { ownsPool: false });
+}
+
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 
 /**
@@ -114,7 +150,11 @@ export class PostgresStore implements Store {
   /** The client-side bound of the user's statements (`ctx.tx`, source reads, checks). */
   private readonly userTimeoutMs: number;
 
-  constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string, private readonly prepare = true, timeouts: PostgresTimeouts = {}) {
+  /** Whether closing the store ends its pool (not the service's own). */
+  private readonly ownsPool: boolean;
+
+  constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string, private readonly prepare = true, timeouts: PostgresTimeouts = {}, ownership: { ownsPool: boolean } = { ownsPool: true }) {
+    this.ownsPool = ownership.ownsPool;
     this.timeouts = resolveTimeouts(timeouts);
     this.userTimeoutMs = userStatementTimeout(this.timeouts);
     const s = quoteIdentifier(schema, 'schema');
@@ -143,7 +183,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    if (this.ownsPool) await this.pool.end();
   }
 
   // ---- runs -------------------------------------------------------------------------------------
