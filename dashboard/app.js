@@ -46,7 +46,7 @@ function token() {
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(`/api/v1${path}`, {
+  const response = await fetch(`api/v1${path}`, {
     ...options,
     headers: { authorization: `Bearer ${token()}`, ...(options.body ? { 'content-type': 'application/json' } : {}) },
   });
@@ -113,7 +113,7 @@ async function followEvents() {
   state.stream = controller;
   while (!controller.signal.aborted) {
     try {
-      const response = await fetch('/api/v1/events', { headers: { authorization: `Bearer ${token()}` }, signal: controller.signal });
+      const response = await fetch('api/v1/events', { headers: { authorization: `Bearer ${token()}` }, signal: controller.signal });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       setLive(true);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -55,8 +55,30 @@ const ASSETS: Record<string, { file: () => string; type: string }> = {
  * `/api/v1` (token auth, scopes, validated bodies, OpenAPI), live updates, and the dashboard.
  */
 export function buildServer(options: ServerOptions): { app: FastifyInstance; events: RunEvents } {
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT });
+  return { app, events: install(app, options) };
+}
+
+const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/**
+ * The same server as a Fastify plugin, for a service that mounts it into its own app under a
+ * prefix: `await app.register(sluiceApi, { prefix: '/admin/sluice', sluice, metrics })`. Its
+ * hooks (auth, Host check, headers, error answers) and its body limit apply to its own routes
+ * only (Fastify's encapsulation): the service's routes are left as they were. The dashboard is
+ * at `<prefix>/`.
+ */
+export async function sluiceApi(app: FastifyInstance, options: ServerOptions): Promise<void> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  app.addHook('onRoute', (route) => {
+    route.bodyLimit ??= bodyLimit;
+  });
+  install(app, options);
+}
+
+/** Everything of the server on `app` (a whole app, or a plugin's encapsulated context). */
+function install(app: FastifyInstance, options: ServerOptions): RunEvents {
   const logger = options.logger ?? silentLogger;
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 64 * 1024 });
   installErrorHandler(app, logger);
   installHostCheck(app, options.allowedHosts ?? []);
   // JSON only: a text/plain body is a 415, not a string to validate.
@@ -103,7 +125,7 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   const events = new RunEvents(options.sluice, logger, options.eventsIntervalMs);
   const routes = apiRoutes(options.sluice, { tokenRevoked: (id) => events.revoked(id) });
   for (const route of routes) registerRoute(app, route);
-  const document = openApiDocument(routes, options.version ?? '0.0.0');
+  const document = openApiDocument(routes, options.version ?? '0.0.0', app.prefix === '' ? '/' : app.prefix);
   app.get('/api/v1/openapi.json', { config: { scope: 'read' } }, async () => document);
 
   app.get('/api/v1/events', { config: { scope: 'read' } }, async (request, reply) => {
@@ -121,11 +143,14 @@ export function buildServer(options: ServerOptions): { app: FastifyInstance; eve
   app.addHook('preClose', async () => events.close());
 
   for (const [path, asset] of Object.entries(ASSETS)) {
-    app.get(path, async (_request, reply) => {
+    app.get(path, async (request, reply) => {
+      // The page's links are relative (it may live under a prefix): its address must end in "/".
+      const [pathname, query] = request.url.split('?', 2);
+      if (path === '/' && !pathname!.endsWith('/')) return reply.redirect(`${pathname}/${query === undefined ? '' : `?${query}`}`, 308);
       reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
       reply.header('cache-control', 'no-cache');
       return reply.type(asset.type).send(await readFile(asset.file()));
     });
   }
-  return { app, events };
+  return events;
 }

@@ -6,7 +6,8 @@ import type { AnyRoute } from './route.js';
  * The OpenAPI 3.1 document of `/api/v1`, generated from the same zod schemas that validate the
  * requests, so that it cannot drift from what the server accepts.
  */
-export function openApiDocument(routes: readonly AnyRoute[], version: string): Record<string, unknown> {
+/** `base`: where the server is mounted (`/`, or the prefix a service registered it under). */
+export function openApiDocument(routes: readonly AnyRoute[], version: string, base = '/'): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const all: AnyRoute[] = [
     ...routes,
@@ -48,7 +49,7 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string): R
   return {
     openapi: '3.1.0',
     info: { title: 'Sluice admin API', version, description: 'Start, watch and steer backfills. Every route needs a token (`sluice token create --scope read|write|admin`).' },
-    servers: [{ url: '/' }],
+    servers: [{ url: base }],
     paths,
     components: {
       securitySchemes: {
