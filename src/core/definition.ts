@@ -160,7 +160,8 @@ const positiveInt = (what: string) =>
     .int({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` })
     .positive({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` });
 
-const definitionSchema = z.object({
+/** The options `defineBackfill` takes (exported for the docs' reference test). */
+export const definitionSchema = z.object({
   name: z.string({ error: 'name must be a string' }).regex(NAME_PATTERN, {
     error: (i) => `name must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${describe(i.input)}`,
   }),
