@@ -43,4 +43,16 @@ describe('entry points', () => {
     }
     assert.deepEqual(deep, []);
   });
+
+  it('the core imports no adapter (stores, sources, signals, server, observe, CLI) and no adapter\'s library', () => {
+    const core = join(ROOT, 'src', 'core');
+    const outside: string[] = [];
+    for (const file of sourceFiles(core)) {
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+        const leaves = spec!.startsWith('.') && !resolve(dirname(file), spec!).startsWith(core + '/');
+        if (leaves || HEAVY.includes(spec!) || spec === 'commander' || spec === 'pino') outside.push(`${relative(ROOT, file)}: ${spec}`);
+      }
+    }
+    assert.deepEqual(outside, []);
+  });
 });
