@@ -160,12 +160,9 @@ function progressCell(run) {
     el('span', { class: 'pct', text: pct === null ? '—' : `${pct}%` }));
 }
 
-function renderRunRows() {
-  const body = document.getElementById('runs-body');
-  if (!body) return;
-  const runs = [...state.runs.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-  body.replaceChildren(...runs.map((run) => el('tr', { 'data-run': run.id },
-    el('td', {}, el('a', { href: `#/runs/${encodeURIComponent(run.id)}`, text: run.id })),
+/** The row's cells that change while a run goes, rebuilt; its link cell is kept (see renderRunRows). */
+function runCells(run) {
+  return [
     el('td', { text: run.backfill }),
     el('td', {}, el('span', { class: `state ${run.state}`, text: run.state })),
     progressCell(run),
@@ -173,7 +170,33 @@ function renderRunRows() {
     el('td', { class: 'num', text: duration(run.etaSeconds) }),
     el('td', { text: run.owner }),
     el('td', { text: when(run.createdAt) }),
-  )));
+  ];
+}
+
+/**
+ * Updates the runs table in place: a run's row and its link stay the same elements from one event
+ * to the next, so that a click or the keyboard focus on a run is never lost to a redraw (events
+ * arrive several times a second while runs go). Rows move only when the order changes.
+ */
+function renderRunRows() {
+  const body = document.getElementById('runs-body');
+  if (!body) return;
+  const runs = [...state.runs.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  const existing = new Map([...body.children].map((tr) => [tr.dataset.run, tr]));
+  const rows = runs.map((run) => {
+    let tr = existing.get(run.id);
+    if (!tr) tr = el('tr', { 'data-run': run.id }, el('td', {}, el('a', { href: `#/runs/${encodeURIComponent(run.id)}`, text: run.id })));
+    const cells = runCells(run);
+    // Only what changed is replaced: an unchanged cell keeps its element.
+    cells.forEach((cell, i) => {
+      const current = tr.children[i + 1];
+      if (!current) tr.append(cell);
+      else if (!current.isEqualNode(cell)) current.replaceWith(cell);
+    });
+    return tr;
+  });
+  const current = [...body.children];
+  if (current.length !== rows.length || rows.some((tr, i) => current[i] !== tr)) body.replaceChildren(...rows);
   document.getElementById('runs-empty').hidden = runs.length > 0;
 }
 

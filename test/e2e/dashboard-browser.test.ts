@@ -51,9 +51,12 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
     const runId = (created.json.run as { id: string }).id;
     const bar = page.locator(`progress[data-run="${runId}"]`);
     await bar.waitFor({ timeout: 20_000 });
+    // The run's link stays the same element while events redraw the table (a click is never lost to a redraw).
+    const link = await page.getByRole('link', { name: runId }).elementHandle();
     const first = await until(page, async () => Number(await bar.getAttribute('value') ?? '0'), (v) => v > 0, 'the progress bar to start');
     const later = await until(page, async () => Number(await bar.getAttribute('value') ?? '0'), (v) => v > first, 'the progress bar to move');
     assert.ok(later > first);
+    assert.equal(await link!.evaluate((node) => node.isConnected), true, 'the link survived the progress updates');
     assert.equal(await page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce), true, 'the page was never reloaded');
     assert.match(await page.locator(`tr[data-run="${runId}"]`).innerText(), /slow\s+running[\s\S]*browser-test/);
     await page.screenshot({ path: `${RESULTS}runs-list.png`, fullPage: true });
