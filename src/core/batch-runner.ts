@@ -5,6 +5,7 @@ import type { BackfillDefinition, ProcessContext } from './definition.js';
 import { BatchAbortedError, CheckpointMovedError, errorClassOf, isTransientStoreError, LeaseLostError, messageOf, PermanentError } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
+import { type FailedItem, type ItemOutcomes, ItemReports, type RetryItem, type Settled } from './item-reports.js';
 import type { Logger } from './logger.js';
 import { quarantinePayload } from './payload.js';
 import { canaryUse } from './rollout.js';
@@ -113,21 +114,43 @@ export class BatchRunner {
 
   // ---- transactional: process and checkpoint in one transaction ---------------------------
 
+  /**
+   * The batch's writes are one transaction with its checkpoint. An item `process` fails is
+   * quarantined and the rest commits (`process` wrote nothing for it). Items to retry later hold
+   * the batch back: its transaction rolls back, and after the wait the batch runs again without the
+   * failed items (nothing it wrote was kept, so nothing is written twice). A throw rolls back the
+   * whole batch: retried with backoff, then bisected under savepoints.
+   */
   private async runTransactional(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, retry, clock } = this.config;
     let lastError: unknown;
-    const retries = new FailedAttempts();
+    const settled = new SettledItems();
+    const failedEarlier = new Set<unknown>();
+    const without = (todo: unknown[]) => (failedEarlier.size === 0 ? todo : todo.filter((item) => !failedEarlier.has(item)));
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       try {
         return await store.transaction(async (tx) => {
           const { todo, skipped } = await this.undelivered(tx, input.read.items);
-          if (todo.length > 0) await this.config.definition.process(todo, this.context(input.partition, attempt, tx.sql));
-          const outcome: Outcome = { succeeded: todo, failed: [], ...retries.record() };
+          const pending = without(todo);
+          const reports = this.reportsFor(pending);
+          if (pending.length > 0) await this.config.definition.process(pending, this.context(input.partition, attempt, tx.sql, reports));
+          const call = reports.settle();
+          if (call.retry.length > 0 && attempt < retry.attempts) throw new ItemsToRetry(call);
+          settled.add(call, attempt);
+          settled.giveUp(call.retry, attempt);
+          const outcome = settled.outcome();
           const delta = this.delta(input, skipped, outcome, malformed.length);
           if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
         }, { rollback: this.config.dryRun });
       } catch (error) {
+        if (error instanceof ItemsToRetry) {
+          // Its failed items stay failed; the others run again after the wait.
+          settled.add({ succeeded: [], failed: error.call.failed, retry: [] }, attempt);
+          for (const { item } of error.call.failed) failedEarlier.add(item);
+          await this.waitToRetryItems(input.partition, attempt, error.call.retry, settled);
+          continue;
+        }
         // The store's connection failed (a restart, a failover): not the items' fault. The caller
         // rides it out and resumes from the stored checkpoint; retrying and bisecting here would
         // quarantine good items.
@@ -136,7 +159,7 @@ export class BatchRunner {
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);
-        retries.add(error);
+        settled.retries.add(error);
         this.config.onRetry({ partition: input.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
         await clock.sleep(delayMs, this.config.signal);
       }
@@ -145,18 +168,10 @@ export class BatchRunner {
     this.throwIfAborted(input.partition);
     return store.transaction(async (tx) => {
       const { todo, skipped } = await this.undelivered(tx, input.read.items);
-      const isolated = await isolateFailures(
-        todo,
-        async (subset) => attemptOnce(() => tx.savepoint(async () => {
-          await this.config.definition.process([...subset], this.context(input.partition, retry.attempts + 1, tx.sql));
-        })),
-        lastError ?? new Error('batch failed'),
-      );
-      const outcome: Outcome = {
-        succeeded: isolated.succeeded,
-        failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })),
-        ...retries.record(),
-      };
+      await this.bisect(without(todo), lastError, settled, (subset, reports) => attemptOnce(() => tx.savepoint(async () => {
+        await this.config.definition.process([...subset], this.context(input.partition, retry.attempts + 1, tx.sql, reports));
+      })));
+      const outcome = settled.outcome();
       const delta = this.delta(input, skipped, outcome, malformed.length);
       if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
       return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
@@ -173,30 +188,90 @@ export class BatchRunner {
     if (this.config.signal.aborted) throw new BatchAbortedError(this.config.run.id, partition);
   }
 
-  /** Calls `process` with retries and backoff; if it still fails, bisects to isolate failing items. */
+  /**
+   * Calls `process` and settles each item: what it reported nothing of succeeded, what it failed
+   * is quarantined, what it asked to retry later is sent again alone (backoff with jitter, never
+   * sooner than the longest advised delay), up to the retry policy's attempts. A call that throws
+   * fails the items it was given: they are tried again with backoff and, if they keep failing,
+   * bisected to isolate the failing ones. Items that succeeded are never sent again.
+   */
   private async processWithRecovery(todo: unknown[], partition: number, tx: SqlTransaction | undefined): Promise<Outcome> {
     if (todo.length === 0) return { succeeded: [], failed: [] };
     const { retry, clock, definition } = this.config;
+    const settled = new SettledItems();
+    let pending = todo;
     let lastError: unknown;
-    const retries = new FailedAttempts();
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-      const error = await attemptOnce(() => definition.process(todo, this.context(partition, attempt, tx)));
-      if (error === undefined) return { succeeded: todo, failed: [], ...retries.record() };
+      const reports = this.reportsFor(pending);
+      const error = await attemptOnce(() => definition.process(pending, this.context(partition, attempt, tx, reports)));
+      if (error === undefined) {
+        const call = reports.settle();
+        settled.add(call, attempt);
+        if (call.retry.length === 0) return settled.outcome();
+        if (attempt === retry.attempts) {
+          settled.giveUp(call.retry, attempt);
+          return settled.outcome();
+        }
+        pending = call.retry.map((r) => r.item);
+        await this.waitToRetryItems(partition, attempt, call.retry, settled);
+        continue;
+      }
       this.throwIfAborted(partition);
       lastError = error;
       if (isPermanent(error) || attempt === retry.attempts) break;
       const delayMs = backoffDelay(retry, attempt, clock.random);
-      retries.add(error);
+      settled.retries.add(error);
       this.config.onRetry({ partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
       await clock.sleep(delayMs, this.config.signal);
     }
     this.throwIfAborted(partition);
-    const isolated = await isolateFailures(
-      todo,
-      (subset) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx))),
-      lastError,
-    );
-    return { succeeded: isolated.succeeded, failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })), ...retries.record() };
+    await this.bisect(pending, lastError, settled, (subset, reports) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx, reports))));
+    return settled.outcome();
+  }
+
+  /** The reports of one call of `process` over these items. */
+  private reportsFor(items: readonly unknown[]): ItemReports {
+    return new ItemReports(items, (item) => this.keyOf(item));
+  }
+
+  /**
+   * Isolates the failing items of `items` (which failed as a whole with `knownFailure`) by bisection.
+   * Items a call reports as failed or to retry are failed here: the retries are spent.
+   */
+  private async bisect(
+    items: readonly unknown[],
+    knownFailure: unknown,
+    settled: SettledItems,
+    call: (subset: readonly unknown[], reports: ItemReports) => Promise<unknown | undefined>,
+  ): Promise<void> {
+    const attempts = this.config.retry.attempts + 1;
+    const reported: FailedItem[] = [];
+    const isolated = await isolateFailures(items, async (subset) => {
+      const reports = this.reportsFor(subset);
+      const error = await call(subset, reports);
+      if (error === undefined) {
+        const outcome = reports.settle();
+        reported.push(...outcome.failed, ...outcome.retry.map(({ item, error: e }) => ({ item, error: e })));
+      }
+      return error;
+    }, knownFailure ?? new Error('batch failed'));
+    const failedHere = new Set(reported.map((r) => r.item));
+    settled.add({ succeeded: isolated.succeeded.filter((item) => !failedHere.has(item)), failed: [...isolated.failed, ...reported], retry: [] }, attempts);
+  }
+
+  /** Waits before sending the items to retry again: the backoff, or the longest delay their provider advised. */
+  private async waitToRetryItems(partition: number, attempt: number, items: readonly RetryItem[], settled: SettledItems): Promise<void> {
+    const { retry, clock } = this.config;
+    const advisedMs = Math.max(0, ...items.map((r) => r.afterMs));
+    const delayMs = Math.max(backoffDelay(retry, attempt, clock.random), advisedMs);
+    for (const r of items) settled.retries.add(r.error);
+    const first = items[0]!;
+    this.config.onRetry({
+      partition, attempt, delayMs, errorClass: errorClassOf(first.error),
+      message: `${items.length} item${items.length === 1 ? '' : 's'} to retry${advisedMs > 0 ? ` (advised wait ${advisedMs} ms)` : ''}: ${messageOf(first.error)}`,
+    });
+    await clock.sleep(delayMs, this.config.signal);
+    this.throwIfAborted(partition);
   }
 
   private async undelivered(tx: StoreTransaction, items: unknown[]): Promise<{ todo: unknown[]; skipped: number }> {
@@ -263,7 +338,7 @@ export class BatchRunner {
     return counts;
   }
 
-  private context(partition: number, attempt: number, tx: SqlTransaction | undefined): ProcessContext {
+  private context(partition: number, attempt: number, tx: SqlTransaction | undefined, reports: ItemOutcomes): ProcessContext {
     const { run, dryRun, signal, definition } = this.config;
     // A reprocess-all run is a deliberate second delivery: its keys must differ from the first's,
     // or an idempotent target would drop every item; they stay stable across its own retries.
@@ -276,11 +351,41 @@ export class BatchRunner {
       tx,
       signal,
       idempotencyKey: (item: unknown) => idempotencyKeyFor(namespace, this.keyOf(item)),
+      fail: (item, error) => reports.fail(item, error),
+      retryLater: (item, options) => reports.retryLater(item, options),
     };
   }
 
   private keyOf(item: unknown): ItemKey {
     return normalizeItemKey(this.config.definition.key(item), this.config.definition.name);
+  }
+}
+
+/** Thrown inside a transactional batch to roll it back: items asked to be retried later. */
+class ItemsToRetry extends Error {
+  constructor(readonly call: Settled) {
+    super(`${call.retry.length} item(s) to retry later`);
+  }
+}
+
+/** The items of one batch as their calls settle them, with the attempts that failed on the way. */
+class SettledItems {
+  readonly retries = new FailedAttempts();
+  private readonly succeeded: unknown[] = [];
+  private readonly failed: Outcome['failed'] = [];
+
+  add(call: Settled, attempts: number): void {
+    this.succeeded.push(...call.succeeded);
+    this.failed.push(...call.failed.map(({ item, error }) => ({ item, error, attempts })));
+  }
+
+  /** Items still to retry when the attempts are spent: quarantined with the error they last reported. */
+  giveUp(items: readonly RetryItem[], attempts: number): void {
+    this.failed.push(...items.map(({ item, error }) => ({ item, error, attempts })));
+  }
+
+  outcome(): Outcome {
+    return { succeeded: this.succeeded, failed: this.failed, ...this.retries.record() };
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import type { ItemKey } from './cursor.js';
 import type { RetryPolicy, RunParams } from './run.js';
+import type { ItemOutcomes } from './item-reports.js';
 import type { Source } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { ControllerOptions } from './throttle/controller.js';
@@ -22,7 +23,12 @@ import type { HealthSignal } from './throttle/signal.js';
 export type DeliveryMode = 'transactional' | 'at-least-once';
 
 /** What `process` is handed besides the batch. */
-export interface ProcessContext {
+/**
+ * What `process` gets besides its batch. Items it reports nothing of succeeded once it returns;
+ * `fail` and `retryLater` (from ItemOutcomes) settle single items without failing the batch, and a
+ * thrown error still means the whole batch failed.
+ */
+export interface ProcessContext extends ItemOutcomes {
   readonly run: { readonly id: string; readonly backfill: string; readonly params: RunParams };
   readonly partition: number;
   /** 1-based attempt of this batch (retries increase it). */

@@ -3,6 +3,7 @@ import type { BackfillDefinition, ProcessContext } from './definition.js';
 import { errorClassOf, LeaseLostError, messageOf } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
+import { ItemReports } from './item-reports.js';
 import type { Logger } from './logger.js';
 import type { QuarantineRecord, RunRecord } from './run.js';
 import type { ReplayResult } from './sluice.js';
@@ -90,19 +91,28 @@ async function replayChunk(options: ReplayOptions, chunk: Resolved[]): Promise<{
   const ready = chunk.filter((r) => r.item !== undefined);
   const unresolved = chunk.filter((r) => r.item === undefined);
   const keyOf = (r: Resolved) => normalizeItemKey(definition.key(r.item), definition.name);
-  const context = (tx: SqlTransaction | undefined, r: Resolved): ProcessContext => ({
+  const itemKey = (item: unknown) => normalizeItemKey(definition.key(item), definition.name);
+  const context = (tx: SqlTransaction | undefined, r: Resolved, reports: ItemReports): ProcessContext => ({
     run: { id: run.id, backfill: run.backfill, params: run.params },
     partition: r.entry.partitionIndex ?? 0,
     attempt: r.entry.attempts + 1,
     dryRun: false,
     tx,
     signal: new AbortController().signal,
-    idempotencyKey: (item: unknown) => idempotencyKeyFor(definition.ledgerNamespace, normalizeItemKey(definition.key(item), definition.name)),
+    idempotencyKey: (item: unknown) => idempotencyKeyFor(definition.ledgerNamespace, itemKey(item)),
+    fail: (item, error) => reports.fail(item, error),
+    retryLater: (item, options) => reports.retryLater(item, options),
   });
   const attempt = (tx: SqlTransaction | undefined) => async (subset: readonly Resolved[]) => {
     try {
-      await definition.process(subset.map((r) => r.item), context(tx, subset[0]!));
-      return undefined;
+      const items = subset.map((r) => r.item);
+      const reports = new ItemReports(items, itemKey);
+      await definition.process(items, context(tx, subset[0]!, reports));
+      // A replay is the item's last attempt: an item reported failed or to retry stays quarantined.
+      // Bisection narrows a subset with such an item down to it.
+      const { failed, retry } = reports.settle();
+      const reported = failed[0] ?? retry[0];
+      return reported === undefined ? undefined : reported.error;
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
       return error ?? new Error('process failed');

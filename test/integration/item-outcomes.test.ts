@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createSluice, defineBackfill, iterable, type ProcessContext } from '../../src/index.js';
+import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
+import { tempDir } from '../helpers/temp.js';
+
+/**
+ * A provider's API on loopback: POST /items/<key> answers, per key, the next status of its script
+ * (then 200), with `Retry-After` on a 429; every request is recorded with its time.
+ */
+class Receiver {
+  readonly requests: Array<{ key: string; at: number; status: number }> = [];
+  private readonly scripts = new Map<string, number[]>();
+  private server!: Server;
+  url = '';
+
+  script(key: string, statuses: number[]): void {
+    this.scripts.set(key, [...statuses]);
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((request, response) => {
+      const key = decodeURIComponent(request.url!.replace(/^\/items\//, ''));
+      const status = this.scripts.get(key)?.shift() ?? 200;
+      this.requests.push({ key, at: Date.now(), status });
+      if (status === 429) response.setHeader('retry-after', '1');
+      response.statusCode = status;
+      request.resume();
+      request.on('end', () => response.end(JSON.stringify({ status })));
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  sent(key: string): number {
+    return this.requests.filter((r) => r.key === key).length;
+  }
+
+  delivered(key: string): number {
+    return this.requests.filter((r) => r.key === key && r.status === 200).length;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly retryAfterMs: number | undefined) {
+    super(`the provider answered ${status}`);
+    this.name = `HTTP_${status}`;
+  }
+}
+
+/** What a user writes: send each item, and tell Sluice what became of it. */
+async function sendEach(receiver: Receiver, items: Array<{ id: number }>, ctx: ProcessContext): Promise<void> {
+  await Promise.all(items.map(async (item) => {
+    const response = await fetch(`${receiver.url}/items/${item.id}`, { method: 'POST', body: JSON.stringify(item), headers: { 'idempotency-key': ctx.idempotencyKey(item) } });
+    await response.text();
+    if (response.ok) return;
+    const retryAfter = response.headers.get('retry-after');
+    const error = new HttpError(response.status, retryAfter === null ? undefined : Number(retryAfter) * 1000);
+    if (response.status === 429 || response.status >= 500) ctx.retryLater(item, { error, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) });
+    else ctx.fail(item, error);
+  }));
+}
+
+const items = (n: number) => iterable({
+  from: (after: unknown) => Array.from({ length: Math.max(0, n - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })),
+  cursorOf: (i: { id: number }) => i.id,
+});
+
+describe('per-item outcomes against a provider on loopback', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let receiver: Receiver;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    receiver = new Receiver();
+    await receiver.start();
+  });
+  after(async () => {
+    await receiver.stop();
+    await cleanup();
+  });
+
+  it('retries only the items that need it, honours Retry-After, quarantines what failed for good, and a re-trigger sends nothing again', async () => {
+    receiver.script('7', [500]);
+    receiver.script('13', [429]);
+    receiver.script('21', [400]);
+    receiver.script('33', [500, 500, 500, 500]);
+    const store: SqliteStore = await openSqliteStore(join(dir, 'at-least-once.db'));
+    const def = defineBackfill<{ id: number }>({
+      name: 'push', source: items(60), key: (i) => i.id, batchSize: 20, delivery: 'at-least-once',
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, maxFailureRatio: 1,
+      process: (batch, ctx) => sendEach(receiver, batch, ctx),
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('push')).done;
+    assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+    assert.deepEqual([outcome.counts.processed, outcome.counts.quarantined], [58, 2]);
+
+    // One request for every item that never failed: a failing item does not re-send its batch.
+    const once = Array.from({ length: 60 }, (_, i) => String(i + 1)).filter((k) => !['7', '13', '21', '33'].includes(k));
+    assert.deepEqual(once.filter((k) => receiver.sent(k) !== 1), [], 'items sent more than once');
+    assert.deepEqual(['7', '13', '21', '33'].map((k) => receiver.sent(k)), [2, 2, 1, 3], 'a 500 and a 429 once: sent again once; a 400: never again; always 500: the 3 attempts');
+    assert.equal(receiver.requests.length, 56 + 2 + 2 + 1 + 3);
+    assert.deepEqual(once.concat('7', '13').filter((k) => receiver.delivered(k) !== 1), [], 'every good item delivered exactly once');
+    // The 429 said Retry-After: 1 (second): its retry waited at least that long.
+    const [first, retried] = receiver.requests.filter((r) => r.key === '13');
+    assert.ok(retried!.at - first!.at >= 1000, `retried after ${retried!.at - first!.at} ms`);
+
+    const quarantine = await sluice.listQuarantine({ runId: outcome.runId });
+    assert.deepEqual(quarantine.map((q) => [q.itemKey, q.errorClass, q.attempts]).sort(), [['21', 'HTTP_400', 1], ['33', 'HTTP_500', 3]]);
+    const report = await sluice.status(outcome.runId);
+    assert.ok(report.run.counts.processed === 58);
+
+    // A re-trigger (a new run) sends nothing the ledger holds.
+    const before = receiver.requests.length;
+    const again = await (await sluice.start('push', { newRun: true })).done;
+    assert.equal(again.state, 'succeeded');
+    // Only the two never delivered are tried again (33's provider fails it once more: sent twice).
+    assert.deepEqual(receiver.requests.slice(before).map((r) => r.key).sort(), ['21', '33', '33']);
+    assert.deepEqual([again.counts.processed, again.counts.skipped], [2, 58]);
+    await sluice.close();
+    await store.close();
+  });
+
+  it('a transactional backfill commits the rest of a batch without the failed item, and an item to retry later rolls its batch back to run again', async () => {
+    const store: SqliteStore = await openSqliteStore(join(dir, 'transactional.db'));
+    await store.transaction((tx) => tx.sql.execute('CREATE TABLE copied (id INTEGER PRIMARY KEY, writes INTEGER NOT NULL)'));
+    const calls: number[][] = [];
+    let askedToRetry = false;
+    const def = defineBackfill<{ id: number }>({
+      name: 'copy', source: items(30), key: (i) => i.id, batchSize: 10, delivery: 'transactional',
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, maxFailureRatio: 1,
+      async process(batch, ctx) {
+        calls.push(batch.map((i) => i.id));
+        for (const item of batch) {
+          if (item.id === 4) { ctx.fail(item, new HttpError(422, undefined)); continue; }
+          if (item.id === 15 && !askedToRetry) { askedToRetry = true; ctx.retryLater(item, { afterMs: 50 }); continue; }
+          await ctx.tx!.execute('INSERT INTO copied (id, writes) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1', [item.id]);
+        }
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('copy')).done;
+    assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+    assert.deepEqual([outcome.counts.processed, outcome.counts.quarantined], [29, 1]);
+    const rows = await store.readConnection().query<{ id: number; writes: number }>('SELECT id, writes FROM copied ORDER BY id');
+    assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 30 }, (_, i) => i + 1).filter((id) => id !== 4));
+    assert.deepEqual(rows.filter((r) => r.writes !== 1), [], 'the rolled-back batch left no write behind: each row written once');
+    assert.equal(calls.length, 4, 'three batches, the second one twice');
+    assert.deepEqual(calls[1], calls[2], 'the batch with the item to retry ran again whole (its writes had rolled back)');
+    const quarantine = await sluice.listQuarantine({ runId: outcome.runId });
+    assert.deepEqual(quarantine.map((q) => [q.itemKey, q.errorClass]), [['4', 'HTTP_422']]);
+    await sluice.close();
+    await store.close();
+  });
+
+  it('refuses a report of an item that is not in the batch, as the batch\'s failure', async () => {
+    const store: SqliteStore = await openSqliteStore(join(dir, 'stranger.db'));
+    const def = defineBackfill<{ id: number }>({
+      name: 'stranger', source: items(5), key: (i) => i.id, batchSize: 5, retry: { attempts: 1 }, maxFailureRatio: 1,
+      process: (_batch, ctx) => ctx.fail({ id: 99 }, new Error('no')),
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('stranger')).done;
+    const quarantine = await sluice.listQuarantine({ runId: outcome.runId });
+    assert.equal(quarantine.length, 5);
+    assert.match(quarantine[0]!.message, /ctx\.fail was given an item that is not in this call's batch \(key "99"\)/);
+    await sluice.close();
+    await store.close();
+  });
+});
