@@ -24,6 +24,8 @@ bench('./engine-overhead-postgres.ts', quick ? ['--rows', '20000', '--runs', '1'
 bench('./real-backfill-peers.ts', quick
   ? ['--rows', '10000', '--per-item-rows', '2000', '--runs', '1', '--concurrency', '1,2', '--peer-concurrency', '2']
   : ['--rows', '1000000', '--per-item-rows', '20000', '--runs', '3', '--peer-runs', '1']);
+// Writing back through ctx.tx on PostgreSQL: row by row against one set-based statement per batch.
+bench('./set-based-write.ts', quick ? ['--rows', '5000', '--runs', '1'] : ['--rows', '20000', '--runs', '5']);
 // Memory: peak RSS over growing runs, each in a fresh process.
 bench('./memory.ts', quick ? ['--sizes', '20000,100000'] : []);
 // Resume after SIGKILL: restart to first commit, items processed twice.

@@ -33,6 +33,7 @@ export {
   PermanentError,
   ExitCode,
 } from './core/errors.js';
+export { SqlPlaceholderError } from './core/placeholders.js';
 export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
 export type { IterableContext, IterableSourceOptions } from './sources/index.js';

@@ -3,4 +3,5 @@
 // Its own entry point, so that users of the embedded store never load pg.
 export { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './stores/postgres/index.js';
 export { PostgresConnection } from './stores/postgres/index.js';
+export { pgClient, pgTransactionPool, type BatchTransactionClient } from './stores/postgres/index.js';
 export { postgresHealth, type PostgresHealthOptions } from './signals/postgres-health.js';

@@ -22,21 +22,23 @@ import type { HealthSignal } from './throttle/signal.js';
  */
 export type DeliveryMode = 'transactional' | 'at-least-once';
 
-/** What `process` is handed besides the batch. */
 /**
- * What `process` gets besides its batch. Items it reports nothing of succeeded once it returns;
- * `fail` and `retryLater` (from ItemOutcomes) settle single items without failing the batch, and a
- * thrown error still means the whole batch failed.
+ * What `process` gets besides its batch; `Delivery` decides whether `tx` is there. Items it
+ * reports nothing of succeeded once it returns; `fail` and `retryLater` (from ItemOutcomes)
+ * settle single items without failing the batch, and a thrown error still means the whole batch failed.
  */
-export interface ProcessContext extends ItemOutcomes {
+export interface ProcessContext<Delivery extends DeliveryMode = DeliveryMode> extends ItemOutcomes {
   readonly run: { readonly id: string; readonly backfill: string; readonly params: RunParams };
   readonly partition: number;
   /** 1-based attempt of this batch (retries increase it). */
   readonly attempt: number;
   /** True in `--dry-run`: do the work but change nothing outside `ctx.tx` (which is rolled back). */
   readonly dryRun: boolean;
-  /** The batch transaction on the store's database (transactional backfills only). */
-  readonly tx: SqlTransaction | undefined;
+  /**
+   * The batch transaction on the store's database: there for `delivery: 'transactional'`, absent
+   * otherwise. Its driver's client: `pgClient(ctx)` from `sluice/postgres`, `sqliteDatabase(ctx)` from `sluice/sqlite`.
+   */
+  readonly tx: Delivery extends 'transactional' ? SqlTransaction : undefined;
   /** Deterministic idempotency key of an item, the same on every run and re-run. */
   idempotencyKey(item: unknown): string;
   /** Aborted only when the host aborts batches in flight (`run.abortInFlight()`, or a second Ctrl-C in the CLI); pause and cancel wait for the batch to finish. */
@@ -44,7 +46,7 @@ export interface ProcessContext extends ItemOutcomes {
 }
 
 /** What the user writes once. */
-export interface BackfillDefinitionInput<Item> {
+export interface BackfillDefinitionInput<Item, Delivery extends DeliveryMode = DeliveryMode> {
   /** Unique name: letters, digits, `.`, `_`, `-`. */
   name: string;
   description?: string;
@@ -52,8 +54,8 @@ export interface BackfillDefinitionInput<Item> {
   /** Stable item key; defaults to the source's (e.g. the keyset columns). */
   key?: (item: Item) => ItemKey | number;
   /** The same function the real-time path uses, called once per batch. */
-  process: (batch: Item[], ctx: ProcessContext) => Promise<void> | void;
-  delivery?: DeliveryMode;
+  process: (batch: Item[], ctx: ProcessContext<Delivery>) => Promise<void> | void;
+  delivery?: Delivery;
   /** Record delivered keys in the permanent ledger and skip them. Default: on for at-least-once, off for transactional. */
   dedup?: boolean;
   /** Ledger namespace; defaults to the name. Two backfills sharing a namespace never deliver a key twice. */
@@ -265,7 +267,14 @@ export const definitionSchema = z.object({
   slo: z.custom<SloConfigInput>((v) => !!v && typeof v === 'object', { error: 'slo must be an object like { objectives: [{ name: "latency", sli: { kind: "batch-duration", thresholdSeconds: 300 }, objective: 0.95 }] }' }).optional(),
 }).strict();
 
-/** Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option. */
+/**
+ * Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option.
+ * With `delivery: 'transactional'` written in the call, `process` gets `ctx.tx` typed as present.
+ */
+export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'transactional'> & { delivery: 'transactional' }): BackfillDefinition<Item>;
+export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'at-least-once'>): BackfillDefinition<Item>;
+/** A delivery mode known only at run time (a `DeliveryMode` variable): `ctx.tx` may be absent. */
+export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): BackfillDefinition<Item>;
 export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): BackfillDefinition<Item> {
   const label = typeof (input as { name?: unknown })?.name === 'string' ? `defineBackfill("${input.name}")` : 'defineBackfill()';
   if (input === null || typeof input !== 'object') throw new ConfigError(`${label}: expected an options object`);

@@ -5,10 +5,18 @@
  */
 export type SqlDialect = 'sqlite' | 'postgres';
 
-export type SqlValue = string | number | bigint | boolean | null | Buffer | Date;
+/**
+ * A parameter. Arrays go to PostgreSQL as arrays (`unnest($1::int[])`, `= ANY($1)`); SQLite has
+ * none and refuses them (pass JSON text and read it with `json_each(?)`).
+ */
+export type SqlValue = string | number | bigint | boolean | null | Buffer | Date | readonly SqlValue[];
 export type SqlRow = Record<string, unknown>;
 
-/** A connection that can run statements. Placeholders are written `?` and translated per dialect. */
+/**
+ * A connection that can run statements. Placeholders: `?` on SQLite; on PostgreSQL `$1, $2, …`
+ * (passed as written, so `?` stays the jsonb operator) or `?` (portable: numbered in order when the
+ * statement has parameters and no `$n`). A statement without parameters is always passed as written.
+ */
 export interface SqlConnection {
   readonly dialect: SqlDialect;
   /** Runs a statement that returns rows. */

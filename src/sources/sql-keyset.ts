@@ -2,6 +2,7 @@ import type { Cursor, ItemKey } from '../core/cursor.js';
 import { SourceError } from '../core/errors.js';
 import type { MalformedRecord, PartitionSpec, ReplayRequest, Source, SourceBatch, SourceFilter, SourceReader } from '../core/source.js';
 import { quoteIdentifier, quoteQualifiedName, type SqlConnection, type SqlSnapshot, type SqlValue } from '../core/sql.js';
+import { WHERE_SLOT, withWhere } from './where-slot.js';
 
 export interface SqlKeysetOptions {
   /** Table (or `schema.table`) to read. */
@@ -10,7 +11,10 @@ export interface SqlKeysetOptions {
   key: string | readonly string[];
   /** Columns to read; default all. The key columns are always read. */
   columns?: readonly string[];
-  /** A SQL condition written by the developer (trusted code, not user input), e.g. `risk_score IS NULL`. */
+  /**
+   * A SQL condition written by the developer (trusted code, not user input), e.g. `risk_score IS NULL`.
+   * Passed as written: on PostgreSQL a `?` in it is the jsonb operator (`meta ? 'source'`).
+   */
   where?: string;
   /** Timestamp column that `--since` filters on (`column >= since`). */
   sinceColumn?: string;
@@ -24,7 +28,7 @@ export interface SqlKeysetOptions {
  * The rows of a table in key order, by keyset pagination (`WHERE key > cursor ORDER BY key LIMIT n`),
  * never OFFSET: every read costs the same wherever the cursor is. The cursor is the JSON array of
  * the last row's key values. The SQL is portable (row values, window functions, `?` placeholders
- * that the PostgreSQL connection translates); only the catalog checks differ per dialect.
+ * numbered for PostgreSQL before the `where` condition goes in); only the catalog checks differ per dialect.
  */
 export function sqlKeyset<Row = Record<string, unknown>>(options: SqlKeysetOptions): Source<Row> {
   const compiled = compile(options);
@@ -39,12 +43,13 @@ export function sqlKeyset<Row = Record<string, unknown>>(options: SqlKeysetOptio
       return keys.length === 1 ? String(values[0]) : JSON.stringify(values);
     },
     async open(environment) {
-      const connection = options.connection ?? environment.storeConnection;
-      if (!connection) {
+      const given = options.connection ?? environment.storeConnection;
+      if (!given) {
         throw new SourceError(
           `sqlKeyset(${options.table}): no database to read: the store offers sources no SQL connection, so pass one as sqlKeyset({ ..., connection })`,
         );
       }
+      const connection = withWhere(given, compiled.userWhere);
       const catalog = await validate(connection, compiled);
       return new SqlKeysetReader<Row>(connection, compiled, exactKeyTexts(connection, compiled, catalog), exactKeys, integerKey(connection, compiled, catalog));
     },
@@ -62,7 +67,10 @@ interface Compiled {
   /** Every requested column (key columns included), unquoted; undefined = all. */
   columns: string[] | undefined;
   select: string;
+  /** `WHERE_SLOT` when there is a condition: the statements hold the slot, `withWhere` fills it in. */
   where: string | undefined;
+  /** The developer's condition, on its own lines. */
+  userWhere: string | undefined;
   sinceColumn: string | undefined;
   since: string | undefined;
   fanOutColumn: string | undefined;
@@ -89,7 +97,8 @@ function compile(options: SqlKeysetOptions): Compiled {
       columns,
       select,
       // On its own lines, so that a trailing `-- comment` in the fragment cannot swallow what follows.
-      where: where ? `(\n${where}\n)` : undefined,
+      where: where ? WHERE_SLOT : undefined,
+      userWhere: where ? `(\n${where}\n)` : undefined,
       sinceColumn: options.sinceColumn,
       since: options.sinceColumn === undefined ? undefined : quoteIdentifier(options.sinceColumn, 'sinceColumn'),
       fanOutColumn: options.fanOutColumn,

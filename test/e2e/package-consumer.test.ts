@@ -32,7 +32,7 @@ describe('the packed package in a new app', () => {
     const [packed] = JSON.parse(stdout) as Array<{ filename: string }>;
     writeFileSync(join(app, 'package.json'), JSON.stringify({
       name: 'consumer-app', private: true, type: 'module',
-      dependencies: { sluice: `file:./${packed!.filename}` },
+      dependencies: { sluice: `file:./${packed!.filename}`, kysely: version('kysely') },
       devDependencies: { typescript: version('typescript'), '@types/node': version('@types/node') },
       // The better-sqlite3 this checkout was tested with, so that its binary below fits.
       overrides: { 'better-sqlite3': version('better-sqlite3') },
@@ -66,6 +66,7 @@ describe('the packed package in a new app', () => {
     assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), {
       sqlite: { state: 'succeeded', processed: 50, rows: 50 },
       postgres: { state: 'succeeded', processed: 50 },
+      kysely: { state: 'succeeded', processed: 50, rows: 50 },
       server: { healthz: 200, runs: 401 },
       metrics: true,
       rules: true,
@@ -77,24 +78,41 @@ describe('the packed package in a new app', () => {
 const APP = `
 import { createSluice, defineBackfill, iterable, type BackfillDefinition } from 'sluice';
 import { openSqliteStore } from 'sluice/sqlite';
-import { openPostgresStore } from 'sluice/postgres';
+import { openPostgresStore, pgTransactionPool } from 'sluice/postgres';
+import { Kysely, PostgresDialect } from 'kysely';
 import { buildServer } from 'sluice/server';
 import { RunMetrics, sloRulesYaml } from 'sluice/observe';
 
 interface Customer { id: number; email: string }
 
+const customerSource = () => iterable({
+  from: (after: unknown) => Array.from({ length: Math.max(0, 50 - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1, email: 'c' + (Number(after ?? 0) + i + 1) + '@example.com' })),
+  cursorOf: (c: Customer) => c.id,
+});
+
 const customers: BackfillDefinition<Customer> = defineBackfill<Customer>({
   name: 'customers',
-  source: iterable({
-    from: (after: unknown) => Array.from({ length: Math.max(0, 50 - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1, email: 'c' + (Number(after ?? 0) + i + 1) + '@example.com' })),
-    cursorOf: (c: Customer) => c.id,
-  }),
+  source: customerSource(),
   key: (c) => String(c.id),
   batchSize: 10,
   delivery: 'transactional',
   slo: { objectives: [{ name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 5 }, objective: 0.99 }] },
   async process(batch, ctx) {
-    await ctx.tx!.executeMany('INSERT INTO copied (id, email) VALUES (?, ?)', batch.map((c) => [c.id, c.email]));
+    await ctx.tx.executeMany('INSERT INTO copied (id, email) VALUES (?, ?)', batch.map((c) => [c.id, c.email]));
+  },
+});
+
+// The same backfill writing through Kysely inside Sluice's batch transaction (PostgreSQL).
+interface Tables { copied_by_kysely: { id: number; email: string } }
+const throughKysely = defineBackfill<Customer>({
+  name: 'customers-kysely',
+  source: customerSource(),
+  key: (c) => String(c.id),
+  batchSize: 10,
+  delivery: 'transactional',
+  async process(batch, ctx) {
+    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: pgTransactionPool(ctx) }) });
+    await db.insertInto('copied_by_kysely').values(batch.map((c) => ({ id: c.id, email: c.email }))).execute();
   },
 });
 
@@ -112,16 +130,21 @@ await app.close();
 await onSqlite.close();
 await sqlite.close();
 
-const postgres = await openPostgresStore({ connectionString: process.env.PG_URL!, schema: process.env.PG_SCHEMA! });
+// The app's tables in the test's own schema (in public, rows of an earlier run would collide).
+const postgres = await openPostgresStore({ connectionString: process.env.PG_URL!, schema: process.env.PG_SCHEMA!, searchPath: process.env.PG_SCHEMA! });
 await postgres.transaction((tx) => tx.sql.execute('CREATE TABLE IF NOT EXISTS copied (id INTEGER PRIMARY KEY, email TEXT)'));
-const onPostgres = createSluice({ store: postgres, backfills: [customers] });
+await postgres.transaction((tx) => tx.sql.execute('CREATE TABLE IF NOT EXISTS copied_by_kysely (id INTEGER PRIMARY KEY, email TEXT)'));
+const onPostgres = createSluice({ store: postgres, backfills: [customers, throughKysely] });
 const second = await (await onPostgres.start('customers')).done;
+const third = await (await onPostgres.start('customers-kysely')).done;
+const [kyselyRows] = await postgres.readConnection().query<{ n: number }>('SELECT COUNT(*)::int AS n FROM copied_by_kysely');
 await onPostgres.close();
 await postgres.close();
 
 console.log(JSON.stringify({
   sqlite: { state: first.state, processed: first.counts.processed, rows: Number(rows!.n) },
   postgres: { state: second.state, processed: second.counts.processed },
+  kysely: { state: third.state, processed: third.counts.processed, rows: Number(kyselyRows!.n) },
   server: { healthz, runs },
   metrics: (await metrics.render()).body.includes('sluice_items_total'),
   rules: sloRulesYaml([customers]).includes('alert:'),

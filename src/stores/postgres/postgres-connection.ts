@@ -1,34 +1,9 @@
 import type pg from 'pg';
-import type { SqlConnection, SqlRow, SqlSnapshot, SqlTransaction, SqlValue } from '../../core/sql.js';
+import { numberPlaceholders, postgresStatement } from '../../core/placeholders.js';
+import type { SqlRow, SqlSnapshot, SqlTransaction, SqlValue } from '../../core/sql.js';
 
-/**
- * Translates the core's `?` placeholders into PostgreSQL's `$1, $2, …`, leaving `?` inside
- * quoted strings, quoted identifiers and comments alone. Results are cached per statement text.
- */
-const translated = new Map<string, string>();
-export function toPostgresPlaceholders(sql: string): string {
-  const cached = translated.get(sql);
-  if (cached !== undefined) return cached;
-  let out = '';
-  let n = 0;
-  let quote: string | null = null;
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i]!;
-    if (quote) {
-      out += c;
-      if (c === quote) quote = null;
-      else if (quote === '\n' && c === '\n') quote = null;
-      continue;
-    }
-    if (c === "'" || c === '"') quote = c;
-    else if (c === '-' && sql[i + 1] === '-') quote = '\n';
-    if (c === '?' && !quote) out += `$${++n}`;
-    else out += c;
-  }
-  if (translated.size > 1000) translated.clear();
-  translated.set(sql, out);
-  return out;
-}
+/** Translates `?` placeholders into `$1, $2, …` (kept for callers of the old name). */
+export const toPostgresPlaceholders = numberPlaceholders;
 
 /**
  * The core's SQL surface over a `pg` pool or client. `queryTimeoutMs`: the client-side bound of
@@ -40,7 +15,9 @@ export class PostgresConnection implements SqlTransaction {
 
   constructor(readonly raw: pg.Pool | pg.PoolClient, private readonly queryTimeoutMs?: number) {}
 
-  private run<Row extends SqlRow>(client: pg.Pool | pg.PoolClient, text: string, params: readonly SqlValue[]): Promise<pg.QueryResult<Row>> {
+  /** Runs `sql` as `postgresStatement` says: `$n` style and parameterless statements as written, `?` style numbered. */
+  private run<Row extends SqlRow>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult<Row>> {
+    const text = postgresStatement(sql, params.length);
     const values = params as unknown[];
     return this.queryTimeoutMs === undefined ? client.query<Row>(text, values) : client.query<Row>({ text, values, query_timeout: this.queryTimeoutMs } as pg.QueryConfig);
   }
@@ -57,7 +34,7 @@ export class PostgresConnection implements SqlTransaction {
   }
 
   async query<Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
-    return (await this.run<Row>(this.raw, toPostgresPlaceholders(sql), params)).rows;
+    return (await this.run<Row>(this.raw, sql, params)).rows;
   }
 
   /** A REPEATABLE READ, READ ONLY transaction on a connection of the pool, its snapshot taken before this returns. */
@@ -87,19 +64,18 @@ export class PostgresConnection implements SqlTransaction {
     }
     return {
       query: async <Row extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []) =>
-        (await this.run<Row>(client, toPostgresPlaceholders(sql), params)).rows,
+        (await this.run<Row>(client, sql, params)).rows,
       release,
     };
   }
 
   async execute(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    return { changes: (await this.run(this.raw, toPostgresPlaceholders(sql), params)).rowCount ?? 0 };
+    return { changes: (await this.run(this.raw, sql, params)).rowCount ?? 0 };
   }
 
   async executeMany(sql: string, paramsList: readonly (readonly SqlValue[])[]): Promise<{ changes: number }> {
     let changes = 0;
-    const text = toPostgresPlaceholders(sql);
-    for (const params of paramsList) changes += (await this.run(this.raw, text, params)).rowCount ?? 0;
+    for (const params of paramsList) changes += (await this.run(this.raw, sql, params)).rowCount ?? 0;
     return { changes };
   }
 }

@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { SqlConnection, SqlRow, SqlTransaction, SqlValue } from '../../core/sql.js';
+import { UsageError } from '../../core/errors.js';
+import type { SqlRow, SqlTransaction, SqlValue } from '../../core/sql.js';
 
 /**
  * The core's SQL surface over a better-sqlite3 connection. better-sqlite3 is synchronous; the
@@ -44,6 +45,18 @@ export class SqliteConnection implements SqlTransaction {
 /** better-sqlite3 binds numbers, bigints, strings, buffers and null; map the rest. */
 function toSqlite(value: SqlValue): string | number | bigint | Buffer | null {
   if (typeof value === 'boolean') return value ? 1 : 0;
+  if (isArray(value)) {
+    // Refused rather than JSON-encoded in silence: the same statement would then mean one thing on PostgreSQL and another here.
+    throw new UsageError(`SQLite has no array type, but a parameter is an array (${value.length} values)`, {
+      code: 'SQL_ARRAY_PARAMETER',
+      hint: 'pass JSON.stringify(values) and read it with json_each(?) (e.g. WHERE id IN (SELECT value FROM json_each(?))), or one parameter per value',
+    });
+  }
   if (value instanceof Date) return value.toISOString();
   return value;
+}
+
+/** `Array.isArray` does not narrow a readonly array out of a union. */
+function isArray(value: SqlValue): value is readonly SqlValue[] {
+  return Array.isArray(value);
 }
