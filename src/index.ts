@@ -38,7 +38,7 @@ export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
 export type { IterableContext, IterableSourceOptions } from './sources/index.js';
 export { probe, httpRateLimit } from './signals/index.js';
-export type { ProbeOptions, HttpRateLimit, HttpRateLimitOptions, ObservedResponse } from './signals/index.js';
+export type { ProbeOptions, HttpRateLimit, HttpRateLimitOptions, ObservedResponse, RateLimitAdvice } from './signals/index.js';
 export type { HealthSignal, SignalLevel, SignalReading } from './core/throttle/signal.js';
 export type { ThrottleInput } from './core/definition.js';
 export type { KnobLayer, Knobs, ProfileName } from './core/throttle/knobs.js';

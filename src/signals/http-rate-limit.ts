@@ -16,9 +16,23 @@ export interface ObservedResponse {
   headers: { get(name: string): string | null } | Record<string, string | string[] | undefined>;
 }
 
+/** What a response says of the items it answered. */
+export interface RateLimitAdvice {
+  /**
+   * For a 429 or 503: how long to wait before sending the item again (the provider's
+   * `Retry-After`, or a minute without one); pass it on: `ctx.retryLater(item, { afterMs })`.
+   * Undefined for any other status.
+   */
+  retryAfterMs: number | undefined;
+}
+
 export interface HttpRateLimit extends HealthSignal {
-  /** Call with every response from the provider (and before retrying a 429). */
-  observe(response: ObservedResponse): void;
+  /**
+   * Call with every response from the provider: it counts the request against the hourly budget,
+   * stops the lanes (as a signal) while the provider says to wait, and says how long the item it
+   * answered should wait.
+   */
+  observe(response: ObservedResponse): RateLimitAdvice;
   /** When the provider lets requests go again (epoch ms), or 0. */
   blockedUntil(): number;
   /**
@@ -73,7 +87,7 @@ export function httpRateLimit(options: HttpRateLimitOptions = {}): HttpRateLimit
         const seconds = retryAfter === undefined ? NaN : Number(retryAfter);
         const resumeAt = Number.isFinite(seconds) ? at + seconds * 1000 : retryAfter && !Number.isNaN(Date.parse(retryAfter)) ? Date.parse(retryAfter) : at + 60_000;
         block(resumeAt, `HTTP ${response.status}${retryAfter ? `, Retry-After ${retryAfter}` : ''}`);
-        return;
+        return { retryAfterMs: Math.max(0, resumeAt - at) };
       }
       const remaining = Number(header(response, 'x-ratelimit-remaining'));
       const reset = Number(header(response, 'x-ratelimit-reset'));
@@ -82,6 +96,7 @@ export function httpRateLimit(options: HttpRateLimitOptions = {}): HttpRateLimit
         const resetAt = Number.isFinite(reset) ? (reset > 1e9 ? reset * 1000 : at + reset * 1000) : at + 60_000;
         block(resetAt, `X-RateLimit-Remaining ${remaining}`);
       }
+      return { retryAfterMs: undefined };
     },
     async read(): Promise<SignalReading> {
       const at = now();

@@ -9,12 +9,13 @@ describe('httpRateLimit', () => {
     let now = Date.parse('2026-11-22T12:00:00Z');
     const limit = httpRateLimit({ name: 'github', now: () => now });
     assert.equal((await limit.read()).level, 'ok');
-    limit.observe(response(429, { 'retry-after': '30' }));
+    assert.deepEqual(limit.observe(response(429, { 'retry-after': '30' })), { retryAfterMs: 30_000 }, 'the item answered waits as the provider said');
     assert.deepEqual(await limit.read(), { level: 'stop', reason: 'HTTP 429, Retry-After 30: waiting until 2026-11-22T12:00:30.000Z (30 s)' });
     assert.equal(limit.blockedUntil(), Date.parse('2026-11-22T12:00:30Z'));
     now += 30_000;
     assert.equal((await limit.read()).level, 'ok');
-    limit.observe(response(503));
+    assert.deepEqual(limit.observe(response(503)), { retryAfterMs: 60_000 });
+    assert.deepEqual(limit.observe(response(200)), { retryAfterMs: undefined });
     assert.match((await limit.read()).reason, /^HTTP 503: waiting until 2026-11-22T12:01:30\.000Z \(60 s\)$/);
   });
 
