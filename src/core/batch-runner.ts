@@ -213,6 +213,7 @@ export class BatchRunner {
           return settled.outcome();
         }
         pending = call.retry.map((r) => r.item);
+        await this.recordAhead(call.succeeded);
         await this.waitToRetryItems(partition, attempt, call.retry, settled);
         continue;
       }
@@ -227,6 +228,18 @@ export class BatchRunner {
     this.throwIfAborted(partition);
     await this.bisect(pending, lastError, settled, (subset, reports) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx, reports))));
     return settled.outcome();
+  }
+
+  /**
+   * Records the items a call delivered in the ledger before the batch waits to retry others: a
+   * crash while it waits (a Retry-After may be long) then re-sends only the items still to retry.
+   * Their counts are the checkpoint's, as ever; after such a crash they count as skipped.
+   */
+  private async recordAhead(delivered: readonly unknown[]): Promise<void> {
+    const { definition, dryRun, run, store } = this.config;
+    if (!definition.dedup || dryRun || delivered.length === 0) return;
+    const keys = delivered.map((item) => this.keyOf(item));
+    await store.transaction((tx) => tx.recordDelivered(run.id, { namespace: definition.ledgerNamespace, keys }));
   }
 
   /** The reports of one call of `process` over these items. */

@@ -312,6 +312,11 @@ export interface StoreTransaction {
    * quarantined − n, processed + n. Used by `quarantine replay`.
    */
   markReplayed(runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void>;
+  /**
+   * Adds keys to the permanent ledger ahead of their batch's checkpoint: items a batch delivered
+   * while others of it wait to be retried, so that a crash before the checkpoint does not send them again.
+   */
+  recordDelivered(runId: string, ledger: { namespace: string; keys: readonly ItemKey[] }): Promise<void>;
 
   /** Records a failed replay attempt: increments attempts and stores the new error. */
   recordReplayFailure(id: number, errorClass: string, message: string): Promise<void>;

@@ -68,6 +68,19 @@ async function sendEach(receiver: Receiver, items: Array<{ id: number }>, ctx: P
   }));
 }
 
+async function waitUntil(check: () => boolean, what: string): Promise<void> {
+  await waitUntilValue(async () => check(), what);
+}
+
+async function waitUntilValue(check: () => Promise<boolean>, what: string): Promise<boolean> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
 const items = (n: number) => iterable({
   from: (after: unknown) => Array.from({ length: Math.max(0, n - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })),
   cursorOf: (i: { id: number }) => i.id,
@@ -157,6 +170,36 @@ describe('per-item outcomes against a provider on loopback', () => {
     assert.deepEqual(calls[1], calls[2], 'the batch with the item to retry ran again whole (its writes had rolled back)');
     const quarantine = await sluice.listQuarantine({ runId: outcome.runId });
     assert.deepEqual(quarantine.map((q) => [q.itemKey, q.errorClass]), [['4', 'HTTP_422']]);
+    await sluice.close();
+    await store.close();
+  });
+
+  it('a batch stopped while it waits to retry an item (as by a crash) sends only that item again when it resumes', async () => {
+    const store: SqliteStore = await openSqliteStore(join(dir, 'stopped.db'));
+    const seen: number[] = [];
+    const def = defineBackfill<{ id: number }>({
+      name: 'wait', source: items(10), key: (i) => i.id, batchSize: 10, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, maxFailureRatio: 1,
+      async process(batch, ctx) {
+        seen.push(...batch.map((i) => i.id));
+        // Item 5's provider says: come back in a minute.
+        for (const item of batch) if (item.id === 5 && seen.filter((id) => id === 5).length === 1) ctx.retryLater(item, { afterMs: 60_000 });
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const handle = await sluice.start('wait');
+    await waitUntil(() => seen.length === 10, 'the first call of the batch');
+    // Nothing is checkpointed while the batch waits; stop it there, as a crash would.
+    const retrying = await waitUntilValue(async () => (await store.deliveredKeys('wait', ['1', '5', '10'])).size === 2, 'the delivered items in the ledger');
+    assert.ok(retrying);
+    handle.stop('test', 'stop while waiting');
+    handle.abortInFlight();
+    const stopped = await handle.done;
+    assert.equal(stopped.state, 'paused');
+    assert.equal(stopped.counts.processed, 0, 'the batch never checkpointed');
+    const resumed = await (await sluice.resume(stopped.runId)).done;
+    assert.equal(resumed.state, 'succeeded', resumed.reason ?? '');
+    assert.deepEqual(seen.slice(10), [5], 'only the item still to retry was sent again');
+    assert.deepEqual([resumed.counts.processed, resumed.counts.skipped], [1, 9], 'the others count as already delivered');
     await sluice.close();
     await store.close();
   });

@@ -552,6 +552,7 @@ export class PostgresStore implements Store {
       deliveredKeys: (namespace, keys) => this.delivered(client, namespace, keys),
       checkpoint: (write) => this.checkpoint(client, write, ending),
       markReplayed: (runId, ids, ledger) => this.markReplayed(client, runId, ids, ledger),
+      recordDelivered: (runId, ledger) => this.markReplayed(client, runId, [], ledger),
       recordReplayFailure: async (id, errorClass, message) => {
         await client.query(`UPDATE ${this.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`, [id, errorClass, message]);
       },

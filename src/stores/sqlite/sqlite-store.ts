@@ -648,6 +648,9 @@ export class SqliteStore implements Store {
         }
       },
       markReplayed: async (runId, ids, ledger) => this.inTransaction(() => this.markReplayed(runId, ids, ledger)),
+      recordDelivered: async (runId, ledger) => this.inTransaction(() => {
+        if (ledger.keys.length > 0) this.statements.ledger.run(ledger.namespace, runId, this.iso(), JSON.stringify(ledger.keys));
+      }),
       recordReplayFailure: async (id, errorClass, message) =>
         this.inTransaction(() => {
           this.write.prepare('UPDATE sluice_quarantine SET attempts = attempts + 1, error_class = ?, message = ?, updated_at = ? WHERE id = ?')
