@@ -38,7 +38,19 @@ export interface CliContext {
 /** The store location: a PostgreSQL URL as given, or an absolute SQLite path. */
 export function dbPathOf(flags: GlobalFlags): string {
   const db = flags.db ?? process.env.SLUICE_DB ?? '.sluice/sluice.db';
-  return isPostgresUrl(db) ? db : resolve(db);
+  if (isPostgresUrl(db)) return db;
+  refuseUnservedUrl(db, flags.db !== undefined ? '--db' : 'SLUICE_DB');
+  return resolve(db);
+}
+
+/**
+ * A URL of any other scheme (`mysql://…`, `sqlite://…`, `file://…`) would otherwise be taken for a
+ * relative path, and `run` would create its directories (`mysql:/host/`): it is a usage error.
+ */
+function refuseUnservedUrl(db: string, what: string): void {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(db)?.[1];
+  if (scheme === undefined) return;
+  throw new UsageError(`${what} ${db}: Sluice has no store for "${scheme}://" URLs; give postgres://… (or postgresql://…) for a PostgreSQL store, or a file path for an SQLite store`);
 }
 
 export function isPostgresUrl(db: string): boolean {
