@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, isSluiceError } from '../core/errors.js';
+import { ExitCode, isSluiceError, messageOf } from '../core/errors.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -55,7 +55,7 @@ function report(error: unknown): number {
     if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
     return error.exitCode;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   process.stderr.write(`sluice: unexpected error: ${message}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);
   if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   return ExitCode.failed;
