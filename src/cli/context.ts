@@ -8,7 +8,7 @@ import type { Sluice } from '../core/sluice.js';
 import { NotFoundError, UsageError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
 import { openPostgresStore } from '../stores/postgres/index.js';
-import { openSqliteStore } from '../stores/sqlite/index.js';
+import { INTEGRITY_CHECKS, type IntegrityCheck, openSqliteStore } from '../stores/sqlite/index.js';
 import { findConfig, loadConfig } from './config.js';
 import { DEMO_BACKFILL_NAME, demoBackfill } from './demo/email-risk-scores.js';
 import { createCliLogger } from './logger.js';
@@ -59,7 +59,7 @@ export function isPostgresUrl(db: string): boolean {
 
 /** SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA, default `sluice`; SLUICE_PG_POOL_SIZE connections, default 10; SLUICE_PG_PREPARED=false for poolers without prepared statements). */
 export async function openStore(db: string): Promise<Store> {
-  if (!isPostgresUrl(db)) return openSqliteStore(db);
+  if (!isPostgresUrl(db)) return openSqliteStore(db, { integrityCheck: integrityCheckOf(process.env) });
   const schema = process.env.SLUICE_PG_SCHEMA;
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) throw new UsageError(`SLUICE_PG_SCHEMA must be a plain identifier, got "${schema}"`);
   const prepared = process.env.SLUICE_PG_PREPARED;
@@ -76,6 +76,16 @@ export async function openStore(db: string): Promise<Store> {
     ...(prepared !== undefined ? { preparedStatements: prepared === 'true' || prepared === '1' } : {}),
     ...(poolSize !== undefined ? { poolSize: Number(poolSize) } : {}),
   });
+}
+
+/** SLUICE_SQLITE_CHECK: how an existing SQLite store is checked when it is opened (quick by default). */
+function integrityCheckOf(env: NodeJS.ProcessEnv): IntegrityCheck {
+  const value = env.SLUICE_SQLITE_CHECK;
+  if (value === undefined || value === '') return 'quick';
+  if (!(INTEGRITY_CHECKS as readonly string[]).includes(value)) {
+    throw new UsageError(`SLUICE_SQLITE_CHECK must be quick, full or off, got "${value}"`);
+  }
+  return value as IntegrityCheck;
 }
 
 /** What to do when no backfill is defined (the demo's comes only with `sluice demo`). */

@@ -10,6 +10,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
+import { registerStoreCommands } from './commands/store.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { joinNegativeValues } from './options.js';
 
@@ -37,6 +38,7 @@ function buildProgram(): Command {
   registerOperateCommands(program);
   registerServeCommand(program);
   registerTokenCommands(program);
+  registerStoreCommands(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

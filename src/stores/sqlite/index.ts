@@ -1,2 +1,3 @@
 export { openSqliteStore, SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export { SqliteConnection } from './sqlite-connection.js';
+export { assertStoreFileSound, INTEGRITY_CHECKS, type IntegrityCheck, storeFileProblems } from './store-file-check.js';

@@ -38,6 +38,8 @@ import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, St
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { paramsKey } from '../../core/params-key.js';
+import { assertStoreFileSound, type IntegrityCheck } from './store-file-check.js';
+import { createStoreFile } from './store-file-create.js';
 import { WriteLock } from './write-lock.js';
 
 export interface SqliteStoreOptions {
@@ -47,6 +49,11 @@ export interface SqliteStoreOptions {
   now?: () => number;
   /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * How an existing file is checked before it is opened for writing; a damaged one is refused and
+   * never written to. Default `quick` (`PRAGMA quick_check`, about 0.5 s per 1M ledger rows).
+   */
+  integrityCheck?: IntegrityCheck;
 }
 
 /** Opens (creating it and its directory when needed) the embedded store: one SQLite file in WAL mode. */
@@ -153,6 +160,8 @@ export class SqliteStore implements Store {
     let writer: Database.Database | undefined;
     let reader: Database.Database | undefined;
     try {
+      createStoreFile(this.location);
+      assertStoreFileSound(this.location, options.integrityCheck ?? 'quick');
       writer = new Database(this.location);
       writer.pragma(`busy_timeout = ${busyTimeout}`);
       writer.pragma('journal_mode = WAL');
