@@ -176,6 +176,18 @@ export function isTransientStoreError(error: unknown): boolean {
 }
 
 /**
+ * The store could not write at all (a full disk, an I/O error): nothing about the work is wrong,
+ * and the same write fails for every partition until an operator frees space.
+ */
+export function isStoreWriteFailure(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(SQLITE_FULL|SQLITE_IOERR|53100$|ENOSPC$)/.test(code)) return true;
+  }
+  return false;
+}
+
+/**
  * A one-line message for any thrown value. An Error (or an error-like object from another realm)
  * gives its message and a thrown string itself; anything else says what it was, not `[object Object]`.
  */
