@@ -9,7 +9,8 @@ import { tempDir } from '../helpers/temp.js';
 
 /**
  * A full disk under the SQLite store, for real: a tiny tmpfs, filled up to a margin, and the CLI in
- * its own processes. Needs root to mount (CI runs as root); elsewhere it says why it skips.
+ * its own processes. Needs root to mount: CI runs as root and sets SLUICE_REQUIRE_TMPFS=1 (a failure
+ * to mount fails the test there); elsewhere it says why it skips.
  */
 const ROWS = 20_000;
 /** Each run must end by itself well within this (a run on a full disk once spun for ever). */
@@ -68,7 +69,10 @@ describe('a full disk under the SQLite store', () => {
   // Margins that make the store fail at different writes: a batch's commit, a claim, the failure's own record.
   for (const marginKb of [32, 96, 160, 400]) {
     it(`${marginKb} KB left: the run ends by itself (exit 1) saying the disk is full, status says it failed or stalled, and a resume after space is freed processes every item exactly once`, async (t) => {
-      if (!mounted) return t.skip(`cannot mount a tmpfs here (${mountError}); CI runs this as root`);
+      if (!mounted) {
+        if (process.env.SLUICE_REQUIRE_TMPFS === '1') assert.fail(`SLUICE_REQUIRE_TMPFS is set, but a tmpfs cannot be mounted here: ${mountError}`);
+        return t.skip(`cannot mount a tmpfs here (${mountError}); CI runs this as root`);
+      }
       const db = join(mounted, `s-${marginKb}.db`);
       copyFileSync(seed, db);
       const filler = fillUpTo(mounted, marginKb);
