@@ -9,7 +9,7 @@ import { NotFoundError, UsageError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
 import { parseDuration } from '../core/since.js';
 import { openPostgresStore, type PostgresTimeouts } from '../stores/postgres/index.js';
-import { openSqliteStore } from '../stores/sqlite/index.js';
+import { INTEGRITY_CHECKS, type IntegrityCheck, openSqliteStore } from '../stores/sqlite/index.js';
 import { findConfig, loadConfig } from './config.js';
 import { DEMO_BACKFILL_NAME, demoBackfill } from './demo/email-risk-scores.js';
 import { createCliLogger } from './logger.js';
@@ -39,7 +39,19 @@ export interface CliContext {
 /** The store location: a PostgreSQL URL as given, or an absolute SQLite path. */
 export function dbPathOf(flags: GlobalFlags): string {
   const db = flags.db ?? process.env.SLUICE_DB ?? '.sluice/sluice.db';
-  return isPostgresUrl(db) ? db : resolve(db);
+  if (isPostgresUrl(db)) return db;
+  refuseUnservedUrl(db, flags.db !== undefined ? '--db' : 'SLUICE_DB');
+  return resolve(db);
+}
+
+/**
+ * A URL of any other scheme (`mysql://…`, `sqlite://…`, `file://…`) would otherwise be taken for a
+ * relative path, and `run` would create its directories (`mysql:/host/`): it is a usage error.
+ */
+function refuseUnservedUrl(db: string, what: string): void {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(db)?.[1];
+  if (scheme === undefined) return;
+  throw new UsageError(`${what} ${db}: Sluice has no store for "${scheme}://" URLs; give postgres://… (or postgresql://…) for a PostgreSQL store, or a file path for an SQLite store`);
 }
 
 export function isPostgresUrl(db: string): boolean {
@@ -53,7 +65,7 @@ export function isPostgresUrl(db: string): boolean {
  * SLUICE_PG_QUERY_TIMEOUT, SLUICE_PG_STATEMENT_TIMEOUT and SLUICE_PG_IDLE_IN_TRANSACTION_TIMEOUT).
  */
 export async function openStore(db: string): Promise<Store> {
-  if (!isPostgresUrl(db)) return openSqliteStore(db);
+  if (!isPostgresUrl(db)) return openSqliteStore(db, { integrityCheck: integrityCheckOf(process.env) });
   const schema = process.env.SLUICE_PG_SCHEMA;
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) throw new UsageError(`SLUICE_PG_SCHEMA must be a plain identifier, got "${schema}"`);
   const prepared = process.env.SLUICE_PG_PREPARED;
@@ -90,6 +102,16 @@ export function postgresTimeoutsFromEnv(env: NodeJS.ProcessEnv): PostgresTimeout
     idleInTransactionTimeoutMs: read('SLUICE_PG_IDLE_IN_TRANSACTION_TIMEOUT', true),
   };
   return Object.fromEntries(Object.entries(timeouts).filter(([, v]) => v !== undefined));
+}
+
+/** SLUICE_SQLITE_CHECK: how an existing SQLite store is checked when it is opened (quick by default). */
+function integrityCheckOf(env: NodeJS.ProcessEnv): IntegrityCheck {
+  const value = env.SLUICE_SQLITE_CHECK;
+  if (value === undefined || value === '') return 'quick';
+  if (!(INTEGRITY_CHECKS as readonly string[]).includes(value)) {
+    throw new UsageError(`SLUICE_SQLITE_CHECK must be quick, full or off, got "${value}"`);
+  }
+  return value as IntegrityCheck;
 }
 
 /** What to do when no backfill is defined (the demo's comes only with `sluice demo`). */

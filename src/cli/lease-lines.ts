@@ -26,7 +26,9 @@ export function stalledLines(runId: string, stalled: Stalled, now: number): stri
   const expired = stalled.leasesExpiredAt === null ? '' : `; its leases expired at ${stalled.leasesExpiredAt}`;
   return [
     `  STALLED since ${stalled.since}: running, but no live lease (${heartbeat}${expired})`,
-    `  no process works on it: start a worker (sluice worker) or take it over here (sluice resume ${runId})`,
+    // The run's last process ended without a transition: killed, or its store writes failed (a full disk).
+    `  no process works on it, and the last one stopped without recording why (killed, or it could not write to the store: a full disk?)`,
+    `  start a worker (sluice worker) or take it over here (sluice resume ${runId}); it goes on from the last checkpoint`,
   ];
 }
 

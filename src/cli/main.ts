@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, isSluiceError } from '../core/errors.js';
+import { ExitCode, isSluiceError, messageOf } from '../core/errors.js';
 import { redactSecrets } from '../core/redact.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -11,6 +11,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
+import { registerStoreCommands } from './commands/store.js';
 import { registerWorkerCommand } from './commands/worker.js';
 import { joinNegativeValues } from './options.js';
 
@@ -38,6 +39,7 @@ function buildProgram(): Command {
   registerOperateCommands(program);
   registerServeCommand(program);
   registerTokenCommands(program);
+  registerStoreCommands(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
@@ -56,7 +58,7 @@ function report(error: unknown): number {
     if (verbose && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
     return error.exitCode;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   process.stderr.write(`sluice: unexpected error: ${redactSecrets(message)}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);
   if (verbose && error instanceof Error && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
   return ExitCode.failed;

@@ -1,3 +1,4 @@
+import { MAX_BATCH_DELAY_MS } from '../core/duration-limits.js';
 import { UsageError } from '../core/errors.js';
 import { parseDuration, parseSince } from '../core/since.js';
 import { type KnobLayer, type Knobs, parseProfile, type ProfileName } from '../core/throttle/knobs.js';
@@ -103,8 +104,14 @@ function flagSources(knobs: Partial<Knobs>): Partial<Record<keyof Knobs, string>
 
 /** `250` (ms) or a duration such as `2s`, `500ms`. */
 function delayMs(value: string, what: string): number {
-  if (/^\d+$/.test(value.trim())) return Number(value);
-  return parseDuration(value, what);
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) : parseDuration(value, what);
+  return withinBatchDelay(ms, what, value);
+}
+
+/** The batch delay's one bound, for a flag and an environment variable alike. */
+function withinBatchDelay(ms: number, what: string, value: string): number {
+  if (ms > MAX_BATCH_DELAY_MS) throw new UsageError(`${what} must be at most 1h (${MAX_BATCH_DELAY_MS} ms), got "${value}"`, { hint: 'for a longer stop, pause the run (`sluice pause`) and resume it later' });
+  return ms;
 }
 
 /**
@@ -131,7 +138,7 @@ export function envLayer(env: NodeJS.ProcessEnv): KnobLayer {
   const delay = read(['SLUICE_BATCH_DELAY_MS', 'BACKFILL_BATCH_DELAY_MS']);
   if (delay) {
     if (!/^\d+$/.test(delay.value.trim())) throw new UsageError(`${delay.name} must be a number of milliseconds, got "${delay.value}"`);
-    knobs.batchDelayMs = Number(delay.value);
+    knobs.batchDelayMs = withinBatchDelay(Number(delay.value), delay.name, delay.value);
     knobSources.batchDelayMs = delay.name;
   }
   // Seed 002's "use idle time": yield to the host between batches whenever its event loop lags.

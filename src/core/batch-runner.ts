@@ -430,7 +430,7 @@ async function attemptOnce(work: () => unknown): Promise<unknown | undefined> {
     return undefined;
   } catch (error) {
     if (error instanceof LeaseLostError || error instanceof CheckpointMovedError) throw error;
-    return error ?? new Error(`process threw ${String(error)}`);
+    return error ?? new Error(messageOf(error));
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { MAX_BATCH_DELAY_MS, MAX_TIMER_MS } from './duration-limits.js';
 import type { ItemKey } from './cursor.js';
 import type { RetryPolicy, RunParams } from './run.js';
 import type { ItemOutcomes } from './item-reports.js';
@@ -187,8 +188,8 @@ export const definitionSchema = z.object({
   retry: z
     .object({
       attempts: positiveInt('retry.attempts').max(100).optional(),
-      baseDelayMs: z.number().min(0, { error: 'retry.baseDelayMs must be ≥ 0' }).optional(),
-      maxDelayMs: z.number().min(0, { error: 'retry.maxDelayMs must be ≥ 0' }).optional(),
+      baseDelayMs: z.number().min(0, { error: 'retry.baseDelayMs must be ≥ 0' }).max(MAX_TIMER_MS, { error: (i) => `retry.baseDelayMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
+      maxDelayMs: z.number().min(0, { error: 'retry.maxDelayMs must be ≥ 0' }).max(MAX_TIMER_MS, { error: (i) => `retry.maxDelayMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
     })
     .strict()
     .optional(),
@@ -224,17 +225,17 @@ export const definitionSchema = z.object({
   throttle: z
     .object({
       profile: z.enum(['background', 'moderate', 'fast'], { error: (i) => `throttle.profile must be background, moderate or fast, got ${describe(i.input)}` }).optional(),
-      batchDelayMs: z.number({ error: 'throttle.batchDelayMs must be a number of ms' }).min(0, { error: 'throttle.batchDelayMs must be ≥ 0' }).max(3_600_000).optional(),
+      batchDelayMs: z.number({ error: 'throttle.batchDelayMs must be a number of ms' }).min(0, { error: 'throttle.batchDelayMs must be ≥ 0' }).max(MAX_BATCH_DELAY_MS, { error: (i) => `throttle.batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${describe(i.input)}` }).optional(),
       maxMemoryMb: positiveInt('throttle.maxMemoryMb').optional(),
-      maxEventLoopLagMs: positiveInt('throttle.maxEventLoopLagMs').optional(),
+      maxEventLoopLagMs: positiveInt('throttle.maxEventLoopLagMs').max(MAX_TIMER_MS, { error: (i) => `throttle.maxEventLoopLagMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
       signals: z.array(z.custom<HealthSignal>((v) => !!v && typeof v === 'object' && typeof (v as HealthSignal).read === 'function' && typeof (v as HealthSignal).name === 'string', {
         error: 'throttle.signals must hold health signals such as postgresHealth(...) or probe(...) (objects with a name and a read() function)',
       })).optional(),
-      signalIntervalMs: positiveInt('throttle.signalIntervalMs').optional(),
+      signalIntervalMs: positiveInt('throttle.signalIntervalMs').max(MAX_TIMER_MS, { error: (i) => `throttle.signalIntervalMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
       adaptive: z.union([
         z.boolean(),
         z.object({
-          targetBatchMs: positiveInt('throttle.adaptive.targetBatchMs').optional(),
+          targetBatchMs: positiveInt('throttle.adaptive.targetBatchMs').max(MAX_TIMER_MS, { error: (i) => `throttle.adaptive.targetBatchMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
           minBatchSize: positiveInt('throttle.adaptive.minBatchSize').optional(),
           maxBatchSize: positiveInt('throttle.adaptive.maxBatchSize').optional(),
           maxGrowth: z.number().min(1.2, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).max(1.5, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).optional(),

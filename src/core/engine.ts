@@ -5,6 +5,7 @@ import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
 import type { BackfillDefinition } from './definition.js';
 import { InvalidTransitionError, NotFoundError, RunAlreadySucceededError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
+import { MAX_BATCH_DELAY_MS, MAX_TIMER_MS } from './duration-limits.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { allSettled, hasLiveLease, isClaimable, liveLeaseOwners, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
@@ -849,6 +850,8 @@ function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurr
   if (options.batchSize !== undefined && options.batchSize > 100_000) throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
   if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
   if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
+  if (options.batchDelayMs !== undefined && options.batchDelayMs > MAX_BATCH_DELAY_MS) throw new UsageError(`batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${options.batchDelayMs}`, { hint: 'for a longer stop, pause the run and resume it later' });
+  if (options.orphanPollMs !== undefined && options.orphanPollMs > MAX_TIMER_MS) throw new UsageError(`orphanPollMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${options.orphanPollMs}`);
   if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10)) throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
   if (options.maxItems !== undefined && options.dryRun) throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
   if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);

@@ -176,10 +176,54 @@ export function isTransientStoreError(error: unknown): boolean {
   return false;
 }
 
-/** A one-line message for any thrown value. */
+/**
+ * The store could not write at all (a full disk, an I/O error): nothing about the work is wrong,
+ * and the same write fails for every partition until an operator frees space.
+ */
+export function isStoreWriteFailure(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(SQLITE_FULL|SQLITE_IOERR|53100$|ENOSPC$)/.test(code)) return true;
+  }
+  return false;
+}
+
+/**
+ * A one-line message for any thrown value. An Error (or an error-like object from another realm)
+ * gives its message and a thrown string itself; anything else says what it was, not `[object Object]`.
+ */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
-  return String(error);
+  if (typeof error === 'string') return error;
+  const message = error !== null && typeof error === 'object' ? (error as { message?: unknown }).message : undefined;
+  if (typeof message === 'string' && message.length > 0) return message;
+  return `a non-Error value was thrown: ${describeValue(error)}`;
+}
+
+const DESCRIBED_MAX = 200;
+
+/** A bounded, never-throwing JSON-ish rendering of any value (cycles, bigints, functions, symbols). */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `a function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'symbol' || typeof value === 'bigint') return String(value);
+  let text: string;
+  try {
+    const seen = new WeakSet<object>();
+    text = JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === 'bigint') return `${v}n`;
+      if (typeof v === 'function' || typeof v === 'symbol') return String(typeof v === 'function' ? `[function ${v.name || 'anonymous'}]` : v);
+      if (v !== null && typeof v === 'object') {
+        if (seen.has(v)) return '[circular]';
+        seen.add(v);
+      }
+      return v;
+    }) ?? String(value);
+  } catch {
+    // A getter or toJSON that throws: the type is all that can be said safely.
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > DESCRIBED_MAX ? `${text.slice(0, DESCRIBED_MAX)}…` : text;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { BatchAbortedError, CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
+import { BatchAbortedError, CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isStoreWriteFailure, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
@@ -605,6 +605,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
         if (claim.lease) await config.store.releasePartition(claim.lease, 'pending').catch(() => undefined);
         return;
       }
+      if (isStoreWriteFailure(error)) {
+        // The store cannot write (a full disk): the partition is not at fault, so it goes back to
+        // pending (if the store still takes that) for a resume or a retry once there is room, and
+        // the whole run stops here: every other lane would fail the same way.
+        if (claim.lease) await config.store.releasePartition(claim.lease, 'pending').catch(() => undefined);
+        throw error;
+      }
       const message = messageOf(error);
       config.logger.error({ runId: this.runId, partition: claim.index, errorClass: errorClassOf(error), err: error }, 'partition failed');
       this.errors.push({ partition: claim.index, message });
@@ -841,11 +848,23 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.outcome(state, final?.reason ?? target.reason, stop, final);
   }
 
+  /**
+   * Records the failure the caller is about to report. The store may refuse that write too (the
+   * disk that failed the batch is still full): then the outcome says so, instead of letting the
+   * operator believe the store agrees. The run stays `running` there, and shows as stalled once
+   * this process is gone; a resume goes on from its last checkpoint.
+   */
   private async finishWithError(error: unknown): Promise<RunOutcome> {
     const reason = `execution failed: ${messageOf(error)}`;
     let record: RunRecord | undefined;
     if (!this.config.dryRun) {
-      record = await this.config.store.transitionRun(this.runId, ['running'], 'failed', 'sluice', reason).catch(() => undefined);
+      try {
+        record = await this.config.store.transitionRun(this.runId, ['running'], 'failed', 'sluice', reason);
+      } catch (recordError) {
+        this.config.logger.error({ runId: this.runId, err: recordError }, 'could not record the failure in the store');
+        const unrecorded = `${reason}; the store could not record this failure either (${messageOf(recordError)}): it still shows the run as running, stalled once this process is gone; free the store's disk, then resume the run from its last checkpoint`;
+        return this.outcome('failed', unrecorded, this.stopRequest);
+      }
     }
     return this.outcome('failed', reason, this.stopRequest, record);
   }

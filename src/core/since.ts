@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from './duration-limits.js';
 import { UsageError } from './errors.js';
 import { parseIsoInstant } from './instant.js';
 
@@ -32,5 +33,8 @@ const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_60
 export function parseDuration(value: string, what: string): number {
   const match = DURATION.exec(value.trim());
   if (!match) throw new UsageError(`${what} must be a duration like 500ms, 30s, 5m or 2h, got "${value}"`);
-  return Math.round(Number(match[1]) * DURATION_MS[(match[2] ?? 'ms').toLowerCase()]!);
+  const ms = Math.round(Number(match[1]) * DURATION_MS[(match[2] ?? 'ms').toLowerCase()]!);
+  // A timer above this fires after 1 ms: refused rather than silently shortened.
+  if (ms > MAX_TIMER_MS) throw new UsageError(`${what} must be at most 24d (${MAX_TIMER_MS} ms, the longest a timer can wait), got "${value}"`);
+  return ms;
 }

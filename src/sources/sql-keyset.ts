@@ -111,6 +111,18 @@ function compile(options: SqlKeysetOptions): Compiled {
 
 // ---- checks at open ---------------------------------------------------------------------------
 
+/** The nullable key columns that hold NULLs in the rows the source reads, with how many. */
+async function nullsInKey(connection: SqlConnection, sql: Compiled, catalog: Catalog): Promise<Array<{ column: string; rows: number }>> {
+  const found: Array<{ column: string; rows: number }> = [];
+  for (const column of sql.keys.filter((k) => catalog.columns.find((c) => c.name === k)!.nullable)) {
+    const conditions = [...(sql.where ? [sql.where] : []), `${quoteIdentifier(column)} IS NULL`];
+    const [row] = await connection.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${sql.table} WHERE ${conditions.join(' AND ')}`);
+    const rows = Number(row?.n ?? 0);
+    if (rows > 0) found.push({ column, rows });
+  }
+  return found;
+}
+
 interface Catalog {
   /** `type` as the database names it (PostgreSQL's format_type; SQLite's declared type). */
   columns: Array<{ name: string; nullable: boolean; type: string }>;
@@ -133,23 +145,23 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<Catal
   }
   const keyList = sql.keys.join(', ');
   const sameSet = (set: readonly string[]) => set.length === sql.keys.length && sql.keys.every((k) => set.includes(k));
-  if (!catalog.uniqueKeys.some(sameSet)) {
+  const unique = catalog.uniqueKeys.some(sameSet);
+  const addUnique = `add a UNIQUE index on (${keyList}) or choose the primary key`;
+  // NULLs first (a key column without a unique index may hold them too, and NULLs are what is wrong
+  // then): `key > ?` never matches NULL, so such rows would be skipped without a word. Refused
+  // unless `where` leaves them out.
+  const nulls = await nullsInKey(connection, sql, catalog);
+  if (nulls.length > 0) {
+    const rows = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
+    const [first, ...more] = nulls;
+    const counts = [`"${first!.column}" of table "${table}" has NULL values in ${rows(first!.rows)}`, ...more.map((n) => `"${n.column}" in ${rows(n.rows)}`)].join(', ');
     throw new SourceError(
-      `key (${keyList}) of table "${table}" is not unique: keyset pagination needs a unique key; add a UNIQUE index on (${keyList}) or choose the primary key`,
+      `key column ${counts}: a keyset source needs a key without NULLs (keyset pagination never reaches those rows); declare the key NOT NULL, or leave those rows out with where: '${nulls.map((n) => `${n.column} IS NOT NULL`).join(' AND ')}'`
+        + (unique ? '' : `; the key is not unique either: ${addUnique}`),
     );
   }
-  // A UNIQUE index allows NULLs (and SQLite lets a non-INTEGER primary key hold them), but `key > ?`
-  // never matches NULL: such rows would be skipped without a word. Refuse unless `where` excludes them.
-  const nullable = sql.keys.filter((k) => catalog.columns.find((c) => c.name === k)!.nullable);
-  if (nullable.length > 0) {
-    const conditions = [...(sql.where ? [sql.where] : []), `(${nullable.map((k) => `${quoteIdentifier(k)} IS NULL`).join(' OR ')})`];
-    const found = await connection.query(`SELECT 1 AS found FROM ${sql.table} WHERE ${conditions.join(' AND ')} LIMIT 1`);
-    if (found.length > 0) {
-      const which = nullable.map((k) => `"${k}"`).join(' or ');
-      throw new SourceError(
-        `key column ${which} of table "${table}" is NULL in some rows, which keyset pagination can never reach; declare the key NOT NULL, or leave those rows out with where: '${nullable.map((k) => `${k} IS NOT NULL`).join(' AND ')}'`,
-      );
-    }
+  if (!unique) {
+    throw new SourceError(`key (${keyList}) of table "${table}" is not unique: keyset pagination needs a unique key; ${addUnique}`);
   }
   // SQLite has no timestamp type: `--since` is compared as ISO-8601 text, and every number sorts
   // before every text, so a column of epoch numbers would silently filter out every row.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -40,6 +40,22 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
       assert.equal(existsSync(db), false);
     });
   }
+
+  it('a store URL with a scheme Sluice does not serve exits 2 naming the forms it does, and creates no directory', async () => {
+    for (const [args, env, what] of [
+      [['run', 'anything', '--db', 'mysql://127.0.0.1/db'], {}, '--db'],
+      [['status', '--db', 'sqlite:///tmp/x.db'], {}, '--db'],
+      [['demo'], { SLUICE_DB: 'redis://127.0.0.1:6379/0' }, 'SLUICE_DB'],
+    ] as const) {
+      const cwd = join(dir, `scheme-${args[0]}`);
+      mkdirSync(cwd);
+      const r = await runCli(args, { cwd, env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(oneLine(r.stderr).length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^sluice: ${what} [a-z]+://\\S+: Sluice has no store for "[a-z]+://" URLs; give postgres://… \\(or postgresql://…\\) for a PostgreSQL store, or a file path for an SQLite store\n$`));
+      assert.deepEqual(readdirSync(cwd), [], 'nothing is created in the working directory');
+    }
+  });
 
   it('an unknown backfill exits 2, lists the defined ones, and creates no store', async () => {
     const db = join(dir, 'u.db');

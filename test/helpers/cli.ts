@@ -10,10 +10,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Environment for CLI children: no TTY detection tricks, no inherited SLUICE_DB. */
+/** Environment for CLI children: no TTY detection tricks, no inherited SLUICE_DB (a test may set its own). */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env = { ...process.env };
   delete env.SLUICE_DB;
+  Object.assign(env, extra);
   return env;
 }
 

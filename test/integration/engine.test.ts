@@ -490,4 +490,37 @@ describe('engine on SQLite', () => {
     await store.close();
     await c();
   });
+  it('quarantines a thrown non-Error value saying what was thrown, whatever it is', async () => {
+    const { dir: d, cleanup: c } = await tempDir();
+    const store = await openSqliteStore(join(d, 'thrown.db'));
+    const cyclic: Record<string, unknown> = { code: 'LOOP' };
+    cyclic.self = cyclic;
+    const thrown: unknown[] = [{ code: 42 }, null, undefined, 7, 'plain words', cyclic, { big: 'x'.repeat(1000) }];
+    const def = defineBackfill<{ n: number }>({
+      name: 'throws-values',
+      source: iterable({ async *from() { for (let n = 0; n < thrown.length; n++) yield { n }; }, cursorOf: (item) => item.n }),
+      key: (item) => item.n,
+      batchSize: 1,
+      retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      maxFailureRatio: 1,
+      async process([item]) {
+        throw thrown[item!.n];
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const outcome = await (await sluice.start('throws-values')).done;
+    assert.equal(outcome.counts.quarantined, thrown.length);
+    const messages = new Map((await sluice.listQuarantine({ runId: outcome.runId })).map((q) => [Number(q.itemKey), q.message]));
+    assert.equal(messages.get(0), 'a non-Error value was thrown: {"code":42}');
+    assert.equal(messages.get(1), 'a non-Error value was thrown: null');
+    assert.equal(messages.get(2), 'a non-Error value was thrown: undefined');
+    assert.equal(messages.get(3), 'a non-Error value was thrown: 7');
+    assert.equal(messages.get(4), 'plain words');
+    assert.equal(messages.get(5), 'a non-Error value was thrown: {"code":"LOOP","self":"[circular]"}');
+    assert.match(messages.get(6) ?? '', /^a non-Error value was thrown: \{"big":"x{100,}…$/);
+    assert.ok((messages.get(6) ?? '').length < 300, 'bounded');
+    for (const message of messages.values()) assert.doesNotMatch(message, /\[object Object\]/);
+    await store.close();
+    await c();
+  });
 });

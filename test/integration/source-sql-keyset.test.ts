@@ -63,6 +63,7 @@ describe('sqlKeyset on SQLite', () => {
     db.exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, flag INTEGER NOT NULL, at TEXT NOT NULL);
       CREATE TABLE pairs (tenant TEXT NOT NULL, seq INTEGER NOT NULL, v TEXT, UNIQUE (tenant, seq));
       CREATE TABLE loose (id INTEGER NOT NULL, v TEXT);
+      CREATE TABLE loose_nulls (id INTEGER, v TEXT);
       CREATE TABLE empty (id INTEGER PRIMARY KEY);
       CREATE TABLE codes (code TEXT PRIMARY KEY, v INTEGER);
       CREATE TABLE nullable (code TEXT UNIQUE, v INTEGER);
@@ -83,6 +84,7 @@ describe('sqlKeyset on SQLite', () => {
       for (let a = 0; a < 5; a++) for (let b = 0; b < 5; b++) for (let c = 0; c < 5; c++) wide.run(a, b, c);
       for (const code of ['x', 'a', 'm', 'b']) db.prepare('INSERT INTO codes VALUES (?, ?)').run(code, code.charCodeAt(0));
       db.prepare("INSERT INTO nullable VALUES ('a', 1), (NULL, 2), ('b', 3), (NULL, 4)").run();
+      db.prepare("INSERT INTO loose_nulls VALUES (1, 'a'), (NULL, 'b'), (2, 'c')").run();
     })();
     connection = new SqliteConnection(db);
   });
@@ -338,9 +340,14 @@ describe('sqlKeyset on SQLite', () => {
   it('refuses a unique key holding NULLs, which keyset pagination would skip, unless where leaves them out', async () => {
     await rejects(
       { table: 'nullable', key: 'code' },
-      `key column "code" of table "nullable" is NULL in some rows, which keyset pagination can never reach; declare the key NOT NULL, or leave those rows out with where: 'code IS NOT NULL'`,
+      `key column "code" of table "nullable" has NULL values in 2 rows: a keyset source needs a key without NULLs (keyset pagination never reaches those rows); declare the key NOT NULL, or leave those rows out with where: 'code IS NOT NULL'`,
     );
     const reader = await open({ table: 'nullable', key: 'code', where: 'code IS NOT NULL' });
+    // Without a unique index too: the NULLs are named first, then the missing index.
+    await rejects(
+      { table: 'loose_nulls', key: 'id' },
+      `key column "id" of table "loose_nulls" has NULL values in 1 row: a keyset source needs a key without NULLs (keyset pagination never reaches those rows); declare the key NOT NULL, or leave those rows out with where: 'id IS NOT NULL'; the key is not unique either: add a UNIQUE index on (id) or choose the primary key`,
+    );
     assert.deepEqual((await readAll(reader, whole, 10)).rows.map((r) => r.v), [1, 3]);
   });
 
@@ -525,7 +532,7 @@ describe('sqlKeyset on PostgreSQL', () => {
       await fails({ table, key }, `key (${key}) of table "${table}" is not unique: keyset pagination needs a unique key; add a UNIQUE index on (${key}) or choose the primary key`);
     }
     await open({ table: 'covering', key: 'id' });
-    await fails({ table: 'nullable', key: 'code' }, /^key column "code" of table "nullable" is NULL in some rows/);
+    await fails({ table: 'nullable', key: 'code' }, /^key column "code" of table "nullable" has NULL values in 1 row: a keyset source needs a key without NULLs/);
     await open({ table: 'nullable', key: 'code', where: 'code IS NOT NULL' });
   });
 });

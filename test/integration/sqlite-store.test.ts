@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -139,7 +139,7 @@ describe('SQLite store: the file', () => {
     await cleanup();
   });
 
-  it('opens a database holding the user\'s own tables, and an empty file', async () => {
+  it('opens a database holding the user\'s own tables, and refuses an empty file it did not create', async () => {
     const { dir, cleanup } = await tempDir();
     const path = join(dir, 'app.db');
     const db = new Database(path);
@@ -151,9 +151,13 @@ describe('SQLite store: the file', () => {
     await store.close();
     const empty = join(dir, 'empty.db');
     writeFileSync(empty, '');
-    const fresh = await openSqliteStore(empty);
-    assert.deepEqual(await fresh.listRuns(), []);
-    await fresh.close();
+    // SQLite would take it for an empty database; Sluice never leaves one (it links a new file into place).
+    await assert.rejects(openSqliteStore(empty), (error: unknown) =>
+      error instanceof StoreError && error.message === `${empty} is an empty file (0 bytes), not a Sluice store; nothing was written to it` && /delete it and Sluice creates the store there/.test(error.hint ?? ''));
+    assert.equal(readFileSync(empty).length, 0);
+    const created = join(dir, 'created.db');
+    await (await openSqliteStore(created)).close();
+    assert.deepEqual(readdirSync(dir).sort(), ['app.db', 'created.db', 'empty.db'], 'no temporary file is left beside a created store');
     await cleanup();
   });
 

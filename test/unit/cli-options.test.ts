@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../src/core/errors.js';
+import { parseDuration } from '../../src/core/since.js';
 import { joinNegativeValues, parseParams, parseRunFlags, positiveInteger } from '../../src/cli/options.js';
 
 /** Asserts that `fn` throws a UsageError (exit code 2) with exactly `message`. */
@@ -77,6 +78,21 @@ describe('CLI flags: parseRunFlags', () => {
       () => parseRunFlags({ since: 'yesterdayish' }, now),
       '--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "yesterdayish"',
     );
+  });
+
+  it('refuses a batch delay over an hour from a flag or the environment, instead of a timer that fires after 1 ms', () => {
+    const hint = (fn: () => unknown) => assert.throws(fn, (e: unknown) => e instanceof UsageError && /pause the run/.test(e.hint ?? ''));
+    usage(() => parseRunFlags({ batchDelay: '30d' }, now, {}), '--batch-delay must be at most 24d (2147483647 ms, the longest a timer can wait), got "30d"');
+    usage(() => parseRunFlags({ batchDelay: '2d' }, now, {}), '--batch-delay must be at most 1h (3600000 ms), got "2d"');
+    usage(() => parseRunFlags({ batchDelay: '3000000000' }, now, {}), '--batch-delay must be at most 1h (3600000 ms), got "3000000000"');
+    usage(() => parseRunFlags({}, now, { SLUICE_BATCH_DELAY_MS: '3000000000' }), 'SLUICE_BATCH_DELAY_MS must be at most 1h (3600000 ms), got "3000000000"');
+    hint(() => parseRunFlags({ batchDelay: '2h' }, now, {}));
+    assert.equal(parseRunFlags({ batchDelay: '1h' }, now, {}).knobs.batchDelayMs, 3_600_000, 'the bound itself is allowed');
+  });
+
+  it('refuses any duration longer than a timer can wait', () => {
+    usage(() => parseDuration('30d', '--lease'), '--lease must be at most 24d (2147483647 ms, the longest a timer can wait), got "30d"');
+    assert.equal(parseDuration('24d', '--lease'), 24 * 86_400_000);
   });
 });
 

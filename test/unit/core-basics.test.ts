@@ -46,6 +46,9 @@ describe('defineBackfill', () => {
     ['bad source', { source: {} }, /source must be a Sluice source/],
     ['an adaptive start share under its floor', { throttle: { adaptive: { minShare: 0.3, startShare: 0.1 } } }, /startShare \(0\.1\) must be at least minShare \(0\.3\)/],
     ['an adaptive start share under the default floor', { throttle: { adaptive: { startShare: 0.01 } } }, /startShare \(0\.01\) must be at least minShare \(0\.02\)/],
+    ['a batch delay over an hour', { throttle: { batchDelayMs: 3_600_001 } }, /throttle\.batchDelayMs must be at most 3600000 \(1h\), got 3600001/],
+    ['a retry delay no timer can wait', { retry: { maxDelayMs: 3_000_000_000 } }, /retry\.maxDelayMs must be at most 2147483647 \(the longest a timer can wait\), got 3000000000/],
+    ['a signal interval no timer can wait', { throttle: { signalIntervalMs: 2 ** 31 } }, /throttle\.signalIntervalMs must be at most 2147483647/],
     ['adaptive batch bounds the wrong way round', { throttle: { adaptive: { minBatchSize: 500, maxBatchSize: 100 } } }, /minBatchSize \(500\) must be at most maxBatchSize \(100\)/],
   ];
   for (const [label, patch, message] of cases) {
