@@ -5,7 +5,8 @@ import type { BackfillDefinition, ProcessContext } from './definition.js';
 import { BatchAbortedError, CheckpointMovedError, errorClassOf, isTransientStoreError, LeaseLostError, messageOf, PermanentError } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
-import type { Logger } from './logger.js';
+import { type Context, context, type Span } from '@opentelemetry/api';
+import { childLogger, type Logger } from './logger.js';
 import { quarantinePayload } from './payload.js';
 import { canaryUse } from './rollout.js';
 import { backoffDelay } from './retry.js';
@@ -14,6 +15,7 @@ import type { SourceBatch } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { RunState } from './run-state.js';
 import type { CheckpointSeen, Store, StoreTransaction } from './store.js';
+import { recordError, setAttributes, tracer } from './tracing.js';
 
 /** Everything a batch needs that does not change between batches of a run. */
 export interface BatchRunnerConfig {
@@ -27,7 +29,6 @@ export interface BatchRunnerConfig {
   leaseMs: number;
   clock: Clock;
   logger: Logger;
-  signal: AbortSignal;
   onRetry(info: { partition: number; attempt: number; delayMs: number; errorClass: string; message: string }): void;
   onQuarantine(info: { partition: number; count: number; errorClass: string }): void;
 }
@@ -43,6 +44,21 @@ export interface BatchInput {
   startedAtMs: number;
   /** The batch claimed its items from a canary's budget: its checkpoint settles the claim. */
   canary?: boolean;
+  /**
+   * This batch's own signal (`ctx.signal`): aborted on pause, cancel, lease loss or when the host
+   * aborts the batches in flight. Its reason says which: a `LeaseLostError` for a lost lease.
+   */
+  signal: AbortSignal;
+  /** The batch's number in its partition (1-based, counting committed batches), for logs and traces. */
+  batch: number;
+  /** The trace context of the run's execution: the batch span is its child. */
+  traceParent?: Context;
+}
+
+/** A batch being run: its input, its span, and the last attempt `process` was called with. */
+interface ActiveBatch extends BatchInput {
+  span: Span;
+  attempt: number;
 }
 
 export interface BatchResult {
@@ -77,6 +93,42 @@ export class BatchRunner {
   constructor(private readonly config: BatchRunnerConfig) {}
 
   async run(input: BatchInput): Promise<BatchResult> {
+    const { run } = this.config;
+    return tracer.startActiveSpan('sluice.batch', {}, input.traceParent ?? context.active(), async (span) => {
+      const batch: ActiveBatch = { ...input, span, attempt: 0 };
+      setAttributes(span, () => ({
+        'sluice.backfill': run.backfill,
+        'sluice.run.id': run.id,
+        'sluice.partition': input.partition,
+        'sluice.batch': input.batch,
+        'sluice.batch.items': input.read.items.length + input.read.malformed.length,
+      }));
+      try {
+        const result = await this.runBatch(batch);
+        setAttributes(span, () => ({
+          'sluice.batch.outcome': 'committed',
+          'sluice.batch.attempt': batch.attempt,
+          'sluice.items.processed': result.delta.processed,
+          'sluice.items.skipped': result.delta.skipped,
+          'sluice.items.failed': result.delta.failed,
+          'sluice.items.quarantined': result.delta.quarantined,
+        }));
+        return result;
+      } catch (error) {
+        // An aborted batch is a pause or a shutdown doing its job, not a failure.
+        const aborted = error instanceof BatchAbortedError;
+        setAttributes(span, () => ({ 'sluice.batch.outcome': aborted ? 'aborted' : error instanceof LeaseLostError ? 'lease_lost' : 'failed', 'sluice.batch.attempt': batch.attempt }));
+        if (!aborted) recordError(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async runBatch(input: ActiveBatch): Promise<BatchResult> {
+    // Aborted before `process` was called (a pause while the batch was read): do not start it.
+    this.throwIfAborted(input);
     const malformed: QuarantineEntryInput[] = input.read.malformed.map((record) => ({
       itemKey: record.key,
       errorClass: record.errorClass,
@@ -92,7 +144,7 @@ export class BatchRunner {
 
   // ---- at-least-once: process outside the transaction, ledger + checkpoint inside -------------
 
-  private async runAtLeastOnce(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
+  private async runAtLeastOnce(input: ActiveBatch, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, definition } = this.config;
     const items = input.read.items;
     let todo = items;
@@ -102,7 +154,7 @@ export class BatchRunner {
       const delivered = await store.deliveredKeys(definition.ledgerNamespace, keys);
       todo = firstOfEachKey(items, keys, delivered);
     }
-    const outcome = await this.processWithRecovery(todo, input.partition, undefined);
+    const outcome = await this.processWithRecovery(todo, input, undefined);
     const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
     if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
 
@@ -113,7 +165,7 @@ export class BatchRunner {
 
   // ---- transactional: process and checkpoint in one transaction ---------------------------
 
-  private async runTransactional(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
+  private async runTransactional(input: ActiveBatch, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, retry, clock } = this.config;
     let lastError: unknown;
     const retries = new FailedAttempts();
@@ -121,7 +173,7 @@ export class BatchRunner {
       try {
         return await store.transaction(async (tx) => {
           const { todo, skipped } = await this.undelivered(tx, input.read.items);
-          if (todo.length > 0) await this.config.definition.process(todo, this.context(input.partition, attempt, tx.sql));
+          if (todo.length > 0) await this.config.definition.process(todo, this.context(input, attempt, tx.sql));
           const outcome: Outcome = { succeeded: todo, failed: [], ...retries.record() };
           const delta = this.delta(input, skipped, outcome, malformed.length);
           if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
@@ -132,26 +184,29 @@ export class BatchRunner {
         // rides it out and resumes from the stored checkpoint; retrying and bisecting here would
         // quarantine good items.
         if (error instanceof LeaseLostError || error instanceof CheckpointMovedError || isTransientStoreError(error)) throw error;
-        this.throwIfAborted(input.partition);
+        this.throwIfAborted(input);
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);
         retries.add(error);
-        this.config.onRetry({ partition: input.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
-        await clock.sleep(delayMs, this.config.signal);
+        this.retrying(input, attempt, delayMs, error);
+        await clock.sleep(delayMs, input.signal);
+        this.throwIfAborted(input);
       }
     }
     // The batch keeps failing: isolate the failing items under savepoints, commit the rest.
-    this.throwIfAborted(input.partition);
+    this.throwIfAborted(input);
     return store.transaction(async (tx) => {
       const { todo, skipped } = await this.undelivered(tx, input.read.items);
       const isolated = await isolateFailures(
         todo,
         async (subset) => attemptOnce(() => tx.savepoint(async () => {
-          await this.config.definition.process([...subset], this.context(input.partition, retry.attempts + 1, tx.sql));
+          await this.config.definition.process([...subset], this.context(input, retry.attempts + 1, tx.sql));
         })),
         lastError ?? new Error('batch failed'),
       );
+      // Aborted while bisecting: the failures may be the abort's; quarantine nothing, commit nothing.
+      this.throwIfAborted(input);
       const outcome: Outcome = {
         succeeded: isolated.succeeded,
         failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })),
@@ -166,36 +221,50 @@ export class BatchRunner {
   // ---- shared pieces ------------------------------------------------------------------------
 
   /**
-   * A failure after the host aborted the batch is the abort's doing, not the items': retrying or
-   * bisecting would only quarantine good items, so the batch ends uncommitted instead.
+   * A failure after the batch's signal fired is the abort's doing, not the items': retrying or
+   * bisecting would only quarantine good items, so the batch ends uncommitted instead (a lost lease
+   * ends it with the `LeaseLostError` the signal carries).
    */
-  private throwIfAborted(partition: number): void {
-    if (this.config.signal.aborted) throw new BatchAbortedError(this.config.run.id, partition);
+  private throwIfAborted(batch: ActiveBatch): void {
+    const { signal } = batch;
+    if (!signal.aborted) return;
+    if (signal.reason instanceof LeaseLostError) throw signal.reason;
+    throw new BatchAbortedError(this.config.run.id, batch.partition, typeof signal.reason === 'string' ? signal.reason : undefined);
+  }
+
+  private retrying(batch: ActiveBatch, attempt: number, delayMs: number, error: unknown): void {
+    const info = { partition: batch.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) };
+    batch.span.addEvent('retry', { 'sluice.attempt': attempt, 'sluice.retry.delay_ms': delayMs, 'error.type': info.errorClass });
+    this.config.onRetry(info);
   }
 
   /** Calls `process` with retries and backoff; if it still fails, bisects to isolate failing items. */
-  private async processWithRecovery(todo: unknown[], partition: number, tx: SqlTransaction | undefined): Promise<Outcome> {
+  private async processWithRecovery(todo: unknown[], batch: ActiveBatch, tx: SqlTransaction | undefined): Promise<Outcome> {
     if (todo.length === 0) return { succeeded: [], failed: [] };
     const { retry, clock, definition } = this.config;
     let lastError: unknown;
     const retries = new FailedAttempts();
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-      const error = await attemptOnce(() => definition.process(todo, this.context(partition, attempt, tx)));
+      const error = await attemptOnce(() => definition.process(todo, this.context(batch, attempt, tx)));
       if (error === undefined) return { succeeded: todo, failed: [], ...retries.record() };
-      this.throwIfAborted(partition);
+      this.throwIfAborted(batch);
       lastError = error;
       if (isPermanent(error) || attempt === retry.attempts) break;
       const delayMs = backoffDelay(retry, attempt, clock.random);
       retries.add(error);
-      this.config.onRetry({ partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
-      await clock.sleep(delayMs, this.config.signal);
+      this.retrying(batch, attempt, delayMs, error);
+      await clock.sleep(delayMs, batch.signal);
+      this.throwIfAborted(batch);
     }
-    this.throwIfAborted(partition);
+    this.throwIfAborted(batch);
     const isolated = await isolateFailures(
       todo,
-      (subset) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx))),
+      (subset) => attemptOnce(() => definition.process([...subset], this.context(batch, retry.attempts + 1, tx))),
       lastError,
     );
+    // Aborted while bisecting: the failures may be the abort's. Nothing is quarantined or recorded;
+    // what the subsets delivered is delivered again on resume (at least once, under the same keys).
+    this.throwIfAborted(batch);
     return { succeeded: isolated.succeeded, failed: isolated.failed.map((f) => ({ ...f, attempts: retry.attempts + 1 })), ...retries.record() };
   }
 
@@ -263,8 +332,13 @@ export class BatchRunner {
     return counts;
   }
 
-  private context(partition: number, attempt: number, tx: SqlTransaction | undefined): ProcessContext {
-    const { run, dryRun, signal, definition } = this.config;
+  private context(batch: ActiveBatch, attempt: number, tx: SqlTransaction | undefined): ProcessContext {
+    const { run, dryRun, definition } = this.config;
+    const { partition, signal } = batch;
+    const baseLogger = this.config.logger;
+    batch.attempt = attempt;
+    let logger: Logger | undefined;
+    const bindings = { runId: run.id, backfill: run.backfill, partition, batch: batch.batch, attempt };
     // A reprocess-all run is a deliberate second delivery: its keys must differ from the first's,
     // or an idempotent target would drop every item; they stay stable across its own retries.
     const namespace = this.config.reprocessAll ? `${definition.ledgerNamespace}#${run.id}` : definition.ledgerNamespace;
@@ -275,6 +349,10 @@ export class BatchRunner {
       dryRun,
       tx,
       signal,
+      // Built when first used: a `process` that never logs costs no child logger.
+      get logger() {
+        return (logger ??= childLogger(baseLogger, bindings));
+      },
       idempotencyKey: (item: unknown) => idempotencyKeyFor(namespace, this.keyOf(item)),
     };
   }

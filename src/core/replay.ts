@@ -3,7 +3,7 @@ import type { BackfillDefinition, ProcessContext } from './definition.js';
 import { errorClassOf, LeaseLostError, messageOf } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
-import type { Logger } from './logger.js';
+import { childLogger, type Logger } from './logger.js';
 import type { QuarantineRecord, RunRecord } from './run.js';
 import type { ReplayResult } from './sluice.js';
 import type { ReplayRequest, SourceReader } from './source.js';
@@ -97,6 +97,7 @@ async function replayChunk(options: ReplayOptions, chunk: Resolved[]): Promise<{
     dryRun: false,
     tx,
     signal: new AbortController().signal,
+    logger: childLogger(options.logger, { runId: run.id, backfill: run.backfill, partition: r.entry.partitionIndex ?? 0, replay: true }),
     idempotencyKey: (item: unknown) => idempotencyKeyFor(definition.ledgerNamespace, normalizeItemKey(definition.key(item), definition.name)),
   });
   const attempt = (tx: SqlTransaction | undefined) => async (subset: readonly Resolved[]) => {
