@@ -132,9 +132,9 @@ describe('ctx.signal is the batch\'s own', () => {
         }
       },
     });
-    const worker = createSluice({ store, backfills: [def], leaseMs: 600, worker: { id: 'worker-a' } });
+    const worker = createSluice({ store, backfills: [def], leaseMs: 600, worker: { id: 'worker-a', host: 'test', pid: 1 } });
     // Another process: its pause is written to the store as a request for the worker holding the run.
-    const operator = createSluice({ store, backfills: [def], worker: { id: 'operator' } });
+    const operator = createSluice({ store, backfills: [def], worker: { id: 'operator', host: 'test', pid: 2 } });
     const handle = await worker.start(def.name);
     await waitFor(() => longBatch, 'the long batch to start');
     await operator.pause(handle.runId, 'bob', 'from the CLI');
