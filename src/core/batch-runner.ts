@@ -46,7 +46,8 @@ export interface BatchInput {
   canary?: boolean;
   /**
    * This batch's own signal (`ctx.signal`): aborted on pause, cancel, lease loss or when the host
-   * aborts the batches in flight. Its reason says which: a `LeaseLostError` for a lost lease.
+   * aborts the batches in flight. Its reason says which: a `BatchAbortedError`, or a
+   * `LeaseLostError` for a lost lease.
    */
   signal: AbortSignal;
   /** The batch's number in its partition (1-based, counting committed batches), for logs and traces. */
@@ -228,8 +229,8 @@ export class BatchRunner {
   private throwIfAborted(batch: ActiveBatch): void {
     const { signal } = batch;
     if (!signal.aborted) return;
-    if (signal.reason instanceof LeaseLostError) throw signal.reason;
-    throw new BatchAbortedError(this.config.run.id, batch.partition, typeof signal.reason === 'string' ? signal.reason : undefined);
+    if (signal.reason instanceof LeaseLostError || signal.reason instanceof BatchAbortedError) throw signal.reason;
+    throw new BatchAbortedError(this.config.run.id, batch.partition);
   }
 
   private retrying(batch: ActiveBatch, attempt: number, delayMs: number, error: unknown): void {

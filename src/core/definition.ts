@@ -37,9 +37,10 @@ export interface ProcessContext {
   /**
    * This batch's own signal, aborted when the run is paused or cancelled, when this worker loses the
    * partition's lease, or when the host aborts the batches in flight (`run.abortInFlight()`, a
-   * second Ctrl-C). Pass it on (to `fetch`, a driver's query): a batch that then fails ends
-   * uncommitted, is neither retried nor quarantined, and is redone on resume. A new signal per
-   * batch, so listeners added to it go with the batch.
+   * second Ctrl-C); its `reason` is a `BatchAbortedError` saying why (a `LeaseLostError` for a lost
+   * lease). Pass it on (to `fetch`, a driver's query): a batch that then fails ends uncommitted, is
+   * neither retried nor quarantined, and is redone on resume. A new signal per batch, so listeners
+   * added to it go with the batch.
    */
   readonly signal: AbortSignal;
   /** The host's logger (the `logger` option) bound to this batch: `runId`, `backfill`, `partition`, `batch`, `attempt`. */

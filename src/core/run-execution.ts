@@ -123,7 +123,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * `abortInFlight()` aborts them here, and each batch removes its own when it ends. Nothing listens
    * on a signal that outlives a batch, so listeners a `process` adds go with its batch.
    */
-  private readonly batchesInFlight = new Set<AbortController>();
+  private readonly batchesInFlight = new Map<AbortController, { partition: number }>();
   /** The trace context of this execution's `sluice.run` span (the root until it starts). */
   private traceContext: Context = ROOT_CONTEXT;
   private stopRequest: StopRequest | null = null;
@@ -238,7 +238,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
   abortInFlight(): void {
     this.abort.abort();
-    this.abortBatches('the host aborted the batches in flight');
+    this.abortBatches();
     // Pause too, so that the lanes stop at this boundary instead of reading the next batch.
     this.requestStop({ kind: 'pause', actor: 'host', reason: 'the host aborted the batches in flight', asExpected: false });
   }
@@ -591,7 +591,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         }
         const startedAt = config.clock.now();
         // Its signal exists before the read: a pause during the read keeps `process` from starting.
-        const batchAbort = this.batchStarted();
+        const batchAbort = this.batchStarted(claim.index);
         inFlight = batchAbort;
         const read = (await ahead.take(claim.spec, cursor, limit, startedAt - lastFinishedAt)) ?? (await this.read(claim, cursor, limit));
         if (!read.done && (config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
@@ -843,11 +843,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
   // ---- the signals of the batches in flight ---------------------------------------------------
 
   /** A new batch's signal (`ctx.signal`), already aborted when the execution was told so before it began. */
-  private batchStarted(): AbortController {
+  private batchStarted(partition: number): AbortController {
     const batch = new AbortController();
-    this.batchesInFlight.add(batch);
-    if (this.abort.signal.aborted) batch.abort('the host aborted the batches in flight');
-    else if (this.stopRequest && abortsBatches(this.stopRequest)) batch.abort(stopPhrase(this.stopRequest));
+    this.batchesInFlight.set(batch, { partition });
+    if (this.abort.signal.aborted) batch.abort(new BatchAbortedError(this.runId, partition));
+    else if (this.stopRequest && abortsBatches(this.stopRequest)) batch.abort(new BatchAbortedError(this.runId, partition, stopPhrase(this.stopRequest)));
     return batch;
   }
 
@@ -855,8 +855,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.batchesInFlight.delete(batch);
   }
 
-  private abortBatches(reason: string): void {
-    for (const batch of this.batchesInFlight) batch.abort(reason);
+  /** Aborts the signals of the batches in flight with a `BatchAbortedError` saying why (what `fetch` rejects with, and `signal.throwIfAborted()` throws). */
+  private abortBatches(why?: string): void {
+    for (const [batch, { partition }] of this.batchesInFlight) batch.abort(new BatchAbortedError(this.runId, partition, why));
   }
 
   /**

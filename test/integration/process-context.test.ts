@@ -100,7 +100,8 @@ describe('ctx.signal is the batch\'s own', () => {
       await sluice.pause(handle.runId, 'alice', 'maintenance window');
       const first = await handle.done;
       assert.equal(sawAbort, 'aborted', 'the pause fired the batch\'s signal');
-      assert.match(String(longBatch!.signal.reason), /paused by alice: maintenance window/);
+      assert.equal((longBatch!.signal.reason as Error).name, 'BatchAbortedError');
+      assert.match((longBatch!.signal.reason as Error).message, /aborted \(run paused by alice: maintenance window\)/);
       assert.equal(first.state, 'paused');
       assert.equal(first.counts.processed, 300, 'the aborted batch committed nothing');
       assert.equal(first.counts.quarantined, 0);
@@ -140,7 +141,7 @@ describe('ctx.signal is the batch\'s own', () => {
     await operator.pause(handle.runId, 'bob', 'from the CLI');
     const first = await handle.done;
     assert.equal(sawAbort, 'aborted');
-    assert.match(String(longBatch!.signal.reason), /paused by bob: from the CLI/);
+    assert.match((longBatch!.signal.reason as Error).message, /aborted \(run paused by bob: from the CLI\)/);
     assert.equal(first.state, 'paused');
     assert.equal(first.counts.processed, 100);
     assert.equal(first.counts.quarantined, 0);
