@@ -6,7 +6,8 @@ import { BatchAbortedError, CheckpointMovedError, errorClassOf, isTransientStore
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import { type FailedItem, type ItemOutcomes, ItemReports, type RetryItem, type Settled } from './item-reports.js';
-import type { Logger } from './logger.js';
+import { type Context, context, type Span } from '@opentelemetry/api';
+import { childLogger, type Logger } from './logger.js';
 import { quarantinePayload } from './payload.js';
 import { canaryUse } from './rollout.js';
 import { backoffDelay } from './retry.js';
@@ -15,6 +16,7 @@ import type { SourceBatch } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { RunState } from './run-state.js';
 import type { CheckpointSeen, Store, StoreTransaction } from './store.js';
+import { recordError, setAttributes, tracer } from './tracing.js';
 
 /** Everything a batch needs that does not change between batches of a run. */
 export interface BatchRunnerConfig {
@@ -28,7 +30,6 @@ export interface BatchRunnerConfig {
   leaseMs: number;
   clock: Clock;
   logger: Logger;
-  signal: AbortSignal;
   onRetry(info: { partition: number; attempt: number; delayMs: number; errorClass: string; message: string }): void;
   onQuarantine(info: { partition: number; count: number; errorClass: string }): void;
 }
@@ -44,6 +45,22 @@ export interface BatchInput {
   startedAtMs: number;
   /** The batch claimed its items from a canary's budget: its checkpoint settles the claim. */
   canary?: boolean;
+  /**
+   * This batch's own signal (`ctx.signal`): aborted on pause, cancel, lease loss or when the host
+   * aborts the batches in flight. Its reason says which: a `BatchAbortedError`, or a
+   * `LeaseLostError` for a lost lease.
+   */
+  signal: AbortSignal;
+  /** The batch's number in its partition (1-based, counting committed batches), for logs and traces. */
+  batch: number;
+  /** The trace context of the run's execution: the batch span is its child. */
+  traceParent?: Context;
+}
+
+/** A batch being run: its input, its span, and the last attempt `process` was called with. */
+interface ActiveBatch extends BatchInput {
+  span: Span;
+  attempt: number;
 }
 
 export interface BatchResult {
@@ -78,6 +95,42 @@ export class BatchRunner {
   constructor(private readonly config: BatchRunnerConfig) {}
 
   async run(input: BatchInput): Promise<BatchResult> {
+    const { run } = this.config;
+    return tracer.startActiveSpan('sluice.batch', {}, input.traceParent ?? context.active(), async (span) => {
+      const batch: ActiveBatch = { ...input, span, attempt: 0 };
+      setAttributes(span, () => ({
+        'sluice.backfill': run.backfill,
+        'sluice.run.id': run.id,
+        'sluice.partition': input.partition,
+        'sluice.batch': input.batch,
+        'sluice.batch.items': input.read.items.length + input.read.malformed.length,
+      }));
+      try {
+        const result = await this.runBatch(batch);
+        setAttributes(span, () => ({
+          'sluice.batch.outcome': 'committed',
+          'sluice.batch.attempt': batch.attempt,
+          'sluice.items.processed': result.delta.processed,
+          'sluice.items.skipped': result.delta.skipped,
+          'sluice.items.failed': result.delta.failed,
+          'sluice.items.quarantined': result.delta.quarantined,
+        }));
+        return result;
+      } catch (error) {
+        // An aborted batch is a pause or a shutdown doing its job, not a failure.
+        const aborted = error instanceof BatchAbortedError;
+        setAttributes(span, () => ({ 'sluice.batch.outcome': aborted ? 'aborted' : error instanceof LeaseLostError ? 'lease_lost' : 'failed', 'sluice.batch.attempt': batch.attempt }));
+        if (!aborted) recordError(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async runBatch(input: ActiveBatch): Promise<BatchResult> {
+    // Aborted before `process` was called (a pause while the batch was read): do not start it.
+    this.throwIfAborted(input);
     const malformed: QuarantineEntryInput[] = input.read.malformed.map((record) => ({
       itemKey: record.key,
       errorClass: record.errorClass,
@@ -93,7 +146,7 @@ export class BatchRunner {
 
   // ---- at-least-once: process outside the transaction, ledger + checkpoint inside -------------
 
-  private async runAtLeastOnce(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
+  private async runAtLeastOnce(input: ActiveBatch, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, definition } = this.config;
     const items = input.read.items;
     let todo = items;
@@ -103,7 +156,7 @@ export class BatchRunner {
       const delivered = await store.deliveredKeys(definition.ledgerNamespace, keys);
       todo = firstOfEachKey(items, keys, delivered);
     }
-    const outcome = await this.processWithRecovery(todo, input.partition, undefined);
+    const outcome = await this.processWithRecovery(todo, input, undefined);
     const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
     if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
 
@@ -121,7 +174,7 @@ export class BatchRunner {
    * failed items (nothing it wrote was kept, so nothing is written twice). A throw rolls back the
    * whole batch: retried with backoff, then bisected under savepoints.
    */
-  private async runTransactional(input: BatchInput, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
+  private async runTransactional(input: ActiveBatch, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, retry, clock } = this.config;
     let lastError: unknown;
     const settled = new SettledItems();
@@ -133,7 +186,7 @@ export class BatchRunner {
           const { todo, skipped } = await this.undelivered(tx, input.read.items);
           const pending = without(todo);
           const reports = this.reportsFor(pending);
-          if (pending.length > 0) await this.config.definition.process(pending, this.context(input.partition, attempt, tx.sql, reports));
+          if (pending.length > 0) await this.config.definition.process(pending, this.context(input, attempt, tx.sql, reports));
           const call = reports.settle();
           if (call.retry.length > 0 && attempt < retry.attempts) throw new ItemsToRetry(call);
           settled.add(call, attempt);
@@ -148,29 +201,32 @@ export class BatchRunner {
           // Its failed items stay failed; the others run again after the wait.
           settled.add({ succeeded: [], failed: error.call.failed, retry: [] }, attempt);
           for (const { item } of error.call.failed) failedEarlier.add(item);
-          await this.waitToRetryItems(input.partition, attempt, error.call.retry, settled);
+          await this.waitToRetryItems(input, attempt, error.call.retry, settled);
           continue;
         }
         // The store's connection failed (a restart, a failover): not the items' fault. The caller
         // rides it out and resumes from the stored checkpoint; retrying and bisecting here would
         // quarantine good items.
         if (error instanceof LeaseLostError || error instanceof CheckpointMovedError || isTransientStoreError(error)) throw error;
-        this.throwIfAborted(input.partition);
+        this.throwIfAborted(input);
         lastError = error;
         if (isPermanent(error) || attempt === retry.attempts) break;
         const delayMs = backoffDelay(retry, attempt, clock.random);
         settled.retries.add(error);
-        this.config.onRetry({ partition: input.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
-        await clock.sleep(delayMs, this.config.signal);
+        this.retrying(input, attempt, delayMs, error);
+        await clock.sleep(delayMs, input.signal);
+        this.throwIfAborted(input);
       }
     }
     // The batch keeps failing: isolate the failing items under savepoints, commit the rest.
-    this.throwIfAborted(input.partition);
+    this.throwIfAborted(input);
     return store.transaction(async (tx) => {
       const { todo, skipped } = await this.undelivered(tx, input.read.items);
       await this.bisect(without(todo), lastError, settled, (subset, reports) => attemptOnce(() => tx.savepoint(async () => {
-        await this.config.definition.process([...subset], this.context(input.partition, retry.attempts + 1, tx.sql, reports));
+        await this.config.definition.process([...subset], this.context(input, retry.attempts + 1, tx.sql, reports));
       })));
+      // Aborted while bisecting: the failures may be the abort's; quarantine nothing, commit nothing.
+      this.throwIfAborted(input);
       const outcome = settled.outcome();
       const delta = this.delta(input, skipped, outcome, malformed.length);
       if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
@@ -181,11 +237,21 @@ export class BatchRunner {
   // ---- shared pieces ------------------------------------------------------------------------
 
   /**
-   * A failure after the host aborted the batch is the abort's doing, not the items': retrying or
-   * bisecting would only quarantine good items, so the batch ends uncommitted instead.
+   * A failure after the batch's signal fired is the abort's doing, not the items': retrying or
+   * bisecting would only quarantine good items, so the batch ends uncommitted instead (a lost lease
+   * ends it with the `LeaseLostError` the signal carries).
    */
-  private throwIfAborted(partition: number): void {
-    if (this.config.signal.aborted) throw new BatchAbortedError(this.config.run.id, partition);
+  private throwIfAborted(batch: ActiveBatch): void {
+    const { signal } = batch;
+    if (!signal.aborted) return;
+    if (signal.reason instanceof LeaseLostError || signal.reason instanceof BatchAbortedError) throw signal.reason;
+    throw new BatchAbortedError(this.config.run.id, batch.partition);
+  }
+
+  private retrying(batch: ActiveBatch, attempt: number, delayMs: number, error: unknown): void {
+    const info = { partition: batch.partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) };
+    batch.span.addEvent('retry', { 'sluice.attempt': attempt, 'sluice.retry.delay_ms': delayMs, 'error.type': info.errorClass });
+    this.config.onRetry(info);
   }
 
   /**
@@ -195,7 +261,7 @@ export class BatchRunner {
    * fails the items it was given: they are tried again with backoff and, if they keep failing,
    * bisected to isolate the failing ones. Items that succeeded are never sent again.
    */
-  private async processWithRecovery(todo: unknown[], partition: number, tx: SqlTransaction | undefined): Promise<Outcome> {
+  private async processWithRecovery(todo: unknown[], batch: ActiveBatch, tx: SqlTransaction | undefined): Promise<Outcome> {
     if (todo.length === 0) return { succeeded: [], failed: [] };
     const { retry, clock, definition } = this.config;
     const settled = new SettledItems();
@@ -203,7 +269,7 @@ export class BatchRunner {
     let lastError: unknown;
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       const reports = this.reportsFor(pending);
-      const error = await attemptOnce(() => definition.process(pending, this.context(partition, attempt, tx, reports)));
+      const error = await attemptOnce(() => definition.process(pending, this.context(batch, attempt, tx, reports)));
       if (error === undefined) {
         const call = reports.settle();
         settled.add(call, attempt);
@@ -214,19 +280,23 @@ export class BatchRunner {
         }
         pending = call.retry.map((r) => r.item);
         await this.recordAhead(call.succeeded);
-        await this.waitToRetryItems(partition, attempt, call.retry, settled);
+        await this.waitToRetryItems(batch, attempt, call.retry, settled);
         continue;
       }
-      this.throwIfAborted(partition);
+      this.throwIfAborted(batch);
       lastError = error;
       if (isPermanent(error) || attempt === retry.attempts) break;
       const delayMs = backoffDelay(retry, attempt, clock.random);
       settled.retries.add(error);
-      this.config.onRetry({ partition, attempt, delayMs, errorClass: errorClassOf(error), message: messageOf(error) });
-      await clock.sleep(delayMs, this.config.signal);
+      this.retrying(batch, attempt, delayMs, error);
+      await clock.sleep(delayMs, batch.signal);
+      this.throwIfAborted(batch);
     }
-    this.throwIfAborted(partition);
-    await this.bisect(pending, lastError, settled, (subset, reports) => attemptOnce(() => definition.process([...subset], this.context(partition, retry.attempts + 1, tx, reports))));
+    this.throwIfAborted(batch);
+    await this.bisect(pending, lastError, settled, (subset, reports) => attemptOnce(() => definition.process([...subset], this.context(batch, retry.attempts + 1, tx, reports))));
+    // Aborted while bisecting: the failures may be the abort's. Nothing is quarantined or recorded;
+    // what the subsets delivered is delivered again on resume (at least once, under the same keys).
+    this.throwIfAborted(batch);
     return settled.outcome();
   }
 
@@ -273,18 +343,16 @@ export class BatchRunner {
   }
 
   /** Waits before sending the items to retry again: the backoff, or the longest delay their provider advised. */
-  private async waitToRetryItems(partition: number, attempt: number, items: readonly RetryItem[], settled: SettledItems): Promise<void> {
+  private async waitToRetryItems(batch: ActiveBatch, attempt: number, items: readonly RetryItem[], settled: SettledItems): Promise<void> {
     const { retry, clock } = this.config;
     const advisedMs = Math.max(0, ...items.map((r) => r.afterMs));
     const delayMs = Math.max(backoffDelay(retry, attempt, clock.random), advisedMs);
     for (const r of items) settled.retries.add(r.error);
     const first = items[0]!;
-    this.config.onRetry({
-      partition, attempt, delayMs, errorClass: errorClassOf(first.error),
-      message: `${items.length} item${items.length === 1 ? '' : 's'} to retry${advisedMs > 0 ? ` (advised wait ${advisedMs} ms)` : ''}: ${messageOf(first.error)}`,
-    });
-    await clock.sleep(delayMs, this.config.signal);
-    this.throwIfAborted(partition);
+    const message = `${items.length} item${items.length === 1 ? '' : 's'} to retry${advisedMs > 0 ? ` (advised wait ${advisedMs} ms)` : ''}: ${messageOf(first.error)}`;
+    this.retrying(batch, attempt, delayMs, Object.assign(new Error(message), { errorClass: errorClassOf(first.error) }));
+    await clock.sleep(delayMs, batch.signal);
+    this.throwIfAborted(batch);
   }
 
   private async undelivered(tx: StoreTransaction, items: unknown[]): Promise<{ todo: unknown[]; skipped: number }> {
@@ -351,8 +419,13 @@ export class BatchRunner {
     return counts;
   }
 
-  private context(partition: number, attempt: number, tx: SqlTransaction | undefined, reports: ItemOutcomes): ProcessContext {
-    const { run, dryRun, signal, definition } = this.config;
+  private context(batch: ActiveBatch, attempt: number, tx: SqlTransaction | undefined, reports: ItemOutcomes): ProcessContext {
+    const { run, dryRun, definition } = this.config;
+    const { partition, signal } = batch;
+    const baseLogger = this.config.logger;
+    batch.attempt = attempt;
+    let logger: Logger | undefined;
+    const bindings = { runId: run.id, backfill: run.backfill, partition, batch: batch.batch, attempt };
     // A reprocess-all run is a deliberate second delivery: its keys must differ from the first's,
     // or an idempotent target would drop every item; they stay stable across its own retries.
     const namespace = this.config.reprocessAll ? `${definition.ledgerNamespace}#${run.id}` : definition.ledgerNamespace;
@@ -363,6 +436,10 @@ export class BatchRunner {
       dryRun,
       tx,
       signal,
+      // Built when first used: a `process` that never logs costs no child logger.
+      get logger() {
+        return (logger ??= childLogger(baseLogger, bindings));
+      },
       idempotencyKey: (item: unknown) => idempotencyKeyFor(namespace, this.keyOf(item)),
       fail: (item, error) => reports.fail(item, error),
       retryLater: (item, options) => reports.retryLater(item, options),

@@ -5,6 +5,7 @@ import type { ItemKey } from './cursor.js';
 import type { RetryPolicy, RunParams } from './run.js';
 import type { ItemOutcomes } from './item-reports.js';
 import type { Source } from './source.js';
+import type { Logger } from './logger.js';
 import type { SqlTransaction } from './sql.js';
 import type { ControllerOptions } from './throttle/controller.js';
 import { type Knobs, PROFILE_NAMES, type ProfileName } from './throttle/knobs.js';
@@ -42,8 +43,17 @@ export interface ProcessContext<Delivery extends DeliveryMode = DeliveryMode> ex
   readonly tx: Delivery extends 'transactional' ? SqlTransaction : undefined;
   /** Deterministic idempotency key of an item, the same on every run and re-run. */
   idempotencyKey(item: unknown): string;
-  /** Aborted only when the host aborts batches in flight (`run.abortInFlight()`, or a second Ctrl-C in the CLI); pause and cancel wait for the batch to finish. */
+  /**
+   * This batch's own signal, aborted when the run is paused or cancelled, when this worker loses the
+   * partition's lease, or when the host aborts the batches in flight (`run.abortInFlight()`, a
+   * second Ctrl-C); its `reason` is a `BatchAbortedError` saying why (a `LeaseLostError` for a lost
+   * lease). Pass it on (to `fetch`, a driver's query): a batch that then fails ends uncommitted, is
+   * neither retried nor quarantined, and is redone on resume. A new signal per batch, so listeners
+   * added to it go with the batch.
+   */
   readonly signal: AbortSignal;
+  /** The host's logger (the `logger` option) bound to this batch: `runId`, `backfill`, `partition`, `batch`, `attempt`. */
+  readonly logger: Logger;
 }
 
 /** What the user writes once. */

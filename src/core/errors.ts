@@ -103,12 +103,12 @@ export class RunAlreadySucceededError extends SluiceError {
 }
 
 /**
- * The host aborted the batches in flight (`run.abortInFlight()`): the batch was rolled back or left
- * unrecorded, nothing of it is quarantined, and a resume redoes it.
+ * The batch's signal fired (a pause, a cancel, `run.abortInFlight()`) and the batch did not finish:
+ * it was rolled back or left unrecorded, nothing of it is quarantined, and a resume redoes it.
  */
 export class BatchAbortedError extends SluiceError {
-  constructor(runId: string, partition: number) {
-    super('BATCH_ABORTED', `the batch in flight on partition ${partition} of run ${runId} was aborted by the host; it was not committed and a resume redoes it`);
+  constructor(runId: string, partition: number, why = 'the host aborted the batches in flight') {
+    super('BATCH_ABORTED', `the batch in flight on partition ${partition} of run ${runId} was aborted (${why}); it was not committed and a resume redoes it`);
   }
 }
 

@@ -4,7 +4,7 @@ import { errorClassOf, LeaseLostError, messageOf } from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import { ItemReports } from './item-reports.js';
-import type { Logger } from './logger.js';
+import { childLogger, type Logger } from './logger.js';
 import type { QuarantineRecord, RunRecord } from './run.js';
 import type { ReplayResult } from './sluice.js';
 import type { ReplayRequest, SourceReader } from './source.js';
@@ -99,6 +99,7 @@ async function replayChunk(options: ReplayOptions, chunk: Resolved[]): Promise<{
     dryRun: false,
     tx,
     signal: new AbortController().signal,
+    logger: childLogger(options.logger, { runId: run.id, backfill: run.backfill, partition: r.entry.partitionIndex ?? 0, replay: true }),
     idempotencyKey: (item: unknown) => idempotencyKeyFor(definition.ledgerNamespace, itemKey(item)),
     fail: (item, error) => reports.fail(item, error),
     retryLater: (item, options) => reports.retryLater(item, options),

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type Context, context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { activeMs } from './active-time.js';
 import { BatchRunner } from './batch-runner.js';
 import type { Clock } from './clock.js';
@@ -21,6 +22,7 @@ import type { RunState } from './run-state.js';
 import { type RunReading, RunWatch } from './run-watch.js';
 import type { PartitionSpec, SourceBatch, SourceFilter, SourceReader } from './source.js';
 import type { ClaimScope, Store } from './store.js';
+import { contextWith, markFailed, recordError, setAttributes, tracer } from './tracing.js';
 
 /** The failure-ratio guard waits for this many items before it judges a ratio. */
 export const FAILURE_RATIO_MIN_ITEMS = 100;
@@ -86,6 +88,8 @@ interface Claim {
   spec: PartitionSpec;
   cursor: Cursor;
   lease: PartitionLease | undefined;
+  /** Batches the partition has committed (over every execution): the next batch's number is one more. */
+  batches: number;
 }
 
 interface StopRequest {
@@ -112,7 +116,16 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   private readonly tracker: ProgressTracker;
   private readonly runner: BatchRunner;
+  /** Aborted by `abortInFlight()`: cuts short the waits between attempts and reads. */
   private readonly abort = new AbortController();
+  /**
+   * The signals of the batches in flight (`ctx.signal`), one per batch: a pause, a cancel or
+   * `abortInFlight()` aborts them here, and each batch removes its own when it ends. Nothing listens
+   * on a signal that outlives a batch, so listeners a `process` adds go with its batch.
+   */
+  private readonly batchesInFlight = new Map<AbortController, { partition: number }>();
+  /** The trace context of this execution's `sluice.run` span (the root until it starts). */
+  private traceContext: Context = ROOT_CONTEXT;
   private stopRequest: StopRequest | null = null;
   private batchesStarted = 0;
   private state: RunState = 'running';
@@ -167,7 +180,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
       leaseMs: config.leaseMs,
       clock: config.clock,
       logger: config.logger,
-      signal: this.abort.signal,
       onRetry: (info) => {
         // `event`: this record mirrors the `retry` event; a host that prints the events drops it.
         config.logger.warn({ event: 'retry', runId: this.runId, ...info }, 'batch failed; retrying after backoff');
@@ -180,7 +192,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     });
     config.throttle?.onDecision((d) => this.emit('throttle', { runId: this.runId, kind: d.kind, reason: d.reason }));
     if (config.dryPartitions) {
-      config.dryPartitions.forEach((spec, index) => this.dryQueue.push({ index, spec, cursor: null, lease: undefined }));
+      config.dryPartitions.forEach((spec, index) => this.dryQueue.push({ index, spec, cursor: null, lease: undefined, batches: 0 }));
     }
     // Start on the next tick so that callers can attach listeners first.
     this.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.execute());
@@ -225,9 +237,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
   abortInFlight(): void {
-    // Pause first, so that the lanes stop at this boundary instead of reading the next batch.
-    this.requestStop({ kind: 'pause', actor: 'host', reason: 'the host aborted the batches in flight', asExpected: false });
     this.abort.abort();
+    this.abortBatches();
+    // Pause too, so that the lanes stop at this boundary instead of reading the next batch.
+    this.requestStop({ kind: 'pause', actor: 'host', reason: 'the host aborted the batches in flight', asExpected: false });
   }
 
   progress(): ProgressSnapshot {
@@ -252,7 +265,32 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   // ---- lifecycle ----------------------------------------------------------------------------
 
+  /** The execution under a `sluice.run` span (a no-op without an OpenTelemetry SDK). */
   private async execute(): Promise<RunOutcome> {
+    const { config } = this;
+    const span = tracer.startSpan('sluice.run', {}, context.active());
+    setAttributes(span, () => ({
+      'sluice.backfill': this.backfill,
+      'sluice.run.id': this.runId,
+      'sluice.worker': config.worker.id,
+      'sluice.dry_run': config.dryRun,
+      'sluice.resumed': config.run.batches > 0,
+    }));
+    this.traceContext = contextWith(span);
+    try {
+      const outcome = await context.with(this.traceContext, () => this.executeLanes());
+      setAttributes(span, () => ({ 'sluice.run.state': outcome.state, 'sluice.batches': outcome.executionBatches, 'sluice.items.processed': outcome.executionCounts.processed }));
+      if (outcome.state === 'failed') markFailed(span, outcome.reason ?? 'the run failed');
+      return outcome;
+    } catch (error) {
+      recordError(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async executeLanes(): Promise<RunOutcome> {
     const { config } = this;
     const ticker = setInterval(() => this.tick(), config.progressIntervalMs);
     // Lanes at work keep the process alive; a follower has nothing else to (see follow()).
@@ -502,7 +540,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const claimed = lease;
     const partition = (await config.store.listPartitions(this.runId)).find((p) => p.index === claimed.index);
     if (!partition) throw new Error(`partition ${lease.index} of run ${this.runId} vanished after it was claimed`);
-    return { index: lease.index, spec: specOf(partition), cursor: partition.cursor, lease };
+    return { index: lease.index, spec: specOf(partition), cursor: partition.cursor, lease, batches: partition.batches };
   }
 
   /** Logs (once per reason) why this run waits for a concurrency slot. */
@@ -517,11 +555,18 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const { config } = this;
     this.partitionsRunning.add(claim.index);
     let leaseLost = false;
-    // The checkpoint renews the lease; the heartbeat covers batches slower than a lease.
+    /** The batch in flight on this lane: a lost lease aborts its signal. */
+    let inFlight: AbortController | undefined;
+    // The checkpoint renews the lease; the heartbeat covers batches slower than a lease, and looks
+    // for a pause or cancel asked elsewhere, which a long batch would otherwise see only at its end.
     const heartbeat = claim.lease
       ? setInterval(() => {
           config.store.renewLease(claim.lease!, config.leaseMs).then(
-            (ok) => { if (!ok) leaseLost = true; },
+            (ok) => {
+              if (ok) return inFlight && this.lookForControl();
+              leaseLost = true;
+              inFlight?.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
+            },
             (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
           );
         }, Math.max(100, Math.floor(config.leaseMs / 3)))
@@ -545,11 +590,24 @@ export class RunExecution extends EventEmitter implements RunHandle {
           return;
         }
         const startedAt = config.clock.now();
+        // Its signal exists before the read: a pause during the read keeps `process` from starting.
+        const batchAbort = this.batchStarted(claim.index);
+        inFlight = batchAbort;
         const read = (await ahead.take(claim.spec, cursor, limit, startedAt - lastFinishedAt)) ?? (await this.read(claim, cursor, limit));
         if (!read.done && (config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
         let result: Awaited<ReturnType<BatchRunner['run']>>;
         try {
-          result = await this.runner.run({ partition: claim.index, lease: claim.lease, previousCursor: cursor, read, startedAtMs: startedAt, canary: this.canary() });
+          result = await this.runner.run({
+            partition: claim.index,
+            lease: claim.lease,
+            previousCursor: cursor,
+            read,
+            startedAtMs: startedAt,
+            canary: this.canary(),
+            signal: batchAbort.signal,
+            batch: claim.batches + 1,
+            traceParent: this.traceContext,
+          });
           storeFailures = 0;
         } catch (error) {
           const moved = error instanceof CheckpointMovedError;
@@ -562,9 +620,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
           const stored = await this.withStoreRetries('reload the checkpoint', async () => (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index));
           if (!stored || stored.fence !== claim.lease.fence) throw new LeaseLostError(this.runId, claim.index, claim.lease.fence);
           cursor = stored.cursor;
+          claim.batches = stored.batches;
           claim.spec = { ...claim.spec, upper: stored.upper };
           continue;
+        } finally {
+          this.batchEnded(batchAbort);
+          inFlight = undefined;
         }
+        claim.batches += 1;
         const finishedAt = config.clock.now();
         lastFinishedAt = finishedAt;
         cursor = read.cursor;
@@ -618,6 +681,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
       if (claim.lease) await config.store.releasePartition(claim.lease, 'failed', message).catch(() => undefined);
     } finally {
       clearInterval(heartbeat);
+      // A read that failed leaves its batch's signal registered.
+      if (inFlight) this.batchEnded(inFlight);
       await ahead.settle();
       this.partitionsRunning.delete(claim.index);
     }
@@ -782,15 +847,55 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.config.clock.sleep(ms, this.stopSignal.signal);
   }
 
+  // ---- the signals of the batches in flight ---------------------------------------------------
+
+  /** A new batch's signal (`ctx.signal`), already aborted when the execution was told so before it began. */
+  private batchStarted(partition: number): AbortController {
+    const batch = new AbortController();
+    this.batchesInFlight.set(batch, { partition });
+    if (this.abort.signal.aborted) batch.abort(new BatchAbortedError(this.runId, partition));
+    else if (this.stopRequest && abortsBatches(this.stopRequest)) batch.abort(new BatchAbortedError(this.runId, partition, stopPhrase(this.stopRequest)));
+    return batch;
+  }
+
+  private batchEnded(batch: AbortController): void {
+    this.batchesInFlight.delete(batch);
+  }
+
+  /** Aborts the signals of the batches in flight with a `BatchAbortedError` saying why (what `fetch` rejects with, and `signal.throwIfAborted()` throws). */
+  private abortBatches(why?: string): void {
+    for (const [batch, { partition }] of this.batchesInFlight) batch.abort(new BatchAbortedError(this.runId, partition, why));
+  }
+
+  /**
+   * Reads the run for a pause or cancel asked in another process (the CLI, the API, another
+   * worker), from a lane's heartbeat while a batch is in flight: without it a batch slower than a
+   * lease would learn of the request only at its checkpoint, and its signal would fire too late.
+   */
+  private lookForControl(): void {
+    if (this.stopRequest) return;
+    this.config.store.getRun(this.runId).then(
+      (run) => {
+        if (run?.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
+      },
+      // The next heartbeat, or the checkpoint, looks again.
+      (error: unknown) => this.config.logger.debug({ runId: this.runId, err: error }, 'could not read the run for a pause or cancel request'),
+    );
+  }
+
   private requestStop(request: StopRequest): void {
     // The first request wins, except that a cancel overrides a pause or a leave.
     if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
     this.stopSignal.abort();
+    if (abortsBatches(request)) this.abortBatches(stopPhrase(request));
     // A stop the caller asked for up front (maxBatches, a canary's items, a worker leaving) is no
     // news to it: the run's state event says where it ended. Stops from elsewhere are worth a line.
     const level = request.asExpected ? 'debug' : 'info';
-    this.config.logger[level]({ runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason }, 'stop requested; finishing batches in flight');
+    this.config.logger[level](
+      { runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason },
+      abortsBatches(request) && this.batchesInFlight.size > 0 ? 'stop requested; aborting the signals of the batches in flight' : 'stop requested; finishing batches in flight',
+    );
   }
 
   // ---- the end --------------------------------------------------------------------------------
@@ -901,6 +1006,21 @@ export class RunExecution extends EventEmitter implements RunHandle {
       return null;
     }
   }
+}
+
+/**
+ * A pause or a cancel (asked by a user or the host, from any process, or by the failure-ratio
+ * guard) aborts the batches in flight: their `process` may stop at once, and whatever it leaves
+ * undone is redone on resume. A stop the caller asked for up front (maxBatches, a canary's budget),
+ * a worker leaving, or a withdrawal (the first Ctrl-C) lets the batches finish and commit.
+ */
+function abortsBatches(request: StopRequest): boolean {
+  return (request.kind === 'pause' || request.kind === 'cancel') && !request.asExpected;
+}
+
+/** "run paused by alice: maintenance window", for the batch's `BatchAbortedError`. */
+function stopPhrase(request: StopRequest): string {
+  return `run ${request.kind === 'pause' ? 'paused' : 'cancelled'} by ${request.actor}: ${request.reason}`;
 }
 
 function specOf(partition: PartitionRecord): PartitionSpec {

@@ -98,11 +98,10 @@ async function processBucket(input: SampleInput, bucket: SampleBucket['bucket'],
     leaseMs: 60_000,
     clock: input.clock,
     logger: input.logger,
-    signal: new AbortController().signal,
     onRetry: () => undefined,
     onQuarantine: (info) => (errors[info.errorClass] = (errors[info.errorClass] ?? 0) + info.count),
   });
   if (items.length === 0 && malformed.length === 0) return { bucket, items: 0, bytes, processed: 0, quarantined: 0, errors };
-  const result = await runner.run({ partition: 0, lease: undefined, previousCursor: null, read: { items, malformed, cursor: null, done: false }, startedAtMs: input.clock.now() });
+  const result = await runner.run({ partition: 0, lease: undefined, previousCursor: null, read: { items, malformed, cursor: null, done: false }, startedAtMs: input.clock.now(), signal: new AbortController().signal, batch: 1 });
   return { bucket, items: items.length + malformed.length, bytes, processed: result.delta.processed, quarantined: result.delta.quarantined, errors };
 }
