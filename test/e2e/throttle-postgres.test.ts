@@ -10,6 +10,7 @@ import { scratchDatabase } from '../helpers/postgres.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
 const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
+const SLUICE_POSTGRES = pathToFileURL(new URL('../../src/postgres.ts', import.meta.url).pathname).href;
 
 
 interface Status {
@@ -31,7 +32,8 @@ describe('PostgreSQL health signals on a real run', () => {
       await admin.query('CREATE TABLE items (id bigint PRIMARY KEY, done int NOT NULL DEFAULT 0)');
       await admin.query('INSERT INTO items SELECT i FROM generate_series(1, 60000) AS i');
       await admin.query('CREATE TABLE accounts (id int PRIMARY KEY)');
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, postgresHealth, sqlKeyset } from '${SLUICE}';
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${SLUICE}';
+import { postgresHealth } from '${SLUICE_POSTGRES}';
 export default [defineBackfill<{ id: string }>({
   name: 'touch',
   source: sqlKeyset({ table: 'items', key: 'id' }),
@@ -104,7 +106,8 @@ export default [defineBackfill<{ id: string }>({
       held.push(admin);
       await admin.query('CREATE TABLE items (id bigint PRIMARY KEY, done int NOT NULL DEFAULT 0)');
       await admin.query('INSERT INTO items SELECT i FROM generate_series(1, 60000) AS i');
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, postgresHealth, sqlKeyset } from '${SLUICE}';
+      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${SLUICE}';
+import { postgresHealth } from '${SLUICE_POSTGRES}';
 export default [defineBackfill<{ id: string }>({
   name: 'touch',
   source: sqlKeyset({ table: 'items', key: 'id' }),
