@@ -43,15 +43,19 @@ export interface Settled {
  * reported nothing of succeeded, once `process` returned.
  */
 export class ItemReports implements ItemOutcomes {
-  private readonly keys = new Map<ItemKey, unknown>();
+  /** The call's items by key, built at the first report: a call that reports nothing keys nothing. */
+  private byKey: Map<ItemKey, unknown> | undefined;
   private readonly failed = new Map<ItemKey, FailedItem>();
   private readonly retries = new Map<ItemKey, RetryItem>();
 
   constructor(
     private readonly items: readonly unknown[],
     private readonly keyOf: (item: unknown) => ItemKey,
-  ) {
-    for (const item of items) this.keys.set(keyOf(item), item);
+  ) {}
+
+  private get keys(): Map<ItemKey, unknown> {
+    this.byKey ??= new Map(this.items.map((item) => [this.keyOf(item), item]));
+    return this.byKey;
   }
 
   get any(): boolean {
@@ -80,6 +84,8 @@ export class ItemReports implements ItemOutcomes {
 
   /** The call's items by outcome, in the batch's order. */
   settle(): Settled {
+    // The common case: `process` returned and reported nothing, so every item succeeded.
+    if (!this.any) return { succeeded: [...this.items], failed: [], retry: [] };
     const settled: Settled = { succeeded: [], failed: [], retry: [] };
     for (const item of this.items) {
       const key = this.keyOf(item);
