@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, type Harness, harness, stores } from '../helpers/api.js';
+import { realClockEnv } from '../helpers/real-clock-env.js';
 
 const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const RESULTS = new URL('../../test-results/', import.meta.url).pathname;
@@ -31,7 +32,7 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
   before(async () => {
     mkdirSync(RESULTS, { recursive: true });
     h = await harness(stores[0]![1]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'], env: realClockEnv() });
     page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
   });
   after(async () => {

@@ -5,6 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { realClockEnv } from './real-clock-env.js';
 
 const run = promisify(execFile);
 
@@ -79,7 +80,9 @@ export async function startPgCluster(options: { maxConnections?: number; setting
   const asRoot = userInfo().uid === 0;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
   if (asRoot) chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
-  const pgRun = (tool: string, args: string[]) => (asRoot ? run('/usr/sbin/runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]) : run(join(bin, tool), args));
+  // The server keeps the machine's true clock, as the shared one on 5432 does, when a test run moves the tests' clock.
+  const env = realClockEnv();
+  const pgRun = (tool: string, args: string[]) => (asRoot ? run('/usr/sbin/runuser', ['-u', 'postgres', '--', join(bin, tool), ...args], { env }) : run(join(bin, tool), args, { env }));
   const data = join(dir, 'data');
   if (options.replicaOf === undefined) await pgRun('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
   // -R writes standby.signal and the primary's connection: the copy starts as a streaming replica.
