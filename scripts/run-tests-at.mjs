@@ -78,7 +78,10 @@ const now = Date.now();
 // from the real clock, and the one given here replaces the outer one, so it must include it.
 const outerSeconds = /^[+-]\d+$/.test(process.env.FAKETIME ?? '') && process.env.LD_PRELOAD?.includes('faketime') ? Number(process.env.FAKETIME) : 0;
 // Whole seconds (what libfaketime takes), rounded up: the moved clock starts at the target, never before it.
-const offsetSeconds = outerSeconds + Math.ceil((targetInstant(options.at, now) - now) / 1000);
+// The nearest HH:MM is taken from the real time (PostgreSQL's), not from an outer moved clock:
+// from an outer 23:59, 11:59 is as near one way as the other, but not from the real time.
+const realNow = now - outerSeconds * 1000;
+const offsetSeconds = Math.ceil((targetInstant(options.at, realNow) - realNow) / 1000);
 const env = {
   ...process.env,
   LD_PRELOAD: [library, process.env.LD_PRELOAD].filter(Boolean).join(':'),
@@ -92,7 +95,7 @@ const env = {
 };
 const probe = spawnSync(process.execPath, ['-e', 'process.stdout.write(new Date().toISOString() + " " + Intl.DateTimeFormat().resolvedOptions().timeZone)'], { env, encoding: 'utf8' });
 if (probe.status !== 0) fail(`node does not start under libfaketime (${library}): ${probe.stderr.trim()}`);
-console.log(`run-tests-at: clock moved by ${offsetSeconds} s to ${probe.stdout} (real ${new Date(now - outerSeconds * 1000).toISOString()}); PostgreSQL's clock is not moved`);
+console.log(`run-tests-at: clock moved by ${offsetSeconds} s to ${probe.stdout} (real ${new Date(realNow).toISOString()}); PostgreSQL's clock is not moved`);
 if (options.probe) process.exit(0);
 
 const result = spawnSync(process.execPath, [new URL('run-tests.mjs', import.meta.url).pathname, ...options.filters], { stdio: 'inherit', env });
