@@ -44,7 +44,10 @@ async function exitWithin(child: ChildProcess, result: Promise<CliResult>, ms: n
 
 describe('serve and a worker while their PostgreSQL server is frozen (SIGSTOP) mid-run (a private server)', { skip: unavailable }, () => {
   it('/readyz and the API answer 503 within 5 s, SIGTERM ends serve within 10 s, the worker says why it waits; after SIGCONT all resume and every row is written exactly once', async () => {
-    const cluster = await startPgCluster();
+    // On SIGCONT the server accepts every connection attempt queued while it was stopped (each
+    // /readyz probe and pool retry left one); room for those, so that the test's own queries after
+    // the thaw do not meet "too many clients already" (Sluice's pools retry it as transient).
+    const cluster = await startPgCluster({ maxConnections: 200 });
     const { dir, cleanup } = await tempDir();
     const children: ChildProcess[] = [];
     try {
