@@ -214,7 +214,7 @@ export class BatchRunner {
           const delta = this.delta(input, skipped, outcome, malformed.length);
           if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
-        }, { rollback: this.config.dryRun });
+        }, { rollback: this.config.dryRun, redoable: true });
       } catch (error) {
         if (error instanceof ItemsToRetry) {
           // Its failed items stay failed; the others run again after the wait.
@@ -250,7 +250,7 @@ export class BatchRunner {
       const delta = this.delta(input, skipped, outcome, malformed.length);
       if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
       return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
-    }, { rollback: this.config.dryRun });
+    }, { rollback: this.config.dryRun, redoable: true });
   }
 
   // ---- shared pieces ------------------------------------------------------------------------
