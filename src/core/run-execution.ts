@@ -580,7 +580,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const every = config.definition.checkpointEvery;
     const coalesce = every && claim.lease && !config.dryRun ? new CoalescedCheckpoint(config.store, every, claim.cursor) : undefined;
     const release = async (state: 'pending' | 'failed', message?: string) => {
-      if (coalesce?.pending) await this.withStoreRetries('write the waiting checkpoint', () => this.flushWaiting(coalesce));
+      if (coalesce?.pending) {
+        // Unwritten, the waiting batches are redone by whoever claims the partition next (their
+        // writes are idempotent): the partition is handed back either way.
+        await this.withStoreRetries('write the waiting checkpoint', () => this.flushWaiting(coalesce)).catch((error: unknown) =>
+          config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, `the waiting checkpoint of ${coalesce.pending} batches was not written; they will be redone`));
+      }
       await config.store.releasePartition(claim.lease!, state, message);
     };
     try {

@@ -31,7 +31,7 @@ const stores: Array<[string, Open]> = [
 ];
 
 /** A backfill of ITEMS numbered items whose `process` counts every delivery of each; `after` runs after each batch. */
-function counting(after?: (batches: number) => void) {
+function counting(after?: (batches: number) => void, failing: ReadonlySet<number> = new Set()) {
   const seen = new Map<number, number>();
   let batches = 0;
   const definition = defineBackfill<{ n: number }>({
@@ -46,8 +46,11 @@ function counting(after?: (batches: number) => void) {
     delivery: 'idempotent',
     checkpointEvery: EVERY,
     batchSize: BATCH,
-    process(items) {
-      for (const { n } of items) seen.set(n, (seen.get(n) ?? 0) + 1);
+    process(items, ctx) {
+      for (const item of items) {
+        if (failing.has(item.n)) ctx.fail(item, new Error(`item ${item.n} is bad`));
+        else seen.set(item.n, (seen.get(item.n) ?? 0) + 1);
+      }
       after?.(++batches);
     },
   });
@@ -100,6 +103,18 @@ for (const [name, open] of stores) {
       assert.ok([...seen.values()].every((times) => times === 1), 'no crash, no repeat');
       const p = await stored(store, outcome.runId);
       assert.deepEqual(p, { cursor: ITEMS, processed: ITEMS, checkpoints: ITEMS / BATCH / EVERY.batches });
+    });
+
+    withStore('a failing item is quarantined with the checkpoint that covers its batch', async (store) => {
+      const { definition, seen } = counting(undefined, new Set([777, 1999]));
+      const sluice = createSluice({ store, backfills: [definition] });
+      const outcome = await (await sluice.start('idem', { actor: 'test' })).done;
+      assert.equal(outcome.state, 'succeeded');
+      assert.deepEqual([outcome.counts.processed, outcome.counts.quarantined], [ITEMS - 2, 2]);
+      assert.equal(seen.size, ITEMS - 2);
+      const quarantined = await store.listQuarantine({ runId: outcome.runId });
+      assert.deepEqual(quarantined.map((q) => q.itemKey).sort(), ['1999', '777']);
+      assert.deepEqual(quarantined.map((q) => q.message).sort(), ['item 1999 is bad', 'item 777 is bad']);
     });
 
     for (const how of ['stop', 'cancel'] as const) {
