@@ -35,7 +35,7 @@ async function killAndFinish(args: string[], options: { cwd: string; env?: Recor
 }
 
 describe("crash and restart, delivery: 'idempotent' (coalesced checkpoints)", () => {
-  it('SQLite: after SIGKILLs every item is written, and each kill repeats at most checkpointEvery.batches batches', async () => {
+  it('SQLite: after SIGKILLs every item is written, and each kill repeats at most checkpointEvery.batches batches', async (t) => {
     const { dir, cleanup } = await tempDir();
     try {
       const db = join(dir, 's.db');
@@ -67,6 +67,7 @@ export default [
       const ids = [...readFileSync(join(dir, 'sink.log'), 'utf8').matchAll(/order (\d+)\n/g)].map((m) => Number(m[1]));
       assert.equal(new Set(ids).size, ROWS, 'every order written');
       const repeats = ids.length - ROWS;
+      t.diagnostic(`${kills} kills, ${repeats} items written twice`);
       assert.ok(repeats <= kills * EVERY_BATCHES * BATCH, `${repeats} repeats after ${kills} kills (at most ${EVERY_BATCHES} batches each)`);
       const store = new Database(db, { readonly: true });
       const ledger = (store.prepare('SELECT COUNT(*) AS n FROM sluice_ledger').get() as { n: number }).n;
@@ -79,37 +80,38 @@ export default [
     }
   });
 
-  it('PostgreSQL: after SIGKILLs every row is written, and each kill repeats at most checkpointEvery.batches batches', async () => {
-    const t = await itemsTable('crashidem', ROWS);
+  it('PostgreSQL: after SIGKILLs every row is written, and each kill repeats at most checkpointEvery.batches batches', async (t) => {
+    const table = await itemsTable('crashidem', ROWS);
     try {
       // The write is idempotent in effect (result = value * 2); `writes` counts its repeats.
-      writeFileSync(t.configPath, `import pg from '${PG}';
+      writeFileSync(table.configPath, `import pg from '${PG}';
 import { defineBackfill, sqlKeyset } from '${SLUICE}';
 const pool = new pg.Pool({ connectionString: ${JSON.stringify(process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test')}, max: 2 });
 export default [
   defineBackfill<{ id: string; value: number }>({
     name: 'pgidem',
-    source: sqlKeyset({ table: '${t.schema}.items', key: 'id', columns: ['id', 'value'] }),
+    source: sqlKeyset({ table: '${table.schema}.items', key: 'id', columns: ['id', 'value'] }),
     delivery: 'idempotent',
     checkpointEvery: { batches: ${EVERY_BATCHES}, ms: 600000 },
     batchSize: ${BATCH},
     async process(batch) {
-      await pool.query('UPDATE "${t.schema}".items SET result = value * 2, writes = writes + 1 WHERE id = ANY($1::bigint[])', [batch.map((r) => r.id)]);
+      await pool.query('UPDATE "${table.schema}".items SET result = value * 2, writes = writes + 1 WHERE id = ANY($1::bigint[])', [batch.map((r) => r.id)]);
       await new Promise((resolve) => setTimeout(resolve, 5));
     },
   }),
 ];
 `);
-      const kills = await killAndFinish(t.args('run', 'pgidem'), { cwd: t.dir, env: t.env });
-      const { rows: [r] } = await t.admin.query(`SELECT COUNT(result)::int AS scored, MIN(writes) AS min, SUM(writes)::int AS writes FROM "${t.schema}".items`);
+      const kills = await killAndFinish(table.args('run', 'pgidem'), { cwd: table.dir, env: table.env });
+      const { rows: [r] } = await table.admin.query(`SELECT COUNT(result)::int AS scored, MIN(writes) AS min, SUM(writes)::int AS writes FROM "${table.schema}".items`);
       assert.equal(r.scored, ROWS, 'every row written');
       assert.equal(r.min, 1);
       const repeats = r.writes - ROWS;
+      t.diagnostic(`${kills} kills, ${repeats} rows written twice`);
       assert.ok(repeats <= kills * EVERY_BATCHES * BATCH, `${repeats} repeats after ${kills} kills (at most ${EVERY_BATCHES} batches each)`);
-      const { rows: [h] } = await t.admin.query(`SELECT COUNT(*)::int AS n FROM "${t.schema}".sluice_batches`);
+      const { rows: [h] } = await table.admin.query(`SELECT COUNT(*)::int AS n FROM "${table.schema}".sluice_batches`);
       assert.ok(h.n <= ROWS / BATCH / EVERY_BATCHES + 2 * kills + 1, `${h.n} checkpoints for ${ROWS / BATCH} batches`);
     } finally {
-      await t.cleanup();
+      await table.cleanup();
     }
   });
 });
