@@ -117,6 +117,19 @@ for (const [name, open] of stores) {
       assert.deepEqual(quarantined.map((q) => q.message).sort(), ['item 1999 is bad', 'item 777 is bad']);
     });
 
+    withStore('a canary\'s batches write their checkpoints at once: it stops after exactly its items, and the resume repeats none', async (store) => {
+      const { definition, seen } = counting();
+      const sluice = createSluice({ store, backfills: [definition] });
+      const canary = await (await sluice.start('idem', { actor: 'test', maxItems: 130 })).done;
+      assert.equal(canary.state, 'paused');
+      assert.equal(canary.counts.received, 130);
+      assert.deepEqual(await stored(store, canary.runId), { cursor: 130, processed: 130, checkpoints: 3 }, 'one checkpoint per canary batch (50, 50, 30)');
+      const rest = await (await sluice.resume(canary.runId, { actor: 'test' })).done;
+      assert.equal(rest.state, 'succeeded');
+      assert.equal(seen.size, ITEMS);
+      assert.ok([...seen.values()].every((times) => times === 1), 'no item processed twice');
+    });
+
     for (const how of ['stop', 'cancel'] as const) {
       withStore(`${how} writes the waiting checkpoint before the lane lets go of its partition`, async (store) => {
         let handle: RunHandle | undefined;
