@@ -2,14 +2,17 @@
  * Engine overhead on PostgreSQL, the sibling of bench/engine-overhead.ts (SQLite): Sluice with a
  * PostgreSQL store, a no-op `process` and a sqlKeyset source over a PostgreSQL table, against a
  * hand-written loop on one connection doing the same keyset reads and a checkpoint UPDATE per batch
- * in its own transaction, same table, same batch size, interleaved in the same run.
+ * in its own transaction, same table, same batch size, interleaved in the same run. The loop
+ * commits as Sluice does: with `synchronous_commit = off` (Sluice's default for transactional
+ * batches) unless `--sync-commit`; with `--delivery idempotent`, Sluice coalesces its checkpoints
+ * and the loop checkpoints as seldom (every 100 batches or 1 s, and at the end).
  *
- *   node --import tsx bench/engine-overhead-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 5]
+ *   node --import tsx bench/engine-overhead-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 5] [--delivery transactional|idempotent] [--sync-commit]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { timeNoopBackfill } from './noop-backfill.js';
+import { COALESCE, deliveryArg, timeNoopBackfill } from './noop-backfill.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 import { interleaved, printTable, type BenchResult } from './report.js';
 
@@ -18,6 +21,8 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     'batch-size': { type: 'string', default: '1000' },
     runs: { type: 'string', default: '5' },
+    delivery: { type: 'string', default: 'transactional' },
+    'sync-commit': { type: 'boolean', default: false },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -25,6 +30,9 @@ const rows = Number(values.rows);
 const batchSize = Number(values['batch-size']);
 const runs = Number(values.runs);
 const url = values.pg!;
+const delivery = deliveryArg(values.delivery);
+/** Sluice commits idempotent checkpoints synchronously (their writes went elsewhere); transactional batches asynchronously unless told. */
+const asyncCommit = delivery === 'transactional' && !values['sync-commit'];
 
 async function admin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
@@ -55,16 +63,25 @@ async function handWritten(schema: string, table: string): Promise<number> {
     const started = performance.now();
     let cursor = 0;
     let total = 0;
+    let waiting = { batches: 0, items: 0, since: started };
+    const checkpoint = async () => {
+      await client.query(asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
+      await client.query(`UPDATE ${schema}.checkpoint SET cursor = $1, processed = processed + $2 WHERE id = 1`, [cursor, waiting.items]);
+      await client.query('COMMIT');
+      waiting = { batches: 0, items: 0, since: performance.now() };
+    };
     for (;;) {
       const { rows: batch } = await client.query<{ id: string }>(`SELECT * FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [cursor, batchSize]);
       if (batch.length === 0) break;
       cursor = Number(batch[batch.length - 1]!.id);
       total += batch.length;
-      await client.query('BEGIN');
-      await client.query(`UPDATE ${schema}.checkpoint SET cursor = $1, processed = processed + $2 WHERE id = 1`, [cursor, batch.length]);
-      await client.query('COMMIT');
-      if (batch.length < batchSize) break;
+      waiting.batches += 1;
+      waiting.items += batch.length;
+      const last = batch.length < batchSize;
+      if (delivery === 'transactional' || last || waiting.batches >= COALESCE.batches || performance.now() - waiting.since >= COALESCE.ms) await checkpoint();
+      if (last) break;
     }
+    if (waiting.batches > 0) await checkpoint();
     const elapsed = performance.now() - started;
     if (total !== rows) throw new Error(`hand-written loop saw ${total} rows, expected ${rows}`);
     return elapsed;
@@ -77,7 +94,8 @@ async function sluice(schema: string, table: string): Promise<number> {
   // A fresh store schema per run, so that every run starts from the same empty store.
   const storeSchema = `${schema}_sluice`;
   await admin(`DROP SCHEMA IF EXISTS ${storeSchema} CASCADE`);
-  return timeNoopBackfill(await openPostgresStore({ connectionString: url, schema: storeSchema, poolSize: 3 }), table, rows, batchSize);
+  const store = await openPostgresStore({ connectionString: url, schema: storeSchema, poolSize: 3, asyncBatchCommit: !values['sync-commit'] });
+  return timeNoopBackfill(store, table, rows, batchSize, delivery);
 }
 
 export async function engineOverheadPostgres(): Promise<BenchResult[]> {
@@ -85,8 +103,11 @@ export async function engineOverheadPostgres(): Promise<BenchResult[]> {
   try {
     const table = await seed(schema);
     return await interleaved(runs, rows,
-      { name: 'hand-written keyset loop, pg, checkpoint UPDATE per batch (baseline)', measure: () => handWritten(schema, table) },
-      { name: 'sluice, PostgreSQL store, no-op process, transactional', measure: () => sluice(schema, table) });
+      {
+        name: `hand-written keyset loop, pg, checkpoint UPDATE ${delivery === 'idempotent' ? 'every 100 batches or 1 s' : 'per batch'}${asyncCommit ? ', synchronous_commit off' : ''} (baseline)`,
+        measure: () => handWritten(schema, table),
+      },
+      { name: `sluice, PostgreSQL store, no-op process, ${delivery}${values['sync-commit'] ? ', synchronous commit' : ''}`, measure: () => sluice(schema, table) });
   } finally {
     await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin(`DROP SCHEMA IF EXISTS ${schema}_sluice CASCADE`);
@@ -95,5 +116,5 @@ export async function engineOverheadPostgres(): Promise<BenchResult[]> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await engineOverheadPostgres();
-  printTable(`Engine overhead, PostgreSQL, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`, results);
+  printTable(`Engine overhead, PostgreSQL, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`, results);
 }

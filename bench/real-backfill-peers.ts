@@ -10,7 +10,12 @@
  *
  *   node --import tsx bench/real-backfill-peers.ts [--rows 1000000] [--per-item-rows 20000] [--batch-size 1000]
  *     [--runs 3] [--peer-runs 1] [--concurrency 1,2,4] [--peer-concurrency 1,2,4]
- *     [--peers graphile-worker,pg-boss,bullmq-redis,bullmq-postgres]
+ *     [--peers graphile-worker,pg-boss,bullmq-redis,bullmq-postgres] [--modes transactional,idempotent] [--sync-commit]
+ *
+ * Sluice runs in each of `--modes`: `transactional` (exactly once, compared with the hand-written
+ * loop) and `idempotent` (at least once with coalesced checkpoints, compared with the queues, which
+ * deliver at least once too); `--sync-commit` adds transactional variants whose batches wait for
+ * their WAL flush, to show what asynchronous commit changes.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -19,7 +24,7 @@ import { parseArgs } from 'node:util';
 import type { JobShape, PeerAdapter } from './peer-adapter.js';
 import { ensurePeersInstalled, peersDir } from './peer-install.js';
 import { measurePeer } from './peer-run.js';
-import { createEmailsTable, dropBenchSchemas, handWrittenLoop, resetScores, sluiceBackfill, type BackfillSpec } from './real-backfill-shared.js';
+import { createEmailsTable, dropBenchSchemas, handWrittenLoop, resetScores, sluiceBackfill, sluiceModes, sluiceName, type BackfillSpec } from './real-backfill-shared.js';
 import { median, printTable, type BenchResult } from './report.js';
 import { printTargets, type MeasuredVariant } from './real-backfill-targets.js';
 
@@ -33,6 +38,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1,2,4' },
     'peer-concurrency': { type: 'string' },
     peers: { type: 'string', default: 'graphile-worker,pg-boss,bullmq-redis,bullmq-postgres' },
+    modes: { type: 'string', default: 'transactional,idempotent' },
+    'sync-commit': { type: 'boolean', default: false },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
     redis: { type: 'string', default: process.env.SLUICE_TEST_REDIS ?? 'redis://127.0.0.1:6379' },
   },
@@ -46,6 +53,7 @@ const lanes = values.concurrency!.split(',').map(Number);
 const peerLanes = (values['peer-concurrency'] ?? values.concurrency!).split(',').map(Number);
 const peerNames = values.peers!.split(',').filter(Boolean);
 const url = values.pg!;
+const modes = sluiceModes(values.modes!, values['sync-commit']!);
 
 ensurePeersInstalled();
 // Imported by path, after the install: the root type-check does not follow into bench/peers.
@@ -81,7 +89,11 @@ const variants: Variant[] = [
     name: c === 1 ? 'hand-written loop, one connection (baseline)' : `hand-written loop, ${c} connections over key ranges`,
     kind: 'loop', concurrency: c, items: rows, peer: false, measure: () => handWrittenLoop(spec, c),
   })),
-  ...lanes.map((c): Variant => ({ name: `sluice, concurrency ${c}`, kind: 'sluice', concurrency: c, items: rows, peer: false, measure: () => sluiceBackfill(spec, c) })),
+  ...modes.flatMap((mode) => lanes.map((c): Variant => ({
+    name: sluiceName(c, mode),
+    kind: mode.delivery === 'idempotent' ? 'sluice-idempotent' : mode.syncCommit ? 'sluice-sync' : 'sluice',
+    concurrency: c, items: rows, peer: false, measure: () => sluiceBackfill(spec, c, mode),
+  }))),
   ...peers.flatMap(({ name, adapter }) => peerLanes.map((c) => peerVariant(name, adapter, 'per-batch', c))),
   ...peers.map(({ name, adapter }) => peerVariant(name, adapter, 'per-item', 1)),
 ];

@@ -4,14 +4,17 @@
  * one transaction) at several concurrencies, against the hand-written keyset loop on one connection
  * and its parallel version (one connection per key range), all with the same batch size and the
  * same UPDATE … FROM unnest(…) per batch, in the same run. bench/real-backfill-peers.ts measures the
- * same variants together with the job queues.
+ * same variants together with the job queues. `--modes` picks Sluice's delivery modes
+ * (`idempotent`: the UPDATE commits on its own and the checkpoints are coalesced); `--sync-commit`
+ * adds transactional variants whose batches wait for their WAL flush (the effect of asynchronous commit).
  *
  *   node --import tsx bench/real-backfill-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 3] [--concurrency 1,2,4]
+ *     [--modes transactional,idempotent] [--sync-commit]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { median, printTable, type BenchResult } from './report.js';
-import { createEmailsTable, dropBenchSchemas, handWrittenLoop, resetScores, sluiceBackfill, type BackfillSpec } from './real-backfill-shared.js';
+import { createEmailsTable, dropBenchSchemas, handWrittenLoop, resetScores, sluiceBackfill, sluiceModes, sluiceName, type BackfillSpec } from './real-backfill-shared.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +22,8 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '1000' },
     runs: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,2,4' },
+    modes: { type: 'string', default: 'transactional,idempotent' },
+    'sync-commit': { type: 'boolean', default: false },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -27,6 +32,7 @@ const batchSize = Number(values['batch-size']);
 const runs = Number(values.runs);
 const lanes = values.concurrency!.split(',').map(Number);
 const url = values.pg!;
+const modes = sluiceModes(values.modes!, values['sync-commit']!);
 
 const schema = `bench_real_${randomBytes(4).toString('hex')}`;
 const table = await createEmailsTable(url, schema, rows);
@@ -35,7 +41,7 @@ try {
   const variants: Array<[string, () => Promise<number>]> = [
     ['hand-written loop, one connection (baseline)', () => handWrittenLoop(spec, 1)],
     ...lanes.filter((c) => c > 1).map((c): [string, () => Promise<number>] => [`hand-written loop, ${c} connections over key ranges`, () => handWrittenLoop(spec, c)]),
-    ...lanes.map((c): [string, () => Promise<number>] => [`sluice, concurrency ${c}`, () => sluiceBackfill(spec, c)]),
+    ...modes.flatMap((mode) => lanes.map((c): [string, () => Promise<number>] => [sluiceName(c, mode), () => sluiceBackfill(spec, c, mode)])),
   ];
   const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
   // Interleaved, so that a slower minute of the machine does not land on one variant.

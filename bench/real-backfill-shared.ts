@@ -113,27 +113,57 @@ export async function handWrittenLoop(spec: BackfillSpec, connections: number): 
   return elapsed;
 }
 
-/** Sluice, transactional (the UPDATE through the batch's transaction, with its checkpoint); returns the elapsed milliseconds. */
-export async function sluiceBackfill(spec: BackfillSpec, concurrency: number): Promise<number> {
+/**
+ * How Sluice runs the real backfill: `transactional` (exactly once: the UPDATE through the batch's
+ * transaction, with its checkpoint) or `idempotent` (the UPDATE, which sets a value computed from
+ * the row and is safe to repeat, commits on its own pool connection; checkpoints coalesced every
+ * 1 s or 100 batches). `syncCommit`: transactional batches wait for their WAL flush (the
+ * store's `asyncBatchCommit: false`).
+ */
+export interface SluiceMode { delivery: 'transactional' | 'idempotent'; syncCommit?: boolean }
+
+/** Sluice on the real backfill; returns the elapsed milliseconds. */
+export async function sluiceBackfill(spec: BackfillSpec, concurrency: number, mode: SluiceMode = { delivery: 'transactional' }): Promise<number> {
   const { url, schema, table, rows, batchSize } = spec;
-  const store = await openPostgresStore({ connectionString: url, schema: `${schema}_sluice`, poolSize: 2 * concurrency + 2 });
+  const store = await openPostgresStore({ connectionString: url, schema: `${schema}_sluice`, poolSize: 2 * concurrency + 2, asyncBatchCommit: !mode.syncCommit });
+  // The idempotent write's own connections, one per lane, as a service's pool would give it.
+  const writes = mode.delivery === 'idempotent' ? new pg.Pool({ connectionString: url, max: concurrency }) : undefined;
   const def = defineBackfill<EmailRow>({
     name: 'risk-scores',
     source: sqlKeyset({ table, key: 'id', columns: ['id', 'sender', 'subject', 'links'], where: 'risk_score IS NULL' }),
-    delivery: 'transactional',
+    delivery: mode.delivery,
     batchSize,
     concurrency,
     async process(batch, ctx) {
-      // The same single statement per batch as the loop, through the batch's own transaction.
-      await (ctx.tx!.raw as pg.PoolClient).query(updateScoresSql(table), [batch.map((r) => r.id), batch.map(score)]);
+      // The same single statement per batch as the loop: through the batch's own transaction, or on its own.
+      const client = writes ?? (ctx.tx!.raw as pg.PoolClient);
+      await client.query(updateScoresSql(table), [batch.map((r) => r.id), batch.map(score)]);
     },
   });
   const engine = createSluice({ store, backfills: [def] });
-  const started = performance.now();
-  const outcome = await (await engine.start('risk-scores')).done;
-  const elapsed = performance.now() - started;
-  await engine.close();
-  await store.close();
-  if (outcome.counts.processed !== rows) throw new Error(`sluice scored ${outcome.counts.processed} rows, expected ${rows}`);
-  return elapsed;
+  try {
+    const started = performance.now();
+    const outcome = await (await engine.start('risk-scores')).done;
+    const elapsed = performance.now() - started;
+    if (outcome.counts.processed !== rows) throw new Error(`sluice scored ${outcome.counts.processed} rows, expected ${rows}`);
+    return elapsed;
+  } finally {
+    await engine.close();
+    await store.close();
+    await writes?.end();
+  }
+}
+
+/** The variant's name in the tables. */
+export function sluiceName(concurrency: number, mode: SluiceMode = { delivery: 'transactional' }): string {
+  return `sluice ${mode.delivery}${mode.syncCommit ? ' (synchronous commit)' : ''}, concurrency ${concurrency}`;
+}
+
+/** `--modes transactional,idempotent` (and `--sync-commit`: transactional once more, waiting for each flush). */
+export function sluiceModes(list: string, syncCommit: boolean): SluiceMode[] {
+  const modes = list.split(',').filter(Boolean).map((name): SluiceMode => {
+    if (name !== 'transactional' && name !== 'idempotent') throw new Error(`--modes: transactional or idempotent, got ${name}`);
+    return { delivery: name };
+  });
+  return syncCommit ? [...modes, { delivery: 'transactional', syncCommit: true }] : modes;
 }

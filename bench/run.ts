@@ -15,15 +15,21 @@ const bench = (file: string, benchArgs: string[]) =>
 
 bench('./engine-overhead.ts', args);
 // The same no-op comparison on PostgreSQL (store, source table and the loop's checkpoint there).
-bench('./engine-overhead-postgres.ts', quick ? ['--rows', '20000', '--runs', '1'] : ['--rows', '1000000', '--runs', '5']);
+const pgOverhead = quick ? ['--rows', '20000', '--runs', '1'] : ['--rows', '1000000', '--runs', '5'];
+bench('./engine-overhead-postgres.ts', pgOverhead);
+// Coalesced checkpoints (delivery: 'idempotent') against loops that checkpoint as seldom.
+bench('./engine-overhead.ts', [...args, '--delivery', 'idempotent']);
+bench('./engine-overhead-postgres.ts', [...pgOverhead, '--delivery', 'idempotent']);
 // A real backfill on PostgreSQL against the hand-written loop (one connection and in parallel) and
 // against the job queues (installed into bench/peers on first use, also in the quick run, which CI
 // starts from a fresh clone). It measures everything bench/real-backfill-postgres.ts does, so that
 // file is not run again. The queues run in the first round only: about 9 of the 18 minutes this took
 // on a loaded 2-core machine (the quick run: under a minute with the install).
+// Sluice runs transactional (against the loop) and idempotent (against the queues); the full run
+// also measures transactional batches that wait for their WAL flush (what asynchronous commit buys).
 bench('./real-backfill-peers.ts', quick
   ? ['--rows', '10000', '--per-item-rows', '2000', '--runs', '1', '--concurrency', '1,2', '--peer-concurrency', '2']
-  : ['--rows', '1000000', '--per-item-rows', '20000', '--runs', '3', '--peer-runs', '1']);
+  : ['--rows', '1000000', '--per-item-rows', '20000', '--runs', '3', '--peer-runs', '1', '--sync-commit']);
 // Writing back through ctx.tx on PostgreSQL: row by row against one set-based statement per batch.
 bench('./set-based-write.ts', quick ? ['--rows', '5000', '--runs', '1'] : ['--rows', '20000', '--runs', '5']);
 // Memory: peak RSS over growing runs, each in a fresh process.

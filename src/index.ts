@@ -3,7 +3,7 @@
 // points of their own (`sluice/sqlite`, `sluice/postgres`, `sluice/server`, `sluice/observe`), so
 // that importing this loads none of better-sqlite3, pg, fastify or prom-client.
 export { defineBackfill } from './core/definition.js';
-export type { BackfillDefinition, BackfillDefinitionInput, DeliveryMode, ProcessContext } from './core/definition.js';
+export type { BackfillDefinition, BackfillDefinitionInput, CheckpointEvery, DeliveryMode, ProcessContext } from './core/definition.js';
 export { createSluice } from './core/engine.js';
 export type { Sluice, SluiceOptions, RunStatus, PartitionStatus, ReplayResult, EnqueueResult } from './core/sluice.js';
 export type { Stalled } from './core/lease-liveness.js';

@@ -61,7 +61,8 @@ export function isPostgresUrl(db: string): boolean {
 /**
  * SQLite file by default; `postgres://…` for a store shared by workers (schema from SLUICE_PG_SCHEMA,
  * default `sluice`; SLUICE_PG_POOL_SIZE connections, default 10; SLUICE_PG_PREPARED=false for
- * poolers without prepared statements; the waits from SLUICE_PG_CONNECT_TIMEOUT,
+ * poolers without prepared statements; SLUICE_PG_ASYNC_COMMIT=false for batch transactions that
+ * wait for their WAL flush; the waits from SLUICE_PG_CONNECT_TIMEOUT,
  * SLUICE_PG_QUERY_TIMEOUT, SLUICE_PG_STATEMENT_TIMEOUT and SLUICE_PG_IDLE_IN_TRANSACTION_TIMEOUT).
  */
 export async function openStore(db: string): Promise<Store> {
@@ -71,6 +72,10 @@ export async function openStore(db: string): Promise<Store> {
   const prepared = process.env.SLUICE_PG_PREPARED;
   if (prepared !== undefined && !['true', 'false', '1', '0'].includes(prepared)) {
     throw new UsageError(`SLUICE_PG_PREPARED must be true or false, got "${prepared}" (false: behind PgBouncer in transaction mode without prepared-statement support)`);
+  }
+  const asyncCommit = process.env.SLUICE_PG_ASYNC_COMMIT;
+  if (asyncCommit !== undefined && !['true', 'false', '1', '0'].includes(asyncCommit)) {
+    throw new UsageError(`SLUICE_PG_ASYNC_COMMIT must be true or false, got "${asyncCommit}" (false: batch transactions wait for their WAL flush)`);
   }
   const poolSize = process.env.SLUICE_PG_POOL_SIZE;
   if (poolSize !== undefined && !/^[1-9][0-9]{0,3}$/.test(poolSize)) {
@@ -82,6 +87,7 @@ export async function openStore(db: string): Promise<Store> {
     ...(schema ? { schema } : {}),
     ...(prepared !== undefined ? { preparedStatements: prepared === 'true' || prepared === '1' } : {}),
     ...(poolSize !== undefined ? { poolSize: Number(poolSize) } : {}),
+    ...(asyncCommit !== undefined ? { asyncBatchCommit: asyncCommit === 'true' || asyncCommit === '1' } : {}),
   });
 }
 

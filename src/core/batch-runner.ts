@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import type { CoalescedCheckpoint } from './coalesced-checkpoint.js';
 import { type Counts, zeroCounts } from './counts.js';
 import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
@@ -15,7 +16,7 @@ import type { PartitionLease, QuarantineEntryInput, RetryPolicy, RunControl, Run
 import type { SourceBatch } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { RunState } from './run-state.js';
-import type { CheckpointSeen, Store, StoreTransaction } from './store.js';
+import type { CheckpointSeen, CheckpointWrite, Store, StoreTransaction } from './store.js';
 import { recordError, setAttributes, tracer } from './tracing.js';
 
 /** Everything a batch needs that does not change between batches of a run. */
@@ -55,6 +56,11 @@ export interface BatchInput {
   batch: number;
   /** The trace context of the run's execution: the batch span is its child. */
   traceParent?: Context;
+  /**
+   * `delivery: 'idempotent'`: where the batch's checkpoint waits to be written with the next ones
+   * (absent: the checkpoint is written with the batch).
+   */
+  coalesce?: CoalescedCheckpoint;
 }
 
 /** A batch being run: its input, its span, and the last attempt `process` was called with. */
@@ -145,6 +151,7 @@ export class BatchRunner {
   }
 
   // ---- at-least-once: process outside the transaction, ledger + checkpoint inside -------------
+  // ---- idempotent: the same, and the checkpoint may wait to be written with the next ones -----
 
   private async runAtLeastOnce(input: ActiveBatch, malformed: QuarantineEntryInput[]): Promise<BatchResult> {
     const { store, definition } = this.config;
@@ -161,8 +168,20 @@ export class BatchRunner {
     if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
 
     const succeededKeys = definition.dedup ? keysOfSucceeded(items, keys!, outcome) : undefined;
-    const seen = await store.transaction((tx) => this.checkpoint(tx, input, delta, outcome, malformed, succeededKeys));
+    const write = this.checkpointWrite(input, delta, outcome, malformed, succeededKeys);
+    if (input.coalesce) return { delta, ...(await this.coalesced(input.coalesce, write, input.canary === true)) };
+    const seen = await store.transaction((tx) => tx.checkpoint(write));
     return { delta, ...seen };
+  }
+
+  /**
+   * Hands the batch's checkpoint to the ones waiting, and writes them when they are due. A canary's
+   * batch writes at once: its checkpoint settles the items it claimed from the run's budget.
+   */
+  private async coalesced(coalesce: CoalescedCheckpoint, write: CheckpointWrite, canary: boolean): Promise<Omit<BatchResult, 'delta'>> {
+    coalesce.add(write);
+    if (!canary && !coalesce.due(this.config.clock.now())) return { control: null, runState: null };
+    return (await coalesce.flush())!;
   }
 
   // ---- transactional: process and checkpoint in one transaction ---------------------------
@@ -195,7 +214,7 @@ export class BatchRunner {
           const delta = this.delta(input, skipped, outcome, malformed.length);
           if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
           return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
-        }, { rollback: this.config.dryRun });
+        }, { rollback: this.config.dryRun, redoable: true });
       } catch (error) {
         if (error instanceof ItemsToRetry) {
           // Its failed items stay failed; the others run again after the wait.
@@ -231,7 +250,7 @@ export class BatchRunner {
       const delta = this.delta(input, skipped, outcome, malformed.length);
       if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
       return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
-    }, { rollback: this.config.dryRun });
+    }, { rollback: this.config.dryRun, redoable: true });
   }
 
   // ---- shared pieces ------------------------------------------------------------------------
@@ -364,18 +383,15 @@ export class BatchRunner {
     return { todo, skipped: items.length - todo.length };
   }
 
-  private async checkpoint(
-    tx: StoreTransaction,
-    input: BatchInput,
-    delta: Counts,
-    outcome: Outcome,
-    malformed: QuarantineEntryInput[],
-    succeededKeys?: ItemKey[],
-  ): Promise<CheckpointSeen> {
+  private async checkpoint(tx: StoreTransaction, input: BatchInput, delta: Counts, outcome: Outcome, malformed: QuarantineEntryInput[]): Promise<CheckpointSeen> {
+    return tx.checkpoint(this.checkpointWrite(input, delta, outcome, malformed));
+  }
+
+  private checkpointWrite(input: BatchInput, delta: Counts, outcome: Outcome, malformed: QuarantineEntryInput[], succeededKeys?: ItemKey[]): CheckpointWrite {
     const { definition } = this.config;
     const failedEntries = this.quarantined(input, outcome, malformed);
     const ledgerKeys = definition.dedup ? (succeededKeys ?? outcome.succeeded.map((item) => this.keyOf(item))) : undefined;
-    return tx.checkpoint({
+    return {
       lease: input.lease!,
       previousCursor: input.previousCursor,
       cursor: input.read.cursor,
@@ -386,7 +402,7 @@ export class BatchRunner {
       leaseMs: this.config.leaseMs,
       stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now(), ...(outcome.retries ? { retries: outcome.retries } : {}) },
       ...(input.canary ? { canaryUsed: canaryUse(delta) } : {}),
-    });
+    };
   }
 
   private dryResult(input: BatchInput, delta: Counts, outcome: Outcome, malformed: QuarantineEntryInput[]): BatchResult {

@@ -21,8 +21,24 @@ import type { HealthSignal } from './throttle/signal.js';
  * - `at-least-once`: `process` writes anywhere; delivered keys go into the permanent ledger in the
  *   checkpoint transaction, so a re-run skips them, and `ctx.idempotencyKey(item)` lets the target
  *   drop the rare repeat (a crash between `process` and the commit).
+ * - `idempotent`: only for writes that are safe to repeat (`SET col = f(row)`, an upsert, a PUT
+ *   with an idempotency key). `process` commits its writes on its own, and the checkpoint is
+ *   written at most every `checkpointEvery` (1 s or 100 batches by default), at the end of each
+ *   partition and whenever the lane stops or hands its partition back: a crash repeats the batches
+ *   since the last written checkpoint (fewer than `checkpointEvery.batches` per lane, plus the one
+ *   in flight). The name states the promise the writes must keep, not a speed.
  */
-export type DeliveryMode = 'transactional' | 'at-least-once';
+export type DeliveryMode = 'transactional' | 'at-least-once' | 'idempotent';
+
+/** How often a `delivery: 'idempotent'` backfill writes its checkpoint: whichever comes first. */
+export interface CheckpointEvery {
+  /** Once the oldest batch not yet checkpointed started this long ago (ms). Default 1000. */
+  ms: number;
+  /** Once this many batches wait for a checkpoint. Default 100. */
+  batches: number;
+}
+
+export const DEFAULT_CHECKPOINT_EVERY: CheckpointEvery = Object.freeze({ ms: 1000, batches: 100 });
 
 /**
  * What `process` gets besides its batch; `Delivery` decides whether `tx` is there. Items it
@@ -67,7 +83,13 @@ export interface BackfillDefinitionInput<Item, Delivery extends DeliveryMode = D
   /** The same function the real-time path uses, called once per batch. */
   process: (batch: Item[], ctx: ProcessContext<Delivery>) => Promise<void> | void;
   delivery?: Delivery;
-  /** Record delivered keys in the permanent ledger and skip them. Default: on for at-least-once, off for transactional. */
+  /**
+   * `delivery: 'idempotent'` only: write the checkpoint once the oldest uncheckpointed batch is
+   * `ms` old or `batches` batches wait, whichever comes first (default `{ ms: 1000, batches: 100 }`).
+   * A crash repeats at most `batches` batches per lane (those waiting plus the one in flight).
+   */
+  checkpointEvery?: Partial<CheckpointEvery>;
+  /** Record delivered keys in the permanent ledger and skip them. Default: on for at-least-once, off for transactional and idempotent. */
   dedup?: boolean;
   /** Ledger namespace; defaults to the name. Two backfills sharing a namespace never deliver a key twice. */
   ledgerNamespace?: string;
@@ -155,6 +177,8 @@ export interface BackfillDefinition<Item = unknown> {
   readonly key: (item: Item) => ItemKey | number;
   readonly process: (batch: Item[], ctx: ProcessContext) => Promise<void> | void;
   readonly delivery: DeliveryMode;
+  /** When a coalesced checkpoint is written (`delivery: 'idempotent'`); undefined for the other modes, which checkpoint every batch. */
+  readonly checkpointEvery: CheckpointEvery | undefined;
   readonly dedup: boolean;
   readonly ledgerNamespace: string;
   readonly batchSize: number;
@@ -190,7 +214,14 @@ export const definitionSchema = z.object({
   }),
   key: z.custom<(item: unknown) => unknown>((v) => v === undefined || typeof v === 'function', { error: 'key must be a function (item) => string | number' }).optional(),
   process: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', { error: 'process must be a function (batch, ctx) => Promise<void>' }),
-  delivery: z.enum(['transactional', 'at-least-once'], { error: (i) => `delivery must be "transactional" or "at-least-once", got ${describe(i.input)}` }).optional(),
+  delivery: z.enum(['transactional', 'at-least-once', 'idempotent'], { error: (i) => `delivery must be "transactional", "at-least-once" or "idempotent", got ${describe(i.input)}` }).optional(),
+  checkpointEvery: z
+    .object({
+      ms: positiveInt('checkpointEvery.ms').max(MAX_TIMER_MS, { error: (i) => `checkpointEvery.ms must be at most ${MAX_TIMER_MS}, got ${describe(i.input)}` }).optional(),
+      batches: positiveInt('checkpointEvery.batches').max(100_000, { error: 'checkpointEvery.batches must be at most 100000' }).optional(),
+    })
+    .strict()
+    .optional(),
   dedup: z.boolean({ error: 'dedup must be true or false' }).optional(),
   ledgerNamespace: z.string().regex(NAME_PATTERN, { error: 'ledgerNamespace must look like a backfill name' }).optional(),
   batchSize: positiveInt('batchSize').max(100_000, { error: 'batchSize must be at most 100000' }).optional(),
@@ -283,7 +314,7 @@ export const definitionSchema = z.object({
  * With `delivery: 'transactional'` written in the call, `process` gets `ctx.tx` typed as present.
  */
 export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'transactional'> & { delivery: 'transactional' }): BackfillDefinition<Item>;
-export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'at-least-once'>): BackfillDefinition<Item>;
+export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'at-least-once' | 'idempotent'>): BackfillDefinition<Item>;
 /** A delivery mode known only at run time (a `DeliveryMode` variable): `ctx.tx` may be absent. */
 export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): BackfillDefinition<Item>;
 export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): BackfillDefinition<Item> {
@@ -302,6 +333,9 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
     });
   }
   const delivery = input.delivery ?? 'at-least-once';
+  if (input.checkpointEvery !== undefined && delivery !== 'idempotent') {
+    throw new ConfigError(`${label}: checkpointEvery is only for delivery: 'idempotent' (the other modes write the checkpoint with every batch)`);
+  }
   return Object.freeze({
     name: input.name,
     description: input.description ?? '',
@@ -309,6 +343,7 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
     key,
     process: input.process,
     delivery,
+    checkpointEvery: delivery === 'idempotent' ? Object.freeze({ ...DEFAULT_CHECKPOINT_EVERY, ...stripUndefined(input.checkpointEvery ?? {}) }) : undefined,
     dedup: input.dedup ?? delivery === 'at-least-once',
     ledgerNamespace: input.ledgerNamespace ?? input.name,
     batchSize: input.batchSize ?? DEFAULT_BATCH_SIZE,

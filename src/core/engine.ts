@@ -136,7 +136,7 @@ class Engine implements Sluice {
     if (!open) return;
     this.logger.warn({ openRun: open.id, state: open.state },
       `a new run of ${name} was asked for while run ${open.id} (${open.state}) with the same parameters is open: both will run, ` +
-      (this.backfill(name).delivery === 'transactional' ? 'and each writes every item it covers' : 'and the ledger skips only what either has delivered'));
+      (this.backfill(name).dedup ? 'and the ledger skips only what either has delivered' : 'and each writes every item it covers'));
   }
 
   /** Continues the run a start found (the open one), or says that the backfill already succeeded. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type Context, context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { activeMs } from './active-time.js';
 import { BatchRunner } from './batch-runner.js';
+import { CoalescedCheckpoint } from './coalesced-checkpoint.js';
 import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
@@ -574,6 +575,19 @@ export class RunExecution extends EventEmitter implements RunHandle {
     heartbeat?.unref();
     const ahead = new ReadAhead(config.reader, config.filter);
     const rampAtClaim = this.rampLanes;
+    // `delivery: 'idempotent'`: the batches' checkpoints wait to be written together. Whatever
+    // ends the lane's hold on the partition writes what waits first (a lost lease cannot).
+    const every = config.definition.checkpointEvery;
+    const coalesce = every && claim.lease && !config.dryRun ? new CoalescedCheckpoint(config.store, every, claim.cursor) : undefined;
+    const release = async (state: 'pending' | 'failed', message?: string) => {
+      if (coalesce?.pending) {
+        // Unwritten, the waiting batches are redone by whoever claims the partition next (their
+        // writes are idempotent): the partition is handed back either way.
+        await this.withStoreRetries('write the waiting checkpoint', () => this.flushWaiting(coalesce)).catch((error: unknown) =>
+          config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, `the waiting checkpoint of ${coalesce.pending} batches was not written; they will be redone`));
+      }
+      await config.store.releasePartition(claim.lease!, state, message);
+    };
     try {
       let cursor = claim.cursor;
       let storeFailures = 0;
@@ -586,7 +600,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         const mayGo = !rampLowered && !this.stopRequest && !this.retired(lane) && (await this.gate());
         const limit = mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(claim, this.batchSize()) : 0;
         if (limit === 0) {
-          if (claim.lease) await config.store.releasePartition(claim.lease, 'pending');
+          if (claim.lease) await release('pending');
           return;
         }
         const startedAt = config.clock.now();
@@ -607,6 +621,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
             signal: batchAbort.signal,
             batch: claim.batches + 1,
             traceParent: this.traceContext,
+            coalesce,
           });
           storeFailures = 0;
         } catch (error) {
@@ -620,6 +635,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
           const stored = await this.withStoreRetries('reload the checkpoint', async () => (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index));
           if (!stored || stored.fence !== claim.lease.fence) throw new LeaseLostError(this.runId, claim.index, claim.lease.fence);
           cursor = stored.cursor;
+          // The checkpoints that waited are redone from the stored cursor (their writes are idempotent).
+          coalesce?.reset(stored.cursor);
           claim.batches = stored.batches;
           claim.spec = { ...claim.spec, upper: stored.upper };
           continue;
@@ -665,7 +682,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       }
       if (error instanceof BatchAbortedError) {
         config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
-        if (claim.lease) await config.store.releasePartition(claim.lease, 'pending').catch(() => undefined);
+        if (claim.lease) await release('pending').catch(() => undefined);
         return;
       }
       if (isStoreWriteFailure(error)) {
@@ -678,7 +695,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       const message = messageOf(error);
       config.logger.error({ runId: this.runId, partition: claim.index, errorClass: errorClassOf(error), err: error }, 'partition failed');
       this.errors.push({ partition: claim.index, message });
-      if (claim.lease) await config.store.releasePartition(claim.lease, 'failed', message).catch(() => undefined);
+      if (claim.lease) await release('failed', message).catch(() => undefined);
     } finally {
       clearInterval(heartbeat);
       // A read that failed leaves its batch's signal registered.
@@ -688,16 +705,25 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
   }
 
+  /** Writes the checkpoint that waits, and follows what it saw (a control request, a split). */
+  private async flushWaiting(coalesce: CoalescedCheckpoint): Promise<void> {
+    const seen = await coalesce.flush();
+    if (seen?.control) this.requestStop({ kind: seen.control.kind, actor: seen.control.actor, reason: seen.control.reason, asExpected: false });
+  }
+
   /**
    * Splits the partition with the most items left, when the source can. The split point leaves at
    * least three batches after the cursor we saw, and the store refuses the split if the holder
    * committed more than one batch since: the holder learns its new end at its next checkpoint, so
    * the batches it reads with the old end (one committed, one in flight) stop short of the split.
+   * Coalesced checkpoints (`delivery: 'idempotent'`) each carry up to `checkpointEvery.batches`
+   * batches, and as many more may run before the holder's next one: the split point leaves room for
+   * three such checkpoints.
    */
   private async splitLargest(): Promise<boolean> {
     const { config } = this;
     if (config.dryPartitions || !config.reader.split || !config.reader.count) return false;
-    const minItems = 3 * this.batchSize();
+    const minItems = (config.definition.checkpointEvery ? 3 * config.definition.checkpointEvery.batches + 3 : 3) * this.batchSize();
     let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
     for (const p of await config.store.listPartitions(this.runId)) {
       if (p.state !== 'running' && p.state !== 'pending') continue;

@@ -184,7 +184,7 @@ export interface Store {
    * Runs `work` in one transaction on the store's database. When `work` throws, or when
    * `rollback` is set (dry runs), everything it did is rolled back.
    */
-  transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options?: { rollback?: boolean }): Promise<T>;
+  transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
 
   /** Keys among `keys` already in the ledger of `namespace` (outside any batch transaction). */
   deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>>;
@@ -320,6 +320,19 @@ export interface StoreTransaction {
 
   /** Records a failed replay attempt: increments attempts and stores the new error. */
   recordReplayFailure(id: number, errorClass: string, message: string): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /** Roll back what `work` did (dry runs). */
+  rollback?: boolean;
+  /**
+   * The transaction holds a batch's writes together with its checkpoint (`delivery:
+   * 'transactional'`): a server crash loses both or neither, and a lost batch is read and done
+   * again from the checkpoint before it. The store may then commit without waiting for the commit
+   * to be durable (PostgreSQL's `synchronous_commit = off`). Never set for anything else: a
+   * checkpoint whose writes went elsewhere, a transition, a release.
+   */
+  redoable?: boolean;
 }
 
 /** What a checkpoint reads back in its own statement. */

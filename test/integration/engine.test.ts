@@ -220,7 +220,7 @@ describe('engine on SQLite', () => {
     await store.close();
   });
 
-  for (const delivery of ['transactional', 'at-least-once'] as const) {
+  for (const delivery of ['transactional', 'at-least-once', 'idempotent'] as const) {
     it(`abortInFlight (${delivery}): the batch in flight stops through ctx.signal, nothing is quarantined, the run pauses and a resume finishes it exactly once`, async () => {
       const { path, store } = await setup(dir, `abort-${delivery}`);
       let handleRef: { abortInFlight(): void } | undefined;

@@ -51,21 +51,21 @@ describe('PostgreSQL store specifics', () => {
     }
   });
 
-  it('takes the CLI\'s pool size and prepared-statement switch from the environment, and says what is wrong with them', async () => {
-    const names = ['SLUICE_PG_SCHEMA', 'SLUICE_PG_POOL_SIZE', 'SLUICE_PG_PREPARED'] as const;
+  it('takes the CLI\'s pool size, prepared-statement and async-commit switches from the environment, and says what is wrong with them', async () => {
+    const names = ['SLUICE_PG_SCHEMA', 'SLUICE_PG_POOL_SIZE', 'SLUICE_PG_PREPARED', 'SLUICE_PG_ASYNC_COMMIT'] as const;
     const saved = names.map((name) => [name, process.env[name]] as const);
     try {
-      for (const [name, bad] of [['SLUICE_PG_POOL_SIZE', '0'], ['SLUICE_PG_POOL_SIZE', 'lots'], ['SLUICE_PG_PREPARED', 'maybe']] as const) {
+      for (const [name, bad] of [['SLUICE_PG_POOL_SIZE', '0'], ['SLUICE_PG_POOL_SIZE', 'lots'], ['SLUICE_PG_PREPARED', 'maybe'], ['SLUICE_PG_ASYNC_COMMIT', 'sometimes']] as const) {
         process.env[name] = bad;
         await assert.rejects(openStore(TEST_PG), (e: unknown) => e instanceof UsageError && e.message.includes(`${name} must be`) && e.message.includes(`"${bad}"`));
         delete process.env[name];
       }
       const { schema, cleanup } = await testSchema('env');
-      Object.assign(process.env, { SLUICE_PG_SCHEMA: schema, SLUICE_PG_POOL_SIZE: '3', SLUICE_PG_PREPARED: 'false' });
+      Object.assign(process.env, { SLUICE_PG_SCHEMA: schema, SLUICE_PG_POOL_SIZE: '3', SLUICE_PG_PREPARED: 'false', SLUICE_PG_ASYNC_COMMIT: 'false' });
       const store = await openStore(TEST_PG);
       try {
-        const opened = store as unknown as { pool: { options: { max: number } }; prepare: boolean };
-        assert.deepEqual([opened.pool.options.max, opened.prepare], [3, false]);
+        const opened = store as unknown as { pool: { options: { max: number } }; prepare: boolean; beginBatch: string };
+        assert.deepEqual([opened.pool.options.max, opened.prepare, opened.beginBatch], [3, false, 'BEGIN']);
       } finally {
         await store.close();
         await cleanup();

@@ -71,7 +71,7 @@ describe('ctx.signal is the batch\'s own', () => {
     assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
   });
 
-  for (const delivery of ['transactional', 'at-least-once'] as const) {
+  for (const delivery of ['transactional', 'at-least-once', 'idempotent'] as const) {
     it(`a pause during a long batch (${delivery}) aborts ctx.signal; the batch is neither quarantined nor committed, and a resume finishes the run exactly once`, async () => {
       const store = await openSqliteStore(join(dir, `pause-${delivery}.db`));
       const delivered = new Map<number, number>();

@@ -30,6 +30,13 @@ describe('defineBackfill', () => {
     assert.deepEqual(def.retry, { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 });
   });
 
+  it('gives idempotent backfills coalesced checkpoints (1 s or 100 batches by default) and no ledger', () => {
+    const def = defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {}, delivery: 'idempotent', checkpointEvery: { batches: 10 } });
+    assert.equal(def.dedup, false);
+    assert.deepEqual(def.checkpointEvery, { ms: 1000, batches: 10 });
+    assert.equal(defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {} }).checkpointEvery, undefined);
+  });
+
   it('turns dedup off by default for transactional backfills', () => {
     const def = defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {}, delivery: 'transactional' });
     assert.equal(def.dedup, false);
@@ -41,7 +48,10 @@ describe('defineBackfill', () => {
     ['ratio above 1', { maxFailureRatio: 2 }, /maxFailureRatio must be between 0 and 1, got 2/],
     ['bad name', { name: 'has space' }, /name must be/],
     ['unknown option', { batchsize: 10 }, /unknown option "batchsize"/],
-    ['bad delivery', { delivery: 'twice' }, /delivery must be "transactional" or "at-least-once", got "twice"/],
+    ['bad delivery', { delivery: 'twice' }, /delivery must be "transactional", "at-least-once" or "idempotent", got "twice"/],
+    ['checkpointEvery without idempotent delivery', { delivery: 'at-least-once', checkpointEvery: { ms: 500 } }, /checkpointEvery is only for delivery: 'idempotent'/],
+    ['a checkpoint interval of zero', { delivery: 'idempotent', checkpointEvery: { ms: 0 } }, /checkpointEvery\.ms must be a positive integer, got 0/],
+    ['an unknown checkpointEvery option', { delivery: 'idempotent', checkpointEvery: { items: 5 } }, /unknown option|Unrecognized key/],
     ['missing process', { process: undefined }, /process must be a function/],
     ['bad source', { source: {} }, /source must be a Sluice source/],
     ['an adaptive start share under its floor', { throttle: { adaptive: { minShare: 0.3, startShare: 0.1 } } }, /startShare \(0\.1\) must be at least minShare \(0\.3\)/],

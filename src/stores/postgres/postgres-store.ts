@@ -32,7 +32,7 @@ import type {
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
-import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction, TransactionOptions } from '../../core/store.js';
 import { paramsKey } from '../../core/params-key.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
 import { migrate } from './migrations.js';
@@ -63,6 +63,17 @@ export interface PostgresStoreOptions extends PostgresTimeouts {
    * before 1.21, or without max_prepared_statements).
    */
   preparedStatements?: boolean;
+  /**
+   * Commit batch transactions (`delivery: 'transactional'`: the batch's writes and its checkpoint
+   * in one transaction) with `synchronous_commit = off`: the commit returns before its WAL is
+   * flushed to disk, so the batch does not wait on the flush, nor queue behind the foreground's.
+   * Nothing is lost that is not redone: a server crash loses the batch's writes and its checkpoint
+   * together, and the batch is read and written again from the checkpoint before it. Every other
+   * transaction (run transitions such as succeeded, failed and cancelled, releases, the ledger of
+   * at-least-once batches) commits synchronously, and its flush makes every earlier commit durable
+   * too, so nothing reported as done can vanish. Default true; false waits for every flush.
+   */
+  asyncBatchCommit?: boolean;
 }
 
 /** Opens the PostgreSQL store, creating its schema and applying migrations when needed. */
@@ -101,7 +112,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     });
   }
   client.release();
-  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts);
+  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, { ownsPool: true, asyncBatchCommit: options.asyncBatchCommit ?? true });
 }
 
 /** The store on the service's own pool: migrated through it, and left open when the store closes. */
@@ -125,7 +136,7 @@ async function openOnPool(pool: pg.Pool, schema: string, timeouts: Required<Post
     });
   }
   client.release();
-  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, { ownsPool: false });
+  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, { ownsPool: false, asyncBatchCommit: options.asyncBatchCommit ?? true });
 }
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -153,8 +164,21 @@ export class PostgresStore implements Store {
   /** Whether closing the store ends its pool (not the service's own). */
   private readonly ownsPool: boolean;
 
-  constructor(private readonly pool: pg.Pool, private readonly schema: string, readonly location: string, private readonly prepare = true, timeouts: PostgresTimeouts = {}, ownership: { ownsPool: boolean } = { ownsPool: true }) {
-    this.ownsPool = ownership.ownsPool;
+  /** `BEGIN` of a batch transaction: with `synchronous_commit = off` for this transaction only (see `asyncBatchCommit`). */
+  private readonly beginBatch: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    readonly location: string,
+    private readonly prepare = true,
+    timeouts: PostgresTimeouts = {},
+    settings: { ownsPool: boolean; asyncBatchCommit?: boolean } = { ownsPool: true },
+  ) {
+    this.ownsPool = settings.ownsPool;
+    // One round trip for both statements: SET LOCAL ends with the transaction, so the pooled
+    // connection goes back with the server's setting.
+    this.beginBatch = (settings.asyncBatchCommit ?? true) ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN';
     this.timeouts = resolveTimeouts(timeouts);
     this.userTimeoutMs = userStatementTimeout(this.timeouts);
     const s = quoteIdentifier(schema, 'schema');
@@ -524,8 +548,8 @@ export class PostgresStore implements Store {
 
   // ---- batches --------------------------------------------------------------------------------
 
-  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: { rollback?: boolean } = {}): Promise<T> {
-    return this.inTransaction((client, ending) => work(this.transactionApi(client, options.rollback ? undefined : ending)), options.rollback);
+  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.inTransaction((client, ending) => work(this.transactionApi(client, options.rollback ? undefined : ending)), options.rollback, options.redoable ? this.beginBatch : 'BEGIN');
   }
 
   async deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
@@ -904,7 +928,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async inTransaction<T>(work: (client: pg.PoolClient, ending: TransactionEnding) => Promise<T>, rollback = false): Promise<T> {
+  private async inTransaction<T>(work: (client: pg.PoolClient, ending: TransactionEnding) => Promise<T>, rollback = false, begin = 'BEGIN'): Promise<T> {
     this.assertOpen();
     const client = await this.pool.connect().catch((error: unknown) => {
       throw this.wrap(error);
@@ -916,7 +940,7 @@ export class PostgresStore implements Store {
     client.on('error', onError);
     const ending: TransactionEnding = { committed: false };
     try {
-      await client.query('BEGIN');
+      await client.query(begin);
       const result = await work(client, ending);
       // The checkpoint may have sent the COMMIT with itself (one round trip for both).
       if (!ending.committed) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');

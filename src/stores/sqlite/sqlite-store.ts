@@ -34,7 +34,7 @@ import type {
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import type { SqlConnection } from '../../core/sql.js';
-import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction } from '../../core/store.js';
+import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction, TransactionOptions } from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { paramsKey } from '../../core/params-key.js';
@@ -593,7 +593,7 @@ export class SqliteStore implements Store {
    * throws or `rollback` is set). Errors of `work` (the user's included) pass through unchanged;
    * the store's own failures (BEGIN, COMMIT) are `StoreError`s with the driver's error as cause.
    */
-  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: { rollback?: boolean } = {}): Promise<T> {
+  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     return this.lock.run(async () => {
       this.assertOpen();
       try {
