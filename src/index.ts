@@ -31,8 +31,12 @@ export {
   RunAlreadySucceededError,
   RunQueuedError,
   PermanentError,
-  ExitCode,
+  isSluiceError,
+  type SluiceErrorDetails,
+  type SluiceErrorOptions,
 } from './core/errors.js';
+// The CLI's exit codes (kept here for programs that wrap the CLI or mirror its statuses).
+export { ExitCode } from './cli/exit-codes.js';
 export { SqlPlaceholderError } from './core/placeholders.js';
 export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';

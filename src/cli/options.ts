@@ -167,6 +167,13 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
   return params;
 }
 
+/** `--key name=value` (`sluice cancel --key installationId=42`): a concurrency key and its value. */
+export function parseKeyArgument(text: string, flag = '--key'): { name: string; value: string } {
+  const at = text.indexOf('=');
+  if (at <= 0 || at === text.length - 1) throw new UsageError(`${flag} must look like name=value (e.g. installationId=42), got "${text}"`);
+  return { name: text.slice(0, at), value: text.slice(at + 1) };
+}
+
 const VALUE_FLAGS = new Set(['--batch-size', '--concurrency', '--max-batches', '--rows', '--limit', '--since', '--id', '--batch-delay', '--max-memory', '--workers']);
 
 /**

@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import { perSecond } from '../core/active-time.js';
 import type { Counts } from '../core/counts.js';
 import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
+import { exitCodeOfOutcome } from './exit-codes.js';
 import { logSink } from './logger.js';
 
 /** Writes one JSON line on stdout (the machine-readable output when not on a terminal, or with --json). */
@@ -120,8 +121,8 @@ export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: R
   const rate = perSecond(outcome.executionCounts.received, outcome.durationMs) ?? 0;
   const runRate = perSecond(outcome.counts.received, outcome.activeMs);
   if (!interactive) {
-    const { record: _record, ...rest } = outcome;
-    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
+    const { record: _record, pausedAsAsked: _pausedAsAsked, ...rest } = outcome;
+    jsonLine('summary', { ...rest, exitCode: exitCodeOfOutcome(outcome), itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
     return;
   }
   // A run with earlier executions or other workers: say what this invocation did and what the run did.

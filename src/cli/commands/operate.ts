@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
+import { ExitCode } from '../exit-codes.js';
 import { parseDuration } from '../../core/since.js';
 import { parseParams, positiveInteger } from '../options.js';
 import { formatCount, formatDuration, jsonLine } from '../output.js';

@@ -1,4 +1,5 @@
-import { ExitCode, RunAlreadySucceededError } from '../../core/errors.js';
+import { RunAlreadySucceededError } from '../../core/errors.js';
+import { ExitCode } from '../exit-codes.js';
 import { OPEN_STATES } from '../../core/run-state.js';
 import type { RunRecord } from '../../core/run.js';
 import type { CliContext } from '../context.js';
