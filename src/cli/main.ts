@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isSluiceError, messageOf } from '../core/errors.js';
-import { redactSecrets } from '../core/redact.js';
+import { isSluiceError, messageOf, redactSecrets } from '../index.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';

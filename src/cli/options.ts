@@ -1,7 +1,4 @@
-import { MAX_BATCH_DELAY_MS } from '../core/duration-limits.js';
-import { UsageError } from '../core/errors.js';
-import { parseDuration, parseSince } from '../core/since.js';
-import { type KnobLayer, type Knobs, parseProfile, type ProfileName } from '../core/throttle/knobs.js';
+import { type KnobLayer, type Knobs, MAX_BATCH_DELAY_MS, parseDuration, parseProfile, parseSince, type ProfileName, UsageError } from '../index.js';
 
 /** Parses a flag that must be a positive integer, with a one-line error naming the flag. */
 export function positiveInteger(flag: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {

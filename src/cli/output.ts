@@ -1,7 +1,5 @@
 import cliProgress from 'cli-progress';
-import { perSecond } from '../core/active-time.js';
-import type { Counts } from '../core/counts.js';
-import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
+import type { Counts, ProgressSnapshot, RunHandle, RunOutcome } from '../index.js';
 import { exitCodeOfOutcome } from './exit-codes.js';
 import { logSink } from './logger.js';
 
@@ -109,6 +107,11 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
 /** What goes on without this process: "2 other workers go on with run X; `sluice pause X` pauses the whole run". */
 export function othersGoOn(workers: number, runId: string): string {
   return `${workers} other worker${workers === 1 ? '' : 's'} go${workers === 1 ? 'es' : ''} on with run ${runId}; \`sluice pause ${runId}\` pauses the whole run`;
+}
+
+/** Items per second over `ms`; null when there is no time to divide by. */
+function perSecond(items: number, ms: number | null): number | null {
+  return ms === null || ms <= 0 ? null : items / (ms / 1000);
 }
 
 /**

@@ -3,6 +3,7 @@ import { UsageError } from '../core/errors.js';
 import type { TokenRecord, TokenScope } from '../core/run.js';
 import type { Store } from '../core/store.js';
 
+/** API token scopes, each granting what the one before grants: read, then write, then admin. */
 export const SCOPES: readonly TokenScope[] = ['read', 'write', 'admin'];
 
 /** `read` < `write` < `admin`: a token may do what its scope or a lower one allows. */

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
-import { parseProfile } from '../../core/throttle/knobs.js';
+import { parseProfile, UsageError } from '../../index.js';
 import { parseKeyArgument, parseKnobFlags } from '../options.js';
 import { withContext } from './shared.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RunAlreadySucceededError, UsageError } from '../../core/errors.js';
+import { RunAlreadySucceededError, UsageError } from '../../index.js';
 import { dbPathOf, type GlobalFlags, isPostgresUrl } from '../context.js';
 import { DEMO_BACKFILL_NAME } from '../demo/email-risk-scores.js';
 import { runDemoWithWorkers } from '../demo/postgres-demo.js';

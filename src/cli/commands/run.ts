@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { InvalidTransitionError, RunAlreadySucceededError, UsageError } from '../../core/errors.js';
+import { type EnqueueResult, InvalidTransitionError, RunAlreadySucceededError, UsageError } from '../../index.js';
 import { ExitCode, exitCodeOfOutcome } from '../exit-codes.js';
-import type { EnqueueResult } from '../../core/sluice.js';
 import { isDeepStrictEqual } from 'node:util';
 import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../options.js';
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
