@@ -10,6 +10,10 @@ export type { Stalled } from './core/lease-liveness.js';
 export type { RunHandle, RunEvents, RunOutcome, StartOptions, ProgressSnapshot, BatchEvent } from './core/run-handle.js';
 export type { RunRecord, PartitionRecord, TransitionRecord, QuarantineRecord, RunOptions, RunParams, RetryPolicy, WorkerIdentity } from './core/run.js';
 export type { RunState } from './core/run-state.js';
+/** Every run state, and those of a run that has not ended (pending, running, paused); `isRunState` checks a string. */
+export { RUN_STATES, OPEN_STATES, isRunState } from './core/run-state.js';
+/** A lease ended early because its worker was known dead (its expiry is the epoch), as status shows it. */
+export { expiredEarly } from './core/lease-liveness.js';
 export type { Counts } from './core/counts.js';
 export type { Cursor, ItemKey } from './core/cursor.js';
 export type { Source, SourceReader, SourceBatch, PartitionSpec, MalformedRecord, SourceFilter } from './core/source.js';
@@ -31,9 +35,20 @@ export {
   RunAlreadySucceededError,
   RunQueuedError,
   PermanentError,
-  ExitCode,
+  isSluiceError,
+  messageOf,
+  type SluiceErrorDetails,
+  type SluiceErrorOptions,
 } from './core/errors.js';
+// The CLI's exit codes (kept here for programs that wrap the CLI or mirror its statuses).
+export { ExitCode } from './cli/exit-codes.js';
 export { SqlPlaceholderError } from './core/placeholders.js';
+/** Parsing as the engine does: `since` (`7d`, an ISO date) and durations (`500ms`, `2m`), with errors naming `what`. */
+export { parseSince, parseDuration } from './core/since.js';
+/** The longest `batchDelayMs` the engine accepts (1 h): a longer stop is a pause. */
+export { MAX_BATCH_DELAY_MS } from './core/duration-limits.js';
+/** Connection strings and messages with their passwords and secret parameters replaced by `***`, for logs. */
+export { redactConnectionString, redactSecrets } from './core/redact.js';
 export { idempotencyKeyFor } from './core/idempotency.js';
 export { sqlKeyset, iterable, jsonl, IterableReadError } from './sources/index.js';
 export type { IterableContext, IterableSourceOptions } from './sources/index.js';
@@ -42,6 +57,8 @@ export type { ProbeOptions, HttpRateLimit, HttpRateLimitOptions, ObservedRespons
 export type { HealthSignal, SignalLevel, SignalReading } from './core/throttle/signal.js';
 export type { ThrottleInput } from './core/definition.js';
 export type { KnobLayer, Knobs, ProfileName } from './core/throttle/knobs.js';
+/** A throttle profile's name checked (background, moderate, fast), with an error naming `what`. */
+export { parseProfile } from './core/throttle/knobs.js';
 // The throttle's knobs from the environment (SLUICE_BATCH_SIZE, …), as the CLI reads them.
 export { envLayer } from './cli/options.js';
 export { SloMonitor } from './core/slo/monitor.js';
@@ -50,6 +67,7 @@ export type { AlertNotifier, AlertReading, AttemptResult, SloMonitorOptions } fr
 export type { SloConfigInput, SloInput, TierInput, WebhookInput } from './core/slo/slo.js';
 export type { AlertRecord, AlertEventRecord } from './core/slo/alert-record.js';
 export type { AlertState } from './core/slo/alert-state.js';
+export type { OutboxRecord } from './core/slo/alert-outbox.js';
 export { parity, uniqueness, coverage } from './core/verify.js';
 export type { VerifyCheck, VerifyContext, VerifyOutcome, VerificationRecord } from './core/verify.js';
 export type { SampleReport, SampleBucket } from './core/sample.js';

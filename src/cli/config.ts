@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { BackfillDefinition } from '../core/definition.js';
-import { ConfigError, isSluiceError, messageOf, UsageError } from '../core/errors.js';
+import { type BackfillDefinition, ConfigError, isSluiceError, messageOf, UsageError } from '../index.js';
 
 const DEFAULT_FILES = ['sluice.config.ts', 'sluice.config.mts', 'sluice.config.js', 'sluice.config.mjs'];
 

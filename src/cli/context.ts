@@ -1,15 +1,9 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import type { BackfillDefinition } from '../core/definition.js';
-import { createSluice } from '../core/engine.js';
-import type { Logger } from '../core/logger.js';
-import type { Sluice } from '../core/sluice.js';
-import { NotFoundError, UsageError } from '../core/errors.js';
-import type { Store } from '../core/store.js';
-import { parseDuration } from '../core/since.js';
-import { openPostgresStore, type PostgresTimeouts } from '../stores/postgres/index.js';
-import { INTEGRITY_CHECKS, type IntegrityCheck, openSqliteStore } from '../stores/sqlite/index.js';
+import { type BackfillDefinition, createSluice, type Logger, NotFoundError, parseDuration, type Sluice, type Store, UsageError } from '../index.js';
+import { openPostgresStore, type PostgresTimeouts } from '../postgres.js';
+import { INTEGRITY_CHECKS, type IntegrityCheck, openSqliteStore } from '../sqlite.js';
 import { findConfig, loadConfig } from './config.js';
 import { DEMO_BACKFILL_NAME, demoBackfill } from './demo/email-risk-scores.js';
 import { createCliLogger } from './logger.js';

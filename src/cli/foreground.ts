@@ -1,5 +1,4 @@
-import { RunQueuedError } from '../core/errors.js';
-import type { RunHandle, RunOutcome } from '../core/run-handle.js';
+import { type RunHandle, type RunOutcome, RunQueuedError } from '../index.js';
 import { attachProgress, othersGoOn, printOutcome } from './output.js';
 
 /**

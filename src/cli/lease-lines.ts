@@ -1,6 +1,4 @@
-import type { Cursor } from '../core/cursor.js';
-import { expiredEarly, type Stalled } from '../core/lease-liveness.js';
-import type { PartitionStatus } from '../core/sluice.js';
+import { type Cursor, expiredEarly, type PartitionStatus, type Stalled } from '../index.js';
 import { formatCount, formatDuration } from './output.js';
 
 /*

@@ -1,6 +1,5 @@
 import { pino } from 'pino';
-import type { Logger } from '../core/logger.js';
-import { redactSecrets } from '../core/redact.js';
+import { type Logger, redactSecrets } from '../index.js';
 
 /**
  * Where the CLI's log records go. While a command prints a run's events itself (a progress bar and

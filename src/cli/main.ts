@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, isSluiceError, messageOf } from '../core/errors.js';
-import { redactSecrets } from '../core/redact.js';
+import { isSluiceError, messageOf, redactSecrets } from '../index.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -13,6 +12,8 @@ import { registerSloCommands } from './commands/slo.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerStoreCommands } from './commands/store.js';
 import { registerWorkerCommand } from './commands/worker.js';
+import { cliTextOf } from './error-text.js';
+import { ExitCode, exitCodeOfError } from './exit-codes.js';
 import { joinNegativeValues } from './options.js';
 
 const verbose = process.argv.includes('--verbose');
@@ -54,9 +55,11 @@ function report(error: unknown): number {
     return ExitCode.usage;
   }
   if (isSluiceError(error)) {
-    process.stderr.write(redactSecrets(`sluice: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`));
+    // The core names options as a library user passes them; the CLI shows its flags.
+    const { message, hint } = cliTextOf(error);
+    process.stderr.write(redactSecrets(`sluice: ${message}\n${hint ? `hint: ${hint}\n` : ''}`));
     if (verbose && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
-    return error.exitCode;
+    return exitCodeOfError(error);
   }
   const message = messageOf(error);
   process.stderr.write(`sluice: unexpected error: ${redactSecrets(message)}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);

@@ -1,4 +1,4 @@
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../index.js';
 import type { RawRunFlags } from './options.js';
 
 /**

@@ -1,7 +1,4 @@
-import { MAX_BATCH_DELAY_MS } from '../core/duration-limits.js';
-import { UsageError } from '../core/errors.js';
-import { parseDuration, parseSince } from '../core/since.js';
-import { type KnobLayer, type Knobs, parseProfile, type ProfileName } from '../core/throttle/knobs.js';
+import { type KnobLayer, type Knobs, MAX_BATCH_DELAY_MS, parseDuration, parseProfile, parseSince, type ProfileName, UsageError } from '../index.js';
 
 /** Parses a flag that must be a positive integer, with a one-line error naming the flag. */
 export function positiveInteger(flag: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -165,6 +162,13 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
     params[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return params;
+}
+
+/** `--key name=value` (`sluice cancel --key installationId=42`): a concurrency key and its value. */
+export function parseKeyArgument(text: string, flag = '--key'): { name: string; value: string } {
+  const at = text.indexOf('=');
+  if (at <= 0 || at === text.length - 1) throw new UsageError(`${flag} must look like name=value (e.g. installationId=42), got "${text}"`);
+  return { name: text.slice(0, at), value: text.slice(at + 1) };
 }
 
 const VALUE_FLAGS = new Set(['--batch-size', '--concurrency', '--max-batches', '--rows', '--limit', '--since', '--id', '--batch-delay', '--max-memory', '--workers']);

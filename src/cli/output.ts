@@ -1,7 +1,6 @@
 import cliProgress from 'cli-progress';
-import { perSecond } from '../core/active-time.js';
-import type { Counts } from '../core/counts.js';
-import type { ProgressSnapshot, RunHandle, RunOutcome } from '../core/run-handle.js';
+import type { Counts, ProgressSnapshot, RunHandle, RunOutcome } from '../index.js';
+import { exitCodeOfOutcome } from './exit-codes.js';
 import { logSink } from './logger.js';
 
 /** Writes one JSON line on stdout (the machine-readable output when not on a terminal, or with --json). */
@@ -110,6 +109,11 @@ export function othersGoOn(workers: number, runId: string): string {
   return `${workers} other worker${workers === 1 ? '' : 's'} go${workers === 1 ? 'es' : ''} on with run ${runId}; \`sluice pause ${runId}\` pauses the whole run`;
 }
 
+/** Items per second over `ms`; null when there is no time to divide by. */
+function perSecond(items: number, ms: number | null): number | null {
+  return ms === null || ms <= 0 ? null : items / (ms / 1000);
+}
+
 /**
  * The end of a run: a human summary on a terminal, a JSON line otherwise. Two rates, each over its
  * own items and time: this invocation's (the items this process read and handled, over its wall
@@ -120,8 +124,8 @@ export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: R
   const rate = perSecond(outcome.executionCounts.received, outcome.durationMs) ?? 0;
   const runRate = perSecond(outcome.counts.received, outcome.activeMs);
   if (!interactive) {
-    const { record: _record, ...rest } = outcome;
-    jsonLine('summary', { ...rest, itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
+    const { record: _record, pausedAsAsked: _pausedAsAsked, ...rest } = outcome;
+    jsonLine('summary', { ...rest, exitCode: exitCodeOfOutcome(outcome), itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
     return;
   }
   // A run with earlier executions or other workers: say what this invocation did and what the run did.

@@ -1,4 +1,4 @@
-import { ExitCode } from '../core/errors.js';
+import { ExitCode } from './exit-codes.js';
 
 /**
  * How long `serve` and `worker` may take to stop after SIGTERM or SIGINT: enough to finish a batch

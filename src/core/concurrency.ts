@@ -13,7 +13,7 @@ const KEY_VALUE = /^[^\u0000-\u001f]{1,200}$/;
 
 /**
  * The run's value of every concurrency key the backfill declares, read from the run's parameters
- * (`--param installationId=42`). A declared key without a value is refused: a run that escaped its
+ * (`params: { installationId: 42 }`). A declared key without a value is refused: a run that escaped its
  * limit would defeat the limit's purpose.
  */
 export function keysOf(definition: BackfillDefinition<unknown>, params: RunParams): Record<string, string> {
@@ -22,7 +22,9 @@ export function keysOf(definition: BackfillDefinition<unknown>, params: RunParam
     const raw = params.extra?.[name];
     if (raw === undefined || raw === null || raw === '') {
       throw new UsageError(`backfill "${definition.name}" limits concurrency per ${name}, so every run needs one`, {
-        hint: `pass --param ${name}=<value> (or params: { ${name}: ... } through the API)`,
+        code: 'CONCURRENCY_KEY_MISSING',
+        hint: `pass \`params\`: { ${name}: <value> }`,
+        details: { options: ['params'], param: name },
       });
     }
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
@@ -56,13 +58,6 @@ export function limitsFor(run: { keys: Record<string, string>; options: { limits
 /** True when the limits restrict anything (so the unlimited, cheaper claim can be used otherwise). */
 export function hasLimits(limits: ConcurrencyLimits): boolean {
   return limits.backfillPartitions !== undefined || limits.keys.some((k) => k.runs !== undefined || k.partitions !== undefined);
-}
-
-/** Parses `name=value` (`sluice cancel --key installationId=42`). */
-export function parseKeyArgument(text: string, flag = '--key'): { name: string; value: string } {
-  const at = text.indexOf('=');
-  if (at <= 0 || at === text.length - 1) throw new UsageError(`${flag} must look like name=value (e.g. installationId=42), got "${text}"`);
-  return { name: text.slice(0, at), value: text.slice(at + 1) };
 }
 
 export function queuedBehind(key: { name: string; value: string; runs?: number }, behind: string, running: number): StartResult {

@@ -644,7 +644,9 @@ class Engine implements Sluice {
     validateStartOptions(patch);
     const { profile, ...explicit } = patch;
     if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
-      throw new UsageError('retune needs at least one of --batch-size, --concurrency, --batch-delay, --max-memory, --profile');
+      throw new UsageError('retune needs at least one of `batchSize`, `concurrency`, `batchDelayMs`, `maxMemoryMb`, `maxEventLoopLagMs`, `profile`', {
+        details: { options: ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs', 'profile'] },
+      });
     }
     const current = knobsOf(run.options);
     const knobs = resolveKnobs(current, [{ source: `retune by ${actor}`, ...(profile ? { profile } : {}), knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']) }]).knobs;
@@ -762,7 +764,7 @@ function requeueHint(run: RunRecord): string {
     case 'running':
       return `it is executing already; \`sluice status ${run.id}\` shows who holds its partitions`;
     case 'failed':
-      return `a failed run is reopened with \`sluice retry ${run.id}\` (--detach: for the workers)`;
+      return 'a failed run is reopened: `reopen` hands it to the workers, `retry` executes it here';
     default:
       return `it has ended; start a new run of ${run.backfill} instead`;
   }

@@ -1,22 +1,30 @@
 /**
- * Typed errors. Every error Sluice raises says what was wrong and what to do next;
- * the CLI prints `message` (and `hint`) without a stack trace and exits with `exitCode`.
+ * Typed errors. Every error Sluice raises says what was wrong and what to do next, and carries a
+ * stable `code` a program can branch on. What a front end makes of an error is its own business:
+ * the CLI maps codes to exit codes and shows its flags where a message names an option
+ * (src/cli/exit-codes.ts, src/cli/error-text.ts); the admin API maps codes to HTTP statuses.
  */
 
-/** Process exit codes, documented in docs/cli.md. */
-export const ExitCode = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-  paused: 3,
-  cancelled: 4,
-  /**
-   * This process returned while the run goes on in other workers' hands (asked not to follow it,
-   * or interrupted while other workers held partitions): the run has not ended.
-   */
-  handedOff: 5,
-} as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+/**
+ * Facts about an error for programs, beside its message. `options` names the options (of
+ * `StartOptions`, a definition, a retune) that the message and hint mention, as a library user
+ * passes them (`since`, `batchSize`): the text quotes each in backticks, so that a front end with
+ * names of its own for them (the CLI's `--since`, `--batch-size`) can show those instead.
+ */
+export interface SluiceErrorDetails {
+  readonly options?: readonly string[];
+  readonly [fact: string]: unknown;
+}
+
+/** What every Sluice error may carry beside its message. */
+export interface SluiceErrorOptions {
+  hint?: string;
+  details?: SluiceErrorDetails;
+  cause?: unknown;
+}
+
+/** Marks Sluice's errors across copies of the package (a config may load the built one beside the source). */
+const SLUICE_ERROR = Symbol.for('sluice.error');
 
 /** Base class of every error Sluice raises on purpose. */
 export class SluiceError extends Error {
@@ -24,57 +32,58 @@ export class SluiceError extends Error {
   readonly code: string;
   /** What the user should do next, when the message alone does not say it. */
   readonly hint: string | undefined;
-  /** The exit code the CLI uses for this error. */
-  readonly exitCode: ExitCode;
+  /** Structured facts (the options the message names, …); undefined when there are none. */
+  readonly details: SluiceErrorDetails | undefined;
+  readonly [SLUICE_ERROR] = true;
 
-  constructor(code: string, message: string, options: { hint?: string; exitCode?: ExitCode; cause?: unknown } = {}) {
+  constructor(code: string, message: string, options: SluiceErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.hint = options.hint;
-    this.exitCode = options.exitCode ?? ExitCode.failed;
+    this.details = options.details;
   }
 }
 
-/** Bad input from the user: a flag, a parameter, a definition option. Exit code 2. */
+/** Bad input from the caller: an option, a parameter, a flag. Code `USAGE` unless a more precise one is given. */
 export class UsageError extends SluiceError {
-  constructor(message: string, options: { hint?: string; code?: string; cause?: unknown } = {}) {
-    super(options.code ?? 'USAGE', message, { ...options, exitCode: ExitCode.usage });
+  constructor(message: string, options: SluiceErrorOptions & { code?: string } = {}) {
+    super(options.code ?? 'USAGE', message, options);
   }
 }
 
-/** A definition or config file that cannot be used. Exit code 2. */
+/** A definition or config file that cannot be used. Code `CONFIG_INVALID`. */
 export class ConfigError extends SluiceError {
-  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
-    super('CONFIG_INVALID', message, { ...options, exitCode: ExitCode.usage });
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super('CONFIG_INVALID', message, options);
   }
 }
 
-/** Something named (a run, a backfill) does not exist. Exit code 2. */
+/** Something named (a run, a backfill) does not exist. Code `NOT_FOUND`. */
 export class NotFoundError extends SluiceError {
-  constructor(message: string, options: { hint?: string } = {}) {
-    super('NOT_FOUND', message, { ...options, exitCode: ExitCode.usage });
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super('NOT_FOUND', message, options);
   }
 }
 
-/** The store cannot be opened or used (corrupt file, newer schema, I/O). Exit code 1. */
+/** The store cannot be opened or used (corrupt file, newer schema, I/O). Code `STORE`. */
 export class StoreError extends SluiceError {
-  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: SluiceErrorOptions = {}) {
     super('STORE', message, options);
   }
 }
 
-/** A source cannot be read (missing table or column, non-unique key, unreadable file). Exit code 1. */
+/** A source cannot be read (missing table or column, non-unique key, unreadable file). Code `SOURCE`. */
 export class SourceError extends SluiceError {
-  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: SluiceErrorOptions = {}) {
     super('SOURCE', message, options);
   }
 }
 
-/** A run is not in a state that allows the requested action. Exit code 2. */
+/** A run is not in a state that allows the requested action. Code `INVALID_TRANSITION`. */
 export class InvalidTransitionError extends SluiceError {
-  constructor(message: string, options: { hint?: string } = {}) {
-    super('INVALID_TRANSITION', message, { ...options, exitCode: ExitCode.usage });
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super('INVALID_TRANSITION', message, options);
   }
 }
 
@@ -96,8 +105,8 @@ export class RunQueuedError extends SluiceError {
 export class RunAlreadySucceededError extends SluiceError {
   constructor(readonly run: { id: string; backfill: string; finishedAt: string | null }) {
     super('RUN_ALREADY_SUCCEEDED', `backfill ${run.backfill} already succeeded with these parameters (run ${run.id}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}); nothing was started`, {
-      hint: 'start a new run to process every item again (items in the ledger are skipped unless reprocessing all)',
-      exitCode: ExitCode.ok,
+      hint: 'pass `newRun` to start a new run that processes every item again (items the ledger holds are skipped unless `reprocess` is all)',
+      details: { options: ['newRun', 'reprocess'] },
     });
   }
 }
@@ -227,12 +236,10 @@ export function describeValue(value: unknown): string {
 }
 
 /**
- * True for errors Sluice raised on purpose. Duck-typed: a user's config may load another copy of
- * Sluice (the built package beside the source), whose classes `instanceof` does not recognise.
+ * True for errors Sluice raised on purpose. Recognised by a global symbol rather than `instanceof`:
+ * a user's config may load another copy of Sluice (the built package beside the source).
  */
 export function isSluiceError(error: unknown): error is SluiceError {
   if (error instanceof SluiceError) return true;
-  if (!(error instanceof Error)) return false;
-  const { code, exitCode } = error as Partial<SluiceError>;
-  return typeof code === 'string' && typeof exitCode === 'number' && Object.values(ExitCode).includes(exitCode as ExitCode);
+  return error instanceof Error && (error as unknown as Record<symbol, unknown>)[SLUICE_ERROR] === true && typeof (error as { code?: unknown }).code === 'string';
 }

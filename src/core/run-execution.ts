@@ -7,7 +7,7 @@ import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { BatchAbortedError, CheckpointMovedError, ExitCode, errorClassOf, isSluiceError, isStoreWriteFailure, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
+import { BatchAbortedError, CheckpointMovedError, errorClassOf, isSluiceError, isStoreWriteFailure, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
@@ -1016,7 +1016,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       executionBatches: this.tracker.sessionBatchCount(),
       activeMs: this.config.dryRun ? durationMs : await this.activeMs(now),
       dryRun: this.config.dryRun,
-      exitCode: exitCodeFor(state, stop),
+      pausedAsAsked: state === 'paused' && stop?.asExpected === true,
       record,
       ...(state === 'running' && otherWorkers ? { otherWorkers } : {}),
     };
@@ -1065,22 +1065,5 @@ function yieldToEventLoop(): Promise<void> {
 /** "1 other worker", "3 other workers". */
 function workersPhrase(n: number): string {
   return `${n} other worker${n === 1 ? '' : 's'}`;
-}
-
-function exitCodeFor(state: RunState, stop: StopRequest | null): ExitCode {
-  switch (state) {
-    case 'succeeded':
-      return ExitCode.ok;
-    case 'running':
-    case 'pending':
-      // The run has not ended: this process left it to others.
-      return ExitCode.handedOff;
-    case 'paused':
-      return stop?.asExpected ? ExitCode.ok : ExitCode.paused;
-    case 'cancelled':
-      return ExitCode.cancelled;
-    case 'failed':
-      return ExitCode.failed;
-  }
 }
 

@@ -1,5 +1,4 @@
 import type { Counts } from './counts.js';
-import type { ExitCode } from './errors.js';
 import type { RunRecord } from './run.js';
 import type { RunState } from './run-state.js';
 import type { KnobLayer } from './throttle/knobs.js';
@@ -59,7 +58,7 @@ export interface StartOptions {
    * `true` (the default for start, resume and retry) keeps following the run, with run-wide
    * progress, claiming partitions that come free, until it ends or someone pauses or cancels it,
    * and `done` settles with that final state; `false` settles `done` at once with state `running`
-   * (exit code `handedOff`). Workers (`join`) never follow.
+   * (the CLI's exit code 5). Workers (`join`) never follow.
    */
   follow?: boolean;
 }
@@ -118,8 +117,11 @@ export interface RunOutcome {
    */
   activeMs: number | null;
   dryRun: boolean;
-  /** Exit code the CLI should use for this outcome. */
-  exitCode: ExitCode;
+  /**
+   * True when the run paused because the start asked it to (`maxBatches` reached, a canary's
+   * `maxItems` spent): a planned stop rather than an interruption.
+   */
+  pausedAsAsked: boolean;
   /** The run as stored at the end (absent for dry runs, which store nothing). */
   record?: RunRecord;
   /** When the run goes on without this process (state running): the live workers holding its partitions. */

@@ -51,6 +51,7 @@ function hintFor(from: RunState): string | undefined {
   }
 }
 
+/** True when `value` names a run state (for input such as `--state` or a query parameter). */
 export function isRunState(value: string): value is RunState {
   return (RUN_STATES as readonly string[]).includes(value);
 }

@@ -2,17 +2,18 @@ import { MAX_TIMER_MS } from './duration-limits.js';
 import { UsageError } from './errors.js';
 import { parseIsoInstant } from './instant.js';
 
+const SINCE = { details: { options: ['since'] } } as const;
 const RELATIVE = /^(\d+)\s*(m|min|h|d|w)$/i;
 const UNIT_MS: Record<string, number> = { m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /**
- * Parses `--since`: a relative window (`30m`, `12h`, `7d`, `2w`) counted back from `now`, or an
+ * Parses the `since` option: a relative window (`30m`, `12h`, `7d`, `2w`) counted back from `now`, or an
  * ISO-8601 date or instant (`2024-05-01`, `2024-05-01T12:00:00Z`); a date or time without a zone is
  * UTC, whatever the process's time zone.
  */
 export function parseSince(value: string | Date, now: number): Date {
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new UsageError('--since is an invalid date');
+    if (Number.isNaN(value.getTime())) throw new UsageError('`since` is an invalid date', SINCE);
     return value;
   }
   const text = value.trim();
@@ -23,7 +24,7 @@ export function parseSince(value: string | Date, now: number): Date {
   }
   const instant = parseIsoInstant(text);
   if (!Number.isNaN(instant)) return new Date(instant);
-  throw new UsageError(`--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "${value}"`);
+  throw new UsageError(`\`since\` must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "${value}"`, SINCE);
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;

@@ -41,7 +41,7 @@ export function requireScope(store: Store, failures: AuthFailures) {
       throw new ApiError(429, 'too_many_requests', `too many invalid API tokens from this address; try again in ${wait} s`);
     }
     const value = presented(request);
-    if (value === undefined) throw new ApiError(401, 'unauthorized', 'send an API token as "Authorization: Bearer <token>" or "X-API-Key: <token>" (create one with `sluice token create --scope read`)');
+    if (value === undefined) throw new ApiError(401, 'unauthorized', 'send an API token as "Authorization: Bearer <token>" or "X-API-Key: <token>" (create one with `createToken` from sluice/server, or `sluice token create`)');
     const token = value.length > 200 ? undefined : await verifyToken(store, value);
     if (!token) {
       failures.recordFailure(request.ip);

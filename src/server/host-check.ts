@@ -50,6 +50,6 @@ export function installHostCheck(app: FastifyInstance, allowedHosts: readonly st
     const host = request.headers.host;
     if (hostAllowed(host, bound, allowedHosts)) return;
     throw new ApiError(421, 'misdirected_request',
-      `this server does not answer to host "${String(host).slice(0, 100)}" (it listens on ${bound}); add the name with --allowed-host (SLUICE_ALLOWED_HOSTS) when a proxy or a DNS name fronts it`);
+      `this server does not answer to host "${String(host).slice(0, 100)}" (it listens on ${bound}); add the name to the server's allowedHosts when a proxy or a DNS name fronts it`);
   });
 }

@@ -3,6 +3,7 @@ import { UsageError } from '../core/errors.js';
 import type { TokenRecord, TokenScope } from '../core/run.js';
 import type { Store } from '../core/store.js';
 
+/** API token scopes, each granting what the one before grants: read, then write, then admin. */
 export const SCOPES: readonly TokenScope[] = ['read', 'write', 'admin'];
 
 /** `read` < `write` < `admin`: a token may do what its scope or a lower one allows. */
@@ -22,7 +23,7 @@ function hashOf(secret: string): string {
 }
 
 export async function createToken(store: Store, input: { name: string; scope: TokenScope; createdBy: string }): Promise<{ token: string; record: TokenRecord }> {
-  if (!SCOPES.includes(input.scope)) throw new UsageError(`--scope must be read, write or admin, got "${input.scope}"`);
+  if (!SCOPES.includes(input.scope)) throw new UsageError(`\`scope\` must be read, write or admin, got "${input.scope}"`, { details: { options: ['scope'] } });
   if (!/^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$/.test(input.name)) throw new UsageError(`a token name must be 1-64 letters, digits, spaces, ".", "_", "@" or "-", got "${input.name}"`);
   const id = randomBytes(12).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
   const secret = randomBytes(32).toString('base64url');

@@ -135,7 +135,7 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<Catal
   const table = sql.tableName;
   const catalog = connection.dialect === 'postgres' ? await postgresCatalog(connection, table) : await sqliteCatalog(connection, table);
   if (typeof catalog === 'string') {
-    throw new SourceError(`table "${table}" does not exist in ${catalog}`, { hint: 'check the table name in the backfill definition (and --db)' });
+    throw new SourceError(`table "${table}" does not exist in ${catalog}`, { hint: 'check the table name in the backfill definition, and that the source reads the database you meant' });
   }
   const names = catalog.columns.map((c) => c.name);
   for (const column of [...sql.keys, ...(sql.columns ?? []), ...(sql.sinceColumn === undefined ? [] : [sql.sinceColumn]), ...(sql.fanOutColumn === undefined ? [] : [sql.fanOutColumn])]) {
@@ -163,7 +163,7 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<Catal
   if (!unique) {
     throw new SourceError(`key (${keyList}) of table "${table}" is not unique: keyset pagination needs a unique key; ${addUnique}`);
   }
-  // SQLite has no timestamp type: `--since` is compared as ISO-8601 text, and every number sorts
+  // SQLite has no timestamp type: `since` is compared as ISO-8601 text, and every number sorts
   // before every text, so a column of epoch numbers would silently filter out every row.
   if (sql.since && connection.dialect === 'sqlite') {
     const [sample] = await connection.query<{ type: string; value: unknown }>(
@@ -171,8 +171,8 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<Catal
     );
     if (sample && sample.type !== 'text') {
       throw new SourceError(
-        `sinceColumn "${sql.sinceColumn}" of table "${table}" holds ${sample.type} values (such as ${String(sample.value)}), but on SQLite --since compares ISO-8601 text such as ${new Date(0).toISOString()}`,
-        { hint: 'store the timestamps as ISO-8601 text, or leave sinceColumn out' },
+        `sinceColumn "${sql.sinceColumn}" of table "${table}" holds ${sample.type} values (such as ${String(sample.value)}), but on SQLite \`since\` compares ISO-8601 text such as ${new Date(0).toISOString()}`,
+        { hint: 'store the timestamps as ISO-8601 text, or leave sinceColumn out', details: { options: ['since'] } },
       );
     }
   }

@@ -75,7 +75,7 @@ describe('admin API against hostile input', () => {
       assert.equal(rebound.status, 421, `${path}: ${rebound.body}`);
       const body = JSON.parse(rebound.body) as { error: string; message: string };
       assert.equal(body.error, 'misdirected_request');
-      assert.match(body.message, /does not answer to host "attacker\.example:\d+".*--allowed-host/);
+      assert.match(body.message, /does not answer to host "attacker\.example:\d+".*allowedHosts/);
     }
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
       assert.equal((await getWithHost(h.url, '/healthz', host)).status, 200, host);

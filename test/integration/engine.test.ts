@@ -66,7 +66,7 @@ describe('engine on SQLite', () => {
     handle.on('retry', (r) => retries.push(r.attempt));
     const outcome = await handle.done;
     assert.equal(outcome.state, 'succeeded');
-    assert.equal(outcome.exitCode, 0);
+    assert.equal(outcome.pausedAsAsked, false);
     assert.deepEqual(retries, [1]);
     assert.equal(outcome.counts.processed, ROWS);
     const rows = readItems(path);
@@ -122,7 +122,7 @@ describe('engine on SQLite', () => {
     const outcome = await (await sluice.start('picky')).done;
     // 2 % of items are bad: above 1 %, so the run pauses itself after the first judged batch.
     assert.equal(outcome.state, 'paused');
-    assert.equal(outcome.exitCode, 3);
+    assert.equal(outcome.pausedAsAsked, false, 'the guard paused it: an interruption, not a planned stop');
     assert.match(outcome.reason ?? '', /failure ratio 2\.0 % exceeds maxFailureRatio 1\.0 %/);
     const quarantined = await sluice.listQuarantine({ runId: outcome.runId });
     assert.ok(quarantined.length > 0);
@@ -157,7 +157,7 @@ describe('engine on SQLite', () => {
     const sluice = createSluice({ store, backfills: [def] });
     const first = await (await sluice.start('slowly', { maxBatches: 3 })).done;
     assert.equal(first.state, 'paused');
-    assert.equal(first.exitCode, 0);
+    assert.equal(first.pausedAsAsked, true, 'maxBatches asked for this pause');
     assert.equal(first.counts.processed, 300);
     assert.equal(readItems(path).filter((r) => r.writes === 1).length, 300);
     const second = await (await sluice.start('slowly')).done;
@@ -187,7 +187,7 @@ describe('engine on SQLite', () => {
     runId = handle.runId;
     const outcome = await handle.done;
     assert.equal(outcome.state, 'paused');
-    assert.equal(outcome.exitCode, 3);
+    assert.equal(outcome.pausedAsAsked, false);
     assert.equal(outcome.batches, 5, 'stopped right after the batch that saw the request');
     const status = await sluice.status(runId);
     const last = status.transitions.at(-1)!;
@@ -214,7 +214,7 @@ describe('engine on SQLite', () => {
     handleRef = handle;
     const outcome = await handle.done;
     assert.equal(outcome.state, 'cancelled');
-    assert.equal(outcome.exitCode, 4);
+    assert.equal(outcome.pausedAsAsked, false);
     assert.equal(outcome.batches, 2);
     await assert.rejects(sluice.resume(outcome.runId), /cancelled; only pending, paused or interrupted runs can be resumed/);
     await store.close();
@@ -391,7 +391,7 @@ describe('engine on SQLite', () => {
     runId = handle.runId;
     const outcome = await handle.done;
     assert.equal(outcome.state, 'running', 'the thief holds the run now');
-    assert.equal(outcome.exitCode, 5, 'handed off: the run has not ended');
+    assert.equal(outcome.pausedAsAsked, false);
     assert.deepEqual(outcome.otherWorkers, ['thief:1:x']);
     const [partition] = await store.listPartitions(runId);
     assert.equal(partition!.leaseOwner, 'thief:1:x');
@@ -423,7 +423,7 @@ describe('engine on SQLite', () => {
     const sluice = createSluice({ store, backfills: [def] });
     const failed = await (await sluice.start('retryme')).done;
     assert.equal(failed.state, 'failed');
-    assert.equal(failed.exitCode, 1);
+    assert.equal(failed.pausedAsAsked, false);
     assert.match(failed.reason ?? '', /1 of 2 partitions failed: key function crashed/);
     const status = await sluice.status(failed.runId);
     assert.deepEqual(status.partitions.map((p) => p.state), ['done', 'failed']);

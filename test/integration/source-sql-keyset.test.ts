@@ -316,7 +316,7 @@ describe('sqlKeyset on SQLite', () => {
     await rejects({ table: 'items', key: 'id', columns: ['flag', 'subject'] }, 'column "subject" not found in table "items"; its columns are: id, flag, at');
     await rejects(
       { table: 'epochs', key: 'id', sinceColumn: 'at' },
-      'sinceColumn "at" of table "epochs" holds integer values (such as 1767225600000), but on SQLite --since compares ISO-8601 text such as 1970-01-01T00:00:00.000Z',
+      'sinceColumn "at" of table "epochs" holds integer values (such as 1767225600000), but on SQLite `since` compares ISO-8601 text such as 1970-01-01T00:00:00.000Z',
     );
     await open({ table: 'empty', key: 'id', sinceColumn: 'id' });
     // Case matters: the row's property is named as the table declares it.

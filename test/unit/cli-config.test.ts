@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { findConfig, loadConfig } from '../../src/cli/config.js';
+import { exitCodeOfError } from '../../src/cli/exit-codes.js';
 import { dbPathOf, isOwnerDead } from '../../src/cli/context.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -58,7 +59,7 @@ describe('CLI config loading', () => {
     const path = join(cwd, 'sluice.config.ts');
     await assert.rejects(loadConfig(path), (e: unknown) => {
       assert.ok(e instanceof ConfigError);
-      assert.equal(e.exitCode, 2);
+      assert.equal(exitCodeOfError(e), 2);
       assert.equal(e.message, `could not load ${path}: DATABASE_URL is not set`);
       return true;
     });

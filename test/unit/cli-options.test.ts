@@ -2,14 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../src/core/errors.js';
 import { parseDuration } from '../../src/core/since.js';
+import { cliTextOf } from '../../src/cli/error-text.js';
+import { exitCodeOfError } from '../../src/cli/exit-codes.js';
 import { joinNegativeValues, parseParams, parseRunFlags, positiveInteger } from '../../src/cli/options.js';
 
-/** Asserts that `fn` throws a UsageError (exit code 2) with exactly `message`. */
+/** Asserts that `fn` throws a UsageError (exit code 2) that the CLI prints as exactly `message`. */
 function usage(fn: () => unknown, message: string): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
-    assert.equal(error.exitCode, 2);
-    assert.equal(error.message, message);
+    assert.equal(exitCodeOfError(error), 2);
+    // As the CLI prints it: its flags where the core names an option.
+    assert.equal(cliTextOf(error).message, message);
     return true;
   });
 }

@@ -44,6 +44,21 @@ describe('entry points', () => {
     assert.deepEqual(deep, []);
   });
 
+  it('the CLI imports Sluice only through its public entry points: whatever the CLI does, a program can do', () => {
+    const cli = join(ROOT, 'src', 'cli');
+    const entries = ['index', 'sqlite', 'postgres', 'server', 'observe'].map((name) => join(ROOT, 'src', `${name}.js`));
+    const deep: string[] = [];
+    for (const file of sourceFiles(cli)) {
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+        if (!spec!.startsWith('.')) continue; // an npm package or a node: builtin
+        const target = resolve(dirname(file), spec!);
+        if (!target.startsWith(cli + '/') && !entries.includes(target)) deep.push(`${relative(ROOT, file)}: ${spec}`);
+      }
+    }
+    assert.ok(sourceFiles(cli).length > 20, 'the CLI\'s files were found');
+    assert.deepEqual(deep, []);
+  });
+
   it('the core imports no adapter (stores, sources, signals, server, observe, CLI) and no adapter\'s library', () => {
     const core = join(ROOT, 'src', 'core');
     const outside: string[] = [];

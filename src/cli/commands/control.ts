@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { parseKeyArgument } from '../../core/concurrency.js';
-import { UsageError } from '../../core/errors.js';
-import { parseProfile } from '../../core/throttle/knobs.js';
-import { parseKnobFlags } from '../options.js';
+import { parseProfile, UsageError } from '../../index.js';
+import { parseKeyArgument, parseKnobFlags } from '../options.js';
 import { withContext } from './shared.js';
 
 export function registerControlCommands(program: Command): void {
@@ -48,6 +46,9 @@ export function registerControlCommands(program: Command): void {
     .action(async (runId: string, options: { batchSize?: string; concurrency?: string; batchDelay?: string; maxMemory?: string; profile?: string; reason?: string }, command: Command) => {
       const knobs = parseKnobFlags(options);
       const profile = options.profile === undefined ? undefined : parseProfile(options.profile, '--profile');
+      if (Object.keys(knobs).length === 0 && profile === undefined) {
+        throw new UsageError('retune needs at least one of --batch-size, --concurrency, --batch-delay, --max-memory, --profile');
+      }
       await withContext(command, { needsConfig: false }, async (ctx) => {
         const run = await ctx.sluice.retune(runId, { ...knobs, ...(profile ? { profile } : {}) }, ctx.actor, options.reason ?? 'retuned from the CLI');
         const o = run.options;

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { RunAlreadySucceededError, UsageError } from '../../core/errors.js';
+import { RunAlreadySucceededError, UsageError } from '../../index.js';
 import { dbPathOf, type GlobalFlags, isPostgresUrl } from '../context.js';
 import { DEMO_BACKFILL_NAME } from '../demo/email-risk-scores.js';
 import { runDemoWithWorkers } from '../demo/postgres-demo.js';
 import { DEMO_DEFAULT_ROWS, demoCoverage, seedDemo, type SeedResult } from '../demo/seed.js';
 import { demoCoveragePostgres, seedDemoPostgres } from '../demo/seed-postgres.js';
+import { exitCodeOfOutcome } from '../exit-codes.js';
 import { runInForeground } from '../foreground.js';
 import { formatCount } from '../output.js';
 import { parsePort, parseRunFlags, positiveInteger, type RawRunFlags } from '../options.js';
@@ -54,7 +55,7 @@ export function registerDemoCommand(program: Command): void {
         if (ctx.interactive) {
           process.stdout.write(`coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %)\nscore_writes: min ${c.minWrites}, max ${c.maxWrites}\n`);
         }
-        return outcome.exitCode;
+        return exitCodeOfOutcome(outcome);
       });
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, UsageError } from '../../core/errors.js';
-import { parseDuration } from '../../core/since.js';
+import { parseDuration, UsageError } from '../../index.js';
+import { ExitCode } from '../exit-codes.js';
 import { parseParams, positiveInteger } from '../options.js';
 import { formatCount, formatDuration, jsonLine } from '../output.js';
 import { withContext } from './shared.js';

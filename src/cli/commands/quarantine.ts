@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { UsageError } from '../../index.js';
 import { positiveInteger } from '../options.js';
 import { formatCount } from '../output.js';
 import { withContext } from './shared.js';

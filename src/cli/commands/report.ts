@@ -1,9 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
-import { renderHtml } from '../../observe/report/render-html.js';
-import { renderMarkdown } from '../../observe/report/render-markdown.js';
-import { buildRunReport } from '../../observe/report/run-report.js';
+import { UsageError } from '../../index.js';
+import { buildRunReport, renderHtml, renderMarkdown } from '../../observe.js';
 import { withContext } from './shared.js';
 
 const FORMATS = ['md', 'json', 'html'] as const;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, RunAlreadySucceededError, UsageError } from '../../core/errors.js';
-import type { EnqueueResult } from '../../core/sluice.js';
+import { type EnqueueResult, InvalidTransitionError, RunAlreadySucceededError, UsageError } from '../../index.js';
+import { ExitCode, exitCodeOfOutcome } from '../exit-codes.js';
 import { isDeepStrictEqual } from 'node:util';
 import { parseParams, parsePort, parseRunFlags, type RawRunFlags } from '../options.js';
 import { runInForeground, startWhenSlotFree } from '../foreground.js';
@@ -44,7 +44,7 @@ export function registerRunCommands(program: Command): void {
         if (handle === ALREADY_SUCCEEDED) return ExitCode.ok;
         if (!handle) return ExitCode.paused;
         (await startObservers(ctx, metricsPort))(handle);
-        return (await runInForeground(handle, ctx.interactive)).exitCode;
+        return exitCodeOfOutcome(await runInForeground(handle, ctx.interactive));
       });
     });
 
@@ -73,7 +73,7 @@ export function registerRunCommands(program: Command): void {
           );
           if (!handle) return ExitCode.paused;
           (await startObservers(ctx, metricsPort))(handle);
-          return (await runInForeground(handle, ctx.interactive)).exitCode;
+          return exitCodeOfOutcome(await runInForeground(handle, ctx.interactive));
         });
       });
   }
@@ -113,6 +113,10 @@ const NO_FOLLOW = ['--no-follow', 'return (exit 5) once other workers hold what 
  */
 async function handBack(ctx: CliContext, command: 'resume' | 'retry', runId: string, reason: string | undefined): Promise<number> {
   const before = (await ctx.sluice.status(runId)).run;
+  if (command === 'resume' && before.state === 'failed') {
+    // The engine's hint names its methods; here the command that does it.
+    throw new InvalidTransitionError(`run ${runId} is failed; only a paused run can be handed back to the workers`, { hint: `\`sluice retry ${runId} --detach\` reopens it for the workers` });
+  }
   const why = reason ?? `${command} --detach from the CLI: handed back to the workers`;
   const run = command === 'resume' ? await ctx.sluice.requeue(runId, ctx.actor, why) : await ctx.sluice.reopen(runId, ctx.actor, why);
   if (ctx.json || !ctx.interactive) {

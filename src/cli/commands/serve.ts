@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
-import { systemClock } from '../../core/clock.js';
-import { RunMetrics } from '../../observe/run-metrics.js';
-import { registerStoreMetrics } from '../../observe/store-metrics.js';
-import { parseAuthFailureLimit } from '../../server/auth-failures.js';
-import { buildServer } from '../../server/server.js';
-import { UsageError } from '../../core/errors.js';
-import { runWorker } from '../../core/worker-loop.js';
+import { runWorker, systemClock, UsageError } from '../../index.js';
+import { registerStoreMetrics, RunMetrics } from '../../observe.js';
+import { buildServer, parseAuthFailureLimit } from '../../server.js';
 import { envLayer, parsePort } from '../options.js';
 import { armShutdownDeadline } from '../shutdown-deadline.js';
 import { closeMonitor, sloMonitor, withContext } from './shared.js';

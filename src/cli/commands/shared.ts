@@ -1,11 +1,6 @@
 import { Command, Option } from 'commander';
-import { systemClock } from '../../core/clock.js';
-import { messageOf } from '../../core/errors.js';
-import type { RunHandle } from '../../core/run-handle.js';
-import { type AlertReading, SloMonitor } from '../../core/slo/monitor.js';
-import { serveMetrics } from '../../observe/metrics-server.js';
-import { RunMetrics } from '../../observe/run-metrics.js';
-import { WebhookNotifier } from '../../observe/webhook-notifier.js';
+import { type AlertReading, messageOf, type RunHandle, SloMonitor, systemClock } from '../../index.js';
+import { RunMetrics, serveMetrics, WebhookNotifier } from '../../observe.js';
 import { type CliContext, type ContextOptions, type GlobalFlags, openContext } from '../context.js';
 
 /**

@@ -1,12 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { BackfillDefinition } from '../../core/definition.js';
-import { NotFoundError, UsageError } from '../../core/errors.js';
-import type { OutboxRecord } from '../../core/slo/alert-outbox.js';
-import type { AlertReading } from '../../core/slo/monitor.js';
-import type { Store } from '../../core/store.js';
-import { grafanaDashboard } from '../../observe/grafana-dashboard.js';
-import { sloRulesYaml } from '../../observe/slo-rules.js';
+import { type AlertReading, type BackfillDefinition, NotFoundError, type OutboxRecord, type Store, UsageError } from '../../index.js';
+import { grafanaDashboard, sloRulesYaml } from '../../observe.js';
 import { type GlobalFlags, definedBackfills, NO_BACKFILLS_HINT } from '../context.js';
 import { closeMonitor, sloMonitor, withContext } from './shared.js';
 

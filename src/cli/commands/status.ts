@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
-import { isRunState, OPEN_STATES, type RunState } from '../../core/run-state.js';
-import type { Stalled } from '../../core/lease-liveness.js';
-import type { RunRecord } from '../../core/run.js';
-import type { Sluice } from '../../core/sluice.js';
+import { isRunState, OPEN_STATES, type RunRecord, type RunState, type Sluice, type Stalled, UsageError } from '../../index.js';
 import { type GlobalFlags, definedBackfills, NO_BACKFILLS_HINT } from '../context.js';
 import { positiveInteger } from '../options.js';
 import { partitionLines, stalledLines, stalledNote } from '../lease-lines.js';

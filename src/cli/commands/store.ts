@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { messageOf, NotFoundError, StoreError, UsageError } from '../../core/errors.js';
-import { storeFileProblems } from '../../stores/sqlite/index.js';
+import { messageOf, NotFoundError, StoreError, UsageError } from '../../index.js';
+import { storeFileProblems } from '../../sqlite.js';
 import { dbPathOf, type GlobalFlags, isPostgresUrl } from '../context.js';
 
 /** `sluice store check [--full]`: the SQLite store file's integrity, on demand, read-only. */

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { NotFoundError, UsageError } from '../../core/errors.js';
-import type { TokenScope } from '../../core/run.js';
-import { createToken, SCOPES } from '../../server/tokens.js';
+import { NotFoundError, UsageError } from '../../index.js';
+import { createToken, TOKEN_SCOPES, type TokenScope } from '../../server.js';
 import { withContext } from './shared.js';
 
 export function registerTokenCommands(program: Command): void {
@@ -13,7 +12,7 @@ export function registerTokenCommands(program: Command): void {
     .requiredOption('--scope <scope>', 'read (GET only), write (start and steer runs) or admin (also tokens and cancel by key)')
     .option('--name <name>', 'what the token is for (default: the scope and your name)')
     .action(async (options: { scope: string; name?: string }, command: Command) => {
-      if (!(SCOPES as readonly string[]).includes(options.scope)) throw new UsageError(`--scope must be read, write or admin, got "${options.scope}"`);
+      if (!(TOKEN_SCOPES as readonly string[]).includes(options.scope)) throw new UsageError(`--scope must be read, write or admin, got "${options.scope}"`);
       await withContext(command, { needsConfig: false, createStore: true }, async (ctx) => {
         const { token: secret, record } = await createToken(ctx.sluice.store, { name: options.name ?? `${options.scope} for ${ctx.actor}`, scope: options.scope as TokenScope, createdBy: ctx.actor });
         if (ctx.json) process.stdout.write(`${JSON.stringify({ token: secret, id: record.id, name: record.name, scope: record.scope })}\n`);

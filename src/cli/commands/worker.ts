@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { systemClock } from '../../core/clock.js';
-import { UsageError } from '../../core/errors.js';
-import { parseDuration } from '../../core/since.js';
-import { runWorker } from '../../core/worker-loop.js';
+import { parseDuration, runWorker, systemClock, UsageError } from '../../index.js';
 import { envLayer, parsePort, positiveInteger } from '../options.js';
 import { jsonLine } from '../output.js';
 import { type CliContext, isPostgresUrl } from '../context.js';

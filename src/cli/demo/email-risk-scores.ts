@@ -1,6 +1,4 @@
-import { defineBackfill } from '../../core/definition.js';
-import { coverage, uniqueness } from '../../core/verify.js';
-import { sqlKeyset } from '../../sources/sql-keyset.js';
+import { coverage, defineBackfill, sqlKeyset, uniqueness } from '../../index.js';
 
 /** A row of the demo's `emails` table, as the backfill reads it. */
 export interface DemoEmail {

@@ -1,6 +1,5 @@
-import { ExitCode, RunAlreadySucceededError } from '../../core/errors.js';
-import { OPEN_STATES } from '../../core/run-state.js';
-import type { RunRecord } from '../../core/run.js';
+import { OPEN_STATES, RunAlreadySucceededError, type RunRecord } from '../../index.js';
+import { ExitCode } from '../exit-codes.js';
 import type { CliContext } from '../context.js';
 import type { RunFlags } from '../options.js';
 import { formatCount, formatCounts, formatDuration, jsonLine } from '../output.js';

@@ -1,6 +1,5 @@
 import pg from 'pg';
-import { StoreError } from '../../core/errors.js';
-import { redactConnectionString } from '../../core/redact.js';
+import { redactConnectionString, StoreError } from '../../index.js';
 import { demoEmails, type SeedResult } from './seed.js';
 
 const CHUNK = 5000;

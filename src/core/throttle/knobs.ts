@@ -53,6 +53,7 @@ export function isProfileName(value: unknown): value is ProfileName {
   return typeof value === 'string' && (PROFILE_NAMES as string[]).includes(value);
 }
 
+/** `value` as a throttle profile's name (background, moderate, fast); a UsageError naming `what` otherwise. */
 export function parseProfile(value: string, what: string): ProfileName {
   if (!isProfileName(value)) throw new UsageError(`${what} must be one of ${PROFILE_NAMES.join(', ')}, got "${value}"`);
   return value;

@@ -6,6 +6,7 @@ function cell(value: unknown): string {
   return String(value ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
+/** The report as Markdown (GitHub-flavoured tables): for a pull request, a ticket or a wiki page. */
 export function renderMarkdown(report: RunReport): string {
   const lines = [`# Backfill report: ${report.run.backfill} · run ${report.run.id}`, '', `Generated ${report.generatedAt}.`, ''];
   for (const section of reportSections(report)) {

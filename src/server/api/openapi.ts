@@ -48,7 +48,7 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string, ba
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Sluice admin API', version, description: 'Start, watch and steer backfills. Every route needs a token (`sluice token create --scope read|write|admin`).' },
+    info: { title: 'Sluice admin API', version, description: 'Start, watch and steer backfills. Every route needs a token of scope read, write or admin (`createToken` from sluice/server, or `sluice token create`).' },
     servers: [{ url: base }],
     paths,
     components: {

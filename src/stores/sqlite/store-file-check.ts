@@ -10,6 +10,7 @@ import { StoreError } from '../../core/errors.js';
  */
 export type IntegrityCheck = 'quick' | 'full' | 'off';
 
+/** The integrity checks a SQLite store can run when it opens (its `integrityCheck` option): quick (the default), full, off. */
 export const INTEGRITY_CHECKS: readonly IntegrityCheck[] = ['quick', 'full', 'off'];
 
 /** What a check found: nothing when the file is sound. At most this many problems are listed. */
