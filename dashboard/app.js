@@ -292,7 +292,7 @@ async function showRuns() {
     el('p', { id: 'flash', role: 'status', 'aria-live': 'polite' }),
     el('h2', { text: 'Recent' }),
     filters,
-    el('div', { class: 'table-wrap' }, el('table', { 'aria-label': 'runs' },
+    el('div', tableWrap('runs'), el('table', { 'aria-label': 'runs' },
       el('thead', {}, el('tr', {}, ['Run', 'Backfill', 'State', 'Progress', 'Rate', 'ETA', 'Owner', 'Created'].map((h, i) => el('th', { scope: 'col', class: i >= 4 ? 'opt' : undefined, text: h })))),
       el('tbody', { id: 'runs-body' }))),
     el('p', { id: 'runs-empty', class: 'hint', text: 'No runs match.' }),
@@ -451,10 +451,13 @@ async function control(verb, body = {}, done = `${verb} requested.`) {
   }
 }
 
+/** A box a wide table scrolls in, reachable by keyboard (arrow keys scroll it) for those without a pointer. */
+const tableWrap = (label) => ({ class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': `${label} (scrolls sideways)` });
+
 function table(label, header, rows, optional = []) {
   if (rows.length === 0) return el('p', { class: 'hint', text: 'None.' });
   const cls = (i) => (optional.includes(i) ? 'opt' : undefined);
-  return el('div', { class: 'table-wrap' }, el('table', { 'aria-label': label },
+  return el('div', tableWrap(label), el('table', { 'aria-label': label },
     el('thead', {}, el('tr', {}, header.map((h, i) => el('th', { scope: 'col', class: cls(i), text: h })))),
     el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c, i) => (c instanceof Node ? el('td', { class: cls(i) }, c) : el('td', { class: cls(i), text: c }))))))));
 }

@@ -85,7 +85,7 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
     assert.deepEqual([kept.state, kept.control], ['running', null], 'declining the confirmation sends nothing');
 
     await page.getByRole('button', { name: 'Cancel…' }).click();
-    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.getByRole('button', { name: 'Cancel the run' }).click();
     await until(page, () => badge.innerText(), (s) => s === 'cancelled', 'the run to be cancelled');
     const transitions = await page.getByRole('table', { name: 'transitions' }).innerText();
     assert.match(transitions, /paused\s+token:writer/);

@@ -70,7 +70,9 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await harness(stores[0]![1]);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] });
-    writer = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Europe/Berlin', acceptDownloads: true });
+    writer = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Europe/Berlin', acceptDownloads: true,
+      // axe-core is injected as a script of the test's own: the page's CSP (rightly) refuses inline scripts.
+      bypassCSP: true });
     reader = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     // A finished run with quarantined items (every 97th item fails for good).
     const quick = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'q' } } });
