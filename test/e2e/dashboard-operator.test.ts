@@ -43,7 +43,7 @@ async function signIn(context: BrowserContext, url: string, token: string): Prom
 }
 
 async function enabledWriteControls(page: Page): Promise<string[]> {
-  const names = await page.locator('button:not([disabled])').evaluateAll((buttons) => buttons.filter((b) => (b as HTMLElement).offsetParent !== null || b.closest('dialog')?.hasAttribute('open')).map((b) => b.getAttribute('aria-label') ?? b.textContent!.trim()));
+  const names = await page.locator('button:not([disabled])').evaluateAll((buttons) => buttons.filter((b) => (b as unknown as { offsetParent: unknown }).offsetParent !== null || b.closest('dialog')?.hasAttribute('open')).map((b) => b.getAttribute('aria-label') ?? b.textContent!.trim()));
   return names.filter((name) => WRITE_CONTROL.test(name));
 }
 
@@ -184,7 +184,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
       for (const [name, path, ready] of views) {
         await page.goto(`${h.url}${path}`);
         await ready();
-        const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+        const { scrollWidth, innerWidth } = await page.evaluate('({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })') as { scrollWidth: number; innerWidth: number };
         await page.screenshot({ path: `${SCREENSHOTS}${name}-${width}.png`, fullPage: true });
         assert.ok(scrollWidth <= innerWidth, `${name} at ${width} px: ${scrollWidth} px wide`);
         if (width === 390 || width === 1440) await noSeriousAxeViolations(page, `${name} at ${width} px`);
