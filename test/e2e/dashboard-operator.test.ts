@@ -188,6 +188,10 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
         await page.screenshot({ path: `${SCREENSHOTS}${name}-${width}.png`, fullPage: true });
         assert.ok(scrollWidth <= innerWidth, `${name} at ${width} px: ${scrollWidth} px wide`);
         if (width === 390 || width === 1440) await noSeriousAxeViolations(page, `${name} at ${width} px`);
+        // SLUICE_DOC_SCREENSHOTS=1 refreshes the two pictures docs/api.md shows (the run page, and on a phone).
+        if (process.env.SLUICE_DOC_SCREENSHOTS === '1' && name === 'run' && (width === 390 || width === 1440)) {
+          await page.screenshot({ path: new URL(`../../docs/images/dashboard-${width === 390 ? 'phone' : 'run'}.png`, import.meta.url).pathname });
+        }
       }
     }
     const missing = (page as Page & { missing?: string[] }).missing!;
