@@ -305,11 +305,11 @@ async function showRuns() {
   for (const run of runs) state.runs.set(run.id, run);
   renderRunRows();
   const base = { backfill: route.backfill, state: route.state };
-  document.getElementById('runs-pager').replaceChildren(
+  document.getElementById('runs-pager').replaceChildren(...[
     route.offset > 0 ? el('a', { href: runsHash({ ...base, offset: Math.max(0, route.offset - PAGE_SIZE) }), text: '← Newer' }) : null,
     el('span', { class: 'hint', text: runs.length ? `Runs ${route.offset + 1}–${route.offset + runs.length}` : '' }),
     nextOffset ? el('a', { href: runsHash({ ...base, offset: nextOffset }), text: 'Older →' }) : null,
-  );
+  ].filter(Boolean));
 }
 
 /** Starting a run: options and a reason, then a preview of what it will cover, then the start. */
@@ -358,6 +358,7 @@ async function previewRun(event) {
   event.preventDefault();
   const box = document.getElementById('start-preview');
   box.replaceChildren();
+  announce('');
   try {
     const body = startBody(event.target);
     const plan = await api('/plan', { method: 'POST', body: JSON.stringify({ backfill: body.backfill, since: body.since, batchSize: body.batchSize, concurrency: body.concurrency, params: body.params }) });
@@ -719,18 +720,18 @@ async function loadQuarantine() {
     el('div', {}, el('div', { text: entry.message }), entry.payload === null ? el('span', { class: 'hint', text: 'no payload kept' })
       : el('details', {}, el('summary', { text: 'payload' }), el('pre', { class: 'payload', text: prettyPayload(entry.payload) }))),
     open ? writeButton({ text: 'Replay…', 'aria-label': `Replay item ${entry.id}`, onclick: () => confirmReplay({ ids: [entry.id] }, `quarantined item ${entry.id} (key ${JSON.stringify(entry.itemKey)})`) }) : '',
-  ]), [3, 4]));
+  ]), [3]));
   const base = new URLSearchParams();
   if (route.errorClass) base.set('errorClass', route.errorClass);
   if (route.status !== 'open') base.set('status', route.status);
   const link = (params) => `#/runs/${enc}/quarantine${params.toString() ? `?${params}` : ''}`;
   const next = new URLSearchParams(base);
   if (page.length) next.set('afterId', String(page.at(-1).id));
-  document.getElementById('quarantine-pager').replaceChildren(
+  document.getElementById('quarantine-pager').replaceChildren(...[
     route.afterId ? el('a', { href: link(base), text: '← First page' }) : null,
     el('span', { class: 'hint', text: page.length ? `Entries ${page[0].id}–${page.at(-1).id}` : 'No entries.' }),
     entries.length > QUARANTINE_PAGE ? el('a', { href: link(next), text: 'Next page →' }) : null,
-  );
+  ].filter(Boolean));
 }
 
 function prettyPayload(text) {

@@ -96,6 +96,14 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     await page.getByLabel('Owner').fill('on-call');
     await page.locator('#start-form input[name=params]').fill('tenant=ui');
     await page.getByLabel('Reason (required)').fill('reindex after incident 42');
+    // A bad option is named as the form names it, not as the command line's flag.
+    await page.getByLabel('Since (7d, 12h or an instant)').fill('soonish');
+    await page.getByRole('button', { name: 'Preview run…' }).click();
+    const refused = await until(page, () => page.locator('#flash').innerText(), (t) => t !== '', 'the refusal');
+    assert.match(refused, /since must be a duration/);
+    assert.doesNotMatch(refused, /--since/);
+    assert.equal(await page.locator('#flash').getAttribute('class'), 'error');
+    await page.getByLabel('Since (7d, 12h or an instant)').fill('');
     await page.getByRole('button', { name: 'Preview run…' }).click();
     await page.locator('#plan').waitFor();
     assert.equal(await page.locator('#plan-items').innerText(), '100,000', 'the preview shows the planned items');
@@ -128,6 +136,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     await until(page, () => page.locator('#retune-current').innerText(), (t) => /profile moderate, batch size 500, concurrency 2, delay between batches 200 ms/.test(t), 'the new values');
     assert.match(await page.locator('#flash').innerText(), /Retuned: .*concurrency 1 → 2/);
     await until(page, () => page.locator('#chart-rate canvas').count(), (n) => n > 0, 'the throughput chart');
+    assert.match(await page.locator('#chart-rate').innerText(), /processed\/s[\s\S]*skipped\/s/, 'skipped items are a series of their own');
     assert.match(await page.locator('#rates').innerText(), /now \(last 30 s\) · .* average since start/);
     assert.match(await page.locator('#detail').innerText(), /created by token:writer at .*(GMT|CE[S]?T|UTC)/, 'times carry their zone');
   });
@@ -187,6 +196,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
         const { scrollWidth, innerWidth } = await page.evaluate('({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })') as { scrollWidth: number; innerWidth: number };
         await page.screenshot({ path: `${SCREENSHOTS}${name}-${width}.png`, fullPage: true });
         assert.ok(scrollWidth <= innerWidth, `${name} at ${width} px: ${scrollWidth} px wide`);
+        assert.doesNotMatch(await page.locator('#view').innerText(), /\b(null|undefined)\b/, `${name} at ${width} px`);
         if (width === 390 || width === 1440) await noSeriousAxeViolations(page, `${name} at ${width} px`);
         // SLUICE_DOC_SCREENSHOTS=1 refreshes the two pictures docs/api.md shows (the run page, and on a phone).
         if (process.env.SLUICE_DOC_SCREENSHOTS === '1' && name === 'run' && (width === 390 || width === 1440)) {
