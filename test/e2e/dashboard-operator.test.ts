@@ -162,6 +162,20 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     assert.equal(await flash.getAttribute('class'), 'error', 'a replay that leaves items failing reads as an error');
   });
 
+  it('filters the runs list by backfill and state, in the address so that it can be shared', async () => {
+    await page.goto(`${h.url}/#/`);
+    await page.locator(`tr[data-run="${liveRun}"]`).waitFor();
+    const filter = page.getByRole('form', { name: 'filter runs' });
+    await filter.locator('select[name=backfill]').selectOption('quick');
+    await filter.locator('select[name=state]').selectOption('succeeded');
+    await filter.getByRole('button', { name: 'Filter' }).click();
+    await until(page, () => page.evaluate('location.hash') as Promise<string>, (hash) => hash === '#/?backfill=quick&state=succeeded', 'the filter in the address');
+    await page.locator(`tr[data-run="${doneRun}"]`).waitFor();
+    assert.equal(await page.locator(`tr[data-run="${liveRun}"]`).count(), 0, 'the slow run is filtered out');
+    const rows = await page.locator('#runs-body tr').allInnerTexts();
+    assert.ok(rows.length > 0 && rows.every((row) => /quick\s+succeeded/.test(row)), JSON.stringify(rows));
+  });
+
   it('a read-only token sees its scope and no enabled write control; a write token does', async () => {
     const read = await signIn(reader, h.url, h.tokens.read);
     assert.match(await read.locator('#whoami').innerText(), /reader\s+read/);
