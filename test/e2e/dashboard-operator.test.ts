@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { defineBackfill, iterable, PermanentError } from '../../src/index.js';
 import { call, type Harness, harness, stores } from '../helpers/api.js';
 
 const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
@@ -57,6 +58,21 @@ async function noSeriousAxeViolations(page: Page, where: string): Promise<void> 
   assert.deepEqual(serious, [], `${where}: axe found serious or critical violations`);
 }
 
+/** Items 1..40 of which 7 and 21 fail while `downstream.broken` (the fix an operator waits for before replaying). */
+const downstream = { broken: true };
+const mended = defineBackfill({
+  name: 'mended',
+  source: iterable({ from: (c: unknown) => Array.from({ length: Math.max(0, 40 - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })), cursorOf: (i: { id: number }) => i.id, count: () => 40 }),
+  key: (i: { id: number }) => i.id,
+  batchSize: 1,
+  maxFailureRatio: 1,
+  retry: { attempts: 1 },
+  async process(batch) {
+    const bad = batch.find((i) => downstream.broken && (i.id === 7 || i.id === 21));
+    if (bad) throw new PermanentError(`item ${bad.id}: downstream refused it`);
+  },
+});
+
 describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chromiumSkip() }, () => {
   let h: Harness;
   let browser: Browser;
@@ -65,10 +81,20 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
   let page: Page;
   let liveRun: string;
   let doneRun: string;
+  let mendedRun: string;
+
+  /** Waits for a run the server's worker executes (one at a time) to succeed. */
+  async function finished(runId: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (((await call(h, 'GET', `/api/v1/runs/${runId}`, { token: h.tokens.read })).json.run as { state: string }).state !== 'succeeded') {
+      if (Date.now() > deadline) throw new Error(`run ${runId} did not finish`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
-    h = await harness(stores[0]![1]);
+    h = await harness(stores[0]![1], { extraBackfills: [mended] });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] });
     writer = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Europe/Berlin', acceptDownloads: true,
       // axe-core is injected as a script of the test's own: the page's CSP (rightly) refuses inline scripts.
@@ -77,11 +103,10 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     // A finished run with quarantined items (every 97th item fails for good).
     const quick = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'q' } } });
     doneRun = (quick.json.run as { id: string }).id;
-    const deadline = Date.now() + 30_000;
-    while (((await call(h, 'GET', `/api/v1/runs/${doneRun}`, { token: h.tokens.read })).json.run as { state: string }).state !== 'succeeded') {
-      if (Date.now() > deadline) throw new Error('the quick run did not finish');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await finished(doneRun);
+    // And one whose quarantined items succeed once downstream is fixed.
+    mendedRun = ((await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'mended' } })).json.run as { id: string }).id;
+    await finished(mendedRun);
   });
   after(async () => {
     await browser?.close();
@@ -160,6 +185,23 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     await until(page, () => flash.innerText(), (t) => /Replayed/.test(t), 'the replay result');
     assert.equal(await flash.innerText(), 'Replayed 0 of 1; 1 still failing (still quarantined).', 'one item, the one chosen, was replayed');
     assert.equal(await flash.getAttribute('class'), 'error', 'a replay that leaves items failing reads as an error');
+  });
+
+  it('replays one quarantined item that now succeeds, leaving the other in the quarantine', async () => {
+    const runId = mendedRun;
+    downstream.broken = false; // the fix is deployed
+    await page.goto(`${h.url}/#/runs/${runId}/quarantine`);
+    const entries = (await call(h, 'GET', `/api/v1/runs/${runId}/quarantine`, { token: h.tokens.read })).json.entries as Array<{ id: number; itemKey: unknown }>;
+    assert.deepEqual(entries.map((e) => String(e.itemKey)), ['7', '21']);
+    await page.getByRole('button', { name: `Replay item ${entries[0]!.id}` }).click();
+    await page.getByRole('button', { name: 'Replay now' }).click();
+    const flash = page.locator('#flash');
+    await until(page, () => flash.innerText(), (t) => /Replayed/.test(t), 'the replay result');
+    assert.equal(await flash.innerText(), 'Replayed 1 of 1.');
+    assert.equal(await flash.getAttribute('class'), 'ok');
+    await until(page, () => page.getByRole('button', { name: /^Replay item \d+$/ }).count(), (n) => n === 1, 'the replayed item to leave the open quarantine');
+    const left = (await call(h, 'GET', `/api/v1/runs/${runId}/quarantine`, { token: h.tokens.read })).json.entries as Array<{ itemKey: unknown }>;
+    assert.deepEqual(left.map((e) => String(e.itemKey)), ['21'], 'only the chosen item was replayed');
   });
 
   it('filters the runs list by backfill and state, in the address so that it can be shared', async () => {
