@@ -5,6 +5,7 @@ import { messageOf } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { Sluice } from '../core/sluice.js';
 import type { RunMetrics } from '../observe/run-metrics.js';
+import { apiWording } from './api/api-wording.js';
 import { openApiDocument } from './api/openapi.js';
 import { registerRoute } from './api/route.js';
 import { apiRoutes } from './api/routes.js';
@@ -46,6 +47,9 @@ const ASSETS: Record<string, { file: () => string; type: string }> = {
   '/': { file: () => new URL('../../dashboard/index.html', import.meta.url).pathname, type: 'text/html; charset=utf-8' },
   '/assets/app.js': { file: () => new URL('../../dashboard/app.js', import.meta.url).pathname, type: 'text/javascript; charset=utf-8' },
   '/assets/app.css': { file: () => new URL('../../dashboard/app.css', import.meta.url).pathname, type: 'text/css; charset=utf-8' },
+  '/favicon.svg': { file: () => new URL('../../dashboard/favicon.svg', import.meta.url).pathname, type: 'image/svg+xml' },
+  // Browsers ask for /favicon.ico on their own when a page names none (the page names favicon.svg).
+  '/favicon.ico': { file: () => new URL('../../dashboard/favicon.svg', import.meta.url).pathname, type: 'image/svg+xml' },
   '/assets/uplot.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/assets/uplot.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
@@ -102,7 +106,7 @@ function install(app: FastifyInstance, options: ServerOptions): RunEvents {
     const body = { ...(payload as Record<string, unknown>) };
     for (const field of ['error', 'message', 'hint']) {
       const value = body[field];
-      if (typeof value === 'string') body[field] = publicMessage(value, location);
+      if (typeof value === 'string') body[field] = publicMessage(reply.statusCode === 400 ? apiWording(value) : value, location);
     }
     return body;
   });

@@ -72,6 +72,9 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
 
     await page.getByRole('button', { name: 'Pause' }).click();
     await until(page, () => badge.innerText(), (s) => s === 'paused', 'the run to be paused');
+    // The state and why it is so are apart; the throttle does not claim to be running a paused run.
+    await until(page, () => page.locator('#run-reason').innerText(), (s) => /through the API|token:writer|paused/.test(s), 'the reason of the pause');
+    assert.match(await page.locator('#throttle').innerText(), /not in effect \(the run is paused\)/);
     await page.getByRole('button', { name: 'Resume' }).click();
     await until(page, () => badge.innerText(), (s) => s === 'running', 'the run to run again');
     await page.screenshot({ path: `${RESULTS}run-page.png`, fullPage: true });
@@ -86,7 +89,7 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
     assert.deepEqual([kept.state, kept.control], ['running', null], 'declining the confirmation sends nothing');
 
     await page.getByRole('button', { name: 'Cancel…' }).click();
-    await page.getByRole('button', { name: 'Yes' }).click();
+    await page.getByRole('button', { name: 'Cancel the run' }).click();
     await until(page, () => badge.innerText(), (s) => s === 'cancelled', 'the run to be cancelled');
     const transitions = await page.getByRole('table', { name: 'transitions' }).innerText();
     assert.match(transitions, /paused\s+token:writer/);

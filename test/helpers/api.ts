@@ -44,9 +44,12 @@ export function numbered(name: string, n: number, delayMs: number) {
 }
 
 /** A real server on loopback over a real store, with the server's own worker executing runs. */
-export async function harness(open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, options: { bodyLimit?: number; authFailureLimit?: AuthFailureLimit } = {}): Promise<Harness> {
+export async function harness(
+  open: () => Promise<{ store: Store; cleanup(): Promise<void> }>,
+  options: { bodyLimit?: number; authFailureLimit?: AuthFailureLimit; extraBackfills?: Parameters<typeof createSluice>[0]['backfills'] } = {},
+): Promise<Harness> {
   const { store, cleanup } = await open();
-  const sluice = createSluice({ store, backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25)], logger: silentLogger });
+  const sluice = createSluice({ store, backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25), ...(options.extraBackfills ?? [])], logger: silentLogger });
   const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: options.bodyLimit ?? 16 * 1024,
     // Security tests try hundreds of bad tokens on purpose; the throttle of failed authentication has its own tests.
     authFailureLimit: options.authFailureLimit ?? { max: 100_000, windowMs: 60_000 },

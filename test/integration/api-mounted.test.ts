@@ -73,5 +73,7 @@ describe('the admin API mounted in a service\'s Fastify app', () => {
     assert.match(html, /src="assets\/app\.js"/);
     assert.doesNotMatch(html, /(src|href)="\/(assets|api)/, 'no link escapes the prefix');
     assert.equal((await fetch(`${url}/admin/sluice/assets/app.js`)).status, 200);
+    assert.match(html, /href="favicon\.svg"/, 'the favicon is named relative to the prefix');
+    assert.equal((await fetch(`${url}/admin/sluice/favicon.svg`)).status, 200);
   });
 });

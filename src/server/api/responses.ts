@@ -46,7 +46,7 @@ const token = z.object({ id: z.string(), name: z.string(), scope, createdBy: z.s
 export const backfillsAnswer = z.object({
   backfills: z.array(z.looseObject({ name: z.string(), source: z.string(), delivery: z.string(), batchSize: z.number(), concurrency: z.number(), slo: z.array(z.looseObject({ name: z.string() })) })),
 });
-export const runsAnswer = z.object({ runs: z.array(runSummary) });
+export const runsAnswer = z.object({ runs: z.array(runSummary), nextOffset: z.number().nullable().optional().describe('the offset of the next page; null on the last page') });
 export const runAnswer = z.object({ run: runSummary });
 export const enqueuedAnswer = z.object({ run: runSummary, outcome: z.enum(['created', 'open', 'requeued']) });
 export const dryRunAnswer = z.object({ dryRun: z.literal(true), state, counts, batches: z.number(), durationMs: z.number() });
@@ -77,5 +77,8 @@ export const cancelledAnswer = z.object({ cancelled: z.array(runSummary) });
 export const alertsAnswer = z.object({ alerts: z.array(alert) });
 export const tokensAnswer = z.object({ tokens: z.array(token) });
 export const createdTokenAnswer = token.extend({ token: z.string().describe('the secret: shown in this answer only') });
+export const whoAmIAnswer = z.object({ id: z.string(), name: z.string(), scope, createdBy: z.string(), createdAt: instant }).describe('the token this request authenticated with');
+export const reportAnswer = z.looseObject({ generatedAt: instant, run: z.looseObject({ id: z.string(), backfill: z.string(), state }), counts }).describe('the run\'s audit report (as `sluice report --format json`)');
+export const grafanaAnswer = z.looseObject({ title: z.string(), panels: z.array(z.looseObject({})) }).describe('a Grafana dashboard (import it as JSON), as `sluice slo dashboard`');
 export const revokedAnswer = z.object({ revoked: z.string() });
 export const openApiAnswer = z.looseObject({ openapi: z.string(), paths: z.looseObject({}) });

@@ -6,9 +6,11 @@ import { createToken } from '../tokens.js';
 import { type AnyRoute, route } from './route.js';
 import { z } from 'zod';
 import {
-  alertsAnswer, backfillsAnswer, batchesAnswer, cancelledAnswer, createdTokenAnswer, dryRunAnswer, enqueuedAnswer, planAnswer, quarantineAnswer, replayAnswer, revokedAnswer, runAnswer, runsAnswer, runStatusAnswer, tokensAnswer,
+  alertsAnswer, backfillsAnswer, batchesAnswer, cancelledAnswer, createdTokenAnswer, dryRunAnswer, grafanaAnswer, reportAnswer, whoAmIAnswer, enqueuedAnswer, planAnswer, quarantineAnswer, replayAnswer, revokedAnswer, runAnswer, runsAnswer, runStatusAnswer, tokensAnswer,
 } from './responses.js';
 import { summarize } from './run-summary.js';
+import { buildRunReport } from '../../observe/report/run-report.js';
+import { grafanaDashboard } from '../../observe/grafana-dashboard.js';
 import {
   batchesQuery, cancelByKeyBody, planBody, controlBody, createRunBody, createTokenBody, emptyQuery, listRunsQuery, quarantineQuery, replayBody, retuneBody, runIdParams, tokenIdParams,
 } from './schemas.js';
@@ -26,14 +28,38 @@ export function apiRoutes(sluice: Sluice, hooks: { tokenRevoked?(id: string): vo
       }),
     }),
     route({
+      method: 'GET', url: '/api/v1/whoami', scope: 'read', tag: 'tokens', responses: { 200: whoAmIAnswer }, summary: 'The token of this request: its name and scope (what the dashboard shows and enables)', query: emptyQuery,
+      handler: async ({ request }) => {
+        const { id, name, scope, createdBy, createdAt } = request.token!;
+        return { id, name, scope, createdBy, createdAt };
+      },
+    }),
+    route({
+      method: 'GET', url: '/api/v1/grafana-dashboard', scope: 'read', tag: 'slo', responses: { 200: grafanaAnswer }, summary: 'A Grafana dashboard for these backfills (JSON to import), as `sluice slo dashboard` writes it', query: emptyQuery,
+      handler: async () => grafanaDashboard(sluice.backfills()),
+    }),
+    route({
+      method: 'GET', url: '/api/v1/runs/:id/report', scope: 'read', tag: 'runs', responses: { 200: reportAnswer }, errors: [404], summary: 'The run\'s audit report (as `sluice report --format json`)', params: runIdParams, query: emptyQuery,
+      handler: async ({ params }) => {
+        const { id } = params as { id: string };
+        if (!(await sluice.store.getRun(id))) throw new ApiError(404, 'not_found', `no run "${id}"`);
+        return buildRunReport(sluice, id);
+      },
+    }),
+    route({
       method: 'GET', url: '/api/v1/runs', scope: 'read', tag: 'runs', responses: { 200: runsAnswer }, summary: 'Runs, newest first, filtered by backfill, state or concurrency key', query: listRunsQuery,
       handler: async ({ query }) => {
         const q = query as import('zod').infer<typeof listRunsQuery>;
         const key = q.key === undefined ? undefined : { name: q.key.slice(0, q.key.indexOf('=')), value: q.key.slice(q.key.indexOf('=') + 1) };
-        const runs = await sluice.listRuns({ backfill: q.backfill, states: q.state ? [q.state] : undefined, key, limit: q.limit ?? 100 });
+        const limit = q.limit ?? 100;
+        const offset = q.offset ?? 0;
+        // The store lists newest first with a limit; a page is read as the runs up to its end, and one
+        // more to know whether another page follows (paging is for people, a few pages deep).
+        const listed = await sluice.listRuns({ backfill: q.backfill, states: q.state ? [q.state] : undefined, key, limit: offset + limit + 1 });
+        const runs = listed.slice(offset, offset + limit);
         // Rates and ETAs by the store's clock, which set the runs' times (this process's may be off it).
         const now = await sluice.store.clockNow();
-        return { runs: runs.map((r) => summarize(r, now)) };
+        return { runs: runs.map((r) => summarize(r, now)), nextOffset: listed.length > offset + limit ? offset + limit : null };
       },
     }),
     route({

@@ -40,6 +40,7 @@ export const listRunsQuery = z.object({
   backfill: backfillName.optional(),
   state: z.enum(RUN_STATES, { error: `state must be one of ${RUN_STATES.join(', ')}` }).optional(),
   limit: queryInt('limit', 1, 1000).optional(),
+  offset: queryInt('offset', 0, 100_000).optional().describe('runs to skip (newest first), for paging; the answer\'s nextOffset is the next page'),
   key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,62}=.{1,200}$/, { error: 'key must look like installationId=42' }).optional(),
 }).strict();
 
