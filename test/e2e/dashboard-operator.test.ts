@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { defineBackfill, iterable, PermanentError } from '../../src/index.js';
 import { call, type Harness, harness, stores } from '../helpers/api.js';
+import { realClockEnv } from '../helpers/real-clock-env.js';
 
 const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 /** Kept by CI as the test run's artifacts (gitignored). */
@@ -95,7 +96,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await harness(stores[0]![1], { extraBackfills: [mended] });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'], env: realClockEnv() });
     writer = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Europe/Berlin', acceptDownloads: true,
       // axe-core is injected as a script of the test's own: the page's CSP (rightly) refuses inline scripts.
       bypassCSP: true });
