@@ -126,7 +126,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     await page.getByLabel('Since (7d, 12h or an instant)').fill('soonish');
     await page.getByRole('button', { name: 'Preview run…' }).click();
     const refused = await until(page, () => page.locator('#flash').innerText(), (t) => t !== '', 'the refusal');
-    assert.match(refused, /since must be a duration/);
+    assert.match(refused, /`?since`? must be a duration/);
     assert.doesNotMatch(refused, /--since/);
     assert.equal(await page.locator('#flash').getAttribute('class'), 'error');
     await page.getByLabel('Since (7d, 12h or an instant)').fill('');

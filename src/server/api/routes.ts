@@ -39,7 +39,7 @@ export function apiRoutes(sluice: Sluice, hooks: { tokenRevoked?(id: string): vo
       handler: async () => grafanaDashboard(sluice.backfills()),
     }),
     route({
-      method: 'GET', url: '/api/v1/runs/:id/report', scope: 'read', tag: 'runs', responses: { 200: reportAnswer }, errors: [404], summary: 'The run\'s audit report (as `sluice report --format json`)', params: runIdParams, query: emptyQuery,
+      method: 'GET', url: '/api/v1/runs/:id/report', scope: 'read', tag: 'runs', responses: { 200: reportAnswer }, errors: [404], summary: 'The run\'s audit report (the report the CLI prints as JSON)', params: runIdParams, query: emptyQuery,
       handler: async ({ params }) => {
         const { id } = params as { id: string };
         if (!(await sluice.store.getRun(id))) throw new ApiError(404, 'not_found', `no run "${id}"`);
