@@ -47,7 +47,7 @@ async function measure(workers: number): Promise<{ seconds: number; itemsPerSeco
     source: sqlKeyset({ table: `${schema}.items`, key: 'id' }),
     delivery: 'transactional',
     batchSize: BATCH,
-    async process(batch, ctx) {
+    async process(_batch, ctx) {
       await ctx.tx!.execute('SELECT 1');
       await new Promise((resolve) => setTimeout(resolve, HANDLER_MS));
     },

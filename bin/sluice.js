@@ -1,13 +1,11 @@
 #!/usr/bin/env node
-// The `sluice` command: the built CLI when present (npm install builds it), else the TypeScript
-// source through tsx, so that a checkout works before its first build.
+// The `sluice` command: the built CLI. The package ships it built; a checkout builds it at
+// `npm install` (the `prepare` script), so nothing compiles TypeScript at run time.
 import { existsSync } from 'node:fs';
 
 const built = new URL('../dist/cli/main.js', import.meta.url);
-if (existsSync(built)) {
-  await import(built.href);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(new URL('../src/cli/main.ts', import.meta.url).href);
+if (!existsSync(built)) {
+  process.stderr.write('sluice: dist/cli/main.js is missing (a checkout that was never built)\nhint: run `npm run build` in the package\n');
+  process.exit(1);
 }
+await import(built.href);

@@ -180,7 +180,7 @@ async function followEvents() {
           buffer = buffer.slice(end + 2);
         }
       }
-    } catch (error) {
+    } catch {
       if (controller.signal.aborted) return;
     }
     setLive(false);

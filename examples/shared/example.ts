@@ -25,7 +25,10 @@ export function flags(options: NonNullable<ParseArgsConfig['options']>, usage: s
   }
 }
 
-export async function openExample(db: string | undefined, defaultFile: string, backfills: readonly BackfillDefinition<any>[], clock?: Clock): Promise<ExampleContext> {
+// biome-ignore lint/suspicious/noExplicitAny: definitions of every item type in one list (process takes T, so unknown would refuse them)
+type AnyDefinition = BackfillDefinition<any>;
+
+export async function openExample(db: string | undefined, defaultFile: string, backfills: readonly AnyDefinition[], clock?: Clock): Promise<ExampleContext> {
   const location = db ?? resolve(defaultFile);
   const store = /^postgres(ql)?:\/\//.test(location) ? await openPostgresStore({ connectionString: location }) : await openSqliteStore(location);
   const sluice = createSluice({ store, backfills, ...(clock ? { clock } : {}) });

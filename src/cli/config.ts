@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createJiti, type Jiti } from 'jiti';
 import { type BackfillDefinition, ConfigError, isSluiceError, messageOf, UsageError } from '../index.js';
 
 const DEFAULT_FILES = ['sluice.config.ts', 'sluice.config.mts', 'sluice.config.js', 'sluice.config.mjs'];
@@ -17,15 +18,16 @@ export function findConfig(explicit: string | undefined, cwd = process.cwd()): s
 
 /**
  * Loads the backfill definitions of a config file. Its default export is an array of definitions
- * or `{ backfills: [...] }`. TypeScript configs are loaded through tsx.
+ * or `{ backfills: [...] }`. TypeScript configs are loaded through jiti: pure JavaScript (no native
+ * binary at install, unlike esbuild behind tsx), the same on every Node line, and it accepts the whole
+ * TypeScript syntax and `./x.js` specifiers naming `./x.ts`, which Node's own type stripping does not.
  */
 export async function loadConfig(path: string): Promise<BackfillDefinition<unknown>[]> {
   let module: { default?: unknown };
   try {
     const url = pathToFileURL(path).href;
     if (/\.m?ts$/.test(path)) {
-      const { tsImport } = await import('tsx/esm/api');
-      module = (await tsImport(url, import.meta.url)) as { default?: unknown };
+      module = (await typeScriptLoader().import(url)) as { default?: unknown };
     } else {
       module = (await import(url)) as { default?: unknown };
     }
@@ -35,7 +37,7 @@ export async function loadConfig(path: string): Promise<BackfillDefinition<unkno
     }
     throw new ConfigError(`could not load ${path}: ${messageOf(error)}`, { cause: error });
   }
-  // tsx may wrap a default export once more when it loads an ES module as CommonJS.
+  // A loader may wrap a default export once more when it loads an ES module as CommonJS.
   let exported = module.default;
   if (exported && typeof exported === 'object' && !Array.isArray(exported) && 'default' in exported && !('backfills' in exported)) {
     exported = (exported as { default: unknown }).default;
@@ -51,4 +53,17 @@ export async function loadConfig(path: string): Promise<BackfillDefinition<unkno
     }
   });
   return list as BackfillDefinition<unknown>[];
+}
+
+let jiti: Jiti | undefined;
+
+/**
+ * One jiti for the process. It keeps its transpile cache (node_modules/.cache/jiti, else the temp
+ * directory), each entry checked against a hash of its source, so an edited config is transpiled
+ * again. `interopDefault` is off so that `default` is the module's own default export, not a proxy
+ * merging it with the named ones.
+ */
+function typeScriptLoader(): Jiti {
+  jiti ??= createJiti(import.meta.url, { moduleCache: false, interopDefault: false });
+  return jiti;
 }

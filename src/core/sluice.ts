@@ -3,7 +3,6 @@ import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { DecisionRecord, PartitionRecord, QuarantineRecord, RunRecord, TransitionRecord, WorkerIdentity } from './run.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
-import type { RunState } from './run-state.js';
 import type { RunFilter, Store } from './store.js';
 import type { Counts } from './counts.js';
 import type { AlertRecord } from './slo/alert-record.js';
@@ -12,7 +11,7 @@ import type { Stalled } from './lease-liveness.js';
 
 export interface SluiceOptions {
   store: Store;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: definitions of every item type in one list (process takes T, so unknown would refuse them)
   backfills: readonly BackfillDefinition<any>[];
   logger?: Logger;
   clock?: Clock;

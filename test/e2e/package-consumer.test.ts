@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { tempDir } from '../helpers/temp.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SUPPORTED_NODE = Number(process.versions.node.split('.')[0]) >= 22;
 const version = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 
 /**
@@ -22,6 +23,7 @@ describe('the packed package in a new app', () => {
   let app: string;
   let cleanup: () => Promise<void>;
   let pgSchema: { schema: string; cleanup: () => Promise<void> };
+  let installLog: string;
 
   before(async () => {
     assert.ok(existsSync(join(ROOT, 'dist', 'index.js')), 'dist/ is missing: run `npm run build` first (npm test does)');
@@ -49,9 +51,11 @@ describe('the packed package in a new app', () => {
       include: ['app.ts'],
     }, null, 2));
     writeFileSync(join(app, 'app.ts'), APP);
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
+    // At the warn level, so that an engine warning (EBADENGINE) shows in the log the test reads.
+    const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=warn'], {
       cwd: app, timeout: 280_000, env: { ...process.env, npm_config_better_sqlite3_local_prebuilds: prebuilds },
     });
+    installLog = `${install.stdout}\n${install.stderr}`;
   });
   after(async () => {
     await cleanup?.();
@@ -72,7 +76,74 @@ describe('the packed package in a new app', () => {
       rules: true,
     });
   });
+
+  it('installs without an engine warning on a supported Node, and with no native binary but SQLite\'s driver', () => {
+    const engineWarnings = installLog.split('\n').filter((line) => /EBADENGINE/.test(line));
+    if (SUPPORTED_NODE) {
+      assert.deepEqual(engineWarnings, [], `npm install on Node ${process.versions.node} warned about engines`);
+    } else {
+      // Node 20 (end of life) is below the package's engines: npm must say so for sluice itself.
+      assert.ok(engineWarnings.some((line) => /package: 'sluice@/.test(line)), `no engine warning for sluice on Node ${process.versions.node}:\n${installLog}`);
+    }
+    // Runtime dependencies only: the app's own dev dependencies (typescript, @types/node) have no binaries.
+    const natives = nativeFiles(join(app, 'node_modules')).map((file) => file.slice(join(app, 'node_modules').length + 1));
+    assert.deepEqual(natives.filter((file) => !file.startsWith('better-sqlite3/')), [], 'a native binary besides better-sqlite3\'s');
+    assert.ok(natives.includes('better-sqlite3/build/Release/better_sqlite3.node'), natives.join(', '));
+    for (const compiler of ['tsx', 'esbuild', '@esbuild']) assert.ok(!existsSync(join(app, 'node_modules', compiler)), `${compiler} is installed with the package`);
+  });
+
+  it('answers sluice --version with the package\'s version', async () => {
+    const { stdout } = await run(join(app, 'node_modules', '.bin', 'sluice'), ['--version'], { cwd: app });
+    assert.equal(stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  for (const store of ['sqlite', 'postgres'] as const) {
+    it(`runs a backfill from a TypeScript sluice.config.ts with the installed sluice command, on ${store === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`, async () => {
+      const cwd = join(app, `cli-${store}`);
+      mkdirSync(cwd);
+      writeFileSync(join(cwd, 'sluice.config.ts'), CONFIG);
+      const db = store === 'sqlite' ? join(cwd, 'store.db') : TEST_PG;
+      const { stdout } = await run(join(app, 'node_modules', '.bin', 'sluice'), ['run', 'numbers', '--db', db, '--json'], {
+        cwd, env: { ...process.env, SLUICE_PG_SCHEMA: pgSchema.schema },
+      }).catch((error: { stdout?: string; stderr?: string }) => assert.fail(`sluice run failed:\n${error.stderr ?? String(error)}`));
+      const summary = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>).find((e) => e.event === 'summary');
+      assert.equal(summary?.state, 'succeeded', stdout);
+      const delivered = readFileSync(join(cwd, 'delivered.txt'), 'utf8').trim().split('\n').map(Number);
+      assert.deepEqual([...new Set(delivered)].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1));
+    });
+  }
 });
+
+/** The `.node` files under a directory (the compiled addons npm installed). */
+function nativeFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.node'))
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** A config in TypeScript proper (an interface, an enum, annotations), loaded by the installed CLI. */
+const CONFIG = `
+import { appendFileSync } from 'node:fs';
+import { defineBackfill, iterable } from 'sluice';
+
+interface Numbered { id: number }
+enum Output { File = 'delivered.txt' }
+
+const numbers: Numbered[] = Array.from({ length: 30 }, (_, i) => ({ id: i + 1 }));
+
+export default [
+  defineBackfill<Numbered>({
+    name: 'numbers',
+    source: iterable({ from: (after: unknown) => numbers.filter((n) => n.id > Number(after ?? 0)), cursorOf: (n: Numbered) => n.id }),
+    key: (n) => String(n.id),
+    delivery: 'at-least-once',
+    batchSize: 10,
+    process(batch) {
+      appendFileSync(Output.File, batch.map((n) => n.id).join('\\n') + '\\n');
+    },
+  }),
+];
+`;
 
 /** The app: what a user writes, importing only the package's entry points. */
 const APP = `

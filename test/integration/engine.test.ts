@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createSluice, defineBackfill, PermanentError, sqlKeyset, iterable } from '../../src/index.js';
 import { openSqliteStore } from '../../src/sqlite.js';
-import type { Sluice, Store } from '../../src/index.js';
+import type { Store } from '../../src/index.js';
 import { tempDir } from '../helpers/temp.js';
 
 interface Row { id: number; value: number; created_at: string }
@@ -169,7 +169,6 @@ describe('engine on SQLite', () => {
 
   it('honours a pause written to the store by another process at the next batch boundary', async () => {
     const { store } = await setup(dir, 'control');
-    let sluice!: Sluice;
     let runId = '';
     let batches = 0;
     const def = defineBackfill<Row>({
@@ -182,7 +181,7 @@ describe('engine on SQLite', () => {
         if (batches === 5) await store.setControl(runId, { kind: 'pause', actor: 'operator', reason: 'db busy', requestedAt: new Date().toISOString() });
       },
     });
-    sluice = createSluice({ store, backfills: [def] });
+    const sluice = createSluice({ store, backfills: [def] });
     const handle = await sluice.start('controlled');
     runId = handle.runId;
     const outcome = await handle.done;

@@ -10,7 +10,7 @@ import { type AlertPhase, nextPhase } from './alert-state.js';
 import { readTier, type TierReading, type WindowCounts, windowsOf } from './burn-rate.js';
 import { formatDuration } from './duration.js';
 import { type AlertNotifier, claimLeaseMs, NotificationDelivery } from './notification-delivery.js';
-import type { Severity, Slo, SloConfig, Tier, Webhook } from './slo.js';
+import type { Severity, Slo, SloConfig, Tier } from './slo.js';
 
 export type { AlertNotifier, AttemptResult } from './notification-delivery.js';
 

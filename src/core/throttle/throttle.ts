@@ -112,7 +112,7 @@ export class Throttle {
   /** After a batch: the adaptive controller learns its time per item; a gradual rollout counts the step. */
   async afterBatch(size: number, durationMs: number, quarantined = 0): Promise<void> {
     if (this.controller) await this.adapted(this.controller.observeBatch(size, durationMs));
-    if (this.gradual && this.gradual.observe(size, quarantined)) await this.stepRamp(this.gradual, this.config.gradual!);
+    if (this.gradual?.observe(size, quarantined)) await this.stepRamp(this.gradual, this.config.gradual!);
   }
 
   /**
