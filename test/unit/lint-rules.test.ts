@@ -22,7 +22,8 @@ function lint(dir: string): Promise<{ code: number; findings: string[]; output: 
 /**
  * The import rules of biome.json: the core imports no adapter and none of their libraries, and the
  * examples import Sluice only through its public entry points (test/unit/entry-points.test.ts checks
- * the repository's own files the same way; this checks that the linter would catch a new one).
+ * the repository's own files the same way; this checks that the linter would catch a new one), and so
+ * does the CLI.
  */
 describe('lint: import boundaries', () => {
   let dir: string;
@@ -37,7 +38,7 @@ describe('lint: import boundaries', () => {
   });
   after(async () => cleanup());
 
-  it('fails on a deep import in an example and on an adapter imported by the core, naming the rule; passes the allowed ones', async () => {
+  it('fails on a deep import in an example or the CLI and on an adapter imported by the core, naming the rule; passes the allowed ones', async () => {
     write('examples/deep/run.ts', `import { createSluice } from '../../src/index.js';
 import { openSqliteStore } from 'sluice/dist/sqlite.js';
 import { defineBackfill } from 'sluice';
@@ -56,11 +57,24 @@ import { openSqliteStore } from '../../sqlite.js';
 import { SluiceError } from '../errors.js';
 console.log(pg, openSqliteStore, SluiceError);
 `);
+    write('src/cli/main-x.ts', `import { Engine } from '../core/engine.js';
+import { createSluice } from '../index.js';
+import { openSqliteStore } from '../sqlite.js';
+import { parseFlags } from './options.js';
+console.log(Engine, createSluice, openSqliteStore, parseFlags);
+`);
+    write('src/cli/commands/run-x.ts', `import { openSqliteStore } from '../../stores/sqlite/sqlite-store.js';
+import { openPostgresStore } from '../../postgres.js';
+import { context } from '../context.js';
+console.log(openSqliteStore, openPostgresStore, context);
+`);
     const { code, findings, output } = await lint(dir);
     assert.notEqual(code, 0, output);
     assert.deepEqual(findings, [
       'examples/deep/run.ts:1 lint/style/noRestrictedImports',
       'examples/deep/run.ts:2 lint/style/noRestrictedImports',
+      'src/cli/commands/run-x.ts:1 lint/style/noRestrictedImports',
+      'src/cli/main-x.ts:1 lint/style/noRestrictedImports',
       'src/core/engine-x.ts:1 lint/style/noRestrictedImports',
       'src/core/engine-x.ts:2 lint/style/noRestrictedImports',
       'src/core/slo/monitor-x.ts:1 lint/style/noRestrictedImports',
