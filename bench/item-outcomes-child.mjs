@@ -9,7 +9,8 @@
  * `per-item`: each response settles its item (a 429 or 5xx: ctx.retryLater with the provider's
  * Retry-After; another error: ctx.fail). `throw`: what users had to write before per-item
  * outcomes: send the batch, and throw for the whole batch when any item failed.
- * Prints one JSON line at the end: the run's state, counts and time from start to done.
+ * Prints one JSON line at the end: the run's state, counts, time from start to done, and the time
+ * its lanes spent waiting to retry (the sum of the retries' delays).
  */
 const { createSluice, defineBackfill, sqlKeyset } = await import(new URL('../dist/index.js', import.meta.url).href);
 const { openSqliteStore } = await import(new URL('../dist/sqlite.js', import.meta.url).href);
@@ -66,9 +67,12 @@ const sluice = createSluice({ store, backfills: [def], isOwnerDead });
 const started = performance.now();
 // After a SIGKILL, start resumes the run the killed process left (its lease's pid is gone).
 const handle = await sluice.start('push');
+// The time its lanes spent waiting to send something again (backoff, Retry-After), summed.
+let retryWaitMs = 0;
+handle.on('retry', (event) => (retryWaitMs += event.delayMs));
 process.stdout.write('started\n');
 const outcome = await handle.done;
 const runMs = performance.now() - started;
 await sluice.close();
 await store.close();
-process.stdout.write(`${JSON.stringify({ state: outcome.state, reason: outcome.reason, counts: outcome.counts, runMs })}\n`);
+process.stdout.write(`${JSON.stringify({ state: outcome.state, reason: outcome.reason, counts: outcome.counts, runMs, retryWaitMs })}\n`);

@@ -144,6 +144,7 @@ interface ChildEnd {
   reason?: string;
   counts: { processed: number; skipped: number; quarantined: number };
   runMs: number;
+  retryWaitMs: number;
 }
 
 /** Runs the backfill in a child process until it ends or is killed; `killAt` kills it at that provider request count. */
@@ -176,6 +177,8 @@ interface Measured {
   undelivered: number;
   quarantined: number;
   runMs: number;
+  /** Lane time spent waiting to retry (backoff, Retry-After), summed over the lanes. */
+  retryWaitMs: number;
   kills: number;
   status: Record<number, number>;
 }
@@ -194,6 +197,7 @@ function measure(t: Tally, end: ChildEnd, runMs: number, killsLanded: number): M
     undelivered: items - t.effects.size,
     quarantined: end.counts.quarantined,
     runMs,
+    retryWaitMs: end.retryWaitMs,
     kills: killsLanded,
     status: t.status,
   };
@@ -250,16 +254,16 @@ try {
   const baseline = cells.find((c) => c.rate === 0 && c.mode === 'per-item');
   const baseMs = baseline ? mid(baseline, (m) => m.runMs) : NaN;
   console.log(`### Delivery to a flaky provider on loopback (${fmt(items)} items, batches of ${batch}, ${lanes} lanes, SQLite store, 500s and 429s in equal shares, Retry-After: ${retryAfterS}; median of ${runs})\n`);
-  console.log('| errors | process | requests per item | keys delivered more than once | duplicate effects | undelivered (quarantined) | time | items/s | vs error-free per-item run |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| errors | process | requests per item | keys delivered more than once | duplicate effects | undelivered (quarantined) | time | lane time waiting to retry | items/s | vs error-free per-item run |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const cell of cells) {
     const ms = mid(cell, (m) => m.runMs);
-    console.log(`| ${pct(cell.rate)} | ${cell.mode === 'throw' ? 'throws for the batch (before)' : 'per-item outcomes'} | ${fmt(mid(cell, (m) => m.requests / items), 3)} (${cell.runs.map((m) => fmt(m.requests)).join(', ')} requests) | ${fmt(mid(cell, (m) => m.repeatedKeys))} | ${fmt(mid(cell, (m) => m.duplicateEffects))} | ${fmt(mid(cell, (m) => m.undelivered))} | ${fmt(ms / 1000, 2)} s | ${fmt(items / (ms / 1000))} | ${fmt(baseMs / ms, 2)}× |`);
+    console.log(`| ${pct(cell.rate)} | ${cell.mode === 'throw' ? 'throws for the batch (before)' : 'per-item outcomes'} | ${fmt(mid(cell, (m) => m.requests / items), 3)} (${cell.runs.map((m) => fmt(m.requests)).join(', ')} requests) | ${fmt(mid(cell, (m) => m.repeatedKeys))} | ${fmt(mid(cell, (m) => m.duplicateEffects))} | ${fmt(mid(cell, (m) => m.undelivered))} | ${fmt(ms / 1000, 2)} s | ${fmt(mid(cell, (m) => m.retryWaitMs) / lanes / 1000, 2)} s per lane | ${fmt(items / (ms / 1000))} | ${fmt(baseMs / ms, 2)}× |`);
   }
   let kill: Measured | undefined;
   if (kills > 0) {
     kill = await killed();
-    console.log(`| ${pct(killRate)}, ${kill.kills} SIGKILLs | per-item outcomes | ${fmt(kill.requests / items, 3)} (${fmt(kill.requests)} requests) | ${fmt(kill.repeatedKeys)} | ${fmt(kill.duplicateEffects)} | ${fmt(kill.undelivered)} | ${fmt(kill.runMs / 1000, 2)} s (with restarts) | | |`);
+    console.log(`| ${pct(killRate)}, ${kill.kills} SIGKILLs | per-item outcomes | ${fmt(kill.requests / items, 3)} (${fmt(kill.requests)} requests) | ${fmt(kill.repeatedKeys)} | ${fmt(kill.duplicateEffects)} | ${fmt(kill.undelivered)} | ${fmt(kill.runMs / 1000, 2)} s (with restarts) | | | |`);
   }
   console.log('');
 
