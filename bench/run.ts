@@ -36,6 +36,9 @@ bench('./set-based-write.ts', quick ? ['--rows', '5000', '--runs', '1'] : ['--ro
 bench('./memory.ts', quick ? ['--sizes', '20000,100000'] : []);
 // Resume after SIGKILL: restart to first commit, items processed twice.
 bench('./resume.ts', quick ? ['--rows', '60000', '--runs', '1'] : []);
+// Delivery to a flaky provider on loopback: per-item outcomes against throwing for the batch, at
+// 0 %, 0.6 % and 5 % errors, and a run SIGKILLed mid-batch and restarted.
+bench('./item-outcomes.ts', quick ? ['--items', '1000', '--runs', '1', '--kills', '1'] : []);
 // Scale-out: one run shared by several workers on PostgreSQL (the quick run: 1 and 2 workers).
 bench('./scale-out-workers.ts', quick ? ['--items', '4000', '--workers', '1,2'] : []);
 // Foreground protection takes a few minutes and loads the database hard: the full run only.

@@ -1,21 +1,30 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { createSluice, defineBackfill, iterable, type ProcessContext } from '../../src/index.js';
 import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
-import { tempDir } from '../helpers/temp.js';
+import { tempDir, waitFor } from '../helpers/temp.js';
 
 /**
  * A provider's API on loopback: POST /items/<key> answers, per key, the next status of its script
  * (then 200), with `Retry-After` on a 429; every request is recorded with its time.
  */
 class Receiver {
-  readonly requests: Array<{ key: string; at: number; status: number }> = [];
+  readonly requests: Array<{ key: string; at: number; status: number; idempotencyKey: string }> = [];
   private readonly scripts = new Map<string, number[]>();
   private server!: Server;
   url = '';
+  /** Seconds a 429 tells the client to wait. */
+  retryAfterS = 1;
+  /** A status of 0 in a script: the request is held unanswered (the client dies waiting); this hears of it. */
+  onHeld: ((key: string) => void) | undefined;
 
   script(key: string, statuses: number[]): void {
     this.scripts.set(key, [...statuses]);
@@ -25,8 +34,12 @@ class Receiver {
     this.server = createServer((request, response) => {
       const key = decodeURIComponent(request.url!.replace(/^\/items\//, ''));
       const status = this.scripts.get(key)?.shift() ?? 200;
-      this.requests.push({ key, at: Date.now(), status });
-      if (status === 429) response.setHeader('retry-after', '1');
+      this.requests.push({ key, at: Date.now(), status, idempotencyKey: String(request.headers['idempotency-key']) });
+      if (status === 0) {
+        this.onHeld?.(key);
+        return;
+      }
+      if (status === 429) response.setHeader('retry-after', String(this.retryAfterS));
       response.statusCode = status;
       request.resume();
       request.on('end', () => response.end(JSON.stringify({ status })));
@@ -44,6 +57,7 @@ class Receiver {
   }
 
   async stop(): Promise<void> {
+    this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
@@ -217,5 +231,136 @@ describe('per-item outcomes against a provider on loopback', () => {
     assert.match(quarantine[0]!.message, /ctx\.fail was given an item that is not in this call's batch \(key "99"\)/);
     await sluice.close();
     await store.close();
+  });
+});
+
+const SRC = (path: string) => pathToFileURL(new URL(`../../src/${path}`, import.meta.url).pathname).href;
+
+/**
+ * The backfill of the crash tests, run in a child process of its own (killed with SIGKILL): 30
+ * items in batches of 10, one lane, each item POSTed to the receiver and settled per item.
+ */
+const CHILD = `
+const { createSluice, defineBackfill, iterable } = await import(${JSON.stringify(SRC('index.ts'))});
+const { openSqliteStore } = await import(${JSON.stringify(SRC('sqlite.ts'))});
+const { isOwnerDead } = await import(${JSON.stringify(SRC('cli/context.ts'))});
+const [db, url] = process.argv.slice(2);
+const store = await openSqliteStore(db);
+const def = defineBackfill({
+  name: 'push', key: (i) => i.id, batchSize: 10, concurrency: 1, maxFailureRatio: 1,
+  retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+  source: iterable({ from: (after) => Array.from({ length: 30 - Number(after ?? 0) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })), cursorOf: (i) => i.id }),
+  async process(batch, ctx) {
+    await Promise.all(batch.map(async (item) => {
+      const response = await fetch(url + '/items/' + item.id, { method: 'POST', headers: { 'idempotency-key': ctx.idempotencyKey(item) } });
+      await response.text();
+      if (response.ok) return;
+      const retryAfter = response.headers.get('retry-after');
+      ctx.retryLater(item, { error: new Error('HTTP ' + response.status), ...(retryAfter ? { afterMs: Number(retryAfter) * 1000 } : {}) });
+    }));
+  },
+});
+// As the CLI does: the lease of a process that died on this host is taken over at once.
+const sluice = createSluice({ store, backfills: [def], isOwnerDead });
+const outcome = await (await sluice.start('push')).done;
+await sluice.close();
+await store.close();
+process.stdout.write(JSON.stringify({ state: outcome.state, counts: outcome.counts }) + '\\n');
+`;
+
+describe('a crash in the middle of a partly successful batch (a child process, SIGKILLed)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    writeFileSync(join(dir, 'child.mjs'), CHILD);
+  });
+  after(async () => cleanup());
+
+  const startChild = (db: string, receiver: Receiver): ChildProcess =>
+    spawn(process.execPath, ['--import', 'tsx', join(dir, 'child.mjs'), db, receiver.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const finished = async (child: ChildProcess): Promise<{ state: string; counts: { processed: number; skipped: number; quarantined: number } }> => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 0, out);
+    return JSON.parse(out.trim().split('\n').at(-1)!);
+  };
+  const ledgerSize = (db: string): number => {
+    let conn: Database.Database | undefined;
+    try {
+      conn = new Database(db, { readonly: true, fileMustExist: true });
+      return (conn.prepare("SELECT COUNT(*) AS n FROM sluice_ledger WHERE namespace = 'push'").get() as { n: number }).n;
+    } catch {
+      return 0; // the child has not created the store (or its tables) yet
+    } finally {
+      conn?.close();
+    }
+  };
+  const kill = async (child: ChildProcess): Promise<void> => {
+    const closed = once(child, 'close');
+    child.kill('SIGKILL');
+    const [, signal] = (await closed) as [number | null, string | null];
+    assert.equal(signal, 'SIGKILL');
+  };
+
+  it('killed while the batch waits to retry one item: the restart sends only that item again (its delivered items were recorded)', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      const db = join(dir, 'waiting.db');
+      // Item 5: "come back in 60 s"; the batch's 9 other items are taken.
+      receiver.retryAfterS = 60;
+      receiver.script('5', [429]);
+      const first = startChild(db, receiver);
+      // The 9 delivered items reach the ledger before the batch waits (record-ahead): the event to
+      // kill on. Nothing is checkpointed yet.
+      await waitFor(() => ledgerSize(db) === 9, 'the batch\'s delivered items in the ledger');
+      assert.equal(receiver.requests.length, 10, 'the batch\'s first call only');
+      await kill(first);
+      const before = receiver.requests.length;
+
+      const outcome = await finished(startChild(db, receiver));
+      assert.equal(outcome.state, 'succeeded');
+      const resent = receiver.requests.slice(before).map((r) => Number(r.key)).filter((id) => id <= 10);
+      // docs/exactly-once.md's bound for a crash while a batch waits to retry: only its items to retry.
+      assert.deepEqual(resent, [5], 'only the item whose outcome was not recorded was sent again');
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [21, 9]);
+      for (let id = 1; id <= 30; id++) {
+        assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      }
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('killed while the batch\'s first call is in flight (9 of its 10 items answered): the restart re-sends at most that call\'s items, under the same keys', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      const db = join(dir, 'in-flight.db');
+      // Item 10's first request is never answered: the call is in flight, 9 items taken.
+      receiver.script('10', [0]);
+      const held = new Promise<void>((resolve) => (receiver.onHeld = () => resolve()));
+      const first = startChild(db, receiver);
+      await held;
+      await waitFor(() => receiver.requests.filter((r) => r.status === 200).length === 9, 'the other 9 items answered');
+      await kill(first);
+      assert.equal(ledgerSize(db), 0, 'the call never returned: nothing of it was recorded');
+      const before = receiver.requests.length;
+      const keysBefore = new Map(receiver.requests.map((r) => [r.key, r.idempotencyKey]));
+
+      const outcome = await finished(startChild(db, receiver));
+      assert.equal(outcome.state, 'succeeded');
+      const again = receiver.requests.slice(before);
+      const resent = again.map((r) => Number(r.key)).filter((id) => id <= 10).sort((a, b) => a - b);
+      // The bound: a crash re-sends at most the call of process in flight (the batch's first call: all its items).
+      assert.deepEqual(resent, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(again.filter((r) => Number(r.key) <= 10 && keysBefore.get(r.key) !== r.idempotencyKey), [], 'the same idempotency keys: the provider can drop the repeats');
+      assert.equal(again.length, 30, 'every other item once');
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [30, 0]);
+    } finally {
+      await receiver.stop();
+    }
   });
 });
