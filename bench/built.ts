@@ -23,5 +23,7 @@ export function ensureBuilt(): void {
   const marker = join(root, 'dist', 'index.js');
   if (existsSync(marker) && statSync(marker).mtimeMs >= newestUnder(join(root, 'src'))) return;
   console.error('  building dist/ (npm run build) for the benchmark processes');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
 }

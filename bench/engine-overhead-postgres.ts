@@ -71,14 +71,18 @@ async function handWritten(schema: string, table: string): Promise<number> {
       waiting = { batches: 0, items: 0, since: performance.now() };
     };
     for (;;) {
-      const { rows: batch } = await client.query<{ id: string }>(`SELECT * FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [cursor, batchSize]);
+      const { rows: batch } = await client.query<{ id: string }>(`SELECT * FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [
+        cursor,
+        batchSize,
+      ]);
       if (batch.length === 0) break;
       cursor = Number(batch[batch.length - 1]!.id);
       total += batch.length;
       waiting.batches += 1;
       waiting.items += batch.length;
       const last = batch.length < batchSize;
-      if (delivery === 'transactional' || last || waiting.batches >= COALESCE.batches || performance.now() - waiting.since >= COALESCE.ms) await checkpoint();
+      if (delivery === 'transactional' || last || waiting.batches >= COALESCE.batches || performance.now() - waiting.since >= COALESCE.ms)
+        await checkpoint();
       if (last) break;
     }
     if (waiting.batches > 0) await checkpoint();
@@ -94,7 +98,12 @@ async function sluice(schema: string, table: string): Promise<number> {
   // A fresh store schema per run, so that every run starts from the same empty store.
   const storeSchema = `${schema}_sluice`;
   await admin(`DROP SCHEMA IF EXISTS ${storeSchema} CASCADE`);
-  const store = await openPostgresStore({ connectionString: url, schema: storeSchema, poolSize: 3, asyncBatchCommit: !values['sync-commit'] });
+  const store = await openPostgresStore({
+    connectionString: url,
+    schema: storeSchema,
+    poolSize: 3,
+    asyncBatchCommit: !values['sync-commit'],
+  });
   return timeNoopBackfill(store, table, rows, batchSize, delivery);
 }
 
@@ -102,12 +111,18 @@ export async function engineOverheadPostgres(): Promise<BenchResult[]> {
   const schema = `bench_overhead_${randomBytes(4).toString('hex')}`;
   try {
     const table = await seed(schema);
-    return await interleaved(runs, rows,
+    return await interleaved(
+      runs,
+      rows,
       {
         name: `hand-written keyset loop, pg, checkpoint UPDATE ${delivery === 'idempotent' ? 'every 100 batches or 1 s' : 'per batch'}${asyncCommit ? ', synchronous_commit off' : ''} (baseline)`,
         measure: () => handWritten(schema, table),
       },
-      { name: `sluice, PostgreSQL store, no-op process, ${delivery}${values['sync-commit'] ? ', synchronous commit' : ''}`, measure: () => sluice(schema, table) });
+      {
+        name: `sluice, PostgreSQL store, no-op process, ${delivery}${values['sync-commit'] ? ', synchronous commit' : ''}`,
+        measure: () => sluice(schema, table),
+      },
+    );
   } finally {
     await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin(`DROP SCHEMA IF EXISTS ${schema}_sluice CASCADE`);
@@ -116,5 +131,8 @@ export async function engineOverheadPostgres(): Promise<BenchResult[]> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await engineOverheadPostgres();
-  printTable(`Engine overhead, PostgreSQL, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`, results);
+  printTable(
+    `Engine overhead, PostgreSQL, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`,
+    results,
+  );
 }

@@ -68,7 +68,8 @@ function handWritten(path: string): number {
     waiting.batches += 1;
     waiting.items += batch.length;
     const last = batch.length < batchSize;
-    if (delivery === 'transactional' || last || waiting.batches >= COALESCE.batches || performance.now() - waiting.since >= COALESCE.ms) checkpoint();
+    if (delivery === 'transactional' || last || waiting.batches >= COALESCE.batches || performance.now() - waiting.since >= COALESCE.ms)
+      checkpoint();
     if (last) break;
   }
   if (waiting.batches > 0) checkpoint();
@@ -87,9 +88,15 @@ export async function engineOverhead(): Promise<BenchResult[]> {
   try {
     const path = join(dir, 'bench.db');
     seed(path);
-    return await interleaved(runs, rows,
-      { name: `hand-written keyset loop${delivery === 'idempotent' ? ', checkpoint every 100 batches or 1 s' : ''} (baseline)`, measure: () => handWritten(path) },
-      { name: `sluice, no-op process, ${delivery}`, measure: () => sluice(path) });
+    return await interleaved(
+      runs,
+      rows,
+      {
+        name: `hand-written keyset loop${delivery === 'idempotent' ? ', checkpoint every 100 batches or 1 s' : ''} (baseline)`,
+        measure: () => handWritten(path),
+      },
+      { name: `sluice, no-op process, ${delivery}`, measure: () => sluice(path) },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -97,5 +104,8 @@ export async function engineOverhead(): Promise<BenchResult[]> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await engineOverhead();
-  printTable(`Engine overhead, SQLite, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`, results);
+  printTable(
+    `Engine overhead, SQLite, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`,
+    results,
+  );
 }

@@ -22,7 +22,9 @@ export async function withForegroundDatabase(
   try {
     await db.query('CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL DEFAULT 0)');
     await db.query('INSERT INTO accounts (id) SELECT generate_series(1, 10000)');
-    await db.query(`CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL, ${options.scoreColumns.map((c) => `${c} float8`).join(', ')})`);
+    await db.query(
+      `CREATE TABLE events (id bigint PRIMARY KEY, payload text NOT NULL, ${options.scoreColumns.map((c) => `${c} float8`).join(', ')})`,
+    );
     await db.query(`INSERT INTO events (id, payload) SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, ${options.rows}) AS i`);
     await db.query('VACUUM ANALYZE');
     await work(db, url.toString());

@@ -39,32 +39,42 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 async function load(options: Omit<ForegroundOptions, 'inProcess'>): Promise<ForegroundResult> {
-  const clients = await Promise.all(Array.from({ length: FOREGROUND_CONNECTIONS }, async () => {
-    const c = new pg.Client({ connectionString: options.url, application_name: 'bench:foreground' });
-    await c.connect();
-    return c;
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: FOREGROUND_CONNECTIONS }, async () => {
+      const c = new pg.Client({ connectionString: options.url, application_name: 'bench:foreground' });
+      await c.connect();
+      return c;
+    }),
+  );
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   const latencies: number[] = [];
   const start = performance.now();
   const total = Math.floor(options.rate * options.seconds);
   let next = 0;
-  await Promise.all(clients.map(async (client) => {
-    for (;;) {
-      const i = next++;
-      if (i >= total) return;
-      const scheduled = start + (i * 1000) / options.rate;
-      const wait = scheduled - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
-      latencies.push(performance.now() - scheduled);
-    }
-  }));
+  await Promise.all(
+    clients.map(async (client) => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        const scheduled = start + (i * 1000) / options.rate;
+        const wait = scheduled - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
+        latencies.push(performance.now() - scheduled);
+      }
+    }),
+  );
   lag.disable();
   await Promise.all(clients.map((c) => c.end()));
   latencies.sort((a, b) => a - b);
-  return { latencies, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), loopLagP99: lag.percentile(99) / 1e6 };
+  return {
+    latencies,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    loopLagP99: lag.percentile(99) / 1e6,
+  };
 }
 
 /** Runs the foreground for `seconds` and returns its latencies. */
@@ -73,10 +83,15 @@ export function runForeground(options: ForegroundOptions): Promise<ForegroundRes
   return new Promise((resolve, reject) => {
     // Node 20 does not carry `--import tsx` into workers: register tsx there, then load this file.
     const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: { foreground: { url: options.url, seconds: options.seconds, rate: options.rate } } });
+    const worker = new Worker(bootstrap, {
+      eval: true,
+      workerData: { foreground: { url: options.url, seconds: options.seconds, rate: options.rate } },
+    });
     worker.once('message', resolve);
     worker.once('error', reject);
-    worker.once('exit', (code) => { if (code !== 0) reject(new Error(`the foreground worker exited with code ${code}`)); });
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`the foreground worker exited with code ${code}`));
+    });
   });
 }
 

@@ -73,10 +73,17 @@ async function phase(url: string, schema: string, column: string, variant: Varia
     delivery: 'transactional',
     batchSize: variant.batchSize,
     concurrency: variant.concurrency,
-    throttle: { ...(variant.batchDelayMs ? { batchDelayMs: variant.batchDelayMs } : {}), signals, signalIntervalMs: 100, ...(variant.adaptive ? { adaptive: variant.adaptive } : {}) },
+    throttle: {
+      ...(variant.batchDelayMs ? { batchDelayMs: variant.batchDelayMs } : {}),
+      signals,
+      signalIntervalMs: 100,
+      ...(variant.adaptive ? { adaptive: variant.adaptive } : {}),
+    },
     async process(batch, ctx) {
       // A little work per row in the database: a hash of the payload, written back.
-      await ctx.tx!.query(`UPDATE events SET ${column} = length(md5(md5(payload) || id::text))::float8 WHERE id = ANY(?::bigint[])`, [batch.map((r) => r.id)] as never);
+      await ctx.tx!.query(`UPDATE events SET ${column} = length(md5(md5(payload) || id::text))::float8 WHERE id = ANY(?::bigint[])`, [
+        batch.map((r) => r.id),
+      ] as never);
     },
   });
   const sluice = createSluice({ store, backfills: [def] });
@@ -90,8 +97,14 @@ async function phase(url: string, schema: string, column: string, variant: Varia
     const decisions = await store.listDecisions(outcome.runId, 10_000);
     const count = (kind: string) => decisions.filter((d) => d.kind === kind).length;
     if (values.verbose) for (const d of [...decisions].reverse()) console.error(`  ${d.kind}: ${d.reason}`);
-    if (outcome.counts.processed >= ROWS) console.warn(`warning: ${variant.name} finished all ${ROWS} rows within the phase; use more --rows`);
-    return { latencies, itemsPerSecond: outcome.counts.processed / seconds, processed: outcome.counts.processed, decisions: `${count('slowed')} slowed, ${count('paused')} paused, ${count('adapted')} adapted` };
+    if (outcome.counts.processed >= ROWS)
+      console.warn(`warning: ${variant.name} finished all ${ROWS} rows within the phase; use more --rows`);
+    return {
+      latencies,
+      itemsPerSecond: outcome.counts.processed / seconds,
+      processed: outcome.counts.processed,
+      decisions: `${count('slowed')} slowed, ${count('paused')} paused, ${count('adapted')} adapted`,
+    };
   } finally {
     await sluice.close();
     await Promise.all(signals.map((s) => s.close?.()));
@@ -103,7 +116,9 @@ async function main(): Promise<void> {
   const scoreColumns = Array.from({ length: BUDGETS.length + 2 }, (_, i) => `score_${i}`);
   await withForegroundDatabase(values.pg!, { prefix: 'sluice_bench_fg', rows: ROWS, scoreColumns }, async (db, url) => {
     console.log(`# Foreground protection (PostgreSQL)\n`);
-    console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows to backfill\n`);
+    console.log(
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows to backfill\n`,
+    );
     const targetBatchMs = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
     const sluiceVariant = (factor: number): Variant => ({
       name: `Sluice adaptive, budget ${factor} × idle p95`,
@@ -124,7 +139,9 @@ async function main(): Promise<void> {
               window: 10,
               run: async () => {
                 await ready;
-                await probeClient.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
+                await probeClient.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [
+                  1 + Math.floor(Math.random() * 10_000),
+                ]);
               },
             }),
             close: () => probeClient.end(),
@@ -150,7 +167,14 @@ async function main(): Promise<void> {
     };
     const pooledIdle = () => idlePhases.flat().sort((a, b) => a - b);
     await idle();
-    const results = variants.map((variant) => ({ variant, latencies: [] as number[], phaseP95s: [] as number[], processed: 0, seconds: 0, decisions: [] as string[] }));
+    const results = variants.map((variant) => ({
+      variant,
+      latencies: [] as number[],
+      phaseP95s: [] as number[],
+      processed: 0,
+      seconds: 0,
+      decisions: [] as string[],
+    }));
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, result] of results.entries()) {
         await reset();
@@ -162,7 +186,9 @@ async function main(): Promise<void> {
         result.processed += measured.processed;
         result.seconds += measured.processed / measured.itemsPerSecond;
         result.decisions.push(measured.decisions);
-        console.error(`round ${round + 1}: ${result.variant.name}: p95 ${percentile(measured.latencies, 95).toFixed(1)} ms, ${Math.round(measured.itemsPerSecond)} items/s, budget ${budgetMs.toFixed(1)} ms`);
+        console.error(
+          `round ${round + 1}: ${result.variant.name}: p95 ${percentile(measured.latencies, 95).toFixed(1)} ms, ${Math.round(measured.itemsPerSecond)} items/s, budget ${budgetMs.toFixed(1)} ms`,
+        );
         await idle();
       }
     }
@@ -184,7 +210,9 @@ async function main(): Promise<void> {
     ];
     console.log(lines.join('\n'));
     console.log(`\nidle p95 of each idle phase, in order: ${idlePhaseP95s.map((v) => v.toFixed(1)).join(', ')} ms.`);
-    console.log('Probe budget: the factor shown × the median p95 of the idle phases measured before the phase. Targets: Sluice\'s p95 ≤ 1.2× idle, Sluice ≥ 0.70× unthrottled throughput.');
+    console.log(
+      "Probe budget: the factor shown × the median p95 of the idle phases measured before the phase. Targets: Sluice's p95 ≤ 1.2× idle, Sluice ≥ 0.70× unthrottled throughput.",
+    );
   });
 }
 

@@ -41,12 +41,15 @@ async function send(item, ctx) {
 
 const process_ = {
   async 'per-item'(batch, ctx) {
-    await Promise.all(batch.map(async (item) => {
-      const error = await send(item, ctx);
-      if (!error) return;
-      if (error.retryAfterMs !== undefined || error.name === 'HTTP_429' || /^HTTP_5/.test(error.name)) ctx.retryLater(item, { error, afterMs: error.retryAfterMs });
-      else ctx.fail(item, error);
-    }));
+    await Promise.all(
+      batch.map(async (item) => {
+        const error = await send(item, ctx);
+        if (!error) return;
+        if (error.retryAfterMs !== undefined || error.name === 'HTTP_429' || /^HTTP_5/.test(error.name))
+          ctx.retryLater(item, { error, afterMs: error.retryAfterMs });
+        else ctx.fail(item, error);
+      }),
+    );
   },
   async throw(batch, ctx) {
     const errors = (await Promise.all(batch.map((item) => send(item, ctx)))).filter(Boolean);
@@ -57,7 +60,10 @@ if (!process_) throw new Error(`mode must be per-item or throw, got ${mode}`);
 
 const store = await openSqliteStore(path);
 const def = defineBackfill({
-  name: 'push', source: sqlKeyset({ table: 'items', key: 'id' }), batchSize: Number(batchSize), concurrency: Number(lanes),
+  name: 'push',
+  source: sqlKeyset({ table: 'items', key: 'id' }),
+  batchSize: Number(batchSize),
+  concurrency: Number(lanes),
   // The bench counts what is sent and what stays undelivered; a run paused at the default 1 %
   // quarantined would stop the count short.
   maxFailureRatio: 1,

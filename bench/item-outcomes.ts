@@ -135,7 +135,9 @@ function seed(path: string): void {
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)');
   const insert = db.prepare('INSERT INTO items (id, payload) VALUES (?, ?)');
-  db.transaction(() => { for (let i = 1; i <= items; i++) insert.run(i, `customer-${i}`); })();
+  db.transaction(() => {
+    for (let i = 1; i <= items; i++) insert.run(i, `customer-${i}`);
+  })();
   db.close();
 }
 
@@ -148,15 +150,27 @@ interface ChildEnd {
 }
 
 /** Runs the backfill in a child process until it ends or is killed; `killAt` kills it at that provider request count. */
-function runChild(provider: Provider, path: string, mode: string, killAt?: number): Promise<{ end: ChildEnd | undefined; killed: boolean }> {
+function runChild(
+  provider: Provider,
+  path: string,
+  mode: string,
+  killAt?: number,
+): Promise<{ end: ChildEnd | undefined; killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL('./item-outcomes-child.mjs', import.meta.url).pathname, path, provider.url, mode, String(batch), String(lanes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [new URL('./item-outcomes-child.mjs', import.meta.url).pathname, path, provider.url, mode, String(batch), String(lanes)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let end: ChildEnd | undefined;
     let killed = false;
-    provider.onRequest = killAt === undefined ? undefined : (count) => {
-      if (count < killAt || killed) return;
-      killed = child.kill('SIGKILL');
-    };
+    provider.onRequest =
+      killAt === undefined
+        ? undefined
+        : (count) => {
+            if (count < killAt || killed) return;
+            killed = child.kill('SIGKILL');
+          };
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('{')) end = JSON.parse(line) as ChildEnd;
     });
@@ -255,17 +269,28 @@ try {
   const mid = (cell: (typeof cells)[number], pick: (m: Measured) => number) => median(cell.runs.map(pick));
   const baseline = cells.find((c) => c.rate === 0 && c.mode === 'per-item');
   const baseMs = baseline ? mid(baseline, (m) => m.runMs) : NaN;
-  console.log(`### Delivery to a flaky provider on loopback (${fmt(items)} items, batches of ${batch}, ${lanes} lanes, SQLite store, 500s and 429s in equal shares, Retry-After: ${retryAfterS}; median of ${runs})\n`);
-  console.log('| errors | process | requests per item | keys delivered more than once | duplicate effects | undelivered (quarantined) | time | lane time waiting to retry | items/s | vs error-free per-item run |');
+  console.log(
+    `### Delivery to a flaky provider on loopback (${fmt(items)} items, batches of ${batch}, ${lanes} lanes, SQLite store, 500s and 429s in equal shares, Retry-After: ${retryAfterS}; median of ${runs})\n`,
+  );
+  console.log(
+    '| errors | process | requests per item | keys delivered more than once | duplicate effects | undelivered (quarantined) | time | lane time waiting to retry | items/s | vs error-free per-item run |',
+  );
   console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const cell of cells) {
     const ms = mid(cell, (m) => m.runMs);
-    console.log(`| ${pct(cell.rate)} | ${cell.mode === 'throw' ? 'throws for the batch (before)' : 'per-item outcomes'} | ${fmt(mid(cell, (m) => m.requests / items), 3)} (${cell.runs.map((m) => fmt(m.requests)).join(', ')} requests) | ${fmt(mid(cell, (m) => m.repeatedKeys))} | ${fmt(mid(cell, (m) => m.duplicateEffects))} | ${fmt(mid(cell, (m) => m.undelivered))} | ${fmt(ms / 1000, 2)} s | ${fmt(mid(cell, (m) => m.retryWaitMs) / lanes / 1000, 2)} s per lane | ${fmt(items / (ms / 1000))} | ${fmt(baseMs / ms, 2)}× |`);
+    console.log(
+      `| ${pct(cell.rate)} | ${cell.mode === 'throw' ? 'throws for the batch (before)' : 'per-item outcomes'} | ${fmt(
+        mid(cell, (m) => m.requests / items),
+        3,
+      )} (${cell.runs.map((m) => fmt(m.requests)).join(', ')} requests) | ${fmt(mid(cell, (m) => m.repeatedKeys))} | ${fmt(mid(cell, (m) => m.duplicateEffects))} | ${fmt(mid(cell, (m) => m.undelivered))} | ${fmt(ms / 1000, 2)} s | ${fmt(mid(cell, (m) => m.retryWaitMs) / lanes / 1000, 2)} s per lane | ${fmt(items / (ms / 1000))} | ${fmt(baseMs / ms, 2)}× |`,
+    );
   }
   let kill: Measured | undefined;
   if (kills > 0) {
     kill = await killed();
-    console.log(`| ${pct(killRate)}, ${kill.kills} SIGKILLs | per-item outcomes | ${fmt(kill.requests / items, 3)} (${fmt(kill.requests)} requests) | ${fmt(kill.repeatedKeys)} | ${fmt(kill.duplicateEffects)} | ${fmt(kill.undelivered)} | ${fmt(kill.runMs / 1000, 2)} s (with restarts) | | | |`);
+    console.log(
+      `| ${pct(killRate)}, ${kill.kills} SIGKILLs | per-item outcomes | ${fmt(kill.requests / items, 3)} (${fmt(kill.requests)} requests) | ${fmt(kill.repeatedKeys)} | ${fmt(kill.duplicateEffects)} | ${fmt(kill.undelivered)} | ${fmt(kill.runMs / 1000, 2)} s (with restarts) | | | |`,
+    );
   }
   console.log('');
 
@@ -273,18 +298,54 @@ try {
   const targets: Array<[string, string, boolean]> = [];
   const at06 = cell(0.006, 'per-item');
   if (at06) {
-    targets.push(['0.6 %: requests per item ≤ 1.02', fmt(mid(at06, (m) => m.requests / items), 3), mid(at06, (m) => m.requests / items) <= 1.02]);
-    targets.push(['0.6 %: keys delivered more than once ≤ 1 % of items', pct(mid(at06, (m) => m.repeatedKeys) / items), mid(at06, (m) => m.repeatedKeys) <= items / 100]);
-    targets.push(['0.6 %: 0 duplicate effects', fmt(mid(at06, (m) => m.duplicateEffects)), at06.runs.every((m) => m.duplicateEffects === 0)]);
-    if (baseline) targets.push(['0.6 %: throughput ≥ 0.9× the error-free run', `${fmt(baseMs / mid(at06, (m) => m.runMs), 2)}×`, baseMs / mid(at06, (m) => m.runMs) >= 0.9]);
+    targets.push([
+      '0.6 %: requests per item ≤ 1.02',
+      fmt(
+        mid(at06, (m) => m.requests / items),
+        3,
+      ),
+      mid(at06, (m) => m.requests / items) <= 1.02,
+    ]);
+    targets.push([
+      '0.6 %: keys delivered more than once ≤ 1 % of items',
+      pct(mid(at06, (m) => m.repeatedKeys) / items),
+      mid(at06, (m) => m.repeatedKeys) <= items / 100,
+    ]);
+    targets.push([
+      '0.6 %: 0 duplicate effects',
+      fmt(mid(at06, (m) => m.duplicateEffects)),
+      at06.runs.every((m) => m.duplicateEffects === 0),
+    ]);
+    if (baseline)
+      targets.push([
+        '0.6 %: throughput ≥ 0.9× the error-free run',
+        `${fmt(baseMs / mid(at06, (m) => m.runMs), 2)}×`,
+        baseMs / mid(at06, (m) => m.runMs) >= 0.9,
+      ]);
   }
   const at5 = cell(0.05, 'per-item');
-  if (at5) targets.push(['5 %: requests per item ≤ 1.15', fmt(mid(at5, (m) => m.requests / items), 3), mid(at5, (m) => m.requests / items) <= 1.15]);
+  if (at5)
+    targets.push([
+      '5 %: requests per item ≤ 1.15',
+      fmt(
+        mid(at5, (m) => m.requests / items),
+        3,
+      ),
+      mid(at5, (m) => m.requests / items) <= 1.15,
+    ]);
   if (kill) {
     // docs/exactly-once.md's bound: a crash re-sends at most the call of `process` in flight per lane.
     const bound = kill.kills * lanes * batch;
-    targets.push([`${pct(killRate)} with ${kill.kills} SIGKILLs: keys delivered more than once ≤ kills × lanes × batch size (${fmt(bound)})`, `${fmt(kill.repeatedKeys)} (${pct(kill.repeatedKeys / items)} of items)`, kill.repeatedKeys <= bound]);
-    targets.push([`${pct(killRate)} with ${kill.kills} SIGKILLs: 0 duplicate effects, every item delivered or quarantined`, `${fmt(kill.duplicateEffects)}, ${fmt(kill.undelivered)} undelivered, ${fmt(kill.quarantined)} quarantined`, kill.duplicateEffects === 0 && kill.undelivered === kill.quarantined]);
+    targets.push([
+      `${pct(killRate)} with ${kill.kills} SIGKILLs: keys delivered more than once ≤ kills × lanes × batch size (${fmt(bound)})`,
+      `${fmt(kill.repeatedKeys)} (${pct(kill.repeatedKeys / items)} of items)`,
+      kill.repeatedKeys <= bound,
+    ]);
+    targets.push([
+      `${pct(killRate)} with ${kill.kills} SIGKILLs: 0 duplicate effects, every item delivered or quarantined`,
+      `${fmt(kill.duplicateEffects)}, ${fmt(kill.undelivered)} undelivered, ${fmt(kill.quarantined)} quarantined`,
+      kill.duplicateEffects === 0 && kill.undelivered === kill.quarantined,
+    ]);
   }
   console.log('| target | this run | met? |');
   console.log('| --- | --- | --- |');
@@ -292,7 +353,9 @@ try {
   for (const c of cells) {
     const before = cell(c.rate, 'throw');
     if (c.mode === 'per-item' && before && c.rate > 0) {
-      console.log(`\nAt ${pct(c.rate)} errors, per-item outcomes against throwing for the batch: ${fmt(mid(before, (m) => m.requests) / mid(c, (m) => m.requests), 2)}× fewer requests, ${fmt(mid(before, (m) => m.runMs) / mid(c, (m) => m.runMs), 2)}× the throughput.`);
+      console.log(
+        `\nAt ${pct(c.rate)} errors, per-item outcomes against throwing for the batch: ${fmt(mid(before, (m) => m.requests) / mid(c, (m) => m.requests), 2)}× fewer requests, ${fmt(mid(before, (m) => m.runMs) / mid(c, (m) => m.runMs), 2)}× the throughput.`,
+      );
     }
   }
   console.log('');

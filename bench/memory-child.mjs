@@ -11,7 +11,13 @@ const path = process.argv[2];
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
 const store = await openSqliteStore(path);
-const def = defineBackfill({ name: 'memory', source: sqlKeyset({ table: 'items', key: 'id' }), delivery: 'transactional', batchSize: 1000, process: () => {} });
+const def = defineBackfill({
+  name: 'memory',
+  source: sqlKeyset({ table: 'items', key: 'id' }),
+  delivery: 'transactional',
+  batchSize: 1000,
+  process: () => {},
+});
 const sluice = createSluice({ store, backfills: [def] });
 const started = performance.now();
 const outcome = await (await sluice.start('memory')).done;

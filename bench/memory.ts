@@ -49,7 +49,9 @@ try {
   console.log('| items | peak RSS | vs the smallest | time | items/s |');
   console.log('| ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    console.log(`| ${r.items.toLocaleString('en')} | ${r.peakRssMb.toFixed(0)} MB | ${(r.peakRssMb / base).toFixed(2)}× | ${(r.ms / 1000).toFixed(2)} s | ${Math.round(r.items / (r.ms / 1000)).toLocaleString('en')} |`);
+    console.log(
+      `| ${r.items.toLocaleString('en')} | ${r.peakRssMb.toFixed(0)} MB | ${(r.peakRssMb / base).toFixed(2)}× | ${(r.ms / 1000).toFixed(2)} s | ${Math.round(r.items / (r.ms / 1000)).toLocaleString('en')} |`,
+    );
   }
   console.log(`\nTarget: flat, at most 150 MB.\n`);
 } finally {

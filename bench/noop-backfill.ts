@@ -18,7 +18,13 @@ export function deliveryArg(value: string | undefined): NoopDelivery {
 }
 
 /** Runs the no-op backfill on `store` (which it closes) and returns the elapsed milliseconds; throws unless every row was processed. */
-export async function timeNoopBackfill(store: Store, table: string, rows: number, batchSize: number, delivery: NoopDelivery = 'transactional'): Promise<number> {
+export async function timeNoopBackfill(
+  store: Store,
+  table: string,
+  rows: number,
+  batchSize: number,
+  delivery: NoopDelivery = 'transactional',
+): Promise<number> {
   const def = defineBackfill({
     name: `noop-${Math.random().toString(36).slice(2)}`,
     source: sqlKeyset({ table, key: 'id' }),

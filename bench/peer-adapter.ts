@@ -6,9 +6,14 @@
  */
 
 /** Job-per-item: one job per row, what users of a job queue commonly write. */
-export interface ItemJob { id: number }
+export interface ItemJob {
+  id: number;
+}
 /** Job-per-batch: one job per key range of ids in (lower, upper]. */
-export interface RangeJob { lower: number; upper: number }
+export interface RangeJob {
+  lower: number;
+  upper: number;
+}
 export type JobPayload = ItemJob | RangeJob;
 
 export type JobShape = 'per-item' | 'per-batch';

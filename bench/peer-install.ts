@@ -18,7 +18,9 @@ function installedVersion(name: string): string | undefined {
 /** The pinned packages that are absent or at another version (empty when the install is current). */
 function staleDependencies(): string[] {
   const { dependencies } = JSON.parse(readFileSync(join(peersDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  return Object.entries(dependencies).filter(([name, version]) => installedVersion(name) !== version).map(([name]) => name);
+  return Object.entries(dependencies)
+    .filter(([name, version]) => installedVersion(name) !== version)
+    .map(([name]) => name);
 }
 
 export function ensurePeersInstalled(): void {

@@ -48,14 +48,19 @@ function jobWork(pool: pg.Pool, table: string) {
   return {
     /** Job-per-item: read the row, score it, write it back. */
     async scoreItem(id: number): Promise<number> {
-      const { rows: [row] } = await pool.query<EmailRow>(`${selectRowsSql(table)} WHERE id = $1`, [id]);
+      const {
+        rows: [row],
+      } = await pool.query<EmailRow>(`${selectRowsSql(table)} WHERE id = $1`, [id]);
       if (row === undefined) throw new Error(`row ${id} not found`);
       const { rowCount } = await pool.query(`UPDATE ${table} SET risk_score = $2 WHERE id = $1`, [id, score(row)]);
       return rowCount ?? 0;
     },
     /** Job-per-batch: the loop's read and UPDATE for the ids in (lower, upper]; the job's completion is its checkpoint. */
     async scoreRange(lower: number, upper: number): Promise<number> {
-      const { rows } = await pool.query<EmailRow>(`${selectRowsSql(table)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id`, [lower, upper]);
+      const { rows } = await pool.query<EmailRow>(`${selectRowsSql(table)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id`, [
+        lower,
+        upper,
+      ]);
       if (rows.length === 0) return 0;
       const { rowCount } = await pool.query(updateScoresSql(table), [rows.map((r) => r.id), rows.map(score)]);
       return rowCount ?? 0;
@@ -68,15 +73,20 @@ async function enqueueAll(spec: PeerRunSpec, enqueue: (jobs: readonly JobPayload
   let jobs = 0;
   if (spec.shape === 'per-batch') {
     const ranges: JobPayload[] = [];
-    for (let lower = 0; lower < spec.rows; lower += spec.batchSize) ranges.push({ lower, upper: Math.min(spec.rows, lower + spec.batchSize) });
+    for (let lower = 0; lower < spec.rows; lower += spec.batchSize)
+      ranges.push({ lower, upper: Math.min(spec.rows, lower + spec.batchSize) });
     for (let i = 0; i < ranges.length; i += ENQUEUE_CHUNK) await enqueue(ranges.slice(i, i + ENQUEUE_CHUNK));
     return ranges.length;
   }
   const reader = new pg.Client({ connectionString: spec.pgUrl });
   await reader.connect();
   try {
-    for (let cursor = 0; ;) {
-      const { rows } = await reader.query<{ id: string }>(`SELECT id FROM ${spec.table} WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`, [cursor, spec.rows, ENQUEUE_CHUNK]);
+    for (let cursor = 0; ; ) {
+      const { rows } = await reader.query<{ id: string }>(`SELECT id FROM ${spec.table} WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`, [
+        cursor,
+        spec.rows,
+        ENQUEUE_CHUNK,
+      ]);
       if (rows.length === 0) return jobs;
       await enqueue(rows.map((r) => ({ id: Number(r.id) })));
       jobs += rows.length;
@@ -96,7 +106,9 @@ export async function measurePeer(adapter: PeerAdapter, spec: PeerRunSpec): Prom
   let handled = 0;
   let scored = 0;
   let allHandled!: () => void;
-  const everyJobHandled = new Promise<void>((resolve) => { allHandled = resolve; });
+  const everyJobHandled = new Promise<void>((resolve) => {
+    allHandled = resolve;
+  });
   const queue = await adapter.start({
     pgUrl: spec.pgUrl,
     redisUrl: spec.redisUrl,

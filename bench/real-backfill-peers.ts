@@ -24,7 +24,16 @@ import { parseArgs } from 'node:util';
 import type { JobShape, PeerAdapter } from './peer-adapter.js';
 import { ensurePeersInstalled, peersDir } from './peer-install.js';
 import { measurePeer } from './peer-run.js';
-import { createEmailsTable, dropBenchSchemas, handWrittenLoop, resetScores, sluiceBackfill, sluiceModes, sluiceName, type BackfillSpec } from './real-backfill-shared.js';
+import {
+  createEmailsTable,
+  dropBenchSchemas,
+  handWrittenLoop,
+  resetScores,
+  sluiceBackfill,
+  sluiceModes,
+  sluiceName,
+  type BackfillSpec,
+} from './real-backfill-shared.js';
 import { median, printTable, type BenchResult } from './report.js';
 import { printTargets, type MeasuredVariant } from './real-backfill-targets.js';
 
@@ -57,10 +66,18 @@ const modes = sluiceModes(values.modes!, values['sync-commit']!);
 
 ensurePeersInstalled();
 // Imported by path, after the install: the root type-check does not follow into bench/peers.
-const peers = await Promise.all(peerNames.map(async (name) =>
-  ({ name, adapter: ((await import(pathToFileURL(join(peersDir, `${name}.ts`)).href)) as { adapter: PeerAdapter }).adapter })));
+const peers = await Promise.all(
+  peerNames.map(async (name) => ({
+    name,
+    adapter: ((await import(pathToFileURL(join(peersDir, `${name}.ts`)).href)) as { adapter: PeerAdapter }).adapter,
+  })),
+);
 
-interface Variant extends MeasuredVariant { measure: () => Promise<number>; peer: boolean; settings?: string }
+interface Variant extends MeasuredVariant {
+  measure: () => Promise<number>;
+  peer: boolean;
+  settings?: string;
+}
 
 const schema = `bench_peers_${randomBytes(4).toString('hex')}`;
 const table = await createEmailsTable(url, schema, rows);
@@ -70,34 +87,56 @@ const peerVariant = (name: string, adapter: PeerAdapter, shape: JobShape, concur
   const items = shape === 'per-item' ? perItemRows : rows;
   const shown = shape === 'per-item' ? adapter.perItemConcurrency : concurrency;
   return {
-    name: shape === 'per-item'
-      ? `${adapter.label}, job-per-item, concurrency ${shown} (first ${items.toLocaleString('en-US')} rows only)`
-      : `${adapter.label}, job-per-batch, concurrency ${shown}`,
+    name:
+      shape === 'per-item'
+        ? `${adapter.label}, job-per-item, concurrency ${shown} (first ${items.toLocaleString('en-US')} rows only)`
+        : `${adapter.label}, job-per-batch, concurrency ${shown}`,
     kind: shape,
     concurrency: shown,
     items,
     peer: true,
     settings: adapter.describe(shape, concurrency),
-    measure: () => measurePeer(adapter, {
-      pgUrl: url, redisUrl: values.redis!, namespace: `${schema}_${name.replaceAll('-', '_')}_${++runCount}`,
-      table, shape, rows: items, batchSize, concurrency,
-    }),
+    measure: () =>
+      measurePeer(adapter, {
+        pgUrl: url,
+        redisUrl: values.redis!,
+        namespace: `${schema}_${name.replaceAll('-', '_')}_${++runCount}`,
+        table,
+        shape,
+        rows: items,
+        batchSize,
+        concurrency,
+      }),
   };
 };
 const variants: Variant[] = [
-  ...lanes.map((c): Variant => ({
-    name: c === 1 ? 'hand-written loop, one connection (baseline)' : `hand-written loop, ${c} connections over key ranges`,
-    kind: 'loop', concurrency: c, items: rows, peer: false, measure: () => handWrittenLoop(spec, c),
-  })),
-  ...modes.flatMap((mode) => lanes.map((c): Variant => ({
-    name: sluiceName(c, mode),
-    kind: mode.delivery === 'idempotent' ? 'sluice-idempotent' : mode.syncCommit ? 'sluice-sync' : 'sluice',
-    concurrency: c, items: rows, peer: false, measure: () => sluiceBackfill(spec, c, mode),
-  }))),
+  ...lanes.map(
+    (c): Variant => ({
+      name: c === 1 ? 'hand-written loop, one connection (baseline)' : `hand-written loop, ${c} connections over key ranges`,
+      kind: 'loop',
+      concurrency: c,
+      items: rows,
+      peer: false,
+      measure: () => handWrittenLoop(spec, c),
+    }),
+  ),
+  ...modes.flatMap((mode) =>
+    lanes.map(
+      (c): Variant => ({
+        name: sluiceName(c, mode),
+        kind: mode.delivery === 'idempotent' ? 'sluice-idempotent' : mode.syncCommit ? 'sluice-sync' : 'sluice',
+        concurrency: c,
+        items: rows,
+        peer: false,
+        measure: () => sluiceBackfill(spec, c, mode),
+      }),
+    ),
+  ),
   ...peers.flatMap(({ name, adapter }) => peerLanes.map((c) => peerVariant(name, adapter, 'per-batch', c))),
   ...peers.map(({ name, adapter }) => peerVariant(name, adapter, 'per-item', 1)),
 ];
-if (variants[0]!.kind !== 'loop' || variants[0]!.concurrency !== 1) throw new Error('--concurrency must start with 1: the one-connection loop is the baseline');
+if (variants[0]!.kind !== 'loop' || variants[0]!.concurrency !== 1)
+  throw new Error('--concurrency must start with 1: the one-connection loop is the baseline');
 
 try {
   const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
@@ -120,7 +159,7 @@ try {
   });
   printTable(
     `A real backfill on PostgreSQL against job queues: ${rows.toLocaleString('en-US')} rows scored in JavaScript and written back, batch size ${batchSize}; ` +
-    `loop and Sluice median of ${runs}, queues median of ${peerRuns}; job-per-item over the first ${perItemRows.toLocaleString('en-US')} rows only, ratios are items/s against the baseline's`,
+      `loop and Sluice median of ${runs}, queues median of ${peerRuns}; job-per-item over the first ${perItemRows.toLocaleString('en-US')} rows only, ratios are items/s against the baseline's`,
     results,
   );
   console.log('Queue settings:');

@@ -14,7 +14,16 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { median, printTable, type BenchResult } from './report.js';
-import { createEmailsTable, dropBenchSchemas, handWrittenLoop, resetScores, sluiceBackfill, sluiceModes, sluiceName, type BackfillSpec } from './real-backfill-shared.js';
+import {
+  createEmailsTable,
+  dropBenchSchemas,
+  handWrittenLoop,
+  resetScores,
+  sluiceBackfill,
+  sluiceModes,
+  sluiceName,
+  type BackfillSpec,
+} from './real-backfill-shared.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,8 +49,12 @@ const spec: BackfillSpec = { url, schema, table, rows, batchSize };
 try {
   const variants: Array<[string, () => Promise<number>]> = [
     ['hand-written loop, one connection (baseline)', () => handWrittenLoop(spec, 1)],
-    ...lanes.filter((c) => c > 1).map((c): [string, () => Promise<number>] => [`hand-written loop, ${c} connections over key ranges`, () => handWrittenLoop(spec, c)]),
-    ...modes.flatMap((mode) => lanes.map((c): [string, () => Promise<number>] => [sluiceName(c, mode), () => sluiceBackfill(spec, c, mode)])),
+    ...lanes
+      .filter((c) => c > 1)
+      .map((c): [string, () => Promise<number>] => [`hand-written loop, ${c} connections over key ranges`, () => handWrittenLoop(spec, c)]),
+    ...modes.flatMap((mode) =>
+      lanes.map((c): [string, () => Promise<number>] => [sluiceName(c, mode), () => sluiceBackfill(spec, c, mode)]),
+    ),
   ];
   const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
   // Interleaved, so that a slower minute of the machine does not land on one variant.
@@ -56,7 +69,10 @@ try {
     const ms = median(times.get(name)!);
     return { name, medianMs: ms, itemsPerSecond: rows / (ms / 1000), ratio: base / ms };
   });
-  printTable(`A real backfill on PostgreSQL: ${rows.toLocaleString('en-US')} rows scored in JavaScript and written back, batch size ${batchSize}, median of ${runs}`, results);
+  printTable(
+    `A real backfill on PostgreSQL: ${rows.toLocaleString('en-US')} rows scored in JavaScript and written back, batch size ${batchSize}, median of ${runs}`,
+    results,
+  );
 } finally {
   await dropBenchSchemas(url, schema);
 }

@@ -8,7 +8,12 @@ import pg from 'pg';
 import { createSluice, defineBackfill, sqlKeyset } from '../src/index.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 
-export interface EmailRow { id: number; sender: string; subject: string; links: number }
+export interface EmailRow {
+  id: number;
+  sender: string;
+  subject: string;
+  links: number;
+}
 
 /** The work: the same scoring in every variant. */
 export function score(row: EmailRow): number {
@@ -38,7 +43,9 @@ export async function createEmailsTable(url: string, schema: string, rows: numbe
   const table = `${schema}.emails`;
   await withClient(url, async (admin) => {
     await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, sender text NOT NULL, subject text NOT NULL, links int NOT NULL, risk_score real)`);
+    await admin.query(
+      `CREATE TABLE ${table} (id bigint PRIMARY KEY, sender text NOT NULL, subject text NOT NULL, links int NOT NULL, risk_score real)`,
+    );
     await admin.query(`INSERT INTO ${table} SELECT g, CASE WHEN g % 7 = 0 THEN 'x@promo.biz' ELSE 'a@example.com' END,
         CASE WHEN g % 5 = 0 THEN 'URGENT: verify' ELSE 'weekly report' END, g % 9 FROM generate_series(1, ${rows}) g`);
     await admin.query(`CREATE TABLE ${schema}.checkpoints (range_id int PRIMARY KEY, cursor bigint NOT NULL, processed bigint NOT NULL)`);
@@ -59,11 +66,14 @@ export async function resetScores(url: string, schema: string, table: string): P
 
 /** Throws unless every row with id ≤ `upToId` is scored and none above it is (the proof a variant did all of its work and no other). */
 export async function verifyScored(url: string, table: string, upToId: number): Promise<void> {
-  const { rows: [counts] } = await withClient(url, (admin) =>
+  const {
+    rows: [counts],
+  } = await withClient(url, (admin) =>
     admin.query<{ missing: string; extra: string }>(
       `SELECT count(*) FILTER (WHERE id <= $1 AND risk_score IS NULL) AS missing, count(*) FILTER (WHERE id > $1 AND risk_score IS NOT NULL) AS extra FROM ${table}`,
       [upToId],
-    ));
+    ),
+  );
   if (Number(counts!.missing) !== 0 || Number(counts!.extra) !== 0) {
     throw new Error(`${counts!.missing} rows with id ≤ ${upToId} left unscored and ${counts!.extra} above it scored`);
   }
@@ -76,7 +86,13 @@ export async function dropBenchSchemas(url: string, schema: string): Promise<voi
   });
 }
 
-export interface BackfillSpec { url: string; schema: string; table: string; rows: number; batchSize: number }
+export interface BackfillSpec {
+  url: string;
+  schema: string;
+  table: string;
+  rows: number;
+  batchSize: number;
+}
 
 /** The hand-written loop over ids in (lower, upper]: keyset read, score, UPDATE, checkpoint, one transaction per batch. */
 async function loop(spec: BackfillSpec, rangeId: number, lower: number, upper: number): Promise<number> {
@@ -87,14 +103,21 @@ async function loop(spec: BackfillSpec, rangeId: number, lower: number, upper: n
     let total = 0;
     for (;;) {
       await client.query('BEGIN');
-      const { rows: batch } = await client.query<EmailRow>(`${selectRowsSql(table)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id LIMIT $3`, [cursor, upper, batchSize]);
+      const { rows: batch } = await client.query<EmailRow>(
+        `${selectRowsSql(table)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id LIMIT $3`,
+        [cursor, upper, batchSize],
+      );
       if (batch.length === 0) {
         await client.query('COMMIT');
         break;
       }
       await client.query(updateScoresSql(table), [batch.map((r) => r.id), batch.map(score)]);
       cursor = Number(batch[batch.length - 1]!.id);
-      await client.query(`UPDATE ${schema}.checkpoints SET cursor = $2, processed = processed + $3 WHERE range_id = $1`, [rangeId, cursor, batch.length]);
+      await client.query(`UPDATE ${schema}.checkpoints SET cursor = $2, processed = processed + $3 WHERE range_id = $1`, [
+        rangeId,
+        cursor,
+        batch.length,
+      ]);
       await client.query('COMMIT');
       total += batch.length;
     }
@@ -120,12 +143,24 @@ export async function handWrittenLoop(spec: BackfillSpec, connections: number): 
  * 1 s or 100 batches). `syncCommit`: transactional batches wait for their WAL flush (the
  * store's `asyncBatchCommit: false`).
  */
-export interface SluiceMode { delivery: 'transactional' | 'idempotent'; syncCommit?: boolean }
+export interface SluiceMode {
+  delivery: 'transactional' | 'idempotent';
+  syncCommit?: boolean;
+}
 
 /** Sluice on the real backfill; returns the elapsed milliseconds. */
-export async function sluiceBackfill(spec: BackfillSpec, concurrency: number, mode: SluiceMode = { delivery: 'transactional' }): Promise<number> {
+export async function sluiceBackfill(
+  spec: BackfillSpec,
+  concurrency: number,
+  mode: SluiceMode = { delivery: 'transactional' },
+): Promise<number> {
   const { url, schema, table, rows, batchSize } = spec;
-  const store = await openPostgresStore({ connectionString: url, schema: `${schema}_sluice`, poolSize: 2 * concurrency + 2, asyncBatchCommit: !mode.syncCommit });
+  const store = await openPostgresStore({
+    connectionString: url,
+    schema: `${schema}_sluice`,
+    poolSize: 2 * concurrency + 2,
+    asyncBatchCommit: !mode.syncCommit,
+  });
   // The idempotent write's own connections, one per lane, as a service's pool would give it.
   const writes = mode.delivery === 'idempotent' ? new pg.Pool({ connectionString: url, max: concurrency }) : undefined;
   const def = defineBackfill<EmailRow>({
@@ -161,9 +196,12 @@ export function sluiceName(concurrency: number, mode: SluiceMode = { delivery: '
 
 /** `--modes transactional,idempotent` (and `--sync-commit`: transactional once more, waiting for each flush). */
 export function sluiceModes(list: string, syncCommit: boolean): SluiceMode[] {
-  const modes = list.split(',').filter(Boolean).map((name): SluiceMode => {
-    if (name !== 'transactional' && name !== 'idempotent') throw new Error(`--modes: transactional or idempotent, got ${name}`);
-    return { delivery: name };
-  });
+  const modes = list
+    .split(',')
+    .filter(Boolean)
+    .map((name): SluiceMode => {
+      if (name !== 'transactional' && name !== 'idempotent') throw new Error(`--modes: transactional or idempotent, got ${name}`);
+      return { delivery: name };
+    });
   return syncCommit ? [...modes, { delivery: 'transactional', syncCommit: true }] : modes;
 }

@@ -37,14 +37,21 @@ export function printTargets(results: readonly Result[]): string[] {
   const lines = [
     // Exactly once: the transactional mode against the loop that commits its checkpoint with each batch.
     line('transactional at concurrency 1 ≥ 0.95× the one-connection loop', sluiceAtOne, loopAtOne, 0.95),
-    line('transactional at its best concurrency ≥ 1.0× the best parallel hand-written loop', sluiceBest, best(results, 'loop', (r) => r.concurrency > 1), 1.0),
+    line(
+      'transactional at its best concurrency ≥ 1.0× the best parallel hand-written loop',
+      sluiceBest,
+      best(results, 'loop', (r) => r.concurrency > 1),
+      1.0,
+    ),
     // At least once: the idempotent mode against the queues, which deliver at least once too.
     line('idempotent at its best concurrency ≥ 1.2× the best job-per-batch queue', idempotentBest, best(results, 'per-batch'), 1.2),
     ...results.filter((r) => r.kind === 'per-item').map((r) => line(`Sluice at its best ≥ 40× ${r.name}`, fastest, r, 40)),
   ];
   // Not a target: what asynchronous commit of the batch transactions changes (measured with --sync-commit).
   if (syncBest && sluiceBest) {
-    lines.push(`asynchronous commit: ${(sluiceBest.itemsPerSecond / syncBest.itemsPerSecond).toFixed(2)}× (${sluiceBest.name} ${rate(sluiceBest)} vs ${syncBest.name} ${rate(syncBest)})`);
+    lines.push(
+      `asynchronous commit: ${(sluiceBest.itemsPerSecond / syncBest.itemsPerSecond).toFixed(2)}× (${sluiceBest.name} ${rate(sluiceBest)} vs ${syncBest.name} ${rate(syncBest)})`,
+    );
   }
   for (const text of lines) console.log(text);
   console.log('');

@@ -46,7 +46,10 @@ export function printTable(title: string, results: readonly BenchResult[]): stri
     '',
     '| variant | median time | items/s | ratio vs baseline |',
     '| --- | ---: | ---: | ---: |',
-    ...results.map((r) => `| ${r.name} | ${(r.medianMs / 1000).toFixed(2)} s | ${Math.round(r.itemsPerSecond).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}× |`),
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${(r.medianMs / 1000).toFixed(2)} s | ${Math.round(r.itemsPerSecond).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}× |`,
+    ),
     '',
   ];
   const text = lines.join('\n');

@@ -17,7 +17,9 @@ const [path, tally] = process.argv.slice(2);
 const opened = performance.now();
 const store = await openSqliteStore(path);
 const def = defineBackfill({
-  name: 'resume', source: sqlKeyset({ table: 'items', key: 'id' }), batchSize: 1000,
+  name: 'resume',
+  source: sqlKeyset({ table: 'items', key: 'id' }),
+  batchSize: 1000,
   async process(batch) {
     appendFileSync(tally, `${batch.length}\n`);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -29,7 +31,8 @@ const handle = await sluice.start('resume');
 let first = true;
 handle.on('batch', () => {
   // performance.now() counts from the process's start: Node, module loading, the store, the plan.
-  if (first) process.stdout.write(`${JSON.stringify({ firstCommitMs: performance.now(), sinceStoreOpenMs: performance.now() - opened })}\n`);
+  if (first)
+    process.stdout.write(`${JSON.stringify({ firstCommitMs: performance.now(), sinceStoreOpenMs: performance.now() - opened })}\n`);
   first = false;
   process.stdout.write('batch\n');
 });

@@ -22,7 +22,11 @@ const runs = Number(values.runs);
 /** The same host twice: compiled, as installed copies of Sluice run, and from the sources through tsx. */
 const hosts = [
   { name: 'compiled package (dist/)', args: [new URL('./resume-child.mjs', import.meta.url).pathname], after: [] as string[] },
-  { name: 'TypeScript sources through tsx', args: ['--import', 'tsx', new URL('./resume-child.mjs', import.meta.url).pathname], after: ['--from-sources'] },
+  {
+    name: 'TypeScript sources through tsx',
+    args: ['--import', 'tsx', new URL('./resume-child.mjs', import.meta.url).pathname],
+    after: ['--from-sources'],
+  },
 ];
 
 function seed(path: string): void {
@@ -30,12 +34,20 @@ function seed(path: string): void {
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)');
   const insert = db.prepare('INSERT INTO items (id, payload) VALUES (?, ?)');
-  db.transaction(() => { for (let i = 1; i <= rows; i++) insert.run(i, `item-${i}`); })();
+  db.transaction(() => {
+    for (let i = 1; i <= rows; i++) insert.run(i, `item-${i}`);
+  })();
   db.close();
 }
 
 /** Runs a child; resolves with its first-commit line, after `killAfter` batches (SIGKILL) or at its end. */
-function runChild(host: { args: string[]; after: string[] }, path: string, tally: string, killAfter?: number, delayMs = 0): Promise<{ firstCommitMs: number; sinceStoreOpenMs: number }> {
+function runChild(
+  host: { args: string[]; after: string[] },
+  path: string,
+  tally: string,
+  killAfter?: number,
+  delayMs = 0,
+): Promise<{ firstCommitMs: number; sinceStoreOpenMs: number }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [...host.args, path, tally, ...host.after], { stdio: ['ignore', 'pipe', 'inherit'] });
     let first: { firstCommitMs: number; sinceStoreOpenMs: number } | undefined;
@@ -62,7 +74,10 @@ try {
       seed(path);
       await runChild(m.host, path, tally, 50, run * 2);
       const restart = await runChild(m.host, path, tally);
-      const handled = readFileSync(tally, 'utf8').trim().split('\n').reduce((sum, n) => sum + Number(n), 0);
+      const handled = readFileSync(tally, 'utf8')
+        .trim()
+        .split('\n')
+        .reduce((sum, n) => sum + Number(n), 0);
       m.firstCommit.push(restart.firstCommitMs);
       m.sinceOpen.push(restart.sinceStoreOpenMs);
       m.redone.push(handled - rows);
@@ -72,8 +87,12 @@ try {
   console.log('| host | measure | median | all runs | target |');
   console.log('| --- | --- | ---: | --- | --- |');
   for (const { host, firstCommit, sinceOpen, redone } of measured) {
-    console.log(`| ${host.name} | restart to first committed batch (process start, incl. Node and module loading) | ${median(firstCommit).toFixed(0)} ms | ${firstCommit.map((v) => v.toFixed(0)).join(', ')} | ≤ 1 s |`);
-    console.log(`| ${host.name} | store opened to first committed batch | ${median(sinceOpen).toFixed(0)} ms | ${sinceOpen.map((v) => v.toFixed(0)).join(', ')} | |`);
+    console.log(
+      `| ${host.name} | restart to first committed batch (process start, incl. Node and module loading) | ${median(firstCommit).toFixed(0)} ms | ${firstCommit.map((v) => v.toFixed(0)).join(', ')} | ≤ 1 s |`,
+    );
+    console.log(
+      `| ${host.name} | store opened to first committed batch | ${median(sinceOpen).toFixed(0)} ms | ${sinceOpen.map((v) => v.toFixed(0)).join(', ')} | |`,
+    );
     console.log(`| ${host.name} | items processed twice | ${median(redone)} | ${redone.join(', ')} | ≤ 1 batch (1,000) |`);
   }
   console.log('');

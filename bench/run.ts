@@ -27,9 +27,12 @@ bench('./engine-overhead-postgres.ts', [...pgOverhead, '--delivery', 'idempotent
 // on a loaded 2-core machine (the quick run: under a minute with the install).
 // Sluice runs transactional (against the loop) and idempotent (against the queues); the full run
 // also measures transactional batches that wait for their WAL flush (what asynchronous commit buys).
-bench('./real-backfill-peers.ts', quick
-  ? ['--rows', '10000', '--per-item-rows', '2000', '--runs', '1', '--concurrency', '1,2', '--peer-concurrency', '2']
-  : ['--rows', '1000000', '--per-item-rows', '20000', '--runs', '3', '--peer-runs', '1', '--sync-commit']);
+bench(
+  './real-backfill-peers.ts',
+  quick
+    ? ['--rows', '10000', '--per-item-rows', '2000', '--runs', '1', '--concurrency', '1,2', '--peer-concurrency', '2']
+    : ['--rows', '1000000', '--per-item-rows', '20000', '--runs', '3', '--peer-runs', '1', '--sync-commit'],
+);
 // Writing back through ctx.tx on PostgreSQL: row by row against one set-based statement per batch.
 bench('./set-based-write.ts', quick ? ['--rows', '5000', '--runs', '1'] : ['--rows', '20000', '--runs', '5']);
 // Memory: peak RSS over growing runs, each in a fresh process.

@@ -54,21 +54,28 @@ async function measure(workers: number): Promise<{ seconds: number; itemsPerSeco
   });
   const claims: number[] = [];
   const perWorker: number[] = [];
-  const engines = await Promise.all(Array.from({ length: workers }, async (_, i) => {
-    const store = await openPostgresStore({ connectionString: values.pg!, schema, poolSize: 4 });
-    // Time every claim where it happens: the store call, as each worker sees it.
-    const claim = store.claimPartition.bind(store);
-    store.claimPartition = async (...args) => {
-      const started = performance.now();
-      try {
-        return await claim(...args);
-      } finally {
-        claims.push(performance.now() - started);
-      }
-    };
-    const sluice = createSluice({ store, backfills: [def], worker: { id: `bench:${i}:${randomBytes(3).toString('hex')}`, host: 'bench', pid: i }, leaseMs: 10_000 });
-    return { store, sluice, batches: 0 };
-  }));
+  const engines = await Promise.all(
+    Array.from({ length: workers }, async (_, i) => {
+      const store = await openPostgresStore({ connectionString: values.pg!, schema, poolSize: 4 });
+      // Time every claim where it happens: the store call, as each worker sees it.
+      const claim = store.claimPartition.bind(store);
+      store.claimPartition = async (...args) => {
+        const started = performance.now();
+        try {
+          return await claim(...args);
+        } finally {
+          claims.push(performance.now() - started);
+        }
+      };
+      const sluice = createSluice({
+        store,
+        backfills: [def],
+        worker: { id: `bench:${i}:${randomBytes(3).toString('hex')}`, host: 'bench', pid: i },
+        leaseMs: 10_000,
+      });
+      return { store, sluice, batches: 0 };
+    }),
+  );
   try {
     // One partition per worker up front; idle workers split the largest as they go.
     await engines[0]!.sluice.enqueue('scale-out', { concurrency: workers });
@@ -76,20 +83,23 @@ async function measure(workers: number): Promise<{ seconds: number; itemsPerSeco
     // The backfill is done when its run succeeds (the worker that ends it sees that at once); the
     // other workers notice at their next poll, which is idle time, not work, so it is not counted.
     let succeededAt: number | undefined;
-    await Promise.all(engines.map((e) =>
-      runWorker({
-        sluice: e.sluice,
-        clock: systemClock,
-        logger: silentLogger,
-        signal: new AbortController().signal,
-        pollIntervalMs: 50,
-        exitWhenIdle: true,
-        concurrency: 1,
-        onRun: (handle) => handle.on('batch', () => (e.batches += 1)),
-        onOutcome: (outcome) => {
-          if (outcome.state === 'succeeded') succeededAt ??= performance.now();
-        },
-      })));
+    await Promise.all(
+      engines.map((e) =>
+        runWorker({
+          sluice: e.sluice,
+          clock: systemClock,
+          logger: silentLogger,
+          signal: new AbortController().signal,
+          pollIntervalMs: 50,
+          exitWhenIdle: true,
+          concurrency: 1,
+          onRun: (handle) => handle.on('batch', () => (e.batches += 1)),
+          onOutcome: (outcome) => {
+            if (outcome.state === 'succeeded') succeededAt ??= performance.now();
+          },
+        }),
+      ),
+    );
     if (succeededAt === undefined) throw new Error('no worker saw the run succeed');
     const seconds = (succeededAt - started) / 1000;
     const processed = Number((await admin.query(`SELECT SUM(processed) AS n FROM ${schema}.sluice_partitions`)).rows[0].n);
@@ -97,23 +107,31 @@ async function measure(workers: number): Promise<{ seconds: number; itemsPerSeco
     perWorker.push(...engines.map((e) => e.batches));
     return { seconds, itemsPerSecond: ITEMS / seconds, claims: claims.sort((a, b) => a - b), perWorker };
   } finally {
-    await Promise.all(engines.map(async (e) => {
-      await e.sluice.close();
-      await e.store.close();
-    }));
+    await Promise.all(
+      engines.map(async (e) => {
+        await e.sluice.close();
+        await e.store.close();
+      }),
+    );
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);
     await admin.end();
   }
 }
 
 console.log('### Scale-out on PostgreSQL\n');
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${ITEMS.toLocaleString('en-US')} items, batches of ${BATCH}, handler ${HANDLER_MS} ms per batch, one lane per worker\n`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${ITEMS.toLocaleString('en-US')} items, batches of ${BATCH}, handler ${HANDLER_MS} ms per batch, one lane per worker\n`,
+);
 console.log('| workers | time | items/s | speed-up vs 1 worker | claim p50 | claim p99 | batches per worker |');
 console.log('| ---: | ---: | ---: | ---: | ---: | ---: | --- |');
 let baseline: number | undefined;
 for (const workers of COUNTS) {
   const r = await measure(workers);
   baseline ??= r.itemsPerSecond;
-  console.log(`| ${workers} | ${r.seconds.toFixed(2)} s | ${Math.round(r.itemsPerSecond).toLocaleString('en-US')} | ${(r.itemsPerSecond / baseline).toFixed(2)}× | ${percentile(r.claims, 50).toFixed(1)} ms | ${percentile(r.claims, 99).toFixed(1)} ms | ${r.perWorker.join(', ')} |`);
+  console.log(
+    `| ${workers} | ${r.seconds.toFixed(2)} s | ${Math.round(r.itemsPerSecond).toLocaleString('en-US')} | ${(r.itemsPerSecond / baseline).toFixed(2)}× | ${percentile(r.claims, 50).toFixed(1)} ms | ${percentile(r.claims, 99).toFixed(1)} ms | ${r.perWorker.join(', ')} |`,
+  );
 }
-console.log(`\nThe ideal is ${Math.round((1000 / HANDLER_MS) * BATCH).toLocaleString('en-US')} items/s per worker (one ${HANDLER_MS} ms batch of ${BATCH} at a time); the target is 8 workers ≥ 7× one.`);
+console.log(
+  `\nThe ideal is ${Math.round((1000 / HANDLER_MS) * BATCH).toLocaleString('en-US')} items/s per worker (one ${HANDLER_MS} ms batch of ${BATCH} at a time); the target is 8 workers ≥ 7× one.`,
+);

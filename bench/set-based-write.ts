@@ -25,7 +25,10 @@ const batchSize = Number(values['batch-size']);
 const runs = Number(values.runs);
 const url = values.pg!;
 
-interface Item { id: number; value: number }
+interface Item {
+  id: number;
+  value: number;
+}
 const score = (item: Item) => (item.value * 7) % 1000;
 
 const schema = `sluice_bench_set_${randomBytes(4).toString('hex')}`;
@@ -54,7 +57,9 @@ async function measure(write: (batch: Item[], tx: SqlTransaction) => Promise<unk
   const started = performance.now();
   const outcome = await (await createSluice({ store, backfills: [def] }).start(name)).done;
   const ms = performance.now() - started;
-  const { rows: [check] } = await admin.query(`SELECT count(score)::int AS n FROM ${schema}.items`);
+  const {
+    rows: [check],
+  } = await admin.query(`SELECT count(score)::int AS n FROM ${schema}.items`);
   if (outcome.state !== 'succeeded' || check.n !== rows) throw new Error(`${name}: ${outcome.state}, ${check.n} of ${rows} rows written`);
   return ms;
 }
@@ -65,15 +70,29 @@ try {
     rows,
     {
       name: 'row by row: executeMany(UPDATE … WHERE id = $2), one statement per row',
-      measure: () => measure((batch, tx) => tx.executeMany('UPDATE items SET score = $1 WHERE id = $2', batch.map((i) => [score(i), i.id]))),
+      measure: () =>
+        measure((batch, tx) =>
+          tx.executeMany(
+            'UPDATE items SET score = $1 WHERE id = $2',
+            batch.map((i) => [score(i), i.id]),
+          ),
+        ),
     },
     {
       name: 'set-based: one UPDATE … FROM unnest($1::bigint[], $2::int[]) per batch',
-      measure: () => measure((batch, tx) => tx.execute('UPDATE items SET score = u.score FROM unnest($1::bigint[], $2::int[]) AS u(id, score) WHERE items.id = u.id',
-        [batch.map((i) => i.id), batch.map(score)])),
+      measure: () =>
+        measure((batch, tx) =>
+          tx.execute('UPDATE items SET score = u.score FROM unnest($1::bigint[], $2::int[]) AS u(id, score) WHERE items.id = u.id', [
+            batch.map((i) => i.id),
+            batch.map(score),
+          ]),
+        ),
     },
   );
-  printTable(`Writing the batch back through ctx.tx, PostgreSQL, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`, results);
+  printTable(
+    `Writing the batch back through ctx.tx, PostgreSQL, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`,
+    results,
+  );
 } finally {
   await store.close();
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);

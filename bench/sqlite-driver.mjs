@@ -11,11 +11,17 @@ const require = createRequire(import.meta.url);
 const Better = require('better-sqlite3');
 const { DatabaseSync } = await import('node:sqlite');
 const dir = mkdtempSync(join(tmpdir(), 'sluice-sqlite-driver-'));
-const N = 200_000, BATCH = 1000, ROUNDS = 5;
+const N = 200_000,
+  BATCH = 1000,
+  ROUNDS = 5;
 function open(kind, file) {
-  rmSync(file, { force: true }); rmSync(file + '-wal', { force: true }); rmSync(file + '-shm', { force: true });
+  rmSync(file, { force: true });
+  rmSync(file + '-wal', { force: true });
+  rmSync(file + '-shm', { force: true });
   const db = kind === 'better' ? new Better(file) : new DatabaseSync(file);
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT); CREATE TABLE cp (id INTEGER PRIMARY KEY, cursor INTEGER, n INTEGER); INSERT INTO cp VALUES (1, 0, 0);');
+  db.exec(
+    'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT); CREATE TABLE cp (id INTEGER PRIMARY KEY, cursor INTEGER, n INTEGER); INSERT INTO cp VALUES (1, 0, 0);',
+  );
   return db;
 }
 function run(kind) {
@@ -31,8 +37,14 @@ function run(kind) {
     db.exec('COMMIT');
   }
   const t1 = performance.now();
-  let after = 0, rows = 0;
-  for (;;) { const page = sel.all(after, BATCH); if (page.length === 0) break; rows += page.length; after = page.at(-1).id; }
+  let after = 0,
+    rows = 0;
+  for (;;) {
+    const page = sel.all(after, BATCH);
+    if (page.length === 0) break;
+    rows += page.length;
+    after = page.at(-1).id;
+  }
   const t2 = performance.now();
   db.close();
   if (rows !== N) throw new Error('rows ' + rows);
@@ -42,8 +54,11 @@ const results = { better: [], node: [] };
 for (let r = 0; r < ROUNDS; r++) for (const kind of r % 2 ? ['node', 'better'] : ['better', 'node']) results[kind].push(run(kind));
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const kind of ['better', 'node']) {
-  const w = median(results[kind].map((x) => x.write)), rd = median(results[kind].map((x) => x.read));
-  console.log(`${kind.padEnd(6)} write ${Math.round(N / w * 1000)} rows/s (${w.toFixed(0)} ms)  read ${Math.round(N / rd * 1000)} rows/s (${rd.toFixed(0)} ms)`);
+  const w = median(results[kind].map((x) => x.write)),
+    rd = median(results[kind].map((x) => x.read));
+  console.log(
+    `${kind.padEnd(6)} write ${Math.round((N / w) * 1000)} rows/s (${w.toFixed(0)} ms)  read ${Math.round((N / rd) * 1000)} rows/s (${rd.toFixed(0)} ms)`,
+  );
 }
 rmSync(dir, { recursive: true, force: true });
 console.log(process.version, 'better-sqlite3', require('better-sqlite3/package.json').version, 'sqlite (node)', process.versions.sqlite);

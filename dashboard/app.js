@@ -3,7 +3,6 @@
 // sessionStorage), and follows /api/v1/events for live updates. Everything from the server is
 // inserted as text (textContent), never as markup. Controls that need a write token are disabled
 // (with the reason) for a read token: the page never offers what the server would refuse.
-'use strict';
 
 const TOKEN_KEY = 'sluice.token';
 const PAGE_SIZE = 50;
@@ -15,7 +14,17 @@ const PROFILES = {
   fast: { batchSize: 2000, batchDelayMs: 0, concurrency: 8 },
 };
 const KNOB_LABELS = { batchSize: 'batch size', concurrency: 'concurrency', batchDelayMs: 'delay between batches (ms)', profile: 'profile' };
-const state = { me: null, runs: new Map(), route: null, run: null, batches: [], charts: [], stream: null, refreshTimer: null, backfills: [] };
+const state = {
+  me: null,
+  runs: new Map(),
+  route: null,
+  run: null,
+  batches: [],
+  charts: [],
+  stream: null,
+  refreshTimer: null,
+  backfills: [],
+};
 
 // ---- small helpers ---------------------------------------------------------------------------
 
@@ -51,13 +60,26 @@ function duration(seconds) {
   return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
 }
 // Times carry their zone: an operator compares them with logs and alerts from elsewhere.
-const timeFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZoneName: 'short' });
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+  timeZoneName: 'short',
+});
 const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : '—');
 function whenCell(iso) {
   return iso ? el('time', { datetime: iso, title: iso, text: when(iso) }) : '—';
 }
 /** The core speaks of command-line flags (--since); the dashboard's fields are named as the API names them. */
-const apiWords = (message) => String(message).replace(/(^|[\s("'`])--([a-z][a-z0-9-]*)/g, (_a, b, flag) => b + flag.replace(/-([a-z0-9])/g, (_m, c) => c.toUpperCase()));
+const apiWords = (message) =>
+  String(message).replace(
+    /(^|[\s("'`])--([a-z][a-z0-9-]*)/g,
+    (_a, b, flag) => b + flag.replace(/-([a-z0-9])/g, (_m, c) => c.toUpperCase()),
+  );
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -277,24 +299,69 @@ async function showRuns() {
   const view = document.getElementById('view');
   state.backfills = (await api('/backfills').catch(() => ({ backfills: [] }))).backfills;
   const names = state.backfills.map((b) => b.name);
-  const filters = el('form', { class: 'controls', 'aria-label': 'filter runs', onsubmit: (event) => {
-    event.preventDefault();
-    const data = new FormData(event.target);
-    location.hash = runsHash({ backfill: data.get('backfill'), state: data.get('state') });
-  } },
-  el('label', {}, 'Backfill', el('select', { name: 'backfill' }, el('option', { value: '', text: 'all' }), names.map((n) => el('option', { value: n, text: n, selected: n === route.backfill })))),
-  el('label', {}, 'State', el('select', { name: 'state' }, el('option', { value: '', text: 'all' }),
-    ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'].map((s) => el('option', { value: s, text: s, selected: s === route.state })))),
-  el('button', { type: 'submit', text: 'Filter' }));
+  const filters = el(
+    'form',
+    {
+      class: 'controls',
+      'aria-label': 'filter runs',
+      onsubmit: (event) => {
+        event.preventDefault();
+        const data = new FormData(event.target);
+        location.hash = runsHash({ backfill: data.get('backfill'), state: data.get('state') });
+      },
+    },
+    el(
+      'label',
+      {},
+      'Backfill',
+      el(
+        'select',
+        { name: 'backfill' },
+        el('option', { value: '', text: 'all' }),
+        names.map((n) => el('option', { value: n, text: n, selected: n === route.backfill })),
+      ),
+    ),
+    el(
+      'label',
+      {},
+      'State',
+      el(
+        'select',
+        { name: 'state' },
+        el('option', { value: '', text: 'all' }),
+        ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'].map((s) =>
+          el('option', { value: s, text: s, selected: s === route.state }),
+        ),
+      ),
+    ),
+    el('button', { type: 'submit', text: 'Filter' }),
+  );
   view.replaceChildren(
     el('h1', { text: 'Runs' }),
     startSection(names),
     el('p', { id: 'flash', role: 'status', 'aria-live': 'polite' }),
     el('h2', { text: 'Recent' }),
     filters,
-    el('div', tableWrap('runs'), el('table', { 'aria-label': 'runs' },
-      el('thead', {}, el('tr', {}, ['Run', 'Backfill', 'State', 'Progress', 'Rate', 'ETA', 'Owner', 'Created'].map((h, i) => el('th', { scope: 'col', class: i >= 4 ? 'opt' : undefined, text: h })))),
-      el('tbody', { id: 'runs-body' }))),
+    el(
+      'div',
+      tableWrap('runs'),
+      el(
+        'table',
+        { 'aria-label': 'runs' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ['Run', 'Backfill', 'State', 'Progress', 'Rate', 'ETA', 'Owner', 'Created'].map((h, i) =>
+              el('th', { scope: 'col', class: i >= 4 ? 'opt' : undefined, text: h }),
+            ),
+          ),
+        ),
+        el('tbody', { id: 'runs-body' }),
+      ),
+    ),
     el('p', { id: 'runs-empty', class: 'hint', text: 'No runs match.' }),
     el('div', { class: 'pager', id: 'runs-pager' }),
   );
@@ -305,25 +372,46 @@ async function showRuns() {
   for (const run of runs) state.runs.set(run.id, run);
   renderRunRows();
   const base = { backfill: route.backfill, state: route.state };
-  document.getElementById('runs-pager').replaceChildren(...[
-    route.offset > 0 ? el('a', { href: runsHash({ ...base, offset: Math.max(0, route.offset - PAGE_SIZE) }), text: '← Newer' }) : null,
-    el('span', { class: 'hint', text: runs.length ? `Runs ${route.offset + 1}–${route.offset + runs.length}` : '' }),
-    nextOffset ? el('a', { href: runsHash({ ...base, offset: nextOffset }), text: 'Older →' }) : null,
-  ].filter(Boolean));
+  document
+    .getElementById('runs-pager')
+    .replaceChildren(
+      ...[
+        route.offset > 0 ? el('a', { href: runsHash({ ...base, offset: Math.max(0, route.offset - PAGE_SIZE) }), text: '← Newer' }) : null,
+        el('span', { class: 'hint', text: runs.length ? `Runs ${route.offset + 1}–${route.offset + runs.length}` : '' }),
+        nextOffset ? el('a', { href: runsHash({ ...base, offset: nextOffset }), text: 'Older →' }) : null,
+      ].filter(Boolean),
+    );
 }
 
 /** Starting a run: options and a reason, then a preview of what it will cover, then the start. */
 function startSection(names) {
   if (!canWrite()) return el('p', { class: 'hint', text: 'Signed in read-only: starting and steering runs needs a write token.' });
-  const form = el('form', { class: 'controls', id: 'start-form', 'aria-label': 'start a run', onsubmit: previewRun },
-    el('label', {}, 'Backfill', el('select', { name: 'backfill', required: true }, names.map((n) => el('option', { value: n, text: n })))),
+  const form = el(
+    'form',
+    { class: 'controls', id: 'start-form', 'aria-label': 'start a run', onsubmit: previewRun },
+    el(
+      'label',
+      {},
+      'Backfill',
+      el(
+        'select',
+        { name: 'backfill', required: true },
+        names.map((n) => el('option', { value: n, text: n })),
+      ),
+    ),
     el('label', {}, 'Since (7d, 12h or an instant)', el('input', { name: 'since', placeholder: 'all items' })),
     el('label', {}, 'Batch size', el('input', { name: 'batchSize', type: 'number', min: 1, max: 100000, placeholder: 'default' })),
     el('label', {}, 'Concurrency', el('input', { name: 'concurrency', type: 'number', min: 1, max: 256, placeholder: 'default' })),
     el('label', {}, 'Owner', el('input', { name: 'owner', placeholder: 'you' })),
     el('label', {}, 'Parameters (key=value, …)', el('input', { name: 'params', class: 'wide', placeholder: keysHint() })),
-    el('label', {}, 'Reason (required)', el('input', { name: 'reason', class: 'wide', required: true, maxlength: 500, placeholder: 'why this run' })),
-    writeButton({ type: 'submit', text: 'Preview run…' }));
+    el(
+      'label',
+      {},
+      'Reason (required)',
+      el('input', { name: 'reason', class: 'wide', required: true, maxlength: 500, placeholder: 'why this run' }),
+    ),
+    writeButton({ type: 'submit', text: 'Preview run…' }),
+  );
   return el('details', { class: 'card', id: 'start' }, el('summary', { text: 'Start a run' }), form, el('div', { id: 'start-preview' }));
 }
 
@@ -336,7 +424,10 @@ function keysHint() {
 /** `tenant=acme, region=eu` as the run's params; a piece without "=" is refused by name. */
 function parseParams(text) {
   const params = {};
-  for (const piece of String(text ?? '').split(/[,\n]/).map((p) => p.trim()).filter(Boolean)) {
+  for (const piece of String(text ?? '')
+    .split(/[,\n]/)
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const at = piece.indexOf('=');
     if (at <= 0) throw new Error(`Parameters: "${piece}" is not key=value`);
     params[piece.slice(0, at).trim()] = piece.slice(at + 1).trim();
@@ -361,25 +452,67 @@ async function previewRun(event) {
   announce('');
   try {
     const body = startBody(event.target);
-    const plan = await api('/plan', { method: 'POST', body: JSON.stringify({ backfill: body.backfill, since: body.since, batchSize: body.batchSize, concurrency: body.concurrency, params: body.params }) });
-    const keys = Object.entries(plan.keys).map(([k, v]) => `${k}=${v}`).join(', ');
-    box.replaceChildren(el('section', { class: 'preview', id: 'plan', 'aria-label': 'preview of the run' },
-      el('h2', { text: `Preview: ${plan.backfill}` }),
-      el('dl', { class: 'kv' },
-        el('dt', { text: 'Planned items' }), el('dd', { id: 'plan-items', class: 'num', text: plan.plannedItems === null ? 'unknown (the source cannot count)' : count(plan.plannedItems) }),
-        el('dt', { text: 'Partitions' }), el('dd', { text: String(plan.partitions.length) }),
-        el('dt', { text: 'Batch size' }), el('dd', { text: String(plan.options.batchSize ?? '—') }),
-        el('dt', { text: 'Concurrency' }), el('dd', { text: String(plan.options.concurrency ?? '—') }),
-        el('dt', { text: 'Since' }), el('dd', { text: body.since || 'all items' }),
-        el('dt', { text: 'Parameters' }), el('dd', { text: Object.entries(body.params ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none' }),
-        el('dt', { text: 'Concurrency keys' }), el('dd', { text: keys || 'none' }),
-        el('dt', { text: 'Reason' }), el('dd', { text: body.reason })),
-      el('p', { class: 'hint', text: 'Nothing is recorded yet. A dry run processes up to 5 batches with ctx.dryRun and writes nothing.' }),
-      el('div', { class: 'controls' },
-        writeButton({ class: 'primary', id: 'start-confirm', text: 'Start this run', onclick: () => createRun(body) }),
-        writeButton({ text: 'Dry run (5 batches)', onclick: () => dryRun(body) }),
-        el('button', { type: 'button', text: 'Discard preview', onclick: () => box.replaceChildren() })),
-      el('p', { id: 'dry-run-result', role: 'status' })));
+    const plan = await api('/plan', {
+      method: 'POST',
+      body: JSON.stringify({
+        backfill: body.backfill,
+        since: body.since,
+        batchSize: body.batchSize,
+        concurrency: body.concurrency,
+        params: body.params,
+      }),
+    });
+    const keys = Object.entries(plan.keys)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ');
+    box.replaceChildren(
+      el(
+        'section',
+        { class: 'preview', id: 'plan', 'aria-label': 'preview of the run' },
+        el('h2', { text: `Preview: ${plan.backfill}` }),
+        el(
+          'dl',
+          { class: 'kv' },
+          el('dt', { text: 'Planned items' }),
+          el('dd', {
+            id: 'plan-items',
+            class: 'num',
+            text: plan.plannedItems === null ? 'unknown (the source cannot count)' : count(plan.plannedItems),
+          }),
+          el('dt', { text: 'Partitions' }),
+          el('dd', { text: String(plan.partitions.length) }),
+          el('dt', { text: 'Batch size' }),
+          el('dd', { text: String(plan.options.batchSize ?? '—') }),
+          el('dt', { text: 'Concurrency' }),
+          el('dd', { text: String(plan.options.concurrency ?? '—') }),
+          el('dt', { text: 'Since' }),
+          el('dd', { text: body.since || 'all items' }),
+          el('dt', { text: 'Parameters' }),
+          el('dd', {
+            text:
+              Object.entries(body.params ?? {})
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ') || 'none',
+          }),
+          el('dt', { text: 'Concurrency keys' }),
+          el('dd', { text: keys || 'none' }),
+          el('dt', { text: 'Reason' }),
+          el('dd', { text: body.reason }),
+        ),
+        el('p', {
+          class: 'hint',
+          text: 'Nothing is recorded yet. A dry run processes up to 5 batches with ctx.dryRun and writes nothing.',
+        }),
+        el(
+          'div',
+          { class: 'controls' },
+          writeButton({ class: 'primary', id: 'start-confirm', text: 'Start this run', onclick: () => createRun(body) }),
+          writeButton({ text: 'Dry run (5 batches)', onclick: () => dryRun(body) }),
+          el('button', { type: 'button', text: 'Discard preview', onclick: () => box.replaceChildren() }),
+        ),
+        el('p', { id: 'dry-run-result', role: 'status' }),
+      ),
+    );
   } catch (error) {
     announce(error.message, 'error');
   }
@@ -390,7 +523,9 @@ async function dryRun(body) {
   out.textContent = 'Dry run under way…';
   try {
     const r = await api('/runs', { method: 'POST', body: JSON.stringify({ ...body, dryRun: true, maxBatches: 5 }) });
-    out.textContent = visible(`Dry run ${r.state}: ${r.batches} batches, received ${count(r.counts.received)}, processed ${count(r.counts.processed)}, skipped ${count(r.counts.skipped)}, quarantined ${count(r.counts.quarantined)} in ${duration(r.durationMs / 1000)}.`);
+    out.textContent = visible(
+      `Dry run ${r.state}: ${r.batches} batches, received ${count(r.counts.received)}, processed ${count(r.counts.processed)}, skipped ${count(r.counts.skipped)}, quarantined ${count(r.counts.quarantined)} in ${duration(r.durationMs / 1000)}.`,
+    );
     out.className = r.counts.quarantined > 0 || r.state === 'failed' ? 'error' : 'ok';
   } catch (error) {
     out.textContent = visible(error.message);
@@ -426,7 +561,13 @@ function confirmThen({ title, text, yes, no = 'Back', danger = false, reason = t
   input.hidden = !reason;
   document.getElementById('confirm-reason-label').hidden = !reason;
   dialog.returnValue = '';
-  dialog.addEventListener('close', () => { if (dialog.returnValue === 'ok') action(input.value.trim() || undefined); }, { once: true });
+  dialog.addEventListener(
+    'close',
+    () => {
+      if (dialog.returnValue === 'ok') action(input.value.trim() || undefined);
+    },
+    { once: true },
+  );
   dialog.showModal();
   document.getElementById('confirm-no').focus();
 }
@@ -458,9 +599,34 @@ const tableWrap = (label) => ({ class: 'table-wrap', tabindex: 0, role: 'region'
 function table(label, header, rows, optional = []) {
   if (rows.length === 0) return el('p', { class: 'hint', text: 'None.' });
   const cls = (i) => (optional.includes(i) ? 'opt' : undefined);
-  return el('div', tableWrap(label), el('table', { 'aria-label': label },
-    el('thead', {}, el('tr', {}, header.map((h, i) => el('th', { scope: 'col', class: cls(i), text: h })))),
-    el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c, i) => (c instanceof Node ? el('td', { class: cls(i) }, c) : el('td', { class: cls(i), text: c }))))))));
+  return el(
+    'div',
+    tableWrap(label),
+    el(
+      'table',
+      { 'aria-label': label },
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          header.map((h, i) => el('th', { scope: 'col', class: cls(i), text: h })),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        rows.map((r) =>
+          el(
+            'tr',
+            {},
+            r.map((c, i) => (c instanceof Node ? el('td', { class: cls(i) }, c) : el('td', { class: cls(i), text: c }))),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 function destroyCharts() {
@@ -477,29 +643,68 @@ async function showRun(id) {
   view.replaceChildren(
     el('p', {}, el('a', { href: '#/', text: '← Runs' })),
     el('h1', { id: 'run-title', text: `Run ${id}` }),
-    el('div', { class: 'links' },
+    el(
+      'div',
+      { class: 'links' },
       el('a', { href: `#/runs/${enc}/quarantine`, text: 'Quarantine' }),
-      el('button', { type: 'button', class: 'link', text: 'Report (JSON)', onclick: () => download(`/runs/${enc}/report`, `sluice-report-${id}.json`) })),
-    el('div', { class: 'controls', role: 'group', 'aria-label': 'run controls' },
-      writeButton({ id: 'btn-pause', text: 'Pause', onclick: () => control('pause', {}, 'Pause requested: workers stop after their current batch.') }, false),
+      el('button', {
+        type: 'button',
+        class: 'link',
+        text: 'Report (JSON)',
+        onclick: () => download(`/runs/${enc}/report`, `sluice-report-${id}.json`),
+      }),
+    ),
+    el(
+      'div',
+      { class: 'controls', role: 'group', 'aria-label': 'run controls' },
+      writeButton(
+        { id: 'btn-pause', text: 'Pause', onclick: () => control('pause', {}, 'Pause requested: workers stop after their current batch.') },
+        false,
+      ),
       writeButton({ id: 'btn-resume', text: 'Resume', onclick: () => control('resume', {}, 'Resume requested.') }, false),
       writeButton({ id: 'btn-retry', text: 'Retry failed…', onclick: confirmRetry }, false),
-      writeButton({ id: 'btn-cancel', class: 'danger', text: 'Cancel…', onclick: confirmCancel }, false)),
+      writeButton({ id: 'btn-cancel', class: 'danger', text: 'Cancel…', onclick: confirmCancel }, false),
+    ),
     el('p', { id: 'flash', role: 'status', 'aria-live': 'polite' }),
     el('div', { id: 'detail' }),
-    el('section', { class: 'card', id: 'retune-card', 'aria-labelledby': 'retune-title' },
+    el(
+      'section',
+      { class: 'card', id: 'retune-card', 'aria-labelledby': 'retune-title' },
       el('h2', { id: 'retune-title', text: 'Retune' }),
       el('p', { id: 'retune-current', class: 'hint' }),
-      el('form', { class: 'controls', id: 'retune-form', 'aria-label': 'retune', oninput: showRetuneChanges, onsubmit: confirmRetune },
-        el('label', {}, 'Profile', el('select', { name: 'profile' }, el('option', { value: '', text: 'keep' }), Object.keys(PROFILES).map((p) => el('option', { value: p, text: p })))),
+      el(
+        'form',
+        { class: 'controls', id: 'retune-form', 'aria-label': 'retune', oninput: showRetuneChanges, onsubmit: confirmRetune },
+        el(
+          'label',
+          {},
+          'Profile',
+          el(
+            'select',
+            { name: 'profile' },
+            el('option', { value: '', text: 'keep' }),
+            Object.keys(PROFILES).map((p) => el('option', { value: p, text: p })),
+          ),
+        ),
         el('label', {}, 'Batch size', el('input', { name: 'batchSize', type: 'number', min: 1, max: 100000 })),
         el('label', {}, 'Concurrency', el('input', { name: 'concurrency', type: 'number', min: 1, max: 256 })),
         el('label', {}, 'Delay between batches (ms)', el('input', { name: 'batchDelayMs', type: 'number', min: 0, max: 3600000 })),
-        writeButton({ type: 'submit', id: 'btn-retune', text: 'Retune…' }, false)),
-      el('div', { id: 'retune-changes', 'aria-live': 'polite' })),
-    el('div', { class: 'grid' },
-      el('section', { class: 'card' }, el('h2', { text: 'Throughput (items/s per batch)' }), el('p', { class: 'hint', text: 'processed (left axis); skipped, already delivered (right axis)' }), el('div', { id: 'chart-rate', class: 'chart' })),
-      el('section', { class: 'card' }, el('h2', { text: 'Batch duration (ms)' }), el('div', { id: 'chart-duration', class: 'chart' }))),
+        writeButton({ type: 'submit', id: 'btn-retune', text: 'Retune…' }, false),
+      ),
+      el('div', { id: 'retune-changes', 'aria-live': 'polite' }),
+    ),
+    el(
+      'div',
+      { class: 'grid' },
+      el(
+        'section',
+        { class: 'card' },
+        el('h2', { text: 'Throughput (items/s per batch)' }),
+        el('p', { class: 'hint', text: 'processed (left axis); skipped, already delivered (right axis)' }),
+        el('div', { id: 'chart-rate', class: 'chart' }),
+      ),
+      el('section', { class: 'card' }, el('h2', { text: 'Batch duration (ms)' }), el('div', { id: 'chart-duration', class: 'chart' })),
+    ),
     el('div', { id: 'detail-more' }),
   );
   await refreshDetail();
@@ -507,14 +712,28 @@ async function showRun(id) {
 
 function confirmRetry() {
   const run = state.run;
-  confirmThen({ title: `Retry run ${run.id}?`, yes: 'Retry the run', text: `The failed run goes back to pending and a worker starts it again where it stopped (${count(run.counts.received)} items received so far). Items already delivered are skipped; items in quarantine stay there (replay them from the quarantine).` },
-    (reason) => control('retry', reason ? { reason } : {}, 'Retry requested.'));
+  confirmThen(
+    {
+      title: `Retry run ${run.id}?`,
+      yes: 'Retry the run',
+      text: `The failed run goes back to pending and a worker starts it again where it stopped (${count(run.counts.received)} items received so far). Items already delivered are skipped; items in quarantine stay there (replay them from the quarantine).`,
+    },
+    (reason) => control('retry', reason ? { reason } : {}, 'Retry requested.'),
+  );
 }
 
 function confirmCancel() {
   const run = state.run;
-  confirmThen({ title: `Cancel run ${run.id}?`, yes: 'Cancel the run', no: 'Keep it running', danger: true, text: `A cancelled run cannot be resumed. Workers stop after their current batch; ${count(run.counts.received)} items were received, ${run.plannedItems ? `${count(Math.max(0, run.plannedItems - run.counts.received))} planned items will not be processed` : 'the rest will not be processed'}.` },
-    (reason) => control('cancel', reason ? { reason } : {}, 'Cancel requested.'));
+  confirmThen(
+    {
+      title: `Cancel run ${run.id}?`,
+      yes: 'Cancel the run',
+      no: 'Keep it running',
+      danger: true,
+      text: `A cancelled run cannot be resumed. Workers stop after their current batch; ${count(run.counts.received)} items were received, ${run.plannedItems ? `${count(Math.max(0, run.plannedItems - run.counts.received))} planned items will not be processed` : 'the rest will not be processed'}.`,
+    },
+    (reason) => control('cancel', reason ? { reason } : {}, 'Cancel requested.'),
+  );
 }
 
 /** The run's effective knobs now (options as retuned; the profile's delay when none was set). */
@@ -532,29 +751,56 @@ function retuneRequest(form) {
   const before = currentKnobs(state.run);
   const after = { ...before, ...(body.profile ? { profile: body.profile, ...PROFILES[body.profile] } : {}) };
   for (const key of ['batchSize', 'concurrency', 'batchDelayMs']) if (key in body) after[key] = body[key];
-  const changes = Object.keys(KNOB_LABELS).filter((k) => String(before[k]) !== String(after[k])).map((k) => ({ knob: k, before: before[k] === '' ? 'none' : before[k], after: after[k] }));
+  const changes = Object.keys(KNOB_LABELS)
+    .filter((k) => String(before[k]) !== String(after[k]))
+    .map((k) => ({ knob: k, before: before[k] === '' ? 'none' : before[k], after: after[k] }));
   return { body, changes };
 }
 
 function changeList(changes) {
-  return el('ul', { class: 'changes', 'aria-label': 'changes' }, changes.map((c) => el('li', { text: `${KNOB_LABELS[c.knob]}: ${c.before} → ${c.after}` })));
+  return el(
+    'ul',
+    { class: 'changes', 'aria-label': 'changes' },
+    changes.map((c) => el('li', { text: `${KNOB_LABELS[c.knob]}: ${c.before} → ${c.after}` })),
+  );
 }
 
 function showRetuneChanges() {
   if (!state.run) return;
   const { changes } = retuneRequest(document.getElementById('retune-form'));
-  document.getElementById('retune-changes').replaceChildren(changes.length ? el('div', {}, el('p', { class: 'hint', text: 'This retune will change:' }), changeList(changes)) : el('p', { class: 'hint', text: 'No change yet: pick a profile or set a knob.' }));
+  document
+    .getElementById('retune-changes')
+    .replaceChildren(
+      changes.length
+        ? el('div', {}, el('p', { class: 'hint', text: 'This retune will change:' }), changeList(changes))
+        : el('p', { class: 'hint', text: 'No change yet: pick a profile or set a knob.' }),
+    );
 }
 
 function confirmRetune(event) {
   event.preventDefault();
   const { body, changes } = retuneRequest(event.target);
-  if (changes.length === 0) return announce('Nothing to change: pick a profile or set a batch size, a concurrency or a delay different from the current values.', 'error');
-  confirmThen({ title: `Retune run ${state.run.id}?`, yes: 'Apply', text: [el('p', { text: 'Every worker applies it within one batch:' }), changeList(changes)] }, (reason) => {
-    event.target.reset();
-    document.getElementById('retune-changes').replaceChildren();
-    control('retune', { ...body, ...(reason ? { reason } : {}) }, `Retuned: ${changes.map((c) => `${KNOB_LABELS[c.knob]} ${c.before} → ${c.after}`).join(', ')}.`);
-  });
+  if (changes.length === 0)
+    return announce(
+      'Nothing to change: pick a profile or set a batch size, a concurrency or a delay different from the current values.',
+      'error',
+    );
+  confirmThen(
+    {
+      title: `Retune run ${state.run.id}?`,
+      yes: 'Apply',
+      text: [el('p', { text: 'Every worker applies it within one batch:' }), changeList(changes)],
+    },
+    (reason) => {
+      event.target.reset();
+      document.getElementById('retune-changes').replaceChildren();
+      control(
+        'retune',
+        { ...body, ...(reason ? { reason } : {}) },
+        `Retuned: ${changes.map((c) => `${KNOB_LABELS[c.knob]} ${c.before} → ${c.after}`).join(', ')}.`,
+      );
+    },
+  );
 }
 
 /** Processed items per second over the batches of the last `windowS` seconds (all lanes), or null. */
@@ -585,58 +831,142 @@ async function refreshDetail() {
   setWritable(document.getElementById('btn-cancel'), ['running', 'pending', 'paused'].includes(run.state));
   setWritable(document.getElementById('btn-retune'), ['running', 'pending', 'paused'].includes(run.state));
   const knobs = currentKnobs(run);
-  document.getElementById('retune-current').textContent = `Now: profile ${knobs.profile || 'none'}, batch size ${knobs.batchSize}, concurrency ${knobs.concurrency}, delay between batches ${knobs.batchDelayMs} ms.`;
+  document.getElementById('retune-current').textContent =
+    `Now: profile ${knobs.profile || 'none'}, batch size ${knobs.batchSize}, concurrency ${knobs.concurrency}, delay between batches ${knobs.batchDelayMs} ms.`;
   const form = document.getElementById('retune-form');
   for (const key of ['batchSize', 'concurrency', 'batchDelayMs']) form.elements[key].placeholder = String(knobs[key]);
   // The throttle acts on a running run only: for another state its last word would mislead.
-  const throttle = run.state !== 'running' ? `not in effect (the run is ${run.state})`
-    : status.throttle.state === 'running' ? 'not holding back' : `${status.throttle.state}: ${status.throttle.reason}`;
-  const elapsed = run.startedAt ? ((run.finishedAt ? Date.parse(run.finishedAt) : Date.parse(status.at)) - Date.parse(run.startedAt)) / 1000 : 0;
+  const throttle =
+    run.state !== 'running'
+      ? `not in effect (the run is ${run.state})`
+      : status.throttle.state === 'running'
+        ? 'not holding back'
+        : `${status.throttle.state}: ${status.throttle.reason}`;
+  const elapsed = run.startedAt
+    ? ((run.finishedAt ? Date.parse(run.finishedAt) : Date.parse(status.at)) - Date.parse(run.startedAt)) / 1000
+    : 0;
   const average = elapsed > 0 ? run.counts.processed / elapsed : null;
   const now = run.state === 'running' ? currentRate() : null;
   document.getElementById('detail').replaceChildren(
-    el('dl', { class: 'kv' },
-      el('dt', { text: 'State' }), el('dd', {}, el('span', { id: 'run-state', class: `state ${run.state}`, text: run.state })),
-      run.reason ? el('dt', { text: 'Why' }) : null, run.reason ? el('dd', { id: 'run-reason', text: run.reason }) : null,
-      el('dt', { text: 'Progress' }), el('dd', { class: 'num' }, progressBar(summary)),
-      el('dt', { text: 'Counts' }), el('dd', { class: 'num', text: `received ${count(run.counts.received)} · processed ${count(run.counts.processed)} · skipped ${count(run.counts.skipped)} · quarantined ${count(run.counts.quarantined)}${run.plannedItems ? ` of ${count(run.plannedItems)} planned` : ''}` }),
-      el('dt', { text: 'Processed' }), el('dd', { id: 'rates', class: 'num', text: `${perSecond(now)} now (last 30 s) · ${perSecond(average)} average since start` }),
-      el('dt', { text: 'ETA' }), el('dd', { class: 'num', text: duration(summary.etaSeconds) }),
-      el('dt', { text: 'Owner' }), el('dd', {}, `${summary.owner} (created by ${run.createdBy} at `, whenCell(run.createdAt), ')'),
-      el('dt', { text: 'Throttle' }), el('dd', { id: 'throttle', text: throttle }),
-      run.control ? el('dt', { text: 'Requested' }) : null, run.control ? el('dd', {}, `${run.control.kind} by ${run.control.actor} at `, whenCell(run.control.requestedAt)) : null,
+    el(
+      'dl',
+      { class: 'kv' },
+      el('dt', { text: 'State' }),
+      el('dd', {}, el('span', { id: 'run-state', class: `state ${run.state}`, text: run.state })),
+      run.reason ? el('dt', { text: 'Why' }) : null,
+      run.reason ? el('dd', { id: 'run-reason', text: run.reason }) : null,
+      el('dt', { text: 'Progress' }),
+      el('dd', { class: 'num' }, progressBar(summary)),
+      el('dt', { text: 'Counts' }),
+      el('dd', {
+        class: 'num',
+        text: `received ${count(run.counts.received)} · processed ${count(run.counts.processed)} · skipped ${count(run.counts.skipped)} · quarantined ${count(run.counts.quarantined)}${run.plannedItems ? ` of ${count(run.plannedItems)} planned` : ''}`,
+      }),
+      el('dt', { text: 'Processed' }),
+      el('dd', { id: 'rates', class: 'num', text: `${perSecond(now)} now (last 30 s) · ${perSecond(average)} average since start` }),
+      el('dt', { text: 'ETA' }),
+      el('dd', { class: 'num', text: duration(summary.etaSeconds) }),
+      el('dt', { text: 'Owner' }),
+      el('dd', {}, `${summary.owner} (created by ${run.createdBy} at `, whenCell(run.createdAt), ')'),
+      el('dt', { text: 'Throttle' }),
+      el('dd', { id: 'throttle', text: throttle }),
+      run.control ? el('dt', { text: 'Requested' }) : null,
+      run.control ? el('dd', {}, `${run.control.kind} by ${run.control.actor} at `, whenCell(run.control.requestedAt)) : null,
     ),
   );
   drawCharts();
   document.getElementById('detail-more').replaceChildren(
     el('h2', { text: 'Errors by class' }),
-    table('errors by class', ['Class', 'Items', ''], status.quarantine.map((q) => [q.errorClass, count(q.count),
-      el('span', {}, el('a', { href: `#/runs/${encodeURIComponent(id)}/quarantine?errorClass=${encodeURIComponent(q.errorClass)}`, text: 'Show items' }), ' ',
-        writeButton({ text: `Replay ${q.errorClass}…`, onclick: () => confirmReplay({ errorClass: q.errorClass }, `all ${count(q.count)} open items of class ${q.errorClass}`) }))])),
+    table(
+      'errors by class',
+      ['Class', 'Items', ''],
+      status.quarantine.map((q) => [
+        q.errorClass,
+        count(q.count),
+        el(
+          'span',
+          {},
+          el('a', {
+            href: `#/runs/${encodeURIComponent(id)}/quarantine?errorClass=${encodeURIComponent(q.errorClass)}`,
+            text: 'Show items',
+          }),
+          ' ',
+          writeButton({
+            text: `Replay ${q.errorClass}…`,
+            onclick: () => confirmReplay({ errorClass: q.errorClass }, `all ${count(q.count)} open items of class ${q.errorClass}`),
+          }),
+        ),
+      ]),
+    ),
     el('h2', { text: 'SLO alerts' }),
-    table('SLO alerts', ['Alert', 'State', 'Severity', 'Since', 'Summary'], status.alerts.map((a) => [`${a.slo}/${a.tier}`, el('span', { class: a.state === 'firing' ? 'alert-firing' : '', text: a.state }), a.severity, whenCell(a.since), a.summary])),
+    table(
+      'SLO alerts',
+      ['Alert', 'State', 'Severity', 'Since', 'Summary'],
+      status.alerts.map((a) => [
+        `${a.slo}/${a.tier}`,
+        el('span', { class: a.state === 'firing' ? 'alert-firing' : '', text: a.state }),
+        a.severity,
+        whenCell(a.since),
+        a.summary,
+      ]),
+    ),
     el('h2', { text: 'Partitions' }),
-    table('partitions', ['#', 'State', 'Range', 'Received', 'Processed', 'Quarantined', 'Worker'], status.partitions.map((p) => [p.index, p.state, p.label || '', count(p.counts.received), count(p.counts.processed), count(p.counts.quarantined), p.leaseOwner || '']), [2, 6]),
+    table(
+      'partitions',
+      ['#', 'State', 'Range', 'Received', 'Processed', 'Quarantined', 'Worker'],
+      status.partitions.map((p) => [
+        p.index,
+        p.state,
+        p.label || '',
+        count(p.counts.received),
+        count(p.counts.processed),
+        count(p.counts.quarantined),
+        p.leaseOwner || '',
+      ]),
+      [2, 6],
+    ),
     el('h2', { text: 'Throttle decisions' }),
-    table('throttle decisions', ['At', 'Decision', 'Reason', 'Worker'], status.decisions.map((d) => [whenCell(d.at), d.kind, d.reason, d.worker]), [3]),
+    table(
+      'throttle decisions',
+      ['At', 'Decision', 'Reason', 'Worker'],
+      status.decisions.map((d) => [whenCell(d.at), d.kind, d.reason, d.worker]),
+      [3],
+    ),
     el('h2', { text: 'Transitions' }),
-    table('transitions', ['At', 'From', 'To', 'Actor', 'Reason'], status.transitions.map((t) => [whenCell(t.at), t.from || '∅', t.to, t.actor, t.reason])),
+    table(
+      'transitions',
+      ['At', 'From', 'To', 'Actor', 'Reason'],
+      status.transitions.map((t) => [whenCell(t.at), t.from || '∅', t.to, t.actor, t.reason]),
+    ),
   );
 }
 
 /** Replays quarantined items after saying what will happen; a replay that leaves items failing is an error. */
 function confirmReplay(selector, what) {
   const runId = state.route.id;
-  confirmThen({ title: 'Replay quarantined items?', yes: 'Replay now', text: `This server processes ${what} again now, while you wait. Items that succeed leave the quarantine and count as processed; items that fail again stay quarantined with the new error.` }, async (reason) => {
-    try {
-      const r = await api(`/runs/${encodeURIComponent(runId)}/quarantine/replay`, { method: 'POST', body: JSON.stringify({ ...selector, ...(reason ? { reason } : {}) }) });
-      announce(`Replayed ${r.replayed} of ${r.attempted}${r.stillFailing > 0 ? `; ${r.stillFailing} still failing (still quarantined).` : '.'}`, r.stillFailing > 0 || r.attempted === 0 ? 'error' : 'ok');
-      if (state.route?.page === 'run') await refreshDetail();
-      else if (state.route?.page === 'quarantine') await loadQuarantine();
-    } catch (error) {
-      announce(error.message, 'error');
-    }
-  });
+  confirmThen(
+    {
+      title: 'Replay quarantined items?',
+      yes: 'Replay now',
+      text: `This server processes ${what} again now, while you wait. Items that succeed leave the quarantine and count as processed; items that fail again stay quarantined with the new error.`,
+    },
+    async (reason) => {
+      try {
+        const r = await api(`/runs/${encodeURIComponent(runId)}/quarantine/replay`, {
+          method: 'POST',
+          body: JSON.stringify({ ...selector, ...(reason ? { reason } : {}) }),
+        });
+        announce(
+          `Replayed ${r.replayed} of ${r.attempted}${r.stillFailing > 0 ? `; ${r.stillFailing} still failing (still quarantined).` : '.'}`,
+          r.stillFailing > 0 || r.attempted === 0 ? 'error' : 'ok',
+        );
+        if (state.route?.page === 'run') await refreshDetail();
+        else if (state.route?.page === 'quarantine') await loadQuarantine();
+      } catch (error) {
+        announce(error.message, 'error');
+      }
+    },
+  );
 }
 
 function chartWidth(target) {
@@ -654,12 +984,34 @@ function drawCharts() {
   if (state.charts.length === 0) {
     const rateTarget = document.getElementById('chart-rate');
     const durationTarget = document.getElementById('chart-duration');
-    state.charts.push(new uPlot({
-      width: chartWidth(rateTarget), height: 200,
-      series: [{}, { label: 'processed/s', stroke: '#0969da', width: 1.5, scale: 'processed' }, { label: 'skipped/s', stroke: '#9a6700', width: 1, dash: [4, 4], scale: 'skipped' }],
-      axes: [{}, { scale: 'processed', size: 55 }, { scale: 'skipped', side: 1, size: 55, grid: { show: false } }],
-    }, [xs, processed, skipped], rateTarget));
-    state.charts.push(new uPlot({ width: chartWidth(durationTarget), height: 200, series: [{}, { label: 'ms', stroke: '#0969da', width: 1.5 }], axes: [{}, { size: 55 }] }, [xs, ms], durationTarget));
+    state.charts.push(
+      new uPlot(
+        {
+          width: chartWidth(rateTarget),
+          height: 200,
+          series: [
+            {},
+            { label: 'processed/s', stroke: '#0969da', width: 1.5, scale: 'processed' },
+            { label: 'skipped/s', stroke: '#9a6700', width: 1, dash: [4, 4], scale: 'skipped' },
+          ],
+          axes: [{}, { scale: 'processed', size: 55 }, { scale: 'skipped', side: 1, size: 55, grid: { show: false } }],
+        },
+        [xs, processed, skipped],
+        rateTarget,
+      ),
+    );
+    state.charts.push(
+      new uPlot(
+        {
+          width: chartWidth(durationTarget),
+          height: 200,
+          series: [{}, { label: 'ms', stroke: '#0969da', width: 1.5 }],
+          axes: [{}, { size: 55 }],
+        },
+        [xs, ms],
+        durationTarget,
+      ),
+    );
   } else {
     state.charts[0].setData([xs, processed, skipped]);
     state.charts[1].setData([xs, ms]);
@@ -683,21 +1035,52 @@ async function showQuarantine(id) {
   const status = await api(`/runs/${enc}`);
   state.run = status.run;
   const classes = status.quarantine.map((q) => q.errorClass);
-  const filters = el('form', { class: 'controls', 'aria-label': 'filter quarantine', onsubmit: (event) => {
-    event.preventDefault();
-    const data = new FormData(event.target);
-    const q = new URLSearchParams();
-    if (data.get('errorClass')) q.set('errorClass', String(data.get('errorClass')));
-    if (data.get('status') !== 'open') q.set('status', String(data.get('status')));
-    location.hash = `#/runs/${enc}/quarantine${q.toString() ? `?${q}` : ''}`;
-  } },
-  el('label', {}, 'Error class', el('select', { name: 'errorClass' }, el('option', { value: '', text: 'all' }), [...new Set([...classes, ...(route.errorClass ? [route.errorClass] : [])])].map((c) => el('option', { value: c, text: c, selected: c === route.errorClass })))),
-  el('label', {}, 'Status', el('select', { name: 'status' }, ['open', 'replayed'].map((s) => el('option', { value: s, text: s, selected: s === route.status })))),
-  el('button', { type: 'submit', text: 'Filter' }));
+  const filters = el(
+    'form',
+    {
+      class: 'controls',
+      'aria-label': 'filter quarantine',
+      onsubmit: (event) => {
+        event.preventDefault();
+        const data = new FormData(event.target);
+        const q = new URLSearchParams();
+        if (data.get('errorClass')) q.set('errorClass', String(data.get('errorClass')));
+        if (data.get('status') !== 'open') q.set('status', String(data.get('status')));
+        location.hash = `#/runs/${enc}/quarantine${q.toString() ? `?${q}` : ''}`;
+      },
+    },
+    el(
+      'label',
+      {},
+      'Error class',
+      el(
+        'select',
+        { name: 'errorClass' },
+        el('option', { value: '', text: 'all' }),
+        [...new Set([...classes, ...(route.errorClass ? [route.errorClass] : [])])].map((c) =>
+          el('option', { value: c, text: c, selected: c === route.errorClass }),
+        ),
+      ),
+    ),
+    el(
+      'label',
+      {},
+      'Status',
+      el(
+        'select',
+        { name: 'status' },
+        ['open', 'replayed'].map((s) => el('option', { value: s, text: s, selected: s === route.status })),
+      ),
+    ),
+    el('button', { type: 'submit', text: 'Filter' }),
+  );
   document.getElementById('view').replaceChildren(
     el('p', {}, el('a', { href: `#/runs/${enc}`, text: `← Run ${id}` })),
     el('h1', { text: `Quarantine of ${status.run.backfill} · run ${id}` }),
-    el('p', { class: 'hint', text: `${count(status.run.counts.quarantined)} items quarantined in this run; open items by class: ${status.quarantine.map((q) => `${q.errorClass} ${count(q.count)}`).join(', ') || 'none'}.` }),
+    el('p', {
+      class: 'hint',
+      text: `${count(status.run.counts.quarantined)} items quarantined in this run; open items by class: ${status.quarantine.map((q) => `${q.errorClass} ${count(q.count)}`).join(', ') || 'none'}.`,
+    }),
     filters,
     el('p', { id: 'flash', role: 'status', 'aria-live': 'polite' }),
     el('div', { id: 'quarantine-list' }),
@@ -715,23 +1098,50 @@ async function loadQuarantine() {
   const { entries } = await api(`/runs/${enc}/quarantine?${q}`);
   const page = entries.slice(0, QUARANTINE_PAGE);
   const open = route.status === 'open';
-  document.getElementById('quarantine-list').replaceChildren(table('quarantine', ['Id', 'Item', 'Class', 'Attempts', 'Quarantined at', 'Error and payload', ''], page.map((entry) => [
-    String(entry.id), typeof entry.itemKey === 'string' ? entry.itemKey : JSON.stringify(entry.itemKey), entry.errorClass, String(entry.attempts), whenCell(entry.createdAt),
-    el('div', {}, el('div', { text: entry.message }), entry.payload === null ? el('span', { class: 'hint', text: 'no payload kept' })
-      : el('details', {}, el('summary', { text: 'payload' }), el('pre', { class: 'payload', text: prettyPayload(entry.payload) }))),
-    open ? writeButton({ text: 'Replay…', 'aria-label': `Replay item ${entry.id}`, onclick: () => confirmReplay({ ids: [entry.id] }, `quarantined item ${entry.id} (key ${JSON.stringify(entry.itemKey)})`) }) : '',
-  ]), [3]));
+  document.getElementById('quarantine-list').replaceChildren(
+    table(
+      'quarantine',
+      ['Id', 'Item', 'Class', 'Attempts', 'Quarantined at', 'Error and payload', ''],
+      page.map((entry) => [
+        String(entry.id),
+        typeof entry.itemKey === 'string' ? entry.itemKey : JSON.stringify(entry.itemKey),
+        entry.errorClass,
+        String(entry.attempts),
+        whenCell(entry.createdAt),
+        el(
+          'div',
+          {},
+          el('div', { text: entry.message }),
+          entry.payload === null
+            ? el('span', { class: 'hint', text: 'no payload kept' })
+            : el('details', {}, el('summary', { text: 'payload' }), el('pre', { class: 'payload', text: prettyPayload(entry.payload) })),
+        ),
+        open
+          ? writeButton({
+              text: 'Replay…',
+              'aria-label': `Replay item ${entry.id}`,
+              onclick: () => confirmReplay({ ids: [entry.id] }, `quarantined item ${entry.id} (key ${JSON.stringify(entry.itemKey)})`),
+            })
+          : '',
+      ]),
+      [3],
+    ),
+  );
   const base = new URLSearchParams();
   if (route.errorClass) base.set('errorClass', route.errorClass);
   if (route.status !== 'open') base.set('status', route.status);
   const link = (params) => `#/runs/${enc}/quarantine${params.toString() ? `?${params}` : ''}`;
   const next = new URLSearchParams(base);
   if (page.length) next.set('afterId', String(page.at(-1).id));
-  document.getElementById('quarantine-pager').replaceChildren(...[
-    route.afterId ? el('a', { href: link(base), text: '← First page' }) : null,
-    el('span', { class: 'hint', text: page.length ? `Entries ${page[0].id}–${page.at(-1).id}` : 'No entries.' }),
-    entries.length > QUARANTINE_PAGE ? el('a', { href: link(next), text: 'Next page →' }) : null,
-  ].filter(Boolean));
+  document
+    .getElementById('quarantine-pager')
+    .replaceChildren(
+      ...[
+        route.afterId ? el('a', { href: link(base), text: '← First page' }) : null,
+        el('span', { class: 'hint', text: page.length ? `Entries ${page[0].id}–${page.at(-1).id}` : 'No entries.' }),
+        entries.length > QUARANTINE_PAGE ? el('a', { href: link(next), text: 'Next page →' }) : null,
+      ].filter(Boolean),
+    );
 }
 
 function prettyPayload(text) {
@@ -748,7 +1158,14 @@ function parseRoute() {
   const [path, query = ''] = location.hash.replace(/^#/, '').split('?', 2);
   const q = new URLSearchParams(query);
   const quarantine = /^\/runs\/([^/]+)\/quarantine$/.exec(path);
-  if (quarantine) return { page: 'quarantine', id: decodeURIComponent(quarantine[1]), errorClass: q.get('errorClass') || '', status: q.get('status') === 'replayed' ? 'replayed' : 'open', afterId: Number(q.get('afterId')) || 0 };
+  if (quarantine)
+    return {
+      page: 'quarantine',
+      id: decodeURIComponent(quarantine[1]),
+      errorClass: q.get('errorClass') || '',
+      status: q.get('status') === 'replayed' ? 'replayed' : 'open',
+      afterId: Number(q.get('afterId')) || 0,
+    };
   const run = /^\/runs\/([^/]+)$/.exec(path);
   if (run) return { page: 'run', id: decodeURIComponent(run[1]) };
   return { page: 'runs', backfill: q.get('backfill') || '', state: q.get('state') || '', offset: Number(q.get('offset')) || 0 };
@@ -773,7 +1190,12 @@ async function start() {
     return;
   }
   const who = document.getElementById('whoami');
-  who.replaceChildren('Signed in as ', el('strong', { id: 'whoami-name', text: state.me.name }), ' ', el('span', { id: 'whoami-scope', class: `scope ${state.me.scope}`, text: state.me.scope }));
+  who.replaceChildren(
+    'Signed in as ',
+    el('strong', { id: 'whoami-name', text: state.me.name }),
+    ' ',
+    el('span', { id: 'whoami-scope', class: `scope ${state.me.scope}`, text: state.me.scope }),
+  );
   who.hidden = false;
   document.getElementById('login').hidden = true;
   document.getElementById('sign-out').hidden = false;
@@ -782,6 +1204,8 @@ async function start() {
   followEvents();
 }
 
-window.addEventListener('hashchange', () => { if (state.me) render(); });
+window.addEventListener('hashchange', () => {
+  if (state.me) render();
+});
 if (token()) start();
 else signOut();

@@ -41,7 +41,8 @@ function parseArgs(argv) {
     } else if (arg.startsWith('--')) fail(`unknown option ${arg}; use --at <HH:MM UTC or ISO instant>, --tz <IANA zone> and --probe`);
     else options.filters.push(arg);
   }
-  if (options.at === undefined) fail('--at is required: a UTC time of day such as --at 23:59, or an ISO instant such as --at 2026-12-31T23:59:00Z');
+  if (options.at === undefined)
+    fail('--at is required: a UTC time of day such as --at 23:59, or an ISO instant such as --at 2026-12-31T23:59:00Z');
   return options;
 }
 
@@ -56,7 +57,8 @@ function targetInstant(at, now) {
   }
   // An instant must say its zone: a bare local time would mean a different instant in every zone.
   const instant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at) ? Date.parse(at) : NaN;
-  if (Number.isNaN(instant)) fail(`--at must be a UTC time of day as HH:MM (e.g. 23:59) or an ISO instant with a zone (e.g. 2026-12-31T23:59:00Z), got "${at}"`);
+  if (Number.isNaN(instant))
+    fail(`--at must be a UTC time of day as HH:MM (e.g. 23:59) or an ISO instant with a zone (e.g. 2026-12-31T23:59:00Z), got "${at}"`);
   return instant;
 }
 
@@ -71,12 +73,16 @@ function checkZone(tz) {
 const options = parseArgs(process.argv.slice(2));
 if (options.tz !== undefined) checkZone(options.tz);
 const library = LIBRARY_CANDIDATES.find((path) => existsSync(path));
-if (!library) fail(`libfaketime not found (looked in ${LIBRARY_CANDIDATES.join(', ')}); install it with "apt-get install -y faketime" or set SLUICE_FAKETIME_LIB`);
+if (!library)
+  fail(
+    `libfaketime not found (looked in ${LIBRARY_CANDIDATES.join(', ')}); install it with "apt-get install -y faketime" or set SLUICE_FAKETIME_LIB`,
+  );
 
 const now = Date.now();
 // Already under a moved clock (a test of this script inside a moved run): libfaketime's offset is
 // from the real clock, and the one given here replaces the outer one, so it must include it.
-const outerSeconds = /^[+-]\d+$/.test(process.env.FAKETIME ?? '') && process.env.LD_PRELOAD?.includes('faketime') ? Number(process.env.FAKETIME) : 0;
+const outerSeconds =
+  /^[+-]\d+$/.test(process.env.FAKETIME ?? '') && process.env.LD_PRELOAD?.includes('faketime') ? Number(process.env.FAKETIME) : 0;
 // Whole seconds (what libfaketime takes), rounded up: the moved clock starts at the target, never before it.
 // The nearest HH:MM is taken from the real time (PostgreSQL's), not from an outer moved clock:
 // from an outer 23:59, 11:59 is as near one way as the other, but not from the real time.
@@ -93,10 +99,19 @@ const env = {
   FAKETIME_DONT_FAKE_MONOTONIC: '1',
   ...(options.tz !== undefined ? { TZ: options.tz } : {}),
 };
-const probe = spawnSync(process.execPath, ['-e', 'process.stdout.write(new Date().toISOString() + " " + Intl.DateTimeFormat().resolvedOptions().timeZone)'], { env, encoding: 'utf8' });
+const probe = spawnSync(
+  process.execPath,
+  ['-e', 'process.stdout.write(new Date().toISOString() + " " + Intl.DateTimeFormat().resolvedOptions().timeZone)'],
+  { env, encoding: 'utf8' },
+);
 if (probe.status !== 0) fail(`node does not start under libfaketime (${library}): ${probe.stderr.trim()}`);
-console.log(`run-tests-at: clock moved by ${offsetSeconds} s to ${probe.stdout} (real ${new Date(realNow).toISOString()}); PostgreSQL's clock is not moved`);
+console.log(
+  `run-tests-at: clock moved by ${offsetSeconds} s to ${probe.stdout} (real ${new Date(realNow).toISOString()}); PostgreSQL's clock is not moved`,
+);
 if (options.probe) process.exit(0);
 
-const result = spawnSync(process.execPath, [new URL('run-tests.mjs', import.meta.url).pathname, ...options.filters], { stdio: 'inherit', env });
+const result = spawnSync(process.execPath, [new URL('run-tests.mjs', import.meta.url).pathname, ...options.filters], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(result.status ?? 1);

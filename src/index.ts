@@ -8,7 +8,16 @@ export { createSluice } from './core/engine.js';
 export type { Sluice, SluiceOptions, RunStatus, PartitionStatus, ReplayResult, EnqueueResult } from './core/sluice.js';
 export type { Stalled } from './core/lease-liveness.js';
 export type { RunHandle, RunEvents, RunOutcome, StartOptions, ProgressSnapshot, BatchEvent } from './core/run-handle.js';
-export type { RunRecord, PartitionRecord, TransitionRecord, QuarantineRecord, RunOptions, RunParams, RetryPolicy, WorkerIdentity } from './core/run.js';
+export type {
+  RunRecord,
+  PartitionRecord,
+  TransitionRecord,
+  QuarantineRecord,
+  RunOptions,
+  RunParams,
+  RetryPolicy,
+  WorkerIdentity,
+} from './core/run.js';
 export type { RunState } from './core/run-state.js';
 /** Every run state, and those of a run that has not ended (pending, running, paused); `isRunState` checks a string. */
 export { RUN_STATES, OPEN_STATES, isRunState } from './core/run-state.js';

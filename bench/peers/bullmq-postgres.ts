@@ -15,7 +15,12 @@ export const adapter = bullmqAdapter({
   label: 'BullMQ 6.7.0 on PostgreSQL',
   queue: (name, options) => new Queue(name, { connection: connection(options.pgUrl, options.namespace) }, createPostgresBackend),
   worker: (name, options, processor, concurrency) =>
-    new Worker(name, async (job: { data: JobPayload }) => processor(job.data), { connection: connection(options.pgUrl, options.namespace), concurrency }, createPostgresBackend),
+    new Worker(
+      name,
+      async (job: { data: JobPayload }) => processor(job.data),
+      { connection: connection(options.pgUrl, options.namespace), concurrency },
+      createPostgresBackend,
+    ),
   async cleanUp(queue, options) {
     await queue.close();
     const admin = new pg.Client({ connectionString: options.pgUrl });

@@ -16,7 +16,11 @@ export const adapter = bullmqAdapter({
   label: 'BullMQ 6.7.0 on Redis',
   queue: (name, options) => new Queue<JobPayload>(name, { connection: connection(options.redisUrl), prefix: options.namespace }),
   worker: (name, options, processor, concurrency) =>
-    new Worker<JobPayload>(name, async (job) => processor(job.data), { connection: connection(options.redisUrl), prefix: options.namespace, concurrency }),
+    new Worker<JobPayload>(name, async (job) => processor(job.data), {
+      connection: connection(options.redisUrl),
+      prefix: options.namespace,
+      concurrency,
+    }),
   async cleanUp(queue) {
     await queue.obliterate({ force: true });
     await queue.close();

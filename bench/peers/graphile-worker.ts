@@ -43,7 +43,9 @@ export const adapter: PeerAdapter = {
   },
   async start(options: PeerStartOptions): Promise<PeerQueue> {
     const schema = options.namespace;
-    const preset = { worker: { connectionString: options.pgUrl, schema, logger: quietLogger, ...settings(options.shape, options.concurrency) } };
+    const preset = {
+      worker: { connectionString: options.pgUrl, schema, logger: quietLogger, ...settings(options.shape, options.concurrency) },
+    };
     const utils = await makeWorkerUtils({ preset });
     await utils.migrate();
     const runner = await run({
@@ -52,7 +54,9 @@ export const adapter: PeerAdapter = {
       taskList: { [TASK]: async (payload) => options.handle(payload as never) },
     });
     const count = async (where: string) =>
-      utils.withPgClient(async (client) => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}._private_jobs ${where}`)).rows[0]!.n));
+      utils.withPgClient(async (client) =>
+        Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}._private_jobs ${where}`)).rows[0]!.n),
+      );
     return {
       async enqueue(jobs) {
         await utils.addJobs(jobs.map((payload) => ({ identifier: TASK, payload })));

@@ -40,13 +40,23 @@ export const adapter: PeerAdapter = {
     await boss.start();
     await boss.createQueue(queue);
     for (let i = 0; i < workers; i++) {
-      await boss.work<never>(queue, { batchSize: batchSizeFor(options.shape), pollingIntervalSeconds: POLLING_INTERVAL_SECONDS }, async (jobs) => {
-        for (const job of jobs) await options.handle(job.data);
-      });
+      await boss.work<never>(
+        queue,
+        { batchSize: batchSizeFor(options.shape), pollingIntervalSeconds: POLLING_INTERVAL_SECONDS },
+        async (jobs) => {
+          for (const job of jobs) await options.handle(job.data);
+        },
+      );
     }
     const db = boss.getDb();
     const count = async (states: string) =>
-      Number(((await db.executeSql(`SELECT count(*) AS n FROM ${schema}.job WHERE name = $1 AND state IN (${states})`, [queue])) as { rows: Array<{ n: string }> }).rows[0]!.n);
+      Number(
+        (
+          (await db.executeSql(`SELECT count(*) AS n FROM ${schema}.job WHERE name = $1 AND state IN (${states})`, [queue])) as {
+            rows: Array<{ n: string }>;
+          }
+        ).rows[0]!.n,
+      );
     return {
       async enqueue(jobs) {
         await boss.insert(jobs.map((data) => ({ name: queue, data })));

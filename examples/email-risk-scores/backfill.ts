@@ -1,6 +1,12 @@
 import { coverage, defineBackfill, sqlKeyset } from 'sluice';
 
-export interface Email { id: number; sender: string; subject: string; body: string; received_at: string }
+export interface Email {
+  id: number;
+  sender: string;
+  subject: string;
+  body: string;
+  received_at: string;
+}
 
 /** Seed 000's scorer, deterministic: the same email always gets the same score. */
 export function riskScore(email: Email): number {
@@ -17,17 +23,31 @@ export function riskScore(email: Email): number {
 export const emailRiskScores = defineBackfill<Email>({
   name: 'email-risk-scores',
   description: 'score every email whose risk_score is NULL',
-  source: sqlKeyset({ table: 'emails', key: 'id', columns: ['id', 'sender', 'subject', 'body', 'received_at'], where: 'risk_score IS NULL', sinceColumn: 'received_at' }),
+  source: sqlKeyset({
+    table: 'emails',
+    key: 'id',
+    columns: ['id', 'sender', 'subject', 'body', 'received_at'],
+    where: 'risk_score IS NULL',
+    sinceColumn: 'received_at',
+  }),
   delivery: 'transactional',
   batchSize: 500,
   slo: {
     objectives: [
-      { name: 'batch-duration', description: 'p95 batch duration under 5 minutes (seed 000)', sli: { kind: 'batch-duration', thresholdSeconds: 300 }, objective: 0.95,
-        tiers: [{ name: 'p95-over-15m', severity: 'page', burnRate: 1, longWindow: '15m', for: '30m' }] },
+      {
+        name: 'batch-duration',
+        description: 'p95 batch duration under 5 minutes (seed 000)',
+        sli: { kind: 'batch-duration', thresholdSeconds: 300 },
+        objective: 0.95,
+        tiers: [{ name: 'p95-over-15m', severity: 'page', burnRate: 1, longWindow: '15m', for: '30m' }],
+      },
     ],
   },
   verify: [coverage({ name: 'coverage', table: 'emails', done: 'risk_score IS NOT NULL' })],
   async process(emails, ctx) {
-    await ctx.tx!.executeMany('UPDATE emails SET risk_score = ?, score_writes = score_writes + 1 WHERE id = ?', emails.map((e) => [riskScore(e), e.id]));
+    await ctx.tx!.executeMany(
+      'UPDATE emails SET risk_score = ?, score_writes = score_writes + 1 WHERE id = ?',
+      emails.map((e) => [riskScore(e), e.id]),
+    );
   },
 });

@@ -4,14 +4,30 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface FirehoseEvent { seq: number; eventId: string; type: 'view' | 'click' | 'purchase'; userId: number; at: string }
+export interface FirehoseEvent {
+  seq: number;
+  eventId: string;
+  type: 'view' | 'click' | 'purchase';
+  userId: number;
+  at: string;
+}
 
-export async function startFirehose(options: { days: number; perDay: number; now?: number }): Promise<{ url: string; total: number; close: () => Promise<void> }> {
+export async function startFirehose(options: {
+  days: number;
+  perDay: number;
+  now?: number;
+}): Promise<{ url: string; total: number; close: () => Promise<void> }> {
   const now = options.now ?? Date.now();
   const events: FirehoseEvent[] = [];
   const types = ['view', 'click', 'purchase'] as const;
   for (let i = 0; i < options.days * options.perDay; i++) {
-    const event: FirehoseEvent = { seq: events.length + 1, eventId: `ev-${i + 1}`, type: types[i % 3]!, userId: 1 + (i % 37), at: new Date(now - options.days * 86_400_000 + (i * 86_400_000) / options.perDay).toISOString() };
+    const event: FirehoseEvent = {
+      seq: events.length + 1,
+      eventId: `ev-${i + 1}`,
+      type: types[i % 3]!,
+      userId: 1 + (i % 37),
+      at: new Date(now - options.days * 86_400_000 + (i * 86_400_000) / options.perDay).toISOString(),
+    };
     events.push(event);
     if (i % 25 === 7) events.push({ ...event, seq: events.length + 1 }); // a re-sent event
   }
@@ -25,5 +41,9 @@ export async function startFirehose(options: { days: number; perDay: number; now
     res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(page.map((e) => JSON.stringify(e)).join('\n'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, total: events.length, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    total: events.length,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

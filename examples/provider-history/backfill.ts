@@ -24,7 +24,9 @@ export function providerHistory(options: { providerUrl: string; gatewayUrl: stri
   /** One page; a 401 refreshes the token and asks again, a 5xx fails the read (the engine retries it from the checkpoint). */
   async function page(path: string, installationId: string): Promise<{ items: ProviderItem[]; next: string | undefined }> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const response = await fetch(`${options.providerUrl}${path}`, { headers: { authorization: `Bearer ${await token(installationId, attempt > 0)}` } });
+      const response = await fetch(`${options.providerUrl}${path}`, {
+        headers: { authorization: `Bearer ${await token(installationId, attempt > 0)}` },
+      });
       rateLimit.observe(response);
       if (response.status === 401) continue;
       if (!response.ok) throw new IterableReadError(`provider answered HTTP ${response.status} for ${path}`);
@@ -36,12 +38,13 @@ export function providerHistory(options: { providerUrl: string; gatewayUrl: stri
 
   return defineBackfill<ProviderItem>({
     name: 'provider-history',
-    description: 'deliver an installation\'s history (pull requests, issues, releases) to the event gateway',
+    description: "deliver an installation's history (pull requests, issues, releases) to the event gateway",
     source: iterable<ProviderItem>({
       async *from(cursor, { child, params }) {
         const installationId = String(params.installationId);
         // The cursor is the last delivered id: a retry resumes at the page after it.
-        let path: string | undefined = `/installations/${installationId}/${child}s?since=${encodeURIComponent(String(params.since))}&after=${Number(cursor ?? 0)}`;
+        let path: string | undefined =
+          `/installations/${installationId}/${child}s?since=${encodeURIComponent(String(params.since))}&after=${Number(cursor ?? 0)}`;
         while (path) {
           const { items, next } = await page(path, installationId);
           yield* items;
@@ -63,7 +66,13 @@ export function providerHistory(options: { providerUrl: string; gatewayUrl: stri
         const response = await fetch(options.gatewayUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ deliveryId: ctx.idempotencyKey(item), entityType: item.entityType, installationId: item.installationId, id: item.id, title: item.title }),
+          body: JSON.stringify({
+            deliveryId: ctx.idempotencyKey(item),
+            entityType: item.entityType,
+            installationId: item.installationId,
+            id: item.id,
+            title: item.title,
+          }),
         });
         if (!response.ok) throw new Error(`gateway answered HTTP ${response.status}`);
       }

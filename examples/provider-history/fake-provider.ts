@@ -47,7 +47,9 @@ function itemsOf(installationId: string, entityType: EntityType, now: number, pe
   }));
 }
 
-export async function startFakeProvider(options: { perDay?: number; tokenUses?: number; failEvery?: number; start?: number } = {}): Promise<FakeProvider> {
+export async function startFakeProvider(
+  options: { perDay?: number; tokenUses?: number; failEvery?: number; start?: number } = {},
+): Promise<FakeProvider> {
   let offset = 0;
   const start = options.start ?? Date.now();
   const now = () => start + offset;
@@ -80,14 +82,20 @@ export async function startFakeProvider(options: { perDay?: number; tokenUses?: 
     }
     tokens.set(auth!, uses - 1);
     remaining = Math.max(0, remaining - 1);
-    const rate = { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(Math.floor(now() / 1000) + 3600) };
+    const rate = {
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': String(remaining),
+      'x-ratelimit-reset': String(Math.floor(now() / 1000) + 3600),
+    };
     if (stats.requests % failEvery === 0) {
       stats.errors += 1;
       return send(500, { message: 'Server Error' }, rate);
     }
     const since = Date.parse(url.searchParams.get('since') ?? '1970-01-01T00:00:00Z');
     const after = Number(url.searchParams.get('after') ?? 0);
-    const matching = itemsOf(list[1]!, list[2] as EntityType, now(), perDay).filter((item) => Date.parse(item.updated_at) >= since && item.id > after);
+    const matching = itemsOf(list[1]!, list[2] as EntityType, now(), perDay).filter(
+      (item) => Date.parse(item.updated_at) >= since && item.id > after,
+    );
     const page = matching.slice(0, PER_PAGE);
     const headers: Record<string, string> = { ...rate };
     if (matching.length > PER_PAGE) {
@@ -124,12 +132,14 @@ export async function startGateway(): Promise<Gateway> {
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => setTimeout(() => {
-      const event = JSON.parse(body) as { deliveryId: string; entityType: string };
-      if (failing.has(event.entityType)) return res.writeHead(503).end();
-      deliveries.set(event.deliveryId, (deliveries.get(event.deliveryId) ?? 0) + 1);
-      res.writeHead(202).end();
-    }, gateway.delayMs));
+    req.on('end', () =>
+      setTimeout(() => {
+        const event = JSON.parse(body) as { deliveryId: string; entityType: string };
+        if (failing.has(event.entityType)) return res.writeHead(503).end();
+        deliveries.set(event.deliveryId, (deliveries.get(event.deliveryId) ?? 0) + 1);
+        res.writeHead(202).end();
+      }, gateway.delayMs),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const gateway: Gateway = {

@@ -15,19 +15,36 @@ const provider = await startFakeProvider();
 const gateway = await startGateway();
 // Sluice's clock follows the provider's, so that "ten days later" is ten days later for both.
 const clock: Clock = { ...systemClock, now: () => provider.now() };
-const example = await openExample(args.db as string | undefined, '.sluice/provider-history.db', [providerHistory({ providerUrl: provider.url, gatewayUrl: gateway.url })], clock);
+const example = await openExample(
+  args.db as string | undefined,
+  '.sluice/provider-history.db',
+  [providerHistory({ providerUrl: provider.url, gatewayUrl: gateway.url })],
+  clock,
+);
 const installationId = '42';
 let delivered = 0;
 
 async function trigger(step: string, depthDays: number): Promise<void> {
   const since = new Date(provider.now() - depthDays * DAY).toISOString();
-  const outcome = await (await example.sluice.start('provider-history', { newRun: true, params: { installationId, since, depthDays } })).done;
+  const outcome = await (await example.sluice.start('provider-history', { newRun: true, params: { installationId, since, depthDays } }))
+    .done;
   const status = await example.sluice.status(outcome.runId);
   const unique = gateway.deliveries.size;
   report('step', {
-    step, depthDays, state: outcome.state, counts: outcome.counts,
-    children: status.children?.map((c) => ({ child: c.child, outcome: c.outcome, success: c.counts.processed, error: c.counts.quarantined, skipped: c.counts.skipped })),
-    newDeliveries: unique - delivered, deliveries: unique, duplicates: gateway.duplicates(),
+    step,
+    depthDays,
+    state: outcome.state,
+    counts: outcome.counts,
+    children: status.children?.map((c) => ({
+      child: c.child,
+      outcome: c.outcome,
+      success: c.counts.processed,
+      error: c.counts.quarantined,
+      skipped: c.counts.skipped,
+    })),
+    newDeliveries: unique - delivered,
+    deliveries: unique,
+    duplicates: gateway.duplicates(),
   });
   delivered = unique;
 }
@@ -47,7 +64,11 @@ try {
   const since = new Date(provider.now() - 120 * DAY).toISOString();
   const handle = await example.sluice.start('provider-history', { newRun: true, params: { installationId, since, depthDays: 120 } });
   await new Promise<void>((resolve) => handle.on('batch', () => resolve()));
-  const cancelled = await example.sluice.cancelByKey({ name: 'installationId', value: installationId }, 'connection-deleted', 'installation 42 was disconnected');
+  const cancelled = await example.sluice.cancelByKey(
+    { name: 'installationId', value: installationId },
+    'connection-deleted',
+    'installation 42 was disconnected',
+  );
   const outcome = await handle.done;
   report('deleted', { cancelled: cancelled.map((r) => r.id), state: outcome.state, duplicates: gateway.duplicates() });
   report('provider', { ...provider.stats });

@@ -18,7 +18,10 @@ export interface ExampleContext {
 /** Parses the example's flags (plus `--db`), refusing unknown ones with a clear message. */
 export function flags(options: NonNullable<ParseArgsConfig['options']>, usage: string): Record<string, string | boolean | undefined> {
   try {
-    return parseArgs({ options: { db: { type: 'string' }, ...options }, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ options: { db: { type: 'string' }, ...options }, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\nusage: ${usage}\n`);
     process.exit(2);
@@ -28,9 +31,16 @@ export function flags(options: NonNullable<ParseArgsConfig['options']>, usage: s
 // biome-ignore lint/suspicious/noExplicitAny: definitions of every item type in one list (process takes T, so unknown would refuse them)
 type AnyDefinition = BackfillDefinition<any>;
 
-export async function openExample(db: string | undefined, defaultFile: string, backfills: readonly AnyDefinition[], clock?: Clock): Promise<ExampleContext> {
+export async function openExample(
+  db: string | undefined,
+  defaultFile: string,
+  backfills: readonly AnyDefinition[],
+  clock?: Clock,
+): Promise<ExampleContext> {
   const location = db ?? resolve(defaultFile);
-  const store = /^postgres(ql)?:\/\//.test(location) ? await openPostgresStore({ connectionString: location }) : await openSqliteStore(location);
+  const store = /^postgres(ql)?:\/\//.test(location)
+    ? await openPostgresStore({ connectionString: location })
+    : await openSqliteStore(location);
   const sluice = createSluice({ store, backfills, ...(clock ? { clock } : {}) });
   return {
     store,
@@ -46,12 +56,16 @@ export async function openExample(db: string | undefined, defaultFile: string, b
 
 /** Whether the store's database has this table (the examples create theirs on first use). */
 export async function tableExists(example: ExampleContext, table: string): Promise<boolean> {
-  if (example.dialect === 'sqlite') return (await example.sql.query('SELECT 1 FROM sqlite_schema WHERE type = ? AND name = ?', ['table', table])).length > 0;
+  if (example.dialect === 'sqlite')
+    return (await example.sql.query('SELECT 1 FROM sqlite_schema WHERE type = ? AND name = ?', ['table', table])).length > 0;
   return (await example.sql.query<{ found: boolean }>('SELECT to_regclass(?) IS NOT NULL AS found', [table]))[0]!.found;
 }
 
 /** Runs DDL or writes in one transaction on the store's database. */
-export async function write(store: Store, statements: ReadonlyArray<string | [string, ReadonlyArray<ReadonlyArray<unknown>>]>): Promise<void> {
+export async function write(
+  store: Store,
+  statements: ReadonlyArray<string | [string, ReadonlyArray<ReadonlyArray<unknown>>]>,
+): Promise<void> {
   await store.transaction(async (tx) => {
     for (const statement of statements) {
       if (typeof statement === 'string') await tx.sql.execute(statement);

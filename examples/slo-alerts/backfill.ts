@@ -1,7 +1,10 @@
 import { defineBackfill, iterable, PermanentError } from 'sluice';
 
 /** The degradation the example plays: how slow a full batch is, and what share of items fails (a block of ids in every hundred). */
-export interface Degradation { batchDelayMs: number; failPercent: number }
+export interface Degradation {
+  batchDelayMs: number;
+  failPercent: number;
+}
 
 /**
  * Seed 003's alerts for a backfill: latency (a batch over 300 ms is bad; 99 % must be good) and
@@ -16,14 +19,24 @@ export function sloAlertsBackfill(items: number, degradation: Degradation) {
   return defineBackfill<{ id: number }>({
     name: 'slo-alerts',
     description: 'a backfill whose latency and errors are watched by burn-rate alerts',
-    source: iterable({ from: (c) => Array.from({ length: Math.max(0, items - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.id, count: () => items }),
+    source: iterable({
+      from: (c) => Array.from({ length: Math.max(0, items - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })),
+      cursorOf: (i) => i.id,
+      count: () => items,
+    }),
     key: (i) => i.id,
     batchSize: 20,
     maxFailureRatio: 1,
     retry: { attempts: 1 },
     slo: {
       objectives: [
-        { name: 'latency', description: 'batches under 300 ms', sli: { kind: 'batch-duration', thresholdSeconds: 0.3 }, objective: 0.99, tiers },
+        {
+          name: 'latency',
+          description: 'batches under 300 ms',
+          sli: { kind: 'batch-duration', thresholdSeconds: 0.3 },
+          objective: 0.99,
+          tiers,
+        },
         { name: 'errors', description: 'at most 1 % of items fail', sli: { kind: 'error-ratio' }, objective: 0.99, tiers },
       ],
     },

@@ -20,7 +20,11 @@ try {
   writeFileSync(join(out, 'rules.yml'), sloRulesYaml([definition]));
   writeFileSync(join(out, 'dashboard.json'), `${JSON.stringify(grafanaDashboard([definition]), null, 2)}\n`);
   const promtool = spawnSync('promtool', ['check', 'rules', join(out, 'rules.yml')], { encoding: 'utf8' });
-  report('generated', { rules: join(out, 'rules.yml'), dashboard: join(out, 'dashboard.json'), promtool: promtool.error ? 'not installed' : promtool.status === 0 ? 'passed' : `failed: ${promtool.stdout}${promtool.stderr}` });
+  report('generated', {
+    rules: join(out, 'rules.yml'),
+    dashboard: join(out, 'dashboard.json'),
+    promtool: promtool.error ? 'not installed' : promtool.status === 0 ? 'passed' : `failed: ${promtool.stdout}${promtool.stderr}`,
+  });
 
   const monitor = new SloMonitor({ sluice: example.sluice, clock: systemClock, logger: silentLogger });
   const phase = async (name: string, next: Degradation) => {
@@ -29,8 +33,15 @@ try {
     const outcome = await (await example.sluice.start('slo-alerts', { newRun: true, reprocess: 'all' })).done;
     const readings = await monitor.evaluate();
     report('phase', {
-      phase: name, state: outcome.state, counts: outcome.counts,
-      alerts: readings.map((r) => ({ alert: `${r.slo}/${r.tier}`, severity: r.severity, state: r.state, burn: Math.round(r.burnLong * 10) / 10 })),
+      phase: name,
+      state: outcome.state,
+      counts: outcome.counts,
+      alerts: readings.map((r) => ({
+        alert: `${r.slo}/${r.tier}`,
+        severity: r.severity,
+        state: r.state,
+        burn: Math.round(r.burnLong * 10) / 10,
+      })),
     });
   };
   await phase('healthy', { batchDelayMs: 0, failPercent: 0 });

@@ -1,7 +1,11 @@
 import { coverage, defineBackfill, parity, sqlKeyset, uniqueness, type SqlTransaction } from 'sluice';
 
 /** A raw snapshot row as the game server archived it: a JSON payload, sometimes truncated. */
-export interface RawSnapshot { id: number; captured_at: string; payload: string }
+export interface RawSnapshot {
+  id: number;
+  captured_at: string;
+  payload: string;
+}
 
 interface PlayerSnapshot {
   player: { id: number; name: string; level: number };
@@ -36,13 +40,22 @@ function parse(row: RawSnapshot): PlayerSnapshot {
  */
 export async function normalize(tx: SqlTransaction, row: RawSnapshot): Promise<void> {
   const { player, inventory } = parse(row);
-  await tx.execute(`INSERT INTO players (id, name, level, snapshot_id) VALUES (?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level, snapshot_id = excluded.snapshot_id`, [player.id, player.name, player.level, row.id]);
+  await tx.execute(
+    `INSERT INTO players (id, name, level, snapshot_id) VALUES (?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level, snapshot_id = excluded.snapshot_id`,
+    [player.id, player.name, player.level, row.id],
+  );
   for (const { item, qty } of inventory) {
-    const created = await tx.execute('INSERT INTO catalog (id, name, placeholder) VALUES (?, ?, 1) ON CONFLICT (id) DO NOTHING', [item, `unknown item ${item}`]);
+    const created = await tx.execute('INSERT INTO catalog (id, name, placeholder) VALUES (?, ?, 1) ON CONFLICT (id) DO NOTHING', [
+      item,
+      `unknown item ${item}`,
+    ]);
     if (created.changes > 0) await tx.execute('INSERT INTO placeholders (item_id, snapshot_id) VALUES (?, ?)', [item, row.id]);
-    await tx.execute(`INSERT INTO inventory (player_id, item_id, qty) VALUES (?, ?, ?)
-      ON CONFLICT (player_id, item_id) DO UPDATE SET qty = excluded.qty`, [player.id, item, qty]);
+    await tx.execute(
+      `INSERT INTO inventory (player_id, item_id, qty) VALUES (?, ?, ?)
+      ON CONFLICT (player_id, item_id) DO UPDATE SET qty = excluded.qty`,
+      [player.id, item, qty],
+    );
   }
 }
 
@@ -58,7 +71,11 @@ export const snapshotEtl = defineBackfill<RawSnapshot>({
   // Malformed archives are expected (seed 001 saw some); a run pauses only past 10 % of them.
   maxFailureRatio: 0.1,
   verify: [
-    parity({ name: 'parity: one player per distinct well-formed snapshot player', source: "SELECT COUNT(DISTINCT player_id) FROM raw_snapshots WHERE player_id IS NOT NULL", target: 'SELECT COUNT(*) FROM players' }),
+    parity({
+      name: 'parity: one player per distinct well-formed snapshot player',
+      source: 'SELECT COUNT(DISTINCT player_id) FROM raw_snapshots WHERE player_id IS NOT NULL',
+      target: 'SELECT COUNT(*) FROM players',
+    }),
     uniqueness({ table: 'inventory', columns: ['player_id', 'item_id'] }),
     coverage({ name: 'every inventory item is in the catalog', table: 'inventory', done: 'item_id IN (SELECT id FROM catalog)' }),
   ],

@@ -33,7 +33,16 @@ try {
     ]);
   }
   const sample = await example.sluice.sample('snapshot-etl', { perBucket: 5, scan: 500 });
-  report('sample', { buckets: sample.buckets.map((b) => ({ bucket: b.bucket, items: b.items, bytes: b.bytes, processed: b.processed, quarantined: b.quarantined, errors: b.errors })) });
+  report('sample', {
+    buckets: sample.buckets.map((b) => ({
+      bucket: b.bucket,
+      items: b.items,
+      bytes: b.bytes,
+      processed: b.processed,
+      quarantined: b.quarantined,
+      errors: b.errors,
+    })),
+  });
   // A second `run.ts` on the same store finds the first run's success: starting it again is a
   // deliberate choice (newRun), and then the ledger skips every snapshot already normalized.
   const handle = await example.sluice.start('snapshot-etl').catch(async (error: unknown) => {

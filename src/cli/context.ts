@@ -1,7 +1,16 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { type BackfillDefinition, createSluice, type Logger, NotFoundError, parseDuration, type Sluice, type Store, UsageError } from '../index.js';
+import {
+  type BackfillDefinition,
+  createSluice,
+  type Logger,
+  NotFoundError,
+  parseDuration,
+  type Sluice,
+  type Store,
+  UsageError,
+} from '../index.js';
 import { openPostgresStore, type PostgresTimeouts } from '../postgres.js';
 import { INTEGRITY_CHECKS, type IntegrityCheck, openSqliteStore } from '../sqlite.js';
 import { findConfig, loadConfig } from './config.js';
@@ -45,7 +54,9 @@ export function dbPathOf(flags: GlobalFlags): string {
 function refuseUnservedUrl(db: string, what: string): void {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(db)?.[1];
   if (scheme === undefined) return;
-  throw new UsageError(`${what} ${db}: Sluice has no store for "${scheme}://" URLs; give postgres://… (or postgresql://…) for a PostgreSQL store, or a file path for an SQLite store`);
+  throw new UsageError(
+    `${what} ${db}: Sluice has no store for "${scheme}://" URLs; give postgres://… (or postgresql://…) for a PostgreSQL store, or a file path for an SQLite store`,
+  );
 }
 
 export function isPostgresUrl(db: string): boolean {
@@ -62,18 +73,25 @@ export function isPostgresUrl(db: string): boolean {
 export async function openStore(db: string): Promise<Store> {
   if (!isPostgresUrl(db)) return openSqliteStore(db, { integrityCheck: integrityCheckOf(process.env) });
   const schema = process.env.SLUICE_PG_SCHEMA;
-  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) throw new UsageError(`SLUICE_PG_SCHEMA must be a plain identifier, got "${schema}"`);
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema))
+    throw new UsageError(`SLUICE_PG_SCHEMA must be a plain identifier, got "${schema}"`);
   const prepared = process.env.SLUICE_PG_PREPARED;
   if (prepared !== undefined && !['true', 'false', '1', '0'].includes(prepared)) {
-    throw new UsageError(`SLUICE_PG_PREPARED must be true or false, got "${prepared}" (false: behind PgBouncer in transaction mode without prepared-statement support)`);
+    throw new UsageError(
+      `SLUICE_PG_PREPARED must be true or false, got "${prepared}" (false: behind PgBouncer in transaction mode without prepared-statement support)`,
+    );
   }
   const asyncCommit = process.env.SLUICE_PG_ASYNC_COMMIT;
   if (asyncCommit !== undefined && !['true', 'false', '1', '0'].includes(asyncCommit)) {
-    throw new UsageError(`SLUICE_PG_ASYNC_COMMIT must be true or false, got "${asyncCommit}" (false: batch transactions wait for their WAL flush)`);
+    throw new UsageError(
+      `SLUICE_PG_ASYNC_COMMIT must be true or false, got "${asyncCommit}" (false: batch transactions wait for their WAL flush)`,
+    );
   }
   const poolSize = process.env.SLUICE_PG_POOL_SIZE;
   if (poolSize !== undefined && !/^[1-9][0-9]{0,3}$/.test(poolSize)) {
-    throw new UsageError(`SLUICE_PG_POOL_SIZE must be a whole number of connections from 1 to 9999, got "${poolSize}" (each lane uses up to 2: give 2 × --concurrency + 2)`);
+    throw new UsageError(
+      `SLUICE_PG_POOL_SIZE must be a whole number of connections from 1 to 9999, got "${poolSize}" (each lane uses up to 2: give 2 × --concurrency + 2)`,
+    );
   }
   return openPostgresStore({
     connectionString: db,
@@ -92,7 +110,10 @@ export function postgresTimeoutsFromEnv(env: NodeJS.ProcessEnv): PostgresTimeout
     if (value === undefined || value === '') return undefined;
     if (mayBeZero && value.trim() === '0') return 0;
     const ms = parseDuration(value, name);
-    if (ms <= 0) throw new UsageError(`${name} must be a duration above 0 like 500ms, 10s or 2m${mayBeZero ? ' (or 0: no bound)' : ''}, got "${value}"`);
+    if (ms <= 0)
+      throw new UsageError(
+        `${name} must be a duration above 0 like 500ms, 10s or 2m${mayBeZero ? ' (or 0: no bound)' : ''}, got "${value}"`,
+      );
     return ms;
   };
   const timeouts: PostgresTimeouts = {
@@ -115,7 +136,8 @@ function integrityCheckOf(env: NodeJS.ProcessEnv): IntegrityCheck {
 }
 
 /** What to do when no backfill is defined (the demo's comes only with `sluice demo`). */
-export const NO_BACKFILLS_HINT = 'no backfills are defined: add them to sluice.config.ts (or pass --config FILE); `sluice demo` runs the built-in demo';
+export const NO_BACKFILLS_HINT =
+  'no backfills are defined: add them to sluice.config.ts (or pass --config FILE); `sluice demo` runs the built-in demo';
 
 /** What a command needs of its context. */
 export interface ContextOptions {

@@ -8,7 +8,11 @@ import { attachProgress, othersGoOn, printOutcome } from './output.js';
  * them and leaves the run running, else pauses the run. A second SIGINT exits at once (safe: every
  * checkpoint is a transaction, so at most the batches in flight are redone).
  */
-export async function runInForeground(handle: RunHandle, interactive: boolean, extra?: (outcome: RunOutcome) => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<RunOutcome> {
+export async function runInForeground(
+  handle: RunHandle,
+  interactive: boolean,
+  extra?: (outcome: RunOutcome) => Record<string, unknown> | Promise<Record<string, unknown>>,
+): Promise<RunOutcome> {
   const finishProgress = attachProgress(handle, interactive);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -22,9 +26,14 @@ export async function runInForeground(handle: RunHandle, interactive: boolean, e
     handle.withdraw('signal', `received ${signal}`);
     // What the first signal does depends on who else works the run: say which, once known.
     handle.otherWorkers().then(
-      (others) => process.stderr.write(`\n${signal}: ${others.length === 0
-        ? 'finishing the batch in flight, then pausing'
-        : `finishing the batch in flight, then handing this process's partitions back: ${othersGoOn(others.length, handle.runId)}`}; press Ctrl-C again to stop at once\n`),
+      (others) =>
+        process.stderr.write(
+          `\n${signal}: ${
+            others.length === 0
+              ? 'finishing the batch in flight, then pausing'
+              : `finishing the batch in flight, then handing this process's partitions back: ${othersGoOn(others.length, handle.runId)}`
+          }; press Ctrl-C again to stop at once\n`,
+        ),
       () => process.stderr.write(`\n${signal}: finishing the batch in flight, then stopping; press Ctrl-C again to stop at once\n`),
     );
   };
@@ -67,7 +76,11 @@ export async function startWhenSlotFree(
         attempt = () => retry(runId);
         if (announced !== error.message) {
           announced = error.message;
-          process.stderr.write(options.interactive ? `${error.message}; waiting (Ctrl-C leaves it queued)\n` : `${JSON.stringify({ event: 'queued', runId, behind: error.behind, reason: error.message })}\n`);
+          process.stderr.write(
+            options.interactive
+              ? `${error.message}; waiting (Ctrl-C leaves it queued)\n`
+              : `${JSON.stringify({ event: 'queued', runId, behind: error.behind, reason: error.message })}\n`,
+          );
         }
         const slept = await new Promise<boolean>((resolve) => {
           if (stop.signal.aborted) return resolve(false);
@@ -75,7 +88,9 @@ export async function startWhenSlotFree(
           stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(false)), { once: true });
         });
         if (!slept) {
-          process.stderr.write(`run ${runId} stays pending (queued behind run ${error.behind}); \`sluice worker\` or \`sluice resume ${runId}\` starts it later\n`);
+          process.stderr.write(
+            `run ${runId} stays pending (queued behind run ${error.behind}); \`sluice worker\` or \`sluice resume ${runId}\` starts it later\n`,
+          );
           return undefined;
         }
       }

@@ -10,11 +10,14 @@ import { formatCount, formatDuration } from './output.js';
 /** A partition's line, and while it is leased, a second line about its lease. */
 export function partitionLines(p: PartitionStatus, now: number): string[] {
   const origin = p.splitFrom !== null ? `split from #${p.splitFrom}` : (p.label ?? '');
-  const where = p.remaining ? `owns ${cursorText(p.remaining.from, 'start')} → ${cursorText(p.remaining.to, 'end')}` : `cursor ${JSON.stringify(p.cursor)}`;
+  const where = p.remaining
+    ? `owns ${cursorText(p.remaining.from, 'start')} → ${cursorText(p.remaining.to, 'end')}`
+    : `cursor ${JSON.stringify(p.cursor)}`;
   const lines = [
     `  #${p.index}  ${p.state.padEnd(7)}  ${origin.padEnd(24)}  received ${formatCount(p.counts.received)}, processed ${formatCount(p.counts.processed)}, quarantined ${formatCount(p.counts.quarantined)}  ${where}${p.error ? `  error: ${p.error}` : ''}`,
   ];
-  if (p.state === 'running' && p.leaseOwner !== null) lines.push(`        lease: ${p.leaseOwner}, ${leaseText(p, now)}; last heartbeat ${ageText(p.heartbeatAgeMs)}`);
+  if (p.state === 'running' && p.leaseOwner !== null)
+    lines.push(`        lease: ${p.leaseOwner}, ${leaseText(p, now)}; last heartbeat ${ageText(p.heartbeatAgeMs)}`);
   return lines;
 }
 

@@ -1,4 +1,13 @@
-import { type KnobLayer, type Knobs, MAX_BATCH_DELAY_MS, parseDuration, parseProfile, parseSince, type ProfileName, UsageError } from '../index.js';
+import {
+  type KnobLayer,
+  type Knobs,
+  MAX_BATCH_DELAY_MS,
+  parseDuration,
+  parseProfile,
+  parseSince,
+  type ProfileName,
+  UsageError,
+} from '../index.js';
 
 /** Parses a flag that must be a positive integer, with a one-line error naming the flag. */
 export function positiveInteger(flag: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -57,7 +66,10 @@ export function parseRunFlags(raw: RawRunFlags, now = Date.now(), env: NodeJS.Pr
     ...(raw.follow === false ? { follow: false as const } : {}),
     dryRun: raw.dryRun === true,
     knobs,
-    throttleLayers: [envLayer(env), { source: 'command line', ...(profile ? { profile } : {}), knobs, knobSources: flagSources(knobs) }].filter((l) => l.profile || Object.keys(l.knobs).length > 0),
+    throttleLayers: [
+      envLayer(env),
+      { source: 'command line', ...(profile ? { profile } : {}), knobs, knobSources: flagSources(knobs) },
+    ].filter((l) => l.profile || Object.keys(l.knobs).length > 0),
   };
   if (raw.sample !== undefined) {
     if (raw.sample !== 'size-buckets') throw new UsageError(`--sample must be size-buckets, got "${raw.sample}"`);
@@ -66,7 +78,8 @@ export function parseRunFlags(raw: RawRunFlags, now = Date.now(), env: NodeJS.Pr
   } else if (raw.sampleSize !== undefined) {
     throw new UsageError('--sample-size goes with --dry-run --sample size-buckets');
   }
-  if (flags.maxItems !== undefined && flags.dryRun) throw new UsageError('--canary runs a real slice of the backfill; for a dry run use --dry-run --sample size-buckets');
+  if (flags.maxItems !== undefined && flags.dryRun)
+    throw new UsageError('--canary runs a real slice of the backfill; for a dry run use --dry-run --sample size-buckets');
   if (raw.since !== undefined) {
     parseSince(raw.since, now); // throws a UsageError naming the accepted forms
     flags.since = raw.since;
@@ -107,7 +120,10 @@ function delayMs(value: string, what: string): number {
 
 /** The batch delay's one bound, for a flag and an environment variable alike. */
 function withinBatchDelay(ms: number, what: string, value: string): number {
-  if (ms > MAX_BATCH_DELAY_MS) throw new UsageError(`${what} must be at most 1h (${MAX_BATCH_DELAY_MS} ms), got "${value}"`, { hint: 'for a longer stop, pause the run (`sluice pause`) and resume it later' });
+  if (ms > MAX_BATCH_DELAY_MS)
+    throw new UsageError(`${what} must be at most 1h (${MAX_BATCH_DELAY_MS} ms), got "${value}"`, {
+      hint: 'for a longer stop, pause the run (`sluice pause`) and resume it later',
+    });
   return ms;
 }
 
@@ -171,7 +187,18 @@ export function parseKeyArgument(text: string, flag = '--key'): { name: string; 
   return { name: text.slice(0, at), value: text.slice(at + 1) };
 }
 
-const VALUE_FLAGS = new Set(['--batch-size', '--concurrency', '--max-batches', '--rows', '--limit', '--since', '--id', '--batch-delay', '--max-memory', '--workers']);
+const VALUE_FLAGS = new Set([
+  '--batch-size',
+  '--concurrency',
+  '--max-batches',
+  '--rows',
+  '--limit',
+  '--since',
+  '--id',
+  '--batch-delay',
+  '--max-memory',
+  '--workers',
+]);
 
 /**
  * Commander reads `--batch-size -3` as two options. Joining such pairs into `--batch-size=-3`
@@ -195,6 +222,7 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
 /** `--metrics-port`: 0 (any free port) to 65535. */
 export function parsePort(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value.trim()) || Number(value) > 65_535) throw new UsageError(`${flag} must be a port number from 0 (any free port) to 65535, got "${value}"`);
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 65_535)
+    throw new UsageError(`${flag} must be a port number from 0 (any free port) to 65535, got "${value}"`);
   return Number(value);
 }

@@ -73,7 +73,9 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
     }
   };
   handle.on('started', (info) => {
-    process.stderr.write(`${info.resumed ? 'resuming' : 'starting'} run ${info.runId} of ${info.backfill}${info.dryRun ? ' (dry run: nothing is written)' : ''}\n`);
+    process.stderr.write(
+      `${info.resumed ? 'resuming' : 'starting'} run ${info.runId} of ${info.backfill}${info.dryRun ? ' (dry run: nothing is written)' : ''}\n`,
+    );
     if (info.throttle) process.stderr.write(`  ${info.throttle}\n`);
   });
   handle.on('progress', render);
@@ -89,8 +91,14 @@ export function attachProgress(handle: RunHandle, interactive: boolean): () => v
   handle.on('state', (s) => line(`${s.from} → ${s.to} (by ${s.actor}: ${s.reason})`));
   handle.on('quarantined', (q) => line(`quarantined ${q.count} item(s) of partition ${q.partition}: ${q.errorClass}`));
   handle.on('throttle', (t) => t.kind !== 'configured' && line(`throttle ${t.kind}: ${t.reason}`));
-  handle.on('following', (f) => line(`nothing left to claim here: following run ${f.runId} while ${f.otherWorkers.length} other worker${f.otherWorkers.length === 1 ? '' : 's'} finish${f.otherWorkers.length === 1 ? 'es' : ''} it (progress of the whole run)`));
-  handle.on('retry', (r) => line(`retrying a batch of partition ${r.partition} in ${r.delayMs} ms (attempt ${r.attempt} failed: ${r.errorClass}: ${r.message})`));
+  handle.on('following', (f) =>
+    line(
+      `nothing left to claim here: following run ${f.runId} while ${f.otherWorkers.length} other worker${f.otherWorkers.length === 1 ? '' : 's'} finish${f.otherWorkers.length === 1 ? 'es' : ''} it (progress of the whole run)`,
+    ),
+  );
+  handle.on('retry', (r) =>
+    line(`retrying a batch of partition ${r.partition} in ${r.delayMs} ms (attempt ${r.attempt} failed: ${r.errorClass}: ${r.message})`),
+  );
   // Other log lines (warnings, errors) go through the bar too.
   const writeLine = logSink.writeLine;
   logSink.writeLine = line;
@@ -125,7 +133,13 @@ export function printOutcome(outcome: RunOutcome, interactive: boolean, extra: R
   const runRate = perSecond(outcome.counts.received, outcome.activeMs);
   if (!interactive) {
     const { record: _record, pausedAsAsked: _pausedAsAsked, ...rest } = outcome;
-    jsonLine('summary', { ...rest, exitCode: exitCodeOfOutcome(outcome), itemsPerSecond: Math.round(rate), runItemsPerSecond: runRate === null ? null : Math.round(runRate), ...extra });
+    jsonLine('summary', {
+      ...rest,
+      exitCode: exitCodeOfOutcome(outcome),
+      itemsPerSecond: Math.round(rate),
+      runItemsPerSecond: runRate === null ? null : Math.round(runRate),
+      ...extra,
+    });
     return;
   }
   // A run with earlier executions or other workers: say what this invocation did and what the run did.

@@ -18,7 +18,9 @@ export function armShutdownDeadline(what: string, ms = SHUTDOWN_DEADLINE_MS): vo
   if (armed) return;
   armed = true;
   setTimeout(() => {
-    process.stderr.write(`${what}: could not stop cleanly within ${Math.round(ms / 1000)} s (the store does not answer); exiting now. Batches not committed are redone; the partitions held here are taken over when their leases expire\n`);
+    process.stderr.write(
+      `${what}: could not stop cleanly within ${Math.round(ms / 1000)} s (the store does not answer); exiting now. Batches not committed are redone; the partitions held here are taken over when their leases expire\n`,
+    );
     process.exit(ExitCode.failed);
   }, ms).unref();
 }

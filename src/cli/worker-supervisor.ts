@@ -55,7 +55,10 @@ export class WorkerSupervisor {
   }
 
   private spawn(slot: number): void {
-    const child = spawn(process.execPath, [SLUICE_BIN, ...this.options.args], { env: this.options.env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [SLUICE_BIN, ...this.options.args], {
+      env: this.options.env ?? process.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.running += 1;
     this.children.set(slot, child);
     let stderr = '';
@@ -69,7 +72,15 @@ export class WorkerSupervisor {
       const clean = code === 0;
       const respawn = !clean && !this.stopping && this.respawns < (this.options.maxRespawns ?? 50);
       if (!clean && !this.stopping && !respawn) this.gaveUp = true;
-      this.options.onEvent?.({ kind: 'exited', slot, pid: child.pid ?? 0, code, signal, respawn, stderrTail: stderr.trim().split('\n').slice(-3).join('\n') });
+      this.options.onEvent?.({
+        kind: 'exited',
+        slot,
+        pid: child.pid ?? 0,
+        code,
+        signal,
+        respawn,
+        stderrTail: stderr.trim().split('\n').slice(-3).join('\n'),
+      });
       if (respawn) {
         this.respawns += 1;
         this.running += 1; // the slot is spoken for while the replacement waits

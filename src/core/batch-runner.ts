@@ -3,7 +3,15 @@ import type { CoalescedCheckpoint } from './coalesced-checkpoint.js';
 import { type Counts, zeroCounts } from './counts.js';
 import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
-import { BatchAbortedError, CheckpointMovedError, errorClassOf, isTransientStoreError, LeaseLostError, messageOf, PermanentError } from './errors.js';
+import {
+  BatchAbortedError,
+  CheckpointMovedError,
+  errorClassOf,
+  isTransientStoreError,
+  LeaseLostError,
+  messageOf,
+  PermanentError,
+} from './errors.js';
 import { idempotencyKeyFor } from './idempotency.js';
 import { isolateFailures } from './isolate-failures.js';
 import { type FailedItem, type ItemOutcomes, ItemReports, type RetryItem, type Settled } from './item-reports.js';
@@ -125,7 +133,10 @@ export class BatchRunner {
       } catch (error) {
         // An aborted batch is a pause or a shutdown doing its job, not a failure.
         const aborted = error instanceof BatchAbortedError;
-        setAttributes(span, () => ({ 'sluice.batch.outcome': aborted ? 'aborted' : error instanceof LeaseLostError ? 'lease_lost' : 'failed', 'sluice.batch.attempt': batch.attempt }));
+        setAttributes(span, () => ({
+          'sluice.batch.outcome': aborted ? 'aborted' : error instanceof LeaseLostError ? 'lease_lost' : 'failed',
+          'sluice.batch.attempt': batch.attempt,
+        }));
         if (!aborted) recordError(span, error);
         throw error;
       } finally {
@@ -201,20 +212,23 @@ export class BatchRunner {
     const without = (todo: unknown[]) => (failedEarlier.size === 0 ? todo : todo.filter((item) => !failedEarlier.has(item)));
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       try {
-        return await store.transaction(async (tx) => {
-          const { todo, skipped } = await this.undelivered(tx, input.read.items);
-          const pending = without(todo);
-          const reports = this.reportsFor(pending);
-          if (pending.length > 0) await this.config.definition.process(pending, this.context(input, attempt, tx.sql, reports));
-          const call = reports.settle();
-          if (call.retry.length > 0 && attempt < retry.attempts) throw new ItemsToRetry(call);
-          settled.add(call, attempt);
-          settled.giveUp(call.retry, attempt);
-          const outcome = settled.outcome();
-          const delta = this.delta(input, skipped, outcome, malformed.length);
-          if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
-          return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
-        }, { rollback: this.config.dryRun, redoable: true });
+        return await store.transaction(
+          async (tx) => {
+            const { todo, skipped } = await this.undelivered(tx, input.read.items);
+            const pending = without(todo);
+            const reports = this.reportsFor(pending);
+            if (pending.length > 0) await this.config.definition.process(pending, this.context(input, attempt, tx.sql, reports));
+            const call = reports.settle();
+            if (call.retry.length > 0 && attempt < retry.attempts) throw new ItemsToRetry(call);
+            settled.add(call, attempt);
+            settled.giveUp(call.retry, attempt);
+            const outcome = settled.outcome();
+            const delta = this.delta(input, skipped, outcome, malformed.length);
+            if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
+            return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
+          },
+          { rollback: this.config.dryRun, redoable: true },
+        );
       } catch (error) {
         if (error instanceof ItemsToRetry) {
           // Its failed items stay failed; the others run again after the wait.
@@ -239,18 +253,25 @@ export class BatchRunner {
     }
     // The batch keeps failing: isolate the failing items under savepoints, commit the rest.
     this.throwIfAborted(input);
-    return store.transaction(async (tx) => {
-      const { todo, skipped } = await this.undelivered(tx, input.read.items);
-      await this.bisect(without(todo), lastError, settled, (subset, reports) => attemptOnce(() => tx.savepoint(async () => {
-        await this.config.definition.process([...subset], this.context(input, retry.attempts + 1, tx.sql, reports));
-      })));
-      // Aborted while bisecting: the failures may be the abort's; quarantine nothing, commit nothing.
-      this.throwIfAborted(input);
-      const outcome = settled.outcome();
-      const delta = this.delta(input, skipped, outcome, malformed.length);
-      if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
-      return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
-    }, { rollback: this.config.dryRun, redoable: true });
+    return store.transaction(
+      async (tx) => {
+        const { todo, skipped } = await this.undelivered(tx, input.read.items);
+        await this.bisect(without(todo), lastError, settled, (subset, reports) =>
+          attemptOnce(() =>
+            tx.savepoint(async () => {
+              await this.config.definition.process([...subset], this.context(input, retry.attempts + 1, tx.sql, reports));
+            }),
+          ),
+        );
+        // Aborted while bisecting: the failures may be the abort's; quarantine nothing, commit nothing.
+        this.throwIfAborted(input);
+        const outcome = settled.outcome();
+        const delta = this.delta(input, skipped, outcome, malformed.length);
+        if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
+        return { delta, ...(await this.checkpoint(tx, input, delta, outcome, malformed)) };
+      },
+      { rollback: this.config.dryRun, redoable: true },
+    );
   }
 
   // ---- shared pieces ------------------------------------------------------------------------
@@ -312,7 +333,9 @@ export class BatchRunner {
       this.throwIfAborted(batch);
     }
     this.throwIfAborted(batch);
-    await this.bisect(pending, lastError, settled, (subset, reports) => attemptOnce(() => definition.process([...subset], this.context(batch, retry.attempts + 1, tx, reports))));
+    await this.bisect(pending, lastError, settled, (subset, reports) =>
+      attemptOnce(() => definition.process([...subset], this.context(batch, retry.attempts + 1, tx, reports))),
+    );
     // Aborted while bisecting: the failures may be the abort's. Nothing is quarantined or recorded;
     // what the subsets delivered is delivered again on resume (at least once, under the same keys).
     this.throwIfAborted(batch);
@@ -348,17 +371,24 @@ export class BatchRunner {
   ): Promise<void> {
     const attempts = this.config.retry.attempts + 1;
     const reported: FailedItem[] = [];
-    const isolated = await isolateFailures(items, async (subset) => {
-      const reports = this.reportsFor(subset);
-      const error = await call(subset, reports);
-      if (error === undefined) {
-        const outcome = reports.settle();
-        reported.push(...outcome.failed, ...outcome.retry.map(({ item, error: e }) => ({ item, error: e })));
-      }
-      return error;
-    }, knownFailure ?? new Error('batch failed'));
+    const isolated = await isolateFailures(
+      items,
+      async (subset) => {
+        const reports = this.reportsFor(subset);
+        const error = await call(subset, reports);
+        if (error === undefined) {
+          const outcome = reports.settle();
+          reported.push(...outcome.failed, ...outcome.retry.map(({ item, error: e }) => ({ item, error: e })));
+        }
+        return error;
+      },
+      knownFailure ?? new Error('batch failed'),
+    );
     const failedHere = new Set(reported.map((r) => r.item));
-    settled.add({ succeeded: isolated.succeeded.filter((item) => !failedHere.has(item)), failed: [...isolated.failed, ...reported], retry: [] }, attempts);
+    settled.add(
+      { succeeded: isolated.succeeded.filter((item) => !failedHere.has(item)), failed: [...isolated.failed, ...reported], retry: [] },
+      attempts,
+    );
   }
 
   /** Waits before sending the items to retry again: the backoff, or the longest delay their provider advised. */
@@ -383,11 +413,23 @@ export class BatchRunner {
     return { todo, skipped: items.length - todo.length };
   }
 
-  private async checkpoint(tx: StoreTransaction, input: BatchInput, delta: Counts, outcome: Outcome, malformed: QuarantineEntryInput[]): Promise<CheckpointSeen> {
+  private async checkpoint(
+    tx: StoreTransaction,
+    input: BatchInput,
+    delta: Counts,
+    outcome: Outcome,
+    malformed: QuarantineEntryInput[],
+  ): Promise<CheckpointSeen> {
     return tx.checkpoint(this.checkpointWrite(input, delta, outcome, malformed));
   }
 
-  private checkpointWrite(input: BatchInput, delta: Counts, outcome: Outcome, malformed: QuarantineEntryInput[], succeededKeys?: ItemKey[]): CheckpointWrite {
+  private checkpointWrite(
+    input: BatchInput,
+    delta: Counts,
+    outcome: Outcome,
+    malformed: QuarantineEntryInput[],
+    succeededKeys?: ItemKey[],
+  ): CheckpointWrite {
     const { definition } = this.config;
     const failedEntries = this.quarantined(input, outcome, malformed);
     const ledgerKeys = definition.dedup ? (succeededKeys ?? outcome.succeeded.map((item) => this.keyOf(item))) : undefined;
@@ -400,7 +442,12 @@ export class BatchRunner {
       ledger: ledgerKeys && ledgerKeys.length > 0 ? { namespace: definition.ledgerNamespace, keys: ledgerKeys } : undefined,
       quarantine: failedEntries.length + malformed.length > 0 ? failedEntries.concat(malformed) : undefined,
       leaseMs: this.config.leaseMs,
-      stats: { worker: input.lease!.owner, startedAtMs: input.startedAtMs, finishedAtMs: this.config.clock.now(), ...(outcome.retries ? { retries: outcome.retries } : {}) },
+      stats: {
+        worker: input.lease!.owner,
+        startedAtMs: input.startedAtMs,
+        finishedAtMs: this.config.clock.now(),
+        ...(outcome.retries ? { retries: outcome.retries } : {}),
+      },
       ...(input.canary ? { canaryUsed: canaryUse(delta) } : {}),
     };
   }

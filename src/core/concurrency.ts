@@ -28,10 +28,13 @@ export function keysOf(definition: BackfillDefinition<unknown>, params: RunParam
       });
     }
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
-      throw new UsageError(`parameter ${name} is a concurrency key: it must be a string or a number, got ${Array.isArray(raw) ? 'an array' : typeof raw}`);
+      throw new UsageError(
+        `parameter ${name} is a concurrency key: it must be a string or a number, got ${Array.isArray(raw) ? 'an array' : typeof raw}`,
+      );
     }
     const value = String(raw);
-    if (!KEY_VALUE.test(value)) throw new UsageError(`parameter ${name} must be 1-200 printable characters, got ${JSON.stringify(value.slice(0, 40))}`);
+    if (!KEY_VALUE.test(value))
+      throw new UsageError(`parameter ${name} must be 1-200 printable characters, got ${JSON.stringify(value.slice(0, 40))}`);
     keys[name] = value;
   }
   return keys;

@@ -12,9 +12,7 @@ export function normalizeItemKey(value: unknown, backfill: string): ItemKey {
   if (typeof value === 'string' && value.length > 0) return value;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (typeof value === 'bigint') return value.toString();
-  throw new TypeError(
-    `backfill "${backfill}": key(item) must return a non-empty string or a finite number, got ${describeValue(value)}`,
-  );
+  throw new TypeError(`backfill "${backfill}": key(item) must return a non-empty string or a finite number, got ${describeValue(value)}`);
 }
 
 function describeValue(value: unknown): string {

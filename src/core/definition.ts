@@ -199,121 +199,270 @@ export const DEFAULT_MAX_FAILURE_RATIO = 0.01;
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 const positiveInt = (what: string) =>
-  z.number({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` })
+  z
+    .number({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` })
     .int({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` })
     .positive({ error: (i) => `${what} must be a positive integer, got ${describe(i.input)}` });
 
 /** The options `defineBackfill` takes (exported for the docs' reference test). */
-export const definitionSchema = z.object({
-  name: z.string({ error: 'name must be a string' }).regex(NAME_PATTERN, {
-    error: (i) => `name must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${describe(i.input)}`,
-  }),
-  description: z.string().optional(),
-  source: z.custom<Source<unknown>>((v) => isSource(v), {
-    error: 'source must be a Sluice source such as sqlKeyset(...), jsonl(...) or iterable(...)',
-  }),
-  key: z.custom<(item: unknown) => unknown>((v) => v === undefined || typeof v === 'function', { error: 'key must be a function (item) => string | number' }).optional(),
-  process: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', { error: 'process must be a function (batch, ctx) => Promise<void>' }),
-  delivery: z.enum(['transactional', 'at-least-once', 'idempotent'], { error: (i) => `delivery must be "transactional", "at-least-once" or "idempotent", got ${describe(i.input)}` }).optional(),
-  checkpointEvery: z
-    .object({
-      ms: positiveInt('checkpointEvery.ms').max(MAX_TIMER_MS, { error: (i) => `checkpointEvery.ms must be at most ${MAX_TIMER_MS}, got ${describe(i.input)}` }).optional(),
-      batches: positiveInt('checkpointEvery.batches').max(100_000, { error: 'checkpointEvery.batches must be at most 100000' }).optional(),
-    })
-    .strict()
-    .optional(),
-  dedup: z.boolean({ error: 'dedup must be true or false' }).optional(),
-  ledgerNamespace: z.string().regex(NAME_PATTERN, { error: 'ledgerNamespace must look like a backfill name' }).optional(),
-  batchSize: positiveInt('batchSize').max(100_000, { error: 'batchSize must be at most 100000' }).optional(),
-  concurrency: positiveInt('concurrency').max(256, { error: 'concurrency must be at most 256' }).optional(),
-  retry: z
-    .object({
-      attempts: positiveInt('retry.attempts').max(100).optional(),
-      baseDelayMs: z.number().min(0, { error: 'retry.baseDelayMs must be ≥ 0' }).max(MAX_TIMER_MS, { error: (i) => `retry.baseDelayMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
-      maxDelayMs: z.number().min(0, { error: 'retry.maxDelayMs must be ≥ 0' }).max(MAX_TIMER_MS, { error: (i) => `retry.maxDelayMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
-    })
-    .strict()
-    .optional(),
-  maxFailureRatio: z
-    .number({ error: (i) => `maxFailureRatio must be a number between 0 and 1, got ${describe(i.input)}` })
-    .min(0, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
-    .max(1, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
-    .optional(),
-  concurrencyKeys: z
-    .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/, { error: (i) => `concurrencyKeys: key names must be parameter names (letters, digits, "_", ".", "-"), got ${describe(i.input)}` }),
-      z
-        .object({
-          runs: positiveInt('concurrencyKeys.*.runs').optional(),
-          partitions: positiveInt('concurrencyKeys.*.partitions').optional(),
-        }, { error: 'concurrencyKeys: each limit must be an object like { runs: 1 } or { partitions: 5 }' })
-        .strict()
-        .refine((l) => l.runs !== undefined || l.partitions !== undefined, { error: 'concurrencyKeys: each key needs runs, partitions or both' }),
-      { error: 'concurrencyKeys must be an object like { installationId: { runs: 1 } }' },
-    )
-    .optional(),
-  maxRunningPartitions: positiveInt('maxRunningPartitions').optional(),
-  fanOut: z
-    .object({
-      by: z.string({ error: 'fanOut.by must name what the children are, e.g. "entityType"' }).min(1, { error: 'fanOut.by must not be empty' }),
-      children: z.union([
-        z.array(z.string().min(1, { error: 'fanOut.children must be non-empty strings' }), { error: 'fanOut.children must be an array of strings or a function (params) => strings' }).min(1, { error: 'fanOut.children must name at least one child' }),
-        z.custom<(params: RunParams) => readonly string[]>((v) => typeof v === 'function'),
-      ], { error: 'fanOut.children must be an array of strings or a function (params) => strings' }),
-    }, { error: 'fanOut must be an object like { by: "entityType", children: ["issues", "pulls"] }' })
-    .strict()
-    .optional(),
-  throttle: z
-    .object({
-      profile: z.enum(['background', 'moderate', 'fast'], { error: (i) => `throttle.profile must be background, moderate or fast, got ${describe(i.input)}` }).optional(),
-      batchDelayMs: z.number({ error: 'throttle.batchDelayMs must be a number of ms' }).min(0, { error: 'throttle.batchDelayMs must be ≥ 0' }).max(MAX_BATCH_DELAY_MS, { error: (i) => `throttle.batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${describe(i.input)}` }).optional(),
-      maxMemoryMb: positiveInt('throttle.maxMemoryMb').optional(),
-      maxEventLoopLagMs: positiveInt('throttle.maxEventLoopLagMs').max(MAX_TIMER_MS, { error: (i) => `throttle.maxEventLoopLagMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
-      signals: z.array(z.custom<HealthSignal>((v) => !!v && typeof v === 'object' && typeof (v as HealthSignal).read === 'function' && typeof (v as HealthSignal).name === 'string', {
-        error: 'throttle.signals must hold health signals such as postgresHealth(...) or probe(...) (objects with a name and a read() function)',
-      })).optional(),
-      signalIntervalMs: positiveInt('throttle.signalIntervalMs').max(MAX_TIMER_MS, { error: (i) => `throttle.signalIntervalMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
-      adaptive: z.union([
-        z.boolean(),
-        z.object({
-          targetBatchMs: positiveInt('throttle.adaptive.targetBatchMs').max(MAX_TIMER_MS, { error: (i) => `throttle.adaptive.targetBatchMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}` }).optional(),
-          minBatchSize: positiveInt('throttle.adaptive.minBatchSize').optional(),
-          maxBatchSize: positiveInt('throttle.adaptive.maxBatchSize').optional(),
-          maxGrowth: z.number().min(1.2, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).max(1.5, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' }).optional(),
-          minConcurrency: positiveInt('throttle.adaptive.minConcurrency').optional(),
-          probeWindow: positiveInt('throttle.adaptive.probeWindow').optional(),
-          budgetPercentile: z.number().min(50, { error: 'throttle.adaptive.budgetPercentile must be at least 50 and under 100' }).lt(100, { error: 'throttle.adaptive.budgetPercentile must be at least 50 and under 100' }).optional(),
-          budgetDecrease: z.number().min(0.3, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' }).max(0.9, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' }).optional(),
-          minShare: z.number().gt(0, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' }).max(1, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' }).optional(),
-          startShare: z.number().gt(0, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' }).max(1, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' }).optional(),
-        }).strict().superRefine((adaptive, ctx) => {
-          // Bounds that only make sense together, checked here rather than when the run starts.
-          // The defaults are the controller's (startShare 0.5, minShare 0.02).
-          const minShare = adaptive.minShare ?? 0.02;
-          const startShare = adaptive.startShare ?? 0.5;
-          if (startShare < minShare) {
-            ctx.addIssue({ code: 'custom', path: ['startShare'], message: `throttle.adaptive.startShare (${startShare}) must be at least minShare (${minShare}): the controller never goes below minShare` });
-          }
-          if (adaptive.minBatchSize !== undefined && adaptive.maxBatchSize !== undefined && adaptive.minBatchSize > adaptive.maxBatchSize) {
-            ctx.addIssue({ code: 'custom', path: ['minBatchSize'], message: `throttle.adaptive.minBatchSize (${adaptive.minBatchSize}) must be at most maxBatchSize (${adaptive.maxBatchSize})` });
-          }
+export const definitionSchema = z
+  .object({
+    name: z.string({ error: 'name must be a string' }).regex(NAME_PATTERN, {
+      error: (i) => `name must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit, got ${describe(i.input)}`,
+    }),
+    description: z.string().optional(),
+    source: z.custom<Source<unknown>>((v) => isSource(v), {
+      error: 'source must be a Sluice source such as sqlKeyset(...), jsonl(...) or iterable(...)',
+    }),
+    key: z
+      .custom<(item: unknown) => unknown>((v) => v === undefined || typeof v === 'function', {
+        error: 'key must be a function (item) => string | number',
+      })
+      .optional(),
+    process: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+      error: 'process must be a function (batch, ctx) => Promise<void>',
+    }),
+    delivery: z
+      .enum(['transactional', 'at-least-once', 'idempotent'], {
+        error: (i) => `delivery must be "transactional", "at-least-once" or "idempotent", got ${describe(i.input)}`,
+      })
+      .optional(),
+    checkpointEvery: z
+      .object({
+        ms: positiveInt('checkpointEvery.ms')
+          .max(MAX_TIMER_MS, { error: (i) => `checkpointEvery.ms must be at most ${MAX_TIMER_MS}, got ${describe(i.input)}` })
+          .optional(),
+        batches: positiveInt('checkpointEvery.batches')
+          .max(100_000, { error: 'checkpointEvery.batches must be at most 100000' })
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    dedup: z.boolean({ error: 'dedup must be true or false' }).optional(),
+    ledgerNamespace: z.string().regex(NAME_PATTERN, { error: 'ledgerNamespace must look like a backfill name' }).optional(),
+    batchSize: positiveInt('batchSize').max(100_000, { error: 'batchSize must be at most 100000' }).optional(),
+    concurrency: positiveInt('concurrency').max(256, { error: 'concurrency must be at most 256' }).optional(),
+    retry: z
+      .object({
+        attempts: positiveInt('retry.attempts').max(100).optional(),
+        baseDelayMs: z
+          .number()
+          .min(0, { error: 'retry.baseDelayMs must be ≥ 0' })
+          .max(MAX_TIMER_MS, {
+            error: (i) => `retry.baseDelayMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}`,
+          })
+          .optional(),
+        maxDelayMs: z
+          .number()
+          .min(0, { error: 'retry.maxDelayMs must be ≥ 0' })
+          .max(MAX_TIMER_MS, {
+            error: (i) => `retry.maxDelayMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}`,
+          })
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    maxFailureRatio: z
+      .number({ error: (i) => `maxFailureRatio must be a number between 0 and 1, got ${describe(i.input)}` })
+      .min(0, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
+      .max(1, { error: (i) => `maxFailureRatio must be between 0 and 1, got ${describe(i.input)}` })
+      .optional(),
+    concurrencyKeys: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/, {
+          error: (i) => `concurrencyKeys: key names must be parameter names (letters, digits, "_", ".", "-"), got ${describe(i.input)}`,
         }),
-      ], { error: 'throttle.adaptive must be true or an object like { targetBatchMs: 1000 }' }).optional(),
-      schedule: z.custom<ScheduleInput>((v) => !!v && typeof v === 'object', { error: 'throttle.schedule must be an object like { timeZone: "UTC", windows: [{ from: "02:00", to: "06:00", profile: "fast" }], otherwise: "background" }' }).optional(),
-    }, { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' })
-    .strict()
-    .optional(),
-  verify: z.array(z.custom<VerifyCheck>((v) => !!v && typeof v === 'object' && typeof (v as VerifyCheck).name === 'string' && typeof (v as VerifyCheck).run === 'function', {
-    error: 'verify must hold checks such as parity(...), uniqueness(...), coverage(...) or { name, run(ctx) }',
-  }), { error: 'verify must be an array of checks' }).optional(),
-  slo: z.custom<SloConfigInput>((v) => !!v && typeof v === 'object', { error: 'slo must be an object like { objectives: [{ name: "latency", sli: { kind: "batch-duration", thresholdSeconds: 300 }, objective: 0.95 }] }' }).optional(),
-}).strict();
+        z
+          .object(
+            {
+              runs: positiveInt('concurrencyKeys.*.runs').optional(),
+              partitions: positiveInt('concurrencyKeys.*.partitions').optional(),
+            },
+            { error: 'concurrencyKeys: each limit must be an object like { runs: 1 } or { partitions: 5 }' },
+          )
+          .strict()
+          .refine((l) => l.runs !== undefined || l.partitions !== undefined, {
+            error: 'concurrencyKeys: each key needs runs, partitions or both',
+          }),
+        { error: 'concurrencyKeys must be an object like { installationId: { runs: 1 } }' },
+      )
+      .optional(),
+    maxRunningPartitions: positiveInt('maxRunningPartitions').optional(),
+    fanOut: z
+      .object(
+        {
+          by: z
+            .string({ error: 'fanOut.by must name what the children are, e.g. "entityType"' })
+            .min(1, { error: 'fanOut.by must not be empty' }),
+          children: z.union(
+            [
+              z
+                .array(z.string().min(1, { error: 'fanOut.children must be non-empty strings' }), {
+                  error: 'fanOut.children must be an array of strings or a function (params) => strings',
+                })
+                .min(1, { error: 'fanOut.children must name at least one child' }),
+              z.custom<(params: RunParams) => readonly string[]>((v) => typeof v === 'function'),
+            ],
+            { error: 'fanOut.children must be an array of strings or a function (params) => strings' },
+          ),
+        },
+        { error: 'fanOut must be an object like { by: "entityType", children: ["issues", "pulls"] }' },
+      )
+      .strict()
+      .optional(),
+    throttle: z
+      .object(
+        {
+          profile: z
+            .enum(['background', 'moderate', 'fast'], {
+              error: (i) => `throttle.profile must be background, moderate or fast, got ${describe(i.input)}`,
+            })
+            .optional(),
+          batchDelayMs: z
+            .number({ error: 'throttle.batchDelayMs must be a number of ms' })
+            .min(0, { error: 'throttle.batchDelayMs must be ≥ 0' })
+            .max(MAX_BATCH_DELAY_MS, {
+              error: (i) => `throttle.batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${describe(i.input)}`,
+            })
+            .optional(),
+          maxMemoryMb: positiveInt('throttle.maxMemoryMb').optional(),
+          maxEventLoopLagMs: positiveInt('throttle.maxEventLoopLagMs')
+            .max(MAX_TIMER_MS, {
+              error: (i) =>
+                `throttle.maxEventLoopLagMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}`,
+            })
+            .optional(),
+          signals: z
+            .array(
+              z.custom<HealthSignal>(
+                (v) =>
+                  !!v &&
+                  typeof v === 'object' &&
+                  typeof (v as HealthSignal).read === 'function' &&
+                  typeof (v as HealthSignal).name === 'string',
+                {
+                  error:
+                    'throttle.signals must hold health signals such as postgresHealth(...) or probe(...) (objects with a name and a read() function)',
+                },
+              ),
+            )
+            .optional(),
+          signalIntervalMs: positiveInt('throttle.signalIntervalMs')
+            .max(MAX_TIMER_MS, {
+              error: (i) =>
+                `throttle.signalIntervalMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}`,
+            })
+            .optional(),
+          adaptive: z
+            .union(
+              [
+                z.boolean(),
+                z
+                  .object({
+                    targetBatchMs: positiveInt('throttle.adaptive.targetBatchMs')
+                      .max(MAX_TIMER_MS, {
+                        error: (i) =>
+                          `throttle.adaptive.targetBatchMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}`,
+                      })
+                      .optional(),
+                    minBatchSize: positiveInt('throttle.adaptive.minBatchSize').optional(),
+                    maxBatchSize: positiveInt('throttle.adaptive.maxBatchSize').optional(),
+                    maxGrowth: z
+                      .number()
+                      .min(1.2, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' })
+                      .max(1.5, { error: 'throttle.adaptive.maxGrowth must be between 1.2 and 1.5' })
+                      .optional(),
+                    minConcurrency: positiveInt('throttle.adaptive.minConcurrency').optional(),
+                    probeWindow: positiveInt('throttle.adaptive.probeWindow').optional(),
+                    budgetPercentile: z
+                      .number()
+                      .min(50, { error: 'throttle.adaptive.budgetPercentile must be at least 50 and under 100' })
+                      .lt(100, { error: 'throttle.adaptive.budgetPercentile must be at least 50 and under 100' })
+                      .optional(),
+                    budgetDecrease: z
+                      .number()
+                      .min(0.3, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' })
+                      .max(0.9, { error: 'throttle.adaptive.budgetDecrease must be between 0.3 and 0.9' })
+                      .optional(),
+                    minShare: z
+                      .number()
+                      .gt(0, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' })
+                      .max(1, { error: 'throttle.adaptive.minShare must be above 0 and at most 1' })
+                      .optional(),
+                    startShare: z
+                      .number()
+                      .gt(0, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' })
+                      .max(1, { error: 'throttle.adaptive.startShare must be above 0 and at most 1' })
+                      .optional(),
+                  })
+                  .strict()
+                  .superRefine((adaptive, ctx) => {
+                    // Bounds that only make sense together, checked here rather than when the run starts.
+                    // The defaults are the controller's (startShare 0.5, minShare 0.02).
+                    const minShare = adaptive.minShare ?? 0.02;
+                    const startShare = adaptive.startShare ?? 0.5;
+                    if (startShare < minShare) {
+                      ctx.addIssue({
+                        code: 'custom',
+                        path: ['startShare'],
+                        message: `throttle.adaptive.startShare (${startShare}) must be at least minShare (${minShare}): the controller never goes below minShare`,
+                      });
+                    }
+                    if (
+                      adaptive.minBatchSize !== undefined &&
+                      adaptive.maxBatchSize !== undefined &&
+                      adaptive.minBatchSize > adaptive.maxBatchSize
+                    ) {
+                      ctx.addIssue({
+                        code: 'custom',
+                        path: ['minBatchSize'],
+                        message: `throttle.adaptive.minBatchSize (${adaptive.minBatchSize}) must be at most maxBatchSize (${adaptive.maxBatchSize})`,
+                      });
+                    }
+                  }),
+              ],
+              { error: 'throttle.adaptive must be true or an object like { targetBatchMs: 1000 }' },
+            )
+            .optional(),
+          schedule: z
+            .custom<ScheduleInput>((v) => !!v && typeof v === 'object', {
+              error:
+                'throttle.schedule must be an object like { timeZone: "UTC", windows: [{ from: "02:00", to: "06:00", profile: "fast" }], otherwise: "background" }',
+            })
+            .optional(),
+        },
+        { error: 'throttle must be an object like { profile: "background", maxMemoryMb: 512 }' },
+      )
+      .strict()
+      .optional(),
+    verify: z
+      .array(
+        z.custom<VerifyCheck>(
+          (v) =>
+            !!v && typeof v === 'object' && typeof (v as VerifyCheck).name === 'string' && typeof (v as VerifyCheck).run === 'function',
+          {
+            error: 'verify must hold checks such as parity(...), uniqueness(...), coverage(...) or { name, run(ctx) }',
+          },
+        ),
+        { error: 'verify must be an array of checks' },
+      )
+      .optional(),
+    slo: z
+      .custom<SloConfigInput>((v) => !!v && typeof v === 'object', {
+        error:
+          'slo must be an object like { objectives: [{ name: "latency", sli: { kind: "batch-duration", thresholdSeconds: 300 }, objective: 0.95 }] }',
+      })
+      .optional(),
+  })
+  .strict();
 
 /**
  * Validates a backfill definition and fills in its defaults. Throws `ConfigError` naming the bad option.
  * With `delivery: 'transactional'` written in the call, `process` gets `ctx.tx` typed as present.
  */
-export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'transactional'> & { delivery: 'transactional' }): BackfillDefinition<Item>;
+export function defineBackfill<Item>(
+  input: BackfillDefinitionInput<Item, 'transactional'> & { delivery: 'transactional' },
+): BackfillDefinition<Item>;
 export function defineBackfill<Item>(input: BackfillDefinitionInput<Item, 'at-least-once' | 'idempotent'>): BackfillDefinition<Item>;
 /** A delivery mode known only at run time (a `DeliveryMode` variable): `ctx.tx` may be absent. */
 export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): BackfillDefinition<Item>;
@@ -334,7 +483,9 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
   }
   const delivery = input.delivery ?? 'at-least-once';
   if (input.checkpointEvery !== undefined && delivery !== 'idempotent') {
-    throw new ConfigError(`${label}: checkpointEvery is only for delivery: 'idempotent' (the other modes write the checkpoint with every batch)`);
+    throw new ConfigError(
+      `${label}: checkpointEvery is only for delivery: 'idempotent' (the other modes write the checkpoint with every batch)`,
+    );
   }
   return Object.freeze({
     name: input.name,
@@ -343,7 +494,10 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
     key,
     process: input.process,
     delivery,
-    checkpointEvery: delivery === 'idempotent' ? Object.freeze({ ...DEFAULT_CHECKPOINT_EVERY, ...stripUndefined(input.checkpointEvery ?? {}) }) : undefined,
+    checkpointEvery:
+      delivery === 'idempotent'
+        ? Object.freeze({ ...DEFAULT_CHECKPOINT_EVERY, ...stripUndefined(input.checkpointEvery ?? {}) })
+        : undefined,
     dedup: input.dedup ?? delivery === 'at-least-once',
     ledgerNamespace: input.ledgerNamespace ?? input.name,
     batchSize: input.batchSize ?? DEFAULT_BATCH_SIZE,
@@ -365,7 +519,9 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
       signals: [...(input.throttle?.signals ?? [])],
       signalIntervalMs: input.throttle?.signalIntervalMs ?? 1000,
       adaptive: input.throttle?.adaptive === true ? {} : input.throttle?.adaptive || undefined,
-      schedule: input.throttle?.schedule ? withLabel(label, 'throttle.', () => parseSchedule(input.throttle!.schedule!, PROFILE_NAMES)) : undefined,
+      schedule: input.throttle?.schedule
+        ? withLabel(label, 'throttle.', () => parseSchedule(input.throttle!.schedule!, PROFILE_NAMES))
+        : undefined,
     }),
     slo: input.slo ? withLabel(label, '', () => parseSloConfig(input.slo!)) : undefined,
     verify: Object.freeze([...(input.verify ?? [])]),
@@ -383,7 +539,12 @@ function withLabel<T>(label: string, prefix: string, parse: () => T): T {
 }
 
 function isSource(value: unknown): boolean {
-  return !!value && typeof value === 'object' && typeof (value as { open?: unknown }).open === 'function' && typeof (value as { kind?: unknown }).kind === 'string';
+  return (
+    !!value &&
+    typeof value === 'object' &&
+    typeof (value as { open?: unknown }).open === 'function' &&
+    typeof (value as { kind?: unknown }).kind === 'string'
+  );
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -4,11 +4,28 @@ import type { RunPreview } from './sluice.js';
 import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
 import type { BackfillDefinition } from './definition.js';
-import { InvalidTransitionError, NotFoundError, RunAlreadySucceededError, RunQueuedError, SluiceError, UsageError, messageOf } from './errors.js';
+import {
+  InvalidTransitionError,
+  NotFoundError,
+  RunAlreadySucceededError,
+  RunQueuedError,
+  SluiceError,
+  UsageError,
+  messageOf,
+} from './errors.js';
 import { MAX_BATCH_DELAY_MS, MAX_TIMER_MS } from './duration-limits.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
-import { allSettled, hasLiveLease, isClaimable, liveLeaseOwners, type OwnerDeadCheck, remainingRange, type Stalled, stalledOf } from './lease-liveness.js';
+import {
+  allSettled,
+  hasLiveLease,
+  isClaimable,
+  liveLeaseOwners,
+  type OwnerDeadCheck,
+  remainingRange,
+  type Stalled,
+  stalledOf,
+} from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
 import { NO_ROLLOUT, rolloutOf } from './rollout.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
@@ -96,7 +113,10 @@ class Engine implements Sluice {
     }
     const created = await this.createRun(definition, options, { countBeside: true, once: !options.newRun });
     if (!created.created) return this.continueRun(created.run, definition, options);
-    return this.execute(created.run, definition, options, options.reason ?? 'started', { reader: created.reader, ...(created.counted ? { counted: created.counted } : {}) });
+    return this.execute(created.run, definition, options, options.reason ?? 'started', {
+      reader: created.reader,
+      ...(created.counted ? { counted: created.counted } : {}),
+    });
   }
 
   async enqueue(name: string, options: StartOptions = {}): Promise<EnqueueResult> {
@@ -114,7 +134,10 @@ class Engine implements Sluice {
     this.checkResumable(run, options);
     // The open run, handed to the workers as `start` would continue it here: a paused one goes back to pending.
     if (run.state !== 'paused') return { run, outcome: 'open' };
-    return { run: await this.requeue(run.id, options.actor ?? 'api', options.reason ?? `resumed for the workers by ${options.actor ?? 'api'}`), outcome: 'requeued' };
+    return {
+      run: await this.requeue(run.id, options.actor ?? 'api', options.reason ?? `resumed for the workers by ${options.actor ?? 'api'}`),
+      outcome: 'requeued',
+    };
   }
 
   /**
@@ -134,9 +157,11 @@ class Engine implements Sluice {
   private async warnBeside(name: string, options: StartOptions): Promise<void> {
     const [open] = await this.store.listRuns({ backfill: name, params: options.params ?? {}, states: OPEN_STATES, limit: 1 });
     if (!open) return;
-    this.logger.warn({ openRun: open.id, state: open.state },
+    this.logger.warn(
+      { openRun: open.id, state: open.state },
       `a new run of ${name} was asked for while run ${open.id} (${open.state}) with the same parameters is open: both will run, ` +
-      (this.backfill(name).dedup ? 'and the ledger skips only what either has delivered' : 'and each writes every item it covers'));
+        (this.backfill(name).dedup ? 'and the ledger skips only what either has delivered' : 'and each writes every item it covers'),
+    );
   }
 
   /** Continues the run a start found (the open one), or says that the backfill already succeeded. */
@@ -163,7 +188,9 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     const definition = this.backfill(run.backfill);
     if (definition.verify.length === 0) {
-      throw new UsageError(`backfill ${run.backfill} defines no checks`, { hint: 'add verify: [parity(...), uniqueness(...), coverage(...)] to its definition' });
+      throw new UsageError(`backfill ${run.backfill} defines no checks`, {
+        hint: 'add verify: [parity(...), uniqueness(...), coverage(...)] to its definition',
+      });
     }
     const results: VerificationRecord[] = [];
     for (const check of definition.verify) {
@@ -186,8 +213,16 @@ class Engine implements Sluice {
     const plan = await this.plan(definition, options);
     try {
       return await sampleDryRun({
-        definition, reader: plan.reader, partitions: plan.partitions, filter: plan.filter, params: plan.params, store: this.store, clock: this.clock, logger: this.logger,
-        perBucket: options.perBucket ?? 10, scan: options.scan ?? 1000,
+        definition,
+        reader: plan.reader,
+        partitions: plan.partitions,
+        filter: plan.filter,
+        params: plan.params,
+        store: this.store,
+        clock: this.clock,
+        logger: this.logger,
+        perBucket: options.perBucket ?? 10,
+        scan: options.scan ?? 1000,
       });
     } finally {
       await plan.reader.close();
@@ -199,7 +234,14 @@ class Engine implements Sluice {
     validateStartOptions(options);
     const plan = await this.plan(definition, options);
     await plan.reader.close();
-    return { backfill: name, params: plan.params, options: plan.runOptions, keys: plan.keys, partitions: plan.partitions.map((p) => ({ label: p.label ?? null, child: p.child ?? null })), plannedItems: plan.plannedItems };
+    return {
+      backfill: name,
+      params: plan.params,
+      options: plan.runOptions,
+      keys: plan.keys,
+      partitions: plan.partitions.map((p) => ({ label: p.label ?? null, child: p.child ?? null })),
+      plannedItems: plan.plannedItems,
+    };
   }
 
   /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */
@@ -228,9 +270,10 @@ class Engine implements Sluice {
       // first batches where the source can (a count of a huge table takes minutes); a run for
       // workers, a dry run or a preview counts now.
       const planned = partitions.every((p) => p.items !== undefined) ? partitions.reduce((sum, p) => sum + p.items!, 0) : undefined;
-      const counting = planned === undefined && countBeside && children === undefined && reader.countBeside
-        ? await reader.countBeside({ partition: { lower: null, upper: null }, cursor: null, filter })
-        : undefined;
+      const counting =
+        planned === undefined && countBeside && children === undefined && reader.countBeside
+          ? await reader.countBeside({ partition: { lower: null, upper: null }, cursor: null, filter })
+          : undefined;
       const plannedItems = planned ?? (counting ? null : await countItems(reader, partitions, filter));
       return { filter, runOptions, params, keys, reader, partitions, plannedItems, counting };
     } catch (error) {
@@ -244,7 +287,11 @@ class Engine implements Sluice {
    * backfill has no open (or succeeded) run with the same parameters, atomically: `created` is
    * false and `run` is the one found when another start got there first.
    */
-  private async createRun(definition: BackfillDefinition<unknown>, options: StartOptions, how: { countBeside: boolean; once: boolean }): Promise<
+  private async createRun(
+    definition: BackfillDefinition<unknown>,
+    options: StartOptions,
+    how: { countBeside: boolean; once: boolean },
+  ): Promise<
     | { created: true; run: RunRecord; reader: SourceReader<unknown>; counted?: Promise<number> }
     | { created: false; run: RunRecord; reader?: undefined; counted?: undefined }
   > {
@@ -285,12 +332,15 @@ class Engine implements Sluice {
       await this.store.setPlannedItems(runId, n);
       return n;
     });
-    recorded.then(
-      () => undefined,
-      (error: unknown) => this.closing
-        ? this.logger.info({ runId }, 'stopped counting the items for progress (closing): this run shows no total')
-        : this.logger.warn({ runId, err: error }, 'could not count the items for progress; the run goes on without a total'),
-    ).finally(() => this.counting.delete(counting));
+    recorded
+      .then(
+        () => undefined,
+        (error: unknown) =>
+          this.closing
+            ? this.logger.info({ runId }, 'stopped counting the items for progress (closing): this run shows no total')
+            : this.logger.warn({ runId, err: error }, 'could not count the items for progress; the run goes on without a total'),
+      )
+      .finally(() => this.counting.delete(counting));
     return recorded;
   }
 
@@ -314,7 +364,8 @@ class Engine implements Sluice {
       if (started.kind === 'queued') throw new RunQueuedError(runId, started.behind, started.reason);
       run = started.kind === 'started' ? started.run : await this.getRunOrThrow(runId);
     }
-    if (run.state !== 'running') throw new InvalidTransitionError(`run ${runId} is ${run.state}; workers only join pending or running runs`);
+    if (run.state !== 'running')
+      throw new InvalidTransitionError(`run ${runId} is ${run.state}; workers only join pending or running runs`);
     if (this.executing.has(runId)) throw new SluiceError('RUN_ACTIVE', `run ${runId} is already executing in this process`);
     await this.store.expireLeases(this.isOwnerDead);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
@@ -342,7 +393,10 @@ class Engine implements Sluice {
   async requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
     const run = await this.getRunOrThrow(runId);
     if (run.state === 'pending') return run;
-    if (run.state !== 'paused') throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, { hint: requeueHint(run) });
+    if (run.state !== 'paused')
+      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, {
+        hint: requeueHint(run),
+      });
     // A resume lifts a canary's budget and a gradual rollout's ramp: the workers go on with the rest.
     await this.store.setRollout(runId, NO_ROLLOUT);
     return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
@@ -376,12 +430,16 @@ class Engine implements Sluice {
     }
     const [open] = await this.store.listRuns({ backfill: run.backfill, params: run.params.extra ?? {}, states: OPEN_STATES, limit: 1 });
     if (open) {
-      throw new InvalidTransitionError(`run ${open.id} of ${run.backfill} with the same parameters is open (${open.state}); reopening ${runId} beside it would run both`, {
-        hint: `finish or cancel run ${open.id} first; its items include the ones ${runId} failed on`,
-      });
+      throw new InvalidTransitionError(
+        `run ${open.id} of ${run.backfill} with the same parameters is open (${open.state}); reopening ${runId} beside it would run both`,
+        {
+          hint: `finish or cancel run ${open.id} first; its items include the ones ${runId} failed on`,
+        },
+      );
     }
     const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, reason);
-    if (!reopened) throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
+    if (!reopened)
+      throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
     await this.store.resetFailedPartitions(runId);
     return reopened;
   }
@@ -426,7 +484,13 @@ class Engine implements Sluice {
       if (run.state === 'running') {
         if (await this.executingElsewhere(run)) return await this.joinInstead(run.id, options, reader);
         // The process that ran it died without checkpointing a pause: record that, then take over.
-        await this.store.transitionRun(run.id, ['running'], 'paused', 'sluice', 'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept');
+        await this.store.transitionRun(
+          run.id,
+          ['running'],
+          'paused',
+          'sluice',
+          'the worker executing the run stopped without pausing it (crash or kill); its last checkpoint is kept',
+        );
       }
       // While the run is not running (no worker joins a paused run), so that none works under the old rollout.
       if (!created) await this.store.setRollout(run.id, rolloutOf(options));
@@ -462,7 +526,10 @@ class Engine implements Sluice {
         follow: options.follow ?? true,
       });
       this.executing.set(run.id, execution);
-      created?.counted?.then((n) => execution.plannedItemsCounted(n), () => undefined);
+      created?.counted?.then(
+        (n) => execution.plannedItemsCounted(n),
+        () => undefined,
+      );
       return execution;
     } catch (error) {
       await reader?.close().catch(() => undefined);
@@ -516,7 +583,11 @@ class Engine implements Sluice {
    * explicit knobs), then this call's layers (environment, flags); for a stored run, what it was
    * created or last retuned with, then this call's layers.
    */
-  private resolveRun(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): { runOptions: RunOptions; knobs: ResolvedKnobs } {
+  private resolveRun(
+    definition: BackfillDefinition<unknown>,
+    options: StartOptions,
+    stored?: RunOptions,
+  ): { runOptions: RunOptions; knobs: ResolvedKnobs } {
     const limits = runLimitsOf(definition);
     const layers: KnobLayer[] = [];
     let base: Knobs;
@@ -524,18 +595,33 @@ class Engine implements Sluice {
       base = knobsOf(stored);
     } else {
       base = { batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 };
-      layers.push({ source: 'definition', ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}), knobs: definition.throttle.knobs });
+      layers.push({
+        source: 'definition',
+        ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}),
+        knobs: definition.throttle.knobs,
+      });
     }
     layers.push(...(options.throttleLayers ?? []));
     const api: Partial<Knobs> = pick(options, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']);
-    if (options.profile || Object.keys(api).length > 0) layers.push({ source: options.actor ? `options of ${options.actor}` : 'options', ...(options.profile ? { profile: options.profile } : {}), knobs: api });
+    if (options.profile || Object.keys(api).length > 0)
+      layers.push({
+        source: options.actor ? `options of ${options.actor}` : 'options',
+        ...(options.profile ? { profile: options.profile } : {}),
+        knobs: api,
+      });
     const knobs = resolveKnobs(base, layers);
     if (stored) {
       // A stored value the definition would give anyway keeps the definition's label.
-      const fromDefinition = resolveKnobs({ batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 },
-        [{ source: 'definition', ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}), knobs: definition.throttle.knobs }]);
+      const fromDefinition = resolveKnobs({ batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 }, [
+        {
+          source: 'definition',
+          ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}),
+          knobs: definition.throttle.knobs,
+        },
+      ]);
       for (const name of Object.keys(base) as Array<keyof Knobs>) {
-        knobs.sources[name] ??= fromDefinition.knobs[name] === base[name] ? fromDefinition.sources[name] : 'the run (as created or retuned)';
+        knobs.sources[name] ??=
+          fromDefinition.knobs[name] === base[name] ? fromDefinition.sources[name] : 'the run (as created or retuned)';
       }
     }
     const k = knobs.knobs;
@@ -568,21 +654,23 @@ class Engine implements Sluice {
   private throttleFor(definition: BackfillDefinition<unknown>, run: RunRecord, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
     const runId = run.id;
     return new Throttle({
-      ...(gradual ? {
-        gradual: {
-          ...gradual,
-          ramp: {
-            lanes: run.rampLanes ?? 1,
-            read: async () => (await this.store.getRun(runId))?.rampLanes ?? null,
-            move: (from, to, decision) => this.store.moveRamp(runId, { from, to, decision: { worker: this.worker.id, ...decision } }),
-          },
-          // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
-          pageAlert: async () => {
-            const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
-            return firing ? `${firing.slo}/${firing.tier}: ${firing.summary}` : undefined;
-          },
-        },
-      } : {}),
+      ...(gradual
+        ? {
+            gradual: {
+              ...gradual,
+              ramp: {
+                lanes: run.rampLanes ?? 1,
+                read: async () => (await this.store.getRun(runId))?.rampLanes ?? null,
+                move: (from, to, decision) => this.store.moveRamp(runId, { from, to, decision: { worker: this.worker.id, ...decision } }),
+              },
+              // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
+              pageAlert: async () => {
+                const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
+                return firing ? `${firing.slo}/${firing.tier}: ${firing.summary}` : undefined;
+              },
+            },
+          }
+        : {}),
       knobs,
       signals: definition.throttle.signals,
       signalIntervalMs: definition.throttle.signalIntervalMs,
@@ -591,7 +679,9 @@ class Engine implements Sluice {
       clock: this.clock,
       logger: this.logger,
       ...(this.memoryReader ? { memory: { read: this.memoryReader } } : {}),
-      ...(knobs.knobs.maxEventLoopLagMs !== undefined ? { lag: new EventLoopLag(knobs.knobs.maxEventLoopLagMs, () => this.clock.now()) } : {}),
+      ...(knobs.knobs.maxEventLoopLagMs !== undefined
+        ? { lag: new EventLoopLag(knobs.knobs.maxEventLoopLagMs, () => this.clock.now()) }
+        : {}),
       record: (decision) => this.store.recordDecision(runId, { worker: this.worker.id, ...decision }),
     });
   }
@@ -615,7 +705,10 @@ class Engine implements Sluice {
           await this.store.setControl(runId, { kind: 'pause', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
           return this.getRunOrThrow(runId);
         }
-        return (await this.store.transitionRun(runId, ['running'], 'paused', actor, `${reason} (no worker was executing it)`)) ?? this.getRunOrThrow(runId);
+        return (
+          (await this.store.transitionRun(runId, ['running'], 'paused', actor, `${reason} (no worker was executing it)`)) ??
+          this.getRunOrThrow(runId)
+        );
       default:
         throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending or running runs can be paused`);
     }
@@ -635,24 +728,41 @@ class Engine implements Sluice {
       await this.store.setControl(runId, { kind: 'cancel', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
       return this.getRunOrThrow(runId);
     }
-    return (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId);
+    return (
+      (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId)
+    );
   }
 
   async retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord> {
     const run = await this.getRunOrThrow(runId);
-    if (TERMINAL_STATES.includes(run.state)) throw new InvalidTransitionError(`run ${runId} is ${run.state}; only an open run can be retuned`);
+    if (TERMINAL_STATES.includes(run.state))
+      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only an open run can be retuned`);
     validateStartOptions(patch);
     const { profile, ...explicit } = patch;
     if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
-      throw new UsageError('retune needs at least one of `batchSize`, `concurrency`, `batchDelayMs`, `maxMemoryMb`, `maxEventLoopLagMs`, `profile`', {
-        details: { options: ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs', 'profile'] },
-      });
+      throw new UsageError(
+        'retune needs at least one of `batchSize`, `concurrency`, `batchDelayMs`, `maxMemoryMb`, `maxEventLoopLagMs`, `profile`',
+        {
+          details: { options: ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs', 'profile'] },
+        },
+      );
     }
     const current = knobsOf(run.options);
-    const knobs = resolveKnobs(current, [{ source: `retune by ${actor}`, ...(profile ? { profile } : {}), knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']) }]).knobs;
+    const knobs = resolveKnobs(current, [
+      {
+        source: `retune by ${actor}`,
+        ...(profile ? { profile } : {}),
+        knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']),
+      },
+    ]).knobs;
     const updated = await this.store.updateRunOptions(runId, { ...knobs, ...(profile ? { profile } : {}) });
     const changes = describeChanges(current, knobs) || 'no change';
-    await this.store.recordDecision(runId, { worker: actor, kind: 'retune', reason: `${reason} (by ${actor}${profile ? `, profile ${profile}` : ''}): ${changes}`, settings: knobs });
+    await this.store.recordDecision(runId, {
+      worker: actor,
+      kind: 'retune',
+      reason: `${reason} (by ${actor}${profile ? `, profile ${profile}` : ''}): ${changes}`,
+      settings: knobs,
+    });
     return updated;
   }
 
@@ -729,7 +839,10 @@ class Engine implements Sluice {
     return this.store.listQuarantine(filter);
   }
 
-  async replayQuarantine(runId: string, options: { errorClass?: string; ids?: readonly number[]; actor?: string } = {}): Promise<ReplayResult> {
+  async replayQuarantine(
+    runId: string,
+    options: { errorClass?: string; ids?: readonly number[]; actor?: string } = {},
+  ): Promise<ReplayResult> {
     const run = await this.getRunOrThrow(runId);
     return replayQuarantine({ store: this.store, definition: this.backfill(run.backfill), run, logger: this.logger, ...options });
   }
@@ -811,9 +924,12 @@ async function fanOutChildren(definition: BackfillDefinition<unknown>, params: R
   if (!fanOut) return undefined;
   const children = typeof fanOut.children === 'function' ? await fanOut.children(params) : fanOut.children;
   if (!Array.isArray(children) || children.length === 0 || children.some((c) => typeof c !== 'string' || c.length === 0)) {
-    throw new UsageError(`backfill "${definition.name}": fanOut.children must give at least one non-empty string, got ${JSON.stringify(children)}`);
+    throw new UsageError(
+      `backfill "${definition.name}": fanOut.children must give at least one non-empty string, got ${JSON.stringify(children)}`,
+    );
   }
-  if (new Set(children).size !== children.length) throw new UsageError(`backfill "${definition.name}": fanOut.children repeats a child: ${JSON.stringify(children)}`);
+  if (new Set(children).size !== children.length)
+    throw new UsageError(`backfill "${definition.name}": fanOut.children repeats a child: ${JSON.stringify(children)}`);
   return children;
 }
 
@@ -826,37 +942,73 @@ function childResults(partitions: readonly PartitionRecord[]): ChildResult[] {
     const outcome: ChildResult['outcome'] = parts.some((p) => p.state === 'failed')
       ? 'error'
       : parts.every((p) => p.state === 'done')
-        ? counts.quarantined > 0 ? 'partial' : 'success'
-        : parts.some((p) => p.state === 'running') ? 'running' : 'pending';
+        ? counts.quarantined > 0
+          ? 'partial'
+          : 'success'
+        : parts.some((p) => p.state === 'running')
+          ? 'running'
+          : 'pending';
     return { child, outcome, counts, partitions: parts.length, error: parts.find((p) => p.error)?.error ?? null };
   });
 }
 
 /** The items the plan covers: one count per fan-out child (or one in all), since a plan's slices cover all of them. */
-async function countItems(reader: SourceReader<unknown>, partitions: readonly PartitionSpec[], filter: SourceFilter): Promise<number | null> {
+async function countItems(
+  reader: SourceReader<unknown>,
+  partitions: readonly PartitionSpec[],
+  filter: SourceFilter,
+): Promise<number | null> {
   if (!reader.count) return null;
   let total = 0;
   for (const child of new Set(partitions.map((p) => p.child))) {
-    total += await reader.count({ partition: { lower: null, upper: null, ...(child !== undefined ? { child } : {}) }, cursor: null, filter });
+    total += await reader.count({
+      partition: { lower: null, upper: null, ...(child !== undefined ? { child } : {}) },
+      cursor: null,
+      filter,
+    });
   }
   return total;
 }
 
-function validateStartOptions(options: Pick<StartOptions, 'batchSize' | 'concurrency' | 'maxBatches' | 'maxItems' | 'maxMemoryMb' | 'maxEventLoopLagMs' | 'batchDelayMs' | 'profile' | 'orphanPollMs' | 'dryRun'>): void {
+function validateStartOptions(
+  options: Pick<
+    StartOptions,
+    | 'batchSize'
+    | 'concurrency'
+    | 'maxBatches'
+    | 'maxItems'
+    | 'maxMemoryMb'
+    | 'maxEventLoopLagMs'
+    | 'batchDelayMs'
+    | 'profile'
+    | 'orphanPollMs'
+    | 'dryRun'
+  >,
+): void {
   for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new UsageError(`${name} must be a positive integer, got ${String(value)}`);
     }
   }
-  if (options.batchSize !== undefined && options.batchSize > 100_000) throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
-  if (options.concurrency !== undefined && options.concurrency > 256) throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
-  if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0)) throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
-  if (options.batchDelayMs !== undefined && options.batchDelayMs > MAX_BATCH_DELAY_MS) throw new UsageError(`batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${options.batchDelayMs}`, { hint: 'for a longer stop, pause the run and resume it later' });
-  if (options.orphanPollMs !== undefined && options.orphanPollMs > MAX_TIMER_MS) throw new UsageError(`orphanPollMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${options.orphanPollMs}`);
-  if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10)) throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
-  if (options.maxItems !== undefined && options.dryRun) throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
-  if (options.profile !== undefined && !isProfileName(options.profile)) throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
+  if (options.batchSize !== undefined && options.batchSize > 100_000)
+    throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
+  if (options.concurrency !== undefined && options.concurrency > 256)
+    throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
+  if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0))
+    throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
+  if (options.batchDelayMs !== undefined && options.batchDelayMs > MAX_BATCH_DELAY_MS)
+    throw new UsageError(`batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${options.batchDelayMs}`, {
+      hint: 'for a longer stop, pause the run and resume it later',
+    });
+  if (options.orphanPollMs !== undefined && options.orphanPollMs > MAX_TIMER_MS)
+    throw new UsageError(`orphanPollMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${options.orphanPollMs}`);
+  if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10))
+    throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
+  if (options.maxItems !== undefined && options.dryRun)
+    throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
+  if (options.profile !== undefined && !isProfileName(options.profile))
+    throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
 }
 
 function pick<T extends object, K extends keyof T>(object: T, names: readonly K[]): Partial<Pick<T, K>> {

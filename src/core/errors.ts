@@ -92,8 +92,14 @@ export class InvalidTransitionError extends SluiceError {
  * starts when a slot frees (a worker picks it up, or the caller tries again).
  */
 export class RunQueuedError extends SluiceError {
-  constructor(readonly runId: string, readonly behind: string, reason: string) {
-    super('RUN_QUEUED', `run ${runId} is ${reason}`, { hint: `it starts when run ${behind} ends; \`sluice status ${runId}\` shows the queue` });
+  constructor(
+    readonly runId: string,
+    readonly behind: string,
+    reason: string,
+  ) {
+    super('RUN_QUEUED', `run ${runId} is ${reason}`, {
+      hint: `it starts when run ${behind} ends; \`sluice status ${runId}\` shows the queue`,
+    });
   }
 }
 
@@ -104,10 +110,14 @@ export class RunQueuedError extends SluiceError {
  */
 export class RunAlreadySucceededError extends SluiceError {
   constructor(readonly run: { id: string; backfill: string; finishedAt: string | null }) {
-    super('RUN_ALREADY_SUCCEEDED', `backfill ${run.backfill} already succeeded with these parameters (run ${run.id}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}); nothing was started`, {
-      hint: 'pass `newRun` to start a new run that processes every item again (items the ledger holds are skipped unless `reprocess` is all)',
-      details: { options: ['newRun', 'reprocess'] },
-    });
+    super(
+      'RUN_ALREADY_SUCCEEDED',
+      `backfill ${run.backfill} already succeeded with these parameters (run ${run.id}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}); nothing was started`,
+      {
+        hint: 'pass `newRun` to start a new run that processes every item again (items the ledger holds are skipped unless `reprocess` is all)',
+        details: { options: ['newRun', 'reprocess'] },
+      },
+    );
   }
 }
 
@@ -117,7 +127,10 @@ export class RunAlreadySucceededError extends SluiceError {
  */
 export class BatchAbortedError extends SluiceError {
   constructor(runId: string, partition: number, why = 'the host aborted the batches in flight') {
-    super('BATCH_ABORTED', `the batch in flight on partition ${partition} of run ${runId} was aborted (${why}); it was not committed and a resume redoes it`);
+    super(
+      'BATCH_ABORTED',
+      `the batch in flight on partition ${partition} of run ${runId} was aborted (${why}); it was not committed and a resume redoes it`,
+    );
   }
 }
 
@@ -138,7 +151,10 @@ export class LeaseLostError extends SluiceError {
  */
 export class CheckpointMovedError extends SluiceError {
   constructor(runId: string, partition: number) {
-    super('CHECKPOINT_MOVED', `the checkpoint of partition ${partition} of run ${runId} moved since the batch was read; the batch was rolled back`);
+    super(
+      'CHECKPOINT_MOVED',
+      `the checkpoint of partition ${partition} of run ${runId} moved since the batch was read; the batch was rolled back`,
+    );
   }
 }
 
@@ -178,9 +194,19 @@ export function errorClassOf(error: unknown): string {
 export function isTransientStoreError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(08|53|57P|57014|40001|40P01|ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|SQLITE_BUSY|SQLITE_LOCKED)/.test(code)) return true;
+    if (
+      typeof code === 'string' &&
+      /^(08|53|57P|57014|40001|40P01|ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|SQLITE_BUSY|SQLITE_LOCKED)/.test(code)
+    )
+      return true;
     const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && /Connection terminated|connection is closed|Client has encountered a connection error|^Query read timeout$|^timeout expired$|timeout exceeded when trying to connect/i.test(message)) return true;
+    if (
+      typeof message === 'string' &&
+      /Connection terminated|connection is closed|Client has encountered a connection error|^Query read timeout$|^timeout expired$|timeout exceeded when trying to connect/i.test(
+        message,
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -219,15 +245,17 @@ export function describeValue(value: unknown): string {
   let text: string;
   try {
     const seen = new WeakSet<object>();
-    text = JSON.stringify(value, (_key, v: unknown) => {
-      if (typeof v === 'bigint') return `${v}n`;
-      if (typeof v === 'function' || typeof v === 'symbol') return String(typeof v === 'function' ? `[function ${v.name || 'anonymous'}]` : v);
-      if (v !== null && typeof v === 'object') {
-        if (seen.has(v)) return '[circular]';
-        seen.add(v);
-      }
-      return v;
-    }) ?? String(value);
+    text =
+      JSON.stringify(value, (_key, v: unknown) => {
+        if (typeof v === 'bigint') return `${v}n`;
+        if (typeof v === 'function' || typeof v === 'symbol')
+          return String(typeof v === 'function' ? `[function ${v.name || 'anonymous'}]` : v);
+        if (v !== null && typeof v === 'object') {
+          if (seen.has(v)) return '[circular]';
+          seen.add(v);
+        }
+        return v;
+      }) ?? String(value);
   } catch {
     // A getter or toJSON that throws: the type is all that can be said safely.
     text = Object.prototype.toString.call(value);
@@ -241,5 +269,9 @@ export function describeValue(value: unknown): string {
  */
 export function isSluiceError(error: unknown): error is SluiceError {
   if (error instanceof SluiceError) return true;
-  return error instanceof Error && (error as unknown as Record<symbol, unknown>)[SLUICE_ERROR] === true && typeof (error as { code?: unknown }).code === 'string';
+  return (
+    error instanceof Error &&
+    (error as unknown as Record<symbol, unknown>)[SLUICE_ERROR] === true &&
+    typeof (error as { code?: unknown }).code === 'string'
+  );
 }

@@ -101,7 +101,9 @@ export class ItemReports implements ItemOutcomes {
   private own(item: unknown, method: string): ItemKey {
     const key = this.keyOf(item);
     if (!this.keys.has(key)) {
-      throw new UsageError(`ctx.${method} was given an item that is not in this call's batch (key ${JSON.stringify(key)}); report only items of the batch process received`);
+      throw new UsageError(
+        `ctx.${method} was given an item that is not in this call's batch (key ${JSON.stringify(key)}); report only items of the batch process received`,
+      );
     }
     return key;
   }

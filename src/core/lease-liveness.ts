@@ -11,8 +11,13 @@ export type OwnerDeadCheck = (owner: string) => boolean;
 
 /** A partition whose lease still holds: running, not expired, its owner not known dead. */
 export function hasLiveLease(partition: PartitionRecord, now: number, isOwnerDead: OwnerDeadCheck): boolean {
-  return partition.state === 'running' && partition.leaseOwner !== null && partition.leaseExpiresAt !== null
-    && Date.parse(partition.leaseExpiresAt) > now && !isOwnerDead(partition.leaseOwner);
+  return (
+    partition.state === 'running' &&
+    partition.leaseOwner !== null &&
+    partition.leaseExpiresAt !== null &&
+    Date.parse(partition.leaseExpiresAt) > now &&
+    !isOwnerDead(partition.leaseOwner)
+  );
 }
 
 /** The distinct owners of live leases on the partitions, in partition order. */
@@ -27,7 +32,10 @@ export function allSettled(partitions: readonly PartitionRecord[]): boolean {
 
 /** A partition a claim could take now: pending, or running under an expired lease (as the stores' claims judge it). */
 export function isClaimable(partition: PartitionRecord, now: number): boolean {
-  return partition.state === 'pending' || (partition.state === 'running' && (partition.leaseExpiresAt === null || Date.parse(partition.leaseExpiresAt) < now));
+  return (
+    partition.state === 'pending' ||
+    (partition.state === 'running' && (partition.leaseExpiresAt === null || Date.parse(partition.leaseExpiresAt) < now))
+  );
 }
 
 /** A running run that no live lease works on: every worker that held it is gone. */
@@ -41,12 +49,19 @@ export interface Stalled {
 }
 
 /** Why a running run makes no progress, or null while a live lease works on it (or it is not running). */
-export function stalledOf(run: RunRecord, partitions: readonly PartitionRecord[], now: number, isOwnerDead: OwnerDeadCheck): Stalled | null {
+export function stalledOf(
+  run: RunRecord,
+  partitions: readonly PartitionRecord[],
+  now: number,
+  isOwnerDead: OwnerDeadCheck,
+): Stalled | null {
   if (run.state !== 'running' || partitions.some((p) => hasLiveLease(p, now, isOwnerDead))) return null;
   // Every heartbeat, checkpoint and hand-back also stamps the partition's updatedAt.
   const since = latest([run.startedAt ?? run.createdAt, ...partitions.map((p) => p.updatedAt)])!;
   const lastHeartbeatAt = latest(partitions.map((p) => p.heartbeatAt));
-  const lapsed = partitions.filter((p) => p.state === 'running' && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) <= now && !expiredEarly(p));
+  const lapsed = partitions.filter(
+    (p) => p.state === 'running' && p.leaseExpiresAt !== null && Date.parse(p.leaseExpiresAt) <= now && !expiredEarly(p),
+  );
   return { since, lastHeartbeatAt, leasesExpiredAt: latest(lapsed.map((p) => p.leaseExpiresAt)) };
 }
 

@@ -7,5 +7,6 @@ export function paramsKey(extra: Record<string, unknown> | undefined): string {
   return JSON.stringify(extra ?? {}, (_key, value: unknown) =>
     value !== null && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : value);
+      : value,
+  );
 }

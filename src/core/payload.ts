@@ -7,14 +7,15 @@ export function quarantinePayload(item: unknown): string {
   let text: string;
   try {
     const seen = new WeakSet<object>();
-    text = JSON.stringify(item, (_key, value: unknown) => {
-      if (typeof value === 'bigint') return value.toString();
-      if (value && typeof value === 'object') {
-        if (seen.has(value)) return '[circular]';
-        seen.add(value);
-      }
-      return value;
-    }) ?? String(item);
+    text =
+      JSON.stringify(item, (_key, value: unknown) => {
+        if (typeof value === 'bigint') return value.toString();
+        if (value && typeof value === 'object') {
+          if (seen.has(value)) return '[circular]';
+          seen.add(value);
+        }
+        return value;
+      }) ?? String(item);
   } catch {
     text = String(item);
   }

@@ -25,7 +25,10 @@ export class ReadAhead {
   private pending: Pending | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(private readonly reader: SourceReader<unknown>, private readonly filter: SourceFilter) {}
+  constructor(
+    private readonly reader: SourceReader<unknown>,
+    private readonly filter: SourceFilter,
+  ) {}
 
   /** Starts reading the batch after `from`, when the source says such a read runs beside the lane's work. */
   start(partition: PartitionSpec, from: Cursor, limit: number): void {

@@ -11,7 +11,10 @@ const SECRET_KEYS = 'password|passwd|pass|pwd|sslpassword|sslkey|sslcert|secret|
 const MASK = '***';
 
 /** Key=value pairs (`password=x`, `password = 'a b'`, `?password=x&`), anywhere in a text. */
-const KEY_VALUE = new RegExp(`((?:^|[\\s?&;,"'({])(?:${SECRET_KEYS})\\s*=\\s*)('(?:[^'\\\\]|\\\\.)*'|"(?:[^"\\\\]|\\\\.)*"|[^\\s&;,"'}]+)`, 'gi');
+const KEY_VALUE = new RegExp(
+  `((?:^|[\\s?&;,"'({])(?:${SECRET_KEYS})\\s*=\\s*)('(?:[^'\\\\]|\\\\.)*'|"(?:[^"\\\\]|\\\\.)*"|[^\\s&;,"'}]+)`,
+  'gi',
+);
 
 /** A URL with an authority, as it appears in a text: scheme://… up to whitespace or a quote. */
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;

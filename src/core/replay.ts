@@ -128,14 +128,24 @@ async function replayChunk(options: ReplayOptions, chunk: Resolved[]): Promise<{
       alreadyDelivered = ready.filter((r) => delivered.has(keyOf(r)));
       todo = ready.filter((r) => !delivered.has(keyOf(r)));
     }
-    const isolated = definition.delivery === 'transactional'
-      ? await isolateFailures(todo, (subset) => tx.savepoint(() => attempt(tx.sql)(subset).then(rethrow)).then(() => undefined, (e: unknown) => e))
-      : await isolateFailures(todo, attempt(undefined));
+    const isolated =
+      definition.delivery === 'transactional'
+        ? await isolateFailures(todo, (subset) =>
+            tx
+              .savepoint(() => attempt(tx.sql)(subset).then(rethrow))
+              .then(
+                () => undefined,
+                (e: unknown) => e,
+              ),
+          )
+        : await isolateFailures(todo, attempt(undefined));
     const succeeded = [...alreadyDelivered, ...isolated.succeeded];
     await tx.markReplayed(
       run.id,
       succeeded.map((r) => r.entry.id),
-      definition.dedup && isolated.succeeded.length > 0 ? { namespace: definition.ledgerNamespace, keys: isolated.succeeded.map(keyOf) } : undefined,
+      definition.dedup && isolated.succeeded.length > 0
+        ? { namespace: definition.ledgerNamespace, keys: isolated.succeeded.map(keyOf) }
+        : undefined,
     );
     for (const { item, error } of isolated.failed) {
       await tx.recordReplayFailure(item.entry.id, errorClassOf(error), messageOf(error));

@@ -7,7 +7,16 @@ import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
 import type { BackfillDefinition } from './definition.js';
-import { BatchAbortedError, CheckpointMovedError, errorClassOf, isSluiceError, isStoreWriteFailure, isTransientStoreError, LeaseLostError, messageOf } from './errors.js';
+import {
+  BatchAbortedError,
+  CheckpointMovedError,
+  errorClassOf,
+  isSluiceError,
+  isStoreWriteFailure,
+  isTransientStoreError,
+  LeaseLostError,
+  messageOf,
+} from './errors.js';
 import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
@@ -45,7 +54,17 @@ export interface ExecutionConfig {
   leaseMs: number;
   progressIntervalMs: number;
   /** The run being executed. Dry runs pass an unsaved stand-in. */
-  run: { id: string; backfill: string; params: RunParams; counts: Counts; batches: number; plannedItems: number | null; tuning?: number; canary?: { items: number } | null; rampLanes?: number | null };
+  run: {
+    id: string;
+    backfill: string;
+    params: RunParams;
+    counts: Counts;
+    batches: number;
+    plannedItems: number | null;
+    tuning?: number;
+    canary?: { items: number } | null;
+    rampLanes?: number | null;
+  };
   options: RunOptions;
   filter: SourceFilter;
   /** Who started this execution (the actor of the final transition when it ends by itself). */
@@ -187,7 +206,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
         this.emit('retry', { runId: this.runId, ...info });
       },
       onQuarantine: (info) => {
-        config.logger.warn({ event: 'quarantined', runId: this.runId, ...info }, config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined');
+        config.logger.warn(
+          { event: 'quarantined', runId: this.runId, ...info },
+          config.dryRun ? 'items would be quarantined (dry run: nothing is written)' : 'items quarantined',
+        );
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });
@@ -280,7 +302,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.traceContext = contextWith(span);
     try {
       const outcome = await context.with(this.traceContext, () => this.executeLanes());
-      setAttributes(span, () => ({ 'sluice.run.state': outcome.state, 'sluice.batches': outcome.executionBatches, 'sluice.items.processed': outcome.executionCounts.processed }));
+      setAttributes(span, () => ({
+        'sluice.run.state': outcome.state,
+        'sluice.batches': outcome.executionBatches,
+        'sluice.items.processed': outcome.executionCounts.processed,
+      }));
       if (outcome.state === 'failed') markFailed(span, outcome.reason ?? 'the run failed');
       return outcome;
     } catch (error) {
@@ -345,7 +371,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
     this.watch.refresh().then(
       () => this.emit('progress', this.progress()),
-      (error: unknown) => this.config.logger.warn({ runId: this.runId, err: error }, `could not read the run's progress: ${messageOf(error)}; trying again`),
+      (error: unknown) =>
+        this.config.logger.warn({ runId: this.runId, err: error }, `could not read the run's progress: ${messageOf(error)}; trying again`),
     );
   }
 
@@ -369,10 +396,19 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async followUntilChange(): Promise<RunOutcome | undefined> {
     const { config } = this;
     if (!this.watch) {
-      this.watch = new RunWatch({ store: config.store, runId: this.runId, clock: config.clock, self: config.worker.id, isOwnerDead: config.isOwnerDead ?? (() => false) });
+      this.watch = new RunWatch({
+        store: config.store,
+        runId: this.runId,
+        clock: config.clock,
+        self: config.worker.id,
+        isOwnerDead: config.isOwnerDead ?? (() => false),
+      });
       const watch = this.watch;
       const first = await this.withStoreRetries('read the run to follow it', () => watch.refresh());
-      config.logger.info({ runId: this.runId, otherWorkers: first.otherWorkers }, 'nothing left to claim here; following the run while other workers finish it');
+      config.logger.info(
+        { runId: this.runId, otherWorkers: first.otherWorkers },
+        'nothing left to claim here; following the run while other workers finish it',
+      );
       this.emit('following', { runId: this.runId, otherWorkers: first.otherWorkers });
       this.emit('progress', this.progress());
       const decided = await this.decide(first);
@@ -460,7 +496,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
           await this.config.store.releasePartition(claim.lease!, 'pending');
           return;
         }
-        this.config.logger.info({ runId: this.runId, partition: claim.index }, 'adopted a partition whose lease expired (its worker is gone) on an extra lane');
+        this.config.logger.info(
+          { runId: this.runId, partition: claim.index },
+          'adopted a partition whose lease expired (its worker is gone) on an extra lane',
+        );
         this.startAdoptedLane(claim);
       }
     } catch (error) {
@@ -474,7 +513,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private startAdoptedLane(claim: Claim): void {
     const id = this.nextAdoptedLane--;
     this.adoptedLanes += 1;
-    this.trackLane(id, this.work(claim, id).finally(() => (this.adoptedLanes -= 1)));
+    this.trackLane(
+      id,
+      this.work(claim, id).finally(() => (this.adoptedLanes -= 1)),
+    );
   }
 
   /** Resolves when every lane (including lanes started meanwhile) has ended; rethrows a lane's failure. */
@@ -519,7 +561,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
       } catch (error) {
         if (!isTransientStoreError(error) || attempt >= STORE_RETRY_ATTEMPTS) throw error;
         const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, attempt, config.clock.random);
-        config.logger.warn({ runId: this.runId, attempt, delayMs, err: error }, `could not ${what}: the store's connection failed; retrying`);
+        config.logger.warn(
+          { runId: this.runId, attempt, delayMs, err: error },
+          `could not ${what}: the store's connection failed; retrying`,
+        );
         await config.clock.sleep(delayMs, this.abort.signal);
       }
     }
@@ -531,7 +576,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
     let lease: PartitionLease | undefined;
     // A gradual rollout's ramp limits the run's live leases over every worker, as the store counts them.
     if ((config.limits && hasLimits(config.limits)) || config.options.gradual) {
-      const result = await config.store.claimPartitionWithin(this.runId, config.worker.id, config.leaseMs, config.limits ?? { keys: [] }, scope);
+      const result = await config.store.claimPartitionWithin(
+        this.runId,
+        config.worker.id,
+        config.leaseMs,
+        config.limits ?? { keys: [] },
+        scope,
+      );
       if (result.kind === 'blocked') return { blocked: result.reason };
       lease = result.kind === 'claimed' ? result.lease : undefined;
     } else {
@@ -561,16 +612,19 @@ export class RunExecution extends EventEmitter implements RunHandle {
     // The checkpoint renews the lease; the heartbeat covers batches slower than a lease, and looks
     // for a pause or cancel asked elsewhere, which a long batch would otherwise see only at its end.
     const heartbeat = claim.lease
-      ? setInterval(() => {
-          config.store.renewLease(claim.lease!, config.leaseMs).then(
-            (ok) => {
-              if (ok) return inFlight && this.lookForControl();
-              leaseLost = true;
-              inFlight?.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
-            },
-            (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
-          );
-        }, Math.max(100, Math.floor(config.leaseMs / 3)))
+      ? setInterval(
+          () => {
+            config.store.renewLease(claim.lease!, config.leaseMs).then(
+              (ok) => {
+                if (ok) return inFlight && this.lookForControl();
+                leaseLost = true;
+                inFlight?.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
+              },
+              (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
+            );
+          },
+          Math.max(100, Math.floor(config.leaseMs / 3)),
+        )
       : undefined;
     heartbeat?.unref();
     const ahead = new ReadAhead(config.reader, config.filter);
@@ -584,7 +638,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // Unwritten, the waiting batches are redone by whoever claims the partition next (their
         // writes are idempotent): the partition is handed back either way.
         await this.withStoreRetries('write the waiting checkpoint', () => this.flushWaiting(coalesce)).catch((error: unknown) =>
-          config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, `the waiting checkpoint of ${coalesce.pending} batches was not written; they will be redone`));
+          config.logger.warn(
+            { runId: this.runId, partition: claim.index, err: error },
+            `the waiting checkpoint of ${coalesce.pending} batches was not written; they will be redone`,
+          ),
+        );
       }
       await config.store.releasePartition(claim.lease!, state, message);
     };
@@ -598,7 +656,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // again, within the ramp (the store lets only as many through as it allows now).
         const rampLowered = rampAtClaim !== null && this.rampLanes !== null && this.rampLanes < rampAtClaim;
         const mayGo = !rampLowered && !this.stopRequest && !this.retired(lane) && (await this.gate());
-        const limit = mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(claim, this.batchSize()) : 0;
+        const limit =
+          mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(claim, this.batchSize()) : 0;
         if (limit === 0) {
           if (claim.lease) await release('pending');
           return;
@@ -626,13 +685,28 @@ export class RunExecution extends EventEmitter implements RunHandle {
           storeFailures = 0;
         } catch (error) {
           const moved = error instanceof CheckpointMovedError;
-          if (error instanceof LeaseLostError || !claim.lease || (!moved && !isTransientStoreError(error)) || ++storeFailures >= STORE_RETRY_ATTEMPTS) throw error;
+          if (
+            error instanceof LeaseLostError ||
+            !claim.lease ||
+            (!moved && !isTransientStoreError(error)) ||
+            ++storeFailures >= STORE_RETRY_ATTEMPTS
+          )
+            throw error;
           // The connection failed around the commit: whether it landed or not, the store knows.
           // Carry on from the checkpoint it holds (the ledger skips what a landed commit delivered).
-          const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, storeFailures, config.clock.random);
-          config.logger.warn({ runId: this.runId, partition: claim.index, delayMs, err: error }, 'the store connection failed during a batch; resuming from the stored checkpoint');
+          const delayMs = backoffDelay(
+            { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 },
+            storeFailures,
+            config.clock.random,
+          );
+          config.logger.warn(
+            { runId: this.runId, partition: claim.index, delayMs, err: error },
+            'the store connection failed during a batch; resuming from the stored checkpoint',
+          );
           await config.clock.sleep(delayMs, this.abort.signal);
-          const stored = await this.withStoreRetries('reload the checkpoint', async () => (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index));
+          const stored = await this.withStoreRetries('reload the checkpoint', async () =>
+            (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index),
+          );
           if (!stored || stored.fence !== claim.lease.fence) throw new LeaseLostError(this.runId, claim.index, claim.lease.fence);
           cursor = stored.cursor;
           // The checkpoints that waited are redone from the stored cursor (their writes are idempotent).
@@ -655,10 +729,18 @@ export class RunExecution extends EventEmitter implements RunHandle {
           await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt, result.delta.quarantined);
           this.adjustLanes();
         }
-        this.emit('batch', { runId: this.runId, partition: claim.index, size: read.items.length + read.malformed.length, durationMs: finishedAt - startedAt, delta: result.delta });
-        if (result.control) this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
+        this.emit('batch', {
+          runId: this.runId,
+          partition: claim.index,
+          size: read.items.length + read.malformed.length,
+          durationMs: finishedAt - startedAt,
+          delta: result.delta,
+        });
+        if (result.control)
+          this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
         // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
-        if (result.runState && result.runState !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
+        if (result.runState && result.runState !== 'running')
+          this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
         if (result.tuning !== undefined && result.tuning !== this.tuning) await this.applyTuning(result.tuning);
         if (result.rampLanes !== undefined) this.followRamp(result.rampLanes);
         this.guardFailureRatio();
@@ -708,7 +790,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
   /** Writes the checkpoint that waits, and follows what it saw (a control request, a split). */
   private async flushWaiting(coalesce: CoalescedCheckpoint): Promise<void> {
     const seen = await coalesce.flush();
-    if (seen?.control) this.requestStop({ kind: seen.control.kind, actor: seen.control.actor, reason: seen.control.reason, asExpected: false });
+    if (seen?.control)
+      this.requestStop({ kind: seen.control.kind, actor: seen.control.actor, reason: seen.control.reason, asExpected: false });
   }
 
   /**
@@ -738,7 +821,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (created === undefined) return ++this.missedSplits < 5; // the holder moved on meanwhile: look again, a few times
     this.missedSplits = 0;
     this.partitionTotal += 1;
-    config.logger.info({ runId: this.runId, partition: best.index, newPartition: created, itemsLeft: best.left }, 'split the largest partition for an idle lane');
+    config.logger.info(
+      { runId: this.runId, partition: best.index, newPartition: created, itemsLeft: best.left },
+      'split the largest partition for an idle lane',
+    );
     return true;
   }
 
@@ -756,8 +842,15 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // The database restarting or failing over: as patient as the store is, not as the run's retries.
         if (isTransientStoreError(error) && ++connectionFailures < STORE_RETRY_ATTEMPTS) {
           attempt -= 1;
-          const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, connectionFailures, config.clock.random);
-          config.logger.warn({ runId: this.runId, partition: claim.index, delayMs, err: error }, 'the source\'s database connection failed; retrying');
+          const delayMs = backoffDelay(
+            { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 },
+            connectionFailures,
+            config.clock.random,
+          );
+          config.logger.warn(
+            { runId: this.runId, partition: claim.index, delayMs, err: error },
+            "the source's database connection failed; retrying",
+          );
           await config.clock.sleep(delayMs, this.abort.signal);
           continue;
         }
@@ -773,7 +866,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private takeBatchSlot(): boolean {
     const { maxBatches } = this.config.options;
     if (maxBatches !== undefined && this.batchesStarted >= maxBatches) {
-      this.requestStop({ kind: 'pause', actor: this.config.actor, reason: `maxBatches reached: stopped after ${maxBatches} batch${maxBatches === 1 ? '' : 'es'} (resumable)`, asExpected: true });
+      this.requestStop({
+        kind: 'pause',
+        actor: this.config.actor,
+        reason: `maxBatches reached: stopped after ${maxBatches} batch${maxBatches === 1 ? '' : 'es'} (resumable)`,
+        asExpected: true,
+      });
       return false;
     }
     this.batchesStarted += 1;
@@ -794,10 +892,17 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async canaryLimit(claim: Claim, want: number): Promise<number> {
     if (!this.canary() || !claim.lease) return want;
     for (;;) {
-      const { granted, inFlight } = await this.withStoreRetries('claim items of the canary', () => this.config.store.claimCanaryItems(claim.lease!, want));
+      const { granted, inFlight } = await this.withStoreRetries('claim items of the canary', () =>
+        this.config.store.claimCanaryItems(claim.lease!, want),
+      );
       if (granted > 0) return granted;
       if (inFlight === 0) {
-        this.requestStop({ kind: 'pause', actor: this.config.actor, reason: canaryDoneReason(this.config.run.canary!.items), asExpected: true });
+        this.requestStop({
+          kind: 'pause',
+          actor: this.config.actor,
+          reason: canaryDoneReason(this.config.run.canary!.items),
+          asExpected: true,
+        });
         return 0;
       }
       await this.sleepUnlessStopped(CANARY_POLL_MS);
@@ -835,8 +940,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
       poll: async () => {
         const run = await this.config.store.getRun(this.runId).catch(() => undefined);
         if (!run) return;
-        if (run.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
-        else if (run.state !== 'running') this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
+        if (run.control)
+          this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
+        else if (run.state !== 'running')
+          this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
         if (run.tuning !== this.tuning) await this.applyTuning(run.tuning, run);
         this.followRamp(run.rampLanes);
       },
@@ -880,7 +987,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const batch = new AbortController();
     this.batchesInFlight.set(batch, { partition });
     if (this.abort.signal.aborted) batch.abort(new BatchAbortedError(this.runId, partition));
-    else if (this.stopRequest && abortsBatches(this.stopRequest)) batch.abort(new BatchAbortedError(this.runId, partition, stopPhrase(this.stopRequest)));
+    else if (this.stopRequest && abortsBatches(this.stopRequest))
+      batch.abort(new BatchAbortedError(this.runId, partition, stopPhrase(this.stopRequest)));
     return batch;
   }
 
@@ -902,10 +1010,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (this.stopRequest) return;
     this.config.store.getRun(this.runId).then(
       (run) => {
-        if (run?.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
+        if (run?.control)
+          this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
       },
       // The next heartbeat, or the checkpoint, looks again.
-      (error: unknown) => this.config.logger.debug({ runId: this.runId, err: error }, 'could not read the run for a pause or cancel request'),
+      (error: unknown) =>
+        this.config.logger.debug({ runId: this.runId, err: error }, 'could not read the run for a pause or cancel request'),
     );
   }
 
@@ -920,7 +1030,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const level = request.asExpected ? 'debug' : 'info';
     this.config.logger[level](
       { runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason },
-      abortsBatches(request) && this.batchesInFlight.size > 0 ? 'stop requested; aborting the signals of the batches in flight' : 'stop requested; finishing batches in flight',
+      abortsBatches(request) && this.batchesInFlight.size > 0
+        ? 'stop requested; aborting the signals of the batches in flight'
+        : 'stop requested; finishing batches in flight',
     );
   }
 
@@ -935,7 +1047,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const { config } = this;
     let stop = this.stopRequest;
     if (config.dryRun) {
-      const state: RunState = this.errors.length > 0 ? 'failed' : stop?.kind === 'cancel' ? 'cancelled' : stop && !stop.asExpected ? 'paused' : 'succeeded';
+      const state: RunState =
+        this.errors.length > 0 ? 'failed' : stop?.kind === 'cancel' ? 'cancelled' : stop && !stop.asExpected ? 'paused' : 'succeeded';
       const reason = this.errors[0]?.message ?? stop?.reason ?? 'dry run: nothing was written';
       return this.outcome(state, reason, stop);
     }
@@ -944,9 +1057,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
       // Interrupted: this process's partitions are back to pending. Others working the run go on
       // with it (and take those over); alone, this process pauses the run as it always has.
       const others = this.othersIn(partitions, storeNow);
-      stop = others.length > 0
-        ? { ...stop, kind: 'leave', reason: `${stop.reason}: this process stopped and handed its partitions back; ${workersPhrase(others.length)} go on with the run` }
-        : { ...stop, kind: 'pause' };
+      stop =
+        others.length > 0
+          ? {
+              ...stop,
+              kind: 'leave',
+              reason: `${stop.reason}: this process stopped and handed its partitions back; ${workersPhrase(others.length)} go on with the run`,
+            }
+          : { ...stop, kind: 'pause' };
     }
     const allDone = partitions.every((p) => p.state === 'done');
     const failed = partitions.filter((p) => p.state === 'failed');
@@ -954,7 +1072,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (allDone) {
       // The run's counts, not this process's: other workers may have done most of it.
       const c = partitions.reduce((sum, p) => addCounts(sum, p.counts), zeroCounts());
-      target = { to: 'succeeded', actor: 'sluice', reason: `all partitions done: ${c.processed} processed, ${c.skipped} skipped, ${c.quarantined} quarantined` };
+      target = {
+        to: 'succeeded',
+        actor: 'sluice',
+        reason: `all partitions done: ${c.processed} processed, ${c.skipped} skipped, ${c.quarantined} quarantined`,
+      };
     } else if (stop?.kind === 'leave') {
       const now = await config.store.getRun(this.runId);
       return this.outcome(now?.state ?? 'running', stop.reason, stop, now, this.othersIn(partitions, storeNow));
@@ -969,7 +1091,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (!target) {
       // Other workers hold the remaining partitions: follow the run, or leave it to them.
       if (config.follow) return undefined;
-      return this.outcome('running', 'remaining partitions are held by other workers', stop, await config.store.getRun(this.runId), this.othersIn(partitions, storeNow));
+      return this.outcome(
+        'running',
+        'remaining partitions are held by other workers',
+        stop,
+        await config.store.getRun(this.runId),
+        this.othersIn(partitions, storeNow),
+      );
     }
     const record = await config.store.transitionRun(this.runId, ['running'], target.to, target.actor, target.reason);
     const final = record ?? (await config.store.getRun(this.runId));
@@ -1000,7 +1128,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.outcome('failed', reason, this.stopRequest, record);
   }
 
-  private async outcome(state: RunState, reason: string | null, stop: StopRequest | null, record?: RunRecord, otherWorkers?: string[]): Promise<RunOutcome> {
+  private async outcome(
+    state: RunState,
+    reason: string | null,
+    stop: StopRequest | null,
+    record?: RunRecord,
+    otherWorkers?: string[],
+  ): Promise<RunOutcome> {
     this.state = state;
     const now = this.config.clock.now();
     const durationMs = now - this.startedAt;
@@ -1028,7 +1162,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       return activeMs(await this.config.store.listTransitions(this.runId), now);
     } catch (error) {
       // The end of a run whose store fails (finishWithError) still reports, without this number.
-      this.config.logger.warn({ runId: this.runId, err: error }, 'could not read the run\'s transitions for its active time');
+      this.config.logger.warn({ runId: this.runId, err: error }, "could not read the run's transitions for its active time");
       return null;
     }
   }
@@ -1066,4 +1200,3 @@ function yieldToEventLoop(): Promise<void> {
 function workersPhrase(n: number): string {
   return `${n} other worker${n === 1 ? '' : 's'}`;
 }
-

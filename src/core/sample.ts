@@ -75,7 +75,15 @@ export async function sampleDryRun(input: SampleInput): Promise<SampleReport> {
   const buckets: SampleBucket[] = [];
   for (const [bucket, group] of groups) {
     const chosen = spread(group, input.perBucket);
-    buckets.push(await processBucket(input, bucket, chosen.map((c) => c.item), [], chosen.length > 0 ? [chosen[0]!.bytes, chosen[chosen.length - 1]!.bytes] : null));
+    buckets.push(
+      await processBucket(
+        input,
+        bucket,
+        chosen.map((c) => c.item),
+        [],
+        chosen.length > 0 ? [chosen[0]!.bytes, chosen[chosen.length - 1]!.bytes] : null,
+      ),
+    );
   }
   if (malformed.length > 0) buckets.push(await processBucket(input, 'malformed', [], malformed.slice(0, input.perBucket), null));
   return { backfill: input.definition.name, scanned: seen.length + malformed.length, buckets, durationMs: input.clock.now() - started };
@@ -87,7 +95,13 @@ function spread<T>(group: readonly T[], n: number): T[] {
   return Array.from({ length: n }, (_, i) => group[Math.round((i * (group.length - 1)) / Math.max(1, n - 1))]!);
 }
 
-async function processBucket(input: SampleInput, bucket: SampleBucket['bucket'], items: unknown[], malformed: MalformedRecord[], bytes: [number, number] | null): Promise<SampleBucket> {
+async function processBucket(
+  input: SampleInput,
+  bucket: SampleBucket['bucket'],
+  items: unknown[],
+  malformed: MalformedRecord[],
+  bytes: [number, number] | null,
+): Promise<SampleBucket> {
   const errors: Record<string, number> = {};
   const runner = new BatchRunner({
     store: input.store,
@@ -102,6 +116,21 @@ async function processBucket(input: SampleInput, bucket: SampleBucket['bucket'],
     onQuarantine: (info) => (errors[info.errorClass] = (errors[info.errorClass] ?? 0) + info.count),
   });
   if (items.length === 0 && malformed.length === 0) return { bucket, items: 0, bytes, processed: 0, quarantined: 0, errors };
-  const result = await runner.run({ partition: 0, lease: undefined, previousCursor: null, read: { items, malformed, cursor: null, done: false }, startedAtMs: input.clock.now(), signal: new AbortController().signal, batch: 1 });
-  return { bucket, items: items.length + malformed.length, bytes, processed: result.delta.processed, quarantined: result.delta.quarantined, errors };
+  const result = await runner.run({
+    partition: 0,
+    lease: undefined,
+    previousCursor: null,
+    read: { items, malformed, cursor: null, done: false },
+    startedAtMs: input.clock.now(),
+    signal: new AbortController().signal,
+    batch: 1,
+  });
+  return {
+    bucket,
+    items: items.length + malformed.length,
+    bytes,
+    processed: result.delta.processed,
+    quarantined: result.delta.quarantined,
+    errors,
+  };
 }

@@ -36,6 +36,7 @@ export function parseDuration(value: string, what: string): number {
   if (!match) throw new UsageError(`${what} must be a duration like 500ms, 30s, 5m or 2h, got "${value}"`);
   const ms = Math.round(Number(match[1]) * DURATION_MS[(match[2] ?? 'ms').toLowerCase()]!);
   // A timer above this fires after 1 ms: refused rather than silently shortened.
-  if (ms > MAX_TIMER_MS) throw new UsageError(`${what} must be at most 24d (${MAX_TIMER_MS} ms, the longest a timer can wait), got "${value}"`);
+  if (ms > MAX_TIMER_MS)
+    throw new UsageError(`${what} must be at most 24d (${MAX_TIMER_MS} ms, the longest a timer can wait), got "${value}"`);
   return ms;
 }

@@ -165,7 +165,14 @@ export interface Sluice {
   retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord>;
   /** Cancels every open run whose concurrency key `name` has `value` (a deleted installation). */
   cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]>;
-  listQuarantine(filter: { runId?: string; backfill?: string; errorClass?: string; status?: 'open' | 'replayed'; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;
+  listQuarantine(filter: {
+    runId?: string;
+    backfill?: string;
+    errorClass?: string;
+    status?: 'open' | 'replayed';
+    limit?: number;
+    afterId?: number;
+  }): Promise<QuarantineRecord[]>;
   /** Processes open quarantine entries of a run again (after a fix); successes leave quarantine. */
   replayQuarantine(runId: string, options?: { errorClass?: string; ids?: readonly number[]; actor?: string }): Promise<ReplayResult>;
 

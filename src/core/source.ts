@@ -89,7 +89,11 @@ export interface SourceReader<Item> {
    * a count still running (the engine closing). Undefined when this source cannot count beside
    * the run this time (the engine then counts with `count` before the run starts).
    */
-  countBeside?(request: { partition: PartitionSpec; cursor: Cursor; filter: SourceFilter }): Promise<{ counted: Promise<number>; abort(): void } | undefined>;
+  countBeside?(request: {
+    partition: PartitionSpec;
+    cursor: Cursor;
+    filter: SourceFilter;
+  }): Promise<{ counted: Promise<number>; abort(): void } | undefined>;
   /**
    * A point that cuts what is left of `partition` after `cursor` in two, each side holding at least
    * `minItems` items, or null when it is too small to split. Lets idle workers take half of the

@@ -2,7 +2,14 @@ import type { Counts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
 import type { VerificationRecord } from './verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from './slo/alert-record.js';
-import type { ClaimedNotifications, NewNotification, OutboxClaim, OutboxRecord, OutboxSettlement, OutboxState } from './slo/alert-outbox.js';
+import type {
+  ClaimedNotifications,
+  NewNotification,
+  OutboxClaim,
+  OutboxRecord,
+  OutboxSettlement,
+  OutboxState,
+} from './slo/alert-outbox.js';
 import type {
   BatchRecord,
   BatchStats,
@@ -170,7 +177,13 @@ export interface Store {
    * partition since `observed` was read, when its end moved (someone split it first), or when it is
    * no longer pending or running.
    */
-  splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined>;
+  splitPartition(
+    runId: string,
+    index: number,
+    observed: { batches: number; upper: Cursor },
+    at: Cursor,
+    label: string | null,
+  ): Promise<number | undefined>;
 
   /** Expires every lease whose owner `isDead` says is gone, so that it can be claimed at once. */
   expireLeases(isDead: (owner: string) => boolean): Promise<number>;
@@ -191,7 +204,14 @@ export interface Store {
 
   // ---- quarantine -----------------------------------------------------------------------------
 
-  listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]>;
+  listQuarantine(filter: {
+    runId?: string;
+    backfill?: string;
+    status?: QuarantineStatus;
+    errorClass?: string;
+    limit?: number;
+    afterId?: number;
+  }): Promise<QuarantineRecord[]>;
   /** Counts of open quarantine entries by error class. */
   quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>>;
 
@@ -215,7 +235,13 @@ export interface Store {
   changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean>;
 
   /** Alert state changes, oldest first, optionally of one backfill, alert or time range (ms). */
-  listAlertEvents(filter?: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number }): Promise<AlertEventRecord[]>;
+  listAlertEvents(filter?: {
+    backfill?: string;
+    alert?: AlertKey;
+    sinceMs?: number;
+    untilMs?: number;
+    limit?: number;
+  }): Promise<AlertEventRecord[]>;
 
   // ---- alert notifications (the outbox) ---------------------------------------------------------
 

@@ -46,7 +46,10 @@ export function parity(options: { name?: string; source: string; target: string;
     async run(ctx) {
       const sql = options.connection ?? ctx.sql;
       const [source, target] = [await scalar(sql, options.source), await scalar(sql, options.target)];
-      return { passed: source === target, detail: `source ${source}, target ${target}${source === target ? '' : ` (${target - source > 0 ? '+' : ''}${target - source})`}` };
+      return {
+        passed: source === target,
+        detail: `source ${source}, target ${target}${source === target ? '' : ` (${target - source > 0 ? '+' : ''}${target - source})`}`,
+      };
     },
   };
 }
@@ -59,14 +62,24 @@ export function uniqueness(options: { name?: string; table: string; columns: rea
     name: options.name ?? `unique ${options.table}(${options.columns.join(', ')})`,
     async run(ctx) {
       const sql = options.connection ?? ctx.sql;
-      const duplicates = await scalar(sql, `SELECT COUNT(*) AS n FROM (SELECT ${columns} FROM ${table} GROUP BY ${columns} HAVING COUNT(*) > 1) AS d`);
+      const duplicates = await scalar(
+        sql,
+        `SELECT COUNT(*) AS n FROM (SELECT ${columns} FROM ${table} GROUP BY ${columns} HAVING COUNT(*) > 1) AS d`,
+      );
       return { passed: duplicates === 0, detail: duplicates === 0 ? 'no duplicates' : `${duplicates} duplicated key(s)` };
     },
   };
 }
 
 /** Coverage (seed 000): the share of rows of `table` matching `done` is at least `min` (default 1). */
-export function coverage(options: { name?: string; table: string; done: string; where?: string; min?: number; connection?: SqlConnection }): VerifyCheck {
+export function coverage(options: {
+  name?: string;
+  table: string;
+  done: string;
+  where?: string;
+  min?: number;
+  connection?: SqlConnection;
+}): VerifyCheck {
   const table = quoteQualifiedName(options.table);
   const scope = options.where ? ` WHERE ${options.where}` : '';
   const min = options.min ?? 1;
@@ -75,9 +88,15 @@ export function coverage(options: { name?: string; table: string; done: string; 
     async run(ctx) {
       const sql = options.connection ?? ctx.sql;
       const total = await scalar(sql, `SELECT COUNT(*) AS n FROM ${table}${scope}`);
-      const done = await scalar(sql, `SELECT COUNT(*) AS n FROM ${table} WHERE (${options.done})${options.where ? ` AND (${options.where})` : ''}`);
+      const done = await scalar(
+        sql,
+        `SELECT COUNT(*) AS n FROM ${table} WHERE (${options.done})${options.where ? ` AND (${options.where})` : ''}`,
+      );
       const share = total === 0 ? 1 : done / total;
-      return { passed: share >= min, detail: `${done} of ${total} (${(share * 100).toFixed(2)} %; at least ${(min * 100).toFixed(2)} % wanted)` };
+      return {
+        passed: share >= min,
+        detail: `${done} of ${total} (${(share * 100).toFixed(2)} %; at least ${(min * 100).toFixed(2)} % wanted)`,
+      };
     },
   };
 }

@@ -47,7 +47,12 @@ export interface WorkerLoopResult {
  * recorded in one PostgreSQL store.
  */
 export async function runWorker(input: WorkerLoopOptions): Promise<WorkerLoopResult> {
-  const options = { ...input, clock: input.clock ?? systemClock, logger: input.logger ?? silentLogger, pollIntervalMs: input.pollIntervalMs ?? 1000 };
+  const options = {
+    ...input,
+    clock: input.clock ?? systemClock,
+    logger: input.logger ?? silentLogger,
+    pollIntervalMs: input.pollIntervalMs ?? 1000,
+  };
   const { sluice, signal, logger } = options;
   const known = new Set(options.backfills ?? sluice.backfills().map((b) => b.name));
   let current: RunHandle | undefined;
@@ -67,7 +72,11 @@ export async function runWorker(input: WorkerLoopOptions): Promise<WorkerLoopRes
         // (the pool reconnects by itself) and says so once, not at every look.
         if (!isTransientStoreError(error)) throw error;
         const retryMs = Math.min(STORE_RETRY_INTERVAL_MS, options.pollIntervalMs * ++storeFailures);
-        if (storeFailures === 1) logger.warn({ err: error }, `the store does not answer: ${messageOf(error)}; this worker works nothing until it does, and looks again every ${Math.round(STORE_RETRY_INTERVAL_MS / 1000)} s at most`);
+        if (storeFailures === 1)
+          logger.warn(
+            { err: error },
+            `the store does not answer: ${messageOf(error)}; this worker works nothing until it does, and looks again every ${Math.round(STORE_RETRY_INTERVAL_MS / 1000)} s at most`,
+          );
         else logger.debug({ err: error, attempt: storeFailures }, `the store still does not answer: ${messageOf(error)}`);
         await options.clock.sleep(retryMs, signal);
         continue;
@@ -88,7 +97,10 @@ export async function runWorker(input: WorkerLoopOptions): Promise<WorkerLoopRes
           }
           // While its lanes are busy, the execution looks for a dead worker's partitions as often as this loop looks for work.
           current = await sluice.join(run.id, {
-            ...options.joinOptions, actor: 'worker', orphanPollMs: options.pollIntervalMs, ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+            ...options.joinOptions,
+            actor: 'worker',
+            orphanPollMs: options.pollIntervalMs,
+            ...(options.concurrency ? { concurrency: options.concurrency } : {}),
           });
           options.onRun?.(current);
           let batches = 0;

@@ -6,7 +6,11 @@ import type { RunMetrics } from './run-metrics.js';
  * A `/metrics` endpoint for Prometheus (`sluice run|worker --metrics-port`). One route, nothing
  * else: the admin API with its dashboard is `sluice serve`'s job.
  */
-export async function serveMetrics(metrics: RunMetrics, port: number, host = '0.0.0.0'): Promise<{ url: string; close: () => Promise<void> }> {
+export async function serveMetrics(
+  metrics: RunMetrics,
+  port: number,
+  host = '0.0.0.0',
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');

@@ -34,7 +34,12 @@ export class RunMetrics {
   constructor(options: { registry?: Registry; defaultMetrics?: boolean; sloThresholdsSeconds?: readonly number[] } = {}) {
     this.registry = options.registry ?? new Registry();
     const registers = [this.registry];
-    this.items = new Counter({ name: 'sluice_items_total', help: 'Items handled, by outcome (processed, skipped, failed, quarantined).', labelNames: ['backfill', 'outcome'], registers });
+    this.items = new Counter({
+      name: 'sluice_items_total',
+      help: 'Items handled, by outcome (processed, skipped, failed, quarantined).',
+      labelNames: ['backfill', 'outcome'],
+      registers,
+    });
     this.batchDuration = new Histogram({
       name: 'sluice_batch_duration_seconds',
       help: 'Time from reading a batch to its committed checkpoint.',
@@ -42,14 +47,55 @@ export class RunMetrics {
       buckets: [...new Set([...BATCH_DURATION_BUCKETS, ...(options.sloThresholdsSeconds ?? [])])].sort((a, b) => a - b),
       registers,
     });
-    this.batchSize = new Histogram({ name: 'sluice_batch_size_items', help: 'Items per batch.', labelNames: ['backfill'], buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000, 100_000], registers });
-    this.runState = new Gauge({ name: 'sluice_run_state', help: 'Runs executing here, by state (1 for the current state).', labelNames: ['backfill', 'state'], registers });
-    this.backlog = new Gauge({ name: 'sluice_backlog_items', help: 'Items left to receive, from the plan (an estimate).', labelNames: ['backfill'], registers });
-    this.eta = new Gauge({ name: 'sluice_eta_seconds', help: 'Seconds to go at the current rate (absent when unknown).', labelNames: ['backfill'], registers });
-    this.oldestPending = new Gauge({ name: 'sluice_oldest_pending_partition_age_seconds', help: 'Age of the oldest partition waiting for a worker.', labelNames: ['backfill'], registers });
-    this.throttle = new Gauge({ name: 'sluice_throttle_state', help: 'The throttle: 1 for its current state (running, slowed, paused) and the source of it.', labelNames: ['backfill', 'state', 'source'], registers });
-    this.burnRate = new Gauge({ name: 'sluice_slo_burn_rate', help: 'Error budget burn rate per SLO alert tier as Sluice evaluates it (window: long or short).', labelNames: ['backfill', 'slo', 'tier', 'window'], registers });
-    this.alertFiring = new Gauge({ name: 'sluice_slo_alert_firing', help: '1 while Sluice\'s own evaluator has the SLO alert firing.', labelNames: ['backfill', 'slo', 'tier', 'severity'], registers });
+    this.batchSize = new Histogram({
+      name: 'sluice_batch_size_items',
+      help: 'Items per batch.',
+      labelNames: ['backfill'],
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000, 100_000],
+      registers,
+    });
+    this.runState = new Gauge({
+      name: 'sluice_run_state',
+      help: 'Runs executing here, by state (1 for the current state).',
+      labelNames: ['backfill', 'state'],
+      registers,
+    });
+    this.backlog = new Gauge({
+      name: 'sluice_backlog_items',
+      help: 'Items left to receive, from the plan (an estimate).',
+      labelNames: ['backfill'],
+      registers,
+    });
+    this.eta = new Gauge({
+      name: 'sluice_eta_seconds',
+      help: 'Seconds to go at the current rate (absent when unknown).',
+      labelNames: ['backfill'],
+      registers,
+    });
+    this.oldestPending = new Gauge({
+      name: 'sluice_oldest_pending_partition_age_seconds',
+      help: 'Age of the oldest partition waiting for a worker.',
+      labelNames: ['backfill'],
+      registers,
+    });
+    this.throttle = new Gauge({
+      name: 'sluice_throttle_state',
+      help: 'The throttle: 1 for its current state (running, slowed, paused) and the source of it.',
+      labelNames: ['backfill', 'state', 'source'],
+      registers,
+    });
+    this.burnRate = new Gauge({
+      name: 'sluice_slo_burn_rate',
+      help: 'Error budget burn rate per SLO alert tier as Sluice evaluates it (window: long or short).',
+      labelNames: ['backfill', 'slo', 'tier', 'window'],
+      registers,
+    });
+    this.alertFiring = new Gauge({
+      name: 'sluice_slo_alert_firing',
+      help: "1 while Sluice's own evaluator has the SLO alert firing.",
+      labelNames: ['backfill', 'slo', 'tier', 'severity'],
+      registers,
+    });
     if (options.defaultMetrics ?? options.registry === undefined) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -81,7 +127,14 @@ export class RunMetrics {
     });
     handle.on('state', (s) => this.setState(backfill, s.to));
     handle.on('throttle', (t) => {
-      const state = t.kind === 'paused' ? 'paused' : t.kind === 'slowed' ? 'slowed' : t.kind === 'resumed' || t.kind === 'recovered' ? 'running' : undefined;
+      const state =
+        t.kind === 'paused'
+          ? 'paused'
+          : t.kind === 'slowed'
+            ? 'slowed'
+            : t.kind === 'resumed' || t.kind === 'recovered'
+              ? 'running'
+              : undefined;
       // The source is the signal's or guard's name (bounded), never the reason's free text.
       if (state) this.setThrottle(backfill, state, state === 'running' ? 'none' : sourceOf(t.reason));
     });

@@ -22,7 +22,12 @@ export function ratioRecord(window: string): string {
 
 /** `SluiceSloFastBurn` style names: the tier's name in CamelCase under the objective's. */
 export function alertName(slo: Slo, tier: Tier): string {
-  const camel = (s: string) => s.split(/[-_]/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  const camel = (s: string) =>
+    s
+      .split(/[-_]/)
+      .filter(Boolean)
+      .map((w) => w[0]!.toUpperCase() + w.slice(1))
+      .join('');
   return `Sluice${camel(slo.name)}${camel(tier.name)}`;
 }
 
@@ -79,8 +84,14 @@ export function sloRules(definitions: readonly SloOwner[]): RuleFile {
         const threshold = round(tier.burnRate * budget);
         const select = `{backfill=${quote(definition.name)},slo=${quote(slo.name)}}`;
         const long = `${ratioRecord(formatDuration(tier.longWindowMs))}${select} >= ${threshold}`;
-        const expr = tier.shortWindowMs === undefined ? long : `${long}\nand\n${ratioRecord(formatDuration(tier.shortWindowMs))}${select} >= ${threshold}`;
-        const windowsText = tier.shortWindowMs === undefined ? formatDuration(tier.longWindowMs) : `${formatDuration(tier.longWindowMs)} and ${formatDuration(tier.shortWindowMs)}`;
+        const expr =
+          tier.shortWindowMs === undefined
+            ? long
+            : `${long}\nand\n${ratioRecord(formatDuration(tier.shortWindowMs))}${select} >= ${threshold}`;
+        const windowsText =
+          tier.shortWindowMs === undefined
+            ? formatDuration(tier.longWindowMs)
+            : `${formatDuration(tier.longWindowMs)} and ${formatDuration(tier.shortWindowMs)}`;
         const what = slo.sli.kind === 'batch-duration' ? `batches slower than ${slo.sli.thresholdSeconds} s` : 'quarantined items';
         rules.push({
           alert: alertName(slo, tier),

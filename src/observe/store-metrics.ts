@@ -14,9 +14,27 @@ export function registerStoreMetrics(registry: Registry, store: Store): void {
     pending ??= read().finally(() => setTimeout(() => (pending = undefined), 0));
     await pending;
   };
-  const runs = new Gauge({ name: 'sluice_store_runs', help: 'Runs in the store by backfill and state (the latest 10,000 runs).', labelNames: ['backfill', 'state'], registers: [registry], collect: refresh });
-  const backlog = new Gauge({ name: 'sluice_store_backlog_items', help: 'Items left to receive in open runs (pending, running, paused), from their plans.', labelNames: ['backfill'], registers: [registry], collect: refresh });
-  const quarantined = new Gauge({ name: 'sluice_store_open_run_quarantined_items', help: 'Items quarantined by open runs.', labelNames: ['backfill'], registers: [registry], collect: refresh });
+  const runs = new Gauge({
+    name: 'sluice_store_runs',
+    help: 'Runs in the store by backfill and state (the latest 10,000 runs).',
+    labelNames: ['backfill', 'state'],
+    registers: [registry],
+    collect: refresh,
+  });
+  const backlog = new Gauge({
+    name: 'sluice_store_backlog_items',
+    help: 'Items left to receive in open runs (pending, running, paused), from their plans.',
+    labelNames: ['backfill'],
+    registers: [registry],
+    collect: refresh,
+  });
+  const quarantined = new Gauge({
+    name: 'sluice_store_open_run_quarantined_items',
+    help: 'Items quarantined by open runs.',
+    labelNames: ['backfill'],
+    registers: [registry],
+    collect: refresh,
+  });
   async function read(): Promise<void> {
     const all = await store.listRuns({ limit: 10_000 });
     runs.reset();

@@ -21,7 +21,12 @@ export function sign(secret: string, body: string, timestampSeconds: number): st
  * For receivers: true when `header` signs `body` with `secret` and is at most `toleranceSeconds`
  * old. Compares in constant time.
  */
-export function verifySignature(secret: string, header: string, body: string, options: { toleranceSeconds?: number; nowSeconds?: number } = {}): boolean {
+export function verifySignature(
+  secret: string,
+  header: string,
+  body: string,
+  options: { toleranceSeconds?: number; nowSeconds?: number } = {},
+): boolean {
   const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header);
   if (!match) return false;
   const t = Number(match[1]);
@@ -47,9 +52,14 @@ export class WebhookNotifier implements AlertNotifier {
   async attempt(webhook: Webhook, notification: AlertNotification): Promise<AttemptResult> {
     const secret = webhook.secretEnv !== undefined ? (this.options.env ?? process.env)[webhook.secretEnv] : webhook.secret;
     // Another evaluator may have the variable set: worth a retry (by it), not a request without the signature.
-    if (webhook.secretEnv !== undefined && !secret) return { ok: false, retry: true, error: `the signing secret's environment variable ${webhook.secretEnv} is not set here` };
+    if (webhook.secretEnv !== undefined && !secret)
+      return { ok: false, retry: true, error: `the signing secret's environment variable ${webhook.secretEnv} is not set here` };
     const body = JSON.stringify({ version: 1, kind: 'sluice.slo.alert', ...notification });
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'sluice-alerts/1', [NOTIFICATION_ID_HEADER]: notification.id };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'sluice-alerts/1',
+      [NOTIFICATION_ID_HEADER]: notification.id,
+    };
     if (secret) headers[SIGNATURE_HEADER] = sign(secret, body, Math.floor(Date.now() / 1000));
     try {
       const response = await fetch(webhook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(webhook.timeoutMs) });
@@ -58,7 +68,12 @@ export class WebhookNotifier implements AlertNotifier {
       const error = `HTTP ${response.status}`;
       if (response.status !== 429 && response.status < 500) return { ok: false, retry: false, error };
       const retryAfter = Number(response.headers.get('retry-after'));
-      return { ok: false, retry: true, error, ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: Math.min(60_000, retryAfter * 1000) } : {}) };
+      return {
+        ok: false,
+        retry: true,
+        error,
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: Math.min(60_000, retryAfter * 1000) } : {}),
+      };
     } catch (error) {
       const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
       return { ok: false, retry: true, error: timedOut ? `no answer within ${webhook.timeoutMs} ms` : networkError(error) };

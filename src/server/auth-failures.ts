@@ -20,7 +20,10 @@ const MAX_CLIENTS = 10_000;
 export class AuthFailures {
   private readonly failures = new Map<string, number[]>();
 
-  constructor(private readonly limit: AuthFailureLimit = DEFAULT_AUTH_FAILURE_LIMIT, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limit: AuthFailureLimit = DEFAULT_AUTH_FAILURE_LIMIT,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Seconds the client must wait, or 0 when it may try. */
   retryAfterSeconds(client: string): number {

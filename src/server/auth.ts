@@ -41,13 +41,19 @@ export function requireScope(store: Store, failures: AuthFailures) {
       throw new ApiError(429, 'too_many_requests', `too many invalid API tokens from this address; try again in ${wait} s`);
     }
     const value = presented(request);
-    if (value === undefined) throw new ApiError(401, 'unauthorized', 'send an API token as "Authorization: Bearer <token>" or "X-API-Key: <token>" (create one with `createToken` from sluice/server, or `sluice token create`)');
+    if (value === undefined)
+      throw new ApiError(
+        401,
+        'unauthorized',
+        'send an API token as "Authorization: Bearer <token>" or "X-API-Key: <token>" (create one with `createToken` from sluice/server, or `sluice token create`)',
+      );
     const token = value.length > 200 ? undefined : await verifyToken(store, value);
     if (!token) {
       failures.recordFailure(request.ip);
       throw new ApiError(401, 'unauthorized', 'the API token is not valid (unknown, revoked or malformed)');
     }
-    if (!allows(token.scope, needed)) throw new ApiError(403, 'forbidden', `this endpoint needs a ${needed} token; this one is ${token.scope}`);
+    if (!allows(token.scope, needed))
+      throw new ApiError(403, 'forbidden', `this endpoint needs a ${needed} token; this one is ${token.scope}`);
     request.token = token;
   };
 }

@@ -21,13 +21,22 @@ export class RunEvents {
   private polling = false;
   private checkingTokens = false;
 
-  constructor(private readonly sluice: Sluice, private readonly logger: Logger, private readonly intervalMs = 1000) {}
+  constructor(
+    private readonly sluice: Sluice,
+    private readonly logger: Logger,
+    private readonly intervalMs = 1000,
+  ) {}
 
   /** How often open streams re-check their token (ms): well under the second a revocation may take to end them. */
   static readonly TOKEN_CHECK_MS = 400;
 
   async subscribe(response: ServerResponse, tokenId?: string): Promise<void> {
-    response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     const [listed, now] = await Promise.all([this.sluice.listRuns({ limit: 200 }), this.sluice.store.clockNow()]);
     const runs = listed.map((r) => summarize(r, now));
     send(response, 'runs', { runs });

@@ -49,7 +49,10 @@ export function installHostCheck(app: FastifyInstance, allowedHosts: readonly st
     const bound = typeof address === 'object' && address ? address.address : '127.0.0.1';
     const host = request.headers.host;
     if (hostAllowed(host, bound, allowedHosts)) return;
-    throw new ApiError(421, 'misdirected_request',
-      `this server does not answer to host "${String(host).slice(0, 100)}" (it listens on ${bound}); add the name to the server's allowedHosts when a proxy or a DNS name fronts it`);
+    throw new ApiError(
+      421,
+      'misdirected_request',
+      `this server does not answer to host "${String(host).slice(0, 100)}" (it listens on ${bound}); add the name to the server's allowedHosts when a proxy or a DNS name fronts it`,
+    );
   });
 }

@@ -6,7 +6,12 @@ import { isStoreUnavailable, sendStoreUnavailable } from './store-unavailable.js
 
 /** An error the API answers with its own status and a body that says what to fix. */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
     super(message);
   }
 }
@@ -34,13 +39,22 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
       return reply.code(error.status).send({ error: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) });
     }
     if (isSluiceError(error) && SLUICE_STATUS[error.code] !== undefined) {
-      return reply.code(SLUICE_STATUS[error.code]!).send({ error: error.code.toLowerCase(), message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
+      return reply
+        .code(SLUICE_STATUS[error.code]!)
+        .send({ error: error.code.toLowerCase(), message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
     }
     const fastify = error as FastifyError;
-    if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'body_too_large', message: 'the request body is larger than the server accepts' });
-    if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ error: 'unsupported_media_type', message: 'send the body as application/json' });
-    if (fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return reply.code(400).send({ error: 'bad_request', message: 'the body is empty; send a JSON object' });
-    if (error instanceof SyntaxError || fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (fastify.statusCode === 400 && /JSON/i.test(error.message))) {
+    if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return reply.code(413).send({ error: 'body_too_large', message: 'the request body is larger than the server accepts' });
+    if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.code(415).send({ error: 'unsupported_media_type', message: 'send the body as application/json' });
+    if (fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+      return reply.code(400).send({ error: 'bad_request', message: 'the body is empty; send a JSON object' });
+    if (
+      error instanceof SyntaxError ||
+      fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      (fastify.statusCode === 400 && /JSON/i.test(error.message))
+    ) {
       return reply.code(400).send({ error: 'bad_request', message: 'the body is not valid JSON' });
     }
     if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500) {
@@ -51,5 +65,7 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
     logger.error({ err: error, url: request.url, method: request.method }, `API request failed: ${redactSecrets(messageOf(error))}`);
     return reply.code(500).send({ error: 'internal', message: 'the server failed to handle the request; its log has the details' });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
 }

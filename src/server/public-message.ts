@@ -17,10 +17,14 @@ export function publicMessage(message: string, storeLocation: string): string {
   let text = message;
   if (storeLocation.length > 0) {
     text = text
-      .split(`store ${storeLocation}: `).join('')
-      .split(` in ${storeLocation}`).join('')
-      .split(`store ${storeLocation}`).join('the store')
-      .split(storeLocation).join('the store');
+      .split(`store ${storeLocation}: `)
+      .join('')
+      .split(` in ${storeLocation}`)
+      .join('')
+      .split(`store ${storeLocation}`)
+      .join('the store')
+      .split(storeLocation)
+      .join('the store');
   }
   return showBidiControls(redactSecrets(text));
 }

@@ -118,7 +118,10 @@ function install(app: FastifyInstance, options: ServerOptions): RunEvents {
       await withDeadline(options.sluice.store.listRuns({ limit: 1 }), Math.max(100, deadlineMs - 500), 'the store');
       return { status: 'ready' };
     } catch (error) {
-      return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', error: `the store does not answer: ${messageOf(error)}` });
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ status: 'unavailable', error: `the store does not answer: ${messageOf(error)}` });
     }
   });
   app.get('/metrics', async (_request, reply) => {
@@ -151,7 +154,10 @@ function install(app: FastifyInstance, options: ServerOptions): RunEvents {
       // The page's links are relative (it may live under a prefix): its address must end in "/".
       const [pathname, query] = request.url.split('?', 2);
       if (path === '/' && !pathname!.endsWith('/')) return reply.redirect(`${pathname}/${query === undefined ? '' : `?${query}`}`, 308);
-      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+      reply.header(
+        'content-security-policy',
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+      );
       reply.header('cache-control', 'no-cache');
       return reply.type(asset.type).send(await readFile(asset.file()));
     });

@@ -20,11 +20,14 @@ export function isStoreUnavailable(error: unknown): boolean {
 
 /** The 503 answer for a store that cannot answer. */
 export function sendStoreUnavailable(reply: FastifyReply, detail: string): FastifyReply {
-  return reply.code(503).header('retry-after', String(RETRY_AFTER_S)).send({
-    error: 'store_unavailable',
-    message: `the store does not answer: ${detail}`,
-    hint: 'the server answers again by itself once its database does; GET /readyz shows when; check the database and the server log',
-  });
+  return reply
+    .code(503)
+    .header('retry-after', String(RETRY_AFTER_S))
+    .send({
+      error: 'store_unavailable',
+      message: `the store does not answer: ${detail}`,
+      hint: 'the server answers again by itself once its database does; GET /readyz shows when; check the database and the server log',
+    });
 }
 
 /** `promise`, or a rejection after `ms` (the promise is left to settle on its own). */

@@ -22,10 +22,19 @@ function hashOf(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-export async function createToken(store: Store, input: { name: string; scope: TokenScope; createdBy: string }): Promise<{ token: string; record: TokenRecord }> {
-  if (!SCOPES.includes(input.scope)) throw new UsageError(`\`scope\` must be read, write or admin, got "${input.scope}"`, { details: { options: ['scope'] } });
-  if (!/^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$/.test(input.name)) throw new UsageError(`a token name must be 1-64 letters, digits, spaces, ".", "_", "@" or "-", got "${input.name}"`);
-  const id = randomBytes(12).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+export async function createToken(
+  store: Store,
+  input: { name: string; scope: TokenScope; createdBy: string },
+): Promise<{ token: string; record: TokenRecord }> {
+  if (!SCOPES.includes(input.scope))
+    throw new UsageError(`\`scope\` must be read, write or admin, got "${input.scope}"`, { details: { options: ['scope'] } });
+  if (!/^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$/.test(input.name))
+    throw new UsageError(`a token name must be 1-64 letters, digits, spaces, ".", "_", "@" or "-", got "${input.name}"`);
+  const id = randomBytes(12)
+    .toString('base64url')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '0')
+    .slice(0, 12);
   const secret = randomBytes(32).toString('base64url');
   const record = await store.createToken({ id, name: input.name, scope: input.scope, hash: hashOf(secret), createdBy: input.createdBy });
   return { token: `slc_${id}_${secret}`, record };

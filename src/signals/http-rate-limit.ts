@@ -85,7 +85,11 @@ export function httpRateLimit(options: HttpRateLimitOptions = {}): HttpRateLimit
       const retryAfter = header(response, 'retry-after');
       if (response.status === 429 || response.status === 503) {
         const seconds = retryAfter === undefined ? NaN : Number(retryAfter);
-        const resumeAt = Number.isFinite(seconds) ? at + seconds * 1000 : retryAfter && !Number.isNaN(Date.parse(retryAfter)) ? Date.parse(retryAfter) : at + 60_000;
+        const resumeAt = Number.isFinite(seconds)
+          ? at + seconds * 1000
+          : retryAfter && !Number.isNaN(Date.parse(retryAfter))
+            ? Date.parse(retryAfter)
+            : at + 60_000;
         block(resumeAt, `HTTP ${response.status}${retryAfter ? `, Retry-After ${retryAfter}` : ''}`);
         return { retryAfterMs: Math.max(0, resumeAt - at) };
       }
@@ -101,12 +105,22 @@ export function httpRateLimit(options: HttpRateLimitOptions = {}): HttpRateLimit
     async read(): Promise<SignalReading> {
       const at = now();
       while (sent.length > 0 && sent[0]! <= at - 3_600_000) sent.shift();
-      if (until > at) return { level: 'stop', reason: `${why}: waiting until ${new Date(until).toISOString()} (${Math.ceil((until - at) / 1000)} s)` };
+      if (until > at)
+        return { level: 'stop', reason: `${why}: waiting until ${new Date(until).toISOString()} (${Math.ceil((until - at) / 1000)} s)` };
       if (options.budgetPerHour !== undefined && sent.length >= options.budgetPerHour) {
         const freesAt = sent[0]! + 3_600_000;
-        return { level: 'stop', reason: `request budget spent: ${sent.length} of ${options.budgetPerHour} in the last hour; the next frees at ${new Date(freesAt).toISOString()}` };
+        return {
+          level: 'stop',
+          reason: `request budget spent: ${sent.length} of ${options.budgetPerHour} in the last hour; the next frees at ${new Date(freesAt).toISOString()}`,
+        };
       }
-      return { level: 'ok', reason: options.budgetPerHour === undefined ? 'within the rate limit' : `${sent.length} of ${options.budgetPerHour} requests in the last hour` };
+      return {
+        level: 'ok',
+        reason:
+          options.budgetPerHour === undefined
+            ? 'within the rate limit'
+            : `${sent.length} of ${options.budgetPerHour} requests in the last hour`,
+      };
     },
   };
 }

@@ -45,7 +45,11 @@ export function postgresHealth(options: PostgresHealthOptions): HealthSignal {
   let client: pg.Client | undefined;
   const connect = async () => {
     if (client) return client;
-    const fresh = new pg.Client({ connectionString: options.connectionString, application_name: 'sluice:health', connectionTimeoutMillis: 5000 });
+    const fresh = new pg.Client({
+      connectionString: options.connectionString,
+      application_name: 'sluice:health',
+      connectionTimeoutMillis: 5000,
+    });
     fresh.on('error', () => {
       if (client === fresh) client = undefined; // a dropped connection is replaced at the next reading
     });
@@ -68,14 +72,40 @@ export function postgresHealth(options: PostgresHealthOptions): HealthSignal {
       }
       const findings: Array<{ level: SignalLevel; reason: string }> = [];
       const ratio = row.clients / row.max_connections;
-      if (ratio >= maxRatio) findings.push({ level: 'stop', reason: `db connections ${Math.round(ratio * 100)} % ≥ ${Math.round(maxRatio * 100)} % (${row.clients} of ${row.max_connections})` });
+      if (ratio >= maxRatio)
+        findings.push({
+          level: 'stop',
+          reason: `db connections ${Math.round(ratio * 100)} % ≥ ${Math.round(maxRatio * 100)} % (${row.clients} of ${row.max_connections})`,
+        });
       const lagS = row.in_recovery ? row.replay_lag_s : row.replica_lag_s;
-      if (lagS !== null && lagS * 1000 > maxLagMs) findings.push({ level: 'stop', reason: `replication lag ${lagS.toFixed(1)} s > ${maxLagMs / 1000} s${row.in_recovery ? ' (this replica)' : ' (a replica)'}` });
-      if (row.oldest_xact_s !== null && row.oldest_xact_s * 1000 > longMs) findings.push({ level: 'slow', reason: `a transaction has been open ${Math.round(row.oldest_xact_s)} s > ${longMs / 1000} s (pid ${row.oldest_pid})` });
-      if (row.lock_waiters > maxWaiters) findings.push({ level: 'slow', reason: `${row.lock_waiters} session${row.lock_waiters === 1 ? '' : 's'} waiting on locks (> ${maxWaiters})` });
+      if (lagS !== null && lagS * 1000 > maxLagMs)
+        findings.push({
+          level: 'stop',
+          reason: `replication lag ${lagS.toFixed(1)} s > ${maxLagMs / 1000} s${row.in_recovery ? ' (this replica)' : ' (a replica)'}`,
+        });
+      if (row.oldest_xact_s !== null && row.oldest_xact_s * 1000 > longMs)
+        findings.push({
+          level: 'slow',
+          reason: `a transaction has been open ${Math.round(row.oldest_xact_s)} s > ${longMs / 1000} s (pid ${row.oldest_pid})`,
+        });
+      if (row.lock_waiters > maxWaiters)
+        findings.push({
+          level: 'slow',
+          reason: `${row.lock_waiters} session${row.lock_waiters === 1 ? '' : 's'} waiting on locks (> ${maxWaiters})`,
+        });
       if (row.autovacuum) findings.push({ level: 'slow', reason: `autovacuum is running on ${options.table}` });
       const worst = findings.find((f) => f.level === 'stop') ?? findings[0];
-      if (worst) return { level: worst.level, reason: findings.length > 1 ? `${worst.reason} (and ${findings.length - 1} more: ${findings.filter((f) => f !== worst).map((f) => f.reason).join('; ')})` : worst.reason };
+      if (worst)
+        return {
+          level: worst.level,
+          reason:
+            findings.length > 1
+              ? `${worst.reason} (and ${findings.length - 1} more: ${findings
+                  .filter((f) => f !== worst)
+                  .map((f) => f.reason)
+                  .join('; ')})`
+              : worst.reason,
+        };
       return { level: 'ok', reason: `db connections ${Math.round(ratio * 100)} % (${row.clients} of ${row.max_connections})` };
     },
     async close() {

@@ -28,7 +28,10 @@ export function probe(options: ProbeOptions): HealthSignal & { p95(): number | u
   const latencies: number[] = [];
   const p95 = () => {
     if (latencies.length === 0) return undefined;
-    return quantile([...latencies].sort((a, b) => a - b), 0.95);
+    return quantile(
+      [...latencies].sort((a, b) => a - b),
+      0.95,
+    );
   };
   return {
     name: options.name ?? 'probe',
@@ -43,7 +46,8 @@ export function probe(options: ProbeOptions): HealthSignal & { p95(): number | u
       const value = p95()!;
       const measured = { latencyMs, budgetMs: options.budgetMs };
       const shown = `p95 ${formatMs(value)} ms over ${latencies.length} reading${latencies.length === 1 ? '' : 's'}`;
-      if (options.stopMs !== undefined && value > options.stopMs) return { level: 'stop', reason: `${shown} > ${formatMs(options.stopMs)} ms`, ...measured };
+      if (options.stopMs !== undefined && value > options.stopMs)
+        return { level: 'stop', reason: `${shown} > ${formatMs(options.stopMs)} ms`, ...measured };
       if (value > options.budgetMs) return { level: 'slow', reason: `${shown} > budget ${formatMs(options.budgetMs)} ms`, ...measured };
       return { level: 'ok', reason: `${shown} ≤ budget ${formatMs(options.budgetMs)} ms`, ...measured };
     },

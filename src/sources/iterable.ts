@@ -67,7 +67,17 @@ class IterableReader<Item> implements SourceReader<Item> {
     return [{ lower: null, upper: null, label: 'all items' }];
   }
 
-  async read({ partition, cursor, limit, filter }: { partition: PartitionSpec; cursor: Cursor; limit: number; filter: SourceFilter }): Promise<SourceBatch<Item>> {
+  async read({
+    partition,
+    cursor,
+    limit,
+    filter,
+  }: {
+    partition: PartitionSpec;
+    cursor: Cursor;
+    limit: number;
+    filter: SourceFilter;
+  }): Promise<SourceBatch<Item>> {
     const name = partition.child ?? '';
     let stream = this.streams.get(name);
     if (!stream) {
@@ -97,7 +107,10 @@ class IterableStream<Item> {
   private lookahead: { item: Item } | undefined;
   private finished = false;
 
-  constructor(private readonly options: IterableSourceOptions<Item>, private readonly context: IterableContext) {}
+  constructor(
+    private readonly options: IterableSourceOptions<Item>,
+    private readonly context: IterableContext,
+  ) {}
 
   async read(cursor: Cursor, limit: number): Promise<SourceBatch<Item>> {
     try {
@@ -122,7 +135,10 @@ class IterableStream<Item> {
       // fresh one from the checkpointed cursor instead of mistaking the dead one for the end.
       await this.discard();
       if (isSluiceError(error) && error.code === 'SOURCE') throw error;
-      throw new IterableReadError(`iterable source failed${this.context.child !== undefined ? ` (${this.context.child})` : ''}: ${messageOf(error)}`, { cause: error });
+      throw new IterableReadError(
+        `iterable source failed${this.context.child !== undefined ? ` (${this.context.child})` : ''}: ${messageOf(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -141,7 +157,9 @@ class IterableStream<Item> {
     } else if (source && typeof (source as Iterable<Item>)[Symbol.iterator] === 'function') {
       this.iterator = (source as Iterable<Item>)[Symbol.iterator]();
     } else {
-      throw new SourceError(`iterable: from(${JSON.stringify(cursor)}) returned ${source === null ? 'null' : typeof source}, not an iterable or async iterable`);
+      throw new SourceError(
+        `iterable: from(${JSON.stringify(cursor)}) returned ${source === null ? 'null' : typeof source}, not an iterable or async iterable`,
+      );
     }
     this.position = cursor;
     this.finished = false;
@@ -159,7 +177,9 @@ class IterableStream<Item> {
   private cursorAfter(item: Item): Cursor {
     const cursor = this.options.cursorOf(item);
     if (cursor === undefined || typeof cursor === 'function' || typeof cursor === 'symbol' || typeof cursor === 'bigint') {
-      throw new SourceError(`iterable: cursorOf(item) must return a JSON value (string, number, array, object or null), got ${typeof cursor}`);
+      throw new SourceError(
+        `iterable: cursorOf(item) must return a JSON value (string, number, array, object or null), got ${typeof cursor}`,
+      );
     }
     return cursor;
   }

@@ -27,7 +27,8 @@ const DEFAULT_CHUNK = 64 * 1024;
 export function jsonl<Item = unknown>(options: JsonlOptions<Item>): Source<Item> {
   if (!options || typeof options.path !== 'string' || options.path === '') throw new SourceError('jsonl: path must name a JSON-lines file');
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new SourceError(`jsonl: chunkSize must be a positive integer, got ${String(options.chunkSize)}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1)
+    throw new SourceError(`jsonl: chunkSize must be a positive integer, got ${String(options.chunkSize)}`);
   return {
     kind: 'jsonl',
     description: `${basename(options.path)} (JSON lines)`,
@@ -76,7 +77,9 @@ class JsonlReader<Item> implements SourceReader<Item> {
   /** Up to `partitions` byte ranges of nearly equal size, each starting at a line start. */
   async plan({ partitions, child }: { partitions: number; filter: SourceFilter; child?: string }): Promise<PartitionSpec[]> {
     if (child !== undefined) {
-      throw new SourceError('jsonl: a file cannot be fanned out by child (every child would read every line); give each child its own backfill, or use an iterable source that reads per child');
+      throw new SourceError(
+        'jsonl: a file cannot be fanned out by child (every child would read every line); give each child its own backfill, or use an iterable source that reads per child',
+      );
     }
     const starts = [0];
     const n = Math.max(1, Math.floor(partitions) || 1);
@@ -155,12 +158,28 @@ class JsonlReader<Item> implements SourceReader<Item> {
       if (locator === undefined || locator === null) {
         // Not a malformed line (process failed on it): the stored item is the freshest copy we have.
         if (request.payload === undefined) {
-          out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: 'neither a stored item nor a byte offset to read it from', sample: '' } });
+          out.push({
+            key: request.key,
+            error: {
+              key: request.key,
+              errorClass: 'NOT_FOUND',
+              message: 'neither a stored item nor a byte offset to read it from',
+              sample: '',
+            },
+          });
         } else out.push({ key: request.key, item: request.payload as Item });
         continue;
       }
       if (typeof locator !== 'number' || !Number.isSafeInteger(locator) || locator < 0 || locator >= this.size) {
-        out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: `${this.options.path} has no line at byte ${JSON.stringify(locator)} (it has ${this.size} bytes)`, sample: '' } });
+        out.push({
+          key: request.key,
+          error: {
+            key: request.key,
+            errorClass: 'NOT_FOUND',
+            message: `${this.options.path} has no line at byte ${JSON.stringify(locator)} (it has ${this.size} bytes)`,
+            sample: '',
+          },
+        });
         continue;
       }
       let result: { item: Item } | { malformed: MalformedRecord } | undefined;
@@ -168,7 +187,11 @@ class JsonlReader<Item> implements SourceReader<Item> {
         result = this.parse(line.offset, line.bytes!);
         return false;
       });
-      if (!result) out.push({ key: request.key, error: { key: request.key, errorClass: 'NOT_FOUND', message: `no line at byte ${locator}`, sample: '' } });
+      if (!result)
+        out.push({
+          key: request.key,
+          error: { key: request.key, errorClass: 'NOT_FOUND', message: `no line at byte ${locator}`, sample: '' },
+        });
       else if ('malformed' in result) out.push({ key: request.key, error: { ...result.malformed, key: request.key } });
       else out.push({ key: request.key, item: result.item });
     }
@@ -186,7 +209,9 @@ class JsonlReader<Item> implements SourceReader<Item> {
   private start(partition: PartitionSpec, cursor: Cursor): number {
     const position = cursor ?? partition.lower ?? 0;
     if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
-      throw new SourceError(`jsonl(${this.options.path}): ${JSON.stringify(position)} is not a byte offset; was the source changed since the run started?`);
+      throw new SourceError(
+        `jsonl(${this.options.path}): ${JSON.stringify(position)} is not a byte offset; was the source changed since the run started?`,
+      );
     }
     return position;
   }
@@ -232,9 +257,12 @@ class JsonlReader<Item> implements SourceReader<Item> {
       const length = Math.min(buffer.length, end - position);
       const { bytesRead } = await this.handle.read(buffer, 0, length, position);
       if (bytesRead === 0) {
-        throw new SourceError(`JSON-lines file ${this.options.path} shrank while being read (it had ${this.size} bytes, now ends before byte ${end})`, {
-          hint: 'a file being backfilled must not be truncated or rewritten; start a new run on the new file',
-        });
+        throw new SourceError(
+          `JSON-lines file ${this.options.path} shrank while being read (it had ${this.size} bytes, now ends before byte ${end})`,
+          {
+            hint: 'a file being backfilled must not be truncated or rewritten; start a new run on the new file',
+          },
+        );
       }
       const chunk = buffer.subarray(0, bytesRead);
       let from = 0;
@@ -260,7 +288,8 @@ class JsonlReader<Item> implements SourceReader<Item> {
       position += bytesRead;
     }
     // A last line without a newline at the end of the range (the end of the file).
-    if (lineStart < end) visit({ offset: lineStart, next: end, blank: !pendingContent, bytes: withBytes ? Buffer.concat(pending) : undefined });
+    if (lineStart < end)
+      visit({ offset: lineStart, next: end, blank: !pendingContent, bytes: withBytes ? Buffer.concat(pending) : undefined });
   }
 
   /** The first line start at or after `offset`. */

@@ -51,7 +51,13 @@ export function sqlKeyset<Row = Record<string, unknown>>(options: SqlKeysetOptio
       }
       const connection = withWhere(given, compiled.userWhere);
       const catalog = await validate(connection, compiled);
-      return new SqlKeysetReader<Row>(connection, compiled, exactKeyTexts(connection, compiled, catalog), exactKeys, integerKey(connection, compiled, catalog));
+      return new SqlKeysetReader<Row>(
+        connection,
+        compiled,
+        exactKeyTexts(connection, compiled, catalog),
+        exactKeys,
+        integerKey(connection, compiled, catalog),
+      );
     },
   };
 }
@@ -82,7 +88,8 @@ function compile(options: SqlKeysetOptions): Compiled {
     if (!options || typeof options !== 'object') throw new TypeError('expected an options object { table, key }');
     if (typeof options.table !== 'string') throw new TypeError('table must be a string such as "emails" or "public.emails"');
     const table = quoteQualifiedName(options.table, 'table');
-    const keys = typeof options.key === 'string' ? [options.key] : Array.isArray(options.key) ? [...(options.key as readonly string[])] : [];
+    const keys =
+      typeof options.key === 'string' ? [options.key] : Array.isArray(options.key) ? [...(options.key as readonly string[])] : [];
     if (keys.length === 0) throw new TypeError('key must name a column or a non-empty array of columns');
     if (new Set(keys).size !== keys.length) throw new TypeError(`key (${keys.join(', ')}) names a column twice`);
     const keyColumns = keys.map((k) => quoteIdentifier(k, 'key column'));
@@ -116,7 +123,9 @@ async function nullsInKey(connection: SqlConnection, sql: Compiled, catalog: Cat
   const found: Array<{ column: string; rows: number }> = [];
   for (const column of sql.keys.filter((k) => catalog.columns.find((c) => c.name === k)!.nullable)) {
     const conditions = [...(sql.where ? [sql.where] : []), `${quoteIdentifier(column)} IS NULL`];
-    const [row] = await connection.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${sql.table} WHERE ${conditions.join(' AND ')}`);
+    const [row] = await connection.query<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM ${sql.table} WHERE ${conditions.join(' AND ')}`,
+    );
     const rows = Number(row?.n ?? 0);
     if (rows > 0) found.push({ column, rows });
   }
@@ -135,10 +144,17 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<Catal
   const table = sql.tableName;
   const catalog = connection.dialect === 'postgres' ? await postgresCatalog(connection, table) : await sqliteCatalog(connection, table);
   if (typeof catalog === 'string') {
-    throw new SourceError(`table "${table}" does not exist in ${catalog}`, { hint: 'check the table name in the backfill definition, and that the source reads the database you meant' });
+    throw new SourceError(`table "${table}" does not exist in ${catalog}`, {
+      hint: 'check the table name in the backfill definition, and that the source reads the database you meant',
+    });
   }
   const names = catalog.columns.map((c) => c.name);
-  for (const column of [...sql.keys, ...(sql.columns ?? []), ...(sql.sinceColumn === undefined ? [] : [sql.sinceColumn]), ...(sql.fanOutColumn === undefined ? [] : [sql.fanOutColumn])]) {
+  for (const column of [
+    ...sql.keys,
+    ...(sql.columns ?? []),
+    ...(sql.sinceColumn === undefined ? [] : [sql.sinceColumn]),
+    ...(sql.fanOutColumn === undefined ? [] : [sql.fanOutColumn]),
+  ]) {
     if (!names.includes(column)) {
       throw new SourceError(`column "${column}" not found in table "${table}"; its columns are: ${names.join(', ')}`);
     }
@@ -154,10 +170,13 @@ async function validate(connection: SqlConnection, sql: Compiled): Promise<Catal
   if (nulls.length > 0) {
     const rows = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
     const [first, ...more] = nulls;
-    const counts = [`"${first!.column}" of table "${table}" has NULL values in ${rows(first!.rows)}`, ...more.map((n) => `"${n.column}" in ${rows(n.rows)}`)].join(', ');
+    const counts = [
+      `"${first!.column}" of table "${table}" has NULL values in ${rows(first!.rows)}`,
+      ...more.map((n) => `"${n.column}" in ${rows(n.rows)}`),
+    ].join(', ');
     throw new SourceError(
-      `key column ${counts}: a keyset source needs a key without NULLs (keyset pagination never reaches those rows); declare the key NOT NULL, or leave those rows out with where: '${nulls.map((n) => `${n.column} IS NOT NULL`).join(' AND ')}'`
-        + (unique ? '' : `; the key is not unique either: ${addUnique}`),
+      `key column ${counts}: a keyset source needs a key without NULLs (keyset pagination never reaches those rows); declare the key NOT NULL, or leave those rows out with where: '${nulls.map((n) => `${n.column} IS NOT NULL`).join(' AND ')}'` +
+        (unique ? '' : `; the key is not unique either: ${addUnique}`),
     );
   }
   if (!unique) {
@@ -194,10 +213,13 @@ function exactKeyTexts(connection: SqlConnection, sql: Compiled, catalog: Catalo
     const column = sql.keyColumns[i]!;
     const type = catalog.columns.find((c) => c.name === key)?.type;
     const format =
-      type === 'timestamp with time zone' ? [`${column} AT TIME ZONE 'UTC'`, `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`]
-      : type === 'timestamp without time zone' ? [column, `'YYYY-MM-DD"T"HH24:MI:SS.US'`]
-      : type === 'date' ? [column, `'YYYY-MM-DD'`]
-      : undefined;
+      type === 'timestamp with time zone'
+        ? [`${column} AT TIME ZONE 'UTC'`, `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`]
+        : type === 'timestamp without time zone'
+          ? [column, `'YYYY-MM-DD"T"HH24:MI:SS.US'`]
+          : type === 'date'
+            ? [column, `'YYYY-MM-DD'`]
+            : undefined;
     return format ? `COALESCE(to_char(${format[0]}, ${format[1]}), ${column}::text)` : undefined;
   });
 }
@@ -227,7 +249,9 @@ async function sqliteCatalog(connection: SqlConnection, table: string): Promise<
   // Unqualified PRAGMAs search temp, main and the attached databases, as the statements will.
   const prefix = schema === undefined ? '' : `${quoteIdentifier(schema, 'schema')}.`;
   const quotedName = quoteIdentifier(name, 'table');
-  const info = await connection.query<{ name: string; pk: number; type: string; notnull: number }>(`PRAGMA ${prefix}table_info(${quotedName})`);
+  const info = await connection.query<{ name: string; pk: number; type: string; notnull: number }>(
+    `PRAGMA ${prefix}table_info(${quotedName})`,
+  );
   if (info.length === 0) return describe(databases.find((d) => d.name === (schema ?? 'main')));
   const pk = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
   // INTEGER PRIMARY KEY is the rowid: never NULL, although table_info does not say NOT NULL.
@@ -236,9 +260,12 @@ async function sqliteCatalog(connection: SqlConnection, table: string): Promise<
   const indexes = await connection.query<{ name: string; unique: number; partial: number }>(`PRAGMA ${prefix}index_list(${quotedName})`);
   for (const index of indexes) {
     if (!index.unique || index.partial) continue;
-    const columns = await connection.query<{ name: string | null; seqno: number }>(`PRAGMA ${prefix}index_info("${index.name.replace(/"/g, '""')}")`);
+    const columns = await connection.query<{ name: string | null; seqno: number }>(
+      `PRAGMA ${prefix}index_info("${index.name.replace(/"/g, '""')}")`,
+    );
     // An expression in the index (name NULL) makes it no proof that the columns alone are unique.
-    if (columns.length > 0 && columns.every((c) => c.name !== null)) uniqueKeys.push(columns.sort((a, b) => a.seqno - b.seqno).map((c) => c.name!));
+    if (columns.length > 0 && columns.every((c) => c.name !== null))
+      uniqueKeys.push(columns.sort((a, b) => a.seqno - b.seqno).map((c) => c.name!));
   }
   return {
     columns: info.map((c) => ({ name: c.name, nullable: c.notnull === 0 && c.name !== rowidAlias, type: c.type })),
@@ -252,7 +279,8 @@ async function postgresCatalog(connection: SqlConnection, table: string): Promis
     `SELECT to_regclass(?)::oid::text AS oid, current_database() AS db, array_to_string(current_schemas(false), ', ') AS schemas`,
     [quoteQualifiedName(table)],
   );
-  if (!found?.oid) return `PostgreSQL database "${found?.db ?? '?'}"${table.includes('.') ? '' : ` (search_path schemas: ${found?.schemas || 'none'})`}`;
+  if (!found?.oid)
+    return `PostgreSQL database "${found?.db ?? '?'}"${table.includes('.') ? '' : ` (search_path schemas: ${found?.schemas || 'none'})`}`;
   const columns = await connection.query<{ name: string; notnull: boolean; type: string }>(
     `SELECT attname::text AS name, attnotnull AS notnull, format_type(atttypid, NULL) AS type FROM pg_attribute
       WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
@@ -317,7 +345,11 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
         WHERE (sluice_rn - 1) % ? = 0 ORDER BY ${this.order}`,
       [...params, step],
     );
-    return this.rangesFrom(rows.map((row) => this.cursorOf(row)), total, step);
+    return this.rangesFrom(
+      rows.map((row) => this.cursorOf(row)),
+      total,
+      step,
+    );
   }
 
   /**
@@ -339,7 +371,10 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
 
   async read({ partition, cursor, limit, filter }: Request & { limit: number }): Promise<SourceBatch<Row>> {
     const { where, params } = this.predicates(filter, partition.lower, partition.upper, cursor, partition.child);
-    const rows = await this.connection.query(`SELECT ${this.sql.select}${this.keyTextSelect} FROM ${this.sql.table} ${where} ORDER BY ${this.order} LIMIT ?`, [...params, limit]);
+    const rows = await this.connection.query(
+      `SELECT ${this.sql.select}${this.keyTextSelect} FROM ${this.sql.table} ${where} ORDER BY ${this.order} LIMIT ?`,
+      [...params, limit],
+    );
     const last = rows[rows.length - 1];
     const next = last ? this.cursorOf(last) : cursor;
     if (this.keyTextSelect) for (const row of rows) this.exactKeys.set(row, this.takeKeyValues(row));
@@ -377,7 +412,10 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     const match = this.sql.keyColumns.map((c) => `${c} = ?`).join(' AND ');
     for (const request of requests) {
       const payload = request.payload;
-      const values = payload && typeof payload === 'object' && !Array.isArray(payload) ? this.sql.keys.map((k) => (payload as Record<string, unknown>)[k]) : undefined;
+      const values =
+        payload && typeof payload === 'object' && !Array.isArray(payload)
+          ? this.sql.keys.map((k) => (payload as Record<string, unknown>)[k])
+          : undefined;
       if (!values || values.some((v) => v === undefined || (v !== null && typeof v === 'object'))) {
         out.push({
           key: request.key,
@@ -396,7 +434,12 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
         const shown = JSON.stringify(values);
         out.push({
           key: request.key,
-          error: { key: request.key, errorClass: 'NOT_FOUND', message: `table "${this.sql.tableName}" no longer has the row (${this.sql.keys.join(', ')}) = ${shown}`, sample: truncate(shown) },
+          error: {
+            key: request.key,
+            errorClass: 'NOT_FOUND',
+            message: `table "${this.sql.tableName}" no longer has the row (${this.sql.keys.join(', ')}) = ${shown}`,
+            sample: truncate(shown),
+          },
         });
       }
     }
@@ -406,14 +449,24 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
   async close(): Promise<void> {}
 
   /** How many rows match, and for an integer key its least and greatest values (as the driver gives them). */
-  private async extent(where: string, params: SqlValue[]): Promise<{ total: number; least?: number; greatest?: number; textual?: boolean }> {
+  private async extent(
+    where: string,
+    params: SqlValue[],
+  ): Promise<{ total: number; least?: number; greatest?: number; textual?: boolean }> {
     if (!this.integerKey) return { total: await this.countWhere(where, params) };
     const key = this.sql.keyColumns[0]!;
     const [row] = await this.connection.query<{ n: unknown; least: unknown; greatest: unknown }>(
-      `SELECT COUNT(*) AS n, MIN(${key}) AS least, MAX(${key}) AS greatest FROM ${this.sql.table} ${where}`, params);
+      `SELECT COUNT(*) AS n, MIN(${key}) AS least, MAX(${key}) AS greatest FROM ${this.sql.table} ${where}`,
+      params,
+    );
     const total = Number(row?.n ?? 0);
     // SQLite lets an INTEGER column hold text or reals; bigints beyond 2^53 cannot be cut exactly.
-    const asInteger = (v: unknown) => ((typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') && Number.isSafeInteger(Number(v)) && String(v).trim() !== '' ? Number(v) : undefined);
+    const asInteger = (v: unknown) =>
+      (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') &&
+      Number.isSafeInteger(Number(v)) &&
+      String(v).trim() !== ''
+        ? Number(v)
+        : undefined;
     const least = asInteger(row?.least);
     const greatest = asInteger(row?.greatest);
     if (least === undefined || greatest === undefined) return { total };
@@ -426,7 +479,13 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
    * `risk_score IS NULL` stops matching the rows the run has done). Elsewhere it counts now.
    */
   async countBeside(request: Request): Promise<{ counted: Promise<number>; abort(): void } | undefined> {
-    const { where, params } = this.predicates(request.filter, request.partition.lower, request.partition.upper, request.cursor, request.partition.child);
+    const { where, params } = this.predicates(
+      request.filter,
+      request.partition.lower,
+      request.partition.upper,
+      request.cursor,
+      request.partition.child,
+    );
     // No snapshot can be had: the engine counts now.
     if (!this.connection.snapshot) return undefined;
     let snapshot: SqlSnapshot;
@@ -435,7 +494,8 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     } catch {
       return undefined; // this connection cannot take one (a checked-out client)
     }
-    const counted = snapshot.query<{ n: number | string | bigint }>(this.countSql(where), params)
+    const counted = snapshot
+      .query<{ n: number | string | bigint }>(this.countSql(where), params)
       .then(([row]) => Number(row?.n ?? 0))
       .finally(() => snapshot.release());
     counted.catch(() => undefined);
@@ -454,12 +514,20 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
   /** A fan-out run needs `fanOutColumn`, and a plain run must not get a child: either would read the wrong rows. */
   private checkChild(child: string | undefined): void {
     if (child !== undefined && !this.sql.fanOut) {
-      throw new SourceError(`sqlKeyset(${this.sql.tableName}): the backfill fans out, so the source needs fanOutColumn (the column holding the child, e.g. "entity_type")`);
+      throw new SourceError(
+        `sqlKeyset(${this.sql.tableName}): the backfill fans out, so the source needs fanOutColumn (the column holding the child, e.g. "entity_type")`,
+      );
     }
   }
 
   /** `WHERE …` for the developer's condition, `since`, the fan-out child and the key range after `cursor`. */
-  private predicates(filter: SourceFilter, lower: Cursor, upper: Cursor, cursor: Cursor, child?: string): { where: string; params: SqlValue[] } {
+  private predicates(
+    filter: SourceFilter,
+    lower: Cursor,
+    upper: Cursor,
+    cursor: Cursor,
+    child?: string,
+  ): { where: string; params: SqlValue[] } {
     const conditions: string[] = [];
     const params: SqlValue[] = [];
     if (this.sql.where) conditions.push(this.sql.where);
@@ -478,7 +546,9 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     }
     const bound = (op: '>' | '>=' | '<', position: Cursor, what: string) => {
       const values = this.values(position, what);
-      conditions.push(values.length === 1 ? `${this.sql.keyColumns[0]} ${op} ?` : `(${this.order}) ${op} (${values.map(() => '?').join(', ')})`);
+      conditions.push(
+        values.length === 1 ? `${this.sql.keyColumns[0]} ${op} ?` : `(${this.order}) ${op} (${values.map(() => '?').join(', ')})`,
+      );
       params.push(...values);
     };
     // The cursor is at or after the partition's lower bound, so it replaces it.
@@ -513,7 +583,9 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
     return this.sql.keys.map((k, i) => {
       const value = this.keyTexts[i] ? row[keyTextAlias(i)] : keyValue(row[k]);
       if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-        throw new SourceError(`sqlKeyset(${this.sql.tableName}): key column "${k}" holds a ${value.constructor?.name ?? 'binary'} value, which a cursor cannot hold; use a text or numeric key`);
+        throw new SourceError(
+          `sqlKeyset(${this.sql.tableName}): key column "${k}" holds a ${value.constructor?.name ?? 'binary'} value, which a cursor cannot hold; use a text or numeric key`,
+        );
       }
       return value as Cursor;
     });
@@ -522,7 +594,9 @@ class SqlKeysetReader<Row> implements SourceReader<Row> {
   private label(lower: Cursor, upper: Cursor): string {
     const name = this.sql.keys.length === 1 ? this.sql.keys[0]! : `(${this.sql.keys.join(', ')})`;
     const show = (position: Cursor) => {
-      const values = (position as Cursor[]).map((v) => (typeof v === 'string' ? JSON.stringify(v) : v instanceof Date ? v.toISOString() : String(v)));
+      const values = (position as Cursor[]).map((v) =>
+        typeof v === 'string' ? JSON.stringify(v) : v instanceof Date ? v.toISOString() : String(v),
+      );
       return values.length === 1 ? values[0]! : `(${values.join(', ')})`;
     };
     return upper === null ? `${name} ≥ ${show(lower)}` : `${name} ${show(lower)}..${show(upper)}`;

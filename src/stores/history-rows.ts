@@ -10,20 +10,47 @@ import type { BatchRecord, TokenRecord, TokenScope } from '../core/run.js';
  * epoch (PostgreSQL selects them so), ids and counts as numbers or numeric strings (bigint).
  */
 export interface BatchRow {
-  id: number | string; run_id: string; backfill: string; partition_idx: number; worker: string; finished_ms: number | string; duration_ms: number;
-  received: number; processed: number; skipped: number; failed: number; quarantined: number;
+  id: number | string;
+  run_id: string;
+  backfill: string;
+  partition_idx: number;
+  worker: string;
+  finished_ms: number | string;
+  duration_ms: number;
+  received: number;
+  processed: number;
+  skipped: number;
+  failed: number;
+  quarantined: number;
   /** JSON text (SQLite) or an object (PostgreSQL jsonb); null when the batch had no retries. */
   retries: string | Record<string, number> | null;
 }
 
 export interface AlertRow {
-  backfill: string; slo: string; tier: string; severity: Severity; state: AlertState; since_ms: number | string;
-  burn_long: number; burn_short: number | null; summary: string; updated_at: string | Date;
+  backfill: string;
+  slo: string;
+  tier: string;
+  severity: Severity;
+  state: AlertState;
+  since_ms: number | string;
+  burn_long: number;
+  burn_short: number | null;
+  summary: string;
+  updated_at: string | Date;
 }
 
 export interface AlertEventRow {
-  id: number | string; backfill: string; slo: string; tier: string; severity: Severity; from_state: AlertState; to_state: AlertState;
-  burn_long: number; burn_short: number | null; summary: string; at_ms: number | string;
+  id: number | string;
+  backfill: string;
+  slo: string;
+  tier: string;
+  severity: Severity;
+  from_state: AlertState;
+  to_state: AlertState;
+  burn_long: number;
+  burn_short: number | null;
+  summary: string;
+  at_ms: number | string;
 }
 
 const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
@@ -39,7 +66,8 @@ export function toBatch(row: BatchRow): BatchRecord {
     finishedAt: iso(row.finished_ms),
     durationMs: row.duration_ms,
     counts: { received: row.received, processed: row.processed, skipped: row.skipped, failed: row.failed, quarantined: row.quarantined },
-    retries: row.retries === null ? {} : typeof row.retries === 'string' ? (JSON.parse(row.retries) as Record<string, number>) : row.retries,
+    retries:
+      row.retries === null ? {} : typeof row.retries === 'string' ? (JSON.parse(row.retries) as Record<string, number>) : row.retries,
   };
 }
 
@@ -76,8 +104,15 @@ export function toAlertEvent(row: AlertEventRow): AlertEventRecord {
 
 /** An outbox row: the payload is JSON text (SQLite) or already parsed (jsonb). */
 export interface OutboxRow {
-  id: string; webhook: string; backfill: string; payload: string | AlertNotification; state: OutboxState; attempts: number;
-  last_error: string | null; created_ms: number | string; settled_ms: number | string | null;
+  id: string;
+  webhook: string;
+  backfill: string;
+  payload: string | AlertNotification;
+  state: OutboxState;
+  attempts: number;
+  last_error: string | null;
+  created_ms: number | string;
+  settled_ms: number | string | null;
 }
 
 export function toOutbox(row: OutboxRow): OutboxRecord {
@@ -95,9 +130,23 @@ export function toOutbox(row: OutboxRow): OutboxRecord {
 }
 
 export interface TokenRow {
-  id: string; name: string; scope: TokenScope; hash: string; created_by: string; created_at: string | Date; revoked_at: string | Date | null;
+  id: string;
+  name: string;
+  scope: TokenScope;
+  hash: string;
+  created_by: string;
+  created_at: string | Date;
+  revoked_at: string | Date | null;
 }
 
 export function toToken(row: TokenRow): TokenRecord {
-  return { id: row.id, name: row.name, scope: row.scope, hash: row.hash, createdBy: row.created_by, createdAt: isoOf(row.created_at), revokedAt: row.revoked_at === null ? null : isoOf(row.revoked_at) };
+  return {
+    id: row.id,
+    name: row.name,
+    scope: row.scope,
+    hash: row.hash,
+    createdBy: row.created_by,
+    createdAt: isoOf(row.created_at),
+    revokedAt: row.revoked_at === null ? null : isoOf(row.revoked_at),
+  };
 }

@@ -52,7 +52,12 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
       const r = await runCli(args, { cwd, env });
       assert.equal(r.code, 2, r.stderr);
       assert.equal(oneLine(r.stderr).length, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`^sluice: ${what} [a-z]+://\\S+: Sluice has no store for "[a-z]+://" URLs; give postgres://… \\(or postgresql://…\\) for a PostgreSQL store, or a file path for an SQLite store\n$`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^sluice: ${what} [a-z]+://\\S+: Sluice has no store for "[a-z]+://" URLs; give postgres://… \\(or postgresql://…\\) for a PostgreSQL store, or a file path for an SQLite store\n$`,
+        ),
+      );
       assert.deepEqual(readdirSync(cwd), [], 'nothing is created in the working directory');
     }
   });
@@ -61,17 +66,23 @@ describe('CLI: bad input gets one clear line and the right exit code, and writes
     const db = join(dir, 'u.db');
     const r = await runCli(['run', 'nope', '--db', db], { cwd: dir });
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'sluice: unknown backfill "nope"\nhint: no backfills are defined: add them to sluice.config.ts (or pass --config FILE); `sluice demo` runs the built-in demo\n');
+    assert.equal(
+      r.stderr,
+      'sluice: unknown backfill "nope"\nhint: no backfills are defined: add them to sluice.config.ts (or pass --config FILE); `sluice demo` runs the built-in demo\n',
+    );
     assert.equal(existsSync(db), false);
   });
 
-  it('an unknown backfill named by a config exits 2 listing the config\'s backfills too', async () => {
+  it("an unknown backfill named by a config exits 2 listing the config's backfills too", async () => {
     const cwd = join(dir, 'named');
     mkdirSync(cwd);
     const sluice = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
-    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, jsonl } from '${sluice}';
+    writeFileSync(
+      join(cwd, 'sluice.config.ts'),
+      `import { defineBackfill, jsonl } from '${sluice}';
 export default [defineBackfill({ name: 'orders', source: jsonl({ path: 'orders.jsonl' }), key: (o: { id: number }) => o.id, process() {} })];
-`);
+`,
+    );
     const r = await runCli(['run', 'ordres'], { cwd });
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr, 'sluice: unknown backfill "ordres"\nhint: defined backfills: orders\n');
@@ -79,11 +90,24 @@ export default [defineBackfill({ name: 'orders', source: jsonl({ path: 'orders.j
   });
 
   it('commands that read the store do not create one: a missing file exits 2 saying where it looked', async () => {
-    for (const args of [['status'], ['status', 'r_1'], ['list'], ['pause', 'r_1'], ['cancel', 'r_1'], ['resume', 'r_1'], ['retry', 'r_1'], ['quarantine', 'list'], ['quarantine', 'replay', 'r_1']]) {
+    for (const args of [
+      ['status'],
+      ['status', 'r_1'],
+      ['list'],
+      ['pause', 'r_1'],
+      ['cancel', 'r_1'],
+      ['resume', 'r_1'],
+      ['retry', 'r_1'],
+      ['quarantine', 'list'],
+      ['quarantine', 'replay', 'r_1'],
+    ]) {
       const db = join(dir, 'absent', 's.db');
       const r = await runCli([...args, '--db', db], { cwd: dir });
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.equal(r.stderr, `sluice: no store at ${db}\nhint: pass --db (or set SLUICE_DB) to the store your runs are in; \`sluice run\` and \`sluice demo\` create one\n`);
+      assert.equal(
+        r.stderr,
+        `sluice: no store at ${db}\nhint: pass --db (or set SLUICE_DB) to the store your runs are in; \`sluice run\` and \`sluice demo\` create one\n`,
+      );
       assert.equal(existsSync(join(dir, 'absent')), false, args.join(' '));
     }
   });
@@ -103,15 +127,21 @@ export default [defineBackfill({ name: 'orders', source: jsonl({ path: 'orders.j
     const cwd = join(dir, 'missing-column');
     mkdirSync(cwd);
     const sluice = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
-    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${sluice}';
+    writeFileSync(
+      join(cwd, 'sluice.config.ts'),
+      `import { defineBackfill, sqlKeyset } from '${sluice}';
 export default [defineBackfill({ name: 'bad', source: sqlKeyset({ table: 'emails', key: 'id', sinceColumn: 'sent_at' }), process() {} })];
-`);
+`,
+    );
     const db = join(cwd, 's.db');
     const seeded = await runCli(['demo', '--rows', '10', '--max-batches', '1', '--db', db], { cwd });
     assert.equal(seeded.code, 0, seeded.stderr);
     const r = await runCli(['run', 'bad', '--db', db], { cwd });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^sluice: column "sent_at" not found in table "emails"; its columns are: id, sender, subject, body, link_count, received_at, risk_score, score_writes\n$/);
+    assert.match(
+      r.stderr,
+      /^sluice: column "sent_at" not found in table "emails"; its columns are: id, sender, subject, body, link_count, received_at, risk_score, score_writes\n$/,
+    );
     const runs = JSON.parse((await runCli(['list', '--backfill', 'bad', '--json', '--db', db], { cwd })).stdout) as unknown[];
     assert.deepEqual(runs, []);
   });
@@ -130,7 +160,11 @@ export default [defineBackfill({ name: 'bad', source: sqlKeyset({ table: 'emails
     const db = join(dir, 'runs.db');
     const seeded = await runCli(['demo', '--rows', '10', '--dry-run', '--db', db], { cwd: dir });
     assert.equal(seeded.code, 0, seeded.stderr);
-    for (const args of [['status', 'r_nope'], ['pause', 'r_nope'], ['resume', 'r_nope']]) {
+    for (const args of [
+      ['status', 'r_nope'],
+      ['pause', 'r_nope'],
+      ['resume', 'r_nope'],
+    ]) {
       const r = await runCli([...args, '--db', db], { cwd: dir });
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /^sluice: no run "r_nope" in .*runs\.db\n/);

@@ -63,11 +63,20 @@ export default {
     const summary = events.find((e) => e.event === 'summary')!;
     assert.equal(summary.state, 'succeeded');
     assert.deepEqual(summary.counts, { received: 121, processed: 120, skipped: 0, failed: 0, quarantined: 1 });
-    assert.deepEqual(events.filter((e) => e.event === 'quarantined').map((e) => e.errorClass), ['PARSE_ERROR']);
-    const delivered = readFileSync(join(cwd, 'delivered.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; key: string });
+    assert.deepEqual(
+      events.filter((e) => e.event === 'quarantined').map((e) => e.errorClass),
+      ['PARSE_ERROR'],
+    );
+    const delivered = readFileSync(join(cwd, 'delivered.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; key: string });
     assert.equal(delivered.length, 120);
     assert.equal(new Set(delivered.map((d) => d.id)).size, 120);
-    assert.ok(delivered.every((d) => /^events-to-ledger-[0-9a-f]{40}$/.test(d.key)), 'every delivery carries its idempotency key');
+    assert.ok(
+      delivered.every((d) => /^events-to-ledger-[0-9a-f]{40}$/.test(d.key)),
+      'every delivery carries its idempotency key',
+    );
 
     const list = await runCli(['quarantine', 'list', '--db', db, '--json'], { cwd });
     assert.equal(list.code, 0, list.stderr);
@@ -88,14 +97,24 @@ export default {
     };
     assert.deepEqual(status.quarantine, [{ errorClass: 'PARSE_ERROR', count: 1 }]);
 
-    const defs = JSON.parse((await runCli(['list', '--backfills', '--db', db, '--json'], { cwd })).stdout) as Array<{ name: string; delivery: string }>;
-    assert.deepEqual(defs.map((d) => [d.name, d.delivery]), [['events-to-ledger', 'at-least-once']], 'the project\'s backfills, not the demo\'s');
+    const defs = JSON.parse((await runCli(['list', '--backfills', '--db', db, '--json'], { cwd })).stdout) as Array<{
+      name: string;
+      delivery: string;
+    }>;
+    assert.deepEqual(
+      defs.map((d) => [d.name, d.delivery]),
+      [['events-to-ledger', 'at-least-once']],
+      "the project's backfills, not the demo's",
+    );
 
     // The run is finished: running the backfill again says so and does nothing; a new run asked for
     // on purpose delivers nothing twice either, as the ledger skips every delivered event.
     const same = await runCli(['run', 'events-to-ledger', '--db', db], { cwd });
     assert.equal(same.code, 0, same.stderr);
-    assert.deepEqual(jsonLines(same.stdout).map((e) => [e.event, e.runId]), [['already-succeeded', summary.runId]]);
+    assert.deepEqual(
+      jsonLines(same.stdout).map((e) => [e.event, e.runId]),
+      [['already-succeeded', summary.runId]],
+    );
     const again = await runCli(['run', 'events-to-ledger', '--new', '--db', db], { cwd });
     assert.equal(again.code, 0, again.stderr);
     const second = jsonLines(again.stdout).find((e) => e.event === 'summary')!;
@@ -116,7 +135,10 @@ export default [defineBackfill({ name: 'bad', source: jsonl({ path: 'x.jsonl' })
     const db = join(cwd, 's.db');
     const r = await runCli(['run', 'bad', '--db', db], { cwd });
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stderr, `sluice: could not load ${join(cwd, 'sluice.config.ts')}: defineBackfill("bad"): batchSize must be a positive integer, got -3\n`);
+    assert.equal(
+      r.stderr,
+      `sluice: could not load ${join(cwd, 'sluice.config.ts')}: defineBackfill("bad"): batchSize must be a positive integer, got -3\n`,
+    );
     assert.equal(existsSync(db), false);
   });
 

@@ -50,7 +50,10 @@ export default [
       assert.equal(first.code, 0, first.stderr);
       const summary = jsonLines(first.stdout).find((e) => e.event === 'summary')!;
       assert.deepEqual(summary.counts, { received: 251, processed: 250, skipped: 0, failed: 0, quarantined: 1 });
-      const delivered = readFileSync(join(dir, 'delivered.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; key: string });
+      const delivered = readFileSync(join(dir, 'delivered.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: string; key: string });
       assert.equal(delivered.length, 250);
       assert.equal(new Set(delivered.map((d) => d.id)).size, 250);
 
@@ -71,8 +74,13 @@ export default [
       const picky = await runCli(['run', 'picky', '--db', db], { cwd: dir });
       assert.equal(picky.code, 0, picky.stderr);
       const pickyRun = String(jsonLines(picky.stdout).find((e) => e.event === 'summary')!.runId);
-      const open = JSON.parse((await runCli(['quarantine', 'list', '--run', pickyRun, '--class', 'NO_HANDLER', '--db', db, '--json'], { cwd: dir })).stdout) as Array<{ itemKey: string }>;
-      assert.deepEqual(open.map((q) => q.itemKey), ['evt-7']);
+      const open = JSON.parse(
+        (await runCli(['quarantine', 'list', '--run', pickyRun, '--class', 'NO_HANDLER', '--db', db, '--json'], { cwd: dir })).stdout,
+      ) as Array<{ itemKey: string }>;
+      assert.deepEqual(
+        open.map((q) => q.itemKey),
+        ['evt-7'],
+      );
       assert.equal(readFileSync(join(dir, 'picky.jsonl'), 'utf8').trim().split('\n').length, 249);
       writeFileSync(join(dir, 'fixed'), '');
       const replay = await runCli(['quarantine', 'replay', pickyRun, '--class', 'NO_HANDLER', '--db', db, '--json'], { cwd: dir });

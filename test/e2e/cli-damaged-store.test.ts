@@ -40,7 +40,10 @@ describe('CLI: a damaged or empty store file is refused, named, and never writte
   });
   after(async () => cleanup());
 
-  for (const [where, page] of [['a middle page', (n: number) => Math.floor(n / 2)], ['the last page', (n: number) => n - 1]] as const) {
+  for (const [where, page] of [
+    ['a middle page', (n: number) => Math.floor(n / 2)],
+    ['the last page', (n: number) => n - 1],
+  ] as const) {
     it(`garbage in ${where}: status, list, demo and store check exit 1 naming the file and what to do; the bytes stay as they were`, async () => {
       const db = join(dir, `garbled-${where.replace(/ /g, '-')}.db`);
       copyFileSync(pristine, db);
@@ -50,8 +53,17 @@ describe('CLI: a damaged or empty store file is refused, named, and never writte
         const r = await runCli([...args, '--db', db], { cwd: dir });
         assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
         assert.equal(r.stdout, '', args.join(' '));
-        assert.match(r.stderr, new RegExp(`^sluice: store ${db.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is damaged: quick_check found .+; Sluice refused it and wrote nothing to it\\n`), args.join(' '));
-        assert.match(r.stderr, /\nhint: stop every process using it and restore it from a backup; `sluice store check --full` lists every problem; to salvage what is still readable: sqlite3 .+ "\.recover" \| sqlite3 .+\.recovered/);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^sluice: store ${db.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is damaged: quick_check found .+; Sluice refused it and wrote nothing to it\\n`,
+          ),
+          args.join(' '),
+        );
+        assert.match(
+          r.stderr,
+          /\nhint: stop every process using it and restore it from a backup; `sluice store check --full` lists every problem; to salvage what is still readable: sqlite3 .+ "\.recover" \| sqlite3 .+\.recovered/,
+        );
         assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
         assert.deepEqual(fingerprint(db), before, `${args.join(' ')} wrote nothing`);
       }
@@ -67,7 +79,10 @@ describe('CLI: a damaged or empty store file is refused, named, and never writte
     const db = join(dir, 'sound.db');
     copyFileSync(pristine, db);
     const before = fingerprint(db);
-    for (const [args, pragma] of [[[], 'quick_check'], [['--full'], 'integrity_check']] as const) {
+    for (const [args, pragma] of [
+      [[], 'quick_check'],
+      [['--full'], 'integrity_check'],
+    ] as const) {
       const r = await runCli(['store', 'check', ...args, '--db', db], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`: ${pragma} ok \\(\\d+ ms\\)\\n$`));
@@ -83,8 +98,11 @@ describe('CLI: a damaged or empty store file is refused, named, and never writte
     for (const args of [['status'], ['demo', '--rows', '100']]) {
       const r = await runCli([...args, '--db', db], { cwd: dir });
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.equal(r.stderr, `sluice: ${db} is an empty file (0 bytes), not a Sluice store; nothing was written to it\n`
-        + 'hint: if it is meant to be a new store, delete it and Sluice creates the store there; otherwise pass --db (or SLUICE_DB) with the store\'s path\n');
+      assert.equal(
+        r.stderr,
+        `sluice: ${db} is an empty file (0 bytes), not a Sluice store; nothing was written to it\n` +
+          "hint: if it is meant to be a new store, delete it and Sluice creates the store there; otherwise pass --db (or SLUICE_DB) with the store's path\n",
+      );
       assert.equal(statSync(db).size, 0);
       assert.ok(!existsSync(`${db}-wal`));
     }

@@ -8,8 +8,16 @@ import { tempDir } from '../helpers/temp.js';
 function emails(db: string) {
   const conn = new Database(db, { readonly: true });
   try {
-    return conn.prepare('SELECT COUNT(*) AS total, COUNT(risk_score) AS scored, MIN(score_writes) AS minW, MAX(score_writes) AS maxW, SUM(score_writes) AS writes FROM emails').get() as {
-      total: number; scored: number; minW: number; maxW: number; writes: number;
+    return conn
+      .prepare(
+        'SELECT COUNT(*) AS total, COUNT(risk_score) AS scored, MIN(score_writes) AS minW, MAX(score_writes) AS maxW, SUM(score_writes) AS writes FROM emails',
+      )
+      .get() as {
+      total: number;
+      scored: number;
+      minW: number;
+      maxW: number;
+      writes: number;
     };
   } finally {
     conn.close();
@@ -35,13 +43,22 @@ describe('CLI: the demo', () => {
 
     const status = await runCli(['status', String(summary.runId), '--db', db, '--json'], { cwd: dir });
     assert.equal(status.code, 0);
-    const parsed = JSON.parse(status.stdout) as { run: { state: string; counts: { processed: number } }; transitions: Array<{ to: string }> };
+    const parsed = JSON.parse(status.stdout) as {
+      run: { state: string; counts: { processed: number } };
+      transitions: Array<{ to: string }>;
+    };
     assert.equal(parsed.run.state, 'succeeded');
     assert.equal(parsed.run.counts.processed, 20000);
-    assert.deepEqual(parsed.transitions.map((t) => t.to), ['pending', 'running', 'succeeded']);
+    assert.deepEqual(
+      parsed.transitions.map((t) => t.to),
+      ['pending', 'running', 'succeeded'],
+    );
 
     const list = await runCli(['list', '--db', db, '--json'], { cwd: dir });
-    assert.deepEqual((JSON.parse(list.stdout) as Array<{ id: string }>).map((run) => run.id), [summary.runId]);
+    assert.deepEqual(
+      (JSON.parse(list.stdout) as Array<{ id: string }>).map((run) => run.id),
+      [summary.runId],
+    );
 
     const pause = await runCli(['pause', String(summary.runId), '--db', db], { cwd: dir });
     assert.equal(pause.code, 2);

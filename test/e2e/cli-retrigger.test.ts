@@ -10,7 +10,9 @@ const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).path
 
 /** Two backfills over 60 numbered items: one keyed per installation (held while a file hold-<installation> exists), one that fails item 7 until fixed. */
 function writeConfig(dir: string): void {
-  writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync, existsSync } from 'node:fs';
+  writeFileSync(
+    join(dir, 'sluice.config.ts'),
+    `import { appendFileSync, existsSync } from 'node:fs';
 import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
 
 const items = (cursor: unknown) => Array.from({ length: 60 - Number(cursor ?? 0) }, (_, i) => ({ n: Number(cursor ?? 0) + i + 1 }));
@@ -41,7 +43,8 @@ export default [
     },
   }),
 ];
-`);
+`,
+  );
 }
 
 describe('CLI: re-triggers and queued runs', () => {
@@ -66,13 +69,22 @@ describe('CLI: re-triggers and queued runs', () => {
       assert.equal(a.code, 0, a.stderr);
       assert.equal(b.code, 0, b.stderr);
       const firstRun = String(jsonLines(a.stdout).find((e) => e.event === 'summary')!.runId);
-      const queuedSummary = jsonLines(b.stdout).find((e) => e.event === 'summary') as { runId: string; counts: { processed: number; skipped: number } };
+      const queuedSummary = jsonLines(b.stdout).find((e) => e.event === 'summary') as {
+        runId: string;
+        counts: { processed: number; skipped: number };
+      };
       assert.notEqual(firstRun, queuedSummary.runId);
       // The queued run started once the first had ended, and delivered nothing twice: the ledger
       // already held every item of installation 42.
-      const statusOf = async (runId: string) => JSON.parse((await runCli(['status', runId, '--json', ...db], { cwd: dir })).stdout) as { run: { startedAt: string; finishedAt: string } };
+      const statusOf = async (runId: string) =>
+        JSON.parse((await runCli(['status', runId, '--json', ...db], { cwd: dir })).stdout) as {
+          run: { startedAt: string; finishedAt: string };
+        };
       const [one, two] = [await statusOf(firstRun), await statusOf(queuedSummary.runId)];
-      assert.ok(Date.parse(two.run.startedAt) >= Date.parse(one.run.finishedAt), `second started ${two.run.startedAt}, first finished ${one.run.finishedAt}`);
+      assert.ok(
+        Date.parse(two.run.startedAt) >= Date.parse(one.run.finishedAt),
+        `second started ${two.run.startedAt}, first finished ${one.run.finishedAt}`,
+      );
       assert.deepEqual([queuedSummary.counts.processed, queuedSummary.counts.skipped], [0, 60]);
       const log = readFileSync(join(dir, 'sync.log'), 'utf8').trim().split('\n');
       assert.equal(log.filter((l) => l.startsWith(firstRun)).length, 60);
@@ -103,7 +115,12 @@ describe('CLI: re-triggers and queued runs', () => {
       writeFileSync(join(dir, 'fixed'), '');
       const replay = await runCli(['run', 'picky', '--reprocess', 'failed', ...db], { cwd: dir });
       assert.equal(replay.code, 0, replay.stderr);
-      assert.deepEqual(jsonLines(replay.stdout).filter((e) => e.event === 'replayed').map((e) => [e.attempted, e.replayed, e.stillFailing]), [[1, 1, 0]]);
+      assert.deepEqual(
+        jsonLines(replay.stdout)
+          .filter((e) => e.event === 'replayed')
+          .map((e) => [e.attempted, e.replayed, e.stillFailing]),
+        [[1, 1, 0]],
+      );
       const delivered = readFileSync(join(dir, 'picky.log'), 'utf8').trim().split('\n').map(Number);
       assert.equal(delivered.filter((n) => n === 7).length, 1, 'item 7 delivered once, by the replay');
       assert.equal(delivered.length, 60);

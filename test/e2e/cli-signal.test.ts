@@ -32,7 +32,9 @@ describe('CLI: SIGTERM and SIGINT', () => {
       const resumed = await runCli(['resume', String(summary.runId), '--db', db], { cwd: dir });
       assert.equal(resumed.code, 0, resumed.stderr);
       const conn = new Database(db, { readonly: true });
-      const rows = conn.prepare('SELECT COUNT(risk_score) AS scored, MIN(score_writes) AS minW, MAX(score_writes) AS maxW FROM emails').get();
+      const rows = conn
+        .prepare('SELECT COUNT(risk_score) AS scored, MIN(score_writes) AS minW, MAX(score_writes) AS maxW FROM emails')
+        .get();
       conn.close();
       assert.deepEqual(rows, { scored: 400000, minW: 1, maxW: 1 });
     } finally {
@@ -78,22 +80,39 @@ export default [
       const result = await done;
       assert.equal(result.code, 130, result.stderr);
       assert.match(result.stderr, /stopping at once/);
-      assert.equal(jsonLines(result.stdout).find((e) => e.event === 'summary'), undefined, 'it did not wait for the batch');
+      assert.equal(
+        jsonLines(result.stdout).find((e) => e.event === 'summary'),
+        undefined,
+        'it did not wait for the batch',
+      );
 
       const again = await runCli(['run', 'events', '--db', db], { cwd: dir });
       assert.equal(again.code, 0, again.stderr);
       const summary = jsonLines(again.stdout).find((e) => e.event === 'summary')!;
       assert.equal(summary.state, 'succeeded');
       const runs = JSON.parse((await runCli(['list', '--db', db, '--json'], { cwd: dir })).stdout) as Array<{ id: string }>;
-      assert.deepEqual(runs.map((r) => r.id), [summary.runId], 'the interrupted run was resumed, not replaced');
+      assert.deepEqual(
+        runs.map((r) => r.id),
+        [summary.runId],
+        'the interrupted run was resumed, not replaced',
+      );
       // Batches 1 and 2 were checkpointed; only the batch in flight (ids 20-29) is delivered again, with the same keys.
-      const delivered = readFileSync(join(dir, 'delivered.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: number; key: string });
+      const delivered = readFileSync(join(dir, 'delivered.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: number; key: string });
       const counts = new Map<number, string[]>();
       for (const d of delivered) counts.set(d.id, [...(counts.get(d.id) ?? []), d.key]);
       assert.equal(counts.size, 100);
       const twice = [...counts].filter(([, keys]) => keys.length > 1);
-      assert.deepEqual(twice.map(([id]) => id), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
-      assert.ok(twice.every(([, keys]) => keys.length === 2 && keys[0] === keys[1]), 'a repeat carries the same idempotency key');
+      assert.deepEqual(
+        twice.map(([id]) => id),
+        [20, 21, 22, 23, 24, 25, 26, 27, 28, 29],
+      );
+      assert.ok(
+        twice.every(([, keys]) => keys.length === 2 && keys[0] === keys[1]),
+        'a repeat carries the same idempotency key',
+      );
     } finally {
       await cleanup();
     }

@@ -14,12 +14,15 @@ const DEMO = 'demo-email-risk-scores';
 function ordersProject(cwd: string): string {
   mkdirSync(cwd);
   writeFileSync(join(cwd, 'orders.jsonl'), `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i })).join('\n')}\n`);
-  writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, jsonl } from '${SLUICE}';
+  writeFileSync(
+    join(cwd, 'sluice.config.ts'),
+    `import { defineBackfill, jsonl } from '${SLUICE}';
 export default [defineBackfill({
   name: 'orders', source: jsonl({ path: 'orders.jsonl' }), key: (o: { id: number }) => o.id, process() {},
   slo: { objectives: [{ name: 'errors', description: 'at most 1 % quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 }] },
 })];
-`);
+`,
+  );
   return cwd;
 }
 
@@ -38,7 +41,7 @@ describe('no small surprises (issue 15, point 9)', () => {
     const estimate = jsonLines(plan.stdout).find((l) => l.event === 'plan')!;
     assert.equal((estimate.sample as { items: number }).items, 3000, 'the timing run stopped after its three batches');
     assert.doesNotMatch(plan.stderr, /--max-batches/);
-    assert.equal(plan.stderr, '', 'the timing run\'s expected stop is no news');
+    assert.equal(plan.stderr, '', "the timing run's expected stop is no news");
 
     const stopped = await runCli(['run', 'demo-email-risk-scores', '--max-batches', '2', '--db', db, '--json'], { cwd: dir });
     assert.equal(stopped.code, 0, stopped.stderr);
@@ -47,13 +50,16 @@ describe('no small surprises (issue 15, point 9)', () => {
     assert.equal(summary.reason, 'maxBatches reached: stopped after 2 batches (resumable)', 'the core speaks of its option, not of a flag');
   });
 
-  it('the demo backfill stays out of a project: list --backfills, /metrics, slo status and slo rules show the project\'s own', async () => {
+  it("the demo backfill stays out of a project: list --backfills, /metrics, slo status and slo rules show the project's own", async () => {
     const cwd = ordersProject(join(dir, 'project'));
     const ran = await runCli(['run', 'orders'], { cwd });
     assert.equal(ran.code, 0, ran.stderr);
 
     const defs = JSON.parse((await runCli(['list', '--backfills', '--json'], { cwd })).stdout) as Array<{ name: string }>;
-    assert.deepEqual(defs.map((d) => d.name), ['orders']);
+    assert.deepEqual(
+      defs.map((d) => d.name),
+      ['orders'],
+    );
     const rules = await runCli(['slo', 'rules'], { cwd });
     assert.equal(rules.code, 0, rules.stderr);
     assert.match(rules.stdout, /backfill="orders"/);
@@ -85,8 +91,13 @@ describe('no small surprises (issue 15, point 9)', () => {
     const demoDb = join(dir, 'demo-here.db');
     const demo = await runCli(['demo', '--rows', '2000', '--max-batches', '1', '--db', demoDb, '--json'], { cwd: dir });
     assert.equal(demo.code, 0, demo.stderr);
-    const here = JSON.parse((await runCli(['list', '--backfills', '--db', demoDb, '--json'], { cwd: dir })).stdout) as Array<{ name: string }>;
-    assert.deepEqual(here.map((d) => d.name), [DEMO]);
+    const here = JSON.parse((await runCli(['list', '--backfills', '--db', demoDb, '--json'], { cwd: dir })).stdout) as Array<{
+      name: string;
+    }>;
+    assert.deepEqual(
+      here.map((d) => d.name),
+      [DEMO],
+    );
     const runId = jsonLines(demo.stdout).find((l) => l.event === 'summary')!.runId as string;
     const resumed = await runCli(['resume', runId, '--db', demoDb, '--json'], { cwd: dir });
     assert.equal(resumed.code, 0, resumed.stderr);
@@ -102,7 +113,10 @@ describe('no small surprises (issue 15, point 9)', () => {
     assert.match(idle.message as string, /^this worker knows no backfill/);
     assert.match(idle.hint as string, /sluice\.config\.ts/);
     assert.match(idle.hint as string, /sluice run <backfill> --detach/);
-    assert.match(idle.hint as string, /an SQLite store .* is shared only by processes on this machine; workers on several machines share a PostgreSQL store/);
+    assert.match(
+      idle.hint as string,
+      /an SQLite store .* is shared only by processes on this machine; workers on several machines share a PostgreSQL store/,
+    );
 
     const cwd = ordersProject(join(dir, 'workers'));
     const detached = await runCli(['run', 'orders', '--detach', '--json'], { cwd });
@@ -119,7 +133,9 @@ describe('no small surprises (issue 15, point 9)', () => {
   /** A project whose backfill `flaky` fails the first attempt of each of its 3 batches once. */
   function flakyProject(cwd: string): string {
     mkdirSync(cwd);
-    writeFileSync(join(cwd, 'sluice.config.ts'), `import { defineBackfill, iterable } from '${SLUICE}';
+    writeFileSync(
+      join(cwd, 'sluice.config.ts'),
+      `import { defineBackfill, iterable } from '${SLUICE}';
 const failed = new Set<number>();
 export default [defineBackfill<{ n: number }>({
   name: 'flaky',
@@ -134,7 +150,8 @@ export default [defineBackfill<{ n: number }>({
     }
   },
 })];
-`);
+`,
+    );
     return cwd;
   }
 
@@ -148,14 +165,21 @@ export default [defineBackfill<{ n: number }>({
     assert.doesNotMatch(r.stderr, /retrying after backoff|throttle configured/, 'no log line repeats an event');
   });
 
-  it('on a terminal, log lines and event lines are readable lines that never cross the progress bar', { skip: terminalSkip() }, async () => {
+  it('on a terminal, log lines and event lines are readable lines that never cross the progress bar', {
+    skip: terminalSkip(),
+  }, async () => {
     const cwd = flakyProject(join(dir, 'terminal'));
     const { code, output } = runInTerminal(['run', 'flaky'], { cwd });
     assert.equal(code, 0, output);
     assert.doesNotMatch(output, /\{"level":/, 'no pino JSON on a terminal');
-    assert.equal(output.match(/retrying a batch of partition 0 in \d+ ms \(attempt 1 failed: ETIMEDOUT: upstream timed out\)/g)?.length, 3, output);
+    assert.equal(
+      output.match(/retrying a batch of partition 0 in \d+ ms \(attempt 1 failed: ETIMEDOUT: upstream timed out\)/g)?.length,
+      3,
+      output,
+    );
     assert.doesNotMatch(output, /retrying after backoff/, 'each retry once');
     // Every retry line starts a line of its own: the bar is stopped before it is written.
-    for (const line of output.split('\n').filter((l) => l.includes('retrying a batch'))) assert.match(line.replace(/\u001b\[[0-9;?]*[A-Za-z]|\u001b7|\u001b8/g, ''), /^retrying a batch/);
+    for (const line of output.split('\n').filter((l) => l.includes('retrying a batch')))
+      assert.match(line.replace(/\u001b\[[0-9;?]*[A-Za-z]|\u001b7|\u001b8/g, ''), /^retrying a batch/);
   });
 });

@@ -20,10 +20,14 @@ describe('crash and restart, at-least-once to an external sink', () => {
       conn.pragma('journal_mode = WAL');
       conn.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)');
       const insert = conn.prepare('INSERT INTO orders VALUES (?, ?)');
-      conn.transaction(() => { for (let i = 1; i <= ROWS; i++) insert.run(i, i % 97); })();
+      conn.transaction(() => {
+        for (let i = 1; i <= ROWS; i++) insert.run(i, i % 97);
+      })();
       conn.close();
       // The "external system": an append-only file, as a webhook receiver or a queue would be.
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { appendFileSync } from 'node:fs';
 import { defineBackfill, sqlKeyset } from '${SLUICE}';
 export default [
   defineBackfill<{ id: number; total: number }>({
@@ -36,7 +40,8 @@ export default [
     },
   }),
 ];
-`);
+`,
+      );
       const args = ['run', 'export-orders', '--db', db];
       let kills = 0;
       for (let i = 0; i < 4; i++) {
@@ -62,7 +67,8 @@ export default [
       assert.equal(keys.size, ROWS, 'one idempotency key per order: the sink can drop every repeat');
       assert.ok(lines.length - ROWS <= kills * BATCH, `${lines.length - ROWS} repeats after ${kills} kills (at most one batch each)`);
       const ledger = new Database(db, { readonly: true });
-      const delivered = (ledger.prepare("SELECT COUNT(*) AS n FROM sluice_ledger WHERE namespace = 'export-orders'").get() as { n: number }).n;
+      const delivered = (ledger.prepare("SELECT COUNT(*) AS n FROM sluice_ledger WHERE namespace = 'export-orders'").get() as { n: number })
+        .n;
       ledger.close();
       assert.equal(delivered, ROWS);
 

@@ -43,10 +43,14 @@ describe("crash and restart, delivery: 'idempotent' (coalesced checkpoints)", ()
       conn.pragma('journal_mode = WAL');
       conn.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)');
       const insert = conn.prepare('INSERT INTO orders VALUES (?, ?)');
-      conn.transaction(() => { for (let i = 1; i <= ROWS; i++) insert.run(i, i % 97); })();
+      conn.transaction(() => {
+        for (let i = 1; i <= ROWS; i++) insert.run(i, i % 97);
+      })();
       conn.close();
       // The target: an append-only file, so that every write, repeats included, can be counted.
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { appendFileSync } from 'node:fs';
 import { defineBackfill, sqlKeyset } from '${SLUICE}';
 export default [
   defineBackfill<{ id: number; total: number }>({
@@ -61,17 +65,24 @@ export default [
     },
   }),
 ];
-`);
+`,
+      );
       const kills = await killAndFinish(['run', 'mirror-orders', '--db', db], { cwd: dir });
       // A SIGKILL can tear the line being appended: whole records only.
       const ids = [...readFileSync(join(dir, 'sink.log'), 'utf8').matchAll(/order (\d+)\n/g)].map((m) => Number(m[1]));
       assert.equal(new Set(ids).size, ROWS, 'every order written');
       const repeats = ids.length - ROWS;
       t.diagnostic(`${kills} kills, ${repeats} items written twice`);
-      assert.ok(repeats <= kills * EVERY_BATCHES * BATCH, `${repeats} repeats after ${kills} kills (at most ${EVERY_BATCHES} batches each)`);
+      assert.ok(
+        repeats <= kills * EVERY_BATCHES * BATCH,
+        `${repeats} repeats after ${kills} kills (at most ${EVERY_BATCHES} batches each)`,
+      );
       const store = new Database(db, { readonly: true });
       const ledger = (store.prepare('SELECT COUNT(*) AS n FROM sluice_ledger').get() as { n: number }).n;
-      const history = (store.prepare('SELECT COUNT(*) AS n, SUM(processed) AS processed FROM sluice_batches').get() as { n: number; processed: number });
+      const history = store.prepare('SELECT COUNT(*) AS n, SUM(processed) AS processed FROM sluice_batches').get() as {
+        n: number;
+        processed: number;
+      };
       store.close();
       assert.equal(ledger, 0, 'no ledger rows without dedup');
       assert.ok(history.n <= ROWS / BATCH / EVERY_BATCHES + 2 * kills + 1, `${history.n} checkpoints for ${ROWS / BATCH} batches`);
@@ -84,7 +95,9 @@ export default [
     const table = await itemsTable('crashidem', ROWS);
     try {
       // The write is idempotent in effect (result = value * 2); `writes` counts its repeats.
-      writeFileSync(table.configPath, `import pg from '${PG}';
+      writeFileSync(
+        table.configPath,
+        `import pg from '${PG}';
 import { defineBackfill, sqlKeyset } from '${SLUICE}';
 const pool = new pg.Pool({ connectionString: ${JSON.stringify(process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test')}, max: 2 });
 export default [
@@ -100,15 +113,25 @@ export default [
     },
   }),
 ];
-`);
+`,
+      );
       const kills = await killAndFinish(table.args('run', 'pgidem'), { cwd: table.dir, env: table.env });
-      const { rows: [r] } = await table.admin.query(`SELECT COUNT(result)::int AS scored, MIN(writes) AS min, SUM(writes)::int AS writes FROM "${table.schema}".items`);
+      const {
+        rows: [r],
+      } = await table.admin.query(
+        `SELECT COUNT(result)::int AS scored, MIN(writes) AS min, SUM(writes)::int AS writes FROM "${table.schema}".items`,
+      );
       assert.equal(r.scored, ROWS, 'every row written');
       assert.equal(r.min, 1);
       const repeats = r.writes - ROWS;
       t.diagnostic(`${kills} kills, ${repeats} rows written twice`);
-      assert.ok(repeats <= kills * EVERY_BATCHES * BATCH, `${repeats} repeats after ${kills} kills (at most ${EVERY_BATCHES} batches each)`);
-      const { rows: [h] } = await table.admin.query(`SELECT COUNT(*)::int AS n FROM "${table.schema}".sluice_batches`);
+      assert.ok(
+        repeats <= kills * EVERY_BATCHES * BATCH,
+        `${repeats} repeats after ${kills} kills (at most ${EVERY_BATCHES} batches each)`,
+      );
+      const {
+        rows: [h],
+      } = await table.admin.query(`SELECT COUNT(*)::int AS n FROM "${table.schema}".sluice_batches`);
       assert.ok(h.n <= ROWS / BATCH / EVERY_BATCHES + 2 * kills + 1, `${h.n} checkpoints for ${ROWS / BATCH} batches`);
     } finally {
       await table.cleanup();

@@ -38,7 +38,9 @@ describe('crash and restart', () => {
         await new Promise((resolve) => setTimeout(resolve, delay));
         child.kill('SIGKILL');
         const result = await done;
-        kills.push(`${delay} ms after ${waits ? 'the start of the run' : 'spawn'}${result.signal === 'SIGKILL' ? '' : ' (too late: it had exited)'}`);
+        kills.push(
+          `${delay} ms after ${waits ? 'the start of the run' : 'spawn'}${result.signal === 'SIGKILL' ? '' : ' (too late: it had exited)'}`,
+        );
         // A kill that landed after the run finished is fine too; the end state must be the same.
         assert.ok(result.signal === 'SIGKILL' || result.code === 0, `run ${i}: ${result.stderr}`);
       }
@@ -47,9 +49,13 @@ describe('crash and restart', () => {
       assert.equal(last.code, 0, last.stderr);
 
       const conn = new Database(db, { readonly: true });
-      const rows = conn.prepare('SELECT COUNT(*) AS total, COUNT(risk_score) AS scored, MIN(score_writes) AS minW, MAX(score_writes) AS maxW FROM emails').get();
+      const rows = conn
+        .prepare('SELECT COUNT(*) AS total, COUNT(risk_score) AS scored, MIN(score_writes) AS minW, MAX(score_writes) AS maxW FROM emails')
+        .get();
       const runs = conn.prepare('SELECT id, state FROM sluice_runs').all() as Array<{ id: string; state: string }>;
-      const takeovers = conn.prepare("SELECT COUNT(*) AS n FROM sluice_transitions WHERE to_state = 'paused' AND actor = 'sluice'").get() as { n: number };
+      const takeovers = conn
+        .prepare("SELECT COUNT(*) AS n FROM sluice_transitions WHERE to_state = 'paused' AND actor = 'sluice'")
+        .get() as { n: number };
       conn.close();
       assert.deepEqual(rows, { total: 100000, scored: 100000, minW: 1, maxW: 1 }, `seed ${seed}, kills ${kills.join('; ')}`);
       assert.ok(runs.length >= 1 && runs.every((run) => run.state === 'succeeded'), JSON.stringify(runs));

@@ -35,7 +35,9 @@ async function until<T>(page: Page, read: () => Promise<T>, accept: (value: T) =
 async function signIn(context: BrowserContext, url: string, token: string): Promise<Page> {
   const page = await context.newPage();
   const missing: string[] = [];
-  page.on('response', (response) => { if (response.status() === 404) missing.push(response.url()); });
+  page.on('response', (response) => {
+    if (response.status() === 404) missing.push(response.url());
+  });
   (page as Page & { missing?: string[] }).missing = missing;
   await page.goto(`${url}/`);
   await page.getByLabel('API token').fill(token);
@@ -45,14 +47,24 @@ async function signIn(context: BrowserContext, url: string, token: string): Prom
 }
 
 async function enabledWriteControls(page: Page): Promise<string[]> {
-  const names = await page.locator('button:not([disabled])').evaluateAll((buttons) => buttons.filter((b) => (b as unknown as { offsetParent: unknown }).offsetParent !== null || b.closest('dialog')?.hasAttribute('open')).map((b) => b.getAttribute('aria-label') ?? b.textContent!.trim()));
+  const names = await page
+    .locator('button:not([disabled])')
+    .evaluateAll((buttons) =>
+      buttons
+        .filter((b) => (b as unknown as { offsetParent: unknown }).offsetParent !== null || b.closest('dialog')?.hasAttribute('open'))
+        .map((b) => b.getAttribute('aria-label') ?? b.textContent!.trim()),
+    );
   return names.filter((name) => WRITE_CONTROL.test(name));
 }
 
 async function noSeriousAxeViolations(page: Page, where: string): Promise<void> {
   if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ path: AXE });
   const violations = await page.evaluate(async () => {
-    const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: unknown }> }> }> } }).axe.run();
+    const result = await (
+      globalThis as unknown as {
+        axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: unknown }> }> }> };
+      }
+    ).axe.run();
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target) }));
   });
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -63,7 +75,11 @@ async function noSeriousAxeViolations(page: Page, where: string): Promise<void> 
 const downstream = { broken: true };
 const mended = defineBackfill({
   name: 'mended',
-  source: iterable({ from: (c: unknown) => Array.from({ length: Math.max(0, 40 - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })), cursorOf: (i: { id: number }) => i.id, count: () => 40 }),
+  source: iterable({
+    from: (c: unknown) => Array.from({ length: Math.max(0, 40 - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })),
+    cursorOf: (i: { id: number }) => i.id,
+    count: () => 40,
+  }),
   key: (i: { id: number }) => i.id,
   batchSize: 1,
   maxFailureRatio: 1,
@@ -87,7 +103,9 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
   /** Waits for a run the server's worker executes (one at a time) to succeed. */
   async function finished(runId: string): Promise<void> {
     const deadline = Date.now() + 30_000;
-    while (((await call(h, 'GET', `/api/v1/runs/${runId}`, { token: h.tokens.read })).json.run as { state: string }).state !== 'succeeded') {
+    while (
+      ((await call(h, 'GET', `/api/v1/runs/${runId}`, { token: h.tokens.read })).json.run as { state: string }).state !== 'succeeded'
+    ) {
       if (Date.now() > deadline) throw new Error(`run ${runId} did not finish`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -96,17 +114,36 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await harness(stores[0]![1], { extraBackfills: [mended] });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'], env: realClockEnv() });
-    writer = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Europe/Berlin', acceptDownloads: true,
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      env: realClockEnv(),
+    });
+    writer = await browser.newContext({
+      viewport: { width: 1440, height: 900 },
+      timezoneId: 'Europe/Berlin',
+      acceptDownloads: true,
       // axe-core is injected as a script of the test's own: the page's CSP (rightly) refuses inline scripts.
-      bypassCSP: true });
+      bypassCSP: true,
+    });
     reader = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     // A finished run with quarantined items (every 97th item fails for good).
     const quick = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'q' } } });
     doneRun = (quick.json.run as { id: string }).id;
     await finished(doneRun);
     // And one whose quarantined items succeed once downstream is fixed.
-    mendedRun = ((await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'mended' } })).json.run as { id: string }).id;
+    mendedRun = (
+      (await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'mended' } })).json.run as { id: string }
+    ).id;
     await finished(mendedRun);
   });
   after(async () => {
@@ -125,7 +162,12 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     // A bad option is named as the form names it, not as the command line's flag.
     await page.getByLabel('Since (7d, 12h or an instant)').fill('soonish');
     await page.getByRole('button', { name: 'Preview run…' }).click();
-    const refused = await until(page, () => page.locator('#flash').innerText(), (t) => t !== '', 'the refusal');
+    const refused = await until(
+      page,
+      () => page.locator('#flash').innerText(),
+      (t) => t !== '',
+      'the refusal',
+    );
     assert.match(refused, /`?since`? must be a duration/);
     assert.doesNotMatch(refused, /--since/);
     assert.equal(await page.locator('#flash').getAttribute('class'), 'error');
@@ -136,9 +178,16 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     const before = (await call(h, 'GET', '/api/v1/runs?backfill=slow', { token: h.tokens.read })).json.runs as unknown[];
     assert.equal(before.length, 0, 'a preview records nothing');
     await page.getByRole('button', { name: 'Start this run' }).click();
-    const flash = await until(page, () => page.locator('#flash').innerText(), (t) => /created/.test(t), 'the run to be created');
+    const flash = await until(
+      page,
+      () => page.locator('#flash').innerText(),
+      (t) => /created/.test(t),
+      'the run to be created',
+    );
     liveRun = /Run (\S+) created/.exec(flash)![1]!;
-    const status = (await call(h, 'GET', `/api/v1/runs/${liveRun}`, { token: h.tokens.read })).json as { transitions: Array<{ reason: string }> };
+    const status = (await call(h, 'GET', `/api/v1/runs/${liveRun}`, { token: h.tokens.read })).json as {
+      transitions: Array<{ reason: string }>;
+    };
     assert.equal(status.transitions[0]!.reason, 'reindex after incident 42', 'the reason is recorded with the run');
     await page.locator(`tr[data-run="${liveRun}"]`).waitFor();
   });
@@ -146,7 +195,12 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
   it('retunes a live run showing the current values and what the profile changes, before applying', async () => {
     await page.goto(`${h.url}/#/runs/${liveRun}`);
     const badge = page.locator('#run-state');
-    await until(page, () => badge.innerText(), (s) => s === 'running', 'the run to be running');
+    await until(
+      page,
+      () => badge.innerText(),
+      (s) => s === 'running',
+      'the run to be running',
+    );
     assert.match(await page.locator('#retune-current').innerText(), /batch size 20, concurrency 1, delay between batches 0 ms/);
     await page.locator('#retune-form select[name=profile]').selectOption('moderate');
     const changes = await page.locator('#retune-changes').innerText();
@@ -159,9 +213,19 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     assert.match(await dialog.innerText(), /concurrency: 1 → 2/);
     await page.getByLabel('Reason (recorded with the run)').fill('too slow');
     await page.getByRole('button', { name: 'Apply' }).click();
-    await until(page, () => page.locator('#retune-current').innerText(), (t) => /profile moderate, batch size 500, concurrency 2, delay between batches 200 ms/.test(t), 'the new values');
+    await until(
+      page,
+      () => page.locator('#retune-current').innerText(),
+      (t) => /profile moderate, batch size 500, concurrency 2, delay between batches 200 ms/.test(t),
+      'the new values',
+    );
     assert.match(await page.locator('#flash').innerText(), /Retuned: .*concurrency 1 → 2/);
-    await until(page, () => page.locator('#chart-rate canvas').count(), (n) => n > 0, 'the throughput chart');
+    await until(
+      page,
+      () => page.locator('#chart-rate canvas').count(),
+      (n) => n > 0,
+      'the throughput chart',
+    );
     assert.match(await page.locator('#chart-rate').innerText(), /processed\/s[\s\S]*skipped\/s/, 'skipped items are a series of their own');
     assert.match(await page.locator('#rates').innerText(), /now \(last 30 s\) · .* average since start/);
     assert.match(await page.locator('#detail').innerText(), /created by token:writer at .*(GMT|CE[S]?T|UTC)/, 'times carry their zone');
@@ -183,8 +247,17 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     assert.match(await dialog.innerText(), new RegExp(`item ${entryId}`));
     await page.getByRole('button', { name: 'Replay now' }).click();
     const flash = page.locator('#flash');
-    await until(page, () => flash.innerText(), (t) => /Replayed/.test(t), 'the replay result');
-    assert.equal(await flash.innerText(), 'Replayed 0 of 1; 1 still failing (still quarantined).', 'one item, the one chosen, was replayed');
+    await until(
+      page,
+      () => flash.innerText(),
+      (t) => /Replayed/.test(t),
+      'the replay result',
+    );
+    assert.equal(
+      await flash.innerText(),
+      'Replayed 0 of 1; 1 still failing (still quarantined).',
+      'one item, the one chosen, was replayed',
+    );
     assert.equal(await flash.getAttribute('class'), 'error', 'a replay that leaves items failing reads as an error');
   });
 
@@ -192,17 +265,39 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     const runId = mendedRun;
     downstream.broken = false; // the fix is deployed
     await page.goto(`${h.url}/#/runs/${runId}/quarantine`);
-    const entries = (await call(h, 'GET', `/api/v1/runs/${runId}/quarantine`, { token: h.tokens.read })).json.entries as Array<{ id: number; itemKey: unknown }>;
-    assert.deepEqual(entries.map((e) => String(e.itemKey)), ['7', '21']);
+    const entries = (await call(h, 'GET', `/api/v1/runs/${runId}/quarantine`, { token: h.tokens.read })).json.entries as Array<{
+      id: number;
+      itemKey: unknown;
+    }>;
+    assert.deepEqual(
+      entries.map((e) => String(e.itemKey)),
+      ['7', '21'],
+    );
     await page.getByRole('button', { name: `Replay item ${entries[0]!.id}` }).click();
     await page.getByRole('button', { name: 'Replay now' }).click();
     const flash = page.locator('#flash');
-    await until(page, () => flash.innerText(), (t) => /Replayed/.test(t), 'the replay result');
+    await until(
+      page,
+      () => flash.innerText(),
+      (t) => /Replayed/.test(t),
+      'the replay result',
+    );
     assert.equal(await flash.innerText(), 'Replayed 1 of 1.');
     assert.equal(await flash.getAttribute('class'), 'ok');
-    await until(page, () => page.getByRole('button', { name: /^Replay item \d+$/ }).count(), (n) => n === 1, 'the replayed item to leave the open quarantine');
-    const left = (await call(h, 'GET', `/api/v1/runs/${runId}/quarantine`, { token: h.tokens.read })).json.entries as Array<{ itemKey: unknown }>;
-    assert.deepEqual(left.map((e) => String(e.itemKey)), ['21'], 'only the chosen item was replayed');
+    await until(
+      page,
+      () => page.getByRole('button', { name: /^Replay item \d+$/ }).count(),
+      (n) => n === 1,
+      'the replayed item to leave the open quarantine',
+    );
+    const left = (await call(h, 'GET', `/api/v1/runs/${runId}/quarantine`, { token: h.tokens.read })).json.entries as Array<{
+      itemKey: unknown;
+    }>;
+    assert.deepEqual(
+      left.map((e) => String(e.itemKey)),
+      ['21'],
+      'only the chosen item was replayed',
+    );
   });
 
   it('filters the runs list by backfill and state, in the address so that it can be shared', async () => {
@@ -212,7 +307,12 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     await filter.locator('select[name=backfill]').selectOption('quick');
     await filter.locator('select[name=state]').selectOption('succeeded');
     await filter.getByRole('button', { name: 'Filter' }).click();
-    await until(page, () => page.evaluate('location.hash') as Promise<string>, (hash) => hash === '#/?backfill=quick&state=succeeded', 'the filter in the address');
+    await until(
+      page,
+      () => page.evaluate('location.hash') as Promise<string>,
+      (hash) => hash === '#/?backfill=quick&state=succeeded',
+      'the filter in the address',
+    );
     await page.locator(`tr[data-run="${doneRun}"]`).waitFor();
     assert.equal(await page.locator(`tr[data-run="${liveRun}"]`).count(), 0, 'the slow run is filtered out');
     const rows = await page.locator('#runs-body tr').allInnerTexts();
@@ -225,24 +325,49 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     assert.match(await read.locator('#view').innerText(), /Signed in read-only/);
     assert.deepEqual(await enabledWriteControls(read), [], 'runs list');
     await read.goto(`${h.url}/#/runs/${liveRun}`);
-    await until(read, () => read.locator('#run-state').innerText(), (s) => s === 'running', 'the run page');
+    await until(
+      read,
+      () => read.locator('#run-state').innerText(),
+      (s) => s === 'running',
+      'the run page',
+    );
     assert.equal(await read.getByRole('button', { name: 'Pause' }).getAttribute('title'), 'needs a write token; this one is read-only');
     assert.deepEqual(await enabledWriteControls(read), [], 'run page');
     await read.goto(`${h.url}/#/runs/${doneRun}/quarantine`);
     await read.getByRole('table', { name: 'quarantine' }).waitFor();
-    assert.ok(await read.getByRole('button', { name: /^Replay item/ }).count() > 0);
+    assert.ok((await read.getByRole('button', { name: /^Replay item/ }).count()) > 0);
     assert.deepEqual(await enabledWriteControls(read), [], 'quarantine view');
     await read.close();
 
     await page.goto(`${h.url}/#/runs/${liveRun}`);
-    await until(page, () => page.locator('#run-state').innerText(), (s) => s === 'running', 'the run page');
-    await until(page, () => enabledWriteControls(page), (names) => ['Pause', 'Cancel…', 'Retune…'].every((n) => names.includes(n)), 'the write controls to be enabled');
+    await until(
+      page,
+      () => page.locator('#run-state').innerText(),
+      (s) => s === 'running',
+      'the run page',
+    );
+    await until(
+      page,
+      () => enabledWriteControls(page),
+      (names) => ['Pause', 'Cancel…', 'Retune…'].every((n) => names.includes(n)),
+      'the write controls to be enabled',
+    );
   });
 
   it('fits every width from 360 px to 1440 px with no sideways scrolling, and passes axe', async () => {
     const views: Array<[string, string, () => Promise<unknown>]> = [
       ['runs', '/#/', () => page.locator(`tr[data-run="${liveRun}"]`).waitFor()],
-      ['run', `/#/runs/${liveRun}`, () => until(page, () => page.locator('#chart-rate canvas').count(), (n) => n > 0, 'the chart')],
+      [
+        'run',
+        `/#/runs/${liveRun}`,
+        () =>
+          until(
+            page,
+            () => page.locator('#chart-rate canvas').count(),
+            (n) => n > 0,
+            'the chart',
+          ),
+      ],
       ['quarantine', `/#/runs/${doneRun}/quarantine`, () => page.getByRole('table', { name: 'quarantine' }).waitFor()],
     ];
     for (const width of WIDTHS) {
@@ -250,14 +375,18 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
       for (const [name, path, ready] of views) {
         await page.goto(`${h.url}${path}`);
         await ready();
-        const { scrollWidth, innerWidth } = await page.evaluate('({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })') as { scrollWidth: number; innerWidth: number };
+        const { scrollWidth, innerWidth } = (await page.evaluate(
+          '({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })',
+        )) as { scrollWidth: number; innerWidth: number };
         await page.screenshot({ path: `${SCREENSHOTS}${name}-${width}.png`, fullPage: true });
         assert.ok(scrollWidth <= innerWidth, `${name} at ${width} px: ${scrollWidth} px wide`);
         assert.doesNotMatch(await page.locator('#view').innerText(), /\b(null|undefined)\b/, `${name} at ${width} px`);
         if (width === 390 || width === 1440) await noSeriousAxeViolations(page, `${name} at ${width} px`);
         // SLUICE_DOC_SCREENSHOTS=1 refreshes the two pictures docs/api.md shows (the run page, and on a phone).
         if (process.env.SLUICE_DOC_SCREENSHOTS === '1' && name === 'run' && (width === 390 || width === 1440)) {
-          await page.screenshot({ path: new URL(`../../docs/images/dashboard-${width === 390 ? 'phone' : 'run'}.png`, import.meta.url).pathname });
+          await page.screenshot({
+            path: new URL(`../../docs/images/dashboard-${width === 390 ? 'phone' : 'run'}.png`, import.meta.url).pathname,
+          });
         }
       }
     }

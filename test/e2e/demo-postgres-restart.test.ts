@@ -51,10 +51,17 @@ describe('demo on a PostgreSQL server that restarts mid-run (a private server)',
       killed.push(killOne());
       const result = await done;
       assert.equal(result.code, 0, `${result.stderr.slice(-3000)}\n${result.stdout.slice(-1500)}`);
-      const summary = JSON.parse(result.stdout.split('\n').find((l) => l.startsWith('{"event":"summary"'))!) as { state: string; respawns: number; coverage: Record<string, number> };
+      const summary = JSON.parse(result.stdout.split('\n').find((l) => l.startsWith('{"event":"summary"'))!) as {
+        state: string;
+        respawns: number;
+        coverage: Record<string, number>;
+      };
       assert.equal(summary.state, 'succeeded');
       assert.deepEqual(summary.coverage, { total: ROWS, scored: ROWS, minWrites: 1, maxWrites: 1, percent: 100 });
-      assert.ok(summary.respawns >= killed.filter(Boolean).length, `replaced ${summary.respawns} for ${killed.filter(Boolean).length} kills`);
+      assert.ok(
+        summary.respawns >= killed.filter(Boolean).length,
+        `replaced ${summary.respawns} for ${killed.filter(Boolean).length} kills`,
+      );
       // Checked straight in the table too, not only through the demo's own report.
       const client = new pg.Client({ connectionString: cluster.url });
       await client.connect();

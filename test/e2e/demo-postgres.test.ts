@@ -6,7 +6,6 @@ import { tempDir, waitFor } from '../helpers/temp.js';
 
 const ROWS = 20_000;
 
-
 /** Follows the demo's JSON lines: worker pids, progress, the summary. */
 function follow(child: ReturnType<typeof startCli>) {
   const state = { live: new Set<number>(), received: 0, events: [] as Array<Record<string, unknown>> };
@@ -38,7 +37,12 @@ describe('demo on PostgreSQL with worker processes', () => {
       let kills = 0;
       // Kill a random worker as the run passes 15 %, 40 % and 65 %.
       for (const share of [0.15, 0.4, 0.65]) {
-        await waitFor(() => seen.received >= ROWS * share && seen.live.size > 0, `the run to pass ${share * 100} % with a live worker`, 60_000, 20);
+        await waitFor(
+          () => seen.received >= ROWS * share && seen.live.size > 0,
+          `the run to pass ${share * 100} % with a live worker`,
+          60_000,
+          20,
+        );
         const pids = [...seen.live];
         const victim = pids[Math.floor(Math.random() * pids.length)]!;
         try {
@@ -52,7 +56,9 @@ describe('demo on PostgreSQL with worker processes', () => {
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
       assert.ok(kills >= 2, `killed ${kills} workers`);
-      const summary = seen.events.find((e) => e.event === 'summary') as { state: string; respawns: number; coverage: Record<string, number> } | undefined;
+      const summary = seen.events.find((e) => e.event === 'summary') as
+        | { state: string; respawns: number; coverage: Record<string, number> }
+        | undefined;
       assert.ok(summary, result.stdout.slice(-2000));
       assert.equal(summary.state, 'succeeded');
       assert.ok(summary.respawns >= kills, `every killed worker was replaced (${summary.respawns} for ${kills} kills)`);

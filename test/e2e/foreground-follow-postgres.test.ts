@@ -22,7 +22,9 @@ const PATIENCE_MS = 90_000;
 async function setup(prefix: string) {
   const table = await itemsTable(prefix, ROWS);
   const { schema, dir, admin, env, args } = table;
-  writeFileSync(table.configPath, `import { existsSync } from 'node:fs';
+  writeFileSync(
+    table.configPath,
+    `import { existsSync } from 'node:fs';
 import { defineBackfill, sqlKeyset } from '${SLUICE}';
 export default [
   defineBackfill<{ id: string; value: number }>({
@@ -42,10 +44,17 @@ export default [
     },
   }),
 ];
-`);
+`,
+  );
   const partitions = async (runId: string) =>
-    (await admin.query<{ idx: number; state: string; lease_owner: string | null }>(`SELECT idx, state, lease_owner FROM "${schema}".sluice_partitions WHERE run_id = $1 ORDER BY idx`, [runId])).rows;
-  const runState = async (runId: string) => String((await admin.query(`SELECT state FROM "${schema}".sluice_runs WHERE id = $1`, [runId])).rows[0]?.state);
+    (
+      await admin.query<{ idx: number; state: string; lease_owner: string | null }>(
+        `SELECT idx, state, lease_owner FROM "${schema}".sluice_partitions WHERE run_id = $1 ORDER BY idx`,
+        [runId],
+      )
+    ).rows;
+  const runState = async (runId: string) =>
+    String((await admin.query(`SELECT state FROM "${schema}".sluice_runs WHERE id = $1`, [runId])).rows[0]?.state);
   const hold = (name: string) => {
     const path = join(dir, name);
     writeFileSync(path, '');
@@ -58,7 +67,14 @@ export default [
     return child;
   };
   const t = {
-    dir, env, args, rows: table.rows, partitions, runState, hold, start,
+    dir,
+    env,
+    args,
+    rows: table.rows,
+    partitions,
+    runState,
+    hold,
+    start,
     /** Enqueues a run planned with `n` partitions and returns its id. */
     enqueue: async (n: number) => {
       const enqueued = await runCli(args('run', 'pgjob', '--detach', '--concurrency', String(n)), { cwd: dir, env });
@@ -86,15 +102,26 @@ async function foregroundBesideTwoWorkers(t: Setup, ...foregroundFlags: string[]
   const workersHold = t.hold('hold-workers');
   const foreground = t.start(['run', 'pgjob', '--concurrency', '1', ...foregroundFlags], { HOLD_FILE: foregroundHold.path });
   const foregroundDone = collect(foreground);
-  await waitFor(async () => stillRunning(foreground) && (await t.partitions(runId)).filter((p) => p.state === 'running').length === 1, 'the foreground to claim a partition', PATIENCE_MS);
-  const workers = [0, 1].map(() => collect(t.start(['worker', '--exit-when-idle', '--poll', '100ms', '--concurrency', '1'], { HOLD_FILE: workersHold.path })));
-  await waitFor(async () => new Set((await t.partitions(runId)).map((p) => p.lease_owner).filter(Boolean)).size === 3, 'the foreground and both workers to hold a partition each', PATIENCE_MS);
+  await waitFor(
+    async () => stillRunning(foreground) && (await t.partitions(runId)).filter((p) => p.state === 'running').length === 1,
+    'the foreground to claim a partition',
+    PATIENCE_MS,
+  );
+  const workers = [0, 1].map(() =>
+    collect(t.start(['worker', '--exit-when-idle', '--poll', '100ms', '--concurrency', '1'], { HOLD_FILE: workersHold.path })),
+  );
+  await waitFor(
+    async () => new Set((await t.partitions(runId)).map((p) => p.lease_owner).filter(Boolean)).size === 3,
+    'the foreground and both workers to hold a partition each',
+    PATIENCE_MS,
+  );
   return { runId, foreground, foregroundDone, foregroundHold, workersHold, workers };
 }
 
 /** True while the child runs; throws (ending a wait at once) when it has exited. */
 function stillRunning(child: ChildProcess): boolean {
-  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the process exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+  if (child.exitCode !== null || child.signalCode !== null)
+    throw new Error(`the process exited early (code ${child.exitCode}, signal ${child.signalCode})`);
   return true;
 }
 
@@ -178,7 +205,12 @@ describe('a foreground run beside workers (PostgreSQL, real processes)', () => {
       const s = await foregroundBesideTwoWorkers(t);
       s.foreground.kill('SIGINT');
       const said = await waitForLine(s.foreground, /SIGINT: /, PATIENCE_MS, 'stderr');
-      assert.match(said, new RegExp(`handing this process's partitions back: 2 other workers go on with run ${s.runId}; \`sluice pause ${s.runId}\` pauses the whole run`));
+      assert.match(
+        said,
+        new RegExp(
+          `handing this process's partitions back: 2 other workers go on with run ${s.runId}; \`sluice pause ${s.runId}\` pauses the whole run`,
+        ),
+      );
       s.foregroundHold.release();
       const result = await s.foregroundDone;
       assert.equal(result.code, 5, result.stderr.slice(-3000));
@@ -210,12 +242,21 @@ describe('handing a run back to the workers from the CLI (PostgreSQL, real proce
 
       const withFlags = await runCli(t.args('resume', runId, '--detach', '--batch-size', '5'), { cwd: t.dir, env: t.env });
       assert.equal(withFlags.code, 2);
-      assert.match(withFlags.stderr, /resume --detach hands the run back to the workers as it is: --batch-size applies only to a run executing here/);
+      assert.match(
+        withFlags.stderr,
+        /resume --detach hands the run back to the workers as it is: --batch-size applies only to a run executing here/,
+      );
 
-      const handed = await runCli(t.args('resume', runId, '--detach', '--reason', 'maintenance over', '--actor', 'oncall'), { cwd: t.dir, env: t.env });
+      const handed = await runCli(t.args('resume', runId, '--detach', '--reason', 'maintenance over', '--actor', 'oncall'), {
+        cwd: t.dir,
+        env: t.env,
+      });
       assert.equal(handed.code, 0, handed.stderr);
       assert.deepEqual(jsonLines(handed.stdout)[0], { event: 'handed-back', runId, backfill: 'pgjob', from: 'paused', state: 'pending' });
-      const status = JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as { run: { state: string }; transitions: Array<{ from: string; to: string; actor: string; reason: string }> };
+      const status = JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as {
+        run: { state: string };
+        transitions: Array<{ from: string; to: string; actor: string; reason: string }>;
+      };
       assert.equal(status.run.state, 'pending');
       const last = status.transitions.at(-1)!;
       assert.deepEqual([last.from, last.to, last.actor, last.reason], ['paused', 'pending', 'oncall', 'maintenance over']);
@@ -238,7 +279,10 @@ describe('handing a run back to the workers from the CLI (PostgreSQL, real proce
     const t = await setup('reopen');
     try {
       const runId = await t.enqueue(2);
-      const broken = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BROKEN_KEY: '1' } });
+      const broken = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), {
+        cwd: t.dir,
+        env: { ...t.env, BROKEN_KEY: '1' },
+      });
       assert.equal(broken.code, 0, broken.stderr.slice(-3000));
       assert.equal(await t.runState(runId), 'failed');
 

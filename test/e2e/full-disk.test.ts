@@ -41,7 +41,11 @@ async function cli(args: string[], cwd: string) {
   const timer = setTimeout(() => child.kill('SIGKILL'), RUN_DEADLINE_MS);
   const result = await collect(child);
   clearTimeout(timer);
-  assert.equal(result.signal, null, `${args.join(' ')} did not end by itself within ${RUN_DEADLINE_MS} ms:\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-2000)}`);
+  assert.equal(
+    result.signal,
+    null,
+    `${args.join(' ')} did not end by itself within ${RUN_DEADLINE_MS} ms:\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-2000)}`,
+  );
   return result;
 }
 
@@ -70,7 +74,8 @@ describe('a full disk under the SQLite store', () => {
   for (const marginKb of [32, 96, 160, 400]) {
     it(`${marginKb} KB left: the run ends by itself (exit 1) saying the disk is full, status says it failed or stalled, and a resume after space is freed processes every item exactly once`, async (t) => {
       if (!mounted) {
-        if (process.env.SLUICE_REQUIRE_TMPFS === '1') assert.fail(`SLUICE_REQUIRE_TMPFS is set, but a tmpfs cannot be mounted here: ${mountError}`);
+        if (process.env.SLUICE_REQUIRE_TMPFS === '1')
+          assert.fail(`SLUICE_REQUIRE_TMPFS is set, but a tmpfs cannot be mounted here: ${mountError}`);
         return t.skip(`cannot mount a tmpfs here (${mountError}); CI runs this as root`);
       }
       const db = join(mounted, `s-${marginKb}.db`);
@@ -100,7 +105,10 @@ describe('a full disk under the SQLite store', () => {
           } else {
             next = ['resume', String(summary.runId)];
             assert.match(heading, / running \(stalled\)$/, status.stdout);
-            assert.match(status.stdout, /the last one stopped without recording why \(killed, or it could not write to the store: a full disk\?\)/);
+            assert.match(
+              status.stdout,
+              /the last one stopped without recording why \(killed, or it could not write to the store: a full disk\?\)/,
+            );
             assert.match(String(summary.reason), /the store could not record this failure either/);
           }
         }
@@ -112,7 +120,11 @@ describe('a full disk under the SQLite store', () => {
       assert.equal(resumed.code, 0, `${next.join(' ')}: ${resumed.stderr}\n${resumed.stdout.slice(-3000)}`);
       const emails = new Database(db, { readonly: true });
       try {
-        const coverage = emails.prepare('SELECT COUNT(*) AS total, COUNT(risk_score) AS scored, MIN(score_writes) AS minWrites, MAX(score_writes) AS maxWrites FROM emails').get();
+        const coverage = emails
+          .prepare(
+            'SELECT COUNT(*) AS total, COUNT(risk_score) AS scored, MIN(score_writes) AS minWrites, MAX(score_writes) AS maxWrites FROM emails',
+          )
+          .get();
         assert.deepEqual(coverage, { total: ROWS, scored: ROWS, minWrites: 1, maxWrites: 1 }, next.join(' '));
       } finally {
         emails.close();

@@ -18,7 +18,9 @@ describe('Prometheus metrics of a running backfill', () => {
   it('`sluice run --metrics-port 0` serves /metrics during the run: items by outcome, batch durations up to 600 s, state, backlog, throttle, process metrics', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
 export default [defineBackfill<{ n: number }>({
   name: 'observed',
   source: iterable({ from: (c) => Array.from({ length: 200000 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n, count: () => 200000 }),
@@ -36,17 +38,26 @@ export default [defineBackfill<{ n: number }>({
     await new Promise((resolve) => setTimeout(resolve, 10));
   },
 })];
-`);
+`,
+      );
       const run = startCli(['run', 'observed', '--metrics-port', '0', '--db', join(dir, 'store.db')], { cwd: dir });
       const done = collect(run);
       const url = String((JSON.parse(await waitForLine(run, /"event":"metrics"/)) as { url: string }).url);
       const scrape = async () => (await fetch(url)).text();
-      const text = await waitFor(async () => {
-        const body = await scrape();
-        // Batch metrics come with every batch, the backlog with the progress tick (each second).
-        return (sample(body, 'sluice_items_total', 'outcome="processed"') ?? 0) >= 500 && sample(body, 'sluice_backlog_items', 'backfill="observed"') !== undefined
-          && sample(body, 'sluice_slo_burn_rate', 'window="long"') !== undefined ? body : undefined;
-      }, 'processed items, the backlog and the first SLO evaluation in /metrics', 30_000, 100);
+      const text = await waitFor(
+        async () => {
+          const body = await scrape();
+          // Batch metrics come with every batch, the backlog with the progress tick (each second).
+          return (sample(body, 'sluice_items_total', 'outcome="processed"') ?? 0) >= 500 &&
+            sample(body, 'sluice_backlog_items', 'backfill="observed"') !== undefined &&
+            sample(body, 'sluice_slo_burn_rate', 'window="long"') !== undefined
+            ? body
+            : undefined;
+        },
+        'processed items, the backlog and the first SLO evaluation in /metrics',
+        30_000,
+        100,
+      );
       assert.equal(sample(text, 'sluice_items_total', 'backfill="observed",outcome="quarantined"'), 1);
       assert.ok((sample(text, 'sluice_items_total', 'outcome="processed"') ?? 0) >= 500);
       assert.match(text, /sluice_batch_duration_seconds_bucket\{le="300",backfill="observed"\} \d+/);
@@ -58,14 +69,22 @@ export default [defineBackfill<{ n: number }>({
       assert.match(text, /sluice_batch_size_items_bucket\{le="100",backfill="observed"\} \d+/);
       assert.match(text, /^process_resident_memory_bytes \d+/m, 'default process metrics too');
       // Bounded label sets: only these label names on Sluice's own metrics, and no run ids.
-      const labelNames = new Set(text.split('\n').filter((l) => l.startsWith('sluice_')).flatMap((l) => [...l.matchAll(/([a-z_]+)="/g)].map((m) => m[1]!)));
+      const labelNames = new Set(
+        text
+          .split('\n')
+          .filter((l) => l.startsWith('sluice_'))
+          .flatMap((l) => [...l.matchAll(/([a-z_]+)="/g)].map((m) => m[1]!)),
+      );
       assert.deepEqual([...labelNames].sort(), ['backfill', 'le', 'outcome', 'severity', 'slo', 'source', 'state', 'tier', 'window']);
       // The backfill defines seed 000's SLOs: the in-process evaluator publishes its burn rates and alert states.
       assert.ok(sample(text, 'sluice_slo_burn_rate', 'slo="batch-duration",tier="fast-burn",window="long"') !== undefined);
       assert.equal(sample(text, 'sluice_slo_alert_firing', 'slo="errors",tier="fast-burn",severity="page"'), 0);
       assert.doesNotMatch(text, /r_0[0-9a-z]{10,}/, 'no run ids');
       assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
-      const cancel = await runCli(['cancel', (JSON.parse(await waitForLine(run, /"event":"progress"/)) as { runId: string }).runId, '--db', join(dir, 'store.db')], { cwd: dir });
+      const cancel = await runCli(
+        ['cancel', (JSON.parse(await waitForLine(run, /"event":"progress"/)) as { runId: string }).runId, '--db', join(dir, 'store.db')],
+        { cwd: dir },
+      );
       assert.equal(cancel.code, 0, cancel.stderr);
       assert.equal((await done).code, 4);
     } finally {

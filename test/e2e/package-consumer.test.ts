@@ -11,7 +11,8 @@ import { tempDir } from '../helpers/temp.js';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SUPPORTED_NODE = Number(process.versions.node.split('.')[0]) >= 22;
-const version = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+const version = (name: string) =>
+  (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 
 /**
  * Sluice as a service team gets it: the packed tarball installed by npm into a new app outside the
@@ -32,28 +33,62 @@ describe('the packed package in a new app', () => {
     // The build is current (npm test builds first): pack it as it is, without running prepare again.
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', app], { cwd: ROOT });
     const [packed] = JSON.parse(stdout) as Array<{ filename: string }>;
-    writeFileSync(join(app, 'package.json'), JSON.stringify({
-      name: 'consumer-app', private: true, type: 'module',
-      dependencies: { sluice: `file:./${packed!.filename}`, kysely: version('kysely') },
-      devDependencies: { typescript: version('typescript'), '@types/node': version('@types/node') },
-      // The better-sqlite3 this checkout was tested with, so that its binary below fits.
-      overrides: { 'better-sqlite3': version('better-sqlite3') },
-    }, null, 2));
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'consumer-app',
+          private: true,
+          type: 'module',
+          dependencies: { sluice: `file:./${packed!.filename}`, kysely: version('kysely') },
+          devDependencies: { typescript: version('typescript'), '@types/node': version('@types/node') },
+          // The better-sqlite3 this checkout was tested with, so that its binary below fits.
+          overrides: { 'better-sqlite3': version('better-sqlite3') },
+        },
+        null,
+        2,
+      ),
+    );
     // better-sqlite3's installer looks for its binary in a local directory before it downloads or
     // compiles (prebuild-install's local prebuilds, as a company mirror serves them): hand it the
     // one this checkout's install compiled, so that the test need not compile SQLite again.
     const prebuilds = join(app, 'prebuilds');
     mkdirSync(prebuilds);
-    await run('tar', ['-czf', join(prebuilds, `better-sqlite3-v${version('better-sqlite3')}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`),
-      '-C', join(ROOT, 'node_modules', 'better-sqlite3'), 'build/Release/better_sqlite3.node']);
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, outDir: 'out', types: ['node'] },
-      include: ['app.ts'],
-    }, null, 2));
+    await run('tar', [
+      '-czf',
+      join(
+        prebuilds,
+        `better-sqlite3-v${version('better-sqlite3')}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`,
+      ),
+      '-C',
+      join(ROOT, 'node_modules', 'better-sqlite3'),
+      'build/Release/better_sqlite3.node',
+    ]);
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify(
+        {
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            skipLibCheck: false,
+            outDir: 'out',
+            types: ['node'],
+          },
+          include: ['app.ts'],
+        },
+        null,
+        2,
+      ),
+    );
     writeFileSync(join(app, 'app.ts'), APP);
     // At the warn level, so that an engine warning (EBADENGINE) shows in the log the test reads.
     const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=warn'], {
-      cwd: app, timeout: 280_000, env: { ...process.env, npm_config_better_sqlite3_local_prebuilds: prebuilds },
+      cwd: app,
+      timeout: 280_000,
+      env: { ...process.env, npm_config_better_sqlite3_local_prebuilds: prebuilds },
     });
     installLog = `${install.stdout}\n${install.stderr}`;
   });
@@ -66,7 +101,10 @@ describe('the packed package in a new app', () => {
     await run(join(app, 'node_modules', '.bin', 'tsc'), ['-p', app], { cwd: app }).catch((error: { stdout?: string }) => {
       assert.fail(`the app does not type-check against the package:\n${error.stdout ?? String(error)}`);
     });
-    const { stdout } = await run(process.execPath, [join(app, 'out', 'app.js')], { cwd: app, env: { ...process.env, PG_URL: TEST_PG, PG_SCHEMA: pgSchema.schema } });
+    const { stdout } = await run(process.execPath, [join(app, 'out', 'app.js')], {
+      cwd: app,
+      env: { ...process.env, PG_URL: TEST_PG, PG_SCHEMA: pgSchema.schema },
+    });
     assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), {
       sqlite: { state: 'succeeded', processed: 50, rows: 50 },
       postgres: { state: 'succeeded', processed: 50 },
@@ -77,22 +115,30 @@ describe('the packed package in a new app', () => {
     });
   });
 
-  it('installs without an engine warning on a supported Node, and with no native binary but SQLite\'s driver', () => {
+  it("installs without an engine warning on a supported Node, and with no native binary but SQLite's driver", () => {
     const engineWarnings = installLog.split('\n').filter((line) => /EBADENGINE/.test(line));
     if (SUPPORTED_NODE) {
       assert.deepEqual(engineWarnings, [], `npm install on Node ${process.versions.node} warned about engines`);
     } else {
       // Node 20 (end of life) is below the package's engines: npm must say so for sluice itself.
-      assert.ok(engineWarnings.some((line) => /package: 'sluice@/.test(line)), `no engine warning for sluice on Node ${process.versions.node}:\n${installLog}`);
+      assert.ok(
+        engineWarnings.some((line) => /package: 'sluice@/.test(line)),
+        `no engine warning for sluice on Node ${process.versions.node}:\n${installLog}`,
+      );
     }
     // Runtime dependencies only: the app's own dev dependencies (typescript, @types/node) have no binaries.
     const natives = nativeFiles(join(app, 'node_modules')).map((file) => file.slice(join(app, 'node_modules').length + 1));
-    assert.deepEqual(natives.filter((file) => !file.startsWith('better-sqlite3/')), [], 'a native binary besides better-sqlite3\'s');
+    assert.deepEqual(
+      natives.filter((file) => !file.startsWith('better-sqlite3/')),
+      [],
+      "a native binary besides better-sqlite3's",
+    );
     assert.ok(natives.includes('better-sqlite3/build/Release/better_sqlite3.node'), natives.join(', '));
-    for (const compiler of ['tsx', 'esbuild', '@esbuild']) assert.ok(!existsSync(join(app, 'node_modules', compiler)), `${compiler} is installed with the package`);
+    for (const compiler of ['tsx', 'esbuild', '@esbuild'])
+      assert.ok(!existsSync(join(app, 'node_modules', compiler)), `${compiler} is installed with the package`);
   });
 
-  it('answers sluice --version with the package\'s version', async () => {
+  it("answers sluice --version with the package's version", async () => {
     const { stdout } = await run(join(app, 'node_modules', '.bin', 'sluice'), ['--version'], { cwd: app });
     assert.equal(stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   });
@@ -104,12 +150,20 @@ describe('the packed package in a new app', () => {
       writeFileSync(join(cwd, 'sluice.config.ts'), CONFIG);
       const db = store === 'sqlite' ? join(cwd, 'store.db') : TEST_PG;
       const { stdout } = await run(join(app, 'node_modules', '.bin', 'sluice'), ['run', 'numbers', '--db', db, '--json'], {
-        cwd, env: { ...process.env, SLUICE_PG_SCHEMA: pgSchema.schema },
+        cwd,
+        env: { ...process.env, SLUICE_PG_SCHEMA: pgSchema.schema },
       }).catch((error: { stdout?: string; stderr?: string }) => assert.fail(`sluice run failed:\n${error.stderr ?? String(error)}`));
-      const summary = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>).find((e) => e.event === 'summary');
+      const summary = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((e) => e.event === 'summary');
       assert.equal(summary?.state, 'succeeded', stdout);
       const delivered = readFileSync(join(cwd, 'delivered.txt'), 'utf8').trim().split('\n').map(Number);
-      assert.deepEqual([...new Set(delivered)].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1));
+      assert.deepEqual(
+        [...new Set(delivered)].sort((a, b) => a - b),
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
     });
   }
 });

@@ -51,9 +51,14 @@ describe('serve and a worker while their PostgreSQL server is frozen (SIGSTOP) m
     const { dir, cleanup } = await tempDir();
     const children: ChildProcess[] = [];
     try {
-      await queryOne(cluster.url, 'CREATE TABLE items (id bigint PRIMARY KEY, value int NOT NULL, result int, writes int NOT NULL DEFAULT 0)');
+      await queryOne(
+        cluster.url,
+        'CREATE TABLE items (id bigint PRIMARY KEY, value int NOT NULL, result int, writes int NOT NULL DEFAULT 0)',
+      );
       await queryOne(cluster.url, `INSERT INTO items (id, value) SELECT i, i FROM generate_series(1, ${ROWS}) AS i`);
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${SLUICE}';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { defineBackfill, sqlKeyset } from '${SLUICE}';
 export default [
   defineBackfill<{ id: string; value: number }>({
     name: 'pgjob',
@@ -66,11 +71,21 @@ export default [
     },
   }),
 ];
-`);
+`,
+      );
       // Short waits (the documented knobs) keep the test fast; the defaults are 10 s, 15 s and 60 s.
-      const env = { SLUICE_PG_SCHEMA: 'sluice', SLUICE_PG_CONNECT_TIMEOUT: '3s', SLUICE_PG_QUERY_TIMEOUT: '2s', SLUICE_PG_STATEMENT_TIMEOUT: '3s' };
+      const env = {
+        SLUICE_PG_SCHEMA: 'sluice',
+        SLUICE_PG_CONNECT_TIMEOUT: '3s',
+        SLUICE_PG_QUERY_TIMEOUT: '2s',
+        SLUICE_PG_STATEMENT_TIMEOUT: '3s',
+      };
       const args = (...rest: string[]) => [...rest, '--db', cluster.url];
-      const rows = () => queryOne<{ scored: number; min: number | null; max: number | null }>(cluster.url, 'SELECT COUNT(result)::int AS scored, MIN(writes) AS min, MAX(writes) AS max FROM items');
+      const rows = () =>
+        queryOne<{ scored: number; min: number | null; max: number | null }>(
+          cluster.url,
+          'SELECT COUNT(result)::int AS scored, MIN(writes) AS min, MAX(writes) AS max FROM items',
+        );
 
       const token = await runCli(args('token', 'create', '--scope', 'read', '--json'), { cwd: dir, env });
       assert.equal(token.code, 0, token.stderr);
@@ -82,19 +97,29 @@ export default [
       // A server that only serves, one that also works the run (it is stopped during the outage), and a worker.
       const observer = startCli(args('serve', '--port', '0', '--no-worker', '--json'), { cwd: dir, env });
       const stopped = startCli(args('serve', '--port', '0', '--json'), { cwd: dir, env });
-      const worker = startCli(args('worker', '--exit-when-idle', '--lease', '3s', '--poll', '200ms', '--concurrency', '2'), { cwd: dir, env });
+      const worker = startCli(args('worker', '--exit-when-idle', '--lease', '3s', '--poll', '200ms', '--concurrency', '2'), {
+        cwd: dir,
+        env,
+      });
       children.push(observer, stopped, worker);
       const results = children.map((child) => collect(child));
       const [observerResult, stoppedResult, workerResult] = results as [Promise<CliResult>, Promise<CliResult>, Promise<CliResult>];
       // Both listeners at once: a line printed before its listener is attached would be missed.
-      const [listening] = await Promise.all([waitForLine(observer, /"event":"listening"/, 60_000), waitForLine(stopped, /"event":"listening"/, 60_000)]);
+      const [listening] = await Promise.all([
+        waitForLine(observer, /"event":"listening"/, 60_000),
+        waitForLine(stopped, /"event":"listening"/, 60_000),
+      ]);
       const { url } = JSON.parse(listening) as { url: string };
 
       await waitFor(async () => (await rows()).scored >= ROWS * 0.1, 'the workers to commit 10 % of the rows', 60_000, 50);
       cluster.freeze();
       const frozenAt = Date.now();
       try {
-        assert.ok((await Promise.race([workerResult.then(() => 'ended'), new Promise((resolve) => setImmediate(resolve, 'running'))])) === 'running', 'the worker is still at work when the server freezes');
+        assert.ok(
+          (await Promise.race([workerResult.then(() => 'ended'), new Promise((resolve) => setImmediate(resolve, 'running'))])) ===
+            'running',
+          'the worker is still at work when the server freezes',
+        );
 
         const [ready, api] = await Promise.all([get(`${url}/readyz`), get(`${url}/api/v1/runs`, secret)]);
         assert.equal(ready.status, 503, ready.body);

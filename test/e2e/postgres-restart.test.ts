@@ -32,9 +32,14 @@ describe('workers on a PostgreSQL server that restarts mid-run (a private server
     const { dir, cleanup } = await tempDir();
     const workers: ChildProcess[] = [];
     try {
-      await queryOne(cluster.url, 'CREATE TABLE items (id bigint PRIMARY KEY, value int NOT NULL, result int, writes int NOT NULL DEFAULT 0)');
+      await queryOne(
+        cluster.url,
+        'CREATE TABLE items (id bigint PRIMARY KEY, value int NOT NULL, result int, writes int NOT NULL DEFAULT 0)',
+      );
       await queryOne(cluster.url, `INSERT INTO items (id, value) SELECT i, i FROM generate_series(1, ${ROWS}) AS i`);
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, sqlKeyset } from '${SLUICE}';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { defineBackfill, sqlKeyset } from '${SLUICE}';
 export default [
   defineBackfill<{ id: string; value: number }>({
     name: 'pgjob',
@@ -47,10 +52,15 @@ export default [
     },
   }),
 ];
-`);
+`,
+      );
       const env = { SLUICE_PG_SCHEMA: 'sluice' };
       const args = (...rest: string[]) => [...rest, '--db', cluster.url];
-      const rows = () => queryOne<{ scored: number; min: number | null; max: number | null }>(cluster.url, 'SELECT COUNT(result)::int AS scored, MIN(writes) AS min, MAX(writes) AS max FROM items');
+      const rows = () =>
+        queryOne<{ scored: number; min: number | null; max: number | null }>(
+          cluster.url,
+          'SELECT COUNT(result)::int AS scored, MIN(writes) AS min, MAX(writes) AS max FROM items',
+        );
 
       const enqueued = await runCli(args('run', 'pgjob', '--detach', '--concurrency', '6'), { cwd: dir, env });
       assert.equal(enqueued.code, 0, enqueued.stderr);
@@ -58,12 +68,20 @@ export default [
 
       // Slow batches (about 3 s of work in all) so that the restart lands in the middle of the run.
       for (let i = 0; i < WORKERS; i++) {
-        workers.push(startCli(args('worker', '--exit-when-idle', '--lease', '3s', '--poll', '200ms', '--concurrency', '2'), { cwd: dir, env: { ...env, BATCH_DELAY_MS: '150' } }));
+        workers.push(
+          startCli(args('worker', '--exit-when-idle', '--lease', '3s', '--poll', '200ms', '--concurrency', '2'), {
+            cwd: dir,
+            env: { ...env, BATCH_DELAY_MS: '150' },
+          }),
+        );
       }
       const results: Array<Promise<CliResult>> = workers.map((w) => collect(w));
 
       await waitFor(async () => (await rows()).scored >= ROWS * 0.15, 'the workers to commit 15 % of the rows', 60_000, 50);
-      assert.ok(workers.every((w) => w.exitCode === null && w.signalCode === null), 'every worker is still running when the server goes down');
+      assert.ok(
+        workers.every((w) => w.exitCode === null && w.signalCode === null),
+        'every worker is still running when the server goes down',
+      );
       const started = Date.now();
       // Fast shutdown: every session is cut and the batch transactions in flight roll back.
       await cluster.restart();
@@ -76,20 +94,31 @@ export default [
       const finished = await Promise.race([Promise.all(results), deadline]);
       if (finished === 'timeout') {
         const alive = workers.filter((w) => w.exitCode === null && w.signalCode === null).map((w) => w.pid);
-        assert.fail(`workers ${alive.join(', ')} still running 120 s after the restart (took ${restartMs} ms); rows: ${JSON.stringify(await rows())}`);
+        assert.fail(
+          `workers ${alive.join(', ')} still running 120 s after the restart (took ${restartMs} ms); rows: ${JSON.stringify(await rows())}`,
+        );
       }
       finished.forEach((r, i) => assert.equal(r.code, 0, `worker ${i} exited ${r.code} (${r.signal}):\n${r.stderr.slice(-4000)}`));
       // At least one worker saw the server go away (the restart really cut sessions in use).
-      assert.ok(finished.some((r) => /57P01|ECONNREFUSED|terminating connection|connection error/.test(r.stderr)), `no worker reported a lost connection:\n${finished.map((r) => r.stderr.slice(-1500)).join('\n---\n')}`);
+      assert.ok(
+        finished.some((r) => /57P01|ECONNREFUSED|terminating connection|connection error/.test(r.stderr)),
+        `no worker reported a lost connection:\n${finished.map((r) => r.stderr.slice(-1500)).join('\n---\n')}`,
+      );
 
       assert.deepEqual(await rows(), { scored: ROWS, min: 1, max: 1 });
       const status = await runCli(args('status', runId, '--json'), { cwd: dir, env });
       assert.equal(status.code, 0, status.stderr);
-      const { run, partitions } = JSON.parse(status.stdout) as { run: { state: string; counts: { processed: number; quarantined: number } }; partitions: Array<{ state: string }> };
+      const { run, partitions } = JSON.parse(status.stdout) as {
+        run: { state: string; counts: { processed: number; quarantined: number } };
+        partitions: Array<{ state: string }>;
+      };
       assert.equal(run.state, 'succeeded');
       assert.equal(run.counts.processed, ROWS);
       assert.equal(run.counts.quarantined, 0);
-      assert.ok(partitions.every((p) => p.state === 'done'), JSON.stringify(partitions.map((p) => p.state)));
+      assert.ok(
+        partitions.every((p) => p.state === 'done'),
+        JSON.stringify(partitions.map((p) => p.state)),
+      );
     } finally {
       for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
       await cluster.stop();

@@ -14,7 +14,9 @@ describe('sluice report', () => {
     const { dir, cleanup } = await tempDir();
     try {
       // Items 7 and 77 fail with a message that would break Markdown tables and inject HTML.
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
 export default [defineBackfill<{ n: number }>({
   name: 'audited',
   source: iterable({ from: (c) => Array.from({ length: 300 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n, count: () => 300 }),
@@ -27,7 +29,8 @@ export default [defineBackfill<{ n: number }>({
     if (bad) throw new PermanentError('bad | row <script>alert(1)</script> ' + bad.n);
   },
 })];
-`);
+`,
+      );
       const db = join(dir, 'store.db');
       const run = await runCli(['run', 'audited', '--db', db, '--json', '--actor', 'alice', '--batch-size', '50'], { cwd: dir });
       assert.equal(run.code, 0, run.stderr);
@@ -43,17 +46,33 @@ export default [defineBackfill<{ n: number }>({
       assert.equal(report.batches.count, 6);
       const d = report.batches.durationMs!;
       assert.ok(d.p50 <= d.p95 && d.p95 <= d.max, 'percentiles are ordered');
-      assert.deepEqual(report.history.map((t) => t.to), ['pending', 'running', 'succeeded']);
+      assert.deepEqual(
+        report.history.map((t) => t.to),
+        ['pending', 'running', 'succeeded'],
+      );
       assert.equal(report.errors.length, 1);
       assert.equal(report.errors[0]!.errorClass, 'PERMANENT');
       assert.deepEqual(report.errors[0]!.samples.map((s) => s.itemKey).sort(), ['7', '77']);
       assert.deepEqual(report.quarantine, { open: 2, replayed: 0 });
-      assert.ok(report.throttle.some((t) => t.kind === 'configured'), 'the throttle history starts with the effective configuration');
+      assert.ok(
+        report.throttle.some((t) => t.kind === 'configured'),
+        'the throttle history starts with the effective configuration',
+      );
       assert.deepEqual(report.verification, []);
 
       const md = await runCli(['report', runId, '--db', db], { cwd: dir });
       assert.equal(md.code, 0, md.stderr);
-      for (const heading of ['## Summary', '## Counts', '## Batch durations', '## State history', '## Errors by class', '## Throttle history', '## SLO alerts during the run', '## Verification', '## Parameters']) {
+      for (const heading of [
+        '## Summary',
+        '## Counts',
+        '## Batch durations',
+        '## State history',
+        '## Errors by class',
+        '## Throttle history',
+        '## SLO alerts during the run',
+        '## Verification',
+        '## Parameters',
+      ]) {
         assert.ok(md.stdout.includes(heading), `markdown has ${heading}`);
       }
       assert.match(md.stdout, /\| started by \| alice \|/);
@@ -84,7 +103,9 @@ export default [defineBackfill<{ n: number }>({
     try {
       // Each full batch's first attempt times out once (a transient ETIMEDOUT the retry outlives); item 30
       // fails for good until the fix (a file named "fixed") is there, and is replayed after it.
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { existsSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { existsSync } from 'node:fs';
 import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
 const timedOut = new Set<number>();
 export default [defineBackfill<{ n: number }>({
@@ -103,7 +124,8 @@ export default [defineBackfill<{ n: number }>({
     if (!existsSync('fixed') && batch.some((i) => i.n === 30)) throw new PermanentError('item 30 is broken');
   },
 })];
-`);
+`,
+      );
       const db = join(dir, 'store.db');
       const run = await runCli(['run', 'flaky', '--db', db, '--json'], { cwd: dir });
       assert.equal(run.code, 0, run.stderr);
@@ -114,12 +136,21 @@ export default [defineBackfill<{ n: number }>({
 
       const report = JSON.parse((await runCli(['report', runId, '--format', 'json', '--db', db], { cwd: dir })).stdout) as RunReport;
       assert.deepEqual(report.quarantine, { open: 0, replayed: 1 });
-      const byClass = Object.fromEntries(report.errors.map(({ errorClass, count, open, replayed, retried }) => [errorClass, { count, open, replayed, retried }]));
-      assert.deepEqual(byClass, {
-        ETIMEDOUT: { count: 0, open: 0, replayed: 0, retried: 3 },
-        PERMANENT: { count: 1, open: 0, replayed: 1, retried: 0 },
-      }, 'each of the three batches retried a timeout once; item 30 was quarantined, then replayed');
-      assert.deepEqual(report.errors.find((e) => e.errorClass === 'PERMANENT')!.samples.map((s) => s.itemKey), ['30']);
+      const byClass = Object.fromEntries(
+        report.errors.map(({ errorClass, count, open, replayed, retried }) => [errorClass, { count, open, replayed, retried }]),
+      );
+      assert.deepEqual(
+        byClass,
+        {
+          ETIMEDOUT: { count: 0, open: 0, replayed: 0, retried: 3 },
+          PERMANENT: { count: 1, open: 0, replayed: 1, retried: 0 },
+        },
+        'each of the three batches retried a timeout once; item 30 was quarantined, then replayed',
+      );
+      assert.deepEqual(
+        report.errors.find((e) => e.errorClass === 'PERMANENT')!.samples.map((s) => s.itemKey),
+        ['30'],
+      );
 
       const md = (await runCli(['report', runId, '--db', db], { cwd: dir })).stdout;
       assert.match(md, /\| class \| quarantined \| open \| replayed \| retried attempts \|/);

@@ -28,7 +28,11 @@ function probed(stdout: string): { moved: number; zone: string; real: number } {
 
 describe('scripts/run-tests-at.mjs', { skip: faketimeSkip() }, () => {
   it('--at HH:MM moves every process of the run to the nearest such UTC time, in the --tz zone', async () => {
-    for (const [at, zone] of [['23:59', 'Pacific/Kiritimati'], ['00:30', 'America/Adak'], ['11:59', 'UTC']] as const) {
+    for (const [at, zone] of [
+      ['23:59', 'Pacific/Kiritimati'],
+      ['00:30', 'America/Adak'],
+      ['11:59', 'UTC'],
+    ] as const) {
       const r = await runScript(['--at', at, '--tz', zone, '--probe']);
       assert.equal(r.code, 0, r.stderr);
       const { moved, zone: seen, real } = probed(r.stdout);
@@ -37,7 +41,10 @@ describe('scripts/run-tests-at.mjs', { skip: faketimeSkip() }, () => {
       const [hours, minutes] = at.split(':').map(Number);
       const pastTarget = (((moved - (hours! * 60 + minutes!) * 60_000) % DAY_MS) + DAY_MS) % DAY_MS;
       assert.ok(pastTarget < 2 * 60_000, `${new Date(moved).toISOString()} is not just after ${at} UTC`);
-      assert.ok(Math.abs(moved - real) <= 12 * HOUR_MS + 60_000, `${at} is at most 12 hours from now, moved from ${new Date(real).toISOString()}`);
+      assert.ok(
+        Math.abs(moved - real) <= 12 * HOUR_MS + 60_000,
+        `${at} is at most 12 hours from now, moved from ${new Date(real).toISOString()}`,
+      );
     }
   });
 
@@ -53,7 +60,10 @@ describe('scripts/run-tests-at.mjs', { skip: faketimeSkip() }, () => {
       [['--tz', 'UTC'], /^run-tests-at: --at is required: a UTC time of day such as --at 23:59/],
       [['--at', '24:00'], /^run-tests-at: --at must be a UTC time of day as HH:MM \(e\.g\. 23:59\) or an ISO instant with a zone/],
       [['--at', '2030-01-01T00:00'], /^run-tests-at: --at must be .* got "2030-01-01T00:00"$/],
-      [['--at', '23:59', '--tz', 'Mars/Olympus'], /^run-tests-at: --tz must be an IANA time zone such as America\/Adak or Pacific\/Kiritimati, got "Mars\/Olympus"$/],
+      [
+        ['--at', '23:59', '--tz', 'Mars/Olympus'],
+        /^run-tests-at: --tz must be an IANA time zone such as America\/Adak or Pacific\/Kiritimati, got "Mars\/Olympus"$/,
+      ],
       [['--at', '23:59', '--when'], /^run-tests-at: unknown option --when; use --at/],
     ] as const) {
       const r = await runScript(args);

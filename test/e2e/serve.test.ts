@@ -30,7 +30,10 @@ describe('sluice serve', () => {
       assert.match(text, /sluice_store_runs\{backfill="demo-email-risk-scores",state="succeeded"\} 1/);
       assert.match(text, /sluice_store_runs\{backfill="demo-email-risk-scores",state="running"\} 0/);
       assert.match(text, /sluice_store_backlog_items\{backfill="demo-email-risk-scores"\} 0/);
-      assert.match(text, /sluice_slo_alert_firing\{backfill="demo-email-risk-scores",slo="batch-duration",tier="fast-burn",severity="page"\} 0/);
+      assert.match(
+        text,
+        /sluice_slo_alert_firing\{backfill="demo-email-risk-scores",slo="batch-duration",tier="fast-burn",severity="page"\} 0/,
+      );
       assert.match(text, /^process_resident_memory_bytes \d+/m);
       assert.equal((await fetch(`${url}/nothing-here`)).status, 404);
 

@@ -21,7 +21,9 @@ const SECRET = 'hook-secret';
  * `sluice slo status --evaluate`.
  */
 function writeConfig(dir: string): void {
-  writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
+  writeFileSync(
+    join(dir, 'sluice.config.ts'),
+    `import { defineBackfill, iterable, PermanentError } from '${SLUICE}';
 
 const items = Array.from({ length: 40 }, (_, i) => ({ id: i + 1 }));
 const hook = process.env.HOOK_URL;
@@ -43,7 +45,8 @@ export default [
     } } : {}),
   }),
 ];
-`);
+`,
+  );
 }
 
 /** Runs the backfill (no SLO loaded: nothing evaluates) so that the history burns the budget. */
@@ -53,11 +56,16 @@ async function fillHistory(dir: string, db: string, env: Record<string, string>)
 }
 
 async function assertOneFiringTransition(store: Store): Promise<void> {
-  assert.deepEqual((await store.listAlertEvents({ backfill: 'scores' })).map((e) => `${e.from}→${e.to}`), ['inactive→firing']);
+  assert.deepEqual(
+    (await store.listAlertEvents({ backfill: 'scores' })).map((e) => `${e.from}→${e.to}`),
+    ['inactive→firing'],
+  );
 }
 
 describe('CLI: SLO alert notifications cannot be lost', () => {
-  it('slo status --evaluate on PostgreSQL delivers the alert it fires exactly once, retrying after a 500, signed and with a stable id', { timeout: 180_000 }, async () => {
+  it('slo status --evaluate on PostgreSQL delivers the alert it fires exactly once, retrying after a 500, signed and with a stable id', {
+    timeout: 180_000,
+  }, async () => {
     const { dir, cleanup } = await tempDir();
     const { schema, cleanup: dropSchema } = await testSchema('slonotify');
     const hook = await webhookReceiver([500]);
@@ -69,15 +77,32 @@ describe('CLI: SLO alert notifications cannot be lost', () => {
 
       const evaluate = await runCli(['slo', 'status', '--evaluate', '--json', '--db', TEST_PG], { cwd: dir, env: withHook });
       assert.equal(evaluate.code, 0, evaluate.stderr);
-      assert.deepEqual(hook.requests.map((r) => r.status), [500, 200], 'one retry after the 500, before the command exits');
+      assert.deepEqual(
+        hook.requests.map((r) => r.status),
+        [500, 200],
+        'one retry after the 500, before the command exits',
+      );
       const shown = JSON.parse(evaluate.stdout) as { alerts: Array<{ state: string }>; undeliveredNotifications: number };
-      assert.deepEqual(shown.alerts.map((a) => a.state), ['firing']);
+      assert.deepEqual(
+        shown.alerts.map((a) => a.state),
+        ['firing'],
+      );
       assert.equal(shown.undeliveredNotifications, 0);
       const [delivered] = hook.received();
       assert.equal(hook.received().length, 1, 'exactly one notification received with 2xx');
       assert.match(delivered!.notification.id, /^n_[0-9a-z]{15}$/);
-      assert.deepEqual(hook.requests.map((r) => [r.id, r.notification.id]), [[delivered!.notification.id, delivered!.notification.id], [delivered!.notification.id, delivered!.notification.id]], 'the same id on every attempt, in the header and the body');
-      assert.deepEqual([delivered!.notification.backfill, delivered!.notification.slo, delivered!.notification.tier, delivered!.notification.state], ['scores', 'errors', 'fast', 'firing']);
+      assert.deepEqual(
+        hook.requests.map((r) => [r.id, r.notification.id]),
+        [
+          [delivered!.notification.id, delivered!.notification.id],
+          [delivered!.notification.id, delivered!.notification.id],
+        ],
+        'the same id on every attempt, in the header and the body',
+      );
+      assert.deepEqual(
+        [delivered!.notification.backfill, delivered!.notification.slo, delivered!.notification.tier, delivered!.notification.state],
+        ['scores', 'errors', 'fast', 'firing'],
+      );
       assert.ok(verifySignature(SECRET, delivered!.signature!, delivered!.body), 'the signature verifies');
       assert.equal(verifySignature('another secret', delivered!.signature!, delivered!.body), false);
 
@@ -89,7 +114,10 @@ describe('CLI: SLO alert notifications cannot be lost', () => {
       const store = await openPostgresStore({ connectionString: TEST_PG, schema });
       try {
         await assertOneFiringTransition(store);
-        assert.deepEqual((await store.listNotifications()).map((n) => [n.id, n.webhook, n.state, n.attempts, n.lastError]), [[delivered!.notification.id, hook.url, 'delivered', 2, null]]);
+        assert.deepEqual(
+          (await store.listNotifications()).map((n) => [n.id, n.webhook, n.state, n.attempts, n.lastError]),
+          [[delivered!.notification.id, hook.url, 'delivered', 2, null]],
+        );
       } finally {
         await store.close();
       }
@@ -112,17 +140,28 @@ describe('CLI: SLO alert notifications cannot be lost', () => {
 
       const first = startCli(['slo', 'status', '--evaluate', '--json', '--db', db], { cwd: dir, env: withHook });
       const exited = new Promise<void>((resolve) => first.once('close', () => resolve()));
-      await Promise.race([hook.waitForRequests(1), exited.then(() => assert.fail('the first evaluator exited without sending the notification'))]);
+      await Promise.race([
+        hook.waitForRequests(1),
+        exited.then(() => assert.fail('the first evaluator exited without sending the notification')),
+      ]);
       first.kill('SIGKILL');
       await exited;
       const left = await runCli(['slo', 'status', '--json', '--db', db], { cwd: dir });
       assert.equal(left.code, 0, left.stderr);
-      const shownLeft = (JSON.parse(left.stdout) as { notifications: Array<{ id: string; state: string; attempts: number }> }).notifications;
-      assert.deepEqual(shownLeft.map((n) => [n.id, n.state, n.attempts]), [[hook.requests[0]!.notification.id, 'pending', 0]], 'slo status shows the notification left behind');
+      const shownLeft = (JSON.parse(left.stdout) as { notifications: Array<{ id: string; state: string; attempts: number }> })
+        .notifications;
+      assert.deepEqual(
+        shownLeft.map((n) => [n.id, n.state, n.attempts]),
+        [[hook.requests[0]!.notification.id, 'pending', 0]],
+        'slo status shows the notification left behind',
+      );
 
       const next = await runCli(['slo', 'status', '--evaluate', '--json', '--db', db], { cwd: dir, env: withHook });
       assert.equal(next.code, 0, next.stderr);
-      assert.deepEqual(hook.requests.map((r) => r.status), [0, 200]);
+      assert.deepEqual(
+        hook.requests.map((r) => r.status),
+        [0, 200],
+      );
       const shownNext = JSON.parse(next.stdout) as { undeliveredNotifications: number; notifications: unknown[] };
       assert.equal(shownNext.undeliveredNotifications, 0);
       assert.deepEqual(shownNext.notifications, []);
@@ -133,7 +172,11 @@ describe('CLI: SLO alert notifications cannot be lost', () => {
       const store = await openSqliteStore(db);
       try {
         await assertOneFiringTransition(store);
-        assert.deepEqual((await store.listNotifications()).map((n) => [n.id, n.state, n.attempts]), [[sent!.notification.id, 'delivered', 1]], 'the killed attempt was never settled');
+        assert.deepEqual(
+          (await store.listNotifications()).map((n) => [n.id, n.state, n.attempts]),
+          [[sent!.notification.id, 'delivered', 1]],
+          'the killed attempt was never settled',
+        );
       } finally {
         await store.close();
       }

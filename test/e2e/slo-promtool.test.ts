@@ -17,28 +17,40 @@ const source = iterable({ from: () => [] as Array<{ id: number }>, cursorOf: (i:
 /** Objectives covering every shape: default tiers, seed 003's single windows, seed 000's sustained threshold with `for`. */
 const definitions = [
   defineBackfill({
-    name: 'email-scores', source, key: (i) => i.id, process() {},
+    name: 'email-scores',
+    source,
+    key: (i) => i.id,
+    process() {},
     slo: {
       objectives: [
         { name: 'batch-duration', sli: { kind: 'batch-duration', thresholdSeconds: 300 }, objective: 0.95 },
         { name: 'errors', sli: { kind: 'error-ratio' }, objective: 0.99 },
         {
-          name: 'seed-000', sli: { kind: 'batch-duration', thresholdSeconds: 300 }, objective: 0.95,
+          name: 'seed-000',
+          sli: { kind: 'batch-duration', thresholdSeconds: 300 },
+          objective: 0.95,
           tiers: [{ name: 'sustained', severity: 'page', burnRate: 1, longWindow: '15m', for: '30m' }],
         },
       ],
     },
   }),
   defineBackfill({
-    name: 'magflow', source, key: (i) => i.id, process() {},
+    name: 'magflow',
+    source,
+    key: (i) => i.id,
+    process() {},
     slo: {
-      objectives: [{
-        name: 'latency', sli: { kind: 'batch-duration', thresholdSeconds: 0.3 }, objective: 0.99,
-        tiers: [
-          { name: 'fast-burn', severity: 'page', burnRate: 14.4, longWindow: '5m' },
-          { name: 'slow-burn', severity: 'ticket', burnRate: 3.6, longWindow: '1h' },
-        ],
-      }],
+      objectives: [
+        {
+          name: 'latency',
+          sli: { kind: 'batch-duration', thresholdSeconds: 0.3 },
+          objective: 0.99,
+          tiers: [
+            { name: 'fast-burn', severity: 'page', burnRate: 14.4, longWindow: '5m' },
+            { name: 'slow-burn', severity: 'ticket', burnRate: 3.6, longWindow: '1h' },
+          ],
+        },
+      ],
     },
   }),
 ];
@@ -82,7 +94,11 @@ describe('generated Prometheus rules under promtool', { skip }, () => {
     const check = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stdout + check.stderr);
 
-    const generated = new Map(sloRules(definitions).groups.flatMap((g) => g.rules).flatMap((r) => ('alert' in r ? [[r.alert, r] as const] : [])));
+    const generated = new Map(
+      sloRules(definitions)
+        .groups.flatMap((g) => g.rules)
+        .flatMap((r) => ('alert' in r ? [[r.alert, r] as const] : [])),
+    );
     // Tests are grouped by sampling interval (a file has one evaluation interval): fine steps for
     // the minute windows, coarse ones for the 3-day window, so that promtool does not evaluate
     // every rule 4,000 times.
@@ -109,21 +125,29 @@ describe('generated Prometheus rules under promtool', { skip }, () => {
               name: `${name} at ${(bad / errorBudget(slo)).toFixed(2)}× burn ${fires ? 'fires' : 'stays quiet'}`,
               interval: `${step}m`,
               input_series: series(definition.name, slo.sli.kind, threshold, bad, steps + 5),
-              alert_rule_test: [{
-                eval_time: `${steps * step}m`,
-                alertname: name,
-                exp_alerts: fires ? [{ exp_labels: rule.labels, exp_annotations: rule.annotations }] : [],
-              }],
+              alert_rule_test: [
+                {
+                  eval_time: `${steps * step}m`,
+                  alertname: name,
+                  exp_alerts: fires ? [{ exp_labels: rule.labels, exp_annotations: rule.annotations }] : [],
+                },
+              ],
             });
           }
         }
       }
     }
     assert.equal(firing, 9, 'every tier is shown firing');
-    assert.deepEqual([...files.keys()].sort((a, b) => a - b), [1, 3, 15]);
+    assert.deepEqual(
+      [...files.keys()].sort((a, b) => a - b),
+      [1, 3, 15],
+    );
     for (const [step, tests] of files) {
       const file = join(dir, `tests-${step}m.yml`);
-      writeFileSync(file, stringify({ rule_files: ['rules.yml'], evaluation_interval: `${step}m`, tests }, { aliasDuplicateObjects: false }));
+      writeFileSync(
+        file,
+        stringify({ rule_files: ['rules.yml'], evaluation_interval: `${step}m`, tests }, { aliasDuplicateObjects: false }),
+      );
       const run = spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8', cwd: dir });
       assert.equal(run.status, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /SUCCESS/);

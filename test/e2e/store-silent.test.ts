@@ -11,7 +11,10 @@ const CLI_BOUND_MS = 20_000;
 function assertOneLineFailure(stderr: string): void {
   const lines = stderr.trim().split('\n');
   assert.ok(lines.length <= 2, `a message and a hint, got:\n${stderr}`);
-  assert.match(lines[0]!, /^sluice: cannot open the store: could not connect to the PostgreSQL store postgres:\/\/sluice:\*\*\*@127\.0\.0\.1:\d+\/sluice within 10 s \(connect timeout\)$/);
+  assert.match(
+    lines[0]!,
+    /^sluice: cannot open the store: could not connect to the PostgreSQL store postgres:\/\/sluice:\*\*\*@127\.0\.0\.1:\d+\/sluice within 10 s \(connect timeout\)$/,
+  );
   assert.match(lines[1] ?? '', /^hint: check that the server is up.*SLUICE_PG_CONNECT_TIMEOUT/);
   assert.doesNotMatch(stderr, /secret|\n\s+at /);
 }

@@ -27,12 +27,14 @@ function startedRunId(line: string): string {
 }
 
 describe('throttle guards and live retuning on real runs', () => {
-  it('`sluice retune --batch-size` changes a running run\'s batches within one batch, recorded with the run', async () => {
+  it("`sluice retune --batch-size` changes a running run's batches within one batch, recorded with the run", async () => {
     const { dir, cleanup } = await tempDir();
     try {
       // The fourth batch holds until the test has retuned (the file 'go'), so that a loaded machine
       // cannot finish the run before the retune command is through.
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync, existsSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { appendFileSync, existsSync } from 'node:fs';
 import { defineBackfill, iterable } from '${SLUICE}';
 let batches = 0;
 export default [defineBackfill<{ n: number }>({
@@ -46,13 +48,17 @@ export default [defineBackfill<{ n: number }>({
     await new Promise((resolve) => setTimeout(resolve, 40));
   },
 })];
-`);
+`,
+      );
       const run = startCli(['run', 'slow', '--db', join(dir, 'store.db')], { cwd: dir });
       const done = collect(run);
       const runId = startedRunId(await waitForLine(run, /"event":"started"/));
-      const sizes = () => (existsSync(join(dir, 'sizes.log')) ? readFileSync(join(dir, 'sizes.log'), 'utf8').trim().split('\n').map(Number) : []);
+      const sizes = () =>
+        existsSync(join(dir, 'sizes.log')) ? readFileSync(join(dir, 'sizes.log'), 'utf8').trim().split('\n').map(Number) : [];
       await waitFor(() => sizes().length >= 4, 'four batches', 30_000);
-      const retune = await runCli(['retune', runId, '--batch-size', '50', '--reason', 'db is busy', '--db', join(dir, 'store.db')], { cwd: dir });
+      const retune = await runCli(['retune', runId, '--batch-size', '50', '--reason', 'db is busy', '--db', join(dir, 'store.db')], {
+        cwd: dir,
+      });
       assert.equal(retune.code, 0, retune.stderr);
       assert.match(retune.stdout, /retuned: batch size 50/);
       const at = sizes().length;
@@ -61,14 +67,29 @@ export default [defineBackfill<{ n: number }>({
       assert.equal(result.code, 0, result.stderr);
       const after = sizes().slice(at);
       // The batch in flight (read before the retune's checkpoint was seen) may still be 200; then 50s.
-      assert.ok(after.slice(1).every((n) => n === 50), `batches after the retune: ${after.join(',')}`);
+      assert.ok(
+        after.slice(1).every((n) => n === 50),
+        `batches after the retune: ${after.join(',')}`,
+      );
       assert.ok(after.filter((n) => n === 200).length <= 1, `at most one more batch of 200: ${after.join(',')}`);
-      assert.equal(sizes().reduce((a, b) => a + b, 0), 6000);
+      assert.equal(
+        sizes().reduce((a, b) => a + b, 0),
+        6000,
+      );
       const s = await status(dir, runId);
       assert.equal(s.run.options.batchSize, 50);
-      assert.ok(s.decisions.some((d) => d.kind === 'retune' && /^db is busy \(by .+\): batch size 200 → 50$/.test(d.reason)), JSON.stringify(s.decisions));
-      assert.ok(s.decisions.some((d) => d.kind === 'retuned'), 'the executing worker applied it');
-      assert.ok(s.decisions.some((d) => d.kind === 'configured' && /batch size 200 \(definition\)/.test(d.reason)), 'the effective configuration was recorded at start');
+      assert.ok(
+        s.decisions.some((d) => d.kind === 'retune' && /^db is busy \(by .+\): batch size 200 → 50$/.test(d.reason)),
+        JSON.stringify(s.decisions),
+      );
+      assert.ok(
+        s.decisions.some((d) => d.kind === 'retuned'),
+        'the executing worker applied it',
+      );
+      assert.ok(
+        s.decisions.some((d) => d.kind === 'configured' && /batch size 200 \(definition\)/.test(d.reason)),
+        'the effective configuration was recorded at start',
+      );
     } finally {
       await cleanup();
     }
@@ -77,7 +98,9 @@ export default [defineBackfill<{ n: number }>({
   it('the memory guard pauses a run above --max-memory, collects garbage, and resumes when memory is back', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { existsSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { existsSync } from 'node:fs';
 import { defineBackfill, iterable } from '${SLUICE}';
 // The stimulus: while a file named "grow" exists, hold ~400 MB of touched memory.
 const held: Buffer[] = [];
@@ -92,15 +115,24 @@ export default [defineBackfill<{ n: number }>({
     await new Promise((resolve) => setTimeout(resolve, 30));
   },
 })];
-`);
-      const run = startCli(['run', 'hungry', '--max-memory', '350', '--db', join(dir, 'store.db')], { cwd: dir, env: { NODE_OPTIONS: '--expose-gc' } });
+`,
+      );
+      const run = startCli(['run', 'hungry', '--max-memory', '350', '--db', join(dir, 'store.db')], {
+        cwd: dir,
+        env: { NODE_OPTIONS: '--expose-gc' },
+      });
       const done = collect(run);
       const runId = startedRunId(await waitForLine(run, /"event":"started"/));
       writeFileSync(join(dir, 'grow'), '');
-      const paused = await waitFor(async () => {
-        const s = await status(dir, runId);
-        return s.throttle.state === 'paused' ? s : undefined;
-      }, 'the memory guard to pause the run', 30_000, 100);
+      const paused = await waitFor(
+        async () => {
+          const s = await status(dir, runId);
+          return s.throttle.state === 'paused' ? s : undefined;
+        },
+        'the memory guard to pause the run',
+        30_000,
+        100,
+      );
       assert.match(paused.throttle.reason ?? '', /^memory \(RSS\) \d+ MB > 350 MB \(limit\)$/);
       const before = paused.run.counts.processed;
       // Paused means paused: no batch goes through while memory is high.
@@ -120,7 +152,7 @@ export default [defineBackfill<{ n: number }>({
     }
   });
 
-  it('a provider\'s rate-limit headers pause the run until the reset; no request is sent while blocked', async () => {
+  it("a provider's rate-limit headers pause the run until the reset; no request is sent while blocked", async () => {
     const { dir, cleanup } = await tempDir();
     // A provider with 12 pages of 25 items; the 3rd page uses up the quota until a reset 2 s later.
     let blockedUntil = 0;
@@ -148,7 +180,9 @@ export default [defineBackfill<{ n: number }>({
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     try {
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { appendFileSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { appendFileSync } from 'node:fs';
 import { defineBackfill, httpRateLimit, iterable } from '${SLUICE}';
 const limit = httpRateLimit({ name: 'provider' });
 async function* pages(cursor: unknown) {
@@ -172,14 +206,20 @@ export default [defineBackfill<{ id: number }>({
   throttle: { signals: [limit], signalIntervalMs: 100 },
   async process(batch) { appendFileSync('delivered.log', batch.map((i) => i.id).join('\\n') + '\\n'); },
 })];
-`);
+`,
+      );
       const run = startCli(['run', 'provider-history', '--db', join(dir, 'store.db')], { cwd: dir });
       const done = collect(run);
       const runId = startedRunId(await waitForLine(run, /"event":"started"/));
-      const paused = await waitFor(async () => {
-        const s = await status(dir, runId);
-        return s.decisions.find((d) => d.kind === 'paused');
-      }, 'the rate limit to pause the run', 30_000, 50);
+      const paused = await waitFor(
+        async () => {
+          const s = await status(dir, runId);
+          return s.decisions.find((d) => d.kind === 'paused');
+        },
+        'the rate limit to pause the run',
+        30_000,
+        50,
+      );
       assert.match(paused.reason, /^provider: X-RateLimit-Remaining 0: waiting until \d{4}-\d\d-\d\dT/);
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
@@ -189,14 +229,17 @@ export default [defineBackfill<{ id: number }>({
       assert.equal(new Set(delivered).size, 300);
       const s = await status(dir, runId);
       assert.equal(s.run.state, 'succeeded');
-      assert.ok(s.decisions.some((d) => d.kind === 'resumed'), s.decisions.map((d) => d.kind).join(','));
+      assert.ok(
+        s.decisions.some((d) => d.kind === 'resumed'),
+        s.decisions.map((d) => d.kind).join(','),
+      );
     } finally {
       server.close();
       await cleanup();
     }
   });
 
-  it('a user probe slows the run while the foreground\'s p95 is over budget, pauses it over stopMs, and lets it go on', async () => {
+  it("a user probe slows the run while the foreground's p95 is over budget, pauses it over stopMs, and lets it go on", async () => {
     const { dir, cleanup } = await tempDir();
     // The foreground: a local service whose latency the test sets.
     let latencyMs = 0;
@@ -207,7 +250,9 @@ export default [defineBackfill<{ id: number }>({
     const port = (server.address() as AddressInfo).port;
     let run: ReturnType<typeof startCli> | undefined;
     try {
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { defineBackfill, iterable, probe } from '${SLUICE}';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { defineBackfill, iterable, probe } from '${SLUICE}';
 export default [defineBackfill<{ n: number }>({
   name: 'polite',
   source: iterable({ from: (c) => Array.from({ length: 100000 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n }),
@@ -219,14 +264,21 @@ export default [defineBackfill<{ n: number }>({
   },
   async process() { await new Promise((resolve) => setTimeout(resolve, 10)); },
 })];
-`);
+`,
+      );
       run = startCli(['run', 'polite', '--db', join(dir, 'store.db')], { cwd: dir });
       const done = collect(run);
       const runId = startedRunId(await waitForLine(run, /"event":"started"/));
-      const until = (what: string, check: (s: Status) => boolean) => waitFor(async () => {
-        const s = await status(dir, runId);
-        return check(s) ? s : undefined;
-      }, what, 30_000, 50);
+      const until = (what: string, check: (s: Status) => boolean) =>
+        waitFor(
+          async () => {
+            const s = await status(dir, runId);
+            return check(s) ? s : undefined;
+          },
+          what,
+          30_000,
+          50,
+        );
       latencyMs = 300;
       const slowed = await until('the probe to slow the run', (s) => s.throttle.state === 'slowed');
       assert.match(slowed.throttle.reason ?? '', /^checkout: p95 \d+ ms over [12] readings? > budget 150 ms: batches halved to 50$/);
@@ -234,7 +286,10 @@ export default [defineBackfill<{ n: number }>({
       const paused = await until('the probe to pause the run', (s) => s.throttle.state === 'paused');
       assert.match(paused.throttle.reason ?? '', /^checkout: p95 \d+ ms over [12] readings? > 600 ms$/);
       latencyMs = 0;
-      await until('the run to go on', (s) => s.decisions.some((d) => d.kind === 'resumed' || d.kind === 'recovered') && s.throttle.state === 'running');
+      await until(
+        'the run to go on',
+        (s) => s.decisions.some((d) => d.kind === 'resumed' || d.kind === 'recovered') && s.throttle.state === 'running',
+      );
       const cancel = await runCli(['cancel', runId, '--db', join(dir, 'store.db')], { cwd: dir });
       assert.equal(cancel.code, 0, cancel.stderr);
       const result = await done;
@@ -250,7 +305,9 @@ export default [defineBackfill<{ n: number }>({
   it('a lagging event loop makes the lanes yield between batches (slowed), and they stop yielding when it recovers', async () => {
     const { dir, cleanup } = await tempDir();
     try {
-      writeFileSync(join(dir, 'sluice.config.ts'), `import { existsSync } from 'node:fs';
+      writeFileSync(
+        join(dir, 'sluice.config.ts'),
+        `import { existsSync } from 'node:fs';
 import { defineBackfill, iterable } from '${SLUICE}';
 // The stimulus: while a file named "block" exists, something in the host hogs the event loop.
 setInterval(() => { if (existsSync('block')) { const end = Date.now() + 120; while (Date.now() < end); } }, 150).unref();
@@ -261,18 +318,30 @@ export default [defineBackfill<{ n: number }>({
   batchSize: 100,
   async process() { await new Promise((resolve) => setTimeout(resolve, 5)); },
 })];
-`);
+`,
+      );
       const run = startCli(['run', 'embedded', '--db', join(dir, 'store.db')], { cwd: dir, env: { SLUICE_MAX_EVENT_LOOP_LAG_MS: '50' } });
       const done = collect(run);
       const runId = startedRunId(await waitForLine(run, /"event":"started"/));
       writeFileSync(join(dir, 'block'), '');
-      const slowed = await waitFor(async () => {
-        const s = await status(dir, runId);
-        return s.throttle.state === 'slowed' ? s : undefined;
-      }, 'the lag guard to slow the run', 30_000, 100);
+      const slowed = await waitFor(
+        async () => {
+          const s = await status(dir, runId);
+          return s.throttle.state === 'slowed' ? s : undefined;
+        },
+        'the lag guard to slow the run',
+        30_000,
+        100,
+      );
       assert.match(slowed.throttle.reason ?? '', /^event loop lag p99 \d+ ms > 50 ms: yielding \d+ ms between batches$/);
       rmSync(join(dir, 'block'));
-      await waitFor(async () => (await status(dir, runId)).decisions.some((d) => d.kind === 'recovered' && /event loop lag back under 50 ms/.test(d.reason)), 'the lag guard to recover', 30_000, 100);
+      await waitFor(
+        async () =>
+          (await status(dir, runId)).decisions.some((d) => d.kind === 'recovered' && /event loop lag back under 50 ms/.test(d.reason)),
+        'the lag guard to recover',
+        30_000,
+        100,
+      );
       const cancel = await runCli(['cancel', runId, '--db', join(dir, 'store.db')], { cwd: dir });
       assert.equal(cancel.code, 0, cancel.stderr);
       assert.equal((await done).code, 4);

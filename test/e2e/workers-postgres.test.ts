@@ -27,15 +27,28 @@ describe('workers on PostgreSQL (real processes)', () => {
       const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '6'), { cwd: t.dir, env: t.env });
       assert.equal(enqueued.code, 0, enqueued.stderr);
       const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
-      const workers = [0, 1].map(() => collect(startCli(t.args('worker', '--exit-when-idle', '--poll', '100ms', '--concurrency', '3'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '5' } })));
+      const workers = [0, 1].map(() =>
+        collect(
+          startCli(t.args('worker', '--exit-when-idle', '--poll', '100ms', '--concurrency', '3'), {
+            cwd: t.dir,
+            env: { ...t.env, BATCH_DELAY_MS: '5' },
+          }),
+        ),
+      );
       const results = await Promise.all(workers);
       for (const r of results) assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await t.rows(), { scored: ROWS, min: 1, max: 1 });
-      const status = JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as { run: { state: string; counts: { processed: number } } };
+      const status = JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as {
+        run: { state: string; counts: { processed: number } };
+      };
       assert.equal(status.run.state, 'succeeded');
       assert.equal(status.run.counts.processed, ROWS);
       // Both processes joined the run and processed part of it.
-      for (const r of results) assert.ok(jsonLines(r.stdout).some((e) => e.event === 'outcome' && e.runId === runId), r.stdout.slice(0, 500));
+      for (const r of results)
+        assert.ok(
+          jsonLines(r.stdout).some((e) => e.event === 'outcome' && e.runId === runId),
+          r.stdout.slice(0, 500),
+        );
     } finally {
       await t.cleanup();
     }
@@ -73,35 +86,65 @@ describe('workers on PostgreSQL (real processes)', () => {
       const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '6'), { cwd: t.dir, env: t.env });
       assert.equal(enqueued.code, 0, enqueued.stderr);
       const runId = String(jsonLines(enqueued.stdout)[0]!.runId);
-      const partitions = async () => (await admin.query<{ idx: number; state: string; fence: string; lease_owner: string | null }>(
-        `SELECT idx, state, fence, lease_owner FROM "${t.schema}".sluice_partitions WHERE run_id = $1 ORDER BY idx`, [runId])).rows;
+      const partitions = async () =>
+        (
+          await admin.query<{ idx: number; state: string; fence: string; lease_owner: string | null }>(
+            `SELECT idx, state, fence, lease_owner FROM "${t.schema}".sluice_partitions WHERE run_id = $1 ORDER BY idx`,
+            [runId],
+          )
+        ).rows;
       // Three workers of two lanes each, six partitions of ~17 batches of 400 ms: every lane holds a
       // partition for seconds longer than the takeover may take.
       for (let i = 0; i < 3; i++) {
-        workers.push(startCli(t.args('worker', '--exit-when-idle', '--concurrency', '2', '--lease', `${LEASE_MS}ms`, '--poll', `${POLL_MS}ms`), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '400' } }));
+        workers.push(
+          startCli(t.args('worker', '--exit-when-idle', '--concurrency', '2', '--lease', `${LEASE_MS}ms`, '--poll', `${POLL_MS}ms`), {
+            cwd: t.dir,
+            env: { ...t.env, BATCH_DELAY_MS: '400' },
+          }),
+        );
       }
       const results = workers.map((w) => collect(w));
       const pidOf = (owner: string | null) => Number(owner?.split(':')[1]);
-      const allHeld = await until(async () => {
-        const rows = await partitions();
-        return rows.length === 6 && rows.every((p) => p.state === 'running' && p.lease_owner !== null) && new Set(rows.map((p) => p.lease_owner)).size === 3 ? rows : undefined;
-      }, 120_000, 'every lane of the three workers holding a partition'); // starting three processes is slow on a loaded machine
+      const allHeld = await until(
+        async () => {
+          const rows = await partitions();
+          return rows.length === 6 &&
+            rows.every((p) => p.state === 'running' && p.lease_owner !== null) &&
+            new Set(rows.map((p) => p.lease_owner)).size === 3
+            ? rows
+            : undefined;
+        },
+        120_000,
+        'every lane of the three workers holding a partition',
+      ); // starting three processes is slow on a loaded machine
       const victim = workers[0]!;
       const orphans = allHeld.filter((p) => pidOf(p.lease_owner) === victim.pid);
       assert.equal(orphans.length, 2, JSON.stringify(allHeld));
       const killedAt = Date.now();
       victim.kill('SIGKILL');
       const takenOver = new Map<number, { ms: number; owner: string | null }>();
-      await until(async () => {
-        for (const p of await partitions()) {
-          const orphan = orphans.find((o) => o.idx === p.idx);
-          if (orphan && !takenOver.has(p.idx) && Number(p.fence) > Number(orphan.fence)) takenOver.set(p.idx, { ms: Date.now() - killedAt, owner: p.lease_owner });
-        }
-        return takenOver.size === orphans.length ? true : undefined;
-      }, 30_000, 'the killed worker\'s partitions taken over', 25);
+      await until(
+        async () => {
+          for (const p of await partitions()) {
+            const orphan = orphans.find((o) => o.idx === p.idx);
+            if (orphan && !takenOver.has(p.idx) && Number(p.fence) > Number(orphan.fence))
+              takenOver.set(p.idx, { ms: Date.now() - killedAt, owner: p.lease_owner });
+          }
+          return takenOver.size === orphans.length ? true : undefined;
+        },
+        30_000,
+        "the killed worker's partitions taken over",
+        25,
+      );
       for (const [idx, { ms, owner }] of takenOver) {
-        assert.ok(ms <= LEASE_MS + POLL_MS + SLACK_MS, `partition ${idx} was taken over ${ms} ms after the kill (bound: lease ${LEASE_MS} + poll ${POLL_MS} + slack ${SLACK_MS})`);
-        assert.ok([workers[1]!.pid, workers[2]!.pid].includes(pidOf(owner)), `partition ${idx} went to ${owner}, not to a surviving worker`);
+        assert.ok(
+          ms <= LEASE_MS + POLL_MS + SLACK_MS,
+          `partition ${idx} was taken over ${ms} ms after the kill (bound: lease ${LEASE_MS} + poll ${POLL_MS} + slack ${SLACK_MS})`,
+        );
+        assert.ok(
+          [workers[1]!.pid, workers[2]!.pid].includes(pidOf(owner)),
+          `partition ${idx} went to ${owner}, not to a surviving worker`,
+        );
       }
       assert.equal((await results[0])!.signal, 'SIGKILL');
       for (const r of await Promise.all(results.slice(1))) assert.equal(r.code, 0, r.stderr);
@@ -122,15 +165,29 @@ describe('workers on PostgreSQL (real processes)', () => {
       worker = startCli(t.args('worker', '--poll', '100ms', '--lease', '20s'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '50' } });
       const done = collect(worker);
       type Status = {
-        at: string; active: boolean; run: { state: string };
+        at: string;
+        active: boolean;
+        run: { state: string };
         stalled: { since: string; lastHeartbeatAt: string | null; leasesExpiredAt: string | null } | null;
-        partitions: Array<{ index: number; state: string; leaseOwner: string | null; leaseExpiresAt: string | null; leaseLive: boolean; heartbeatAt: string | null; heartbeatAgeMs: number | null }>;
+        partitions: Array<{
+          index: number;
+          state: string;
+          leaseOwner: string | null;
+          leaseExpiresAt: string | null;
+          leaseLive: boolean;
+          heartbeatAt: string | null;
+          heartbeatAgeMs: number | null;
+        }>;
       };
       const status = async () => JSON.parse((await runCli(t.args('status', runId, '--json'), { cwd: t.dir, env: t.env })).stdout) as Status;
-      const working = await until(async () => {
-        const s = await status();
-        return s.partitions.every((p) => p.state === 'running' && p.leaseLive) ? s : undefined;
-      }, 120_000, 'both partitions leased by the worker');
+      const working = await until(
+        async () => {
+          const s = await status();
+          return s.partitions.every((p) => p.state === 'running' && p.leaseLive) ? s : undefined;
+        },
+        120_000,
+        'both partitions leased by the worker',
+      );
       assert.equal(working.active, true);
       assert.equal(working.stalled, null, 'a run a live worker holds is not stalled');
       worker.kill('SIGKILL');
@@ -142,22 +199,43 @@ describe('workers on PostgreSQL (real processes)', () => {
       assert.ok(stalled.stalled, 'and shown as stalled');
       const heartbeats = stalled.partitions.map((p) => Date.parse(p.heartbeatAt!));
       assert.equal(stalled.stalled.lastHeartbeatAt, new Date(Math.max(...heartbeats)).toISOString());
-      assert.ok(Date.parse(stalled.stalled.since) >= Math.max(...heartbeats) && Date.parse(stalled.stalled.since) <= now, JSON.stringify(stalled.stalled));
+      assert.ok(
+        Date.parse(stalled.stalled.since) >= Math.max(...heartbeats) && Date.parse(stalled.stalled.since) <= now,
+        JSON.stringify(stalled.stalled),
+      );
       assert.equal(stalled.stalled.leasesExpiredAt, null, 'the leases have not run out: the worker is known dead on this host');
       for (const p of stalled.partitions) {
         assert.equal(Number(p.leaseOwner!.split(':')[1]), worker.pid, 'the lease owner is the killed worker');
         assert.equal(p.leaseLive, false);
         assert.ok(Date.parse(p.leaseExpiresAt!) > now, 'its lease expiry (20 s after its last heartbeat) is still ahead');
-        assert.equal(p.heartbeatAgeMs, now - Date.parse(p.heartbeatAt!), 'the heartbeat\'s age on the store\'s clock');
+        assert.equal(p.heartbeatAgeMs, now - Date.parse(p.heartbeatAt!), "the heartbeat's age on the store's clock");
       }
       const shown = await runCli(t.args('status', runId), { cwd: t.dir, env: t.env });
-      assert.match(shown.stdout, new RegExp(`^run ${runId}  pgjob  running \\(stalled\\)\n  STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')}: running, but no live lease \\(last heartbeat [0-9.]+s ago\\)$`, 'm'));
+      assert.match(
+        shown.stdout,
+        new RegExp(
+          `^run ${runId}  pgjob  running \\(stalled\\)\n  STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')}: running, but no live lease \\(last heartbeat [0-9.]+s ago\\)$`,
+          'm',
+        ),
+      );
       assert.match(shown.stdout, /sluice worker\) or take it over here \(sluice resume /);
-      assert.match(shown.stdout, new RegExp(`#0  running .*owns .*\n +lease: [^,]+:${worker.pid}:[^,]+, its process is gone \\(the lease would run until [^)]+\\); last heartbeat [0-9.]+s ago`));
+      assert.match(
+        shown.stdout,
+        new RegExp(
+          `#0  running .*owns .*\n +lease: [^,]+:${worker.pid}:[^,]+, its process is gone \\(the lease would run until [^)]+\\); last heartbeat [0-9.]+s ago`,
+        ),
+      );
       for (const args of [['list'], ['status']]) {
-        assert.match((await runCli(t.args(...args), { cwd: t.dir, env: t.env })).stdout, new RegExp(`${runId} .* running .*STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')} \\(no live lease\\)`), args.join(' '));
+        assert.match(
+          (await runCli(t.args(...args), { cwd: t.dir, env: t.env })).stdout,
+          new RegExp(`${runId} .* running .*STALLED since ${stalled.stalled.since.replace(/\./g, '\\.')} \\(no live lease\\)`),
+          args.join(' '),
+        );
       }
-      const listed = JSON.parse((await runCli(t.args('status', '--json'), { cwd: t.dir, env: t.env })).stdout) as Array<{ id: string; stalled: { since: string } | null }>;
+      const listed = JSON.parse((await runCli(t.args('status', '--json'), { cwd: t.dir, env: t.env })).stdout) as Array<{
+        id: string;
+        stalled: { since: string } | null;
+      }>;
       assert.equal(listed.find((r) => r.id === runId)?.stalled?.since, stalled.stalled.since);
       // A worker takes it over: no longer stalled, and it finishes.
       const finisher = await runCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env });
@@ -183,7 +261,9 @@ describe('workers on PostgreSQL (real processes)', () => {
       await waitForLine(frozen, /"event":"progress"/);
       const before = (await admin.query(`SELECT fence FROM "${t.schema}".sluice_partitions WHERE run_id = $1`, [runId])).rows[0].fence;
       frozen.kill('SIGSTOP');
-      const survivor = collect(startCli(t.args('worker', '--lease', '1s', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env }));
+      const survivor = collect(
+        startCli(t.args('worker', '--lease', '1s', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: t.env }),
+      );
       // The survivor takes the partition over once the frozen worker's lease has expired.
       const deadline = Date.now() + 20_000;
       for (;;) {
@@ -224,12 +304,18 @@ describe('workers on PostgreSQL (real processes)', () => {
     try {
       const enqueued = await runCli(t.args('run', 'pgjob', '--detach', '--concurrency', '2'), { cwd: t.dir, env: t.env });
       assert.equal(enqueued.code, 0, enqueued.stderr);
-      const worker = startCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), { cwd: t.dir, env: { ...t.env, BATCH_DELAY_MS: '15' } });
+      const worker = startCli(t.args('worker', '--exit-when-idle', '--poll', '100ms'), {
+        cwd: t.dir,
+        env: { ...t.env, BATCH_DELAY_MS: '15' },
+      });
       const done = collect(worker);
       await waitForLine(worker, /"event":"progress"/);
       let terminated = 0;
       for (let i = 0; i < 3; i++) {
-        const { rows } = await admin.query(`SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1`, [`sluice:${t.schema}`]);
+        const { rows } = await admin.query(
+          `SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1`,
+          [`sluice:${t.schema}`],
+        );
         terminated += rows[0].n;
         await new Promise((resolve) => setTimeout(resolve, 300));
       }

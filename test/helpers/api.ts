@@ -29,7 +29,11 @@ export interface Harness {
 export function numbered(name: string, n: number, delayMs: number) {
   return defineBackfill({
     name,
-    source: iterable({ from: (c: unknown) => Array.from({ length: Math.max(0, n - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })), cursorOf: (i: { id: number }) => i.id, count: () => n }),
+    source: iterable({
+      from: (c: unknown) => Array.from({ length: Math.max(0, n - Number(c ?? 0)) }, (_, i) => ({ id: Number(c ?? 0) + i + 1 })),
+      cursorOf: (i: { id: number }) => i.id,
+      count: () => n,
+    }),
     key: (i: { id: number }) => i.id,
     batchSize: 20,
     maxFailureRatio: 1,
@@ -46,11 +50,23 @@ export function numbered(name: string, n: number, delayMs: number) {
 /** A real server on loopback over a real store, with the server's own worker executing runs. */
 export async function harness(
   open: () => Promise<{ store: Store; cleanup(): Promise<void> }>,
-  options: { bodyLimit?: number; authFailureLimit?: AuthFailureLimit; extraBackfills?: Parameters<typeof createSluice>[0]['backfills'] } = {},
+  options: {
+    bodyLimit?: number;
+    authFailureLimit?: AuthFailureLimit;
+    extraBackfills?: Parameters<typeof createSluice>[0]['backfills'];
+  } = {},
 ): Promise<Harness> {
   const { store, cleanup } = await open();
-  const sluice = createSluice({ store, backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25), ...(options.extraBackfills ?? [])], logger: silentLogger });
-  const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), eventsIntervalMs: 100, bodyLimit: options.bodyLimit ?? 16 * 1024,
+  const sluice = createSluice({
+    store,
+    backfills: [numbered('quick', 200, 0), numbered('slow', 100_000, 25), ...(options.extraBackfills ?? [])],
+    logger: silentLogger,
+  });
+  const { app } = buildServer({
+    sluice,
+    metrics: new RunMetrics({ defaultMetrics: false }),
+    eventsIntervalMs: 100,
+    bodyLimit: options.bodyLimit ?? 16 * 1024,
     // Security tests try hundreds of bad tokens on purpose; the throttle of failed authentication has its own tests.
     authFailureLimit: options.authFailureLimit ?? { max: 100_000, windowMs: 60_000 },
   });
@@ -80,12 +96,20 @@ export async function harness(
       await cleanup();
       // Every API test checks the contract: each answer it received is one the document describes.
       const violations = contract.violations(document);
-      if (violations.length > 0) throw new Error(`${violations.length} answer(s) of ${contract.count} break the OpenAPI document:\n${violations.slice(0, 20).join('\n')}`);
+      if (violations.length > 0)
+        throw new Error(
+          `${violations.length} answer(s) of ${contract.count} break the OpenAPI document:\n${violations.slice(0, 20).join('\n')}`,
+        );
     },
   };
 }
 
-export async function call(h: Harness, method: string, path: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
+export async function call(
+  h: Harness,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+) {
   const headers: Record<string, string> = { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers };
   let body: string | undefined;
   if (options.raw !== undefined) body = options.raw;
@@ -103,13 +127,18 @@ export async function call(h: Harness, method: string, path: string, options: { 
 }
 
 export const stores: Array<[string, () => Promise<{ store: Store; cleanup(): Promise<void> }>]> = [
-  ['SQLite', async () => {
-    const { dir, cleanup } = await tempDir();
-    return { store: await openSqliteStore(join(dir, 'api.db')), cleanup };
-  }],
-  ['PostgreSQL', async () => {
-    const { schema, cleanup } = await testSchema('api');
-    return { store: await openPostgresStore({ connectionString: TEST_PG, schema }), cleanup };
-  }],
+  [
+    'SQLite',
+    async () => {
+      const { dir, cleanup } = await tempDir();
+      return { store: await openSqliteStore(join(dir, 'api.db')), cleanup };
+    },
+  ],
+  [
+    'PostgreSQL',
+    async () => {
+      const { schema, cleanup } = await testSchema('api');
+      return { store: await openPostgresStore({ connectionString: TEST_PG, schema }), cleanup };
+    },
+  ],
 ];
-

@@ -25,7 +25,11 @@ export function runCli(args: readonly string[], options: { cwd: string; env?: Re
 
 /** Starts `sluice ...args` and returns the child (stdout/stderr piped). */
 export function startCli(args: readonly string[], options: { cwd: string; env?: Record<string, string> }): ChildProcess {
-  return spawn(process.execPath, [SLUICE_BIN, ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [SLUICE_BIN, ...args], {
+    cwd: options.cwd,
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 export function collect(child: ChildProcess): Promise<CliResult> {
@@ -40,7 +44,12 @@ export function collect(child: ChildProcess): Promise<CliResult> {
 }
 
 /** Resolves when the child has printed a line matching `pattern` on stdout (or on `stream`). */
-export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+export function waitForLine(
+  child: ChildProcess,
+  pattern: RegExp,
+  timeoutMs = 30_000,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): Promise<string> {
   const output = child[stream]!;
   return new Promise((resolve, reject) => {
     let buffer = '';
@@ -65,5 +74,8 @@ export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30
 
 /** JSON lines of a CLI's stdout. */
 export function jsonLines(stdout: string): Array<Record<string, unknown>> {
-  return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

@@ -9,7 +9,10 @@ interface Answer {
   body: string;
 }
 
-type Document = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>; components: { schemas: Record<string, unknown> } };
+type Document = {
+  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+  components: { schemas: Record<string, unknown> };
+};
 
 /**
  * Records every answer of the server's `/api/v1` routes (a fastify onSend hook) and checks each
@@ -23,7 +26,13 @@ export class ContractRecorder {
     app.addHook('onSend', async (request, reply, payload) => {
       const route = request.routeOptions.url;
       if (route?.startsWith('/api/v1') && request.method !== 'HEAD') {
-        this.answers.push({ method: request.method, route, status: reply.statusCode, contentType: String(reply.getHeader('content-type') ?? ''), body: typeof payload === 'string' ? payload : String(payload ?? '') });
+        this.answers.push({
+          method: request.method,
+          route,
+          status: reply.statusCode,
+          contentType: String(reply.getHeader('content-type') ?? ''),
+          body: typeof payload === 'string' ? payload : String(payload ?? ''),
+        });
       }
       return payload;
     });
@@ -63,7 +72,13 @@ export class ContractRecorder {
         validators.set(key, validator);
       }
       const result = validator.safeParse(JSON.parse(answer.body));
-      if (!result.success) problems.push(`${where}: the body does not match its schema: ${result.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')} in ${answer.body.slice(0, 300)}`);
+      if (!result.success)
+        problems.push(
+          `${where}: the body does not match its schema: ${result.error.issues
+            .slice(0, 3)
+            .map((i) => `${i.path.join('.')}: ${i.message}`)
+            .join('; ')} in ${answer.body.slice(0, 300)}`,
+        );
     }
     return problems;
   }
@@ -74,6 +89,7 @@ function resolve(schema: unknown, document: Document): unknown {
   if (Array.isArray(schema)) return schema.map((s) => resolve(s, document));
   if (schema === null || typeof schema !== 'object') return schema;
   const ref = (schema as { $ref?: unknown }).$ref;
-  if (typeof ref === 'string' && ref.startsWith('#/components/schemas/')) return resolve(document.components.schemas[ref.slice('#/components/schemas/'.length)], document);
+  if (typeof ref === 'string' && ref.startsWith('#/components/schemas/'))
+    return resolve(document.components.schemas[ref.slice('#/components/schemas/'.length)], document);
   return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, resolve(v, document)]));
 }

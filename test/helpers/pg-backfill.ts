@@ -11,7 +11,9 @@ const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).path
  */
 export async function pgItemsBackfill(prefix: string, rows: number) {
   const t = await itemsTable(prefix, rows);
-  writeFileSync(t.configPath, `import { defineBackfill, sqlKeyset } from '${SLUICE}';
+  writeFileSync(
+    t.configPath,
+    `import { defineBackfill, sqlKeyset } from '${SLUICE}';
 export default [
   defineBackfill<{ id: string; value: number }>({
     name: 'pgjob',
@@ -24,6 +26,7 @@ export default [
     },
   }),
 ];
-`);
+`,
+  );
   return t;
 }

@@ -13,7 +13,9 @@ const run = promisify(execFile);
 function binDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(root, versions[0], 'bin') : undefined;
 }
 
@@ -74,21 +76,52 @@ async function freePort(): Promise<number> {
  * server or fill its connections: the shared server on 5432 serves the other suites meanwhile.
  * initdb and the server refuse to run as root, so as root they run as the `postgres` user.
  */
-export async function startPgCluster(options: { maxConnections?: number; settings?: readonly string[]; replicaOf?: number } = {}): Promise<PgCluster> {
+export async function startPgCluster(
+  options: { maxConnections?: number; settings?: readonly string[]; replicaOf?: number } = {},
+): Promise<PgCluster> {
   const bin = binDir();
   if (!bin) throw new Error('no PostgreSQL server binaries');
   const asRoot = userInfo().uid === 0;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
-  if (asRoot) chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
+  if (asRoot)
+    chownSync(
+      dir,
+      Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+      Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+    );
   // The server keeps the machine's true clock, as the shared one on 5432 does, when a test run moves the tests' clock.
   const env = realClockEnv();
-  const pgRun = (tool: string, args: string[]) => (asRoot ? run('/usr/sbin/runuser', ['-u', 'postgres', '--', join(bin, tool), ...args], { env }) : run(join(bin, tool), args, { env }));
+  const pgRun = (tool: string, args: string[]) =>
+    asRoot ? run('/usr/sbin/runuser', ['-u', 'postgres', '--', join(bin, tool), ...args], { env }) : run(join(bin, tool), args, { env });
   const data = join(dir, 'data');
   if (options.replicaOf === undefined) await pgRun('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
   // -R writes standby.signal and the primary's connection: the copy starts as a streaming replica.
-  else await pgRun('pg_basebackup', ['-D', data, '-R', '-h', '127.0.0.1', '-p', String(options.replicaOf), '-U', 'postgres', '-X', 'stream', '--no-sync']);
+  else
+    await pgRun('pg_basebackup', [
+      '-D',
+      data,
+      '-R',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(options.replicaOf),
+      '-U',
+      'postgres',
+      '-X',
+      'stream',
+      '--no-sync',
+    ]);
   const port = await freePort();
-  const settings = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses='127.0.0.1'", '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', `-c max_connections=${options.maxConnections ?? 50}`, ...(options.settings ?? []).map((s) => `-c ${s}`)].join(' ');
+  const settings = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    `-c max_connections=${options.maxConnections ?? 50}`,
+    ...(options.settings ?? []).map((s) => `-c ${s}`),
+  ].join(' ');
   const start = () => pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
   await start();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;

@@ -10,7 +10,10 @@ export function realClockEnv(env: NodeJS.ProcessEnv = process.env): Record<strin
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || name.startsWith('FAKETIME') || name === 'DONT_FAKE_MONOTONIC') continue;
     if (name === 'LD_PRELOAD') {
-      const kept = value.split(/[: ]+/).filter((lib) => lib !== '' && !lib.includes('faketime')).join(':');
+      const kept = value
+        .split(/[: ]+/)
+        .filter((lib) => lib !== '' && !lib.includes('faketime'))
+        .join(':');
       if (kept !== '') clean[name] = kept;
       continue;
     }

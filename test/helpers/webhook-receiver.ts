@@ -37,7 +37,10 @@ export async function webhookReceiver(statuses: number[] = []): Promise<WebhookR
     req.on('end', () => {
       const status = statuses.shift() ?? 200;
       requests.push({
-        status, body, signature: req.headers['x-sluice-signature'] as string | undefined, id: req.headers['x-sluice-notification-id'] as string | undefined,
+        status,
+        body,
+        signature: req.headers['x-sluice-signature'] as string | undefined,
+        id: req.headers['x-sluice-notification-id'] as string | undefined,
         notification: JSON.parse(body) as AlertNotification,
       });
       server.emit('request-recorded');
@@ -54,9 +57,10 @@ export async function webhookReceiver(statuses: number[] = []): Promise<WebhookR
     waitForRequests: async (count) => {
       while (requests.length < count) await once(server, 'request-recorded');
     },
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -7,7 +7,11 @@ import { type Harness, harness, stores } from '../helpers/api.js';
 const sqlite = stores.find(([name]) => name === 'SQLite')![1];
 
 /** A GET from a chosen loopback address, so that one test plays several clients. */
-function getFrom(localAddress: string, url: string, token: string): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
+function getFrom(
+  localAddress: string,
+  url: string,
+  token: string,
+): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { localAddress, headers: { authorization: `Bearer ${token}` } }, (res) => {
       let body = '';

@@ -40,7 +40,7 @@ for (const [name, open] of stores) {
       assert.equal((await call(h, 'GET', '/api/v1/runs?offset=-1', { token: h.tokens.read })).status, 400);
     });
 
-    it('answers a run\'s report, 404 for an unknown run, and the Grafana dashboard', async () => {
+    it("answers a run's report, 404 for an unknown run, and the Grafana dashboard", async () => {
       const runId = ((await call(h, 'GET', '/api/v1/runs?limit=1', { token: h.tokens.read })).json.runs as Array<{ id: string }>)[0]!.id;
       const report = await call(h, 'GET', `/api/v1/runs/${runId}/report`, { token: h.tokens.read });
       assert.equal(report.status, 200, report.text);
@@ -53,7 +53,10 @@ for (const [name, open] of stores) {
     });
 
     it('words a bad option as the API names it, not as a command-line flag', async () => {
-      const bad = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, body: { backfill: 'quick', since: 'yesterday-ish', params: { tenant: 'x' } } });
+      const bad = await call(h, 'POST', '/api/v1/plan', {
+        token: h.tokens.read,
+        body: { backfill: 'quick', since: 'yesterday-ish', params: { tenant: 'x' } },
+      });
       assert.equal(bad.status, 400, bad.text);
       assert.match(String(bad.json.message), /since/);
       assert.doesNotMatch(String(bad.json.message), /--[a-z]/, String(bad.json.message));

@@ -28,30 +28,52 @@ describe('admin API against hostile input', () => {
   it('answers deeply nested JSON with a 400 that says so, on every route with a body (a read token reaches /plan)', async () => {
     const depth = 10_000; // 60 KB: under the body limit, far over any stack a recursive walk survives
     const nested = `{"backfill":"quick","params":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
-    for (const [path, token] of [['/api/v1/plan', h.tokens.read], ['/api/v1/runs', h.tokens.write]] as const) {
+    for (const [path, token] of [
+      ['/api/v1/plan', h.tokens.read],
+      ['/api/v1/runs', h.tokens.write],
+    ] as const) {
       const answer = await call(h, 'POST', path, { token, raw: nested });
       assert.equal(answer.status, 400, `${path}: ${answer.text.slice(0, 200)}`);
       assert.equal(answer.json.error, 'bad_request');
       assert.match(answer.json.message as string, /body: nested deeper than 32 levels/);
     }
-    const arrays = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, raw: `{"backfill":"quick","x":${'['.repeat(depth)}${']'.repeat(depth)}}` });
+    const arrays = await call(h, 'POST', '/api/v1/plan', {
+      token: h.tokens.read,
+      raw: `{"backfill":"quick","x":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    });
     assert.equal(arrays.status, 400, arrays.text.slice(0, 200));
     // Nesting a body needs is still accepted, and a NUL is still named by its path.
-    const nul = await call(h, 'POST', '/api/v1/plan', { token: h.tokens.read, body: { backfill: 'quick', params: { tenant: 'a\u0000b' } } });
+    const nul = await call(h, 'POST', '/api/v1/plan', {
+      token: h.tokens.read,
+      body: { backfill: 'quick', params: { tenant: 'a\u0000b' } },
+    });
     assert.equal(nul.status, 400);
     assert.equal(nul.json.message, 'body.params.tenant: must not contain NUL characters');
   });
 
   it('answers a dry run with 200, since nothing is created', async () => {
-    const answer = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', dryRun: true, maxBatches: 2, params: { tenant: 'dry' } } });
+    const answer = await call(h, 'POST', '/api/v1/runs', {
+      token: h.tokens.write,
+      body: { backfill: 'quick', dryRun: true, maxBatches: 2, params: { tenant: 'dry' } },
+    });
     assert.equal(answer.status, 200, answer.text);
     assert.equal(answer.json.dryRun, true);
-    const created = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'real' } } });
+    const created = await call(h, 'POST', '/api/v1/runs', {
+      token: h.tokens.write,
+      body: { backfill: 'quick', params: { tenant: 'real' } },
+    });
     assert.equal(created.status, 201, created.text);
   });
 
   it('tells browsers and proxies to keep no copy of an answer, and the dashboard page to send no form or base elsewhere', async () => {
-    for (const [path, token] of [['/api/v1/runs', h.tokens.read], ['/api/v1/runs/r_nothere', h.tokens.read], ['/api/v1/runs', undefined], ['/readyz', undefined], ['/metrics', undefined], ['/api/v1/openapi.json', h.tokens.read]] as const) {
+    for (const [path, token] of [
+      ['/api/v1/runs', h.tokens.read],
+      ['/api/v1/runs/r_nothere', h.tokens.read],
+      ['/api/v1/runs', undefined],
+      ['/readyz', undefined],
+      ['/metrics', undefined],
+      ['/api/v1/openapi.json', h.tokens.read],
+    ] as const) {
       const response = await fetch(`${h.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
       assert.equal(response.headers.get('cache-control'), 'no-store', `${path} (${response.status})`);
     }
@@ -83,7 +105,18 @@ describe('admin API against hostile input', () => {
   });
 
   it('documents every success body with its schema, and a retune body with a reason alone as refused', async () => {
-    const document = (await call(h, 'GET', '/api/v1/openapi.json', { token: h.tokens.read })).json as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }>; requestBody?: { content: { 'application/json': { schema: Record<string, unknown> } } } }>> };
+    const document = (await call(h, 'GET', '/api/v1/openapi.json', { token: h.tokens.read })).json as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }>;
+            requestBody?: { content: { 'application/json': { schema: Record<string, unknown> } } };
+          }
+        >
+      >;
+    };
     for (const [path, methods] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(methods)) {
         const successes = Object.entries(operation.responses).filter(([status]) => status.startsWith('2'));
@@ -92,14 +125,23 @@ describe('admin API against hostile input', () => {
           const schema = Object.values(response.content ?? {})[0]?.schema ?? {};
           assert.ok(Object.keys(schema).length > 0, `${method} ${path} ${status} has a schema, not {}`);
         }
-        assert.ok(['400', '401', '421', '429', '500', '503'].every((s) => s in operation.responses), `${method} ${path} documents the errors of every route`);
-        if (method !== 'get') assert.ok('413' in operation.responses && '415' in operation.responses, `${method} ${path} documents 413 and 415`);
+        assert.ok(
+          ['400', '401', '421', '429', '500', '503'].every((s) => s in operation.responses),
+          `${method} ${path} documents the errors of every route`,
+        );
+        if (method !== 'get')
+          assert.ok('413' in operation.responses && '415' in operation.responses, `${method} ${path} documents 413 and 415`);
       }
     }
     assert.ok('409' in document.paths['/api/v1/runs/{id}/pause']!.post!.responses);
     // The server refuses a reason alone: the document says at least one knob is required.
-    const retune = document.paths['/api/v1/runs/{id}/retune']!.post!.requestBody!.content['application/json'].schema as { anyOf?: Array<{ required: string[] }> };
-    assert.deepEqual(retune.anyOf?.map((a) => a.required), [['batchSize'], ['concurrency'], ['batchDelayMs'], ['maxMemoryMb'], ['profile']]);
+    const retune = document.paths['/api/v1/runs/{id}/retune']!.post!.requestBody!.content['application/json'].schema as {
+      anyOf?: Array<{ required: string[] }>;
+    };
+    assert.deepEqual(
+      retune.anyOf?.map((a) => a.required),
+      [['batchSize'], ['concurrency'], ['batchDelayMs'], ['maxMemoryMb'], ['profile']],
+    );
     assert.equal((await call(h, 'POST', '/api/v1/runs/r_any/retune', { token: h.tokens.write, body: { reason: 'why' } })).status, 400);
     assert.deepEqual(h.contractViolations(), []);
   });

@@ -10,7 +10,7 @@ import { numbered } from '../helpers/api.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** The admin API mounted into a service's own Fastify app under a prefix, next to the service's routes. */
-describe('the admin API mounted in a service\'s Fastify app', () => {
+describe("the admin API mounted in a service's Fastify app", () => {
   let app: FastifyInstance;
   let store: SqliteStore;
   let sluice: Sluice;
@@ -42,24 +42,37 @@ describe('the admin API mounted in a service\'s Fastify app', () => {
 
   it('answers under the prefix with its own auth, and starts a run', async () => {
     assert.equal((await fetch(`${url}/admin/sluice/api/v1/runs`)).status, 401);
-    const started = await fetch(`${url}/admin/sluice/api/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ backfill: 'quick', params: { tenant: 'acme' } }) });
+    const started = await fetch(`${url}/admin/sluice/api/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ backfill: 'quick', params: { tenant: 'acme' } }),
+    });
     assert.equal(started.status, 201, await started.clone().text());
     const runs = await fetch(`${url}/admin/sluice/api/v1/runs`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(runs.status, 200);
     assert.equal(((await runs.json()) as { runs: unknown[] }).runs.length, 1);
-    const document = (await (await fetch(`${url}/admin/sluice/api/v1/openapi.json`, { headers: { authorization: `Bearer ${token}` } })).json()) as { servers: Array<{ url: string }> };
+    const document = (await (
+      await fetch(`${url}/admin/sluice/api/v1/openapi.json`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { servers: Array<{ url: string }> };
     assert.deepEqual(document.servers, [{ url: '/admin/sluice' }], 'the document says where the API is mounted');
     assert.equal((await fetch(`${url}/admin/sluice/healthz`)).status, 200);
   });
 
-  it('leaves the service\'s own routes alone: no token, no body limit of its own, no cache headers', async () => {
+  it("leaves the service's own routes alone: no token, no body limit of its own, no cache headers", async () => {
     const hello = await fetch(`${url}/hello`);
     assert.equal(hello.status, 200);
     assert.deepEqual(await hello.json(), { hello: 'world' });
     assert.equal(hello.headers.get('cache-control'), null);
     const big = JSON.stringify({ data: 'x'.repeat(4096) });
-    assert.equal((await fetch(`${url}/upload`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big })).status, 200);
-    const refused = await fetch(`${url}/admin/sluice/api/v1/plan`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: big });
+    assert.equal(
+      (await fetch(`${url}/upload`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big })).status,
+      200,
+    );
+    const refused = await fetch(`${url}/admin/sluice/api/v1/plan`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: big,
+    });
     assert.equal(refused.status, 413, 'the mounted API keeps its own body limit');
   });
 

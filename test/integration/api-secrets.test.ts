@@ -20,7 +20,15 @@ const SECRET = 'TopSecret99';
 /** A server over `store` whose log lines are collected. */
 async function serve(store: Store) {
   const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done(); } }));
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
   const sluice = createSluice({ store, backfills: [numbered('quick', 10, 0)], logger });
   const { app } = buildServer({ sluice, metrics: new RunMetrics({ defaultMetrics: false }), logger });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -30,7 +38,14 @@ async function serve(store: Store) {
     const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
     return { status: response.status, text: await response.text() };
   };
-  return { get, lines, close: async () => { await app.close(); await sluice.close(); } };
+  return {
+    get,
+    lines,
+    close: async () => {
+      await app.close();
+      await sluice.close();
+    },
+  };
 }
 
 describe('secrets and store locations stay out of answers and logs', () => {

@@ -20,19 +20,29 @@ for (const [name, open] of stores) {
     let runId: string;
     before(async () => {
       h = await harness(open);
-      const created = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'quick', params: { tenant: 'sec' } } });
+      const created = await call(h, 'POST', '/api/v1/runs', {
+        token: h.tokens.write,
+        body: { backfill: 'quick', params: { tenant: 'sec' } },
+      });
       runId = (created.json.run as { id: string }).id;
     });
     after(async () => h.close());
 
     it('answers 401 to every /api/v1 route without a token, a tampered one or a malformed header; health stays open', async () => {
       const document = await call(h, 'GET', '/api/v1/openapi.json', { token: h.tokens.read });
-      const operations = Object.entries(document.json.paths as Record<string, Record<string, unknown>>)
-        .flatMap(([path, methods]) => Object.keys(methods).map((method) => [method.toUpperCase(), path.replace('{id}', runId)] as const));
+      const operations = Object.entries(document.json.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
+        Object.keys(methods).map((method) => [method.toUpperCase(), path.replace('{id}', runId)] as const),
+      );
       assert.ok(operations.length >= 18, `all routes are documented (${operations.length})`);
       const tampered = h.tokens.admin.slice(0, -1) + (h.tokens.admin.endsWith('A') ? 'B' : 'A');
       for (const [method, path] of operations) {
-        const attempts: Array<Record<string, string>> = [{}, { authorization: `Bearer ${tampered}` }, { authorization: 'Basic YWRtaW46YWRtaW4=' }, { 'x-api-key': 'slc_' }, { authorization: `Bearer ${'x'.repeat(5000)}` }];
+        const attempts: Array<Record<string, string>> = [
+          {},
+          { authorization: `Bearer ${tampered}` },
+          { authorization: 'Basic YWRtaW46YWRtaW4=' },
+          { 'x-api-key': 'slc_' },
+          { authorization: `Bearer ${'x'.repeat(5000)}` },
+        ];
         for (const headers of attempts) {
           const answer = await call(h, method, path, { headers, ...(method === 'POST' ? { body: {} } : {}) });
           assert.equal(answer.status, 401, `${method} ${path} with ${JSON.stringify(headers).slice(0, 60)}: ${answer.text}`);
@@ -73,13 +83,23 @@ for (const [name, open] of stores) {
         ['an oversized body', { body: { backfill: 'quick', reason: 'x'.repeat(20_000) } }, 413, /larger than the server accepts/],
         ['text instead of JSON', { raw: 'backfill=quick', headers: { 'content-type': 'text/plain' } }, 415, /application\/json/],
         ['a string batch size', { body: { backfill: 'quick', batchSize: '100' } }, 400, /body\.batchSize: batchSize must be a number/],
-        ['a fractional concurrency', { body: { backfill: 'quick', concurrency: 1.5 } }, 400, /body\.concurrency: concurrency must be an integer/],
+        [
+          'a fractional concurrency',
+          { body: { backfill: 'quick', concurrency: 1.5 } },
+          400,
+          /body\.concurrency: concurrency must be an integer/,
+        ],
         ['a negative batch size', { body: { backfill: 'quick', batchSize: -1 } }, 400, /batchSize must be at least 1/],
         ['a huge batch size', { body: { backfill: 'quick', batchSize: 1e12 } }, 400, /batchSize must be at most 100000/],
         ['a bad profile', { body: { backfill: 'quick', profile: 'turbo' } }, 400, /profile must be background, moderate or fast/],
         ['a bad from', { body: { backfill: 'quick', from: 'yesterday' } }, 400, /body\.from: from must be an ISO 8601 instant/],
         ['an unknown field', { body: { backfill: 'quick', batch_size: 10 } }, 400, /unknown field "batch_size"/],
-        ['nested params', { body: { backfill: 'quick', params: { tenant: { $gt: '' } } } }, 400, /params values must be strings, numbers or booleans/],
+        [
+          'nested params',
+          { body: { backfill: 'quick', params: { tenant: { $gt: '' } } } },
+          400,
+          /params values must be strings, numbers or booleans/,
+        ],
         ['no backfill', { body: {} }, 400, /body\.backfill/],
         ['an unknown backfill', { body: { backfill: 'nope' } }, 404, /unknown backfill "nope"/],
         ['a missing concurrency key', { body: { backfill: 'quick' } }, 400, /tenant/],
@@ -122,7 +142,8 @@ for (const [name, open] of stores) {
         for (const [method, path, body] of requests) {
           const answer = await call(h, method, path, { token, body });
           assert.ok(answer.status < 500, `${method} ${path} ${JSON.stringify(body)} → ${answer.status} ${answer.text}`);
-          if (answer.status >= 400) assert.ok(typeof answer.json.message === 'string' && answer.json.message.length > 0, `a clear body: ${answer.text}`);
+          if (answer.status >= 400)
+            assert.ok(typeof answer.json.message === 'string' && answer.json.message.length > 0, `a clear body: ${answer.text}`);
         }
       }
       // The store is intact and the free text came back as it went in.

@@ -9,7 +9,10 @@ import { TEST_PG, testSchema } from '../helpers/postgres.js';
 const ROWS = 600;
 
 /** One transaction as the server got it: the statements a pooled connection ran from a BEGIN to its end. */
-interface Seen { begin: string; statements: string[] }
+interface Seen {
+  begin: string;
+  statements: string[];
+}
 
 /**
  * A pool whose connections record every statement they send, grouped into transactions, so that
@@ -38,7 +41,11 @@ function recordingPool(): { pool: pg.Pool; transactions: Seen[] } {
 async function scenario(options: { delivery: DeliveryMode; asyncBatchCommit?: boolean }) {
   const { schema, cleanup } = await testSchema('acommit');
   const { pool, transactions } = recordingPool();
-  const store = await openPostgresStore({ pool, schema, ...(options.asyncBatchCommit === undefined ? {} : { asyncBatchCommit: options.asyncBatchCommit }) });
+  const store = await openPostgresStore({
+    pool,
+    schema,
+    ...(options.asyncBatchCommit === undefined ? {} : { asyncBatchCommit: options.asyncBatchCommit }),
+  });
   try {
     await pool.query(`CREATE TABLE "${schema}".items (id int PRIMARY KEY, score int)`);
     await pool.query(`INSERT INTO "${schema}".items (id) SELECT i FROM generate_series(1, ${ROWS}) AS i`);
@@ -63,7 +70,10 @@ async function scenario(options: { delivery: DeliveryMode; asyncBatchCommit?: bo
     assert.equal(outcome.counts.processed, ROWS);
     // SET LOCAL ends with its transaction: the pooled connections keep the server's setting.
     const after = await Promise.all([0, 1, 2, 3].map(() => pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit')));
-    assert.ok(after.every((r) => r.rows[0]!.synchronous_commit === 'on'), 'no connection went back to the pool with asynchronous commit');
+    assert.ok(
+      after.every((r) => r.rows[0]!.synchronous_commit === 'on'),
+      'no connection went back to the pool with asynchronous commit',
+    );
     const checkpoints = transactions.filter((t) => t.statements.some((s) => /WITH cp AS|^EXECUTE /.test(s)));
     const transitions = transactions.filter((t) => t.statements.some((s) => s.includes('sluice_transitions') && s.startsWith('INSERT')));
     assert.ok(checkpoints.length >= ROWS / 100, `${checkpoints.length} checkpoint transactions seen`);

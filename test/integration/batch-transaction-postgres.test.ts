@@ -5,7 +5,10 @@ import { createSluice, defineBackfill, sqlKeyset, SqlPlaceholderError } from '..
 import { openPostgresStore, pgClient, type PostgresStore } from '../../src/postgres.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
 
-interface Row { id: number; meta: Record<string, unknown> }
+interface Row {
+  id: number;
+  meta: Record<string, unknown>;
+}
 
 // The batch transaction as a PostgreSQL user writes it: SQL passed as written ($n placeholders,
 // the jsonb ? operator), arrays as parameters, the driver's client typed (issue 17, point 3).
@@ -29,8 +32,13 @@ describe('the batch transaction on PostgreSQL', () => {
 
   async function table(name: string, rows: number): Promise<void> {
     // Every third row has a "src" key in meta: the rows a `meta ? 'src'` condition selects.
-    await admin.query(`CREATE TABLE "${schema}".${name} (id int PRIMARY KEY, meta jsonb NOT NULL, label text, tagged boolean NOT NULL DEFAULT false, writes int NOT NULL DEFAULT 0)`);
-    await admin.query(`INSERT INTO "${schema}".${name} (id, meta) SELECT i, CASE WHEN i % 3 = 0 THEN jsonb_build_object('src', 'import') ELSE '{}'::jsonb END FROM generate_series(1, $1) AS i`, [rows]);
+    await admin.query(
+      `CREATE TABLE "${schema}".${name} (id int PRIMARY KEY, meta jsonb NOT NULL, label text, tagged boolean NOT NULL DEFAULT false, writes int NOT NULL DEFAULT 0)`,
+    );
+    await admin.query(
+      `INSERT INTO "${schema}".${name} (id, meta) SELECT i, CASE WHEN i % 3 = 0 THEN jsonb_build_object('src', 'import') ELSE '{}'::jsonb END FROM generate_series(1, $1) AS i`,
+      [rows],
+    );
   }
 
   it('reads with a jsonb ? condition in where, and writes with ? and $n in ctx.tx, passed as written', async () => {
@@ -43,7 +51,9 @@ describe('the batch transaction on PostgreSQL', () => {
       concurrency: 2,
       async process(batch, ctx) {
         // ctx.tx is typed present for a transactional backfill: no `!`.
-        await ctx.tx.execute(`UPDATE docs SET tagged = true, writes = writes + 1 WHERE meta ? 'src' AND id = ANY($1::int[])`, [batch.map((r) => r.id)]);
+        await ctx.tx.execute(`UPDATE docs SET tagged = true, writes = writes + 1 WHERE meta ? 'src' AND id = ANY($1::int[])`, [
+          batch.map((r) => r.id),
+        ]);
         // A statement without parameters is passed as written too.
         const [row] = await ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM docs WHERE meta ?| array['src', 'x']`);
         assert.equal(row!.n, 100);
@@ -52,7 +62,8 @@ describe('the batch transaction on PostgreSQL', () => {
     const outcome = await (await createSluice({ store, backfills: [def] }).start('jsonb-where')).done;
     assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
     assert.equal(outcome.counts.processed, 100);
-    const { rows } = await admin.query(`SELECT count(*) FILTER (WHERE tagged)::int AS tagged, count(*) FILTER (WHERE tagged AND id % 3 <> 0)::int AS wrong, max(writes) AS max
+    const { rows } =
+      await admin.query(`SELECT count(*) FILTER (WHERE tagged)::int AS tagged, count(*) FILTER (WHERE tagged AND id % 3 <> 0)::int AS wrong, max(writes) AS max
       FROM "${schema}".docs`);
     assert.deepEqual(rows[0], { tagged: 100, wrong: 0, max: 1 });
   });
@@ -74,11 +85,13 @@ describe('the batch transaction on PostgreSQL', () => {
     });
     const outcome = await (await createSluice({ store, backfills: [def] }).start('unnest-write')).done;
     assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
-    const { rows } = await admin.query(`SELECT count(*) FILTER (WHERE label = 'label-' || id)::int AS labelled, min(writes) AS min, max(writes) AS max FROM "${schema}".labels`);
+    const { rows } = await admin.query(
+      `SELECT count(*) FILTER (WHERE label = 'label-' || id)::int AS labelled, min(writes) AS min, max(writes) AS max FROM "${schema}".labels`,
+    );
     assert.deepEqual(rows[0], { labelled: 1000, min: 1, max: 1 });
   });
 
-  it('hands the batch transaction\'s pg client typed, and its writes roll back with a failed batch', async () => {
+  it("hands the batch transaction's pg client typed, and its writes roll back with a failed batch", async () => {
     await table('native', 60);
     let failFirst = true;
     let attempts = 0;
@@ -102,7 +115,7 @@ describe('the batch transaction on PostgreSQL', () => {
     assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
     assert.equal(attempts, 2);
     const { rows } = await admin.query(`SELECT min(writes) AS min, max(writes) AS max FROM "${schema}".native`);
-    assert.deepEqual(rows[0], { min: 1, max: 1 }, 'the failed attempt\'s writes rolled back with it');
+    assert.deepEqual(rows[0], { min: 1, max: 1 }, "the failed attempt's writes rolled back with it");
   });
 
   it('keeps ? placeholders working, and says what to do when a ? statement holds a jsonb ? too', async () => {
@@ -115,7 +128,10 @@ describe('the batch transaction on PostgreSQL', () => {
       batchSize: 30,
       retry: { attempts: 1 },
       async process(batch, ctx) {
-        await ctx.tx.executeMany('UPDATE portable SET label = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [`p${r.id}`, r.id]));
+        await ctx.tx.executeMany(
+          'UPDATE portable SET label = ?, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [`p${r.id}`, r.id]),
+        );
         try {
           await ctx.tx.execute(`UPDATE portable SET tagged = true WHERE meta ? 'src' AND id = ?`, [batch[0]!.id]);
         } catch (error) {

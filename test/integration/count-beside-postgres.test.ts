@@ -6,7 +6,9 @@ import { createSluice, defineBackfill, sqlKeyset } from '../../src/index.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
 import { forwarding, TEST_PG, testSchema } from '../helpers/postgres.js';
 
-interface Row { id: string }
+interface Row {
+  id: string;
+}
 
 /** The store's read connection, whose snapshots run their queries only once `open()` is called. */
 function heldSnapshots(store: PostgresStore): { connection: SqlConnection; open: () => void; snapshots: () => number } {
@@ -36,8 +38,10 @@ function heldSnapshots(store: PostgresStore): { connection: SqlConnection; open:
 /** Rejects after `ms`: a run that waited for its count would never get to the batches the test waits for. */
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)))])
-    .finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 async function withTable(use: (ctx: { schema: string; admin: pg.Client; store: PostgresStore }) => Promise<void>): Promise<void> {
@@ -56,16 +60,19 @@ async function withTable(use: (ctx: { schema: string; admin: pg.Client; store: P
   }
 }
 
-const definition = (schema: string, connection: SqlConnection) => defineBackfill<Row>({
-  name: 'beside',
-  // The run's own writes make rows stop matching: a count taken after them would come up short.
-  source: sqlKeyset({ table: `${schema}.items`, key: 'id', where: 'NOT done', connection }),
-  delivery: 'transactional',
-  batchSize: 100,
-  async process(batch, ctx) {
-    await ctx.tx!.execute(`UPDATE "${schema}".items SET done = true WHERE id = ANY(?::bigint[])`, [`{${batch.map((r) => r.id).join(',')}}`]);
-  },
-});
+const definition = (schema: string, connection: SqlConnection) =>
+  defineBackfill<Row>({
+    name: 'beside',
+    // The run's own writes make rows stop matching: a count taken after them would come up short.
+    source: sqlKeyset({ table: `${schema}.items`, key: 'id', where: 'NOT done', connection }),
+    delivery: 'transactional',
+    batchSize: 100,
+    async process(batch, ctx) {
+      await ctx.tx!.execute(`UPDATE "${schema}".items SET done = true WHERE id = ANY(?::bigint[])`, [
+        `{${batch.map((r) => r.id).join(',')}}`,
+      ]);
+    },
+  });
 
 describe('counting the planned items beside the run on PostgreSQL', () => {
   it('starts the batches before the count ends, and counts the rows as they were when the run started', async () => {
@@ -76,11 +83,15 @@ describe('counting the planned items beside the run on PostgreSQL', () => {
       const totals: Array<number | null> = [];
       handle.on('progress', (p) => totals.push(p.plannedItems));
       let batches = 0;
-      await within(20_000, 'five batches committed while the count was held', new Promise<void>((resolve) => {
-        handle.on('batch', () => {
-          if (++batches === 5) resolve();
-        });
-      }));
+      await within(
+        20_000,
+        'five batches committed while the count was held',
+        new Promise<void>((resolve) => {
+          handle.on('batch', () => {
+            if (++batches === 5) resolve();
+          });
+        }),
+      );
       assert.equal(source.snapshots(), 1);
       assert.equal((await store.getRun(handle.runId))!.plannedItems, null, 'no total while the count runs');
       source.open();

@@ -7,7 +7,10 @@ import { openSqliteStore } from '../../src/sqlite.js';
 import type { ProcessContext, Store } from '../../src/index.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
-interface Entity { type: string; n: number }
+interface Entity {
+  type: string;
+  n: number;
+}
 
 /** A provider with a different number of items per entity type, paged by a numeric cursor. */
 const CATALOG: Record<string, number> = { issues: 230, pulls: 120, deployments: 75 };
@@ -69,21 +72,29 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     const resumed = await (await sluice.resume(first.runId)).done;
     assert.equal(resumed.state, 'succeeded', resumed.reason ?? '');
 
-    const expected = Object.entries(CATALOG).flatMap(([type, n]) => Array.from({ length: n }, (_, i) => `${type}:${i + 1}`)).filter((k) => k !== 'deployments:40');
+    const expected = Object.entries(CATALOG)
+      .flatMap(([type, n]) => Array.from({ length: n }, (_, i) => `${type}:${i + 1}`))
+      .filter((k) => k !== 'deployments:40');
     assert.deepEqual([...delivered].sort(), [...expected].sort(), 'every item of every child delivered once');
     assert.equal(new Set(delivered).size, delivered.length);
 
     const status = await sluice.status(first.runId);
-    assert.deepEqual(status.partitions.map((p) => [p.child, p.label]), [
-      ['issues', 'entityType=issues all items'],
-      ['pulls', 'entityType=pulls all items'],
-      ['deployments', 'entityType=deployments all items'],
-    ]);
-    assert.deepEqual(status.children?.map((c) => [c.child, c.outcome, c.counts.processed, c.counts.quarantined]), [
-      ['issues', 'success', 230, 0],
-      ['pulls', 'success', 120, 0],
-      ['deployments', 'partial', 74, 1],
-    ]);
+    assert.deepEqual(
+      status.partitions.map((p) => [p.child, p.label]),
+      [
+        ['issues', 'entityType=issues all items'],
+        ['pulls', 'entityType=pulls all items'],
+        ['deployments', 'entityType=deployments all items'],
+      ],
+    );
+    assert.deepEqual(
+      status.children?.map((c) => [c.child, c.outcome, c.counts.processed, c.counts.quarantined]),
+      [
+        ['issues', 'success', 230, 0],
+        ['pulls', 'success', 120, 0],
+        ['deployments', 'partial', 74, 1],
+      ],
+    );
     assert.equal(status.run.plannedItems, 425, 'the plan counts every child');
   });
 
@@ -104,7 +115,10 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
       batchSize: 50,
       concurrency: 4,
       async process(batch, ctx) {
-        await ctx.tx!.executeMany('UPDATE events SET done = done + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE events SET done = done + 1 WHERE id = ?',
+          batch.map((r) => [r.id]),
+        );
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -113,12 +127,27 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     const check = new Database(path, { readonly: true });
     const rows = check.prepare('SELECT tenant, MIN(done) AS min, MAX(done) AS max FROM events GROUP BY tenant ORDER BY tenant').all();
     check.close();
-    assert.deepEqual(rows, [{ tenant: 'acme', min: 1, max: 1 }, { tenant: 'globex', min: 1, max: 1 }, { tenant: 'initech', min: 0, max: 0 }]);
+    assert.deepEqual(rows, [
+      { tenant: 'acme', min: 1, max: 1 },
+      { tenant: 'globex', min: 1, max: 1 },
+      { tenant: 'initech', min: 0, max: 0 },
+    ]);
     const status = await sluice.status(outcome.runId);
     assert.equal(status.partitions.length, 4, 'each of the two children got two of the four lanes');
-    assert.deepEqual(status.children?.map((c) => [c.child, c.outcome, c.counts.processed]), [['acme', 'success', 200], ['globex', 'success', 200]]);
+    assert.deepEqual(
+      status.children?.map((c) => [c.child, c.outcome, c.counts.processed]),
+      [
+        ['acme', 'success', 200],
+        ['globex', 'success', 200],
+      ],
+    );
 
-    const broken = defineBackfill({ name: 'no-column', source: sqlKeyset({ table: 'events', key: 'id' }), fanOut: { by: 'tenant', children: ['acme'] }, process() {} });
+    const broken = defineBackfill({
+      name: 'no-column',
+      source: sqlKeyset({ table: 'events', key: 'id' }),
+      fanOut: { by: 'tenant', children: ['acme'] },
+      process() {},
+    });
     await assert.rejects(createSluice({ store, backfills: [broken] }).start('no-column'), /needs fanOutColumn/);
   });
 
@@ -129,7 +158,10 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     const seen: string[] = [];
     const def = defineBackfill<{ n: number }>({
       name: 'installation-sync',
-      source: iterable({ from: (c) => Array.from({ length: 30 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n }),
+      source: iterable({
+        from: (c) => Array.from({ length: 30 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })),
+        cursorOf: (i) => i.n,
+      }),
       key: (i) => i.n,
       concurrencyKeys: { installationId: { runs: 1 } },
       batchSize: 10,
@@ -172,7 +204,10 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     const { run: c } = await sluice.enqueue('installation-sync', { params: { installationId: '44' } });
     const cancelled = await sluice.cancelByKey({ name: 'installationId', value: '42' }, 'ops', 'installation deleted');
     assert.deepEqual(cancelled.map((r) => r.id).sort(), [a.id, b.id].sort());
-    assert.deepEqual(cancelled.map((r) => r.state), ['cancelled', 'cancelled']);
+    assert.deepEqual(
+      cancelled.map((r) => r.state),
+      ['cancelled', 'cancelled'],
+    );
     assert.equal((await sluice.status(c.id)).run.state, 'pending');
     const transitions = await store.listTransitions(a.id);
     assert.match(transitions.at(-1)!.reason, /installation deleted/);
@@ -184,7 +219,10 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     let peak = 0;
     const def = defineBackfill<{ n: number; child: string | undefined }>({
       name: 'limited',
-      source: iterable({ from: (c, { child }) => Array.from({ length: 40 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1, child })), cursorOf: (i) => i.n }),
+      source: iterable({
+        from: (c, { child }) => Array.from({ length: 40 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1, child })),
+        cursorOf: (i) => i.n,
+      }),
       key: (i) => `${i.child}:${i.n}`,
       fanOut: { by: 'shard', children: ['a', 'b', 'c', 'd', 'e'] },
       maxRunningPartitions: 2,
@@ -209,7 +247,10 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     const deliveries: Array<{ run: string; n: number; key: string }> = [];
     const def = defineBackfill<{ n: number }>({
       name: 'webhooks',
-      source: iterable({ from: (c) => Array.from({ length: 50 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })), cursorOf: (i) => i.n }),
+      source: iterable({
+        from: (c) => Array.from({ length: 50 - Number(c ?? 0) }, (_, i) => ({ n: Number(c ?? 0) + i + 1 })),
+        cursorOf: (i) => i.n,
+      }),
       key: (i) => i.n,
       batchSize: 20,
       process(batch, ctx) {
@@ -226,6 +267,9 @@ describe('fan-out, concurrency keys and re-trigger modes (engine on SQLite)', ()
     const firstKeys = new Set(deliveries.filter((d) => d.run === first.runId).map((d) => d.key));
     const secondKeys = deliveries.filter((d) => d.run === all.runId).map((d) => d.key);
     assert.equal(secondKeys.length, 50);
-    assert.ok(secondKeys.every((k) => !firstKeys.has(k)), 'a deliberate second delivery is not dropped as a duplicate by the target');
+    assert.ok(
+      secondKeys.every((k) => !firstKeys.has(k)),
+      'a deliberate second delivery is not dropped as a duplicate by the target',
+    );
   });
 });

@@ -6,7 +6,10 @@ import { systemClock } from '../../src/core/clock.js';
 import { openPostgresStore } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
 
-interface Row { id: number; value: number }
+interface Row {
+  id: number;
+  value: number;
+}
 
 describe('engine on PostgreSQL', () => {
   it('transactional backfill over a PostgreSQL table: writes and checkpoints commit together, concurrently', async () => {
@@ -28,7 +31,10 @@ describe('engine on PostgreSQL', () => {
         concurrency: 3,
         retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
         async process(batch, ctx) {
-          await ctx.tx!.executeMany('UPDATE items SET result = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.value * 2, r.id]));
+          await ctx.tx!.executeMany(
+            'UPDATE items SET result = ?, writes = writes + 1 WHERE id = ?',
+            batch.map((r) => [r.value * 2, r.id]),
+          );
           if (failOnce && batch.some((r) => Number(r.id) === 3001)) {
             failOnce = false;
             throw new Error('transient');
@@ -40,7 +46,8 @@ describe('engine on PostgreSQL', () => {
       assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
       // 1440 minutes of the first day are before `since` (ids 1..1439 fall before midnight of the 2nd).
       assert.equal(outcome.counts.processed, 6000 - 1439);
-      const { rows } = await admin.query(`SELECT COUNT(*)::int AS n, COUNT(result)::int AS scored, MAX(writes) AS max, MIN(writes) FILTER (WHERE id >= 1440) AS min
+      const { rows } =
+        await admin.query(`SELECT COUNT(*)::int AS n, COUNT(result)::int AS scored, MAX(writes) AS max, MIN(writes) FILTER (WHERE id >= 1440) AS min
         FROM "${schema}".items`);
       assert.deepEqual(rows[0], { n: 6000, scored: 6000 - 1439, max: 1, min: 1 });
       const status = await sluice.status(outcome.runId);
@@ -53,14 +60,19 @@ describe('engine on PostgreSQL', () => {
     }
   });
 
-  it('judges leases by the database\'s clock, not by a process clock hours off it', async () => {
+  it("judges leases by the database's clock, not by a process clock hours off it", async () => {
     const { schema, cleanup } = await testSchema('skew');
     const admin = new pg.Client({ connectionString: TEST_PG });
     await admin.connect();
     await admin.query(`CREATE TABLE "${schema}".items (id bigint PRIMARY KEY)`);
     await admin.query(`INSERT INTO "${schema}".items (id) SELECT generate_series(1, 10)`);
     const store = await openPostgresStore({ connectionString: TEST_PG, schema, searchPath: schema });
-    const def = defineBackfill<{ id: number }>({ name: 'skewed', source: sqlKeyset({ table: 'items', key: 'id' }), concurrency: 1, process: async () => {} });
+    const def = defineBackfill<{ id: number }>({
+      name: 'skewed',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      concurrency: 1,
+      process: async () => {},
+    });
     const skewed = (offsetMs: number): Clock => ({ ...systemClock, now: () => Date.now() + offsetMs });
     const threeHours = 3 * 3600_000;
     try {

@@ -7,7 +7,11 @@ import { openSqliteStore } from '../../src/sqlite.js';
 import type { Store } from '../../src/index.js';
 import { tempDir } from '../helpers/temp.js';
 
-interface Row { id: number; value: number; created_at: string }
+interface Row {
+  id: number;
+  value: number;
+  created_at: string;
+}
 
 const ROWS = 5000;
 
@@ -16,7 +20,9 @@ async function setup(dir: string, name: string): Promise<{ path: string; store: 
   const path = join(dir, `${name}.db`);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL, created_at TEXT NOT NULL, result INTEGER, writes INTEGER NOT NULL DEFAULT 0)');
+  db.exec(
+    'CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL, created_at TEXT NOT NULL, result INTEGER, writes INTEGER NOT NULL DEFAULT 0)',
+  );
   const insert = db.prepare('INSERT INTO items (id, value, created_at) VALUES (?, ?, ?)');
   db.transaction(() => {
     for (let i = 1; i <= ROWS; i++) insert.run(i, i * 7, new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString());
@@ -28,7 +34,11 @@ async function setup(dir: string, name: string): Promise<{ path: string; store: 
 function readItems(path: string) {
   const db = new Database(path, { readonly: true });
   try {
-    return db.prepare('SELECT id, result, writes FROM items ORDER BY id').all() as Array<{ id: number; result: number | null; writes: number }>;
+    return db.prepare('SELECT id, result, writes FROM items ORDER BY id').all() as Array<{
+      id: number;
+      result: number | null;
+      writes: number;
+    }>;
   } finally {
     db.close();
   }
@@ -52,7 +62,10 @@ describe('engine on SQLite', () => {
       batchSize: 400,
       retry: fastRetry,
       async process(batch, ctx) {
-        await ctx.tx!.executeMany('UPDATE items SET result = ?, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.value * 2, r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE items SET result = ?, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [r.value * 2, r.id]),
+        );
         // Fail after writing, once: the rollback must undo the writes of this attempt.
         if (failOnce && batch.some((r) => r.id === 2001)) {
           failOnce = false;
@@ -70,9 +83,15 @@ describe('engine on SQLite', () => {
     assert.deepEqual(retries, [1]);
     assert.equal(outcome.counts.processed, ROWS);
     const rows = readItems(path);
-    assert.ok(rows.every((r) => r.writes === 1 && r.result !== null), 'every row written exactly once');
+    assert.ok(
+      rows.every((r) => r.writes === 1 && r.result !== null),
+      'every row written exactly once',
+    );
     const status = await sluice.status(outcome.runId);
-    assert.deepEqual(status.transitions.map((t) => t.to), ['pending', 'running', 'succeeded']);
+    assert.deepEqual(
+      status.transitions.map((t) => t.to),
+      ['pending', 'running', 'succeeded'],
+    );
     assert.equal(status.transitions[1]!.actor, 'test');
     await store.close();
   });
@@ -151,7 +170,10 @@ describe('engine on SQLite', () => {
       delivery: 'transactional',
       batchSize: 100,
       async process(batch, ctx) {
-        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [r.id]),
+        );
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -178,7 +200,8 @@ describe('engine on SQLite', () => {
       async process() {
         batches += 1;
         // As `sluice pause` from another process would: write the control row.
-        if (batches === 5) await store.setControl(runId, { kind: 'pause', actor: 'operator', reason: 'db busy', requestedAt: new Date().toISOString() });
+        if (batches === 5)
+          await store.setControl(runId, { kind: 'pause', actor: 'operator', reason: 'db busy', requestedAt: new Date().toISOString() });
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -192,7 +215,10 @@ describe('engine on SQLite', () => {
     const last = status.transitions.at(-1)!;
     assert.deepEqual([last.to, last.actor, last.reason], ['paused', 'operator', 'db busy']);
     assert.equal(status.run.control, null, 'the request is cleared once honoured');
-    assert.ok(status.partitions.every((p) => p.leaseOwner === null), 'leases released');
+    assert.ok(
+      status.partitions.every((p) => p.leaseOwner === null),
+      'leases released',
+    );
     await store.close();
   });
 
@@ -234,12 +260,17 @@ describe('engine on SQLite', () => {
         async process(batch, ctx) {
           if (++batches === 3) {
             // A slow call that honours the signal, as a fetch() given ctx.signal would.
-            const aborted = new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the host')), { once: true }));
+            const aborted = new Promise<never>((_, reject) =>
+              ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the host')), { once: true }),
+            );
             handleRef!.abortInFlight();
             await aborted;
           }
           if (delivery === 'transactional') {
-            await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+            await ctx.tx!.executeMany(
+              'UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?',
+              batch.map((r) => [r.id]),
+            );
           } else {
             for (const row of batch) delivered.set(row.id, (delivered.get(row.id) ?? 0) + 1);
           }
@@ -251,15 +282,23 @@ describe('engine on SQLite', () => {
       const first = await handle.done;
       assert.equal(first.state, 'paused');
       assert.equal(first.counts.processed, 500, 'the two batches before the abort committed, the aborted one did not');
-      assert.equal(first.counts.quarantined, 0, 'an abort is not the items\' fault');
+      assert.equal(first.counts.quarantined, 0, "an abort is not the items' fault");
       assert.deepEqual(await store.listQuarantine({ runId: first.runId }), []);
       const last = (await sluice.status(first.runId)).transitions.at(-1)!;
       assert.deepEqual([last.to, last.actor], ['paused', 'host']);
       const second = await (await sluice.resume(first.runId)).done;
       assert.equal(second.state, 'succeeded');
       assert.equal(second.counts.processed, ROWS);
-      if (delivery === 'transactional') assert.ok(readItems(path).every((r) => r.writes === 1), 'every row written once');
-      else assert.ok([...Array(ROWS).keys()].every((i) => delivered.get(i + 1) === 1), 'every item delivered once');
+      if (delivery === 'transactional')
+        assert.ok(
+          readItems(path).every((r) => r.writes === 1),
+          'every row written once',
+        );
+      else
+        assert.ok(
+          [...Array(ROWS).keys()].every((i) => delivered.get(i + 1) === 1),
+          'every item delivered once',
+        );
       await store.close();
     });
   }
@@ -307,7 +346,10 @@ describe('engine on SQLite', () => {
       batchSize: 1000,
       async process(batch, ctx) {
         seen.push(ctx.dryRun);
-        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [r.id]),
+        );
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -317,7 +359,10 @@ describe('engine on SQLite', () => {
     // Rows are one minute apart from 2026-01-01T00:01: 2 days = 2880 rows are older than `since`.
     assert.equal(outcome.counts.processed, ROWS - 2879);
     assert.ok(seen.length > 0 && seen.every(Boolean));
-    assert.ok(readItems(path).every((r) => r.writes === 0), 'nothing written');
+    assert.ok(
+      readItems(path).every((r) => r.writes === 0),
+      'nothing written',
+    );
     assert.equal((await sluice.listRuns()).length, 0, 'no run recorded');
     await store.close();
   });
@@ -330,7 +375,10 @@ describe('engine on SQLite', () => {
       delivery: 'transactional',
       batchSize: 500,
       async process(batch, ctx) {
-        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [r.id]),
+        );
       },
     });
     // A first worker processes two batches and "dies": its lease stays, its run stays `running`.
@@ -363,7 +411,11 @@ describe('engine on SQLite', () => {
     joined.leave('test over');
     await joined.done;
     assert.equal((await store.listRuns({ backfill: 'held' })).length, 1);
-    assert.deepEqual((await store.listTransitions(first.runId)).map((t) => t.to).slice(-1), ['running'], 'nobody paused the live worker\'s run');
+    assert.deepEqual(
+      (await store.listTransitions(first.runId)).map((t) => t.to).slice(-1),
+      ['running'],
+      "nobody paused the live worker's run",
+    );
     await store.close();
   });
 
@@ -416,7 +468,10 @@ describe('engine on SQLite', () => {
       },
       dedup: true,
       async process(batch, ctx) {
-        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [r.id]),
+        );
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -425,7 +480,10 @@ describe('engine on SQLite', () => {
     assert.equal(failed.pausedAsAsked, false);
     assert.match(failed.reason ?? '', /1 of 2 partitions failed: key function crashed/);
     const status = await sluice.status(failed.runId);
-    assert.deepEqual(status.partitions.map((p) => p.state), ['done', 'failed']);
+    assert.deepEqual(
+      status.partitions.map((p) => p.state),
+      ['done', 'failed'],
+    );
     await assert.rejects(sluice.resume(failed.runId), (e: unknown) => /use `sluice retry/.test((e as { hint?: string }).hint ?? ''));
 
     broken = false;
@@ -445,7 +503,10 @@ describe('engine on SQLite', () => {
       delivery: 'transactional',
       batchSize: 100,
       async process(batch, ctx) {
-        await ctx.tx!.executeMany('UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?', batch.map((r) => [r.id]));
+        await ctx.tx!.executeMany(
+          'UPDATE items SET result = 1, writes = writes + 1 WHERE id = ?',
+          batch.map((r) => [r.id]),
+        );
         await new Promise((resolve) => setImmediate(resolve));
       },
     });
@@ -458,7 +519,10 @@ describe('engine on SQLite', () => {
     const partitions = (await sluice.status(outcome.runId)).partitions;
     assert.ok(partitions.length >= 3, `split into ${partitions.length} partitions`);
     assert.ok(partitions.filter((p) => p.counts.processed > 0).length >= 3, 'the new partitions did work');
-    assert.equal(partitions.reduce((n, p) => n + p.counts.processed, 0), ROWS);
+    assert.equal(
+      partitions.reduce((n, p) => n + p.counts.processed, 0),
+      ROWS,
+    );
     assert.ok(readItems(path).every((r) => r.writes === 1));
     await store.close();
   });
@@ -485,7 +549,10 @@ describe('engine on SQLite', () => {
     await (await sluice.start('numbers', { maxBatches: 3 })).done;
     const outcome = await (await sluice.start('numbers')).done;
     assert.equal(outcome.state, 'succeeded');
-    assert.deepEqual(seen, Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     await store.close();
     await c();
   });
@@ -497,7 +564,12 @@ describe('engine on SQLite', () => {
     const thrown: unknown[] = [{ code: 42 }, null, undefined, 7, 'plain words', cyclic, { big: 'x'.repeat(1000) }];
     const def = defineBackfill<{ n: number }>({
       name: 'throws-values',
-      source: iterable({ async *from() { for (let n = 0; n < thrown.length; n++) yield { n }; }, cursorOf: (item) => item.n }),
+      source: iterable({
+        async *from() {
+          for (let n = 0; n < thrown.length; n++) yield { n };
+        },
+        cursorOf: (item) => item.n,
+      }),
       key: (item) => item.n,
       batchSize: 1,
       retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },

@@ -63,7 +63,10 @@ class Receiver {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly retryAfterMs: number | undefined) {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+  ) {
     super(`the provider answered ${status}`);
     this.name = `HTTP_${status}`;
   }
@@ -71,15 +74,22 @@ class HttpError extends Error {
 
 /** What a user writes: send each item, and tell Sluice what became of it. */
 async function sendEach(receiver: Receiver, items: Array<{ id: number }>, ctx: ProcessContext): Promise<void> {
-  await Promise.all(items.map(async (item) => {
-    const response = await fetch(`${receiver.url}/items/${item.id}`, { method: 'POST', body: JSON.stringify(item), headers: { 'idempotency-key': ctx.idempotencyKey(item) } });
-    await response.text();
-    if (response.ok) return;
-    const retryAfter = response.headers.get('retry-after');
-    const error = new HttpError(response.status, retryAfter === null ? undefined : Number(retryAfter) * 1000);
-    if (response.status === 429 || response.status >= 500) ctx.retryLater(item, { error, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) });
-    else ctx.fail(item, error);
-  }));
+  await Promise.all(
+    items.map(async (item) => {
+      const response = await fetch(`${receiver.url}/items/${item.id}`, {
+        method: 'POST',
+        body: JSON.stringify(item),
+        headers: { 'idempotency-key': ctx.idempotencyKey(item) },
+      });
+      await response.text();
+      if (response.ok) return;
+      const retryAfter = response.headers.get('retry-after');
+      const error = new HttpError(response.status, retryAfter === null ? undefined : Number(retryAfter) * 1000);
+      if (response.status === 429 || response.status >= 500)
+        ctx.retryLater(item, { error, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) });
+      else ctx.fail(item, error);
+    }),
+  );
 }
 
 async function waitUntil(check: () => boolean, what: string): Promise<void> {
@@ -95,10 +105,11 @@ async function waitUntilValue(check: () => Promise<boolean>, what: string): Prom
   return true;
 }
 
-const items = (n: number) => iterable({
-  from: (after: unknown) => Array.from({ length: Math.max(0, n - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })),
-  cursorOf: (i: { id: number }) => i.id,
-});
+const items = (n: number) =>
+  iterable({
+    from: (after: unknown) => Array.from({ length: Math.max(0, n - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })),
+    cursorOf: (i: { id: number }) => i.id,
+  });
 
 describe('per-item outcomes against a provider on loopback', () => {
   let dir: string;
@@ -121,8 +132,13 @@ describe('per-item outcomes against a provider on loopback', () => {
     receiver.script('33', [500, 500, 500, 500]);
     const store: SqliteStore = await openSqliteStore(join(dir, 'at-least-once.db'));
     const def = defineBackfill<{ id: number }>({
-      name: 'push', source: items(60), key: (i) => i.id, batchSize: 20, delivery: 'at-least-once',
-      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, maxFailureRatio: 1,
+      name: 'push',
+      source: items(60),
+      key: (i) => i.id,
+      batchSize: 20,
+      delivery: 'at-least-once',
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      maxFailureRatio: 1,
       process: (batch, ctx) => sendEach(receiver, batch, ctx),
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -132,16 +148,31 @@ describe('per-item outcomes against a provider on loopback', () => {
 
     // One request for every item that never failed: a failing item does not re-send its batch.
     const once = Array.from({ length: 60 }, (_, i) => String(i + 1)).filter((k) => !['7', '13', '21', '33'].includes(k));
-    assert.deepEqual(once.filter((k) => receiver.sent(k) !== 1), [], 'items sent more than once');
-    assert.deepEqual(['7', '13', '21', '33'].map((k) => receiver.sent(k)), [2, 2, 1, 3], 'a 500 and a 429 once: sent again once; a 400: never again; always 500: the 3 attempts');
+    assert.deepEqual(
+      once.filter((k) => receiver.sent(k) !== 1),
+      [],
+      'items sent more than once',
+    );
+    assert.deepEqual(
+      ['7', '13', '21', '33'].map((k) => receiver.sent(k)),
+      [2, 2, 1, 3],
+      'a 500 and a 429 once: sent again once; a 400: never again; always 500: the 3 attempts',
+    );
     assert.equal(receiver.requests.length, 56 + 2 + 2 + 1 + 3);
-    assert.deepEqual(once.concat('7', '13').filter((k) => receiver.delivered(k) !== 1), [], 'every good item delivered exactly once');
+    assert.deepEqual(
+      once.concat('7', '13').filter((k) => receiver.delivered(k) !== 1),
+      [],
+      'every good item delivered exactly once',
+    );
     // The 429 said Retry-After: 1 (second): its retry waited at least that long.
     const [first, retried] = receiver.requests.filter((r) => r.key === '13');
     assert.ok(retried!.at - first!.at >= 1000, `retried after ${retried!.at - first!.at} ms`);
 
     const quarantine = await sluice.listQuarantine({ runId: outcome.runId });
-    assert.deepEqual(quarantine.map((q) => [q.itemKey, q.errorClass, q.attempts]).sort(), [['21', 'HTTP_400', 1], ['33', 'HTTP_500', 3]]);
+    assert.deepEqual(quarantine.map((q) => [q.itemKey, q.errorClass, q.attempts]).sort(), [
+      ['21', 'HTTP_400', 1],
+      ['33', 'HTTP_500', 3],
+    ]);
     const report = await sluice.status(outcome.runId);
     assert.ok(report.run.counts.processed === 58);
 
@@ -150,7 +181,13 @@ describe('per-item outcomes against a provider on loopback', () => {
     const again = await (await sluice.start('push', { newRun: true })).done;
     assert.equal(again.state, 'succeeded');
     // Only the two never delivered are tried again (33's provider fails it once more: sent twice).
-    assert.deepEqual(receiver.requests.slice(before).map((r) => r.key).sort(), ['21', '33', '33']);
+    assert.deepEqual(
+      receiver.requests
+        .slice(before)
+        .map((r) => r.key)
+        .sort(),
+      ['21', '33', '33'],
+    );
     assert.deepEqual([again.counts.processed, again.counts.skipped], [2, 58]);
     await sluice.close();
     await store.close();
@@ -162,14 +199,28 @@ describe('per-item outcomes against a provider on loopback', () => {
     const calls: number[][] = [];
     let askedToRetry = false;
     const def = defineBackfill<{ id: number }>({
-      name: 'copy', source: items(30), key: (i) => i.id, batchSize: 10, delivery: 'transactional',
-      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, maxFailureRatio: 1,
+      name: 'copy',
+      source: items(30),
+      key: (i) => i.id,
+      batchSize: 10,
+      delivery: 'transactional',
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      maxFailureRatio: 1,
       async process(batch, ctx) {
         calls.push(batch.map((i) => i.id));
         for (const item of batch) {
-          if (item.id === 4) { ctx.fail(item, new HttpError(422, undefined)); continue; }
-          if (item.id === 15 && !askedToRetry) { askedToRetry = true; ctx.retryLater(item, { afterMs: 50 }); continue; }
-          await ctx.tx!.execute('INSERT INTO copied (id, writes) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1', [item.id]);
+          if (item.id === 4) {
+            ctx.fail(item, new HttpError(422, undefined));
+            continue;
+          }
+          if (item.id === 15 && !askedToRetry) {
+            askedToRetry = true;
+            ctx.retryLater(item, { afterMs: 50 });
+            continue;
+          }
+          await ctx.tx!.execute('INSERT INTO copied (id, writes) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1', [
+            item.id,
+          ]);
         }
       },
     });
@@ -178,12 +229,22 @@ describe('per-item outcomes against a provider on loopback', () => {
     assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
     assert.deepEqual([outcome.counts.processed, outcome.counts.quarantined], [29, 1]);
     const rows = await store.readConnection().query<{ id: number; writes: number }>('SELECT id, writes FROM copied ORDER BY id');
-    assert.deepEqual(rows.map((r) => r.id), Array.from({ length: 30 }, (_, i) => i + 1).filter((id) => id !== 4));
-    assert.deepEqual(rows.filter((r) => r.writes !== 1), [], 'the rolled-back batch left no write behind: each row written once');
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      Array.from({ length: 30 }, (_, i) => i + 1).filter((id) => id !== 4),
+    );
+    assert.deepEqual(
+      rows.filter((r) => r.writes !== 1),
+      [],
+      'the rolled-back batch left no write behind: each row written once',
+    );
     assert.equal(calls.length, 4, 'three batches, the second one twice');
     assert.deepEqual(calls[1], calls[2], 'the batch with the item to retry ran again whole (its writes had rolled back)');
     const quarantine = await sluice.listQuarantine({ runId: outcome.runId });
-    assert.deepEqual(quarantine.map((q) => [q.itemKey, q.errorClass]), [['4', 'HTTP_422']]);
+    assert.deepEqual(
+      quarantine.map((q) => [q.itemKey, q.errorClass]),
+      [['4', 'HTTP_422']],
+    );
     await sluice.close();
     await store.close();
   });
@@ -192,18 +253,27 @@ describe('per-item outcomes against a provider on loopback', () => {
     const store: SqliteStore = await openSqliteStore(join(dir, 'stopped.db'));
     const seen: number[] = [];
     const def = defineBackfill<{ id: number }>({
-      name: 'wait', source: items(10), key: (i) => i.id, batchSize: 10, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, maxFailureRatio: 1,
+      name: 'wait',
+      source: items(10),
+      key: (i) => i.id,
+      batchSize: 10,
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      maxFailureRatio: 1,
       async process(batch, ctx) {
         seen.push(...batch.map((i) => i.id));
         // Item 5's provider says: come back in a minute.
-        for (const item of batch) if (item.id === 5 && seen.filter((id) => id === 5).length === 1) ctx.retryLater(item, { afterMs: 60_000 });
+        for (const item of batch)
+          if (item.id === 5 && seen.filter((id) => id === 5).length === 1) ctx.retryLater(item, { afterMs: 60_000 });
       },
     });
     const sluice = createSluice({ store, backfills: [def] });
     const handle = await sluice.start('wait');
     await waitUntil(() => seen.length === 10, 'the first call of the batch');
     // Nothing is checkpointed while the batch waits; stop it there, as a crash would.
-    const retrying = await waitUntilValue(async () => (await store.deliveredKeys('wait', ['1', '5', '10'])).size === 2, 'the delivered items in the ledger');
+    const retrying = await waitUntilValue(
+      async () => (await store.deliveredKeys('wait', ['1', '5', '10'])).size === 2,
+      'the delivered items in the ledger',
+    );
     assert.ok(retrying);
     handle.stop('test', 'stop while waiting');
     handle.abortInFlight();
@@ -218,10 +288,15 @@ describe('per-item outcomes against a provider on loopback', () => {
     await store.close();
   });
 
-  it('refuses a report of an item that is not in the batch, as the batch\'s failure', async () => {
+  it("refuses a report of an item that is not in the batch, as the batch's failure", async () => {
     const store: SqliteStore = await openSqliteStore(join(dir, 'stranger.db'));
     const def = defineBackfill<{ id: number }>({
-      name: 'stranger', source: items(5), key: (i) => i.id, batchSize: 5, retry: { attempts: 1 }, maxFailureRatio: 1,
+      name: 'stranger',
+      source: items(5),
+      key: (i) => i.id,
+      batchSize: 5,
+      retry: { attempts: 1 },
+      maxFailureRatio: 1,
       process: (_batch, ctx) => ctx.fail({ id: 99 }, new Error('no')),
     });
     const sluice = createSluice({ store, backfills: [def] });
@@ -279,7 +354,9 @@ describe('a crash in the middle of a partly successful batch (a child process, S
 
   const startChild = (db: string, receiver: Receiver): ChildProcess =>
     spawn(process.execPath, ['--import', 'tsx', join(dir, 'child.mjs'), db, receiver.url], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const finished = async (child: ChildProcess): Promise<{ state: string; counts: { processed: number; skipped: number; quarantined: number } }> => {
+  const finished = async (
+    child: ChildProcess,
+  ): Promise<{ state: string; counts: { processed: number; skipped: number; quarantined: number } }> => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const [code] = (await once(child, 'close')) as [number | null];
@@ -315,14 +392,17 @@ describe('a crash in the middle of a partly successful batch (a child process, S
       const first = startChild(db, receiver);
       // The 9 delivered items reach the ledger before the batch waits (record-ahead): the event to
       // kill on. Nothing is checkpointed yet.
-      await waitFor(() => ledgerSize(db) === 9, 'the batch\'s delivered items in the ledger');
-      assert.equal(receiver.requests.length, 10, 'the batch\'s first call only');
+      await waitFor(() => ledgerSize(db) === 9, "the batch's delivered items in the ledger");
+      assert.equal(receiver.requests.length, 10, "the batch's first call only");
       await kill(first);
       const before = receiver.requests.length;
 
       const outcome = await finished(startChild(db, receiver));
       assert.equal(outcome.state, 'succeeded');
-      const resent = receiver.requests.slice(before).map((r) => Number(r.key)).filter((id) => id <= 10);
+      const resent = receiver.requests
+        .slice(before)
+        .map((r) => Number(r.key))
+        .filter((id) => id <= 10);
       // docs/exactly-once.md's bound for a crash while a batch waits to retry: only its items to retry.
       assert.deepEqual(resent, [5], 'only the item whose outcome was not recorded was sent again');
       assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [21, 9]);
@@ -334,7 +414,7 @@ describe('a crash in the middle of a partly successful batch (a child process, S
     }
   });
 
-  it('killed while the batch\'s first call is in flight (9 of its 10 items answered): the restart re-sends at most that call\'s items, under the same keys', async () => {
+  it("killed while the batch's first call is in flight (9 of its 10 items answered): the restart re-sends at most that call's items, under the same keys", async () => {
     const receiver = new Receiver();
     await receiver.start();
     try {
@@ -353,10 +433,17 @@ describe('a crash in the middle of a partly successful batch (a child process, S
       const outcome = await finished(startChild(db, receiver));
       assert.equal(outcome.state, 'succeeded');
       const again = receiver.requests.slice(before);
-      const resent = again.map((r) => Number(r.key)).filter((id) => id <= 10).sort((a, b) => a - b);
+      const resent = again
+        .map((r) => Number(r.key))
+        .filter((id) => id <= 10)
+        .sort((a, b) => a - b);
       // The bound: a crash re-sends at most the call of process in flight (the batch's first call: all its items).
       assert.deepEqual(resent, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-      assert.deepEqual(again.filter((r) => Number(r.key) <= 10 && keysBefore.get(r.key) !== r.idempotencyKey), [], 'the same idempotency keys: the provider can drop the repeats');
+      assert.deepEqual(
+        again.filter((r) => Number(r.key) <= 10 && keysBefore.get(r.key) !== r.idempotencyKey),
+        [],
+        'the same idempotency keys: the provider can drop the repeats',
+      );
       assert.equal(again.length, 30, 'every other item once');
       assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [30, 0]);
     } finally {

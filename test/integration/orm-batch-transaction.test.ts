@@ -18,8 +18,14 @@ import { tempDir } from '../helpers/temp.js';
 // Kysely and Drizzle writing inside Sluice's batch transaction, on real PostgreSQL and real SQLite
 // files: the ORM's writes commit with the checkpoint and roll back with a failed batch (issue 17, point 4).
 
-interface Item { id: number; name: string }
-interface Tables { items: { id: number; name: string }; copied: { id: number; name: string } }
+interface Item {
+  id: number;
+  name: string;
+}
+interface Tables {
+  items: { id: number; name: string };
+  copied: { id: number; name: string };
+}
 
 const ROWS = 120;
 const POISON = 70;
@@ -37,29 +43,69 @@ const orms: Record<'kysely' | 'drizzle', Record<'postgres' | 'sqlite', Orm>> = {
   kysely: {
     postgres: {
       copy: async (ctx, batch) => {
-        await kyselyPg(ctx).insertInto('copied').values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() }))).execute();
+        await kyselyPg(ctx)
+          .insertInto('copied')
+          .values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() })))
+          .execute();
       },
-      alreadyCopied: async (ctx, ids) => Number((await kyselyPg(ctx).selectFrom('copied').select((eb) => eb.fn.countAll().as('n')).where('id', 'in', ids).executeTakeFirstOrThrow()).n),
+      alreadyCopied: async (ctx, ids) =>
+        Number(
+          (
+            await kyselyPg(ctx)
+              .selectFrom('copied')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .where('id', 'in', ids)
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
     },
     sqlite: {
       copy: async (ctx, batch) => {
-        await kyselySqlite(ctx).insertInto('copied').values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() }))).execute();
+        await kyselySqlite(ctx)
+          .insertInto('copied')
+          .values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() })))
+          .execute();
       },
-      alreadyCopied: async (ctx, ids) => Number((await kyselySqlite(ctx).selectFrom('copied').select((eb) => eb.fn.countAll().as('n')).where('id', 'in', ids).executeTakeFirstOrThrow()).n),
+      alreadyCopied: async (ctx, ids) =>
+        Number(
+          (
+            await kyselySqlite(ctx)
+              .selectFrom('copied')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .where('id', 'in', ids)
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
     },
   },
   drizzle: {
     postgres: {
       copy: async (ctx, batch) => {
-        await drizzlePg({ client: pgClient(ctx) }).insert(pgCopied).values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() })));
+        await drizzlePg({ client: pgClient(ctx) })
+          .insert(pgCopied)
+          .values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() })));
       },
-      alreadyCopied: async (ctx, ids) => (await drizzlePg({ client: pgClient(ctx) }).select({ n: drizzleCount() }).from(pgCopied).where(inArray(pgCopied.id, ids)))[0]!.n,
+      alreadyCopied: async (ctx, ids) =>
+        (
+          await drizzlePg({ client: pgClient(ctx) })
+            .select({ n: drizzleCount() })
+            .from(pgCopied)
+            .where(inArray(pgCopied.id, ids))
+        )[0]!.n,
     },
     sqlite: {
       copy: async (ctx, batch) => {
-        await drizzleSqlite({ client: sqliteDatabase(ctx) }).insert(sqliteCopied).values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() })));
+        await drizzleSqlite({ client: sqliteDatabase(ctx) })
+          .insert(sqliteCopied)
+          .values(batch.map((i) => ({ id: i.id, name: i.name.toUpperCase() })));
       },
-      alreadyCopied: async (ctx, ids) => (await drizzleSqlite({ client: sqliteDatabase(ctx) }).select({ n: drizzleCount() }).from(sqliteCopied).where(inArray(sqliteCopied.id, ids)))[0]!.n,
+      alreadyCopied: async (ctx, ids) =>
+        (
+          await drizzleSqlite({ client: sqliteDatabase(ctx) })
+            .select({ n: drizzleCount() })
+            .from(sqliteCopied)
+            .where(inArray(sqliteCopied.id, ids))
+        )[0]!.n,
     },
   },
 };
@@ -91,7 +137,10 @@ async function backfillThrough(orm: Orm, store: Store, copiedRows: () => Promise
     async process(batch, ctx) {
       const ids = batch.map((i) => Number(i.id));
       if (ctx.attempt > 1) leftovers.push(await orm.alreadyCopied(ctx, ids));
-      await orm.copy(ctx, batch.map((i) => ({ id: Number(i.id), name: i.name })));
+      await orm.copy(
+        ctx,
+        batch.map((i) => ({ id: Number(i.id), name: i.name })),
+      );
       if (!failed && ids.includes(POISON)) {
         failed = true;
         throw new Error('the batch fails after the ORM wrote');
@@ -101,7 +150,7 @@ async function backfillThrough(orm: Orm, store: Store, copiedRows: () => Promise
   const outcome = await (await createSluice({ store, backfills: [def] }).start('orm-copy')).done;
   assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
   assert.equal(failed, true);
-  assert.deepEqual(leftovers, [0], 'the failed attempt\'s ORM writes rolled back with it');
+  assert.deepEqual(leftovers, [0], "the failed attempt's ORM writes rolled back with it");
   assert.equal(outcome.counts.processed, ROWS);
   assert.equal(outcome.counts.quarantined, 0);
   assert.deepEqual(await copiedRows(), { n: ROWS, upper: ROWS }, 'every row copied once, through the ORM');
@@ -113,12 +162,22 @@ for (const name of ['kysely', 'drizzle'] as const) {
       const { schema, cleanup } = await testSchema(`orm_${name}`);
       const admin = new pg.Client({ connectionString: TEST_PG });
       await admin.connect();
-      await admin.query(`CREATE TABLE "${schema}".items (id int PRIMARY KEY, name text NOT NULL); CREATE TABLE "${schema}".copied (id int PRIMARY KEY, name text NOT NULL)`);
+      await admin.query(
+        `CREATE TABLE "${schema}".items (id int PRIMARY KEY, name text NOT NULL); CREATE TABLE "${schema}".copied (id int PRIMARY KEY, name text NOT NULL)`,
+      );
       await admin.query(`INSERT INTO "${schema}".items SELECT i, 'item ' || i FROM generate_series(1, ${ROWS}) AS i`);
       const store = await openPostgresStore({ connectionString: TEST_PG, schema, searchPath: schema });
       try {
-        await backfillThrough(orms[name].postgres, store, async () =>
-          (await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE name = upper('item ' || id))::int AS upper FROM "${schema}".copied`)).rows[0]);
+        await backfillThrough(
+          orms[name].postgres,
+          store,
+          async () =>
+            (
+              await admin.query(
+                `SELECT count(*)::int AS n, count(*) FILTER (WHERE name = upper('item ' || id))::int AS upper FROM "${schema}".copied`,
+              )
+            ).rows[0],
+        );
       } finally {
         await store.close();
         await admin.end();
@@ -130,12 +189,20 @@ for (const name of ['kysely', 'drizzle'] as const) {
       const { dir, cleanup } = await tempDir();
       const path = join(dir, 'store.db');
       const db = new Database(path);
-      db.exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE TABLE copied (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`);
-      db.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS}) INSERT INTO items SELECT i, 'item ' || i FROM n`).run();
+      db.exec(
+        `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL); CREATE TABLE copied (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`,
+      );
+      db.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS}) INSERT INTO items SELECT i, 'item ' || i FROM n`,
+      ).run();
       const store = await openSqliteStore(path);
       try {
-        await backfillThrough(orms[name].sqlite, store, async () =>
-          db.prepare(`SELECT count(*) AS n, sum(name = upper('item ' || id)) AS upper FROM copied`).get() as { n: number; upper: number });
+        await backfillThrough(
+          orms[name].sqlite,
+          store,
+          async () =>
+            db.prepare(`SELECT count(*) AS n, sum(name = upper('item ' || id)) AS upper FROM copied`).get() as { n: number; upper: number },
+        );
       } finally {
         await store.close();
         db.close();
@@ -159,8 +226,12 @@ describe('the batch transaction on SQLite', () => {
         source: sqlKeyset({ table: 'items', key: 'id' }),
         delivery: 'transactional',
         async process(batch, ctx) {
-          await ctx.tx.execute('UPDATE items SET name = upper(name) WHERE id IN (SELECT value FROM json_each(?))', [JSON.stringify(batch.map((i) => i.id))]);
-          await ctx.tx.execute('UPDATE items SET name = name WHERE id IN (?)', [batch.map((i) => i.id)]).catch((e: unknown) => errors.push(e));
+          await ctx.tx.execute('UPDATE items SET name = upper(name) WHERE id IN (SELECT value FROM json_each(?))', [
+            JSON.stringify(batch.map((i) => i.id)),
+          ]);
+          await ctx.tx
+            .execute('UPDATE items SET name = name WHERE id IN (?)', [batch.map((i) => i.id)])
+            .catch((e: unknown) => errors.push(e));
           try {
             pgClient(ctx);
           } catch (error) {
@@ -170,11 +241,18 @@ describe('the batch transaction on SQLite', () => {
       });
       const outcome = await (await createSluice({ store, backfills: [def] }).start('sqlite-arrays')).done;
       assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
-      assert.deepEqual(db.prepare('SELECT name FROM items ORDER BY id').pluck().all(), ['A', 'B'], 'the json_each form the hint names works');
+      assert.deepEqual(
+        db.prepare('SELECT name FROM items ORDER BY id').pluck().all(),
+        ['A', 'B'],
+        'the json_each form the hint names works',
+      );
       assert.equal(errors.length, 2);
       assert.match(String((errors[0] as Error).message), /SQLite has no array type, but a parameter is an array \(2 values\)/);
       assert.match(String((errors[0] as { hint?: string }).hint), /json_each/);
-      assert.match(String((errors[1] as Error).message), /pgClient\(ctx\): the batch transaction is on SQLite, not PostgreSQL: use sqliteDatabase\(ctx\) from sluice\/sqlite/);
+      assert.match(
+        String((errors[1] as Error).message),
+        /pgClient\(ctx\): the batch transaction is on SQLite, not PostgreSQL: use sqliteDatabase\(ctx\) from sluice\/sqlite/,
+      );
     } finally {
       await store.close();
       db.close();

@@ -22,14 +22,18 @@ function numbers(count: number) {
 function abortedOrLate(signal: AbortSignal, boundMs: number): Promise<'aborted' | 'late'> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('late'), boundMs);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve('aborted');
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve('aborted');
+      },
+      { once: true },
+    );
   });
 }
 
-describe('ctx.signal is the batch\'s own', () => {
+describe("ctx.signal is the batch's own", () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   before(async () => ({ dir, cleanup } = await tempDir()));
@@ -68,7 +72,10 @@ describe('ctx.signal is the batch\'s own', () => {
     }
     assert.equal(signals.size, 10_000, 'a new signal for every batch');
     assert.equal(mostListenersSeen, 0, 'no batch sees the listeners of another');
-    assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    );
   });
 
   for (const delivery of ['transactional', 'at-least-once', 'idempotent'] as const) {
@@ -99,7 +106,7 @@ describe('ctx.signal is the batch\'s own', () => {
       await waitFor(() => longBatch, 'the long batch to start');
       await sluice.pause(handle.runId, 'alice', 'maintenance window');
       const first = await handle.done;
-      assert.equal(sawAbort, 'aborted', 'the pause fired the batch\'s signal');
+      assert.equal(sawAbort, 'aborted', "the pause fired the batch's signal");
       assert.equal((longBatch!.signal.reason as Error).name, 'BatchAbortedError');
       assert.match((longBatch!.signal.reason as Error).message, /aborted \(run paused by alice: maintenance window\)/);
       assert.equal(first.state, 'paused');
@@ -111,7 +118,10 @@ describe('ctx.signal is the batch\'s own', () => {
       assert.equal(second.state, 'succeeded');
       assert.equal(second.counts.processed, 1000);
       assert.equal(second.counts.quarantined, 0);
-      assert.ok([...Array(1000).keys()].every((i) => delivered.get(i + 1) === 1), 'every item delivered exactly once');
+      assert.ok(
+        [...Array(1000).keys()].every((i) => delivered.get(i + 1) === 1),
+        'every item delivered exactly once',
+      );
       await store.close();
     });
   }
@@ -166,8 +176,9 @@ describe('ctx.signal is the batch\'s own', () => {
           fenced = ctx;
           // Another worker takes the partition over (a new fence), as after a pause of this process.
           const db = new Database(path);
-          db.prepare(`UPDATE sluice_partitions SET fence = fence + 1, lease_owner = 'thief', lease_expires_at = ? WHERE run_id = ? AND idx = ?`)
-            .run(Date.now() + 300, ctx.run.id, ctx.partition);
+          db.prepare(
+            `UPDATE sluice_partitions SET fence = fence + 1, lease_owner = 'thief', lease_expires_at = ? WHERE run_id = ? AND idx = ?`,
+          ).run(Date.now() + 300, ctx.run.id, ctx.partition);
           db.close();
           sawAbort = await abortedOrLate(ctx.signal, 10_000);
           ctx.signal.throwIfAborted();
@@ -183,7 +194,10 @@ describe('ctx.signal is the batch\'s own', () => {
     assert.equal(outcome.state, 'succeeded');
     assert.equal(outcome.counts.processed, 300);
     assert.equal(outcome.counts.quarantined, 0);
-    assert.ok([...Array(300).keys()].every((i) => delivered.get(i + 1) === 1), 'every item delivered exactly once');
+    assert.ok(
+      [...Array(300).keys()].every((i) => delivered.get(i + 1) === 1),
+      'every item delivered exactly once',
+    );
     await store.close();
   });
 });
@@ -194,7 +208,11 @@ describe('ctx.logger', () => {
   before(async () => ({ dir, cleanup } = await tempDir()));
   after(async () => cleanup());
 
-  interface LogRecord { level: string; fields: Record<string, unknown>; message: string }
+  interface LogRecord {
+    level: string;
+    fields: Record<string, unknown>;
+    message: string;
+  }
 
   /** A logger without `child`: Sluice binds the batch's fields itself. */
   function capturing(records: LogRecord[]): Logger {
@@ -204,8 +222,15 @@ describe('ctx.logger', () => {
 
   /** A logger with `child` (as pino has): Sluice uses it, so the host's own bindings and formatting stay. */
   function withChild(records: LogRecord[], bindings: Record<string, unknown> = { service: 'billing' }): Logger {
-    const at = (level: string) => (fields: object, message: string) => void records.push({ level, fields: { ...bindings, ...fields }, message });
-    return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (more) => withChild(records, { ...bindings, ...more }) };
+    const at = (level: string) => (fields: object, message: string) =>
+      void records.push({ level, fields: { ...bindings, ...fields }, message });
+    return {
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      child: (more) => withChild(records, { ...bindings, ...more }),
+    };
   }
 
   for (const kind of ['without child', 'with child'] as const) {
@@ -240,7 +265,10 @@ describe('ctx.logger', () => {
         attempt,
         first,
       });
-      assert.deepEqual(scoring.map((r) => r.fields), [expected(1, 1, 1), expected(11, 2, 1), expected(11, 2, 2), expected(21, 3, 1)]);
+      assert.deepEqual(
+        scoring.map((r) => r.fields),
+        [expected(1, 1, 1), expected(11, 2, 1), expected(11, 2, 2), expected(21, 3, 1)],
+      );
       assert.ok(scoring.every((r) => r.level === 'info'));
       await store.close();
     });

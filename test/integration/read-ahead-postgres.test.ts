@@ -6,7 +6,9 @@ import { createSluice, defineBackfill, sqlKeyset } from '../../src/index.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/index.js';
 import { forwarding, TEST_PG, testSchema } from '../helpers/postgres.js';
 
-interface Row { id: string }
+interface Row {
+  id: string;
+}
 
 /** The store's read connection, noting each source read as it starts, and how many are in flight. */
 function watched(store: PostgresStore): { connection: SqlConnection; log: string[]; inFlight: () => number } {
@@ -32,7 +34,10 @@ function watched(store: PostgresStore): { connection: SqlConnection; log: string
   };
 }
 
-async function withTable(rows: number, use: (ctx: { schema: string; admin: pg.Client; store: PostgresStore }) => Promise<void>): Promise<void> {
+async function withTable(
+  rows: number,
+  use: (ctx: { schema: string; admin: pg.Client; store: PostgresStore }) => Promise<void>,
+): Promise<void> {
   const { schema, cleanup } = await testSchema('ahead');
   const admin = new pg.Client({ connectionString: TEST_PG });
   await admin.connect();
@@ -60,7 +65,9 @@ describe('reading ahead on PostgreSQL', () => {
         batchSize: 100,
         async process(batch, ctx) {
           readsStartedBeforeProcess.push(source.log.length);
-          await ctx.tx!.execute(`UPDATE "${schema}".items SET writes = writes + 1 WHERE id = ANY(?::bigint[])`, [`{${batch.map((r) => r.id).join(',')}}`]);
+          await ctx.tx!.execute(`UPDATE "${schema}".items SET writes = writes + 1 WHERE id = ANY(?::bigint[])`, [
+            `{${batch.map((r) => r.id).join(',')}}`,
+          ]);
         },
       });
       const sluice = createSluice({ store, backfills: [def] });
@@ -68,7 +75,10 @@ describe('reading ahead on PostgreSQL', () => {
       assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
       assert.equal(outcome.counts.processed, 2000);
       // Batch k (from 1) is processed after k + 1 reads began: its own and the next one, read ahead.
-      assert.deepEqual(readsStartedBeforeProcess, Array.from({ length: 20 }, (_, k) => Math.min(k + 2, 21)));
+      assert.deepEqual(
+        readsStartedBeforeProcess,
+        Array.from({ length: 20 }, (_, k) => Math.min(k + 2, 21)),
+      );
       assert.equal(source.log.length, 21, 'one read per batch and the empty one that ends the partition: no read twice');
       const { rows } = await admin.query(`SELECT MIN(writes) AS min, MAX(writes) AS max FROM "${schema}".items`);
       assert.deepEqual(rows[0], { min: 1, max: 1 });
@@ -110,7 +120,9 @@ describe('reading ahead on PostgreSQL', () => {
         async process(batch, ctx) {
           // The upper half is slow work, so the lane of the lower half runs out first and splits it.
           if (Number(batch[0]!.id) > 1500) await new Promise((resolve) => setTimeout(resolve, 15));
-          await ctx.tx!.execute(`UPDATE "${schema}".items SET writes = writes + 1 WHERE id = ANY(?::bigint[])`, [`{${batch.map((r) => r.id).join(',')}}`]);
+          await ctx.tx!.execute(`UPDATE "${schema}".items SET writes = writes + 1 WHERE id = ANY(?::bigint[])`, [
+            `{${batch.map((r) => r.id).join(',')}}`,
+          ]);
         },
       });
       const sluice = createSluice({ store, backfills: [def] });

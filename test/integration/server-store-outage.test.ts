@@ -88,7 +88,11 @@ describe('the admin API over a PostgreSQL store that goes down or hangs (behind 
 
   it('hung (nothing passes, connections accepted): /readyz and the API answer 503 within 5 s, for a valid and an unknown token; back by itself once it answers', async () => {
     proxy.freeze();
-    const [ready, valid, unknown] = await Promise.all([get(`${base}/readyz`), get(`${base}/api/v1/runs`, token), get(`${base}/api/v1/runs`, unknownToken)]);
+    const [ready, valid, unknown] = await Promise.all([
+      get(`${base}/readyz`),
+      get(`${base}/api/v1/runs`, token),
+      get(`${base}/api/v1/runs`, unknownToken),
+    ]);
     assert.equal(ready.status, 503, JSON.stringify(ready.json));
     assert.ok(ready.ms < ANSWER_BOUND_MS, `/readyz answered in ${ready.ms} ms`);
     for (const answer of [valid, unknown]) {

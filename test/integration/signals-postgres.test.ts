@@ -23,13 +23,23 @@ async function throttledRun(signal: HealthSignal) {
     key: (i) => i.n,
     batchSize: 50,
     throttle: { signals: [signal], signalIntervalMs: 100 },
-    async process() { await new Promise((resolve) => setTimeout(resolve, 5)); },
+    async process() {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    },
   });
   const sluice: Sluice = createSluice({ store, backfills: [def] });
   const handle = await sluice.start('watched');
-  const decision = (kind: string, pattern: RegExp) => waitFor(async () => (await sluice.status(handle.runId)).decisions.find((d) => d.kind === kind && pattern.test(d.reason)), `a ${kind} decision matching ${pattern}`, 60_000, 100);
+  const decision = (kind: string, pattern: RegExp) =>
+    waitFor(
+      async () => (await sluice.status(handle.runId)).decisions.find((d) => d.kind === kind && pattern.test(d.reason)),
+      `a ${kind} decision matching ${pattern}`,
+      60_000,
+      100,
+    );
   return {
-    sluice, handle, decision,
+    sluice,
+    handle,
+    decision,
     stop: async () => {
       handle.cancel('test', 'done');
       await handle.done;
@@ -52,10 +62,15 @@ describe('postgresHealth readings that need a server of their own', { skip: priv
     const ticker = setInterval(() => void writer.query('INSERT INTO ticks DEFAULT VALUES').catch(() => undefined), 50);
     const run = await throttledRun(postgresHealth({ connectionString: replica.url, maxReplicationLagMs: 1000 }));
     try {
-      await waitFor(async () => {
-        const exists = (await standby.query("SELECT to_regclass('ticks') IS NOT NULL AS ok")).rows[0].ok as boolean;
-        return exists && (await standby.query('SELECT count(*)::int AS n FROM ticks')).rows[0].n > 0;
-      }, 'the replica to replay', 30_000, 50);
+      await waitFor(
+        async () => {
+          const exists = (await standby.query("SELECT to_regclass('ticks') IS NOT NULL AS ok")).rows[0].ok as boolean;
+          return exists && (await standby.query('SELECT count(*)::int AS n FROM ticks')).rows[0].n > 0;
+        },
+        'the replica to replay',
+        30_000,
+        50,
+      );
       await standby.query('SELECT pg_wal_replay_pause()');
       const paused = await run.decision('paused', /^postgres: replication lag \d+\.\d s > 1 s \(this replica\)$/);
       assert.ok(paused);

@@ -9,7 +9,12 @@ import { jsonl, type JsonlOptions } from '../../src/sources/jsonl.js';
 import { tempDir } from '../helpers/temp.js';
 import { inTimeZone } from '../helpers/time-zone.js';
 
-async function readAll<T>(reader: SourceReader<T>, partition: PartitionSpec, limit: number, options: { since?: Date; cursor?: Cursor } = {}) {
+async function readAll<T>(
+  reader: SourceReader<T>,
+  partition: PartitionSpec,
+  limit: number,
+  options: { since?: Date; cursor?: Cursor } = {},
+) {
   const items: T[] = [];
   const malformed: MalformedRecord[] = [];
   let cursor: Cursor = options.cursor ?? null;
@@ -43,12 +48,17 @@ describe('jsonl', () => {
   const open = <T = Rec>(options: JsonlOptions<T>) => jsonl<T>(options).open({});
 
   it('handles CRLF, blank lines, a last line without newline and UTF-8 split at every chunk boundary', async () => {
-    const content = '{"id":1,"s":"héllo"}\r\n\r\n   \t\r\n{"id":2,"s":"日本語テキスト"}\n\n{"id":3,"s":"😀 emoji ✓"}\r\n{"id":4,"s":"last, no newline: ß"}';
+    const content =
+      '{"id":1,"s":"héllo"}\r\n\r\n   \t\r\n{"id":2,"s":"日本語テキスト"}\n\n{"id":3,"s":"😀 emoji ✓"}\r\n{"id":4,"s":"last, no newline: ß"}';
     const path = file(content);
     for (const chunkSize of [1, 2, 3, 4, 5, 6, 7, 11, 64 * 1024]) {
       const reader = await open({ path, chunkSize });
       const { items, malformed, cursor } = await readAll(reader, whole, 2);
-      assert.deepEqual(items.map((i) => i.s), ['héllo', '日本語テキスト', '😀 emoji ✓', 'last, no newline: ß'], `chunk ${chunkSize}`);
+      assert.deepEqual(
+        items.map((i) => i.s),
+        ['héllo', '日本語テキスト', '😀 emoji ✓', 'last, no newline: ß'],
+        `chunk ${chunkSize}`,
+      );
       assert.deepEqual(malformed, []);
       assert.equal(cursor, Buffer.byteLength(content));
       assert.equal(await reader.count!({ partition: whole, cursor: null, filter: {} }), 4, 'blank lines count for nothing');
@@ -81,7 +91,10 @@ describe('jsonl', () => {
     const first = await reader.read({ partition: whole, cursor: null, limit: 2, filter: {} });
     assert.deepEqual([first.items, first.malformed.length, first.cursor, first.done], [[{ id: 1 }], 1, offsetOf(2), false]);
     const { items, malformed } = await readAll(reader, whole, 2);
-    assert.deepEqual(items.map((i) => i.id), [1, 3, 6]);
+    assert.deepEqual(
+      items.map((i) => i.id),
+      [1, 3, 6],
+    );
     assert.deepEqual(
       malformed.map((m) => [m.key, m.errorClass, m.sample, m.locator]),
       [
@@ -93,7 +106,10 @@ describe('jsonl', () => {
     assert.match(malformed[0]!.message, /JSON/);
     assert.equal(malformed[1]!.message, 'id 4 is banned');
     const refetched = await reader.refetch!(malformed.map((m) => ({ key: m.key, payload: m.sample, locator: m.locator })));
-    assert.deepEqual(refetched.map((r) => r.error?.errorClass), ['PARSE_ERROR', 'BANNED', 'PARSE_ERROR']);
+    assert.deepEqual(
+      refetched.map((r) => r.error?.errorClass),
+      ['PARSE_ERROR', 'BANNED', 'PARSE_ERROR'],
+    );
     await reader.close();
   });
 
@@ -111,7 +127,10 @@ describe('jsonl', () => {
     });
     const { items, malformed } = await readAll(reader, whole, 10);
     assert.deepEqual(items, []);
-    assert.deepEqual(malformed.map((m) => m.errorClass), ['PARSE_ERROR', 'SCHEMA', 'RangeError']);
+    assert.deepEqual(
+      malformed.map((m) => m.errorClass),
+      ['PARSE_ERROR', 'SCHEMA', 'RangeError'],
+    );
     assert.equal(malformed[0]!.sample, long.slice(0, 500));
     await reader.close();
   });
@@ -121,7 +140,10 @@ describe('jsonl', () => {
     const reader = await open({ path });
     const { malformed } = await readAll(reader, whole, 10);
     await reader.close();
-    assert.deepEqual(malformed.map((m) => m.locator), [9]);
+    assert.deepEqual(
+      malformed.map((m) => m.locator),
+      [9],
+    );
     writeFileSync(path, '{"id":1}\n{"id":2, "ok":1}\n{"id":3}\n');
     const fixed = await open({ path });
     const result = await fixed.refetch!([
@@ -145,7 +167,10 @@ describe('jsonl', () => {
     await reader.close();
     const again = await open({ path, chunkSize: 16 });
     const rest = await readAll(again, whole, 7, { cursor: first.cursor });
-    assert.deepEqual([...first.items, ...rest.items].map((i) => i.id), lines.map((_, i) => i));
+    assert.deepEqual(
+      [...first.items, ...rest.items].map((i) => i.id),
+      lines.map((_, i) => i),
+    );
     assert.equal(rest.cursor, Buffer.byteLength(content));
     assert.equal(await again.count!({ partition: whole, cursor: first.cursor, filter: {} }), 40);
     await assert.rejects(again.read({ partition: whole, cursor: 'abc', limit: 1, filter: {} }), SourceError);
@@ -165,9 +190,16 @@ describe('jsonl', () => {
         for (let i = 1; i < n; i++) assert.equal(partitions[i]!.lower, partitions[i - 1]!.upper);
         const ids: number[] = [];
         for (const p of partitions) ids.push(...(await readAll(reader, p, 333)).items.map((i) => i.id));
-        assert.deepEqual(ids, lines.map((_, i) => i), `${n} partitions, chunk ${chunkSize}`);
+        assert.deepEqual(
+          ids,
+          lines.map((_, i) => i),
+          `${n} partitions, chunk ${chunkSize}`,
+        );
         const counts = await Promise.all(partitions.map((p) => reader.count!({ partition: p, cursor: null, filter: {} })));
-        assert.equal(counts.reduce((a, b) => a + b, 0), 5000);
+        assert.equal(
+          counts.reduce((a, b) => a + b, 0),
+          5000,
+        );
       }
       await reader.close();
     }
@@ -176,14 +208,26 @@ describe('jsonl', () => {
   it('plans fewer ranges than asked for a file with fewer lines, and one for an empty file', async () => {
     const reader = await open({ path: file('{"id":1}\n{"id":2}\n{"id":3}'), chunkSize: 4 });
     const partitions = await reader.plan({ partitions: 10, filter: {} });
-    assert.deepEqual(partitions.map((p) => [p.lower, p.upper, p.label]), [[0, 9, 'bytes 0..9'], [9, 18, 'bytes 9..18'], [18, null, 'bytes 18..26']]);
+    assert.deepEqual(
+      partitions.map((p) => [p.lower, p.upper, p.label]),
+      [
+        [0, 9, 'bytes 0..9'],
+        [9, 18, 'bytes 9..18'],
+        [18, null, 'bytes 18..26'],
+      ],
+    );
     const ids: number[] = [];
     for (const p of partitions) ids.push(...(await readAll(reader, p, 5)).items.map((i) => i.id));
     assert.deepEqual(ids, [1, 2, 3]);
     await reader.close();
     const empty = await open({ path: file('') });
     assert.deepEqual(await empty.plan({ partitions: 4, filter: {} }), [{ lower: 0, upper: null, label: 'bytes 0..0' }]);
-    assert.deepEqual(await empty.read({ partition: whole, cursor: null, limit: 10, filter: {} }), { items: [], malformed: [], cursor: 0, done: true });
+    assert.deepEqual(await empty.read({ partition: whole, cursor: null, limit: 10, filter: {} }), {
+      items: [],
+      malformed: [],
+      cursor: 0,
+      done: true,
+    });
     assert.equal(await empty.count!({ partition: whole, cursor: null, filter: {} }), 0);
     await empty.close();
   });
@@ -198,28 +242,49 @@ describe('jsonl', () => {
     const left = await readAll(reader, { lower: 0, upper: at }, 7, { cursor: first.cursor });
     const right = await readAll(reader, { lower: at, upper: null }, 7);
     assert.deepEqual([left.items.length, right.items.length], [50, 50]);
-    assert.deepEqual([...first.items, ...left.items, ...right.items].map((i) => i.id), lines.map((_, i) => i));
+    assert.deepEqual(
+      [...first.items, ...left.items, ...right.items].map((i) => i.id),
+      lines.map((_, i) => i),
+    );
     assert.equal(await reader.split!({ partition: whole, cursor: first.cursor, filter: {}, minItems: 51 }), null);
     await reader.close();
   });
 
   it('reads an item time without a zone as UTC, like --since, in any time zone of the process', async () => {
-    const path = file(['{"id":1,"ts":"2026-01-31T23:30:00"}', '{"id":2,"ts":"2026-02-01 00:30"}', '{"id":3,"ts":"2026-02-01T01:00:00+02:00"}'].join('\n'));
+    const path = file(
+      ['{"id":1,"ts":"2026-01-31T23:30:00"}', '{"id":2,"ts":"2026-02-01 00:30"}', '{"id":3,"ts":"2026-02-01T01:00:00+02:00"}'].join('\n'),
+    );
     const reader = await open({ path, sinceField: 'ts' });
     const since = new Date('2026-02-01T00:00:00Z');
     for (const zone of ['Pacific/Kiritimati', 'America/Adak']) {
       const { items } = await inTimeZone(zone, () => readAll(reader, whole, 10, { since }));
-      assert.deepEqual(items.map((i) => i.id), [2], zone);
+      assert.deepEqual(
+        items.map((i) => i.id),
+        [2],
+        zone,
+      );
     }
     await reader.close();
   });
 
   it('skips items before since (the cursor still moves past them)', async () => {
-    const path = file(['{"id":1,"ts":"2026-01-01T00:00:00Z"}', '{"id":2,"ts":"2026-03-01T00:00:00Z"}', '{"id":3,"ts":1798761600000}', '{"id":4}', '{"id":5,"ts":"2025-12-01"}'].join('\n'));
+    const path = file(
+      [
+        '{"id":1,"ts":"2026-01-01T00:00:00Z"}',
+        '{"id":2,"ts":"2026-03-01T00:00:00Z"}',
+        '{"id":3,"ts":1798761600000}',
+        '{"id":4}',
+        '{"id":5,"ts":"2025-12-01"}',
+      ].join('\n'),
+    );
     const reader = await open({ path, sinceField: 'ts' });
     const since = new Date('2026-02-01T00:00:00Z');
     const { items } = await readAll(reader, whole, 10, { since });
-    assert.deepEqual(items.map((i) => i.id), [2, 3, 4], 'an item without a date is kept');
+    assert.deepEqual(
+      items.map((i) => i.id),
+      [2, 3, 4],
+      'an item without a date is kept',
+    );
     const first = await reader.read({ partition: whole, cursor: null, limit: 1, filter: { since } });
     assert.deepEqual([first.items.map((i) => i.id), first.cursor], [[2], 74]);
     const last = await reader.read({ partition: whole, cursor: 102, limit: 1, filter: { since } });
@@ -232,15 +297,24 @@ describe('jsonl', () => {
 
   it('fails clearly for a missing file, a directory, and a file that shrinks while read', async () => {
     const missing = join(dir, 'missing.jsonl');
-    await assert.rejects(jsonl({ path: missing }).open({}), (e: unknown) => e instanceof SourceError && e.message.startsWith(`cannot read JSON-lines file ${missing}: ENOENT`));
+    await assert.rejects(
+      jsonl({ path: missing }).open({}),
+      (e: unknown) => e instanceof SourceError && e.message.startsWith(`cannot read JSON-lines file ${missing}: ENOENT`),
+    );
     const folder = join(dir, 'folder.jsonl');
     mkdirSync(folder);
-    await assert.rejects(jsonl({ path: folder }).open({}), { name: 'SourceError', message: `cannot read JSON-lines file ${folder}: it is not a regular file` });
+    await assert.rejects(jsonl({ path: folder }).open({}), {
+      name: 'SourceError',
+      message: `cannot read JSON-lines file ${folder}: it is not a regular file`,
+    });
     assert.throws(() => jsonl({ path: 'x.jsonl', chunkSize: 0 }), SourceError);
     const path = file('{"id":1}\n{"id":2}\n{"id":3}\n');
     const reader = await open({ path });
     truncateSync(path, 12);
-    await assert.rejects(reader.read({ partition: whole, cursor: null, limit: 10, filter: {} }), { name: 'SourceError', message: /shrank while being read/ });
+    await assert.rejects(reader.read({ partition: whole, cursor: null, limit: 10, filter: {} }), {
+      name: 'SourceError',
+      message: /shrank while being read/,
+    });
     await reader.close();
   });
 });

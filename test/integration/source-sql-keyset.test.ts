@@ -19,7 +19,12 @@ const whole: PartitionSpec = { lower: null, upper: null };
 const ROWS = 10_001;
 const allIds = Array.from({ length: ROWS }, (_, i) => i + 1);
 
-async function readAll(reader: SourceReader<Row>, partition: PartitionSpec, limit: number, options: { since?: Date; cursor?: Cursor } = {}) {
+async function readAll(
+  reader: SourceReader<Row>,
+  partition: PartitionSpec,
+  limit: number,
+  options: { since?: Date; cursor?: Cursor } = {},
+) {
   const rows: Row[] = [];
   let cursor: Cursor = options.cursor ?? null;
   let reads = 0;
@@ -97,11 +102,19 @@ describe('sqlKeyset on SQLite', () => {
     const reader = await open({ table: 'items', key: 'id' });
     for (const limit of [1_000, 333, ROWS, ROWS + 1]) {
       const { rows, reads } = await readAll(reader, whole, limit);
-      assert.deepEqual(rows.map((r) => r.id), allIds, `limit ${limit}`);
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        allIds,
+        `limit ${limit}`,
+      );
       // `done` = a short batch: an exact multiple of the limit costs one more, empty, read.
       assert.equal(reads, Math.floor(ROWS / limit) + 1, `limit ${limit}`);
     }
-    assert.deepEqual(Object.keys((await reader.read({ partition: whole, cursor: null, limit: 1, filter: {} })).items[0]!), ['id', 'flag', 'at']);
+    assert.deepEqual(Object.keys((await reader.read({ partition: whole, cursor: null, limit: 1, filter: {} })).items[0]!), [
+      'id',
+      'flag',
+      'at',
+    ]);
   });
 
   it('walks a composite key whose first column repeats, without gaps or repeats', async () => {
@@ -110,7 +123,11 @@ describe('sqlKeyset on SQLite', () => {
     const expected = ['a', 'b', 'c'].flatMap((t) => Array.from({ length: 777 }, (_, i) => `${t}/${i + 1}`));
     for (const limit of [100, 7, 777]) {
       const { rows } = await readAll(reader, whole, limit);
-      assert.deepEqual(rows.map((r) => `${r.tenant}/${r.seq}`), expected, `limit ${limit}`);
+      assert.deepEqual(
+        rows.map((r) => `${r.tenant}/${r.seq}`),
+        expected,
+        `limit ${limit}`,
+      );
     }
     const first = await reader.read({ partition: whole, cursor: null, limit: 100, filter: {} });
     assert.deepEqual(first.cursor, ['a', 100]);
@@ -122,14 +139,23 @@ describe('sqlKeyset on SQLite', () => {
     const reader = await open({ table: 'pairs', key: ['seq', 'tenant'] });
     const { rows } = await readAll(reader, whole, 50);
     assert.equal(rows.length, 3 * 777);
-    assert.deepEqual(rows.slice(0, 4).map((r) => `${r.seq}/${r.tenant}`), ['1/a', '1/b', '1/c', '2/a']);
+    assert.deepEqual(
+      rows.slice(0, 4).map((r) => `${r.seq}/${r.tenant}`),
+      ['1/a', '1/b', '1/c', '2/a'],
+    );
   });
 
   it('walks a three-column WITHOUT ROWID primary key and a TEXT primary key', async () => {
     const wide = await readAll(await open({ table: 'wide', key: ['a', 'b', 'c'] }), whole, 4);
-    assert.deepEqual(wide.rows.map((r) => `${r.a}${r.b}${r.c}`), Array.from({ length: 125 }, (_, i) => i.toString(5).padStart(3, '0')));
+    assert.deepEqual(
+      wide.rows.map((r) => `${r.a}${r.b}${r.c}`),
+      Array.from({ length: 125 }, (_, i) => i.toString(5).padStart(3, '0')),
+    );
     const codes = await readAll(await open({ table: 'codes', key: 'code' }), whole, 3);
-    assert.deepEqual(codes.rows.map((r) => r.code), ['a', 'b', 'm', 'x']);
+    assert.deepEqual(
+      codes.rows.map((r) => r.code),
+      ['a', 'b', 'm', 'x'],
+    );
     assert.deepEqual(codes.cursor, ['x']);
   });
 
@@ -137,12 +163,21 @@ describe('sqlKeyset on SQLite', () => {
     const reader = await open({ table: 'items', key: 'id', where: 'flag = 1', sinceColumn: 'at' });
     const since = at(5000);
     const { rows } = await readAll(reader, whole, 100, { since });
-    assert.deepEqual(rows.map((r) => r.id), allIds.filter((i) => i % 3 === 0 && i >= 5000));
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      allIds.filter((i) => i % 3 === 0 && i >= 5000),
+    );
     const resumed = await reader.read({ partition: whole, cursor: [9000], limit: 5, filter: {} });
-    assert.deepEqual(resumed.items.map((r) => r.id), [9003, 9006, 9009, 9012, 9015]);
+    assert.deepEqual(
+      resumed.items.map((r) => r.id),
+      [9003, 9006, 9009, 9012, 9015],
+    );
     assert.deepEqual(resumed.cursor, [9015]);
     assert.equal(await reader.count!({ partition: whole, cursor: null, filter: { since } }), rows.length);
-    assert.equal(await reader.count!({ partition: whole, cursor: [9000], filter: {} }), allIds.filter((i) => i % 3 === 0 && i > 9000).length);
+    assert.equal(
+      await reader.count!({ partition: whole, cursor: [9000], filter: {} }),
+      allIds.filter((i) => i % 3 === 0 && i > 9000).length,
+    );
     assert.equal(await reader.count!({ partition: { lower: [10], upper: [20] }, cursor: null, filter: {} }), 3);
   });
 
@@ -167,15 +202,23 @@ describe('sqlKeyset on SQLite', () => {
   it('keeps the where fragment parenthesised, even with OR and a trailing comment', async () => {
     const reader = await open({ table: 'items', key: 'id', where: 'flag = 1 OR id < 4 -- small ids too', sinceColumn: 'at' });
     const { rows } = await readAll(reader, whole, 1000, { since: at(9990) });
-    assert.deepEqual(rows.map((r) => r.id), [9990, 9993, 9996, 9999]);
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [9990, 9993, 9996, 9999],
+    );
   });
 
   it('reads only the requested columns, adding the key columns', async () => {
     const reader = await open({ table: 'items', key: 'id', columns: ['flag'] });
     const batch = await reader.read({ partition: whole, cursor: null, limit: 2, filter: {} });
-    assert.deepEqual(batch.items, [{ id: 1, flag: 0 }, { id: 2, flag: 0 }]);
+    assert.deepEqual(batch.items, [
+      { id: 1, flag: 0 },
+      { id: 2, flag: 0 },
+    ]);
     const pairs = await open({ table: 'pairs', key: ['tenant', 'seq'], columns: ['v', 'seq'] });
-    assert.deepEqual((await pairs.read({ partition: whole, cursor: null, limit: 1, filter: {} })).items, [{ tenant: 'a', seq: 1, v: 'a1' }]);
+    assert.deepEqual((await pairs.read({ partition: whole, cursor: null, limit: 1, filter: {} })).items, [
+      { tenant: 'a', seq: 1, v: 'a1' },
+    ]);
   });
 
   for (const n of [1, 3, 7]) {
@@ -190,18 +233,30 @@ describe('sqlKeyset on SQLite', () => {
       for (const p of partitions) seen.push(...(await readAll(reader, p, 500)).rows.map((r) => r.id));
       assert.deepEqual(seen, allIds);
       const sizes = await Promise.all(partitions.map((p) => reader.count!({ partition: p, cursor: null, filter: {} })));
-      assert.equal(sizes.reduce((a, b) => a + b, 0), ROWS);
+      assert.equal(
+        sizes.reduce((a, b) => a + b, 0),
+        ROWS,
+      );
       const step = Math.ceil(ROWS / n);
-      assert.ok(sizes.slice(0, -1).every((s) => s === step), `every partition but the last holds ${step}: ${sizes.join(', ')}`);
+      assert.ok(
+        sizes.slice(0, -1).every((s) => s === step),
+        `every partition but the last holds ${step}: ${sizes.join(', ')}`,
+      );
     });
   }
 
   it('labels the partitions by their first key', async () => {
     const reader = await open({ table: 'items', key: 'id' });
-    assert.deepEqual((await reader.plan({ partitions: 3, filter: {} })).map((p) => p.label), ['id 1..3335', 'id 3335..6669', 'id ≥ 6669']);
+    assert.deepEqual(
+      (await reader.plan({ partitions: 3, filter: {} })).map((p) => p.label),
+      ['id 1..3335', 'id 3335..6669', 'id ≥ 6669'],
+    );
     assert.deepEqual(await reader.plan({ partitions: 1, filter: {} }), [{ lower: null, upper: null, label: 'all rows' }]);
     const pairs = await open({ table: 'pairs', key: ['tenant', 'seq'] });
-    assert.deepEqual((await pairs.plan({ partitions: 2, filter: {} })).map((p) => p.label), ['(tenant, seq) ("a", 1)..("b", 390)', '(tenant, seq) ≥ ("b", 390)']);
+    assert.deepEqual(
+      (await pairs.plan({ partitions: 2, filter: {} })).map((p) => p.label),
+      ['(tenant, seq) ("a", 1)..("b", 390)', '(tenant, seq) ≥ ("b", 390)'],
+    );
   });
 
   it('plans over the filtered rows only, and never more partitions than rows', async () => {
@@ -216,7 +271,14 @@ describe('sqlKeyset on SQLite', () => {
     assert.deepEqual(seen, expected);
     const few = await open({ table: 'items', key: 'id', where: 'id <= 3' });
     const three = await few.plan({ partitions: 7, filter: {} });
-    assert.deepEqual(three.map((p) => [p.lower, p.upper]), [[null, [2]], [[2], [3]], [[3], null]]);
+    assert.deepEqual(
+      three.map((p) => [p.lower, p.upper]),
+      [
+        [null, [2]],
+        [[2], [3]],
+        [[3], null],
+      ],
+    );
   });
 
   it('cuts a gapless integer key by arithmetic, numbers the rows of any other, and counts the planned rows once', async () => {
@@ -224,26 +286,50 @@ describe('sqlKeyset on SQLite', () => {
     const reader = await sqlKeyset({ table: 'items', key: 'id' }).open({ storeConnection: dense.connection });
     dense.statements.length = 0;
     const partitions = await reader.plan({ partitions: 3, filter: {} });
-    assert.deepEqual(partitions.map((p) => [p.lower, p.upper]), [[null, [3335]], [[3335], [6669]], [[6669], null]]);
+    assert.deepEqual(
+      partitions.map((p) => [p.lower, p.upper]),
+      [
+        [null, [3335]],
+        [[3335], [6669]],
+        [[6669], null],
+      ],
+    );
     // The plan's count is the run's: each slice says how many rows it holds, so nothing counts again.
-    assert.deepEqual(partitions.map((p) => p.items), [3334, 3334, ROWS - 2 * 3334]);
+    assert.deepEqual(
+      partitions.map((p) => p.items),
+      [3334, 3334, ROWS - 2 * 3334],
+    );
     assert.equal(dense.statements.length, 1, `one COUNT/MIN/MAX, no numbering scan: ${dense.statements.join(' | ')}`);
     assert.doesNotMatch(dense.statements[0]!, /row_number/);
 
     const gappy = recording(connection);
-    const holes = await sqlKeyset({ table: 'items', key: 'id', where: 'id NOT BETWEEN 100 AND 4000' }).open({ storeConnection: gappy.connection });
+    const holes = await sqlKeyset({ table: 'items', key: 'id', where: 'id NOT BETWEEN 100 AND 4000' }).open({
+      storeConnection: gappy.connection,
+    });
     const cut = await holes.plan({ partitions: 3, filter: {} });
-    assert.ok(gappy.statements.some((sql) => /row_number/.test(sql)), 'a key with gaps is cut by row counts');
+    assert.ok(
+      gappy.statements.some((sql) => /row_number/.test(sql)),
+      'a key with gaps is cut by row counts',
+    );
     const sizes = await Promise.all(cut.map((p) => holes.count!({ partition: p, cursor: null, filter: {} })));
     const step = Math.ceil((ROWS - 3901) / 3);
     assert.deepEqual(sizes, [step, step, ROWS - 3901 - 2 * step]);
-    assert.deepEqual(cut.map((p) => p.items), sizes, 'the numbering scan counts each slice too');
+    assert.deepEqual(
+      cut.map((p) => p.items),
+      sizes,
+      'the numbering scan counts each slice too',
+    );
   });
 
   it('plans one unbounded partition over an empty table', async () => {
     const reader = await open({ table: 'empty', key: 'id' });
     assert.deepEqual(await reader.plan({ partitions: 5, filter: {} }), [{ lower: null, upper: null, label: 'all rows' }]);
-    assert.deepEqual(await reader.read({ partition: whole, cursor: null, limit: 10, filter: {} }), { items: [], malformed: [], cursor: null, done: true });
+    assert.deepEqual(await reader.read({ partition: whole, cursor: null, limit: 10, filter: {} }), {
+      items: [],
+      malformed: [],
+      cursor: null,
+      done: true,
+    });
     assert.equal(await reader.count!({ partition: whole, cursor: null, filter: {} }), 0);
   });
 
@@ -274,7 +360,10 @@ describe('sqlKeyset on SQLite', () => {
     assert.equal(a.rows.length + b.rows.length, left);
     const ids = [...batch.items, ...a.rows, ...b.rows].map((r) => r.id);
     const rest = (await readAll(reader, second!, 1000)).rows.map((r) => r.id);
-    assert.deepEqual([...ids, ...rest], allIds.filter((i) => i % 3 !== 0));
+    assert.deepEqual(
+      [...ids, ...rest],
+      allIds.filter((i) => i % 3 !== 0),
+    );
     assert.equal(await reader.split!({ partition: first!, cursor: batch.cursor, filter: {}, minItems: Math.ceil(left / 2) + 1 }), null);
     const pairs = await open({ table: 'pairs', key: ['tenant', 'seq'] });
     // Left after a700: a701..a777 (77), b1..b777, c1..c777 = 1631; the 816th is b739.
@@ -310,10 +399,19 @@ describe('sqlKeyset on SQLite', () => {
 
   it('says which table or column is missing', async () => {
     await rejects({ table: 'emails', key: 'id' }, `table "emails" does not exist in SQLite database ${join(dir, 'src.db')}`);
-    await rejects({ table: 'other.emails', key: 'id' }, /^table "other\.emails" does not exist in SQLite database .*src\.db: it has no attached database "other" \(attached: main\)$/);
+    await rejects(
+      { table: 'other.emails', key: 'id' },
+      /^table "other\.emails" does not exist in SQLite database .*src\.db: it has no attached database "other" \(attached: main\)$/,
+    );
     await rejects({ table: 'items', key: 'uuid' }, 'column "uuid" not found in table "items"; its columns are: id, flag, at');
-    await rejects({ table: 'items', key: 'id', sinceColumn: 'created' }, 'column "created" not found in table "items"; its columns are: id, flag, at');
-    await rejects({ table: 'items', key: 'id', columns: ['flag', 'subject'] }, 'column "subject" not found in table "items"; its columns are: id, flag, at');
+    await rejects(
+      { table: 'items', key: 'id', sinceColumn: 'created' },
+      'column "created" not found in table "items"; its columns are: id, flag, at',
+    );
+    await rejects(
+      { table: 'items', key: 'id', columns: ['flag', 'subject'] },
+      'column "subject" not found in table "items"; its columns are: id, flag, at',
+    );
     await rejects(
       { table: 'epochs', key: 'id', sinceColumn: 'at' },
       'sinceColumn "at" of table "epochs" holds integer values (such as 1767225600000), but on SQLite `since` compares ISO-8601 text such as 1970-01-01T00:00:00.000Z',
@@ -348,7 +446,10 @@ describe('sqlKeyset on SQLite', () => {
       { table: 'loose_nulls', key: 'id' },
       `key column "id" of table "loose_nulls" has NULL values in 1 row: a keyset source needs a key without NULLs (keyset pagination never reaches those rows); declare the key NOT NULL, or leave those rows out with where: 'id IS NOT NULL'; the key is not unique either: add a UNIQUE index on (id) or choose the primary key`,
     );
-    assert.deepEqual((await readAll(reader, whole, 10)).rows.map((r) => r.v), [1, 3]);
+    assert.deepEqual(
+      (await readAll(reader, whole, 10)).rows.map((r) => r.v),
+      [1, 3],
+    );
   });
 
   it('rejects identifiers that are not plain names before touching the database', async () => {
@@ -358,32 +459,45 @@ describe('sqlKeyset on SQLite', () => {
       [{ table: 'items', key: 'id"--' }, /^sqlKeyset: key column "id"--" is not a plain SQL identifier/],
       [{ table: 'items', key: ['id', 'flag) OR (1=1'] }, /^sqlKeyset: key column "flag\) OR \(1=1" is not a plain SQL identifier/],
       [{ table: 'items', key: 'id', columns: ['flag', '*'] }, /^sqlKeyset: column "\*" is not a plain SQL identifier/],
-      [{ table: 'items', key: 'id', sinceColumn: 'at; DELETE FROM items' }, /^sqlKeyset: sinceColumn "at; DELETE FROM items" is not a plain SQL identifier/],
+      [
+        { table: 'items', key: 'id', sinceColumn: 'at; DELETE FROM items' },
+        /^sqlKeyset: sinceColumn "at; DELETE FROM items" is not a plain SQL identifier/,
+      ],
       [{ table: 'items', key: [] }, /^sqlKeyset: key must name a column/],
       [{ table: 'items', key: ['id', 'id'] }, /^sqlKeyset: key \(id, id\) names a column twice/],
     ];
     for (const [options, message] of bad) {
-      assert.throws(() => sqlKeyset(options), (e: unknown) => e instanceof SourceError && message.test(e.message), JSON.stringify(options));
+      assert.throws(
+        () => sqlKeyset(options),
+        (e: unknown) => e instanceof SourceError && message.test(e.message),
+        JSON.stringify(options),
+      );
     }
     assert.equal((await connection.query<{ n: number }>('SELECT COUNT(*) AS n FROM items'))[0]!.n, ROWS);
   });
 
   it('refuses a cursor that is not a position in the key', async () => {
     const reader = await open({ table: 'pairs', key: ['tenant', 'seq'] });
-    await assert.rejects(reader.read({ partition: whole, cursor: ['a'], limit: 5, filter: {} }), /cursor \["a"\] is not a position in key \(tenant, seq\)/);
+    await assert.rejects(
+      reader.read({ partition: whole, cursor: ['a'], limit: 5, filter: {} }),
+      /cursor \["a"\] is not a position in key \(tenant, seq\)/,
+    );
     await assert.rejects(reader.read({ partition: whole, cursor: 1234, limit: 5, filter: {} }), SourceError);
   });
 
   it('reads the connection given, and needs one when the store offers none', async () => {
     await assert.rejects(sqlKeyset({ table: 'items', key: 'id' }).open({}), {
       name: 'SourceError',
-      message: 'sqlKeyset(items): no database to read: the store offers sources no SQL connection, so pass one as sqlKeyset({ ..., connection })',
+      message:
+        'sqlKeyset(items): no database to read: the store offers sources no SQL connection, so pass one as sqlKeyset({ ..., connection })',
     });
     const other = new SqliteConnection(new Database(':memory:'));
     other.raw.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, flag INTEGER); INSERT INTO items VALUES (1, 0), (2, 1);');
     const reader = await sqlKeyset({ table: 'items', key: 'id', connection: other }).open({ storeConnection: connection });
     assert.equal((await readAll(reader, whole, 10)).rows.length, 2);
-    await assert.rejects(sqlKeyset({ table: 'emails', key: 'id', connection: other }).open({}), { message: 'table "emails" does not exist in the in-memory SQLite database' });
+    await assert.rejects(sqlKeyset({ table: 'emails', key: 'id', connection: other }).open({}), {
+      message: 'table "emails" does not exist in the in-memory SQLite database',
+    });
     other.raw.close();
   });
 });
@@ -445,7 +559,11 @@ describe('sqlKeyset on PostgreSQL', () => {
       for (const [column, since, expected] of cases) {
         const reader = await open({ table: `${schema}.since_kinds`, key: 'id', sinceColumn: column });
         const { rows } = await inTimeZone(zone, () => readAll(reader, whole, 100, { since }));
-        assert.deepEqual(rows.map((r) => Number(r.id)), expected, `${column} in ${zone}`);
+        assert.deepEqual(
+          rows.map((r) => Number(r.id)),
+          expected,
+          `${column} in ${zone}`,
+        );
       }
     }
   });
@@ -455,7 +573,10 @@ describe('sqlKeyset on PostgreSQL', () => {
     const since = new Date(Date.UTC(2026, 0, 1) + 1000 * 1000);
     const { rows } = await readAll(reader, whole, 97, { since });
     const expected = Array.from({ length: N }, (_, i) => i + 1).filter((i) => i % 3 === 0 && i >= 1000);
-    assert.deepEqual(rows.map((r) => Number(r.id)), expected);
+    assert.deepEqual(
+      rows.map((r) => Number(r.id)),
+      expected,
+    );
     assert.equal(await reader.count!({ partition: whole, cursor: null, filter: { since } }), expected.length);
     const all = await open({ table: `${schema}.items`, key: 'id' });
     for (const n of [1, 3, 7]) {
@@ -463,13 +584,23 @@ describe('sqlKeyset on PostgreSQL', () => {
       assert.equal(partitions.length, n);
       const seen: number[] = [];
       for (const p of partitions) seen.push(...(await readAll(all, p, 500)).rows.map((r) => Number(r.id)));
-      assert.deepEqual(seen, Array.from({ length: N }, (_, i) => i + 1));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: N }, (_, i) => i + 1),
+      );
     }
     // A gapless bigint key is cut by arithmetic, its bounds as node-postgres reads a bigint (text).
     const seen = recording(connection);
     const dense = await sqlKeyset({ table: `${schema}.items`, key: 'id' }).open({ storeConnection: seen.connection });
     seen.statements.length = 0;
-    assert.deepEqual((await dense.plan({ partitions: 3, filter: {} })).map((p) => [p.lower, p.upper]), [[null, ['1002']], [['1002'], ['2003']], [['2003'], null]]);
+    assert.deepEqual(
+      (await dense.plan({ partitions: 3, filter: {} })).map((p) => [p.lower, p.upper]),
+      [
+        [null, ['1002']],
+        [['1002'], ['2003']],
+        [['2003'], null],
+      ],
+    );
     assert.ok(!seen.statements.some((sql) => /row_number/.test(sql)), seen.statements.join(' | '));
     const point = await all.split!({ partition: whole, cursor: ['1000'], filter: {}, minItems: 100 });
     assert.deepEqual(point, [String(1000 + Math.floor((N - 1000) / 2) + 1)]);
@@ -478,7 +609,10 @@ describe('sqlKeyset on PostgreSQL', () => {
   it('walks a composite key and finds tables on the search path', async () => {
     const reader = await open({ table: 'pairs', key: ['tenant', 'seq'] });
     const { rows } = await readAll(reader, whole, 64);
-    assert.deepEqual(rows.map((r) => `${r.tenant}/${r.seq}`), ['a', 'b', 'c'].flatMap((t) => Array.from({ length: 400 }, (_, i) => `${t}/${i + 1}`)));
+    assert.deepEqual(
+      rows.map((r) => `${r.tenant}/${r.seq}`),
+      ['a', 'b', 'c'].flatMap((t) => Array.from({ length: 400 }, (_, i) => `${t}/${i + 1}`)),
+    );
     const partitions = await reader.plan({ partitions: 5, filter: {} });
     let total = 0;
     for (const p of partitions) total += (await readAll(reader, p, 64)).rows.length;
@@ -493,19 +627,34 @@ describe('sqlKeyset on PostgreSQL', () => {
     // Europe/Berlin skips 02:00-03:00 on 2026-03-29, so some local times do not exist at all).
     process.env.TZ = 'Europe/Berlin';
     try {
-      for (const [table, key, column, total] of [['local_events', ['at', 'id'], 'id', 1000], ['utc_events', 'at', 'v', 1000], ['days', 'day', 'v', 100]] as const) {
+      for (const [table, key, column, total] of [
+        ['local_events', ['at', 'id'], 'id', 1000],
+        ['utc_events', 'at', 'v', 1000],
+        ['days', 'day', 'v', 100],
+      ] as const) {
         const source = sqlKeyset({ table, key });
         const reader = await source.open({ storeConnection: connection });
         const { rows, reads } = await readAll(reader, whole, 7);
-        assert.deepEqual(rows.map((r) => Number(r[column])), Array.from({ length: total }, (_, i) => i), `${table}: every row once, in key order`);
+        assert.deepEqual(
+          rows.map((r) => Number(r[column])),
+          Array.from({ length: total }, (_, i) => i),
+          `${table}: every row once, in key order`,
+        );
         assert.ok(reads >= total / 7, `${table}: read in batches`);
-        assert.ok(rows.every((r) => !Object.keys(r).some((k) => k.startsWith('sluice_'))), `${table}: the rows hold their own columns only`);
+        assert.ok(
+          rows.every((r) => !Object.keys(r).some((k) => k.startsWith('sluice_'))),
+          `${table}: the rows hold their own columns only`,
+        );
         assert.equal(new Set(rows.map((r) => source.defaultKey!(r as never))).size, total, `${table}: every row has its own item key`);
         const partitions = await reader.plan({ partitions: 4, filter: {} });
         assert.equal(partitions.length, 4);
         const seen: number[] = [];
         for (const p of partitions) seen.push(...(await readAll(reader, p, 50)).rows.map((r) => Number(r[column])));
-        assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i), `${table}: the partitions cover every row once`);
+        assert.deepEqual(
+          seen,
+          Array.from({ length: total }, (_, i) => i),
+          `${table}: the partitions cover every row once`,
+        );
         const point = await reader.split!({ partition: whole, cursor: null, filter: {}, minItems: 10 });
         assert.ok(point !== null && JSON.stringify(point).length > 2, `${table}: split at a key`);
       }
@@ -515,7 +664,9 @@ describe('sqlKeyset on PostgreSQL', () => {
       const days = await open({ table: 'days', key: 'day' });
       assert.deepEqual((await days.read({ partition: whole, cursor: null, limit: 2, filter: {} })).cursor, ['2026-01-02']);
       const utc = await open({ table: 'utc_events', key: 'at' });
-      assert.deepEqual((await utc.read({ partition: whole, cursor: ['2026-03-29T00:30:00.000009Z'], limit: 1, filter: {} })).cursor, ['2026-03-29T00:30:00.001000Z']);
+      assert.deepEqual((await utc.read({ partition: whole, cursor: ['2026-03-29T00:30:00.000009Z'], limit: 1, filter: {} })).cursor, [
+        '2026-03-29T00:30:00.001000Z',
+      ]);
     } finally {
       if (zone === undefined) delete process.env.TZ;
       else process.env.TZ = zone;
@@ -524,15 +675,34 @@ describe('sqlKeyset on PostgreSQL', () => {
 
   it('says what is wrong with the table, the columns or the key', async () => {
     const fails = (options: SqlKeysetOptions, message: string | RegExp) =>
-      assert.rejects(open(options), (e: unknown) => e instanceof SourceError && (typeof message === 'string' ? e.message === message : message.test(e.message)));
-    await fails({ table: 'emails', key: 'id' }, new RegExp(`^table "emails" does not exist in PostgreSQL database "[^"]+" \\(search_path schemas: ${schema}\\)$`));
-    await fails({ table: `${schema}.emails`, key: 'id' }, new RegExp(`^table "${schema}\\.emails" does not exist in PostgreSQL database "[^"]+"$`));
+      assert.rejects(
+        open(options),
+        (e: unknown) => e instanceof SourceError && (typeof message === 'string' ? e.message === message : message.test(e.message)),
+      );
+    await fails(
+      { table: 'emails', key: 'id' },
+      new RegExp(`^table "emails" does not exist in PostgreSQL database "[^"]+" \\(search_path schemas: ${schema}\\)$`),
+    );
+    await fails(
+      { table: `${schema}.emails`, key: 'id' },
+      new RegExp(`^table "${schema}\\.emails" does not exist in PostgreSQL database "[^"]+"$`),
+    );
     await fails({ table: 'items', key: 'uuid' }, 'column "uuid" not found in table "items"; its columns are: id, flag, at');
-    for (const [table, key] of [['loose', 'id'], ['exprs', 'id'], ['pairs', 'seq']] as const) {
-      await fails({ table, key }, `key (${key}) of table "${table}" is not unique: keyset pagination needs a unique key; add a UNIQUE index on (${key}) or choose the primary key`);
+    for (const [table, key] of [
+      ['loose', 'id'],
+      ['exprs', 'id'],
+      ['pairs', 'seq'],
+    ] as const) {
+      await fails(
+        { table, key },
+        `key (${key}) of table "${table}" is not unique: keyset pagination needs a unique key; add a UNIQUE index on (${key}) or choose the primary key`,
+      );
     }
     await open({ table: 'covering', key: 'id' });
-    await fails({ table: 'nullable', key: 'code' }, /^key column "code" of table "nullable" has NULL values in 1 row: a keyset source needs a key without NULLs/);
+    await fails(
+      { table: 'nullable', key: 'code' },
+      /^key column "code" of table "nullable" has NULL values in 1 row: a keyset source needs a key without NULLs/,
+    );
     await open({ table: 'nullable', key: 'code', where: 'code IS NOT NULL' });
   });
 });

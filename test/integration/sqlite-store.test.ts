@@ -19,7 +19,12 @@ storeContract('SQLite', async () => {
   return { store: await openSqliteStore(join(dir, 'store.db')), cleanup };
 });
 
-const options: RunOptions = { batchSize: 100, concurrency: 1, maxFailureRatio: 0.01, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } };
+const options: RunOptions = {
+  batchSize: 100,
+  concurrency: 1,
+  maxFailureRatio: 0.01,
+  retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+};
 let sequence = 0;
 function newRun(overrides: Partial<NewRun> = {}): NewRun {
   sequence += 1;
@@ -30,7 +35,10 @@ function newRun(overrides: Partial<NewRun> = {}): NewRun {
     options,
     createdBy: 'tester',
     reason: 'test',
-    partitions: [{ lower: null, upper: [10] }, { lower: [10], upper: null }],
+    partitions: [
+      { lower: null, upper: [10] },
+      { lower: [10], upper: null },
+    ],
     plannedItems: null,
     ...overrides,
   };
@@ -108,7 +116,10 @@ describe('SQLite store: the file', () => {
 
   it('says so when the path cannot be opened as a file', async () => {
     const { dir, cleanup } = await tempDir();
-    await assert.rejects(openSqliteStore(dir), (error: unknown) => error instanceof StoreError && error.message.startsWith(`cannot open store ${dir}`));
+    await assert.rejects(
+      openSqliteStore(dir),
+      (error: unknown) => error instanceof StoreError && error.message.startsWith(`cannot open store ${dir}`),
+    );
     await cleanup();
   });
 
@@ -119,8 +130,13 @@ describe('SQLite store: the file', () => {
     const db = new Database(path);
     db.prepare("INSERT INTO sluice_schema_migrations (version, name, applied_at) VALUES (999, 'future', 'x')").run();
     db.close();
-    await assert.rejects(openSqliteStore(path), (error: unknown) =>
-      error instanceof StoreError && /schema version 999, newer than this Sluice knows \(\d+\); upgrade sluice/.test(error.message) && /upgrade sluice/.test(error.hint ?? ''));
+    await assert.rejects(
+      openSqliteStore(path),
+      (error: unknown) =>
+        error instanceof StoreError &&
+        /schema version 999, newer than this Sluice knows \(\d+\); upgrade sluice/.test(error.message) &&
+        /upgrade sluice/.test(error.hint ?? ''),
+    );
     await cleanup();
   });
 
@@ -130,20 +146,33 @@ describe('SQLite store: the file', () => {
     await (await openSqliteStore(path)).close();
     await (await openSqliteStore(path)).close();
     const db = new Database(path, { readonly: true });
-    const migrations = db.prepare('SELECT version, name FROM sluice_schema_migrations ORDER BY version').all() as Array<{ version: number; name: string }>;
-    assert.deepEqual(migrations.map((m) => m.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1), 'each version once, in order');
-    const names = db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
+    const migrations = db.prepare('SELECT version, name FROM sluice_schema_migrations ORDER BY version').all() as Array<{
+      version: number;
+      name: string;
+    }>;
+    assert.deepEqual(
+      migrations.map((m) => m.version),
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      'each version once, in order',
+    );
+    const names = db
+      .prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'")
+      .pluck()
+      .all() as string[];
     assert.ok(names.length >= 6);
-    assert.deepEqual(names.filter((n) => !n.startsWith('sluice_')), []);
+    assert.deepEqual(
+      names.filter((n) => !n.startsWith('sluice_')),
+      [],
+    );
     db.close();
     await cleanup();
   });
 
-  it('opens a database holding the user\'s own tables, and refuses an empty file it did not create', async () => {
+  it("opens a database holding the user's own tables, and refuses an empty file it did not create", async () => {
     const { dir, cleanup } = await tempDir();
     const path = join(dir, 'app.db');
     const db = new Database(path);
-    db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users VALUES (1), (2);");
+    db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users VALUES (1), (2);');
     db.close();
     const store = await openSqliteStore(path);
     assert.deepEqual(await store.listRuns(), []);
@@ -152,8 +181,13 @@ describe('SQLite store: the file', () => {
     const empty = join(dir, 'empty.db');
     writeFileSync(empty, '');
     // SQLite would take it for an empty database; Sluice never leaves one (it links a new file into place).
-    await assert.rejects(openSqliteStore(empty), (error: unknown) =>
-      error instanceof StoreError && error.message === `${empty} is an empty file (0 bytes), not a Sluice store; nothing was written to it` && /delete it and Sluice creates the store there/.test(error.hint ?? ''));
+    await assert.rejects(
+      openSqliteStore(empty),
+      (error: unknown) =>
+        error instanceof StoreError &&
+        error.message === `${empty} is an empty file (0 bytes), not a Sluice store; nothing was written to it` &&
+        /delete it and Sluice creates the store there/.test(error.hint ?? ''),
+    );
     assert.equal(readFileSync(empty).length, 0);
     const created = join(dir, 'created.db');
     await (await openSqliteStore(created)).close();
@@ -182,13 +216,18 @@ describe('SQLite store: the file', () => {
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       const ready = once(child.stdout, 'data');
-      const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+      const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+        child.on('close', (code) => resolve({ code, stderr })),
+      );
       return { child, ready, exited };
     });
     await Promise.all(children.map((c) => c.ready));
     for (const { child } of children) child.stdin.write('go\n');
     const results = await Promise.all(children.map((c) => c.exited));
-    assert.deepEqual(results, results.map(() => ({ code: 0, stderr: '' })));
+    assert.deepEqual(
+      results,
+      results.map(() => ({ code: 0, stderr: '' })),
+    );
     const store = await openSqliteStore(path);
     assert.equal((await store.listRuns()).length, 4);
     await store.close();
@@ -201,51 +240,85 @@ describe('SQLite store: clock, leases and timestamps', () => {
     let now = Date.parse('2026-03-01T00:00:00.000Z');
     const iso = (ms: number) => new Date(ms).toISOString();
     const t0 = now;
-    await withStore(async (store) => {
-      const run = await store.createRun(newRun());
-      assert.deepEqual([run.createdAt, run.updatedAt], [iso(t0), iso(t0)]);
-      const lease = (await store.claimPartition(run.id, 'w1', 1000))!;
-      assert.equal(lease.expiresAt, iso(t0 + 1000));
-      now = t0 + 400;
-      const running = await store.transitionRun(run.id, ['pending'], 'running', 'engine', 'go');
-      assert.deepEqual([running?.startedAt, running?.updatedAt], [iso(t0 + 400), iso(t0 + 400)]);
-      assert.equal(await store.renewLease(lease, 1000), true);
-      assert.equal((await store.listPartitions(run.id))[0]!.leaseExpiresAt, iso(t0 + 1400));
-      now = t0 + 600;
-      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: zero, leaseMs: 1000 }));
-      const [p] = await store.listPartitions(run.id);
-      assert.deepEqual([p!.leaseExpiresAt, p!.updatedAt], [iso(t0 + 1600), iso(t0 + 600)], 'a checkpoint is a heartbeat');
-      now = t0 + 1600;
-      assert.equal((await store.claimPartition(run.id, 'w2', 1000))?.index, 1, 'a lease is live up to its expiry instant');
-      now = t0 + 1601;
-      const stolen = await store.claimPartition(run.id, 'w3', 1000);
-      assert.deepEqual([stolen?.index, stolen?.fence, stolen?.expiresAt], [0, 2, iso(t0 + 2601)]);
-      now = t0 + 5000;
-      const finished = await store.transitionRun(run.id, ['running'], 'cancelled', 'op', 'stop');
-      assert.equal(finished?.finishedAt, iso(t0 + 5000));
-      assert.deepEqual((await store.listTransitions(run.id)).map((t) => t.at), [iso(t0), iso(t0 + 400), iso(t0 + 5000)]);
-    }, { clock: () => now });
+    await withStore(
+      async (store) => {
+        const run = await store.createRun(newRun());
+        assert.deepEqual([run.createdAt, run.updatedAt], [iso(t0), iso(t0)]);
+        const lease = (await store.claimPartition(run.id, 'w1', 1000))!;
+        assert.equal(lease.expiresAt, iso(t0 + 1000));
+        now = t0 + 400;
+        const running = await store.transitionRun(run.id, ['pending'], 'running', 'engine', 'go');
+        assert.deepEqual([running?.startedAt, running?.updatedAt], [iso(t0 + 400), iso(t0 + 400)]);
+        assert.equal(await store.renewLease(lease, 1000), true);
+        assert.equal((await store.listPartitions(run.id))[0]!.leaseExpiresAt, iso(t0 + 1400));
+        now = t0 + 600;
+        await store.transaction((tx) =>
+          tx.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: zero, leaseMs: 1000 }),
+        );
+        const [p] = await store.listPartitions(run.id);
+        assert.deepEqual([p!.leaseExpiresAt, p!.updatedAt], [iso(t0 + 1600), iso(t0 + 600)], 'a checkpoint is a heartbeat');
+        now = t0 + 1600;
+        assert.equal((await store.claimPartition(run.id, 'w2', 1000))?.index, 1, 'a lease is live up to its expiry instant');
+        now = t0 + 1601;
+        const stolen = await store.claimPartition(run.id, 'w3', 1000);
+        assert.deepEqual([stolen?.index, stolen?.fence, stolen?.expiresAt], [0, 2, iso(t0 + 2601)]);
+        now = t0 + 5000;
+        const finished = await store.transitionRun(run.id, ['running'], 'cancelled', 'op', 'stop');
+        assert.equal(finished?.finishedAt, iso(t0 + 5000));
+        assert.deepEqual(
+          (await store.listTransitions(run.id)).map((t) => t.at),
+          [iso(t0), iso(t0 + 400), iso(t0 + 5000)],
+        );
+      },
+      { clock: () => now },
+    );
   });
 
   it('lists runs created in the same millisecond in the order they were created, newest first', async () => {
-    await withStore(async (store) => {
-      const ids = ['r_c', 'r_a', 'r_b'];
-      for (const id of ids) await store.createRun(newRun({ id }));
-      assert.deepEqual((await store.listRuns()).map((r) => r.id), ['r_b', 'r_a', 'r_c']);
-    }, { clock: () => 1_800_000_000_000 });
+    await withStore(
+      async (store) => {
+        const ids = ['r_c', 'r_a', 'r_b'];
+        for (const id of ids) await store.createRun(newRun({ id }));
+        assert.deepEqual(
+          (await store.listRuns()).map((r) => r.id),
+          ['r_b', 'r_a', 'r_c'],
+        );
+      },
+      { clock: () => 1_800_000_000_000 },
+    );
   });
 
   it('replayed entries without a partition move the counts of partition 0', async () => {
     await withStore(async (store) => {
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
-      await store.transaction((tx) => tx.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: { ...zero, received: 1, failed: 1, quarantined: 1 }, leaseMs: 60_000 }));
-      await store.transaction((tx) => tx.sql.execute(`INSERT INTO sluice_quarantine (run_id, backfill, partition_idx, item_key, error_class, message, payload, attempts, created_at, updated_at)
-        VALUES (?, 'specifics', NULL, 'orphan', 'X', 'm', NULL, 1, 'now', 'now')`, [run.id]));
+      await store.transaction((tx) =>
+        tx.checkpoint({
+          lease,
+          previousCursor: null,
+          cursor: [1],
+          done: false,
+          delta: { ...zero, received: 1, failed: 1, quarantined: 1 },
+          leaseMs: 60_000,
+        }),
+      );
+      await store.transaction((tx) =>
+        tx.sql.execute(
+          `INSERT INTO sluice_quarantine (run_id, backfill, partition_idx, item_key, error_class, message, payload, attempts, created_at, updated_at)
+        VALUES (?, 'specifics', NULL, 'orphan', 'X', 'm', NULL, 1, 'now', 'now')`,
+          [run.id],
+        ),
+      );
       const [entry] = await store.listQuarantine({ runId: run.id });
       assert.equal(entry?.partitionIndex, null);
       await store.transaction((tx) => tx.markReplayed(run.id, [entry!.id]));
-      assert.deepEqual((await store.listPartitions(run.id))[0]!.counts, { received: 1, processed: 1, skipped: 0, failed: 0, quarantined: 0 });
+      assert.deepEqual((await store.listPartitions(run.id))[0]!.counts, {
+        received: 1,
+        processed: 1,
+        skipped: 0,
+        failed: 0,
+        quarantined: 0,
+      });
     });
   });
 });
@@ -286,19 +359,27 @@ describe('SQLite store: one writer, serialised', () => {
       });
       const issued: Array<Promise<unknown>> = [];
       for (let i = 1; i <= 10; i++) {
-        issued.push(i % 2 === 0
-          ? store.transaction(async (tx) => {
-            await Promise.resolve();
-            await tx.sql.execute('INSERT INTO log (what) VALUES (?)', [`tx${i}`]);
-          })
-          : store.claimPartition(run.id, `w${i}`, 60_000));
+        issued.push(
+          i % 2 === 0
+            ? store.transaction(async (tx) => {
+                await Promise.resolve();
+                await tx.sql.execute('INSERT INTO log (what) VALUES (?)', [`tx${i}`]);
+              })
+            : store.claimPartition(run.id, `w${i}`, 60_000),
+        );
       }
       hold.open();
       await Promise.all([first, ...issued]);
       const claims = await store.listPartitions(run.id);
       // Claims in issue order got partitions 0, 1, 2, ...; transactions logged in issue order.
-      assert.deepEqual(claims.filter((p) => p.leaseOwner).map((p) => p.leaseOwner), ['w1', 'w3', 'w5', 'w7', 'w9']);
-      assert.deepEqual((await store.readConnection().query<{ what: string }>('SELECT what FROM log ORDER BY n')).map((r) => r.what), ['tx0', 'tx2', 'tx4', 'tx6', 'tx8', 'tx10']);
+      assert.deepEqual(
+        claims.filter((p) => p.leaseOwner).map((p) => p.leaseOwner),
+        ['w1', 'w3', 'w5', 'w7', 'w9'],
+      );
+      assert.deepEqual(
+        (await store.readConnection().query<{ what: string }>('SELECT what FROM log ORDER BY n')).map((r) => r.what),
+        ['tx0', 'tx2', 'tx4', 'tx6', 'tx8', 'tx10'],
+      );
     });
   });
 
@@ -308,8 +389,14 @@ describe('SQLite store: one writer, serialised', () => {
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
       await store.transaction(async (tx) => {
         await tx.checkpoint({
-          lease, previousCursor: null, cursor: [5], done: false, delta: { ...zero, received: 5, processed: 4, quarantined: 1, failed: 1 }, leaseMs: 60_000,
-          ledger: { namespace: 'ns', keys: ['1'] }, quarantine: [{ itemKey: '2', errorClass: 'X', message: 'm', payload: null, attempts: 1 }],
+          lease,
+          previousCursor: null,
+          cursor: [5],
+          done: false,
+          delta: { ...zero, received: 5, processed: 4, quarantined: 1, failed: 1 },
+          leaseMs: 60_000,
+          ledger: { namespace: 'ns', keys: ['1'] },
+          quarantine: [{ itemKey: '2', errorClass: 'X', message: 'm', payload: null, attempts: 1 }],
         });
         // Each of these would deadlock if it waited for the write lock this transaction holds.
         assert.deepEqual((await store.getRun(run.id))?.counts, zero);
@@ -331,9 +418,14 @@ describe('SQLite store: one writer, serialised', () => {
       const run = await store.createRun(newRun());
       const lease = (await store.claimPartition(run.id, 'w', 60_000))!;
       const kept = await store.transaction(async (tx) => tx);
-      await assert.rejects(kept.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: zero, leaseMs: 60_000 }),
-        (e: unknown) => e instanceof StoreError && /transaction is over/.test(e.message));
-      await assert.rejects(kept.savepoint(async () => 1), StoreError);
+      await assert.rejects(
+        kept.checkpoint({ lease, previousCursor: null, cursor: [1], done: false, delta: zero, leaseMs: 60_000 }),
+        (e: unknown) => e instanceof StoreError && /transaction is over/.test(e.message),
+      );
+      await assert.rejects(
+        kept.savepoint(async () => 1),
+        StoreError,
+      );
       assert.equal((await store.listPartitions(run.id))[0]!.cursor, null);
     });
   });
@@ -341,31 +433,46 @@ describe('SQLite store: one writer, serialised', () => {
 
 describe('SQLite store: errors and closing', () => {
   it('a database locked by another process is a transient StoreError carrying SQLITE_BUSY', async () => {
-    await withStore(async (store, path) => {
-      const run = await store.createRun(newRun());
-      const other = new Database(path);
-      other.exec('BEGIN IMMEDIATE');
-      try {
-        const busy = (e: unknown) => e instanceof StoreError && (e.cause as { code?: string }).code === 'SQLITE_BUSY' && isTransientStoreError(e) && e.message.includes(path);
-        await assert.rejects(store.setControl(run.id, null), busy);
-        await assert.rejects(store.claimPartition(run.id, 'w', 60_000), busy);
-        let called = false;
-        await assert.rejects(store.transaction(async () => (called = true)), busy);
-        assert.equal(called, false, 'work does not run without its transaction');
-        assert.equal((await store.getRun(run.id))?.state, 'pending', 'reads still work');
-      } finally {
-        other.exec('COMMIT');
-        other.close();
-      }
-      assert.equal((await store.claimPartition(run.id, 'w', 60_000))?.index, 0, 'the store works once the lock is gone');
-    }, { busyTimeoutMs: 10 });
+    await withStore(
+      async (store, path) => {
+        const run = await store.createRun(newRun());
+        const other = new Database(path);
+        other.exec('BEGIN IMMEDIATE');
+        try {
+          const busy = (e: unknown) =>
+            e instanceof StoreError &&
+            (e.cause as { code?: string }).code === 'SQLITE_BUSY' &&
+            isTransientStoreError(e) &&
+            e.message.includes(path);
+          await assert.rejects(store.setControl(run.id, null), busy);
+          await assert.rejects(store.claimPartition(run.id, 'w', 60_000), busy);
+          let called = false;
+          await assert.rejects(
+            store.transaction(async () => (called = true)),
+            busy,
+          );
+          assert.equal(called, false, 'work does not run without its transaction');
+          assert.equal((await store.getRun(run.id))?.state, 'pending', 'reads still work');
+        } finally {
+          other.exec('COMMIT');
+          other.close();
+        }
+        assert.equal((await store.claimPartition(run.id, 'w', 60_000))?.index, 0, 'the store works once the lock is gone');
+      },
+      { busyTimeoutMs: 10 },
+    );
   });
 
   it('driver errors in store methods become StoreErrors; a duplicate run id says what failed', async () => {
     await withStore(async (store) => {
       await store.createRun(newRun({ id: 'r_dup' }));
-      await assert.rejects(store.createRun(newRun({ id: 'r_dup' })), (e: unknown) =>
-        e instanceof StoreError && /UNIQUE constraint failed: sluice_runs.id/.test(e.message) && (e.cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+      await assert.rejects(
+        store.createRun(newRun({ id: 'r_dup' })),
+        (e: unknown) =>
+          e instanceof StoreError &&
+          /UNIQUE constraint failed: sluice_runs.id/.test(e.message) &&
+          (e.cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY',
+      );
       assert.equal((await store.listRuns()).length, 1);
     });
   });
@@ -388,11 +495,18 @@ describe('SQLite store: errors and closing', () => {
     await assert.rejects(queuedAfterClose, (e: unknown) => e instanceof StoreError && /is closed/.test(e.message));
     await assert.rejects(store.getRun('r_x'), /is closed/);
     await assert.rejects(store.listRuns(), /is closed/);
-    await assert.rejects(store.transaction(async () => 1), /is closed/);
+    await assert.rejects(
+      store.transaction(async () => 1),
+      /is closed/,
+    );
     await assert.rejects(store.readConnection().query('SELECT 1'), /is closed/);
     await store.close();
     const again = await openSqliteStore(path);
-    assert.deepEqual(await again.readConnection().query('SELECT id FROM t'), [{ id: 1 }], 'the open transaction committed before the close');
+    assert.deepEqual(
+      await again.readConnection().query('SELECT id FROM t'),
+      [{ id: 1 }],
+      'the open transaction committed before the close',
+    );
     await again.close();
     await cleanup();
   });

@@ -71,7 +71,10 @@ describe('OpenTelemetry spans', () => {
     const run = runs[0]!;
     assert.equal(parentOf(run), undefined, 'the run span is a root here');
     assert.equal(run.instrumentationScope.name, 'sluice');
-    assert.equal(run.instrumentationScope.version, (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+    assert.equal(
+      run.instrumentationScope.version,
+      (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+    );
     assert.deepEqual(run.attributes, {
       'sluice.backfill': 'traced',
       'sluice.run.id': outcome.runId,
@@ -87,21 +90,58 @@ describe('OpenTelemetry spans', () => {
     const batches = spans.filter((s) => s.name === 'sluice.batch');
     assert.deepEqual(batches.map(parentOf), [idOf(run), idOf(run), idOf(run)], 'every batch span is a child of the run span');
     assert.ok(batches.every((b) => b.spanContext().traceId === run.spanContext().traceId));
-    const common = { 'sluice.backfill': 'traced', 'sluice.run.id': outcome.runId, 'sluice.partition': 0, 'sluice.batch.items': 10, 'sluice.batch.outcome': 'committed', 'sluice.items.skipped': 0 };
-    assert.deepEqual(batches.map((b) => b.attributes), [
-      { ...common, 'sluice.batch': 1, 'sluice.batch.attempt': 1, 'sluice.items.processed': 10, 'sluice.items.failed': 0, 'sluice.items.quarantined': 0 },
-      // Two attempts, then bisection (attempt 3) isolates item 15.
-      { ...common, 'sluice.batch': 2, 'sluice.batch.attempt': 3, 'sluice.items.processed': 9, 'sluice.items.failed': 1, 'sluice.items.quarantined': 1 },
-      { ...common, 'sluice.batch': 3, 'sluice.batch.attempt': 2, 'sluice.items.processed': 10, 'sluice.items.failed': 0, 'sluice.items.quarantined': 0 },
-    ]);
-    assert.deepEqual(batches.map((b) => b.events.map((e) => e.name)), [[], ['retry'], ['retry']]);
+    const common = {
+      'sluice.backfill': 'traced',
+      'sluice.run.id': outcome.runId,
+      'sluice.partition': 0,
+      'sluice.batch.items': 10,
+      'sluice.batch.outcome': 'committed',
+      'sluice.items.skipped': 0,
+    };
+    assert.deepEqual(
+      batches.map((b) => b.attributes),
+      [
+        {
+          ...common,
+          'sluice.batch': 1,
+          'sluice.batch.attempt': 1,
+          'sluice.items.processed': 10,
+          'sluice.items.failed': 0,
+          'sluice.items.quarantined': 0,
+        },
+        // Two attempts, then bisection (attempt 3) isolates item 15.
+        {
+          ...common,
+          'sluice.batch': 2,
+          'sluice.batch.attempt': 3,
+          'sluice.items.processed': 9,
+          'sluice.items.failed': 1,
+          'sluice.items.quarantined': 1,
+        },
+        {
+          ...common,
+          'sluice.batch': 3,
+          'sluice.batch.attempt': 2,
+          'sluice.items.processed': 10,
+          'sluice.items.failed': 0,
+          'sluice.items.quarantined': 0,
+        },
+      ],
+    );
+    assert.deepEqual(
+      batches.map((b) => b.events.map((e) => e.name)),
+      [[], ['retry'], ['retry']],
+    );
     assert.equal(batches[2]!.events[0]!.attributes?.['error.type'], 'Error');
 
     // The host's own spans inside process nest under the batch that called it.
     const host = spans.filter((s) => s.name === 'host.write');
     const batchIds = new Set(batches.map(idOf));
     assert.ok(host.length >= 4);
-    assert.ok(host.every((s) => batchIds.has(parentOf(s)!)), 'host spans are children of batch spans');
+    assert.ok(
+      host.every((s) => batchIds.has(parentOf(s)!)),
+      'host spans are children of batch spans',
+    );
   });
 
   it('a batch that fails records its error on its span, and the failed run is marked ERROR', async () => {
@@ -125,10 +165,16 @@ describe('OpenTelemetry spans', () => {
     assert.equal(run.status.code, SpanStatusCode.ERROR);
     assert.match(run.status.message ?? '', /key\(item\) must return a non-empty string/);
     const batches = spans.filter((s) => s.name === 'sluice.batch');
-    assert.deepEqual(batches.map((b) => [b.attributes['sluice.batch'], b.attributes['sluice.batch.outcome'], b.status.code]), [
-      [1, 'committed', SpanStatusCode.UNSET],
-      [2, 'failed', SpanStatusCode.ERROR],
-    ]);
-    assert.deepEqual(batches[1]!.events.map((e) => [e.name, e.attributes?.['exception.type']]), [['exception', 'TypeError']]);
+    assert.deepEqual(
+      batches.map((b) => [b.attributes['sluice.batch'], b.attributes['sluice.batch.outcome'], b.status.code]),
+      [
+        [1, 'committed', SpanStatusCode.UNSET],
+        [2, 'failed', SpanStatusCode.ERROR],
+      ],
+    );
+    assert.deepEqual(
+      batches[1]!.events.map((e) => [e.name, e.attributes?.['exception.type']]),
+      [['exception', 'TypeError']],
+    );
   });
 });

@@ -42,14 +42,23 @@ describe('CLI config loading', () => {
   it('--config names a file relative to the working directory, which must exist', () => {
     const cwd = withFile('explicit', 'backfills.mjs', 'export default [];');
     assert.equal(findConfig('backfills.mjs', cwd), join(cwd, 'backfills.mjs'));
-    assert.throws(() => findConfig('nope.ts', cwd), (e: unknown) => e instanceof UsageError && e.message === '--config nope.ts: no such file');
+    assert.throws(
+      () => findConfig('nope.ts', cwd),
+      (e: unknown) => e instanceof UsageError && e.message === '--config nope.ts: no such file',
+    );
   });
 
   it('accepts an array or { backfills: [...] }, in TypeScript or JavaScript', async () => {
     const array = withFile('array', 'sluice.config.ts', `const list: unknown[] = [${FAKE}];\nexport default list;\n`);
-    assert.deepEqual((await loadConfig(join(array, 'sluice.config.ts'))).map((d) => d.name), ['fake']);
+    assert.deepEqual(
+      (await loadConfig(join(array, 'sluice.config.ts'))).map((d) => d.name),
+      ['fake'],
+    );
     const object = withFile('object', 'sluice.config.mjs', `export default { backfills: [${FAKE}, { ...${FAKE}, name: 'other' }] };\n`);
-    assert.deepEqual((await loadConfig(join(object, 'sluice.config.mjs'))).map((d) => d.name), ['fake', 'other']);
+    assert.deepEqual(
+      (await loadConfig(join(object, 'sluice.config.mjs'))).map((d) => d.name),
+      ['fake', 'other'],
+    );
     const empty = withFile('empty', 'sluice.config.js', 'export default [];\n');
     assert.deepEqual(await loadConfig(join(empty, 'sluice.config.js')), []);
   });
@@ -67,12 +76,18 @@ describe('CLI config loading', () => {
 
   it('a config with a syntax error is a ConfigError too', async () => {
     const cwd = withFile('syntax', 'sluice.config.mjs', 'export default [;\n');
-    await assert.rejects(loadConfig(join(cwd, 'sluice.config.mjs')), (e: unknown) => e instanceof ConfigError && /^could not load /.test(e.message));
+    await assert.rejects(
+      loadConfig(join(cwd, 'sluice.config.mjs')),
+      (e: unknown) => e instanceof ConfigError && /^could not load /.test(e.message),
+    );
   });
 
   it('refuses a default export of the wrong shape, naming what is expected', async () => {
     const none = withFile('no-default', 'sluice.config.mjs', 'export const backfills = [];\n');
-    await assert.rejects(loadConfig(join(none, 'sluice.config.mjs')), (e: unknown) => e instanceof ConfigError && /must export default an array of backfills/.test(e.message));
+    await assert.rejects(
+      loadConfig(join(none, 'sluice.config.mjs')),
+      (e: unknown) => e instanceof ConfigError && /must export default an array of backfills/.test(e.message),
+    );
     const notDefinition = withFile('not-definition', 'sluice.config.mjs', `export default [${FAKE}, { name: 'half' }];\n`);
     await assert.rejects(
       loadConfig(join(notDefinition, 'sluice.config.mjs')),

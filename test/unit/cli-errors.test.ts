@@ -7,12 +7,23 @@ import { EXIT_CODE_OF_ERROR, ExitCode, exitCodeOfError, exitCodeOfOutcome } from
 import { keysOf } from '../../src/core/concurrency.js';
 import type { BackfillDefinition } from '../../src/core/definition.js';
 import { parseSince } from '../../src/core/since.js';
-import { ConfigError, isSluiceError, NotFoundError, RunAlreadySucceededError, SluiceError, SqlPlaceholderError, StoreError, UsageError } from '../../src/index.js';
+import {
+  ConfigError,
+  isSluiceError,
+  NotFoundError,
+  RunAlreadySucceededError,
+  SluiceError,
+  SqlPlaceholderError,
+  StoreError,
+  UsageError,
+} from '../../src/index.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 function thrown(fn: () => unknown): SluiceError {
@@ -26,10 +37,11 @@ function thrown(fn: () => unknown): SluiceError {
 }
 
 describe('core errors carry codes; the CLI decides exit codes and flag names', () => {
-  it('every error code the source raises has an exit code in the CLI\'s table', () => {
+  it("every error code the source raises has an exit code in the CLI's table", () => {
     const codes = new Set<string>();
     for (const file of sourceFiles(join(ROOT, 'src'))) {
-      for (const [, raised, given] of readFileSync(file, 'utf8').matchAll(/(?:super|SluiceError)\('([A-Z_]+)'|code: '([A-Z_]+)'/g)) codes.add((raised ?? given)!);
+      for (const [, raised, given] of readFileSync(file, 'utf8').matchAll(/(?:super|SluiceError)\('([A-Z_]+)'|code: '([A-Z_]+)'/g))
+        codes.add((raised ?? given)!);
     }
     assert.ok(codes.size >= 15, `found only ${codes.size} codes: the scan is broken`);
     assert.deepEqual([...codes].filter((code) => !(code in EXIT_CODE_OF_ERROR)).sort(), []);
@@ -46,7 +58,7 @@ describe('core errors carry codes; the CLI decides exit codes and flag names', (
     assert.equal('exitCode' in new UsageError('x'), false, 'the core error decides no exit code');
   });
 
-  it('maps a run\'s outcome to its exit code', () => {
+  it("maps a run's outcome to its exit code", () => {
     assert.equal(exitCodeOfOutcome({ state: 'succeeded', pausedAsAsked: false }), 0);
     assert.equal(exitCodeOfOutcome({ state: 'paused', pausedAsAsked: true }), 0);
     assert.equal(exitCodeOfOutcome({ state: 'paused', pausedAsAsked: false }), 3);
@@ -59,7 +71,10 @@ describe('core errors carry codes; the CLI decides exit codes and flag names', (
     const error = thrown(() => parseSince('yesterdayish', Date.now()));
     assert.equal(error.message, '`since` must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "yesterdayish"');
     assert.deepEqual(error.details, { options: ['since'] });
-    assert.equal(cliTextOf(error).message, '--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "yesterdayish"');
+    assert.equal(
+      cliTextOf(error).message,
+      '--since must be a duration like 7d, 12h or 30m, or an ISO date like 2024-05-01, got "yesterdayish"',
+    );
 
     const succeeded = new RunAlreadySucceededError({ id: 'r1', backfill: 'b', finishedAt: null });
     assert.match(succeeded.hint!, /pass `newRun` to start a new run/);
@@ -93,10 +108,12 @@ describe('core errors carry codes; the CLI decides exit codes and flag names', (
     const found: string[] = [];
     for (const dir of ['core', 'sources', 'server']) {
       for (const file of sourceFiles(join(ROOT, 'src', dir))) {
-        readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-          if (/^\s*(\*|\/\/|\/\*)/.test(line)) return; // comments may say how the CLI spells an option
-          if (/[\s'"`(]--[a-z][a-z-]+/.test(line)) found.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim().slice(0, 100)}`);
-        });
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (/^\s*(\*|\/\/|\/\*)/.test(line)) return; // comments may say how the CLI spells an option
+            if (/[\s'"`(]--[a-z][a-z-]+/.test(line)) found.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim().slice(0, 100)}`);
+          });
       }
     }
     assert.deepEqual(found, []);

@@ -34,7 +34,10 @@ describe('CLI flags: positiveInteger', () => {
   it('enforces a maximum when given', () => {
     assert.equal(positiveInteger('--concurrency', '256', 256), 256);
     usage(() => positiveInteger('--concurrency', '257', 256), '--concurrency must be at most 256, got "257"');
-    usage(() => positiveInteger('--max-batches', '99999999999999999999'), `--max-batches must be at most ${Number.MAX_SAFE_INTEGER}, got "99999999999999999999"`);
+    usage(
+      () => positiveInteger('--max-batches', '99999999999999999999'),
+      `--max-batches must be at most ${Number.MAX_SAFE_INTEGER}, got "99999999999999999999"`,
+    );
   });
 });
 
@@ -42,33 +45,80 @@ describe('CLI flags: parseRunFlags', () => {
   const now = Date.parse('2026-05-01T00:00:00Z');
 
   it('turns the run options into numbers and keeps --since as given (the engine fixes it at run creation)', () => {
-    assert.deepEqual(parseRunFlags({ batchSize: '250', concurrency: '4', maxBatches: '3', since: '7d', dryRun: true, batchDelay: '2s', maxMemory: '512', profile: 'moderate' }, now, {}), {
-      maxBatches: 3, since: '7d', dryRun: true,
-      knobs: { batchSize: 250, concurrency: 4, batchDelayMs: 2000, maxMemoryMb: 512 },
-      throttleLayers: [{
-        source: 'command line', profile: 'moderate',
+    assert.deepEqual(
+      parseRunFlags(
+        {
+          batchSize: '250',
+          concurrency: '4',
+          maxBatches: '3',
+          since: '7d',
+          dryRun: true,
+          batchDelay: '2s',
+          maxMemory: '512',
+          profile: 'moderate',
+        },
+        now,
+        {},
+      ),
+      {
+        maxBatches: 3,
+        since: '7d',
+        dryRun: true,
         knobs: { batchSize: 250, concurrency: 4, batchDelayMs: 2000, maxMemoryMb: 512 },
-        knobSources: { batchSize: '--batch-size', concurrency: '--concurrency', batchDelayMs: '--batch-delay', maxMemoryMb: '--max-memory' },
-      }],
-    });
+        throttleLayers: [
+          {
+            source: 'command line',
+            profile: 'moderate',
+            knobs: { batchSize: 250, concurrency: 4, batchDelayMs: 2000, maxMemoryMb: 512 },
+            knobSources: {
+              batchSize: '--batch-size',
+              concurrency: '--concurrency',
+              batchDelayMs: '--batch-delay',
+              maxMemoryMb: '--max-memory',
+            },
+          },
+        ],
+      },
+    );
     assert.deepEqual(parseRunFlags({}, now, {}), { maxBatches: undefined, dryRun: false, knobs: {}, throttleLayers: [] });
     assert.equal(parseRunFlags({ batchDelay: '250' }, now, {}).knobs.batchDelayMs, 250, 'a bare number is milliseconds');
     assert.equal(parseRunFlags({ since: '2026-04-01' }, now).since, '2026-04-01');
   });
 
-  it('reads SLUICE_* and seed 002\'s BACKFILL_* variables, SLUICE_ winning, naming each source', () => {
-    const env = { BACKFILL_BATCH_SIZE: '40', SLUICE_BATCH_SIZE: '50', BACKFILL_BATCH_DELAY_MS: '2000', BACKFILL_MAX_CONCURRENT: '3', BACKFILL_MAX_MEMORY_MB: '256', BACKFILL_USE_IDLE: 'true' };
+  it("reads SLUICE_* and seed 002's BACKFILL_* variables, SLUICE_ winning, naming each source", () => {
+    const env = {
+      BACKFILL_BATCH_SIZE: '40',
+      SLUICE_BATCH_SIZE: '50',
+      BACKFILL_BATCH_DELAY_MS: '2000',
+      BACKFILL_MAX_CONCURRENT: '3',
+      BACKFILL_MAX_MEMORY_MB: '256',
+      BACKFILL_USE_IDLE: 'true',
+    };
     const [layer] = parseRunFlags({}, now, env).throttleLayers;
     assert.deepEqual(layer, {
       source: 'environment',
       knobs: { batchSize: 50, concurrency: 3, maxMemoryMb: 256, batchDelayMs: 2000, maxEventLoopLagMs: 20 },
-      knobSources: { batchSize: 'SLUICE_BATCH_SIZE', concurrency: 'BACKFILL_MAX_CONCURRENT', maxMemoryMb: 'BACKFILL_MAX_MEMORY_MB', batchDelayMs: 'BACKFILL_BATCH_DELAY_MS', maxEventLoopLagMs: 'BACKFILL_USE_IDLE' },
+      knobSources: {
+        batchSize: 'SLUICE_BATCH_SIZE',
+        concurrency: 'BACKFILL_MAX_CONCURRENT',
+        maxMemoryMb: 'BACKFILL_MAX_MEMORY_MB',
+        batchDelayMs: 'BACKFILL_BATCH_DELAY_MS',
+        maxEventLoopLagMs: 'BACKFILL_USE_IDLE',
+      },
     });
-    assert.deepEqual(parseRunFlags({}, now, { SLUICE_PROFILE: 'background' }).throttleLayers, [{ source: 'SLUICE_PROFILE', profile: 'background', knobs: {}, knobSources: {} }]);
+    assert.deepEqual(parseRunFlags({}, now, { SLUICE_PROFILE: 'background' }).throttleLayers, [
+      { source: 'SLUICE_PROFILE', profile: 'background', knobs: {}, knobSources: {} },
+    ]);
     usage(() => parseRunFlags({}, now, { BACKFILL_BATCH_SIZE: 'many' }), 'BACKFILL_BATCH_SIZE must be a positive integer, got "many"');
-    usage(() => parseRunFlags({}, now, { SLUICE_BATCH_DELAY_MS: '1s' }), 'SLUICE_BATCH_DELAY_MS must be a number of milliseconds, got "1s"');
+    usage(
+      () => parseRunFlags({}, now, { SLUICE_BATCH_DELAY_MS: '1s' }),
+      'SLUICE_BATCH_DELAY_MS must be a number of milliseconds, got "1s"',
+    );
     usage(() => parseRunFlags({}, now, { BACKFILL_USE_IDLE: 'maybe' }), 'BACKFILL_USE_IDLE must be true or false, got "maybe"');
-    usage(() => parseRunFlags({}, now, { SLUICE_PROFILE: 'turbo' }), 'SLUICE_PROFILE must be one of background, moderate, fast, got "turbo"');
+    usage(
+      () => parseRunFlags({}, now, { SLUICE_PROFILE: 'turbo' }),
+      'SLUICE_PROFILE must be one of background, moderate, fast, got "turbo"',
+    );
     usage(() => parseRunFlags({ profile: 'slow' }, now, {}), '--profile must be one of background, moderate, fast, got "slow"');
   });
 
@@ -85,10 +135,16 @@ describe('CLI flags: parseRunFlags', () => {
 
   it('refuses a batch delay over an hour from a flag or the environment, instead of a timer that fires after 1 ms', () => {
     const hint = (fn: () => unknown) => assert.throws(fn, (e: unknown) => e instanceof UsageError && /pause the run/.test(e.hint ?? ''));
-    usage(() => parseRunFlags({ batchDelay: '30d' }, now, {}), '--batch-delay must be at most 24d (2147483647 ms, the longest a timer can wait), got "30d"');
+    usage(
+      () => parseRunFlags({ batchDelay: '30d' }, now, {}),
+      '--batch-delay must be at most 24d (2147483647 ms, the longest a timer can wait), got "30d"',
+    );
     usage(() => parseRunFlags({ batchDelay: '2d' }, now, {}), '--batch-delay must be at most 1h (3600000 ms), got "2d"');
     usage(() => parseRunFlags({ batchDelay: '3000000000' }, now, {}), '--batch-delay must be at most 1h (3600000 ms), got "3000000000"');
-    usage(() => parseRunFlags({}, now, { SLUICE_BATCH_DELAY_MS: '3000000000' }), 'SLUICE_BATCH_DELAY_MS must be at most 1h (3600000 ms), got "3000000000"');
+    usage(
+      () => parseRunFlags({}, now, { SLUICE_BATCH_DELAY_MS: '3000000000' }),
+      'SLUICE_BATCH_DELAY_MS must be at most 1h (3600000 ms), got "3000000000"',
+    );
     hint(() => parseRunFlags({ batchDelay: '2h' }, now, {}));
     assert.equal(parseRunFlags({ batchDelay: '1h' }, now, {}).knobs.batchDelayMs, 3_600_000, 'the bound itself is allowed');
   });

@@ -6,7 +6,10 @@ describe('adaptive controller', () => {
   it('moves towards the target from the first batch, growing at most ×1.5 a step', () => {
     const c = new AdaptiveController({ batchSize: 100, concurrency: 1 }, { targetBatchMs: 1000 });
     // 1 ms per item: the ideal is 1,000 items; the first step may only reach 150.
-    assert.match(c.observeBatch(100, 100)!.reason, /^batch 100 → 150: 1\.000 ms per item, target 1000 ms per batch \(grew ×1\.5, the most per step\)$/);
+    assert.match(
+      c.observeBatch(100, 100)!.reason,
+      /^batch 100 → 150: 1\.000 ms per item, target 1000 ms per batch \(grew ×1\.5, the most per step\)$/,
+    );
     const sizes = [c.batchSize];
     for (let i = 0; i < 8; i++) {
       c.observeBatch(c.batchSize, c.batchSize * 1);
@@ -29,7 +32,10 @@ describe('adaptive controller', () => {
       c.observeBatch(c.batchSize, 800);
       sizes.push(c.batchSize);
     }
-    assert.ok(sizes.every((size, i) => i === 0 || size >= sizes[i - 1]!), `never shrinks: ${sizes.join(',')}`);
+    assert.ok(
+      sizes.every((size, i) => i === 0 || size >= sizes[i - 1]!),
+      `never shrinks: ${sizes.join(',')}`,
+    );
     assert.equal(c.batchSize, 5000);
   });
 
@@ -62,7 +68,10 @@ describe('adaptive controller', () => {
     const c = new AdaptiveController({ batchSize: 100, concurrency: 4 }, {});
     // Starts at half speed; one reading over budget: 0.5 × 0.7 = 0.35 of 4 lanes = 1.4 lane-equivalents.
     const decision = c.observeProbe(50, 20)!;
-    assert.match(decision.reason, /^foreground p95 50 ms > budget 20 ms over the last 1: share 1\.00 → 0\.35, lanes 4 → 2, each busy 70 %$/);
+    assert.match(
+      decision.reason,
+      /^foreground p95 50 ms > budget 20 ms over the last 1: share 1\.00 → 0\.35, lanes 4 → 2, each busy 70 %$/,
+    );
     assert.equal(c.concurrency, 2);
     assert.ok(Math.abs(c.delayAfter(100) - 100 * (1 / 0.7 - 1)) < 1e-9, 'a lane busy 70 % of the time pauses 0.43 × its batch');
     c.observeProbe(50, 20); // 0.245 × 4 = 0.98: one lane, busy 98 %
@@ -108,11 +117,29 @@ describe('adaptive controller', () => {
   });
 
   it('refuses settings outside the spec with a clear message', () => {
-    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { maxGrowth: 2 }), /maxGrowth must be between 1\.2 and 1\.5, got 2/);
-    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { targetBatchMs: 0 }), /targetBatchMs must be a positive number/);
-    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minBatchSize: 10, maxBatchSize: 5 }), /1 ≤ minBatchSize ≤ maxBatchSize, got 10\.\.5/);
-    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { budgetDecrease: 0.1 }), /budgetDecrease must be between 0\.3 and 0\.9, got 0\.1/);
-    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minShare: 0 }), /minShare must be above 0 and at most 1, got 0/);
-    assert.throws(() => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minShare: 0.5, startShare: 0.2 }), /startShare must be between minShare \(0\.5\) and 1, got 0\.2/);
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { maxGrowth: 2 }),
+      /maxGrowth must be between 1\.2 and 1\.5, got 2/,
+    );
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { targetBatchMs: 0 }),
+      /targetBatchMs must be a positive number/,
+    );
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minBatchSize: 10, maxBatchSize: 5 }),
+      /1 ≤ minBatchSize ≤ maxBatchSize, got 10\.\.5/,
+    );
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { budgetDecrease: 0.1 }),
+      /budgetDecrease must be between 0\.3 and 0\.9, got 0\.1/,
+    );
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minShare: 0 }),
+      /minShare must be above 0 and at most 1, got 0/,
+    );
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minShare: 0.5, startShare: 0.2 }),
+      /startShare must be between minShare \(0\.5\) and 1, got 0\.2/,
+    );
   });
 });

@@ -31,7 +31,14 @@ describe('defineBackfill', () => {
   });
 
   it('gives idempotent backfills coalesced checkpoints (1 s or 100 batches by default) and no ledger', () => {
-    const def = defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {}, delivery: 'idempotent', checkpointEvery: { batches: 10 } });
+    const def = defineBackfill({
+      name: 'a',
+      source,
+      key: (i) => i.id,
+      process: async () => {},
+      delivery: 'idempotent',
+      checkpointEvery: { batches: 10 },
+    });
     assert.equal(def.dedup, false);
     assert.deepEqual(def.checkpointEvery, { ms: 1000, batches: 10 });
     assert.equal(defineBackfill({ name: 'a', source, key: (i) => i.id, process: async () => {} }).checkpointEvery, undefined);
@@ -49,22 +56,57 @@ describe('defineBackfill', () => {
     ['bad name', { name: 'has space' }, /name must be/],
     ['unknown option', { batchsize: 10 }, /unknown option "batchsize"/],
     ['bad delivery', { delivery: 'twice' }, /delivery must be "transactional", "at-least-once" or "idempotent", got "twice"/],
-    ['checkpointEvery without idempotent delivery', { delivery: 'at-least-once', checkpointEvery: { ms: 500 } }, /checkpointEvery is only for delivery: 'idempotent'/],
-    ['a checkpoint interval of zero', { delivery: 'idempotent', checkpointEvery: { ms: 0 } }, /checkpointEvery\.ms must be a positive integer, got 0/],
+    [
+      'checkpointEvery without idempotent delivery',
+      { delivery: 'at-least-once', checkpointEvery: { ms: 500 } },
+      /checkpointEvery is only for delivery: 'idempotent'/,
+    ],
+    [
+      'a checkpoint interval of zero',
+      { delivery: 'idempotent', checkpointEvery: { ms: 0 } },
+      /checkpointEvery\.ms must be a positive integer, got 0/,
+    ],
     ['an unknown checkpointEvery option', { delivery: 'idempotent', checkpointEvery: { items: 5 } }, /unknown option|Unrecognized key/],
     ['missing process', { process: undefined }, /process must be a function/],
     ['bad source', { source: {} }, /source must be a Sluice source/],
-    ['an adaptive start share under its floor', { throttle: { adaptive: { minShare: 0.3, startShare: 0.1 } } }, /startShare \(0\.1\) must be at least minShare \(0\.3\)/],
-    ['an adaptive start share under the default floor', { throttle: { adaptive: { startShare: 0.01 } } }, /startShare \(0\.01\) must be at least minShare \(0\.02\)/],
-    ['a batch delay over an hour', { throttle: { batchDelayMs: 3_600_001 } }, /throttle\.batchDelayMs must be at most 3600000 \(1h\), got 3600001/],
-    ['a retry delay no timer can wait', { retry: { maxDelayMs: 3_000_000_000 } }, /retry\.maxDelayMs must be at most 2147483647 \(the longest a timer can wait\), got 3000000000/],
-    ['a signal interval no timer can wait', { throttle: { signalIntervalMs: 2 ** 31 } }, /throttle\.signalIntervalMs must be at most 2147483647/],
-    ['adaptive batch bounds the wrong way round', { throttle: { adaptive: { minBatchSize: 500, maxBatchSize: 100 } } }, /minBatchSize \(500\) must be at most maxBatchSize \(100\)/],
+    [
+      'an adaptive start share under its floor',
+      { throttle: { adaptive: { minShare: 0.3, startShare: 0.1 } } },
+      /startShare \(0\.1\) must be at least minShare \(0\.3\)/,
+    ],
+    [
+      'an adaptive start share under the default floor',
+      { throttle: { adaptive: { startShare: 0.01 } } },
+      /startShare \(0\.01\) must be at least minShare \(0\.02\)/,
+    ],
+    [
+      'a batch delay over an hour',
+      { throttle: { batchDelayMs: 3_600_001 } },
+      /throttle\.batchDelayMs must be at most 3600000 \(1h\), got 3600001/,
+    ],
+    [
+      'a retry delay no timer can wait',
+      { retry: { maxDelayMs: 3_000_000_000 } },
+      /retry\.maxDelayMs must be at most 2147483647 \(the longest a timer can wait\), got 3000000000/,
+    ],
+    [
+      'a signal interval no timer can wait',
+      { throttle: { signalIntervalMs: 2 ** 31 } },
+      /throttle\.signalIntervalMs must be at most 2147483647/,
+    ],
+    [
+      'adaptive batch bounds the wrong way round',
+      { throttle: { adaptive: { minBatchSize: 500, maxBatchSize: 100 } } },
+      /minBatchSize \(500\) must be at most maxBatchSize \(100\)/,
+    ],
   ];
   for (const [label, patch, message] of cases) {
     it(`rejects ${label} with a ConfigError naming it`, () => {
       const input = { name: 'a', source, key: (i: { id: number }) => i.id, process: async () => {}, ...patch };
-      assert.throws(() => defineBackfill(input as never), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+      assert.throws(
+        () => defineBackfill(input as never),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+      );
     });
   }
 
@@ -107,7 +149,10 @@ describe('parseSince / parseDuration', () => {
   });
   it('rejects nonsense with a usage error that shows the accepted forms', () => {
     assert.throws(() => parseSince('2025-05-01T12', now), UsageError);
-    assert.throws(() => parseSince('yesterdayish', now), (e: unknown) => e instanceof UsageError && /7d, 12h or 30m/.test(e.message));
+    assert.throws(
+      () => parseSince('yesterdayish', now),
+      (e: unknown) => e instanceof UsageError && /7d, 12h or 30m/.test(e.message),
+    );
     assert.throws(() => parseSince('2025-13-45', now), UsageError);
   });
   it('parses durations', () => {
@@ -121,10 +166,22 @@ describe('parseSince / parseDuration', () => {
 describe('backoff', () => {
   it('doubles up to the ceiling, with jitter in [50 %, 100 %]', () => {
     const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
-    assert.equal(backoffDelay(policy, 1, () => 1), 100);
-    assert.equal(backoffDelay(policy, 3, () => 1), 400);
-    assert.equal(backoffDelay(policy, 3, () => 0), 200);
-    assert.equal(backoffDelay(policy, 10, () => 1), 1000);
+    assert.equal(
+      backoffDelay(policy, 1, () => 1),
+      100,
+    );
+    assert.equal(
+      backoffDelay(policy, 3, () => 1),
+      400,
+    );
+    assert.equal(
+      backoffDelay(policy, 3, () => 0),
+      200,
+    );
+    assert.equal(
+      backoffDelay(policy, 10, () => 1),
+      1000,
+    );
   });
 });
 

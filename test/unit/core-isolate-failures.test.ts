@@ -18,7 +18,10 @@ describe('isolateFailures', () => {
     const bad = new Set([3, 500, 999]);
     const { attempt, calls } = failOn(bad);
     const result = await isolateFailures(items, attempt);
-    assert.deepEqual(result.failed.map((f) => f.item).sort((a, b) => a - b), [3, 500, 999]);
+    assert.deepEqual(
+      result.failed.map((f) => f.item).sort((a, b) => a - b),
+      [3, 500, 999],
+    );
     assert.equal(result.succeeded.length, 997);
     assert.deepEqual(new Set(result.succeeded).size, 997);
     assert.ok(result.succeeded.every((n) => !bad.has(n)));

@@ -10,7 +10,8 @@ type Walked = { def: { type: string; innerType?: Walked; shape?: Record<string, 
 function optionPaths(schema: Walked, prefix = ''): string[] {
   let s = schema;
   while (['optional', 'default', 'nullable'].includes(s.def.type)) s = s.def.innerType!;
-  if (s.def.type === 'object') return Object.entries(s.def.shape!).flatMap(([key, value]) => [`${prefix}${key}`, ...optionPaths(value, `${prefix}${key}.`)]);
+  if (s.def.type === 'object')
+    return Object.entries(s.def.shape!).flatMap(([key, value]) => [`${prefix}${key}`, ...optionPaths(value, `${prefix}${key}.`)]);
   if (s.def.type === 'union') return s.def.options!.flatMap((option) => optionPaths(option, prefix));
   if (s.def.type === 'record') return optionPaths(s.def.valueType!, `${prefix}<param>.`);
   return [];

@@ -14,15 +14,19 @@ function heavyLoadedBy(entry: string): string[] {
     await import(${JSON.stringify(new URL(`src/${entry}.ts`, `file://${ROOT}`).href)});
     const loaded = Object.keys(createRequire(import.meta.url).cache);
     process.stdout.write(JSON.stringify(${JSON.stringify(HEAVY)}.filter((name) => loaded.some((path) => path.includes('/node_modules/' + name + '/')))));`;
-  return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' })) as string[];
+  return JSON.parse(
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' }),
+  ) as string[];
 }
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : /\.(ts|mts|mjs|js)$/.test(e.name) ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : /\.(ts|mts|mjs|js)$/.test(e.name) ? [join(dir, e.name)] : [],
+  );
 }
 
 describe('entry points', () => {
-  it('importing sluice loads none of the adapters\' libraries; each adapter\'s entry point loads its own', () => {
+  it("importing sluice loads none of the adapters' libraries; each adapter's entry point loads its own", () => {
     assert.deepEqual(heavyLoadedBy('index'), []);
     assert.deepEqual(heavyLoadedBy('sqlite'), ['better-sqlite3']);
     assert.deepEqual(heavyLoadedBy('postgres'), ['pg']);
@@ -55,11 +59,11 @@ describe('entry points', () => {
         if (!target.startsWith(cli + '/') && !entries.includes(target)) deep.push(`${relative(ROOT, file)}: ${spec}`);
       }
     }
-    assert.ok(sourceFiles(cli).length > 20, 'the CLI\'s files were found');
+    assert.ok(sourceFiles(cli).length > 20, "the CLI's files were found");
     assert.deepEqual(deep, []);
   });
 
-  it('the core imports no adapter (stores, sources, signals, server, observe, CLI) and no adapter\'s library', () => {
+  it("the core imports no adapter (stores, sources, signals, server, observe, CLI) and no adapter's library", () => {
     const core = join(ROOT, 'src', 'core');
     const outside: string[] = [];
     for (const file of sourceFiles(core)) {

@@ -18,7 +18,7 @@ async function listSince(url: string, entityType: string, since: number): Promis
   return count;
 }
 
-describe('the provider-history example\'s fake provider', () => {
+describe("the provider-history example's fake provider", () => {
   // The seed-004 example failed every morning: its items fell on the calendar day's 00:00 and
   // 12:00 UTC, so a window of 7 days back from "now" held one item more before noon.
   for (const at of ['2026-03-01T00:30:00Z', '2026-03-01T11:59:00Z', '2026-03-01T12:00:00Z', '2026-03-01T23:59:59.999Z']) {
@@ -26,7 +26,8 @@ describe('the provider-history example\'s fake provider', () => {
       const provider = await startFakeProvider({ start: Date.parse(at), failEvery: 1_000_000, tokenUses: 1_000 });
       try {
         for (const days of [7, 30]) {
-          for (const type of ENTITY_TYPES) assert.equal(await listSince(provider.url, type, provider.now() - days * DAY), 2 * days, `${type}, ${days} days`);
+          for (const type of ENTITY_TYPES)
+            assert.equal(await listSince(provider.url, type, provider.now() - days * DAY), 2 * days, `${type}, ${days} days`);
         }
         provider.shift(10 * DAY);
         assert.equal(await listSince(provider.url, 'issue', provider.now() - 90 * DAY), 180, 'ten days later, 90 days back');

@@ -69,8 +69,15 @@ describe('foreground budget (the share of full speed steered on the probe)', () 
     const roomy = closedLoop(new ForegroundBudget({ startShare: 0.1 }), 0.01, 0.02, 2000);
     const late = roomy.shares.slice(-500);
     const lateMean = late.reduce((a, b) => a + b, 0) / late.length;
-    assert.ok(lateMean > 0.8, `3 % over budget at full speed: the share climbs to about 1 (mean of the last 500 readings ${lateMean.toFixed(2)})`);
+    assert.ok(
+      lateMean > 0.8,
+      `3 % over budget at full speed: the share climbs to about 1 (mean of the last 500 readings ${lateMean.toFixed(2)})`,
+    );
     const hopeless = closedLoop(new ForegroundBudget({ startShare: 1, minShare: 0.05 }), 0.3, 0, 2000);
-    assert.equal(Math.min(...hopeless.shares), 0.05, 'a foreground over budget 30 % of the time with no backfill at all: the floor, never zero');
+    assert.equal(
+      Math.min(...hopeless.shares),
+      0.05,
+      'a foreground over budget 30 % of the time with no backfill at all: the floor, never zero',
+    );
   });
 });

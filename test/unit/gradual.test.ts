@@ -17,7 +17,11 @@ describe('gradual rollout', () => {
     assert.equal(rollout.concurrency, 1);
     assert.equal(step(rollout, 4), false, 'a step is 5 batches');
     assert.equal(step(rollout, 1), true);
-    assert.deepEqual(rollout.step(ok), { concurrency: 2, change: 'raised', reason: 'raised to 2 lane(s): failures 0.0 % < 1.0 %, signals ok, no fast burn' });
+    assert.deepEqual(rollout.step(ok), {
+      concurrency: 2,
+      change: 'raised',
+      reason: 'raised to 2 lane(s): failures 0.0 % < 1.0 %, signals ok, no fast burn',
+    });
     step(rollout, 5);
     assert.equal(rollout.step(ok).concurrency, 3);
     step(rollout, 5);
@@ -35,10 +39,16 @@ describe('gradual rollout', () => {
     step(rollout, 2, 5); // 5 of 200 = 2.5 %
     assert.deepEqual(rollout.step(ok), { concurrency: 2, change: 'lowered', reason: 'stepped back to 2 lane(s): failures 2.5 % ≥ 1.0 %' });
     step(rollout, 2);
-    assert.match(rollout.step({ signal: 'slow', signalReason: 'db connections 83 % ≥ 80 %', pageAlert: undefined }).reason, /^stepped back to 1 lane\(s\): signal slow: db connections 83 % ≥ 80 %$/);
+    assert.match(
+      rollout.step({ signal: 'slow', signalReason: 'db connections 83 % ≥ 80 %', pageAlert: undefined }).reason,
+      /^stepped back to 1 lane\(s\): signal slow: db connections 83 % ≥ 80 %$/,
+    );
     step(rollout, 2);
     const held = rollout.step({ ...ok, pageAlert: 'latency/fast-burn: burning 20×' });
-    assert.deepEqual([held.concurrency, held.change, held.reason], [1, 'held', 'held at 1 lane: fast SLO burn: latency/fast-burn: burning 20×']);
+    assert.deepEqual(
+      [held.concurrency, held.change, held.reason],
+      [1, 'held', 'held at 1 lane: fast SLO burn: latency/fast-burn: burning 20×'],
+    );
   });
 
   it('follows a retune of the ceiling', () => {

@@ -4,8 +4,10 @@ import { hostAllowed } from '../../src/server/host-check.js';
 
 describe('the Host check', () => {
   it('on loopback: loopback literals and localhost, never a name (DNS rebinding)', () => {
-    for (const host of ['127.0.0.1:8080', '127.0.0.1', 'localhost:8080', 'LOCALHOST', '[::1]:8080', 'localhost.']) assert.ok(hostAllowed(host, '127.0.0.1', []), host);
-    for (const host of ['evil.example', 'evil.example:8080', '10.0.0.5:8080', 'localhost.evil.example', '127.0.0.1.nip.io', 'a b', 'x:y:z']) assert.ok(!hostAllowed(host, '127.0.0.1', []), host);
+    for (const host of ['127.0.0.1:8080', '127.0.0.1', 'localhost:8080', 'LOCALHOST', '[::1]:8080', 'localhost.'])
+      assert.ok(hostAllowed(host, '127.0.0.1', []), host);
+    for (const host of ['evil.example', 'evil.example:8080', '10.0.0.5:8080', 'localhost.evil.example', '127.0.0.1.nip.io', 'a b', 'x:y:z'])
+      assert.ok(!hostAllowed(host, '127.0.0.1', []), host);
   });
 
   it('on every interface: any IP literal and localhost; names only when allowed', () => {

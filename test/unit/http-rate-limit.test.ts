@@ -9,8 +9,15 @@ describe('httpRateLimit', () => {
     let now = Date.parse('2026-11-22T12:00:00Z');
     const limit = httpRateLimit({ name: 'github', now: () => now });
     assert.equal((await limit.read()).level, 'ok');
-    assert.deepEqual(limit.observe(response(429, { 'retry-after': '30' })), { retryAfterMs: 30_000 }, 'the item answered waits as the provider said');
-    assert.deepEqual(await limit.read(), { level: 'stop', reason: 'HTTP 429, Retry-After 30: waiting until 2026-11-22T12:00:30.000Z (30 s)' });
+    assert.deepEqual(
+      limit.observe(response(429, { 'retry-after': '30' })),
+      { retryAfterMs: 30_000 },
+      'the item answered waits as the provider said',
+    );
+    assert.deepEqual(await limit.read(), {
+      level: 'stop',
+      reason: 'HTTP 429, Retry-After 30: waiting until 2026-11-22T12:00:30.000Z (30 s)',
+    });
     assert.equal(limit.blockedUntil(), Date.parse('2026-11-22T12:00:30Z'));
     now += 30_000;
     assert.equal((await limit.read()).level, 'ok');
@@ -37,7 +44,10 @@ describe('httpRateLimit', () => {
       limit.observe(response(200));
       now += 60_000;
     }
-    assert.match((await limit.read()).reason, /^request budget spent: 3 of 3 in the last hour; the next frees at 2026-11-22T13:00:00\.000Z$/);
+    assert.match(
+      (await limit.read()).reason,
+      /^request budget spent: 3 of 3 in the last hour; the next frees at 2026-11-22T13:00:00\.000Z$/,
+    );
     now = Date.parse('2026-11-22T13:00:01Z');
     assert.deepEqual(await limit.read(), { level: 'ok', reason: '2 of 3 requests in the last hour' });
   });

@@ -45,7 +45,10 @@ describe('ReadAhead', () => {
     ['another cursor (the checkpoint was reloaded)', (a: ReadAhead) => a.take(whole, [3], 4, 0)],
     ['another size (a retune, a canary’s last batch)', (a: ReadAhead, from: Cursor) => a.take(whole, from, 2, 0)],
     ['another partition end (a split moved it)', (a: ReadAhead, from: Cursor) => a.take({ lower: null, upper: [6] }, from, 4, 0)],
-    ['a lane that waited between batches (a throttle, a pace)', (a: ReadAhead, from: Cursor) => a.take(whole, from, 4, READ_AHEAD_STALE_MS + 1)],
+    [
+      'a lane that waited between batches (a throttle, a pace)',
+      (a: ReadAhead, from: Cursor) => a.take(whole, from, 4, READ_AHEAD_STALE_MS + 1),
+    ],
   ] as const) {
     it(`reads afresh after ${what}`, async () => {
       const { reader, release } = numbers(10, { spare: () => true });

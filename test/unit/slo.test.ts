@@ -14,29 +14,49 @@ describe('SLO configuration', () => {
     const config = parseSloConfig({ objectives: [latency] });
     const [slo] = config.objectives;
     assert.equal(slo!.periodMs, 28 * 86_400_000);
-    assert.deepEqual(slo!.tiers.map((t) => [t.name, t.severity, t.burnRate, formatDuration(t.longWindowMs), t.shortWindowMs && formatDuration(t.shortWindowMs)]), [
-      ['fast-burn', 'page', 14.4, '1h', '5m'],
-      ['medium-burn', 'page', 6, '6h', '30m'],
-      ['slow-burn', 'ticket', 1, '3d', '6h'],
-    ]);
+    assert.deepEqual(
+      slo!.tiers.map((t) => [
+        t.name,
+        t.severity,
+        t.burnRate,
+        formatDuration(t.longWindowMs),
+        t.shortWindowMs && formatDuration(t.shortWindowMs),
+      ]),
+      [
+        ['fast-burn', 'page', 14.4, '1h', '5m'],
+        ['medium-burn', 'page', 6, '6h', '30m'],
+        ['slow-burn', 'ticket', 1, '3d', '6h'],
+      ],
+    );
     assert.deepEqual([config.evaluateEveryMs, config.pauseOnPage, config.webhooks], [30_000, false, []]);
   });
 
   it('gives a webhook 5 attempts of at most 10 s each unless told otherwise', () => {
-    const config = parseSloConfig({ objectives: [latency], webhooks: [{ url: 'http://a.test/hook' }, { url: 'http://b.test/hook', attempts: 8, timeout: '2s' }] });
-    assert.deepEqual(config.webhooks.map((w) => [w.url, w.attempts, w.timeoutMs]), [['http://a.test/hook', 5, 10_000], ['http://b.test/hook', 8, 2_000]]);
+    const config = parseSloConfig({
+      objectives: [latency],
+      webhooks: [{ url: 'http://a.test/hook' }, { url: 'http://b.test/hook', attempts: 8, timeout: '2s' }],
+    });
+    assert.deepEqual(
+      config.webhooks.map((w) => [w.url, w.attempts, w.timeoutMs]),
+      [
+        ['http://a.test/hook', 5, 10_000],
+        ['http://b.test/hook', 8, 2_000],
+      ],
+    );
   });
 
-  it('takes seed 003\'s single-window tiers and seed 000\'s sustained 15-minute threshold', () => {
+  it("takes seed 003's single-window tiers and seed 000's sustained 15-minute threshold", () => {
     const config = parseSloConfig({
-      objectives: [{
-        ...latency,
-        tiers: [
-          { name: 'fast', severity: 'page', burnRate: 14.4, longWindow: '5m' },
-          { name: 'slow', severity: 'ticket', burnRate: 3.6, longWindow: '1h' },
-          { name: 'p95-over-15m', severity: 'page', burnRate: 1, longWindow: '15m', for: '30m' },
-        ],
-      }],
+      objectives: [
+        {
+          ...latency,
+          tiers: [
+            { name: 'fast', severity: 'page', burnRate: 14.4, longWindow: '5m' },
+            { name: 'slow', severity: 'ticket', burnRate: 3.6, longWindow: '1h' },
+            { name: 'p95-over-15m', severity: 'page', burnRate: 1, longWindow: '15m', for: '30m' },
+          ],
+        },
+      ],
     });
     const tiers = config.objectives[0]!.tiers;
     assert.equal(tiers[0]!.shortWindowMs, undefined);
@@ -50,14 +70,29 @@ describe('SLO configuration', () => {
       [{ objectives: [{ ...latency, objective: 95 }] }, /objective must be between 0 and 1/],
       [{ objectives: [{ ...latency, sli: { kind: 'p95' } }] }, /sli must be/],
       [{ objectives: [{ ...latency, sli: { kind: 'batch-duration', thresholdSeconds: -1 } }] }, /thresholdSeconds must be > 0/],
-      [{ objectives: [{ ...latency, tiers: [{ name: 'x', severity: 'page', burnRate: 2, longWindow: '5m', shortWindow: '1h' }] }] }, /shortWindow \(1h\) must be shorter than longWindow \(5m\)/],
-      [{ objectives: [{ ...latency, tiers: [{ name: 'x', severity: 'page', burnRate: 2, longWindow: '1 hour' }] }] }, /longWindow must be a duration like "30s"/],
+      [
+        { objectives: [{ ...latency, tiers: [{ name: 'x', severity: 'page', burnRate: 2, longWindow: '5m', shortWindow: '1h' }] }] },
+        /shortWindow \(1h\) must be shorter than longWindow \(5m\)/,
+      ],
+      [
+        { objectives: [{ ...latency, tiers: [{ name: 'x', severity: 'page', burnRate: 2, longWindow: '1 hour' }] }] },
+        /longWindow must be a duration like "30s"/,
+      ],
       [{ objectives: [latency, latency] }, /two objectives are named "latency"/],
       [{ objectives: [latency], webhooks: [{ url: 'ftp://x' }] }, /webhook url must be an http\(s\) URL/],
       [{ objectives: [latency], webhooks: [{ url: 'http://x', secret: 'a', secretEnv: 'B' }] }, /secret or secretEnv, not both/],
-      [{ objectives: [latency], webhooks: [{ url: 'http://x/a' }, { url: 'http://x/a' }] }, /^ConfigError: slo webhook http:\/\/x\/a is listed twice; list each URL once$/],
-      [{ objectives: [latency], webhooks: [{ url: 'http://x', timeout: '10 s' }] }, /slo webhook http:\/\/x timeout must be a duration like "30s"/],
-      [{ objectives: [latency], webhooks: [{ url: 'http://x', timeout: '6m' }] }, /slo webhook http:\/\/x: timeout must be at most "5m", got "6m"/],
+      [
+        { objectives: [latency], webhooks: [{ url: 'http://x/a' }, { url: 'http://x/a' }] },
+        /^ConfigError: slo webhook http:\/\/x\/a is listed twice; list each URL once$/,
+      ],
+      [
+        { objectives: [latency], webhooks: [{ url: 'http://x', timeout: '10 s' }] },
+        /slo webhook http:\/\/x timeout must be a duration like "30s"/,
+      ],
+      [
+        { objectives: [latency], webhooks: [{ url: 'http://x', timeout: '6m' }] },
+        /slo webhook http:\/\/x: timeout must be at most "5m", got "6m"/,
+      ],
       [{ objectives: [latency], paging: true }, /unknown option "paging"/],
     ];
     for (const [input, message] of bad) assert.throws(() => parseSloConfig(input as never), message, JSON.stringify(input));
@@ -66,7 +101,14 @@ describe('SLO configuration', () => {
   it('is validated with the definition, naming the backfill', () => {
     const source = iterable({ from: () => [{ id: 1 }], cursorOf: (i: { id: number }) => i.id });
     assert.throws(
-      () => defineBackfill({ name: 'scores', source, key: (i: { id: number }) => i.id, process() {}, slo: { objectives: [{ ...latency, objective: 2 }] } }),
+      () =>
+        defineBackfill({
+          name: 'scores',
+          source,
+          key: (i: { id: number }) => i.id,
+          process() {},
+          slo: { objectives: [{ ...latency, objective: 2 }] },
+        }),
       /defineBackfill\("scores"\): slo\.objectives\.0\.objective: objective must be between 0 and 1/,
     );
     const def = defineBackfill({ name: 'scores', source, key: (i: { id: number }) => i.id, process() {}, slo: { objectives: [latency] } });
@@ -94,7 +136,8 @@ describe('burn rates', () => {
   });
 
   it('fires a tier only when both windows burn at its rate', () => {
-    const over = (long: number, short: number) => (w: number) => (w === fast.longWindowMs ? { total: 100, bad: long } : { total: 100, bad: short });
+    const over = (long: number, short: number) => (w: number) =>
+      w === fast.longWindowMs ? { total: 100, bad: long } : { total: 100, bad: short };
     assert.equal(readTier(fast, slo, over(80, 80)).burning, true);
     assert.equal(readTier(fast, slo, over(80, 10)).burning, false, 'the burn stopped: the short window resolves it early');
     assert.equal(readTier(fast, slo, over(10, 80)).burning, false, 'a blip: the long window has not burnt enough budget');

@@ -84,7 +84,10 @@ describe('iterable', () => {
     const reader = await iterable<(typeof rows)[number]>({
       from: (cursor) => {
         opened.push(cursor);
-        const after = cursor === null ? -1 : rows.findIndex((r) => r.page === (cursor as { page: number }).page && r.index === (cursor as { index: number }).index);
+        const after =
+          cursor === null
+            ? -1
+            : rows.findIndex((r) => r.page === (cursor as { page: number }).page && r.index === (cursor as { index: number }).index);
         return rows.slice(after + 1);
       },
       cursorOf: (row) => ({ page: row.page, index: row.index }),
@@ -102,10 +105,18 @@ describe('iterable', () => {
   });
 
   it('reads plain synchronous iterables and generators', async () => {
-    const reader = await iterable<string>({ from: (cursor) => ['a', 'b', 'c'].filter((s) => cursor === null || s > String(cursor)), cursorOf: (s) => s }).open({});
+    const reader = await iterable<string>({
+      from: (cursor) => ['a', 'b', 'c'].filter((s) => cursor === null || s > String(cursor)),
+      cursorOf: (s) => s,
+    }).open({});
     assert.deepEqual(await drain(reader as SourceReader<never>, null, 2), { items: ['a', 'b', 'c'], cursor: 'c' });
     const empty = await iterable<number>({ from: () => [], cursorOf: (n) => n }).open({});
-    assert.deepEqual(await empty.read({ partition: whole, cursor: null, limit: 10, filter: {} }), { items: [], malformed: [], cursor: null, done: true });
+    assert.deepEqual(await empty.read({ partition: whole, cursor: null, limit: 10, filter: {} }), {
+      items: [],
+      malformed: [],
+      cursor: null,
+      done: true,
+    });
   });
 
   it('surfaces errors of the iterable as retryable SourceErrors and restarts from the cursor on the next read', async () => {
@@ -147,7 +158,10 @@ describe('iterable', () => {
       },
       cursorOf: (n) => n,
     }).open({});
-    await assert.rejects(reader.read({ partition: whole, cursor: null, limit: 5, filter: {} }), { name: 'IterableReadError', message: 'iterable source failed: bad token' });
+    await assert.rejects(reader.read({ partition: whole, cursor: null, limit: 5, filter: {} }), {
+      name: 'IterableReadError',
+      message: 'iterable source failed: bad token',
+    });
     fail = false;
     assert.deepEqual((await reader.read({ partition: whole, cursor: null, limit: 5, filter: {} })).items, [1]);
 
@@ -172,7 +186,10 @@ describe('iterable', () => {
       message: 'iterable: from(null) returned number, not an iterable or async iterable',
     });
     const noCursor = await iterable<number>({ from: () => [1, 2], cursorOf: () => undefined as unknown as Cursor }).open({});
-    await assert.rejects(noCursor.read({ partition: whole, cursor: null, limit: 5, filter: {} }), { code: 'SOURCE', message: /cursorOf\(item\) must return a JSON value/ });
+    await assert.rejects(noCursor.read({ partition: whole, cursor: null, limit: 5, filter: {} }), {
+      code: 'SOURCE',
+      message: /cursorOf\(item\) must return a JSON value/,
+    });
     assert.throws(() => iterable({ from: [] as never, cursorOf: (n: number) => n }), SourceError);
   });
 

@@ -45,8 +45,10 @@ describe('throttle knobs', () => {
     ]);
     assert.deepEqual(resolved.knobs, { batchSize: 100, concurrency: 1, batchDelayMs: 1000, maxMemoryMb: 256 });
     assert.equal(resolved.profile, 'background');
-    assert.equal(describeKnobs(resolved),
-      'batch size 100 (profile background (command line)) · delay 1000 ms (profile background (command line)) · concurrency 1 (profile background (command line)) · memory limit 256 MB (--max-memory)');
+    assert.equal(
+      describeKnobs(resolved),
+      'batch size 100 (profile background (command line)) · delay 1000 ms (profile background (command line)) · concurrency 1 (profile background (command line)) · memory limit 256 MB (--max-memory)',
+    );
   });
 });
 
@@ -81,20 +83,37 @@ describe('throttle', () => {
     assert.equal(await throttle.gate({ stopped: () => false, sleep: clock.sleep, poll: async () => void polls++ }), true);
     assert.deepEqual(clock.slept, [1000, 2000, 4000]);
     assert.equal(polls, 3, 'looks for pause and cancel requests while it waits');
-    assert.deepEqual(decisions.map((d) => [d.kind, d.reason]), [['paused', 'postgres: db connections 83 % ≥ 80 %'], ['resumed', 'postgres: db connections 41 %']]);
+    assert.deepEqual(
+      decisions.map((d) => [d.kind, d.reason]),
+      [
+        ['paused', 'postgres: db connections 83 % ≥ 80 %'],
+        ['resumed', 'postgres: db connections 41 %'],
+      ],
+    );
     assert.equal(throttle.status().state, 'running');
   });
 
   it('lets lanes read ahead only at full speed: not while slowed, delayed or steered by the adaptive controller', async () => {
     const clock = fakeClock();
-    const make = (extra: { batchDelayMs?: number; adaptive?: boolean }, signals: HealthSignal[] = []) => new Throttle({
-      knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: extra.batchDelayMs ?? 0 }, []),
-      signals, signalIntervalMs: 1000, ...(extra.adaptive ? { adaptive: {} } : {}), clock, logger: silentLogger, record: async () => {},
-    });
+    const make = (extra: { batchDelayMs?: number; adaptive?: boolean }, signals: HealthSignal[] = []) =>
+      new Throttle({
+        knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: extra.batchDelayMs ?? 0 }, []),
+        signals,
+        signalIntervalMs: 1000,
+        ...(extra.adaptive ? { adaptive: {} } : {}),
+        clock,
+        logger: silentLogger,
+        record: async () => {},
+      });
     assert.equal(make({}).allowsReadAhead(), true);
     assert.equal(make({ batchDelayMs: 50 }).allowsReadAhead(), false, 'a configured delay between batches');
     assert.equal(make({ adaptive: true }).allowsReadAhead(), false, 'the controller sizes and paces every batch');
-    const slowing = make({}, [scripted('probe', [{ level: 'slow', reason: 'p95 240 ms > 200 ms' }, { level: 'ok', reason: 'p95 90 ms' }])]);
+    const slowing = make({}, [
+      scripted('probe', [
+        { level: 'slow', reason: 'p95 240 ms > 200 ms' },
+        { level: 'ok', reason: 'p95 90 ms' },
+      ]),
+    ]);
     await slowing.gate({ stopped: () => false, sleep: clock.sleep });
     assert.equal(slowing.allowsReadAhead(), false, 'slowed by a signal');
     await clock.sleep(1000);
@@ -121,7 +140,15 @@ describe('throttle', () => {
         return { level: 'ok', reason: 'p95 1.0 ms', latencyMs: 1, budgetMs: 2 };
       },
     };
-    const throttle = new Throttle({ knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: 0 }, []), signals: [probe], signalIntervalMs: 1000, adaptive: {}, clock, logger: silentLogger, record: async () => {} });
+    const throttle = new Throttle({
+      knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: 0 }, []),
+      signals: [probe],
+      signalIntervalMs: 1000,
+      adaptive: {},
+      clock,
+      logger: silentLogger,
+      record: async () => {},
+    });
     await throttle.start();
     for (let i = 0; i < 100 && !reading; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(reading, true, 'the sampler is in its second reading');
@@ -137,8 +164,18 @@ describe('throttle', () => {
   it('halves batches while a signal says slow, and restores them when it clears', async () => {
     const clock = fakeClock();
     const decisions: ThrottleDecision[] = [];
-    const probe = scripted('probe', [{ level: 'slow', reason: 'p95 240 ms > 200 ms' }, { level: 'ok', reason: 'p95 90 ms' }]);
-    const throttle = new Throttle({ knobs, signals: [probe], signalIntervalMs: 1000, clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    const probe = scripted('probe', [
+      { level: 'slow', reason: 'p95 240 ms > 200 ms' },
+      { level: 'ok', reason: 'p95 90 ms' },
+    ]);
+    const throttle = new Throttle({
+      knobs,
+      signals: [probe],
+      signalIntervalMs: 1000,
+      clock,
+      logger: silentLogger,
+      record: async (d) => void decisions.push(d),
+    });
     await throttle.gate({ stopped: () => false, sleep: clock.sleep });
     assert.equal(throttle.batchSize(), 200);
     assert.equal(throttle.status().state, 'slowed');
@@ -147,21 +184,35 @@ describe('throttle', () => {
     await clock.sleep(1000);
     await throttle.gate({ stopped: () => false, sleep: clock.sleep });
     assert.equal(throttle.batchSize(), 400);
-    assert.deepEqual(decisions.map((d) => d.kind), ['slowed', 'recovered']);
+    assert.deepEqual(
+      decisions.map((d) => d.kind),
+      ['slowed', 'recovered'],
+    );
   });
 
   it('with the controller, a probe over budget paces the lanes and pauses after batches instead of halving them', async () => {
     const clock = fakeClock();
     const decisions: ThrottleDecision[] = [];
     const probe = scripted('probe', [{ level: 'slow', reason: 'p95 240 ms > budget 200 ms', latencyMs: 240, budgetMs: 200 }]);
-    const throttle = new Throttle({ knobs: resolveKnobs({ batchSize: 400, concurrency: 4, batchDelayMs: 0 }, []), signals: [probe], signalIntervalMs: 1000, adaptive: {}, clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    const throttle = new Throttle({
+      knobs: resolveKnobs({ batchSize: 400, concurrency: 4, batchDelayMs: 0 }, []),
+      signals: [probe],
+      signalIntervalMs: 1000,
+      adaptive: {},
+      clock,
+      logger: silentLogger,
+      record: async (d) => void decisions.push(d),
+    });
     assert.equal(await throttle.gate({ stopped: () => false, sleep: clock.sleep }), true);
     assert.equal(throttle.batchSize(), 400, 'not halved');
     assert.equal(throttle.concurrency(), 2, 'half speed × 0.7 of 4 lanes: 1.4 lane-equivalents, two lanes');
-    assert.deepEqual(decisions.map((d) => `${d.kind}: ${d.reason}`), [
-      'adapted: foreground p95 240 ms > budget 200 ms over the last 1: share 1.00 → 0.35, lanes 4 → 2, each busy 70 %',
-      'slowed: probe: p95 240 ms > budget 200 ms: the controller paces the lanes on it (share 0.35)',
-    ]);
+    assert.deepEqual(
+      decisions.map((d) => `${d.kind}: ${d.reason}`),
+      [
+        'adapted: foreground p95 240 ms > budget 200 ms over the last 1: share 1.00 → 0.35, lanes 4 → 2, each busy 70 %',
+        'slowed: probe: p95 240 ms > budget 200 ms: the controller paces the lanes on it (share 0.35)',
+      ],
+    );
     clock.slept.length = 0;
     await throttle.pace(clock.sleep, 700);
     // Each of the two lanes busy 70 %: 300 ms after a 700 ms batch, slept in steps of the signal interval.
@@ -170,21 +221,42 @@ describe('throttle', () => {
 
   it('a reading that cannot be taken: continue by default, stop when the signal says so', async () => {
     const clock = fakeClock();
-    const lenient = new Throttle({ knobs, signals: [scripted('flaky', [new Error('timeout')])], clock, logger: silentLogger, record: async () => {} });
+    const lenient = new Throttle({
+      knobs,
+      signals: [scripted('flaky', [new Error('timeout')])],
+      clock,
+      logger: silentLogger,
+      record: async () => {},
+    });
     assert.equal(await lenient.gate({ stopped: () => false, sleep: clock.sleep }), true);
     const strict = { ...scripted('strict', [new Error('connection refused')]), onError: 'stop' as const };
     const decisions: ThrottleDecision[] = [];
     let stopped = false;
     const careful = new Throttle({ knobs, signals: [strict], clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
-    const gate = careful.gate({ stopped: () => stopped, sleep: async (ms) => { await clock.sleep(ms); stopped = true; } });
+    const gate = careful.gate({
+      stopped: () => stopped,
+      sleep: async (ms) => {
+        await clock.sleep(ms);
+        stopped = true;
+      },
+    });
     assert.equal(await gate, false, 'a stop request ends the wait');
-    assert.deepEqual(decisions.map((d) => d.reason), ['strict: no reading (connection refused); its policy is to stop']);
+    assert.deepEqual(
+      decisions.map((d) => d.reason),
+      ['strict: no reading (connection refused); its policy is to stop'],
+    );
   });
 
   it('waits the batch delay after each batch, and applies a retune', async () => {
     const clock = fakeClock();
     const decisions: ThrottleDecision[] = [];
-    const throttle = new Throttle({ knobs: resolveKnobs({ batchSize: 100, concurrency: 1, batchDelayMs: 250 }, []), signals: [], clock, logger: silentLogger, record: async (d) => void decisions.push(d) });
+    const throttle = new Throttle({
+      knobs: resolveKnobs({ batchSize: 100, concurrency: 1, batchDelayMs: 250 }, []),
+      signals: [],
+      clock,
+      logger: silentLogger,
+      record: async (d) => void decisions.push(d),
+    });
     await throttle.pace(clock.sleep);
     assert.deepEqual(clock.slept, [250]);
     await throttle.retune({ batchSize: 50, batchDelayMs: 0 }, 'retune by alice');
@@ -195,7 +267,7 @@ describe('throttle', () => {
   });
 });
 
-describe('a gradual rollout\'s ramp is the run\'s', () => {
+describe("a gradual rollout's ramp is the run's", () => {
   /** The run's ramp as a store would keep it: compare-and-set moves, and the decisions recorded with them. */
   function runRamp(lanes: number) {
     const moves: Array<{ from: number; to: number; reason: string }> = [];
@@ -215,17 +287,20 @@ describe('a gradual rollout\'s ramp is the run\'s', () => {
     };
   }
 
-  it('starts where the run\'s ramp is, steps from where the store says, and records a step only with its move', async () => {
+  it("starts where the run's ramp is, steps from where the store says, and records a step only with its move", async () => {
     const run = runRamp(2);
     const decisions: ThrottleDecision[] = [];
     const told: string[] = [];
     const throttle = new Throttle({
-      knobs: resolveKnobs({ batchSize: 100, concurrency: 4, batchDelayMs: 0 }, []), signals: [], clock: fakeClock(), logger: silentLogger,
+      knobs: resolveKnobs({ batchSize: 100, concurrency: 4, batchDelayMs: 0 }, []),
+      signals: [],
+      clock: fakeClock(),
+      logger: silentLogger,
       record: async (d) => void decisions.push(d),
       gradual: { stepBatches: 2, pageAlert: async () => undefined, ramp: run.ramp },
     });
     throttle.onDecision((d) => told.push(d.reason));
-    assert.equal(throttle.concurrency(), 2, 'a worker joining later starts at the run\'s ramp, not at one lane');
+    assert.equal(throttle.concurrency(), 2, "a worker joining later starts at the run's ramp, not at one lane");
     // Another worker stepped the ramp to 3 meanwhile: this step goes on from there.
     run.set(3);
     await throttle.afterBatch(100, 10);
@@ -239,13 +314,17 @@ describe('a gradual rollout\'s ramp is the run\'s', () => {
     assert.equal(throttle.concurrency(), 1);
   });
 
-  it('a step that loses the race to another worker\'s leaves the ramp to the winner', async () => {
+  it("a step that loses the race to another worker's leaves the ramp to the winner", async () => {
     const run = runRamp(1);
     const throttle = new Throttle({
-      knobs: resolveKnobs({ batchSize: 100, concurrency: 4, batchDelayMs: 0 }, []), signals: [], clock: fakeClock(), logger: silentLogger, record: async () => {},
+      knobs: resolveKnobs({ batchSize: 100, concurrency: 4, batchDelayMs: 0 }, []),
+      signals: [],
+      clock: fakeClock(),
+      logger: silentLogger,
+      record: async () => {},
       gradual: { stepBatches: 1, pageAlert: async () => undefined, ramp: { ...run.ramp, move: async () => false } },
     });
     await throttle.afterBatch(100, 10);
-    assert.equal(throttle.concurrency(), 1, 'not raised on its own: it learns the winner\'s step at its next checkpoint');
+    assert.equal(throttle.concurrency(), 1, "not raised on its own: it learns the winner's step at its next checkpoint");
   });
 });

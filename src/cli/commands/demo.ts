@@ -12,7 +12,11 @@ import { parsePort, parseRunFlags, positiveInteger, type RawRunFlags } from '../
 import { startObservers, withContext, withRunOptions } from './shared.js';
 
 export function registerDemoCommand(program: Command): void {
-  withRunOptions(program.command('demo').description('score the risk of 200,000 demo emails in the embedded store (or PostgreSQL, with workers), resumably'))
+  withRunOptions(
+    program
+      .command('demo')
+      .description('score the risk of 200,000 demo emails in the embedded store (or PostgreSQL, with workers), resumably'),
+  )
     .option('--rows <n>', `rows of the demo table when it is created (default ${DEMO_DEFAULT_ROWS})`)
     .option('--workers <n>', 'with --db postgres://…: run the demo in N `sluice worker` processes sharing the run (replaced if they die)')
     .action(async (raw: RawRunFlags & { rows?: string; workers?: string; metricsPort?: string }, command: Command) => {
@@ -29,7 +33,9 @@ export function registerDemoCommand(program: Command): void {
         });
       }
       if (workers !== undefined && (flags.dryRun || flags.maxBatches !== undefined)) {
-        throw new UsageError('--workers runs the demo in worker processes: --dry-run and --max-batches apply to a run in this process; leave --workers out for them');
+        throw new UsageError(
+          '--workers runs the demo in worker processes: --dry-run and --max-batches apply to a run in this process; leave --workers out for them',
+        );
       }
       await withContext(command, { needsConfig: false, createStore: true, demo: true }, async (ctx) => {
         // The store is open (and its file or server checked) before the demo table is seeded beside it.
@@ -40,7 +46,8 @@ export function registerDemoCommand(program: Command): void {
         const coverageNow = async () => (postgres ? demoCoveragePostgres(path) : demoCoverage(path));
         // The demo's source selects only the rows still to score: a run after a success is harmless (it finds none).
         const handle = await ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor }).catch((error: unknown) => {
-          if (error instanceof RunAlreadySucceededError) return ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor, newRun: true });
+          if (error instanceof RunAlreadySucceededError)
+            return ctx.sluice.start(DEMO_BACKFILL_NAME, { ...flags, actor: ctx.actor, newRun: true });
           throw error;
         });
         (await startObservers(ctx, metricsPort))(handle);
@@ -48,12 +55,16 @@ export function registerDemoCommand(program: Command): void {
         const outcome = await runInForeground(handle, ctx.interactive, async () => ({ coverage: (coverage = await coverageNow()) }));
         const c = coverage ?? (await coverageNow());
         if (!outcome.dryRun && outcome.state === 'succeeded' && outcome.counts.received === 0) {
-          process.stderr.write(c.scored === c.total
-            ? `nothing left to score: all ${formatCount(c.total)} emails already have a risk_score (run ${outcome.runId} found no row to fill)\n`
-            : `nothing to score in this run's window: ${formatCount(c.total - c.scored)} emails without a risk_score are outside it\n`);
+          process.stderr.write(
+            c.scored === c.total
+              ? `nothing left to score: all ${formatCount(c.total)} emails already have a risk_score (run ${outcome.runId} found no row to fill)\n`
+              : `nothing to score in this run's window: ${formatCount(c.total - c.scored)} emails without a risk_score are outside it\n`,
+          );
         }
         if (ctx.interactive) {
-          process.stdout.write(`coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %)\nscore_writes: min ${c.minWrites}, max ${c.maxWrites}\n`);
+          process.stdout.write(
+            `coverage: scored ${formatCount(c.scored)} of ${formatCount(c.total)} emails (${c.percent.toFixed(1)} %)\nscore_writes: min ${c.minWrites}, max ${c.maxWrites}\n`,
+          );
         }
         return exitCodeOfOutcome(outcome);
       });

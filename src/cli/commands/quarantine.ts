@@ -19,7 +19,11 @@ export function registerQuarantineCommands(program: Command): void {
       const limit = positiveInteger('--limit', options.limit, 100_000) ?? 100;
       await withContext(command, { needsConfig: false }, async (ctx) => {
         const entries = await ctx.sluice.listQuarantine({
-          runId: options.run, backfill: options.backfill, errorClass: options.class, status: options.all ? undefined : 'open', limit,
+          runId: options.run,
+          backfill: options.backfill,
+          errorClass: options.class,
+          status: options.all ? undefined : 'open',
+          limit,
         });
         if (ctx.json) {
           process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
@@ -31,7 +35,9 @@ export function registerQuarantineCommands(program: Command): void {
         }
         for (const e of entries) {
           const sample = (e.payload ?? '').slice(0, 120);
-          process.stdout.write(`#${e.id}  ${e.runId}  key ${e.itemKey}  ${e.errorClass}  attempts ${e.attempts}  ${e.status}\n    ${e.message}\n    ${sample}\n`);
+          process.stdout.write(
+            `#${e.id}  ${e.runId}  key ${e.itemKey}  ${e.errorClass}  attempts ${e.attempts}  ${e.status}\n    ${e.message}\n    ${sample}\n`,
+          );
         }
         return 0;
       });
@@ -39,7 +45,7 @@ export function registerQuarantineCommands(program: Command): void {
 
   quarantine
     .command('replay <run>')
-    .description('process a run\'s open quarantine entries again (after fixing the cause)')
+    .description("process a run's open quarantine entries again (after fixing the cause)")
     .option('--class <errorClass>', 'only this error class')
     .option('--id <id>', 'only this entry (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .action(async (runId: string, options: { class?: string; id?: string[] }, command: Command) => {
@@ -48,7 +54,10 @@ export function registerQuarantineCommands(program: Command): void {
       await withContext(command, { needsConfig: true }, async (ctx) => {
         const result = await ctx.sluice.replayQuarantine(runId, { errorClass: options.class, ids, actor: ctx.actor });
         if (ctx.json) process.stdout.write(`${JSON.stringify({ event: 'replay', ...result })}\n`);
-        else process.stdout.write(`replayed ${formatCount(result.replayed)} of ${formatCount(result.attempted)}; ${formatCount(result.stillFailing)} still failing\n`);
+        else
+          process.stdout.write(
+            `replayed ${formatCount(result.replayed)} of ${formatCount(result.attempted)}; ${formatCount(result.stillFailing)} still failing\n`,
+          );
         return result.stillFailing > 0 ? 1 : 0;
       });
     });

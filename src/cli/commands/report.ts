@@ -9,7 +9,9 @@ const FORMATS = ['md', 'json', 'html'] as const;
 export function registerReportCommand(program: Command): void {
   program
     .command('report <run>')
-    .description('an audit report of a run: parameters, who started it, state history, counts, batch duration percentiles, errors with samples, quarantine, throttle history, SLO alerts')
+    .description(
+      'an audit report of a run: parameters, who started it, state history, counts, batch duration percentiles, errors with samples, quarantine, throttle history, SLO alerts',
+    )
     .option('--format <format>', 'md (default), json or html')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (runId: string, options: { format?: string; out?: string }, command: Command) => {
@@ -17,7 +19,8 @@ export function registerReportCommand(program: Command): void {
       if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be md, json or html, got "${format}"`);
       await withContext(command, { needsConfig: false }, async (ctx) => {
         const report = await buildRunReport(ctx.sluice, runId);
-        const text = format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'html' ? renderHtml(report) : renderMarkdown(report);
+        const text =
+          format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'html' ? renderHtml(report) : renderMarkdown(report);
         if (options.out === undefined) process.stdout.write(text);
         else writeFileSync(options.out, text);
         return 0;

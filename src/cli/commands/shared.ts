@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { type AlertReading, messageOf, type RunHandle, SloMonitor, systemClock } from '../../index.js';
 import { RunMetrics, serveMetrics, WebhookNotifier } from '../../observe.js';
 import { type CliContext, type ContextOptions, type GlobalFlags, openContext } from '../context.js';
@@ -11,7 +11,7 @@ import { type CliContext, type ContextOptions, type GlobalFlags, openContext } f
 export function withRunOptions(command: Command, { newRun = true }: { newRun?: boolean } = {}): Command {
   const forNewRun = (flags: string, description: string) => new Option(flags, description).hideHelp(!newRun);
   return command
-    .option('--batch-size <n>', 'items per batch (default: the definition\'s)')
+    .option('--batch-size <n>', "items per batch (default: the definition's)")
     .option('--concurrency <n>', 'batches at once over disjoint partitions')
     .option('--max-batches <n>', 'stop cleanly after N batches (the run stays resumable)')
     .addOption(forNewRun('--since <when>', 'only items since a duration ago (7d, 12h, 30m) or an ISO date'))
@@ -21,13 +21,25 @@ export function withRunOptions(command: Command, { newRun = true }: { newRun?: b
     .option('--max-memory <MB>', 'wait while this process uses more memory (RSS) than this, resume under 90 %')
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://host:port/metrics while the run executes (0: any free port)')
     .option('--canary <n>', 'a canary: stop (paused, resumable) after N items; check them, then resume for the rest')
-    .option('--gradual', 'gradual rollout: start with one lane and add one every 10 batches while failures stay under 1 %, health signals say ok and no fast SLO burn pages; step back when a gate breaks')
-    .addOption(forNewRun('--sample <strategy>', 'with --dry-run: size-buckets processes items across small, medium and large payloads plus malformed ones'))
+    .option(
+      '--gradual',
+      'gradual rollout: start with one lane and add one every 10 batches while failures stay under 1 %, health signals say ok and no fast SLO burn pages; step back when a gate breaks',
+    )
+    .addOption(
+      forNewRun(
+        '--sample <strategy>',
+        'with --dry-run: size-buckets processes items across small, medium and large payloads plus malformed ones',
+      ),
+    )
     .addOption(forNewRun('--sample-size <n>', 'items per bucket for --sample (default 10)'));
 }
 
 /** Opens the context, runs `work`, always closes the store, and returns `work`'s exit code. */
-export async function withContext(command: Command, options: ContextOptions, work: (context: CliContext) => Promise<number>): Promise<void> {
+export async function withContext(
+  command: Command,
+  options: ContextOptions,
+  work: (context: CliContext) => Promise<number>,
+): Promise<void> {
   const context = await openContext(command.optsWithGlobals<GlobalFlags>(), options);
   try {
     process.exitCode = await work(context);
@@ -41,7 +53,13 @@ const CLOSING_FLUSH_MS = 10_000;
 
 /** The SLO evaluator of a CLI process: it records alert notifications in the store's outbox and delivers them to the definitions' webhooks. */
 export function sloMonitor(ctx: CliContext, onEvaluated?: (readings: AlertReading[]) => void): SloMonitor {
-  return new SloMonitor({ sluice: ctx.sluice, clock: systemClock, logger: ctx.logger, notifier: new WebhookNotifier(), ...(onEvaluated ? { onEvaluated } : {}) });
+  return new SloMonitor({
+    sluice: ctx.sluice,
+    clock: systemClock,
+    logger: ctx.logger,
+    notifier: new WebhookNotifier(),
+    ...(onEvaluated ? { onEvaluated } : {}),
+  });
 }
 
 /**
@@ -69,7 +87,10 @@ export async function closeMonitor(ctx: CliContext, monitor: SloMonitor, budgetM
  * handle's events count in the metrics.
  */
 export async function startObservers(ctx: CliContext, port: number | undefined): Promise<(handle: RunHandle) => void> {
-  const thresholds = ctx.sluice.backfills().flatMap((d) => d.slo?.objectives ?? []).flatMap((o) => (o.sli.kind === 'batch-duration' ? [o.sli.thresholdSeconds] : []));
+  const thresholds = ctx.sluice
+    .backfills()
+    .flatMap((d) => d.slo?.objectives ?? [])
+    .flatMap((o) => (o.sli.kind === 'batch-duration' ? [o.sli.thresholdSeconds] : []));
   const metrics = port === undefined ? undefined : new RunMetrics({ sloThresholdsSeconds: thresholds });
   const monitor = sloMonitor(ctx, (readings) => metrics?.observeSlo(readings));
   monitor.start();

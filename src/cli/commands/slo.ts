@@ -23,8 +23,10 @@ export function registerSloCommands(program: Command): void {
 
   slo
     .command('dashboard')
-    .description('write a Grafana dashboard (JSON) for Sluice: throughput, batch duration, errors, backlog, throttle, burn rates, error budget')
-    .option('--backfill <name>', 'only this backfill\'s SLO panels (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .description(
+      'write a Grafana dashboard (JSON) for Sluice: throughput, batch duration, errors, backlog, throttle, burn rates, error budget',
+    )
+    .option('--backfill <name>', "only this backfill's SLO panels (repeatable)", (v: string, all: string[] = []) => [...all, v])
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (options: { backfill?: string[]; out?: string }, command: Command) => {
       const definitions = await withSlos(command, options.backfill);
@@ -33,8 +35,13 @@ export function registerSloCommands(program: Command): void {
 
   slo
     .command('status')
-    .description('SLO alerts of every backfill (pending, firing, resolved) and their notifications not delivered; --evaluate reads the batch history now first')
-    .option('--evaluate', 'evaluate the configured SLOs now (moving alerts) and deliver the webhooks of every alert change not delivered yet, before showing them')
+    .description(
+      'SLO alerts of every backfill (pending, firing, resolved) and their notifications not delivered; --evaluate reads the batch history now first',
+    )
+    .option(
+      '--evaluate',
+      'evaluate the configured SLOs now (moving alerts) and deliver the webhooks of every alert change not delivered yet, before showing them',
+    )
     .action(async (options: { evaluate?: boolean }, command: Command) => {
       await withContext(command, { needsConfig: options.evaluate === true }, async (ctx) => {
         let readings: AlertReading[] | undefined;
@@ -48,18 +55,29 @@ export function registerSloCommands(program: Command): void {
         const alerts = await ctx.sluice.store.listAlerts();
         const notifications = await undeliveredNotifications(ctx.sluice.store);
         if (ctx.json) {
-          process.stdout.write(`${JSON.stringify({ alerts, notifications, ...(readings ? { readings, undeliveredNotifications: undelivered } : {}) }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ alerts, notifications, ...(readings ? { readings, undeliveredNotifications: undelivered } : {}) }, null, 2)}\n`,
+          );
           return 0;
         }
         const lines = readings
           ? readings.map((r) => `${r.backfill}  ${r.slo}/${r.tier}  ${r.state.padEnd(8)} ${r.severity.padEnd(6)} ${r.summary}`)
-          : alerts.map((a) => `${a.backfill}  ${a.slo}/${a.tier}  ${a.state.padEnd(8)} ${a.severity.padEnd(6)} since ${a.since}: ${a.summary}`);
+          : alerts.map(
+              (a) => `${a.backfill}  ${a.slo}/${a.tier}  ${a.state.padEnd(8)} ${a.severity.padEnd(6)} since ${a.since}: ${a.summary}`,
+            );
         for (const n of notifications) {
           const attempts = `${n.attempts} attempt${n.attempts === 1 ? '' : 's'}${n.lastError ? ` (last: ${n.lastError})` : ''}`;
-          const what = n.state === 'failed' ? `given up after ${attempts}` : `not delivered yet after ${attempts}; the next evaluator (run, worker, serve, slo status --evaluate) retries it`;
-          lines.push(`notification ${n.id}  ${n.backfill}  ${n.notification.slo}/${n.notification.tier} ${n.notification.state} → ${n.webhook}: ${what}`);
+          const what =
+            n.state === 'failed'
+              ? `given up after ${attempts}`
+              : `not delivered yet after ${attempts}; the next evaluator (run, worker, serve, slo status --evaluate) retries it`;
+          lines.push(
+            `notification ${n.id}  ${n.backfill}  ${n.notification.slo}/${n.notification.tier} ${n.notification.state} → ${n.webhook}: ${what}`,
+          );
         }
-        process.stdout.write(lines.length === 0 ? 'no SLO alert has left inactive (pass --evaluate to read the batch history now)\n' : `${lines.join('\n')}\n`);
+        process.stdout.write(
+          lines.length === 0 ? 'no SLO alert has left inactive (pass --evaluate to read the batch history now)\n' : `${lines.join('\n')}\n`,
+        );
         return 0;
       });
     });
@@ -80,8 +98,12 @@ async function withSlos(command: Command, names: string[] | undefined): Promise<
   const all = await definedBackfills(command.optsWithGlobals<GlobalFlags>());
   for (const name of names ?? []) {
     const found = all.find((d) => d.name === name);
-    if (!found) throw new NotFoundError(`unknown backfill "${name}"`, { hint: all.length > 0 ? `defined backfills: ${all.map((d) => d.name).join(', ')}` : NO_BACKFILLS_HINT });
-    if (!found.slo) throw new UsageError(`backfill "${name}" defines no SLOs`, { hint: 'add slo: { objectives: [...] } to its definition' });
+    if (!found)
+      throw new NotFoundError(`unknown backfill "${name}"`, {
+        hint: all.length > 0 ? `defined backfills: ${all.map((d) => d.name).join(', ')}` : NO_BACKFILLS_HINT,
+      });
+    if (!found.slo)
+      throw new UsageError(`backfill "${name}" defines no SLOs`, { hint: 'add slo: { objectives: [...] } to its definition' });
   }
   const chosen = all.filter((d) => d.slo !== undefined && (names === undefined || names.includes(d.name)));
   if (chosen.length === 0) throw new UsageError('no backfill defines SLOs', { hint: 'add slo: { objectives: [...] } to a definition' });

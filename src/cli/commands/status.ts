@@ -32,11 +32,22 @@ export function registerStatusCommands(program: Command): void {
           ...(status.stalled ? stalledLines(run.id, status.stalled, now) : []),
           run.reason ? `  why: ${run.reason}` : '',
           status.queuedBehind ? `  ${status.queuedBehind}` : '',
-          status.throttle.state !== 'running' ? `  ${status.throttle.state}: ${status.throttle.reason} (since ${status.throttle.since})` : '',
-          Object.keys(run.keys).length > 0 ? `  keys: ${Object.entries(run.keys).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
+          status.throttle.state !== 'running'
+            ? `  ${status.throttle.state}: ${status.throttle.reason} (since ${status.throttle.since})`
+            : '',
+          Object.keys(run.keys).length > 0
+            ? `  keys: ${Object.entries(run.keys)
+                .sort(([a], [b]) => a.localeCompare(b))
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ')}`
+            : '',
           run.control ? `  pending request: ${run.control.kind} by ${run.control.actor} (${run.control.reason})` : '',
-          run.canary ? `  canary: ${formatCount(run.canary.items)} items for the whole run, ${formatCount(run.canary.left)} not yet claimed` : '',
-          run.rampLanes !== null ? `  gradual rollout: the ramp allows ${run.rampLanes} lane${run.rampLanes === 1 ? '' : 's'} over every worker now` : '',
+          run.canary
+            ? `  canary: ${formatCount(run.canary.items)} items for the whole run, ${formatCount(run.canary.left)} not yet claimed`
+            : '',
+          run.rampLanes !== null
+            ? `  gradual rollout: the ramp allows ${run.rampLanes} lane${run.rampLanes === 1 ? '' : 's'} over every worker now`
+            : '',
           `  ${formatCounts(run.counts)}${planned}; ${formatCount(run.batches)} batches`,
           `  created by ${run.createdBy} at ${run.createdAt}${run.params.since ? `; since ${run.params.since}` : ''}; batch size ${run.options.batchSize}, concurrency ${run.options.concurrency}`,
         ];
@@ -51,14 +62,29 @@ export function registerStatusCommands(program: Command): void {
         ];
         if (status.children) {
           const width = Math.max(5, ...status.children.map((c) => c.child.length));
-          lines.push('', 'children:', ...status.children.map((c) => `  ${c.child.padEnd(width)}  ${c.outcome.padEnd(7)}  success ${formatCount(c.counts.processed)}, error ${formatCount(c.counts.quarantined)}, skipped ${formatCount(c.counts.skipped)}${c.error ? `  (${c.error})` : ''}`));
+          lines.push(
+            '',
+            'children:',
+            ...status.children.map(
+              (c) =>
+                `  ${c.child.padEnd(width)}  ${c.outcome.padEnd(7)}  success ${formatCount(c.counts.processed)}, error ${formatCount(c.counts.quarantined)}, skipped ${formatCount(c.counts.skipped)}${c.error ? `  (${c.error})` : ''}`,
+            ),
+          );
         }
         if (status.alerts.length > 0) {
-          lines.push('', 'SLO alerts:', ...status.alerts.map((a) => `  ${a.state.toUpperCase()} ${a.severity}  ${a.slo}/${a.tier} since ${a.since}: ${a.summary}`));
+          lines.push(
+            '',
+            'SLO alerts:',
+            ...status.alerts.map((a) => `  ${a.state.toUpperCase()} ${a.severity}  ${a.slo}/${a.tier} since ${a.since}: ${a.summary}`),
+          );
         }
         const decisions = status.decisions.filter((d) => d.kind !== 'configured').slice(0, 10);
         if (decisions.length > 0) {
-          lines.push('', 'throttle decisions (newest first):', ...decisions.map((d) => `  ${d.at}  ${d.kind.padEnd(9)} ${d.reason}  (${d.worker})`));
+          lines.push(
+            '',
+            'throttle decisions (newest first):',
+            ...decisions.map((d) => `  ${d.at}  ${d.kind.padEnd(9)} ${d.reason}  (${d.worker})`),
+          );
         }
         if (status.quarantine.length > 0) {
           lines.push('', 'quarantine (open):', ...status.quarantine.map((q) => `  ${q.errorClass}: ${formatCount(q.count)}`));
@@ -83,14 +109,29 @@ export function registerStatusCommands(program: Command): void {
       if (options.backfills) {
         // The definitions only: no store is opened.
         const globals = command.optsWithGlobals<GlobalFlags>();
-        const defs = (await definedBackfills(globals)).map((d) => ({ name: d.name, description: d.description, source: d.source.description, delivery: d.delivery, batchSize: d.batchSize, concurrency: d.concurrency }));
+        const defs = (await definedBackfills(globals)).map((d) => ({
+          name: d.name,
+          description: d.description,
+          source: d.source.description,
+          delivery: d.delivery,
+          batchSize: d.batchSize,
+          concurrency: d.concurrency,
+        }));
         if (globals.json) process.stdout.write(`${JSON.stringify(defs, null, 2)}\n`);
         else if (defs.length === 0) process.stdout.write(`${NO_BACKFILLS_HINT}\n`);
-        else process.stdout.write(defs.map((d) => `${d.name.padEnd(28)} ${d.delivery.padEnd(14)} ${d.source}${d.description ? ` — ${d.description}` : ''}`).join('\n') + '\n');
+        else
+          process.stdout.write(
+            defs
+              .map((d) => `${d.name.padEnd(28)} ${d.delivery.padEnd(14)} ${d.source}${d.description ? ` — ${d.description}` : ''}`)
+              .join('\n') + '\n',
+          );
         return;
       }
       await withContext(command, { needsConfig: false }, async (ctx) => {
-        const runs = await withStalled(ctx.sluice, await ctx.sluice.listRuns({ backfill: options.backfill, states: options.state ? [options.state as RunState] : undefined, limit }));
+        const runs = await withStalled(
+          ctx.sluice,
+          await ctx.sluice.listRuns({ backfill: options.backfill, states: options.state ? [options.state as RunState] : undefined, limit }),
+        );
         if (ctx.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
         else process.stdout.write(runs.length === 0 ? 'no runs\n' : runTable(runs));
         return 0;
@@ -106,11 +147,15 @@ async function withStalled(sluice: Sluice, runs: RunRecord[]): Promise<Array<Run
 }
 
 function runTable(runs: Array<RunRecord & { stalled: Stalled | null }>): string {
-  return runs
-    .map((r) => {
-      const progress = r.plannedItems ? ` ${((Math.min(r.counts.received, r.plannedItems) / Math.max(1, r.plannedItems)) * 100).toFixed(1)}%` : '';
-      const stalled = r.stalled ? `  ${stalledNote(r.stalled)}` : '';
-      return `${r.id}  ${r.backfill.padEnd(24)} ${r.state.padEnd(9)}${progress.padStart(7)}  processed ${formatCount(r.counts.processed)}  ${r.createdAt}${stalled}${r.reason ? `  (${r.reason})` : ''}`;
-    })
-    .join('\n') + '\n';
+  return (
+    runs
+      .map((r) => {
+        const progress = r.plannedItems
+          ? ` ${((Math.min(r.counts.received, r.plannedItems) / Math.max(1, r.plannedItems)) * 100).toFixed(1)}%`
+          : '';
+        const stalled = r.stalled ? `  ${stalledNote(r.stalled)}` : '';
+        return `${r.id}  ${r.backfill.padEnd(24)} ${r.state.padEnd(9)}${progress.padStart(7)}  processed ${formatCount(r.counts.processed)}  ${r.createdAt}${stalled}${r.reason ? `  (${r.reason})` : ''}`;
+      })
+      .join('\n') + '\n'
+  );
 }

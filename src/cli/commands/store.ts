@@ -15,9 +15,12 @@ export function registerStoreCommands(program: Command): void {
       const globals = command.optsWithGlobals<GlobalFlags>();
       const path = dbPathOf(globals);
       if (isPostgresUrl(path)) {
-        throw new UsageError('store check reads an SQLite store file; a PostgreSQL server checks its own pages (see the amcheck extension)');
+        throw new UsageError(
+          'store check reads an SQLite store file; a PostgreSQL server checks its own pages (see the amcheck extension)',
+        );
       }
-      if (!existsSync(path)) throw new NotFoundError(`no store at ${path}`, { hint: 'pass --db (or set SLUICE_DB) to the store file to check' });
+      if (!existsSync(path))
+        throw new NotFoundError(`no store at ${path}`, { hint: 'pass --db (or set SLUICE_DB) to the store file to check' });
       const check = options.full ? 'full' : 'quick';
       const pragma = options.full ? 'integrity_check' : 'quick_check';
       const startedAt = Date.now();
@@ -28,9 +31,13 @@ export function registerStoreCommands(program: Command): void {
       } else if (problems.length === 0) {
         process.stdout.write(`${path}: ${pragma} ok (${ms} ms)\n`);
       } else {
-        process.stdout.write(`${path}: ${pragma} found ${problems.length} problem${problems.length === 1 ? '' : 's'}${problems.length >= 100 ? ' (the first 100)' : ''}:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
-        process.stderr.write(`sluice: store ${path} is damaged; Sluice refuses to open it\n`
-          + `hint: stop every process using it and restore it from a backup; to salvage what is still readable: sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, then check that copy (docs/runbook.md, "A damaged store")\n`);
+        process.stdout.write(
+          `${path}: ${pragma} found ${problems.length} problem${problems.length === 1 ? '' : 's'}${problems.length >= 100 ? ' (the first 100)' : ''}:\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
+        );
+        process.stderr.write(
+          `sluice: store ${path} is damaged; Sluice refuses to open it\n` +
+            `hint: stop every process using it and restore it from a backup; to salvage what is still readable: sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, then check that copy (docs/runbook.md, "A damaged store")\n`,
+        );
       }
       process.exitCode = problems.length === 0 ? 0 : 1;
     });
@@ -41,7 +48,10 @@ function problemsOf(path: string, check: 'quick' | 'full'): string[] {
     return storeFileProblems(path, check);
   } catch (error) {
     if ((error as { code?: unknown }).code === 'SQLITE_NOTADB') {
-      throw new StoreError(`${path} is not a Sluice store: the file is not a SQLite database (or its first page is damaged)`, { hint: 'restore it from a backup, or pass --db with the store\'s path', cause: error });
+      throw new StoreError(`${path} is not a Sluice store: the file is not a SQLite database (or its first page is damaged)`, {
+        hint: "restore it from a backup, or pass --db with the store's path",
+        cause: error,
+      });
     }
     throw new StoreError(`cannot check ${path}: ${messageOf(error)}`, { cause: error });
   }

@@ -53,7 +53,12 @@ export const demoBackfill = defineBackfill<DemoEmail>({
   // quarantined; the default burn-rate tiers page on a fast burn and open a ticket on a slow one.
   slo: {
     objectives: [
-      { name: 'batch-duration', description: 'p95 batch duration under 300 s', sli: { kind: 'batch-duration', thresholdSeconds: 300 }, objective: 0.95 },
+      {
+        name: 'batch-duration',
+        description: 'p95 batch duration under 300 s',
+        sli: { kind: 'batch-duration', thresholdSeconds: 300 },
+        objective: 0.95,
+      },
       { name: 'errors', description: 'at most 1 % of items quarantined', sli: { kind: 'error-ratio' }, objective: 0.99 },
     ],
   },

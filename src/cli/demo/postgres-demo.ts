@@ -19,7 +19,13 @@ export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: 
   const { sluice } = ctx;
   const run = await openRun(ctx, flags, workers);
   const started = Date.now();
-  say(ctx, run.state === 'pending' && run.batches === 0 ? `run ${run.id} queued for ${workers} worker(s)` : `resuming run ${run.id} with ${workers} worker(s)`, { event: 'run', runId: run.id, workers });
+  say(
+    ctx,
+    run.state === 'pending' && run.batches === 0
+      ? `run ${run.id} queued for ${workers} worker(s)`
+      : `resuming run ${run.id} with ${workers} worker(s)`,
+    { event: 'run', runId: run.id, workers },
+  );
 
   const supervisor = new WorkerSupervisor({
     count: workers,
@@ -30,8 +36,19 @@ export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: 
       if (event.kind === 'started') say(ctx, undefined, { event: 'worker', action: 'started', slot: event.slot, pid: event.pid });
       else if (event.code !== 0) {
         const how = event.signal ? `was killed (${event.signal})` : `exited with code ${event.code}`;
-        say(ctx, `worker ${event.pid} ${how}${event.respawn ? '; starting a replacement (its partitions are taken over from their last checkpoint)' : ''}${event.stderrTail && !event.signal ? `: ${event.stderrTail}` : ''}`,
-          { event: 'worker', action: 'exited', slot: event.slot, pid: event.pid, code: event.code, signal: event.signal, respawn: event.respawn });
+        say(
+          ctx,
+          `worker ${event.pid} ${how}${event.respawn ? '; starting a replacement (its partitions are taken over from their last checkpoint)' : ''}${event.stderrTail && !event.signal ? `: ${event.stderrTail}` : ''}`,
+          {
+            event: 'worker',
+            action: 'exited',
+            slot: event.slot,
+            pid: event.pid,
+            code: event.code,
+            signal: event.signal,
+            respawn: event.respawn,
+          },
+        );
       }
     },
   });
@@ -40,7 +57,9 @@ export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: 
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    process.stderr.write(`\n${signal}: the workers finish their batches in flight and hand their partitions back; then the run is paused\n`);
+    process.stderr.write(
+      `\n${signal}: the workers finish their batches in flight and hand their partitions back; then the run is paused\n`,
+    );
     supervisor.stop();
   };
   process.on('SIGINT', onSignal);
@@ -58,17 +77,32 @@ export async function runDemoWithWorkers(ctx: CliContext, url: string, workers: 
     const coverage = await demoCoveragePostgres(url);
     const seconds = (Date.now() - started) / 1000;
     if (ctx.interactive) {
-      process.stdout.write([
-        `run ${final.run.id} (${final.run.backfill}) ${final.run.state}`,
-        final.run.reason ? `  why: ${final.run.reason}` : '',
-        `  ${formatCounts(final.run.counts)}`,
-        `  ${formatCount(final.run.batches)} batches by ${workers} worker(s) in ${formatDuration(seconds)}; ${result.respawns} replaced`,
-        final.run.state === 'paused' ? `  resume with: sluice demo --db <same url> --workers ${workers}` : '',
-        `coverage: scored ${formatCount(coverage.scored)} of ${formatCount(coverage.total)} emails (${coverage.percent.toFixed(1)} %)`,
-        `score_writes: min ${coverage.minWrites}, max ${coverage.maxWrites}`,
-      ].filter(Boolean).join('\n') + '\n');
+      process.stdout.write(
+        [
+          `run ${final.run.id} (${final.run.backfill}) ${final.run.state}`,
+          final.run.reason ? `  why: ${final.run.reason}` : '',
+          `  ${formatCounts(final.run.counts)}`,
+          `  ${formatCount(final.run.batches)} batches by ${workers} worker(s) in ${formatDuration(seconds)}; ${result.respawns} replaced`,
+          final.run.state === 'paused' ? `  resume with: sluice demo --db <same url> --workers ${workers}` : '',
+          `coverage: scored ${formatCount(coverage.scored)} of ${formatCount(coverage.total)} emails (${coverage.percent.toFixed(1)} %)`,
+          `score_writes: min ${coverage.minWrites}, max ${coverage.maxWrites}`,
+        ]
+          .filter(Boolean)
+          .join('\n') + '\n',
+      );
     } else {
-      jsonLine('summary', { runId: final.run.id, state: final.run.state, reason: final.run.reason, counts: final.run.counts, batches: final.run.batches, workers, respawns: result.respawns, gaveUp: result.gaveUp, durationMs: Math.round(seconds * 1000), coverage });
+      jsonLine('summary', {
+        runId: final.run.id,
+        state: final.run.state,
+        reason: final.run.reason,
+        counts: final.run.counts,
+        batches: final.run.batches,
+        workers,
+        respawns: result.respawns,
+        gaveUp: result.gaveUp,
+        durationMs: Math.round(seconds * 1000),
+        coverage,
+      });
     }
     if (result.gaveUp) process.stderr.write('the workers kept failing; gave up replacing them (see the messages above)\n');
     switch (final.run.state) {
@@ -114,9 +148,19 @@ async function showProgress(ctx: CliContext, runId: string, workers: number, sta
     const seconds = (Date.now() - started) / 1000;
     if (ctx.interactive) {
       const percent = planned > 0 ? ` (${((Math.min(run.counts.received, planned) / planned) * 100).toFixed(1)} %)` : '';
-      process.stderr.write(`\r ${run.state}: ${formatCount(run.counts.received)} of ${formatCount(planned)}${percent} · ${workers} worker(s) · ${formatDuration(seconds)}   `);
+      process.stderr.write(
+        `\r ${run.state}: ${formatCount(run.counts.received)} of ${formatCount(planned)}${percent} · ${workers} worker(s) · ${formatDuration(seconds)}   `,
+      );
     } else {
-      jsonLine('progress', { runId, state: run.state, counts: run.counts, batches: run.batches, plannedItems: run.plannedItems, workers, elapsedMs: Math.round(seconds * 1000) });
+      jsonLine('progress', {
+        runId,
+        state: run.state,
+        counts: run.counts,
+        batches: run.batches,
+        plannedItems: run.plannedItems,
+        workers,
+        elapsedMs: Math.round(seconds * 1000),
+      });
     }
   } catch {
     // The database may be restarting: the workers ride it out, and so does this line.

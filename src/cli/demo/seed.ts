@@ -5,9 +5,53 @@ import { dirname } from 'node:path';
 export const DEMO_DEFAULT_ROWS = 200_000;
 const DAY_MS = 86_400_000;
 
-const DOMAINS = ['example.com', 'mail.example.org', 'newsletter.shop', 'bank-secure-login.info', 'team.internal', 'promo-deals.biz', 'university.edu', 'free-gift.win'];
-const SUBJECT_WORDS = ['invoice', 'meeting', 'urgent', 'password', 'reset', 'weekly', 'report', 'winner', 'verify', 'account', 'lunch', 'offer', 'refund', 'update', 'security'];
-const BODY_WORDS = ['please', 'click', 'the', 'link', 'below', 'to', 'confirm', 'your', 'details', 'thanks', 'regards', 'attached', 'schedule', 'wire', 'transfer', 'gift', 'card', 'today'];
+const DOMAINS = [
+  'example.com',
+  'mail.example.org',
+  'newsletter.shop',
+  'bank-secure-login.info',
+  'team.internal',
+  'promo-deals.biz',
+  'university.edu',
+  'free-gift.win',
+];
+const SUBJECT_WORDS = [
+  'invoice',
+  'meeting',
+  'urgent',
+  'password',
+  'reset',
+  'weekly',
+  'report',
+  'winner',
+  'verify',
+  'account',
+  'lunch',
+  'offer',
+  'refund',
+  'update',
+  'security',
+];
+const BODY_WORDS = [
+  'please',
+  'click',
+  'the',
+  'link',
+  'below',
+  'to',
+  'confirm',
+  'your',
+  'details',
+  'thanks',
+  'regards',
+  'attached',
+  'schedule',
+  'wire',
+  'transfer',
+  'gift',
+  'card',
+  'today',
+];
 
 /** mulberry32: a small seeded PRNG, so the demo data is the same on every machine. */
 function prng(seed: number): () => number {
@@ -44,7 +88,14 @@ export function* demoEmails(rows: number, now: number): Generator<DemoEmailRow> 
     let body = '';
     for (let w = 0; w < words; w++) body += `${pick(BODY_WORDS)} `;
     const receivedAt = new Date(now - 120 * DAY_MS + Math.floor(((id - 1) / rows) * 120 * DAY_MS)).toISOString();
-    yield { id, sender: `user${Math.floor(random() * 5000)}@${pick(DOMAINS)}`, subject, body: body.trim(), linkCount: Math.floor(random() * 6), receivedAt };
+    yield {
+      id,
+      sender: `user${Math.floor(random() * 5000)}@${pick(DOMAINS)}`,
+      subject,
+      body: body.trim(),
+      linkCount: Math.floor(random() * 6),
+      receivedAt,
+    };
   }
 }
 
@@ -92,9 +143,14 @@ export function seedDemo(path: string, rows: number, now = Date.now()): SeedResu
 export function demoCoverage(path: string): { scored: number; total: number; percent: number; minWrites: number; maxWrites: number } {
   const db = new Database(path, { readonly: true });
   try {
-    const row = db.prepare(`SELECT COUNT(*) AS total, COUNT(risk_score) AS scored,
-        COALESCE(MIN(score_writes), 0) AS minWrites, COALESCE(MAX(score_writes), 0) AS maxWrites FROM emails`).get() as {
-      total: number; scored: number; minWrites: number; maxWrites: number;
+    const row = db
+      .prepare(`SELECT COUNT(*) AS total, COUNT(risk_score) AS scored,
+        COALESCE(MIN(score_writes), 0) AS minWrites, COALESCE(MAX(score_writes), 0) AS maxWrites FROM emails`)
+      .get() as {
+      total: number;
+      scored: number;
+      minWrites: number;
+      maxWrites: number;
     };
     return { ...row, percent: row.total === 0 ? 100 : (row.scored / row.total) * 100 };
   } finally {

@@ -62,11 +62,22 @@ export class SloMonitor {
 
   constructor(private readonly options: SloMonitorOptions) {
     this.owner = options.owner ?? processIdentity(options.clock).id;
-    const webhooks = new Map(this.watched().filter((d) => d.slo!.webhooks.length > 0).map((d) => [d.name, d.slo!.webhooks]));
-    this.delivery = options.notifier && new NotificationDelivery({
-      store: options.sluice.store, clock: options.clock, logger: options.logger, notifier: options.notifier, owner: this.owner, webhooks,
-      ...(options.retryBaseDelayMs !== undefined ? { baseDelayMs: options.retryBaseDelayMs } : {}),
-    });
+    const webhooks = new Map(
+      this.watched()
+        .filter((d) => d.slo!.webhooks.length > 0)
+        .map((d) => [d.name, d.slo!.webhooks]),
+    );
+    this.delivery =
+      options.notifier &&
+      new NotificationDelivery({
+        store: options.sluice.store,
+        clock: options.clock,
+        logger: options.logger,
+        notifier: options.notifier,
+        owner: this.owner,
+        webhooks,
+        ...(options.retryBaseDelayMs !== undefined ? { baseDelayMs: options.retryBaseDelayMs } : {}),
+      });
     this.claimMs = claimLeaseMs(webhooks);
   }
 
@@ -83,18 +94,20 @@ export class SloMonitor {
     let failing = false;
     const tick = () => {
       if (this.stopped || this.running) return;
-      this.running = this.evaluate().then(
-        () => {
-          if (failing) this.options.logger.info({}, 'SLO evaluation works again');
-          failing = false;
-        },
-        (error: unknown) => {
-          // Once per outage of the store, not at every tick.
-          if (failing) this.options.logger.debug({ err: error }, `SLO evaluation still fails: ${messageOf(error)}`);
-          else this.options.logger.warn({ err: error }, `SLO evaluation failed: ${messageOf(error)}`);
-          failing = true;
-        },
-      ).finally(() => (this.running = undefined));
+      this.running = this.evaluate()
+        .then(
+          () => {
+            if (failing) this.options.logger.info({}, 'SLO evaluation works again');
+            failing = false;
+          },
+          (error: unknown) => {
+            // Once per outage of the store, not at every tick.
+            if (failing) this.options.logger.debug({ err: error }, `SLO evaluation still fails: ${messageOf(error)}`);
+            else this.options.logger.warn({ err: error }, `SLO evaluation failed: ${messageOf(error)}`);
+            failing = true;
+          },
+        )
+        .finally(() => (this.running = undefined));
     };
     tick();
     this.timer = setInterval(tick, every);
@@ -148,38 +161,73 @@ export class SloMonitor {
   private async windowCounts(backfill: string, slo: Slo, sinceMs: number): Promise<WindowCounts> {
     const thresholdMs = slo.sli.kind === 'batch-duration' ? slo.sli.thresholdSeconds * 1000 : Number.MAX_SAFE_INTEGER;
     const window = await this.options.sluice.store.batchWindow(backfill, sinceMs, thresholdMs);
-    return slo.sli.kind === 'batch-duration' ? { total: window.batches, bad: window.slowBatches } : { total: window.items, bad: window.badItems };
+    return slo.sli.kind === 'batch-duration'
+      ? { total: window.batches, bad: window.slowBatches }
+      : { total: window.items, bad: window.badItems };
   }
 
   /**
    * Moves one alert to its next phase. A change to firing or resolved carries its notification into
    * the outbox in the same transaction; the process that wins the compare-and-set pauses runs.
    */
-  private async advance(backfill: string, slo: Slo, reading: TierReading, stored: AlertRecord | undefined, now: number, config: SloConfig): Promise<AlertReading> {
+  private async advance(
+    backfill: string,
+    slo: Slo,
+    reading: TierReading,
+    stored: AlertRecord | undefined,
+    now: number,
+    config: SloConfig,
+  ): Promise<AlertReading> {
     const { tier } = reading;
     const current: AlertPhase = stored ? { state: stored.state, since: Date.parse(stored.since) } : { state: 'inactive', since: 0 };
     const next = nextPhase(current, reading.burning, tier.forMs, now);
     const summary = summarize(slo, reading);
-    const base = { backfill, slo: slo.name, tier: tier.name, severity: tier.severity, burnLong: reading.burnLong, burnShort: reading.burnShort ?? null, summary };
+    const base = {
+      backfill,
+      slo: slo.name,
+      tier: tier.name,
+      severity: tier.severity,
+      burnLong: reading.burnLong,
+      burnShort: reading.burnShort ?? null,
+      summary,
+    };
     if (next.state === current.state && !stored) return { ...base, state: next.state };
     const announced = next.state !== current.state && (next.state === 'firing' || next.state === 'resolved');
-    const notification = announced && config.webhooks.length > 0 ? await this.notification(backfill, slo, tier, reading, next, summary) : undefined;
+    const notification =
+      announced && config.webhooks.length > 0 ? await this.notification(backfill, slo, tier, reading, next, summary) : undefined;
     const notify = notification && { notification, webhooks: config.webhooks.map((w) => w.url), owner: this.owner, leaseMs: this.claimMs };
     const won = await this.options.sluice.store.changeAlert({ ...base, from: current.state, to: next.state, sinceMs: next.since }, notify);
     if (!won || next.state === current.state) return { ...base, state: next.state };
-    this.options.logger[next.state === 'firing' ? 'warn' : 'info']({ backfill, slo: slo.name, tier: tier.name, state: next.state }, `SLO alert ${slo.name}/${tier.name} ${next.state}: ${summary}`);
+    this.options.logger[next.state === 'firing' ? 'warn' : 'info'](
+      { backfill, slo: slo.name, tier: tier.name, state: next.state },
+      `SLO alert ${slo.name}/${tier.name} ${next.state}: ${summary}`,
+    );
     if (next.state === 'firing' && tier.severity === 'page' && config.pauseOnPage) {
       const paused = await this.pauseRuns(backfill, slo, tier, summary);
       // The notification says which runs were paused; it is still claimed by this process, so nobody has sent it yet.
-      if (notification && paused.length > 0 && !(await this.options.sluice.store.reviseNotification(this.owner, notification.id, { ...notification, paused }))) {
-        this.options.logger.warn({ id: notification.id }, `alert notification ${notification.id} went out before it could list the paused runs (${paused.join(', ')})`);
+      if (
+        notification &&
+        paused.length > 0 &&
+        !(await this.options.sluice.store.reviseNotification(this.owner, notification.id, { ...notification, paused }))
+      ) {
+        this.options.logger.warn(
+          { id: notification.id },
+          `alert notification ${notification.id} went out before it could list the paused runs (${paused.join(', ')})`,
+        );
       }
     }
     return { ...base, state: next.state };
   }
 
   /** The notification of a change to firing or resolved, as recorded with it (no run paused yet). */
-  private async notification(backfill: string, slo: Slo, tier: Tier, reading: TierReading, phase: AlertPhase, summary: string): Promise<AlertNotification> {
+  private async notification(
+    backfill: string,
+    slo: Slo,
+    tier: Tier,
+    reading: TierReading,
+    phase: AlertPhase,
+    summary: string,
+  ): Promise<AlertNotification> {
     const { sluice, clock } = this.options;
     const runs = (await sluice.listRuns({ backfill, states: ['running'] })).map((r) => r.id);
     return {
@@ -191,7 +239,10 @@ export class SloMonitor {
       state: phase.state as 'firing' | 'resolved',
       since: new Date(phase.since).toISOString(),
       burnRate: { threshold: tier.burnRate, long: reading.burnLong, short: reading.burnShort ?? null },
-      windows: { long: formatDuration(tier.longWindowMs), short: tier.shortWindowMs === undefined ? null : formatDuration(tier.shortWindowMs) },
+      windows: {
+        long: formatDuration(tier.longWindowMs),
+        short: tier.shortWindowMs === undefined ? null : formatDuration(tier.shortWindowMs),
+      },
       summary,
       runs,
       paused: [],
@@ -218,7 +269,10 @@ export class SloMonitor {
 export function summarize(slo: Slo, reading: TierReading): string {
   const { tier } = reading;
   const long = `${round(reading.burnLong)}× over ${formatDuration(tier.longWindowMs)}`;
-  const short = reading.burnShort === undefined || tier.shortWindowMs === undefined ? '' : ` and ${round(reading.burnShort)}× over ${formatDuration(tier.shortWindowMs)}`;
+  const short =
+    reading.burnShort === undefined || tier.shortWindowMs === undefined
+      ? ''
+      : ` and ${round(reading.burnShort)}× over ${formatDuration(tier.shortWindowMs)}`;
   const what = slo.sli.kind === 'batch-duration' ? `batches over ${slo.sli.thresholdSeconds} s` : 'quarantined items';
   return `${what} burn the error budget at ${long}${short} (${tier.burnRate}× fires)`;
 }

@@ -106,7 +106,11 @@ export class NotificationDelivery {
         this.timer = setTimeout(() => this.kick(), Math.max(MIN_WAIT_MS, next));
         this.timer.unref();
       },
-      (error: unknown) => this.options.logger.warn({ err: error }, `alert notification delivery failed: ${messageOf(error)}; the next evaluation tries again`),
+      (error: unknown) =>
+        this.options.logger.warn(
+          { err: error },
+          `alert notification delivery failed: ${messageOf(error)}; the next evaluation tries again`,
+        ),
     );
   }
 
@@ -132,7 +136,12 @@ export class NotificationDelivery {
   /** One attempt to one webhook, settled in the store. */
   private async attempt(row: OutboxRecord): Promise<void> {
     const { logger, notifier } = this.options;
-    const where = { id: row.id, url: row.webhook, alert: `${row.backfill} ${row.notification.slo}/${row.notification.tier}`, state: row.notification.state };
+    const where = {
+      id: row.id,
+      url: row.webhook,
+      alert: `${row.backfill} ${row.notification.slo}/${row.notification.tier}`,
+      state: row.notification.state,
+    };
     const webhook = this.options.webhooks.get(row.backfill)?.find((w) => w.url === row.webhook);
     if (!webhook) {
       logger.error(where, `alert notification ${row.id} given up: ${row.webhook} is no longer a webhook of backfill ${row.backfill}`);
@@ -141,13 +150,18 @@ export class NotificationDelivery {
     }
     const attempt = row.attempts + 1;
     // A notifier that throws (one of the user's own) is a failed attempt, not a lost claim.
-    const result = await notifier.attempt(webhook, row.notification).catch((error: unknown): AttemptResult => ({ ok: false, retry: true, error: messageOf(error) }));
+    const result = await notifier
+      .attempt(webhook, row.notification)
+      .catch((error: unknown): AttemptResult => ({ ok: false, retry: true, error: messageOf(error) }));
     if (result.ok) {
       logger.info({ ...where, attempt, status: result.status }, `alert notification ${row.id} delivered`);
       await this.settle(row, { outcome: 'delivered' });
     } else if (result.retry && attempt < webhook.attempts) {
       const retryInMs = result.retryAfterMs ?? this.backoff(attempt);
-      logger.warn({ ...where, attempt, retryInMs }, `alert notification ${row.id} not delivered (${result.error}); attempt ${attempt + 1} of ${webhook.attempts} in ${retryInMs} ms`);
+      logger.warn(
+        { ...where, attempt, retryInMs },
+        `alert notification ${row.id} not delivered (${result.error}); attempt ${attempt + 1} of ${webhook.attempts} in ${retryInMs} ms`,
+      );
       await this.settle(row, { outcome: 'retry', retryInMs, error: result.error });
     } else {
       const why = result.retry ? `given up after ${attempt} attempts` : 'refused; not retried';
@@ -160,7 +174,11 @@ export class NotificationDelivery {
     const settled = await this.options.store.settleNotification(this.options.owner, row.id, row.webhook, settlement);
     // Our claim expired during the attempt and another evaluator took the notification over: it
     // makes its own attempt (the receiver may see the id twice, which is what the id is for).
-    if (!settled) this.options.logger.warn({ id: row.id, url: row.webhook }, `alert notification ${row.id}: another evaluator took it over during the attempt`);
+    if (!settled)
+      this.options.logger.warn(
+        { id: row.id, url: row.webhook },
+        `alert notification ${row.id}: another evaluator took it over during the attempt`,
+      );
   }
 
   private backoff(attempt: number): number {

@@ -108,42 +108,79 @@ export const DEFAULT_TIERS: readonly TierInput[] = [
 const MAX_WEBHOOK_TIMEOUT_MS = 300_000;
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-const name = (what: string) => z.string({ error: `${what} must be a string` }).regex(NAME, { error: (i) => `${what} must be letters, digits, "_" or "-" starting with a letter, got ${JSON.stringify(i.input)}` });
+const name = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .regex(NAME, { error: (i) => `${what} must be letters, digits, "_" or "-" starting with a letter, got ${JSON.stringify(i.input)}` });
 const duration = (what: string) => z.string({ error: `${what} must be a duration like "5m"` });
 
-const tierSchema = z.object({
-  name: name('tier name'),
-  severity: z.enum(['page', 'ticket'], { error: (i) => `tier severity must be "page" or "ticket", got ${JSON.stringify(i.input)}` }),
-  burnRate: z.number({ error: 'tier burnRate must be a number' }).positive({ error: 'tier burnRate must be > 0' }),
-  longWindow: duration('tier longWindow'),
-  shortWindow: duration('tier shortWindow').optional(),
-  for: duration('tier for').optional(),
-}).strict();
+const tierSchema = z
+  .object({
+    name: name('tier name'),
+    severity: z.enum(['page', 'ticket'], { error: (i) => `tier severity must be "page" or "ticket", got ${JSON.stringify(i.input)}` }),
+    burnRate: z.number({ error: 'tier burnRate must be a number' }).positive({ error: 'tier burnRate must be > 0' }),
+    longWindow: duration('tier longWindow'),
+    shortWindow: duration('tier shortWindow').optional(),
+    for: duration('tier for').optional(),
+  })
+  .strict();
 
-const sloSchema = z.object({
-  name: name('objective name'),
-  description: z.string().optional(),
-  sli: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('batch-duration'), thresholdSeconds: z.number({ error: 'sli.thresholdSeconds must be a number of seconds' }).positive({ error: 'sli.thresholdSeconds must be > 0' }) }).strict(),
-    z.object({ kind: z.literal('error-ratio') }).strict(),
-  ], { error: 'sli must be { kind: "batch-duration", thresholdSeconds: 300 } or { kind: "error-ratio" }' }),
-  objective: z.number({ error: 'objective must be a number like 0.95' }).gt(0, { error: 'objective must be between 0 and 1 (exclusive), e.g. 0.95' }).lt(1, { error: 'objective must be between 0 and 1 (exclusive), e.g. 0.95' }),
-  period: duration('period').optional(),
-  tiers: z.array(tierSchema).min(1, { error: 'tiers must hold at least one tier (or be left out for the defaults)' }).optional(),
-}).strict();
+const sloSchema = z
+  .object({
+    name: name('objective name'),
+    description: z.string().optional(),
+    sli: z.discriminatedUnion(
+      'kind',
+      [
+        z
+          .object({
+            kind: z.literal('batch-duration'),
+            thresholdSeconds: z
+              .number({ error: 'sli.thresholdSeconds must be a number of seconds' })
+              .positive({ error: 'sli.thresholdSeconds must be > 0' }),
+          })
+          .strict(),
+        z.object({ kind: z.literal('error-ratio') }).strict(),
+      ],
+      { error: 'sli must be { kind: "batch-duration", thresholdSeconds: 300 } or { kind: "error-ratio" }' },
+    ),
+    objective: z
+      .number({ error: 'objective must be a number like 0.95' })
+      .gt(0, { error: 'objective must be between 0 and 1 (exclusive), e.g. 0.95' })
+      .lt(1, { error: 'objective must be between 0 and 1 (exclusive), e.g. 0.95' }),
+    period: duration('period').optional(),
+    tiers: z.array(tierSchema).min(1, { error: 'tiers must hold at least one tier (or be left out for the defaults)' }).optional(),
+  })
+  .strict();
 
-const configSchema = z.object({
-  objectives: z.array(sloSchema, { error: 'slo.objectives must be an array' }).min(1, { error: 'slo.objectives must hold at least one objective' }),
-  webhooks: z.array(z.object({
-    url: z.url({ protocol: /^https?$/, error: (i) => `webhook url must be an http(s) URL, got ${JSON.stringify(i.input)}` }),
-    secret: z.string().min(1).optional(),
-    secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'webhook secretEnv must name an environment variable' }).optional(),
-    attempts: z.number().int().min(1).max(20).optional(),
-    timeout: duration('webhook timeout').optional(),
-  }).strict()).optional(),
-  pauseOnPage: z.boolean({ error: 'slo.pauseOnPage must be true or false' }).optional(),
-  evaluateEveryMs: z.number().int().min(100, { error: 'slo.evaluateEveryMs must be at least 100' }).optional(),
-}, { error: 'slo must be an object like { objectives: [{ name, sli, objective }] }' }).strict();
+const configSchema = z
+  .object(
+    {
+      objectives: z
+        .array(sloSchema, { error: 'slo.objectives must be an array' })
+        .min(1, { error: 'slo.objectives must hold at least one objective' }),
+      webhooks: z
+        .array(
+          z
+            .object({
+              url: z.url({ protocol: /^https?$/, error: (i) => `webhook url must be an http(s) URL, got ${JSON.stringify(i.input)}` }),
+              secret: z.string().min(1).optional(),
+              secretEnv: z
+                .string()
+                .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'webhook secretEnv must name an environment variable' })
+                .optional(),
+              attempts: z.number().int().min(1).max(20).optional(),
+              timeout: duration('webhook timeout').optional(),
+            })
+            .strict(),
+        )
+        .optional(),
+      pauseOnPage: z.boolean({ error: 'slo.pauseOnPage must be true or false' }).optional(),
+      evaluateEveryMs: z.number().int().min(100, { error: 'slo.evaluateEveryMs must be at least 100' }).optional(),
+    },
+    { error: 'slo must be an object like { objectives: [{ name, sli, objective }] }' },
+  )
+  .strict();
 
 /** Validates an SLO configuration and fills in the defaults. Throws `ConfigError` naming what is wrong. */
 export function parseSloConfig(input: SloConfigInput): SloConfig {
@@ -151,7 +188,11 @@ export function parseSloConfig(input: SloConfigInput): SloConfig {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length > 0 ? `slo.${issue.path.join('.')}: ` : 'slo: ';
-    throw new ConfigError(issue.code === 'unrecognized_keys' ? `${where}unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}` : `${where}${issue.message}`);
+    throw new ConfigError(
+      issue.code === 'unrecognized_keys'
+        ? `${where}unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : `${where}${issue.message}`,
+    );
   }
   const value = parsed.data;
   const names = new Set<string>();
@@ -163,9 +204,12 @@ export function parseSloConfig(input: SloConfigInput): SloConfig {
       if (tierNames.has(t.name)) throw new ConfigError(`slo ${o.name}: two tiers are named "${t.name}"`);
       tierNames.add(t.name);
       const longWindowMs = parseDuration(t.longWindow, `slo ${o.name} tier ${t.name} longWindow`);
-      const shortWindowMs = t.shortWindow === undefined ? undefined : parseDuration(t.shortWindow, `slo ${o.name} tier ${t.name} shortWindow`);
+      const shortWindowMs =
+        t.shortWindow === undefined ? undefined : parseDuration(t.shortWindow, `slo ${o.name} tier ${t.name} shortWindow`);
       if (shortWindowMs !== undefined && shortWindowMs >= longWindowMs) {
-        throw new ConfigError(`slo ${o.name} tier ${t.name}: shortWindow (${t.shortWindow}) must be shorter than longWindow (${t.longWindow})`);
+        throw new ConfigError(
+          `slo ${o.name} tier ${t.name}: shortWindow (${t.shortWindow}) must be shorter than longWindow (${t.longWindow})`,
+        );
       }
       const forMs = t.for === undefined || t.for === '0s' ? 0 : parseDuration(t.for, `slo ${o.name} tier ${t.name} for`);
       return Object.freeze({ name: t.name, severity: t.severity, burnRate: t.burnRate, longWindowMs, shortWindowMs, forMs });
@@ -181,12 +225,14 @@ export function parseSloConfig(input: SloConfigInput): SloConfig {
   });
   const urls = new Set<string>();
   const webhooks = (value.webhooks ?? []).map((w): Webhook => {
-    if (w.secret !== undefined && w.secretEnv !== undefined) throw new ConfigError(`slo webhook ${w.url}: give secret or secretEnv, not both`);
+    if (w.secret !== undefined && w.secretEnv !== undefined)
+      throw new ConfigError(`slo webhook ${w.url}: give secret or secretEnv, not both`);
     // A notification is kept once per URL: the same URL twice would be one receiver notified twice.
     if (urls.has(w.url)) throw new ConfigError(`slo webhook ${w.url} is listed twice; list each URL once`);
     urls.add(w.url);
     const timeoutMs = w.timeout === undefined ? 10_000 : parseDuration(w.timeout, `slo webhook ${w.url} timeout`);
-    if (timeoutMs > MAX_WEBHOOK_TIMEOUT_MS) throw new ConfigError(`slo webhook ${w.url}: timeout must be at most "5m", got ${JSON.stringify(w.timeout)}`);
+    if (timeoutMs > MAX_WEBHOOK_TIMEOUT_MS)
+      throw new ConfigError(`slo webhook ${w.url}: timeout must be at most "5m", got ${JSON.stringify(w.timeout)}`);
     return Object.freeze({ url: w.url, secret: w.secret, secretEnv: w.secretEnv, attempts: w.attempts ?? 5, timeoutMs });
   });
   return Object.freeze({

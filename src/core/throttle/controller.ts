@@ -75,9 +75,12 @@ export class AdaptiveController {
     this.maxConcurrency = options.maxConcurrency ?? Math.max(initial.concurrency, 1);
     this.window = options.probeWindow ?? 10;
     if (!(this.targetMs > 0)) throw new RangeError(`adaptive.targetBatchMs must be a positive number of ms, got ${this.targetMs}`);
-    if (!(this.maxGrowth >= 1.2 && this.maxGrowth <= 1.5)) throw new RangeError(`adaptive.maxGrowth must be between 1.2 and 1.5, got ${this.maxGrowth}`);
-    if (!(this.minBatch >= 1 && this.maxBatch >= this.minBatch)) throw new RangeError(`adaptive batch bounds must satisfy 1 ≤ minBatchSize ≤ maxBatchSize, got ${this.minBatch}..${this.maxBatch}`);
-    if (!(this.minConcurrency >= 1 && this.maxConcurrency >= this.minConcurrency)) throw new RangeError(`adaptive concurrency bounds must satisfy 1 ≤ min ≤ max, got ${this.minConcurrency}..${this.maxConcurrency}`);
+    if (!(this.maxGrowth >= 1.2 && this.maxGrowth <= 1.5))
+      throw new RangeError(`adaptive.maxGrowth must be between 1.2 and 1.5, got ${this.maxGrowth}`);
+    if (!(this.minBatch >= 1 && this.maxBatch >= this.minBatch))
+      throw new RangeError(`adaptive batch bounds must satisfy 1 ≤ minBatchSize ≤ maxBatchSize, got ${this.minBatch}..${this.maxBatch}`);
+    if (!(this.minConcurrency >= 1 && this.maxConcurrency >= this.minConcurrency))
+      throw new RangeError(`adaptive concurrency bounds must satisfy 1 ≤ min ≤ max, got ${this.minConcurrency}..${this.maxConcurrency}`);
     this.batch = clamp(initial.batchSize, this.minBatch, this.maxBatch);
     this.lanes = clamp(initial.concurrency, this.minConcurrency, this.maxConcurrency);
     this.budget = new ForegroundBudget(options);
@@ -101,14 +104,20 @@ export class AdaptiveController {
       // One very slow batch: halve now, and forget the old average, which said things were fast.
       this.msPerItem = perItem;
       this.batch = clamp(Math.floor(before / 2), this.minBatch, this.maxBatch);
-      return this.decision(before, `batch of ${size} took ${Math.round(durationMs)} ms > ${this.slowFactor}× the ${this.targetMs} ms target: halved`);
+      return this.decision(
+        before,
+        `batch of ${size} took ${Math.round(durationMs)} ms > ${this.slowFactor}× the ${this.targetMs} ms target: halved`,
+      );
     }
     this.msPerItem = this.msPerItem === undefined ? perItem : ALPHA * perItem + (1 - ALPHA) * this.msPerItem;
     const ideal = this.targetMs / this.msPerItem;
     const ceiling = Math.max(before + 1, Math.floor(before * this.maxGrowth));
     this.batch = clamp(Math.round(Math.min(ideal, ceiling)), this.minBatch, this.maxBatch);
     const capped = ideal > ceiling && this.batch === ceiling;
-    return this.decision(before, `${this.msPerItem.toFixed(3)} ms per item, target ${this.targetMs} ms per batch${capped ? ` (grew ×${this.maxGrowth}, the most per step)` : ''}`);
+    return this.decision(
+      before,
+      `${this.msPerItem.toFixed(3)} ms per item, target ${this.targetMs} ms per batch${capped ? ` (grew ×${this.maxGrowth}, the most per step)` : ''}`,
+    );
   }
 
   /** A signal said slow: halve the batch size, once per observed batch. */
@@ -149,7 +158,10 @@ export class AdaptiveController {
     const before = this.lanes;
     this.spend(share);
     if (this.lanes === before && share === shareBefore) return undefined;
-    const p95 = quantile([...this.latencies].sort((a, b) => a - b), 0.95);
+    const p95 = quantile(
+      [...this.latencies].sort((a, b) => a - b),
+      0.95,
+    );
     const lanes = this.lanes === before ? `lanes ${this.lanes}` : `lanes ${before} → ${this.lanes}`;
     return {
       batchSize: this.batch,
@@ -188,7 +200,11 @@ export class AdaptiveController {
 
   private decision(before: number, why: string): ControllerDecision | undefined {
     if (this.batch === before) return undefined;
-    return { batchSize: this.batch, concurrency: this.lanes, reason: `batch ${before.toLocaleString('en-US')} → ${this.batch.toLocaleString('en-US')}: ${why}` };
+    return {
+      batchSize: this.batch,
+      concurrency: this.lanes,
+      reason: `batch ${before.toLocaleString('en-US')} → ${this.batch.toLocaleString('en-US')}: ${why}`,
+    };
   }
 }
 

@@ -9,7 +9,10 @@ export class EventLoopLag {
   private readonly histogram: IntervalHistogram;
   private lastReset = 0;
 
-  constructor(private readonly limitMs: number, private readonly now: () => number) {
+  constructor(
+    private readonly limitMs: number,
+    private readonly now: () => number,
+  ) {
     this.histogram = monitorEventLoopDelay({ resolution: 10 });
     this.histogram.enable();
   }

@@ -37,10 +37,14 @@ export class ForegroundBudget {
     this.decrease = options.budgetDecrease ?? 0.7;
     this.minShare = options.minShare ?? 0.02;
     const start = options.startShare ?? 0.5;
-    if (!(this.percentile >= 50 && this.percentile < 100)) throw new RangeError(`adaptive.budgetPercentile must be at least 50 and under 100, got ${this.percentile}`);
-    if (!(this.decrease >= 0.3 && this.decrease <= 0.9)) throw new RangeError(`adaptive.budgetDecrease must be between 0.3 and 0.9, got ${this.decrease}`);
-    if (!(this.minShare > 0 && this.minShare <= 1)) throw new RangeError(`adaptive.minShare must be above 0 and at most 1, got ${this.minShare}`);
-    if (!(start >= this.minShare && start <= 1)) throw new RangeError(`adaptive.startShare must be between minShare (${this.minShare}) and 1, got ${start}`);
+    if (!(this.percentile >= 50 && this.percentile < 100))
+      throw new RangeError(`adaptive.budgetPercentile must be at least 50 and under 100, got ${this.percentile}`);
+    if (!(this.decrease >= 0.3 && this.decrease <= 0.9))
+      throw new RangeError(`adaptive.budgetDecrease must be between 0.3 and 0.9, got ${this.decrease}`);
+    if (!(this.minShare > 0 && this.minShare <= 1))
+      throw new RangeError(`adaptive.minShare must be above 0 and at most 1, got ${this.minShare}`);
+    if (!(start >= this.minShare && start <= 1))
+      throw new RangeError(`adaptive.startShare must be between minShare (${this.minShare}) and 1, got ${start}`);
     // Balance: q · ln(1/decrease) = (1 − q) · ln(increase), q the fraction allowed over budget.
     const q = 1 - this.percentile / 100;
     this.increase = Math.exp((q * Math.log(1 / this.decrease)) / (1 - q));

@@ -27,7 +27,12 @@ export class GradualRollout {
   private received = 0;
   private quarantined = 0;
 
-  constructor(private max: number, private readonly stepBatches = 10, private readonly maxFailureRatio = 0.01, private lanes = 1) {}
+  constructor(
+    private max: number,
+    private readonly stepBatches = 10,
+    private readonly maxFailureRatio = 0.01,
+    private lanes = 1,
+  ) {}
 
   get concurrency(): number {
     return Math.min(this.lanes, this.max);
@@ -66,7 +71,11 @@ export class GradualRollout {
     if (broken.length > 0) {
       if (this.lanes > 1) {
         this.lanes -= 1;
-        return { concurrency: this.concurrency, change: 'lowered', reason: `stepped back to ${this.concurrency} lane(s): ${broken.join('; ')}` };
+        return {
+          concurrency: this.concurrency,
+          change: 'lowered',
+          reason: `stepped back to ${this.concurrency} lane(s): ${broken.join('; ')}`,
+        };
       }
       return { concurrency: this.concurrency, change: 'held', reason: `held at 1 lane: ${broken.join('; ')}` };
     }

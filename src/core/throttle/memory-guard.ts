@@ -41,7 +41,10 @@ export class MemoryGuard {
     this.over = this.over ? used >= resumeBelow : used > limit;
     const what = this.measure === 'rss' ? 'memory (RSS)' : 'heap';
     if (!this.over) return { level: 'ok', reason: `${what} ${Math.round(used)} MB ≤ ${limit} MB` };
-    return { level: 'stop', reason: `${what} ${Math.round(used)} MB ${used > limit ? '>' : '≥'} ${used > limit ? limit : Math.round(resumeBelow)} MB${used > limit ? ' (limit)' : ' (90 % of the limit, to resume)'}` };
+    return {
+      level: 'stop',
+      reason: `${what} ${Math.round(used)} MB ${used > limit ? '>' : '≥'} ${used > limit ? limit : Math.round(resumeBelow)} MB${used > limit ? ' (limit)' : ' (90 % of the limit, to resume)'}`,
+    };
   }
 
   /** Collects garbage when the runtime allows it (`node --expose-gc`); says whether it could. */

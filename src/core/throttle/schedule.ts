@@ -40,16 +40,21 @@ function inside(m: number, from: number, to: number): boolean {
 }
 
 export function parseSchedule(input: ScheduleInput, profiles: readonly string[]): Schedule {
-  if (!input || typeof input !== 'object') throw new ConfigError('schedule must be an object like { timeZone, windows: [{ from, to, profile }], otherwise }');
+  if (!input || typeof input !== 'object')
+    throw new ConfigError('schedule must be an object like { timeZone, windows: [{ from, to, profile }], otherwise }');
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: input.timeZone });
   } catch {
-    throw new ConfigError(`schedule: unknown time zone ${JSON.stringify(input.timeZone)}; use an IANA name such as "Europe/Berlin" or "UTC"`);
+    throw new ConfigError(
+      `schedule: unknown time zone ${JSON.stringify(input.timeZone)}; use an IANA name such as "Europe/Berlin" or "UTC"`,
+    );
   }
   const known = (profile: string, what: string) => {
-    if (!profiles.includes(profile)) throw new ConfigError(`schedule: ${what} must be one of ${profiles.join(', ')}, got ${JSON.stringify(profile)}`);
+    if (!profiles.includes(profile))
+      throw new ConfigError(`schedule: ${what} must be one of ${profiles.join(', ')}, got ${JSON.stringify(profile)}`);
   };
-  if (!Array.isArray(input.windows) || input.windows.length === 0) throw new ConfigError('schedule: windows must list at least one { from, to, profile }');
+  if (!Array.isArray(input.windows) || input.windows.length === 0)
+    throw new ConfigError('schedule: windows must list at least one { from, to, profile }');
   const windows = input.windows.map((w, i) => {
     const from = minutes(w.from, `windows[${i}].from`);
     const to = minutes(w.to, `windows[${i}].to`);

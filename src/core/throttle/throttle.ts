@@ -92,10 +92,14 @@ export class Throttle {
     this.knobs = { ...config.knobs.knobs };
     this.signalIntervalMs = config.signalIntervalMs ?? 1000;
     this.memory = this.guardFor(this.knobs.maxMemoryMb);
-    this.controller = config.adaptive ? new AdaptiveController({ batchSize: this.knobs.batchSize, concurrency: this.knobs.concurrency }, config.adaptive) : undefined;
+    this.controller = config.adaptive
+      ? new AdaptiveController({ batchSize: this.knobs.batchSize, concurrency: this.knobs.concurrency }, config.adaptive)
+      : undefined;
     this.recordedBatch = this.knobs.batchSize;
     this.recordedLanes = this.concurrency();
-    this.gradual = config.gradual ? new GradualRollout(this.knobs.concurrency, config.gradual.stepBatches, config.gradual.maxFailureRatio, config.gradual.ramp.lanes) : undefined;
+    this.gradual = config.gradual
+      ? new GradualRollout(this.knobs.concurrency, config.gradual.stepBatches, config.gradual.maxFailureRatio, config.gradual.ramp.lanes)
+      : undefined;
   }
 
   /** Whether `pace` or `afterBatch` has anything to do (the hot path skips them otherwise). */
@@ -122,7 +126,10 @@ export class Throttle {
    */
   private async stepRamp(gradual: GradualRollout, config: NonNullable<ThrottleConfig['gradual']>): Promise<void> {
     const stored = await config.ramp.read().catch((error: unknown) => {
-      this.config.logger.warn({ err: error }, `could not read the gradual rollout's ramp: ${messageOf(error)}; the step is judged again later`);
+      this.config.logger.warn(
+        { err: error },
+        `could not read the gradual rollout's ramp: ${messageOf(error)}; the step is judged again later`,
+      );
       return undefined;
     });
     if (stored === undefined || stored === null) return;
@@ -184,7 +191,9 @@ export class Throttle {
   async start(): Promise<void> {
     this.announce = true;
     if (this.controller && this.config.signals.length > 0 && !this.sampling.signal.aborted && !this.sampler) {
-      this.sampler = this.sampleLatency().catch((error: unknown) => this.config.logger.warn({ err: error }, `sampling the health signals failed: ${messageOf(error)}`));
+      this.sampler = this.sampleLatency().catch((error: unknown) =>
+        this.config.logger.warn({ err: error }, `sampling the health signals failed: ${messageOf(error)}`),
+      );
     }
   }
 
@@ -247,7 +256,10 @@ export class Throttle {
     const before = this.settings();
     this.knobs = { ...this.knobs, ...Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined)) };
     if (this.memory?.limitMb !== this.knobs.maxMemoryMb) this.memory = this.guardFor(this.knobs.maxMemoryMb);
-    this.controller?.retune({ ...(knobs.batchSize !== undefined ? { batchSize: knobs.batchSize } : {}), ...(knobs.concurrency !== undefined ? { concurrency: knobs.concurrency } : {}) });
+    this.controller?.retune({
+      ...(knobs.batchSize !== undefined ? { batchSize: knobs.batchSize } : {}),
+      ...(knobs.concurrency !== undefined ? { concurrency: knobs.concurrency } : {}),
+    });
     if (knobs.concurrency !== undefined) this.gradual?.setMax(knobs.concurrency);
     this.cache.clear();
     const changes = describeChanges(before, this.knobs);
@@ -296,7 +308,9 @@ export class Throttle {
           this.state = 'slowed';
           this.reason = reading.reason;
           // After the state changed: the halved size is what batchSize() gives while slowed.
-          const answer = steered ? `the controller paces the lanes on it (share ${this.controller!.share.toFixed(2)})` : `batches halved to ${this.batchSize()}`;
+          const answer = steered
+            ? `the controller paces the lanes on it (share ${this.controller!.share.toFixed(2)})`
+            : `batches halved to ${this.batchSize()}`;
           await this.decide('slowed', `${reading.reason}: ${answer}${was === 'paused' ? ' (resumed from a pause)' : ''}`);
         }
         this.reason = reading.reason;
@@ -319,12 +333,15 @@ export class Throttle {
    */
   async pace(sleep: (ms: number) => Promise<void>, batchMs = 0): Promise<void> {
     const lagMs = this.config.lag?.yieldMs() ?? 0;
-    if ((lagMs > 0) !== this.lagging) {
+    if (lagMs > 0 !== this.lagging) {
       this.lagging = lagMs > 0;
       const limit = this.knobs.maxEventLoopLagMs;
-      await this.decide(this.lagging ? 'slowed' : 'recovered', this.lagging
-        ? `event loop lag p99 ${lagMs} ms > ${limit} ms: yielding ${lagMs} ms between batches`
-        : `event loop lag back under ${limit} ms`);
+      await this.decide(
+        this.lagging ? 'slowed' : 'recovered',
+        this.lagging
+          ? `event loop lag p99 ${lagMs} ms > ${limit} ms: yielding ${lagMs} ms between batches`
+          : `event loop lag back under ${limit} ms`,
+      );
     }
     const waitMs = Math.max(this.knobs.batchDelayMs, lagMs);
     if (waitMs > 0) await sleep(waitMs);
@@ -381,11 +398,17 @@ export class Throttle {
     const now = profileAt(schedule, new Date(this.config.clock.now()));
     if (now.profile === 'paused') {
       this.scheduled = 'paused';
-      return { level: 'stop', reason: `schedule: outside its windows (${schedule.windows.map((w) => `${w.label.split(' ')[0]} ${w.profile}`).join(', ')}, ${schedule.timeZone})` };
+      return {
+        level: 'stop',
+        reason: `schedule: outside its windows (${schedule.windows.map((w) => `${w.label.split(' ')[0]} ${w.profile}`).join(', ')}, ${schedule.timeZone})`,
+      };
     }
     if (now.profile !== this.scheduled) {
       this.scheduled = now.profile;
-      await this.retune({ ...PROFILES[now.profile as ProfileName] }, `schedule: ${now.window === 'outside the windows' ? 'outside its windows' : now.window}, profile ${now.profile}`);
+      await this.retune(
+        { ...PROFILES[now.profile as ProfileName] },
+        `schedule: ${now.window === 'outside the windows' ? 'outside its windows' : now.window}, profile ${now.profile}`,
+      );
     }
     return undefined;
   }
@@ -420,7 +443,9 @@ export class Throttle {
     } catch (error) {
       const policy = signal.onError ?? 'continue';
       this.config.logger.warn({ signal: signal.name, err: error }, `health signal ${signal.name} could not be read (${policy})`);
-      return policy === 'stop' ? { level: 'stop', reason: `${signal.name}: no reading (${messageOf(error)}); its policy is to stop` } : undefined;
+      return policy === 'stop'
+        ? { level: 'stop', reason: `${signal.name}: no reading (${messageOf(error)}); its policy is to stop` }
+        : undefined;
     }
   }
 
@@ -428,7 +453,10 @@ export class Throttle {
   private tell(decision: ThrottleDecision): void {
     const { kind, reason } = decision;
     // `event`: the record mirrors the run's `throttle` event; a host that prints the events drops it.
-    this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info']({ event: 'throttle', throttle: kind, reason }, `throttle ${kind}: ${reason}`);
+    this.config.logger[kind === 'paused' || kind === 'slowed' ? 'warn' : 'info'](
+      { event: 'throttle', throttle: kind, reason },
+      `throttle ${kind}: ${reason}`,
+    );
     for (const listener of this.listeners) listener(decision);
   }
 

@@ -9,7 +9,10 @@ export function escapeHtml(value: unknown): string {
 /** A self-contained HTML page (no scripts, no external assets): safe to attach to a ticket. */
 export function renderHtml(report: RunReport): string {
   const sections = reportSections(report)
-    .map((s) => `<section><h2>${escapeHtml(s.title)}</h2>${s.note ? `<p>${escapeHtml(s.note)}</p>` : ''}${s.rows.length === 0 ? '<p><em>none</em></p>' : `<table><thead><tr>${s.header.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${s.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`}</section>`)
+    .map(
+      (s) =>
+        `<section><h2>${escapeHtml(s.title)}</h2>${s.note ? `<p>${escapeHtml(s.note)}</p>` : ''}${s.rows.length === 0 ? '<p><em>none</em></p>' : `<table><thead><tr>${s.header.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${s.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`}</section>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en">

@@ -3,7 +3,9 @@ import { reportSections } from './sections.js';
 
 /** Markdown table cell: no pipe or newline from the data may break the table. */
 function cell(value: unknown): string {
-  return String(value ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return String(value ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\r?\n/g, ' ');
 }
 
 /** The report as Markdown (GitHub-flavoured tables): for a pull request, a ticket or a wiki page. */
@@ -12,7 +14,12 @@ export function renderMarkdown(report: RunReport): string {
   for (const section of reportSections(report)) {
     lines.push(`## ${section.title}`, '');
     if (section.rows.length === 0) lines.push('_none_');
-    else lines.push(`| ${section.header.join(' | ')} |`, `| ${section.header.map(() => '---').join(' | ')} |`, ...section.rows.map((r) => `| ${r.map(cell).join(' | ')} |`));
+    else
+      lines.push(
+        `| ${section.header.join(' | ')} |`,
+        `| ${section.header.map(() => '---').join(' | ')} |`,
+        ...section.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+      );
     if (section.note) lines.push('', section.note);
     lines.push('');
   }

@@ -39,7 +39,14 @@ export interface RunReport {
    * `retried` attempts of `process` that failed with it and were tried again (transient errors
    * when the retry succeeded; items that kept failing are in `count` too).
    */
-  errors: Array<{ errorClass: string; count: number; open: number; replayed: number; retried: number; samples: Array<{ itemKey: string; message: string; attempts: number }> }>;
+  errors: Array<{
+    errorClass: string;
+    count: number;
+    open: number;
+    replayed: number;
+    retried: number;
+    samples: Array<{ itemKey: string; message: string; attempts: number }>;
+  }>;
   quarantine: { open: number; replayed: number };
   throttle: DecisionRecord[];
   alerts: AlertEventRecord[];
@@ -98,9 +105,16 @@ export async function buildRunReport(sluice: Sluice, runId: string, now: Date = 
     batches: {
       count: batches.length,
       itemsPerSecond: busyMs > 0 ? items / (busyMs / 1000) : null,
-      durationMs: durations.length === 0 ? null : {
-        p50: quantile(durations, 0.5), p90: quantile(durations, 0.9), p95: quantile(durations, 0.95), p99: quantile(durations, 0.99), max: durations[durations.length - 1]!,
-      },
+      durationMs:
+        durations.length === 0
+          ? null
+          : {
+              p50: quantile(durations, 0.5),
+              p90: quantile(durations, 0.9),
+              p95: quantile(durations, 0.95),
+              p99: quantile(durations, 0.99),
+              max: durations[durations.length - 1]!,
+            },
       byWorker: [...byWorker.values()].sort((a, b) => b.batches - a.batches),
     },
     errors,
@@ -116,14 +130,21 @@ export async function buildRunReport(sluice: Sluice, runId: string, now: Date = 
  * items, it does not undo the error), and retried attempts from the batch history. Samples are
  * open entries first.
  */
-function errorsByClass(open: readonly QuarantineRecord[], replayed: readonly QuarantineRecord[], batches: readonly BatchRecord[]): RunReport['errors'] {
+function errorsByClass(
+  open: readonly QuarantineRecord[],
+  replayed: readonly QuarantineRecord[],
+  batches: readonly BatchRecord[],
+): RunReport['errors'] {
   const byClass = new Map<string, RunReport['errors'][number]>();
   const entry = (errorClass: string) => {
     let found = byClass.get(errorClass);
     if (!found) byClass.set(errorClass, (found = { errorClass, count: 0, open: 0, replayed: 0, retried: 0, samples: [] }));
     return found;
   };
-  for (const [list, status] of [[open, 'open'], [replayed, 'replayed']] as const) {
+  for (const [list, status] of [
+    [open, 'open'],
+    [replayed, 'replayed'],
+  ] as const) {
     for (const q of list) {
       const e = entry(q.errorClass);
       e.count += 1;

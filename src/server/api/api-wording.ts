@@ -4,5 +4,8 @@
  * API does: each `--kebab-case` flag becomes its camelCase body field.
  */
 export function apiWording(message: string): string {
-  return message.replace(/(^|[\s("'`])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)/g, (_all, before: string, flag: string) => before + flag.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase()));
+  return message.replace(
+    /(^|[\s("'`])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)/g,
+    (_all, before: string, flag: string) => before + flag.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase()),
+  );
 }

@@ -11,28 +11,57 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string, ba
   const paths: Record<string, Record<string, unknown>> = {};
   const all: AnyRoute[] = [
     ...routes,
-    { method: 'GET', url: '/api/v1/events', scope: 'read', tag: 'events', summary: 'Server-sent events: `runs` (a snapshot) then `run` per change', responses: {} } as unknown as AnyRoute,
-    { method: 'GET', url: '/api/v1/openapi.json', scope: 'read', tag: 'meta', summary: 'This document', responses: { 200: openApiAnswer } } as unknown as AnyRoute,
+    {
+      method: 'GET',
+      url: '/api/v1/events',
+      scope: 'read',
+      tag: 'events',
+      summary: 'Server-sent events: `runs` (a snapshot) then `run` per change',
+      responses: {},
+    } as unknown as AnyRoute,
+    {
+      method: 'GET',
+      url: '/api/v1/openapi.json',
+      scope: 'read',
+      tag: 'meta',
+      summary: 'This document',
+      responses: { 200: openApiAnswer },
+    } as unknown as AnyRoute,
   ];
   for (const route of all) {
     const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
     const parameters: unknown[] = [];
-    for (const [where, schema] of [['path', route.params], ['query', route.query]] as const) {
+    for (const [where, schema] of [
+      ['path', route.params],
+      ['query', route.query],
+    ] as const) {
       if (!schema) continue;
-      const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown>; required?: string[] };
+      const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as {
+        properties?: Record<string, unknown>;
+        required?: string[];
+      };
       for (const [name, property] of Object.entries(json.properties ?? {})) {
         parameters.push({ name, in: where, required: where === 'path' || (json.required ?? []).includes(name), schema: property });
       }
     }
     const responses: Record<string, unknown> = {};
     if (route.url.endsWith('/events')) {
-      responses['200'] = { description: 'the stream: `event: runs` with `{ runs: RunSummary[] }`, then `event: run` with a RunSummary per change', content: { 'text/event-stream': { schema: { type: 'string' } } } };
+      responses['200'] = {
+        description: 'the stream: `event: runs` with `{ runs: RunSummary[] }`, then `event: run` with a RunSummary per change',
+        content: { 'text/event-stream': { schema: { type: 'string' } } },
+      };
     }
     for (const [status, schema] of Object.entries(route.responses)) {
-      responses[status] = { description: SUCCESS[Number(status)] ?? 'success', content: { 'application/json': { schema: jsonSchema(schema, 'output') } } };
+      responses[status] = {
+        description: SUCCESS[Number(status)] ?? 'success',
+        content: { 'application/json': { schema: jsonSchema(schema, 'output') } },
+      };
     }
     for (const status of errorStatuses(route)) {
-      responses[String(status)] = { description: ERRORS[status]!, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+      responses[String(status)] = {
+        description: ERRORS[status]!,
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      };
     }
     const operation: Record<string, unknown> = {
       operationId: `${route.method.toLowerCase()}${route.url.replace(/\/api\/v1/, '').replace(/[/:-]+([a-z])/g, (_m, c: string) => c.toUpperCase())}`,
@@ -41,14 +70,21 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string, ba
       security: [{ bearer: [] }, { apiKey: [] }],
       'x-scope': route.scope,
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
+      ...(route.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } }
+        : {}),
       responses,
     };
     (paths[path] ??= {})[route.method.toLowerCase()] = operation;
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Sluice admin API', version, description: 'Start, watch and steer backfills. Every route needs a token of scope read, write or admin (`createToken` from sluice/server, or `sluice token create`).' },
+    info: {
+      title: 'Sluice admin API',
+      version,
+      description:
+        'Start, watch and steer backfills. Every route needs a token of scope read, write or admin (`createToken` from sluice/server, or `sluice token create`).',
+    },
     servers: [{ url: base }],
     paths,
     components: {
@@ -66,7 +102,7 @@ const SUCCESS: Record<number, string> = { 200: 'success', 201: 'created' };
 const ERRORS: Record<number, string> = {
   400: 'the request is malformed: a bad field, bad JSON, nesting deeper than 32 levels, a NUL character',
   401: 'no token, or not a valid one',
-  403: 'the token\'s scope is too low',
+  403: "the token's scope is too low",
   404: 'the run, backfill or token does not exist',
   409: 'the run is not in a state that allows this',
   413: 'the body is larger than the server accepts',

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { TokenScope } from '../../core/run.js';
 import { ApiError } from '../http-errors.js';
 
@@ -19,7 +19,13 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   responses: Record<number, z.ZodType>;
   /** Error statuses particular to the route (404, 409); those every route may send are added by the document. */
   errors?: readonly number[];
-  handler(input: { body: z.infer<B>; query: z.infer<Q>; params: z.infer<P>; request: FastifyRequest; reply: FastifyReply }): Promise<unknown>;
+  handler(input: {
+    body: z.infer<B>;
+    query: z.infer<Q>;
+    params: z.infer<P>;
+    request: FastifyRequest;
+    reply: FastifyReply;
+  }): Promise<unknown>;
 }
 
 export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
@@ -28,14 +34,16 @@ export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.infer<S> {
   const nul = nulPath(value, where);
   // PostgreSQL cannot store a NUL in text, and no name or reason needs one: refuse it here, by name.
-  if (nul !== undefined) throw new ApiError(400, 'bad_request', `${where}${nul ? `.${nul}` : ''}: must not contain NUL characters`, nul || undefined);
+  if (nul !== undefined)
+    throw new ApiError(400, 'bad_request', `${where}${nul ? `.${nul}` : ''}: must not contain NUL characters`, nul || undefined);
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.path.map(String).join('.');
-  const message = issue.code === 'unrecognized_keys'
-    ? `${where}: unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-    : `${where}${field ? `.${field}` : ''}: ${issue.message}`;
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `${where}: unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+      : `${where}${field ? `.${field}` : ''}: ${issue.message}`;
   throw new ApiError(400, 'bad_request', message, issue.code === 'unrecognized_keys' ? issue.keys[0] : field || undefined);
 }
 
@@ -58,7 +66,9 @@ export function registerRoute(app: FastifyInstance, route: AnyRoute): void {
 }
 
 /** Types a route's handler from its schemas (an array of routes would lose them). */
-export function route<B extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown, P extends z.ZodType = z.ZodUnknown>(spec: RouteSpec<B, Q, P>): AnyRoute {
+export function route<B extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown, P extends z.ZodType = z.ZodUnknown>(
+  spec: RouteSpec<B, Q, P>,
+): AnyRoute {
   return spec as unknown as AnyRoute;
 }
 
@@ -78,7 +88,8 @@ function nulPath(root: unknown, where: string): string | undefined {
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
-    if (path.length >= MAX_DEPTH) throw new ApiError(400, 'bad_request', `${where}: nested deeper than ${MAX_DEPTH} levels; no field of this API needs that`);
+    if (path.length >= MAX_DEPTH)
+      throw new ApiError(400, 'bad_request', `${where}: nested deeper than ${MAX_DEPTH} levels; no field of this API needs that`);
     const entries = Object.entries(value);
     for (const [key] of entries) if (key.includes('\u0000')) return [...path, key.replace(/\u0000/g, '')].join('.');
     // Reversed onto the stack: the first field is looked at first, as the message names the first NUL.

@@ -22,7 +22,10 @@ export interface BatchTransactionClient {
  * `connect()` gives the batch transaction's client, whose `release()` and the pool's `end()` do
  * nothing, so the library's queries all run in the batch transaction.
  */
-export function pgTransactionPool(ctx: { readonly tx: SqlTransaction | undefined }): { connect(): Promise<BatchTransactionClient>; end(): Promise<void> } {
+export function pgTransactionPool(ctx: { readonly tx: SqlTransaction | undefined }): {
+  connect(): Promise<BatchTransactionClient>;
+  end(): Promise<void>;
+} {
   const client = pgClient(ctx);
   const lent: BatchTransactionClient = {
     query: client.query.bind(client) as pg.PoolClient['query'],

@@ -7,7 +7,9 @@ import { paramsKey } from '../../core/params-key.js';
  * Versioned schema changes, each applied once in its own transaction. Never edit a shipped one.
  * `after` fills what SQL alone cannot compute, in the same transaction.
  */
-function migrations(schema: string): ReadonlyArray<{ version: number; name: string; sql: string; after?: (client: pg.PoolClient) => Promise<void> }> {
+function migrations(
+  schema: string,
+): ReadonlyArray<{ version: number; name: string; sql: string; after?: (client: pg.PoolClient) => Promise<void> }> {
   const s = quoteIdentifier(schema, 'schema');
   return [
     {
@@ -223,8 +225,11 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
         CREATE INDEX sluice_runs_backfill_params ON ${s}.sluice_runs (backfill, params_key, created_at);
       `,
       after: async (client) => {
-        const { rows } = await client.query<{ id: string; params: { extra?: Record<string, unknown> } }>(`SELECT id, params FROM ${s}.sluice_runs`);
-        for (const row of rows) await client.query(`UPDATE ${s}.sluice_runs SET params_key = $1 WHERE id = $2`, [paramsKey(row.params.extra), row.id]);
+        const { rows } = await client.query<{ id: string; params: { extra?: Record<string, unknown> } }>(
+          `SELECT id, params FROM ${s}.sluice_runs`,
+        );
+        for (const row of rows)
+          await client.query(`UPDATE ${s}.sluice_runs SET params_key = $1 WHERE id = $2`, [paramsKey(row.params.extra), row.id]);
       },
     },
     {
@@ -262,7 +267,7 @@ function migrations(schema: string): ReadonlyArray<{ version: number; name: stri
     },
     {
       version: 11,
-      name: 'rollout budgets of the whole run: a canary\'s items, a gradual rollout\'s lanes',
+      name: "rollout budgets of the whole run: a canary's items, a gradual rollout's lanes",
       // canary_left: items of the canary not yet claimed (claims outstanding sit on the partitions
       // that made them, in canary_claim, until their batch commits); ramp_lanes: the live leases a
       // gradual rollout lets the run hold now, over every worker.
@@ -303,7 +308,10 @@ export async function migrate(client: pg.PoolClient, schema: string): Promise<vo
       try {
         await client.query(migration.sql);
         await migration.after?.(client);
-        await client.query(`INSERT INTO ${s}.sluice_schema_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
+        await client.query(`INSERT INTO ${s}.sluice_schema_migrations (version, name) VALUES ($1, $2)`, [
+          migration.version,
+          migration.name,
+        ]);
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');

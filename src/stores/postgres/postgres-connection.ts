@@ -13,13 +13,18 @@ export const toPostgresPlaceholders = numberPlaceholders;
 export class PostgresConnection implements SqlTransaction {
   readonly dialect = 'postgres' as const;
 
-  constructor(readonly raw: pg.Pool | pg.PoolClient, private readonly queryTimeoutMs?: number) {}
+  constructor(
+    readonly raw: pg.Pool | pg.PoolClient,
+    private readonly queryTimeoutMs?: number,
+  ) {}
 
   /** Runs `sql` as `postgresStatement` says: `$n` style and parameterless statements as written, `?` style numbered. */
   private run<Row extends SqlRow>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult<Row>> {
     const text = postgresStatement(sql, params.length);
     const values = params as unknown[];
-    return this.queryTimeoutMs === undefined ? client.query<Row>(text, values) : client.query<Row>({ text, values, query_timeout: this.queryTimeoutMs } as pg.QueryConfig);
+    return this.queryTimeoutMs === undefined
+      ? client.query<Row>(text, values)
+      : client.query<Row>({ text, values, query_timeout: this.queryTimeoutMs } as pg.QueryConfig);
   }
 
   /** The pool, when this connection is one (a checked-out client runs its queries one after another). */

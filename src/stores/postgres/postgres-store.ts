@@ -1,14 +1,40 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
-import { CheckpointMovedError, ConfigError, isSluiceError, isTransientStoreError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import {
+  CheckpointMovedError,
+  ConfigError,
+  isSluiceError,
+  isTransientStoreError,
+  LeaseLostError,
+  NotFoundError,
+  StoreError,
+} from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
 import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../core/rollout.js';
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
-import type { ClaimedNotifications, NewNotification, OutboxClaim, OutboxRecord, OutboxSettlement, OutboxState } from '../../core/slo/alert-outbox.js';
-import { type AlertEventRow, type AlertRow, type BatchRow, type OutboxRow, toAlert, toAlertEvent, toBatch, toOutbox, type TokenRow, toToken } from '../history-rows.js';
+import type {
+  ClaimedNotifications,
+  NewNotification,
+  OutboxClaim,
+  OutboxRecord,
+  OutboxSettlement,
+  OutboxState,
+} from '../../core/slo/alert-outbox.js';
+import {
+  type AlertEventRow,
+  type AlertRow,
+  type BatchRow,
+  type OutboxRow,
+  toAlert,
+  toAlertEvent,
+  toBatch,
+  toOutbox,
+  type TokenRow,
+  toToken,
+} from '../history-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -32,7 +58,16 @@ import type {
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
-import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction, TransactionOptions } from '../../core/store.js';
+import type {
+  CheckpointSeen,
+  CheckpointWrite,
+  ClaimScope,
+  NewRun,
+  RunFilter,
+  Store,
+  StoreTransaction,
+  TransactionOptions,
+} from '../../core/store.js';
 import { paramsKey } from '../../core/params-key.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
 import { migrate } from './migrations.js';
@@ -83,7 +118,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const timeouts = resolveTimeouts(options);
   if (options.pool !== undefined) return openOnPool(options.pool, schema, timeouts, options);
   if (typeof options.connectionString !== 'string' || options.connectionString === '') {
-    throw new ConfigError('openPostgresStore needs a connectionString (postgres://user@host:5432/db) or the service\'s own pg.Pool as pool');
+    throw new ConfigError("openPostgresStore needs a connectionString (postgres://user@host:5432/db) or the service's own pg.Pool as pool");
   }
   const location = redactConnectionString(options.connectionString);
   const pool = new pg.Pool({
@@ -92,7 +127,14 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     ...poolTimeoutSettings(timeouts),
     // Names the store in pg_stat_activity, so a DBA sees which connections are Sluice's.
     application_name: `sluice:${schema}`.slice(0, 63),
-    ...(options.searchPath ? { options: `-c search_path=${options.searchPath.split(',').map((p) => quoteIdentifier(p.trim(), 'search_path entry')).join(',')}` } : {}),
+    ...(options.searchPath
+      ? {
+          options: `-c search_path=${options.searchPath
+            .split(',')
+            .map((p) => quoteIdentifier(p.trim(), 'search_path entry'))
+            .join(',')}`,
+        }
+      : {}),
   });
   pool.on('error', () => undefined); // an idle client's connection dropped: the pool replaces it
   let client: pg.PoolClient | undefined;
@@ -112,16 +154,28 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     });
   }
   client.release();
-  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, { ownsPool: true, asyncBatchCommit: options.asyncBatchCommit ?? true });
+  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, {
+    ownsPool: true,
+    asyncBatchCommit: options.asyncBatchCommit ?? true,
+  });
 }
 
 /** The store on the service's own pool: migrated through it, and left open when the store closes. */
-async function openOnPool(pool: pg.Pool, schema: string, timeouts: Required<PostgresTimeouts>, options: PostgresStoreOptions): Promise<PostgresStore> {
+async function openOnPool(
+  pool: pg.Pool,
+  schema: string,
+  timeouts: Required<PostgresTimeouts>,
+  options: PostgresStoreOptions,
+): Promise<PostgresStore> {
   if (options.connectionString !== undefined || options.searchPath !== undefined || options.poolSize !== undefined) {
-    throw new ConfigError('openPostgresStore: with your own pool, connectionString, searchPath and poolSize are the pool\'s to set, not the store\'s; drop them from the options');
+    throw new ConfigError(
+      "openPostgresStore: with your own pool, connectionString, searchPath and poolSize are the pool's to set, not the store's; drop them from the options",
+    );
   }
   const { connectionString, host, port, database, user } = pool.options;
-  const where = connectionString ? redactConnectionString(connectionString) : `postgres://${user ? `${user}@` : ''}${host ?? 'localhost'}:${port ?? 5432}/${database ?? ''}`;
+  const where = connectionString
+    ? redactConnectionString(connectionString)
+    : `postgres://${user ? `${user}@` : ''}${host ?? 'localhost'}:${port ?? 5432}/${database ?? ''}`;
   const location = `${where} (the service's pool)`;
   let client: pg.PoolClient | undefined;
   try {
@@ -130,13 +184,19 @@ async function openOnPool(pool: pg.Pool, schema: string, timeouts: Required<Post
   } catch (error) {
     client?.release(error as Error);
     if (isSluiceError(error)) throw error;
-    throw new StoreError(`cannot open the PostgreSQL store on the service's pool (${location}): ${redactSecrets((error as Error).message)}`, {
-      hint: 'check that the pool can connect and its user may create the store\'s schema and tables',
-      cause: error,
-    });
+    throw new StoreError(
+      `cannot open the PostgreSQL store on the service's pool (${location}): ${redactSecrets((error as Error).message)}`,
+      {
+        hint: "check that the pool can connect and its user may create the store's schema and tables",
+        cause: error,
+      },
+    );
   }
   client.release();
-  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, { ownsPool: false, asyncBatchCommit: options.asyncBatchCommit ?? true });
+  return new PostgresStore(pool, schema, location, options.preparedStatements ?? true, timeouts, {
+    ownsPool: false,
+    asyncBatchCommit: options.asyncBatchCommit ?? true,
+  });
 }
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -149,7 +209,21 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   private readonly read: PostgresConnection;
-  private readonly t: Record<'runs' | 'partitions' | 'transitions' | 'quarantine' | 'ledger' | 'decisions' | 'batches' | 'alerts' | 'alertEvents' | 'outbox' | 'tokens' | 'verifications', string>;
+  private readonly t: Record<
+    | 'runs'
+    | 'partitions'
+    | 'transitions'
+    | 'quarantine'
+    | 'ledger'
+    | 'decisions'
+    | 'batches'
+    | 'alerts'
+    | 'alertEvents'
+    | 'outbox'
+    | 'tokens'
+    | 'verifications',
+    string
+  >;
   private closed = false;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
@@ -223,12 +297,18 @@ export class PostgresStore implements Store {
       // Starts of the same backfill and parameters on any machine queue on this lock until the
       // first one commits: the lookup below then sees its run.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-run-once:${this.schema}:${input.backfill}:${key}`]);
-      const { rows: open } = await client.query<{ id: string }>(`SELECT id FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2
-          AND state IN ('pending', 'running', 'paused') ORDER BY created_at DESC, id DESC LIMIT 1`, [input.backfill, key]);
+      const { rows: open } = await client.query<{ id: string }>(
+        `SELECT id FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2
+          AND state IN ('pending', 'running', 'paused') ORDER BY created_at DESC, id DESC LIMIT 1`,
+        [input.backfill, key],
+      );
       if (open[0]) return open[0].id;
       if (options.orSucceeded) {
-        const { rows: last } = await client.query<{ id: string; state: RunState; since: string | null }>(`SELECT id, state, params->>'since' AS since
-            FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, [input.backfill, key]);
+        const { rows: last } = await client.query<{ id: string; state: RunState; since: string | null }>(
+          `SELECT id, state, params->>'since' AS since
+            FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
+          [input.backfill, key],
+        );
         if (last[0]?.state === 'succeeded' && last[0].since === null) return last[0].id;
       }
       await this.insertRun(client, input);
@@ -240,14 +320,34 @@ export class PostgresStore implements Store {
   /** Inside a transaction: the run, its partitions and its first transition. */
   private async insertRun(client: pg.PoolClient, input: NewRun): Promise<void> {
     const rollout = input.rollout ?? NO_ROLLOUT;
-    await client.query(`INSERT INTO ${this.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys, canary_items, canary_left, ramp_lanes)
+    await client.query(
+      `INSERT INTO ${this.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys, canary_items, canary_left, ramp_lanes)
         VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)`,
-      [input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(withRollout(input.options, rollout)), input.createdBy, input.reason,
-        input.plannedItems, JSON.stringify(input.keys ?? {}), rollout.canaryItems, rollout.gradual ? 1 : null]);
-    await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
+      [
+        input.id,
+        input.backfill,
+        JSON.stringify(input.params),
+        paramsKey(input.params.extra),
+        JSON.stringify(withRollout(input.options, rollout)),
+        input.createdBy,
+        input.reason,
+        input.plannedItems,
+        JSON.stringify(input.keys ?? {}),
+        rollout.canaryItems,
+        rollout.gradual ? 1 : null,
+      ],
+    );
+    await client.query(
+      `INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
         SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
-      [input.id, input.partitions.map((p) => JSON.stringify(p.lower ?? null)), input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
-        input.partitions.map((p) => p.label ?? null), input.partitions.map((p) => p.child ?? null)]);
+      [
+        input.id,
+        input.partitions.map((p) => JSON.stringify(p.lower ?? null)),
+        input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
+        input.partitions.map((p) => p.label ?? null),
+        input.partitions.map((p) => p.child ?? null),
+      ],
+    );
     await this.insertTransition(client, input.id, null, 'pending', input.createdBy, input.reason);
   }
 
@@ -278,7 +378,13 @@ export class PostgresStore implements Store {
     return this.runs(where.length ? `WHERE ${where.join(' AND ')}` : '', params, filter.limit ?? 100);
   }
 
-  async transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
+  async transitionRun(
+    runId: string,
+    from: readonly RunState[],
+    to: RunState,
+    actor: string,
+    reason: string,
+  ): Promise<RunRecord | undefined> {
     const changed = await this.inTransaction(async (client) => {
       const state = await this.lockRunState(client, runId);
       if (!from.includes(state)) return false;
@@ -299,7 +405,8 @@ export class PostgresStore implements Store {
       for (const key of keyed) {
         const { rows } = await client.query<{ id: string }>(
           `SELECT id FROM ${this.t.runs} WHERE keys @> $1::jsonb AND state = 'running' AND id <> $2 ORDER BY started_at, id`,
-          [JSON.stringify({ [key.name]: key.value }), runId]);
+          [JSON.stringify({ [key.name]: key.value }), runId],
+        );
         if (rows.length >= key.runs!) return queuedBehind(key, rows[0]!.id, rows.length);
       }
       await this.applyTransition(client, runId, state, 'running', actor, reason);
@@ -315,14 +422,24 @@ export class PostgresStore implements Store {
   }
 
   /** Inside a transaction holding the run's row lock: moves it from `from` to `to` and records the transition. */
-  private async applyTransition(client: pg.PoolClient, runId: string, from: RunState, to: RunState, actor: string, reason: string): Promise<void> {
+  private async applyTransition(
+    client: pg.PoolClient,
+    runId: string,
+    from: RunState,
+    to: RunState,
+    actor: string,
+    reason: string,
+  ): Promise<void> {
     assertTransition(runId, from, to);
     const ends = TERMINAL.includes(to);
-    await client.query(`UPDATE ${this.t.runs} SET state = $2, reason = $3, updated_at = now(),
+    await client.query(
+      `UPDATE ${this.t.runs} SET state = $2, reason = $3, updated_at = now(),
         started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
         finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
         control = CASE WHEN $5 THEN NULL ELSE control END
-      WHERE id = $1`, [runId, to, reason, ends, ends || to === 'paused']);
+      WHERE id = $1`,
+      [runId, to, reason, ends, ends || to === 'paused'],
+    );
     await this.insertTransition(client, runId, from, to, actor, reason);
   }
 
@@ -333,35 +450,77 @@ export class PostgresStore implements Store {
   }
 
   async listTransitions(runId: string): Promise<TransitionRecord[]> {
-    const { rows } = await this.q<{ run_id: string; from_state: RunState | null; to_state: RunState; actor: string; reason: string; at: Date }>(
-      `SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
-    return rows.map((r) => ({ runId: r.run_id, from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason, at: r.at.toISOString() }));
+    const { rows } = await this.q<{
+      run_id: string;
+      from_state: RunState | null;
+      to_state: RunState;
+      actor: string;
+      reason: string;
+      at: Date;
+    }>(`SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
+    return rows.map((r) => ({
+      runId: r.run_id,
+      from: r.from_state,
+      to: r.to_state,
+      actor: r.actor,
+      reason: r.reason,
+      at: r.at.toISOString(),
+    }));
   }
 
   async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`, [runId, JSON.stringify(patch)]);
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`,
+      [runId, JSON.stringify(patch)],
+    );
     if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
     return (await this.getRun(runId))!;
   }
 
   async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
-    await this.q(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`,
-      [runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings)]);
+    await this.q(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
+      runId,
+      decision.worker,
+      decision.kind,
+      decision.reason,
+      JSON.stringify(decision.settings),
+    ]);
   }
 
   async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    const { rows } = await this.q<{ id: string; run_id: string; worker: string; kind: string; reason: string; settings: Record<string, unknown>; at: Date }>(
-      `SELECT * FROM ${this.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [runId, limit]);
-    return rows.map((r) => ({ id: Number(r.id), runId: r.run_id, worker: r.worker, kind: r.kind, reason: r.reason, settings: r.settings, at: r.at.toISOString() }));
+    const { rows } = await this.q<{
+      id: string;
+      run_id: string;
+      worker: string;
+      kind: string;
+      reason: string;
+      settings: Record<string, unknown>;
+      at: Date;
+    }>(`SELECT * FROM ${this.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [runId, limit]);
+    return rows.map((r) => ({
+      id: Number(r.id),
+      runId: r.run_id,
+      worker: r.worker,
+      kind: r.kind,
+      reason: r.reason,
+      settings: r.settings,
+      at: r.at.toISOString(),
+    }));
   }
 
   async setControl(runId: string, control: RunControl | null): Promise<void> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [runId, control ? JSON.stringify(control) : null]);
+    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [
+      runId,
+      control ? JSON.stringify(control) : null,
+    ]);
     if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
   }
 
   async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`, [runId, plannedItems]);
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`,
+      [runId, plannedItems],
+    );
     return (rowCount ?? 0) > 0;
   }
 
@@ -371,8 +530,10 @@ export class PostgresStore implements Store {
     await this.inTransaction(async (client) => {
       const { rows } = await client.query<{ options: RunOptions }>(`SELECT options FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
       if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
-      await client.query(`UPDATE ${this.t.runs} SET options = $2, canary_items = $3, canary_left = $3, ramp_lanes = $4, updated_at = now() WHERE id = $1`,
-        [runId, JSON.stringify(withRollout(rows[0].options, rollout)), rollout.canaryItems, rollout.gradual ? 1 : null]);
+      await client.query(
+        `UPDATE ${this.t.runs} SET options = $2, canary_items = $3, canary_left = $3, ramp_lanes = $4, updated_at = now() WHERE id = $1`,
+        [runId, JSON.stringify(withRollout(rows[0].options, rollout)), rollout.canaryItems, rollout.gradual ? 1 : null],
+      );
       await client.query(`UPDATE ${this.t.partitions} SET canary_claim = 0 WHERE run_id = $1 AND canary_claim <> 0`, [runId]);
     });
     return (await this.getRun(runId))!;
@@ -381,9 +542,14 @@ export class PostgresStore implements Store {
   async claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
     return this.inTransaction(async (client): Promise<CanaryClaim> => {
       // The run's row lock serialises the claims and the settlements of every worker.
-      const { rows: runRows } = await client.query<{ canary_left: number | null }>(`SELECT canary_left FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [lease.runId]);
+      const { rows: runRows } = await client.query<{ canary_left: number | null }>(
+        `SELECT canary_left FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`,
+        [lease.runId],
+      );
       const { rows: own } = await client.query<{ canary_claim: number }>(
-        `SELECT canary_claim FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`, [lease.runId, lease.index, lease.fence]);
+        `SELECT canary_claim FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
+        [lease.runId, lease.index, lease.fence],
+      );
       if (!own[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
       const left = runRows[0]?.canary_left ?? null;
       if (left === null) return { granted: want, inFlight: 0 };
@@ -399,7 +565,9 @@ export class PostgresStore implements Store {
           WHERE p.run_id = $1 AND p.idx <> $2 AND p.canary_claim > 0
             AND NOT (p.state = 'running' AND p.lease_expires_at >= now())
             AND old.run_id = p.run_id AND old.idx = p.idx
-          RETURNING old.canary_claim AS claimed`, [lease.runId, lease.index]);
+          RETURNING old.canary_claim AS claimed`,
+        [lease.runId, lease.index],
+      );
       const returned = orphans.reduce((sum, r) => sum + r.claimed, 0);
       // The partition's own earlier claim (a batch that did not commit) returns first.
       const available = left + returned + own[0].canary_claim;
@@ -407,19 +575,28 @@ export class PostgresStore implements Store {
       await client.query(`UPDATE ${this.t.runs} SET canary_left = $2 WHERE id = $1`, [lease.runId, available - granted]);
       const { rows } = await client.query<{ in_flight: string }>(
         `WITH mine AS (UPDATE ${this.t.partitions} SET canary_claim = $3 WHERE run_id = $1 AND idx = $2)
-         SELECT COALESCE(SUM(canary_claim), 0) AS in_flight FROM ${this.t.partitions} WHERE run_id = $1 AND idx <> $2`, [lease.runId, lease.index, granted]);
+         SELECT COALESCE(SUM(canary_claim), 0) AS in_flight FROM ${this.t.partitions} WHERE run_id = $1 AND idx <> $2`,
+        [lease.runId, lease.index, granted],
+      );
       return { granted, inFlight: Number(rows[0]!.in_flight) };
     });
   }
 
   async moveRamp(runId: string, move: RampMove): Promise<boolean> {
     return this.inTransaction(async (client) => {
-      const { rowCount } = await client.query(`UPDATE ${this.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
-        [runId, move.from, move.to]);
+      const { rowCount } = await client.query(
+        `UPDATE ${this.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
+        [runId, move.from, move.to],
+      );
       if (!rowCount) return false;
       const { decision } = move;
-      await client.query(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`,
-        [runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings)]);
+      await client.query(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
+        runId,
+        decision.worker,
+        decision.kind,
+        decision.reason,
+        JSON.stringify(decision.settings),
+      ]);
       return true;
     });
   }
@@ -440,38 +617,56 @@ export class PostgresStore implements Store {
     return this.claimWith(this.pool, runId, owner, leaseMs, scope);
   }
 
-  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope: ClaimScope = {}): Promise<ClaimResult> {
+  async claimPartitionWithin(
+    runId: string,
+    owner: string,
+    leaseMs: number,
+    limits: ConcurrencyLimits,
+    scope: ClaimScope = {},
+  ): Promise<ClaimResult> {
     const keyed = limits.keys.filter((k) => k.partitions !== undefined);
     return this.inTransaction(async (client): Promise<ClaimResult> => {
-      const { rows: runRows } = await client.query<{ backfill: string; ramp_lanes: number | null }>(`SELECT backfill, ramp_lanes FROM ${this.t.runs} WHERE id = $1`, [runId]);
+      const { rows: runRows } = await client.query<{ backfill: string; ramp_lanes: number | null }>(
+        `SELECT backfill, ramp_lanes FROM ${this.t.runs} WHERE id = $1`,
+        [runId],
+      );
       const backfill = runRows[0]?.backfill;
       if (backfill === undefined) return { kind: 'none' };
       // A ramp is set while the run is not running, so a claim that saw none needs no lock for it.
       const ramped = runRows[0]!.ramp_lanes !== null;
       // Count and claim under locks on the key values: two workers cannot both see 4 of 5.
-      await this.lockKeys(client, 'partitions', [...keyed, ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : []),
-        ...(ramped ? [{ name: 'run', value: runId }] : [])]);
+      await this.lockKeys(client, 'partitions', [
+        ...keyed,
+        ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : []),
+        ...(ramped ? [{ name: 'run', value: runId }] : []),
+      ]);
       for (const key of keyed) {
         const { rows } = await client.query<{ n: string }>(
           `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
             WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.keys @> $1::jsonb`,
-          [JSON.stringify({ [key.name]: key.value })]);
+          [JSON.stringify({ [key.name]: key.value })],
+        );
         const n = Number(rows[0]!.n);
         if (n >= key.partitions!) return { kind: 'blocked', reason: partitionLimitReason(`${key.name}=${key.value}`, n, key.partitions!) };
       }
       if (limits.backfillPartitions !== undefined) {
         const { rows } = await client.query<{ n: string }>(
           `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
-            WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.backfill = $1`, [backfill]);
+            WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.backfill = $1`,
+          [backfill],
+        );
         const n = Number(rows[0]!.n);
-        if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
+        if (n >= limits.backfillPartitions)
+          return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
       }
       if (ramped) {
         // Read again under the lock: the ramp may have moved since the first look. Every leased
         // partition holds a lane, its lease expired or not (see rampTakeover).
         const { rows } = await client.query<{ lanes: number | null; n: string }>(
           `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running') AS n
-            FROM ${this.t.runs} r WHERE r.id = $1`, [runId]);
+            FROM ${this.t.runs} r WHERE r.id = $1`,
+          [runId],
+        );
         const lanes = rows[0]?.lanes ?? null;
         const n = Number(rows[0]?.n ?? 0);
         if (lanes !== null && n >= lanes) {
@@ -484,19 +679,28 @@ export class PostgresStore implements Store {
     });
   }
 
-  private async claimWith(client: pg.Pool | pg.PoolClient, runId: string, owner: string, leaseMs: number, scope: ClaimScope): Promise<PartitionLease | undefined> {
+  private async claimWith(
+    client: pg.Pool | pg.PoolClient,
+    runId: string,
+    owner: string,
+    leaseMs: number,
+    scope: ClaimScope,
+  ): Promise<PartitionLease | undefined> {
     this.assertOpen();
-    const { rows } = await client.query<{ idx: number; fence: string; lease_expires_at: Date }>(
-      `UPDATE ${this.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
+    const { rows } = await client
+      .query<{ idx: number; fence: string; lease_expires_at: Date }>(
+        `UPDATE ${this.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
           lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), heartbeat_at = now(), updated_at = now()
         WHERE (p.run_id, p.idx) = (
           SELECT run_id, idx FROM ${this.t.partitions}
            WHERE run_id = $1 AND ((state = 'pending' AND NOT $4) OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
            ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING p.idx, p.fence, p.lease_expires_at`,
-      [runId, owner, leaseMs, scope.orphansOnly === true]).catch((error: unknown) => {
-      throw this.wrap(error);
-    });
+        [runId, owner, leaseMs, scope.orphansOnly === true],
+      )
+      .catch((error: unknown) => {
+        throw this.wrap(error);
+      });
     const row = rows[0];
     return row ? { runId, index: row.idx, fence: Number(row.fence), owner, expiresAt: row.lease_expires_at.toISOString() } : undefined;
   }
@@ -505,7 +709,8 @@ export class PostgresStore implements Store {
     const { rowCount } = await this.q(
       `UPDATE ${this.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), heartbeat_at = now(), updated_at = now()
         WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
-      [lease.runId, lease.index, lease.fence, leaseMs]);
+      [lease.runId, lease.index, lease.fence, leaseMs],
+    );
     return (rowCount ?? 0) > 0;
   }
 
@@ -513,43 +718,71 @@ export class PostgresStore implements Store {
     const { rowCount } = await this.q(
       `UPDATE ${this.t.partitions} SET state = $4, lease_owner = NULL, lease_expires_at = NULL, error = $5, updated_at = now()
         WHERE run_id = $1 AND idx = $2 AND fence = $3`,
-      [lease.runId, lease.index, lease.fence, state, error ?? null]);
+      [lease.runId, lease.index, lease.fence, state, error ?? null],
+    );
     return (rowCount ?? 0) > 0;
   }
 
-  async splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined> {
+  async splitPartition(
+    runId: string,
+    index: number,
+    observed: { batches: number; upper: Cursor },
+    at: Cursor,
+    label: string | null,
+  ): Promise<number | undefined> {
     return this.inTransaction(async (client) => {
       // Splits of one run take turns (they number the new partitions).
       await client.query(`SELECT 1 FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
       const { rows } = await client.query<{ upper: Cursor; child: string | null }>(
         `SELECT upper, child FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
-        [runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)]);
+        [runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)],
+      );
       if (!rows[0]) return undefined;
-      const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.t.partitions} WHERE run_id = $1`, [runId]);
-      await client.query(`UPDATE ${this.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [runId, index, JSON.stringify(at)]);
-      await client.query(`INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child, split_from) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child, index]);
+      const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.t.partitions} WHERE run_id = $1`, [
+        runId,
+      ]);
+      await client.query(`UPDATE ${this.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [
+        runId,
+        index,
+        JSON.stringify(at),
+      ]);
+      await client.query(
+        `INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child, split_from) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child, index],
+      );
       return next[0]!.n;
     });
   }
 
   async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
-    const { rows } = await this.q<{ lease_owner: string }>(`SELECT DISTINCT lease_owner FROM ${this.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`);
+    const { rows } = await this.q<{ lease_owner: string }>(
+      `SELECT DISTINCT lease_owner FROM ${this.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`,
+    );
     const dead = rows.map((r) => r.lease_owner).filter((owner) => isDead(owner));
     if (dead.length === 0) return 0;
-    const { rowCount } = await this.q(`UPDATE ${this.t.partitions} SET lease_expires_at = 'epoch' WHERE state = 'running' AND lease_owner = ANY($1::text[])`, [dead]);
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.partitions} SET lease_expires_at = 'epoch' WHERE state = 'running' AND lease_owner = ANY($1::text[])`,
+      [dead],
+    );
     return rowCount ?? 0;
   }
 
   async resetFailedPartitions(runId: string): Promise<number> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.partitions} SET state = 'pending', error = NULL, updated_at = now() WHERE run_id = $1 AND state = 'failed'`, [runId]);
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.partitions} SET state = 'pending', error = NULL, updated_at = now() WHERE run_id = $1 AND state = 'failed'`,
+      [runId],
+    );
     return rowCount ?? 0;
   }
 
   // ---- batches --------------------------------------------------------------------------------
 
   async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.inTransaction((client, ending) => work(this.transactionApi(client, options.rollback ? undefined : ending)), options.rollback, options.redoable ? this.beginBatch : 'BEGIN');
+    return this.inTransaction(
+      (client, ending) => work(this.transactionApi(client, options.rollback ? undefined : ending)),
+      options.rollback,
+      options.redoable ? this.beginBatch : 'BEGIN',
+    );
   }
 
   async deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
@@ -578,7 +811,10 @@ export class PostgresStore implements Store {
       markReplayed: (runId, ids, ledger) => this.markReplayed(client, runId, ids, ledger),
       recordDelivered: (runId, ledger) => this.markReplayed(client, runId, [], ledger),
       recordReplayFailure: async (id, errorClass, message) => {
-        await client.query(`UPDATE ${this.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`, [id, errorClass, message]);
+        await client.query(
+          `UPDATE ${this.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`,
+          [id, errorClass, message],
+        );
       },
     };
   }
@@ -593,9 +829,27 @@ export class PostgresStore implements Store {
   private async checkpoint(client: pg.PoolClient, write: CheckpointWrite, ending?: TransactionEnding): Promise<CheckpointSeen> {
     const { lease, delta, stats } = write;
     const ledgerKeys = write.ledger?.keys ?? [];
-    const params: unknown[] = [lease.runId, lease.index, lease.fence, JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped,
-      delta.failed, delta.quarantined, write.done, write.leaseMs, JSON.stringify(write.previousCursor ?? null)];
-    if (stats) params.push(stats.worker, stats.finishedAtMs, Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)), stats.retries ? JSON.stringify(stats.retries) : null);
+    const params: unknown[] = [
+      lease.runId,
+      lease.index,
+      lease.fence,
+      JSON.stringify(write.cursor ?? null),
+      delta.received,
+      delta.processed,
+      delta.skipped,
+      delta.failed,
+      delta.quarantined,
+      write.done,
+      write.leaseMs,
+      JSON.stringify(write.previousCursor ?? null),
+    ];
+    if (stats)
+      params.push(
+        stats.worker,
+        stats.finishedAtMs,
+        Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)),
+        stats.retries ? JSON.stringify(stats.retries) : null,
+      );
     if (ledgerKeys.length > 0) params.push(write.ledger!.namespace, ledgerKeys);
     const statement = this.statement(this.checkpointSql(stats !== undefined, ledgerKeys.length > 0), params);
     const quarantine = write.quarantine ?? [];
@@ -604,13 +858,17 @@ export class PostgresStore implements Store {
     if (write.canaryUsed !== undefined) {
       // Before the checkpoint zeroes the partition's claim (fenced: a stale lease returns nothing,
       // and its checkpoint then fails): what the batch did not use returns to the run's budget.
-      await client.query(`UPDATE ${this.t.runs} r SET canary_left = r.canary_left + GREATEST(p.canary_claim - $4, 0)
+      await client.query(
+        `UPDATE ${this.t.runs} r SET canary_left = r.canary_left + GREATEST(p.canary_claim - $4, 0)
           FROM ${this.t.partitions} p WHERE r.id = $1 AND r.canary_left IS NOT NULL AND p.run_id = $1 AND p.idx = $2 AND p.fence = $3`,
-        [lease.runId, lease.index, lease.fence, write.canaryUsed]);
+        [lease.runId, lease.index, lease.fence, write.canaryUsed],
+      );
     }
     try {
       if (ending && quarantine.length === 0 && statement.name !== undefined && this.preparedOn(client).has(statement.name)) {
-        const [result] = (await client.query(`EXECUTE ${statement.name}(${params.map((v) => sqlLiteral(client, v)).join(', ')}); COMMIT`)) as unknown as [pg.QueryResult<Seen>];
+        const [result] = (await client.query(
+          `EXECUTE ${statement.name}(${params.map((v) => sqlLiteral(client, v)).join(', ')}); COMMIT`,
+        )) as unknown as [pg.QueryResult<Seen>];
         ending.committed = true;
         seen = result.rows[0];
       } else {
@@ -626,12 +884,23 @@ export class PostgresStore implements Store {
     if (!seen) throw new StoreError(`the checkpoint of run ${lease.runId} partition ${lease.index} returned no row`);
     if (quarantine.length > 0) {
       const q = quarantine;
-      await client.query(`INSERT INTO ${this.t.quarantine} (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts)
+      await client.query(
+        `INSERT INTO ${this.t.quarantine} (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts)
           SELECT $1, $2, $3, k, c, m, p, l, a FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[]) AS x(k, c, m, p, l, a)
           ON CONFLICT (run_id, item_key) DO UPDATE SET error_class = excluded.error_class, message = excluded.message, payload = excluded.payload,
             locator = excluded.locator, attempts = ${this.t.quarantine}.attempts + excluded.attempts, status = 'open', updated_at = now()`,
-        [lease.runId, seen.backfill, lease.index, q.map((e) => e.itemKey), q.map((e) => e.errorClass), q.map((e) => e.message), q.map((e) => e.payload),
-          q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))), q.map((e) => e.attempts)]);
+        [
+          lease.runId,
+          seen.backfill,
+          lease.index,
+          q.map((e) => e.itemKey),
+          q.map((e) => e.errorClass),
+          q.map((e) => e.message),
+          q.map((e) => e.payload),
+          q.map((e) => (e.locator === undefined ? null : JSON.stringify(e.locator))),
+          q.map((e) => e.attempts),
+        ],
+      );
     }
     return { control: seen.control, runState: seen.state, upper: seen.upper, tuning: seen.tuning, rampLanes: seen.ramp_lanes };
   }
@@ -669,12 +938,20 @@ export class PostgresStore implements Store {
           FROM ${this.t.runs} r
           WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
           RETURNING r.control, r.backfill, r.state, p.upper, r.tuning, r.ramp_lanes
-       )${history ? `, history AS (
+       )${
+         history
+           ? `, history AS (
          INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined, retries)
          SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9, $16::jsonb FROM cp
-       )` : ''}${ledger ? `, ledger AS (
+       )`
+           : ''
+       }${
+         ledger
+           ? `, ledger AS (
          INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT ${ledgerParams[0]}::text, k, $1 FROM cp, unnest(${ledgerParams[1]}::text[]) AS k ON CONFLICT DO NOTHING
-       )` : ''}
+       )`
+           : ''
+       }
        SELECT cp.* FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM cp) THEN true ELSE ${this.schemaName}.sluice_checkpoint_refused($1, $2, $3) END AS ok) AS guard
          LEFT JOIN cp ON true`;
     this.checkpointTexts[key] = text;
@@ -696,37 +973,64 @@ export class PostgresStore implements Store {
     return { name, text, values };
   }
 
-  private async markReplayed(client: pg.PoolClient, runId: string, ids: readonly number[], ledger?: { namespace: string; keys: readonly ItemKey[] }): Promise<void> {
+  private async markReplayed(
+    client: pg.PoolClient,
+    runId: string,
+    ids: readonly number[],
+    ledger?: { namespace: string; keys: readonly ItemKey[] },
+  ): Promise<void> {
     if (ids.length > 0) {
       const { rows } = await client.query<{ partition_idx: number | null }>(
         `UPDATE ${this.t.quarantine} SET status = 'replayed', attempts = attempts + 1, updated_at = now()
-          WHERE id = ANY($1::bigint[]) AND run_id = $2 AND status = 'open' RETURNING partition_idx`, [ids, runId]);
+          WHERE id = ANY($1::bigint[]) AND run_id = $2 AND status = 'open' RETURNING partition_idx`,
+        [ids, runId],
+      );
       const perPartition = new Map<number, number>();
       for (const r of rows) perPartition.set(r.partition_idx ?? 0, (perPartition.get(r.partition_idx ?? 0) ?? 0) + 1);
       for (const [idx, n] of perPartition) {
-        await client.query(`UPDATE ${this.t.partitions} SET quarantined = quarantined - $3, failed = GREATEST(failed - $3, 0), processed = processed + $3, updated_at = now()
-            WHERE run_id = $1 AND idx = $2`, [runId, idx, n]);
+        await client.query(
+          `UPDATE ${this.t.partitions} SET quarantined = quarantined - $3, failed = GREATEST(failed - $3, 0), processed = processed + $3, updated_at = now()
+            WHERE run_id = $1 AND idx = $2`,
+          [runId, idx, n],
+        );
       }
     }
     if (ledger && ledger.keys.length > 0) {
-      await client.query(`INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
-        [ledger.namespace, runId, ledger.keys]);
+      await client.query(
+        `INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
+        [ledger.namespace, runId, ledger.keys],
+      );
     }
   }
 
   // ---- quarantine -----------------------------------------------------------------------------
 
-  async listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]> {
+  async listQuarantine(filter: {
+    runId?: string;
+    backfill?: string;
+    status?: QuarantineStatus;
+    errorClass?: string;
+    limit?: number;
+    afterId?: number;
+  }): Promise<QuarantineRecord[]> {
     const where = ['id > $1'];
     const params: unknown[] = [filter.afterId ?? 0];
-    for (const [column, value] of [['run_id', filter.runId], ['backfill', filter.backfill], ['status', filter.status], ['error_class', filter.errorClass]] as const) {
+    for (const [column, value] of [
+      ['run_id', filter.runId],
+      ['backfill', filter.backfill],
+      ['status', filter.status],
+      ['error_class', filter.errorClass],
+    ] as const) {
       if (value !== undefined) {
         params.push(value);
         where.push(`${column} = $${params.length}`);
       }
     }
     params.push(filter.limit ?? 100);
-    const { rows } = await this.q<QuarantineRow>(`SELECT * FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
+    const { rows } = await this.q<QuarantineRow>(
+      `SELECT * FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
+      params,
+    );
     return rows.map(toQuarantine);
   }
 
@@ -742,7 +1046,9 @@ export class PostgresStore implements Store {
       where.push(`backfill = $${params.length}`);
     }
     const { rows } = await this.q<{ error_class: string; count: string }>(
-      `SELECT error_class, COUNT(*) AS count FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} GROUP BY error_class ORDER BY count DESC, error_class`, params);
+      `SELECT error_class, COUNT(*) AS count FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} GROUP BY error_class ORDER BY count DESC, error_class`,
+      params,
+    );
     return rows.map((r) => ({ errorClass: r.error_class, count: Number(r.count) }));
   }
 
@@ -755,74 +1061,123 @@ export class PostgresStore implements Store {
           COALESCE(SUM(p.quarantined), 0) AS c_quarantined, COALESCE(SUM(p.batches), 0) AS c_batches
         FROM ${this.t.runs} r LEFT JOIN ${this.t.partitions} p ON p.run_id = r.id
         ${where} GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT $${params.length + 1}`,
-      [...params, limit]);
+      [...params, limit],
+    );
     return rows.map(toRun);
   }
 
   private async delivered(client: pg.Pool | pg.PoolClient, namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
     if (keys.length === 0) return new Set();
-    const { rows } = await client.query<{ item_key: string }>(`SELECT item_key FROM ${this.t.ledger} WHERE namespace = $1 AND item_key = ANY($2::text[])`, [namespace, keys]);
+    const { rows } = await client.query<{ item_key: string }>(
+      `SELECT item_key FROM ${this.t.ledger} WHERE namespace = $1 AND item_key = ANY($2::text[])`,
+      [namespace, keys],
+    );
     return new Set(rows.map((r) => r.item_key));
   }
 
-  private async insertTransition(client: pg.PoolClient, runId: string, from: RunState | null, to: RunState, actor: string, reason: string): Promise<void> {
-    await client.query(`INSERT INTO ${this.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [runId, from, to, actor, reason]);
+  private async insertTransition(
+    client: pg.PoolClient,
+    runId: string,
+    from: RunState | null,
+    to: RunState,
+    actor: string,
+    reason: string,
+  ): Promise<void> {
+    await client.query(`INSERT INTO ${this.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [
+      runId,
+      from,
+      to,
+      actor,
+      reason,
+    ]);
   }
 
   // ---- batch history and SLO alerts -----------------------------------------------------------
 
   async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
-    const { rows } = await this.q<BatchRow>(`SELECT id, run_id, backfill, partition_idx, worker, ${MS('finished_at')} AS finished_ms, duration_ms,
+    const { rows } = await this.q<BatchRow>(
+      `SELECT id, run_id, backfill, partition_idx, worker, ${MS('finished_at')} AS finished_ms, duration_ms,
         received, processed, skipped, failed, quarantined, retries FROM ${this.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
-      [runId, options.afterId ?? 0, options.limit ?? 1_000_000]);
+      [runId, options.afterId ?? 0, options.limit ?? 1_000_000],
+    );
     return rows.map(toBatch);
   }
 
   async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
     const { rows } = await this.q<{ batches: string; slow: string; items: string; bad: string }>(
       `SELECT COUNT(*) AS batches, COUNT(*) FILTER (WHERE duration_ms > $3::double precision) AS slow, COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS bad
-        FROM ${this.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`, [backfill, sinceMs, slowAboveMs]);
+        FROM ${this.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`,
+      [backfill, sinceMs, slowAboveMs],
+    );
     const row = rows[0]!;
     return { batches: Number(row.batches), slowBatches: Number(row.slow), items: Number(row.items), badItems: Number(row.bad) };
   }
 
   async listAlerts(backfill?: string): Promise<AlertRecord[]> {
-    const { rows } = await this.q<AlertRow>(`SELECT backfill, slo, tier, severity, state, ${MS('since')} AS since_ms, burn_long, burn_short, summary, updated_at
-        FROM ${this.t.alerts} ${backfill === undefined ? '' : 'WHERE backfill = $1'} ORDER BY backfill, slo, tier`, backfill === undefined ? [] : [backfill]);
+    const { rows } = await this.q<AlertRow>(
+      `SELECT backfill, slo, tier, severity, state, ${MS('since')} AS since_ms, burn_long, burn_short, summary, updated_at
+        FROM ${this.t.alerts} ${backfill === undefined ? '' : 'WHERE backfill = $1'} ORDER BY backfill, slo, tier`,
+      backfill === undefined ? [] : [backfill],
+    );
     return rows.map(toAlert);
   }
 
   async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
     return this.inTransaction(async (client) => {
       // One row per alert, locked (or its key, when it does not exist yet) so that two evaluators move it once.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-alert:${this.schema}:${change.backfill}:${change.slo}:${change.tier}`]);
-      const { rows } = await client.query<{ state: AlertState }>(`SELECT state FROM ${this.t.alerts} WHERE backfill = $1 AND slo = $2 AND tier = $3`,
-        [change.backfill, change.slo, change.tier]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `sluice-alert:${this.schema}:${change.backfill}:${change.slo}:${change.tier}`,
+      ]);
+      const { rows } = await client.query<{ state: AlertState }>(
+        `SELECT state FROM ${this.t.alerts} WHERE backfill = $1 AND slo = $2 AND tier = $3`,
+        [change.backfill, change.slo, change.tier],
+      );
       if ((rows[0]?.state ?? 'inactive') !== change.from) return false;
       if (change.from === change.to) {
-        await client.query(`UPDATE ${this.t.alerts} SET burn_long = $4, burn_short = $5, summary = $6, updated_at = now() WHERE backfill = $1 AND slo = $2 AND tier = $3`,
-          [change.backfill, change.slo, change.tier, change.burnLong, change.burnShort, change.summary]);
+        await client.query(
+          `UPDATE ${this.t.alerts} SET burn_long = $4, burn_short = $5, summary = $6, updated_at = now() WHERE backfill = $1 AND slo = $2 AND tier = $3`,
+          [change.backfill, change.slo, change.tier, change.burnLong, change.burnShort, change.summary],
+        );
         return true;
       }
       const since = new Date(change.sinceMs);
-      await client.query(`INSERT INTO ${this.t.alerts} (backfill, slo, tier, severity, state, since, burn_long, burn_short, summary)
+      await client.query(
+        `INSERT INTO ${this.t.alerts} (backfill, slo, tier, severity, state, since, burn_long, burn_short, summary)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
           ON CONFLICT (backfill, slo, tier) DO UPDATE SET severity = excluded.severity, state = excluded.state, since = excluded.since,
             burn_long = excluded.burn_long, burn_short = excluded.burn_short, summary = excluded.summary, updated_at = now()`,
-        [change.backfill, change.slo, change.tier, change.severity, change.to, since, change.burnLong, change.burnShort, change.summary]);
-      await client.query(`INSERT INTO ${this.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
+        [change.backfill, change.slo, change.tier, change.severity, change.to, since, change.burnLong, change.burnShort, change.summary],
+      );
+      await client.query(
+        `INSERT INTO ${this.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [change.backfill, change.slo, change.tier, change.severity, change.from, change.to, change.burnLong, change.burnShort, change.summary, since]);
+        [
+          change.backfill,
+          change.slo,
+          change.tier,
+          change.severity,
+          change.from,
+          change.to,
+          change.burnLong,
+          change.burnShort,
+          change.summary,
+          since,
+        ],
+      );
       if (notify) {
-        await client.query(`INSERT INTO ${this.t.outbox} (id, webhook, backfill, payload, claimed_by, claimed_until)
+        await client.query(
+          `INSERT INTO ${this.t.outbox} (id, webhook, backfill, payload, claimed_by, claimed_until)
             SELECT $1, webhook, $2, $3, $4, now() + $5 * interval '1 millisecond' FROM unnest($6::text[]) AS webhook`,
-          [notify.notification.id, change.backfill, JSON.stringify(notify.notification), notify.owner, notify.leaseMs, notify.webhooks]);
+          [notify.notification.id, change.backfill, JSON.stringify(notify.notification), notify.owner, notify.leaseMs, notify.webhooks],
+        );
       }
       return true;
     });
   }
 
-  async listAlertEvents(filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {}): Promise<AlertEventRecord[]> {
+  async listAlertEvents(
+    filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {},
+  ): Promise<AlertEventRecord[]> {
     const params: unknown[] = [new Date(filter.sinceMs ?? 0), new Date(Math.min(filter.untilMs ?? 8.64e15, 8.64e15))];
     const where = ['at >= $1', 'at <= $2'];
     const backfill = filter.alert?.backfill ?? filter.backfill;
@@ -835,8 +1190,11 @@ export class PostgresStore implements Store {
       where.push(`slo = $${params.length - 1}`, `tier = $${params.length}`);
     }
     params.push(filter.limit ?? 1000);
-    const { rows } = await this.q<AlertEventRow>(`SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
-        FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
+    const { rows } = await this.q<AlertEventRow>(
+      `SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
+        FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
+      params,
+    );
     return rows.map(toAlertEvent);
   }
 
@@ -844,7 +1202,8 @@ export class PostgresStore implements Store {
 
   async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
     // SKIP LOCKED: an evaluator claiming at the same instant passes over the rows this one is taking.
-    const { rows } = await this.q<OutboxRow>(`WITH due AS (
+    const { rows } = await this.q<OutboxRow>(
+      `WITH due AS (
         SELECT id, webhook FROM ${this.t.outbox}
         WHERE state = 'pending' AND backfill = ANY($2::text[]) AND next_attempt_at <= now()
           AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $1)
@@ -852,55 +1211,91 @@ export class PostgresStore implements Store {
       UPDATE ${this.t.outbox} o SET claimed_by = $1, claimed_until = now() + $3 * interval '1 millisecond'
         FROM due WHERE o.id = due.id AND o.webhook = due.webhook
       RETURNING o.id, o.webhook, o.backfill, o.payload, o.state, o.attempts, o.last_error, ${MS('o.created_at')} AS created_ms, ${MS('o.settled_at')} AS settled_ms`,
-    [claim.owner, claim.backfills, claim.leaseMs, claim.limit]);
-    const due = await this.q<{ in_ms: number | null }>(`SELECT ${MS('MIN(GREATEST(next_attempt_at, claimed_until))')} - ${MS('now()')} AS in_ms
-        FROM ${this.t.outbox} WHERE state = 'pending' AND backfill = ANY($2::text[]) AND claimed_by IS DISTINCT FROM $1`, [claim.owner, claim.backfills]);
+      [claim.owner, claim.backfills, claim.leaseMs, claim.limit],
+    );
+    const due = await this.q<{ in_ms: number | null }>(
+      `SELECT ${MS('MIN(GREATEST(next_attempt_at, claimed_until))')} - ${MS('now()')} AS in_ms
+        FROM ${this.t.outbox} WHERE state = 'pending' AND backfill = ANY($2::text[]) AND claimed_by IS DISTINCT FROM $1`,
+      [claim.owner, claim.backfills],
+    );
     const inMs = due.rows[0]?.in_ms ?? null;
-    const claimed = rows.map(toOutbox).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
+    const claimed = rows
+      .map(toOutbox)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
     return { claimed, nextDueInMs: inMs === null ? null : Math.max(0, Math.ceil(Number(inMs))) };
   }
 
   async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.outbox} SET payload = $3 WHERE id = $1 AND claimed_by = $2 AND claimed_until > now() AND state = 'pending'`,
-      [id, owner, JSON.stringify(notification)]);
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.outbox} SET payload = $3 WHERE id = $1 AND claimed_by = $2 AND claimed_until > now() AND state = 'pending'`,
+      [id, owner, JSON.stringify(notification)],
+    );
     return (rowCount ?? 0) > 0;
   }
 
   async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
     const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
-    const { rowCount } = await this.q(`UPDATE ${this.t.outbox} SET state = $4, attempts = attempts + 1, last_error = $5,
+    const { rowCount } = await this.q(
+      `UPDATE ${this.t.outbox} SET state = $4, attempts = attempts + 1, last_error = $5,
         next_attempt_at = now() + $6 * interval '1 millisecond', settled_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
         claimed_by = NULL, claimed_until = NULL
       WHERE id = $1 AND webhook = $2 AND claimed_by = $3 AND state = 'pending'`,
-    [id, webhook, owner, state, settlement.outcome === 'delivered' ? null : settlement.error, settlement.outcome === 'retry' ? settlement.retryInMs : 0]);
+      [
+        id,
+        webhook,
+        owner,
+        state,
+        settlement.outcome === 'delivered' ? null : settlement.error,
+        settlement.outcome === 'retry' ? settlement.retryInMs : 0,
+      ],
+    );
     return (rowCount ?? 0) > 0;
   }
 
   async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
-    const { rows } = await this.q<OutboxRow>(`SELECT id, webhook, backfill, payload, state, attempts, last_error, ${MS('created_at')} AS created_ms, ${MS('settled_at')} AS settled_ms
+    const { rows } = await this.q<OutboxRow>(
+      `SELECT id, webhook, backfill, payload, state, attempts, last_error, ${MS('created_at')} AS created_ms, ${MS('settled_at')} AS settled_ms
         FROM ${this.t.outbox} WHERE ($1::text IS NULL OR backfill = $1) AND ($2::text IS NULL OR state = $2)
-        ORDER BY created_at, id, webhook LIMIT $3`, [filter.backfill ?? null, filter.state ?? null, filter.limit ?? 1000]);
+        ORDER BY created_at, id, webhook LIMIT $3`,
+      [filter.backfill ?? null, filter.state ?? null, filter.limit ?? 1000],
+    );
     return rows.map(toOutbox);
   }
 
   // ---- verification ---------------------------------------------------------------------------
 
   async recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
-    await this.q(`INSERT INTO ${this.t.verifications} (run_id, check_name, passed, detail, actor) VALUES ($1, $2, $3, $4, $5)`,
-      [result.runId, result.check, result.passed, result.detail, result.actor]);
+    await this.q(`INSERT INTO ${this.t.verifications} (run_id, check_name, passed, detail, actor) VALUES ($1, $2, $3, $4, $5)`, [
+      result.runId,
+      result.check,
+      result.passed,
+      result.detail,
+      result.actor,
+    ]);
   }
 
   async listVerifications(runId: string): Promise<VerificationRecord[]> {
     const { rows } = await this.q<{ run_id: string; check_name: string; passed: boolean; detail: string; actor: string; at: Date }>(
-      `SELECT * FROM ${this.t.verifications} WHERE run_id = $1 ORDER BY id`, [runId]);
-    return rows.map((r) => ({ runId: r.run_id, check: r.check_name, passed: r.passed, detail: r.detail, actor: r.actor, at: r.at.toISOString() }));
+      `SELECT * FROM ${this.t.verifications} WHERE run_id = $1 ORDER BY id`,
+      [runId],
+    );
+    return rows.map((r) => ({
+      runId: r.run_id,
+      check: r.check_name,
+      passed: r.passed,
+      detail: r.detail,
+      actor: r.actor,
+      at: r.at.toISOString(),
+    }));
   }
 
   // ---- API tokens -----------------------------------------------------------------------------
 
   async createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
-    const { rows } = await this.q<TokenRow>(`INSERT INTO ${this.t.tokens} (id, name, scope, hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [token.id, token.name, token.scope, token.hash, token.createdBy]);
+    const { rows } = await this.q<TokenRow>(
+      `INSERT INTO ${this.t.tokens} (id, name, scope, hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+      [token.id, token.name, token.scope, token.hash, token.createdBy],
+    );
     return toToken(rows[0]!);
   }
 
@@ -928,7 +1323,11 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async inTransaction<T>(work: (client: pg.PoolClient, ending: TransactionEnding) => Promise<T>, rollback = false, begin = 'BEGIN'): Promise<T> {
+  private async inTransaction<T>(
+    work: (client: pg.PoolClient, ending: TransactionEnding) => Promise<T>,
+    rollback = false,
+    begin = 'BEGIN',
+  ): Promise<T> {
     this.assertOpen();
     const client = await this.pool.connect().catch((error: unknown) => {
       throw this.wrap(error);
@@ -971,9 +1370,30 @@ export class PostgresStore implements Store {
 // ---- row mapping ---------------------------------------------------------------------------------
 
 interface RunRow {
-  id: string; backfill: string; state: RunState; params: RunRecord['params']; options: RunRecord['options']; created_by: string;
-  created_at: Date; updated_at: Date; started_at: Date | null; finished_at: Date | null; reason: string | null; control: RunControl | null;
-  planned_items: string | null; keys: Record<string, string>; tuning: number; canary_items: number | null; canary_left: number | null; ramp_lanes: number | null; c_received: string; c_processed: string; c_skipped: string; c_failed: string; c_quarantined: string; c_batches: string;
+  id: string;
+  backfill: string;
+  state: RunState;
+  params: RunRecord['params'];
+  options: RunRecord['options'];
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  reason: string | null;
+  control: RunControl | null;
+  planned_items: string | null;
+  keys: Record<string, string>;
+  tuning: number;
+  canary_items: number | null;
+  canary_left: number | null;
+  ramp_lanes: number | null;
+  c_received: string;
+  c_processed: string;
+  c_skipped: string;
+  c_failed: string;
+  c_quarantined: string;
+  c_batches: string;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -1007,9 +1427,27 @@ function toRun(row: RunRow): RunRecord {
 }
 
 interface PartitionRow {
-  run_id: string; idx: number; lower: Cursor; upper: Cursor; label: string | null; child: string | null; cursor: Cursor; state: PartitionState; fence: string;
-  lease_owner: string | null; lease_expires_at: Date | null; heartbeat_at: Date | null; split_from: number | null; received: string; processed: string;
-  skipped: string; failed: string; quarantined: string; batches: string; error: string | null; updated_at: Date;
+  run_id: string;
+  idx: number;
+  lower: Cursor;
+  upper: Cursor;
+  label: string | null;
+  child: string | null;
+  cursor: Cursor;
+  state: PartitionState;
+  fence: string;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  heartbeat_at: Date | null;
+  split_from: number | null;
+  received: string;
+  processed: string;
+  skipped: string;
+  failed: string;
+  quarantined: string;
+  batches: string;
+  error: string | null;
+  updated_at: Date;
 }
 
 function toPartition(row: PartitionRow): PartitionRecord {
@@ -1027,7 +1465,13 @@ function toPartition(row: PartitionRow): PartitionRecord {
     leaseExpiresAt: row.lease_expires_at?.toISOString() ?? null,
     heartbeatAt: row.heartbeat_at?.toISOString() ?? null,
     splitFrom: row.split_from,
-    counts: { received: Number(row.received), processed: Number(row.processed), skipped: Number(row.skipped), failed: Number(row.failed), quarantined: Number(row.quarantined) },
+    counts: {
+      received: Number(row.received),
+      processed: Number(row.processed),
+      skipped: Number(row.skipped),
+      failed: Number(row.failed),
+      quarantined: Number(row.quarantined),
+    },
     batches: Number(row.batches),
     error: row.error,
     updatedAt: row.updated_at.toISOString(),
@@ -1035,8 +1479,19 @@ function toPartition(row: PartitionRow): PartitionRecord {
 }
 
 interface QuarantineRow {
-  id: string; run_id: string; backfill: string; partition_idx: number | null; item_key: string; error_class: string; message: string;
-  payload: string | null; locator: Cursor | null; attempts: number; status: QuarantineStatus; created_at: Date; updated_at: Date;
+  id: string;
+  run_id: string;
+  backfill: string;
+  partition_idx: number | null;
+  item_key: string;
+  error_class: string;
+  message: string;
+  payload: string | null;
+  locator: Cursor | null;
+  attempts: number;
+  status: QuarantineStatus;
+  created_at: Date;
+  updated_at: Date;
 }
 
 function toQuarantine(row: QuarantineRow): QuarantineRecord {
@@ -1063,7 +1518,9 @@ function MS(column: string): string {
 }
 
 /** Set by the checkpoint when it sent the transaction's COMMIT itself. */
-interface TransactionEnding { committed: boolean }
+interface TransactionEnding {
+  committed: boolean;
+}
 
 /** A checkpoint parameter as an SQL literal, for `EXECUTE` in a simple query (which takes no parameters). */
 function sqlLiteral(client: pg.PoolClient, value: unknown): string {
@@ -1073,6 +1530,7 @@ function sqlLiteral(client: pg.PoolClient, value: unknown): string {
     if (!Number.isFinite(value)) throw new StoreError(`cannot write ${value} into a checkpoint`);
     return String(value);
   }
-  if (Array.isArray(value)) return client.escapeLiteral(`{${value.map((v) => `"${String(v).replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`);
+  if (Array.isArray(value))
+    return client.escapeLiteral(`{${value.map((v) => `"${String(v).replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`);
   return client.escapeLiteral(String(value));
 }

@@ -51,11 +51,15 @@ export function resolveTimeouts(options: PostgresTimeouts = {}): Required<Postgr
   for (const [name, value] of Object.entries(resolved)) {
     const mayBeZero = name === 'statementTimeoutMs' || name === 'idleInTransactionTimeoutMs';
     if (!Number.isInteger(value) || value < 0 || (value === 0 && !mayBeZero) || value > NO_BOUND_MS) {
-      throw new StoreError(`PostgreSQL store option ${name} must be a whole number of milliseconds${mayBeZero ? ' (0: no bound)' : ' above 0'}, got ${value}`);
+      throw new StoreError(
+        `PostgreSQL store option ${name} must be a whole number of milliseconds${mayBeZero ? ' (0: no bound)' : ' above 0'}, got ${value}`,
+      );
     }
   }
   if (resolved.statementTimeoutMs !== 0 && resolved.statementTimeoutMs < resolved.queryTimeoutMs) {
-    throw new StoreError(`PostgreSQL store option statementTimeoutMs (${resolved.statementTimeoutMs}) must be at least queryTimeoutMs (${resolved.queryTimeoutMs}): it is also the server's bound on Sluice's own statements`);
+    throw new StoreError(
+      `PostgreSQL store option statementTimeoutMs (${resolved.statementTimeoutMs}) must be at least queryTimeoutMs (${resolved.queryTimeoutMs}): it is also the server's bound on Sluice's own statements`,
+    );
   }
   return resolved;
 }
@@ -106,9 +110,10 @@ export function timeoutError(error: unknown, location: string, timeouts: Require
     statement: `the PostgreSQL store ${location} cancelled a statement that ran longer than ${seconds(timeouts.statementTimeoutMs)} (statement timeout)`,
   }[kind];
   return new StoreError(said, {
-    hint: kind === 'statement'
-      ? 'a statement of the backfill ran too long: make it faster, or raise SLUICE_PG_STATEMENT_TIMEOUT (statementTimeoutMs)'
-      : 'check that the server is up, reachable from here and not overloaded or frozen; SLUICE_PG_CONNECT_TIMEOUT and SLUICE_PG_QUERY_TIMEOUT set the waits',
+    hint:
+      kind === 'statement'
+        ? 'a statement of the backfill ran too long: make it faster, or raise SLUICE_PG_STATEMENT_TIMEOUT (statementTimeoutMs)'
+        : 'check that the server is up, reachable from here and not overloaded or frozen; SLUICE_PG_CONNECT_TIMEOUT and SLUICE_PG_QUERY_TIMEOUT set the waits',
     cause: error,
   });
 }

@@ -240,7 +240,7 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string; af
   },
   {
     version: 10,
-    name: 'rollout budgets of the whole run: a canary\'s items, a gradual rollout\'s lanes',
+    name: "rollout budgets of the whole run: a canary's items, a gradual rollout's lanes",
     // canary_left: items of the canary not yet claimed (claims outstanding sit on the partitions
     // that made them, in canary_claim, until their batch commits); ramp_lanes: the live leases a
     // gradual rollout lets the run hold now, over every worker.
@@ -290,9 +290,12 @@ function versionOf(db: Database, path: string): number {
   if (!table) return 0;
   const current = (db.prepare('SELECT MAX(version) AS v FROM sluice_schema_migrations').get() as { v: number | null }).v ?? 0;
   if (current > SCHEMA_VERSION) {
-    throw new StoreError(`store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION}); upgrade sluice to use it`, {
-      hint: 'upgrade sluice to the version that wrote this store (or later)',
-    });
+    throw new StoreError(
+      `store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION}); upgrade sluice to use it`,
+      {
+        hint: 'upgrade sluice to the version that wrote this store (or later)',
+      },
+    );
   }
   return current;
 }

@@ -9,8 +9,26 @@ import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../co
 import type { VerificationRecord } from '../../core/verify.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import type { AlertState } from '../../core/slo/alert-state.js';
-import type { ClaimedNotifications, NewNotification, OutboxClaim, OutboxRecord, OutboxSettlement, OutboxState } from '../../core/slo/alert-outbox.js';
-import { type AlertEventRow, type AlertRow, type BatchRow, type OutboxRow, toAlert, toAlertEvent, toBatch, toOutbox, type TokenRow, toToken } from '../history-rows.js';
+import type {
+  ClaimedNotifications,
+  NewNotification,
+  OutboxClaim,
+  OutboxRecord,
+  OutboxSettlement,
+  OutboxState,
+} from '../../core/slo/alert-outbox.js';
+import {
+  type AlertEventRow,
+  type AlertRow,
+  type BatchRow,
+  type OutboxRow,
+  toAlert,
+  toAlertEvent,
+  toBatch,
+  toOutbox,
+  type TokenRow,
+  toToken,
+} from '../history-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -34,7 +52,16 @@ import type {
 } from '../../core/run.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
 import type { SqlConnection } from '../../core/sql.js';
-import type { CheckpointSeen, CheckpointWrite, ClaimScope, NewRun, RunFilter, Store, StoreTransaction, TransactionOptions } from '../../core/store.js';
+import type {
+  CheckpointSeen,
+  CheckpointWrite,
+  ClaimScope,
+  NewRun,
+  RunFilter,
+  Store,
+  StoreTransaction,
+  TransactionOptions,
+} from '../../core/store.js';
 import { migrate } from './migrations.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { paramsKey } from '../../core/params-key.js';
@@ -143,7 +170,19 @@ export class SqliteStore implements Store {
   /** The batch transaction's API: one object, made once (the hot path allocates nothing for it). */
   private readonly tx: StoreTransaction;
   private readonly sourceConnection: SqlConnection;
-  private readonly statements: Record<'begin' | 'commit' | 'rollback' | 'checkpoint' | 'canarySettle' | 'ledger' | 'quarantine' | 'deliveredWrite' | 'deliveredRead' | 'batch', Database.Statement>;
+  private readonly statements: Record<
+    | 'begin'
+    | 'commit'
+    | 'rollback'
+    | 'checkpoint'
+    | 'canarySettle'
+    | 'ledger'
+    | 'quarantine'
+    | 'deliveredWrite'
+    | 'deliveredRead'
+    | 'batch',
+    Database.Statement
+  >;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = resolve(path);
@@ -246,19 +285,25 @@ export class SqliteStore implements Store {
   async createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
     return this.writing(() => {
       // One writer (BEGIN IMMEDIATE): no other process can create a run between the lookup and the insert.
-      const found = this.writer.transaction((): string | undefined => {
-        const key = paramsKey(input.params.extra);
-        const open = this.write.prepare(`SELECT id FROM sluice_runs WHERE backfill = ? AND params_key = ? AND state IN ('pending', 'running', 'paused')
-          ORDER BY created_at DESC, rowid DESC LIMIT 1`).get(input.backfill, key) as { id: string } | undefined;
-        if (open) return open.id;
-        if (options.orSucceeded) {
-          const last = this.write.prepare(`SELECT id, state, json_extract(params, '$.since') AS since FROM sluice_runs WHERE backfill = ? AND params_key = ?
-            ORDER BY created_at DESC, rowid DESC LIMIT 1`).get(input.backfill, key) as { id: string; state: RunState; since: string | null } | undefined;
-          if (last?.state === 'succeeded' && last.since === null) return last.id;
-        }
-        this.insertRun(input);
-        return undefined;
-      }).immediate();
+      const found = this.writer
+        .transaction((): string | undefined => {
+          const key = paramsKey(input.params.extra);
+          const open = this.write
+            .prepare(`SELECT id FROM sluice_runs WHERE backfill = ? AND params_key = ? AND state IN ('pending', 'running', 'paused')
+          ORDER BY created_at DESC, rowid DESC LIMIT 1`)
+            .get(input.backfill, key) as { id: string } | undefined;
+          if (open) return open.id;
+          if (options.orSucceeded) {
+            const last = this.write
+              .prepare(`SELECT id, state, json_extract(params, '$.since') AS since FROM sluice_runs WHERE backfill = ? AND params_key = ?
+            ORDER BY created_at DESC, rowid DESC LIMIT 1`)
+              .get(input.backfill, key) as { id: string; state: RunState; since: string | null } | undefined;
+            if (last?.state === 'succeeded' && last.since === null) return last.id;
+          }
+          this.insertRun(input);
+          return undefined;
+        })
+        .immediate();
       return { run: toRun(this.write.prepare(GET_RUN).get(found ?? input.id) as RunRow), created: found === undefined };
     });
   }
@@ -267,13 +312,32 @@ export class SqliteStore implements Store {
   private insertRun(input: NewRun): void {
     const at = this.iso();
     const rollout = input.rollout ?? NO_ROLLOUT;
-    this.write.prepare(`INSERT INTO sluice_runs (id, backfill, state, params, params_key, options, created_by, created_at, updated_at, reason, planned_items, keys,
+    this.write
+      .prepare(`INSERT INTO sluice_runs (id, backfill, state, params, params_key, options, created_by, created_at, updated_at, reason, planned_items, keys,
         canary_items, canary_left, ramp_lanes)
       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(input.id, input.backfill, JSON.stringify(input.params), paramsKey(input.params.extra), JSON.stringify(withRollout(input.options, rollout)), input.createdBy, at, at,
-        input.reason, input.plannedItems, JSON.stringify(input.keys ?? {}), rollout.canaryItems, rollout.canaryItems, rollout.gradual ? 1 : null);
-    const insert = this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    input.partitions.forEach((p, idx) => insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, p.child ?? null, at));
+      .run(
+        input.id,
+        input.backfill,
+        JSON.stringify(input.params),
+        paramsKey(input.params.extra),
+        JSON.stringify(withRollout(input.options, rollout)),
+        input.createdBy,
+        at,
+        at,
+        input.reason,
+        input.plannedItems,
+        JSON.stringify(input.keys ?? {}),
+        rollout.canaryItems,
+        rollout.canaryItems,
+        rollout.gradual ? 1 : null,
+      );
+    const insert = this.write.prepare(
+      'INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    input.partitions.forEach((p, idx) =>
+      insert.run(input.id, idx, JSON.stringify(p.lower ?? null), JSON.stringify(p.upper ?? null), p.label ?? null, p.child ?? null, at),
+    );
     this.insertTransition(input.id, null, 'pending', input.createdBy, input.reason, at);
   }
 
@@ -308,32 +372,45 @@ export class SqliteStore implements Store {
     return this.reading(() => (this.read.prepare(sql).all(...params, filter.limit ?? 100) as RunRow[]).map(toRun));
   }
 
-  async transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
+  async transitionRun(
+    runId: string,
+    from: readonly RunState[],
+    to: RunState,
+    actor: string,
+    reason: string,
+  ): Promise<RunRecord | undefined> {
     return this.writing(() =>
-      this.writer.transaction(() => {
-        const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
-        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
-        if (!from.includes(row.state)) return undefined;
-        return this.applyTransition(runId, row.state, to, actor, reason);
-      }).immediate(),
+      this.writer
+        .transaction(() => {
+          const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
+          if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+          if (!from.includes(row.state)) return undefined;
+          return this.applyTransition(runId, row.state, to, actor, reason);
+        })
+        .immediate(),
     );
   }
 
   async startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
     return this.writing(() =>
       // One writer: nothing can start another run between the count and the transition.
-      this.writer.transaction((): StartResult => {
-        const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
-        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
-        if (!from.includes(row.state)) return { kind: 'unchanged' };
-        for (const key of limits.keys) {
-          if (key.runs === undefined) continue;
-          const holders = this.write.prepare(`SELECT id FROM sluice_runs WHERE json_extract(keys, ?) = ? AND state = 'running' AND id <> ? ORDER BY started_at, id`)
-            .all(jsonPath(key.name), key.value, runId) as Array<{ id: string }>;
-          if (holders.length >= key.runs) return queuedBehind(key, holders[0]!.id, holders.length);
-        }
-        return { kind: 'started', run: this.applyTransition(runId, row.state, 'running', actor, reason) };
-      }).immediate(),
+      this.writer
+        .transaction((): StartResult => {
+          const row = this.write.prepare('SELECT state FROM sluice_runs WHERE id = ?').get(runId) as { state: RunState } | undefined;
+          if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+          if (!from.includes(row.state)) return { kind: 'unchanged' };
+          for (const key of limits.keys) {
+            if (key.runs === undefined) continue;
+            const holders = this.write
+              .prepare(
+                `SELECT id FROM sluice_runs WHERE json_extract(keys, ?) = ? AND state = 'running' AND id <> ? ORDER BY started_at, id`,
+              )
+              .all(jsonPath(key.name), key.value, runId) as Array<{ id: string }>;
+            if (holders.length >= key.runs) return queuedBehind(key, holders[0]!.id, holders.length);
+          }
+          return { kind: 'started', run: this.applyTransition(runId, row.state, 'running', actor, reason) };
+        })
+        .immediate(),
     );
   }
 
@@ -343,7 +420,8 @@ export class SqliteStore implements Store {
     const at = this.iso();
     const ends = to === 'succeeded' || to === 'failed' || to === 'cancelled';
     const clearsControl = ends || to === 'paused';
-    this.write.prepare(`UPDATE sluice_runs SET state = ?, reason = ?, updated_at = ?,
+    this.write
+      .prepare(`UPDATE sluice_runs SET state = ?, reason = ?, updated_at = ?,
         started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, ?) ELSE started_at END,
         finished_at = CASE WHEN ? THEN ? ELSE NULL END,
         control = CASE WHEN ? THEN NULL ELSE control END
@@ -369,40 +447,68 @@ export class SqliteStore implements Store {
 
   async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
     return this.writing(() =>
-      this.writer.transaction(() => {
-        const row = this.write.prepare('SELECT options FROM sluice_runs WHERE id = ?').get(runId) as { options: string } | undefined;
-        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
-        const options = { ...(JSON.parse(row.options) as RunOptions), ...patch };
-        this.write.prepare('UPDATE sluice_runs SET options = ?, tuning = tuning + 1, updated_at = ? WHERE id = ?').run(JSON.stringify(options), this.iso(), runId);
-        return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
-      }).immediate(),
+      this.writer
+        .transaction(() => {
+          const row = this.write.prepare('SELECT options FROM sluice_runs WHERE id = ?').get(runId) as { options: string } | undefined;
+          if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+          const options = { ...(JSON.parse(row.options) as RunOptions), ...patch };
+          this.write
+            .prepare('UPDATE sluice_runs SET options = ?, tuning = tuning + 1, updated_at = ? WHERE id = ?')
+            .run(JSON.stringify(options), this.iso(), runId);
+          return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+        })
+        .immediate(),
     );
   }
 
   async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
     await this.writing(() =>
-      this.write.prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
+      this.write
+        .prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings), this.iso()),
     );
   }
 
   async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
     return this.reading(() =>
-      (this.read.prepare('SELECT * FROM sluice_decisions WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Array<{ id: number; run_id: string; worker: string; kind: string; reason: string; settings: string; at: string }>)
-        .map((r) => ({ id: r.id, runId: r.run_id, worker: r.worker, kind: r.kind, reason: r.reason, settings: JSON.parse(r.settings) as Record<string, unknown>, at: r.at })),
+      (
+        this.read.prepare('SELECT * FROM sluice_decisions WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Array<{
+          id: number;
+          run_id: string;
+          worker: string;
+          kind: string;
+          reason: string;
+          settings: string;
+          at: string;
+        }>
+      ).map((r) => ({
+        id: r.id,
+        runId: r.run_id,
+        worker: r.worker,
+        kind: r.kind,
+        reason: r.reason,
+        settings: JSON.parse(r.settings) as Record<string, unknown>,
+        at: r.at,
+      })),
     );
   }
 
   async setControl(runId: string, control: RunControl | null): Promise<void> {
-    const changes = await this.writing(() =>
-      this.write.prepare('UPDATE sluice_runs SET control = ?, updated_at = ? WHERE id = ?').run(control ? JSON.stringify(control) : null, this.iso(), runId).changes,
+    const changes = await this.writing(
+      () =>
+        this.write
+          .prepare('UPDATE sluice_runs SET control = ?, updated_at = ? WHERE id = ?')
+          .run(control ? JSON.stringify(control) : null, this.iso(), runId).changes,
     );
     if (changes === 0) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
   }
 
   async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    return this.writing(() =>
-      this.write.prepare('UPDATE sluice_runs SET planned_items = ?, updated_at = ? WHERE id = ? AND planned_items IS NULL').run(plannedItems, this.iso(), runId).changes > 0,
+    return this.writing(
+      () =>
+        this.write
+          .prepare('UPDATE sluice_runs SET planned_items = ?, updated_at = ? WHERE id = ? AND planned_items IS NULL')
+          .run(plannedItems, this.iso(), runId).changes > 0,
     );
   }
 
@@ -410,73 +516,94 @@ export class SqliteStore implements Store {
 
   async setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
     return this.writing(() =>
-      this.writer.transaction(() => {
-        const row = this.write.prepare('SELECT options FROM sluice_runs WHERE id = ?').get(runId) as { options: string } | undefined;
-        if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
-        const options = withRollout(JSON.parse(row.options) as RunOptions, rollout);
-        this.write.prepare('UPDATE sluice_runs SET options = ?, canary_items = ?, canary_left = ?, ramp_lanes = ?, updated_at = ? WHERE id = ?')
-          .run(JSON.stringify(options), rollout.canaryItems, rollout.canaryItems, rollout.gradual ? 1 : null, this.iso(), runId);
-        this.write.prepare('UPDATE sluice_partitions SET canary_claim = 0 WHERE run_id = ? AND canary_claim <> 0').run(runId);
-        return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
-      }).immediate(),
+      this.writer
+        .transaction(() => {
+          const row = this.write.prepare('SELECT options FROM sluice_runs WHERE id = ?').get(runId) as { options: string } | undefined;
+          if (!row) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+          const options = withRollout(JSON.parse(row.options) as RunOptions, rollout);
+          this.write
+            .prepare('UPDATE sluice_runs SET options = ?, canary_items = ?, canary_left = ?, ramp_lanes = ?, updated_at = ? WHERE id = ?')
+            .run(JSON.stringify(options), rollout.canaryItems, rollout.canaryItems, rollout.gradual ? 1 : null, this.iso(), runId);
+          this.write.prepare('UPDATE sluice_partitions SET canary_claim = 0 WHERE run_id = ? AND canary_claim <> 0').run(runId);
+          return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+        })
+        .immediate(),
     );
   }
 
   async claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
     return this.writing(() =>
       // One writer: no other claim or checkpoint comes between reading the budget and taking from it.
-      this.writer.transaction((): CanaryClaim => {
-        const now = this.now();
-        const own = this.write.prepare(`SELECT canary_claim FROM sluice_partitions WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
-          .get(lease.runId, lease.index, lease.fence) as { canary_claim: number } | undefined;
-        if (!own) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
-        const run = this.write.prepare('SELECT canary_left FROM sluice_runs WHERE id = ?').get(lease.runId) as { canary_left: number | null } | undefined;
-        if (!run || run.canary_left === null) return { granted: want, inFlight: 0 };
-        // Claims no live lease holds any more (a worker that died mid-batch) return; a lease that
-        // merely expired is revoked with them, so that its holder, if it wakes, cannot commit.
-        const orphaned = `run_id = ? AND idx <> ? AND canary_claim > 0 AND NOT (state = 'running' AND lease_expires_at >= ?)`;
-        const { n: returned } = this.write.prepare(`SELECT COALESCE(SUM(canary_claim), 0) AS n FROM sluice_partitions WHERE ${orphaned}`)
-          .get(lease.runId, lease.index, now) as { n: number };
-        if (returned > 0) {
-          this.write.prepare(`UPDATE sluice_partitions SET canary_claim = 0, updated_at = ?,
+      this.writer
+        .transaction((): CanaryClaim => {
+          const now = this.now();
+          const own = this.write
+            .prepare(`SELECT canary_claim FROM sluice_partitions WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
+            .get(lease.runId, lease.index, lease.fence) as { canary_claim: number } | undefined;
+          if (!own) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
+          const run = this.write.prepare('SELECT canary_left FROM sluice_runs WHERE id = ?').get(lease.runId) as
+            | { canary_left: number | null }
+            | undefined;
+          if (!run || run.canary_left === null) return { granted: want, inFlight: 0 };
+          // Claims no live lease holds any more (a worker that died mid-batch) return; a lease that
+          // merely expired is revoked with them, so that its holder, if it wakes, cannot commit.
+          const orphaned = `run_id = ? AND idx <> ? AND canary_claim > 0 AND NOT (state = 'running' AND lease_expires_at >= ?)`;
+          const { n: returned } = this.write
+            .prepare(`SELECT COALESCE(SUM(canary_claim), 0) AS n FROM sluice_partitions WHERE ${orphaned}`)
+            .get(lease.runId, lease.index, now) as { n: number };
+          if (returned > 0) {
+            this.write
+              .prepare(`UPDATE sluice_partitions SET canary_claim = 0, updated_at = ?,
               fence = CASE WHEN state = 'running' THEN fence + 1 ELSE fence END,
               lease_owner = CASE WHEN state = 'running' THEN NULL ELSE lease_owner END,
               lease_expires_at = CASE WHEN state = 'running' THEN NULL ELSE lease_expires_at END,
               state = CASE WHEN state = 'running' THEN 'pending' ELSE state END
-            WHERE ${orphaned}`).run(new Date(now).toISOString(), lease.runId, lease.index, now);
-        }
-        // The partition's own earlier claim (a batch that did not commit) returns first.
-        const available = run.canary_left + returned + own.canary_claim;
-        const granted = Math.min(want, available);
-        this.write.prepare('UPDATE sluice_runs SET canary_left = ? WHERE id = ?').run(available - granted, lease.runId);
-        this.write.prepare('UPDATE sluice_partitions SET canary_claim = ? WHERE run_id = ? AND idx = ?').run(granted, lease.runId, lease.index);
-        const { n: inFlight } = this.write.prepare('SELECT COALESCE(SUM(canary_claim), 0) AS n FROM sluice_partitions WHERE run_id = ? AND idx <> ?')
-          .get(lease.runId, lease.index) as { n: number };
-        return { granted, inFlight };
-      }).immediate(),
+            WHERE ${orphaned}`)
+              .run(new Date(now).toISOString(), lease.runId, lease.index, now);
+          }
+          // The partition's own earlier claim (a batch that did not commit) returns first.
+          const available = run.canary_left + returned + own.canary_claim;
+          const granted = Math.min(want, available);
+          this.write.prepare('UPDATE sluice_runs SET canary_left = ? WHERE id = ?').run(available - granted, lease.runId);
+          this.write
+            .prepare('UPDATE sluice_partitions SET canary_claim = ? WHERE run_id = ? AND idx = ?')
+            .run(granted, lease.runId, lease.index);
+          const { n: inFlight } = this.write
+            .prepare('SELECT COALESCE(SUM(canary_claim), 0) AS n FROM sluice_partitions WHERE run_id = ? AND idx <> ?')
+            .get(lease.runId, lease.index) as { n: number };
+          return { granted, inFlight };
+        })
+        .immediate(),
     );
   }
 
   async moveRamp(runId: string, move: RampMove): Promise<boolean> {
     return this.writing(() =>
-      this.writer.transaction(() => {
-        const at = this.iso();
-        const moved = this.write.prepare('UPDATE sluice_runs SET ramp_lanes = ?, updated_at = ? WHERE id = ? AND ramp_lanes = ?')
-          .run(move.to, at, runId, move.from).changes > 0;
-        if (moved) {
-          const { decision } = move;
-          this.write.prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
-            .run(runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings), at);
-        }
-        return moved;
-      }).immediate(),
+      this.writer
+        .transaction(() => {
+          const at = this.iso();
+          const moved =
+            this.write
+              .prepare('UPDATE sluice_runs SET ramp_lanes = ?, updated_at = ? WHERE id = ? AND ramp_lanes = ?')
+              .run(move.to, at, runId, move.from).changes > 0;
+          if (moved) {
+            const { decision } = move;
+            this.write
+              .prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
+              .run(runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings), at);
+          }
+          return moved;
+        })
+        .immediate(),
     );
   }
 
   // ---- partitions and leases ------------------------------------------------------------------
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
-    return this.reading(() => (this.read.prepare('SELECT * FROM sluice_partitions WHERE run_id = ? ORDER BY idx').all(runId) as PartitionRow[]).map(toPartition));
+    return this.reading(() =>
+      (this.read.prepare('SELECT * FROM sluice_partitions WHERE run_id = ? ORDER BY idx').all(runId) as PartitionRow[]).map(toPartition),
+    );
   }
 
   async clockNow(): Promise<number> {
@@ -487,27 +614,42 @@ export class SqliteStore implements Store {
     return this.writing(() => this.claimNow(runId, owner, leaseMs, scope));
   }
 
-  async claimPartitionWithin(runId: string, owner: string, leaseMs: number, limits: ConcurrencyLimits, scope: ClaimScope = {}): Promise<ClaimResult> {
+  async claimPartitionWithin(
+    runId: string,
+    owner: string,
+    leaseMs: number,
+    limits: ConcurrencyLimits,
+    scope: ClaimScope = {},
+  ): Promise<ClaimResult> {
     return this.writing((): ClaimResult => {
       // One writer: the counts cannot change between reading them and claiming.
       const now = this.now();
       for (const key of limits.keys) {
         if (key.partitions === undefined) continue;
-        const { n } = this.write.prepare(`SELECT COUNT(*) AS n FROM sluice_partitions p JOIN sluice_runs r ON r.id = p.run_id
-            WHERE p.state = 'running' AND p.lease_expires_at >= ? AND json_extract(r.keys, ?) = ?`).get(now, jsonPath(key.name), key.value) as { n: number };
+        const { n } = this.write
+          .prepare(`SELECT COUNT(*) AS n FROM sluice_partitions p JOIN sluice_runs r ON r.id = p.run_id
+            WHERE p.state = 'running' AND p.lease_expires_at >= ? AND json_extract(r.keys, ?) = ?`)
+          .get(now, jsonPath(key.name), key.value) as { n: number };
         if (n >= key.partitions) return { kind: 'blocked', reason: partitionLimitReason(`${key.name}=${key.value}`, n, key.partitions) };
       }
       if (limits.backfillPartitions !== undefined) {
-        const { n, backfill } = this.write.prepare(`SELECT COUNT(p.run_id) AS n, b.backfill AS backfill FROM (SELECT backfill FROM sluice_runs WHERE id = ?) b
+        const { n, backfill } = (this.write
+          .prepare(`SELECT COUNT(p.run_id) AS n, b.backfill AS backfill FROM (SELECT backfill FROM sluice_runs WHERE id = ?) b
             LEFT JOIN sluice_runs r ON r.backfill = b.backfill
             LEFT JOIN sluice_partitions p ON p.run_id = r.id AND p.state = 'running' AND p.lease_expires_at >= ?
-            GROUP BY b.backfill`).get(runId, now) as { n: number; backfill: string } ?? { n: 0, backfill: '' };
-        if (n >= limits.backfillPartitions) return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
+            GROUP BY b.backfill`)
+          .get(runId, now) as { n: number; backfill: string }) ?? { n: 0, backfill: '' };
+        if (n >= limits.backfillPartitions)
+          return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
       }
-      const ramp = this.write.prepare('SELECT ramp_lanes FROM sluice_runs WHERE id = ?').get(runId) as { ramp_lanes: number | null } | undefined;
+      const ramp = this.write.prepare('SELECT ramp_lanes FROM sluice_runs WHERE id = ?').get(runId) as
+        | { ramp_lanes: number | null }
+        | undefined;
       if (ramp && ramp.ramp_lanes !== null) {
         // Every leased partition holds a lane, its lease expired or not (see rampTakeover).
-        const { n } = this.write.prepare(`SELECT COUNT(*) AS n FROM sluice_partitions WHERE run_id = ? AND state = 'running'`).get(runId) as { n: number };
+        const { n } = this.write
+          .prepare(`SELECT COUNT(*) AS n FROM sluice_partitions WHERE run_id = ? AND state = 'running'`)
+          .get(runId) as { n: number };
         if (n >= ramp.ramp_lanes) {
           const orphan = this.claimNow(runId, owner, leaseMs, rampTakeover(scope));
           return orphan ? { kind: 'claimed', lease: orphan } : { kind: 'blocked', reason: rampLimitReason(n, ramp.ramp_lanes) };
@@ -527,52 +669,84 @@ export class SqliteStore implements Store {
   private claimNow(runId: string, owner: string, leaseMs: number, scope: ClaimScope): PartitionLease | undefined {
     const now = this.now();
     const expires = now + leaseMs;
-    const [row] = this.write.prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, updated_at = ?
+    const [row] = this.write
+      .prepare(`UPDATE sluice_partitions SET state = 'running', fence = fence + 1, lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, updated_at = ?
         WHERE run_id = ? AND idx = (
           SELECT idx FROM sluice_partitions WHERE run_id = ?
              AND ((state = 'pending' AND NOT ?) OR (state = 'running' AND COALESCE(lease_expires_at, 0) < ?))
            ORDER BY idx LIMIT 1)
         RETURNING idx, fence`)
-      .all(owner, expires, now, new Date(now).toISOString(), runId, runId, scope.orphansOnly ? 1 : 0, now) as Array<{ idx: number; fence: number }>;
+      .all(owner, expires, now, new Date(now).toISOString(), runId, runId, scope.orphansOnly ? 1 : 0, now) as Array<{
+      idx: number;
+      fence: number;
+    }>;
     return row ? { runId, index: row.idx, fence: row.fence, owner, expiresAt: new Date(expires).toISOString() } : undefined;
   }
 
   async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
     return this.writing(() => {
       const now = this.now();
-      return this.write.prepare(`UPDATE sluice_partitions SET lease_expires_at = ?, heartbeat_at = ?, updated_at = ? WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`)
-        .run(now + leaseMs, now, new Date(now).toISOString(), lease.runId, lease.index, lease.fence).changes > 0;
+      return (
+        this.write
+          .prepare(
+            `UPDATE sluice_partitions SET lease_expires_at = ?, heartbeat_at = ?, updated_at = ? WHERE run_id = ? AND idx = ? AND fence = ? AND state = 'running'`,
+          )
+          .run(now + leaseMs, now, new Date(now).toISOString(), lease.runId, lease.index, lease.fence).changes > 0
+      );
     });
   }
 
   async releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
-    return this.writing(() =>
-      this.write.prepare(`UPDATE sluice_partitions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, error = ?, updated_at = ?
+    return this.writing(
+      () =>
+        this.write
+          .prepare(`UPDATE sluice_partitions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, error = ?, updated_at = ?
           WHERE run_id = ? AND idx = ? AND fence = ?`)
-        .run(state, error ?? null, this.iso(), lease.runId, lease.index, lease.fence).changes > 0,
+          .run(state, error ?? null, this.iso(), lease.runId, lease.index, lease.fence).changes > 0,
     );
   }
 
-  async splitPartition(runId: string, index: number, observed: { batches: number; upper: Cursor }, at: Cursor, label: string | null): Promise<number | undefined> {
+  async splitPartition(
+    runId: string,
+    index: number,
+    observed: { batches: number; upper: Cursor },
+    at: Cursor,
+    label: string | null,
+  ): Promise<number | undefined> {
     return this.writing(() =>
-      this.writer.transaction(() => {
-        const row = this.write.prepare(`SELECT upper, child FROM sluice_partitions WHERE run_id = ? AND idx = ? AND batches <= ? AND upper = ? AND state IN ('pending', 'running')`)
-          .get(runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)) as { upper: string; child: string | null } | undefined;
-        if (!row) return undefined;
-        const point = JSON.stringify(at ?? null);
-        const next = (this.write.prepare('SELECT MAX(idx) + 1 AS n FROM sluice_partitions WHERE run_id = ?').get(runId) as { n: number }).n;
-        const now = this.iso();
-        this.write.prepare('UPDATE sluice_partitions SET upper = ?, updated_at = ? WHERE run_id = ? AND idx = ?').run(point, now, runId, index);
-        this.write.prepare('INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, split_from, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(runId, next, point, row.upper, label, row.child, index, now);
-        return next;
-      }).immediate(),
+      this.writer
+        .transaction(() => {
+          const row = this.write
+            .prepare(
+              `SELECT upper, child FROM sluice_partitions WHERE run_id = ? AND idx = ? AND batches <= ? AND upper = ? AND state IN ('pending', 'running')`,
+            )
+            .get(runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)) as
+            | { upper: string; child: string | null }
+            | undefined;
+          if (!row) return undefined;
+          const point = JSON.stringify(at ?? null);
+          const next = (this.write.prepare('SELECT MAX(idx) + 1 AS n FROM sluice_partitions WHERE run_id = ?').get(runId) as { n: number })
+            .n;
+          const now = this.iso();
+          this.write
+            .prepare('UPDATE sluice_partitions SET upper = ?, updated_at = ? WHERE run_id = ? AND idx = ?')
+            .run(point, now, runId, index);
+          this.write
+            .prepare(
+              'INSERT INTO sluice_partitions (run_id, idx, lower, upper, label, child, split_from, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            )
+            .run(runId, next, point, row.upper, label, row.child, index, now);
+          return next;
+        })
+        .immediate(),
     );
   }
 
   async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
     return this.writing(() => {
-      const owners = this.write.prepare(`SELECT DISTINCT lease_owner FROM sluice_partitions WHERE state = 'running' AND lease_owner IS NOT NULL`).all() as Array<{ lease_owner: string }>;
+      const owners = this.write
+        .prepare(`SELECT DISTINCT lease_owner FROM sluice_partitions WHERE state = 'running' AND lease_owner IS NOT NULL`)
+        .all() as Array<{ lease_owner: string }>;
       const expire = this.write.prepare(`UPDATE sluice_partitions SET lease_expires_at = 0 WHERE state = 'running' AND lease_owner = ?`);
       let expired = 0;
       for (const { lease_owner: owner } of owners) if (isDead(owner)) expired += expire.run(owner).changes;
@@ -581,8 +755,11 @@ export class SqliteStore implements Store {
   }
 
   async resetFailedPartitions(runId: string): Promise<number> {
-    return this.writing(() =>
-      this.write.prepare(`UPDATE sluice_partitions SET state = 'pending', error = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'`).run(this.iso(), runId).changes,
+    return this.writing(
+      () =>
+        this.write
+          .prepare(`UPDATE sluice_partitions SET state = 'pending', error = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'`)
+          .run(this.iso(), runId).changes,
     );
   }
 
@@ -662,12 +839,14 @@ export class SqliteStore implements Store {
         }
       },
       markReplayed: async (runId, ids, ledger) => this.inTransaction(() => this.markReplayed(runId, ids, ledger)),
-      recordDelivered: async (runId, ledger) => this.inTransaction(() => {
-        if (ledger.keys.length > 0) this.statements.ledger.run(ledger.namespace, runId, this.iso(), JSON.stringify(ledger.keys));
-      }),
+      recordDelivered: async (runId, ledger) =>
+        this.inTransaction(() => {
+          if (ledger.keys.length > 0) this.statements.ledger.run(ledger.namespace, runId, this.iso(), JSON.stringify(ledger.keys));
+        }),
       recordReplayFailure: async (id, errorClass, message) =>
         this.inTransaction(() => {
-          this.write.prepare('UPDATE sluice_quarantine SET attempts = attempts + 1, error_class = ?, message = ?, updated_at = ? WHERE id = ?')
+          this.write
+            .prepare('UPDATE sluice_quarantine SET attempts = attempts + 1, error_class = ?, message = ?, updated_at = ? WHERE id = ?')
             .run(errorClass, message, this.iso(), id);
         }),
     };
@@ -683,36 +862,83 @@ export class SqliteStore implements Store {
     const at = new Date(now).toISOString();
     const done = write.done ? 1 : 0;
     // Before the checkpoint zeroes the partition's claim: it reads what the batch claimed.
-    if (write.canaryUsed !== undefined) this.statements.canarySettle.run(lease.runId, lease.index, lease.fence, write.canaryUsed, lease.runId);
-    const updated = this.statements.checkpoint.get(JSON.stringify(write.cursor ?? null), delta.received, delta.processed, delta.skipped, delta.failed,
-      delta.quarantined, done, done, done, now + write.leaseMs, now, at, lease.runId, lease.index, lease.fence,
-      JSON.stringify(write.previousCursor ?? null)) as { control: string | null; run_state: RunState; upper: string; tuning: number; ramp_lanes: number | null } | undefined;
+    if (write.canaryUsed !== undefined)
+      this.statements.canarySettle.run(lease.runId, lease.index, lease.fence, write.canaryUsed, lease.runId);
+    const updated = this.statements.checkpoint.get(
+      JSON.stringify(write.cursor ?? null),
+      delta.received,
+      delta.processed,
+      delta.skipped,
+      delta.failed,
+      delta.quarantined,
+      done,
+      done,
+      done,
+      now + write.leaseMs,
+      now,
+      at,
+      lease.runId,
+      lease.index,
+      lease.fence,
+      JSON.stringify(write.previousCursor ?? null),
+    ) as { control: string | null; run_state: RunState; upper: string; tuning: number; ramp_lanes: number | null } | undefined;
     if (!updated) throw this.checkpointMiss(lease);
     if (write.ledger && write.ledger.keys.length > 0) {
       this.statements.ledger.run(write.ledger.namespace, lease.runId, at, JSON.stringify(write.ledger.keys));
     }
     if (write.stats) {
       const { stats } = write;
-      this.history.push([lease.runId, this.backfillOf(lease.runId), lease.index, stats.worker, stats.finishedAtMs,
-        Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)), delta.received, delta.processed, delta.skipped, delta.failed, delta.quarantined,
-        stats.retries ? JSON.stringify(stats.retries) : null]);
+      this.history.push([
+        lease.runId,
+        this.backfillOf(lease.runId),
+        lease.index,
+        stats.worker,
+        stats.finishedAtMs,
+        Math.max(0, Math.round(stats.finishedAtMs - stats.startedAtMs)),
+        delta.received,
+        delta.processed,
+        delta.skipped,
+        delta.failed,
+        delta.quarantined,
+        stats.retries ? JSON.stringify(stats.retries) : null,
+      ]);
       if (write.done || this.history.length >= 32 || now - this.historyWrittenAt >= 1000) this.writeHistory(now);
     }
     if (write.quarantine && write.quarantine.length > 0) {
       const backfill = this.backfillOf(lease.runId);
       for (const q of write.quarantine) {
-        this.statements.quarantine.run(lease.runId, backfill, lease.index, q.itemKey, q.errorClass, q.message, q.payload,
-          q.locator === undefined ? null : JSON.stringify(q.locator), q.attempts, at, at);
+        this.statements.quarantine.run(
+          lease.runId,
+          backfill,
+          lease.index,
+          q.itemKey,
+          q.errorClass,
+          q.message,
+          q.payload,
+          q.locator === undefined ? null : JSON.stringify(q.locator),
+          q.attempts,
+          at,
+          at,
+        );
       }
     }
-    return { control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl), runState: updated.run_state, upper: JSON.parse(updated.upper) as Cursor, tuning: updated.tuning,
-      rampLanes: updated.ramp_lanes };
+    return {
+      control: updated.control === null ? null : (JSON.parse(updated.control) as RunControl),
+      runState: updated.run_state,
+      upper: JSON.parse(updated.upper) as Cursor,
+      tuning: updated.tuning,
+      rampLanes: updated.ramp_lanes,
+    };
   }
 
   /** Why a fenced checkpoint matched no row: the lease went to someone else, or the cursor moved on. */
   private checkpointMiss(lease: PartitionLease): Error {
-    const row = this.write.prepare('SELECT fence FROM sluice_partitions WHERE run_id = ? AND idx = ?').get(lease.runId, lease.index) as { fence: number } | undefined;
-    return row && row.fence === lease.fence ? new CheckpointMovedError(lease.runId, lease.index) : new LeaseLostError(lease.runId, lease.index, lease.fence);
+    const row = this.write.prepare('SELECT fence FROM sluice_partitions WHERE run_id = ? AND idx = ?').get(lease.runId, lease.index) as
+      | { fence: number }
+      | undefined;
+    return row && row.fence === lease.fence
+      ? new CheckpointMovedError(lease.runId, lease.index)
+      : new LeaseLostError(lease.runId, lease.index, lease.fence);
   }
 
   private backfillOf(runId: string): string {
@@ -736,7 +962,8 @@ export class SqliteStore implements Store {
       const row = mark.get(at, id, runId) as { partition_idx: number | null } | undefined;
       if (row) perPartition.set(row.partition_idx ?? 0, (perPartition.get(row.partition_idx ?? 0) ?? 0) + 1);
     }
-    const move = this.write.prepare(`UPDATE sluice_partitions SET quarantined = quarantined - ?, failed = MAX(failed - ?, 0), processed = processed + ?, updated_at = ?
+    const move =
+      this.write.prepare(`UPDATE sluice_partitions SET quarantined = quarantined - ?, failed = MAX(failed - ?, 0), processed = processed + ?, updated_at = ?
         WHERE run_id = ? AND idx = ?`);
     for (const [idx, n] of perPartition) move.run(n, n, n, at, runId, idx);
     if (ledger && ledger.keys.length > 0) this.statements.ledger.run(ledger.namespace, runId, at, JSON.stringify(ledger.keys));
@@ -744,17 +971,33 @@ export class SqliteStore implements Store {
 
   // ---- quarantine -----------------------------------------------------------------------------
 
-  async listQuarantine(filter: { runId?: string; backfill?: string; status?: QuarantineStatus; errorClass?: string; limit?: number; afterId?: number }): Promise<QuarantineRecord[]> {
+  async listQuarantine(filter: {
+    runId?: string;
+    backfill?: string;
+    status?: QuarantineStatus;
+    errorClass?: string;
+    limit?: number;
+    afterId?: number;
+  }): Promise<QuarantineRecord[]> {
     const where = ['id > ?'];
     const params: unknown[] = [filter.afterId ?? 0];
-    for (const [column, value] of [['run_id', filter.runId], ['backfill', filter.backfill], ['status', filter.status], ['error_class', filter.errorClass]] as const) {
+    for (const [column, value] of [
+      ['run_id', filter.runId],
+      ['backfill', filter.backfill],
+      ['status', filter.status],
+      ['error_class', filter.errorClass],
+    ] as const) {
       if (value !== undefined) {
         where.push(`${column} = ?`);
         params.push(value);
       }
     }
     return this.reading(() =>
-      (this.read.prepare(`SELECT * FROM sluice_quarantine WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, filter.limit ?? 100) as QuarantineRow[]).map(toQuarantine),
+      (
+        this.read
+          .prepare(`SELECT * FROM sluice_quarantine WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
+          .all(...params, filter.limit ?? 100) as QuarantineRow[]
+      ).map(toQuarantine),
     );
   }
 
@@ -769,9 +1012,12 @@ export class SqliteStore implements Store {
       where.push('backfill = ?');
       params.push(filter.backfill);
     }
-    return this.reading(() =>
-      this.read.prepare(`SELECT error_class AS errorClass, COUNT(*) AS count FROM sluice_quarantine WHERE ${where.join(' AND ')}
-          GROUP BY error_class ORDER BY count DESC, error_class`).all(...params) as Array<{ errorClass: string; count: number }>,
+    return this.reading(
+      () =>
+        this.read
+          .prepare(`SELECT error_class AS errorClass, COUNT(*) AS count FROM sluice_quarantine WHERE ${where.join(' AND ')}
+          GROUP BY error_class ORDER BY count DESC, error_class`)
+          .all(...params) as Array<{ errorClass: string; count: number }>,
     );
   }
 
@@ -793,62 +1039,114 @@ export class SqliteStore implements Store {
   async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
     await this.flushHistory();
     return this.reading(() =>
-      (this.read.prepare('SELECT * FROM sluice_batches WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?')
-        .all(runId, options.afterId ?? 0, options.limit ?? 1_000_000) as BatchRow[]).map(toBatch),
+      (
+        this.read
+          .prepare('SELECT * FROM sluice_batches WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?')
+          .all(runId, options.afterId ?? 0, options.limit ?? 1_000_000) as BatchRow[]
+      ).map(toBatch),
     );
   }
 
   async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
     await this.flushHistory();
     return this.reading(() => {
-      const row = this.read.prepare(`SELECT COUNT(*) AS batches, COALESCE(SUM(duration_ms > ?), 0) AS slowBatches,
+      const row = this.read
+        .prepare(`SELECT COUNT(*) AS batches, COALESCE(SUM(duration_ms > ?), 0) AS slowBatches,
           COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS badItems
-        FROM sluice_batches WHERE backfill = ? AND finished_ms >= ?`).get(slowAboveMs, backfill, sinceMs) as BatchWindow;
+        FROM sluice_batches WHERE backfill = ? AND finished_ms >= ?`)
+        .get(slowAboveMs, backfill, sinceMs) as BatchWindow;
       return { batches: row.batches, slowBatches: row.slowBatches, items: row.items, badItems: row.badItems };
     });
   }
 
   async listAlerts(backfill?: string): Promise<AlertRecord[]> {
     return this.reading(() =>
-      (this.read.prepare(`SELECT * FROM sluice_alerts ${backfill === undefined ? '' : 'WHERE backfill = ?'} ORDER BY backfill, slo, tier`)
-        .all(...(backfill === undefined ? [] : [backfill])) as AlertRow[]).map(toAlert),
+      (
+        this.read
+          .prepare(`SELECT * FROM sluice_alerts ${backfill === undefined ? '' : 'WHERE backfill = ?'} ORDER BY backfill, slo, tier`)
+          .all(...(backfill === undefined ? [] : [backfill])) as AlertRow[]
+      ).map(toAlert),
     );
   }
 
   async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
-    return this.writing(() => this.writer.transaction(() => {
-      const current = this.writer.prepare('SELECT state FROM sluice_alerts WHERE backfill = ? AND slo = ? AND tier = ?')
-        .get(change.backfill, change.slo, change.tier) as { state: AlertState } | undefined;
-      if ((current?.state ?? 'inactive') !== change.from) return false;
-      const at = this.iso();
-      if (change.from === change.to) {
-        if (current) {
-          this.writer.prepare('UPDATE sluice_alerts SET burn_long = ?, burn_short = ?, summary = ?, updated_at = ? WHERE backfill = ? AND slo = ? AND tier = ?')
-            .run(change.burnLong, change.burnShort, change.summary, at, change.backfill, change.slo, change.tier);
-        }
-        return true;
-      }
-      this.writer.prepare(`INSERT INTO sluice_alerts (backfill, slo, tier, severity, state, since_ms, burn_long, burn_short, summary, updated_at)
+    return this.writing(() =>
+      this.writer
+        .transaction(() => {
+          const current = this.writer
+            .prepare('SELECT state FROM sluice_alerts WHERE backfill = ? AND slo = ? AND tier = ?')
+            .get(change.backfill, change.slo, change.tier) as { state: AlertState } | undefined;
+          if ((current?.state ?? 'inactive') !== change.from) return false;
+          const at = this.iso();
+          if (change.from === change.to) {
+            if (current) {
+              this.writer
+                .prepare(
+                  'UPDATE sluice_alerts SET burn_long = ?, burn_short = ?, summary = ?, updated_at = ? WHERE backfill = ? AND slo = ? AND tier = ?',
+                )
+                .run(change.burnLong, change.burnShort, change.summary, at, change.backfill, change.slo, change.tier);
+            }
+            return true;
+          }
+          this.writer
+            .prepare(`INSERT INTO sluice_alerts (backfill, slo, tier, severity, state, since_ms, burn_long, burn_short, summary, updated_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (backfill, slo, tier) DO UPDATE SET severity = excluded.severity, state = excluded.state, since_ms = excluded.since_ms,
             burn_long = excluded.burn_long, burn_short = excluded.burn_short, summary = excluded.summary, updated_at = excluded.updated_at`)
-        .run(change.backfill, change.slo, change.tier, change.severity, change.to, change.sinceMs, change.burnLong, change.burnShort, change.summary, at);
-      this.writer.prepare(`INSERT INTO sluice_alert_events (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at_ms)
+            .run(
+              change.backfill,
+              change.slo,
+              change.tier,
+              change.severity,
+              change.to,
+              change.sinceMs,
+              change.burnLong,
+              change.burnShort,
+              change.summary,
+              at,
+            );
+          this.writer
+            .prepare(`INSERT INTO sluice_alert_events (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at_ms)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(change.backfill, change.slo, change.tier, change.severity, change.from, change.to, change.burnLong, change.burnShort, change.summary, change.sinceMs);
-      if (notify) {
-        const now = this.now();
-        const insert = this.writer.prepare(`INSERT INTO sluice_alert_notifications (id, webhook, backfill, payload, next_attempt_ms, claimed_by, claimed_until_ms, created_ms)
+            .run(
+              change.backfill,
+              change.slo,
+              change.tier,
+              change.severity,
+              change.from,
+              change.to,
+              change.burnLong,
+              change.burnShort,
+              change.summary,
+              change.sinceMs,
+            );
+          if (notify) {
+            const now = this.now();
+            const insert =
+              this.writer.prepare(`INSERT INTO sluice_alert_notifications (id, webhook, backfill, payload, next_attempt_ms, claimed_by, claimed_until_ms, created_ms)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-        for (const webhook of notify.webhooks) {
-          insert.run(notify.notification.id, webhook, change.backfill, JSON.stringify(notify.notification), now, notify.owner, now + notify.leaseMs, now);
-        }
-      }
-      return true;
-    }).immediate());
+            for (const webhook of notify.webhooks) {
+              insert.run(
+                notify.notification.id,
+                webhook,
+                change.backfill,
+                JSON.stringify(notify.notification),
+                now,
+                notify.owner,
+                now + notify.leaseMs,
+                now,
+              );
+            }
+          }
+          return true;
+        })
+        .immediate(),
+    );
   }
 
-  async listAlertEvents(filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {}): Promise<AlertEventRecord[]> {
+  async listAlertEvents(
+    filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {},
+  ): Promise<AlertEventRecord[]> {
     const where = ['at_ms >= ?', 'at_ms <= ?'];
     const params: unknown[] = [filter.sinceMs ?? 0, filter.untilMs ?? Number.MAX_SAFE_INTEGER];
     const backfill = filter.alert?.backfill ?? filter.backfill;
@@ -861,7 +1159,11 @@ export class SqliteStore implements Store {
       params.push(filter.alert.slo, filter.alert.tier);
     }
     return this.reading(() =>
-      (this.read.prepare(`SELECT * FROM sluice_alert_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, filter.limit ?? 1000) as AlertEventRow[]).map(toAlertEvent),
+      (
+        this.read
+          .prepare(`SELECT * FROM sluice_alert_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
+          .all(...params, filter.limit ?? 1000) as AlertEventRow[]
+      ).map(toAlertEvent),
     );
   }
 
@@ -869,26 +1171,40 @@ export class SqliteStore implements Store {
 
   async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
     // BEGIN IMMEDIATE takes the file's write lock: evaluators in other processes claim one after the other.
-    return this.writing(() => this.writer.transaction((): ClaimedNotifications => {
-      const now = this.now();
-      const backfills = JSON.stringify(claim.backfills);
-      const claimed = (this.writer.prepare(`UPDATE sluice_alert_notifications SET claimed_by = ?, claimed_until_ms = ?
+    return this.writing(() =>
+      this.writer
+        .transaction((): ClaimedNotifications => {
+          const now = this.now();
+          const backfills = JSON.stringify(claim.backfills);
+          const claimed = (
+            this.writer
+              .prepare(`UPDATE sluice_alert_notifications SET claimed_by = ?, claimed_until_ms = ?
           WHERE rowid IN (SELECT rowid FROM sluice_alert_notifications
             WHERE state = 'pending' AND backfill IN (SELECT value FROM json_each(?)) AND next_attempt_ms <= ?
               AND (claimed_until_ms IS NULL OR claimed_until_ms <= ? OR claimed_by = ?)
             ORDER BY created_ms, id, webhook LIMIT ?)
-          RETURNING *`).all(claim.owner, now + claim.leaseMs, backfills, now, now, claim.owner, claim.limit) as OutboxRow[]).map(toOutbox);
-      const due = this.writer.prepare(`SELECT MIN(MAX(next_attempt_ms, COALESCE(claimed_until_ms, 0))) AS at FROM sluice_alert_notifications
+          RETURNING *`)
+              .all(claim.owner, now + claim.leaseMs, backfills, now, now, claim.owner, claim.limit) as OutboxRow[]
+          ).map(toOutbox);
+          const due = this.writer
+            .prepare(`SELECT MIN(MAX(next_attempt_ms, COALESCE(claimed_until_ms, 0))) AS at FROM sluice_alert_notifications
           WHERE state = 'pending' AND backfill IN (SELECT value FROM json_each(?)) AND (claimed_by IS NULL OR claimed_by <> ?)`)
-        .get(backfills, claim.owner) as { at: number | null };
-      claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
-      return { claimed, nextDueInMs: due.at === null ? null : Math.max(0, due.at - now) };
-    }).immediate());
+            .get(backfills, claim.owner) as { at: number | null };
+          claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
+          return { claimed, nextDueInMs: due.at === null ? null : Math.max(0, due.at - now) };
+        })
+        .immediate(),
+    );
   }
 
   async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
-    return this.writing(() => this.writer.prepare(`UPDATE sluice_alert_notifications SET payload = ?
-        WHERE id = ? AND claimed_by = ? AND claimed_until_ms > ? AND state = 'pending'`).run(JSON.stringify(notification), id, owner, this.now()).changes > 0);
+    return this.writing(
+      () =>
+        this.writer
+          .prepare(`UPDATE sluice_alert_notifications SET payload = ?
+        WHERE id = ? AND claimed_by = ? AND claimed_until_ms > ? AND state = 'pending'`)
+          .run(JSON.stringify(notification), id, owner, this.now()).changes > 0,
+    );
   }
 
   async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
@@ -896,36 +1212,67 @@ export class SqliteStore implements Store {
     const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
     const error = settlement.outcome === 'delivered' ? null : settlement.error;
     const nextAttempt = settlement.outcome === 'retry' ? now + settlement.retryInMs : now;
-    return this.writing(() => this.writer.prepare(`UPDATE sluice_alert_notifications SET state = ?, attempts = attempts + 1, last_error = ?,
+    return this.writing(
+      () =>
+        this.writer
+          .prepare(`UPDATE sluice_alert_notifications SET state = ?, attempts = attempts + 1, last_error = ?,
         next_attempt_ms = ?, settled_ms = ?, claimed_by = NULL, claimed_until_ms = NULL
         WHERE id = ? AND webhook = ? AND claimed_by = ? AND state = 'pending'`)
-      .run(state, error, nextAttempt, state === 'pending' ? null : now, id, webhook, owner).changes > 0);
+          .run(state, error, nextAttempt, state === 'pending' ? null : now, id, webhook, owner).changes > 0,
+    );
   }
 
   async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
-    return this.reading(() => (this.read.prepare(`SELECT * FROM sluice_alert_notifications WHERE (? IS NULL OR backfill = ?) AND (? IS NULL OR state = ?)
+    return this.reading(() =>
+      (
+        this.read
+          .prepare(`SELECT * FROM sluice_alert_notifications WHERE (? IS NULL OR backfill = ?) AND (? IS NULL OR state = ?)
         ORDER BY created_ms, id, webhook LIMIT ?`)
-      .all(filter.backfill ?? null, filter.backfill ?? null, filter.state ?? null, filter.state ?? null, filter.limit ?? 1000) as OutboxRow[]).map(toOutbox));
+          .all(
+            filter.backfill ?? null,
+            filter.backfill ?? null,
+            filter.state ?? null,
+            filter.state ?? null,
+            filter.limit ?? 1000,
+          ) as OutboxRow[]
+      ).map(toOutbox),
+    );
   }
 
   // ---- verification ---------------------------------------------------------------------------
 
   async recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
-    await this.writing(() => this.write.prepare('INSERT INTO sluice_verifications (run_id, check_name, passed, detail, actor, at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(result.runId, result.check, result.passed ? 1 : 0, result.detail, result.actor, this.iso()));
+    await this.writing(() =>
+      this.write
+        .prepare('INSERT INTO sluice_verifications (run_id, check_name, passed, detail, actor, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(result.runId, result.check, result.passed ? 1 : 0, result.detail, result.actor, this.iso()),
+    );
   }
 
   async listVerifications(runId: string): Promise<VerificationRecord[]> {
-    return this.reading(() => (this.read.prepare('SELECT * FROM sluice_verifications WHERE run_id = ? ORDER BY id').all(runId) as Array<{ run_id: string; check_name: string; passed: number; detail: string; actor: string; at: string }>)
-      .map((r) => ({ runId: r.run_id, check: r.check_name, passed: r.passed === 1, detail: r.detail, actor: r.actor, at: r.at })));
+    return this.reading(() =>
+      (
+        this.read.prepare('SELECT * FROM sluice_verifications WHERE run_id = ? ORDER BY id').all(runId) as Array<{
+          run_id: string;
+          check_name: string;
+          passed: number;
+          detail: string;
+          actor: string;
+          at: string;
+        }>
+      ).map((r) => ({ runId: r.run_id, check: r.check_name, passed: r.passed === 1, detail: r.detail, actor: r.actor, at: r.at })),
+    );
   }
 
   // ---- API tokens -----------------------------------------------------------------------------
 
   async createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
     const createdAt = this.iso();
-    await this.writing(() => this.write.prepare('INSERT INTO sluice_tokens (id, name, scope, hash, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(token.id, token.name, token.scope, token.hash, token.createdBy, createdAt));
+    await this.writing(() =>
+      this.write
+        .prepare('INSERT INTO sluice_tokens (id, name, scope, hash, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(token.id, token.name, token.scope, token.hash, token.createdBy, createdAt),
+    );
     return { ...token, createdAt, revokedAt: null };
   }
 
@@ -939,7 +1286,10 @@ export class SqliteStore implements Store {
   }
 
   async revokeToken(id: string): Promise<boolean> {
-    return this.writing(() => this.write.prepare('UPDATE sluice_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.iso(), id).changes > 0);
+    return this.writing(
+      () =>
+        this.write.prepare('UPDATE sluice_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.iso(), id).changes > 0,
+    );
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -977,9 +1327,11 @@ export class SqliteStore implements Store {
   }
 
   private assertInTransaction(): void {
-    if (!this.active) throw new StoreError(`store ${this.location}: the batch transaction is over; its StoreTransaction cannot be used any more`);
+    if (!this.active)
+      throw new StoreError(`store ${this.location}: the batch transaction is over; its StoreTransaction cannot be used any more`);
     // SQLite rolls a transaction back by itself on some errors (disk full, I/O): nothing may then run in autocommit mode.
-    if (!this.writer.inTransaction) throw new StoreError(`store ${this.location}: SQLite rolled the batch transaction back after an error; it cannot continue`);
+    if (!this.writer.inTransaction)
+      throw new StoreError(`store ${this.location}: SQLite rolled the batch transaction back after an error; it cannot continue`);
   }
 
   private rollbackQuietly(): void {
@@ -1012,7 +1364,9 @@ export class SqliteStore implements Store {
   }
 
   private insertTransition(runId: string, from: RunState | null, to: RunState, actor: string, reason: string, at: string): void {
-    this.write.prepare('INSERT INTO sluice_transitions (run_id, from_state, to_state, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?)').run(runId, from, to, actor, reason, at);
+    this.write
+      .prepare('INSERT INTO sluice_transitions (run_id, from_state, to_state, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(runId, from, to, actor, reason, at);
   }
 
   private iso(): string {
@@ -1038,9 +1392,30 @@ function delivered(statement: Database.Statement, namespace: string, keys: reado
 // ---- row mapping ---------------------------------------------------------------------------------
 
 interface RunRow {
-  id: string; backfill: string; state: RunState; params: string; options: string; created_by: string; created_at: string;
-  updated_at: string; started_at: string | null; finished_at: string | null; reason: string | null; control: string | null;
-  planned_items: number | null; keys: string; tuning: number; canary_items: number | null; canary_left: number | null; ramp_lanes: number | null; c_received: number; c_processed: number; c_skipped: number; c_failed: number; c_quarantined: number; c_batches: number;
+  id: string;
+  backfill: string;
+  state: RunState;
+  params: string;
+  options: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  reason: string | null;
+  control: string | null;
+  planned_items: number | null;
+  keys: string;
+  tuning: number;
+  canary_items: number | null;
+  canary_left: number | null;
+  ramp_lanes: number | null;
+  c_received: number;
+  c_processed: number;
+  c_skipped: number;
+  c_failed: number;
+  c_quarantined: number;
+  c_batches: number;
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -1057,7 +1432,13 @@ function toRun(row: RunRow): RunRecord {
     finishedAt: row.finished_at,
     reason: row.reason,
     control: row.control ? JSON.parse(row.control) : null,
-    counts: { received: row.c_received, processed: row.c_processed, skipped: row.c_skipped, failed: row.c_failed, quarantined: row.c_quarantined },
+    counts: {
+      received: row.c_received,
+      processed: row.c_processed,
+      skipped: row.c_skipped,
+      failed: row.c_failed,
+      quarantined: row.c_quarantined,
+    },
     batches: row.c_batches,
     plannedItems: row.planned_items,
     keys: JSON.parse(row.keys) as Record<string, string>,
@@ -1068,12 +1449,30 @@ function toRun(row: RunRow): RunRecord {
 }
 
 interface TransitionRow {
-  run_id: string; from_state: RunState | null; to_state: RunState; actor: string; reason: string; at: string;
+  run_id: string;
+  from_state: RunState | null;
+  to_state: RunState;
+  actor: string;
+  reason: string;
+  at: string;
 }
 
 interface PartitionRow extends Counts {
-  run_id: string; idx: number; lower: string; upper: string; label: string | null; child: string | null; cursor: string; state: PartitionState; fence: number;
-  lease_owner: string | null; lease_expires_at: number | null; heartbeat_at: number | null; split_from: number | null; batches: number; error: string | null;
+  run_id: string;
+  idx: number;
+  lower: string;
+  upper: string;
+  label: string | null;
+  child: string | null;
+  cursor: string;
+  state: PartitionState;
+  fence: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  heartbeat_at: number | null;
+  split_from: number | null;
+  batches: number;
+  error: string | null;
   updated_at: string;
 }
 
@@ -1100,8 +1499,19 @@ function toPartition(row: PartitionRow): PartitionRecord {
 }
 
 interface QuarantineRow {
-  id: number; run_id: string; backfill: string; partition_idx: number | null; item_key: string; error_class: string; message: string;
-  payload: string | null; locator: string | null; attempts: number; status: QuarantineStatus; created_at: string; updated_at: string;
+  id: number;
+  run_id: string;
+  backfill: string;
+  partition_idx: number | null;
+  item_key: string;
+  error_class: string;
+  message: string;
+  payload: string | null;
+  locator: string | null;
+  attempts: number;
+  status: QuarantineStatus;
+  created_at: string;
+  updated_at: string;
 }
 
 function toQuarantine(row: QuarantineRow): QuarantineRecord {
@@ -1121,4 +1531,3 @@ function toQuarantine(row: QuarantineRow): QuarantineRecord {
     updatedAt: row.updated_at,
   };
 }
-

@@ -39,7 +39,10 @@ export function storeFileProblems(path: string, check: Exclude<IntegrityCheck, '
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
-    const rows = db.prepare(`PRAGMA ${check === 'full' ? 'integrity_check' : 'quick_check'}(${MAX_PROBLEMS})`).pluck().all() as string[];
+    const rows = db
+      .prepare(`PRAGMA ${check === 'full' ? 'integrity_check' : 'quick_check'}(${MAX_PROBLEMS})`)
+      .pluck()
+      .all() as string[];
     return rows.length === 1 && rows[0] === 'ok' ? [] : rows;
   } catch (error) {
     // A page so damaged that the check itself cannot walk past it.
@@ -66,8 +69,12 @@ function refuseEmptyFile(path: string): void {
 
 function damaged(path: string, check: IntegrityCheck, problems: readonly string[]): StoreError {
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length === 2 ? '' : 's'})` : '';
-  return new StoreError(`store ${path} is damaged: ${check === 'full' ? 'integrity_check' : 'quick_check'} found ${JSON.stringify(problems[0])}${more}; Sluice refused it and wrote nothing to it`, {
-    hint: `stop every process using it and restore it from a backup; \`sluice store check --full\` lists every problem; `
-      + `to salvage what is still readable: sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, check that copy with \`sluice store check --full --db ${path}.recovered\` and use it (docs/runbook.md, "A damaged store")`,
-  });
+  return new StoreError(
+    `store ${path} is damaged: ${check === 'full' ? 'integrity_check' : 'quick_check'} found ${JSON.stringify(problems[0])}${more}; Sluice refused it and wrote nothing to it`,
+    {
+      hint:
+        `stop every process using it and restore it from a backup; \`sluice store check --full\` lists every problem; ` +
+        `to salvage what is still readable: sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, check that copy with \`sluice store check --full --db ${path}.recovered\` and use it (docs/runbook.md, "A damaged store")`,
+    },
+  );
 }
