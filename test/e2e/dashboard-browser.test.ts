@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { call, type Harness, harness, stores } from '../helpers/api.js';
-import { realClockEnv } from '../helpers/real-clock-env.js';
+import { chromiumSkip, launchChromium, until } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 const RESULTS = new URL('../../test-results/', import.meta.url).pathname;
-
-function chromiumSkip(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  if (process.env.SLUICE_REQUIRE_CHROMIUM === '1') throw new Error(`Chromium is required at ${CHROMIUM} (apt-get install -y chromium)`);
-  return `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
-}
-
-/** Polls a value in the page until `accept` says yes, without reloading it. */
-async function until<T>(page: Page, read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})`);
-    await page.waitForTimeout(100);
-  }
-}
 
 describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
   let h: Harness;
@@ -32,20 +14,7 @@ describe('the dashboard in a real Chromium', { skip: chromiumSkip() }, () => {
   before(async () => {
     mkdirSync(RESULTS, { recursive: true });
     h = await harness(stores[0]![1]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      env: realClockEnv(),
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
   });
   after(async () => {

@@ -1,36 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { defineBackfill, iterable, PermanentError } from '../../src/index.js';
 import { call, type Harness, harness, stores } from '../helpers/api.js';
-import { realClockEnv } from '../helpers/real-clock-env.js';
+import { chromiumSkip, launchChromium, until } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.SLUICE_CHROMIUM ?? '/usr/bin/chromium';
 /** Kept by CI as the test run's artifacts (gitignored). */
 const SCREENSHOTS = new URL('../../test-artifacts/screenshots/', import.meta.url).pathname;
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const WIDTHS = [360, 390, 768, 1440];
 /** The names of every control that writes; none may be enabled for a read token. */
 const WRITE_CONTROL = /^(Pause|Resume|Retry failed…|Cancel…|Retune…|Replay.*|Preview run…|Start this run|Dry run.*)$/;
-
-function chromiumSkip(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  if (process.env.SLUICE_REQUIRE_CHROMIUM === '1') throw new Error(`Chromium is required at ${CHROMIUM} (apt-get install -y chromium)`);
-  return `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
-}
-
-/** Polls a value in the page until `accept` says yes (a deadline, no sleeps to wait for state). */
-async function until<T>(page: Page, read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(value)})`);
-    await page.waitForTimeout(100);
-  }
-}
 
 async function signIn(context: BrowserContext, url: string, token: string): Promise<Page> {
   const page = await context.newPage();
@@ -114,20 +96,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await harness(stores[0]![1], { extraBackfills: [mended] });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      env: realClockEnv(),
-    });
+    browser = await launchChromium();
     writer = await browser.newContext({
       viewport: { width: 1440, height: 900 },
       timezoneId: 'Europe/Berlin',
