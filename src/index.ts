@@ -31,6 +31,7 @@ export type { SqlConnection, SqlTransaction, SqlValue, SqlDialect } from './core
 export { silentLogger, type Logger } from './core/logger.js';
 export { runWorker, type WorkerLoopOptions, type WorkerLoopResult } from './core/worker-loop.js';
 export { systemClock, type Clock } from './core/clock.js';
+export { packageVersion } from './core/package-version.js';
 export {
   SluiceError,
   UsageError,
