@@ -6,11 +6,14 @@
 #                                                  files into <dir>/repo, `npm ci` there (better-sqlite3
 #                                                  compiles against that Node's headers: npm_config_nodedir,
 #                                                  as node-gyp cannot fetch them here)
-#   scripts/on-node.sh test <dir> [paths...]       runs the tests of <dir>/repo (built by npm ci's prepare;
-#                                                  default: the packed package's consumer test) on that Node
+#   scripts/on-node.sh test <dir> [paths...]       runs the tests of <dir>/repo matching the paths on that
+#                                                  Node; without paths, `npm test` (build, type-check,
+#                                                  every test), the README's command
 #   scripts/on-node.sh check <major> [paths...]    both, in a temporary directory removed afterwards
+#                                                  (default: the packed package's consumer test)
 #
-# CI uses install and test for the newest LTS; `check 22` and `check 24` cover the other LTS lines.
+# CI runs the whole suite on the newest LTS with install and test; `check 22` and `check 24` run
+# the packed package's test on the other LTS lines.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -29,12 +32,17 @@ install() {
 }
 
 run_tests() {
-  local dir="$1"; shift
-  [ "$#" -gt 0 ] || set -- test/e2e/package-consumer
+  local dir="$1"
+  shift
   cd "$dir/repo"
   export PATH="$(node_bin "$dir"):$PATH"
-  echo "node $(node --version): $*"
-  node scripts/run-tests.mjs "$@"
+  if [ "$#" -eq 0 ]; then
+    echo "node $(node --version): the suite (npm test, as the README gives it: build, type-check, every test)"
+    npm test
+  else
+    echo "node $(node --version): $*"
+    node scripts/run-tests.mjs "$@"
+  fi
 }
 
 case "${1:-}" in
@@ -42,7 +50,9 @@ case "${1:-}" in
   test) [ "$#" -ge 2 ] || { echo "usage: $0 test <dir> [paths...]" >&2; exit 2; }; shift; run_tests "$@" ;;
   check)
     [ "$#" -ge 2 ] || { echo "usage: $0 check <major> [paths...]" >&2; exit 2; }
-    major="$2"; shift 2
+    major="$2"
+    shift 2
+    [ "$#" -gt 0 ] || set -- test/e2e/package-consumer
     dir="$(mktemp -d "/tmp/sluice-node${major}.XXXXXX")"
     trap 'rm -rf "$dir"' EXIT
     install "$major" "$dir" > "$dir/install.log" 2>&1 || { cat "$dir/install.log"; echo "installing Node ${major} or the dependencies failed" >&2; exit 1; }
