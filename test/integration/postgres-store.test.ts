@@ -6,13 +6,6 @@ import { ConfigError, StoreError, UsageError } from '../../src/core/errors.js';
 import { createSluice, defineBackfill, iterable } from '../../src/index.js';
 import { openPostgresStore, toPostgresPlaceholders } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
-import { storeContract } from './store-contract.js';
-
-storeContract('PostgreSQL', async () => {
-  const { schema, cleanup } = await testSchema('store');
-  const store = await openPostgresStore({ connectionString: TEST_PG, schema, searchPath: schema });
-  return { store, cleanup };
-});
 
 describe('PostgreSQL store specifics', () => {
   it('translates ? placeholders, leaving quoted text and comments alone', () => {

@@ -12,12 +12,6 @@ import type { NewRun, StoreTransaction } from '../../src/core/store.js';
 import { SCHEMA_VERSION } from '../../src/stores/sqlite/migrations.js';
 import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
 import { tempDir } from '../helpers/temp.js';
-import { storeContract } from './store-contract.js';
-
-storeContract('SQLite', async () => {
-  const { dir, cleanup } = await tempDir();
-  return { store: await openSqliteStore(join(dir, 'store.db')), cleanup };
-});
 
 const options: RunOptions = {
   batchSize: 100,
