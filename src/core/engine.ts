@@ -349,7 +349,7 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     if (TERMINAL_STATES.includes(run.state)) {
       throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending, paused or interrupted runs can be resumed`, {
-        hint: run.state === 'failed' ? `use \`sluice retry ${runId}\`` : 'start a new run instead',
+        hint: run.state === 'failed' ? `use \`retry('${runId}')\`` : 'start a new run instead',
       });
     }
     return this.execute(run, this.backfill(run.backfill), options, options.reason ?? `resumed by ${options.actor ?? 'api'}`);
@@ -425,7 +425,7 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     if (run.state !== 'failed') {
       throw new InvalidTransitionError(`run ${runId} is ${run.state}; only failed runs can be retried`, {
-        hint: run.state === 'paused' ? `use \`sluice resume ${runId}\`` : undefined,
+        hint: run.state === 'paused' ? `use \`resume('${runId}')\`` : undefined,
       });
     }
     const [open] = await this.store.listRuns({ backfill: run.backfill, params: run.params.extra ?? {}, states: OPEN_STATES, limit: 1 });
@@ -439,7 +439,7 @@ class Engine implements Sluice {
     }
     const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, reason);
     if (!reopened)
-      throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
+      throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`status('${runId}')\``);
     await this.store.resetFailedPartitions(runId);
     return reopened;
   }
@@ -860,7 +860,7 @@ class Engine implements Sluice {
 
   private async getRunOrThrow(runId: string): Promise<RunRecord> {
     const run = await this.store.getRun(runId);
-    if (!run) throw new NotFoundError(`no run "${runId}" in ${this.store.location}`, { hint: 'list runs with `sluice list`' });
+    if (!run) throw new NotFoundError(`no run "${runId}" in ${this.store.location}`, { hint: 'list runs with `listRuns()`' });
     return run;
   }
 
@@ -875,7 +875,7 @@ class Engine implements Sluice {
 function requeueHint(run: RunRecord): string {
   switch (run.state) {
     case 'running':
-      return `it is executing already; \`sluice status ${run.id}\` shows who holds its partitions`;
+      return `it is executing already; \`status('${run.id}')\` shows who holds its partitions`;
     case 'failed':
       return 'a failed run is reopened: `reopen` hands it to the workers, `retry` executes it here';
     default:

@@ -99,7 +99,7 @@ describe('SQLite store: the file', () => {
       assert.ok(error instanceof StoreError);
       assert.ok(error.message.includes(path), error.message);
       assert.match(error.message, /is not a Sluice store: the file is not a SQLite database/);
-      assert.match(error.hint ?? '', /move the file away, or pass --db/);
+      assert.match(error.hint ?? '', /move the file away, or pass `path` with another path/);
       assert.equal((error.cause as { code?: string }).code, 'SQLITE_NOTADB');
       return true;
     });
@@ -128,8 +128,8 @@ describe('SQLite store: the file', () => {
       openSqliteStore(path),
       (error: unknown) =>
         error instanceof StoreError &&
-        /schema version 999, newer than this Sluice knows \(\d+\); upgrade sluice/.test(error.message) &&
-        /upgrade sluice/.test(error.hint ?? ''),
+        /schema version 999, newer than this Sluice knows \(\d+\); upgrade Sluice/.test(error.message) &&
+        /upgrade Sluice/.test(error.hint ?? ''),
     );
     await cleanup();
   });

@@ -149,7 +149,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     const timedOut = timeoutError(error, location, timeouts);
     if (timedOut) throw new StoreError(`cannot open the store: ${redactSecrets(timedOut.message)}`, { hint: timedOut.hint, cause: error });
     throw new StoreError(`cannot open the PostgreSQL store at ${location}: ${redactSecrets((error as Error).message)}`, {
-      hint: 'check --db (postgres://user@host:port/database) and that the server accepts connections',
+      hint: 'check `connectionString` (postgres://user@host:port/database) and that the server accepts connections',
       cause: error,
     });
   }

@@ -192,7 +192,7 @@ export class SqliteStore implements Store {
       mkdirSync(dirname(this.location), { recursive: true });
     } catch (error) {
       throw new StoreError(`cannot create the directory of store ${this.location}: ${messageOf(error)}`, {
-        hint: 'pass --db (or SLUICE_DB) with a path in a writable directory',
+        hint: 'pass `path` with a path in a writable directory',
         cause: error,
       });
     }
@@ -1353,12 +1353,12 @@ export class SqliteStore implements Store {
     const code = (error as { code?: unknown }).code;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
       return new StoreError(`${this.location} is not a Sluice store: the file is not a SQLite database (or it is corrupt)`, {
-        hint: 'move the file away, or pass --db (or SLUICE_DB) with another path',
+        hint: 'move the file away, or pass `path` with another path',
         cause: error,
       });
     }
     return new StoreError(`cannot open store ${this.location}: ${messageOf(error)}`, {
-      hint: 'check that the path is a file you can read and write, or pass --db (or SLUICE_DB) with another path',
+      hint: 'check that the path is a file you can read and write, or pass `path` with another path',
       cause: error,
     });
   }
