@@ -34,7 +34,17 @@ import {
   toOutbox,
   type TokenRow,
   toToken,
-} from '../history-rows.js';
+} from '../shared/history-rows.js';
+import { POSTGRES_COLUMNS } from '../shared/column-decoding.js';
+import {
+  type DecisionRow,
+  type PartitionRow,
+  type QuarantineRow,
+  rowReaders,
+  type RunRow,
+  type TransitionRow,
+  type VerificationRow,
+} from '../shared/run-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -200,6 +210,9 @@ async function openOnPool(
 }
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
+
+/** Rows of this dialect as Sluice's records. */
+const decode = rowReaders(POSTGRES_COLUMNS);
 
 /**
  * The store on PostgreSQL, for workers on many machines: the same interface and contract as the
@@ -450,22 +463,8 @@ export class PostgresStore implements Store {
   }
 
   async listTransitions(runId: string): Promise<TransitionRecord[]> {
-    const { rows } = await this.q<{
-      run_id: string;
-      from_state: RunState | null;
-      to_state: RunState;
-      actor: string;
-      reason: string;
-      at: Date;
-    }>(`SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
-    return rows.map((r) => ({
-      runId: r.run_id,
-      from: r.from_state,
-      to: r.to_state,
-      actor: r.actor,
-      reason: r.reason,
-      at: r.at.toISOString(),
-    }));
+    const { rows } = await this.q<TransitionRow>(`SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
+    return rows.map(decode.transition);
   }
 
   async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
@@ -488,24 +487,11 @@ export class PostgresStore implements Store {
   }
 
   async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    const { rows } = await this.q<{
-      id: string;
-      run_id: string;
-      worker: string;
-      kind: string;
-      reason: string;
-      settings: Record<string, unknown>;
-      at: Date;
-    }>(`SELECT * FROM ${this.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [runId, limit]);
-    return rows.map((r) => ({
-      id: Number(r.id),
-      runId: r.run_id,
-      worker: r.worker,
-      kind: r.kind,
-      reason: r.reason,
-      settings: r.settings,
-      at: r.at.toISOString(),
-    }));
+    const { rows } = await this.q<DecisionRow>(`SELECT * FROM ${this.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [
+      runId,
+      limit,
+    ]);
+    return rows.map(decode.decision);
   }
 
   async setControl(runId: string, control: RunControl | null): Promise<void> {
@@ -605,7 +591,7 @@ export class PostgresStore implements Store {
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
     const { rows } = await this.q<PartitionRow>(`SELECT * FROM ${this.t.partitions} WHERE run_id = $1 ORDER BY idx`, [runId]);
-    return rows.map(toPartition);
+    return rows.map(decode.partition);
   }
 
   async clockNow(): Promise<number> {
@@ -1031,7 +1017,7 @@ export class PostgresStore implements Store {
       `SELECT * FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
       params,
     );
-    return rows.map(toQuarantine);
+    return rows.map(decode.quarantine);
   }
 
   async quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
@@ -1063,7 +1049,7 @@ export class PostgresStore implements Store {
         ${where} GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT $${params.length + 1}`,
       [...params, limit],
     );
-    return rows.map(toRun);
+    return rows.map(decode.run);
   }
 
   private async delivered(client: pg.Pool | pg.PoolClient, namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
@@ -1275,18 +1261,8 @@ export class PostgresStore implements Store {
   }
 
   async listVerifications(runId: string): Promise<VerificationRecord[]> {
-    const { rows } = await this.q<{ run_id: string; check_name: string; passed: boolean; detail: string; actor: string; at: Date }>(
-      `SELECT * FROM ${this.t.verifications} WHERE run_id = $1 ORDER BY id`,
-      [runId],
-    );
-    return rows.map((r) => ({
-      runId: r.run_id,
-      check: r.check_name,
-      passed: r.passed,
-      detail: r.detail,
-      actor: r.actor,
-      at: r.at.toISOString(),
-    }));
+    const { rows } = await this.q<VerificationRow>(`SELECT * FROM ${this.t.verifications} WHERE run_id = $1 ORDER BY id`, [runId]);
+    return rows.map(decode.verification);
   }
 
   // ---- API tokens -----------------------------------------------------------------------------
@@ -1368,149 +1344,6 @@ export class PostgresStore implements Store {
 }
 
 // ---- row mapping ---------------------------------------------------------------------------------
-
-interface RunRow {
-  id: string;
-  backfill: string;
-  state: RunState;
-  params: RunRecord['params'];
-  options: RunRecord['options'];
-  created_by: string;
-  created_at: Date;
-  updated_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-  reason: string | null;
-  control: RunControl | null;
-  planned_items: string | null;
-  keys: Record<string, string>;
-  tuning: number;
-  canary_items: number | null;
-  canary_left: number | null;
-  ramp_lanes: number | null;
-  c_received: string;
-  c_processed: string;
-  c_skipped: string;
-  c_failed: string;
-  c_quarantined: string;
-  c_batches: string;
-}
-
-function toRun(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    backfill: row.backfill,
-    state: row.state,
-    params: row.params,
-    options: row.options,
-    createdBy: row.created_by,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    startedAt: row.started_at?.toISOString() ?? null,
-    finishedAt: row.finished_at?.toISOString() ?? null,
-    reason: row.reason,
-    control: row.control,
-    counts: {
-      received: Number(row.c_received),
-      processed: Number(row.c_processed),
-      skipped: Number(row.c_skipped),
-      failed: Number(row.c_failed),
-      quarantined: Number(row.c_quarantined),
-    },
-    batches: Number(row.c_batches),
-    plannedItems: row.planned_items === null ? null : Number(row.planned_items),
-    keys: row.keys,
-    tuning: row.tuning,
-    canary: row.canary_items === null ? null : { items: row.canary_items, left: row.canary_left ?? 0 },
-    rampLanes: row.ramp_lanes,
-  };
-}
-
-interface PartitionRow {
-  run_id: string;
-  idx: number;
-  lower: Cursor;
-  upper: Cursor;
-  label: string | null;
-  child: string | null;
-  cursor: Cursor;
-  state: PartitionState;
-  fence: string;
-  lease_owner: string | null;
-  lease_expires_at: Date | null;
-  heartbeat_at: Date | null;
-  split_from: number | null;
-  received: string;
-  processed: string;
-  skipped: string;
-  failed: string;
-  quarantined: string;
-  batches: string;
-  error: string | null;
-  updated_at: Date;
-}
-
-function toPartition(row: PartitionRow): PartitionRecord {
-  return {
-    runId: row.run_id,
-    index: row.idx,
-    lower: row.lower,
-    upper: row.upper,
-    label: row.label,
-    child: row.child,
-    cursor: row.cursor,
-    state: row.state,
-    fence: Number(row.fence),
-    leaseOwner: row.lease_owner,
-    leaseExpiresAt: row.lease_expires_at?.toISOString() ?? null,
-    heartbeatAt: row.heartbeat_at?.toISOString() ?? null,
-    splitFrom: row.split_from,
-    counts: {
-      received: Number(row.received),
-      processed: Number(row.processed),
-      skipped: Number(row.skipped),
-      failed: Number(row.failed),
-      quarantined: Number(row.quarantined),
-    },
-    batches: Number(row.batches),
-    error: row.error,
-    updatedAt: row.updated_at.toISOString(),
-  };
-}
-
-interface QuarantineRow {
-  id: string;
-  run_id: string;
-  backfill: string;
-  partition_idx: number | null;
-  item_key: string;
-  error_class: string;
-  message: string;
-  payload: string | null;
-  locator: Cursor | null;
-  attempts: number;
-  status: QuarantineStatus;
-  created_at: Date;
-  updated_at: Date;
-}
-
-function toQuarantine(row: QuarantineRow): QuarantineRecord {
-  return {
-    id: Number(row.id),
-    runId: row.run_id,
-    backfill: row.backfill,
-    partitionIndex: row.partition_idx,
-    itemKey: row.item_key,
-    errorClass: row.error_class,
-    message: row.message,
-    payload: row.payload,
-    ...(row.locator !== null ? { locator: row.locator } : {}),
-    attempts: row.attempts,
-    status: row.status,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  };
-}
 
 /** A timestamptz column as ms since the epoch, the shape the history rows share with SQLite. */
 function MS(column: string): string {

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Counts } from '../../core/counts.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, isSluiceError, LeaseLostError, messageOf, NotFoundError, StoreError } from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
@@ -28,7 +27,17 @@ import {
   toOutbox,
   type TokenRow,
   toToken,
-} from '../history-rows.js';
+} from '../shared/history-rows.js';
+import { SQLITE_COLUMNS } from '../shared/column-decoding.js';
+import {
+  type DecisionRow,
+  type PartitionRow,
+  type QuarantineRow,
+  rowReaders,
+  type RunRow,
+  type TransitionRow,
+  type VerificationRow,
+} from '../shared/run-rows.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -68,6 +77,9 @@ import { paramsKey } from '../../core/params-key.js';
 import { assertStoreFileSound, type IntegrityCheck } from './store-file-check.js';
 import { createStoreFile } from './store-file-create.js';
 import { WriteLock } from './write-lock.js';
+
+/** Rows of this dialect as Sluice's records. */
+const decode = rowReaders(SQLITE_COLUMNS);
 
 export interface SqliteStoreOptions {
   /** Milliseconds since the epoch, for timestamps and lease expiry; injected by tests. Default `Date.now`. */
@@ -278,7 +290,7 @@ export class SqliteStore implements Store {
   async createRun(input: NewRun): Promise<RunRecord> {
     return this.writing(() => {
       this.writer.transaction(() => this.insertRun(input)).immediate();
-      return toRun(this.write.prepare(GET_RUN).get(input.id) as RunRow);
+      return decode.run(this.write.prepare(GET_RUN).get(input.id) as RunRow);
     });
   }
 
@@ -304,7 +316,7 @@ export class SqliteStore implements Store {
           return undefined;
         })
         .immediate();
-      return { run: toRun(this.write.prepare(GET_RUN).get(found ?? input.id) as RunRow), created: found === undefined };
+      return { run: decode.run(this.write.prepare(GET_RUN).get(found ?? input.id) as RunRow), created: found === undefined };
     });
   }
 
@@ -344,7 +356,7 @@ export class SqliteStore implements Store {
   async getRun(runId: string): Promise<RunRecord | undefined> {
     return this.reading(() => {
       const row = this.read.prepare(GET_RUN).get(runId) as RunRow | undefined;
-      return row ? toRun(row) : undefined;
+      return row ? decode.run(row) : undefined;
     });
   }
 
@@ -369,7 +381,7 @@ export class SqliteStore implements Store {
     }
     // Newest first; runs created in the same millisecond in the order they were created.
     const sql = `${RUN_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY r.id ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?`;
-    return this.reading(() => (this.read.prepare(sql).all(...params, filter.limit ?? 100) as RunRow[]).map(toRun));
+    return this.reading(() => (this.read.prepare(sql).all(...params, filter.limit ?? 100) as RunRow[]).map(decode.run));
   }
 
   async transitionRun(
@@ -429,19 +441,14 @@ export class SqliteStore implements Store {
       .run(to, reason, at, to, at, ends ? 1 : 0, at, clearsControl ? 1 : 0, runId);
     this.insertTransition(runId, from, to, actor, reason, at);
     // Read back in the same transaction: the record is the state this transition made.
-    return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+    return decode.run(this.write.prepare(GET_RUN).get(runId) as RunRow);
   }
 
   async listTransitions(runId: string): Promise<TransitionRecord[]> {
     return this.reading(() =>
-      (this.read.prepare('SELECT * FROM sluice_transitions WHERE run_id = ? ORDER BY id').all(runId) as TransitionRow[]).map((r) => ({
-        runId: r.run_id,
-        from: r.from_state,
-        to: r.to_state,
-        actor: r.actor,
-        reason: r.reason,
-        at: r.at,
-      })),
+      (this.read.prepare('SELECT * FROM sluice_transitions WHERE run_id = ? ORDER BY id').all(runId) as TransitionRow[]).map(
+        decode.transition,
+      ),
     );
   }
 
@@ -455,7 +462,7 @@ export class SqliteStore implements Store {
           this.write
             .prepare('UPDATE sluice_runs SET options = ?, tuning = tuning + 1, updated_at = ? WHERE id = ?')
             .run(JSON.stringify(options), this.iso(), runId);
-          return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+          return decode.run(this.write.prepare(GET_RUN).get(runId) as RunRow);
         })
         .immediate(),
     );
@@ -472,24 +479,8 @@ export class SqliteStore implements Store {
   async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
     return this.reading(() =>
       (
-        this.read.prepare('SELECT * FROM sluice_decisions WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Array<{
-          id: number;
-          run_id: string;
-          worker: string;
-          kind: string;
-          reason: string;
-          settings: string;
-          at: string;
-        }>
-      ).map((r) => ({
-        id: r.id,
-        runId: r.run_id,
-        worker: r.worker,
-        kind: r.kind,
-        reason: r.reason,
-        settings: JSON.parse(r.settings) as Record<string, unknown>,
-        at: r.at,
-      })),
+        this.read.prepare('SELECT * FROM sluice_decisions WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as DecisionRow[]
+      ).map(decode.decision),
     );
   }
 
@@ -525,7 +516,7 @@ export class SqliteStore implements Store {
             .prepare('UPDATE sluice_runs SET options = ?, canary_items = ?, canary_left = ?, ramp_lanes = ?, updated_at = ? WHERE id = ?')
             .run(JSON.stringify(options), rollout.canaryItems, rollout.canaryItems, rollout.gradual ? 1 : null, this.iso(), runId);
           this.write.prepare('UPDATE sluice_partitions SET canary_claim = 0 WHERE run_id = ? AND canary_claim <> 0').run(runId);
-          return toRun(this.write.prepare(GET_RUN).get(runId) as RunRow);
+          return decode.run(this.write.prepare(GET_RUN).get(runId) as RunRow);
         })
         .immediate(),
     );
@@ -602,7 +593,9 @@ export class SqliteStore implements Store {
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
     return this.reading(() =>
-      (this.read.prepare('SELECT * FROM sluice_partitions WHERE run_id = ? ORDER BY idx').all(runId) as PartitionRow[]).map(toPartition),
+      (this.read.prepare('SELECT * FROM sluice_partitions WHERE run_id = ? ORDER BY idx').all(runId) as PartitionRow[]).map(
+        decode.partition,
+      ),
     );
   }
 
@@ -997,7 +990,7 @@ export class SqliteStore implements Store {
         this.read
           .prepare(`SELECT * FROM sluice_quarantine WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
           .all(...params, filter.limit ?? 100) as QuarantineRow[]
-      ).map(toQuarantine),
+      ).map(decode.quarantine),
     );
   }
 
@@ -1251,16 +1244,9 @@ export class SqliteStore implements Store {
 
   async listVerifications(runId: string): Promise<VerificationRecord[]> {
     return this.reading(() =>
-      (
-        this.read.prepare('SELECT * FROM sluice_verifications WHERE run_id = ? ORDER BY id').all(runId) as Array<{
-          run_id: string;
-          check_name: string;
-          passed: number;
-          detail: string;
-          actor: string;
-          at: string;
-        }>
-      ).map((r) => ({ runId: r.run_id, check: r.check_name, passed: r.passed === 1, detail: r.detail, actor: r.actor, at: r.at })),
+      (this.read.prepare('SELECT * FROM sluice_verifications WHERE run_id = ? ORDER BY id').all(runId) as VerificationRow[]).map(
+        decode.verification,
+      ),
     );
   }
 
@@ -1387,147 +1373,4 @@ function jsonPath(name: string): string {
 function delivered(statement: Database.Statement, namespace: string, keys: readonly ItemKey[]): Set<ItemKey> {
   if (keys.length === 0) return new Set();
   return new Set(statement.all(namespace, JSON.stringify(keys)) as string[]);
-}
-
-// ---- row mapping ---------------------------------------------------------------------------------
-
-interface RunRow {
-  id: string;
-  backfill: string;
-  state: RunState;
-  params: string;
-  options: string;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  reason: string | null;
-  control: string | null;
-  planned_items: number | null;
-  keys: string;
-  tuning: number;
-  canary_items: number | null;
-  canary_left: number | null;
-  ramp_lanes: number | null;
-  c_received: number;
-  c_processed: number;
-  c_skipped: number;
-  c_failed: number;
-  c_quarantined: number;
-  c_batches: number;
-}
-
-function toRun(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    backfill: row.backfill,
-    state: row.state,
-    params: JSON.parse(row.params),
-    options: JSON.parse(row.options),
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    reason: row.reason,
-    control: row.control ? JSON.parse(row.control) : null,
-    counts: {
-      received: row.c_received,
-      processed: row.c_processed,
-      skipped: row.c_skipped,
-      failed: row.c_failed,
-      quarantined: row.c_quarantined,
-    },
-    batches: row.c_batches,
-    plannedItems: row.planned_items,
-    keys: JSON.parse(row.keys) as Record<string, string>,
-    tuning: row.tuning,
-    canary: row.canary_items === null ? null : { items: row.canary_items, left: row.canary_left ?? 0 },
-    rampLanes: row.ramp_lanes,
-  };
-}
-
-interface TransitionRow {
-  run_id: string;
-  from_state: RunState | null;
-  to_state: RunState;
-  actor: string;
-  reason: string;
-  at: string;
-}
-
-interface PartitionRow extends Counts {
-  run_id: string;
-  idx: number;
-  lower: string;
-  upper: string;
-  label: string | null;
-  child: string | null;
-  cursor: string;
-  state: PartitionState;
-  fence: number;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  heartbeat_at: number | null;
-  split_from: number | null;
-  batches: number;
-  error: string | null;
-  updated_at: string;
-}
-
-function toPartition(row: PartitionRow): PartitionRecord {
-  return {
-    runId: row.run_id,
-    index: row.idx,
-    lower: JSON.parse(row.lower) as Cursor,
-    upper: JSON.parse(row.upper) as Cursor,
-    label: row.label,
-    child: row.child,
-    cursor: JSON.parse(row.cursor) as Cursor,
-    state: row.state,
-    fence: row.fence,
-    leaseOwner: row.lease_owner,
-    leaseExpiresAt: row.lease_expires_at === null ? null : new Date(row.lease_expires_at).toISOString(),
-    heartbeatAt: row.heartbeat_at === null ? null : new Date(row.heartbeat_at).toISOString(),
-    splitFrom: row.split_from,
-    counts: { received: row.received, processed: row.processed, skipped: row.skipped, failed: row.failed, quarantined: row.quarantined },
-    batches: row.batches,
-    error: row.error,
-    updatedAt: row.updated_at,
-  };
-}
-
-interface QuarantineRow {
-  id: number;
-  run_id: string;
-  backfill: string;
-  partition_idx: number | null;
-  item_key: string;
-  error_class: string;
-  message: string;
-  payload: string | null;
-  locator: string | null;
-  attempts: number;
-  status: QuarantineStatus;
-  created_at: string;
-  updated_at: string;
-}
-
-function toQuarantine(row: QuarantineRow): QuarantineRecord {
-  return {
-    id: row.id,
-    runId: row.run_id,
-    backfill: row.backfill,
-    partitionIndex: row.partition_idx,
-    itemKey: row.item_key,
-    errorClass: row.error_class,
-    message: row.message,
-    payload: row.payload,
-    ...(row.locator !== null ? { locator: JSON.parse(row.locator) as Cursor } : {}),
-    attempts: row.attempts,
-    status: row.status,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
