@@ -80,7 +80,8 @@ describe('PostgreSQL store specifics', () => {
       });
       const store = await openStore(TEST_PG);
       try {
-        const opened = store as unknown as { pool: { options: { max: number } }; prepare: boolean; beginBatch: string };
+        // The settings live on the store's schema (PostgresStoreSchema), which every part of the store works on.
+        const opened = (store as unknown as { db: { pool: { options: { max: number } }; prepare: boolean; beginBatch: string } }).db;
         assert.deepEqual([opened.pool.options.max, opened.prepare, opened.beginBatch], [3, false, 'BEGIN']);
       } finally {
         await store.close();

@@ -1,54 +1,15 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Cursor, ItemKey } from '../../core/cursor.js';
-import {
-  CheckpointMovedError,
-  ConfigError,
-  isSluiceError,
-  isTransientStoreError,
-  LeaseLostError,
-  NotFoundError,
-  StoreError,
-} from '../../core/errors.js';
 import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import type { Cursor, ItemKey } from '../../core/cursor.js';
+import { CheckpointMovedError, ConfigError, isSluiceError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
+import { paramsKey } from '../../core/params-key.js';
+import { redactConnectionString, redactSecrets } from '../../core/redact.js';
 import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../core/rollout.js';
-import type { VerificationRecord } from '../../core/verify.js';
-import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
-import type { AlertState } from '../../core/slo/alert-state.js';
-import type {
-  ClaimedNotifications,
-  NewNotification,
-  OutboxClaim,
-  OutboxRecord,
-  OutboxSettlement,
-  OutboxState,
-} from '../../core/slo/alert-outbox.js';
-import {
-  type AlertEventRow,
-  type AlertRow,
-  type BatchRow,
-  type OutboxRow,
-  toAlert,
-  toAlertEvent,
-  toBatch,
-  toOutbox,
-  type TokenRow,
-  toToken,
-} from '../shared/history-rows.js';
-import { POSTGRES_COLUMNS } from '../shared/column-decoding.js';
-import {
-  type DecisionRow,
-  type PartitionRow,
-  type QuarantineRow,
-  rowReaders,
-  type RunRow,
-  type TransitionRow,
-  type VerificationRow,
-} from '../shared/run-rows.js';
+import { assertTransition, type RunState } from '../../core/run-state.js';
 import type {
   BatchRecord,
   BatchWindow,
-  TokenRecord,
   CanaryClaim,
   ClaimResult,
   ConcurrencyLimits,
@@ -64,9 +25,19 @@ import type {
   RunOptions,
   RunRecord,
   StartResult,
+  TokenRecord,
   TransitionRecord,
 } from '../../core/run.js';
-import { assertTransition, type RunState } from '../../core/run-state.js';
+import type {
+  ClaimedNotifications,
+  NewNotification,
+  OutboxClaim,
+  OutboxRecord,
+  OutboxSettlement,
+  OutboxState,
+} from '../../core/slo/alert-outbox.js';
+import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
+import type { AlertState } from '../../core/slo/alert-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
 import type {
   CheckpointSeen,
@@ -78,11 +49,24 @@ import type {
   StoreTransaction,
   TransactionOptions,
 } from '../../core/store.js';
-import { paramsKey } from '../../core/params-key.js';
-import { redactConnectionString, redactSecrets } from '../../core/redact.js';
+import type { VerificationRecord } from '../../core/verify.js';
+import {
+  type AlertEventRow,
+  type AlertRow,
+  type BatchRow,
+  type OutboxRow,
+  toAlert,
+  toAlertEvent,
+  toBatch,
+  toOutbox,
+} from '../shared/history-rows.js';
+import type { DecisionRow, PartitionRow, QuarantineRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import { PostgresApiTokens } from './api-tokens.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
-import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError, userStatementTimeout } from './timeouts.js';
+import { decode, MS, PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
+import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError } from './timeouts.js';
+import { PostgresVerifications } from './verifications.js';
 
 export interface PostgresStoreOptions extends PostgresTimeouts {
   /** `postgres://user@host:5432/db`: the store opens a pool of its own. Give this or `pool`. */
@@ -211,107 +195,63 @@ async function openOnPool(
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 
-/** Rows of this dialect as Sluice's records. */
-const decode = rowReaders(POSTGRES_COLUMNS);
-
 /**
  * The store on PostgreSQL, for workers on many machines: the same interface and contract as the
  * embedded store. Partitions are claimed with `FOR UPDATE SKIP LOCKED`; leases and fences use the
- * database's clock, the one clock every worker shares.
+ * database's clock, the one clock every worker shares. The store's schema on its pool
+ * (`PostgresStoreSchema`) is what every part works on; one module per port of the store, and
+ * this class composes them.
  */
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
-  private readonly read: PostgresConnection;
-  private readonly t: Record<
-    | 'runs'
-    | 'partitions'
-    | 'transitions'
-    | 'quarantine'
-    | 'ledger'
-    | 'decisions'
-    | 'batches'
-    | 'alerts'
-    | 'alertEvents'
-    | 'outbox'
-    | 'tokens'
-    | 'verifications',
-    string
-  >;
-  private closed = false;
+  readonly location: string;
+  private readonly db: PostgresStoreSchema;
+  private readonly tokens: PostgresApiTokens;
+  private readonly verifications: PostgresVerifications;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
   private readonly statementNames = new Map<string, string>();
   private readonly prepared = new WeakMap<pg.PoolClient, Set<string>>();
-  private readonly schemaName: string;
-
-  private readonly timeouts: Required<PostgresTimeouts>;
-  /** The client-side bound of the user's statements (`ctx.tx`, source reads, checks). */
-  private readonly userTimeoutMs: number;
-
-  /** Whether closing the store ends its pool (not the service's own). */
-  private readonly ownsPool: boolean;
-
-  /** `BEGIN` of a batch transaction: with `synchronous_commit = off` for this transaction only (see `asyncBatchCommit`). */
-  private readonly beginBatch: string;
 
   constructor(
-    private readonly pool: pg.Pool,
-    private readonly schema: string,
-    readonly location: string,
-    private readonly prepare = true,
+    pool: pg.Pool,
+    schema: string,
+    location: string,
+    prepare = true,
     timeouts: PostgresTimeouts = {},
     settings: { ownsPool: boolean; asyncBatchCommit?: boolean } = { ownsPool: true },
   ) {
-    this.ownsPool = settings.ownsPool;
-    // One round trip for both statements: SET LOCAL ends with the transaction, so the pooled
-    // connection goes back with the server's setting.
-    this.beginBatch = (settings.asyncBatchCommit ?? true) ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN';
-    this.timeouts = resolveTimeouts(timeouts);
-    this.userTimeoutMs = userStatementTimeout(this.timeouts);
-    const s = quoteIdentifier(schema, 'schema');
-    this.schemaName = s;
-    this.t = {
-      runs: `${s}.sluice_runs`,
-      partitions: `${s}.sluice_partitions`,
-      transitions: `${s}.sluice_transitions`,
-      quarantine: `${s}.sluice_quarantine`,
-      ledger: `${s}.sluice_ledger`,
-      decisions: `${s}.sluice_decisions`,
-      batches: `${s}.sluice_batches`,
-      alerts: `${s}.sluice_alerts`,
-      alertEvents: `${s}.sluice_alert_events`,
-      outbox: `${s}.sluice_alert_notifications`,
-      tokens: `${s}.sluice_tokens`,
-      verifications: `${s}.sluice_verifications`,
-    };
-    this.read = new PostgresConnection(pool, this.userTimeoutMs);
+    this.db = new PostgresStoreSchema(pool, schema, location, prepare, timeouts, settings);
+    this.location = location;
+    this.tokens = new PostgresApiTokens(this.db);
+    this.verifications = new PostgresVerifications(this.db);
   }
 
   readConnection(): PostgresConnection {
-    return this.read;
+    return this.db.readConnection();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ownsPool) await this.pool.end();
+  clockNow(): Promise<number> {
+    return this.db.clockNow();
   }
 
-  // ---- runs -------------------------------------------------------------------------------------
+  close(): Promise<void> {
+    return this.db.close();
+  }
 
   async createRun(input: NewRun): Promise<RunRecord> {
-    await this.inTransaction((client) => this.insertRun(client, input));
+    await this.db.inTransaction((client) => this.insertRun(client, input));
     return (await this.getRun(input.id))!;
   }
 
   async createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
     const key = paramsKey(input.params.extra);
-    const found = await this.inTransaction(async (client): Promise<string | undefined> => {
+    const found = await this.db.inTransaction(async (client): Promise<string | undefined> => {
       // Starts of the same backfill and parameters on any machine queue on this lock until the
       // first one commits: the lookup below then sees its run.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-run-once:${this.schema}:${input.backfill}:${key}`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-run-once:${this.db.schema}:${input.backfill}:${key}`]);
       const { rows: open } = await client.query<{ id: string }>(
-        `SELECT id FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2
+        `SELECT id FROM ${this.db.t.runs} WHERE backfill = $1 AND params_key = $2
           AND state IN ('pending', 'running', 'paused') ORDER BY created_at DESC, id DESC LIMIT 1`,
         [input.backfill, key],
       );
@@ -319,7 +259,7 @@ export class PostgresStore implements Store {
       if (options.orSucceeded) {
         const { rows: last } = await client.query<{ id: string; state: RunState; since: string | null }>(
           `SELECT id, state, params->>'since' AS since
-            FROM ${this.t.runs} WHERE backfill = $1 AND params_key = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
+            FROM ${this.db.t.runs} WHERE backfill = $1 AND params_key = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
           [input.backfill, key],
         );
         if (last[0]?.state === 'succeeded' && last[0].since === null) return last[0].id;
@@ -334,7 +274,7 @@ export class PostgresStore implements Store {
   private async insertRun(client: pg.PoolClient, input: NewRun): Promise<void> {
     const rollout = input.rollout ?? NO_ROLLOUT;
     await client.query(
-      `INSERT INTO ${this.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys, canary_items, canary_left, ramp_lanes)
+      `INSERT INTO ${this.db.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys, canary_items, canary_left, ramp_lanes)
         VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)`,
       [
         input.id,
@@ -351,7 +291,7 @@ export class PostgresStore implements Store {
       ],
     );
     await client.query(
-      `INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child)
+      `INSERT INTO ${this.db.t.partitions} (run_id, idx, lower, upper, label, child)
         SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
       [
         input.id,
@@ -398,7 +338,7 @@ export class PostgresStore implements Store {
     actor: string,
     reason: string,
   ): Promise<RunRecord | undefined> {
-    const changed = await this.inTransaction(async (client) => {
+    const changed = await this.db.inTransaction(async (client) => {
       const state = await this.lockRunState(client, runId);
       if (!from.includes(state)) return false;
       await this.applyTransition(client, runId, state, to, actor, reason);
@@ -409,15 +349,15 @@ export class PostgresStore implements Store {
 
   async startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
     const keyed = limits.keys.filter((k) => k.runs !== undefined);
-    const result = await this.inTransaction(async (client): Promise<StartResult | 'started'> => {
+    const result = await this.db.inTransaction(async (client): Promise<StartResult | 'started'> => {
       // Workers on other machines start runs of the same key at the same moment: each key value
       // is a lock, taken in a fixed order so that two starts never wait on each other in a cycle.
-      await this.lockKeys(client, 'runs', keyed);
+      await this.db.lockKeys(client, 'runs', keyed);
       const state = await this.lockRunState(client, runId);
       if (!from.includes(state)) return { kind: 'unchanged' };
       for (const key of keyed) {
         const { rows } = await client.query<{ id: string }>(
-          `SELECT id FROM ${this.t.runs} WHERE keys @> $1::jsonb AND state = 'running' AND id <> $2 ORDER BY started_at, id`,
+          `SELECT id FROM ${this.db.t.runs} WHERE keys @> $1::jsonb AND state = 'running' AND id <> $2 ORDER BY started_at, id`,
           [JSON.stringify({ [key.name]: key.value }), runId],
         );
         if (rows.length >= key.runs!) return queuedBehind(key, rows[0]!.id, rows.length);
@@ -429,8 +369,8 @@ export class PostgresStore implements Store {
   }
 
   private async lockRunState(client: pg.PoolClient, runId: string): Promise<RunState> {
-    const { rows } = await client.query<{ state: RunState }>(`SELECT state FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
-    if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+    const { rows } = await client.query<{ state: RunState }>(`SELECT state FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
+    if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
     return rows[0].state;
   }
 
@@ -446,7 +386,7 @@ export class PostgresStore implements Store {
     assertTransition(runId, from, to);
     const ends = TERMINAL.includes(to);
     await client.query(
-      `UPDATE ${this.t.runs} SET state = $2, reason = $3, updated_at = now(),
+      `UPDATE ${this.db.t.runs} SET state = $2, reason = $3, updated_at = now(),
         started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
         finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
         control = CASE WHEN $5 THEN NULL ELSE control END
@@ -456,28 +396,22 @@ export class PostgresStore implements Store {
     await this.insertTransition(client, runId, from, to, actor, reason);
   }
 
-  /** Transaction-scoped advisory locks on concurrency key values, in sorted order (no deadlock between two lockers). */
-  private async lockKeys(client: pg.PoolClient, scope: string, keys: ReadonlyArray<{ name: string; value: string }>): Promise<void> {
-    const names = [...new Set(keys.map((k) => `sluice:${this.schema}:${scope}:${k.name}=${k.value}`))].sort();
-    for (const name of names) await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
-  }
-
   async listTransitions(runId: string): Promise<TransitionRecord[]> {
-    const { rows } = await this.q<TransitionRow>(`SELECT * FROM ${this.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
+    const { rows } = await this.db.q<TransitionRow>(`SELECT * FROM ${this.db.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
     return rows.map(decode.transition);
   }
 
   async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`,
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`,
       [runId, JSON.stringify(patch)],
     );
-    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
     return (await this.getRun(runId))!;
   }
 
   async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
-    await this.q(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
+    await this.db.q(`INSERT INTO ${this.db.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
       runId,
       decision.worker,
       decision.kind,
@@ -487,7 +421,7 @@ export class PostgresStore implements Store {
   }
 
   async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    const { rows } = await this.q<DecisionRow>(`SELECT * FROM ${this.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [
+    const { rows } = await this.db.q<DecisionRow>(`SELECT * FROM ${this.db.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [
       runId,
       limit,
     ]);
@@ -495,45 +429,45 @@ export class PostgresStore implements Store {
   }
 
   async setControl(runId: string, control: RunControl | null): Promise<void> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [
+    const { rowCount } = await this.db.q(`UPDATE ${this.db.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [
       runId,
       control ? JSON.stringify(control) : null,
     ]);
-    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
   }
 
   async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`,
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`,
       [runId, plannedItems],
     );
     return (rowCount ?? 0) > 0;
   }
 
-  // ---- rollout budgets of the whole run --------------------------------------------------------
-
   async setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
-    await this.inTransaction(async (client) => {
-      const { rows } = await client.query<{ options: RunOptions }>(`SELECT options FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
-      if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.location}`);
+    await this.db.inTransaction(async (client) => {
+      const { rows } = await client.query<{ options: RunOptions }>(`SELECT options FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`, [
+        runId,
+      ]);
+      if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
       await client.query(
-        `UPDATE ${this.t.runs} SET options = $2, canary_items = $3, canary_left = $3, ramp_lanes = $4, updated_at = now() WHERE id = $1`,
+        `UPDATE ${this.db.t.runs} SET options = $2, canary_items = $3, canary_left = $3, ramp_lanes = $4, updated_at = now() WHERE id = $1`,
         [runId, JSON.stringify(withRollout(rows[0].options, rollout)), rollout.canaryItems, rollout.gradual ? 1 : null],
       );
-      await client.query(`UPDATE ${this.t.partitions} SET canary_claim = 0 WHERE run_id = $1 AND canary_claim <> 0`, [runId]);
+      await client.query(`UPDATE ${this.db.t.partitions} SET canary_claim = 0 WHERE run_id = $1 AND canary_claim <> 0`, [runId]);
     });
     return (await this.getRun(runId))!;
   }
 
   async claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
-    return this.inTransaction(async (client): Promise<CanaryClaim> => {
+    return this.db.inTransaction(async (client): Promise<CanaryClaim> => {
       // The run's row lock serialises the claims and the settlements of every worker.
       const { rows: runRows } = await client.query<{ canary_left: number | null }>(
-        `SELECT canary_left FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`,
+        `SELECT canary_left FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`,
         [lease.runId],
       );
       const { rows: own } = await client.query<{ canary_claim: number }>(
-        `SELECT canary_claim FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
+        `SELECT canary_claim FROM ${this.db.t.partitions} WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
         [lease.runId, lease.index, lease.fence],
       );
       if (!own[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
@@ -542,12 +476,12 @@ export class PostgresStore implements Store {
       // Claims no live lease holds any more (a worker that died mid-batch) return; a lease that
       // merely expired is revoked with them, so that its holder, if it wakes, cannot commit.
       const { rows: orphans } = await client.query<{ claimed: number }>(
-        `UPDATE ${this.t.partitions} p SET canary_claim = 0, updated_at = now(),
+        `UPDATE ${this.db.t.partitions} p SET canary_claim = 0, updated_at = now(),
             fence = CASE WHEN p.state = 'running' THEN p.fence + 1 ELSE p.fence END,
             lease_owner = CASE WHEN p.state = 'running' THEN NULL ELSE p.lease_owner END,
             lease_expires_at = CASE WHEN p.state = 'running' THEN NULL ELSE p.lease_expires_at END,
             state = CASE WHEN p.state = 'running' THEN 'pending' ELSE p.state END
-          FROM ${this.t.partitions} old
+          FROM ${this.db.t.partitions} old
           WHERE p.run_id = $1 AND p.idx <> $2 AND p.canary_claim > 0
             AND NOT (p.state = 'running' AND p.lease_expires_at >= now())
             AND old.run_id = p.run_id AND old.idx = p.idx
@@ -558,10 +492,10 @@ export class PostgresStore implements Store {
       // The partition's own earlier claim (a batch that did not commit) returns first.
       const available = left + returned + own[0].canary_claim;
       const granted = Math.min(want, available);
-      await client.query(`UPDATE ${this.t.runs} SET canary_left = $2 WHERE id = $1`, [lease.runId, available - granted]);
+      await client.query(`UPDATE ${this.db.t.runs} SET canary_left = $2 WHERE id = $1`, [lease.runId, available - granted]);
       const { rows } = await client.query<{ in_flight: string }>(
-        `WITH mine AS (UPDATE ${this.t.partitions} SET canary_claim = $3 WHERE run_id = $1 AND idx = $2)
-         SELECT COALESCE(SUM(canary_claim), 0) AS in_flight FROM ${this.t.partitions} WHERE run_id = $1 AND idx <> $2`,
+        `WITH mine AS (UPDATE ${this.db.t.partitions} SET canary_claim = $3 WHERE run_id = $1 AND idx = $2)
+         SELECT COALESCE(SUM(canary_claim), 0) AS in_flight FROM ${this.db.t.partitions} WHERE run_id = $1 AND idx <> $2`,
         [lease.runId, lease.index, granted],
       );
       return { granted, inFlight: Number(rows[0]!.in_flight) };
@@ -569,14 +503,14 @@ export class PostgresStore implements Store {
   }
 
   async moveRamp(runId: string, move: RampMove): Promise<boolean> {
-    return this.inTransaction(async (client) => {
+    return this.db.inTransaction(async (client) => {
       const { rowCount } = await client.query(
-        `UPDATE ${this.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
+        `UPDATE ${this.db.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
         [runId, move.from, move.to],
       );
       if (!rowCount) return false;
       const { decision } = move;
-      await client.query(`INSERT INTO ${this.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
+      await client.query(`INSERT INTO ${this.db.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
         runId,
         decision.worker,
         decision.kind,
@@ -587,20 +521,13 @@ export class PostgresStore implements Store {
     });
   }
 
-  // ---- partitions and leases ------------------------------------------------------------------
-
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
-    const { rows } = await this.q<PartitionRow>(`SELECT * FROM ${this.t.partitions} WHERE run_id = $1 ORDER BY idx`, [runId]);
+    const { rows } = await this.db.q<PartitionRow>(`SELECT * FROM ${this.db.t.partitions} WHERE run_id = $1 ORDER BY idx`, [runId]);
     return rows.map(decode.partition);
   }
 
-  async clockNow(): Promise<number> {
-    const { rows } = await this.q<{ now: Date }>('SELECT now() AS now');
-    return rows[0]!.now.getTime();
-  }
-
   async claimPartition(runId: string, owner: string, leaseMs: number, scope: ClaimScope = {}): Promise<PartitionLease | undefined> {
-    return this.claimWith(this.pool, runId, owner, leaseMs, scope);
+    return this.claimWith(this.db.pool, runId, owner, leaseMs, scope);
   }
 
   async claimPartitionWithin(
@@ -611,9 +538,9 @@ export class PostgresStore implements Store {
     scope: ClaimScope = {},
   ): Promise<ClaimResult> {
     const keyed = limits.keys.filter((k) => k.partitions !== undefined);
-    return this.inTransaction(async (client): Promise<ClaimResult> => {
+    return this.db.inTransaction(async (client): Promise<ClaimResult> => {
       const { rows: runRows } = await client.query<{ backfill: string; ramp_lanes: number | null }>(
-        `SELECT backfill, ramp_lanes FROM ${this.t.runs} WHERE id = $1`,
+        `SELECT backfill, ramp_lanes FROM ${this.db.t.runs} WHERE id = $1`,
         [runId],
       );
       const backfill = runRows[0]?.backfill;
@@ -621,14 +548,14 @@ export class PostgresStore implements Store {
       // A ramp is set while the run is not running, so a claim that saw none needs no lock for it.
       const ramped = runRows[0]!.ramp_lanes !== null;
       // Count and claim under locks on the key values: two workers cannot both see 4 of 5.
-      await this.lockKeys(client, 'partitions', [
+      await this.db.lockKeys(client, 'partitions', [
         ...keyed,
         ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : []),
         ...(ramped ? [{ name: 'run', value: runId }] : []),
       ]);
       for (const key of keyed) {
         const { rows } = await client.query<{ n: string }>(
-          `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
+          `SELECT COUNT(*) AS n FROM ${this.db.t.partitions} p JOIN ${this.db.t.runs} r ON r.id = p.run_id
             WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.keys @> $1::jsonb`,
           [JSON.stringify({ [key.name]: key.value })],
         );
@@ -637,7 +564,7 @@ export class PostgresStore implements Store {
       }
       if (limits.backfillPartitions !== undefined) {
         const { rows } = await client.query<{ n: string }>(
-          `SELECT COUNT(*) AS n FROM ${this.t.partitions} p JOIN ${this.t.runs} r ON r.id = p.run_id
+          `SELECT COUNT(*) AS n FROM ${this.db.t.partitions} p JOIN ${this.db.t.runs} r ON r.id = p.run_id
             WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.backfill = $1`,
           [backfill],
         );
@@ -649,8 +576,8 @@ export class PostgresStore implements Store {
         // Read again under the lock: the ramp may have moved since the first look. Every leased
         // partition holds a lane, its lease expired or not (see rampTakeover).
         const { rows } = await client.query<{ lanes: number | null; n: string }>(
-          `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running') AS n
-            FROM ${this.t.runs} r WHERE r.id = $1`,
+          `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.db.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running') AS n
+            FROM ${this.db.t.runs} r WHERE r.id = $1`,
           [runId],
         );
         const lanes = rows[0]?.lanes ?? null;
@@ -672,28 +599,28 @@ export class PostgresStore implements Store {
     leaseMs: number,
     scope: ClaimScope,
   ): Promise<PartitionLease | undefined> {
-    this.assertOpen();
+    this.db.assertOpen();
     const { rows } = await client
       .query<{ idx: number; fence: string; lease_expires_at: Date }>(
-        `UPDATE ${this.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
+        `UPDATE ${this.db.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
           lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), heartbeat_at = now(), updated_at = now()
         WHERE (p.run_id, p.idx) = (
-          SELECT run_id, idx FROM ${this.t.partitions}
+          SELECT run_id, idx FROM ${this.db.t.partitions}
            WHERE run_id = $1 AND ((state = 'pending' AND NOT $4) OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
            ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING p.idx, p.fence, p.lease_expires_at`,
         [runId, owner, leaseMs, scope.orphansOnly === true],
       )
       .catch((error: unknown) => {
-        throw this.wrap(error);
+        throw this.db.wrap(error);
       });
     const row = rows[0];
     return row ? { runId, index: row.idx, fence: Number(row.fence), owner, expiresAt: row.lease_expires_at.toISOString() } : undefined;
   }
 
   async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), heartbeat_at = now(), updated_at = now()
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), heartbeat_at = now(), updated_at = now()
         WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
       [lease.runId, lease.index, lease.fence, leaseMs],
     );
@@ -701,8 +628,8 @@ export class PostgresStore implements Store {
   }
 
   async releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.partitions} SET state = $4, lease_owner = NULL, lease_expires_at = NULL, error = $5, updated_at = now()
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.partitions} SET state = $4, lease_owner = NULL, lease_expires_at = NULL, error = $5, updated_at = now()
         WHERE run_id = $1 AND idx = $2 AND fence = $3`,
       [lease.runId, lease.index, lease.fence, state, error ?? null],
     );
@@ -716,24 +643,24 @@ export class PostgresStore implements Store {
     at: Cursor,
     label: string | null,
   ): Promise<number | undefined> {
-    return this.inTransaction(async (client) => {
+    return this.db.inTransaction(async (client) => {
       // Splits of one run take turns (they number the new partitions).
-      await client.query(`SELECT 1 FROM ${this.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
+      await client.query(`SELECT 1 FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
       const { rows } = await client.query<{ upper: Cursor; child: string | null }>(
-        `SELECT upper, child FROM ${this.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
+        `SELECT upper, child FROM ${this.db.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
         [runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)],
       );
       if (!rows[0]) return undefined;
-      const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.t.partitions} WHERE run_id = $1`, [
+      const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.db.t.partitions} WHERE run_id = $1`, [
         runId,
       ]);
-      await client.query(`UPDATE ${this.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [
+      await client.query(`UPDATE ${this.db.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [
         runId,
         index,
         JSON.stringify(at),
       ]);
       await client.query(
-        `INSERT INTO ${this.t.partitions} (run_id, idx, lower, upper, label, child, split_from) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        `INSERT INTO ${this.db.t.partitions} (run_id, idx, lower, upper, label, child, split_from) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child, index],
       );
       return next[0]!.n;
@@ -741,44 +668,42 @@ export class PostgresStore implements Store {
   }
 
   async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
-    const { rows } = await this.q<{ lease_owner: string }>(
-      `SELECT DISTINCT lease_owner FROM ${this.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`,
+    const { rows } = await this.db.q<{ lease_owner: string }>(
+      `SELECT DISTINCT lease_owner FROM ${this.db.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`,
     );
     const dead = rows.map((r) => r.lease_owner).filter((owner) => isDead(owner));
     if (dead.length === 0) return 0;
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.partitions} SET lease_expires_at = 'epoch' WHERE state = 'running' AND lease_owner = ANY($1::text[])`,
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.partitions} SET lease_expires_at = 'epoch' WHERE state = 'running' AND lease_owner = ANY($1::text[])`,
       [dead],
     );
     return rowCount ?? 0;
   }
 
   async resetFailedPartitions(runId: string): Promise<number> {
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.partitions} SET state = 'pending', error = NULL, updated_at = now() WHERE run_id = $1 AND state = 'failed'`,
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.partitions} SET state = 'pending', error = NULL, updated_at = now() WHERE run_id = $1 AND state = 'failed'`,
       [runId],
     );
     return rowCount ?? 0;
   }
 
-  // ---- batches --------------------------------------------------------------------------------
-
   async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.inTransaction(
+    return this.db.inTransaction(
       (client, ending) => work(this.transactionApi(client, options.rollback ? undefined : ending)),
       options.rollback,
-      options.redoable ? this.beginBatch : 'BEGIN',
+      options.redoable ? this.db.beginBatch : 'BEGIN',
     );
   }
 
   async deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
-    return this.delivered(this.pool, namespace, keys);
+    return this.delivered(this.db.pool, namespace, keys);
   }
 
   /** `ending`: where the checkpoint notes that it committed the transaction itself (absent: it may not). */
   private transactionApi(client: pg.PoolClient, ending?: TransactionEnding): StoreTransaction {
     return {
-      sql: new PostgresConnection(client, this.userTimeoutMs),
+      sql: new PostgresConnection(client, this.db.userTimeoutMs),
       savepoint: async <T>(work: () => Promise<T>) => {
         const name = `sluice_sp_${++this.savepoints}`;
         await client.query(`SAVEPOINT ${name}`);
@@ -798,7 +723,7 @@ export class PostgresStore implements Store {
       recordDelivered: (runId, ledger) => this.markReplayed(client, runId, [], ledger),
       recordReplayFailure: async (id, errorClass, message) => {
         await client.query(
-          `UPDATE ${this.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`,
+          `UPDATE ${this.db.t.quarantine} SET attempts = attempts + 1, error_class = $2, message = $3, updated_at = now() WHERE id = $1`,
           [id, errorClass, message],
         );
       },
@@ -845,8 +770,8 @@ export class PostgresStore implements Store {
       // Before the checkpoint zeroes the partition's claim (fenced: a stale lease returns nothing,
       // and its checkpoint then fails): what the batch did not use returns to the run's budget.
       await client.query(
-        `UPDATE ${this.t.runs} r SET canary_left = r.canary_left + GREATEST(p.canary_claim - $4, 0)
-          FROM ${this.t.partitions} p WHERE r.id = $1 AND r.canary_left IS NOT NULL AND p.run_id = $1 AND p.idx = $2 AND p.fence = $3`,
+        `UPDATE ${this.db.t.runs} r SET canary_left = r.canary_left + GREATEST(p.canary_claim - $4, 0)
+          FROM ${this.db.t.partitions} p WHERE r.id = $1 AND r.canary_left IS NOT NULL AND p.run_id = $1 AND p.idx = $2 AND p.fence = $3`,
         [lease.runId, lease.index, lease.fence, write.canaryUsed],
       );
     }
@@ -871,10 +796,10 @@ export class PostgresStore implements Store {
     if (quarantine.length > 0) {
       const q = quarantine;
       await client.query(
-        `INSERT INTO ${this.t.quarantine} (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts)
+        `INSERT INTO ${this.db.t.quarantine} (run_id, backfill, partition_idx, item_key, error_class, message, payload, locator, attempts)
           SELECT $1, $2, $3, k, c, m, p, l, a FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[]) AS x(k, c, m, p, l, a)
           ON CONFLICT (run_id, item_key) DO UPDATE SET error_class = excluded.error_class, message = excluded.message, payload = excluded.payload,
-            locator = excluded.locator, attempts = ${this.t.quarantine}.attempts + excluded.attempts, status = 'open', updated_at = now()`,
+            locator = excluded.locator, attempts = ${this.db.t.quarantine}.attempts + excluded.attempts, status = 'open', updated_at = now()`,
         [
           lease.runId,
           seen.backfill,
@@ -915,30 +840,30 @@ export class PostgresStore implements Store {
     if (cached) return cached;
     const ledgerParams = history ? ['$17', '$18'] : ['$13', '$14'];
     const text = `WITH cp AS (
-         UPDATE ${this.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
+         UPDATE ${this.db.t.partitions} p SET cursor = $4, received = p.received + $5, processed = p.processed + $6, skipped = p.skipped + $7,
             failed = p.failed + $8, quarantined = p.quarantined + $9, batches = p.batches + 1,
             state = CASE WHEN $10 THEN 'done' ELSE p.state END,
             lease_owner = CASE WHEN $10 THEN NULL ELSE p.lease_owner END,
             lease_expires_at = CASE WHEN $10 THEN NULL ELSE now() + make_interval(secs => $11::double precision / 1000) END,
             heartbeat_at = now(), updated_at = now(), canary_claim = 0
-          FROM ${this.t.runs} r
+          FROM ${this.db.t.runs} r
           WHERE p.run_id = $1 AND p.idx = $2 AND p.fence = $3 AND p.cursor = $12::jsonb AND r.id = p.run_id
           RETURNING r.control, r.backfill, r.state, p.upper, r.tuning, r.ramp_lanes
        )${
          history
            ? `, history AS (
-         INSERT INTO ${this.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined, retries)
+         INSERT INTO ${this.db.t.batches} (run_id, backfill, partition_idx, worker, finished_at, duration_ms, received, processed, skipped, failed, quarantined, retries)
          SELECT $1, cp.backfill, $2, $13::text, to_timestamp($14::double precision / 1000), $15::int, $5, $6, $7, $8, $9, $16::jsonb FROM cp
        )`
            : ''
        }${
          ledger
            ? `, ledger AS (
-         INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT ${ledgerParams[0]}::text, k, $1 FROM cp, unnest(${ledgerParams[1]}::text[]) AS k ON CONFLICT DO NOTHING
+         INSERT INTO ${this.db.t.ledger} (namespace, item_key, run_id) SELECT ${ledgerParams[0]}::text, k, $1 FROM cp, unnest(${ledgerParams[1]}::text[]) AS k ON CONFLICT DO NOTHING
        )`
            : ''
        }
-       SELECT cp.* FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM cp) THEN true ELSE ${this.schemaName}.sluice_checkpoint_refused($1, $2, $3) END AS ok) AS guard
+       SELECT cp.* FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM cp) THEN true ELSE ${this.db.schemaName}.sluice_checkpoint_refused($1, $2, $3) END AS ok) AS guard
          LEFT JOIN cp ON true`;
     this.checkpointTexts[key] = text;
     return text;
@@ -950,7 +875,7 @@ export class PostgresStore implements Store {
    * text's hash, so that one name never stands for two texts.
    */
   private statement(text: string, values: unknown[]): pg.QueryConfig {
-    if (!this.prepare) return { text, values };
+    if (!this.db.prepare) return { text, values };
     let name = this.statementNames.get(text);
     if (name === undefined) {
       name = `sluice_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
@@ -967,7 +892,7 @@ export class PostgresStore implements Store {
   ): Promise<void> {
     if (ids.length > 0) {
       const { rows } = await client.query<{ partition_idx: number | null }>(
-        `UPDATE ${this.t.quarantine} SET status = 'replayed', attempts = attempts + 1, updated_at = now()
+        `UPDATE ${this.db.t.quarantine} SET status = 'replayed', attempts = attempts + 1, updated_at = now()
           WHERE id = ANY($1::bigint[]) AND run_id = $2 AND status = 'open' RETURNING partition_idx`,
         [ids, runId],
       );
@@ -975,7 +900,7 @@ export class PostgresStore implements Store {
       for (const r of rows) perPartition.set(r.partition_idx ?? 0, (perPartition.get(r.partition_idx ?? 0) ?? 0) + 1);
       for (const [idx, n] of perPartition) {
         await client.query(
-          `UPDATE ${this.t.partitions} SET quarantined = quarantined - $3, failed = GREATEST(failed - $3, 0), processed = processed + $3, updated_at = now()
+          `UPDATE ${this.db.t.partitions} SET quarantined = quarantined - $3, failed = GREATEST(failed - $3, 0), processed = processed + $3, updated_at = now()
             WHERE run_id = $1 AND idx = $2`,
           [runId, idx, n],
         );
@@ -983,13 +908,11 @@ export class PostgresStore implements Store {
     }
     if (ledger && ledger.keys.length > 0) {
       await client.query(
-        `INSERT INTO ${this.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
+        `INSERT INTO ${this.db.t.ledger} (namespace, item_key, run_id) SELECT $1, k, $2 FROM unnest($3::text[]) AS k ON CONFLICT DO NOTHING`,
         [ledger.namespace, runId, ledger.keys],
       );
     }
   }
-
-  // ---- quarantine -----------------------------------------------------------------------------
 
   async listQuarantine(filter: {
     runId?: string;
@@ -1013,8 +936,8 @@ export class PostgresStore implements Store {
       }
     }
     params.push(filter.limit ?? 100);
-    const { rows } = await this.q<QuarantineRow>(
-      `SELECT * FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
+    const { rows } = await this.db.q<QuarantineRow>(
+      `SELECT * FROM ${this.db.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
       params,
     );
     return rows.map(decode.quarantine);
@@ -1031,21 +954,19 @@ export class PostgresStore implements Store {
       params.push(filter.backfill);
       where.push(`backfill = $${params.length}`);
     }
-    const { rows } = await this.q<{ error_class: string; count: string }>(
-      `SELECT error_class, COUNT(*) AS count FROM ${this.t.quarantine} WHERE ${where.join(' AND ')} GROUP BY error_class ORDER BY count DESC, error_class`,
+    const { rows } = await this.db.q<{ error_class: string; count: string }>(
+      `SELECT error_class, COUNT(*) AS count FROM ${this.db.t.quarantine} WHERE ${where.join(' AND ')} GROUP BY error_class ORDER BY count DESC, error_class`,
       params,
     );
     return rows.map((r) => ({ errorClass: r.error_class, count: Number(r.count) }));
   }
 
-  // ---- helpers --------------------------------------------------------------------------------
-
   private async runs(where: string, params: unknown[], limit: number): Promise<RunRecord[]> {
-    const { rows } = await this.q<RunRow>(
+    const { rows } = await this.db.q<RunRow>(
       `SELECT r.*, COALESCE(SUM(p.received), 0) AS c_received, COALESCE(SUM(p.processed), 0) AS c_processed,
           COALESCE(SUM(p.skipped), 0) AS c_skipped, COALESCE(SUM(p.failed), 0) AS c_failed,
           COALESCE(SUM(p.quarantined), 0) AS c_quarantined, COALESCE(SUM(p.batches), 0) AS c_batches
-        FROM ${this.t.runs} r LEFT JOIN ${this.t.partitions} p ON p.run_id = r.id
+        FROM ${this.db.t.runs} r LEFT JOIN ${this.db.t.partitions} p ON p.run_id = r.id
         ${where} GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT $${params.length + 1}`,
       [...params, limit],
     );
@@ -1055,7 +976,7 @@ export class PostgresStore implements Store {
   private async delivered(client: pg.Pool | pg.PoolClient, namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
     if (keys.length === 0) return new Set();
     const { rows } = await client.query<{ item_key: string }>(
-      `SELECT item_key FROM ${this.t.ledger} WHERE namespace = $1 AND item_key = ANY($2::text[])`,
+      `SELECT item_key FROM ${this.db.t.ledger} WHERE namespace = $1 AND item_key = ANY($2::text[])`,
       [namespace, keys],
     );
     return new Set(rows.map((r) => r.item_key));
@@ -1069,7 +990,7 @@ export class PostgresStore implements Store {
     actor: string,
     reason: string,
   ): Promise<void> {
-    await client.query(`INSERT INTO ${this.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [
+    await client.query(`INSERT INTO ${this.db.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [
       runId,
       from,
       to,
@@ -1078,21 +999,19 @@ export class PostgresStore implements Store {
     ]);
   }
 
-  // ---- batch history and SLO alerts -----------------------------------------------------------
-
   async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
-    const { rows } = await this.q<BatchRow>(
+    const { rows } = await this.db.q<BatchRow>(
       `SELECT id, run_id, backfill, partition_idx, worker, ${MS('finished_at')} AS finished_ms, duration_ms,
-        received, processed, skipped, failed, quarantined, retries FROM ${this.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+        received, processed, skipped, failed, quarantined, retries FROM ${this.db.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [runId, options.afterId ?? 0, options.limit ?? 1_000_000],
     );
     return rows.map(toBatch);
   }
 
   async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
-    const { rows } = await this.q<{ batches: string; slow: string; items: string; bad: string }>(
+    const { rows } = await this.db.q<{ batches: string; slow: string; items: string; bad: string }>(
       `SELECT COUNT(*) AS batches, COUNT(*) FILTER (WHERE duration_ms > $3::double precision) AS slow, COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS bad
-        FROM ${this.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`,
+        FROM ${this.db.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`,
       [backfill, sinceMs, slowAboveMs],
     );
     const row = rows[0]!;
@@ -1100,42 +1019,42 @@ export class PostgresStore implements Store {
   }
 
   async listAlerts(backfill?: string): Promise<AlertRecord[]> {
-    const { rows } = await this.q<AlertRow>(
+    const { rows } = await this.db.q<AlertRow>(
       `SELECT backfill, slo, tier, severity, state, ${MS('since')} AS since_ms, burn_long, burn_short, summary, updated_at
-        FROM ${this.t.alerts} ${backfill === undefined ? '' : 'WHERE backfill = $1'} ORDER BY backfill, slo, tier`,
+        FROM ${this.db.t.alerts} ${backfill === undefined ? '' : 'WHERE backfill = $1'} ORDER BY backfill, slo, tier`,
       backfill === undefined ? [] : [backfill],
     );
     return rows.map(toAlert);
   }
 
   async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
-    return this.inTransaction(async (client) => {
+    return this.db.inTransaction(async (client) => {
       // One row per alert, locked (or its key, when it does not exist yet) so that two evaluators move it once.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `sluice-alert:${this.schema}:${change.backfill}:${change.slo}:${change.tier}`,
+        `sluice-alert:${this.db.schema}:${change.backfill}:${change.slo}:${change.tier}`,
       ]);
       const { rows } = await client.query<{ state: AlertState }>(
-        `SELECT state FROM ${this.t.alerts} WHERE backfill = $1 AND slo = $2 AND tier = $3`,
+        `SELECT state FROM ${this.db.t.alerts} WHERE backfill = $1 AND slo = $2 AND tier = $3`,
         [change.backfill, change.slo, change.tier],
       );
       if ((rows[0]?.state ?? 'inactive') !== change.from) return false;
       if (change.from === change.to) {
         await client.query(
-          `UPDATE ${this.t.alerts} SET burn_long = $4, burn_short = $5, summary = $6, updated_at = now() WHERE backfill = $1 AND slo = $2 AND tier = $3`,
+          `UPDATE ${this.db.t.alerts} SET burn_long = $4, burn_short = $5, summary = $6, updated_at = now() WHERE backfill = $1 AND slo = $2 AND tier = $3`,
           [change.backfill, change.slo, change.tier, change.burnLong, change.burnShort, change.summary],
         );
         return true;
       }
       const since = new Date(change.sinceMs);
       await client.query(
-        `INSERT INTO ${this.t.alerts} (backfill, slo, tier, severity, state, since, burn_long, burn_short, summary)
+        `INSERT INTO ${this.db.t.alerts} (backfill, slo, tier, severity, state, since, burn_long, burn_short, summary)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
           ON CONFLICT (backfill, slo, tier) DO UPDATE SET severity = excluded.severity, state = excluded.state, since = excluded.since,
             burn_long = excluded.burn_long, burn_short = excluded.burn_short, summary = excluded.summary, updated_at = now()`,
         [change.backfill, change.slo, change.tier, change.severity, change.to, since, change.burnLong, change.burnShort, change.summary],
       );
       await client.query(
-        `INSERT INTO ${this.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
+        `INSERT INTO ${this.db.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           change.backfill,
@@ -1152,7 +1071,7 @@ export class PostgresStore implements Store {
       );
       if (notify) {
         await client.query(
-          `INSERT INTO ${this.t.outbox} (id, webhook, backfill, payload, claimed_by, claimed_until)
+          `INSERT INTO ${this.db.t.outbox} (id, webhook, backfill, payload, claimed_by, claimed_until)
             SELECT $1, webhook, $2, $3, $4, now() + $5 * interval '1 millisecond' FROM unnest($6::text[]) AS webhook`,
           [notify.notification.id, change.backfill, JSON.stringify(notify.notification), notify.owner, notify.leaseMs, notify.webhooks],
         );
@@ -1176,32 +1095,30 @@ export class PostgresStore implements Store {
       where.push(`slo = $${params.length - 1}`, `tier = $${params.length}`);
     }
     params.push(filter.limit ?? 1000);
-    const { rows } = await this.q<AlertEventRow>(
+    const { rows } = await this.db.q<AlertEventRow>(
       `SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
-        FROM ${this.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
+        FROM ${this.db.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
       params,
     );
     return rows.map(toAlertEvent);
   }
 
-  // ---- alert notifications (the outbox) ---------------------------------------------------------
-
   async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
     // SKIP LOCKED: an evaluator claiming at the same instant passes over the rows this one is taking.
-    const { rows } = await this.q<OutboxRow>(
+    const { rows } = await this.db.q<OutboxRow>(
       `WITH due AS (
-        SELECT id, webhook FROM ${this.t.outbox}
+        SELECT id, webhook FROM ${this.db.t.outbox}
         WHERE state = 'pending' AND backfill = ANY($2::text[]) AND next_attempt_at <= now()
           AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $1)
         ORDER BY created_at, id, webhook LIMIT $4 FOR UPDATE SKIP LOCKED)
-      UPDATE ${this.t.outbox} o SET claimed_by = $1, claimed_until = now() + $3 * interval '1 millisecond'
+      UPDATE ${this.db.t.outbox} o SET claimed_by = $1, claimed_until = now() + $3 * interval '1 millisecond'
         FROM due WHERE o.id = due.id AND o.webhook = due.webhook
       RETURNING o.id, o.webhook, o.backfill, o.payload, o.state, o.attempts, o.last_error, ${MS('o.created_at')} AS created_ms, ${MS('o.settled_at')} AS settled_ms`,
       [claim.owner, claim.backfills, claim.leaseMs, claim.limit],
     );
-    const due = await this.q<{ in_ms: number | null }>(
+    const due = await this.db.q<{ in_ms: number | null }>(
       `SELECT ${MS('MIN(GREATEST(next_attempt_at, claimed_until))')} - ${MS('now()')} AS in_ms
-        FROM ${this.t.outbox} WHERE state = 'pending' AND backfill = ANY($2::text[]) AND claimed_by IS DISTINCT FROM $1`,
+        FROM ${this.db.t.outbox} WHERE state = 'pending' AND backfill = ANY($2::text[]) AND claimed_by IS DISTINCT FROM $1`,
       [claim.owner, claim.backfills],
     );
     const inMs = due.rows[0]?.in_ms ?? null;
@@ -1212,8 +1129,8 @@ export class PostgresStore implements Store {
   }
 
   async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.outbox} SET payload = $3 WHERE id = $1 AND claimed_by = $2 AND claimed_until > now() AND state = 'pending'`,
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.outbox} SET payload = $3 WHERE id = $1 AND claimed_by = $2 AND claimed_until > now() AND state = 'pending'`,
       [id, owner, JSON.stringify(notification)],
     );
     return (rowCount ?? 0) > 0;
@@ -1221,8 +1138,8 @@ export class PostgresStore implements Store {
 
   async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
     const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
-    const { rowCount } = await this.q(
-      `UPDATE ${this.t.outbox} SET state = $4, attempts = attempts + 1, last_error = $5,
+    const { rowCount } = await this.db.q(
+      `UPDATE ${this.db.t.outbox} SET state = $4, attempts = attempts + 1, last_error = $5,
         next_attempt_at = now() + $6 * interval '1 millisecond', settled_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
         claimed_by = NULL, claimed_until = NULL
       WHERE id = $1 AND webhook = $2 AND claimed_by = $3 AND state = 'pending'`,
@@ -1239,120 +1156,38 @@ export class PostgresStore implements Store {
   }
 
   async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
-    const { rows } = await this.q<OutboxRow>(
+    const { rows } = await this.db.q<OutboxRow>(
       `SELECT id, webhook, backfill, payload, state, attempts, last_error, ${MS('created_at')} AS created_ms, ${MS('settled_at')} AS settled_ms
-        FROM ${this.t.outbox} WHERE ($1::text IS NULL OR backfill = $1) AND ($2::text IS NULL OR state = $2)
+        FROM ${this.db.t.outbox} WHERE ($1::text IS NULL OR backfill = $1) AND ($2::text IS NULL OR state = $2)
         ORDER BY created_at, id, webhook LIMIT $3`,
       [filter.backfill ?? null, filter.state ?? null, filter.limit ?? 1000],
     );
     return rows.map(toOutbox);
   }
 
-  // ---- verification ---------------------------------------------------------------------------
-
-  async recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
-    await this.q(`INSERT INTO ${this.t.verifications} (run_id, check_name, passed, detail, actor) VALUES ($1, $2, $3, $4, $5)`, [
-      result.runId,
-      result.check,
-      result.passed,
-      result.detail,
-      result.actor,
-    ]);
+  recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
+    return this.verifications.recordVerification(result);
   }
 
-  async listVerifications(runId: string): Promise<VerificationRecord[]> {
-    const { rows } = await this.q<VerificationRow>(`SELECT * FROM ${this.t.verifications} WHERE run_id = $1 ORDER BY id`, [runId]);
-    return rows.map(decode.verification);
+  listVerifications(runId: string): Promise<VerificationRecord[]> {
+    return this.verifications.listVerifications(runId);
   }
 
-  // ---- API tokens -----------------------------------------------------------------------------
-
-  async createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
-    const { rows } = await this.q<TokenRow>(
-      `INSERT INTO ${this.t.tokens} (id, name, scope, hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [token.id, token.name, token.scope, token.hash, token.createdBy],
-    );
-    return toToken(rows[0]!);
+  createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
+    return this.tokens.createToken(token);
   }
 
-  async getToken(id: string): Promise<TokenRecord | undefined> {
-    const { rows } = await this.q<TokenRow>(`SELECT * FROM ${this.t.tokens} WHERE id = $1`, [id]);
-    return rows[0] && toToken(rows[0]);
+  getToken(id: string): Promise<TokenRecord | undefined> {
+    return this.tokens.getToken(id);
   }
 
-  async listTokens(): Promise<TokenRecord[]> {
-    const { rows } = await this.q<TokenRow>(`SELECT * FROM ${this.t.tokens} ORDER BY created_at, id`);
-    return rows.map(toToken);
+  listTokens(): Promise<TokenRecord[]> {
+    return this.tokens.listTokens();
   }
 
-  async revokeToken(id: string): Promise<boolean> {
-    const { rowCount } = await this.q(`UPDATE ${this.t.tokens} SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
-    return (rowCount ?? 0) > 0;
+  revokeToken(id: string): Promise<boolean> {
+    return this.tokens.revokeToken(id);
   }
-
-  private async q<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
-    this.assertOpen();
-    try {
-      return await this.pool.query<Row>(text, params);
-    } catch (error) {
-      throw this.wrap(error);
-    }
-  }
-
-  private async inTransaction<T>(
-    work: (client: pg.PoolClient, ending: TransactionEnding) => Promise<T>,
-    rollback = false,
-    begin = 'BEGIN',
-  ): Promise<T> {
-    this.assertOpen();
-    const client = await this.pool.connect().catch((error: unknown) => {
-      throw this.wrap(error);
-    });
-    // A connection that dies while checked out (between the queries of a batch) emits 'error' on
-    // the client; the next query rejects with it anyway, so the event only needs a listener.
-    let broken: Error | undefined;
-    const onError = (error: Error) => (broken = error);
-    client.on('error', onError);
-    const ending: TransactionEnding = { committed: false };
-    try {
-      await client.query(begin);
-      const result = await work(client, ending);
-      // The checkpoint may have sent the COMMIT with itself (one round trip for both).
-      if (!ending.committed) await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
-      return result;
-    } catch (error) {
-      if (isTransientStoreError(error)) broken ??= error as Error;
-      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-      throw timeoutError(error, this.location, this.timeouts) ?? error;
-    } finally {
-      client.off('error', onError);
-      // A broken connection is destroyed, not handed back to the pool.
-      client.release(broken);
-    }
-  }
-
-  private wrap(error: unknown): Error {
-    if (isSluiceError(error) || error instanceof LeaseLostError) return error as Error;
-    const timedOut = timeoutError(error, this.location, this.timeouts);
-    if (timedOut) return timedOut;
-    return new StoreError(`store ${this.location}: ${(error as Error).message}`, { cause: error });
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StoreError(`store ${this.location} is closed`);
-  }
-}
-
-// ---- row mapping ---------------------------------------------------------------------------------
-
-/** A timestamptz column as ms since the epoch, the shape the history rows share with SQLite. */
-function MS(column: string): string {
-  return `(extract(epoch from ${column}) * 1000)::float8`;
-}
-
-/** Set by the checkpoint when it sent the transaction's COMMIT itself. */
-interface TransactionEnding {
-  committed: boolean;
 }
 
 /** A checkpoint parameter as an SQL literal, for `EXECUTE` in a simple query (which takes no parameters). */
