@@ -37,7 +37,6 @@ import type {
   OutboxState,
 } from '../../core/slo/alert-outbox.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
-import type { AlertState } from '../../core/slo/alert-state.js';
 import { quoteIdentifier } from '../../core/sql.js';
 import type {
   CheckpointSeen,
@@ -50,21 +49,14 @@ import type {
   TransactionOptions,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
-import {
-  type AlertEventRow,
-  type AlertRow,
-  type BatchRow,
-  type OutboxRow,
-  toAlert,
-  toAlertEvent,
-  toBatch,
-  toOutbox,
-} from '../shared/history-rows.js';
 import type { DecisionRow, PartitionRow, QuarantineRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import { PostgresAlertOutbox } from './alert-outbox.js';
 import { PostgresApiTokens } from './api-tokens.js';
+import { PostgresBatchHistory } from './batch-history.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
-import { decode, MS, PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
+import { PostgresSloAlerts } from './slo-alerts.js';
+import { decode, PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
 import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError } from './timeouts.js';
 import { PostgresVerifications } from './verifications.js';
 
@@ -208,6 +200,9 @@ export class PostgresStore implements Store {
   private readonly db: PostgresStoreSchema;
   private readonly tokens: PostgresApiTokens;
   private readonly verifications: PostgresVerifications;
+  private readonly alerts: PostgresSloAlerts;
+  private readonly outbox: PostgresAlertOutbox;
+  private readonly history: PostgresBatchHistory;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
   private readonly statementNames = new Map<string, string>();
@@ -225,6 +220,9 @@ export class PostgresStore implements Store {
     this.location = location;
     this.tokens = new PostgresApiTokens(this.db);
     this.verifications = new PostgresVerifications(this.db);
+    this.alerts = new PostgresSloAlerts(this.db);
+    this.outbox = new PostgresAlertOutbox(this.db);
+    this.history = new PostgresBatchHistory(this.db);
   }
 
   readConnection(): PostgresConnection {
@@ -999,170 +997,42 @@ export class PostgresStore implements Store {
     ]);
   }
 
-  async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
-    const { rows } = await this.db.q<BatchRow>(
-      `SELECT id, run_id, backfill, partition_idx, worker, ${MS('finished_at')} AS finished_ms, duration_ms,
-        received, processed, skipped, failed, quarantined, retries FROM ${this.db.t.batches} WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
-      [runId, options.afterId ?? 0, options.limit ?? 1_000_000],
-    );
-    return rows.map(toBatch);
+  listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
+    return this.history.listBatches(runId, options);
   }
 
-  async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
-    const { rows } = await this.db.q<{ batches: string; slow: string; items: string; bad: string }>(
-      `SELECT COUNT(*) AS batches, COUNT(*) FILTER (WHERE duration_ms > $3::double precision) AS slow, COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS bad
-        FROM ${this.db.t.batches} WHERE backfill = $1 AND finished_at >= to_timestamp($2::double precision / 1000)`,
-      [backfill, sinceMs, slowAboveMs],
-    );
-    const row = rows[0]!;
-    return { batches: Number(row.batches), slowBatches: Number(row.slow), items: Number(row.items), badItems: Number(row.bad) };
+  batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
+    return this.history.batchWindow(backfill, sinceMs, slowAboveMs);
   }
 
-  async listAlerts(backfill?: string): Promise<AlertRecord[]> {
-    const { rows } = await this.db.q<AlertRow>(
-      `SELECT backfill, slo, tier, severity, state, ${MS('since')} AS since_ms, burn_long, burn_short, summary, updated_at
-        FROM ${this.db.t.alerts} ${backfill === undefined ? '' : 'WHERE backfill = $1'} ORDER BY backfill, slo, tier`,
-      backfill === undefined ? [] : [backfill],
-    );
-    return rows.map(toAlert);
+  listAlerts(backfill?: string): Promise<AlertRecord[]> {
+    return this.alerts.listAlerts(backfill);
   }
 
-  async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
-    return this.db.inTransaction(async (client) => {
-      // One row per alert, locked (or its key, when it does not exist yet) so that two evaluators move it once.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `sluice-alert:${this.db.schema}:${change.backfill}:${change.slo}:${change.tier}`,
-      ]);
-      const { rows } = await client.query<{ state: AlertState }>(
-        `SELECT state FROM ${this.db.t.alerts} WHERE backfill = $1 AND slo = $2 AND tier = $3`,
-        [change.backfill, change.slo, change.tier],
-      );
-      if ((rows[0]?.state ?? 'inactive') !== change.from) return false;
-      if (change.from === change.to) {
-        await client.query(
-          `UPDATE ${this.db.t.alerts} SET burn_long = $4, burn_short = $5, summary = $6, updated_at = now() WHERE backfill = $1 AND slo = $2 AND tier = $3`,
-          [change.backfill, change.slo, change.tier, change.burnLong, change.burnShort, change.summary],
-        );
-        return true;
-      }
-      const since = new Date(change.sinceMs);
-      await client.query(
-        `INSERT INTO ${this.db.t.alerts} (backfill, slo, tier, severity, state, since, burn_long, burn_short, summary)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-          ON CONFLICT (backfill, slo, tier) DO UPDATE SET severity = excluded.severity, state = excluded.state, since = excluded.since,
-            burn_long = excluded.burn_long, burn_short = excluded.burn_short, summary = excluded.summary, updated_at = now()`,
-        [change.backfill, change.slo, change.tier, change.severity, change.to, since, change.burnLong, change.burnShort, change.summary],
-      );
-      await client.query(
-        `INSERT INTO ${this.db.t.alertEvents} (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          change.backfill,
-          change.slo,
-          change.tier,
-          change.severity,
-          change.from,
-          change.to,
-          change.burnLong,
-          change.burnShort,
-          change.summary,
-          since,
-        ],
-      );
-      if (notify) {
-        await client.query(
-          `INSERT INTO ${this.db.t.outbox} (id, webhook, backfill, payload, claimed_by, claimed_until)
-            SELECT $1, webhook, $2, $3, $4, now() + $5 * interval '1 millisecond' FROM unnest($6::text[]) AS webhook`,
-          [notify.notification.id, change.backfill, JSON.stringify(notify.notification), notify.owner, notify.leaseMs, notify.webhooks],
-        );
-      }
-      return true;
-    });
+  changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
+    return this.alerts.changeAlert(change, notify);
   }
 
-  async listAlertEvents(
+  listAlertEvents(
     filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {},
   ): Promise<AlertEventRecord[]> {
-    const params: unknown[] = [new Date(filter.sinceMs ?? 0), new Date(Math.min(filter.untilMs ?? 8.64e15, 8.64e15))];
-    const where = ['at >= $1', 'at <= $2'];
-    const backfill = filter.alert?.backfill ?? filter.backfill;
-    if (backfill !== undefined) {
-      params.push(backfill);
-      where.push(`backfill = $${params.length}`);
-    }
-    if (filter.alert) {
-      params.push(filter.alert.slo, filter.alert.tier);
-      where.push(`slo = $${params.length - 1}`, `tier = $${params.length}`);
-    }
-    params.push(filter.limit ?? 1000);
-    const { rows } = await this.db.q<AlertEventRow>(
-      `SELECT id, backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, ${MS('at')} AS at_ms
-        FROM ${this.db.t.alertEvents} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map(toAlertEvent);
+    return this.alerts.listAlertEvents(filter);
   }
 
-  async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
-    // SKIP LOCKED: an evaluator claiming at the same instant passes over the rows this one is taking.
-    const { rows } = await this.db.q<OutboxRow>(
-      `WITH due AS (
-        SELECT id, webhook FROM ${this.db.t.outbox}
-        WHERE state = 'pending' AND backfill = ANY($2::text[]) AND next_attempt_at <= now()
-          AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $1)
-        ORDER BY created_at, id, webhook LIMIT $4 FOR UPDATE SKIP LOCKED)
-      UPDATE ${this.db.t.outbox} o SET claimed_by = $1, claimed_until = now() + $3 * interval '1 millisecond'
-        FROM due WHERE o.id = due.id AND o.webhook = due.webhook
-      RETURNING o.id, o.webhook, o.backfill, o.payload, o.state, o.attempts, o.last_error, ${MS('o.created_at')} AS created_ms, ${MS('o.settled_at')} AS settled_ms`,
-      [claim.owner, claim.backfills, claim.leaseMs, claim.limit],
-    );
-    const due = await this.db.q<{ in_ms: number | null }>(
-      `SELECT ${MS('MIN(GREATEST(next_attempt_at, claimed_until))')} - ${MS('now()')} AS in_ms
-        FROM ${this.db.t.outbox} WHERE state = 'pending' AND backfill = ANY($2::text[]) AND claimed_by IS DISTINCT FROM $1`,
-      [claim.owner, claim.backfills],
-    );
-    const inMs = due.rows[0]?.in_ms ?? null;
-    const claimed = rows
-      .map(toOutbox)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
-    return { claimed, nextDueInMs: inMs === null ? null : Math.max(0, Math.ceil(Number(inMs))) };
+  claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
+    return this.outbox.claimNotifications(claim);
   }
 
-  async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.outbox} SET payload = $3 WHERE id = $1 AND claimed_by = $2 AND claimed_until > now() AND state = 'pending'`,
-      [id, owner, JSON.stringify(notification)],
-    );
-    return (rowCount ?? 0) > 0;
+  reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
+    return this.outbox.reviseNotification(owner, id, notification);
   }
 
-  async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
-    const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.outbox} SET state = $4, attempts = attempts + 1, last_error = $5,
-        next_attempt_at = now() + $6 * interval '1 millisecond', settled_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
-        claimed_by = NULL, claimed_until = NULL
-      WHERE id = $1 AND webhook = $2 AND claimed_by = $3 AND state = 'pending'`,
-      [
-        id,
-        webhook,
-        owner,
-        state,
-        settlement.outcome === 'delivered' ? null : settlement.error,
-        settlement.outcome === 'retry' ? settlement.retryInMs : 0,
-      ],
-    );
-    return (rowCount ?? 0) > 0;
+  settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
+    return this.outbox.settleNotification(owner, id, webhook, settlement);
   }
 
-  async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
-    const { rows } = await this.db.q<OutboxRow>(
-      `SELECT id, webhook, backfill, payload, state, attempts, last_error, ${MS('created_at')} AS created_ms, ${MS('settled_at')} AS settled_ms
-        FROM ${this.db.t.outbox} WHERE ($1::text IS NULL OR backfill = $1) AND ($2::text IS NULL OR state = $2)
-        ORDER BY created_at, id, webhook LIMIT $3`,
-      [filter.backfill ?? null, filter.state ?? null, filter.limit ?? 1000],
-    );
-    return rows.map(toOutbox);
+  listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
+    return this.outbox.listNotifications(filter);
   }
 
   recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {

@@ -35,7 +35,6 @@ import type {
   OutboxState,
 } from '../../core/slo/alert-outbox.js';
 import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
-import type { AlertState } from '../../core/slo/alert-state.js';
 import type { SqlConnection } from '../../core/sql.js';
 import type {
   CheckpointSeen,
@@ -48,18 +47,11 @@ import type {
   TransactionOptions,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
-import {
-  type AlertEventRow,
-  type AlertRow,
-  type BatchRow,
-  type OutboxRow,
-  toAlert,
-  toAlertEvent,
-  toBatch,
-  toOutbox,
-} from '../shared/history-rows.js';
 import type { DecisionRow, PartitionRow, QuarantineRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import { SqliteAlertOutbox } from './alert-outbox.js';
 import { SqliteApiTokens } from './api-tokens.js';
+import { SqliteBatchHistory } from './batch-history.js';
+import { SqliteSloAlerts } from './slo-alerts.js';
 import { decode, jsonPath, SqliteStoreFile, type SqliteStoreOptions } from './store-file.js';
 import { SqliteVerifications } from './verifications.js';
 
@@ -128,6 +120,9 @@ export class SqliteStore implements Store {
   private readonly file: SqliteStoreFile;
   private readonly tokens: SqliteApiTokens;
   private readonly verifications: SqliteVerifications;
+  private readonly alerts: SqliteSloAlerts;
+  private readonly outbox: SqliteAlertOutbox;
+  private readonly history: SqliteBatchHistory;
   private savepoints = 0;
   /** Backfill names by run id (a run's backfill never changes): quarantine rows carry it. */
   private readonly backfills = new Map<string, string>();
@@ -143,6 +138,9 @@ export class SqliteStore implements Store {
     this.location = this.file.location;
     this.tokens = new SqliteApiTokens(this.file);
     this.verifications = new SqliteVerifications(this.file);
+    this.alerts = new SqliteSloAlerts(this.file);
+    this.outbox = new SqliteAlertOutbox(this.file);
+    this.history = new SqliteBatchHistory(this.file);
     const { writer, reader } = this.file;
     this.statements = {
       checkpoint: writer.prepare(CHECKPOINT),
@@ -889,205 +887,42 @@ export class SqliteStore implements Store {
     );
   }
 
-  async listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
-    await this.file.flushHistory();
-    return this.file.reading(() =>
-      (
-        this.file.read
-          .prepare('SELECT * FROM sluice_batches WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?')
-          .all(runId, options.afterId ?? 0, options.limit ?? 1_000_000) as BatchRow[]
-      ).map(toBatch),
-    );
+  listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
+    return this.history.listBatches(runId, options);
   }
 
-  async batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
-    await this.file.flushHistory();
-    return this.file.reading(() => {
-      const row = this.file.read
-        .prepare(`SELECT COUNT(*) AS batches, COALESCE(SUM(duration_ms > ?), 0) AS slowBatches,
-          COALESCE(SUM(received), 0) AS items, COALESCE(SUM(quarantined), 0) AS badItems
-        FROM sluice_batches WHERE backfill = ? AND finished_ms >= ?`)
-        .get(slowAboveMs, backfill, sinceMs) as BatchWindow;
-      return { batches: row.batches, slowBatches: row.slowBatches, items: row.items, badItems: row.badItems };
-    });
+  batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
+    return this.history.batchWindow(backfill, sinceMs, slowAboveMs);
   }
 
-  async listAlerts(backfill?: string): Promise<AlertRecord[]> {
-    return this.file.reading(() =>
-      (
-        this.file.read
-          .prepare(`SELECT * FROM sluice_alerts ${backfill === undefined ? '' : 'WHERE backfill = ?'} ORDER BY backfill, slo, tier`)
-          .all(...(backfill === undefined ? [] : [backfill])) as AlertRow[]
-      ).map(toAlert),
-    );
+  listAlerts(backfill?: string): Promise<AlertRecord[]> {
+    return this.alerts.listAlerts(backfill);
   }
 
-  async changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
-    return this.file.writing(() =>
-      this.file.writer
-        .transaction(() => {
-          const current = this.file.writer
-            .prepare('SELECT state FROM sluice_alerts WHERE backfill = ? AND slo = ? AND tier = ?')
-            .get(change.backfill, change.slo, change.tier) as { state: AlertState } | undefined;
-          if ((current?.state ?? 'inactive') !== change.from) return false;
-          const at = this.file.iso();
-          if (change.from === change.to) {
-            if (current) {
-              this.file.writer
-                .prepare(
-                  'UPDATE sluice_alerts SET burn_long = ?, burn_short = ?, summary = ?, updated_at = ? WHERE backfill = ? AND slo = ? AND tier = ?',
-                )
-                .run(change.burnLong, change.burnShort, change.summary, at, change.backfill, change.slo, change.tier);
-            }
-            return true;
-          }
-          this.file.writer
-            .prepare(`INSERT INTO sluice_alerts (backfill, slo, tier, severity, state, since_ms, burn_long, burn_short, summary, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT (backfill, slo, tier) DO UPDATE SET severity = excluded.severity, state = excluded.state, since_ms = excluded.since_ms,
-            burn_long = excluded.burn_long, burn_short = excluded.burn_short, summary = excluded.summary, updated_at = excluded.updated_at`)
-            .run(
-              change.backfill,
-              change.slo,
-              change.tier,
-              change.severity,
-              change.to,
-              change.sinceMs,
-              change.burnLong,
-              change.burnShort,
-              change.summary,
-              at,
-            );
-          this.file.writer
-            .prepare(`INSERT INTO sluice_alert_events (backfill, slo, tier, severity, from_state, to_state, burn_long, burn_short, summary, at_ms)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-            .run(
-              change.backfill,
-              change.slo,
-              change.tier,
-              change.severity,
-              change.from,
-              change.to,
-              change.burnLong,
-              change.burnShort,
-              change.summary,
-              change.sinceMs,
-            );
-          if (notify) {
-            const now = this.file.now();
-            const insert =
-              this.file.writer.prepare(`INSERT INTO sluice_alert_notifications (id, webhook, backfill, payload, next_attempt_ms, claimed_by, claimed_until_ms, created_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-            for (const webhook of notify.webhooks) {
-              insert.run(
-                notify.notification.id,
-                webhook,
-                change.backfill,
-                JSON.stringify(notify.notification),
-                now,
-                notify.owner,
-                now + notify.leaseMs,
-                now,
-              );
-            }
-          }
-          return true;
-        })
-        .immediate(),
-    );
+  changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
+    return this.alerts.changeAlert(change, notify);
   }
 
-  async listAlertEvents(
+  listAlertEvents(
     filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {},
   ): Promise<AlertEventRecord[]> {
-    const where = ['at_ms >= ?', 'at_ms <= ?'];
-    const params: unknown[] = [filter.sinceMs ?? 0, filter.untilMs ?? Number.MAX_SAFE_INTEGER];
-    const backfill = filter.alert?.backfill ?? filter.backfill;
-    if (backfill !== undefined) {
-      where.push('backfill = ?');
-      params.push(backfill);
-    }
-    if (filter.alert) {
-      where.push('slo = ?', 'tier = ?');
-      params.push(filter.alert.slo, filter.alert.tier);
-    }
-    return this.file.reading(() =>
-      (
-        this.file.read
-          .prepare(`SELECT * FROM sluice_alert_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
-          .all(...params, filter.limit ?? 1000) as AlertEventRow[]
-      ).map(toAlertEvent),
-    );
+    return this.alerts.listAlertEvents(filter);
   }
 
-  async claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
-    // BEGIN IMMEDIATE takes the file's write lock: evaluators in other processes claim one after the other.
-    return this.file.writing(() =>
-      this.file.writer
-        .transaction((): ClaimedNotifications => {
-          const now = this.file.now();
-          const backfills = JSON.stringify(claim.backfills);
-          const claimed = (
-            this.file.writer
-              .prepare(`UPDATE sluice_alert_notifications SET claimed_by = ?, claimed_until_ms = ?
-          WHERE rowid IN (SELECT rowid FROM sluice_alert_notifications
-            WHERE state = 'pending' AND backfill IN (SELECT value FROM json_each(?)) AND next_attempt_ms <= ?
-              AND (claimed_until_ms IS NULL OR claimed_until_ms <= ? OR claimed_by = ?)
-            ORDER BY created_ms, id, webhook LIMIT ?)
-          RETURNING *`)
-              .all(claim.owner, now + claim.leaseMs, backfills, now, now, claim.owner, claim.limit) as OutboxRow[]
-          ).map(toOutbox);
-          const due = this.file.writer
-            .prepare(`SELECT MIN(MAX(next_attempt_ms, COALESCE(claimed_until_ms, 0))) AS at FROM sluice_alert_notifications
-          WHERE state = 'pending' AND backfill IN (SELECT value FROM json_each(?)) AND (claimed_by IS NULL OR claimed_by <> ?)`)
-            .get(backfills, claim.owner) as { at: number | null };
-          claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id) || a.webhook.localeCompare(b.webhook));
-          return { claimed, nextDueInMs: due.at === null ? null : Math.max(0, due.at - now) };
-        })
-        .immediate(),
-    );
+  claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
+    return this.outbox.claimNotifications(claim);
   }
 
-  async reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
-    return this.file.writing(
-      () =>
-        this.file.writer
-          .prepare(`UPDATE sluice_alert_notifications SET payload = ?
-        WHERE id = ? AND claimed_by = ? AND claimed_until_ms > ? AND state = 'pending'`)
-          .run(JSON.stringify(notification), id, owner, this.file.now()).changes > 0,
-    );
+  reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
+    return this.outbox.reviseNotification(owner, id, notification);
   }
 
-  async settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
-    const now = this.file.now();
-    const state: OutboxState = settlement.outcome === 'retry' ? 'pending' : settlement.outcome;
-    const error = settlement.outcome === 'delivered' ? null : settlement.error;
-    const nextAttempt = settlement.outcome === 'retry' ? now + settlement.retryInMs : now;
-    return this.file.writing(
-      () =>
-        this.file.writer
-          .prepare(`UPDATE sluice_alert_notifications SET state = ?, attempts = attempts + 1, last_error = ?,
-        next_attempt_ms = ?, settled_ms = ?, claimed_by = NULL, claimed_until_ms = NULL
-        WHERE id = ? AND webhook = ? AND claimed_by = ? AND state = 'pending'`)
-          .run(state, error, nextAttempt, state === 'pending' ? null : now, id, webhook, owner).changes > 0,
-    );
+  settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
+    return this.outbox.settleNotification(owner, id, webhook, settlement);
   }
 
-  async listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
-    return this.file.reading(() =>
-      (
-        this.file.read
-          .prepare(`SELECT * FROM sluice_alert_notifications WHERE (? IS NULL OR backfill = ?) AND (? IS NULL OR state = ?)
-        ORDER BY created_ms, id, webhook LIMIT ?`)
-          .all(
-            filter.backfill ?? null,
-            filter.backfill ?? null,
-            filter.state ?? null,
-            filter.state ?? null,
-            filter.limit ?? 1000,
-          ) as OutboxRow[]
-      ).map(toOutbox),
-    );
+  listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
+    return this.outbox.listNotifications(filter);
   }
 
   recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
