@@ -49,12 +49,13 @@ import type {
   TransactionOptions,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
-import type { DecisionRow, PartitionRow, QuarantineRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import type { DecisionRow, PartitionRow, RunRow, TransitionRow } from '../shared/run-rows.js';
 import { PostgresAlertOutbox } from './alert-outbox.js';
 import { PostgresApiTokens } from './api-tokens.js';
 import { PostgresBatchHistory } from './batch-history.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
+import { PostgresQuarantineReads } from './quarantine-reads.js';
 import { PostgresSloAlerts } from './slo-alerts.js';
 import { decode, PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
 import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError } from './timeouts.js';
@@ -203,6 +204,7 @@ export class PostgresStore implements Store {
   private readonly alerts: PostgresSloAlerts;
   private readonly outbox: PostgresAlertOutbox;
   private readonly history: PostgresBatchHistory;
+  private readonly quarantine: PostgresQuarantineReads;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
   private readonly statementNames = new Map<string, string>();
@@ -223,6 +225,7 @@ export class PostgresStore implements Store {
     this.alerts = new PostgresSloAlerts(this.db);
     this.outbox = new PostgresAlertOutbox(this.db);
     this.history = new PostgresBatchHistory(this.db);
+    this.quarantine = new PostgresQuarantineReads(this.db);
   }
 
   readConnection(): PostgresConnection {
@@ -912,7 +915,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  async listQuarantine(filter: {
+  listQuarantine(filter: {
     runId?: string;
     backfill?: string;
     status?: QuarantineStatus;
@@ -920,43 +923,11 @@ export class PostgresStore implements Store {
     limit?: number;
     afterId?: number;
   }): Promise<QuarantineRecord[]> {
-    const where = ['id > $1'];
-    const params: unknown[] = [filter.afterId ?? 0];
-    for (const [column, value] of [
-      ['run_id', filter.runId],
-      ['backfill', filter.backfill],
-      ['status', filter.status],
-      ['error_class', filter.errorClass],
-    ] as const) {
-      if (value !== undefined) {
-        params.push(value);
-        where.push(`${column} = $${params.length}`);
-      }
-    }
-    params.push(filter.limit ?? 100);
-    const { rows } = await this.db.q<QuarantineRow>(
-      `SELECT * FROM ${this.db.t.quarantine} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map(decode.quarantine);
+    return this.quarantine.listQuarantine(filter);
   }
 
-  async quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
-    const where = ["status = 'open'"];
-    const params: unknown[] = [];
-    if (filter.runId !== undefined) {
-      params.push(filter.runId);
-      where.push(`run_id = $${params.length}`);
-    }
-    if (filter.backfill !== undefined) {
-      params.push(filter.backfill);
-      where.push(`backfill = $${params.length}`);
-    }
-    const { rows } = await this.db.q<{ error_class: string; count: string }>(
-      `SELECT error_class, COUNT(*) AS count FROM ${this.db.t.quarantine} WHERE ${where.join(' AND ')} GROUP BY error_class ORDER BY count DESC, error_class`,
-      params,
-    );
-    return rows.map((r) => ({ errorClass: r.error_class, count: Number(r.count) }));
+  quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
+    return this.quarantine.quarantineSummary(filter);
   }
 
   private async runs(where: string, params: unknown[], limit: number): Promise<RunRecord[]> {

@@ -47,10 +47,11 @@ import type {
   TransactionOptions,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
-import type { DecisionRow, PartitionRow, QuarantineRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import type { DecisionRow, PartitionRow, RunRow, TransitionRow } from '../shared/run-rows.js';
 import { SqliteAlertOutbox } from './alert-outbox.js';
 import { SqliteApiTokens } from './api-tokens.js';
 import { SqliteBatchHistory } from './batch-history.js';
+import { SqliteQuarantineReads } from './quarantine-reads.js';
 import { SqliteSloAlerts } from './slo-alerts.js';
 import { decode, jsonPath, SqliteStoreFile, type SqliteStoreOptions } from './store-file.js';
 import { SqliteVerifications } from './verifications.js';
@@ -123,6 +124,7 @@ export class SqliteStore implements Store {
   private readonly alerts: SqliteSloAlerts;
   private readonly outbox: SqliteAlertOutbox;
   private readonly history: SqliteBatchHistory;
+  private readonly quarantine: SqliteQuarantineReads;
   private savepoints = 0;
   /** Backfill names by run id (a run's backfill never changes): quarantine rows carry it. */
   private readonly backfills = new Map<string, string>();
@@ -141,6 +143,7 @@ export class SqliteStore implements Store {
     this.alerts = new SqliteSloAlerts(this.file);
     this.outbox = new SqliteAlertOutbox(this.file);
     this.history = new SqliteBatchHistory(this.file);
+    this.quarantine = new SqliteQuarantineReads(this.file);
     const { writer, reader } = this.file;
     this.statements = {
       checkpoint: writer.prepare(CHECKPOINT),
@@ -837,7 +840,7 @@ export class SqliteStore implements Store {
     if (ledger && ledger.keys.length > 0) this.statements.ledger.run(ledger.namespace, runId, at, JSON.stringify(ledger.keys));
   }
 
-  async listQuarantine(filter: {
+  listQuarantine(filter: {
     runId?: string;
     backfill?: string;
     status?: QuarantineStatus;
@@ -845,46 +848,11 @@ export class SqliteStore implements Store {
     limit?: number;
     afterId?: number;
   }): Promise<QuarantineRecord[]> {
-    const where = ['id > ?'];
-    const params: unknown[] = [filter.afterId ?? 0];
-    for (const [column, value] of [
-      ['run_id', filter.runId],
-      ['backfill', filter.backfill],
-      ['status', filter.status],
-      ['error_class', filter.errorClass],
-    ] as const) {
-      if (value !== undefined) {
-        where.push(`${column} = ?`);
-        params.push(value);
-      }
-    }
-    return this.file.reading(() =>
-      (
-        this.file.read
-          .prepare(`SELECT * FROM sluice_quarantine WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
-          .all(...params, filter.limit ?? 100) as QuarantineRow[]
-      ).map(decode.quarantine),
-    );
+    return this.quarantine.listQuarantine(filter);
   }
 
-  async quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
-    const where = ["status = 'open'"];
-    const params: unknown[] = [];
-    if (filter.runId !== undefined) {
-      where.push('run_id = ?');
-      params.push(filter.runId);
-    }
-    if (filter.backfill !== undefined) {
-      where.push('backfill = ?');
-      params.push(filter.backfill);
-    }
-    return this.file.reading(
-      () =>
-        this.file.read
-          .prepare(`SELECT error_class AS errorClass, COUNT(*) AS count FROM sluice_quarantine WHERE ${where.join(' AND ')}
-          GROUP BY error_class ORDER BY count DESC, error_class`)
-          .all(...params) as Array<{ errorClass: string; count: number }>,
-    );
+  quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
+    return this.quarantine.quarantineSummary(filter);
   }
 
   listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
