@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { partitionLimitReason, queuedBehind } from '../../core/concurrency.js';
+import { partitionLimitReason } from '../../core/concurrency.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
-import { CheckpointMovedError, ConfigError, isSluiceError, LeaseLostError, NotFoundError, StoreError } from '../../core/errors.js';
-import { paramsKey } from '../../core/params-key.js';
+import { CheckpointMovedError, ConfigError, isSluiceError, LeaseLostError, StoreError } from '../../core/errors.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
-import { NO_ROLLOUT, rampLimitReason, rampTakeover, withRollout } from '../../core/rollout.js';
-import { assertTransition, type RunState } from '../../core/run-state.js';
+import { rampLimitReason, rampTakeover } from '../../core/rollout.js';
+import type { RunState } from '../../core/run-state.js';
 import type {
   BatchRecord,
   BatchWindow,
@@ -49,13 +48,15 @@ import type {
   TransactionOptions,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
-import type { DecisionRow, PartitionRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import type { PartitionRow } from '../shared/run-rows.js';
 import { PostgresAlertOutbox } from './alert-outbox.js';
 import { PostgresApiTokens } from './api-tokens.js';
 import { PostgresBatchHistory } from './batch-history.js';
 import { migrate } from './migrations.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { PostgresQuarantineReads } from './quarantine-reads.js';
+import { PostgresRolloutBudgets } from './rollout-budgets.js';
+import { PostgresRuns } from './runs.js';
 import { PostgresSloAlerts } from './slo-alerts.js';
 import { decode, PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
 import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError } from './timeouts.js';
@@ -186,8 +187,6 @@ async function openOnPool(
   });
 }
 
-const TERMINAL = ['succeeded', 'failed', 'cancelled'];
-
 /**
  * The store on PostgreSQL, for workers on many machines: the same interface and contract as the
  * embedded store. Partitions are claimed with `FOR UPDATE SKIP LOCKED`; leases and fences use the
@@ -205,6 +204,8 @@ export class PostgresStore implements Store {
   private readonly outbox: PostgresAlertOutbox;
   private readonly history: PostgresBatchHistory;
   private readonly quarantine: PostgresQuarantineReads;
+  private readonly runs: PostgresRuns;
+  private readonly rollout: PostgresRolloutBudgets;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
   private readonly statementNames = new Map<string, string>();
@@ -226,6 +227,8 @@ export class PostgresStore implements Store {
     this.outbox = new PostgresAlertOutbox(this.db);
     this.history = new PostgresBatchHistory(this.db);
     this.quarantine = new PostgresQuarantineReads(this.db);
+    this.runs = new PostgresRuns(this.db);
+    this.rollout = new PostgresRolloutBudgets(this.db, this.runs);
   }
 
   readConnection(): PostgresConnection {
@@ -240,286 +243,64 @@ export class PostgresStore implements Store {
     return this.db.close();
   }
 
-  async createRun(input: NewRun): Promise<RunRecord> {
-    await this.db.inTransaction((client) => this.insertRun(client, input));
-    return (await this.getRun(input.id))!;
+  createRun(input: NewRun): Promise<RunRecord> {
+    return this.runs.createRun(input);
   }
 
-  async createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
-    const key = paramsKey(input.params.extra);
-    const found = await this.db.inTransaction(async (client): Promise<string | undefined> => {
-      // Starts of the same backfill and parameters on any machine queue on this lock until the
-      // first one commits: the lookup below then sees its run.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-run-once:${this.db.schema}:${input.backfill}:${key}`]);
-      const { rows: open } = await client.query<{ id: string }>(
-        `SELECT id FROM ${this.db.t.runs} WHERE backfill = $1 AND params_key = $2
-          AND state IN ('pending', 'running', 'paused') ORDER BY created_at DESC, id DESC LIMIT 1`,
-        [input.backfill, key],
-      );
-      if (open[0]) return open[0].id;
-      if (options.orSucceeded) {
-        const { rows: last } = await client.query<{ id: string; state: RunState; since: string | null }>(
-          `SELECT id, state, params->>'since' AS since
-            FROM ${this.db.t.runs} WHERE backfill = $1 AND params_key = $2 ORDER BY created_at DESC, id DESC LIMIT 1`,
-          [input.backfill, key],
-        );
-        if (last[0]?.state === 'succeeded' && last[0].since === null) return last[0].id;
-      }
-      await this.insertRun(client, input);
-      return undefined;
-    });
-    return { run: (await this.getRun(found ?? input.id))!, created: found === undefined };
+  createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
+    return this.runs.createRunOnce(input, options);
   }
 
-  /** Inside a transaction: the run, its partitions and its first transition. */
-  private async insertRun(client: pg.PoolClient, input: NewRun): Promise<void> {
-    const rollout = input.rollout ?? NO_ROLLOUT;
-    await client.query(
-      `INSERT INTO ${this.db.t.runs} (id, backfill, state, params, params_key, options, created_by, reason, planned_items, keys, canary_items, canary_left, ramp_lanes)
-        VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)`,
-      [
-        input.id,
-        input.backfill,
-        JSON.stringify(input.params),
-        paramsKey(input.params.extra),
-        JSON.stringify(withRollout(input.options, rollout)),
-        input.createdBy,
-        input.reason,
-        input.plannedItems,
-        JSON.stringify(input.keys ?? {}),
-        rollout.canaryItems,
-        rollout.gradual ? 1 : null,
-      ],
-    );
-    await client.query(
-      `INSERT INTO ${this.db.t.partitions} (run_id, idx, lower, upper, label, child)
-        SELECT $1, i - 1, l, u, lb, c FROM unnest($2::jsonb[], $3::jsonb[], $4::text[], $5::text[]) WITH ORDINALITY AS x(l, u, lb, c, i)`,
-      [
-        input.id,
-        input.partitions.map((p) => JSON.stringify(p.lower ?? null)),
-        input.partitions.map((p) => JSON.stringify(p.upper ?? null)),
-        input.partitions.map((p) => p.label ?? null),
-        input.partitions.map((p) => p.child ?? null),
-      ],
-    );
-    await this.insertTransition(client, input.id, null, 'pending', input.createdBy, input.reason);
+  getRun(runId: string): Promise<RunRecord | undefined> {
+    return this.runs.getRun(runId);
   }
 
-  async getRun(runId: string): Promise<RunRecord | undefined> {
-    const [row] = await this.runs('WHERE r.id = $1', [runId], 1);
-    return row;
+  listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    return this.runs.listRuns(filter);
   }
 
-  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.key !== undefined) {
-      params.push(JSON.stringify({ [filter.key.name]: filter.key.value }));
-      where.push(`r.keys @> $${params.length}::jsonb`);
-    }
-    if (filter.backfill !== undefined) {
-      params.push(filter.backfill);
-      where.push(`r.backfill = $${params.length}`);
-    }
-    if (filter.params !== undefined) {
-      params.push(paramsKey(filter.params));
-      where.push(`r.params_key = $${params.length}`);
-    }
-    if (filter.states && filter.states.length > 0) {
-      params.push(filter.states);
-      where.push(`r.state = ANY($${params.length}::text[])`);
-    }
-    return this.runs(where.length ? `WHERE ${where.join(' AND ')}` : '', params, filter.limit ?? 100);
+  transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
+    return this.runs.transitionRun(runId, from, to, actor, reason);
   }
 
-  async transitionRun(
-    runId: string,
-    from: readonly RunState[],
-    to: RunState,
-    actor: string,
-    reason: string,
-  ): Promise<RunRecord | undefined> {
-    const changed = await this.db.inTransaction(async (client) => {
-      const state = await this.lockRunState(client, runId);
-      if (!from.includes(state)) return false;
-      await this.applyTransition(client, runId, state, to, actor, reason);
-      return true;
-    });
-    return changed ? this.getRun(runId) : undefined;
+  startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
+    return this.runs.startRun(runId, from, actor, reason, limits);
   }
 
-  async startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
-    const keyed = limits.keys.filter((k) => k.runs !== undefined);
-    const result = await this.db.inTransaction(async (client): Promise<StartResult | 'started'> => {
-      // Workers on other machines start runs of the same key at the same moment: each key value
-      // is a lock, taken in a fixed order so that two starts never wait on each other in a cycle.
-      await this.db.lockKeys(client, 'runs', keyed);
-      const state = await this.lockRunState(client, runId);
-      if (!from.includes(state)) return { kind: 'unchanged' };
-      for (const key of keyed) {
-        const { rows } = await client.query<{ id: string }>(
-          `SELECT id FROM ${this.db.t.runs} WHERE keys @> $1::jsonb AND state = 'running' AND id <> $2 ORDER BY started_at, id`,
-          [JSON.stringify({ [key.name]: key.value }), runId],
-        );
-        if (rows.length >= key.runs!) return queuedBehind(key, rows[0]!.id, rows.length);
-      }
-      await this.applyTransition(client, runId, state, 'running', actor, reason);
-      return 'started';
-    });
-    return result === 'started' ? { kind: 'started', run: (await this.getRun(runId))! } : result;
+  listTransitions(runId: string): Promise<TransitionRecord[]> {
+    return this.runs.listTransitions(runId);
   }
 
-  private async lockRunState(client: pg.PoolClient, runId: string): Promise<RunState> {
-    const { rows } = await client.query<{ state: RunState }>(`SELECT state FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
-    if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
-    return rows[0].state;
+  updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
+    return this.runs.updateRunOptions(runId, patch);
   }
 
-  /** Inside a transaction holding the run's row lock: moves it from `from` to `to` and records the transition. */
-  private async applyTransition(
-    client: pg.PoolClient,
-    runId: string,
-    from: RunState,
-    to: RunState,
-    actor: string,
-    reason: string,
-  ): Promise<void> {
-    assertTransition(runId, from, to);
-    const ends = TERMINAL.includes(to);
-    await client.query(
-      `UPDATE ${this.db.t.runs} SET state = $2, reason = $3, updated_at = now(),
-        started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
-        finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
-        control = CASE WHEN $5 THEN NULL ELSE control END
-      WHERE id = $1`,
-      [runId, to, reason, ends, ends || to === 'paused'],
-    );
-    await this.insertTransition(client, runId, from, to, actor, reason);
+  recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
+    return this.runs.recordDecision(runId, decision);
   }
 
-  async listTransitions(runId: string): Promise<TransitionRecord[]> {
-    const { rows } = await this.db.q<TransitionRow>(`SELECT * FROM ${this.db.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
-    return rows.map(decode.transition);
+  listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
+    return this.runs.listDecisions(runId, limit);
   }
 
-  async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`,
-      [runId, JSON.stringify(patch)],
-    );
-    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
-    return (await this.getRun(runId))!;
+  setControl(runId: string, control: RunControl | null): Promise<void> {
+    return this.runs.setControl(runId, control);
   }
 
-  async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
-    await this.db.q(`INSERT INTO ${this.db.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
-      runId,
-      decision.worker,
-      decision.kind,
-      decision.reason,
-      JSON.stringify(decision.settings),
-    ]);
+  setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
+    return this.runs.setPlannedItems(runId, plannedItems);
   }
 
-  async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    const { rows } = await this.db.q<DecisionRow>(`SELECT * FROM ${this.db.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [
-      runId,
-      limit,
-    ]);
-    return rows.map(decode.decision);
+  setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
+    return this.rollout.setRollout(runId, rollout);
   }
 
-  async setControl(runId: string, control: RunControl | null): Promise<void> {
-    const { rowCount } = await this.db.q(`UPDATE ${this.db.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [
-      runId,
-      control ? JSON.stringify(control) : null,
-    ]);
-    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
+  claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
+    return this.rollout.claimCanaryItems(lease, want);
   }
 
-  async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`,
-      [runId, plannedItems],
-    );
-    return (rowCount ?? 0) > 0;
-  }
-
-  async setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
-    await this.db.inTransaction(async (client) => {
-      const { rows } = await client.query<{ options: RunOptions }>(`SELECT options FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`, [
-        runId,
-      ]);
-      if (!rows[0]) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
-      await client.query(
-        `UPDATE ${this.db.t.runs} SET options = $2, canary_items = $3, canary_left = $3, ramp_lanes = $4, updated_at = now() WHERE id = $1`,
-        [runId, JSON.stringify(withRollout(rows[0].options, rollout)), rollout.canaryItems, rollout.gradual ? 1 : null],
-      );
-      await client.query(`UPDATE ${this.db.t.partitions} SET canary_claim = 0 WHERE run_id = $1 AND canary_claim <> 0`, [runId]);
-    });
-    return (await this.getRun(runId))!;
-  }
-
-  async claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
-    return this.db.inTransaction(async (client): Promise<CanaryClaim> => {
-      // The run's row lock serialises the claims and the settlements of every worker.
-      const { rows: runRows } = await client.query<{ canary_left: number | null }>(
-        `SELECT canary_left FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`,
-        [lease.runId],
-      );
-      const { rows: own } = await client.query<{ canary_claim: number }>(
-        `SELECT canary_claim FROM ${this.db.t.partitions} WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
-        [lease.runId, lease.index, lease.fence],
-      );
-      if (!own[0]) throw new LeaseLostError(lease.runId, lease.index, lease.fence);
-      const left = runRows[0]?.canary_left ?? null;
-      if (left === null) return { granted: want, inFlight: 0 };
-      // Claims no live lease holds any more (a worker that died mid-batch) return; a lease that
-      // merely expired is revoked with them, so that its holder, if it wakes, cannot commit.
-      const { rows: orphans } = await client.query<{ claimed: number }>(
-        `UPDATE ${this.db.t.partitions} p SET canary_claim = 0, updated_at = now(),
-            fence = CASE WHEN p.state = 'running' THEN p.fence + 1 ELSE p.fence END,
-            lease_owner = CASE WHEN p.state = 'running' THEN NULL ELSE p.lease_owner END,
-            lease_expires_at = CASE WHEN p.state = 'running' THEN NULL ELSE p.lease_expires_at END,
-            state = CASE WHEN p.state = 'running' THEN 'pending' ELSE p.state END
-          FROM ${this.db.t.partitions} old
-          WHERE p.run_id = $1 AND p.idx <> $2 AND p.canary_claim > 0
-            AND NOT (p.state = 'running' AND p.lease_expires_at >= now())
-            AND old.run_id = p.run_id AND old.idx = p.idx
-          RETURNING old.canary_claim AS claimed`,
-        [lease.runId, lease.index],
-      );
-      const returned = orphans.reduce((sum, r) => sum + r.claimed, 0);
-      // The partition's own earlier claim (a batch that did not commit) returns first.
-      const available = left + returned + own[0].canary_claim;
-      const granted = Math.min(want, available);
-      await client.query(`UPDATE ${this.db.t.runs} SET canary_left = $2 WHERE id = $1`, [lease.runId, available - granted]);
-      const { rows } = await client.query<{ in_flight: string }>(
-        `WITH mine AS (UPDATE ${this.db.t.partitions} SET canary_claim = $3 WHERE run_id = $1 AND idx = $2)
-         SELECT COALESCE(SUM(canary_claim), 0) AS in_flight FROM ${this.db.t.partitions} WHERE run_id = $1 AND idx <> $2`,
-        [lease.runId, lease.index, granted],
-      );
-      return { granted, inFlight: Number(rows[0]!.in_flight) };
-    });
-  }
-
-  async moveRamp(runId: string, move: RampMove): Promise<boolean> {
-    return this.db.inTransaction(async (client) => {
-      const { rowCount } = await client.query(
-        `UPDATE ${this.db.t.runs} SET ramp_lanes = $3, updated_at = now() WHERE id = $1 AND ramp_lanes = $2`,
-        [runId, move.from, move.to],
-      );
-      if (!rowCount) return false;
-      const { decision } = move;
-      await client.query(`INSERT INTO ${this.db.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
-        runId,
-        decision.worker,
-        decision.kind,
-        decision.reason,
-        JSON.stringify(decision.settings),
-      ]);
-      return true;
-    });
+  moveRamp(runId: string, move: RampMove): Promise<boolean> {
+    return this.rollout.moveRamp(runId, move);
   }
 
   async listPartitions(runId: string): Promise<PartitionRecord[]> {
@@ -930,18 +711,6 @@ export class PostgresStore implements Store {
     return this.quarantine.quarantineSummary(filter);
   }
 
-  private async runs(where: string, params: unknown[], limit: number): Promise<RunRecord[]> {
-    const { rows } = await this.db.q<RunRow>(
-      `SELECT r.*, COALESCE(SUM(p.received), 0) AS c_received, COALESCE(SUM(p.processed), 0) AS c_processed,
-          COALESCE(SUM(p.skipped), 0) AS c_skipped, COALESCE(SUM(p.failed), 0) AS c_failed,
-          COALESCE(SUM(p.quarantined), 0) AS c_quarantined, COALESCE(SUM(p.batches), 0) AS c_batches
-        FROM ${this.db.t.runs} r LEFT JOIN ${this.db.t.partitions} p ON p.run_id = r.id
-        ${where} GROUP BY r.id ORDER BY r.created_at DESC, r.id DESC LIMIT $${params.length + 1}`,
-      [...params, limit],
-    );
-    return rows.map(decode.run);
-  }
-
   private async delivered(client: pg.Pool | pg.PoolClient, namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
     if (keys.length === 0) return new Set();
     const { rows } = await client.query<{ item_key: string }>(
@@ -949,23 +718,6 @@ export class PostgresStore implements Store {
       [namespace, keys],
     );
     return new Set(rows.map((r) => r.item_key));
-  }
-
-  private async insertTransition(
-    client: pg.PoolClient,
-    runId: string,
-    from: RunState | null,
-    to: RunState,
-    actor: string,
-    reason: string,
-  ): Promise<void> {
-    await client.query(`INSERT INTO ${this.db.t.transitions} (run_id, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5)`, [
-      runId,
-      from,
-      to,
-      actor,
-      reason,
-    ]);
   }
 
   listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
