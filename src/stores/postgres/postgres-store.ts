@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { partitionLimitReason } from '../../core/concurrency.js';
 import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { CheckpointMovedError, ConfigError, isSluiceError, LeaseLostError, StoreError } from '../../core/errors.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
-import { rampLimitReason, rampTakeover } from '../../core/rollout.js';
 import type { RunState } from '../../core/run-state.js';
 import type {
   BatchRecord,
@@ -48,17 +46,17 @@ import type {
   TransactionOptions,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
-import type { PartitionRow } from '../shared/run-rows.js';
 import { PostgresAlertOutbox } from './alert-outbox.js';
 import { PostgresApiTokens } from './api-tokens.js';
 import { PostgresBatchHistory } from './batch-history.js';
 import { migrate } from './migrations.js';
+import { PostgresPartitionLeases } from './partition-leases.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { PostgresQuarantineReads } from './quarantine-reads.js';
 import { PostgresRolloutBudgets } from './rollout-budgets.js';
 import { PostgresRuns } from './runs.js';
 import { PostgresSloAlerts } from './slo-alerts.js';
-import { decode, PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
+import { PostgresStoreSchema, type TransactionEnding } from './store-schema.js';
 import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError } from './timeouts.js';
 import { PostgresVerifications } from './verifications.js';
 
@@ -206,6 +204,7 @@ export class PostgresStore implements Store {
   private readonly quarantine: PostgresQuarantineReads;
   private readonly runs: PostgresRuns;
   private readonly rollout: PostgresRolloutBudgets;
+  private readonly leases: PostgresPartitionLeases;
   private savepoints = 0;
   private readonly checkpointTexts: Array<string | undefined> = [];
   private readonly statementNames = new Map<string, string>();
@@ -229,6 +228,7 @@ export class PostgresStore implements Store {
     this.quarantine = new PostgresQuarantineReads(this.db);
     this.runs = new PostgresRuns(this.db);
     this.rollout = new PostgresRolloutBudgets(this.db, this.runs);
+    this.leases = new PostgresPartitionLeases(this.db);
   }
 
   readConnection(): PostgresConnection {
@@ -303,171 +303,48 @@ export class PostgresStore implements Store {
     return this.rollout.moveRamp(runId, move);
   }
 
-  async listPartitions(runId: string): Promise<PartitionRecord[]> {
-    const { rows } = await this.db.q<PartitionRow>(`SELECT * FROM ${this.db.t.partitions} WHERE run_id = $1 ORDER BY idx`, [runId]);
-    return rows.map(decode.partition);
+  listPartitions(runId: string): Promise<PartitionRecord[]> {
+    return this.leases.listPartitions(runId);
   }
 
-  async claimPartition(runId: string, owner: string, leaseMs: number, scope: ClaimScope = {}): Promise<PartitionLease | undefined> {
-    return this.claimWith(this.db.pool, runId, owner, leaseMs, scope);
+  claimPartition(runId: string, owner: string, leaseMs: number, scope: ClaimScope = {}): Promise<PartitionLease | undefined> {
+    return this.leases.claimPartition(runId, owner, leaseMs, scope);
   }
 
-  async claimPartitionWithin(
+  claimPartitionWithin(
     runId: string,
     owner: string,
     leaseMs: number,
     limits: ConcurrencyLimits,
     scope: ClaimScope = {},
   ): Promise<ClaimResult> {
-    const keyed = limits.keys.filter((k) => k.partitions !== undefined);
-    return this.db.inTransaction(async (client): Promise<ClaimResult> => {
-      const { rows: runRows } = await client.query<{ backfill: string; ramp_lanes: number | null }>(
-        `SELECT backfill, ramp_lanes FROM ${this.db.t.runs} WHERE id = $1`,
-        [runId],
-      );
-      const backfill = runRows[0]?.backfill;
-      if (backfill === undefined) return { kind: 'none' };
-      // A ramp is set while the run is not running, so a claim that saw none needs no lock for it.
-      const ramped = runRows[0]!.ramp_lanes !== null;
-      // Count and claim under locks on the key values: two workers cannot both see 4 of 5.
-      await this.db.lockKeys(client, 'partitions', [
-        ...keyed,
-        ...(limits.backfillPartitions !== undefined ? [{ name: 'backfill', value: backfill }] : []),
-        ...(ramped ? [{ name: 'run', value: runId }] : []),
-      ]);
-      for (const key of keyed) {
-        const { rows } = await client.query<{ n: string }>(
-          `SELECT COUNT(*) AS n FROM ${this.db.t.partitions} p JOIN ${this.db.t.runs} r ON r.id = p.run_id
-            WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.keys @> $1::jsonb`,
-          [JSON.stringify({ [key.name]: key.value })],
-        );
-        const n = Number(rows[0]!.n);
-        if (n >= key.partitions!) return { kind: 'blocked', reason: partitionLimitReason(`${key.name}=${key.value}`, n, key.partitions!) };
-      }
-      if (limits.backfillPartitions !== undefined) {
-        const { rows } = await client.query<{ n: string }>(
-          `SELECT COUNT(*) AS n FROM ${this.db.t.partitions} p JOIN ${this.db.t.runs} r ON r.id = p.run_id
-            WHERE p.state = 'running' AND p.lease_expires_at >= now() AND r.backfill = $1`,
-          [backfill],
-        );
-        const n = Number(rows[0]!.n);
-        if (n >= limits.backfillPartitions)
-          return { kind: 'blocked', reason: partitionLimitReason(`backfill ${backfill}`, n, limits.backfillPartitions) };
-      }
-      if (ramped) {
-        // Read again under the lock: the ramp may have moved since the first look. Every leased
-        // partition holds a lane, its lease expired or not (see rampTakeover).
-        const { rows } = await client.query<{ lanes: number | null; n: string }>(
-          `SELECT r.ramp_lanes AS lanes, (SELECT COUNT(*) FROM ${this.db.t.partitions} p WHERE p.run_id = r.id AND p.state = 'running') AS n
-            FROM ${this.db.t.runs} r WHERE r.id = $1`,
-          [runId],
-        );
-        const lanes = rows[0]?.lanes ?? null;
-        const n = Number(rows[0]?.n ?? 0);
-        if (lanes !== null && n >= lanes) {
-          const orphan = await this.claimWith(client, runId, owner, leaseMs, rampTakeover(scope));
-          return orphan ? { kind: 'claimed', lease: orphan } : { kind: 'blocked', reason: rampLimitReason(n, lanes) };
-        }
-      }
-      const lease = await this.claimWith(client, runId, owner, leaseMs, scope);
-      return lease ? { kind: 'claimed', lease } : { kind: 'none' };
-    });
+    return this.leases.claimPartitionWithin(runId, owner, leaseMs, limits, scope);
   }
 
-  private async claimWith(
-    client: pg.Pool | pg.PoolClient,
-    runId: string,
-    owner: string,
-    leaseMs: number,
-    scope: ClaimScope,
-  ): Promise<PartitionLease | undefined> {
-    this.db.assertOpen();
-    const { rows } = await client
-      .query<{ idx: number; fence: string; lease_expires_at: Date }>(
-        `UPDATE ${this.db.t.partitions} p SET state = 'running', fence = p.fence + 1, lease_owner = $2,
-          lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), heartbeat_at = now(), updated_at = now()
-        WHERE (p.run_id, p.idx) = (
-          SELECT run_id, idx FROM ${this.db.t.partitions}
-           WHERE run_id = $1 AND ((state = 'pending' AND NOT $4) OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
-           ORDER BY idx LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING p.idx, p.fence, p.lease_expires_at`,
-        [runId, owner, leaseMs, scope.orphansOnly === true],
-      )
-      .catch((error: unknown) => {
-        throw this.db.wrap(error);
-      });
-    const row = rows[0];
-    return row ? { runId, index: row.idx, fence: Number(row.fence), owner, expiresAt: row.lease_expires_at.toISOString() } : undefined;
+  renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
+    return this.leases.renewLease(lease, leaseMs);
   }
 
-  async renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.partitions} SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000), heartbeat_at = now(), updated_at = now()
-        WHERE run_id = $1 AND idx = $2 AND fence = $3 AND state = 'running'`,
-      [lease.runId, lease.index, lease.fence, leaseMs],
-    );
-    return (rowCount ?? 0) > 0;
+  releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
+    return this.leases.releasePartition(lease, state, error);
   }
 
-  async releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.partitions} SET state = $4, lease_owner = NULL, lease_expires_at = NULL, error = $5, updated_at = now()
-        WHERE run_id = $1 AND idx = $2 AND fence = $3`,
-      [lease.runId, lease.index, lease.fence, state, error ?? null],
-    );
-    return (rowCount ?? 0) > 0;
-  }
-
-  async splitPartition(
+  splitPartition(
     runId: string,
     index: number,
     observed: { batches: number; upper: Cursor },
     at: Cursor,
     label: string | null,
   ): Promise<number | undefined> {
-    return this.db.inTransaction(async (client) => {
-      // Splits of one run take turns (they number the new partitions).
-      await client.query(`SELECT 1 FROM ${this.db.t.runs} WHERE id = $1 FOR UPDATE`, [runId]);
-      const { rows } = await client.query<{ upper: Cursor; child: string | null }>(
-        `SELECT upper, child FROM ${this.db.t.partitions} WHERE run_id = $1 AND idx = $2 AND batches <= $3 AND upper = $4::jsonb AND state IN ('pending', 'running') FOR UPDATE`,
-        [runId, index, observed.batches + 1, JSON.stringify(observed.upper ?? null)],
-      );
-      if (!rows[0]) return undefined;
-      const { rows: next } = await client.query<{ n: number }>(`SELECT MAX(idx) + 1 AS n FROM ${this.db.t.partitions} WHERE run_id = $1`, [
-        runId,
-      ]);
-      await client.query(`UPDATE ${this.db.t.partitions} SET upper = $3, updated_at = now() WHERE run_id = $1 AND idx = $2`, [
-        runId,
-        index,
-        JSON.stringify(at),
-      ]);
-      await client.query(
-        `INSERT INTO ${this.db.t.partitions} (run_id, idx, lower, upper, label, child, split_from) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [runId, next[0]!.n, JSON.stringify(at), JSON.stringify(rows[0].upper), label, rows[0].child, index],
-      );
-      return next[0]!.n;
-    });
+    return this.leases.splitPartition(runId, index, observed, at, label);
   }
 
-  async expireLeases(isDead: (owner: string) => boolean): Promise<number> {
-    const { rows } = await this.db.q<{ lease_owner: string }>(
-      `SELECT DISTINCT lease_owner FROM ${this.db.t.partitions} WHERE state = 'running' AND lease_owner IS NOT NULL`,
-    );
-    const dead = rows.map((r) => r.lease_owner).filter((owner) => isDead(owner));
-    if (dead.length === 0) return 0;
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.partitions} SET lease_expires_at = 'epoch' WHERE state = 'running' AND lease_owner = ANY($1::text[])`,
-      [dead],
-    );
-    return rowCount ?? 0;
+  expireLeases(isDead: (owner: string) => boolean): Promise<number> {
+    return this.leases.expireLeases(isDead);
   }
 
-  async resetFailedPartitions(runId: string): Promise<number> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.partitions} SET state = 'pending', error = NULL, updated_at = now() WHERE run_id = $1 AND state = 'failed'`,
-      [runId],
-    );
-    return rowCount ?? 0;
+  resetFailedPartitions(runId: string): Promise<number> {
+    return this.leases.resetFailedPartitions(runId);
   }
 
   async transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
