@@ -1,41 +1,8 @@
 import pg from 'pg';
-import type { Cursor, ItemKey } from '../../core/cursor.js';
 import { ConfigError, isSluiceError, StoreError } from '../../core/errors.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
-import type { RunState } from '../../core/run-state.js';
-import type {
-  BatchRecord,
-  BatchWindow,
-  CanaryClaim,
-  ClaimResult,
-  ConcurrencyLimits,
-  DecisionRecord,
-  PartitionLease,
-  PartitionRecord,
-  PartitionState,
-  QuarantineRecord,
-  QuarantineStatus,
-  RampMove,
-  RolloutSettings,
-  RunControl,
-  RunOptions,
-  RunRecord,
-  StartResult,
-  TokenRecord,
-  TransitionRecord,
-} from '../../core/run.js';
-import type {
-  ClaimedNotifications,
-  NewNotification,
-  OutboxClaim,
-  OutboxRecord,
-  OutboxSettlement,
-  OutboxState,
-} from '../../core/slo/alert-outbox.js';
-import type { AlertChange, AlertEventRecord, AlertKey, AlertRecord } from '../../core/slo/alert-record.js';
 import { quoteIdentifier } from '../../core/sql.js';
-import type { ClaimScope, NewRun, RunFilter, Store, StoreTransaction, TransactionOptions } from '../../core/store.js';
-import type { VerificationRecord } from '../../core/verify.js';
+import { ComposedStore } from '../shared/composed-store.js';
 import { PostgresAlertOutbox } from './alert-outbox.js';
 import { PostgresApiTokens } from './api-tokens.js';
 import { PostgresBatchCommit } from './batch-commit.js';
@@ -180,23 +147,11 @@ async function openOnPool(
  * The store on PostgreSQL, for workers on many machines: the same interface and contract as the
  * embedded store. Partitions are claimed with `FOR UPDATE SKIP LOCKED`; leases and fences use the
  * database's clock, the one clock every worker shares. The store's schema on its pool
- * (`PostgresStoreSchema`) is what every part works on; one module per port of the store, and
- * this class composes them.
+ * (`PostgresStoreSchema`) is what every part works on, one module per port of the store.
  */
-export class PostgresStore implements Store {
+export class PostgresStore extends ComposedStore {
   readonly dialect = 'postgres' as const;
-  readonly location: string;
   private readonly db: PostgresStoreSchema;
-  private readonly tokens: PostgresApiTokens;
-  private readonly verifications: PostgresVerifications;
-  private readonly alerts: PostgresSloAlerts;
-  private readonly outbox: PostgresAlertOutbox;
-  private readonly history: PostgresBatchHistory;
-  private readonly quarantine: PostgresQuarantineReads;
-  private readonly runs: PostgresRuns;
-  private readonly rollout: PostgresRolloutBudgets;
-  private readonly leases: PostgresPartitionLeases;
-  private readonly commit: PostgresBatchCommit;
 
   constructor(
     pool: pg.Pool,
@@ -206,218 +161,26 @@ export class PostgresStore implements Store {
     timeouts: PostgresTimeouts = {},
     settings: { ownsPool: boolean; asyncBatchCommit?: boolean } = { ownsPool: true },
   ) {
-    this.db = new PostgresStoreSchema(pool, schema, location, prepare, timeouts, settings);
-    this.location = location;
-    this.tokens = new PostgresApiTokens(this.db);
-    this.verifications = new PostgresVerifications(this.db);
-    this.alerts = new PostgresSloAlerts(this.db);
-    this.outbox = new PostgresAlertOutbox(this.db);
-    this.history = new PostgresBatchHistory(this.db);
-    this.quarantine = new PostgresQuarantineReads(this.db);
-    this.runs = new PostgresRuns(this.db);
-    this.rollout = new PostgresRolloutBudgets(this.db, this.runs);
-    this.leases = new PostgresPartitionLeases(this.db);
-    this.commit = new PostgresBatchCommit(this.db);
+    const db = new PostgresStoreSchema(pool, schema, location, prepare, timeouts, settings);
+    const runs = new PostgresRuns(db);
+    super({
+      database: db,
+      runs,
+      rollout: new PostgresRolloutBudgets(db, runs),
+      leases: new PostgresPartitionLeases(db),
+      commit: new PostgresBatchCommit(db),
+      quarantine: new PostgresQuarantineReads(db),
+      history: new PostgresBatchHistory(db),
+      alerts: new PostgresSloAlerts(db),
+      outbox: new PostgresAlertOutbox(db),
+      verifications: new PostgresVerifications(db),
+      tokens: new PostgresApiTokens(db),
+    });
+    this.db = db;
   }
 
-  readConnection(): PostgresConnection {
+  /** A connection on the store's pool, for sources whose target is the store's database. */
+  override readConnection(): PostgresConnection {
     return this.db.readConnection();
-  }
-
-  clockNow(): Promise<number> {
-    return this.db.clockNow();
-  }
-
-  close(): Promise<void> {
-    return this.db.close();
-  }
-
-  createRun(input: NewRun): Promise<RunRecord> {
-    return this.runs.createRun(input);
-  }
-
-  createRunOnce(input: NewRun, options: { orSucceeded: boolean }): Promise<{ run: RunRecord; created: boolean }> {
-    return this.runs.createRunOnce(input, options);
-  }
-
-  getRun(runId: string): Promise<RunRecord | undefined> {
-    return this.runs.getRun(runId);
-  }
-
-  listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    return this.runs.listRuns(filter);
-  }
-
-  transitionRun(runId: string, from: readonly RunState[], to: RunState, actor: string, reason: string): Promise<RunRecord | undefined> {
-    return this.runs.transitionRun(runId, from, to, actor, reason);
-  }
-
-  startRun(runId: string, from: readonly RunState[], actor: string, reason: string, limits: ConcurrencyLimits): Promise<StartResult> {
-    return this.runs.startRun(runId, from, actor, reason, limits);
-  }
-
-  listTransitions(runId: string): Promise<TransitionRecord[]> {
-    return this.runs.listTransitions(runId);
-  }
-
-  updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
-    return this.runs.updateRunOptions(runId, patch);
-  }
-
-  recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
-    return this.runs.recordDecision(runId, decision);
-  }
-
-  listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    return this.runs.listDecisions(runId, limit);
-  }
-
-  setControl(runId: string, control: RunControl | null): Promise<void> {
-    return this.runs.setControl(runId, control);
-  }
-
-  setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    return this.runs.setPlannedItems(runId, plannedItems);
-  }
-
-  setRollout(runId: string, rollout: RolloutSettings): Promise<RunRecord> {
-    return this.rollout.setRollout(runId, rollout);
-  }
-
-  claimCanaryItems(lease: PartitionLease, want: number): Promise<CanaryClaim> {
-    return this.rollout.claimCanaryItems(lease, want);
-  }
-
-  moveRamp(runId: string, move: RampMove): Promise<boolean> {
-    return this.rollout.moveRamp(runId, move);
-  }
-
-  listPartitions(runId: string): Promise<PartitionRecord[]> {
-    return this.leases.listPartitions(runId);
-  }
-
-  claimPartition(runId: string, owner: string, leaseMs: number, scope: ClaimScope = {}): Promise<PartitionLease | undefined> {
-    return this.leases.claimPartition(runId, owner, leaseMs, scope);
-  }
-
-  claimPartitionWithin(
-    runId: string,
-    owner: string,
-    leaseMs: number,
-    limits: ConcurrencyLimits,
-    scope: ClaimScope = {},
-  ): Promise<ClaimResult> {
-    return this.leases.claimPartitionWithin(runId, owner, leaseMs, limits, scope);
-  }
-
-  renewLease(lease: PartitionLease, leaseMs: number): Promise<boolean> {
-    return this.leases.renewLease(lease, leaseMs);
-  }
-
-  releasePartition(lease: PartitionLease, state: Exclude<PartitionState, 'running'>, error?: string): Promise<boolean> {
-    return this.leases.releasePartition(lease, state, error);
-  }
-
-  splitPartition(
-    runId: string,
-    index: number,
-    observed: { batches: number; upper: Cursor },
-    at: Cursor,
-    label: string | null,
-  ): Promise<number | undefined> {
-    return this.leases.splitPartition(runId, index, observed, at, label);
-  }
-
-  expireLeases(isDead: (owner: string) => boolean): Promise<number> {
-    return this.leases.expireLeases(isDead);
-  }
-
-  resetFailedPartitions(runId: string): Promise<number> {
-    return this.leases.resetFailedPartitions(runId);
-  }
-
-  transaction<T>(work: (tx: StoreTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.commit.transaction(work, options);
-  }
-
-  deliveredKeys(namespace: string, keys: readonly ItemKey[]): Promise<Set<ItemKey>> {
-    return this.commit.deliveredKeys(namespace, keys);
-  }
-
-  listQuarantine(filter: {
-    runId?: string;
-    backfill?: string;
-    status?: QuarantineStatus;
-    errorClass?: string;
-    limit?: number;
-    afterId?: number;
-  }): Promise<QuarantineRecord[]> {
-    return this.quarantine.listQuarantine(filter);
-  }
-
-  quarantineSummary(filter: { runId?: string; backfill?: string }): Promise<Array<{ errorClass: string; count: number }>> {
-    return this.quarantine.quarantineSummary(filter);
-  }
-
-  listBatches(runId: string, options: { afterId?: number; limit?: number } = {}): Promise<BatchRecord[]> {
-    return this.history.listBatches(runId, options);
-  }
-
-  batchWindow(backfill: string, sinceMs: number, slowAboveMs: number): Promise<BatchWindow> {
-    return this.history.batchWindow(backfill, sinceMs, slowAboveMs);
-  }
-
-  listAlerts(backfill?: string): Promise<AlertRecord[]> {
-    return this.alerts.listAlerts(backfill);
-  }
-
-  changeAlert(change: AlertChange, notify?: NewNotification): Promise<boolean> {
-    return this.alerts.changeAlert(change, notify);
-  }
-
-  listAlertEvents(
-    filter: { backfill?: string; alert?: AlertKey; sinceMs?: number; untilMs?: number; limit?: number } = {},
-  ): Promise<AlertEventRecord[]> {
-    return this.alerts.listAlertEvents(filter);
-  }
-
-  claimNotifications(claim: OutboxClaim): Promise<ClaimedNotifications> {
-    return this.outbox.claimNotifications(claim);
-  }
-
-  reviseNotification(owner: string, id: string, notification: OutboxRecord['notification']): Promise<boolean> {
-    return this.outbox.reviseNotification(owner, id, notification);
-  }
-
-  settleNotification(owner: string, id: string, webhook: string, settlement: OutboxSettlement): Promise<boolean> {
-    return this.outbox.settleNotification(owner, id, webhook, settlement);
-  }
-
-  listNotifications(filter: { backfill?: string; state?: OutboxState; limit?: number } = {}): Promise<OutboxRecord[]> {
-    return this.outbox.listNotifications(filter);
-  }
-
-  recordVerification(result: Omit<VerificationRecord, 'at'>): Promise<void> {
-    return this.verifications.recordVerification(result);
-  }
-
-  listVerifications(runId: string): Promise<VerificationRecord[]> {
-    return this.verifications.listVerifications(runId);
-  }
-
-  createToken(token: Omit<TokenRecord, 'createdAt' | 'revokedAt'>): Promise<TokenRecord> {
-    return this.tokens.createToken(token);
-  }
-
-  getToken(id: string): Promise<TokenRecord | undefined> {
-    return this.tokens.getToken(id);
-  }
-
-  listTokens(): Promise<TokenRecord[]> {
-    return this.tokens.listTokens();
-  }
-
-  revokeToken(id: string): Promise<boolean> {
-    return this.tokens.revokeToken(id);
   }
 }
