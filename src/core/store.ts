@@ -16,7 +16,7 @@ export type { BatchCommit, CheckpointSeen, CheckpointWrite, StoreTransaction, Tr
 export type { BatchHistory } from './store/batch-history.js';
 export type { StoreDatabase } from './store/database.js';
 export type { ClaimScope, PartitionLeases } from './store/partition-leases.js';
-export type { QuarantineReads } from './store/quarantine-reads.js';
+export type { QuarantineFilter, QuarantineReads } from './store/quarantine-reads.js';
 export type { RolloutBudgets } from './store/rollout-budgets.js';
 export type { NewRun, RunFilter, RunStore } from './store/runs.js';
 export type { SloAlerts } from './store/slo-alerts.js';

@@ -1,5 +1,5 @@
-import type { QuarantineRecord, QuarantineStatus } from '../../core/run.js';
-import type { QuarantineReads } from '../../core/store.js';
+import type { QuarantineRecord } from '../../core/run.js';
+import type { QuarantineReads, QuarantineFilter } from '../../core/store.js';
 import type { QuarantineRow } from '../shared/run-rows.js';
 import { decode, type PostgresStoreSchema } from './store-schema.js';
 
@@ -7,14 +7,7 @@ import { decode, type PostgresStoreSchema } from './store-schema.js';
 export class PostgresQuarantineReads implements QuarantineReads {
   constructor(private readonly db: PostgresStoreSchema) {}
 
-  async listQuarantine(filter: {
-    runId?: string;
-    backfill?: string;
-    status?: QuarantineStatus;
-    errorClass?: string;
-    limit?: number;
-    afterId?: number;
-  }): Promise<QuarantineRecord[]> {
+  async listQuarantine(filter: QuarantineFilter): Promise<QuarantineRecord[]> {
     const where = ['id > $1'];
     const params: unknown[] = [filter.afterId ?? 0];
     for (const [column, value] of [

@@ -11,7 +11,6 @@ import type {
   PartitionRecord,
   PartitionState,
   QuarantineRecord,
-  QuarantineStatus,
   RampMove,
   RolloutSettings,
   RunControl,
@@ -49,6 +48,7 @@ import type {
   StoreTransaction,
   TransactionOptions,
   Verifications,
+  QuarantineFilter,
 } from '../../core/store.js';
 import type { VerificationRecord } from '../../core/verify.js';
 
@@ -205,14 +205,7 @@ export abstract class ComposedStore implements Store {
     return this.parts.commit.deliveredKeys(namespace, keys);
   }
 
-  listQuarantine(filter: {
-    runId?: string;
-    backfill?: string;
-    status?: QuarantineStatus;
-    errorClass?: string;
-    limit?: number;
-    afterId?: number;
-  }): Promise<QuarantineRecord[]> {
+  listQuarantine(filter: QuarantineFilter): Promise<QuarantineRecord[]> {
     return this.parts.quarantine.listQuarantine(filter);
   }
 

@@ -1,5 +1,5 @@
-import type { QuarantineRecord, QuarantineStatus } from '../../core/run.js';
-import type { QuarantineReads } from '../../core/store.js';
+import type { QuarantineRecord } from '../../core/run.js';
+import type { QuarantineReads, QuarantineFilter } from '../../core/store.js';
 import type { QuarantineRow } from '../shared/run-rows.js';
 import { decode, type SqliteStoreFile } from './store-file.js';
 
@@ -7,14 +7,7 @@ import { decode, type SqliteStoreFile } from './store-file.js';
 export class SqliteQuarantineReads implements QuarantineReads {
   constructor(private readonly file: SqliteStoreFile) {}
 
-  async listQuarantine(filter: {
-    runId?: string;
-    backfill?: string;
-    status?: QuarantineStatus;
-    errorClass?: string;
-    limit?: number;
-    afterId?: number;
-  }): Promise<QuarantineRecord[]> {
+  async listQuarantine(filter: QuarantineFilter): Promise<QuarantineRecord[]> {
     const where = ['id > ?'];
     const params: unknown[] = [filter.afterId ?? 0];
     for (const [column, value] of [
