@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
-import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
+import { keysOf, limitsFor, queuedBehind } from './concurrency.js';
 import type { RunPreview } from './sluice.js';
 import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
@@ -13,32 +13,24 @@ import {
   UsageError,
   messageOf,
 } from './errors.js';
-import { MAX_BATCH_DELAY_MS, MAX_TIMER_MS } from './duration-limits.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
-import {
-  allSettled,
-  hasLiveLease,
-  isClaimable,
-  liveLeaseOwners,
-  type OwnerDeadCheck,
-  remainingRange,
-  type Stalled,
-  stalledOf,
-} from './lease-liveness.js';
+import { allSettled, hasLiveLease, isClaimable, liveLeaseOwners, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
 import { NO_ROLLOUT, rolloutOf } from './rollout.js';
-import { EventLoopLag } from './throttle/event-loop-lag.js';
-import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
-import { Throttle } from './throttle/throttle.js';
-import { addCounts, zeroCounts } from './counts.js';
-import type { DecisionRecord, GradualOptions, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import { describeChanges, knobsOf, resolveKnobs } from './throttle/knobs.js';
+import type { RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import { parseSince } from './since.js';
-import type { ChildResult, EnqueueResult, PartitionStatus, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
-import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
+import type { EnqueueResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { PartitionSpec, SourceReader } from './source.js';
+import { countItems, fanOutChildren, filterOf } from './run-plan-parts.js';
+import { childResults, partitionStatus, throttleState } from './run-status-parts.js';
+import { pick, reportsSuccess, validateStartOptions } from './start-options.js';
+import { resolveRunOptions } from './run-options.js';
+import { type ThrottleDeps, throttleOf } from './run-throttle.js';
 import type { NewRun, Store } from './store.js';
 
 const DEFAULT_LEASE_MS = 30_000;
@@ -369,12 +361,12 @@ class Engine implements Sluice {
     if (this.executing.has(runId)) throw new SluiceError('RUN_ACTIVE', `run ${runId} is already executing in this process`);
     await this.store.expireLeases(this.isOwnerDead);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
-    const resolved = this.resolveRun(definition, options, run.options);
+    const resolved = resolveRunOptions(definition, options, run.options);
     const execution = new RunExecution({
       ...this.executionBase(definition, reader),
       run,
       options: resolved.runOptions,
-      throttle: this.throttleFor(definition, run, resolved.knobs, resolved.runOptions.gradual),
+      throttle: throttleOf(this.throttleDeps(), definition, run, resolved.knobs, resolved.runOptions.gradual),
       filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
@@ -510,12 +502,12 @@ class Engine implements Sluice {
         started = result.run;
       }
       reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
-      const resolved = this.resolveRun(definition, options, started.options);
+      const resolved = resolveRunOptions(definition, options, started.options);
       const execution = new RunExecution({
         ...this.executionBase(definition, reader),
         run: started,
         options: resolved.runOptions,
-        throttle: this.throttleFor(definition, started, resolved.knobs, resolved.runOptions.gradual),
+        throttle: throttleOf(this.throttleDeps(), definition, started, resolved.knobs, resolved.runOptions.gradual),
         filter: filterOf(started.params),
         actor,
         dryRun: false,
@@ -559,6 +551,10 @@ class Engine implements Sluice {
     return this.join(runId, { ...options, actor: options.actor ?? 'api', follow: options.follow ?? true });
   }
 
+  private throttleDeps(): ThrottleDeps {
+    return { store: this.store, worker: this.worker, clock: this.clock, logger: this.logger, memoryReader: this.memoryReader };
+  }
+
   private executionBase(definition: BackfillDefinition<unknown>, reader: SourceReader<unknown>) {
     return {
       store: this.store,
@@ -575,115 +571,7 @@ class Engine implements Sluice {
 
   /** The definition's defaults, then what the run was created with, then this call's overrides. */
   private runOptions(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): RunOptions {
-    return this.resolveRun(definition, options, stored).runOptions;
-  }
-
-  /**
-   * The run's options and throttle knobs: for a new run, the definition's (its profile, then its
-   * explicit knobs), then this call's layers (environment, flags); for a stored run, what it was
-   * created or last retuned with, then this call's layers.
-   */
-  private resolveRun(
-    definition: BackfillDefinition<unknown>,
-    options: StartOptions,
-    stored?: RunOptions,
-  ): { runOptions: RunOptions; knobs: ResolvedKnobs } {
-    const limits = runLimitsOf(definition);
-    const layers: KnobLayer[] = [];
-    let base: Knobs;
-    if (stored) {
-      base = knobsOf(stored);
-    } else {
-      base = { batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 };
-      layers.push({
-        source: 'definition',
-        ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}),
-        knobs: definition.throttle.knobs,
-      });
-    }
-    layers.push(...(options.throttleLayers ?? []));
-    const api: Partial<Knobs> = pick(options, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']);
-    if (options.profile || Object.keys(api).length > 0)
-      layers.push({
-        source: options.actor ? `options of ${options.actor}` : 'options',
-        ...(options.profile ? { profile: options.profile } : {}),
-        knobs: api,
-      });
-    const knobs = resolveKnobs(base, layers);
-    if (stored) {
-      // A stored value the definition would give anyway keeps the definition's label.
-      const fromDefinition = resolveKnobs({ batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 }, [
-        {
-          source: 'definition',
-          ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}),
-          knobs: definition.throttle.knobs,
-        },
-      ]);
-      for (const name of Object.keys(base) as Array<keyof Knobs>) {
-        knobs.sources[name] ??=
-          fromDefinition.knobs[name] === base[name] ? fromDefinition.sources[name] : 'the run (as created or retuned)';
-      }
-    }
-    const k = knobs.knobs;
-    // A run's canary and ramp are the store's (see rollout.ts); its options mirror them for every worker.
-    const maxItems = options.maxItems ?? stored?.maxItems;
-    const gradual = options.gradual ? rolloutOf(options).gradual : stored?.gradual;
-    const runOptions: RunOptions = {
-      batchSize: k.batchSize,
-      concurrency: k.concurrency,
-      maxFailureRatio: stored?.maxFailureRatio ?? definition.maxFailureRatio,
-      retry: stored?.retry ?? definition.retry,
-      ...((stored ? stored.limits : limits) ? { limits: (stored ? stored.limits : limits)! } : {}),
-      ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
-      ...(maxItems !== undefined ? { maxItems } : {}),
-      ...(gradual ? { gradual } : {}),
-      // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
-      ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
-      batchDelayMs: k.batchDelayMs,
-      ...(k.maxMemoryMb !== undefined ? { maxMemoryMb: k.maxMemoryMb } : {}),
-      ...(k.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: k.maxEventLoopLagMs } : {}),
-      ...((knobs.profile ?? stored?.profile) ? { profile: (knobs.profile ?? stored?.profile)! } : {}),
-    };
-    return { runOptions, knobs };
-  }
-
-  /**
-   * The throttle of one execution: its knobs, the definition's signals, decisions recorded with
-   * the run, and a gradual rollout's ramp, which is the run's (in the store), not this process's.
-   */
-  private throttleFor(definition: BackfillDefinition<unknown>, run: RunRecord, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
-    const runId = run.id;
-    return new Throttle({
-      ...(gradual
-        ? {
-            gradual: {
-              ...gradual,
-              ramp: {
-                lanes: run.rampLanes ?? 1,
-                read: async () => (await this.store.getRun(runId))?.rampLanes ?? null,
-                move: (from, to, decision) => this.store.moveRamp(runId, { from, to, decision: { worker: this.worker.id, ...decision } }),
-              },
-              // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
-              pageAlert: async () => {
-                const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
-                return firing ? `${firing.slo}/${firing.tier}: ${firing.summary}` : undefined;
-              },
-            },
-          }
-        : {}),
-      knobs,
-      signals: definition.throttle.signals,
-      signalIntervalMs: definition.throttle.signalIntervalMs,
-      ...(definition.throttle.adaptive ? { adaptive: { maxConcurrency: knobs.knobs.concurrency, ...definition.throttle.adaptive } } : {}),
-      ...(definition.throttle.schedule ? { schedule: definition.throttle.schedule } : {}),
-      clock: this.clock,
-      logger: this.logger,
-      ...(this.memoryReader ? { memory: { read: this.memoryReader } } : {}),
-      ...(knobs.knobs.maxEventLoopLagMs !== undefined
-        ? { lag: new EventLoopLag(knobs.knobs.maxEventLoopLagMs, () => this.clock.now()) }
-        : {}),
-      record: (decision) => this.store.recordDecision(runId, { worker: this.worker.id, ...decision }),
-    });
+    return resolveRunOptions(definition, options, stored).runOptions;
   }
 
   // ---- controls -----------------------------------------------------------------------------
@@ -881,138 +769,4 @@ function requeueHint(run: RunRecord): string {
     default:
       return `it has ended; start a new run of ${run.backfill} instead`;
   }
-}
-
-/**
- * The throttle's state as the last decisions say it: `paused: db connections 83 % ≥ 80 %`, or
- * running. Only meaningful while the run executes.
- */
-function throttleState(run: RunRecord, decisions: readonly DecisionRecord[]): RunStatus['throttle'] {
-  const last = decisions.find((d) => d.kind !== 'configured' && d.kind !== 'retune');
-  if (run.state !== 'running' || !last) return { state: 'running', reason: null, since: null };
-  const state = last.kind === 'paused' ? 'paused' : last.kind === 'slowed' ? 'slowed' : 'running';
-  return { state, reason: last.reason, since: last.at };
-}
-
-/**
- * Whether a start that finds the backfill's latest run with its parameters succeeded reports that
- * instead of creating a run: unless it names a window (`since`: new items since then) or a
- * re-trigger mode (`reprocess`), both of which ask for a new run.
- */
-function reportsSuccess(options: StartOptions): boolean {
-  return options.since === undefined && options.reprocess === undefined;
-}
-
-/** A partition with its lease judged at `now` (the store's clock): live or not, how old its heartbeat, what it still owns. */
-function partitionStatus(partition: PartitionRecord, now: number, isOwnerDead: OwnerDeadCheck): PartitionStatus {
-  return {
-    ...partition,
-    leaseLive: hasLiveLease(partition, now, isOwnerDead),
-    heartbeatAgeMs: partition.heartbeatAt === null ? null : Math.max(0, now - Date.parse(partition.heartbeatAt)),
-    remaining: remainingRange(partition),
-  };
-}
-
-/** What the source is told about the run: its `since` and its parameters. */
-function filterOf(params: RunParams): SourceFilter {
-  return { ...(params.since ? { since: new Date(params.since) } : {}), ...(params.extra ? { params: params.extra } : {}) };
-}
-
-/** The children of a fan-out backfill for a run, checked: a typo must not silently drop a child. */
-async function fanOutChildren(definition: BackfillDefinition<unknown>, params: RunParams): Promise<readonly string[] | undefined> {
-  const fanOut = definition.fanOut;
-  if (!fanOut) return undefined;
-  const children = typeof fanOut.children === 'function' ? await fanOut.children(params) : fanOut.children;
-  if (!Array.isArray(children) || children.length === 0 || children.some((c) => typeof c !== 'string' || c.length === 0)) {
-    throw new UsageError(
-      `backfill "${definition.name}": fanOut.children must give at least one non-empty string, got ${JSON.stringify(children)}`,
-    );
-  }
-  if (new Set(children).size !== children.length)
-    throw new UsageError(`backfill "${definition.name}": fanOut.children repeats a child: ${JSON.stringify(children)}`);
-  return children;
-}
-
-/** Per-child results of a fan-out run: its partitions summed, `success` when all are done, `error` when one failed. */
-function childResults(partitions: readonly PartitionRecord[]): ChildResult[] {
-  const byChild = new Map<string, PartitionRecord[]>();
-  for (const p of partitions) if (p.child !== null) byChild.set(p.child, [...(byChild.get(p.child) ?? []), p]);
-  return [...byChild].map(([child, parts]) => {
-    const counts = parts.reduce((sum, p) => addCounts(sum, p.counts), zeroCounts());
-    const outcome: ChildResult['outcome'] = parts.some((p) => p.state === 'failed')
-      ? 'error'
-      : parts.every((p) => p.state === 'done')
-        ? counts.quarantined > 0
-          ? 'partial'
-          : 'success'
-        : parts.some((p) => p.state === 'running')
-          ? 'running'
-          : 'pending';
-    return { child, outcome, counts, partitions: parts.length, error: parts.find((p) => p.error)?.error ?? null };
-  });
-}
-
-/** The items the plan covers: one count per fan-out child (or one in all), since a plan's slices cover all of them. */
-async function countItems(
-  reader: SourceReader<unknown>,
-  partitions: readonly PartitionSpec[],
-  filter: SourceFilter,
-): Promise<number | null> {
-  if (!reader.count) return null;
-  let total = 0;
-  for (const child of new Set(partitions.map((p) => p.child))) {
-    total += await reader.count({
-      partition: { lower: null, upper: null, ...(child !== undefined ? { child } : {}) },
-      cursor: null,
-      filter,
-    });
-  }
-  return total;
-}
-
-function validateStartOptions(
-  options: Pick<
-    StartOptions,
-    | 'batchSize'
-    | 'concurrency'
-    | 'maxBatches'
-    | 'maxItems'
-    | 'maxMemoryMb'
-    | 'maxEventLoopLagMs'
-    | 'batchDelayMs'
-    | 'profile'
-    | 'orphanPollMs'
-    | 'dryRun'
-  >,
-): void {
-  for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
-    const value = options[name];
-    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
-      throw new UsageError(`${name} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  if (options.batchSize !== undefined && options.batchSize > 100_000)
-    throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
-  if (options.concurrency !== undefined && options.concurrency > 256)
-    throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
-  if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0))
-    throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
-  if (options.batchDelayMs !== undefined && options.batchDelayMs > MAX_BATCH_DELAY_MS)
-    throw new UsageError(`batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${options.batchDelayMs}`, {
-      hint: 'for a longer stop, pause the run and resume it later',
-    });
-  if (options.orphanPollMs !== undefined && options.orphanPollMs > MAX_TIMER_MS)
-    throw new UsageError(`orphanPollMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${options.orphanPollMs}`);
-  if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10))
-    throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
-  if (options.maxItems !== undefined && options.dryRun)
-    throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
-  if (options.profile !== undefined && !isProfileName(options.profile))
-    throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
-}
-
-function pick<T extends object, K extends keyof T>(object: T, names: readonly K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const name of names) if (object[name] !== undefined) out[name] = object[name];
-  return out;
 }
