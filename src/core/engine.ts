@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
-import { keysOf, limitsFor, queuedBehind } from './concurrency.js';
+import { limitsFor } from './concurrency.js';
 import type { RunPreview } from './sluice.js';
 import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
@@ -15,23 +15,22 @@ import {
 } from './errors.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
-import { allSettled, hasLiveLease, isClaimable, liveLeaseOwners, type Stalled, stalledOf } from './lease-liveness.js';
+import { allSettled, hasLiveLease, isClaimable, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
-import { NO_ROLLOUT, rolloutOf } from './rollout.js';
-import { describeChanges, knobsOf, resolveKnobs } from './throttle/knobs.js';
-import type { RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import { rolloutOf } from './rollout.js';
+import type { RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
-import { parseSince } from './since.js';
 import type { EnqueueResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
-import type { PartitionSpec, SourceReader } from './source.js';
-import { countItems, fanOutChildren, filterOf } from './run-plan-parts.js';
-import { childResults, partitionStatus, throttleState } from './run-status-parts.js';
-import { pick, reportsSuccess, validateStartOptions } from './start-options.js';
+import type { SourceReader } from './source.js';
+import { filterOf, planRun } from './run-plan.js';
+import { readRunStatus } from './run-status.js';
+import { reportsSuccess, validateStartOptions } from './start-options.js';
 import { resolveRunOptions } from './run-options.js';
 import { type ThrottleDeps, throttleOf } from './run-throttle.js';
 import type { NewRun, Store } from './store.js';
+import { RunControls } from './run-controls.js';
 
 const DEFAULT_LEASE_MS = 30_000;
 /** How often an execution looks for a dead worker's partitions to adopt: the worker's default poll. */
@@ -57,6 +56,7 @@ class Engine implements Sluice {
   /** Counts of planned items still running beside the runs they are for. */
   private readonly counting = new Set<{ counted: Promise<number>; abort(): void }>();
   private closing = false;
+  private readonly controls: RunControls;
 
   constructor(options: SluiceOptions) {
     this.store = options.store;
@@ -67,6 +67,13 @@ class Engine implements Sluice {
     this.progressIntervalMs = options.progressIntervalMs ?? 1000;
     this.isOwnerDead = options.isOwnerDead ?? (() => false);
     this.memoryReader = options.memoryReader;
+    this.controls = new RunControls({
+      store: this.store,
+      clock: this.clock,
+      isOwnerDead: this.isOwnerDead,
+      executing: this.executing,
+      getRunOrThrow: (runId) => this.getRunOrThrow(runId),
+    });
     for (const definition of options.backfills) {
       if (this.definitions.has(definition.name)) {
         throw new UsageError(`two backfills are named "${definition.name}"; names must be unique`);
@@ -202,7 +209,7 @@ class Engine implements Sluice {
   async sample(name: string, options: StartOptions & { perBucket?: number; scan?: number } = {}): Promise<SampleReport> {
     const definition = this.backfill(name);
     validateStartOptions(options);
-    const plan = await this.plan(definition, options);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options);
     try {
       return await sampleDryRun({
         definition,
@@ -224,7 +231,7 @@ class Engine implements Sluice {
   async preview(name: string, options: StartOptions = {}): Promise<RunPreview> {
     const definition = this.backfill(name);
     validateStartOptions(options);
-    const plan = await this.plan(definition, options);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options);
     await plan.reader.close();
     return {
       backfill: name,
@@ -234,44 +241,6 @@ class Engine implements Sluice {
       partitions: plan.partitions.map((p) => ({ label: p.label ?? null, child: p.child ?? null })),
       plannedItems: plan.plannedItems,
     };
-  }
-
-  /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */
-  private async plan(definition: BackfillDefinition<unknown>, options: StartOptions, countBeside = false) {
-    const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
-    const runOptions = this.runOptions(definition, options);
-    const params: RunParams = { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) };
-    const filter = filterOf(params);
-    const keys = keysOf(definition, params);
-    const children = await fanOutChildren(definition, params);
-    const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
-    try {
-      const partitions: PartitionSpec[] = [];
-      if (children === undefined) {
-        partitions.push(...(await reader.plan({ partitions: runOptions.concurrency, filter })));
-      } else {
-        // Each child gets its share of the lanes (at least one partition); idle lanes split later.
-        const each = Math.max(1, Math.floor(runOptions.concurrency / children.length));
-        for (const child of children) {
-          for (const spec of await reader.plan({ partitions: each, filter, child })) {
-            partitions.push({ ...spec, child, label: `${definition.fanOut!.by}=${child}${spec.label ? ` ${spec.label}` : ''}` });
-          }
-        }
-      }
-      // The plan may have counted already. Otherwise a run about to start here counts beside its
-      // first batches where the source can (a count of a huge table takes minutes); a run for
-      // workers, a dry run or a preview counts now.
-      const planned = partitions.every((p) => p.items !== undefined) ? partitions.reduce((sum, p) => sum + p.items!, 0) : undefined;
-      const counting =
-        planned === undefined && countBeside && children === undefined && reader.countBeside
-          ? await reader.countBeside({ partition: { lower: null, upper: null }, cursor: null, filter })
-          : undefined;
-      const plannedItems = planned ?? (counting ? null : await countItems(reader, partitions, filter));
-      return { filter, runOptions, params, keys, reader, partitions, plannedItems, counting };
-    } catch (error) {
-      await reader.close().catch(() => undefined);
-      throw error;
-    }
   }
 
   /**
@@ -287,7 +256,7 @@ class Engine implements Sluice {
     | { created: true; run: RunRecord; reader: SourceReader<unknown>; counted?: Promise<number> }
     | { created: false; run: RunRecord; reader?: undefined; counted?: undefined }
   > {
-    const plan = await this.plan(definition, options, how.countBeside);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options, how.countBeside);
     try {
       const input: NewRun = {
         id: newRunId(this.clock.now(), this.clock.random),
@@ -382,18 +351,6 @@ class Engine implements Sluice {
     return execution;
   }
 
-  async requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    if (run.state === 'pending') return run;
-    if (run.state !== 'paused')
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, {
-        hint: requeueHint(run),
-      });
-    // A resume lifts a canary's budget and a gradual rollout's ramp: the workers go on with the rest.
-    await this.store.setRollout(runId, NO_ROLLOUT);
-    return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
-  }
-
   async hasFreePartitions(runId: string): Promise<boolean> {
     await this.store.expireLeases(this.isOwnerDead);
     const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
@@ -413,31 +370,8 @@ class Engine implements Sluice {
     return this.execute(reopened, definition, options, 'retrying');
   }
 
-  async reopen(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    if (run.state !== 'failed') {
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only failed runs can be retried`, {
-        hint: run.state === 'paused' ? `use \`resume('${runId}')\`` : undefined,
-      });
-    }
-    const [open] = await this.store.listRuns({ backfill: run.backfill, params: run.params.extra ?? {}, states: OPEN_STATES, limit: 1 });
-    if (open) {
-      throw new InvalidTransitionError(
-        `run ${open.id} of ${run.backfill} with the same parameters is open (${open.state}); reopening ${runId} beside it would run both`,
-        {
-          hint: `finish or cancel run ${open.id} first; its items include the ones ${runId} failed on`,
-        },
-      );
-    }
-    const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, reason);
-    if (!reopened)
-      throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`status('${runId}')\``);
-    await this.store.resetFailedPartitions(runId);
-    return reopened;
-  }
-
   private async startDryRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<RunHandle> {
-    const plan = await this.plan(definition, options);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options);
     return new RunExecution({
       ...this.executionBase(definition, plan.reader),
       run: {
@@ -569,134 +503,37 @@ class Engine implements Sluice {
     };
   }
 
-  /** The definition's defaults, then what the run was created with, then this call's overrides. */
-  private runOptions(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): RunOptions {
-    return resolveRunOptions(definition, options, stored).runOptions;
-  }
-
   // ---- controls -----------------------------------------------------------------------------
 
-  async pause(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    const local = this.executing.get(runId);
-    if (local) {
-      local.stop(actor, reason);
-      return run;
-    }
-    switch (run.state) {
-      case 'paused':
-        return run;
-      case 'pending':
-        return (await this.store.transitionRun(runId, ['pending'], 'paused', actor, reason)) ?? this.getRunOrThrow(runId);
-      case 'running':
-        if (await this.liveHolder(runId)) {
-          await this.store.setControl(runId, { kind: 'pause', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
-          return this.getRunOrThrow(runId);
-        }
-        return (
-          (await this.store.transitionRun(runId, ['running'], 'paused', actor, `${reason} (no worker was executing it)`)) ??
-          this.getRunOrThrow(runId)
-        );
-      default:
-        throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending or running runs can be paused`);
-    }
+  pause(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.pause(runId, actor, reason);
   }
 
-  async cancel(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    const local = this.executing.get(runId);
-    if (local) {
-      local.cancel(actor, reason);
-      return run;
-    }
-    if (TERMINAL_STATES.includes(run.state)) {
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending, running or paused runs can be cancelled`);
-    }
-    if (run.state === 'running' && (await this.liveHolder(runId))) {
-      await this.store.setControl(runId, { kind: 'cancel', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
-      return this.getRunOrThrow(runId);
-    }
-    return (
-      (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId)
-    );
+  cancel(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.cancel(runId, actor, reason);
   }
 
-  async retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    if (TERMINAL_STATES.includes(run.state))
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only an open run can be retuned`);
-    validateStartOptions(patch);
-    const { profile, ...explicit } = patch;
-    if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
-      throw new UsageError(
-        'retune needs at least one of `batchSize`, `concurrency`, `batchDelayMs`, `maxMemoryMb`, `maxEventLoopLagMs`, `profile`',
-        {
-          details: { options: ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs', 'profile'] },
-        },
-      );
-    }
-    const current = knobsOf(run.options);
-    const knobs = resolveKnobs(current, [
-      {
-        source: `retune by ${actor}`,
-        ...(profile ? { profile } : {}),
-        knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']),
-      },
-    ]).knobs;
-    const updated = await this.store.updateRunOptions(runId, { ...knobs, ...(profile ? { profile } : {}) });
-    const changes = describeChanges(current, knobs) || 'no change';
-    await this.store.recordDecision(runId, {
-      worker: actor,
-      kind: 'retune',
-      reason: `${reason} (by ${actor}${profile ? `, profile ${profile}` : ''}): ${changes}`,
-      settings: knobs,
-    });
-    return updated;
+  retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.retune(runId, patch, actor, reason);
   }
 
-  async cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]> {
-    const open = await this.store.listRuns({ key, states: OPEN_STATES, limit: 10_000 });
-    const cancelled: RunRecord[] = [];
-    for (const run of open) {
-      try {
-        cancelled.push(await this.cancel(run.id, actor, reason));
-      } catch (error) {
-        // It ended meanwhile (finished by a worker): nothing left to cancel.
-        if (!(error instanceof InvalidTransitionError)) throw error;
-      }
-    }
-    return cancelled;
+  cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]> {
+    return this.controls.cancelByKey(key, actor, reason);
+  }
+
+  requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.requeue(runId, actor, reason);
+  }
+
+  reopen(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.reopen(runId, actor, reason);
   }
 
   // ---- reading ------------------------------------------------------------------------------
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    const [partitions, now, transitions, quarantine, decisions, alerts] = await Promise.all([
-      this.store.listPartitions(runId),
-      this.store.clockNow(),
-      this.store.listTransitions(runId),
-      this.store.quarantineSummary({ runId }),
-      this.store.listDecisions(runId, 20),
-      this.store.listAlerts(run.backfill),
-    ]);
-    const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
-    const shown = partitions.map((p) => partitionStatus(p, now, this.isOwnerDead));
-    const executingHere = this.executing.has(runId);
-    return {
-      run,
-      at: new Date(now).toISOString(),
-      partitions: shown,
-      transitions,
-      quarantine,
-      active: executingHere || shown.some((p) => p.leaseLive),
-      stalled: executingHere ? null : stalledOf(run, partitions, now, this.isOwnerDead),
-      decisions,
-      throttle: throttleState(run, decisions),
-      alerts: alerts.filter((a) => a.state === 'pending' || a.state === 'firing'),
-      ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
-      ...(queuedBehind ? { queuedBehind } : {}),
-    };
+    return readRunStatus({ store: this.store, isOwnerDead: this.isOwnerDead }, run, this.executing.has(runId));
   }
 
   async stalled(runId: string): Promise<Stalled | null> {
@@ -704,19 +541,6 @@ class Engine implements Sluice {
     if (run.state !== 'running' || this.executing.has(runId)) return null;
     const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
     return stalledOf(run, partitions, now, this.isOwnerDead);
-  }
-
-  /** Why a pending run cannot start yet: the run limit of one of its keys is taken. */
-  private async queueOf(run: RunRecord): Promise<string | undefined> {
-    for (const key of limitsFor(run).keys) {
-      if (key.runs === undefined) continue;
-      const running = (await this.store.listRuns({ key, states: ['running'], limit: key.runs + 1 })).filter((r) => r.id !== run.id);
-      if (running.length >= key.runs) {
-        const queued = queuedBehind(key, running[running.length - 1]!.id, running.length);
-        if (queued.kind === 'queued') return queued.reason;
-      }
-    }
-    return undefined;
   }
 
   listRuns(filter?: Parameters<Sluice['listRuns']>[0]) {
@@ -750,23 +574,5 @@ class Engine implements Sluice {
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(`no run "${runId}" in ${this.store.location}`, { hint: 'list runs with `listRuns()`' });
     return run;
-  }
-
-  /** The owner of a live lease on one of the run's partitions, if any. */
-  private async liveHolder(runId: string): Promise<string | undefined> {
-    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
-    return liveLeaseOwners(partitions, now, this.isOwnerDead)[0];
-  }
-}
-
-/** What to do instead of handing a run that is not paused back to the workers. */
-function requeueHint(run: RunRecord): string {
-  switch (run.state) {
-    case 'running':
-      return `it is executing already; \`status('${run.id}')\` shows who holds its partitions`;
-    case 'failed':
-      return 'a failed run is reopened: `reopen` hands it to the workers, `retry` executes it here';
-    default:
-      return `it has ended; start a new run of ${run.backfill} instead`;
   }
 }
