@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { createSluice, defineBackfill, iterable, type ProcessContext } from '../../src/index.js';
+import { createSluice, defineBackfill, httpRateLimit, iterable, type ProcessContext } from '../../src/index.js';
+import type { Store } from '../../src/core/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
@@ -103,6 +104,26 @@ async function waitUntilValue(check: () => Promise<boolean>, what: string): Prom
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return true;
+}
+
+/** The checkpoints a store writes, in order: where each moved the cursor from and to, and when. */
+function recordCheckpoints(store: Store): Array<{ from: unknown; to: unknown; at: number }> {
+  const written: Array<{ from: unknown; to: unknown; at: number }> = [];
+  const transaction = store.transaction.bind(store);
+  store.transaction = (work, options) =>
+    transaction(
+      (tx) =>
+        work({
+          ...tx,
+          checkpoint: async (write) => {
+            const seen = await tx.checkpoint(write);
+            written.push({ from: write.previousCursor, to: write.cursor, at: Date.now() });
+            return seen;
+          },
+        }),
+      options,
+    );
+  return written;
 }
 
 const items = (n: number) =>
@@ -288,6 +309,123 @@ describe('per-item outcomes against a provider on loopback', () => {
     await store.close();
   });
 
+  it("a batch waiting on a Retry-After does not hold its lane: the lane's next batches are delivered meanwhile, and the checkpoints commit in order behind it", async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      // Item 5 (first batch): "come back in 3 s". One lane, six batches of 10.
+      receiver.retryAfterS = 3;
+      receiver.script('5', [429]);
+      const store: SqliteStore = await openSqliteStore(join(dir, 'window.db'));
+      const checkpoints = recordCheckpoints(store);
+      const def = defineBackfill<{ id: number }>({
+        name: 'window',
+        source: items(60),
+        key: (i) => i.id,
+        batchSize: 10,
+        concurrency: 1,
+        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+        maxFailureRatio: 1,
+        process: (batch, ctx) => sendEach(receiver, batch, ctx),
+      });
+      const sluice = createSluice({ store, backfills: [def] });
+      const handle = await sluice.start('window');
+      // Every later item reaches the provider while item 5 waits: nothing past it is checkpointed,
+      // and what was delivered is in the ledger (a crash now would not send it again).
+      await waitFor(() => receiver.requests.filter((r) => Number(r.key) > 10).length === 50, 'the later batches delivered');
+      const waiting = receiver.requests.filter((r) => r.key === '5');
+      assert.equal(waiting.length, 1, 'item 5 not retried yet');
+      const stored = await store.listPartitions(handle.runId);
+      assert.deepEqual(
+        stored.map((p) => [p.cursor, p.counts.processed]),
+        [[null, 0]],
+        'the cursor does not pass the waiting item',
+      );
+      await waitFor(async () => (await store.deliveredKeys('window', ['1', '11', '60'])).size === 3, 'the later batches recorded ahead');
+      const outcome = await handle.done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [60, 0]);
+
+      const [first, retried] = receiver.requests.filter((r) => r.key === '5');
+      assert.ok(retried!.at - first!.at >= 3000, `item 5 retried after ${retried!.at - first!.at} ms`);
+      const later = receiver.requests.filter((r) => Number(r.key) > 10);
+      assert.ok(
+        later.every((r) => r.at < first!.at + 3000),
+        `the later batches were delivered within the Retry-After (last ${Math.max(...later.map((r) => r.at)) - first!.at} ms after the 429)`,
+      );
+      assert.ok(
+        receiver.requests.indexOf(retried!) > receiver.requests.indexOf(later.at(-1)!),
+        'the provider saw the later batches before the retry',
+      );
+      // One checkpoint per batch, each from where the one before it ended, the first only after the retry.
+      assert.deepEqual(
+        checkpoints.map((c) => [c.from, c.to]),
+        [
+          [null, 10],
+          [10, 20],
+          [20, 30],
+          [30, 40],
+          [40, 50],
+          [50, 60],
+        ],
+      );
+      assert.ok(checkpoints[0]!.at >= retried!.at, 'the first checkpoint waited for the retry');
+      for (let id = 1; id <= 60; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      await sluice.close();
+      await store.close();
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("a 429 seen through httpRateLimit still holds back the lane's next batches for the advised time", async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      receiver.retryAfterS = 1;
+      receiver.script('5', [429]);
+      const store: SqliteStore = await openSqliteStore(join(dir, 'rate-limit.db'));
+      const limit = httpRateLimit({ name: 'provider' });
+      const def = defineBackfill<{ id: number }>({
+        name: 'limited',
+        source: items(30),
+        key: (i) => i.id,
+        batchSize: 10,
+        concurrency: 1,
+        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+        maxFailureRatio: 1,
+        throttle: { signals: [limit], signalIntervalMs: 50 },
+        async process(batch, ctx) {
+          await Promise.all(
+            batch.map(async (item) => {
+              await limit.wait(ctx.signal);
+              const response = await fetch(`${receiver.url}/items/${item.id}`, {
+                method: 'POST',
+                headers: { 'idempotency-key': ctx.idempotencyKey(item) },
+              });
+              await response.text();
+              const { retryAfterMs } = limit.observe(response);
+              if (!response.ok) ctx.retryLater(item, { error: new HttpError(response.status, retryAfterMs), afterMs: retryAfterMs ?? 0 });
+            }),
+          );
+        },
+      });
+      const sluice = createSluice({ store, backfills: [def] });
+      const outcome = await (await sluice.start('limited')).done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      const [limited] = receiver.requests.filter((r) => r.key === '5');
+      const next = receiver.requests.filter((r) => Number(r.key) > 10);
+      assert.equal(next.length, 20);
+      const soonest = Math.min(...next.map((r) => r.at)) - limited!.at;
+      assert.ok(soonest >= 1000, `the next batch went ${soonest} ms after the 429 (Retry-After: 1)`);
+      assert.equal(receiver.requests.length, 31, 'every item once, item 5 twice: nothing was sent into the limit');
+      await sluice.close();
+      await store.close();
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it("refuses a report of an item that is not in the batch, as the batch's failure", async () => {
     const store: SqliteStore = await openSqliteStore(join(dir, 'stranger.db'));
     const def = defineBackfill<{ id: number }>({
@@ -374,6 +512,15 @@ describe('a crash in the middle of a partly successful batch (a child process, S
       conn?.close();
     }
   };
+  /** The run's one partition's stored cursor (JSON). */
+  const checkpointOf = (db: string): unknown => {
+    const conn = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      return JSON.parse((conn.prepare('SELECT cursor FROM sluice_partitions').get() as { cursor: string }).cursor);
+    } finally {
+      conn.close();
+    }
+  };
   const kill = async (child: ChildProcess): Promise<void> => {
     const closed = once(child, 'close');
     child.kill('SIGKILL');
@@ -381,31 +528,33 @@ describe('a crash in the middle of a partly successful batch (a child process, S
     assert.equal(signal, 'SIGKILL');
   };
 
-  it('killed while the batch waits to retry one item: the restart sends only that item again (its delivered items were recorded)', async () => {
+  it("killed while a batch waits to retry one item and the lane's later batches wait behind it: the restart sends only that item again (every delivered item was recorded)", async () => {
     const receiver = new Receiver();
     await receiver.start();
     try {
       const db = join(dir, 'waiting.db');
-      // Item 5: "come back in 60 s"; the batch's 9 other items are taken.
+      // Item 5: "come back in 60 s"; the first batch's 9 other items are taken.
       receiver.retryAfterS = 60;
       receiver.script('5', [429]);
       const first = startChild(db, receiver);
-      // The 9 delivered items reach the ledger before the batch waits (record-ahead): the event to
-      // kill on. Nothing is checkpointed yet.
-      await waitFor(() => ledgerSize(db) === 9, "the batch's delivered items in the ledger");
-      assert.equal(receiver.requests.length, 10, "the batch's first call only");
+      // The lane goes on while the first batch waits: the second and third batches are delivered,
+      // and wait for their turn to commit behind it. Every delivered item reaches the ledger first
+      // (record-ahead): the event to kill on. Nothing is checkpointed yet.
+      await waitFor(() => ledgerSize(db) === 29, 'every delivered item in the ledger');
+      assert.equal(receiver.requests.length, 30, "each batch's first call only");
+      assert.equal(checkpointOf(db), null, 'the cursor did not pass the waiting item');
       await kill(first);
       const before = receiver.requests.length;
 
       const outcome = await finished(startChild(db, receiver));
       assert.equal(outcome.state, 'succeeded');
-      const resent = receiver.requests
-        .slice(before)
-        .map((r) => Number(r.key))
-        .filter((id) => id <= 10);
-      // docs/exactly-once.md's bound for a crash while a batch waits to retry: only its items to retry.
-      assert.deepEqual(resent, [5], 'only the item whose outcome was not recorded was sent again');
-      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [21, 9]);
+      // docs/exactly-once.md's bound for a crash while batches wait: only the items not recorded as delivered.
+      assert.deepEqual(
+        receiver.requests.slice(before).map((r) => r.key),
+        ['5'],
+        'only the item whose outcome was not recorded was sent again',
+      );
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [1, 29]);
       for (let id = 1; id <= 30; id++) {
         assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
       }
