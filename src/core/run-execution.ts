@@ -42,6 +42,7 @@ export const FAILURE_RATIO_MIN_ITEMS = 100;
  * backoff from 250 ms to 5 s, 15-28 s of patience, enough for a database restart or a failover.
  */
 const STORE_RETRY_ATTEMPTS = 10;
+const STORE_RETRY_POLICY = { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 };
 /** Longest stretch the batch loop keeps the event loop to itself. */
 const YIELD_EVERY_MS = 10;
 
@@ -570,7 +571,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         return await operation();
       } catch (error) {
         if (!isTransientStoreError(error) || attempt >= STORE_RETRY_ATTEMPTS) throw error;
-        const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, attempt, config.clock.random);
+        const delayMs = backoffDelay(STORE_RETRY_POLICY, attempt, config.clock.random);
         config.logger.warn(
           { runId: this.runId, attempt, delayMs, err: error },
           `could not ${what}: the store's connection failed; retrying`,
@@ -811,11 +812,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   ): Promise<Cursor> {
     const { config } = this;
     const lease = claim.lease!;
-    const delayMs = backoffDelay(
-      { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 },
-      storeFailures,
-      config.clock.random,
-    );
+    const delayMs = backoffDelay(STORE_RETRY_POLICY, storeFailures, config.clock.random);
     config.logger.warn(
       { runId: this.runId, partition: claim.index, delayMs, err: error },
       'the store connection failed during a batch; resuming from the stored checkpoint',
@@ -933,11 +930,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // The database restarting or failing over: as patient as the store is, not as the run's retries.
         if (isTransientStoreError(error) && ++connectionFailures < STORE_RETRY_ATTEMPTS) {
           attempt -= 1;
-          const delayMs = backoffDelay(
-            { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 },
-            connectionFailures,
-            config.clock.random,
-          );
+          const delayMs = backoffDelay(STORE_RETRY_POLICY, connectionFailures, config.clock.random);
           config.logger.warn(
             { runId: this.runId, partition: claim.index, delayMs, err: error },
             "the source's database connection failed; retrying",
