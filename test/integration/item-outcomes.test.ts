@@ -270,14 +270,15 @@ describe('per-item outcomes against a provider on loopback', () => {
     await store.close();
   });
 
-  it('a batch stopped while it waits to retry an item (as by a crash) sends only that item again when it resumes', async () => {
+  it("a run paused while a batch waits to retry an item and the lane's later batches wait behind it (as by a crash) sends only that item again when it resumes", async () => {
     const store: SqliteStore = await openSqliteStore(join(dir, 'stopped.db'));
     const seen: number[] = [];
     const def = defineBackfill<{ id: number }>({
       name: 'wait',
-      source: items(10),
+      source: items(30),
       key: (i) => i.id,
       batchSize: 10,
+      concurrency: 1,
       retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
       maxFailureRatio: 1,
       async process(batch, ctx) {
@@ -289,22 +290,22 @@ describe('per-item outcomes against a provider on loopback', () => {
     });
     const sluice = createSluice({ store, backfills: [def] });
     const handle = await sluice.start('wait');
-    await waitUntil(() => seen.length === 10, 'the first call of the batch');
-    // Nothing is checkpointed while the batch waits; stop it there, as a crash would.
-    const retrying = await waitUntilValue(
-      async () => (await store.deliveredKeys('wait', ['1', '5', '10'])).size === 2,
+    await waitUntil(() => seen.length === 30, 'the first call of every batch');
+    // Nothing is checkpointed while the first batch waits, and the two after it wait for their
+    // turn with their items in the ledger; stop them there, as a crash would.
+    const recorded = await waitUntilValue(
+      async () => (await store.deliveredKeys('wait', ['1', '5', '11', '30'])).size === 3,
       'the delivered items in the ledger',
     );
-    assert.ok(retrying);
+    assert.ok(recorded);
     handle.stop('test', 'stop while waiting');
-    handle.abortInFlight();
     const stopped = await handle.done;
     assert.equal(stopped.state, 'paused');
-    assert.equal(stopped.counts.processed, 0, 'the batch never checkpointed');
+    assert.equal(stopped.counts.processed, 0, 'no batch checkpointed past the waiting one');
     const resumed = await (await sluice.resume(stopped.runId)).done;
     assert.equal(resumed.state, 'succeeded', resumed.reason ?? '');
-    assert.deepEqual(seen.slice(10), [5], 'only the item still to retry was sent again');
-    assert.deepEqual([resumed.counts.processed, resumed.counts.skipped], [1, 9], 'the others count as already delivered');
+    assert.deepEqual(seen.slice(30), [5], 'only the item still to retry was sent again');
+    assert.deepEqual([resumed.counts.processed, resumed.counts.skipped], [1, 29], 'the others count as already delivered');
     await sluice.close();
     await store.close();
   });
