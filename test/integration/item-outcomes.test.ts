@@ -379,6 +379,64 @@ describe('per-item outcomes against a provider on loopback', () => {
     }
   });
 
+  it("the store's connection failing at a checkpoint behind a waiting batch: the lane abandons the batches after it and goes on from the stored checkpoint, sending nothing twice", async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      receiver.retryAfterS = 1;
+      receiver.script('5', [429]);
+      const store: SqliteStore = await openSqliteStore(join(dir, 'store-fails.db'));
+      const checkpoints = recordCheckpoints(store);
+      // The second batch's checkpoint fails once, as a dropped connection would, after the first committed.
+      const transaction = store.transaction.bind(store);
+      let failed = false;
+      store.transaction = (work, options) =>
+        transaction(
+          (tx) =>
+            work({
+              ...tx,
+              checkpoint: async (write) => {
+                if (write.previousCursor === 10 && !failed) {
+                  failed = true;
+                  throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+                }
+                return tx.checkpoint(write);
+              },
+            }),
+          options,
+        );
+      const def = defineBackfill<{ id: number }>({
+        name: 'store-fails',
+        source: items(40),
+        key: (i) => i.id,
+        batchSize: 10,
+        concurrency: 1,
+        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+        maxFailureRatio: 1,
+        process: (batch, ctx) => sendEach(receiver, batch, ctx),
+      });
+      const sluice = createSluice({ store, backfills: [def] });
+      const outcome = await (await sluice.start('store-fails')).done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      assert.ok(failed, 'the checkpoint failed once');
+      for (let id = 1; id <= 40; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      assert.equal(receiver.requests.length, 41, 'every item once, item 5 twice (its 429)');
+      // Every checkpoint that landed moved the cursor on from where the last one left it.
+      const landed = checkpoints.map((c) => [c.from, c.to]);
+      assert.deepEqual(landed, [
+        [null, 10],
+        [10, 20],
+        [20, 30],
+        [30, 40],
+      ]);
+      assert.equal(outcome.counts.processed + outcome.counts.skipped, 40);
+      await sluice.close();
+      await store.close();
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it("a 429 seen through httpRateLimit still holds back the lane's next batches for the advised time", async () => {
     const receiver = new Receiver();
     await receiver.start();
