@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { createSluice, defineBackfill, httpRateLimit, iterable, type ProcessContext } from '../../src/index.js';
-import type { Store } from '../../src/core/store.js';
+import type { Store, StoreTransaction } from '../../src/core/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
@@ -109,27 +109,54 @@ async function waitUntilValue(check: () => Promise<boolean>, what: string): Prom
 /** The checkpoints a store writes, in order: where each moved the cursor from and to, and when. */
 function recordCheckpoints(store: Store): Array<{ from: unknown; to: unknown; at: number }> {
   const written: Array<{ from: unknown; to: unknown; at: number }> = [];
+  interceptCheckpoints(store, async (write, checkpoint) => {
+    const seen = await checkpoint(write);
+    written.push({ from: write.previousCursor, to: write.cursor, at: Date.now() });
+    return seen;
+  });
+  return written;
+}
+
+type Checkpoint = StoreTransaction['checkpoint'];
+
+/** Puts `through` between the engine and every checkpoint the store writes (it calls `checkpoint` to write it). */
+function interceptCheckpoints(
+  store: Store,
+  through: (write: Parameters<Checkpoint>[0], checkpoint: Checkpoint) => ReturnType<Checkpoint>,
+): void {
   const transaction = store.transaction.bind(store);
   store.transaction = (work, options) =>
-    transaction(
-      (tx) =>
-        work({
-          ...tx,
-          checkpoint: async (write) => {
-            const seen = await tx.checkpoint(write);
-            written.push({ from: write.previousCursor, to: write.cursor, at: Date.now() });
-            return seen;
-          },
-        }),
-      options,
-    );
-  return written;
+    transaction((tx) => work({ ...tx, checkpoint: (write) => through(write, tx.checkpoint) }), options);
+}
+
+/** Runs `test` against a provider of its own, stopped whatever happens. */
+async function withReceiver(test: (receiver: Receiver) => Promise<void>): Promise<void> {
+  const receiver = new Receiver();
+  await receiver.start();
+  try {
+    await test(receiver);
+  } finally {
+    await receiver.stop();
+  }
 }
 
 const items = (n: number) =>
   iterable({
     from: (after: unknown) => Array.from({ length: Math.max(0, n - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })),
     cursorOf: (i: { id: number }) => i.id,
+  });
+
+/** One lane POSTing `n` items to the receiver in batches of 10, each item settled on its own. */
+const oneLanePush = (receiver: Receiver, name: string, n: number) =>
+  defineBackfill<{ id: number }>({
+    name,
+    source: items(n),
+    key: (i) => i.id,
+    batchSize: 10,
+    concurrency: 1,
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    maxFailureRatio: 1,
+    process: (batch, ctx) => sendEach(receiver, batch, ctx),
   });
 
 describe('per-item outcomes against a provider on loopback', () => {
@@ -311,24 +338,13 @@ describe('per-item outcomes against a provider on loopback', () => {
   });
 
   it("a batch waiting on a Retry-After does not hold its lane: the lane's next batches are delivered meanwhile, and the checkpoints commit in order behind it", async () => {
-    const receiver = new Receiver();
-    await receiver.start();
-    try {
+    await withReceiver(async (receiver) => {
       // Item 5 (first batch): "come back in 3 s". One lane, six batches of 10.
       receiver.retryAfterS = 3;
       receiver.script('5', [429]);
       const store: SqliteStore = await openSqliteStore(join(dir, 'window.db'));
       const checkpoints = recordCheckpoints(store);
-      const def = defineBackfill<{ id: number }>({
-        name: 'window',
-        source: items(60),
-        key: (i) => i.id,
-        batchSize: 10,
-        concurrency: 1,
-        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-        maxFailureRatio: 1,
-        process: (batch, ctx) => sendEach(receiver, batch, ctx),
-      });
+      const def = oneLanePush(receiver, 'window', 60);
       const sluice = createSluice({ store, backfills: [def] });
       const handle = await sluice.start('window');
       // Every later item reaches the provider while item 5 waits: nothing past it is checkpointed,
@@ -374,47 +390,25 @@ describe('per-item outcomes against a provider on loopback', () => {
       for (let id = 1; id <= 60; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
       await sluice.close();
       await store.close();
-    } finally {
-      await receiver.stop();
-    }
+    });
   });
 
   it("the store's connection failing at a checkpoint behind a waiting batch: the lane abandons the batches after it and goes on from the stored checkpoint, sending nothing twice", async () => {
-    const receiver = new Receiver();
-    await receiver.start();
-    try {
+    await withReceiver(async (receiver) => {
       receiver.retryAfterS = 1;
       receiver.script('5', [429]);
       const store: SqliteStore = await openSqliteStore(join(dir, 'store-fails.db'));
       const checkpoints = recordCheckpoints(store);
       // The second batch's checkpoint fails once, as a dropped connection would, after the first committed.
-      const transaction = store.transaction.bind(store);
       let failed = false;
-      store.transaction = (work, options) =>
-        transaction(
-          (tx) =>
-            work({
-              ...tx,
-              checkpoint: async (write) => {
-                if (write.previousCursor === 10 && !failed) {
-                  failed = true;
-                  throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
-                }
-                return tx.checkpoint(write);
-              },
-            }),
-          options,
-        );
-      const def = defineBackfill<{ id: number }>({
-        name: 'store-fails',
-        source: items(40),
-        key: (i) => i.id,
-        batchSize: 10,
-        concurrency: 1,
-        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-        maxFailureRatio: 1,
-        process: (batch, ctx) => sendEach(receiver, batch, ctx),
+      interceptCheckpoints(store, (write, checkpoint) => {
+        if (write.previousCursor === 10 && !failed) {
+          failed = true;
+          throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+        }
+        return checkpoint(write);
       });
+      const def = oneLanePush(receiver, 'store-fails', 40);
       const sluice = createSluice({ store, backfills: [def] });
       const outcome = await (await sluice.start('store-fails')).done;
       assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
@@ -432,15 +426,11 @@ describe('per-item outcomes against a provider on loopback', () => {
       assert.equal(outcome.counts.processed + outcome.counts.skipped, 40);
       await sluice.close();
       await store.close();
-    } finally {
-      await receiver.stop();
-    }
+    });
   });
 
   it("a 429 seen through httpRateLimit still holds back the lane's next batches for the advised time", async () => {
-    const receiver = new Receiver();
-    await receiver.start();
-    try {
+    await withReceiver(async (receiver) => {
       receiver.retryAfterS = 1;
       receiver.script('5', [429]);
       const store: SqliteStore = await openSqliteStore(join(dir, 'rate-limit.db'));
@@ -480,9 +470,7 @@ describe('per-item outcomes against a provider on loopback', () => {
       assert.equal(receiver.requests.length, 31, 'every item once, item 5 twice: nothing was sent into the limit');
       await sluice.close();
       await store.close();
-    } finally {
-      await receiver.stop();
-    }
+    });
   });
 
   it("refuses a report of an item that is not in the batch, as the batch's failure", async () => {
