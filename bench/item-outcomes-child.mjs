@@ -10,7 +10,7 @@
  * Retry-After; another error: ctx.fail). `throw`: what users had to write before per-item
  * outcomes: send the batch, and throw for the whole batch when any item failed.
  * Prints one JSON line at the end: the run's state, counts, time from start to done, and the time
- * its lanes spent waiting to retry (the sum of the retries' delays).
+ * its batches spent waiting to retry (the sum of the retries' delays).
  */
 const { createSluice, defineBackfill, sqlKeyset } = await import(new URL('../dist/index.js', import.meta.url).href);
 const { openSqliteStore } = await import(new URL('../dist/sqlite.js', import.meta.url).href);
@@ -73,7 +73,7 @@ const sluice = createSluice({ store, backfills: [def], isOwnerDead });
 const started = performance.now();
 // After a SIGKILL, start resumes the run the killed process left (its lease's pid is gone).
 const handle = await sluice.start('push');
-// The time its lanes spent waiting to send something again (backoff, Retry-After), summed.
+// The time its batches spent waiting to send something again (backoff, Retry-After), summed.
 let retryWaitMs = 0;
 handle.on('retry', (event) => (retryWaitMs += event.delayMs));
 process.stdout.write('started\n');

@@ -191,7 +191,7 @@ interface Measured {
   undelivered: number;
   quarantined: number;
   runMs: number;
-  /** Lane time spent waiting to retry (backoff, Retry-After), summed over the lanes. */
+  /** Time batches spent waiting to retry (backoff, Retry-After), summed: lane time when a waiting batch holds its lane. */
   retryWaitMs: number;
   kills: number;
   status: Record<number, number>;
@@ -273,7 +273,7 @@ try {
     `### Delivery to a flaky provider on loopback (${fmt(items)} items, batches of ${batch}, ${lanes} lanes, SQLite store, 500s and 429s in equal shares, Retry-After: ${retryAfterS}; median of ${runs})\n`,
   );
   console.log(
-    '| errors | process | requests per item | keys delivered more than once | duplicate effects | undelivered (quarantined) | time | lane time waiting to retry | items/s | vs error-free per-item run |',
+    '| errors | process | requests per item | keys delivered more than once | duplicate effects | undelivered (quarantined) | time | batches waiting to retry, per lane | items/s | vs error-free per-item run |',
   );
   console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const cell of cells) {

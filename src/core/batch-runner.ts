@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import type { CoalescedCheckpoint } from './coalesced-checkpoint.js';
+import { type BatchTurn, EarlierBatchFailedError } from './commit-window.js';
 import { type Counts, zeroCounts } from './counts.js';
 import { type Cursor, normalizeItemKey, type ItemKey } from './cursor.js';
 import type { BackfillDefinition, ProcessContext } from './definition.js';
@@ -69,6 +70,12 @@ export interface BatchInput {
    * (absent: the checkpoint is written with the batch).
    */
   coalesce?: CoalescedCheckpoint;
+  /**
+   * Its place in its lane's commit window (at-least-once and idempotent deliveries): it writes its
+   * checkpoint only after the batches before it, and frees the lane while it waits (to retry some
+   * items, or for its turn). Absent: the lane runs one batch at a time.
+   */
+  turn?: BatchTurn;
 }
 
 /** A batch being run: its input, its span, and the last attempt `process` was called with. */
@@ -175,6 +182,7 @@ export class BatchRunner {
       todo = firstOfEachKey(items, keys, delivered);
     }
     const outcome = await this.processWithRecovery(todo, input, undefined);
+    await this.waitForTurn(input, outcome);
     const delta = this.delta(input, items.length - todo.length, outcome, malformed.length);
     if (this.config.dryRun) return this.dryResult(input, delta, outcome, malformed);
 
@@ -183,6 +191,25 @@ export class BatchRunner {
     if (input.coalesce) return { delta, ...(await this.coalesced(input.coalesce, write, input.canary === true)) };
     const seen = await store.transaction((tx) => tx.checkpoint(write));
     return { delta, ...seen };
+  }
+
+  /**
+   * Waits until the batches before this one in its lane have committed: its checkpoint moves the
+   * cursor from where theirs left it. Meanwhile the lane goes on, and the items this batch delivered
+   * are recorded in the ledger first, so that a crash while it waits does not send them again.
+   */
+  private async waitForTurn(input: ActiveBatch, outcome: Outcome): Promise<void> {
+    const { turn } = input;
+    if (!turn || turn.ready) return;
+    await this.recordAhead(outcome.succeeded);
+    turn.free();
+    try {
+      await turn.wait(input.signal);
+    } catch (error) {
+      this.throwIfAborted(input);
+      if (error instanceof EarlierBatchFailedError) throw new BatchAbortedError(this.config.run.id, input.partition, error.message);
+      throw error;
+    }
   }
 
   /**
@@ -320,6 +347,8 @@ export class BatchRunner {
         }
         pending = call.retry.map((r) => r.item);
         await this.recordAhead(call.succeeded);
+        // The lane goes on with its next batches while this one waits (its checkpoint waits too).
+        batch.turn?.free();
         await this.waitToRetryItems(batch, attempt, call.retry, settled);
         continue;
       }

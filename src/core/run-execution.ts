@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { type Context, context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { activeMs } from './active-time.js';
-import { BatchRunner } from './batch-runner.js';
+import { BatchRunner, type BatchResult } from './batch-runner.js';
 import { CoalescedCheckpoint } from './coalesced-checkpoint.js';
+import { BATCHES_IN_FLIGHT_PER_LANE, CommitWindow } from './commit-window.js';
 import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
 import type { Cursor } from './cursor.js';
@@ -41,6 +42,7 @@ export const FAILURE_RATIO_MIN_ITEMS = 100;
  * backoff from 250 ms to 5 s, 15-28 s of patience, enough for a database restart or a failover.
  */
 const STORE_RETRY_ATTEMPTS = 10;
+const STORE_RETRY_POLICY = { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 };
 /** Longest stretch the batch loop keeps the event loop to itself. */
 const YIELD_EVERY_MS = 10;
 
@@ -110,6 +112,15 @@ interface Claim {
   lease: PartitionLease | undefined;
   /** Batches the partition has committed (over every execution): the next batch's number is one more. */
   batches: number;
+}
+
+/** A batch of a lane, once its checkpoint committed: what the lane follows, in order. */
+interface LaneBatch {
+  result: BatchResult;
+  read: SourceBatch<unknown>;
+  /** When the lane started it (before its read) and when its checkpoint returned (the clock's ms). */
+  startedAt: number;
+  finishedAt: number;
 }
 
 interface StopRequest {
@@ -560,7 +571,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         return await operation();
       } catch (error) {
         if (!isTransientStoreError(error) || attempt >= STORE_RETRY_ATTEMPTS) throw error;
-        const delayMs = backoffDelay({ attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 }, attempt, config.clock.random);
+        const delayMs = backoffDelay(STORE_RETRY_POLICY, attempt, config.clock.random);
         config.logger.warn(
           { runId: this.runId, attempt, delayMs, err: error },
           `could not ${what}: the store's connection failed; retrying`,
@@ -607,8 +618,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const { config } = this;
     this.partitionsRunning.add(claim.index);
     let leaseLost = false;
-    /** The batch in flight on this lane: a lost lease aborts its signal. */
-    let inFlight: AbortController | undefined;
+    /** The lane's batches in flight (one, or a window of them): a lost lease aborts their signals. */
+    const inFlight = new Set<AbortController>();
     // The checkpoint renews the lease; the heartbeat covers batches slower than a lease, and looks
     // for a pause or cancel asked elsewhere, which a long batch would otherwise see only at its end.
     const heartbeat = claim.lease
@@ -616,9 +627,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
           () => {
             config.store.renewLease(claim.lease!, config.leaseMs).then(
               (ok) => {
-                if (ok) return inFlight && this.lookForControl();
+                if (ok) return inFlight.size > 0 && this.lookForControl();
                 leaseLost = true;
-                inFlight?.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
+                for (const batch of inFlight) batch.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
               },
               (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
             );
@@ -633,6 +644,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
     // ends the lane's hold on the partition writes what waits first (a lost lease cannot).
     const every = config.definition.checkpointEvery;
     const coalesce = every && claim.lease && !config.dryRun ? new CoalescedCheckpoint(config.store, every, claim.cursor) : undefined;
+    // While a batch waits to retry some items, the lane goes on with the next ones; they commit in order.
+    const window = new CommitWindow<LaneBatch>(this.windowSize());
+    /** Ends the lane's batches still in flight once one failed (they cannot commit any more) and waits for them. */
+    const abandon = async () => {
+      for (const batch of inFlight)
+        batch.abort(new BatchAbortedError(this.runId, claim.index, 'a batch before it in its lane did not commit'));
+      await window.abandon();
+    };
     const release = async (state: 'pending' | 'failed', message?: string) => {
       if (coalesce?.pending) {
         // Unwritten, the waiting batches are redone by whoever claims the partition next (their
@@ -647,9 +666,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
       await config.store.releasePartition(claim.lease!, state, message);
     };
     try {
+      /** Where the lane's next read starts: past its batches in flight, ahead of the last checkpoint. */
       let cursor = claim.cursor;
       let storeFailures = 0;
-      let lastFinishedAt = Number.NEGATIVE_INFINITY;
+      let lastFreedAt = Number.NEGATIVE_INFINITY;
       for (;;) {
         if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
         // The ramp stepped back: every lane of every worker hands its partition back and claims
@@ -658,106 +678,49 @@ export class RunExecution extends EventEmitter implements RunHandle {
         const mayGo = !rampLowered && !this.stopRequest && !this.retired(lane) && (await this.gate());
         const limit =
           mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(claim, this.batchSize()) : 0;
-        if (limit === 0) {
+        const startedAt = config.clock.now();
+        let read: SourceBatch<unknown> | undefined;
+        if (limit > 0) {
+          read = await this.startBatch(claim, window, inFlight, ahead, { cursor, limit, startedAt, lastFreedAt, coalesce });
+          cursor = read.cursor;
+          lastFreedAt = config.clock.now();
+        }
+        // Follow the checkpoints written so far, in order: wait for the oldest when the window is
+        // full, and for all of them at the partition's end or when the lane lets go (a batch waiting
+        // to retry commits after its wait, unless a pause or cancel aborted it).
+        let resumed = false;
+        while (window.count > 0 && (!read || read.done || window.full || window.oldestSettled)) {
+          let batch: LaneBatch;
+          try {
+            batch = await window.takeOldest();
+            storeFailures = 0;
+          } catch (error) {
+            const moved = error instanceof CheckpointMovedError;
+            if (!(moved || isTransientStoreError(error)) || !claim.lease || ++storeFailures >= STORE_RETRY_ATTEMPTS) throw error;
+            await abandon();
+            cursor = await this.resumeFromStoredCheckpoint(claim, error, storeFailures, coalesce);
+            resumed = true;
+            break;
+          }
+          if (await this.committed(claim, batch)) return;
+        }
+        if (resumed) continue;
+        if (!read) {
           if (claim.lease) await release('pending');
           return;
         }
-        const startedAt = config.clock.now();
-        // Its signal exists before the read: a pause during the read keeps `process` from starting.
-        const batchAbort = this.batchStarted(claim.index);
-        inFlight = batchAbort;
-        const read = (await ahead.take(claim.spec, cursor, limit, startedAt - lastFinishedAt)) ?? (await this.read(claim, cursor, limit));
-        if (!read.done && (config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
-        let result: Awaited<ReturnType<BatchRunner['run']>>;
-        try {
-          result = await this.runner.run({
-            partition: claim.index,
-            lease: claim.lease,
-            previousCursor: cursor,
-            read,
-            startedAtMs: startedAt,
-            canary: this.canary(),
-            signal: batchAbort.signal,
-            batch: claim.batches + 1,
-            traceParent: this.traceContext,
-            coalesce,
-          });
-          storeFailures = 0;
-        } catch (error) {
-          const moved = error instanceof CheckpointMovedError;
-          if (
-            error instanceof LeaseLostError ||
-            !claim.lease ||
-            (!moved && !isTransientStoreError(error)) ||
-            ++storeFailures >= STORE_RETRY_ATTEMPTS
-          )
-            throw error;
-          // The connection failed around the commit: whether it landed or not, the store knows.
-          // Carry on from the checkpoint it holds (the ledger skips what a landed commit delivered).
-          const delayMs = backoffDelay(
-            { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 },
-            storeFailures,
-            config.clock.random,
-          );
-          config.logger.warn(
-            { runId: this.runId, partition: claim.index, delayMs, err: error },
-            'the store connection failed during a batch; resuming from the stored checkpoint',
-          );
-          await config.clock.sleep(delayMs, this.abort.signal);
-          const stored = await this.withStoreRetries('reload the checkpoint', async () =>
-            (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index),
-          );
-          if (!stored || stored.fence !== claim.lease.fence) throw new LeaseLostError(this.runId, claim.index, claim.lease.fence);
-          cursor = stored.cursor;
-          // The checkpoints that waited are redone from the stored cursor (their writes are idempotent).
-          coalesce?.reset(stored.cursor);
-          claim.batches = stored.batches;
-          claim.spec = { ...claim.spec, upper: stored.upper };
-          continue;
-        } finally {
-          this.batchEnded(batchAbort);
-          inFlight = undefined;
-        }
-        claim.batches += 1;
-        const finishedAt = config.clock.now();
-        lastFinishedAt = finishedAt;
-        cursor = read.cursor;
-        // Another lane may have split this partition: read no further than its new end.
-        if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
-        this.tracker.add(result.delta, finishedAt);
-        if (config.throttle?.paces()) {
-          await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt, result.delta.quarantined);
-          this.adjustLanes();
-        }
-        this.emit('batch', {
-          runId: this.runId,
-          partition: claim.index,
-          size: read.items.length + read.malformed.length,
-          durationMs: finishedAt - startedAt,
-          delta: result.delta,
-        });
-        if (result.control)
-          this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
-        // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
-        if (result.runState && result.runState !== 'running')
-          this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
-        if (result.tuning !== undefined && result.tuning !== this.tuning) await this.applyTuning(result.tuning);
-        if (result.rampLanes !== undefined) this.followRamp(result.rampLanes);
-        this.guardFailureRatio();
-        if (read.done) {
-          this.partitionsDone.add(claim.index);
-          return;
-        }
-        if (config.throttle?.paces()) await config.throttle.pace((ms) => this.sleepUnlessStopped(ms), finishedAt - startedAt);
+        if (config.throttle?.paces()) await config.throttle.pace((ms) => this.sleepUnlessStopped(ms), lastFreedAt - startedAt);
         // Synchronous drivers (better-sqlite3) resolve every await at once: without this the loop
         // would never let timers, signals or the host's own requests run until the run ends.
         // Yielding every ~10 ms keeps the host responsive at a negligible cost per batch.
-        if (finishedAt - this.lastYieldAt >= YIELD_EVERY_MS) {
+        if (lastFreedAt - this.lastYieldAt >= YIELD_EVERY_MS) {
           await yieldToEventLoop();
           this.lastYieldAt = this.config.clock.now();
         }
       }
     } catch (error) {
+      // Nothing of the lane may commit past a failure, nor outlive the partition's release.
+      await abandon();
       if (error instanceof LeaseLostError) {
         config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
         return;
@@ -780,11 +743,134 @@ export class RunExecution extends EventEmitter implements RunHandle {
       if (claim.lease) await release('failed', message).catch(() => undefined);
     } finally {
       clearInterval(heartbeat);
-      // A read that failed leaves its batch's signal registered.
-      if (inFlight) this.batchEnded(inFlight);
+      await abandon();
       await ahead.settle();
       this.partitionsRunning.delete(claim.index);
     }
+  }
+
+  /**
+   * Reads the lane's next batch and starts it in the lane's window; returns its read once the batch
+   * has committed, or freed the lane (it waits to retry some items, or for the batches before it).
+   */
+  private async startBatch(
+    claim: Claim,
+    window: CommitWindow<LaneBatch>,
+    inFlight: Set<AbortController>,
+    ahead: ReadAhead,
+    next: { cursor: Cursor; limit: number; startedAt: number; lastFreedAt: number; coalesce: CoalescedCheckpoint | undefined },
+  ): Promise<SourceBatch<unknown>> {
+    const { cursor, limit, startedAt } = next;
+    // Its signal exists before the read: a pause during the read keeps `process` from starting.
+    const batchAbort = this.batchStarted(claim.index);
+    inFlight.add(batchAbort);
+    const ended = () => {
+      this.batchEnded(batchAbort);
+      inFlight.delete(batchAbort);
+    };
+    let read: SourceBatch<unknown>;
+    try {
+      read = (await ahead.take(claim.spec, cursor, limit, startedAt - next.lastFreedAt)) ?? (await this.read(claim, cursor, limit));
+    } catch (error) {
+      ended();
+      throw error;
+    }
+    if (!read.done && (this.config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
+    const number = claim.batches + window.count + 1;
+    await window.start(async (turn) => {
+      try {
+        const result = await this.runner.run({
+          partition: claim.index,
+          lease: claim.lease,
+          previousCursor: cursor,
+          read,
+          startedAtMs: startedAt,
+          canary: this.canary(),
+          signal: batchAbort.signal,
+          batch: number,
+          traceParent: this.traceContext,
+          coalesce: next.coalesce,
+          ...(window.size > 1 ? { turn } : {}),
+        });
+        return { result, read, startedAt, finishedAt: this.config.clock.now() };
+      } finally {
+        ended();
+      }
+    });
+    return read;
+  }
+
+  /**
+   * The connection failed around a commit: whether it landed or not, the store knows. Carries on
+   * from the checkpoint it holds (the ledger skips what a landed commit delivered) and returns it.
+   */
+  private async resumeFromStoredCheckpoint(
+    claim: Claim,
+    error: unknown,
+    storeFailures: number,
+    coalesce: CoalescedCheckpoint | undefined,
+  ): Promise<Cursor> {
+    const { config } = this;
+    const lease = claim.lease!;
+    const delayMs = backoffDelay(STORE_RETRY_POLICY, storeFailures, config.clock.random);
+    config.logger.warn(
+      { runId: this.runId, partition: claim.index, delayMs, err: error },
+      'the store connection failed during a batch; resuming from the stored checkpoint',
+    );
+    await config.clock.sleep(delayMs, this.abort.signal);
+    const stored = await this.withStoreRetries('reload the checkpoint', async () =>
+      (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index),
+    );
+    if (!stored || stored.fence !== lease.fence) throw new LeaseLostError(this.runId, claim.index, lease.fence);
+    // The checkpoints that waited are redone from the stored cursor (their writes are idempotent).
+    coalesce?.reset(stored.cursor);
+    claim.batches = stored.batches;
+    claim.spec = { ...claim.spec, upper: stored.upper };
+    return stored.cursor;
+  }
+
+  /**
+   * Batches a lane keeps in flight: one for transactional batches (a batch waiting to retry holds
+   * its place with its transaction rolled back, to run again whole) and for a canary's (each
+   * checkpoint settles the partition's one claim on the budget); otherwise a window, so that a
+   * batch waiting to retry some items does not hold the lane.
+   */
+  private windowSize(): number {
+    return this.config.definition.delivery === 'transactional' || this.canary() ? 1 : BATCHES_IN_FLIGHT_PER_LANE;
+  }
+
+  /**
+   * Follows one batch's checkpoint, in the lane's order: counts, events, and what the checkpoint
+   * saw (a control request, a split, a retune, a ramp). True when it ended the partition.
+   */
+  private async committed(claim: Claim, { result, read, startedAt, finishedAt }: LaneBatch): Promise<boolean> {
+    const { config } = this;
+    claim.batches += 1;
+    // Another lane may have split this partition: read no further than its new end.
+    if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
+    this.tracker.add(result.delta, finishedAt);
+    if (config.throttle?.paces()) {
+      await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt, result.delta.quarantined);
+      this.adjustLanes();
+    }
+    this.emit('batch', {
+      runId: this.runId,
+      partition: claim.index,
+      size: read.items.length + read.malformed.length,
+      durationMs: finishedAt - startedAt,
+      delta: result.delta,
+    });
+    if (result.control)
+      this.requestStop({ kind: result.control.kind, actor: result.control.actor, reason: result.control.reason, asExpected: false });
+    // Another worker already paused, cancelled or ended the run: stop here without a transition of our own.
+    if (result.runState && result.runState !== 'running')
+      this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${result.runState}`, asExpected: false });
+    if (result.tuning !== undefined && result.tuning !== this.tuning) await this.applyTuning(result.tuning);
+    if (result.rampLanes !== undefined) this.followRamp(result.rampLanes);
+    this.guardFailureRatio();
+    if (!read.done) return false;
+    this.partitionsDone.add(claim.index);
+    return true;
   }
 
   /** Writes the checkpoint that waits, and follows what it saw (a control request, a split). */
@@ -801,12 +887,14 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * the batches it reads with the old end (one committed, one in flight) stop short of the split.
    * Coalesced checkpoints (`delivery: 'idempotent'`) each carry up to `checkpointEvery.batches`
    * batches, and as many more may run before the holder's next one: the split point leaves room for
-   * three such checkpoints.
+   * three such checkpoints. While a batch waits to retry, the holder reads on past its checkpoint, up
+   * to its window of batches in flight: the split point leaves room for those too.
    */
   private async splitLargest(): Promise<boolean> {
     const { config } = this;
     if (config.dryPartitions || !config.reader.split || !config.reader.count) return false;
-    const minItems = (config.definition.checkpointEvery ? 3 * config.definition.checkpointEvery.batches + 3 : 3) * this.batchSize();
+    const checkpoints = config.definition.checkpointEvery ? 3 * config.definition.checkpointEvery.batches + 3 : 3;
+    const minItems = (checkpoints + this.windowSize() - 1) * this.batchSize();
     let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
     for (const p of await config.store.listPartitions(this.runId)) {
       if (p.state !== 'running' && p.state !== 'pending') continue;
@@ -842,11 +930,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         // The database restarting or failing over: as patient as the store is, not as the run's retries.
         if (isTransientStoreError(error) && ++connectionFailures < STORE_RETRY_ATTEMPTS) {
           attempt -= 1;
-          const delayMs = backoffDelay(
-            { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 },
-            connectionFailures,
-            config.clock.random,
-          );
+          const delayMs = backoffDelay(STORE_RETRY_POLICY, connectionFailures, config.clock.random);
           config.logger.warn(
             { runId: this.runId, partition: claim.index, delayMs, err: error },
             "the source's database connection failed; retrying",

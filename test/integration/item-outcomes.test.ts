@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { createSluice, defineBackfill, iterable, type ProcessContext } from '../../src/index.js';
+import { createSluice, defineBackfill, httpRateLimit, iterable, type ProcessContext } from '../../src/index.js';
+import type { Store, StoreTransaction } from '../../src/core/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
@@ -105,10 +106,57 @@ async function waitUntilValue(check: () => Promise<boolean>, what: string): Prom
   return true;
 }
 
+/** The checkpoints a store writes, in order: where each moved the cursor from and to, and when. */
+function recordCheckpoints(store: Store): Array<{ from: unknown; to: unknown; at: number }> {
+  const written: Array<{ from: unknown; to: unknown; at: number }> = [];
+  interceptCheckpoints(store, async (write, checkpoint) => {
+    const seen = await checkpoint(write);
+    written.push({ from: write.previousCursor, to: write.cursor, at: Date.now() });
+    return seen;
+  });
+  return written;
+}
+
+type Checkpoint = StoreTransaction['checkpoint'];
+
+/** Puts `through` between the engine and every checkpoint the store writes (it calls `checkpoint` to write it). */
+function interceptCheckpoints(
+  store: Store,
+  through: (write: Parameters<Checkpoint>[0], checkpoint: Checkpoint) => ReturnType<Checkpoint>,
+): void {
+  const transaction = store.transaction.bind(store);
+  store.transaction = (work, options) =>
+    transaction((tx) => work({ ...tx, checkpoint: (write) => through(write, tx.checkpoint) }), options);
+}
+
+/** Runs `test` against a provider of its own, stopped whatever happens. */
+async function withReceiver(test: (receiver: Receiver) => Promise<void>): Promise<void> {
+  const receiver = new Receiver();
+  await receiver.start();
+  try {
+    await test(receiver);
+  } finally {
+    await receiver.stop();
+  }
+}
+
 const items = (n: number) =>
   iterable({
     from: (after: unknown) => Array.from({ length: Math.max(0, n - Number(after ?? 0)) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })),
     cursorOf: (i: { id: number }) => i.id,
+  });
+
+/** One lane POSTing `n` items to the receiver in batches of 10, each item settled on its own. */
+const oneLanePush = (receiver: Receiver, name: string, n: number) =>
+  defineBackfill<{ id: number }>({
+    name,
+    source: items(n),
+    key: (i) => i.id,
+    batchSize: 10,
+    concurrency: 1,
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    maxFailureRatio: 1,
+    process: (batch, ctx) => sendEach(receiver, batch, ctx),
   });
 
 describe('per-item outcomes against a provider on loopback', () => {
@@ -249,14 +297,15 @@ describe('per-item outcomes against a provider on loopback', () => {
     await store.close();
   });
 
-  it('a batch stopped while it waits to retry an item (as by a crash) sends only that item again when it resumes', async () => {
+  it("a run paused while a batch waits to retry an item and the lane's later batches wait behind it (as by a crash) sends only that item again when it resumes", async () => {
     const store: SqliteStore = await openSqliteStore(join(dir, 'stopped.db'));
     const seen: number[] = [];
     const def = defineBackfill<{ id: number }>({
       name: 'wait',
-      source: items(10),
+      source: items(30),
       key: (i) => i.id,
       batchSize: 10,
+      concurrency: 1,
       retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
       maxFailureRatio: 1,
       async process(batch, ctx) {
@@ -268,24 +317,160 @@ describe('per-item outcomes against a provider on loopback', () => {
     });
     const sluice = createSluice({ store, backfills: [def] });
     const handle = await sluice.start('wait');
-    await waitUntil(() => seen.length === 10, 'the first call of the batch');
-    // Nothing is checkpointed while the batch waits; stop it there, as a crash would.
-    const retrying = await waitUntilValue(
-      async () => (await store.deliveredKeys('wait', ['1', '5', '10'])).size === 2,
+    await waitUntil(() => seen.length === 30, 'the first call of every batch');
+    // Nothing is checkpointed while the first batch waits, and the two after it wait for their
+    // turn with their items in the ledger; stop them there, as a crash would.
+    const recorded = await waitUntilValue(
+      async () => (await store.deliveredKeys('wait', ['1', '5', '11', '30'])).size === 3,
       'the delivered items in the ledger',
     );
-    assert.ok(retrying);
+    assert.ok(recorded);
     handle.stop('test', 'stop while waiting');
-    handle.abortInFlight();
     const stopped = await handle.done;
     assert.equal(stopped.state, 'paused');
-    assert.equal(stopped.counts.processed, 0, 'the batch never checkpointed');
+    assert.equal(stopped.counts.processed, 0, 'no batch checkpointed past the waiting one');
     const resumed = await (await sluice.resume(stopped.runId)).done;
     assert.equal(resumed.state, 'succeeded', resumed.reason ?? '');
-    assert.deepEqual(seen.slice(10), [5], 'only the item still to retry was sent again');
-    assert.deepEqual([resumed.counts.processed, resumed.counts.skipped], [1, 9], 'the others count as already delivered');
+    assert.deepEqual(seen.slice(30), [5], 'only the item still to retry was sent again');
+    assert.deepEqual([resumed.counts.processed, resumed.counts.skipped], [1, 29], 'the others count as already delivered');
     await sluice.close();
     await store.close();
+  });
+
+  it("a batch waiting on a Retry-After does not hold its lane: the lane's next batches are delivered meanwhile, and the checkpoints commit in order behind it", async () => {
+    await withReceiver(async (receiver) => {
+      // Item 5 (first batch): "come back in 3 s". One lane, six batches of 10.
+      receiver.retryAfterS = 3;
+      receiver.script('5', [429]);
+      const store: SqliteStore = await openSqliteStore(join(dir, 'window.db'));
+      const checkpoints = recordCheckpoints(store);
+      const def = oneLanePush(receiver, 'window', 60);
+      const sluice = createSluice({ store, backfills: [def] });
+      const handle = await sluice.start('window');
+      // Every later item reaches the provider while item 5 waits: nothing past it is checkpointed,
+      // and what was delivered is in the ledger (a crash now would not send it again).
+      await waitFor(() => receiver.requests.filter((r) => Number(r.key) > 10).length === 50, 'the later batches delivered');
+      const waiting = receiver.requests.filter((r) => r.key === '5');
+      assert.equal(waiting.length, 1, 'item 5 not retried yet');
+      const stored = await store.listPartitions(handle.runId);
+      assert.deepEqual(
+        stored.map((p) => [p.cursor, p.counts.processed]),
+        [[null, 0]],
+        'the cursor does not pass the waiting item',
+      );
+      await waitFor(async () => (await store.deliveredKeys('window', ['1', '11', '60'])).size === 3, 'the later batches recorded ahead');
+      const outcome = await handle.done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [60, 0]);
+
+      const [first, retried] = receiver.requests.filter((r) => r.key === '5');
+      assert.ok(retried!.at - first!.at >= 3000, `item 5 retried after ${retried!.at - first!.at} ms`);
+      const later = receiver.requests.filter((r) => Number(r.key) > 10);
+      assert.ok(
+        later.every((r) => r.at < first!.at + 3000),
+        `the later batches were delivered within the Retry-After (last ${Math.max(...later.map((r) => r.at)) - first!.at} ms after the 429)`,
+      );
+      assert.ok(
+        receiver.requests.indexOf(retried!) > receiver.requests.indexOf(later.at(-1)!),
+        'the provider saw the later batches before the retry',
+      );
+      // One checkpoint per batch, each from where the one before it ended, the first only after the retry.
+      assert.deepEqual(
+        checkpoints.map((c) => [c.from, c.to]),
+        [
+          [null, 10],
+          [10, 20],
+          [20, 30],
+          [30, 40],
+          [40, 50],
+          [50, 60],
+        ],
+      );
+      assert.ok(checkpoints[0]!.at >= retried!.at, 'the first checkpoint waited for the retry');
+      for (let id = 1; id <= 60; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      await sluice.close();
+      await store.close();
+    });
+  });
+
+  it("the store's connection failing at a checkpoint behind a waiting batch: the lane abandons the batches after it and goes on from the stored checkpoint, sending nothing twice", async () => {
+    await withReceiver(async (receiver) => {
+      receiver.retryAfterS = 1;
+      receiver.script('5', [429]);
+      const store: SqliteStore = await openSqliteStore(join(dir, 'store-fails.db'));
+      const checkpoints = recordCheckpoints(store);
+      // The second batch's checkpoint fails once, as a dropped connection would, after the first committed.
+      let failed = false;
+      interceptCheckpoints(store, (write, checkpoint) => {
+        if (write.previousCursor === 10 && !failed) {
+          failed = true;
+          throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+        }
+        return checkpoint(write);
+      });
+      const def = oneLanePush(receiver, 'store-fails', 40);
+      const sluice = createSluice({ store, backfills: [def] });
+      const outcome = await (await sluice.start('store-fails')).done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      assert.ok(failed, 'the checkpoint failed once');
+      for (let id = 1; id <= 40; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      assert.equal(receiver.requests.length, 41, 'every item once, item 5 twice (its 429)');
+      // Every checkpoint that landed moved the cursor on from where the last one left it.
+      const landed = checkpoints.map((c) => [c.from, c.to]);
+      assert.deepEqual(landed, [
+        [null, 10],
+        [10, 20],
+        [20, 30],
+        [30, 40],
+      ]);
+      assert.equal(outcome.counts.processed + outcome.counts.skipped, 40);
+      await sluice.close();
+      await store.close();
+    });
+  });
+
+  it("a 429 seen through httpRateLimit still holds back the lane's next batches for the advised time", async () => {
+    await withReceiver(async (receiver) => {
+      receiver.retryAfterS = 1;
+      receiver.script('5', [429]);
+      const store: SqliteStore = await openSqliteStore(join(dir, 'rate-limit.db'));
+      const limit = httpRateLimit({ name: 'provider' });
+      const def = defineBackfill<{ id: number }>({
+        name: 'limited',
+        source: items(30),
+        key: (i) => i.id,
+        batchSize: 10,
+        concurrency: 1,
+        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+        maxFailureRatio: 1,
+        throttle: { signals: [limit], signalIntervalMs: 50 },
+        async process(batch, ctx) {
+          await Promise.all(
+            batch.map(async (item) => {
+              await limit.wait(ctx.signal);
+              const response = await fetch(`${receiver.url}/items/${item.id}`, {
+                method: 'POST',
+                headers: { 'idempotency-key': ctx.idempotencyKey(item) },
+              });
+              await response.text();
+              const { retryAfterMs } = limit.observe(response);
+              if (!response.ok) ctx.retryLater(item, { error: new HttpError(response.status, retryAfterMs), afterMs: retryAfterMs ?? 0 });
+            }),
+          );
+        },
+      });
+      const sluice = createSluice({ store, backfills: [def] });
+      const outcome = await (await sluice.start('limited')).done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      const [limited] = receiver.requests.filter((r) => r.key === '5');
+      const next = receiver.requests.filter((r) => Number(r.key) > 10);
+      assert.equal(next.length, 20);
+      const soonest = Math.min(...next.map((r) => r.at)) - limited!.at;
+      assert.ok(soonest >= 1000, `the next batch went ${soonest} ms after the 429 (Retry-After: 1)`);
+      assert.equal(receiver.requests.length, 31, 'every item once, item 5 twice: nothing was sent into the limit');
+      await sluice.close();
+      await store.close();
+    });
   });
 
   it("refuses a report of an item that is not in the batch, as the batch's failure", async () => {
@@ -374,6 +559,15 @@ describe('a crash in the middle of a partly successful batch (a child process, S
       conn?.close();
     }
   };
+  /** The run's one partition's stored cursor (JSON). */
+  const checkpointOf = (db: string): unknown => {
+    const conn = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      return JSON.parse((conn.prepare('SELECT cursor FROM sluice_partitions').get() as { cursor: string }).cursor);
+    } finally {
+      conn.close();
+    }
+  };
   const kill = async (child: ChildProcess): Promise<void> => {
     const closed = once(child, 'close');
     child.kill('SIGKILL');
@@ -381,31 +575,33 @@ describe('a crash in the middle of a partly successful batch (a child process, S
     assert.equal(signal, 'SIGKILL');
   };
 
-  it('killed while the batch waits to retry one item: the restart sends only that item again (its delivered items were recorded)', async () => {
+  it("killed while a batch waits to retry one item and the lane's later batches wait behind it: the restart sends only that item again (every delivered item was recorded)", async () => {
     const receiver = new Receiver();
     await receiver.start();
     try {
       const db = join(dir, 'waiting.db');
-      // Item 5: "come back in 60 s"; the batch's 9 other items are taken.
+      // Item 5: "come back in 60 s"; the first batch's 9 other items are taken.
       receiver.retryAfterS = 60;
       receiver.script('5', [429]);
       const first = startChild(db, receiver);
-      // The 9 delivered items reach the ledger before the batch waits (record-ahead): the event to
-      // kill on. Nothing is checkpointed yet.
-      await waitFor(() => ledgerSize(db) === 9, "the batch's delivered items in the ledger");
-      assert.equal(receiver.requests.length, 10, "the batch's first call only");
+      // The lane goes on while the first batch waits: the second and third batches are delivered,
+      // and wait for their turn to commit behind it. Every delivered item reaches the ledger first
+      // (record-ahead): the event to kill on. Nothing is checkpointed yet.
+      await waitFor(() => ledgerSize(db) === 29, 'every delivered item in the ledger');
+      assert.equal(receiver.requests.length, 30, "each batch's first call only");
+      assert.equal(checkpointOf(db), null, 'the cursor did not pass the waiting item');
       await kill(first);
       const before = receiver.requests.length;
 
       const outcome = await finished(startChild(db, receiver));
       assert.equal(outcome.state, 'succeeded');
-      const resent = receiver.requests
-        .slice(before)
-        .map((r) => Number(r.key))
-        .filter((id) => id <= 10);
-      // docs/exactly-once.md's bound for a crash while a batch waits to retry: only its items to retry.
-      assert.deepEqual(resent, [5], 'only the item whose outcome was not recorded was sent again');
-      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [21, 9]);
+      // docs/exactly-once.md's bound for a crash while batches wait: only the items not recorded as delivered.
+      assert.deepEqual(
+        receiver.requests.slice(before).map((r) => r.key),
+        ['5'],
+        'only the item whose outcome was not recorded was sent again',
+      );
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [1, 29]);
       for (let id = 1; id <= 30; id++) {
         assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
       }
