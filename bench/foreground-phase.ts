@@ -2,7 +2,7 @@
  * One phase of the foreground benchmarks: a Sluice backfill of `events` with given knobs, run for
  * as long as the foreground runs next to it; and what the phases share (the probe of the
  * foreground's own statement that Sluice's adaptive controller steers on, the reset between
- * phases, medians). Used by bench/foreground-protection.ts and bench/foreground-tradeoff.ts.
+ * phases). Used by bench/foreground-protection.ts and bench/foreground-tradeoff.ts.
  */
 import pg from 'pg';
 import { runForeground } from './foreground-load.js';
@@ -15,7 +15,8 @@ export interface BackfillVariant {
   batchSize: number;
   concurrency: number;
   batchDelayMs?: number;
-  signals?: (url: string, budgetMs: number) => HealthSignal[];
+  /** The health signals, connected before the phase starts (so that no reading includes connecting). */
+  signals?: (url: string, budgetMs: number) => Promise<HealthSignal[]>;
   adaptive?: { targetBatchMs: number };
   /** The probe's budget as a multiple of the idle p95. */
   budgetFactor?: number;
@@ -49,12 +50,6 @@ export interface PhaseResult {
   decisions: string;
 }
 
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** Each phase starts from the same state: the previous phase's dead rows vacuumed, its WAL checkpointed. */
 export async function resetBetweenPhases(db: pg.Client): Promise<void> {
   await db.query('VACUUM events');
@@ -73,10 +68,10 @@ export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number): Ba
     concurrency: 4,
     adaptive: { targetBatchMs },
     budgetFactor: factor,
-    signals: (url, budget) => {
+    signals: async (url, budget) => {
       const probeClient = new pg.Client({ connectionString: url, application_name: 'bench:probe' });
       probeClient.on('error', () => undefined);
-      const ready = probeClient.connect();
+      await probeClient.connect();
       return [
         {
           ...probe({
@@ -85,7 +80,6 @@ export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number): Ba
             stopMs: budget * 5,
             window: 10,
             run: async () => {
-              await ready;
               await probeClient.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
             },
           }),
@@ -101,7 +95,7 @@ export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number): Ba
 export async function runPhase(variant: BackfillVariant, options: PhaseOptions): Promise<PhaseResult> {
   const { url, column } = options;
   const store = await openPostgresStore({ connectionString: url, schema: options.schema, poolSize: variant.concurrency + 2 });
-  const signals = variant.signals?.(url, options.budgetMs) ?? [];
+  const signals = (await variant.signals?.(url, options.budgetMs)) ?? [];
   const def = defineBackfill<{ id: string; payload: string }>({
     name: `bench-${column}`,
     source: sqlKeyset({ table: 'events', key: 'id', columns: ['id', 'payload'] }),
