@@ -3,7 +3,8 @@
  * per budget, each fixed throttle tuned to its fastest setting within the budget, Sluice's ratio
  * against the best of them, and whether the target (≥ 2× with Sluice itself within the budget) is met.
  */
-import { type BackfillVariant, median } from './foreground-phase.js';
+import type { BackfillVariant } from './foreground-phase.js';
+import { median } from './report.js';
 
 export interface Contender {
   group: 'unthrottled' | 'sluice' | 'seed 002' | 'pt-osc';
@@ -64,7 +65,9 @@ export function judge(results: readonly ContenderResult[], idleP95: number, fact
   };
   const best = fastestWithin(fixed, limitMs);
   const atOwn = fastestWithin(fixed, sluice.p95);
-  const over = (other: ContenderResult | undefined) => (other ? sluice.itemsPerSecond / other.itemsPerSecond : Infinity);
+  // No fixed setting within the budget: any progress at all beats them, none does not.
+  const over = (other: ContenderResult | undefined) =>
+    other ? sluice.itemsPerSecond / other.itemsPerSecond : sluice.itemsPerSecond > 0 ? Infinity : 0;
   const sluiceWithin = sluice.p95 <= limitMs;
   const ratio = over(best);
   return {

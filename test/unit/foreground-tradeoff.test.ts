@@ -50,6 +50,12 @@ describe('foreground trade-off verdicts', () => {
     assert.equal(verdict.met, true);
   });
 
+  it('is not met by a Sluice that did nothing, even when no fixed setting met the budget', () => {
+    const verdict = judge([result('sluice', 'budget 1.2', 11.5, 0, 1.2), result('pt-osc', 'chunk 10', 13, 8_000)], 10, 1.2)!;
+    assert.equal(verdict.ratio, 0);
+    assert.equal(verdict.met, false);
+  });
+
   it('has no verdict for a budget Sluice was not measured at', () => {
     assert.equal(judge(fixed, 10, 2), undefined);
   });
