@@ -19,7 +19,8 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { type BackfillVariant, median, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { type BackfillVariant, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { median } from './report.js';
 
 const { values } = parseArgs({
   options: {

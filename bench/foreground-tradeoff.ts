@@ -25,7 +25,8 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { median, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { median } from './report.js';
 import { type Contender, printCurve } from './foreground-tradeoff-report.js';
 
 const { values } = parseArgs({
