@@ -26,11 +26,26 @@ export { expiredEarly } from './core/lease-liveness.js';
 export type { Counts } from './core/counts.js';
 export type { Cursor, ItemKey } from './core/cursor.js';
 export type { Source, SourceReader, SourceBatch, PartitionSpec, MalformedRecord, SourceFilter } from './core/source.js';
-export type { Store } from './core/store.js';
+/** The store, and its ports one per part of Sluice that uses them (what a function that needs only some of a store asks for). */
+export type {
+  Store,
+  StoreDatabase,
+  RunStore,
+  RolloutBudgets,
+  PartitionLeases,
+  BatchCommit,
+  QuarantineReads,
+  BatchHistory,
+  SloAlerts,
+  AlertOutbox,
+  Verifications,
+  ApiTokens,
+} from './core/store.js';
 export type { SqlConnection, SqlTransaction, SqlValue, SqlDialect } from './core/sql.js';
 export { silentLogger, type Logger } from './core/logger.js';
 export { runWorker, type WorkerLoopOptions, type WorkerLoopResult } from './core/worker-loop.js';
 export { systemClock, type Clock } from './core/clock.js';
+export { packageVersion } from './core/package-version.js';
 export {
   SluiceError,
   UsageError,

@@ -23,6 +23,34 @@ export const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   scope: '--scope',
 };
 
+/**
+ * The store's options as the CLI spells them, where a store's message names one: the CLI opens
+ * every store from `--db` (a SQLite file's `path`, a PostgreSQL `connectionString`).
+ */
+const FLAG_OF_STORE_OPTION: Readonly<Record<string, string>> = {
+  path: '--db (or SLUICE_DB)',
+  connectionString: '--db',
+};
+
+/**
+ * The CLI command for each library call Sluice's messages suggest. The core and the stores name
+ * the call a program makes, quoted in backticks (`retry('r_1')`, `listRuns()`); the CLI shows the
+ * command that does the same (`sluice retry r_1`, `sluice list`).
+ */
+export const COMMAND_OF_CALL: Readonly<Record<string, (args: readonly string[]) => string>> = {
+  retry: ([run]) => `sluice retry ${run}`,
+  resume: ([run]) => `sluice resume ${run}`,
+  status: ([run]) => (run === undefined ? 'sluice status' : `sluice status ${run}`),
+  listRuns: () => 'sluice list',
+  storeFileProblems: ([path, check]) => `sluice store check${check === 'full' ? ' --full' : ''} --db ${path}`,
+};
+
+/** The arguments of a quoted call, as the command line takes them: `'r_1', 'full'` → r_1, full. */
+function callArguments(text: string): string[] {
+  if (text.trim() === '') return [];
+  return text.split(/,\s*/).map((arg) => arg.trim().replace(/^(['"])(.*)\1$/, '$2'));
+}
+
 /** Hints the CLI words itself, where the flag takes a form the option does not (`--param name=<value>`). */
 const CLI_HINTS: Readonly<Record<string, (error: SluiceError) => string | undefined>> = {
   CONCURRENCY_KEY_MISSING: (error) => {
@@ -31,13 +59,23 @@ const CLI_HINTS: Readonly<Record<string, (error: SluiceError) => string | undefi
   },
 };
 
-/** `text` with each backticked option name that the CLI has a flag for written as that flag. */
-export function inCliTerms(text: string): string {
-  return text.replace(/`([A-Za-z]+)`/g, (quoted, option: string) => FLAG_OF_OPTION[option] ?? quoted);
+/**
+ * `text` with each backticked option name that the CLI has a flag for written as that flag, and
+ * each backticked library call the CLI has a command for written as that command.
+ */
+export function inCliTerms(text: string, flags: Readonly<Record<string, string>> = FLAG_OF_OPTION): string {
+  return text
+    .replace(/`([A-Za-z]+)`/g, (quoted, option: string) => flags[option] ?? quoted)
+    .replace(/`([A-Za-z]+)\(([^`]*)\)`/g, (quoted, call: string, args: string) => {
+      const command = COMMAND_OF_CALL[call];
+      return command ? `\`${command(callArguments(args))}\`` : quoted;
+    });
 }
 
 /** A Sluice error's message and hint as the CLI prints them: its flags, not the library's option names. */
 export function cliTextOf(error: SluiceError): { message: string; hint: string | undefined } {
   const hint = CLI_HINTS[error.code]?.(error) ?? error.hint;
-  return { message: inCliTerms(error.message), hint: hint === undefined ? undefined : inCliTerms(hint) };
+  // Only a store's own errors name its options: elsewhere `path` may be anything.
+  const flags = error.code === 'STORE' ? { ...FLAG_OF_OPTION, ...FLAG_OF_STORE_OPTION } : FLAG_OF_OPTION;
+  return { message: inCliTerms(error.message, flags), hint: hint === undefined ? undefined : inCliTerms(hint, flags) };
 }

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { isSluiceError, messageOf, redactSecrets } from '../index.js';
+import { isSluiceError, messageOf, packageVersion, redactSecrets } from '../index.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -19,16 +18,10 @@ import { joinNegativeValues } from './options.js';
 
 const verbose = process.argv.includes('--verbose');
 
-/** The package's version, from its package.json (two levels up from both src/cli and dist/cli). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
-
 function buildProgram(): Command {
   const program = new Command('sluice')
     .description('Resumable, exactly-once, production-safe backfills')
-    .version(packageVersion(), '-V, --version', 'print the version of sluice')
+    .version(packageVersion() ?? 'unknown', '-V, --version', 'print the version of sluice')
     .option('--db <file>', 'the store (env SLUICE_DB; default ./.sluice/sluice.db)')
     .option('--config <file>', 'backfill definitions (default: sluice.config.ts/.mts/.js/.mjs in the working directory)')
     .option('--json', 'JSON output (JSON lines while a run executes)')

@@ -2,7 +2,7 @@ import { addCounts } from './counts.js';
 import type { Cursor, ItemKey } from './cursor.js';
 import type { CheckpointEvery } from './definition.js';
 import type { QuarantineEntryInput } from './run.js';
-import type { CheckpointSeen, CheckpointWrite, Store } from './store.js';
+import type { BatchCommit, CheckpointSeen, CheckpointWrite } from './store.js';
 
 /**
  * The checkpoints of one partition lease under `delivery: 'idempotent'`: each batch's writes have
@@ -23,7 +23,7 @@ export class CoalescedCheckpoint {
   private slowestMs = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: BatchCommit,
     private readonly every: CheckpointEvery,
     /** The cursor of the partition's last written checkpoint. */
     private written: Cursor,

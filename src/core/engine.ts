@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
-import { keysOf, limitsFor, queuedBehind, runLimitsOf } from './concurrency.js';
+import { limitsFor } from './concurrency.js';
 import type { RunPreview } from './sluice.js';
 import { type SampleReport, sampleDryRun } from './sample.js';
 import type { VerificationRecord } from './verify.js';
@@ -13,33 +13,24 @@ import {
   UsageError,
   messageOf,
 } from './errors.js';
-import { MAX_BATCH_DELAY_MS, MAX_TIMER_MS } from './duration-limits.js';
 import { newRunId, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
-import {
-  allSettled,
-  hasLiveLease,
-  isClaimable,
-  liveLeaseOwners,
-  type OwnerDeadCheck,
-  remainingRange,
-  type Stalled,
-  stalledOf,
-} from './lease-liveness.js';
+import { allSettled, hasLiveLease, isClaimable, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
-import { NO_ROLLOUT, rolloutOf } from './rollout.js';
-import { EventLoopLag } from './throttle/event-loop-lag.js';
-import { describeChanges, isProfileName, knobsOf, type KnobLayer, type Knobs, type ResolvedKnobs, resolveKnobs } from './throttle/knobs.js';
-import { Throttle } from './throttle/throttle.js';
-import { addCounts, zeroCounts } from './counts.js';
-import type { DecisionRecord, GradualOptions, PartitionRecord, RunOptions, RunParams, RunRecord, WorkerIdentity } from './run.js';
+import { rolloutOf } from './rollout.js';
+import type { RunRecord, WorkerIdentity } from './run.js';
 import { RunExecution } from './run-execution.js';
 import type { RunHandle, StartOptions } from './run-handle.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
-import { parseSince } from './since.js';
-import type { ChildResult, EnqueueResult, PartitionStatus, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
-import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
+import type { EnqueueResult, ReplayResult, RetunePatch, RunStatus, Sluice, SluiceOptions } from './sluice.js';
+import type { SourceReader } from './source.js';
+import { filterOf, planRun } from './run-plan.js';
+import { readRunStatus } from './run-status.js';
+import { reportsSuccess, validateStartOptions } from './start-options.js';
+import { resolveRunOptions } from './run-options.js';
+import { type ThrottleDeps, throttleOf } from './run-throttle.js';
 import type { NewRun, Store } from './store.js';
+import { RunControls } from './run-controls.js';
 
 const DEFAULT_LEASE_MS = 30_000;
 /** How often an execution looks for a dead worker's partitions to adopt: the worker's default poll. */
@@ -65,6 +56,7 @@ class Engine implements Sluice {
   /** Counts of planned items still running beside the runs they are for. */
   private readonly counting = new Set<{ counted: Promise<number>; abort(): void }>();
   private closing = false;
+  private readonly controls: RunControls;
 
   constructor(options: SluiceOptions) {
     this.store = options.store;
@@ -75,6 +67,13 @@ class Engine implements Sluice {
     this.progressIntervalMs = options.progressIntervalMs ?? 1000;
     this.isOwnerDead = options.isOwnerDead ?? (() => false);
     this.memoryReader = options.memoryReader;
+    this.controls = new RunControls({
+      store: this.store,
+      clock: this.clock,
+      isOwnerDead: this.isOwnerDead,
+      executing: this.executing,
+      getRunOrThrow: (runId) => this.getRunOrThrow(runId),
+    });
     for (const definition of options.backfills) {
       if (this.definitions.has(definition.name)) {
         throw new UsageError(`two backfills are named "${definition.name}"; names must be unique`);
@@ -210,7 +209,7 @@ class Engine implements Sluice {
   async sample(name: string, options: StartOptions & { perBucket?: number; scan?: number } = {}): Promise<SampleReport> {
     const definition = this.backfill(name);
     validateStartOptions(options);
-    const plan = await this.plan(definition, options);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options);
     try {
       return await sampleDryRun({
         definition,
@@ -232,7 +231,7 @@ class Engine implements Sluice {
   async preview(name: string, options: StartOptions = {}): Promise<RunPreview> {
     const definition = this.backfill(name);
     validateStartOptions(options);
-    const plan = await this.plan(definition, options);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options);
     await plan.reader.close();
     return {
       backfill: name,
@@ -242,44 +241,6 @@ class Engine implements Sluice {
       partitions: plan.partitions.map((p) => ({ label: p.label ?? null, child: p.child ?? null })),
       plannedItems: plan.plannedItems,
     };
-  }
-
-  /** Opens the source (checking it), plans partitions and counts items: what a new run, real or dry, starts from. */
-  private async plan(definition: BackfillDefinition<unknown>, options: StartOptions, countBeside = false) {
-    const since = options.since === undefined ? undefined : parseSince(options.since, this.clock.now());
-    const runOptions = this.runOptions(definition, options);
-    const params: RunParams = { ...(since ? { since: since.toISOString() } : {}), ...(options.params ? { extra: options.params } : {}) };
-    const filter = filterOf(params);
-    const keys = keysOf(definition, params);
-    const children = await fanOutChildren(definition, params);
-    const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
-    try {
-      const partitions: PartitionSpec[] = [];
-      if (children === undefined) {
-        partitions.push(...(await reader.plan({ partitions: runOptions.concurrency, filter })));
-      } else {
-        // Each child gets its share of the lanes (at least one partition); idle lanes split later.
-        const each = Math.max(1, Math.floor(runOptions.concurrency / children.length));
-        for (const child of children) {
-          for (const spec of await reader.plan({ partitions: each, filter, child })) {
-            partitions.push({ ...spec, child, label: `${definition.fanOut!.by}=${child}${spec.label ? ` ${spec.label}` : ''}` });
-          }
-        }
-      }
-      // The plan may have counted already. Otherwise a run about to start here counts beside its
-      // first batches where the source can (a count of a huge table takes minutes); a run for
-      // workers, a dry run or a preview counts now.
-      const planned = partitions.every((p) => p.items !== undefined) ? partitions.reduce((sum, p) => sum + p.items!, 0) : undefined;
-      const counting =
-        planned === undefined && countBeside && children === undefined && reader.countBeside
-          ? await reader.countBeside({ partition: { lower: null, upper: null }, cursor: null, filter })
-          : undefined;
-      const plannedItems = planned ?? (counting ? null : await countItems(reader, partitions, filter));
-      return { filter, runOptions, params, keys, reader, partitions, plannedItems, counting };
-    } catch (error) {
-      await reader.close().catch(() => undefined);
-      throw error;
-    }
   }
 
   /**
@@ -295,7 +256,7 @@ class Engine implements Sluice {
     | { created: true; run: RunRecord; reader: SourceReader<unknown>; counted?: Promise<number> }
     | { created: false; run: RunRecord; reader?: undefined; counted?: undefined }
   > {
-    const plan = await this.plan(definition, options, how.countBeside);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options, how.countBeside);
     try {
       const input: NewRun = {
         id: newRunId(this.clock.now(), this.clock.random),
@@ -349,7 +310,7 @@ class Engine implements Sluice {
     const run = await this.getRunOrThrow(runId);
     if (TERMINAL_STATES.includes(run.state)) {
       throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending, paused or interrupted runs can be resumed`, {
-        hint: run.state === 'failed' ? `use \`sluice retry ${runId}\`` : 'start a new run instead',
+        hint: run.state === 'failed' ? `use \`retry('${runId}')\`` : 'start a new run instead',
       });
     }
     return this.execute(run, this.backfill(run.backfill), options, options.reason ?? `resumed by ${options.actor ?? 'api'}`);
@@ -369,12 +330,12 @@ class Engine implements Sluice {
     if (this.executing.has(runId)) throw new SluiceError('RUN_ACTIVE', `run ${runId} is already executing in this process`);
     await this.store.expireLeases(this.isOwnerDead);
     const reader = await definition.source.open({ storeConnection: this.store.readConnection() });
-    const resolved = this.resolveRun(definition, options, run.options);
+    const resolved = resolveRunOptions(definition, options, run.options);
     const execution = new RunExecution({
       ...this.executionBase(definition, reader),
       run,
       options: resolved.runOptions,
-      throttle: this.throttleFor(definition, run, resolved.knobs, resolved.runOptions.gradual),
+      throttle: throttleOf(this.throttleDeps(), definition, run, resolved.knobs, resolved.runOptions.gradual),
       filter: filterOf(run.params),
       actor: options.actor ?? 'worker',
       dryRun: false,
@@ -388,18 +349,6 @@ class Engine implements Sluice {
     });
     this.executing.set(runId, execution);
     return execution;
-  }
-
-  async requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    if (run.state === 'pending') return run;
-    if (run.state !== 'paused')
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only a paused run can be handed back to the workers`, {
-        hint: requeueHint(run),
-      });
-    // A resume lifts a canary's budget and a gradual rollout's ramp: the workers go on with the rest.
-    await this.store.setRollout(runId, NO_ROLLOUT);
-    return (await this.store.transitionRun(runId, ['paused'], 'pending', actor, reason)) ?? this.getRunOrThrow(runId);
   }
 
   async hasFreePartitions(runId: string): Promise<boolean> {
@@ -421,31 +370,8 @@ class Engine implements Sluice {
     return this.execute(reopened, definition, options, 'retrying');
   }
 
-  async reopen(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    if (run.state !== 'failed') {
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only failed runs can be retried`, {
-        hint: run.state === 'paused' ? `use \`sluice resume ${runId}\`` : undefined,
-      });
-    }
-    const [open] = await this.store.listRuns({ backfill: run.backfill, params: run.params.extra ?? {}, states: OPEN_STATES, limit: 1 });
-    if (open) {
-      throw new InvalidTransitionError(
-        `run ${open.id} of ${run.backfill} with the same parameters is open (${open.state}); reopening ${runId} beside it would run both`,
-        {
-          hint: `finish or cancel run ${open.id} first; its items include the ones ${runId} failed on`,
-        },
-      );
-    }
-    const reopened = await this.store.transitionRun(runId, ['failed'], 'pending', actor, reason);
-    if (!reopened)
-      throw new SluiceError('RUN_CHANGED', `run ${runId} changed state while it was being retried; look at \`sluice status ${runId}\``);
-    await this.store.resetFailedPartitions(runId);
-    return reopened;
-  }
-
   private async startDryRun(definition: BackfillDefinition<unknown>, options: StartOptions): Promise<RunHandle> {
-    const plan = await this.plan(definition, options);
+    const plan = await planRun({ store: this.store, clock: this.clock }, definition, options);
     return new RunExecution({
       ...this.executionBase(definition, plan.reader),
       run: {
@@ -510,12 +436,12 @@ class Engine implements Sluice {
         started = result.run;
       }
       reader ??= await definition.source.open({ storeConnection: this.store.readConnection() });
-      const resolved = this.resolveRun(definition, options, started.options);
+      const resolved = resolveRunOptions(definition, options, started.options);
       const execution = new RunExecution({
         ...this.executionBase(definition, reader),
         run: started,
         options: resolved.runOptions,
-        throttle: this.throttleFor(definition, started, resolved.knobs, resolved.runOptions.gradual),
+        throttle: throttleOf(this.throttleDeps(), definition, started, resolved.knobs, resolved.runOptions.gradual),
         filter: filterOf(started.params),
         actor,
         dryRun: false,
@@ -559,6 +485,10 @@ class Engine implements Sluice {
     return this.join(runId, { ...options, actor: options.actor ?? 'api', follow: options.follow ?? true });
   }
 
+  private throttleDeps(): ThrottleDeps {
+    return { store: this.store, worker: this.worker, clock: this.clock, logger: this.logger, memoryReader: this.memoryReader };
+  }
+
   private executionBase(definition: BackfillDefinition<unknown>, reader: SourceReader<unknown>) {
     return {
       store: this.store,
@@ -573,242 +503,37 @@ class Engine implements Sluice {
     };
   }
 
-  /** The definition's defaults, then what the run was created with, then this call's overrides. */
-  private runOptions(definition: BackfillDefinition<unknown>, options: StartOptions, stored?: RunOptions): RunOptions {
-    return this.resolveRun(definition, options, stored).runOptions;
-  }
-
-  /**
-   * The run's options and throttle knobs: for a new run, the definition's (its profile, then its
-   * explicit knobs), then this call's layers (environment, flags); for a stored run, what it was
-   * created or last retuned with, then this call's layers.
-   */
-  private resolveRun(
-    definition: BackfillDefinition<unknown>,
-    options: StartOptions,
-    stored?: RunOptions,
-  ): { runOptions: RunOptions; knobs: ResolvedKnobs } {
-    const limits = runLimitsOf(definition);
-    const layers: KnobLayer[] = [];
-    let base: Knobs;
-    if (stored) {
-      base = knobsOf(stored);
-    } else {
-      base = { batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 };
-      layers.push({
-        source: 'definition',
-        ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}),
-        knobs: definition.throttle.knobs,
-      });
-    }
-    layers.push(...(options.throttleLayers ?? []));
-    const api: Partial<Knobs> = pick(options, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']);
-    if (options.profile || Object.keys(api).length > 0)
-      layers.push({
-        source: options.actor ? `options of ${options.actor}` : 'options',
-        ...(options.profile ? { profile: options.profile } : {}),
-        knobs: api,
-      });
-    const knobs = resolveKnobs(base, layers);
-    if (stored) {
-      // A stored value the definition would give anyway keeps the definition's label.
-      const fromDefinition = resolveKnobs({ batchSize: definition.batchSize, concurrency: definition.concurrency, batchDelayMs: 0 }, [
-        {
-          source: 'definition',
-          ...(definition.throttle.profile ? { profile: definition.throttle.profile } : {}),
-          knobs: definition.throttle.knobs,
-        },
-      ]);
-      for (const name of Object.keys(base) as Array<keyof Knobs>) {
-        knobs.sources[name] ??=
-          fromDefinition.knobs[name] === base[name] ? fromDefinition.sources[name] : 'the run (as created or retuned)';
-      }
-    }
-    const k = knobs.knobs;
-    // A run's canary and ramp are the store's (see rollout.ts); its options mirror them for every worker.
-    const maxItems = options.maxItems ?? stored?.maxItems;
-    const gradual = options.gradual ? rolloutOf(options).gradual : stored?.gradual;
-    const runOptions: RunOptions = {
-      batchSize: k.batchSize,
-      concurrency: k.concurrency,
-      maxFailureRatio: stored?.maxFailureRatio ?? definition.maxFailureRatio,
-      retry: stored?.retry ?? definition.retry,
-      ...((stored ? stored.limits : limits) ? { limits: (stored ? stored.limits : limits)! } : {}),
-      ...(options.maxBatches !== undefined ? { maxBatches: options.maxBatches } : {}),
-      ...(maxItems !== undefined ? { maxItems } : {}),
-      ...(gradual ? { gradual } : {}),
-      // Fixed when the run is created: a resumed reprocess-all run goes on reprocessing.
-      ...((stored ? stored.reprocess : options.reprocess) === 'all' ? { reprocess: 'all' as const } : {}),
-      batchDelayMs: k.batchDelayMs,
-      ...(k.maxMemoryMb !== undefined ? { maxMemoryMb: k.maxMemoryMb } : {}),
-      ...(k.maxEventLoopLagMs !== undefined ? { maxEventLoopLagMs: k.maxEventLoopLagMs } : {}),
-      ...((knobs.profile ?? stored?.profile) ? { profile: (knobs.profile ?? stored?.profile)! } : {}),
-    };
-    return { runOptions, knobs };
-  }
-
-  /**
-   * The throttle of one execution: its knobs, the definition's signals, decisions recorded with
-   * the run, and a gradual rollout's ramp, which is the run's (in the store), not this process's.
-   */
-  private throttleFor(definition: BackfillDefinition<unknown>, run: RunRecord, knobs: ResolvedKnobs, gradual?: GradualOptions): Throttle {
-    const runId = run.id;
-    return new Throttle({
-      ...(gradual
-        ? {
-            gradual: {
-              ...gradual,
-              ramp: {
-                lanes: run.rampLanes ?? 1,
-                read: async () => (await this.store.getRun(runId))?.rampLanes ?? null,
-                move: (from, to, decision) => this.store.moveRamp(runId, { from, to, decision: { worker: this.worker.id, ...decision } }),
-              },
-              // A fast burn of the backfill's SLOs (a page alert firing, as the evaluator stored it) breaks the gate.
-              pageAlert: async () => {
-                const firing = (await this.store.listAlerts(definition.name)).find((a) => a.state === 'firing' && a.severity === 'page');
-                return firing ? `${firing.slo}/${firing.tier}: ${firing.summary}` : undefined;
-              },
-            },
-          }
-        : {}),
-      knobs,
-      signals: definition.throttle.signals,
-      signalIntervalMs: definition.throttle.signalIntervalMs,
-      ...(definition.throttle.adaptive ? { adaptive: { maxConcurrency: knobs.knobs.concurrency, ...definition.throttle.adaptive } } : {}),
-      ...(definition.throttle.schedule ? { schedule: definition.throttle.schedule } : {}),
-      clock: this.clock,
-      logger: this.logger,
-      ...(this.memoryReader ? { memory: { read: this.memoryReader } } : {}),
-      ...(knobs.knobs.maxEventLoopLagMs !== undefined
-        ? { lag: new EventLoopLag(knobs.knobs.maxEventLoopLagMs, () => this.clock.now()) }
-        : {}),
-      record: (decision) => this.store.recordDecision(runId, { worker: this.worker.id, ...decision }),
-    });
-  }
-
   // ---- controls -----------------------------------------------------------------------------
 
-  async pause(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    const local = this.executing.get(runId);
-    if (local) {
-      local.stop(actor, reason);
-      return run;
-    }
-    switch (run.state) {
-      case 'paused':
-        return run;
-      case 'pending':
-        return (await this.store.transitionRun(runId, ['pending'], 'paused', actor, reason)) ?? this.getRunOrThrow(runId);
-      case 'running':
-        if (await this.liveHolder(runId)) {
-          await this.store.setControl(runId, { kind: 'pause', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
-          return this.getRunOrThrow(runId);
-        }
-        return (
-          (await this.store.transitionRun(runId, ['running'], 'paused', actor, `${reason} (no worker was executing it)`)) ??
-          this.getRunOrThrow(runId)
-        );
-      default:
-        throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending or running runs can be paused`);
-    }
+  pause(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.pause(runId, actor, reason);
   }
 
-  async cancel(runId: string, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    const local = this.executing.get(runId);
-    if (local) {
-      local.cancel(actor, reason);
-      return run;
-    }
-    if (TERMINAL_STATES.includes(run.state)) {
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only pending, running or paused runs can be cancelled`);
-    }
-    if (run.state === 'running' && (await this.liveHolder(runId))) {
-      await this.store.setControl(runId, { kind: 'cancel', actor, reason, requestedAt: new Date(this.clock.now()).toISOString() });
-      return this.getRunOrThrow(runId);
-    }
-    return (
-      (await this.store.transitionRun(runId, ['pending', 'running', 'paused'], 'cancelled', actor, reason)) ?? this.getRunOrThrow(runId)
-    );
+  cancel(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.cancel(runId, actor, reason);
   }
 
-  async retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord> {
-    const run = await this.getRunOrThrow(runId);
-    if (TERMINAL_STATES.includes(run.state))
-      throw new InvalidTransitionError(`run ${runId} is ${run.state}; only an open run can be retuned`);
-    validateStartOptions(patch);
-    const { profile, ...explicit } = patch;
-    if (profile === undefined && Object.values(explicit).every((v) => v === undefined)) {
-      throw new UsageError(
-        'retune needs at least one of `batchSize`, `concurrency`, `batchDelayMs`, `maxMemoryMb`, `maxEventLoopLagMs`, `profile`',
-        {
-          details: { options: ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs', 'profile'] },
-        },
-      );
-    }
-    const current = knobsOf(run.options);
-    const knobs = resolveKnobs(current, [
-      {
-        source: `retune by ${actor}`,
-        ...(profile ? { profile } : {}),
-        knobs: pick(explicit, ['batchSize', 'concurrency', 'batchDelayMs', 'maxMemoryMb', 'maxEventLoopLagMs']),
-      },
-    ]).knobs;
-    const updated = await this.store.updateRunOptions(runId, { ...knobs, ...(profile ? { profile } : {}) });
-    const changes = describeChanges(current, knobs) || 'no change';
-    await this.store.recordDecision(runId, {
-      worker: actor,
-      kind: 'retune',
-      reason: `${reason} (by ${actor}${profile ? `, profile ${profile}` : ''}): ${changes}`,
-      settings: knobs,
-    });
-    return updated;
+  retune(runId: string, patch: RetunePatch, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.retune(runId, patch, actor, reason);
   }
 
-  async cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]> {
-    const open = await this.store.listRuns({ key, states: OPEN_STATES, limit: 10_000 });
-    const cancelled: RunRecord[] = [];
-    for (const run of open) {
-      try {
-        cancelled.push(await this.cancel(run.id, actor, reason));
-      } catch (error) {
-        // It ended meanwhile (finished by a worker): nothing left to cancel.
-        if (!(error instanceof InvalidTransitionError)) throw error;
-      }
-    }
-    return cancelled;
+  cancelByKey(key: { name: string; value: string }, actor: string, reason: string): Promise<RunRecord[]> {
+    return this.controls.cancelByKey(key, actor, reason);
+  }
+
+  requeue(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.requeue(runId, actor, reason);
+  }
+
+  reopen(runId: string, actor: string, reason: string): Promise<RunRecord> {
+    return this.controls.reopen(runId, actor, reason);
   }
 
   // ---- reading ------------------------------------------------------------------------------
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    const [partitions, now, transitions, quarantine, decisions, alerts] = await Promise.all([
-      this.store.listPartitions(runId),
-      this.store.clockNow(),
-      this.store.listTransitions(runId),
-      this.store.quarantineSummary({ runId }),
-      this.store.listDecisions(runId, 20),
-      this.store.listAlerts(run.backfill),
-    ]);
-    const queuedBehind = run.state === 'pending' ? await this.queueOf(run) : undefined;
-    const shown = partitions.map((p) => partitionStatus(p, now, this.isOwnerDead));
-    const executingHere = this.executing.has(runId);
-    return {
-      run,
-      at: new Date(now).toISOString(),
-      partitions: shown,
-      transitions,
-      quarantine,
-      active: executingHere || shown.some((p) => p.leaseLive),
-      stalled: executingHere ? null : stalledOf(run, partitions, now, this.isOwnerDead),
-      decisions,
-      throttle: throttleState(run, decisions),
-      alerts: alerts.filter((a) => a.state === 'pending' || a.state === 'firing'),
-      ...(partitions.some((p) => p.child !== null) ? { children: childResults(partitions) } : {}),
-      ...(queuedBehind ? { queuedBehind } : {}),
-    };
+    return readRunStatus({ store: this.store, isOwnerDead: this.isOwnerDead }, run, this.executing.has(runId));
   }
 
   async stalled(runId: string): Promise<Stalled | null> {
@@ -816,19 +541,6 @@ class Engine implements Sluice {
     if (run.state !== 'running' || this.executing.has(runId)) return null;
     const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
     return stalledOf(run, partitions, now, this.isOwnerDead);
-  }
-
-  /** Why a pending run cannot start yet: the run limit of one of its keys is taken. */
-  private async queueOf(run: RunRecord): Promise<string | undefined> {
-    for (const key of limitsFor(run).keys) {
-      if (key.runs === undefined) continue;
-      const running = (await this.store.listRuns({ key, states: ['running'], limit: key.runs + 1 })).filter((r) => r.id !== run.id);
-      if (running.length >= key.runs) {
-        const queued = queuedBehind(key, running[running.length - 1]!.id, running.length);
-        if (queued.kind === 'queued') return queued.reason;
-      }
-    }
-    return undefined;
   }
 
   listRuns(filter?: Parameters<Sluice['listRuns']>[0]) {
@@ -860,159 +572,7 @@ class Engine implements Sluice {
 
   private async getRunOrThrow(runId: string): Promise<RunRecord> {
     const run = await this.store.getRun(runId);
-    if (!run) throw new NotFoundError(`no run "${runId}" in ${this.store.location}`, { hint: 'list runs with `sluice list`' });
+    if (!run) throw new NotFoundError(`no run "${runId}" in ${this.store.location}`, { hint: 'list runs with `listRuns()`' });
     return run;
   }
-
-  /** The owner of a live lease on one of the run's partitions, if any. */
-  private async liveHolder(runId: string): Promise<string | undefined> {
-    const [partitions, now] = await Promise.all([this.store.listPartitions(runId), this.store.clockNow()]);
-    return liveLeaseOwners(partitions, now, this.isOwnerDead)[0];
-  }
-}
-
-/** What to do instead of handing a run that is not paused back to the workers. */
-function requeueHint(run: RunRecord): string {
-  switch (run.state) {
-    case 'running':
-      return `it is executing already; \`sluice status ${run.id}\` shows who holds its partitions`;
-    case 'failed':
-      return 'a failed run is reopened: `reopen` hands it to the workers, `retry` executes it here';
-    default:
-      return `it has ended; start a new run of ${run.backfill} instead`;
-  }
-}
-
-/**
- * The throttle's state as the last decisions say it: `paused: db connections 83 % ≥ 80 %`, or
- * running. Only meaningful while the run executes.
- */
-function throttleState(run: RunRecord, decisions: readonly DecisionRecord[]): RunStatus['throttle'] {
-  const last = decisions.find((d) => d.kind !== 'configured' && d.kind !== 'retune');
-  if (run.state !== 'running' || !last) return { state: 'running', reason: null, since: null };
-  const state = last.kind === 'paused' ? 'paused' : last.kind === 'slowed' ? 'slowed' : 'running';
-  return { state, reason: last.reason, since: last.at };
-}
-
-/**
- * Whether a start that finds the backfill's latest run with its parameters succeeded reports that
- * instead of creating a run: unless it names a window (`since`: new items since then) or a
- * re-trigger mode (`reprocess`), both of which ask for a new run.
- */
-function reportsSuccess(options: StartOptions): boolean {
-  return options.since === undefined && options.reprocess === undefined;
-}
-
-/** A partition with its lease judged at `now` (the store's clock): live or not, how old its heartbeat, what it still owns. */
-function partitionStatus(partition: PartitionRecord, now: number, isOwnerDead: OwnerDeadCheck): PartitionStatus {
-  return {
-    ...partition,
-    leaseLive: hasLiveLease(partition, now, isOwnerDead),
-    heartbeatAgeMs: partition.heartbeatAt === null ? null : Math.max(0, now - Date.parse(partition.heartbeatAt)),
-    remaining: remainingRange(partition),
-  };
-}
-
-/** What the source is told about the run: its `since` and its parameters. */
-function filterOf(params: RunParams): SourceFilter {
-  return { ...(params.since ? { since: new Date(params.since) } : {}), ...(params.extra ? { params: params.extra } : {}) };
-}
-
-/** The children of a fan-out backfill for a run, checked: a typo must not silently drop a child. */
-async function fanOutChildren(definition: BackfillDefinition<unknown>, params: RunParams): Promise<readonly string[] | undefined> {
-  const fanOut = definition.fanOut;
-  if (!fanOut) return undefined;
-  const children = typeof fanOut.children === 'function' ? await fanOut.children(params) : fanOut.children;
-  if (!Array.isArray(children) || children.length === 0 || children.some((c) => typeof c !== 'string' || c.length === 0)) {
-    throw new UsageError(
-      `backfill "${definition.name}": fanOut.children must give at least one non-empty string, got ${JSON.stringify(children)}`,
-    );
-  }
-  if (new Set(children).size !== children.length)
-    throw new UsageError(`backfill "${definition.name}": fanOut.children repeats a child: ${JSON.stringify(children)}`);
-  return children;
-}
-
-/** Per-child results of a fan-out run: its partitions summed, `success` when all are done, `error` when one failed. */
-function childResults(partitions: readonly PartitionRecord[]): ChildResult[] {
-  const byChild = new Map<string, PartitionRecord[]>();
-  for (const p of partitions) if (p.child !== null) byChild.set(p.child, [...(byChild.get(p.child) ?? []), p]);
-  return [...byChild].map(([child, parts]) => {
-    const counts = parts.reduce((sum, p) => addCounts(sum, p.counts), zeroCounts());
-    const outcome: ChildResult['outcome'] = parts.some((p) => p.state === 'failed')
-      ? 'error'
-      : parts.every((p) => p.state === 'done')
-        ? counts.quarantined > 0
-          ? 'partial'
-          : 'success'
-        : parts.some((p) => p.state === 'running')
-          ? 'running'
-          : 'pending';
-    return { child, outcome, counts, partitions: parts.length, error: parts.find((p) => p.error)?.error ?? null };
-  });
-}
-
-/** The items the plan covers: one count per fan-out child (or one in all), since a plan's slices cover all of them. */
-async function countItems(
-  reader: SourceReader<unknown>,
-  partitions: readonly PartitionSpec[],
-  filter: SourceFilter,
-): Promise<number | null> {
-  if (!reader.count) return null;
-  let total = 0;
-  for (const child of new Set(partitions.map((p) => p.child))) {
-    total += await reader.count({
-      partition: { lower: null, upper: null, ...(child !== undefined ? { child } : {}) },
-      cursor: null,
-      filter,
-    });
-  }
-  return total;
-}
-
-function validateStartOptions(
-  options: Pick<
-    StartOptions,
-    | 'batchSize'
-    | 'concurrency'
-    | 'maxBatches'
-    | 'maxItems'
-    | 'maxMemoryMb'
-    | 'maxEventLoopLagMs'
-    | 'batchDelayMs'
-    | 'profile'
-    | 'orphanPollMs'
-    | 'dryRun'
-  >,
-): void {
-  for (const name of ['batchSize', 'concurrency', 'maxBatches', 'maxItems', 'maxMemoryMb', 'maxEventLoopLagMs'] as const) {
-    const value = options[name];
-    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
-      throw new UsageError(`${name} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  if (options.batchSize !== undefined && options.batchSize > 100_000)
-    throw new UsageError(`batchSize must be at most 100000, got ${options.batchSize}`);
-  if (options.concurrency !== undefined && options.concurrency > 256)
-    throw new UsageError(`concurrency must be at most 256, got ${options.concurrency}`);
-  if (options.batchDelayMs !== undefined && (!Number.isFinite(options.batchDelayMs) || options.batchDelayMs < 0))
-    throw new UsageError(`batchDelayMs must be a number of ms ≥ 0, got ${String(options.batchDelayMs)}`);
-  if (options.batchDelayMs !== undefined && options.batchDelayMs > MAX_BATCH_DELAY_MS)
-    throw new UsageError(`batchDelayMs must be at most ${MAX_BATCH_DELAY_MS} (1h), got ${options.batchDelayMs}`, {
-      hint: 'for a longer stop, pause the run and resume it later',
-    });
-  if (options.orphanPollMs !== undefined && options.orphanPollMs > MAX_TIMER_MS)
-    throw new UsageError(`orphanPollMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${options.orphanPollMs}`);
-  if (options.orphanPollMs !== undefined && (!Number.isFinite(options.orphanPollMs) || options.orphanPollMs < 10))
-    throw new UsageError(`orphanPollMs must be a number of ms ≥ 10, got ${String(options.orphanPollMs)}`);
-  if (options.maxItems !== undefined && options.dryRun)
-    throw new UsageError('maxItems (a canary) runs a real slice of the backfill and a dry run records nothing: drop one of them');
-  if (options.profile !== undefined && !isProfileName(options.profile))
-    throw new UsageError(`profile must be background, moderate or fast, got ${String(options.profile)}`);
-}
-
-function pick<T extends object, K extends keyof T>(object: T, names: readonly K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const name of names) if (object[name] !== undefined) out[name] = object[name];
-  return out;
 }

@@ -98,7 +98,7 @@ export class RunQueuedError extends SluiceError {
     reason: string,
   ) {
     super('RUN_QUEUED', `run ${runId} is ${reason}`, {
-      hint: `it starts when run ${behind} ends; \`sluice status ${runId}\` shows the queue`,
+      hint: `it starts when run ${behind} ends; \`status('${runId}')\` shows the queue`,
     });
   }
 }

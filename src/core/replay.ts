@@ -9,10 +9,10 @@ import type { QuarantineRecord, RunRecord } from './run.js';
 import type { ReplayResult } from './sluice.js';
 import type { ReplayRequest, SourceReader } from './source.js';
 import type { SqlTransaction } from './sql.js';
-import type { Store } from './store.js';
+import type { BatchCommit, QuarantineReads, StoreDatabase } from './store.js';
 
 interface ReplayOptions {
-  store: Store;
+  store: StoreDatabase & QuarantineReads & BatchCommit;
   definition: BackfillDefinition<unknown>;
   run: RunRecord;
   logger: Logger;

@@ -33,7 +33,7 @@ export function canaryUse(delta: Counts): number {
 
 /** Why a run paused when its canary's budget was spent. */
 export function canaryDoneReason(items: number): string {
-  return `canary: stopped after ${items} items; check them (sluice report), then resume for the rest`;
+  return `canary: stopped after ${items} items; check them (the run's report), then resume for the rest`;
 }
 
 /** Why a claim waits for a gradual rollout's ramp. */

@@ -45,7 +45,7 @@ function hintFor(from: RunState): string | undefined {
     case 'cancelled':
       return 'a cancelled run cannot be reopened; start a new run (already delivered items are skipped by the ledger)';
     case 'failed':
-      return 'use `sluice retry <run>` to retry a failed run';
+      return 'use `retry(<run>)` to retry a failed run';
     default:
       return undefined;
   }

@@ -3,7 +3,7 @@ import { allSettled, isClaimable, liveLeaseOwners } from './lease-liveness.js';
 import { ProgressTracker } from './progress-tracker.js';
 import type { PartitionRecord, RunRecord } from './run.js';
 import type { ProgressSnapshot } from './run-handle.js';
-import type { Store } from './store.js';
+import type { PartitionLeases, RunStore, StoreDatabase } from './store.js';
 
 /** One look at the run in the store, taken by a process following it. */
 export interface RunReading {
@@ -18,7 +18,7 @@ export interface RunReading {
 }
 
 export interface RunWatchConfig {
-  store: Store;
+  store: StoreDatabase & RunStore & PartitionLeases;
   runId: string;
   clock: Clock;
   /** This process's lease owner id (not counted among the other workers). */

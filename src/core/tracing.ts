@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { packageVersion } from './package-version.js';
 import { type Attributes, type Context, context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { messageOf } from './errors.js';
 
@@ -36,13 +36,4 @@ export function recordError(span: Span, error: unknown): void {
 /** Marks the span failed with a reason (a run that ended `failed`, without an exception at hand). */
 export function markFailed(span: Span, reason: string): void {
   if (span.isRecording()) span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-}
-
-function packageVersion(): string | undefined {
-  // src/core and dist/core are both two levels below the package root.
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
 }

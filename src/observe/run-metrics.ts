@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RunHandle } from '../core/run-handle.js';
 import { RUN_STATES } from '../core/run-state.js';
-import type { Store } from '../core/store.js';
+import type { PartitionLeases, StoreDatabase } from '../core/store.js';
 import type { AlertReading } from '../core/slo/monitor.js';
 
 /** Seed 000's SLO is on 300 s; the buckets reach 600 s so that the p95 is measurable around it. */
@@ -109,7 +109,7 @@ export class RunMetrics {
   }
 
   /** Follows a run executing in this process until it ends. */
-  watch(handle: RunHandle, store?: Store): void {
+  watch(handle: RunHandle, store?: StoreDatabase & PartitionLeases): void {
     const backfill = handle.backfill;
     this.setState(backfill, 'running');
     this.setThrottle(backfill, 'running', 'none');
@@ -154,7 +154,7 @@ export class RunMetrics {
     this.throttle.set({ backfill, state, source }, 1);
   }
 
-  private async refreshOldestPending(store: Store, runId: string, backfill: string): Promise<void> {
+  private async refreshOldestPending(store: StoreDatabase & PartitionLeases, runId: string, backfill: string): Promise<void> {
     try {
       // The partitions' times are the store's: measured against its clock, not this process's.
       const [partitions, now] = await Promise.all([store.listPartitions(runId), store.clockNow()]);

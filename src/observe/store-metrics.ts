@@ -1,13 +1,13 @@
 import { Gauge, type Registry } from 'prom-client';
 import { OPEN_STATES, RUN_STATES } from '../core/run-state.js';
-import type { Store } from '../core/store.js';
+import type { RunStore } from '../core/store.js';
 
 /**
  * Metrics read from the store at scrape time, for `sluice serve`: what every worker together has
  * done, without double counting what each worker's own `/metrics` reports (the names differ:
  * `sluice_store_*`). Labels: backfill and state only.
  */
-export function registerStoreMetrics(registry: Registry, store: Store): void {
+export function registerStoreMetrics(registry: Registry, store: RunStore): void {
   // One read per scrape feeds all three gauges: prom-client collects them concurrently, and they share the read in flight.
   let pending: Promise<void> | undefined;
   const refresh = async () => {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenRecord, TokenScope } from '../core/run.js';
-import type { Store } from '../core/store.js';
+import type { ApiTokens } from '../core/store.js';
 import type { AuthFailures } from './auth-failures.js';
 import { ApiError } from './http-errors.js';
 import { allows, verifyToken } from './tokens.js';
@@ -31,7 +31,7 @@ function presented(request: FastifyRequest): string | undefined {
  * A preHandler: 401 without a valid token, 403 when its scope is too low, 429 (Retry-After) for a
  * client that presented too many invalid tokens lately, whatever it presents now.
  */
-export function requireScope(store: Store, failures: AuthFailures) {
+export function requireScope(store: ApiTokens, failures: AuthFailures) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const needed = request.routeOptions.config.scope;
     if (needed === undefined) return;

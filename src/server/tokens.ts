@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { UsageError } from '../core/errors.js';
 import type { TokenRecord, TokenScope } from '../core/run.js';
-import type { Store } from '../core/store.js';
+import type { ApiTokens } from '../core/store.js';
 
 /** API token scopes, each granting what the one before grants: read, then write, then admin. */
 export const SCOPES: readonly TokenScope[] = ['read', 'write', 'admin'];
@@ -23,7 +23,7 @@ function hashOf(secret: string): string {
 }
 
 export async function createToken(
-  store: Store,
+  store: ApiTokens,
   input: { name: string; scope: TokenScope; createdBy: string },
 ): Promise<{ token: string; record: TokenRecord }> {
   if (!SCOPES.includes(input.scope))
@@ -41,7 +41,7 @@ export async function createToken(
 }
 
 /** The token's record when `presented` is a live token of this store; undefined otherwise (never says why, to the caller). */
-export async function verifyToken(store: Store, presented: string): Promise<TokenRecord | undefined> {
+export async function verifyToken(store: ApiTokens, presented: string): Promise<TokenRecord | undefined> {
   const match = FORMAT.exec(presented);
   if (!match) return undefined;
   const record = await store.getToken(match[1]!);

@@ -62,7 +62,7 @@ describe('CLI: a damaged or empty store file is refused, named, and never writte
         );
         assert.match(
           r.stderr,
-          /\nhint: stop every process using it and restore it from a backup; `sluice store check --full` lists every problem; to salvage what is still readable: sqlite3 .+ "\.recover" \| sqlite3 .+\.recovered/,
+          /\nhint: stop every process using it and restore it from a backup; `sluice store check --full --db .+` lists every problem; to salvage what is still readable: sqlite3 .+ "\.recover" \| sqlite3 .+\.recovered/,
         );
         assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
         assert.deepEqual(fingerprint(db), before, `${args.join(' ')} wrote nothing`);

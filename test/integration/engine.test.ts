@@ -484,7 +484,7 @@ describe('engine on SQLite', () => {
       status.partitions.map((p) => p.state),
       ['done', 'failed'],
     );
-    await assert.rejects(sluice.resume(failed.runId), (e: unknown) => /use `sluice retry/.test((e as { hint?: string }).hint ?? ''));
+    await assert.rejects(sluice.resume(failed.runId), (e: unknown) => /use `retry\('r_/.test((e as { hint?: string }).hint ?? ''));
 
     broken = false;
     const retried = await (await sluice.retry(failed.runId, { actor: 'oncall' })).done;

@@ -6,13 +6,6 @@ import { ConfigError, StoreError, UsageError } from '../../src/core/errors.js';
 import { createSluice, defineBackfill, iterable } from '../../src/index.js';
 import { openPostgresStore, toPostgresPlaceholders } from '../../src/stores/postgres/index.js';
 import { TEST_PG, testSchema } from '../helpers/postgres.js';
-import { storeContract } from './store-contract.js';
-
-storeContract('PostgreSQL', async () => {
-  const { schema, cleanup } = await testSchema('store');
-  const store = await openPostgresStore({ connectionString: TEST_PG, schema, searchPath: schema });
-  return { store, cleanup };
-});
 
 describe('PostgreSQL store specifics', () => {
   it('translates ? placeholders, leaving quoted text and comments alone', () => {
@@ -87,7 +80,8 @@ describe('PostgreSQL store specifics', () => {
       });
       const store = await openStore(TEST_PG);
       try {
-        const opened = store as unknown as { pool: { options: { max: number } }; prepare: boolean; beginBatch: string };
+        // The settings live on the store's schema (PostgresStoreSchema), which every part of the store works on.
+        const opened = (store as unknown as { db: { pool: { options: { max: number } }; prepare: boolean; beginBatch: string } }).db;
         assert.deepEqual([opened.pool.options.max, opened.prepare, opened.beginBatch], [3, false, 'BEGIN']);
       } finally {
         await store.close();

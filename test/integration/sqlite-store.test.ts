@@ -12,12 +12,6 @@ import type { NewRun, StoreTransaction } from '../../src/core/store.js';
 import { SCHEMA_VERSION } from '../../src/stores/sqlite/migrations.js';
 import { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite/index.js';
 import { tempDir } from '../helpers/temp.js';
-import { storeContract } from './store-contract.js';
-
-storeContract('SQLite', async () => {
-  const { dir, cleanup } = await tempDir();
-  return { store: await openSqliteStore(join(dir, 'store.db')), cleanup };
-});
 
 const options: RunOptions = {
   batchSize: 100,
@@ -105,7 +99,7 @@ describe('SQLite store: the file', () => {
       assert.ok(error instanceof StoreError);
       assert.ok(error.message.includes(path), error.message);
       assert.match(error.message, /is not a Sluice store: the file is not a SQLite database/);
-      assert.match(error.hint ?? '', /move the file away, or pass --db/);
+      assert.match(error.hint ?? '', /move the file away, or pass `path` with another path/);
       assert.equal((error.cause as { code?: string }).code, 'SQLITE_NOTADB');
       return true;
     });
@@ -134,8 +128,8 @@ describe('SQLite store: the file', () => {
       openSqliteStore(path),
       (error: unknown) =>
         error instanceof StoreError &&
-        /schema version 999, newer than this Sluice knows \(\d+\); upgrade sluice/.test(error.message) &&
-        /upgrade sluice/.test(error.hint ?? ''),
+        /schema version 999, newer than this Sluice knows \(\d+\); upgrade Sluice/.test(error.message) &&
+        /upgrade Sluice/.test(error.hint ?? ''),
     );
     await cleanup();
   });

@@ -104,9 +104,49 @@ describe('core errors carry codes; the CLI decides exit codes and flag names', (
     assert.equal(isSluiceError(Object.assign(new Error('ENOENT'), { code: 'ENOENT' })), false);
   });
 
-  it('no message of the core, the sources or the server names a CLI flag', () => {
+  it('a suggested library call is shown as the CLI command that does the same', () => {
+    assert.equal(
+      inCliTerms("use `retry('r_1')`; `status('r_1')` shows the queue; list runs with `listRuns()`"),
+      'use `sluice retry r_1`; `sluice status r_1` shows the queue; list runs with `sluice list`',
+    );
+    assert.equal(inCliTerms('use `retry(<run>)` to retry a failed run'), 'use `sluice retry <run>` to retry a failed run');
+    assert.equal(
+      inCliTerms("check that copy with `storeFileProblems('/tmp/a.db.recovered', 'full')`"),
+      'check that copy with `sluice store check --full --db /tmp/a.db.recovered`',
+    );
+    assert.equal(
+      inCliTerms('`somethingElse(1)` stays'),
+      '`somethingElse(1)` stays',
+      'a call the CLI has no command for is left as written',
+    );
+  });
+
+  it("a store's hint names its options; the CLI shows --db, and only in the store's errors", () => {
+    const store = new StoreError('cannot open store /x', { hint: 'move the file away, or pass `path` with another path' });
+    assert.equal(cliTextOf(store).hint, 'move the file away, or pass --db (or SLUICE_DB) with another path');
+    const pg = new StoreError('cannot open the PostgreSQL store', { hint: 'check `connectionString` (postgres://…)' });
+    assert.equal(cliTextOf(pg).hint, 'check --db (postgres://…)');
+    assert.equal(cliTextOf(new UsageError('bad', { hint: 'the `path` of the file' })).hint, 'the `path` of the file');
+  });
+
+  it('no message of the core or the stores names a CLI command', () => {
     const found: string[] = [];
-    for (const dir of ['core', 'sources', 'server']) {
+    for (const dir of ['core', 'stores']) {
+      for (const file of sourceFiles(join(ROOT, 'src', dir))) {
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (/^\s*(\*|\/\/|\/\*)/.test(line)) return; // comments may say which command does the same
+            if (/\bsluice [a-z]/.test(line)) found.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim().slice(0, 100)}`);
+          });
+      }
+    }
+    assert.deepEqual(found, []);
+  });
+
+  it('no message of the core, the stores, the sources or the server names a CLI flag', () => {
+    const found: string[] = [];
+    for (const dir of ['core', 'stores', 'sources', 'server']) {
       for (const file of sourceFiles(join(ROOT, 'src', dir))) {
         readFileSync(file, 'utf8')
           .split('\n')

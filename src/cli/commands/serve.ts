@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runWorker, systemClock, UsageError } from '../../index.js';
+import { packageVersion, runWorker, systemClock, UsageError } from '../../index.js';
 import { registerStoreMetrics, RunMetrics } from '../../observe.js';
 import { buildServer, parseAuthFailureLimit } from '../../server.js';
 import { envLayer, parsePort } from '../options.js';
@@ -42,7 +42,7 @@ export function registerServeCommand(program: Command): void {
           sluice: ctx.sluice,
           metrics,
           logger: ctx.logger,
-          version: await packageVersion(),
+          version: packageVersion() ?? '0.0.0',
           allowedHosts,
           authFailureLimit,
         });
@@ -83,13 +83,4 @@ export function registerServeCommand(program: Command): void {
         return 0;
       });
     });
-}
-
-async function packageVersion(): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  try {
-    return (JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
 }

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Store } from '../store.js';
+import type { AlertOutbox } from '../store.js';
 import type { AlertNotification } from './alert-notification.js';
 import type { OutboxRecord, OutboxSettlement } from './alert-outbox.js';
 import type { Webhook } from './slo.js';
@@ -18,7 +18,7 @@ export interface AlertNotifier {
 }
 
 export interface NotificationDeliveryOptions {
-  store: Store;
+  store: AlertOutbox;
   clock: Clock;
   logger: Logger;
   notifier: AlertNotifier;

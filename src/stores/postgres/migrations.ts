@@ -299,7 +299,7 @@ export async function migrate(client: pg.PoolClient, schema: string): Promise<vo
     const current = rows[0]?.v ?? 0;
     if (current > latest) {
       throw new StoreError(`schema ${schema} has Sluice schema version ${current}, newer than this Sluice knows (${latest})`, {
-        hint: 'upgrade sluice to the version that wrote this store',
+        hint: 'upgrade Sluice to the version that wrote this store',
       });
     }
     for (const migration of list) {

@@ -291,9 +291,9 @@ function versionOf(db: Database, path: string): number {
   const current = (db.prepare('SELECT MAX(version) AS v FROM sluice_schema_migrations').get() as { v: number | null }).v ?? 0;
   if (current > SCHEMA_VERSION) {
     throw new StoreError(
-      `store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION}); upgrade sluice to use it`,
+      `store ${path} has schema version ${current}, newer than this Sluice knows (${SCHEMA_VERSION}); upgrade Sluice to use it`,
       {
-        hint: 'upgrade sluice to the version that wrote this store (or later)',
+        hint: 'upgrade Sluice to the version that wrote this store (or later)',
       },
     );
   }

@@ -63,7 +63,7 @@ function refuseEmptyFile(path: string): void {
   const wal = `${path}-wal`;
   if (existsSync(wal) && statSync(wal).size > 0) return;
   throw new StoreError(`${path} is an empty file (0 bytes), not a Sluice store; nothing was written to it`, {
-    hint: `if it is meant to be a new store, delete it and Sluice creates the store there; otherwise pass --db (or SLUICE_DB) with the store's path`,
+    hint: `if it is meant to be a new store, delete it and Sluice creates the store there; otherwise pass \`path\` with the store's path`,
   });
 }
 
@@ -73,8 +73,8 @@ function damaged(path: string, check: IntegrityCheck, problems: readonly string[
     `store ${path} is damaged: ${check === 'full' ? 'integrity_check' : 'quick_check'} found ${JSON.stringify(problems[0])}${more}; Sluice refused it and wrote nothing to it`,
     {
       hint:
-        `stop every process using it and restore it from a backup; \`sluice store check --full\` lists every problem; ` +
-        `to salvage what is still readable: sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, check that copy with \`sluice store check --full --db ${path}.recovered\` and use it (docs/runbook.md, "A damaged store")`,
+        `stop every process using it and restore it from a backup; \`storeFileProblems('${path}', 'full')\` lists every problem; ` +
+        `to salvage what is still readable: sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, check that copy with \`storeFileProblems('${path}.recovered', 'full')\` and use it (docs/runbook.md, "A damaged store")`,
     },
   );
 }

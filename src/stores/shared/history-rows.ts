@@ -1,9 +1,9 @@
-import type { AlertNotification } from '../core/slo/alert-notification.js';
-import type { OutboxRecord, OutboxState } from '../core/slo/alert-outbox.js';
-import type { AlertEventRecord, AlertRecord } from '../core/slo/alert-record.js';
-import type { AlertState } from '../core/slo/alert-state.js';
-import type { Severity } from '../core/slo/slo.js';
-import type { BatchRecord, TokenRecord, TokenScope } from '../core/run.js';
+import type { AlertNotification } from '../../core/slo/alert-notification.js';
+import type { OutboxRecord, OutboxState } from '../../core/slo/alert-outbox.js';
+import type { AlertEventRecord, AlertRecord } from '../../core/slo/alert-record.js';
+import type { AlertState } from '../../core/slo/alert-state.js';
+import type { Severity } from '../../core/slo/slo.js';
+import type { BatchRecord, TokenRecord, TokenScope } from '../../core/run.js';
 
 /**
  * Rows of the batch history and alert tables as both stores select them: times as ms since the
