@@ -18,11 +18,9 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
-import pg from 'pg';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { createSluice, defineBackfill, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
-import { postgresHealth } from '../src/postgres.js';
-import { openPostgresStore } from '../src/stores/postgres/index.js';
+import { type BackfillVariant, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { median } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,74 +40,8 @@ const ROWS = Number(values.rows);
 const ROUNDS = Number(values.rounds);
 const BUDGETS = values.budgets!.split(',').map(Number);
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 async function foreground(url: string, seconds: number): Promise<number[]> {
   return (await runForeground({ url, seconds, rate: RATE })).latencies;
-}
-
-interface Variant {
-  name: string;
-  batchSize: number;
-  concurrency: number;
-  batchDelayMs?: number;
-  signals?: (url: string, budgetMs: number) => HealthSignal[];
-  adaptive?: { targetBatchMs: number };
-  /** The probe's budget as a multiple of the idle p95. */
-  budgetFactor?: number;
-}
-
-/** Runs the backfill of `column` for `seconds` next to the foreground; returns items/s and the foreground's latencies. */
-async function phase(url: string, schema: string, column: string, variant: Variant, budgetMs: number) {
-  const store = await openPostgresStore({ connectionString: url, schema, poolSize: variant.concurrency + 2 });
-  const signals = variant.signals?.(url, budgetMs) ?? [];
-  const def = defineBackfill<{ id: string; payload: string }>({
-    name: `bench-${column}`,
-    source: sqlKeyset({ table: 'events', key: 'id', columns: ['id', 'payload'] }),
-    delivery: 'transactional',
-    batchSize: variant.batchSize,
-    concurrency: variant.concurrency,
-    throttle: {
-      ...(variant.batchDelayMs ? { batchDelayMs: variant.batchDelayMs } : {}),
-      signals,
-      signalIntervalMs: 100,
-      ...(variant.adaptive ? { adaptive: variant.adaptive } : {}),
-    },
-    async process(batch, ctx) {
-      // A little work per row in the database: a hash of the payload, written back.
-      await ctx.tx!.query(`UPDATE events SET ${column} = length(md5(md5(payload) || id::text))::float8 WHERE id = ANY(?::bigint[])`, [
-        batch.map((r) => r.id),
-      ] as never);
-    },
-  });
-  const sluice = createSluice({ store, backfills: [def] });
-  try {
-    const handle = await sluice.start(def.name);
-    const started = performance.now();
-    const latencies = await foreground(url, SECONDS);
-    handle.stop('bench', 'phase over');
-    const outcome = await handle.done;
-    const seconds = (performance.now() - started) / 1000;
-    const decisions = await store.listDecisions(outcome.runId, 10_000);
-    const count = (kind: string) => decisions.filter((d) => d.kind === kind).length;
-    if (values.verbose) for (const d of [...decisions].reverse()) console.error(`  ${d.kind}: ${d.reason}`);
-    if (outcome.counts.processed >= ROWS)
-      console.warn(`warning: ${variant.name} finished all ${ROWS} rows within the phase; use more --rows`);
-    return {
-      latencies,
-      itemsPerSecond: outcome.counts.processed / seconds,
-      processed: outcome.counts.processed,
-      decisions: `${count('slowed')} slowed, ${count('paused')} paused, ${count('adapted')} adapted`,
-    };
-  } finally {
-    await sluice.close();
-    await Promise.all(signals.map((s) => s.close?.()));
-    await store.close();
-  }
 }
 
 async function main(): Promise<void> {
@@ -120,46 +52,12 @@ async function main(): Promise<void> {
       `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows to backfill\n`,
     );
     const targetBatchMs = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
-    const sluiceVariant = (factor: number): Variant => ({
-      name: `Sluice adaptive, budget ${factor} × idle p95`,
-      batchSize: 2000,
-      concurrency: 4,
-      adaptive: { targetBatchMs },
-      budgetFactor: factor,
-      signals: (u, budget) => {
-        const probeClient = new pg.Client({ connectionString: u, application_name: 'bench:probe' });
-        probeClient.on('error', () => undefined);
-        const ready = probeClient.connect();
-        return [
-          {
-            ...probe({
-              name: 'foreground',
-              budgetMs: budget,
-              stopMs: budget * 5,
-              window: 10,
-              run: async () => {
-                await ready;
-                await probeClient.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [
-                  1 + Math.floor(Math.random() * 10_000),
-                ]);
-              },
-            }),
-            close: () => probeClient.end(),
-          },
-          postgresHealth({ connectionString: u, onError: 'continue' }),
-        ];
-      },
-    });
-    const variants: Variant[] = [
+    const variants: BackfillVariant[] = [
       { name: 'unthrottled (batches of 2,000, 4 lanes, no delay)', batchSize: 2000, concurrency: 4 },
-      ...BUDGETS.map(sluiceVariant),
+      ...BUDGETS.map((factor) => sluiceAdaptiveVariant(factor, targetBatchMs)),
       { name: "seed 002's fixed default (5 items every 2 s)", batchSize: 5, concurrency: 1, batchDelayMs: 2000 },
     ];
-    // Each phase starts from the same state: the previous phase's dead rows vacuumed, its WAL checkpointed.
-    const reset = async () => {
-      await db.query('VACUUM events');
-      await db.query('CHECKPOINT');
-    };
+    const reset = () => resetBetweenPhases(db);
     const idlePhases: number[][] = [];
     const idle = async () => {
       await reset();
@@ -180,11 +78,20 @@ async function main(): Promise<void> {
         await reset();
         // The probe's budget comes from the idle samples measured so far (as an operator would set it).
         const budgetMs = Math.max(2, median(idlePhases.map((p) => percentile(p, 95))) * (result.variant.budgetFactor ?? 1.2));
-        const measured = await phase(url, 'sluice_bench', `score_${i}`, result.variant, budgetMs);
+        const measured = await runPhase(result.variant, {
+          url,
+          schema: 'sluice_bench',
+          column: `score_${i}`,
+          seconds: SECONDS,
+          rate: RATE,
+          rows: ROWS,
+          budgetMs,
+          verbose: values.verbose,
+        });
         result.latencies.push(...measured.latencies);
         result.phaseP95s.push(percentile(measured.latencies, 95));
         result.processed += measured.processed;
-        result.seconds += measured.processed / measured.itemsPerSecond;
+        result.seconds += measured.seconds;
         result.decisions.push(measured.decisions);
         console.error(
           `round ${round + 1}: ${result.variant.name}: p95 ${percentile(measured.latencies, 95).toFixed(1)} ms, ${Math.round(measured.itemsPerSecond)} items/s, budget ${budgetMs.toFixed(1)} ms`,

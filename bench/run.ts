@@ -46,3 +46,6 @@ bench('./item-outcomes.ts', quick ? ['--items', '1000', '--runs', '1', '--kills'
 bench('./scale-out-workers.ts', quick ? ['--items', '4000', '--workers', '1,2'] : []);
 // Foreground protection takes a few minutes and loads the database hard: the full run only.
 if (!quick) bench('./foreground-protection.ts', []);
+// The foreground trade-off curve: Sluice against seed 002's fixed delay and pt-osc's chunk time, each
+// tuned to the same p95 budget (about 8 minutes; the quick run, under a minute, smokes every contender).
+bench('./foreground-tradeoff.ts', quick ? ['--quick'] : []);

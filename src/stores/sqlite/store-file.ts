@@ -120,7 +120,7 @@ export class SqliteStoreFile implements StoreDatabase {
    * What sources read the user's tables through: the write connection, taken in turn with the
    * writes. It sees only committed data (no transaction is open while the lock is held) and shares
    * the writer's page cache, which the separate read connection loses at every commit of the
-   * writer (one of the changes that took engine overhead up from 0.92×; see BENCHMARKS.md).
+   * writer (one of the changes that took engine overhead up from 0.92×, measured with bench/engine-overhead.ts).
    * Like every Store method it must not be used inside `transaction(work)`: it would wait for the
    * transaction that waits for it. The store's own reads (`getRun`, `listPartitions`, …) use the
    * read connection and never wait.

@@ -1,0 +1,144 @@
+/**
+ * One phase of the foreground benchmarks: a Sluice backfill of `events` with given knobs, run for
+ * as long as the foreground runs next to it; and what the phases share (the probe of the
+ * foreground's own statement that Sluice's adaptive controller steers on, the reset between
+ * phases). Used by bench/foreground-protection.ts and bench/foreground-tradeoff.ts.
+ */
+import pg from 'pg';
+import { runForeground } from './foreground-load.js';
+import { createSluice, defineBackfill, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
+import { postgresHealth } from '../src/postgres.js';
+import { openPostgresStore } from '../src/stores/postgres/index.js';
+
+export interface BackfillVariant {
+  name: string;
+  batchSize: number;
+  concurrency: number;
+  batchDelayMs?: number;
+  /** The health signals, connected before the phase starts (so that no reading includes connecting). */
+  signals?: (url: string, budgetMs: number) => Promise<HealthSignal[]>;
+  adaptive?: { targetBatchMs: number };
+  /** The probe's budget as a multiple of the idle p95. */
+  budgetFactor?: number;
+}
+
+export interface PhaseOptions {
+  url: string;
+  /** The store's schema. */
+  schema: string;
+  /** The float column of `events` the backfill writes. */
+  column: string;
+  seconds: number;
+  /** Foreground requests per second. */
+  rate: number;
+  /** The rows of `events` (a backfill that finishes them within the phase is warned about). */
+  rows: number;
+  /** The probe's budget (ms), for variants with signals. */
+  budgetMs: number;
+  /** A new run every phase, cancelled at its end (instead of one run stopped and continued). */
+  fresh?: boolean;
+  /** Print the throttle decisions to stderr. */
+  verbose?: boolean;
+}
+
+export interface PhaseResult {
+  /** The foreground's latencies (ms), sorted. */
+  latencies: number[];
+  itemsPerSecond: number;
+  processed: number;
+  seconds: number;
+  decisions: string;
+}
+
+/** Each phase starts from the same state: the previous phase's dead rows vacuumed, its WAL checkpointed. */
+export async function resetBetweenPhases(db: pg.Client): Promise<void> {
+  await db.query('VACUUM events');
+  await db.query('CHECKPOINT');
+}
+
+/**
+ * Sluice's adaptive variant: starts at batches of 2,000 on 4 lanes, aims at `targetBatchMs`
+ * batches, and steers on a probe running the foreground's own statement against the budget the
+ * phase gives it (`factor` × the idle p95), stopping at 5 × the budget, with `postgresHealth`.
+ */
+export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number): BackfillVariant {
+  return {
+    name: `Sluice adaptive, budget ${factor} × idle p95`,
+    batchSize: 2000,
+    concurrency: 4,
+    adaptive: { targetBatchMs },
+    budgetFactor: factor,
+    signals: async (url, budget) => {
+      const probeClient = new pg.Client({ connectionString: url, application_name: 'bench:probe' });
+      probeClient.on('error', () => undefined);
+      await probeClient.connect();
+      return [
+        {
+          ...probe({
+            name: 'foreground',
+            budgetMs: budget,
+            stopMs: budget * 5,
+            window: 10,
+            run: async () => {
+              await probeClient.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
+            },
+          }),
+          close: () => probeClient.end(),
+        },
+        postgresHealth({ connectionString: url, onError: 'continue' }),
+      ];
+    },
+  };
+}
+
+/** Runs the backfill next to the foreground for `seconds`; returns items/s and the foreground's latencies. */
+export async function runPhase(variant: BackfillVariant, options: PhaseOptions): Promise<PhaseResult> {
+  const { url, column } = options;
+  const store = await openPostgresStore({ connectionString: url, schema: options.schema, poolSize: variant.concurrency + 2 });
+  const signals = (await variant.signals?.(url, options.budgetMs)) ?? [];
+  const def = defineBackfill<{ id: string; payload: string }>({
+    name: `bench-${column}`,
+    source: sqlKeyset({ table: 'events', key: 'id', columns: ['id', 'payload'] }),
+    delivery: 'transactional',
+    batchSize: variant.batchSize,
+    concurrency: variant.concurrency,
+    throttle: {
+      ...(variant.batchDelayMs ? { batchDelayMs: variant.batchDelayMs } : {}),
+      signals,
+      signalIntervalMs: 100,
+      ...(variant.adaptive ? { adaptive: variant.adaptive } : {}),
+    },
+    async process(batch, ctx) {
+      // A little work per row in the database: a hash of the payload, written back.
+      await ctx.tx!.query(`UPDATE events SET ${column} = length(md5(md5(payload) || id::text))::float8 WHERE id = ANY(?::bigint[])`, [
+        batch.map((r) => r.id),
+      ] as never);
+    },
+  });
+  const sluice = createSluice({ store, backfills: [def] });
+  try {
+    const handle = await sluice.start(def.name, options.fresh ? { newRun: true } : {});
+    const started = performance.now();
+    const latencies = (await runForeground({ url, seconds: options.seconds, rate: options.rate })).latencies;
+    if (options.fresh) handle.cancel('bench', 'phase over');
+    else handle.stop('bench', 'phase over');
+    const outcome = await handle.done;
+    const seconds = (performance.now() - started) / 1000;
+    const decisions = await store.listDecisions(outcome.runId, 10_000);
+    const count = (kind: string) => decisions.filter((d) => d.kind === kind).length;
+    if (options.verbose) for (const d of [...decisions].reverse()) console.error(`  ${d.kind}: ${d.reason}`);
+    if (outcome.counts.processed >= options.rows)
+      console.warn(`warning: ${variant.name} finished all ${options.rows} rows within the phase; use more --rows`);
+    return {
+      latencies,
+      itemsPerSecond: outcome.counts.processed / seconds,
+      processed: outcome.counts.processed,
+      seconds,
+      decisions: `${count('slowed')} slowed, ${count('paused')} paused, ${count('adapted')} adapted`,
+    };
+  } finally {
+    await sluice.close();
+    await Promise.all(signals.map((s) => s.close?.()));
+    await store.close();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Foreground protection as a trade-off curve (issue 20): at foreground p95 budgets of 1.2×, 1.5×
+ * and 2× the idle p95, Sluice's adaptive controller (its probe's budget set to that budget) against
+ * the fixed throttles a user would otherwise set, each tuned to the largest throughput whose
+ * measured p95 stays within the same budget:
+ *
+ * - seed 002's fixed delay: batches of `--fixed-batch` items on 2 lanes (its runbook's
+ *   BACKFILL_MAX_CONCURRENT default), a fixed delay after each batch; the knob searched is the
+ *   delay (`--delays`);
+ * - pt-online-schema-change's chunk time: one lane, no pause, the batch size adapted so that each
+ *   batch takes the chunk time (Sluice's adaptive controller with no signal, which sizes batches as
+ *   pt-osc's `--chunk-time` does); the knob searched is the chunk time (`--chunk-ms`).
+ *
+ * A fixed setting's p95 does not depend on the budget, so each ladder is measured once per round
+ * and shared by every budget; a budget's tuned setting is the fastest whose p95 is within it,
+ * picked afterwards from the same measurements. That favours the fixed throttles (a fast setting
+ * that noise put under the budget is never measured again), so a win for Sluice is not an artefact.
+ * The phases are those of bench/foreground-protection.ts: the foreground in a worker thread, idle
+ * phases interleaved, every p95 the median of its phases' p95s, every backfill a fresh run.
+ *
+ *   node --import tsx bench/foreground-tradeoff.ts [--quick] [--seconds 6] [--rounds 2] [--rows 1000000]
+ *     [--budgets 1.2,1.5,2] [--delays 0,25,100,400,1600] [--chunk-ms 500,100,30,10,3] [--fixed-batch 500]
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { withForegroundDatabase } from './foreground-database.js';
+import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
+import { resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { median } from './report.js';
+import { type Contender, printCurve } from './foreground-tradeoff-report.js';
+
+const { values } = parseArgs({
+  options: {
+    /** A smoke run in under a minute (CI): short phases, one round, one budget, two settings per fixed throttle, no unthrottled phase. */
+    quick: { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    rows: { type: 'string' },
+    rate: { type: 'string', default: '300' },
+    budgets: { type: 'string' },
+    delays: { type: 'string' },
+    'chunk-ms': { type: 'string' },
+    'fixed-batch': { type: 'string', default: '500' },
+    verbose: { type: 'boolean', default: false },
+    pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
+  },
+});
+const quick = values.quick!;
+const SECONDS = Number(values.seconds ?? (quick ? '1.5' : '6'));
+const ROUNDS = Number(values.rounds ?? (quick ? '1' : '2'));
+const ROWS = Number(values.rows ?? (quick ? '100000' : '1000000'));
+const RATE = Number(values.rate);
+const BUDGETS = (values.budgets ?? (quick ? '1.5' : '1.2,1.5,2')).split(',').map(Number);
+const DELAYS = (values.delays ?? (quick ? '0,400' : '0,25,100,400,1600')).split(',').map(Number);
+const CHUNKS = (values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3')).split(',').map(Number);
+const FIXED_BATCH = Number(values['fixed-batch']);
+const TARGET_BATCH_MS = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
+
+const unthrottled: Contender = {
+  group: 'unthrottled',
+  setting: 'batches of 2,000, 4 lanes, no delay',
+  variant: { name: 'unthrottled', batchSize: 2000, concurrency: 4 },
+};
+const sluice = BUDGETS.map(
+  (factor): Contender => ({
+    group: 'sluice',
+    setting: `budget ${factor} × idle p95`,
+    factor,
+    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS),
+  }),
+);
+const seed002 = DELAYS.map(
+  (delay): Contender => ({
+    group: 'seed 002',
+    setting: `${FIXED_BATCH} items on 2 lanes, ${delay} ms after each batch`,
+    variant: { name: `seed 002, delay ${delay} ms`, batchSize: FIXED_BATCH, concurrency: 2, ...(delay > 0 ? { batchDelayMs: delay } : {}) },
+  }),
+);
+const ptOsc = CHUNKS.map(
+  (chunkMs): Contender => ({
+    group: 'pt-osc',
+    setting: `chunk time ${chunkMs} ms (1 lane, no pause)`,
+    variant: { name: `pt-osc, chunk time ${chunkMs} ms`, batchSize: 1000, concurrency: 1, adaptive: { targetBatchMs: chunkMs } },
+  }),
+);
+
+/** Round-robin over the groups, so that a slower minute of the machine does not land on one of them. */
+function interleave(groups: readonly (readonly Contender[])[]): Contender[][] {
+  const longest = Math.max(...groups.map((g) => g.length));
+  return Array.from({ length: longest }, (_, i) => groups.flatMap((g) => (i < g.length ? [g[i]!] : [])));
+}
+
+async function main(): Promise<void> {
+  const order = [...(quick ? [] : [unthrottled]), ...interleave([sluice, seed002, ptOsc]).flat()];
+  const columns = order.map((_, i) => `score_${i}`);
+  const started = performance.now();
+  await withForegroundDatabase(values.pg!, { prefix: 'sluice_bench_tradeoff', rows: ROWS, scoreColumns: columns }, async (db, url) => {
+    console.log(`# Foreground protection as a trade-off curve (PostgreSQL)${quick ? ' (quick smoke run)' : ''}\n`);
+    console.log(
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average at start ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(
+          ' ',
+        )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows\n`,
+    );
+    const idlePhases: number[] = [];
+    const idle = async () => {
+      await resetBetweenPhases(db);
+      idlePhases.push(percentile((await runForeground({ url, seconds: SECONDS, rate: RATE })).latencies, 95));
+    };
+    const measured = new Map<Contender, { p95s: number[]; processed: number; seconds: number }>(
+      order.map((c) => [c, { p95s: [], processed: 0, seconds: 0 }]),
+    );
+    await idle();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, contender] of order.entries()) {
+        await resetBetweenPhases(db);
+        // The probe's budget comes from the idle phases measured so far (as an operator would set it).
+        const budgetMs = Math.max(2, median(idlePhases) * (contender.factor ?? 1));
+        const phase = await runPhase(contender.variant, {
+          url,
+          schema: 'sluice_bench',
+          column: columns[i]!,
+          seconds: SECONDS,
+          rate: RATE,
+          rows: ROWS,
+          budgetMs,
+          fresh: true,
+          verbose: values.verbose,
+        });
+        const m = measured.get(contender)!;
+        m.p95s.push(percentile(phase.latencies, 95));
+        m.processed += phase.processed;
+        m.seconds += phase.seconds;
+        console.error(
+          `round ${round + 1}: ${contender.group}, ${contender.setting}: p95 ${m.p95s.at(-1)!.toFixed(1)} ms, ${Math.round(phase.itemsPerSecond)} items/s${contender.factor ? `, probe budget ${budgetMs.toFixed(1)} ms` : ''}`,
+        );
+        await idle();
+      }
+    }
+    printCurve({
+      idlePhaseP95s: idlePhases,
+      budgets: BUDGETS,
+      results: order.map((c) => {
+        const m = measured.get(c)!;
+        return { contender: c, p95: median(m.p95s), phaseP95s: m.p95s, itemsPerSecond: m.processed / m.seconds };
+      }),
+    });
+  });
+  console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadavg()[0]!.toFixed(2)})\n`);
+}
+
+await main();
