@@ -12,8 +12,8 @@
 #   scripts/on-node.sh check <major> [paths...]    both, in a temporary directory removed afterwards
 #                                                  (default: the packed package's consumer test)
 #
-# CI runs the whole suite on the newest LTS with install and test; `check 22` and `check 24` run
-# the packed package's test on the other LTS lines.
+# CI installs the newest LTS with `install` and runs `npm test` there; `check 22` and `check 24`
+# run the packed package's test on the other LTS lines.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
