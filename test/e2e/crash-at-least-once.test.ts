@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { killAndFinish, sqliteOrders } from '../helpers/crash.js';
 import { tempDir } from '../helpers/temp.js';
 
 const SLUICE = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
@@ -16,14 +17,7 @@ describe('crash and restart, at-least-once to an external sink', () => {
     const { dir, cleanup } = await tempDir();
     try {
       const db = join(dir, 's.db');
-      const conn = new Database(db);
-      conn.pragma('journal_mode = WAL');
-      conn.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)');
-      const insert = conn.prepare('INSERT INTO orders VALUES (?, ?)');
-      conn.transaction(() => {
-        for (let i = 1; i <= ROWS; i++) insert.run(i, i % 97);
-      })();
-      conn.close();
+      sqliteOrders(db, ROWS);
       // The "external system": an append-only file, as a webhook receiver or a queue would be.
       writeFileSync(
         join(dir, 'sluice.config.ts'),
@@ -43,18 +37,7 @@ export default [
 `,
       );
       const args = ['run', 'export-orders', '--db', db];
-      let kills = 0;
-      for (let i = 0; i < 4; i++) {
-        const child = startCli(args, { cwd: dir });
-        const done = collect(child);
-        await waitForLine(child, /"event":"started"/);
-        await new Promise((resolve) => setTimeout(resolve, 150 + i * 97));
-        child.kill('SIGKILL');
-        if ((await done).signal === 'SIGKILL') kills += 1;
-      }
-      assert.ok(kills >= 2, `only ${kills} kills landed while the run was going`);
-      const last = await runCli(args, { cwd: dir });
-      assert.equal(last.code, 0, last.stderr);
+      const kills = await killAndFinish(args, { cwd: dir });
 
       // A SIGKILL can land in the middle of appendFileSync (Linux stops a write at a fatal signal),
       // leaving a torn fragment that the next process's first line continues. The sink reads whole

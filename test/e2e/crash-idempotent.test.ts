@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { collect, runCli, startCli, waitForLine } from '../helpers/cli.js';
+import { killAndFinish, sqliteOrders } from '../helpers/crash.js';
 import { itemsTable } from '../helpers/items-table.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -17,43 +17,12 @@ const BATCH = 300;
 /** A checkpoint every 5 batches (the time limit is out of reach): a crash repeats at most 5 batches per lane. */
 const EVERY_BATCHES = 5;
 
-/** Kills `sluice run` with SIGKILL a few times while it works, then lets it finish; returns the kills that landed. */
-async function killAndFinish(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<number> {
-  let kills = 0;
-  for (let i = 0; i < 4; i++) {
-    const child = startCli(args, options);
-    const done = collect(child);
-    await waitForLine(child, /"event":"started"/);
-    await new Promise((resolve) => setTimeout(resolve, 150 + i * 97));
-    child.kill('SIGKILL');
-    const ended = await done;
-    if (ended.signal !== 'SIGKILL') {
-      // The run finished before this kill: a further start would only report the success.
-      assert.equal(ended.code, 0, ended.stderr);
-      assert.ok(kills >= 2, `only ${kills} kills landed while the run was going`);
-      return kills;
-    }
-    kills += 1;
-  }
-  assert.ok(kills >= 2, `only ${kills} kills landed while the run was going`);
-  const last = await runCli(args, options);
-  assert.equal(last.code, 0, last.stderr);
-  return kills;
-}
-
 describe("crash and restart, delivery: 'idempotent' (coalesced checkpoints)", () => {
   it('SQLite: after SIGKILLs every item is written, and each kill repeats at most checkpointEvery.batches batches', async (t) => {
     const { dir, cleanup } = await tempDir();
     try {
       const db = join(dir, 's.db');
-      const conn = new Database(db);
-      conn.pragma('journal_mode = WAL');
-      conn.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)');
-      const insert = conn.prepare('INSERT INTO orders VALUES (?, ?)');
-      conn.transaction(() => {
-        for (let i = 1; i <= ROWS; i++) insert.run(i, i % 97);
-      })();
-      conn.close();
+      sqliteOrders(db, ROWS);
       // The target: an append-only file, so that every write, repeats included, can be counted.
       writeFileSync(
         join(dir, 'sluice.config.ts'),
