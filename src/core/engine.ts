@@ -533,7 +533,7 @@ class Engine implements Sluice {
 
   async status(runId: string): Promise<RunStatus> {
     const run = await this.getRunOrThrow(runId);
-    return readRunStatus({ store: this.store, isOwnerDead: this.isOwnerDead }, run, this.executing.has(runId));
+    return readRunStatus({ store: this.store, isOwnerDead: this.isOwnerDead }, run, () => this.executing.has(runId));
   }
 
   async stalled(runId: string): Promise<Stalled | null> {

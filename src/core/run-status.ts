@@ -16,7 +16,7 @@ export interface StatusDeps {
  * clock, transitions, quarantine, the throttle's decisions and state, SLO alerts, a fan-out's
  * children, and what a pending run is queued behind.
  */
-export async function readRunStatus(deps: StatusDeps, run: RunRecord, executingHere: boolean): Promise<RunStatus> {
+export async function readRunStatus(deps: StatusDeps, run: RunRecord, isExecutingHere: () => boolean): Promise<RunStatus> {
   const { store, isOwnerDead } = deps;
   const runId = run.id;
   const [partitions, now, transitions, quarantine, decisions, alerts] = await Promise.all([
@@ -29,6 +29,8 @@ export async function readRunStatus(deps: StatusDeps, run: RunRecord, executingH
   ]);
   const queuedBehind = run.state === 'pending' ? await queueOf(store, run) : undefined;
   const shown = partitions.map((p) => partitionStatus(p, now, isOwnerDead));
+  // Asked after the reads, as they saw the run: an execution that ended meanwhile is not active here.
+  const executingHere = isExecutingHere();
   return {
     run,
     at: new Date(now).toISOString(),
