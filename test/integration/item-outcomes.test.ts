@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { createSluice, defineBackfill, httpRateLimit, iterable, type ProcessContext } from '../../src/index.js';
+import { BATCHES_IN_FLIGHT_PER_LANE } from '../../src/core/commit-window.js';
+import { createSluice, defineBackfill, httpRateLimit, iterable, type ProcessContext, sqlKeyset } from '../../src/index.js';
 import type { Store, StoreTransaction } from '../../src/core/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
@@ -424,6 +425,118 @@ describe('per-item outcomes against a provider on loopback', () => {
         [30, 40],
       ]);
       assert.equal(outcome.counts.processed + outcome.counts.skipped, 40);
+      await sluice.close();
+      await store.close();
+    });
+  });
+
+  it('a lane that loses its lease while batches wait behind a Retry-After commits none of them; the next holder sends only the item to retry', async () => {
+    await withReceiver(async (receiver) => {
+      // Item 5 (first batch): "come back in 30 s", far longer than the test lasts: only the lease's
+      // loss ends the wait. Six batches of 10: the five after the first wait for their turn.
+      receiver.retryAfterS = 30;
+      receiver.script('5', [429]);
+      const path = join(dir, 'lease-lost.db');
+      const store: SqliteStore = await openSqliteStore(path);
+      const checkpoints = recordCheckpoints(store);
+      const def = oneLanePush(receiver, 'lease-lost', 60);
+      const sluice = createSluice({ store, backfills: [def], leaseMs: 600 });
+      const handle = await sluice.start('lease-lost');
+      await waitFor(() => receiver.requests.length === 60, 'every item sent once');
+      await waitFor(
+        async () => (await store.deliveredKeys('lease-lost', ['1', '11', '60'])).size === 3,
+        'the later batches recorded ahead',
+      );
+      // Another worker takes the partition over (a new fence), as after a long pause of this process;
+      // its lease runs out unused, and this process's orphan watch takes the partition back.
+      const db = new Database(path);
+      db.prepare(`UPDATE sluice_partitions SET fence = fence + 1, lease_owner = 'thief', lease_expires_at = ? WHERE run_id = ?`).run(
+        Date.now() + 300,
+        handle.runId,
+      );
+      db.close();
+      const stolenAt = Date.now();
+      const outcome = await handle.done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      // The lane wrote no checkpoint with its lost lease: the first one came after the takeover.
+      assert.ok(checkpoints.length > 0 && checkpoints[0]!.at >= stolenAt, 'no checkpoint before the lease was taken');
+      assert.deepEqual(
+        checkpoints.map((c) => [c.from, c.to]),
+        [
+          [null, 10],
+          [10, 20],
+          [20, 30],
+          [30, 40],
+          [40, 50],
+          [50, 60],
+        ],
+        'the next holder went through the partition from its stored cursor',
+      );
+      // Only item 5 was sent again; everything else the waiting batches delivered was in the ledger.
+      assert.equal(receiver.requests.length, 61, receiver.requests.map((r) => r.key).join(','));
+      for (let id = 1; id <= 60; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      assert.deepEqual([outcome.counts.processed, outcome.counts.skipped], [1, 59]);
+      await sluice.close();
+      await store.close();
+    });
+  });
+
+  it('a retune to fewer lanes while each lane has batches waiting: the retired lane commits its waiting batches in order and hands the rest of its partition to the other, sending nothing twice', async () => {
+    await withReceiver(async (receiver) => {
+      // Two partitions of 500 items, batches of 10; the first item of each waits 2 s to be retried,
+      // so both lanes fill their windows of batches in flight behind it.
+      receiver.retryAfterS = 2;
+      const path = join(dir, 'retune.db');
+      const db = new Database(path);
+      db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY)');
+      const insert = db.prepare('INSERT INTO items (id) VALUES (?)');
+      db.transaction(() => {
+        for (let id = 1; id <= 1000; id++) insert.run(id);
+      })();
+      db.close();
+      const store: SqliteStore = await openSqliteStore(path);
+      const def = defineBackfill<{ id: number }>({
+        name: 'retune',
+        source: sqlKeyset({ table: 'items', key: 'id' }),
+        batchSize: 10,
+        concurrency: 2,
+        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+        maxFailureRatio: 1,
+        process: (batch, ctx) => sendEach(receiver, batch, ctx),
+      });
+      const retried = ['5', '505'];
+      for (const key of retried) receiver.script(key, [429]);
+      const sluice = createSluice({ store, backfills: [def] });
+      const handle = await sluice.start('retune');
+      const partitions = await waitFor(async () => {
+        const listed = await store.listPartitions(handle.runId);
+        return listed.length === 2 && listed.every((p) => p.state === 'running') ? listed : undefined;
+      }, 'both partitions claimed');
+      assert.deepEqual(
+        partitions.map((p) => [p.lower, p.upper]),
+        [
+          [null, [501]],
+          [[501], null],
+        ],
+      );
+      const full = BATCHES_IN_FLIGHT_PER_LANE * 10;
+      await waitFor(
+        () => retried.every((key) => receiver.sent(key) === 1) && receiver.requests.length >= 2 * full - 20,
+        'both windows of batches in flight behind a waiting one',
+      );
+      const retunedAt = Date.now();
+      await sluice.retune(handle.runId, { concurrency: 1 }, 'test', 'fewer lanes');
+      const outcome = await handle.done;
+      assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
+      for (let id = 1; id <= 1000; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
+      assert.equal(receiver.requests.length, 1002, 'every item once, the two waiting ones twice');
+      // After the retune one lane works at a time: the fresh requests go through one partition, then the other.
+      const later = receiver.requests
+        .filter((r) => r.at > retunedAt + 500 && !retried.includes(r.key))
+        .map((r) => (Number(r.key) <= 500 ? 0 : 1));
+      const switches = later.filter((p, i) => i > 0 && p !== later[i - 1]).length;
+      assert.ok(switches <= 1, `one lane after the retune: ${switches} switches between partitions`);
+      assert.deepEqual([outcome.counts.processed + outcome.counts.skipped], [1000]);
       await sluice.close();
       await store.close();
     });
