@@ -76,6 +76,19 @@ const handle = await sluice.start('push');
 // The time its batches spent waiting to send something again (backoff, Retry-After), summed.
 let retryWaitMs = 0;
 handle.on('retry', (event) => (retryWaitMs += event.delayMs));
+// SLUICE_BENCH_TRACE=<file>: one line per batch and per retry, to see where a run's time goes.
+const tracePath = process.env.SLUICE_BENCH_TRACE;
+if (tracePath) {
+  const { appendFileSync } = await import('node:fs');
+  const at = () => Math.round(performance.now() - started);
+  appendFileSync(tracePath, `${JSON.stringify({ t: 0, kind: 'start', mode, db: path })}\n`);
+  handle.on('batch', (e) =>
+    appendFileSync(tracePath, `${JSON.stringify({ t: at(), kind: 'batch', p: e.partition, size: e.size, ms: e.durationMs })}\n`),
+  );
+  handle.on('retry', (e) =>
+    appendFileSync(tracePath, `${JSON.stringify({ t: at(), kind: 'retry', p: e.partition, delayMs: e.delayMs })}\n`),
+  );
+}
 process.stdout.write('started\n');
 const outcome = await handle.done;
 const runMs = performance.now() - started;
