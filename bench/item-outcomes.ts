@@ -74,6 +74,11 @@ interface Tally {
   /** Effects applied, by item: once per idempotency key. */
   effects: Map<number, number>;
   status: Record<number, number>;
+  /** When (performance.now()) the provider saw the first request, each item's first, the last 429 and the last request. */
+  firstAt: number;
+  lastFreshAt: number;
+  lastLimitedAt: number;
+  lastAt: number;
 }
 
 /**
@@ -103,11 +108,16 @@ class Provider {
       const key = String(request.headers['idempotency-key'] ?? '');
       const t = this.tally;
       t.requests += 1;
+      const now = performance.now();
+      if (t.requests === 1) t.firstAt = now;
+      t.lastAt = now;
       t.perItem.set(id, (t.perItem.get(id) ?? 0) + 1);
+      if (t.perItem.get(id) === 1) t.lastFreshAt = now;
       this.onRequest?.(t.requests);
       const draw = this.random();
       const status = draw < this.rate / 2 ? 500 : draw < this.rate ? 429 : 200;
       t.status[status] = (t.status[status] ?? 0) + 1;
+      if (status === 429) t.lastLimitedAt = now;
       request.resume();
       request.on('end', () => {
         if (status === 200) {
@@ -132,7 +142,17 @@ class Provider {
 }
 
 function emptyTally(): Tally {
-  return { requests: 0, perItem: new Map(), deliveries: new Map(), effects: new Map(), status: {} };
+  return {
+    requests: 0,
+    perItem: new Map(),
+    deliveries: new Map(),
+    effects: new Map(),
+    status: {},
+    firstAt: 0,
+    lastFreshAt: 0,
+    lastLimitedAt: Number.NEGATIVE_INFINITY,
+    lastAt: 0,
+  };
 }
 
 function seed(path: string): void {
@@ -200,6 +220,12 @@ interface Measured {
   retryWaitMs: number;
   kills: number;
   status: Record<number, number>;
+  /** From the provider's first request to the last item's first request: the run's pace through fresh items. */
+  freshMs: number;
+  /** From then to the last request: retries only. */
+  tailMs: number;
+  /** The part of the tail the last 429's Retry-After imposes: no schedule sends that item sooner. */
+  advisedTailMs: number;
 }
 
 function measure(t: Tally, end: ChildEnd, runMs: number, killsLanded: number): Measured {
@@ -219,6 +245,9 @@ function measure(t: Tally, end: ChildEnd, runMs: number, killsLanded: number): M
     retryWaitMs: end.retryWaitMs,
     kills: killsLanded,
     status: t.status,
+    freshMs: t.lastFreshAt - t.firstAt,
+    tailMs: t.lastAt - t.lastFreshAt,
+    advisedTailMs: Math.max(0, t.lastLimitedAt + retryAfterS * 1000 - t.lastFreshAt),
   };
 }
 
@@ -290,6 +319,21 @@ try {
       )} (${cell.runs.map((m) => fmt(m.requests)).join(', ')} requests) | ${fmt(mid(cell, (m) => m.repeatedKeys))} | ${fmt(mid(cell, (m) => m.duplicateEffects))} | ${fmt(mid(cell, (m) => m.undelivered))} | ${fmt(ms / 1000, 2)} s | ${fmt(mid(cell, (m) => m.retryWaitMs) / lanes / 1000, 2)} s per lane | ${fmt(items / (ms / 1000))} | ${fmt(baseMs / ms, 2)}× |`,
     );
   }
+  // Where a run's time goes past the error-free run's: lanes kept from fresh items, or the wait for
+  // the last retries, whose floor is the last 429's Retry-After (sent about when the last fresh items were).
+  const baseFresh = baseline ? mid(baseline, (m) => m.freshMs) : NaN;
+  console.log(
+    '\n| errors | process | first to last fresh item | fresh items/s vs error-free | then retries only | of which the last Retry-After forces |',
+  );
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: |');
+  for (const cell of cells) {
+    if (cell.mode !== 'per-item') continue;
+    const fresh = mid(cell, (m) => m.freshMs);
+    console.log(
+      `| ${pct(cell.rate)} | per-item outcomes | ${fmt(fresh / 1000, 2)} s | ${fmt(baseFresh / fresh, 2)}× | ${fmt(mid(cell, (m) => m.tailMs) / 1000, 2)} s | ${fmt(mid(cell, (m) => m.advisedTailMs) / 1000, 2)} s |`,
+    );
+  }
+  console.log('');
   let kill: Measured | undefined;
   if (kills > 0) {
     kill = await killed();
