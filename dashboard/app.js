@@ -97,7 +97,11 @@ async function api(path, options = {}) {
     signOut('The token was refused: ' + (body.message || 'unauthorized'));
     throw new Error(body.message || 'unauthorized');
   }
-  if (!response.ok) throw new Error(apiWords(body.message || `HTTP ${response.status}`));
+  if (!response.ok) {
+    // The hint says what to do next, in the API's terms (its routes and fields): shown with the message.
+    const message = apiWords(body.message || `HTTP ${response.status}`);
+    throw new Error(body.hint ? `${message} — ${apiWords(body.hint)}` : message);
+  }
   return body;
 }
 

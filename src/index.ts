@@ -64,6 +64,8 @@ export {
   type SluiceErrorDetails,
   type SluiceErrorOptions,
 } from './core/errors.js';
+/** How a front end words the options and calls that messages and hints quote in its own terms (the CLI's flags and commands, the API's routes). */
+export { errorTextIn, inTermsOf, type FrontEndTerms } from './core/error-terms.js';
 // The CLI's exit codes (kept here for programs that wrap the CLI or mirror its statuses).
 export { ExitCode } from './cli/exit-codes.js';
 export { SqlPlaceholderError } from './core/placeholders.js';

@@ -1,4 +1,4 @@
-import type { SluiceError } from '../index.js';
+import { errorTextIn, type FrontEndTerms, inTermsOf, type SluiceError } from '../index.js';
 
 /**
  * The CLI's names for the options Sluice's messages name. The core speaks of options as a library
@@ -45,12 +45,6 @@ export const COMMAND_OF_CALL: Readonly<Record<string, (args: readonly string[]) 
   storeFileProblems: ([path, check]) => `sluice store check${check === 'full' ? ' --full' : ''} --db ${path}`,
 };
 
-/** The arguments of a quoted call, as the command line takes them: `'r_1', 'full'` → r_1, full. */
-function callArguments(text: string): string[] {
-  if (text.trim() === '') return [];
-  return text.split(/,\s*/).map((arg) => arg.trim().replace(/^(['"])(.*)\1$/, '$2'));
-}
-
 /** Hints the CLI words itself, where the flag takes a form the option does not (`--param name=<value>`). */
 const CLI_HINTS: Readonly<Record<string, (error: SluiceError) => string | undefined>> = {
   CONCURRENCY_KEY_MISSING: (error) => {
@@ -59,23 +53,22 @@ const CLI_HINTS: Readonly<Record<string, (error: SluiceError) => string | undefi
   },
 };
 
+/** The CLI's terms: its flags for options, its commands for calls, and the hints it words itself. */
+function cliTerms(flags: Readonly<Record<string, string>>): FrontEndTerms {
+  return { options: flags, calls: COMMAND_OF_CALL, hints: CLI_HINTS };
+}
+
 /**
  * `text` with each backticked option name that the CLI has a flag for written as that flag, and
  * each backticked library call the CLI has a command for written as that command.
  */
 export function inCliTerms(text: string, flags: Readonly<Record<string, string>> = FLAG_OF_OPTION): string {
-  return text
-    .replace(/`([A-Za-z]+)`/g, (quoted, option: string) => flags[option] ?? quoted)
-    .replace(/`([A-Za-z]+)\(([^`]*)\)`/g, (quoted, call: string, args: string) => {
-      const command = COMMAND_OF_CALL[call];
-      return command ? `\`${command(callArguments(args))}\`` : quoted;
-    });
+  return inTermsOf(text, cliTerms(flags));
 }
 
 /** A Sluice error's message and hint as the CLI prints them: its flags, not the library's option names. */
 export function cliTextOf(error: SluiceError): { message: string; hint: string | undefined } {
-  const hint = CLI_HINTS[error.code]?.(error) ?? error.hint;
   // Only a store's own errors name its options: elsewhere `path` may be anything.
   const flags = error.code === 'STORE' ? { ...FLAG_OF_OPTION, ...FLAG_OF_STORE_OPTION } : FLAG_OF_OPTION;
-  return { message: inCliTerms(error.message, flags), hint: hint === undefined ? undefined : inCliTerms(hint, flags) };
+  return errorTextIn(error, cliTerms(flags));
 }

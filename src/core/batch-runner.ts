@@ -25,12 +25,13 @@ import type { PartitionLease, QuarantineEntryInput, RetryPolicy, RunControl, Run
 import type { SourceBatch } from './source.js';
 import type { SqlTransaction } from './sql.js';
 import type { RunState } from './run-state.js';
-import type { CheckpointSeen, CheckpointWrite, Store, StoreTransaction } from './store.js';
+import type { BatchCommit, CheckpointSeen, CheckpointWrite, StoreTransaction } from './store.js';
 import { recordError, setAttributes, tracer } from './tracing.js';
 
 /** Everything a batch needs that does not change between batches of a run. */
 export interface BatchRunnerConfig {
-  store: Store;
+  /** Batch transactions and the ledger: all a batch needs of the store. */
+  store: BatchCommit;
   definition: BackfillDefinition<unknown>;
   run: { id: string; backfill: string; params: RunParams };
   retry: RetryPolicy;

@@ -6,7 +6,7 @@ import type { RunRecord } from './run.js';
 import { OPEN_STATES, TERMINAL_STATES } from './run-state.js';
 import type { RetunePatch } from './sluice.js';
 import { pick, validateStartOptions } from './start-options.js';
-import type { Store } from './store.js';
+import type { PartitionLeases, RolloutBudgets, RunStore, StoreDatabase } from './store.js';
 import { describeChanges, knobsOf, resolveKnobs } from './throttle/knobs.js';
 
 /** An execution in this process, as the controls reach it: told directly rather than through the store. */
@@ -16,7 +16,8 @@ export interface LocalExecution {
 }
 
 export interface RunControlDeps {
-  store: Store;
+  /** Runs' states, controls and options; a failed run's partitions; the rollout a requeue clears; the store's clock. */
+  store: StoreDatabase & RunStore & RolloutBudgets & PartitionLeases;
   clock: Clock;
   isOwnerDead: OwnerDeadCheck;
   /** Executions running in this process, by run id. */

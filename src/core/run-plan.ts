@@ -7,11 +7,11 @@ import type { StartOptions } from './run-handle.js';
 import { resolveRunOptions } from './run-options.js';
 import { parseSince } from './since.js';
 import type { PartitionSpec, SourceFilter, SourceReader } from './source.js';
-import type { Store } from './store.js';
+import type { StoreDatabase } from './store.js';
 
 /** What planning needs: the store (its connection for sources that read beside it) and the clock (for `since`). */
 export interface PlanDeps {
-  store: Store;
+  store: StoreDatabase;
   clock: Clock;
 }
 

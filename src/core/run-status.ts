@@ -3,11 +3,11 @@ import { addCounts, zeroCounts } from './counts.js';
 import { hasLiveLease, type OwnerDeadCheck, remainingRange, stalledOf } from './lease-liveness.js';
 import type { DecisionRecord, PartitionRecord, RunRecord } from './run.js';
 import type { ChildResult, PartitionStatus, RunStatus } from './sluice.js';
-import type { Store } from './store.js';
+import type { PartitionLeases, QuarantineReads, RunStore, SloAlerts, StoreDatabase } from './store.js';
 
-/** What reading a run's status needs: the store, and how to tell a dead lease owner. */
+/** What reading a run's status needs: the store's reads (and its clock), and how to tell a dead lease owner. */
 export interface StatusDeps {
-  store: Store;
+  store: StoreDatabase & RunStore & PartitionLeases & QuarantineReads & SloAlerts;
   isOwnerDead: OwnerDeadCheck;
 }
 
@@ -48,7 +48,7 @@ export async function readRunStatus(deps: StatusDeps, run: RunRecord, isExecutin
 }
 
 /** Why a pending run cannot start yet: the run limit of one of its keys is taken. */
-async function queueOf(store: Store, run: RunRecord): Promise<string | undefined> {
+async function queueOf(store: RunStore, run: RunRecord): Promise<string | undefined> {
   for (const key of limitsFor(run).keys) {
     if (key.runs === undefined) continue;
     const running = (await store.listRuns({ key, states: ['running'], limit: key.runs + 1 })).filter((r) => r.id !== run.id);

@@ -2,14 +2,15 @@ import type { Clock } from './clock.js';
 import type { BackfillDefinition } from './definition.js';
 import type { Logger } from './logger.js';
 import type { GradualOptions, RunRecord, WorkerIdentity } from './run.js';
-import type { Store } from './store.js';
+import type { RolloutBudgets, RunStore, SloAlerts } from './store.js';
 import { EventLoopLag } from './throttle/event-loop-lag.js';
 import type { ResolvedKnobs } from './throttle/knobs.js';
 import { Throttle } from './throttle/throttle.js';
 
 /** What an execution's throttle needs from the engine: where it records, whose decisions they are, and what it reads. */
 export interface ThrottleDeps {
-  store: Store;
+  /** The run's ramp (read and moved), the backfill's alerts, and the decisions' record. */
+  store: RunStore & RolloutBudgets & SloAlerts;
   worker: WorkerIdentity;
   clock: Clock;
   logger: Logger;

@@ -5,7 +5,7 @@ import type { Logger } from './logger.js';
 import type { RunParams } from './run.js';
 import type { Cursor } from './cursor.js';
 import type { MalformedRecord, PartitionSpec, SourceFilter, SourceReader } from './source.js';
-import type { Store } from './store.js';
+import type { BatchCommit } from './store.js';
 
 /** One bucket of a sampled dry run. */
 export interface SampleBucket {
@@ -33,7 +33,8 @@ export interface SampleInput {
   partitions: readonly PartitionSpec[];
   filter: SourceFilter;
   params: RunParams;
-  store: Store;
+  /** The store's batch transactions, which every bucket's dry run rolls back. */
+  store: BatchCommit;
   clock: Clock;
   logger: Logger;
   /** Items per bucket. */

@@ -10,6 +10,10 @@ import type { Cursor } from './cursor.js';
 import type { Stalled } from './lease-liveness.js';
 
 export interface SluiceOptions {
+  /**
+   * The whole store: executions use most of its ports, and `Sluice.store` hands it on to the CLI
+   * and the admin API (tokens, batch history, alerts and their outbox).
+   */
   store: Store;
   // biome-ignore lint/suspicious/noExplicitAny: definitions of every item type in one list (process takes T, so unknown would refuse them)
   backfills: readonly BackfillDefinition<any>[];

@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { errorTextIn } from '../core/error-terms.js';
 import { isSluiceError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
+import { apiTerms } from './api/api-wording.js';
 import { isStoreUnavailable, sendStoreUnavailable } from './store-unavailable.js';
 
 /** An error the API answers with its own status and a body that says what to fix. */
@@ -29,9 +31,12 @@ const SLUICE_STATUS: Record<string, number> = {
 
 /**
  * Every error becomes `{ error, message, field? }` with a 4xx for what the client can fix; a 5xx
- * only for the server's own failures (logged, with no internals in the body).
+ * only for the server's own failures (logged, with no internals in the body). A Sluice error's
+ * message and `hint` name the API's routes and fields where the core names a library call or
+ * option (`apiTerms`).
  */
 export function installErrorHandler(app: FastifyInstance, logger: Logger): void {
+  const terms = apiTerms(app.prefix);
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     // Answered already (the answer deadline's 503): the handler's late failure has no one to go to.
     if (reply.sent) return reply;
@@ -39,9 +44,8 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
       return reply.code(error.status).send({ error: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) });
     }
     if (isSluiceError(error) && SLUICE_STATUS[error.code] !== undefined) {
-      return reply
-        .code(SLUICE_STATUS[error.code]!)
-        .send({ error: error.code.toLowerCase(), message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
+      const { message, hint } = errorTextIn(error, terms);
+      return reply.code(SLUICE_STATUS[error.code]!).send({ error: error.code.toLowerCase(), message, ...(hint ? { hint } : {}) });
     }
     const fastify = error as FastifyError;
     if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')

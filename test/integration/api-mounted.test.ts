@@ -56,6 +56,13 @@ describe("the admin API mounted in a service's Fastify app", () => {
     ).json()) as { servers: Array<{ url: string }> };
     assert.deepEqual(document.servers, [{ url: '/admin/sluice' }], 'the document says where the API is mounted');
     assert.equal((await fetch(`${url}/admin/sluice/healthz`)).status, 200);
+    // An error's hint names the route under the prefix.
+    const missing = await fetch(`${url}/admin/sluice/api/v1/runs/r_nosuchrun/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { hint: string }).hint, 'list runs with `GET /admin/sluice/api/v1/runs`');
   });
 
   it("leaves the service's own routes alone: no token, no body limit of its own, no cache headers", async () => {

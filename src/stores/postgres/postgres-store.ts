@@ -2,21 +2,22 @@ import pg from 'pg';
 import { ConfigError, isSluiceError, StoreError } from '../../core/errors.js';
 import { redactConnectionString, redactSecrets } from '../../core/redact.js';
 import { quoteIdentifier } from '../../core/sql.js';
+import { StoreApiTokens } from '../shared/api-tokens.js';
 import { ComposedStore } from '../shared/composed-store.js';
+import { StoreQuarantineReads } from '../shared/quarantine-reads.js';
+import { StoreVerifications } from '../shared/verifications.js';
 import { PostgresAlertOutbox } from './alert-outbox.js';
-import { PostgresApiTokens } from './api-tokens.js';
 import { PostgresBatchCommit } from './batch-commit.js';
 import { PostgresBatchHistory } from './batch-history.js';
 import { migrate } from './migrations.js';
 import { PostgresPartitionLeases } from './partition-leases.js';
 import type { PostgresConnection } from './postgres-connection.js';
-import { PostgresQuarantineReads } from './quarantine-reads.js';
 import { PostgresRolloutBudgets } from './rollout-budgets.js';
 import { PostgresRuns } from './runs.js';
 import { PostgresSloAlerts } from './slo-alerts.js';
 import { PostgresStoreSchema } from './store-schema.js';
+import { PostgresStatements } from './store-statements.js';
 import { poolTimeoutSettings, type PostgresTimeouts, resolveTimeouts, timeoutError } from './timeouts.js';
-import { PostgresVerifications } from './verifications.js';
 
 export interface PostgresStoreOptions extends PostgresTimeouts {
   /** `postgres://user@host:5432/db`: the store opens a pool of its own. Give this or `pool`. */
@@ -147,7 +148,8 @@ async function openOnPool(
  * The store on PostgreSQL, for workers on many machines: the same interface and contract as the
  * embedded store. Partitions are claimed with `FOR UPDATE SKIP LOCKED`; leases and fences use the
  * database's clock, the one clock every worker shares. The store's schema on its pool
- * (`PostgresStoreSchema`) is what every part works on, one module per port of the store.
+ * (`PostgresStoreSchema`) is what every part works on, one module per port of the store; the
+ * ports whose statements both stores share (src/stores/shared/) run them through `PostgresStatements`.
  */
 export class PostgresStore extends ComposedStore {
   readonly dialect = 'postgres' as const;
@@ -163,18 +165,19 @@ export class PostgresStore extends ComposedStore {
   ) {
     const db = new PostgresStoreSchema(pool, schema, location, prepare, timeouts, settings);
     const runs = new PostgresRuns(db);
+    const statements = new PostgresStatements(db);
     super({
       database: db,
       runs,
       rollout: new PostgresRolloutBudgets(db, runs),
       leases: new PostgresPartitionLeases(db),
       commit: new PostgresBatchCommit(db),
-      quarantine: new PostgresQuarantineReads(db),
+      quarantine: new StoreQuarantineReads(statements),
       history: new PostgresBatchHistory(db),
       alerts: new PostgresSloAlerts(db),
       outbox: new PostgresAlertOutbox(db),
-      verifications: new PostgresVerifications(db),
-      tokens: new PostgresApiTokens(db),
+      verifications: new StoreVerifications(statements),
+      tokens: new StoreApiTokens(statements),
     });
     this.db = db;
   }

@@ -4,24 +4,24 @@ import { NotFoundError } from '../../core/errors.js';
 import { paramsKey } from '../../core/params-key.js';
 import { NO_ROLLOUT, withRollout } from '../../core/rollout.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
-import type {
-  ConcurrencyLimits,
-  DecisionRecord,
-  RunControl,
-  RunOptions,
-  RunRecord,
-  StartResult,
-  TransitionRecord,
-} from '../../core/run.js';
+import type { ConcurrencyLimits, RunOptions, RunRecord, StartResult } from '../../core/run.js';
 import type { NewRun, RunFilter, RunStore } from '../../core/store.js';
-import type { DecisionRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import type { RunRow } from '../shared/run-rows.js';
+import { SharedRunStatements } from '../shared/run-statements.js';
 import { decode, type PostgresStoreSchema } from './store-schema.js';
+import { PostgresStatements } from './store-statements.js';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 
-/** Runs and their lifecycle. A run's row lock (`FOR UPDATE`) and advisory locks on its backfill, parameters and keys serialise what workers on other machines do at the same time. */
-export class PostgresRuns implements RunStore {
-  constructor(private readonly db: PostgresStoreSchema) {}
+/**
+ * Runs and their lifecycle. A run's row lock (`FOR UPDATE`) and advisory locks on its backfill,
+ * parameters and keys serialise what workers on other machines do at the same time. Transitions,
+ * decisions, control and planned items: `SharedRunStatements`.
+ */
+export class PostgresRuns extends SharedRunStatements implements RunStore {
+  constructor(private readonly db: PostgresStoreSchema) {
+    super(new PostgresStatements(db), db.location);
+  }
 
   async createRun(input: NewRun): Promise<RunRecord> {
     await this.db.inTransaction((client) => this.insertRun(client, input));
@@ -180,11 +180,6 @@ export class PostgresRuns implements RunStore {
     await this.insertTransition(client, runId, from, to, actor, reason);
   }
 
-  async listTransitions(runId: string): Promise<TransitionRecord[]> {
-    const { rows } = await this.db.q<TransitionRow>(`SELECT * FROM ${this.db.t.transitions} WHERE run_id = $1 ORDER BY id`, [runId]);
-    return rows.map(decode.transition);
-  }
-
   async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
     const { rowCount } = await this.db.q(
       `UPDATE ${this.db.t.runs} SET options = options || $2::jsonb, tuning = tuning + 1, updated_at = now() WHERE id = $1`,
@@ -192,40 +187,6 @@ export class PostgresRuns implements RunStore {
     );
     if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
     return (await this.getRun(runId))!;
-  }
-
-  async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
-    await this.db.q(`INSERT INTO ${this.db.t.decisions} (run_id, worker, kind, reason, settings) VALUES ($1, $2, $3, $4, $5)`, [
-      runId,
-      decision.worker,
-      decision.kind,
-      decision.reason,
-      JSON.stringify(decision.settings),
-    ]);
-  }
-
-  async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    const { rows } = await this.db.q<DecisionRow>(`SELECT * FROM ${this.db.t.decisions} WHERE run_id = $1 ORDER BY id DESC LIMIT $2`, [
-      runId,
-      limit,
-    ]);
-    return rows.map(decode.decision);
-  }
-
-  async setControl(runId: string, control: RunControl | null): Promise<void> {
-    const { rowCount } = await this.db.q(`UPDATE ${this.db.t.runs} SET control = $2, updated_at = now() WHERE id = $1`, [
-      runId,
-      control ? JSON.stringify(control) : null,
-    ]);
-    if (!rowCount) throw new NotFoundError(`no run "${runId}" in ${this.db.location}`);
-  }
-
-  async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    const { rowCount } = await this.db.q(
-      `UPDATE ${this.db.t.runs} SET planned_items = $2, updated_at = now() WHERE id = $1 AND planned_items IS NULL`,
-      [runId, plannedItems],
-    );
-    return (rowCount ?? 0) > 0;
   }
 
   private async runs(where: string, params: unknown[], limit: number): Promise<RunRecord[]> {

@@ -4,6 +4,7 @@ import { quoteIdentifier } from '../../core/sql.js';
 import type { StoreDatabase } from '../../core/store.js';
 import { POSTGRES_COLUMNS } from '../shared/column-decoding.js';
 import { rowReaders } from '../shared/run-rows.js';
+import { type StoreTable, TABLES } from '../shared/store-statements.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { type PostgresTimeouts, resolveTimeouts, timeoutError, userStatementTimeout } from './timeouts.js';
 
@@ -21,21 +22,7 @@ export class PostgresStoreSchema implements StoreDatabase {
   readonly dialect = 'postgres' as const;
   readonly read: PostgresConnection;
   /** Sluice's tables, schema-qualified and quoted. */
-  readonly t: Record<
-    | 'runs'
-    | 'partitions'
-    | 'transitions'
-    | 'quarantine'
-    | 'ledger'
-    | 'decisions'
-    | 'batches'
-    | 'alerts'
-    | 'alertEvents'
-    | 'outbox'
-    | 'tokens'
-    | 'verifications',
-    string
-  >;
+  readonly t: Readonly<Record<StoreTable, string>>;
   /** The schema's name, quoted. */
   readonly schemaName: string;
   readonly timeouts: Required<PostgresTimeouts>;
@@ -64,20 +51,7 @@ export class PostgresStoreSchema implements StoreDatabase {
     this.userTimeoutMs = userStatementTimeout(this.timeouts);
     const s = quoteIdentifier(schema, 'schema');
     this.schemaName = s;
-    this.t = {
-      runs: `${s}.sluice_runs`,
-      partitions: `${s}.sluice_partitions`,
-      transitions: `${s}.sluice_transitions`,
-      quarantine: `${s}.sluice_quarantine`,
-      ledger: `${s}.sluice_ledger`,
-      decisions: `${s}.sluice_decisions`,
-      batches: `${s}.sluice_batches`,
-      alerts: `${s}.sluice_alerts`,
-      alertEvents: `${s}.sluice_alert_events`,
-      outbox: `${s}.sluice_alert_notifications`,
-      tokens: `${s}.sluice_tokens`,
-      verifications: `${s}.sluice_verifications`,
-    };
+    this.t = Object.fromEntries(Object.entries(TABLES).map(([name, table]) => [name, `${s}.${table}`])) as Record<StoreTable, string>;
     this.read = new PostgresConnection(pool, this.userTimeoutMs);
   }
 

@@ -3,18 +3,12 @@ import { NotFoundError } from '../../core/errors.js';
 import { paramsKey } from '../../core/params-key.js';
 import { NO_ROLLOUT, withRollout } from '../../core/rollout.js';
 import { assertTransition, type RunState } from '../../core/run-state.js';
-import type {
-  ConcurrencyLimits,
-  DecisionRecord,
-  RunControl,
-  RunOptions,
-  RunRecord,
-  StartResult,
-  TransitionRecord,
-} from '../../core/run.js';
+import type { ConcurrencyLimits, RunOptions, RunRecord, StartResult } from '../../core/run.js';
 import type { NewRun, RunFilter, RunStore } from '../../core/store.js';
-import type { DecisionRow, RunRow, TransitionRow } from '../shared/run-rows.js';
+import type { RunRow } from '../shared/run-rows.js';
+import { SharedRunStatements } from '../shared/run-statements.js';
 import { decode, jsonPath, type SqliteStoreFile } from './store-file.js';
+import { SqliteStatements } from './store-statements.js';
 
 /** A run with its counts summed over its partitions, in one aggregate query. */
 const RUN_SELECT = `SELECT r.*, COALESCE(SUM(p.received), 0) AS c_received, COALESCE(SUM(p.processed), 0) AS c_processed,
@@ -24,9 +18,14 @@ const RUN_SELECT = `SELECT r.*, COALESCE(SUM(p.received), 0) AS c_received, COAL
 
 export const GET_RUN = `${RUN_SELECT} WHERE r.id = ? GROUP BY r.id`;
 
-/** Runs and their lifecycle. One writer: a lookup and the write that depends on it are one `BEGIN IMMEDIATE` transaction. */
-export class SqliteRuns implements RunStore {
-  constructor(private readonly file: SqliteStoreFile) {}
+/**
+ * Runs and their lifecycle. One writer: a lookup and the write that depends on it are one `BEGIN
+ * IMMEDIATE` transaction. Transitions, decisions, control and planned items: `SharedRunStatements`.
+ */
+export class SqliteRuns extends SharedRunStatements implements RunStore {
+  constructor(private readonly file: SqliteStoreFile) {
+    super(new SqliteStatements(file), file.location);
+  }
 
   async createRun(input: NewRun): Promise<RunRecord> {
     return this.file.writing(() => {
@@ -185,14 +184,6 @@ export class SqliteRuns implements RunStore {
     return decode.run(this.file.write.prepare(GET_RUN).get(runId) as RunRow);
   }
 
-  async listTransitions(runId: string): Promise<TransitionRecord[]> {
-    return this.file.reading(() =>
-      (this.file.read.prepare('SELECT * FROM sluice_transitions WHERE run_id = ? ORDER BY id').all(runId) as TransitionRow[]).map(
-        decode.transition,
-      ),
-    );
-  }
-
   async updateRunOptions(runId: string, patch: Partial<RunOptions>): Promise<RunRecord> {
     return this.file.writing(() =>
       this.file.writer
@@ -206,43 +197,6 @@ export class SqliteRuns implements RunStore {
           return decode.run(this.file.write.prepare(GET_RUN).get(runId) as RunRow);
         })
         .immediate(),
-    );
-  }
-
-  async recordDecision(runId: string, decision: { worker: string; kind: string; reason: string; settings: object }): Promise<void> {
-    await this.file.writing(() =>
-      this.file.write
-        .prepare('INSERT INTO sluice_decisions (run_id, worker, kind, reason, settings, at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(runId, decision.worker, decision.kind, decision.reason, JSON.stringify(decision.settings), this.file.iso()),
-    );
-  }
-
-  async listDecisions(runId: string, limit = 50): Promise<DecisionRecord[]> {
-    return this.file.reading(() =>
-      (
-        this.file.read
-          .prepare('SELECT * FROM sluice_decisions WHERE run_id = ? ORDER BY id DESC LIMIT ?')
-          .all(runId, limit) as DecisionRow[]
-      ).map(decode.decision),
-    );
-  }
-
-  async setControl(runId: string, control: RunControl | null): Promise<void> {
-    const changes = await this.file.writing(
-      () =>
-        this.file.write
-          .prepare('UPDATE sluice_runs SET control = ?, updated_at = ? WHERE id = ?')
-          .run(control ? JSON.stringify(control) : null, this.file.iso(), runId).changes,
-    );
-    if (changes === 0) throw new NotFoundError(`no run "${runId}" in ${this.file.location}`);
-  }
-
-  async setPlannedItems(runId: string, plannedItems: number): Promise<boolean> {
-    return this.file.writing(
-      () =>
-        this.file.write
-          .prepare('UPDATE sluice_runs SET planned_items = ?, updated_at = ? WHERE id = ? AND planned_items IS NULL')
-          .run(plannedItems, this.file.iso(), runId).changes > 0,
     );
   }
 

@@ -31,6 +31,10 @@ export class SqliteConnection implements SqlTransaction {
   }
 
   async execute(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    return this.executeSync(sql, params);
+  }
+
+  executeSync(sql: string, params: readonly SqlValue[] = []): { changes: number } {
     return { changes: this.prepare(sql).run(...params.map(toSqlite)).changes };
   }
 
