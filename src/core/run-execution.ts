@@ -12,7 +12,6 @@ import {
   BatchAbortedError,
   CheckpointMovedError,
   errorClassOf,
-  isSluiceError,
   isStoreWriteFailure,
   isTransientStoreError,
   LeaseLostError,
@@ -22,6 +21,8 @@ import type { Logger } from './logger.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
 import { backoffDelay } from './retry.js';
+import { readWithRetries } from './source-reads.js';
+import { STORE_RETRY_ATTEMPTS, STORE_RETRY_POLICY, type StoreRetryContext, withStoreRetries } from './store-retries.js';
 import { hasLimits } from './concurrency.js';
 import { liveLeaseOwners } from './lease-liveness.js';
 import { canaryDoneReason } from './rollout.js';
@@ -37,12 +38,6 @@ import { contextWith, markFailed, recordError, setAttributes, tracer } from './t
 
 /** The failure-ratio guard waits for this many items before it judges a ratio. */
 export const FAILURE_RATIO_MIN_ITEMS = 100;
-/**
- * Attempts at a store operation through connection trouble before the partition fails: with
- * backoff from 250 ms to 5 s, 15-28 s of patience, enough for a database restart or a failover.
- */
-const STORE_RETRY_ATTEMPTS = 10;
-const STORE_RETRY_POLICY = { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 };
 /** Longest stretch the batch loop keeps the event loop to itself. */
 const YIELD_EVERY_MS = 10;
 
@@ -564,21 +559,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
   }
 
   /** Retries a store operation through connection trouble (a dropped connection, a restarting server). */
-  private async withStoreRetries<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    const { config } = this;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await operation();
-      } catch (error) {
-        if (!isTransientStoreError(error) || attempt >= STORE_RETRY_ATTEMPTS) throw error;
-        const delayMs = backoffDelay(STORE_RETRY_POLICY, attempt, config.clock.random);
-        config.logger.warn(
-          { runId: this.runId, attempt, delayMs, err: error },
-          `could not ${what}: the store's connection failed; retrying`,
-        );
-        await config.clock.sleep(delayMs, this.abort.signal);
-      }
-    }
+  private withStoreRetries<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return withStoreRetries(this.storeRetries(), what, operation);
+  }
+
+  /** Whose run a store retry logs for, the clock it waits on, and the signal that cuts its waits short. */
+  private storeRetries(): StoreRetryContext {
+    return { runId: this.runId, clock: this.config.clock, logger: this.config.logger, signal: this.abort.signal };
   }
 
   private async claim(scope: ClaimScope = {}): Promise<Claim | { blocked: string } | undefined> {
@@ -917,33 +904,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
   }
 
   /** Reads a batch, retrying transient source errors with the run's backoff policy. */
-  private async read(claim: Claim, cursor: Cursor, limit: number): Promise<SourceBatch<unknown>> {
+  private read(claim: Claim, cursor: Cursor, limit: number): Promise<SourceBatch<unknown>> {
     const { config } = this;
-    const { retry } = config.options;
-    let connectionFailures = 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await config.reader.read({ partition: claim.spec, cursor, limit, filter: config.filter });
-      } catch (error) {
-        // A SourceError (missing table, unreadable file) will not heal by retrying.
-        if (isSluiceError(error) && error.code === 'SOURCE') throw error;
-        // The database restarting or failing over: as patient as the store is, not as the run's retries.
-        if (isTransientStoreError(error) && ++connectionFailures < STORE_RETRY_ATTEMPTS) {
-          attempt -= 1;
-          const delayMs = backoffDelay(STORE_RETRY_POLICY, connectionFailures, config.clock.random);
-          config.logger.warn(
-            { runId: this.runId, partition: claim.index, delayMs, err: error },
-            "the source's database connection failed; retrying",
-          );
-          await config.clock.sleep(delayMs, this.abort.signal);
-          continue;
-        }
-        if (attempt >= retry.attempts) throw error;
-        const delayMs = backoffDelay(retry, attempt, config.clock.random);
-        config.logger.warn({ runId: this.runId, partition: claim.index, attempt, delayMs, err: error }, 'source read failed; retrying');
-        await config.clock.sleep(delayMs, this.abort.signal);
-      }
-    }
+    const ctx = { ...this.storeRetries(), reader: config.reader, filter: config.filter, retry: config.options.retry };
+    return readWithRetries(ctx, claim, cursor, limit);
   }
 
   /** Lets a lane start a batch unless `maxBatches` (of this execution) is spent. */
