@@ -18,6 +18,7 @@ import {
   messageOf,
 } from './errors.js';
 import type { Logger } from './logger.js';
+import { PartitionSplitter, specOf } from './partition-splitter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
 import { backoffDelay } from './retry.js';
@@ -142,6 +143,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   private readonly tracker: ProgressTracker;
   private readonly runner: BatchRunner;
+  /** Halves the largest partition when a lane finds nothing to claim; none in a dry run. */
+  private readonly splitter: PartitionSplitter | undefined;
   /** Aborted by `abortInFlight()`: cuts short the waits between attempts and reads. */
   private readonly abort = new AbortController();
   /**
@@ -162,7 +165,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly dryQueue: Claim[] = [];
   private readonly startedAt: number;
   private lastYieldAt = 0;
-  private missedSplits = 0;
   private blockedReason: string | undefined;
   private readonly lanes = new Map<number, Promise<void>>();
   private laneError: { error: unknown } | undefined;
@@ -219,6 +221,17 @@ export class RunExecution extends EventEmitter implements RunHandle {
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });
+    this.splitter = config.dryPartitions
+      ? undefined
+      : new PartitionSplitter({
+          store: config.store,
+          reader: config.reader,
+          filter: config.filter,
+          runId: config.run.id,
+          logger: config.logger,
+          checkpointEvery: config.definition.checkpointEvery,
+          onSplit: () => (this.partitionTotal += 1),
+        });
     config.throttle?.onDecision((d) => this.emit('throttle', { runId: this.runId, kind: d.kind, reason: d.reason }));
     if (config.dryPartitions) {
       config.dryPartitions.forEach((spec, index) => this.dryQueue.push({ index, spec, cursor: null, lease: undefined, batches: 0 }));
@@ -867,40 +880,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
       this.requestStop({ kind: seen.control.kind, actor: seen.control.actor, reason: seen.control.reason, asExpected: false });
   }
 
-  /**
-   * Splits the partition with the most items left, when the source can. The split point leaves at
-   * least three batches after the cursor we saw, and the store refuses the split if the holder
-   * committed more than one batch since: the holder learns its new end at its next checkpoint, so
-   * the batches it reads with the old end (one committed, one in flight) stop short of the split.
-   * Coalesced checkpoints (`delivery: 'idempotent'`) each carry up to `checkpointEvery.batches`
-   * batches, and as many more may run before the holder's next one: the split point leaves room for
-   * three such checkpoints. While a batch waits to retry, the holder reads on past its checkpoint, up
-   * to its window of batches in flight: the split point leaves room for those too.
-   */
+  /** Splits the largest partition for an idle lane (never in a dry run, whose partitions live in memory). */
   private async splitLargest(): Promise<boolean> {
-    const { config } = this;
-    if (config.dryPartitions || !config.reader.split || !config.reader.count) return false;
-    const checkpoints = config.definition.checkpointEvery ? 3 * config.definition.checkpointEvery.batches + 3 : 3;
-    const minItems = (checkpoints + this.windowSize() - 1) * this.batchSize();
-    let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
-    for (const p of await config.store.listPartitions(this.runId)) {
-      if (p.state !== 'running' && p.state !== 'pending') continue;
-      const spec = specOf(p);
-      const left = await config.reader.count({ partition: spec, cursor: p.cursor, filter: config.filter });
-      if (left >= 2 * minItems && (!best || left > best.left)) best = { index: p.index, cursor: p.cursor, batches: p.batches, spec, left };
-    }
-    if (!best) return false;
-    const at = await config.reader.split({ partition: best.spec, cursor: best.cursor, filter: config.filter, minItems });
-    if (at === null) return false;
-    const created = await config.store.splitPartition(this.runId, best.index, { batches: best.batches, upper: best.spec.upper }, at, null);
-    if (created === undefined) return ++this.missedSplits < 5; // the holder moved on meanwhile: look again, a few times
-    this.missedSplits = 0;
-    this.partitionTotal += 1;
-    config.logger.info(
-      { runId: this.runId, partition: best.index, newPartition: created, itemsLeft: best.left },
-      'split the largest partition for an idle lane',
-    );
-    return true;
+    if (!this.splitter) return false;
+    return this.splitter.splitLargest({ batchSize: this.batchSize(), windowSize: this.windowSize() });
   }
 
   /** Reads a batch, retrying transient source errors with the run's backoff policy. */
@@ -1229,15 +1212,6 @@ function abortsBatches(request: StopRequest): boolean {
 /** "run paused by alice: maintenance window", for the batch's `BatchAbortedError`. */
 function stopPhrase(request: StopRequest): string {
   return `run ${request.kind === 'pause' ? 'paused' : 'cancelled'} by ${request.actor}: ${request.reason}`;
-}
-
-function specOf(partition: PartitionRecord): PartitionSpec {
-  return {
-    lower: partition.lower,
-    upper: partition.upper,
-    ...(partition.label !== null ? { label: partition.label } : {}),
-    ...(partition.child !== null ? { child: partition.child } : {}),
-  };
 }
 
 function yieldToEventLoop(): Promise<void> {
