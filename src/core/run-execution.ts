@@ -17,6 +17,7 @@ import {
   LeaseLostError,
   messageOf,
 } from './errors.js';
+import { LeaseHeartbeat, NO_HEARTBEAT } from './lease-heartbeat.js';
 import type { Logger } from './logger.js';
 import { PartitionSplitter, specOf } from './partition-splitter.js';
 import { ProgressTracker } from './progress-tracker.js';
@@ -617,27 +618,21 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private async work(claim: Claim, lane: number): Promise<void> {
     const { config } = this;
     this.partitionsRunning.add(claim.index);
-    let leaseLost = false;
     /** The lane's batches in flight (one, or a window of them): a lost lease aborts their signals. */
     const inFlight = new Set<AbortController>();
     // The checkpoint renews the lease; the heartbeat covers batches slower than a lease, and looks
     // for a pause or cancel asked elsewhere, which a long batch would otherwise see only at its end.
     const heartbeat = claim.lease
-      ? setInterval(
-          () => {
-            config.store.renewLease(claim.lease!, config.leaseMs).then(
-              (ok) => {
-                if (ok) return inFlight.size > 0 && this.lookForControl();
-                leaseLost = true;
-                for (const batch of inFlight) batch.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
-              },
-              (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
-            );
-          },
-          Math.max(100, Math.floor(config.leaseMs / 3)),
-        )
-      : undefined;
-    heartbeat?.unref();
+      ? new LeaseHeartbeat({
+          store: config.store,
+          lease: claim.lease,
+          leaseMs: config.leaseMs,
+          runId: this.runId,
+          logger: config.logger,
+          inFlight,
+          whileBatchesInFlight: () => this.lookForControl(),
+        })
+      : NO_HEARTBEAT;
     const ahead = new ReadAhead(config.reader, config.filter);
     const rampAtClaim = this.rampLanes;
     // `delivery: 'idempotent'`: the batches' checkpoints wait to be written together. Whatever
@@ -671,7 +666,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       let storeFailures = 0;
       let lastFreedAt = Number.NEGATIVE_INFINITY;
       for (;;) {
-        if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
+        heartbeat.throwIfLost();
         // The ramp stepped back: every lane of every worker hands its partition back and claims
         // again, within the ramp (the store lets only as many through as it allows now).
         const rampLowered = rampAtClaim !== null && this.rampLanes !== null && this.rampLanes < rampAtClaim;
@@ -742,7 +737,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       this.errors.push({ partition: claim.index, message });
       if (claim.lease) await release('failed', message).catch(() => undefined);
     } finally {
-      clearInterval(heartbeat);
+      heartbeat.stop();
       await abandon();
       await ahead.settle();
       this.partitionsRunning.delete(claim.index);
