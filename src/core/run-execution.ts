@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type Context, context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { activeMs } from './active-time.js';
 import { BatchRunner, type BatchResult } from './batch-runner.js';
+import { BatchSignals } from './batch-signals.js';
 import { BATCHES_IN_FLIGHT_PER_LANE, CommitWindow } from './commit-window.js';
 import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
@@ -22,6 +23,7 @@ import { PartitionSplitter, specOf } from './partition-splitter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
 import { readWithRetries } from './source-reads.js';
+import { abortsBatches, type StopRequest, stopPhrase } from './stop-request.js';
 import { STORE_RETRY_ATTEMPTS, type StoreRetryContext, withStoreRetries } from './store-retries.js';
 import { hasLimits } from './concurrency.js';
 import { liveLeaseOwners } from './lease-liveness.js';
@@ -109,18 +111,6 @@ interface LaneBatch {
   finishedAt: number;
 }
 
-interface StopRequest {
-  /**
-   * `leave`: this process stops working the run and hands its partitions back; the run goes on.
-   * `withdraw`: `leave` when other live workers hold partitions of the run, else `pause`.
-   */
-  kind: 'pause' | 'cancel' | 'leave' | 'withdraw';
-  actor: string;
-  reason: string;
-  /** The caller asked for this stop up front (maxBatches, a canary): not an interruption. */
-  asExpected: boolean;
-}
-
 /**
  * One execution of a run in this process: `concurrency` lanes, each claiming a partition and
  * working it batch by batch until it is done, the run is told to stop, or the lease is lost.
@@ -137,12 +127,8 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly splitter: PartitionSplitter | undefined;
   /** Aborted by `abortInFlight()`: cuts short the waits between attempts and reads. */
   private readonly abort = new AbortController();
-  /**
-   * The signals of the batches in flight (`ctx.signal`), one per batch: a pause, a cancel or
-   * `abortInFlight()` aborts them here, and each batch removes its own when it ends. Nothing listens
-   * on a signal that outlives a batch, so listeners a `process` adds go with its batch.
-   */
-  private readonly batchesInFlight = new Map<AbortController, { partition: number }>();
+  /** The signals of the batches in flight (`ctx.signal`): a pause, a cancel or `abortInFlight()` aborts them. */
+  private readonly batchSignals: BatchSignals;
   /** The trace context of this execution's `sluice.run` span (the root until it starts). */
   private traceContext: Context = ROOT_CONTEXT;
   private stopRequest: StopRequest | null = null;
@@ -183,6 +169,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   constructor(private readonly config: ExecutionConfig) {
     super();
     this.runId = config.run.id;
+    this.batchSignals = new BatchSignals(this.runId, this.abort.signal, () => this.stopRequest);
     this.backfill = config.run.backfill;
     this.startedAt = config.clock.now();
     this.tuning = config.run.tuning ?? 0;
@@ -270,7 +257,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
   abortInFlight(): void {
     this.abort.abort();
-    this.abortBatches();
+    this.batchSignals.abortAll();
     // Pause too, so that the lanes stop at this boundary instead of reading the next batch.
     this.requestStop({ kind: 'pause', actor: 'host', reason: 'the host aborted the batches in flight', asExpected: false });
   }
@@ -779,10 +766,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
   ): Promise<SourceBatch<unknown>> {
     const { cursor, limit, startedAt } = next;
     // Its signal exists before the read: a pause during the read keeps `process` from starting.
-    const batchAbort = this.batchStarted(hold.index);
+    const batchAbort = this.batchSignals.started(hold.index);
     inFlight.add(batchAbort);
     const ended = () => {
-      this.batchEnded(batchAbort);
+      this.batchSignals.ended(batchAbort);
       inFlight.delete(batchAbort);
     };
     let read: SourceBatch<unknown>;
@@ -990,27 +977,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.config.clock.sleep(ms, this.stopSignal.signal);
   }
 
-  // ---- the signals of the batches in flight ---------------------------------------------------
-
-  /** A new batch's signal (`ctx.signal`), already aborted when the execution was told so before it began. */
-  private batchStarted(partition: number): AbortController {
-    const batch = new AbortController();
-    this.batchesInFlight.set(batch, { partition });
-    if (this.abort.signal.aborted) batch.abort(new BatchAbortedError(this.runId, partition));
-    else if (this.stopRequest && abortsBatches(this.stopRequest))
-      batch.abort(new BatchAbortedError(this.runId, partition, stopPhrase(this.stopRequest)));
-    return batch;
-  }
-
-  private batchEnded(batch: AbortController): void {
-    this.batchesInFlight.delete(batch);
-  }
-
-  /** Aborts the signals of the batches in flight with a `BatchAbortedError` saying why (what `fetch` rejects with, and `signal.throwIfAborted()` throws). */
-  private abortBatches(why?: string): void {
-    for (const [batch, { partition }] of this.batchesInFlight) batch.abort(new BatchAbortedError(this.runId, partition, why));
-  }
-
   /**
    * Reads the run for a pause or cancel asked in another process (the CLI, the API, another
    * worker), from a lane's heartbeat while a batch is in flight: without it a batch slower than a
@@ -1034,13 +1000,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
     this.stopSignal.abort();
-    if (abortsBatches(request)) this.abortBatches(stopPhrase(request));
+    if (abortsBatches(request)) this.batchSignals.abortAll(stopPhrase(request));
     // A stop the caller asked for up front (maxBatches, a canary's items, a worker leaving) is no
     // news to it: the run's state event says where it ended. Stops from elsewhere are worth a line.
     const level = request.asExpected ? 'debug' : 'info';
     this.config.logger[level](
       { runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason },
-      abortsBatches(request) && this.batchesInFlight.size > 0
+      abortsBatches(request) && this.batchSignals.size > 0
         ? 'stop requested; aborting the signals of the batches in flight'
         : 'stop requested; finishing batches in flight',
     );
@@ -1176,21 +1142,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
       return null;
     }
   }
-}
-
-/**
- * A pause or a cancel (asked by a user or the host, from any process, or by the failure-ratio
- * guard) aborts the batches in flight: their `process` may stop at once, and whatever it leaves
- * undone is redone on resume. A stop the caller asked for up front (maxBatches, a canary's budget),
- * a worker leaving, or a withdrawal (the first Ctrl-C) lets the batches finish and commit.
- */
-function abortsBatches(request: StopRequest): boolean {
-  return (request.kind === 'pause' || request.kind === 'cancel') && !request.asExpected;
-}
-
-/** "run paused by alice: maintenance window", for the batch's `BatchAbortedError`. */
-function stopPhrase(request: StopRequest): string {
-  return `run ${request.kind === 'pause' ? 'paused' : 'cancelled'} by ${request.actor}: ${request.reason}`;
 }
 
 function yieldToEventLoop(): Promise<void> {
