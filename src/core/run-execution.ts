@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type Context, context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { activeMs } from './active-time.js';
 import { BatchRunner, type BatchResult } from './batch-runner.js';
-import { CoalescedCheckpoint } from './coalesced-checkpoint.js';
+import { BatchSignals } from './batch-signals.js';
 import { BATCHES_IN_FLIGHT_PER_LANE, CommitWindow } from './commit-window.js';
 import type { Clock } from './clock.js';
 import { addCounts, type Counts, failureRatio, zeroCounts } from './counts.js';
@@ -12,16 +12,19 @@ import {
   BatchAbortedError,
   CheckpointMovedError,
   errorClassOf,
-  isSluiceError,
   isStoreWriteFailure,
   isTransientStoreError,
   LeaseLostError,
   messageOf,
 } from './errors.js';
 import type { Logger } from './logger.js';
+import { DryRunPartition, LeasedPartition, type LeasedPartitionContext, type PartitionHold } from './partition-hold.js';
+import { PartitionSplitter, specOf } from './partition-splitter.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { ReadAhead } from './read-ahead.js';
-import { backoffDelay } from './retry.js';
+import { readWithRetries } from './source-reads.js';
+import { abortsBatches, type StopRequest, stopPhrase } from './stop-request.js';
+import { STORE_RETRY_ATTEMPTS, type StoreRetryContext, withStoreRetries } from './store-retries.js';
 import { hasLimits } from './concurrency.js';
 import { liveLeaseOwners } from './lease-liveness.js';
 import { canaryDoneReason } from './rollout.js';
@@ -37,12 +40,6 @@ import { contextWith, markFailed, recordError, setAttributes, tracer } from './t
 
 /** The failure-ratio guard waits for this many items before it judges a ratio. */
 export const FAILURE_RATIO_MIN_ITEMS = 100;
-/**
- * Attempts at a store operation through connection trouble before the partition fails: with
- * backoff from 250 ms to 5 s, 15-28 s of patience, enough for a database restart or a failover.
- */
-const STORE_RETRY_ATTEMPTS = 10;
-const STORE_RETRY_POLICY = { attempts: STORE_RETRY_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 5000 };
 /** Longest stretch the batch loop keeps the event loop to itself. */
 const YIELD_EVERY_MS = 10;
 
@@ -105,15 +102,6 @@ const BLOCKED_POLL_MS = 500;
 /** How often a lane waiting for a canary's items in flight elsewhere (they may come back) looks again. */
 const CANARY_POLL_MS = 100;
 
-interface Claim {
-  index: number;
-  spec: PartitionSpec;
-  cursor: Cursor;
-  lease: PartitionLease | undefined;
-  /** Batches the partition has committed (over every execution): the next batch's number is one more. */
-  batches: number;
-}
-
 /** A batch of a lane, once its checkpoint committed: what the lane follows, in order. */
 interface LaneBatch {
   result: BatchResult;
@@ -121,18 +109,6 @@ interface LaneBatch {
   /** When the lane started it (before its read) and when its checkpoint returned (the clock's ms). */
   startedAt: number;
   finishedAt: number;
-}
-
-interface StopRequest {
-  /**
-   * `leave`: this process stops working the run and hands its partitions back; the run goes on.
-   * `withdraw`: `leave` when other live workers hold partitions of the run, else `pause`.
-   */
-  kind: 'pause' | 'cancel' | 'leave' | 'withdraw';
-  actor: string;
-  reason: string;
-  /** The caller asked for this stop up front (maxBatches, a canary): not an interruption. */
-  asExpected: boolean;
 }
 
 /**
@@ -147,14 +123,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
 
   private readonly tracker: ProgressTracker;
   private readonly runner: BatchRunner;
+  /** Halves the largest partition when a lane finds nothing to claim; none in a dry run. */
+  private readonly splitter: PartitionSplitter | undefined;
   /** Aborted by `abortInFlight()`: cuts short the waits between attempts and reads. */
   private readonly abort = new AbortController();
-  /**
-   * The signals of the batches in flight (`ctx.signal`), one per batch: a pause, a cancel or
-   * `abortInFlight()` aborts them here, and each batch removes its own when it ends. Nothing listens
-   * on a signal that outlives a batch, so listeners a `process` adds go with its batch.
-   */
-  private readonly batchesInFlight = new Map<AbortController, { partition: number }>();
+  /** The signals of the batches in flight (`ctx.signal`): a pause, a cancel or `abortInFlight()` aborts them. */
+  private readonly batchSignals: BatchSignals;
   /** The trace context of this execution's `sluice.run` span (the root until it starts). */
   private traceContext: Context = ROOT_CONTEXT;
   private stopRequest: StopRequest | null = null;
@@ -164,10 +138,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
   private readonly partitionsDone = new Set<number>();
   private readonly partitionsRunning = new Set<number>();
   private partitionTotal = 0;
-  private readonly dryQueue: Claim[] = [];
+  private readonly dryQueue: DryRunPartition[] = [];
   private readonly startedAt: number;
   private lastYieldAt = 0;
-  private missedSplits = 0;
   private blockedReason: string | undefined;
   private readonly lanes = new Map<number, Promise<void>>();
   private laneError: { error: unknown } | undefined;
@@ -196,6 +169,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   constructor(private readonly config: ExecutionConfig) {
     super();
     this.runId = config.run.id;
+    this.batchSignals = new BatchSignals(this.runId, this.abort.signal, () => this.stopRequest);
     this.backfill = config.run.backfill;
     this.startedAt = config.clock.now();
     this.tuning = config.run.tuning ?? 0;
@@ -224,9 +198,20 @@ export class RunExecution extends EventEmitter implements RunHandle {
         this.emit('quarantined', { runId: this.runId, ...info });
       },
     });
+    this.splitter = config.dryPartitions
+      ? undefined
+      : new PartitionSplitter({
+          store: config.store,
+          reader: config.reader,
+          filter: config.filter,
+          runId: config.run.id,
+          logger: config.logger,
+          checkpointEvery: config.definition.checkpointEvery,
+          onSplit: () => (this.partitionTotal += 1),
+        });
     config.throttle?.onDecision((d) => this.emit('throttle', { runId: this.runId, kind: d.kind, reason: d.reason }));
     if (config.dryPartitions) {
-      config.dryPartitions.forEach((spec, index) => this.dryQueue.push({ index, spec, cursor: null, lease: undefined, batches: 0 }));
+      config.dryPartitions.forEach((spec, index) => this.dryQueue.push(new DryRunPartition(index, spec)));
     }
     // Start on the next tick so that callers can attach listeners first.
     this.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.execute());
@@ -272,7 +257,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
   /** Aborts `ctx.signal` of batches in flight (used when the host shuts down hard). */
   abortInFlight(): void {
     this.abort.abort();
-    this.abortBatches();
+    this.batchSignals.abortAll();
     // Pause too, so that the lanes stop at this boundary instead of reading the next batch.
     this.requestStop({ kind: 'pause', actor: 'host', reason: 'the host aborted the batches in flight', asExpected: false });
   }
@@ -504,7 +489,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
         if (!claim || 'blocked' in claim) return;
         if (this.stopRequest || this.lanes.size === 0) {
           // The execution ended while the claim was in flight: hand the partition to whoever looks next.
-          await this.config.store.releasePartition(claim.lease!, 'pending');
+          await claim.handBack();
           return;
         }
         this.config.logger.info(
@@ -521,12 +506,12 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
   }
 
-  private startAdoptedLane(claim: Claim): void {
+  private startAdoptedLane(hold: PartitionHold): void {
     const id = this.nextAdoptedLane--;
     this.adoptedLanes += 1;
     this.trackLane(
       id,
-      this.work(claim, id).finally(() => (this.adoptedLanes -= 1)),
+      this.work(hold, id).finally(() => (this.adoptedLanes -= 1)),
     );
   }
 
@@ -564,24 +549,16 @@ export class RunExecution extends EventEmitter implements RunHandle {
   }
 
   /** Retries a store operation through connection trouble (a dropped connection, a restarting server). */
-  private async withStoreRetries<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    const { config } = this;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await operation();
-      } catch (error) {
-        if (!isTransientStoreError(error) || attempt >= STORE_RETRY_ATTEMPTS) throw error;
-        const delayMs = backoffDelay(STORE_RETRY_POLICY, attempt, config.clock.random);
-        config.logger.warn(
-          { runId: this.runId, attempt, delayMs, err: error },
-          `could not ${what}: the store's connection failed; retrying`,
-        );
-        await config.clock.sleep(delayMs, this.abort.signal);
-      }
-    }
+  private withStoreRetries<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return withStoreRetries(this.storeRetries(), what, operation);
   }
 
-  private async claim(scope: ClaimScope = {}): Promise<Claim | { blocked: string } | undefined> {
+  /** Whose run a store retry logs for, the clock it waits on, and the signal that cuts its waits short. */
+  private storeRetries(): StoreRetryContext {
+    return { runId: this.runId, clock: this.config.clock, logger: this.config.logger, signal: this.abort.signal };
+  }
+
+  private async claim(scope: ClaimScope = {}): Promise<PartitionHold | { blocked: string } | undefined> {
     const { config } = this;
     if (config.dryPartitions) return this.dryQueue.shift();
     let lease: PartitionLease | undefined;
@@ -603,7 +580,23 @@ export class RunExecution extends EventEmitter implements RunHandle {
     const claimed = lease;
     const partition = (await config.store.listPartitions(this.runId)).find((p) => p.index === claimed.index);
     if (!partition) throw new Error(`partition ${lease.index} of run ${this.runId} vanished after it was claimed`);
-    return { index: lease.index, spec: specOf(partition), cursor: partition.cursor, lease, batches: partition.batches };
+    return new LeasedPartition(this.leasedPartitionContext(), lease, {
+      spec: specOf(partition),
+      cursor: partition.cursor,
+      batches: partition.batches,
+    });
+  }
+
+  /** What the lane's hold on a leased partition needs of this execution. */
+  private leasedPartitionContext(): LeasedPartitionContext {
+    const { config } = this;
+    return {
+      ...this.storeRetries(),
+      store: config.store,
+      leaseMs: config.leaseMs,
+      checkpointEvery: config.definition.checkpointEvery,
+      onControl: (control) => this.requestStop({ kind: control.kind, actor: control.actor, reason: control.reason, asExpected: false }),
+    };
   }
 
   /** Logs (once per reason) why this run waits for a concurrency slot. */
@@ -614,139 +607,150 @@ export class RunExecution extends EventEmitter implements RunHandle {
     this.emit('waiting', { runId: this.runId, reason });
   }
 
-  private async work(claim: Claim, lane: number): Promise<void> {
+  /**
+   * Works a partition the lane holds, batch by batch, until it is done, the lane lets go of it (a
+   * stop, a retired lane, a spent budget, a ramp stepping back) or a batch fails.
+   */
+  private async work(hold: PartitionHold, lane: number): Promise<void> {
     const { config } = this;
-    this.partitionsRunning.add(claim.index);
-    let leaseLost = false;
+    this.partitionsRunning.add(hold.index);
     /** The lane's batches in flight (one, or a window of them): a lost lease aborts their signals. */
     const inFlight = new Set<AbortController>();
     // The checkpoint renews the lease; the heartbeat covers batches slower than a lease, and looks
     // for a pause or cancel asked elsewhere, which a long batch would otherwise see only at its end.
-    const heartbeat = claim.lease
-      ? setInterval(
-          () => {
-            config.store.renewLease(claim.lease!, config.leaseMs).then(
-              (ok) => {
-                if (ok) return inFlight.size > 0 && this.lookForControl();
-                leaseLost = true;
-                for (const batch of inFlight) batch.abort(new LeaseLostError(this.runId, claim.index, claim.lease!.fence));
-              },
-              (error: unknown) => config.logger.warn({ runId: this.runId, partition: claim.index, err: error }, 'lease renewal failed'),
-            );
-          },
-          Math.max(100, Math.floor(config.leaseMs / 3)),
-        )
-      : undefined;
-    heartbeat?.unref();
+    const heartbeat = hold.keepAlive(inFlight, () => this.lookForControl());
     const ahead = new ReadAhead(config.reader, config.filter);
     const rampAtClaim = this.rampLanes;
-    // `delivery: 'idempotent'`: the batches' checkpoints wait to be written together. Whatever
-    // ends the lane's hold on the partition writes what waits first (a lost lease cannot).
-    const every = config.definition.checkpointEvery;
-    const coalesce = every && claim.lease && !config.dryRun ? new CoalescedCheckpoint(config.store, every, claim.cursor) : undefined;
     // While a batch waits to retry some items, the lane goes on with the next ones; they commit in order.
     const window = new CommitWindow<LaneBatch>(this.windowSize());
     /** Ends the lane's batches still in flight once one failed (they cannot commit any more) and waits for them. */
     const abandon = async () => {
       for (const batch of inFlight)
-        batch.abort(new BatchAbortedError(this.runId, claim.index, 'a batch before it in its lane did not commit'));
+        batch.abort(new BatchAbortedError(this.runId, hold.index, 'a batch before it in its lane did not commit'));
       await window.abandon();
-    };
-    const release = async (state: 'pending' | 'failed', message?: string) => {
-      if (coalesce?.pending) {
-        // Unwritten, the waiting batches are redone by whoever claims the partition next (their
-        // writes are idempotent): the partition is handed back either way.
-        await this.withStoreRetries('write the waiting checkpoint', () => this.flushWaiting(coalesce)).catch((error: unknown) =>
-          config.logger.warn(
-            { runId: this.runId, partition: claim.index, err: error },
-            `the waiting checkpoint of ${coalesce.pending} batches was not written; they will be redone`,
-          ),
-        );
-      }
-      await config.store.releasePartition(claim.lease!, state, message);
     };
     try {
       /** Where the lane's next read starts: past its batches in flight, ahead of the last checkpoint. */
-      let cursor = claim.cursor;
-      let storeFailures = 0;
+      let cursor = hold.cursor;
+      const storeFailures = { inARow: 0 };
       let lastFreedAt = Number.NEGATIVE_INFINITY;
       for (;;) {
-        if (leaseLost) throw new LeaseLostError(this.runId, claim.index, claim.lease?.fence ?? 0);
-        // The ramp stepped back: every lane of every worker hands its partition back and claims
-        // again, within the ramp (the store lets only as many through as it allows now).
-        const rampLowered = rampAtClaim !== null && this.rampLanes !== null && this.rampLanes < rampAtClaim;
-        const mayGo = !rampLowered && !this.stopRequest && !this.retired(lane) && (await this.gate());
-        const limit =
-          mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(claim, this.batchSize()) : 0;
+        heartbeat.throwIfLost();
+        const limit = await this.nextBatchLimit(hold, lane, rampAtClaim);
         const startedAt = config.clock.now();
         let read: SourceBatch<unknown> | undefined;
         if (limit > 0) {
-          read = await this.startBatch(claim, window, inFlight, ahead, { cursor, limit, startedAt, lastFreedAt, coalesce });
+          read = await this.startBatch(hold, window, inFlight, ahead, { cursor, limit, startedAt, lastFreedAt });
           cursor = read.cursor;
           lastFreedAt = config.clock.now();
         }
-        // Follow the checkpoints written so far, in order: wait for the oldest when the window is
-        // full, and for all of them at the partition's end or when the lane lets go (a batch waiting
-        // to retry commits after its wait, unless a pause or cancel aborted it).
-        let resumed = false;
-        while (window.count > 0 && (!read || read.done || window.full || window.oldestSettled)) {
-          let batch: LaneBatch;
-          try {
-            batch = await window.takeOldest();
-            storeFailures = 0;
-          } catch (error) {
-            const moved = error instanceof CheckpointMovedError;
-            if (!(moved || isTransientStoreError(error)) || !claim.lease || ++storeFailures >= STORE_RETRY_ATTEMPTS) throw error;
-            await abandon();
-            cursor = await this.resumeFromStoredCheckpoint(claim, error, storeFailures, coalesce);
-            resumed = true;
-            break;
-          }
-          if (await this.committed(claim, batch)) return;
+        const followed = await this.followCommits(hold, window, read, storeFailures);
+        if (followed === 'ended') return;
+        if (followed !== 'caught-up') {
+          await abandon();
+          cursor = await hold.resumeFromStoredCheckpoint(followed.storeTrouble, storeFailures.inARow);
+          continue;
         }
-        if (resumed) continue;
         if (!read) {
-          if (claim.lease) await release('pending');
+          await hold.release('pending');
           return;
         }
-        if (config.throttle?.paces()) await config.throttle.pace((ms) => this.sleepUnlessStopped(ms), lastFreedAt - startedAt);
-        // Synchronous drivers (better-sqlite3) resolve every await at once: without this the loop
-        // would never let timers, signals or the host's own requests run until the run ends.
-        // Yielding every ~10 ms keeps the host responsive at a negligible cost per batch.
-        if (lastFreedAt - this.lastYieldAt >= YIELD_EVERY_MS) {
-          await yieldToEventLoop();
-          this.lastYieldAt = this.config.clock.now();
-        }
+        await this.betweenBatches(startedAt, lastFreedAt);
       }
     } catch (error) {
       // Nothing of the lane may commit past a failure, nor outlive the partition's release.
       await abandon();
-      if (error instanceof LeaseLostError) {
-        config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
-        return;
-      }
-      if (error instanceof BatchAbortedError) {
-        config.logger.warn({ runId: this.runId, partition: claim.index }, error.message);
-        if (claim.lease) await release('pending').catch(() => undefined);
-        return;
-      }
-      if (isStoreWriteFailure(error)) {
-        // The store cannot write (a full disk): the partition is not at fault, so it goes back to
-        // pending (if the store still takes that) for a resume or a retry once there is room, and
-        // the whole run stops here: every other lane would fail the same way.
-        if (claim.lease) await config.store.releasePartition(claim.lease, 'pending').catch(() => undefined);
-        throw error;
-      }
-      const message = messageOf(error);
-      config.logger.error({ runId: this.runId, partition: claim.index, errorClass: errorClassOf(error), err: error }, 'partition failed');
-      this.errors.push({ partition: claim.index, message });
-      if (claim.lease) await release('failed', message).catch(() => undefined);
+      await this.letGoAfter(hold, error);
     } finally {
-      clearInterval(heartbeat);
+      heartbeat.stop();
       await abandon();
       await ahead.settle();
-      this.partitionsRunning.delete(claim.index);
+      this.partitionsRunning.delete(hold.index);
     }
+  }
+
+  /**
+   * The items the lane's next batch may read; 0 when the lane is to let go of the partition once
+   * its batches in flight have committed (the execution is told to stop, the lane retired,
+   * `maxBatches` or a canary's budget is spent, or the ramp stepped back since the claim).
+   */
+  private async nextBatchLimit(hold: PartitionHold, lane: number, rampAtClaim: number | null): Promise<number> {
+    // The ramp stepped back: every lane of every worker hands its partition back and claims
+    // again, within the ramp (the store lets only as many through as it allows now).
+    const rampLowered = rampAtClaim !== null && this.rampLanes !== null && this.rampLanes < rampAtClaim;
+    const mayGo = !rampLowered && !this.stopRequest && !this.retired(lane) && (await this.gate());
+    return mayGo && !this.stopRequest && !this.retired(lane) && this.takeBatchSlot() ? await this.canaryLimit(hold, this.batchSize()) : 0;
+  }
+
+  /**
+   * Follows the checkpoints the lane's batches wrote so far, in order (see `committed`): waits for
+   * the oldest when the window is full, and for all of them at the partition's end or when the lane
+   * lets go (no `read`; a batch waiting to retry commits after its wait, unless a pause or cancel
+   * aborted it). 'ended': the partition is done. `storeTrouble`: a commit failed on connection
+   * trouble (or found the checkpoint moved), which the lane may ride out from the stored checkpoint
+   * (`storeFailures` counts such failures in a row). Any other failure of a batch is thrown.
+   */
+  private async followCommits(
+    hold: PartitionHold,
+    window: CommitWindow<LaneBatch>,
+    read: SourceBatch<unknown> | undefined,
+    storeFailures: { inARow: number },
+  ): Promise<'caught-up' | 'ended' | { storeTrouble: unknown }> {
+    while (window.count > 0 && (!read || read.done || window.full || window.oldestSettled)) {
+      let batch: LaneBatch;
+      try {
+        batch = await window.takeOldest();
+        storeFailures.inARow = 0;
+      } catch (error) {
+        const moved = error instanceof CheckpointMovedError;
+        if (!(moved || isTransientStoreError(error)) || ++storeFailures.inARow >= STORE_RETRY_ATTEMPTS) throw error;
+        return { storeTrouble: error };
+      }
+      if (await this.committed(hold, batch)) return 'ended';
+    }
+    return 'caught-up';
+  }
+
+  /** Between two batches of a lane: the throttle's pace, and now and then a turn for the event loop. */
+  private async betweenBatches(startedAt: number, lastFreedAt: number): Promise<void> {
+    const { throttle } = this.config;
+    if (throttle?.paces()) await throttle.pace((ms) => this.sleepUnlessStopped(ms), lastFreedAt - startedAt);
+    // Synchronous drivers (better-sqlite3) resolve every await at once: without this the loop
+    // would never let timers, signals or the host's own requests run until the run ends.
+    // Yielding every ~10 ms keeps the host responsive at a negligible cost per batch.
+    if (lastFreedAt - this.lastYieldAt >= YIELD_EVERY_MS) {
+      await yieldToEventLoop();
+      this.lastYieldAt = this.config.clock.now();
+    }
+  }
+
+  /**
+   * Lets go of the partition after `error` ended the lane's work on it. Rethrows a store that
+   * cannot write, which ends the whole execution.
+   */
+  private async letGoAfter(hold: PartitionHold, error: unknown): Promise<void> {
+    const { config } = this;
+    if (error instanceof LeaseLostError) {
+      // Another worker holds the partition now: there is nothing to hand back.
+      config.logger.warn({ runId: this.runId, partition: hold.index }, error.message);
+      return;
+    }
+    if (error instanceof BatchAbortedError) {
+      config.logger.warn({ runId: this.runId, partition: hold.index }, error.message);
+      await hold.release('pending').catch(() => undefined);
+      return;
+    }
+    if (isStoreWriteFailure(error)) {
+      // The store cannot write (a full disk): the partition is not at fault, so it goes back to
+      // pending (if the store still takes that) for a resume or a retry once there is room, and
+      // the whole run stops here: every other lane would fail the same way.
+      await hold.handBack().catch(() => undefined);
+      throw error;
+    }
+    const message = messageOf(error);
+    config.logger.error({ runId: this.runId, partition: hold.index, errorClass: errorClassOf(error), err: error }, 'partition failed');
+    this.errors.push({ partition: hold.index, message });
+    await hold.release('failed', message).catch(() => undefined);
   }
 
   /**
@@ -754,34 +758,34 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * has committed, or freed the lane (it waits to retry some items, or for the batches before it).
    */
   private async startBatch(
-    claim: Claim,
+    hold: PartitionHold,
     window: CommitWindow<LaneBatch>,
     inFlight: Set<AbortController>,
     ahead: ReadAhead,
-    next: { cursor: Cursor; limit: number; startedAt: number; lastFreedAt: number; coalesce: CoalescedCheckpoint | undefined },
+    next: { cursor: Cursor; limit: number; startedAt: number; lastFreedAt: number },
   ): Promise<SourceBatch<unknown>> {
     const { cursor, limit, startedAt } = next;
     // Its signal exists before the read: a pause during the read keeps `process` from starting.
-    const batchAbort = this.batchStarted(claim.index);
+    const batchAbort = this.batchSignals.started(hold.index);
     inFlight.add(batchAbort);
     const ended = () => {
-      this.batchEnded(batchAbort);
+      this.batchSignals.ended(batchAbort);
       inFlight.delete(batchAbort);
     };
     let read: SourceBatch<unknown>;
     try {
-      read = (await ahead.take(claim.spec, cursor, limit, startedAt - next.lastFreedAt)) ?? (await this.read(claim, cursor, limit));
+      read = (await ahead.take(hold.spec, cursor, limit, startedAt - next.lastFreedAt)) ?? (await this.read(hold, cursor, limit));
     } catch (error) {
       ended();
       throw error;
     }
-    if (!read.done && (this.config.throttle?.allowsReadAhead() ?? true)) ahead.start(claim.spec, read.cursor, limit);
-    const number = claim.batches + window.count + 1;
+    if (!read.done && (this.config.throttle?.allowsReadAhead() ?? true)) ahead.start(hold.spec, read.cursor, limit);
+    const number = hold.batches + window.count + 1;
     await window.start(async (turn) => {
       try {
         const result = await this.runner.run({
-          partition: claim.index,
-          lease: claim.lease,
+          partition: hold.index,
+          lease: hold.lease,
           previousCursor: cursor,
           read,
           startedAtMs: startedAt,
@@ -789,7 +793,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
           signal: batchAbort.signal,
           batch: number,
           traceParent: this.traceContext,
-          coalesce: next.coalesce,
+          coalesce: hold.coalesce,
           ...(window.size > 1 ? { turn } : {}),
         });
         return { result, read, startedAt, finishedAt: this.config.clock.now() };
@@ -798,35 +802,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
       }
     });
     return read;
-  }
-
-  /**
-   * The connection failed around a commit: whether it landed or not, the store knows. Carries on
-   * from the checkpoint it holds (the ledger skips what a landed commit delivered) and returns it.
-   */
-  private async resumeFromStoredCheckpoint(
-    claim: Claim,
-    error: unknown,
-    storeFailures: number,
-    coalesce: CoalescedCheckpoint | undefined,
-  ): Promise<Cursor> {
-    const { config } = this;
-    const lease = claim.lease!;
-    const delayMs = backoffDelay(STORE_RETRY_POLICY, storeFailures, config.clock.random);
-    config.logger.warn(
-      { runId: this.runId, partition: claim.index, delayMs, err: error },
-      'the store connection failed during a batch; resuming from the stored checkpoint',
-    );
-    await config.clock.sleep(delayMs, this.abort.signal);
-    const stored = await this.withStoreRetries('reload the checkpoint', async () =>
-      (await config.store.listPartitions(this.runId)).find((p) => p.index === claim.index),
-    );
-    if (!stored || stored.fence !== lease.fence) throw new LeaseLostError(this.runId, claim.index, lease.fence);
-    // The checkpoints that waited are redone from the stored cursor (their writes are idempotent).
-    coalesce?.reset(stored.cursor);
-    claim.batches = stored.batches;
-    claim.spec = { ...claim.spec, upper: stored.upper };
-    return stored.cursor;
   }
 
   /**
@@ -843,11 +818,11 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * Follows one batch's checkpoint, in the lane's order: counts, events, and what the checkpoint
    * saw (a control request, a split, a retune, a ramp). True when it ended the partition.
    */
-  private async committed(claim: Claim, { result, read, startedAt, finishedAt }: LaneBatch): Promise<boolean> {
+  private async committed(hold: PartitionHold, { result, read, startedAt, finishedAt }: LaneBatch): Promise<boolean> {
     const { config } = this;
-    claim.batches += 1;
+    hold.batches += 1;
     // Another lane may have split this partition: read no further than its new end.
-    if (result.upper !== undefined) claim.spec = { ...claim.spec, upper: result.upper };
+    if (result.upper !== undefined) hold.spec = { ...hold.spec, upper: result.upper };
     this.tracker.add(result.delta, finishedAt);
     if (config.throttle?.paces()) {
       await config.throttle.afterBatch(read.items.length + read.malformed.length, finishedAt - startedAt, result.delta.quarantined);
@@ -855,7 +830,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
     }
     this.emit('batch', {
       runId: this.runId,
-      partition: claim.index,
+      partition: hold.index,
       size: read.items.length + read.malformed.length,
       durationMs: finishedAt - startedAt,
       delta: result.delta,
@@ -869,81 +844,21 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (result.rampLanes !== undefined) this.followRamp(result.rampLanes);
     this.guardFailureRatio();
     if (!read.done) return false;
-    this.partitionsDone.add(claim.index);
+    this.partitionsDone.add(hold.index);
     return true;
   }
 
-  /** Writes the checkpoint that waits, and follows what it saw (a control request, a split). */
-  private async flushWaiting(coalesce: CoalescedCheckpoint): Promise<void> {
-    const seen = await coalesce.flush();
-    if (seen?.control)
-      this.requestStop({ kind: seen.control.kind, actor: seen.control.actor, reason: seen.control.reason, asExpected: false });
-  }
-
-  /**
-   * Splits the partition with the most items left, when the source can. The split point leaves at
-   * least three batches after the cursor we saw, and the store refuses the split if the holder
-   * committed more than one batch since: the holder learns its new end at its next checkpoint, so
-   * the batches it reads with the old end (one committed, one in flight) stop short of the split.
-   * Coalesced checkpoints (`delivery: 'idempotent'`) each carry up to `checkpointEvery.batches`
-   * batches, and as many more may run before the holder's next one: the split point leaves room for
-   * three such checkpoints. While a batch waits to retry, the holder reads on past its checkpoint, up
-   * to its window of batches in flight: the split point leaves room for those too.
-   */
+  /** Splits the largest partition for an idle lane (never in a dry run, whose partitions live in memory). */
   private async splitLargest(): Promise<boolean> {
-    const { config } = this;
-    if (config.dryPartitions || !config.reader.split || !config.reader.count) return false;
-    const checkpoints = config.definition.checkpointEvery ? 3 * config.definition.checkpointEvery.batches + 3 : 3;
-    const minItems = (checkpoints + this.windowSize() - 1) * this.batchSize();
-    let best: { index: number; cursor: Cursor; batches: number; spec: PartitionSpec; left: number } | undefined;
-    for (const p of await config.store.listPartitions(this.runId)) {
-      if (p.state !== 'running' && p.state !== 'pending') continue;
-      const spec = specOf(p);
-      const left = await config.reader.count({ partition: spec, cursor: p.cursor, filter: config.filter });
-      if (left >= 2 * minItems && (!best || left > best.left)) best = { index: p.index, cursor: p.cursor, batches: p.batches, spec, left };
-    }
-    if (!best) return false;
-    const at = await config.reader.split({ partition: best.spec, cursor: best.cursor, filter: config.filter, minItems });
-    if (at === null) return false;
-    const created = await config.store.splitPartition(this.runId, best.index, { batches: best.batches, upper: best.spec.upper }, at, null);
-    if (created === undefined) return ++this.missedSplits < 5; // the holder moved on meanwhile: look again, a few times
-    this.missedSplits = 0;
-    this.partitionTotal += 1;
-    config.logger.info(
-      { runId: this.runId, partition: best.index, newPartition: created, itemsLeft: best.left },
-      'split the largest partition for an idle lane',
-    );
-    return true;
+    if (!this.splitter) return false;
+    return this.splitter.splitLargest({ batchSize: this.batchSize(), windowSize: this.windowSize() });
   }
 
   /** Reads a batch, retrying transient source errors with the run's backoff policy. */
-  private async read(claim: Claim, cursor: Cursor, limit: number): Promise<SourceBatch<unknown>> {
+  private read(hold: PartitionHold, cursor: Cursor, limit: number): Promise<SourceBatch<unknown>> {
     const { config } = this;
-    const { retry } = config.options;
-    let connectionFailures = 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await config.reader.read({ partition: claim.spec, cursor, limit, filter: config.filter });
-      } catch (error) {
-        // A SourceError (missing table, unreadable file) will not heal by retrying.
-        if (isSluiceError(error) && error.code === 'SOURCE') throw error;
-        // The database restarting or failing over: as patient as the store is, not as the run's retries.
-        if (isTransientStoreError(error) && ++connectionFailures < STORE_RETRY_ATTEMPTS) {
-          attempt -= 1;
-          const delayMs = backoffDelay(STORE_RETRY_POLICY, connectionFailures, config.clock.random);
-          config.logger.warn(
-            { runId: this.runId, partition: claim.index, delayMs, err: error },
-            "the source's database connection failed; retrying",
-          );
-          await config.clock.sleep(delayMs, this.abort.signal);
-          continue;
-        }
-        if (attempt >= retry.attempts) throw error;
-        const delayMs = backoffDelay(retry, attempt, config.clock.random);
-        config.logger.warn({ runId: this.runId, partition: claim.index, attempt, delayMs, err: error }, 'source read failed; retrying');
-        await config.clock.sleep(delayMs, this.abort.signal);
-      }
-    }
+    const ctx = { ...this.storeRetries(), reader: config.reader, filter: config.filter, retry: config.options.retry };
+    return readWithRetries(ctx, hold, cursor, limit);
   }
 
   /** Lets a lane start a batch unless `maxBatches` (of this execution) is spent. */
@@ -973,12 +888,10 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * they do not use (a short last batch, items the ledger skips) comes back. With none in flight,
    * the budget is spent, exactly: the run pauses.
    */
-  private async canaryLimit(claim: Claim, want: number): Promise<number> {
-    if (!this.canary() || !claim.lease) return want;
+  private async canaryLimit(hold: PartitionHold, want: number): Promise<number> {
+    if (!this.canary()) return want;
     for (;;) {
-      const { granted, inFlight } = await this.withStoreRetries('claim items of the canary', () =>
-        this.config.store.claimCanaryItems(claim.lease!, want),
-      );
+      const { granted, inFlight } = await this.withStoreRetries('claim items of the canary', () => hold.claimCanaryItems(want));
       if (granted > 0) return granted;
       if (inFlight === 0) {
         this.requestStop({
@@ -1064,27 +977,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
     return this.config.clock.sleep(ms, this.stopSignal.signal);
   }
 
-  // ---- the signals of the batches in flight ---------------------------------------------------
-
-  /** A new batch's signal (`ctx.signal`), already aborted when the execution was told so before it began. */
-  private batchStarted(partition: number): AbortController {
-    const batch = new AbortController();
-    this.batchesInFlight.set(batch, { partition });
-    if (this.abort.signal.aborted) batch.abort(new BatchAbortedError(this.runId, partition));
-    else if (this.stopRequest && abortsBatches(this.stopRequest))
-      batch.abort(new BatchAbortedError(this.runId, partition, stopPhrase(this.stopRequest)));
-    return batch;
-  }
-
-  private batchEnded(batch: AbortController): void {
-    this.batchesInFlight.delete(batch);
-  }
-
-  /** Aborts the signals of the batches in flight with a `BatchAbortedError` saying why (what `fetch` rejects with, and `signal.throwIfAborted()` throws). */
-  private abortBatches(why?: string): void {
-    for (const [batch, { partition }] of this.batchesInFlight) batch.abort(new BatchAbortedError(this.runId, partition, why));
-  }
-
   /**
    * Reads the run for a pause or cancel asked in another process (the CLI, the API, another
    * worker), from a lane's heartbeat while a batch is in flight: without it a batch slower than a
@@ -1108,13 +1000,13 @@ export class RunExecution extends EventEmitter implements RunHandle {
     if (this.stopRequest && !(request.kind === 'cancel' && this.stopRequest.kind !== 'cancel')) return;
     this.stopRequest = request;
     this.stopSignal.abort();
-    if (abortsBatches(request)) this.abortBatches(stopPhrase(request));
+    if (abortsBatches(request)) this.batchSignals.abortAll(stopPhrase(request));
     // A stop the caller asked for up front (maxBatches, a canary's items, a worker leaving) is no
     // news to it: the run's state event says where it ended. Stops from elsewhere are worth a line.
     const level = request.asExpected ? 'debug' : 'info';
     this.config.logger[level](
       { runId: this.runId, kind: request.kind, actor: request.actor, reason: request.reason },
-      abortsBatches(request) && this.batchesInFlight.size > 0
+      abortsBatches(request) && this.batchSignals.size > 0
         ? 'stop requested; aborting the signals of the batches in flight'
         : 'stop requested; finishing batches in flight',
     );
@@ -1250,30 +1142,6 @@ export class RunExecution extends EventEmitter implements RunHandle {
       return null;
     }
   }
-}
-
-/**
- * A pause or a cancel (asked by a user or the host, from any process, or by the failure-ratio
- * guard) aborts the batches in flight: their `process` may stop at once, and whatever it leaves
- * undone is redone on resume. A stop the caller asked for up front (maxBatches, a canary's budget),
- * a worker leaving, or a withdrawal (the first Ctrl-C) lets the batches finish and commit.
- */
-function abortsBatches(request: StopRequest): boolean {
-  return (request.kind === 'pause' || request.kind === 'cancel') && !request.asExpected;
-}
-
-/** "run paused by alice: maintenance window", for the batch's `BatchAbortedError`. */
-function stopPhrase(request: StopRequest): string {
-  return `run ${request.kind === 'pause' ? 'paused' : 'cancelled'} by ${request.actor}: ${request.reason}`;
-}
-
-function specOf(partition: PartitionRecord): PartitionSpec {
-  return {
-    lower: partition.lower,
-    upper: partition.upper,
-    ...(partition.label !== null ? { label: partition.label } : {}),
-    ...(partition.child !== null ? { child: partition.child } : {}),
-  };
 }
 
 function yieldToEventLoop(): Promise<void> {
