@@ -936,13 +936,7 @@ export class RunExecution extends EventEmitter implements RunHandle {
       // No checkpoints happen while paused: look at the run for requests made elsewhere.
       poll: async () => {
         const run = await this.config.store.getRun(this.runId).catch(() => undefined);
-        if (!run) return;
-        if (run.control)
-          this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
-        else if (run.state !== 'running')
-          this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
-        if (run.tuning !== this.tuning) await this.applyTuning(run.tuning, run);
-        this.followRamp(run.rampLanes);
+        if (run) await this.followRun(run);
       },
     });
   }
@@ -993,6 +987,15 @@ export class RunExecution extends EventEmitter implements RunHandle {
       (error: unknown) =>
         this.config.logger.debug({ runId: this.runId, err: error }, 'could not read the run for a pause or cancel request'),
     );
+  }
+
+  /** Follows what the run holds, read outside a checkpoint: a control request, its end elsewhere, a retune, the ramp. */
+  private async followRun(run: RunRecord): Promise<void> {
+    if (run.control) this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
+    else if (run.state !== 'running')
+      this.requestStop({ kind: 'leave', actor: 'sluice', reason: `the run is ${run.state}`, asExpected: false });
+    if (run.tuning !== this.tuning) await this.applyTuning(run.tuning, run);
+    this.followRamp(run.rampLanes);
   }
 
   private requestStop(request: StopRequest): void {
