@@ -976,17 +976,20 @@ export class RunExecution extends EventEmitter implements RunHandle {
    * worker), from a lane's heartbeat while a batch is in flight: without it a batch slower than a
    * lease would learn of the request only at its checkpoint, and its signal would fire too late.
    */
+  /**
+   * Looks at the run between checkpoints (a heartbeat with batches in flight): a batch waiting on a
+   * long `Retry-After` holds back every checkpoint of its lane, so a pause, a cancel or a retune asked
+   * meanwhile would otherwise wait for it.
+   */
   private lookForControl(): void {
     if (this.stopRequest) return;
-    this.config.store.getRun(this.runId).then(
-      (run) => {
-        if (run?.control)
-          this.requestStop({ kind: run.control.kind, actor: run.control.actor, reason: run.control.reason, asExpected: false });
-      },
+    this.config.store
+      .getRun(this.runId)
+      .then((run) => (run ? this.followRun(run) : undefined))
       // The next heartbeat, or the checkpoint, looks again.
-      (error: unknown) =>
-        this.config.logger.debug({ runId: this.runId, err: error }, 'could not read the run for a pause or cancel request'),
-    );
+      .catch((error: unknown) =>
+        this.config.logger.debug({ runId: this.runId, err: error }, 'could not read the run for a pause, cancel or retune'),
+      );
   }
 
   /** Follows what the run holds, read outside a checkpoint: a control request, its end elsewhere, a retune, the ramp. */

@@ -483,9 +483,9 @@ describe('per-item outcomes against a provider on loopback', () => {
 
   it('a retune to fewer lanes while each lane has batches waiting: the retired lane commits its waiting batches in order and hands the rest of its partition to the other, sending nothing twice', async () => {
     await withReceiver(async (receiver) => {
-      // Two partitions of 500 items, batches of 10; the first item of each waits 2 s to be retried,
-      // so both lanes fill their windows of batches in flight behind it.
-      receiver.retryAfterS = 2;
+      // Two partitions of 500 items, batches of 10; an item of each first batch waits 5 s to be
+      // retried, so both lanes fill their windows of batches in flight behind it.
+      receiver.retryAfterS = 5;
       const path = join(dir, 'retune.db');
       const db = new Database(path);
       db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY)');
@@ -506,7 +506,7 @@ describe('per-item outcomes against a provider on loopback', () => {
       });
       const retried = ['5', '505'];
       for (const key of retried) receiver.script(key, [429]);
-      const sluice = createSluice({ store, backfills: [def] });
+      const sluice = createSluice({ store, backfills: [def], leaseMs: 600 });
       const handle = await sluice.start('retune');
       const partitions = await waitFor(async () => {
         const listed = await store.listPartitions(handle.runId);
@@ -526,6 +526,17 @@ describe('per-item outcomes against a provider on loopback', () => {
       );
       const retunedAt = Date.now();
       await sluice.retune(handle.runId, { concurrency: 1 }, 'test', 'fewer lanes');
+      // No checkpoint can happen before the waiting items' retries: the lanes' heartbeat finds the retune.
+      await waitFor(
+        async () => (await store.listDecisions(handle.runId)).some((d) => d.kind === 'retuned'),
+        'the retune applied while the batches wait',
+        3000,
+      );
+      assert.deepEqual(
+        retried.map((key) => receiver.sent(key)),
+        [1, 1],
+        'applied before the waiting items were retried',
+      );
       const outcome = await handle.done;
       assert.equal(outcome.state, 'succeeded', outcome.reason ?? '');
       for (let id = 1; id <= 1000; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
