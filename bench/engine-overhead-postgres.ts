@@ -5,9 +5,11 @@
  * in its own transaction, same table, same batch size, interleaved in the same run. The loop
  * commits as Sluice does: with `synchronous_commit = off` (Sluice's default for transactional
  * batches) unless `--sync-commit`; with `--delivery idempotent`, Sluice coalesces its checkpoints
- * and the loop checkpoints as seldom (every 100 batches or 1 s, and at the end).
+ * and the loop checkpoints as seldom (every 100 batches or 1 s, and at the end). `--body-bytes N`
+ * gives every row an N-byte text column, which both sides read (`SELECT *`): wide rows.
  *
- *   node --import tsx bench/engine-overhead-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 5] [--delivery transactional|idempotent] [--sync-commit]
+ *   node --import tsx bench/engine-overhead-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 5] [--delivery transactional|idempotent]
+ *     [--sync-commit] [--body-bytes 0]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -15,6 +17,9 @@ import pg from 'pg';
 import { COALESCE, deliveryArg, timeNoopBackfill } from './noop-backfill.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 import { interleaved, printTable, type BenchResult } from './report.js';
+import { createPgItemsTable } from './items-table.js';
+import { withClient } from './real-backfill-shared.js';
+import { bodyBytesArg, rowsLabel } from './row-width.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +28,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     delivery: { type: 'string', default: 'transactional' },
     'sync-commit': { type: 'boolean', default: false },
+    'body-bytes': { type: 'string', default: '0' },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -30,27 +36,16 @@ const rows = Number(values.rows);
 const batchSize = Number(values['batch-size']);
 const runs = Number(values.runs);
 const url = values.pg!;
+const bodyBytes = bodyBytesArg(values['body-bytes']);
 const delivery = deliveryArg(values.delivery);
 /** Sluice commits idempotent checkpoints synchronously (their writes went elsewhere); transactional batches asynchronously unless told. */
 const asyncCommit = delivery === 'transactional' && !values['sync-commit'];
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const admin = (sql: string) => withClient(url, (client) => client.query(sql));
 
 async function seed(schema: string): Promise<string> {
-  const table = `${schema}.items`;
-  await admin(`CREATE SCHEMA ${schema}`);
-  await admin(`CREATE TABLE ${table} (id bigint PRIMARY KEY, payload text NOT NULL)`);
-  await admin(`INSERT INTO ${table} SELECT g, 'item-' || g FROM generate_series(1, ${rows}) g`);
+  const table = await createPgItemsTable(url, schema, rows, bodyBytes);
   await admin(`CREATE TABLE ${schema}.checkpoint (id int PRIMARY KEY, cursor bigint NOT NULL, processed bigint NOT NULL)`);
-  await admin(`VACUUM ANALYZE ${table}`);
   return table;
 }
 
@@ -132,7 +127,7 @@ export async function engineOverheadPostgres(): Promise<BenchResult[]> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await engineOverheadPostgres();
   printTable(
-    `Engine overhead, PostgreSQL, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`,
+    `Engine overhead, PostgreSQL, ${delivery}, ${rowsLabel(rows, bodyBytes)}, batch size ${batchSize}, median of ${runs}`,
     results,
   );
 }

@@ -3,9 +3,10 @@
  * hand-written keyset loop doing the same reads and the same checkpoint writes (one transaction per
  * batch updating a cursor row), same file layout, same pragmas, same batch size, in the same run.
  * `--delivery idempotent` measures coalesced checkpoints against a loop that checkpoints as
- * seldom (every 100 batches or 1 s, and at the end).
+ * seldom (every 100 batches or 1 s, and at the end). `--body-bytes N` gives every row an N-byte
+ * text column, which both sides read (`SELECT *`): wide rows, where reading costs more per item.
  *
- *   node --import tsx bench/engine-overhead.ts [--rows 1000000] [--batch-size 1000] [--runs 5] [--delivery transactional|idempotent]
+ *   node --import tsx bench/engine-overhead.ts [--rows 1000000] [--batch-size 1000] [--runs 5] [--delivery transactional|idempotent] [--body-bytes 0]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import Database from 'better-sqlite3';
 import { openSqliteStore } from '../src/sqlite.js';
 import { COALESCE, deliveryArg, timeNoopBackfill } from './noop-backfill.js';
 import { interleaved, printTable, type BenchResult } from './report.js';
+import { seedSqliteItems } from './items-table.js';
+import { bodyBytesArg, rowsLabel } from './row-width.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,24 +25,14 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '1000' },
     runs: { type: 'string', default: '5' },
     delivery: { type: 'string', default: 'transactional' },
+    'body-bytes': { type: 'string', default: '0' },
   },
 });
 const delivery = deliveryArg(values.delivery);
 const rows = Number(values.rows);
 const batchSize = Number(values['batch-size']);
 const runs = Number(values.runs);
-
-function seed(path: string): void {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)');
-  const insert = db.prepare('INSERT INTO items (id, payload) VALUES (?, ?)');
-  db.transaction(() => {
-    for (let i = 1; i <= rows; i++) insert.run(i, `item-${i}`);
-  })();
-  db.close();
-}
+const bodyBytes = bodyBytesArg(values['body-bytes']);
 
 /** The loop a careful engineer writes by hand: keyset read, then one transaction for the checkpoint. */
 function handWritten(path: string): number {
@@ -87,7 +80,7 @@ export async function engineOverhead(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
     const path = join(dir, 'bench.db');
-    seed(path);
+    seedSqliteItems(path, rows, bodyBytes);
     return await interleaved(
       runs,
       rows,
@@ -104,8 +97,5 @@ export async function engineOverhead(): Promise<BenchResult[]> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await engineOverhead();
-  printTable(
-    `Engine overhead, SQLite, ${delivery}, ${rows.toLocaleString('en-US')} rows, batch size ${batchSize}, median of ${runs}`,
-    results,
-  );
+  printTable(`Engine overhead, SQLite, ${delivery}, ${rowsLabel(rows, bodyBytes)}, batch size ${batchSize}, median of ${runs}`, results);
 }

@@ -24,6 +24,8 @@ export interface PeerRunSpec {
   rows: number;
   batchSize: number;
   concurrency: number;
+  /** 0: narrow rows; else the bytes of the body each job reads with its rows. */
+  bodyBytes: number;
 }
 
 /** Rejects if `promise` has not settled within `ms`, so that a stuck queue fails the benchmark instead of hanging it. */
@@ -44,23 +46,23 @@ async function pollUntil(done: () => Promise<boolean>, ms: number, what: string)
   }
 }
 
-function jobWork(pool: pg.Pool, table: string) {
+function jobWork(pool: pg.Pool, table: string, bodyBytes: number) {
   return {
     /** Job-per-item: read the row, score it, write it back. */
     async scoreItem(id: number): Promise<number> {
       const {
         rows: [row],
-      } = await pool.query<EmailRow>(`${selectRowsSql(table)} WHERE id = $1`, [id]);
+      } = await pool.query<EmailRow>(`${selectRowsSql(table, bodyBytes)} WHERE id = $1`, [id]);
       if (row === undefined) throw new Error(`row ${id} not found`);
       const { rowCount } = await pool.query(`UPDATE ${table} SET risk_score = $2 WHERE id = $1`, [id, score(row)]);
       return rowCount ?? 0;
     },
     /** Job-per-batch: the loop's read and UPDATE for the ids in (lower, upper]; the job's completion is its checkpoint. */
     async scoreRange(lower: number, upper: number): Promise<number> {
-      const { rows } = await pool.query<EmailRow>(`${selectRowsSql(table)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id`, [
-        lower,
-        upper,
-      ]);
+      const { rows } = await pool.query<EmailRow>(
+        `${selectRowsSql(table, bodyBytes)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id`,
+        [lower, upper],
+      );
       if (rows.length === 0) return 0;
       const { rowCount } = await pool.query(updateScoresSql(table), [rows.map((r) => r.id), rows.map(score)]);
       return rowCount ?? 0;
@@ -102,7 +104,7 @@ export async function measurePeer(adapter: PeerAdapter, spec: PeerRunSpec): Prom
   const expectedJobs = spec.shape === 'per-item' ? spec.rows : Math.ceil(spec.rows / spec.batchSize);
   const jobConcurrency = spec.shape === 'per-item' ? adapter.perItemConcurrency : spec.concurrency;
   const pool = new pg.Pool({ connectionString: spec.pgUrl, max: Math.min(jobConcurrency, MAX_WORK_CONNECTIONS) });
-  const work = jobWork(pool, spec.table);
+  const work = jobWork(pool, spec.table, spec.bodyBytes);
   let handled = 0;
   let scored = 0;
   let allHandled!: () => void;

@@ -8,14 +8,16 @@
  * would take many minutes; compare their items/s). The queues are installed into bench/peers on
  * first use. Variants are interleaved; the queues, being slow, run in the first `peer-runs` rounds.
  *
- *   node --import tsx bench/real-backfill-peers.ts [--rows 1000000] [--per-item-rows 20000] [--batch-size 1000]
+ *   node --import tsx bench/real-backfill-peers.ts [--rows 1000000] [--per-item-rows 20000] [--batch-size 1000] [--body-bytes 0]
  *     [--runs 3] [--peer-runs 1] [--concurrency 1,2,4] [--peer-concurrency 1,2,4]
  *     [--peers graphile-worker,pg-boss,bullmq-redis,bullmq-postgres] [--modes transactional,idempotent] [--sync-commit]
  *
  * Sluice runs in each of `--modes`: `transactional` (exactly once, compared with the hand-written
  * loop) and `idempotent` (at least once with coalesced checkpoints, compared with the queues, which
  * deliver at least once too); `--sync-commit` adds transactional variants whose batches wait for
- * their WAL flush, to show what asynchronous commit changes.
+ * their WAL flush, to show what asynchronous commit changes. `--body-bytes 1500` gives every row a
+ * 1,500-byte text body that every variant reads and scores (wide rows; bench/row-width.ts), and
+ * names the targets "on wide rows"; `--peers ''` leaves the queues out (no install).
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -34,6 +36,7 @@ import {
   sluiceName,
   type BackfillSpec,
 } from './real-backfill-shared.js';
+import { bodyBytesArg, rowsLabel } from './row-width.js';
 import { median, printTable, type BenchResult } from './report.js';
 import { printTargets, type MeasuredVariant } from './real-backfill-targets.js';
 
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     'per-item-rows': { type: 'string', default: '20000' },
     'batch-size': { type: 'string', default: '1000' },
+    'body-bytes': { type: 'string', default: '0' },
     runs: { type: 'string', default: '3' },
     'peer-runs': { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '1,2,4' },
@@ -56,6 +60,7 @@ const { values } = parseArgs({
 const rows = Number(values.rows);
 const perItemRows = Math.min(rows, Number(values['per-item-rows']));
 const batchSize = Number(values['batch-size']);
+const bodyBytes = bodyBytesArg(values['body-bytes']);
 const runs = Number(values.runs);
 const peerRuns = Math.min(runs, Number(values['peer-runs']));
 const lanes = values.concurrency!.split(',').map(Number);
@@ -64,7 +69,8 @@ const peerNames = values.peers!.split(',').filter(Boolean);
 const url = values.pg!;
 const modes = sluiceModes(values.modes!, values['sync-commit']!);
 
-ensurePeersInstalled();
+// `--peers ''` measures the loop and Sluice alone, without installing the queues.
+if (peerNames.length > 0) ensurePeersInstalled();
 // Imported by path, after the install: the root type-check does not follow into bench/peers.
 const peers = await Promise.all(
   peerNames.map(async (name) => ({
@@ -80,8 +86,8 @@ interface Variant extends MeasuredVariant {
 }
 
 const schema = `bench_peers_${randomBytes(4).toString('hex')}`;
-const table = await createEmailsTable(url, schema, rows);
-const spec: BackfillSpec = { url, schema, table, rows, batchSize };
+const table = await createEmailsTable(url, schema, rows, bodyBytes);
+const spec: BackfillSpec = { url, schema, table, rows, batchSize, bodyBytes };
 let runCount = 0;
 const peerVariant = (name: string, adapter: PeerAdapter, shape: JobShape, concurrency: number): Variant => {
   const items = shape === 'per-item' ? perItemRows : rows;
@@ -106,6 +112,7 @@ const peerVariant = (name: string, adapter: PeerAdapter, shape: JobShape, concur
         rows: items,
         batchSize,
         concurrency,
+        bodyBytes,
       }),
   };
 };
@@ -157,15 +164,20 @@ try {
     const itemsPerSecond = v.items / (ms / 1000);
     return { ...v, medianMs: ms, itemsPerSecond, ratio: itemsPerSecond / baseline };
   });
+  const work = `${rowsLabel(rows, bodyBytes)} scored in JavaScript and written back, batch size ${batchSize}`;
   printTable(
-    `A real backfill on PostgreSQL against job queues: ${rows.toLocaleString('en-US')} rows scored in JavaScript and written back, batch size ${batchSize}; ` +
-      `loop and Sluice median of ${runs}, queues median of ${peerRuns}; job-per-item over the first ${perItemRows.toLocaleString('en-US')} rows only, ratios are items/s against the baseline's`,
+    peers.length === 0
+      ? `A real backfill on PostgreSQL: ${work}; median of ${runs}`
+      : `A real backfill on PostgreSQL against job queues: ${work}; loop and Sluice median of ${runs}, queues median of ${peerRuns}; ` +
+          `job-per-item over the first ${perItemRows.toLocaleString('en-US')} rows only, ratios are items/s against the baseline's`,
     results,
   );
-  console.log('Queue settings:');
-  for (const v of variants.filter((x) => x.settings)) console.log(`- ${v.name}: ${v.settings}`);
-  console.log('');
-  printTargets(results);
+  if (peers.length > 0) {
+    console.log('Queue settings:');
+    for (const v of variants.filter((x) => x.settings)) console.log(`- ${v.name}: ${v.settings}`);
+    console.log('');
+  }
+  printTargets(results, bodyBytes);
 } finally {
   await dropBenchSchemas(url, schema);
 }

@@ -7,12 +7,14 @@
  * same variants together with the job queues. `--modes` picks Sluice's delivery modes
  * (`idempotent`: the UPDATE commits on its own and the checkpoints are coalesced); `--sync-commit`
  * adds transactional variants whose batches wait for their WAL flush (the effect of asynchronous commit).
+ * `--body-bytes N` gives every row an N-byte text body that the loop and Sluice both read (wide rows).
  *
- *   node --import tsx bench/real-backfill-postgres.ts [--rows 1000000] [--batch-size 1000] [--runs 3] [--concurrency 1,2,4]
+ *   node --import tsx bench/real-backfill-postgres.ts [--rows 1000000] [--batch-size 1000] [--body-bytes 0] [--runs 3] [--concurrency 1,2,4]
  *     [--modes transactional,idempotent] [--sync-commit]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { bodyBytesArg, rowsLabel } from './row-width.js';
 import { median, printTable, type BenchResult } from './report.js';
 import {
   createEmailsTable,
@@ -29,6 +31,7 @@ const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
     'batch-size': { type: 'string', default: '1000' },
+    'body-bytes': { type: 'string', default: '0' },
     runs: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,2,4' },
     modes: { type: 'string', default: 'transactional,idempotent' },
@@ -38,14 +41,15 @@ const { values } = parseArgs({
 });
 const rows = Number(values.rows);
 const batchSize = Number(values['batch-size']);
+const bodyBytes = bodyBytesArg(values['body-bytes']);
 const runs = Number(values.runs);
 const lanes = values.concurrency!.split(',').map(Number);
 const url = values.pg!;
 const modes = sluiceModes(values.modes!, values['sync-commit']!);
 
 const schema = `bench_real_${randomBytes(4).toString('hex')}`;
-const table = await createEmailsTable(url, schema, rows);
-const spec: BackfillSpec = { url, schema, table, rows, batchSize };
+const table = await createEmailsTable(url, schema, rows, bodyBytes);
+const spec: BackfillSpec = { url, schema, table, rows, batchSize, bodyBytes };
 try {
   const variants: Array<[string, () => Promise<number>]> = [
     ['hand-written loop, one connection (baseline)', () => handWrittenLoop(spec, 1)],
@@ -70,7 +74,7 @@ try {
     return { name, medianMs: ms, itemsPerSecond: rows / (ms / 1000), ratio: base / ms };
   });
   printTable(
-    `A real backfill on PostgreSQL: ${rows.toLocaleString('en-US')} rows scored in JavaScript and written back, batch size ${batchSize}, median of ${runs}`,
+    `A real backfill on PostgreSQL: ${rowsLabel(rows, bodyBytes)} scored in JavaScript and written back, batch size ${batchSize}, median of ${runs}`,
     results,
   );
 } finally {

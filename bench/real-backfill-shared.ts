@@ -7,18 +7,22 @@
 import pg from 'pg';
 import { createSluice, defineBackfill, sqlKeyset } from '../src/index.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
+import { pgBodyColumn } from './row-width.js';
 
 export interface EmailRow {
   id: number;
   sender: string;
   subject: string;
   links: number;
+  /** Wide rows only (`--body-bytes`): the message's text, which the scoring reads as a real one would. */
+  body?: string;
 }
 
 /** The work: the same scoring in every variant. */
 export function score(row: EmailRow): number {
   let s = row.sender.endsWith('.biz') ? 0.4 : 0;
   if (/urgent|verify|password/i.test(row.subject)) s += 0.3;
+  if (row.body?.includes('unsubscribe')) s += 0.1;
   return Math.min(1, s + row.links * 0.05);
 }
 
@@ -26,9 +30,13 @@ export function score(row: EmailRow): number {
 export const updateScoresSql = (table: string) =>
   `UPDATE ${table} AS t SET risk_score = v.s FROM unnest($1::bigint[], $2::real[]) AS v(id, s) WHERE t.id = v.id`;
 
-export const selectRowsSql = (table: string) => `SELECT id, sender, subject, links FROM ${table}`;
+/** The columns every variant reads: the body too on wide rows. */
+export const emailColumns = (bodyBytes: number) => ['id', 'sender', 'subject', 'links', ...(bodyBytes > 0 ? ['body'] : [])];
 
-async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+export const selectRowsSql = (table: string, bodyBytes: number) => `SELECT ${emailColumns(bodyBytes).join(', ')} FROM ${table}`;
+
+/** Runs `use` on a connection of its own, closed afterwards. */
+export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -38,16 +46,18 @@ async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>
   }
 }
 
-/** Creates `schema.emails` with ids 1..rows (dense) and the loop's checkpoint table; returns the table's name. */
-export async function createEmailsTable(url: string, schema: string, rows: number): Promise<string> {
+/** Creates `schema.emails` with ids 1..rows (dense), a body of `bodyBytes` on wide rows, and the loop's checkpoint table; returns the table's name. */
+export async function createEmailsTable(url: string, schema: string, rows: number, bodyBytes = 0): Promise<string> {
   const table = `${schema}.emails`;
+  const body = pgBodyColumn(table, bodyBytes);
   await withClient(url, async (admin) => {
     await admin.query(`CREATE SCHEMA ${schema}`);
     await admin.query(
-      `CREATE TABLE ${table} (id bigint PRIMARY KEY, sender text NOT NULL, subject text NOT NULL, links int NOT NULL, risk_score real)`,
+      `CREATE TABLE ${table} (id bigint PRIMARY KEY, sender text NOT NULL, subject text NOT NULL, links int NOT NULL, risk_score real${body.definition})`,
     );
-    await admin.query(`INSERT INTO ${table} SELECT g, CASE WHEN g % 7 = 0 THEN 'x@promo.biz' ELSE 'a@example.com' END,
-        CASE WHEN g % 5 = 0 THEN 'URGENT: verify' ELSE 'weekly report' END, g % 9 FROM generate_series(1, ${rows}) g`);
+    for (const statement of body.storage) await admin.query(statement);
+    await admin.query(`INSERT INTO ${table} (${emailColumns(bodyBytes).join(', ')}) SELECT g, CASE WHEN g % 7 = 0 THEN 'x@promo.biz' ELSE 'a@example.com' END,
+        CASE WHEN g % 5 = 0 THEN 'URGENT: verify' ELSE 'weekly report' END, g % 9${body.value('g')} FROM generate_series(1, ${rows}) g`);
     await admin.query(`CREATE TABLE ${schema}.checkpoints (range_id int PRIMARY KEY, cursor bigint NOT NULL, processed bigint NOT NULL)`);
     await admin.query(`VACUUM ANALYZE ${table}`);
   });
@@ -92,11 +102,13 @@ export interface BackfillSpec {
   table: string;
   rows: number;
   batchSize: number;
+  /** 0: narrow rows; else the bytes of the body every variant reads (`--body-bytes`). */
+  bodyBytes: number;
 }
 
 /** The hand-written loop over ids in (lower, upper]: keyset read, score, UPDATE, checkpoint, one transaction per batch. */
 async function loop(spec: BackfillSpec, rangeId: number, lower: number, upper: number): Promise<number> {
-  const { schema, table, batchSize } = spec;
+  const { schema, table, batchSize, bodyBytes } = spec;
   return withClient(spec.url, async (client) => {
     await client.query(`INSERT INTO ${schema}.checkpoints VALUES ($1, $2, 0)`, [rangeId, lower]);
     let cursor = lower;
@@ -104,7 +116,7 @@ async function loop(spec: BackfillSpec, rangeId: number, lower: number, upper: n
     for (;;) {
       await client.query('BEGIN');
       const { rows: batch } = await client.query<EmailRow>(
-        `${selectRowsSql(table)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id LIMIT $3`,
+        `${selectRowsSql(table, bodyBytes)} WHERE id > $1 AND id <= $2 AND risk_score IS NULL ORDER BY id LIMIT $3`,
         [cursor, upper, batchSize],
       );
       if (batch.length === 0) {
@@ -154,7 +166,7 @@ export async function sluiceBackfill(
   concurrency: number,
   mode: SluiceMode = { delivery: 'transactional' },
 ): Promise<number> {
-  const { url, schema, table, rows, batchSize } = spec;
+  const { url, schema, table, rows, batchSize, bodyBytes } = spec;
   const store = await openPostgresStore({
     connectionString: url,
     schema: `${schema}_sluice`,
@@ -165,7 +177,7 @@ export async function sluiceBackfill(
   const writes = mode.delivery === 'idempotent' ? new pg.Pool({ connectionString: url, max: concurrency }) : undefined;
   const def = defineBackfill<EmailRow>({
     name: 'risk-scores',
-    source: sqlKeyset({ table, key: 'id', columns: ['id', 'sender', 'subject', 'links'], where: 'risk_score IS NULL' }),
+    source: sqlKeyset({ table, key: 'id', columns: emailColumns(bodyBytes), where: 'risk_score IS NULL' }),
     delivery: mode.delivery,
     batchSize,
     concurrency,

@@ -20,6 +20,11 @@ bench('./engine-overhead-postgres.ts', pgOverhead);
 // Coalesced checkpoints (delivery: 'idempotent') against loops that checkpoint as seldom.
 bench('./engine-overhead.ts', [...args, '--delivery', 'idempotent']);
 bench('./engine-overhead-postgres.ts', [...pgOverhead, '--delivery', 'idempotent']);
+// Wide rows (a 1,500-byte text column both sides read), transactional: where parsing rows weighs
+// more than the bookkeeping. 200,000 rows are 300 MB of table, read 8 times on each store.
+const wide = ['--body-bytes', '1500', ...(quick ? ['--rows', '5000', '--runs', '1'] : ['--rows', '200000', '--runs', '7'])];
+bench('./engine-overhead.ts', wide);
+bench('./engine-overhead-postgres.ts', wide);
 // A real backfill on PostgreSQL against the hand-written loop (one connection and in parallel) and
 // against the job queues (installed into bench/peers on first use, also in the quick run, which CI
 // starts from a fresh clone). It measures everything bench/real-backfill-postgres.ts does, so that
@@ -33,6 +38,13 @@ bench(
     ? ['--rows', '10000', '--per-item-rows', '2000', '--runs', '1', '--concurrency', '1,2', '--peer-concurrency', '2']
     : ['--rows', '1000000', '--per-item-rows', '20000', '--runs', '3', '--peer-runs', '1', '--sync-commit'],
 );
+// The wide-row target: Sluice transactional at one lane against the one-connection loop, rows with
+// a 1,500-byte body that both read and score, no queues; 200,000 rows, since each UPDATE rewrites
+// 1.5 KB rows (several times slower than on narrow rows: about a minute in all).
+bench('./real-backfill-peers.ts', [
+  ...(quick ? ['--rows', '2000', '--runs', '1'] : ['--rows', '200000', '--runs', '3']),
+  ...['--body-bytes', '1500', '--concurrency', '1', '--modes', 'transactional', '--peers', ''],
+]);
 // Writing back through ctx.tx on PostgreSQL: row by row against one set-based statement per batch.
 bench('./set-based-write.ts', quick ? ['--rows', '5000', '--runs', '1'] : ['--rows', '20000', '--runs', '5']);
 // Memory: peak RSS over growing runs, each in a fresh process.
