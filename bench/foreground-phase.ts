@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { runForeground } from './foreground-load.js';
-import { createSluice, defineBackfill, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
+import { createSluice, defineBackfill, isSluiceError, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
 import { postgresHealth } from '../src/postgres.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 
@@ -117,7 +117,13 @@ export async function runPhase(variant: BackfillVariant, options: PhaseOptions):
   });
   const sluice = createSluice({ store, backfills: [def] });
   try {
-    const handle = await sluice.start(def.name, options.fresh ? { newRun: true } : {});
+    const handle = await sluice.start(def.name, options.fresh ? { newRun: true } : {}).catch((error: unknown) => {
+      // An earlier phase of this column went through every row (the warning below says so): this
+      // one writes them again in a new run rather than ending the whole benchmark.
+      if (!(isSluiceError(error) && error.code === 'RUN_ALREADY_SUCCEEDED')) throw error;
+      console.warn(`warning: ${variant.name}: every row of ${column} was done by an earlier phase; writing them again in a new run`);
+      return sluice.start(def.name, { newRun: true, reprocess: 'all' });
+    });
     const started = performance.now();
     const latencies = (await runForeground({ url, seconds: options.seconds, rate: options.rate })).latencies;
     if (options.fresh) handle.cancel('bench', 'phase over');
