@@ -118,6 +118,11 @@ function recordCheckpoints(store: Store): Array<{ from: unknown; to: unknown; at
   return written;
 }
 
+/** The checkpoints of one lane through items 1..`upTo` in batches of 10, in order: `[from, to]` each. */
+function checkpointsOfTen(upTo: number): Array<[number | null, number]> {
+  return Array.from({ length: upTo / 10 }, (_, i) => [i === 0 ? null : i * 10, (i + 1) * 10]);
+}
+
 type Checkpoint = StoreTransaction['checkpoint'];
 
 /** Puts `through` between the engine and every checkpoint the store writes (it calls `checkpoint` to write it). */
@@ -378,14 +383,7 @@ describe('per-item outcomes against a provider on loopback', () => {
       // One checkpoint per batch, each from where the one before it ended, the first only after the retry.
       assert.deepEqual(
         checkpoints.map((c) => [c.from, c.to]),
-        [
-          [null, 10],
-          [10, 20],
-          [20, 30],
-          [30, 40],
-          [40, 50],
-          [50, 60],
-        ],
+        checkpointsOfTen(60),
       );
       assert.ok(checkpoints[0]!.at >= retried!.at, 'the first checkpoint waited for the retry');
       for (let id = 1; id <= 60; id++) assert.equal(receiver.delivered(String(id)), 1, `item ${id} delivered once`);
@@ -462,14 +460,7 @@ describe('per-item outcomes against a provider on loopback', () => {
       assert.ok(checkpoints.length > 0 && checkpoints[0]!.at >= stolenAt, 'no checkpoint before the lease was taken');
       assert.deepEqual(
         checkpoints.map((c) => [c.from, c.to]),
-        [
-          [null, 10],
-          [10, 20],
-          [20, 30],
-          [30, 40],
-          [40, 50],
-          [50, 60],
-        ],
+        checkpointsOfTen(60),
         'the next holder went through the partition from its stored cursor',
       );
       // Only item 5 was sent again; everything else the waiting batches delivered was in the ledger.
