@@ -12,6 +12,7 @@ import { BATCHES_IN_FLIGHT_PER_LANE } from '../../src/core/commit-window.js';
 import { createSluice, defineBackfill, httpRateLimit, iterable, type ProcessContext, sqlKeyset } from '../../src/index.js';
 import type { Store, StoreTransaction } from '../../src/core/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/sqlite.js';
+import { sqliteOrders } from '../helpers/crash.js';
 import { tempDir, waitFor } from '../helpers/temp.js';
 
 /**
@@ -416,12 +417,7 @@ describe('per-item outcomes against a provider on loopback', () => {
       assert.equal(receiver.requests.length, 41, 'every item once, item 5 twice (its 429)');
       // Every checkpoint that landed moved the cursor on from where the last one left it.
       const landed = checkpoints.map((c) => [c.from, c.to]);
-      assert.deepEqual(landed, [
-        [null, 10],
-        [10, 20],
-        [20, 30],
-        [30, 40],
-      ]);
+      assert.deepEqual(landed, checkpointsOfTen(40));
       assert.equal(outcome.counts.processed + outcome.counts.skipped, 40);
       await sluice.close();
       await store.close();
@@ -478,17 +474,11 @@ describe('per-item outcomes against a provider on loopback', () => {
       // retried, so both lanes fill their windows of batches in flight behind it.
       receiver.retryAfterS = 5;
       const path = join(dir, 'retune.db');
-      const db = new Database(path);
-      db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY)');
-      const insert = db.prepare('INSERT INTO items (id) VALUES (?)');
-      db.transaction(() => {
-        for (let id = 1; id <= 1000; id++) insert.run(id);
-      })();
-      db.close();
+      sqliteOrders(path, 1000);
       const store: SqliteStore = await openSqliteStore(path);
       const def = defineBackfill<{ id: number }>({
         name: 'retune',
-        source: sqlKeyset({ table: 'items', key: 'id' }),
+        source: sqlKeyset({ table: 'orders', key: 'id' }),
         batchSize: 10,
         concurrency: 2,
         retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
