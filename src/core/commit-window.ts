@@ -76,21 +76,21 @@ export class CommitWindow<T> {
   async start(run: (turn: BatchTurn) => Promise<T>): Promise<void> {
     if (this.full) throw new Error(`the commit window is full (${this.size} batches): take the oldest first`);
     const before = this.tail;
-    const state = { ready: this.tailSettled, failed: false };
-    if (!state.ready)
-      before.then(
-        () => (state.ready = true),
-        () => (state.failed = true),
-      );
     let free!: () => void;
     const freed = new Promise<void>((resolve) => (free = resolve));
-    const turn: BatchTurn = {
-      get ready() {
-        return state.ready;
-      },
-      wait: (signal) => (state.ready ? Promise.resolve() : untilOrAborted(before, signal)),
+    // A plain literal with `ready` a data property: a getter in a literal made per batch kept the
+    // batches' rows alive past young-generation collections (see BatchRunner's context).
+    const turn: { ready: boolean } & BatchTurn = {
+      ready: this.tailSettled,
+      wait: (signal) => (turn.ready ? Promise.resolve() : untilOrAborted(before, signal)),
       free: () => free(),
     };
+    if (!turn.ready)
+      before.then(
+        () => (turn.ready = true),
+        // `wait` reports the failure; this only keeps the rejection handled.
+        () => undefined,
+      );
     const result = Promise.resolve().then(() => run(turn));
     const entry: InFlight<T> = {
       done: false,
