@@ -47,6 +47,9 @@ bench('./real-backfill-peers.ts', [
 ]);
 // Writing back through ctx.tx on PostgreSQL: row by row against one set-based statement per batch.
 bench('./set-based-write.ts', quick ? ['--rows', '5000', '--runs', '1'] : ['--rows', '20000', '--runs', '5']);
+// Rows that outlive their batch: what young-generation collections promote during a no-op run
+// (load-independent; the regression it guards against cost engine overhead and memory).
+bench('./gc-promotion.ts', quick ? ['--rows', '100000'] : []);
 // Memory: peak RSS over growing runs, each in a fresh process.
 bench('./memory.ts', quick ? ['--sizes', '20000,100000'] : []);
 // Resume after SIGKILL: restart to first commit, items processed twice.
