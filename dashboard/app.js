@@ -100,7 +100,8 @@ async function api(path, options = {}) {
   if (!response.ok) {
     // The hint says what to do next, in the API's terms (its routes and fields): shown with the message.
     const message = apiWords(body.message || `HTTP ${response.status}`);
-    throw new Error(body.hint ? `${message} — ${apiWords(body.hint)}` : message);
+    // `code` and the bare `message` let a form say what to do in its own terms (a box to tick, not a body field).
+    throw Object.assign(new Error(body.hint ? `${message} — ${apiWords(body.hint)}` : message), { code: body.error, apiMessage: message });
   }
   return body;
 }
@@ -410,6 +411,12 @@ function startSection(names) {
     el('label', {}, 'Parameters (key=value, …)', el('input', { name: 'params', class: 'wide', placeholder: keysHint() })),
     el(
       'label',
+      { class: 'check' },
+      el('input', { name: 'new', type: 'checkbox' }),
+      'New run, even beside an open run or one that succeeded with these parameters',
+    ),
+    el(
+      'label',
       {},
       'Reason (required)',
       el('input', { name: 'reason', class: 'wide', required: true, maxlength: 500, placeholder: 'why this run' }),
@@ -446,6 +453,7 @@ function startBody(form) {
   if (Object.keys(params).length) body.params = params;
   for (const key of ['batchSize', 'concurrency']) if (data.get(key)) body[key] = Number(data.get(key));
   for (const key of ['since', 'owner', 'reason']) if (String(data.get(key) ?? '').trim()) body[key] = String(data.get(key)).trim();
+  if (data.get('new')) body.new = true;
   return body;
 }
 
@@ -500,6 +508,11 @@ async function previewRun(event) {
           }),
           el('dt', { text: 'Concurrency keys' }),
           el('dd', { text: keys || 'none' }),
+          el('dt', { text: 'New run' }),
+          el('dd', {
+            id: 'plan-new',
+            text: body.new ? 'yes, beside any open or succeeded run with these parameters' : 'no: an open run with them is shown instead',
+          }),
           el('dt', { text: 'Reason' }),
           el('dd', { text: body.reason }),
         ),
@@ -545,7 +558,13 @@ async function createRun(body) {
     renderRunRows();
     announce(outcome === 'created' ? `Run ${run.id} created.` : `An open run with these parameters exists already: ${run.id}.`, 'ok');
   } catch (error) {
-    announce(error.message, 'error');
+    // The API's hint names its body field; here the field is the form's box.
+    if (error.code === 'run_already_succeeded')
+      announce(
+        `${error.apiMessage} — tick "New run" and preview again to start another run (items already delivered are skipped)`,
+        'error',
+      );
+    else announce(error.message, 'error');
   }
 }
 

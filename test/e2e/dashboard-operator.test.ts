@@ -161,6 +161,50 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     await page.locator(`tr[data-run="${liveRun}"]`).waitFor();
   });
 
+  it('starts a backfill that succeeded again only with "New run" ticked, and says so in the form\'s terms', async () => {
+    await page.goto(`${h.url}/#/`);
+    const start = page.locator('details#start');
+    await start.waitFor({ state: 'attached' });
+    if ((await start.getAttribute('open')) === null) await page.getByText('Start a run').click();
+    await page.locator('#start-form select[name=backfill]').selectOption('quick');
+    await page.locator('#start-form input[name=params]').fill('tenant=q');
+    await page.getByLabel('Reason (required)').fill('again after a fix');
+    await page.getByRole('button', { name: 'Preview run…' }).click();
+    await page.locator('#plan').waitFor();
+    assert.match(await page.locator('#plan-new').innerText(), /^no/);
+    await page.getByRole('button', { name: 'Start this run' }).click();
+    const refused = await until(
+      page,
+      () => page.locator('#flash').innerText(),
+      (t) => /succeeded/.test(t),
+      'the refusal of a second run',
+    );
+    assert.match(refused, /tick "New run"/);
+    assert.doesNotMatch(refused, /"new": true|POST \/api/, 'the hint names the form, not the API');
+    assert.equal(await page.locator('#flash').getAttribute('class'), 'error');
+
+    await page.getByLabel(/^New run/).check();
+    await page.getByRole('button', { name: 'Preview run…' }).click();
+    await until(
+      page,
+      () => page.locator('#plan-new').innerText(),
+      (t) => /^yes/.test(t),
+      'the preview to say a new run',
+    );
+    await page.getByRole('button', { name: 'Start this run' }).click();
+    const flash = await until(
+      page,
+      () => page.locator('#flash').innerText(),
+      (t) => /created/.test(t),
+      'the new run to be created',
+    );
+    const again = /Run (\S+) created/.exec(flash)![1]!;
+    assert.notEqual(again, doneRun, 'another run, beside the one that succeeded');
+    await page.getByLabel(/^New run/).uncheck();
+    // It has nothing to show here: out of the way of the tests after it.
+    await call(h, 'POST', `/api/v1/runs/${again}/cancel`, { token: h.tokens.write, body: { reason: 'test done' } });
+  });
+
   it('retunes a live run showing the current values and what the profile changes, before applying', async () => {
     await page.goto(`${h.url}/#/runs/${liveRun}`);
     const badge = page.locator('#run-state');
