@@ -74,12 +74,6 @@ const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : '—');
 function whenCell(iso) {
   return iso ? el('time', { datetime: iso, title: iso, text: when(iso) }) : '—';
 }
-/** The core speaks of command-line flags (--since); the dashboard's fields are named as the API names them. */
-const apiWords = (message) =>
-  String(message).replace(
-    /(^|[\s("'`])--([a-z][a-z0-9-]*)/g,
-    (_a, b, flag) => b + flag.replace(/-([a-z0-9])/g, (_m, c) => c.toUpperCase()),
-  );
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -98,10 +92,11 @@ async function api(path, options = {}) {
     throw new Error(body.message || 'unauthorized');
   }
   if (!response.ok) {
-    // The hint says what to do next, in the API's terms (its routes and fields): shown with the message.
-    const message = apiWords(body.message || `HTTP ${response.status}`);
+    // The hint says what to do next, shown with the message; the server words both in the API's
+    // terms already (its routes and fields, no command-line flags).
+    const message = String(body.message || `HTTP ${response.status}`);
     // `code` and the bare `message` let a form say what to do in its own terms (a box to tick, not a body field).
-    throw Object.assign(new Error(body.hint ? `${message} — ${apiWords(body.hint)}` : message), { code: body.error, apiMessage: message });
+    throw Object.assign(new Error(body.hint ? `${message} — ${body.hint}` : message), { code: body.error, apiMessage: message });
   }
   return body;
 }
