@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { ensureBuilt } from './built.js';
+import { printTarget } from './report.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100000,1000000,10000000' } } });
 const sizes = values.sizes!.split(',').map(Number);
@@ -53,7 +54,10 @@ try {
       `| ${r.items.toLocaleString('en')} | ${r.peakRssMb.toFixed(0)} MB | ${(r.peakRssMb / base).toFixed(2)}× | ${(r.ms / 1000).toFixed(2)} s | ${Math.round(r.items / (r.ms / 1000)).toLocaleString('en')} |`,
     );
   }
-  console.log(`\nTarget: flat, at most 150 MB.\n`);
+  const peak = Math.max(...results.map((r) => r.peakRssMb));
+  console.log('');
+  printTarget('memory flat, peak RSS ≤ 150 MB at every size', peak <= 150, `highest peak ${peak.toFixed(0)} MB`);
+  console.log('');
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

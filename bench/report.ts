@@ -56,3 +56,11 @@ export function printTable(title: string, results: readonly BenchResult[]): stri
   console.log(text);
   return text;
 }
+
+/**
+ * Prints one target's verdict the way every benchmark states it: `target <what>: met (<value>)` or
+ * `not met`; `met` is the benchmark's own judgement of its measurement against the target.
+ */
+export function printTarget(what: string, met: boolean, value: string): void {
+  console.log(`target ${what}: ${met ? 'met' : 'not met'} (${value})`);
+}
