@@ -14,9 +14,9 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { COALESCE, deliveryArg, timeNoopBackfill } from './noop-backfill.js';
+import { COALESCE, deliveryArg, printOverheadTarget, timeNoopBackfill } from './noop-backfill.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
-import { interleaved, printTable, printTarget, type BenchResult } from './report.js';
+import { interleaved, printTable, type BenchResult } from './report.js';
 import { createPgItemsTable } from './items-table.js';
 import { withClient } from './real-backfill-shared.js';
 import { bodyBytesArg, rowsLabel } from './row-width.js';
@@ -130,11 +130,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `Engine overhead, PostgreSQL, ${delivery}, ${rowsLabel(rows, bodyBytes)}, batch size ${batchSize}, median of ${runs}`,
     results,
   );
-  const ratio = results[1]!.ratio;
-  printTarget(
-    `engine overhead, PostgreSQL, ${delivery}${bodyBytes > 0 ? ', wide rows' : ''} ≥ 0.95× the hand loop`,
-    ratio >= 0.95,
-    `${ratio.toFixed(2)}×`,
-  );
-  console.log('');
+  printOverheadTarget('PostgreSQL', delivery, bodyBytes, results);
 }

@@ -5,7 +5,7 @@
  * whether a change keeps batches' rows alive past their batch. It found one: a getter in the
  * per-batch `ctx` literal (and in a batch's commit turn) kept nearly every batch's rows alive until
  * the next full collection, 84 MB promoted on 1,000,000 narrow rows; without it, about 2 MB.
- * On narrow rows it judges the run against a guard of 5 MB and 5 MB per 1,000,000 rows: a run
+ * On narrow rows it judges the run against a target of 5 MB and 5 MB per 1,000,000 rows: a run
  * promotes a few MB whatever its length (startup, compiled code), 1 to 5 MB at 200,000 rows.
  *
  *   node --import tsx bench/gc-promotion.ts [--rows 1000000] [--body-bytes 0]
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { seedSqliteItems } from './items-table.js';
 import { timeNoopBackfill } from './noop-backfill.js';
+import { printTarget } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,9 +59,12 @@ if (values.child) {
     if (bodyBytes === 0) {
       const guardMb = 5 + (5 * rows) / 1_000_000;
       const met = promoted / 1e6 <= guardMb;
-      console.log(
-        `Guard: at most ${guardMb.toLocaleString('en')} MB promoted (5 MB, and 5 MB per 1,000,000 rows): ${met ? 'met' : 'NOT met'}.\n`,
+      printTarget(
+        'rows die with their batch: promoted ≤ 5 MB and 5 MB per 1,000,000 rows',
+        met,
+        `${(promoted / 1e6).toFixed(1)} of ${guardMb.toLocaleString('en')} MB`,
       );
+      console.log('');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

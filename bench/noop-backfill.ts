@@ -5,6 +5,7 @@
  */
 import { createSluice, defineBackfill, sqlKeyset } from '../src/index.js';
 import type { Store } from '../src/core/store.js';
+import { type BenchResult, printTarget } from './report.js';
 
 export type NoopDelivery = 'transactional' | 'idempotent';
 
@@ -42,4 +43,20 @@ export async function timeNoopBackfill(
     throw new Error(`sluice ended ${outcome.state} with ${outcome.counts.processed} processed`);
   }
   return elapsed;
+}
+
+/** The engine-overhead target of either store: Sluice (the second result) ≥ 0.95× the hand loop. */
+export function printOverheadTarget(
+  store: 'SQLite' | 'PostgreSQL',
+  delivery: NoopDelivery,
+  bodyBytes: number,
+  results: readonly BenchResult[],
+): void {
+  const ratio = results[1]!.ratio;
+  printTarget(
+    `engine overhead, ${store}, ${delivery}${bodyBytes > 0 ? ', wide rows' : ''} ≥ 0.95× the hand loop`,
+    ratio >= 0.95,
+    `${ratio.toFixed(2)}×`,
+  );
+  console.log('');
 }
