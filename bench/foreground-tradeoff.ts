@@ -55,6 +55,7 @@ const DELAYS = (values.delays ?? (quick ? '0,400' : '0,25,100,400,1600')).split(
 const CHUNKS = (values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3')).split(',').map(Number);
 const FIXED_BATCH = Number(values['fixed-batch']);
 const TARGET_BATCH_MS = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
+const MIN_BATCH_MS = process.env.BENCH_MIN_BATCH_MS === undefined ? undefined : Number(process.env.BENCH_MIN_BATCH_MS);
 
 const unthrottled: Contender = {
   group: 'unthrottled',
@@ -66,7 +67,7 @@ const sluice = BUDGETS.map(
     group: 'sluice',
     setting: `budget ${factor} × idle p95`,
     factor,
-    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS),
+    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS, MIN_BATCH_MS),
   }),
 );
 const seed002 = DELAYS.map(

@@ -365,6 +365,11 @@ export const definitionSchema = z
                           `throttle.adaptive.targetBatchMs must be at most ${MAX_TIMER_MS} (the longest a timer can wait), got ${describe(i.input)}`,
                       })
                       .optional(),
+                    minBatchMs: z
+                      .number()
+                      .gt(0, { error: 'throttle.adaptive.minBatchMs must be a positive number of ms' })
+                      .max(MAX_TIMER_MS, { error: `throttle.adaptive.minBatchMs must be at most ${MAX_TIMER_MS}` })
+                      .optional(),
                     minBatchSize: positiveInt('throttle.adaptive.minBatchSize').optional(),
                     maxBatchSize: positiveInt('throttle.adaptive.maxBatchSize').optional(),
                     maxGrowth: z

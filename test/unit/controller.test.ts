@@ -116,6 +116,30 @@ describe('adaptive controller', () => {
     assert.ok(readings < 250, `recovered from the floor in ${readings} readings (about 25 s at 10 readings a second)`);
   });
 
+  it("below full duty, aims at shorter batches (the duty's part of the target, no shorter than minBatchMs) and resizes at once", () => {
+    const c = new AdaptiveController({ batchSize: 1000, concurrency: 1 }, { targetBatchMs: 100, minBatchMs: 5 });
+    c.observeBatch(1000, 100); // 0.1 ms per item: 1,000 items fill the 100 ms target
+    assert.equal(c.aimedBatchMs, 100);
+    // One reading over budget: share 0.35 of one lane. The batch aimed at is 35 ms, resized now,
+    // and the pause after it 65 ms: the same share as a 100 ms batch and a 186 ms pause, in
+    // shorter bursts.
+    const decision = c.observeProbe(50, 20)!;
+    assert.match(decision.reason, /share 1\.00 → 0\.35, lanes 1, each busy 35 %/);
+    assert.equal(c.aimedBatchMs, 35);
+    assert.equal(c.batchSize, 350);
+    assert.ok(Math.abs(c.delayAfter(35) - 65) < 1e-9);
+    // At the floor of the share (0.02), batches stop shrinking at 5 ms and only the pause grows.
+    for (let i = 0; i < 100; i++) c.observeProbe(50, 20);
+    assert.equal(c.aimedBatchMs, 5);
+    assert.equal(c.batchSize, 50);
+    assert.ok(Math.abs(c.delayAfter(5) - 5 * (1 / 0.02 - 1)) < 1e-9);
+    // Room again: the batches grow back, at most ×1.5 a step.
+    for (let i = 0; i < 300; i++) c.observeProbe(1, 20);
+    assert.equal(c.aimedBatchMs, 100);
+    c.observeBatch(c.batchSize, c.batchSize * 0.1);
+    assert.equal(c.batchSize, 1000);
+  });
+
   it('refuses settings outside the spec with a clear message', () => {
     assert.throws(
       () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { maxGrowth: 2 }),
@@ -124,6 +148,10 @@ describe('adaptive controller', () => {
     assert.throws(
       () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { targetBatchMs: 0 }),
       /targetBatchMs must be a positive number/,
+    );
+    assert.throws(
+      () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minBatchMs: 0 }),
+      /minBatchMs must be a positive number of ms, got 0/,
     );
     assert.throws(
       () => new AdaptiveController({ batchSize: 1, concurrency: 1 }, { minBatchSize: 10, maxBatchSize: 5 }),

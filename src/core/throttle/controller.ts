@@ -23,6 +23,11 @@ import { ForegroundBudget, type ForegroundBudgetOptions } from './foreground-bud
 export interface ControllerOptions extends ForegroundBudgetOptions {
   /** The batch duration aimed at. Default 1000 ms. */
   targetBatchMs?: number;
+  /**
+   * The shortest batch the foreground's budget shrinks batches to (ms) before it only lengthens the
+   * pause. Default 5 ms (or `targetBatchMs` if shorter).
+   */
+  minBatchMs?: number;
   minBatchSize?: number;
   maxBatchSize?: number;
   /** Largest growth of the batch size per step, 1.2–1.5. Default 1.5. */
@@ -46,6 +51,7 @@ const ALPHA = 0.5;
 
 export class AdaptiveController {
   private readonly targetMs: number;
+  private readonly minBatchMs: number;
   private readonly minBatch: number;
   private readonly maxBatch: number;
   private readonly maxGrowth: number;
@@ -67,6 +73,7 @@ export class AdaptiveController {
 
   constructor(initial: { batchSize: number; concurrency: number }, options: ControllerOptions = {}) {
     this.targetMs = options.targetBatchMs ?? 1000;
+    this.minBatchMs = Math.min(options.minBatchMs ?? 5, this.targetMs);
     this.minBatch = options.minBatchSize ?? 1;
     this.maxBatch = options.maxBatchSize ?? 100_000;
     this.maxGrowth = options.maxGrowth ?? 1.5;
@@ -75,6 +82,7 @@ export class AdaptiveController {
     this.maxConcurrency = options.maxConcurrency ?? Math.max(initial.concurrency, 1);
     this.window = options.probeWindow ?? 10;
     if (!(this.targetMs > 0)) throw new RangeError(`adaptive.targetBatchMs must be a positive number of ms, got ${this.targetMs}`);
+    if (!(this.minBatchMs > 0)) throw new RangeError(`adaptive.minBatchMs must be a positive number of ms, got ${this.minBatchMs}`);
     if (!(this.maxGrowth >= 1.2 && this.maxGrowth <= 1.5))
       throw new RangeError(`adaptive.maxGrowth must be between 1.2 and 1.5, got ${this.maxGrowth}`);
     if (!(this.minBatch >= 1 && this.maxBatch >= this.minBatch))
@@ -110,13 +118,32 @@ export class AdaptiveController {
       );
     }
     this.msPerItem = this.msPerItem === undefined ? perItem : ALPHA * perItem + (1 - ALPHA) * this.msPerItem;
-    const ideal = this.targetMs / this.msPerItem;
+    return this.resize();
+  }
+
+  /**
+   * The batch duration aimed at now: `targetBatchMs` at full duty; below it, the duty's part of it
+   * (no shorter than `minBatchMs`). A lane that may work a tenth of the time then runs 10 ms
+   * batches 90 ms apart rather than 100 ms batches 900 ms apart: the foreground's p95 is hurt by
+   * how long each burst of writes lasts (its commits queue behind the batch's WAL), so the same
+   * share spread thinner keeps more of the foreground's requests within budget.
+   */
+  get aimedBatchMs(): number {
+    return this.duty >= 1 ? this.targetMs : Math.max(this.minBatchMs, this.targetMs * this.duty);
+  }
+
+  /** Sizes the batch to the duration aimed at from the time per item learnt (grows at most `maxGrowth`). */
+  private resize(): ControllerDecision | undefined {
+    if (this.msPerItem === undefined) return undefined;
+    const before = this.batch;
+    const aimed = this.aimedBatchMs;
+    const ideal = aimed / this.msPerItem;
     const ceiling = Math.max(before + 1, Math.floor(before * this.maxGrowth));
     this.batch = clamp(Math.round(Math.min(ideal, ceiling)), this.minBatch, this.maxBatch);
     const capped = ideal > ceiling && this.batch === ceiling;
     return this.decision(
       before,
-      `${this.msPerItem.toFixed(3)} ms per item, target ${this.targetMs} ms per batch${capped ? ` (grew ×${this.maxGrowth}, the most per step)` : ''}`,
+      `${this.msPerItem.toFixed(3)} ms per item, target ${formatMs(aimed)} ms per batch${capped ? ` (grew ×${this.maxGrowth}, the most per step)` : ''}`,
     );
   }
 
@@ -157,6 +184,8 @@ export class AdaptiveController {
     const share = budget.observe(latencyMs, budgetMs);
     const before = this.lanes;
     this.spend(share);
+    // A new duty aims at a new batch duration: resize now rather than after one more batch of the old size.
+    this.resize();
     if (this.lanes === before && share === shareBefore) return undefined;
     const p95 = quantile(
       [...this.latencies].sort((a, b) => a - b),
