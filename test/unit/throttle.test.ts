@@ -36,6 +36,19 @@ function scripted(name: string, readings: Array<SignalReading | Error>): HealthS
   return signal;
 }
 
+/** A throttle with the adaptive controller's defaults, batches of 400, a 1 s signal interval. */
+function adaptiveThrottle(clock: Clock, signals: HealthSignal[], concurrency: number): Throttle {
+  return new Throttle({
+    knobs: resolveKnobs({ batchSize: 400, concurrency, batchDelayMs: 0 }, []),
+    signals,
+    signalIntervalMs: 1000,
+    adaptive: {},
+    clock,
+    logger: silentLogger,
+    record: async () => {},
+  });
+}
+
 describe('throttle knobs', () => {
   it('layers a profile, then explicit knobs, later layers winning, and says where each value came from', () => {
     const resolved = resolveKnobs({ batchSize: 500, concurrency: 1, batchDelayMs: 0 }, [
@@ -140,15 +153,7 @@ describe('throttle', () => {
         return { level: 'ok', reason: 'p95 1.0 ms', latencyMs: 1, budgetMs: 2 };
       },
     };
-    const throttle = new Throttle({
-      knobs: resolveKnobs({ batchSize: 400, concurrency: 2, batchDelayMs: 0 }, []),
-      signals: [probe],
-      signalIntervalMs: 1000,
-      adaptive: {},
-      clock,
-      logger: silentLogger,
-      record: async () => {},
-    });
+    const throttle = adaptiveThrottle(clock, [probe], 2);
     await throttle.start();
     for (let i = 0; i < 100 && !reading; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(reading, true, 'the sampler is in its second reading');
@@ -159,6 +164,51 @@ describe('throttle', () => {
     release();
     await closing;
     assert.equal(reads, 2, 'no reading after close');
+  });
+
+  it('with the controller, the first batches wait for the first reading, which the sampler takes one signal at a time, at random intervals, for every gate', async () => {
+    const clock = fakeClock(); // random() is 0.5: the next sample after ln 2 × the interval
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const timed = (name: string, reading: SignalReading, holdAt?: number): HealthSignal & { reads: number } => {
+      const signal = {
+        name,
+        reads: 0,
+        async read() {
+          signal.reads += 1;
+          inFlight += 1;
+          mostInFlight = Math.max(mostInFlight, inFlight);
+          await new Promise((resolve) => setImmediate(resolve));
+          if (signal.reads === holdAt) await held; // the sampler's third round waits here
+          inFlight -= 1;
+          return reading;
+        },
+      };
+      return signal;
+    };
+    const probe = timed('probe', { level: 'slow', reason: 'p95 240 ms > budget 200 ms', latencyMs: 240, budgetMs: 200 }, 3);
+    const health = timed('health', { level: 'ok', reason: 'connections 10 %' });
+    const throttle = adaptiveThrottle(clock, [health, probe], 4);
+    await throttle.start();
+    assert.ok(probe.reads >= 1 && health.reads >= 1, 'start() returned after the first round');
+    assert.equal(throttle.concurrency(), 2, 'the first batches run on the lanes the first reading allows (1.4 of 4), not on all 4');
+    for (let i = 0; i < 100 && probe.reads < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(probe.reads, 3, 'the sampler is in its third round');
+    assert.equal(mostInFlight, 1, 'no signal is read while another is: a probe would time the other as latency');
+    assert.deepEqual(
+      clock.slept.map((ms) => Math.round(ms)),
+      [693, 693],
+      'exponential waits around the interval (ln 2 × 1 s for a draw of 0.5)',
+    );
+    // Gates use the sampler's reading however old; a reading a gate took would come right after its batch.
+    await clock.sleep(5000);
+    for (let i = 0; i < 3; i++) assert.equal(await throttle.gate({ stopped: () => false, sleep: async () => {} }), true);
+    assert.equal(probe.reads, 3, 'no gate took a reading of its own');
+    assert.equal(health.reads, 3, 'its third round read health before the probe it waits on');
+    release();
+    await throttle.close();
   });
 
   it('halves batches while a signal says slow, and restores them when it clears', async () => {

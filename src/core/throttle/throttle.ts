@@ -82,6 +82,8 @@ export class Throttle {
   /** Ends the sampling of latency signals between batches (see `sampleLatency`). */
   private readonly sampling = new AbortController();
   private sampler: Promise<void> | undefined;
+  /** While the sampler runs, it alone takes readings: a batch's gate uses its latest. */
+  private samplerRunning = false;
   /** The profile the schedule last applied. */
   private scheduled: string | undefined;
   /** Yielding to a lagging event loop (recorded when it starts and stops). */
@@ -186,14 +188,21 @@ export class Throttle {
   /**
    * Arms the record of the effective configuration: it is written before the first batch, so
    * that a worker joining a run only to find nothing to claim (it looks every few seconds) leaves
-   * no trace.
+   * no trace. With the controller, it also waits for the signals' first reading: the first batches
+   * then start on as many lanes as the foreground allows, not on every configured lane at full
+   * speed (a burst the foreground pays for before the first reading could say so).
    */
   async start(): Promise<void> {
     this.announce = true;
     if (this.controller && this.config.signals.length > 0 && !this.sampling.signal.aborted && !this.sampler) {
-      this.sampler = this.sampleLatency().catch((error: unknown) =>
-        this.config.logger.warn({ err: error }, `sampling the health signals failed: ${messageOf(error)}`),
-      );
+      let firstRead!: () => void;
+      const firstRound = new Promise<void>((resolve) => {
+        firstRead = resolve;
+      });
+      this.sampler = this.sampleLatency(firstRead)
+        .catch((error: unknown) => this.config.logger.warn({ err: error }, `sampling the health signals failed: ${messageOf(error)}`))
+        .finally(firstRead);
+      await firstRound;
     }
   }
 
@@ -204,13 +213,33 @@ export class Throttle {
    * reads the foreground the way its own requests arrive. It stops when no signal reports a
    * latency (nothing to steer on) and when the throttle closes.
    */
-  private async sampleLatency(): Promise<void> {
-    const interval = this.signalIntervalMs;
-    while (!this.sampling.signal.aborted) {
-      const readings = await Promise.all(this.config.signals.map((signal) => this.readSignal(signal)));
-      if (!readings.some((r) => r?.latencyMs !== undefined) && readings.every((r) => r !== undefined)) return;
-      await this.config.clock.sleep(interval, this.sampling.signal);
+  private async sampleLatency(firstRead: () => void): Promise<void> {
+    this.samplerRunning = true;
+    try {
+      while (!this.sampling.signal.aborted) {
+        // One signal at a time: a probe timed while another signal's queries run beside it would
+        // measure them as the foreground's latency.
+        const readings: Array<SignalReading | undefined> = [];
+        for (const signal of this.config.signals) readings.push(await this.readSignal(signal, true));
+        firstRead();
+        if (!readings.some((r) => r?.latencyMs !== undefined) && readings.every((r) => r !== undefined)) return;
+        await this.config.clock.sleep(this.nextSampleInMs(), this.sampling.signal);
+      }
+    } finally {
+      this.samplerRunning = false;
     }
+  }
+
+  /**
+   * The wait before the next sample: random, exponentially distributed around the signal interval
+   * (at most 3 × it). Readings at a fixed interval lock onto the lanes' own rhythm (a batch and
+   * its pause also take about one interval) and would keep reading the database at the same
+   * moment of it, say just after each commit; random arrivals see the foreground as its own
+   * requests do, on average over the whole cycle.
+   */
+  private nextSampleInMs(): number {
+    const draw = this.config.clock.random();
+    return Math.min(3, -Math.log(1 - Math.min(draw, 0.999_999))) * this.signalIntervalMs;
   }
 
   /** Calls `listener` with every decision (the execution turns them into events). */
@@ -413,11 +442,15 @@ export class Throttle {
     return undefined;
   }
 
-  private async readSignal(signal: HealthSignal): Promise<SignalReading | undefined> {
+  private async readSignal(signal: HealthSignal, sampled = false): Promise<SignalReading | undefined> {
     const now = this.config.clock.now();
     const cached = this.cache.get(signal);
     const interval = signal.intervalMs ?? this.signalIntervalMs;
-    if (cached && now - cached.at < interval) return cached.value;
+    // The sampler reads at its own (random) times, whatever the reading's age.
+    if (cached && !sampled && now - cached.at < interval) return cached.value;
+    // The sampler keeps the reading fresh: a gate taking one itself would read just after its lane's
+    // batch, the moment the batch harms the foreground most, and bias the controller.
+    if (cached && !sampled && this.samplerRunning) return cached.value;
     let pending = this.pending.get(signal);
     if (!pending) {
       pending = this.takeReading(signal).finally(() => this.pending.delete(signal));
