@@ -79,6 +79,15 @@ describe('adaptive controller', () => {
     assert.ok(c.delayAfter(100) > 1 && c.delayAfter(100) < 3);
   });
 
+  it('the first reading sets the lanes from the share alone, not down from every configured lane', () => {
+    const c = new AdaptiveController({ batchSize: 100, concurrency: 4 }, {});
+    // Within budget: 0.5 × 1.019 of 4 lanes is 2.04 lane-equivalents, two lanes at full duty (the
+    // quarter-lane band against retiring a lane is for a share hovering, not for the start).
+    c.observeProbe(1, 20);
+    assert.equal(c.concurrency, 2);
+    assert.equal(c.delayAfter(100), 0);
+  });
+
   it('does not start and retire a lane at every reading while the share hovers at a lane boundary', () => {
     const c = new AdaptiveController({ batchSize: 100, concurrency: 2 }, { startShare: 0.6 });
     const lanes: number[] = [];

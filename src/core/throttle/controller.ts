@@ -180,10 +180,11 @@ export class AdaptiveController {
     if (this.latencies.length > this.window) this.latencies.shift();
     const budget = this.budget;
     const shareBefore = this.share;
+    const steeredBefore = this.steered;
     this.steered = true;
     const share = budget.observe(latencyMs, budgetMs);
     const before = this.lanes;
-    this.spend(share);
+    this.spend(share, steeredBefore);
     // A new duty aims at a new batch duration: resize now rather than after one more batch of the old size.
     this.resize();
     if (this.lanes === before && share === shareBefore) return undefined;
@@ -205,10 +206,11 @@ export class AdaptiveController {
    * lane fewer), so that a share hovering at a lane boundary does not start and retire a lane at
    * every reading; the duty takes up the difference.
    */
-  private spend(share: number): void {
+  private spend(share: number, fromLanes = true): void {
     const wanted = share * this.maxConcurrency;
     let lanes = this.lanes;
-    if (wanted > lanes + 0.25) lanes = Math.ceil(wanted - 0.25);
+    // The first reading: lanes from the share alone, not down from every configured lane.
+    if (!fromLanes || wanted > lanes + 0.25) lanes = Math.ceil(wanted - 0.25);
     else if (wanted <= lanes - 1) lanes = Math.ceil(wanted);
     this.lanes = clamp(lanes, this.minConcurrency, this.maxConcurrency);
     this.duty = Math.min(1, wanted / this.lanes);
