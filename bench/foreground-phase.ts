@@ -20,6 +20,8 @@ export interface BackfillVariant {
   adaptive?: { targetBatchMs: number; minBatchMs?: number };
   /** The probe's budget as a multiple of the idle p95. */
   budgetFactor?: number;
+  /** Whether batch transactions commit with `synchronous_commit = off` (the store's default: yes). */
+  asyncBatchCommit?: boolean;
 }
 
 export interface PhaseOptions {
@@ -94,7 +96,12 @@ export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number, min
 /** Runs the backfill next to the foreground for `seconds`; returns items/s and the foreground's latencies. */
 export async function runPhase(variant: BackfillVariant, options: PhaseOptions): Promise<PhaseResult> {
   const { url, column } = options;
-  const store = await openPostgresStore({ connectionString: url, schema: options.schema, poolSize: variant.concurrency + 2 });
+  const store = await openPostgresStore({
+    connectionString: url,
+    schema: options.schema,
+    poolSize: variant.concurrency + 2,
+    ...(variant.asyncBatchCommit !== undefined ? { asyncBatchCommit: variant.asyncBatchCommit } : {}),
+  });
   const signals = (await variant.signals?.(url, options.budgetMs)) ?? [];
   const def = defineBackfill<{ id: string; payload: string }>({
     name: `bench-${column}`,

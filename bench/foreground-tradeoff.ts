@@ -19,7 +19,12 @@
  * phases interleaved, every p95 the median of its phases' p95s, every backfill a fresh run.
  *
  *   node --import tsx bench/foreground-tradeoff.ts [--quick] [--seconds 6] [--rounds 2] [--rows 1000000]
- *     [--budgets 1.2,1.5,2] [--delays 0,25,100,400,1600] [--chunk-ms 500,100,30,10,3] [--fixed-batch 500]
+ *     [--budgets 1.2,1.5,2] [--delays 0,25,100,400,1600] [--chunk-ms 500,100,30,10,3] [--fixed-batch 500] [--sync-commit]
+ *
+ * Every backfill's batch transactions commit as the PostgreSQL store's default does, with
+ * `synchronous_commit = off`; `--sync-commit` makes every one of them wait for its WAL flush, which
+ * shows what asynchronous commit does to the foreground (whose synchronous commits then flush the
+ * backfill's WAL too).
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -42,6 +47,7 @@ const { values } = parseArgs({
     'chunk-ms': { type: 'string' },
     'fixed-batch': { type: 'string', default: '500' },
     verbose: { type: 'boolean', default: false },
+    'sync-commit': { type: 'boolean', default: false },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -92,7 +98,9 @@ function interleave(groups: readonly (readonly Contender[])[]): Contender[][] {
 }
 
 async function main(): Promise<void> {
-  const order = [...(quick ? [] : [unthrottled]), ...interleave([sluice, seed002, ptOsc]).flat()];
+  const order = [...(quick ? [] : [unthrottled]), ...interleave([sluice, seed002, ptOsc]).flat()].map(
+    (c): Contender => (values['sync-commit'] ? { ...c, variant: { ...c.variant, asyncBatchCommit: false } } : c),
+  );
   const columns = order.map((_, i) => `score_${i}`);
   const started = performance.now();
   await withForegroundDatabase(values.pg!, { prefix: 'sluice_bench_tradeoff', rows: ROWS, scoreColumns: columns }, async (db, url) => {
@@ -102,7 +110,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(
           ' ',
-        )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows\n`,
+        )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}\n`,
     );
     const idlePhases: number[] = [];
     const idle = async () => {
