@@ -172,10 +172,11 @@ describe('throttle', () => {
     let mostInFlight = 0;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const timed = (name: string, reading: SignalReading, holdAt?: number): HealthSignal & { reads: number } => {
+    const timed = (name: string, reading: SignalReading, holdAt?: number, intervalMs?: number): HealthSignal & { reads: number } => {
       const signal = {
         name,
         reads: 0,
+        ...(intervalMs !== undefined ? { intervalMs } : {}),
         async read() {
           signal.reads += 1;
           inFlight += 1;
@@ -189,10 +190,11 @@ describe('throttle', () => {
       return signal;
     };
     const probe = timed('probe', { level: 'slow', reason: 'p95 240 ms > budget 200 ms', latencyMs: 240, budgetMs: 200 }, 3);
-    const health = timed('health', { level: 'ok', reason: 'connections 10 %' });
-    const throttle = adaptiveThrottle(clock, [health, probe], 4);
+    // An in-process signal read before every batch (as a rate limit is).
+    const rateLimit = timed('rate limit', { level: 'ok', reason: '90 of 100 requests left' }, undefined, 0);
+    const throttle = adaptiveThrottle(clock, [rateLimit, probe], 4);
     await throttle.start();
-    assert.ok(probe.reads >= 1 && health.reads >= 1, 'start() returned after the first round');
+    assert.ok(probe.reads >= 1 && rateLimit.reads >= 1, 'start() returned after the first round');
     assert.equal(throttle.concurrency(), 2, 'the first batches run on the lanes the first reading allows (1.4 of 4), not on all 4');
     for (let i = 0; i < 100 && probe.reads < 3; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(probe.reads, 3, 'the sampler is in its third round');
@@ -202,11 +204,12 @@ describe('throttle', () => {
       [693, 693],
       'exponential waits around the interval (ln 2 × 1 s for a draw of 0.5)',
     );
-    // Gates use the sampler's reading however old; a reading a gate took would come right after its batch.
+    // Gates use the sampler's latency reading however old (one a gate took would come right after
+    // its batch); a signal without latency keeps its own interval, here a reading before every batch.
     await clock.sleep(5000);
     for (let i = 0; i < 3; i++) assert.equal(await throttle.gate({ stopped: () => false, sleep: async () => {} }), true);
-    assert.equal(probe.reads, 3, 'no gate took a reading of its own');
-    assert.equal(health.reads, 3, 'its third round read health before the probe it waits on');
+    assert.equal(probe.reads, 3, 'no gate took a latency reading of its own');
+    assert.equal(rateLimit.reads, 6, 'three by the sampler (the third round read it before the probe it waits on), one per gate');
     release();
     await throttle.close();
   });

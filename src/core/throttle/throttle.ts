@@ -448,9 +448,10 @@ export class Throttle {
     const interval = signal.intervalMs ?? this.signalIntervalMs;
     // The sampler reads at its own (random) times, whatever the reading's age.
     if (cached && !sampled && now - cached.at < interval) return cached.value;
-    // The sampler keeps the reading fresh: a gate taking one itself would read just after its lane's
-    // batch, the moment the batch harms the foreground most, and bias the controller.
-    if (cached && !sampled && this.samplerRunning) return cached.value;
+    // A latency reading is the sampler's to keep fresh: a gate taking one itself would read just
+    // after its lane's batch, the moment the batch harms the foreground most, and bias the
+    // controller. Other signals (a rate limit read before every batch) keep their own interval.
+    if (cached && !sampled && this.samplerRunning && cached.value?.latencyMs !== undefined) return cached.value;
     let pending = this.pending.get(signal);
     if (!pending) {
       pending = this.takeReading(signal).finally(() => this.pending.delete(signal));
