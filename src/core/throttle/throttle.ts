@@ -82,7 +82,7 @@ export class Throttle {
   /** Ends the sampling of latency signals between batches (see `sampleLatency`). */
   private readonly sampling = new AbortController();
   private sampler: Promise<void> | undefined;
-  /** While the sampler runs, it alone takes readings: a batch's gate uses its latest. */
+  /** While the sampler runs, it alone takes latency readings: a batch's gate uses its latest. */
   private samplerRunning = false;
   /** The profile the schedule last applied. */
   private scheduled: string | undefined;
@@ -207,11 +207,11 @@ export class Throttle {
   }
 
   /**
-   * With the controller, signals are also read on a timer, not only before batches: a probe read
-   * only when a lane is about to start a batch would always find the database between that lane's
-   * batches, and a single lane would never see the harm it does. Sampling at a steady interval
-   * reads the foreground the way its own requests arrive. It stops when no signal reports a
-   * latency (nothing to steer on) and when the throttle closes.
+   * With the controller, signals are read by a sampler, not only before batches: a probe read only
+   * by a lane between its batches would always find the database just after that lane's commit.
+   * Sampling at random times (see `nextSampleInMs`) reads the foreground the way its own requests
+   * arrive; `firstRead` is called after the first round. It stops when no signal reports a latency
+   * (nothing to steer on) and when the throttle closes.
    */
   private async sampleLatency(firstRead: () => void): Promise<void> {
     this.samplerRunning = true;
