@@ -91,6 +91,14 @@ const ptOsc = CHUNKS.map(
   }),
 );
 
+/**
+ * The share of the foreground's requests slower than the budget: a p95 budget allows 5 %, and the
+ * controller's loop aims at that share of its probe's readings.
+ */
+function overBudget(latencies: readonly number[], budgetMs: number): string {
+  return `${((latencies.filter((ms) => ms > budgetMs).length / latencies.length) * 100).toFixed(1)} %`;
+}
+
 /** Round-robin over the groups, so that a slower minute of the machine does not land on one of them. */
 function interleave(groups: readonly (readonly Contender[])[]): Contender[][] {
   const longest = Math.max(...groups.map((g) => g.length));
@@ -142,7 +150,7 @@ async function main(): Promise<void> {
         m.processed += phase.processed;
         m.seconds += phase.seconds;
         console.error(
-          `round ${round + 1}: ${contender.group}, ${contender.setting}: p95 ${m.p95s.at(-1)!.toFixed(1)} ms, ${Math.round(phase.itemsPerSecond)} items/s${contender.factor ? `, probe budget ${budgetMs.toFixed(1)} ms` : ''}`,
+          `round ${round + 1}: ${contender.group}, ${contender.setting}: p95 ${m.p95s.at(-1)!.toFixed(1)} ms, ${Math.round(phase.itemsPerSecond)} items/s${contender.factor ? `, probe budget ${budgetMs.toFixed(1)} ms, ${overBudget(phase.latencies, budgetMs)} of requests over it` : ''}`,
         );
         await idle();
       }
