@@ -95,6 +95,11 @@ describe('defineBackfill', () => {
       /throttle\.signalIntervalMs must be at most 2147483647/,
     ],
     [
+      'a shortest adaptive batch of no time',
+      { throttle: { adaptive: { minBatchMs: 0 } } },
+      /throttle\.adaptive\.minBatchMs must be a positive number of ms/,
+    ],
+    [
       'adaptive batch bounds the wrong way round',
       { throttle: { adaptive: { minBatchSize: 500, maxBatchSize: 100 } } },
       /minBatchSize \(500\) must be at most maxBatchSize \(100\)/,
