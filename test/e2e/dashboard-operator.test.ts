@@ -28,6 +28,18 @@ async function signIn(context: BrowserContext, url: string, token: string): Prom
   return page;
 }
 
+/** Starts the run the preview shows and returns the id its confirmation names. */
+async function startPreviewed(page: Page, waitingFor: string): Promise<string> {
+  await page.getByRole('button', { name: 'Start this run' }).click();
+  const flash = await until(
+    page,
+    () => page.locator('#flash').innerText(),
+    (t) => /created/.test(t),
+    waitingFor,
+  );
+  return /Run (\S+) created/.exec(flash)![1]!;
+}
+
 async function enabledWriteControls(page: Page): Promise<string[]> {
   const names = await page
     .locator('button:not([disabled])')
@@ -146,14 +158,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
     assert.equal(await page.locator('#plan-items').innerText(), '100,000', 'the preview shows the planned items');
     const before = (await call(h, 'GET', '/api/v1/runs?backfill=slow', { token: h.tokens.read })).json.runs as unknown[];
     assert.equal(before.length, 0, 'a preview records nothing');
-    await page.getByRole('button', { name: 'Start this run' }).click();
-    const flash = await until(
-      page,
-      () => page.locator('#flash').innerText(),
-      (t) => /created/.test(t),
-      'the run to be created',
-    );
-    liveRun = /Run (\S+) created/.exec(flash)![1]!;
+    liveRun = await startPreviewed(page, 'the run to be created');
     const status = (await call(h, 'GET', `/api/v1/runs/${liveRun}`, { token: h.tokens.read })).json as {
       transitions: Array<{ reason: string }>;
     };
@@ -191,14 +196,7 @@ describe('the dashboard as an on-call operator uses it (Chromium)', { skip: chro
       (t) => /^yes/.test(t),
       'the preview to say a new run',
     );
-    await page.getByRole('button', { name: 'Start this run' }).click();
-    const flash = await until(
-      page,
-      () => page.locator('#flash').innerText(),
-      (t) => /created/.test(t),
-      'the new run to be created',
-    );
-    const again = /Run (\S+) created/.exec(flash)![1]!;
+    const again = await startPreviewed(page, 'the new run to be created');
     assert.notEqual(again, doneRun, 'another run, beside the one that succeeded');
     await page.getByLabel(/^New run/).uncheck();
     // It has nothing to show here: out of the way of the tests after it.
