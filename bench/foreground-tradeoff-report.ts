@@ -4,7 +4,7 @@
  * against the best of them, and whether the target (≥ 2× with Sluice itself within the budget) is met.
  */
 import type { BackfillVariant } from './foreground-phase.js';
-import { median } from './report.js';
+import { median, targetLine } from './report.js';
 
 export interface Contender {
   group: 'unthrottled' | 'sluice' | 'seed 002' | 'pt-osc';
@@ -122,7 +122,10 @@ export function printCurve(input: {
       ? `Sluice's p95 ${v.sluice.p95.toFixed(1)} ms is over the budget ${v.limitMs.toFixed(1)} ms`
       : `${times(v.ratio)} the best fixed throttle${v.best ? ` (${v.best.contender.group}, ${v.best.contender.setting})` : ''}`;
     lines.push(
-      `target foreground at ${v.factor}× idle p95: Sluice ≥ ${TARGET_RATIO}× the best fixed throttle within the same p95: ${v.met ? 'met' : 'not met'} (${why})`,
+      targetLine(`foreground at ${v.factor}× idle p95: Sluice ≥ ${TARGET_RATIO}× the best fixed throttle within the same p95`, {
+        met: v.met,
+        value: why,
+      }),
     );
   }
   for (const line of lines) console.log(line);

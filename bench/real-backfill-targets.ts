@@ -4,6 +4,7 @@
  * transactional (exactly once) against the hand-written loop, Sluice idempotent (at least once)
  * against the job queues.
  */
+import { targetLine } from './report.js';
 import { rowWidth } from './row-width.js';
 
 export interface MeasuredVariant {
@@ -23,10 +24,12 @@ function best(results: readonly Result[], kind: Result['kind'], filter: (r: Resu
 }
 
 function line(target: string, ours: Result | undefined, theirs: Result | undefined, factor: number): string {
-  if (ours === undefined || theirs === undefined) return `target ${target}: not measured in this run`;
+  if (ours === undefined || theirs === undefined) return targetLine(target);
   const ratio = ours.itemsPerSecond / theirs.itemsPerSecond;
-  const verdict = ratio >= factor ? 'met' : 'not met';
-  return `target ${target}: ${verdict} (${ratio.toFixed(2)}×: ${ours.name} ${rate(ours)} vs ${theirs.name} ${rate(theirs)})`;
+  return targetLine(target, {
+    met: ratio >= factor,
+    value: `${ratio.toFixed(2)}×: ${ours.name} ${rate(ours)} vs ${theirs.name} ${rate(theirs)}`,
+  });
 }
 
 /** `bodyBytes` > 0 (wide rows): every target is named "… on wide rows (a N-byte text column)", the row width it was measured on. */

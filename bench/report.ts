@@ -58,9 +58,15 @@ export function printTable(title: string, results: readonly BenchResult[]): stri
 }
 
 /**
- * Prints one target's verdict the way every benchmark states it: `target <what>: met (<value>)` or
- * `not met`; `met` is the benchmark's own judgement of its measurement against the target.
+ * One target's verdict the way every benchmark states it: `target <what>: met (<value>)` or
+ * `not met (<value>)`, `met` being the benchmark's own judgement of its measurement against the
+ * target; without a verdict, `not measured in this run`.
  */
+export function targetLine(what: string, verdict?: { met: boolean; value: string }): string {
+  if (!verdict) return `target ${what}: not measured in this run`;
+  return `target ${what}: ${verdict.met ? 'met' : 'not met'} (${verdict.value})`;
+}
+
 export function printTarget(what: string, met: boolean, value: string): void {
-  console.log(`target ${what}: ${met ? 'met' : 'not met'} (${value})`);
+  console.log(targetLine(what, { met, value }));
 }
