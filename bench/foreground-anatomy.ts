@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import pg from 'pg';
 import { runForeground, type ForegroundResult } from './foreground-load.js';
+import { sampleWaits, topWaits } from './pg-waits.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,38 +112,8 @@ async function backfill(url: string, load: Load, column: string, running: () => 
   return done;
 }
 
-/** Counts the foreground sessions' wait events, every 10 ms, until stopped. */
-function sampleWaits(url: string): { stop: () => Promise<Map<string, number>> } {
-  const counts = new Map<string, number>();
-  let running = true;
-  const done = (async () => {
-    const c = new pg.Client({ connectionString: url, application_name: 'bench:sampler' });
-    await c.connect();
-    while (running) {
-      const { rows } = await c.query<{ w: string }>(`SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU (no wait event)') AS w
-        FROM pg_stat_activity WHERE application_name = 'bench:foreground' AND state = 'active'`);
-      for (const r of rows) counts.set(r.w, (counts.get(r.w) ?? 0) + 1);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await c.end();
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await done;
-      return counts;
-    },
-  };
-}
-
 function summary(fg: ForegroundResult, waits: Map<string, number>): string {
-  const total = [...waits.values()].reduce((a, b) => a + b, 0);
-  const top = [...waits.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 4)
-    .map(([k, v]) => `${k} ${Math.round((v / total) * 100)} %`)
-    .join(', ');
-  return `${fg.p50.toFixed(2)} | ${fg.p95.toFixed(2)} | ${fg.p99.toFixed(2)} | ${fg.loopLagP99.toFixed(1)} | ${total} samples: ${top || '—'}`;
+  return `${fg.p50.toFixed(2)} | ${fg.p95.toFixed(2)} | ${fg.p99.toFixed(2)} | ${fg.loopLagP99.toFixed(1)} | ${topWaits(waits)}`;
 }
 
 async function main(): Promise<void> {
@@ -161,7 +132,7 @@ async function main(): Promise<void> {
         const load = phases[i];
         await db.query('VACUUM events');
         await db.query('CHECKPOINT');
-        const sampler = sampleWaits(url);
+        const sampler = sampleWaits(url, { applicationName: 'bench:foreground' });
         let running = true;
         const started = performance.now();
         const work = load ? backfill(url, load, `c${loads.indexOf(load)}`, () => running) : Promise.resolve(0);
