@@ -7,6 +7,8 @@
 import pg from 'pg';
 
 export interface WaitSampler {
+  /** The samples counted so far, per wait event (a copy). */
+  sofar(): Map<string, number>;
   /** Stops sampling; resolves with the samples counted per wait event. */
   stop(): Promise<Map<string, number>>;
 }
@@ -38,6 +40,7 @@ export function sampleWaits(url: string, scope: WaitScope): WaitSampler {
     }
   })();
   return {
+    sofar: () => new Map(counts),
     stop: async () => {
       running = false;
       await done;
@@ -55,4 +58,21 @@ export function topWaits(waits: ReadonlyMap<string, number>, n = 4): string {
     .map(([k, v]) => `${k} ${Math.round((v / total) * 100)} %`)
     .join(', ');
   return `${total} samples: ${top || '—'}`;
+}
+/** The share (0–1) of the samples whose wait event matches `pattern` (e.g. the WAL's: /WAL/). */
+export function waitShare(waits: ReadonlyMap<string, number>, pattern: RegExp): number {
+  let total = 0;
+  let matching = 0;
+  for (const [k, v] of waits) {
+    total += v;
+    if (pattern.test(k)) matching += v;
+  }
+  return total === 0 ? 0 : matching / total;
+}
+
+/** The samples counted between two readings of one sampler (`later` minus `earlier`). */
+export function waitsBetween(earlier: ReadonlyMap<string, number>, later: ReadonlyMap<string, number>): Map<string, number> {
+  const between = new Map<string, number>();
+  for (const [k, v] of later) if (v > (earlier.get(k) ?? 0)) between.set(k, v - (earlier.get(k) ?? 0));
+  return between;
 }
