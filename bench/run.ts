@@ -64,3 +64,6 @@ if (!quick) bench('./foreground-protection.ts', []);
 // The foreground trade-off curve: Sluice against seed 002's fixed delay and pt-osc's chunk time, each
 // tuned to the same p95 budget (about 8 minutes; the quick run, under a minute, smokes every contender).
 bench('./foreground-tradeoff.ts', quick ? ['--quick'] : []);
+// What asynchronous batch commit does to the foreground: the same fixed backfills committing each
+// way, in alternating pairs of phases (about 4 minutes; the quick run, 10 s, smokes one pair).
+bench('./foreground-commit.ts', quick ? ['--quick'] : []);
