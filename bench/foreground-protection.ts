@@ -76,8 +76,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, result] of results.entries()) {
         await reset();
-        // The probe's budget comes from the idle samples measured so far (as an operator would set it).
-        const budgetMs = Math.max(2, median(idlePhases.map((p) => percentile(p, 95))) * (result.variant.budgetFactor ?? 1.2));
+        // The probe's budget comes from the idle samples measured so far (as an operator would set it), with no floor.
+        const budgetMs = median(idlePhases.map((p) => percentile(p, 95))) * (result.variant.budgetFactor ?? 1.2);
         const measured = await runPhase(result.variant, {
           url,
           schema: 'sluice_bench',
