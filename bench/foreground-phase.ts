@@ -17,7 +17,7 @@ export interface BackfillVariant {
   batchDelayMs?: number;
   /** The health signals, connected before the phase starts (so that no reading includes connecting). */
   signals?: (url: string, budgetMs: number) => Promise<HealthSignal[]>;
-  adaptive?: { targetBatchMs: number; minBatchMs?: number };
+  adaptive?: { targetBatchMs: number; minBatchMs?: number; budgetPercentile?: number };
   /** The probe's budget as a multiple of the idle p95. */
   budgetFactor?: number;
   /** Whether batch transactions commit with `synchronous_commit = off` (the store's default: yes). */
@@ -63,12 +63,20 @@ export async function resetBetweenPhases(db: pg.Client): Promise<void> {
  * batches, and steers on a probe running the foreground's own statement against the budget the
  * phase gives it (`factor` × the idle p95), stopping at 5 × the budget, with `postgresHealth`.
  */
-export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number, minBatchMs?: number): BackfillVariant {
+export function sluiceAdaptiveVariant(
+  factor: number,
+  targetBatchMs: number,
+  tuning: { minBatchMs?: number; budgetPercentile?: number } = {},
+): BackfillVariant {
   return {
     name: `Sluice adaptive, budget ${factor} × idle p95`,
     batchSize: 2000,
     concurrency: 4,
-    adaptive: { targetBatchMs, ...(minBatchMs !== undefined ? { minBatchMs } : {}) },
+    adaptive: {
+      targetBatchMs,
+      ...(tuning.minBatchMs !== undefined ? { minBatchMs: tuning.minBatchMs } : {}),
+      ...(tuning.budgetPercentile !== undefined ? { budgetPercentile: tuning.budgetPercentile } : {}),
+    },
     budgetFactor: factor,
     signals: async (url, budget) => {
       const probeClient = new pg.Client({ connectionString: url, application_name: 'bench:probe' });

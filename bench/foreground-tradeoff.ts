@@ -20,6 +20,7 @@
  *
  *   node --import tsx bench/foreground-tradeoff.ts [--quick] [--seconds 6] [--rounds 2] [--rows 1000000]
  *     [--budgets 1.2,1.5,2] [--delays 0,25,100,400,1600] [--chunk-ms 500,100,30,10,3] [--fixed-batch 500] [--sync-commit]
+ *     [--budget-percentile 95]
  *
  * Every backfill's batch transactions commit as the PostgreSQL store's default does, with
  * `synchronous_commit = off`; `--sync-commit` makes every one of them wait for its WAL flush, which
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     'fixed-batch': { type: 'string', default: '500' },
     verbose: { type: 'boolean', default: false },
     'sync-commit': { type: 'boolean', default: false },
+    'budget-percentile': { type: 'string' },
     pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -62,6 +64,8 @@ const CHUNKS = (values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3')).sp
 const FIXED_BATCH = Number(values['fixed-batch']);
 const TARGET_BATCH_MS = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
 const MIN_BATCH_MS = process.env.BENCH_MIN_BATCH_MS === undefined ? undefined : Number(process.env.BENCH_MIN_BATCH_MS);
+/** The percentile the controller holds its probe's readings to (`adaptive.budgetPercentile`; Sluice's default 95). */
+const BUDGET_PERCENTILE = values['budget-percentile'] === undefined ? undefined : Number(values['budget-percentile']);
 
 const unthrottled: Contender = {
   group: 'unthrottled',
@@ -73,7 +77,10 @@ const sluice = BUDGETS.map(
     group: 'sluice',
     setting: `budget ${factor} × idle p95`,
     factor,
-    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS, MIN_BATCH_MS),
+    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS, {
+      ...(MIN_BATCH_MS !== undefined ? { minBatchMs: MIN_BATCH_MS } : {}),
+      ...(BUDGET_PERCENTILE !== undefined ? { budgetPercentile: BUDGET_PERCENTILE } : {}),
+    }),
   }),
 );
 const seed002 = DELAYS.map(
@@ -118,7 +125,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(
           ' ',
-        )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}\n`,
+        )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${BUDGET_PERCENTILE ?? 95}\n`,
     );
     const idlePhases: number[] = [];
     const idle = async () => {
