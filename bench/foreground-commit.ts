@@ -48,7 +48,7 @@ const quick = values.quick!;
 const SECONDS = Number(values.seconds ?? (quick ? '1.5' : '6'));
 const ROUNDS = Number(values.rounds ?? (quick ? '1' : '4'));
 // Flat out, a backfill writes about 200,000 rows a second: a 6 s phase must not run out of them.
-const ROWS = Number(values.rows ?? (quick ? '100000' : '2000000'));
+const ROWS = Number(values.rows ?? (quick ? '300000' : '2000000'));
 const RATE = Number(values.rate);
 const settingNames = (values.settings ?? (quick ? 'full' : 'full,seed002,paced')).split(',').filter(Boolean);
 for (const name of settingNames) {
