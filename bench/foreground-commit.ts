@@ -71,6 +71,13 @@ interface Phase {
   waits: Map<string, number>;
 }
 
+/** The wait-event samples of several phases, added up. */
+function waitsOf(list: readonly Phase[]): Map<string, number> {
+  const all = new Map<string, number>();
+  for (const p of list) for (const [k, v] of p.waits) all.set(k, (all.get(k) ?? 0) + v);
+  return all;
+}
+
 async function main(): Promise<void> {
   const cells = settingNames.flatMap((setting) => (['async', 'sync'] as const).map((mode) => ({ setting, mode })));
   const columns = new Map(cells.map((c, i) => [`${c.setting}/${c.mode}`, `score_${i}`]));
@@ -140,8 +147,7 @@ async function main(): Promise<void> {
       for (const { setting, mode } of cells) {
         const list = phases.get(`${setting}/${mode}`)!;
         const p95 = median(list.map((p) => p.p95));
-        const waits = new Map<string, number>();
-        for (const p of list) for (const [k, v] of p.waits) waits.set(k, (waits.get(k) ?? 0) + v);
+        const waits = waitsOf(list);
         console.log(
           `| ${SETTINGS[setting]!.label} | ${MODE_LABEL[mode]} | ${median(list.map((p) => p.p50)).toFixed(2)} ms | ${p95.toFixed(2)} ms (${list.map((p) => p.p95.toFixed(1)).join(', ')}) | ${(p95 / idleP95).toFixed(2)}× | ${median(list.map((p) => p.p99)).toFixed(2)} ms | ${Math.round(100 * waitShare(waits, WAL_WAITS))} % | ${Math.round(median(list.map((p) => p.itemsPerSecond))).toLocaleString('en-US')} |`,
         );
@@ -156,12 +162,9 @@ async function main(): Promise<void> {
         console.log(
           `- ${SETTINGS[setting]!.label}: foreground p95 ${median(p95Ratios).toFixed(2)}× (pairs ${p95Ratios.map((r) => r.toFixed(2)).join(', ')}), backfill items/s ${median(throughputRatios).toFixed(2)}× (pairs ${throughputRatios.map((r) => r.toFixed(2)).join(', ')})`,
         );
-        const waits = (list: Phase[]) => {
-          const all = new Map<string, number>();
-          for (const p of list) for (const [k, v] of p.waits) all.set(k, (all.get(k) ?? 0) + v);
-          return topWaits(all, 3);
-        };
-        console.log(`  - the foreground's waits, asynchronous: ${waits(asyncPhases)}; synchronous: ${waits(syncPhases)}`);
+        console.log(
+          `  - the foreground's waits, asynchronous: ${topWaits(waitsOf(asyncPhases), 3)}; synchronous: ${topWaits(waitsOf(syncPhases), 3)}`,
+        );
       }
     },
   );
