@@ -16,7 +16,10 @@ export interface WaitSampler {
 /** Which sessions to sample: those of one `application_name`, or every client session (but the sampler's). */
 export type WaitScope = { applicationName: string } | 'all clients';
 
-/** Counts the wait events of the scope's active sessions, every 10 ms; "CPU (no wait event)" when one waits on nothing. */
+/**
+ * Counts the wait events of the scope's active sessions, every 10 ms; "CPU (no wait event)" when one
+ * waits on nothing. If the database cannot be reached, it says so on stderr and counts nothing.
+ */
 export function sampleWaits(url: string, scope: WaitScope): WaitSampler {
   const counts = new Map<string, number>();
   let running = true;
@@ -38,7 +41,10 @@ export function sampleWaits(url: string, scope: WaitScope): WaitSampler {
     } finally {
       await c.end();
     }
-  })();
+  })().catch((error: unknown) => {
+    // A diagnostic beside a benchmark: say why its counts stop, and let the benchmark go on.
+    console.error(`the wait-event sampler stopped: ${(error as Error).message}`);
+  });
   return {
     sofar: () => new Map(counts),
     stop: async () => {
