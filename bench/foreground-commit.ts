@@ -19,7 +19,7 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { type BackfillVariant, resetBetweenPhases, runPhase } from './foreground-phase.js';
+import { type BackfillVariant, PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase } from './foreground-phase.js';
 import { sampleWaits, topWaits, waitShare } from './pg-waits.js';
 import { median } from './report.js';
 
@@ -32,24 +32,10 @@ const SETTINGS: Record<string, { label: string; variant: Omit<BackfillVariant, '
   },
 };
 
-const { values } = parseArgs({
-  options: {
-    /** A smoke run (CI): one round of short phases, one setting. */
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    rounds: { type: 'string' },
-    rows: { type: 'string' },
-    rate: { type: 'string', default: '300' },
-    settings: { type: 'string' },
-    pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
-  },
-});
-const quick = values.quick!;
-const SECONDS = Number(values.seconds ?? (quick ? '1.5' : '6'));
-const ROUNDS = Number(values.rounds ?? (quick ? '1' : '4'));
+const { values } = parseArgs({ options: { ...PHASE_ARGS, settings: { type: 'string' } } });
 // Flat out, a backfill writes about 200,000 rows a second: a 6 s phase must not run out of them.
-const ROWS = Number(values.rows ?? (quick ? '300000' : '2000000'));
-const RATE = Number(values.rate);
+const shape = phaseShape(values, { rounds: 4, rows: 2_000_000, quickRows: 300_000 });
+const { quick } = shape;
 const settingNames = (values.settings ?? (quick ? 'full' : 'full,seed002,paced')).split(',').filter(Boolean);
 for (const name of settingNames) {
   if (!SETTINGS[name]) throw new Error(`--settings: ${Object.keys(SETTINGS).join(' or ')}, got ${name}`);
@@ -83,8 +69,8 @@ async function main(): Promise<void> {
   const columns = new Map(cells.map((c, i) => [`${c.setting}/${c.mode}`, `score_${i}`]));
   const started = performance.now();
   await withForegroundDatabase(
-    values.pg!,
-    { prefix: 'sluice_bench_commit', rows: ROWS, scoreColumns: [...columns.values()] },
+    shape.pg,
+    { prefix: 'sluice_bench_commit', rows: shape.rows, scoreColumns: [...columns.values()] },
     async (db, url) => {
       console.log(`# Asynchronous batch commit and the foreground (PostgreSQL)${quick ? ' (quick smoke run)' : ''}\n`);
       console.log(
@@ -92,12 +78,12 @@ async function main(): Promise<void> {
           .map((l) => l.toFixed(2))
           .join(
             ' ',
-          )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of a pair per setting, ${ROWS.toLocaleString('en-US')} rows\n`,
+          )}; foreground ${shape.rate} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'} of a pair per setting, ${shape.rows.toLocaleString('en-US')} rows\n`,
       );
       const idleP95s: number[] = [];
       const idle = async () => {
         await resetBetweenPhases(db);
-        idleP95s.push((await runForeground({ url, seconds: SECONDS, rate: RATE })).p95);
+        idleP95s.push((await runForeground({ url, seconds: shape.seconds, rate: shape.rate })).p95);
       };
       const phases = new Map<string, Phase[]>([...columns.keys()].map((k) => [k, []]));
       const phase = async (setting: string, mode: Mode, round: number) => {
@@ -109,9 +95,9 @@ async function main(): Promise<void> {
             url,
             schema: 'sluice_bench',
             column: columns.get(`${setting}/${mode}`)!,
-            seconds: SECONDS,
-            rate: RATE,
-            rows: ROWS,
+            seconds: shape.seconds,
+            rate: shape.rate,
+            rows: shape.rows,
             budgetMs: 0,
             fresh: true,
           },
@@ -130,7 +116,7 @@ async function main(): Promise<void> {
         );
       };
       await idle();
-      for (let round = 0; round < ROUNDS; round++) {
+      for (let round = 0; round < shape.rounds; round++) {
         for (const setting of settingNames) {
           const order: Mode[] = round % 2 === 0 ? ['async', 'sync'] : ['sync', 'async'];
           for (const mode of order) await phase(setting, mode, round);

@@ -10,6 +10,47 @@ import { createSluice, defineBackfill, isSluiceError, probe, sqlKeyset, type Hea
 import { postgresHealth } from '../src/postgres.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
 
+/**
+ * The options foreground-tradeoff.ts and foreground-commit.ts share: a smoke run (`--quick`, CI),
+ * the phases' length, rounds and rows, the foreground's rate, and the database. Spread into a
+ * parseArgs `options`; read back with `phaseShape`.
+ */
+export const PHASE_ARGS = {
+  /** A smoke run in under a minute (CI): short phases, one round, fewer variants. */
+  quick: { type: 'boolean', default: false },
+  seconds: { type: 'string' },
+  rounds: { type: 'string' },
+  rows: { type: 'string' },
+  rate: { type: 'string', default: '300' },
+  pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
+} as const;
+
+export interface PhaseShape {
+  quick: boolean;
+  seconds: number;
+  rounds: number;
+  rows: number;
+  /** Foreground requests per second. */
+  rate: number;
+  pg: string;
+}
+
+/** The phases' shape from the parsed `PHASE_ARGS`: what was given, else the benchmark's defaults (1.5 s phases and one round when quick). */
+export function phaseShape(
+  values: { quick?: boolean; seconds?: string; rounds?: string; rows?: string; rate?: string; pg?: string },
+  defaults: { rounds: number; rows: number; quickRows: number },
+): PhaseShape {
+  const quick = values.quick ?? false;
+  return {
+    quick,
+    seconds: Number(values.seconds ?? (quick ? 1.5 : 6)),
+    rounds: Number(values.rounds ?? (quick ? 1 : defaults.rounds)),
+    rows: Number(values.rows ?? (quick ? defaults.quickRows : defaults.rows)),
+    rate: Number(values.rate ?? 300),
+    pg: values.pg ?? 'postgres://postgres@127.0.0.1:5432/test',
+  };
+}
+
 export interface BackfillVariant {
   name: string;
   batchSize: number;

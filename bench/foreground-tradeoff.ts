@@ -31,18 +31,13 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
 import { median } from './report.js';
 import { type Contender, printCurve } from './foreground-tradeoff-report.js';
 
 const { values } = parseArgs({
   options: {
-    /** A smoke run in under a minute (CI): short phases, one round, one budget, two settings per fixed throttle, no unthrottled phase. */
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    rounds: { type: 'string' },
-    rows: { type: 'string' },
-    rate: { type: 'string', default: '300' },
+    ...PHASE_ARGS,
     budgets: { type: 'string' },
     delays: { type: 'string' },
     'chunk-ms': { type: 'string' },
@@ -50,14 +45,10 @@ const { values } = parseArgs({
     verbose: { type: 'boolean', default: false },
     'sync-commit': { type: 'boolean', default: false },
     'budget-percentile': { type: 'string' },
-    pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
-const quick = values.quick!;
-const SECONDS = Number(values.seconds ?? (quick ? '1.5' : '6'));
-const ROUNDS = Number(values.rounds ?? (quick ? '1' : '2'));
-const ROWS = Number(values.rows ?? (quick ? '100000' : '1000000'));
-const RATE = Number(values.rate);
+const shape = phaseShape(values, { rounds: 2, rows: 1_000_000, quickRows: 100_000 });
+const { quick } = shape;
 const BUDGETS = (values.budgets ?? (quick ? '1.5' : '1.2,1.5,2')).split(',').map(Number);
 const DELAYS = (values.delays ?? (quick ? '0,400' : '0,25,100,400,1600')).split(',').map(Number);
 const CHUNKS = (values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3')).split(',').map(Number);
@@ -118,25 +109,25 @@ async function main(): Promise<void> {
   );
   const columns = order.map((_, i) => `score_${i}`);
   const started = performance.now();
-  await withForegroundDatabase(values.pg!, { prefix: 'sluice_bench_tradeoff', rows: ROWS, scoreColumns: columns }, async (db, url) => {
+  await withForegroundDatabase(shape.pg, { prefix: 'sluice_bench_tradeoff', rows: shape.rows, scoreColumns: columns }, async (db, url) => {
     console.log(`# Foreground protection as a trade-off curve (PostgreSQL)${quick ? ' (quick smoke run)' : ''}\n`);
     console.log(
       `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average at start ${loadavg()
         .map((l) => l.toFixed(2))
         .join(
           ' ',
-        )}; foreground ${RATE} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${SECONDS} s per phase, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${ROWS.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${BUDGET_PERCENTILE ?? 95}\n`,
+        )}; foreground ${shape.rate} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'}, ${shape.rows.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${BUDGET_PERCENTILE ?? 95}\n`,
     );
     const idlePhases: number[] = [];
     const idle = async () => {
       await resetBetweenPhases(db);
-      idlePhases.push(percentile((await runForeground({ url, seconds: SECONDS, rate: RATE })).latencies, 95));
+      idlePhases.push(percentile((await runForeground({ url, seconds: shape.seconds, rate: shape.rate })).latencies, 95));
     };
     const measured = new Map<Contender, { p95s: number[]; processed: number; seconds: number }>(
       order.map((c) => [c, { p95s: [], processed: 0, seconds: 0 }]),
     );
     await idle();
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < shape.rounds; round++) {
       for (const [i, contender] of order.entries()) {
         await resetBetweenPhases(db);
         // The probe's budget comes from the idle phases measured so far (as an operator would set it),
@@ -147,9 +138,9 @@ async function main(): Promise<void> {
           url,
           schema: 'sluice_bench',
           column: columns[i]!,
-          seconds: SECONDS,
-          rate: RATE,
-          rows: ROWS,
+          seconds: shape.seconds,
+          rate: shape.rate,
+          rows: shape.rows,
           budgetMs,
           fresh: true,
           verbose: values.verbose,
