@@ -34,7 +34,7 @@ const SETTINGS: Record<string, { label: string; variant: Omit<BackfillVariant, '
 
 const { values } = parseArgs({ options: { ...PHASE_ARGS, settings: { type: 'string' } } });
 // Flat out, a backfill writes about 200,000 rows a second: a 6 s phase must not run out of them.
-const shape = phaseShape(values, { rounds: 4, rows: 2_000_000, quickRows: 300_000 });
+const shape = phaseShape(values, { rounds: 4, rows: 2_000_000, quickRows: 600_000 });
 const { quick } = shape;
 const settingNames = (values.settings ?? (quick ? 'full' : 'full,seed002,paced')).split(',').filter(Boolean);
 for (const name of settingNames) {
