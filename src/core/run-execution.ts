@@ -1061,6 +1061,9 @@ export class RunExecution extends EventEmitter implements RunHandle {
       };
     } else if (stop?.kind === 'leave') {
       const now = await config.store.getRun(this.runId);
+      // Paused, cancelled or ended in another process (a lane learnt it from its checkpoint): say so
+      // as a follower does, with the actor and reason of that transition, not "the run is paused".
+      if (now && now.state !== 'running') return this.endedElsewhere(now);
       return this.outcome(now?.state ?? 'running', stop.reason, stop, now, this.othersIn(partitions, storeNow));
     } else if (stop?.kind === 'cancel') {
       target = { to: 'cancelled', actor: stop.actor, reason: stop.reason };

@@ -419,6 +419,36 @@ describe('engine on SQLite', () => {
     await store.close();
   });
 
+  it('a run paused in another process while a lane works it ends here paused, with the actor and reason of that pause', async () => {
+    const { store } = await setup(dir, 'pausedelsewhere');
+    let runId = '';
+    let pausedElsewhere = false;
+    const def = defineBackfill<Row>({
+      name: 'pausedelsewhere',
+      source: sqlKeyset({ table: 'items', key: 'id' }),
+      batchSize: 100,
+      async process() {
+        // Another process (the last worker leaving after `sluice pause`) moves the run to paused
+        // while this batch is in flight; this lane learns it from its checkpoint.
+        if (!pausedElsewhere) {
+          pausedElsewhere = true;
+          await store.transitionRun(runId, ['running'], 'paused', 'ops', 'db maintenance');
+        }
+      },
+    });
+    const sluice = createSluice({ store, backfills: [def] });
+    const handle = await sluice.start('pausedelsewhere');
+    runId = handle.runId;
+    const states: Array<{ to: string; actor: string; reason: string }> = [];
+    handle.on('state', (e) => states.push({ to: e.to, actor: e.actor, reason: e.reason }));
+    const outcome = await handle.done;
+    assert.equal(outcome.state, 'paused');
+    assert.equal(outcome.reason, 'db maintenance', 'the reason of whoever paused it, not a generic one');
+    assert.deepEqual(states.at(-1), { to: 'paused', actor: 'ops', reason: 'db maintenance' });
+    assert.equal((await store.getRun(runId))?.state, 'paused');
+    await store.close();
+  });
+
   it('loses a stolen lease without committing: the fenced checkpoint rolls the batch back', async () => {
     const { store } = await setup(dir, 'fence');
     let stolen = false;
