@@ -37,17 +37,18 @@ export interface PhaseShape {
 
 /** The phases' shape from the parsed `PHASE_ARGS`: what was given, else the benchmark's defaults (1.5 s phases and one round when quick). */
 export function phaseShape(
-  values: { quick?: boolean; seconds?: string; rounds?: string; rows?: string; rate?: string; pg?: string },
+  values: { quick: boolean; seconds?: string; rounds?: string; rows?: string; rate: string; pg: string },
   defaults: { rounds: number; rows: number; quickRows: number },
 ): PhaseShape {
-  const quick = values.quick ?? false;
+  // `quick`, `rate` and `pg` always have a value: PHASE_ARGS gives their defaults.
+  const { quick } = values;
   return {
     quick,
     seconds: Number(values.seconds ?? (quick ? 1.5 : 6)),
     rounds: Number(values.rounds ?? (quick ? 1 : defaults.rounds)),
     rows: Number(values.rows ?? (quick ? defaults.quickRows : defaults.rows)),
-    rate: Number(values.rate ?? 300),
-    pg: values.pg ?? 'postgres://postgres@127.0.0.1:5432/test',
+    rate: Number(values.rate),
+    pg: values.pg,
   };
 }
 
