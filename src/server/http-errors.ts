@@ -18,6 +18,7 @@ export class ApiError extends Error {
   }
 }
 
+/** The status of each Sluice error code a client can act on (the rest are the server's failures). */
 const SLUICE_STATUS: Record<string, number> = {
   NOT_FOUND: 404,
   INVALID_TRANSITION: 409,
@@ -45,7 +46,9 @@ export function installErrorHandler(app: FastifyInstance, logger: Logger): void 
     }
     if (isSluiceError(error) && SLUICE_STATUS[error.code] !== undefined) {
       const { message, hint } = errorTextIn(error, terms);
-      return reply.code(SLUICE_STATUS[error.code]!).send({ error: error.code.toLowerCase(), message, ...(hint ? { hint } : {}) });
+      // A plain usage error is the API's `bad_request`, as a bad body field is; the others keep their own code.
+      const code = error.code === 'USAGE' ? 'bad_request' : error.code.toLowerCase();
+      return reply.code(SLUICE_STATUS[error.code]!).send({ error: code, message, ...(hint ? { hint } : {}) });
     }
     const fastify = error as FastifyError;
     if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')

@@ -47,6 +47,34 @@ describe("the admin API's hints name its routes", () => {
     await call(h, 'POST', `/api/v1/runs/${id}/cancel`, { token: h.tokens.write });
   });
 
+  it('a start without the concurrency key the backfill limits runs by is told which `params` to send', async () => {
+    for (const [path, body] of [
+      ['/api/v1/runs', { backfill: 'quick' }],
+      ['/api/v1/plan', { backfill: 'quick' }],
+    ] as const) {
+      const answer = await call(h, 'POST', path, { token: h.tokens.write, body });
+      assert.equal(answer.status, 400, `${path}: ${answer.text}`);
+      assert.equal(answer.json.error, 'concurrency_key_missing', path);
+      assert.match(answer.json.message as string, /limits concurrency per tenant, so every run needs one/, path);
+      assert.equal(answer.json.hint, 'pass `params`: { tenant: <value> }', path);
+    }
+  });
+
+  it('a reprocess mode for a run still open is a 409 that says to finish, cancel or start beside it', async () => {
+    const created = await call(h, 'POST', '/api/v1/runs', { token: h.tokens.write, body: { backfill: 'slow', params: { tenant: 'h4' } } });
+    assert.equal(created.status, 201, created.text);
+    const id = (created.json.run as { id: string }).id;
+    const again = await call(h, 'POST', '/api/v1/runs', {
+      token: h.tokens.write,
+      body: { backfill: 'slow', params: { tenant: 'h4' }, mode: 'reprocess-all' },
+    });
+    assert.equal(again.status, 409, again.text);
+    assert.equal(again.json.error, 'run_open');
+    assert.match(again.json.message as string, new RegExp(`run ${id} is still open`));
+    assert.equal(again.json.hint, 'finish or cancel it first, or start a new run beside it');
+    await call(h, 'POST', `/api/v1/runs/${id}/cancel`, { token: h.tokens.write });
+  });
+
   it('an unknown run is answered 404 with the route that lists runs', async () => {
     const missing = await call(h, 'POST', '/api/v1/runs/r_nosuchrun/retry', { token: h.tokens.write });
     assert.equal(missing.status, 404, missing.text);

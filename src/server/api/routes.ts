@@ -1,5 +1,4 @@
 import type { Sluice } from '../../core/sluice.js';
-import { UsageError } from '../../core/errors.js';
 import { actorOf } from '../auth.js';
 import { ApiError } from '../http-errors.js';
 import { createToken } from '../tokens.js';
@@ -192,15 +191,12 @@ export function apiRoutes(sluice: Sluice, hooks: { tokenRevoked?(id: string): vo
           reply.code(200);
           return { dryRun: true, state: outcome.state, counts: outcome.counts, batches: outcome.batches, durationMs: outcome.durationMs };
         }
-        try {
-          const { run, outcome } = await sluice.enqueue(b.backfill, { ...options, newRun: b.new === true });
-          // 201 only for a run this request recorded; the open run it found is answered with 200.
-          if (outcome !== 'created') return reply.code(200).send({ run: summarize(run), outcome });
-          return { run: summarize(run), outcome };
-        } catch (error) {
-          if (error instanceof UsageError) throw new ApiError(400, 'bad_request', error.message);
-          throw error;
-        }
+        // The engine's refusals (a missing concurrency key, a reprocess mode for an open run) are
+        // answered by the error handler: their own status and code, and their hint in the API's terms.
+        const { run, outcome } = await sluice.enqueue(b.backfill, { ...options, newRun: b.new === true });
+        // 201 only for a run this request recorded; the open run it found is answered with 200.
+        if (outcome !== 'created') return reply.code(200).send({ run: summarize(run), outcome });
+        return { run: summarize(run), outcome };
       },
     }),
     route({
@@ -215,17 +211,12 @@ export function apiRoutes(sluice: Sluice, hooks: { tokenRevoked?(id: string): vo
       handler: async ({ body }) => {
         if (!sluice.backfills().some((d) => d.name === body.backfill))
           throw new ApiError(404, 'not_found', `unknown backfill "${body.backfill}"`, 'backfill');
-        try {
-          return await sluice.preview(body.backfill, {
-            since: body.since,
-            concurrency: body.concurrency,
-            batchSize: body.batchSize,
-            params: body.params,
-          });
-        } catch (error) {
-          if (error instanceof UsageError) throw new ApiError(400, 'bad_request', error.message);
-          throw error;
-        }
+        return await sluice.preview(body.backfill, {
+          since: body.since,
+          concurrency: body.concurrency,
+          batchSize: body.batchSize,
+          params: body.params,
+        });
       },
     }),
     route({
