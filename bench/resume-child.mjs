@@ -9,8 +9,7 @@ import { appendFileSync } from 'node:fs';
 
 const fromSources = process.argv[4] === '--from-sources';
 const built = (path) => new URL(`../${fromSources ? 'src' : 'dist'}/${path}${fromSources ? '.ts' : '.js'}`, import.meta.url).href;
-const { isOwnerDead } = await import(built('cli/context'));
-const { createSluice, defineBackfill, sqlKeyset } = await import(built('index'));
+const { createSluice, defineBackfill, ownerGoneFromThisHost, sqlKeyset } = await import(built('index'));
 const { openSqliteStore } = await import(built('sqlite'));
 
 const [path, tally] = process.argv.slice(2);
@@ -26,7 +25,7 @@ const def = defineBackfill({
   },
 });
 // As the CLI does: a lease whose owner's pid is gone on this host is taken over at once.
-const sluice = createSluice({ store, backfills: [def], isOwnerDead });
+const sluice = createSluice({ store, backfills: [def], isOwnerDead: ownerGoneFromThisHost });
 const handle = await sluice.start('resume');
 let first = true;
 handle.on('batch', () => {

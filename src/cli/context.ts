@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import {
   type BackfillDefinition,
   createSluice,
   type Logger,
   NotFoundError,
+  ownerGoneFromThisHost,
   parseDuration,
   type Sluice,
   type Store,
@@ -185,7 +185,13 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
   try {
     const backfills = options.demo ? withDemo(configured) : await withDemoWhereItRan(store, configured);
     refuseUnknownBackfill(options.backfill, backfills);
-    sluice = createSluice({ store, backfills, logger, isOwnerDead, ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
+    sluice = createSluice({
+      store,
+      backfills,
+      logger,
+      isOwnerDead: ownerGoneFromThisHost,
+      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+    });
   } catch (error) {
     await store.close().catch(() => undefined);
     throw error;
@@ -239,22 +245,5 @@ export async function definedBackfills(flags: GlobalFlags): Promise<BackfillDefi
     return await withDemoWhereItRan(store, configured);
   } finally {
     await store.close();
-  }
-}
-
-/**
- * Lease owners are `host:pid:random`. On this host, a pid that no longer exists is a dead worker
- * whose partitions can be taken over at once instead of after the lease expires.
- */
-export function isOwnerDead(owner: string): boolean {
-  const [host, pidText] = owner.split(':');
-  const pid = Number(pidText);
-  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

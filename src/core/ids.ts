@@ -21,3 +21,21 @@ export function processIdentity(clock: Clock): WorkerIdentity {
   const random = Math.floor(clock.random() * 36 ** 6).toString(36);
   return { id: `${host}:${process.pid}:${random}`, host, pid: process.pid };
 }
+
+/**
+ * Whether a lease owner (`host:pid:random`, as `processIdentity` makes them) was a process on this
+ * host that no longer exists: a dead worker, whose partitions can be taken over at once instead of
+ * after its lease expires. Another host's owner, this process and a live pid are not known dead.
+ */
+export function ownerGoneFromThisHost(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { findConfig, loadConfig } from '../../src/cli/config.js';
 import { exitCodeOfError } from '../../src/cli/exit-codes.js';
-import { dbPathOf, isOwnerDead } from '../../src/cli/context.js';
+import { dbPathOf } from '../../src/cli/context.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** Something shaped like a definition: loadConfig checks the shape, defineBackfill checks the rest. */
@@ -110,19 +108,5 @@ describe('CLI store location', () => {
       if (saved === undefined) delete process.env.SLUICE_DB;
       else process.env.SLUICE_DB = saved;
     }
-  });
-});
-
-describe('CLI lease owners: isOwnerDead', () => {
-  it('says dead only for a pid of this host that no longer exists', async () => {
-    const child = spawn(process.execPath, ['-e', '']);
-    const pid = child.pid!;
-    await new Promise((done) => child.on('exit', done));
-    assert.equal(isOwnerDead(`${hostname()}:${pid}:abc123`), true);
-    assert.equal(isOwnerDead(`${hostname()}:${process.ppid}:abc123`), false, 'a live process');
-    assert.equal(isOwnerDead(`${hostname()}:${process.pid}:abc123`), false, 'this process');
-    assert.equal(isOwnerDead(`another-host.invalid:${pid}:abc123`), false, 'another host cannot be checked');
-    assert.equal(isOwnerDead('not-an-owner'), false);
-    assert.equal(isOwnerDead(`${hostname()}:zero:abc`), false);
   });
 });
