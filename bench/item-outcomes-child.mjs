@@ -12,7 +12,7 @@
  * Prints one JSON line at the end: the run's state, counts, time from start to done, and the time
  * its batches spent waiting to retry (the sum of the retries' delays).
  */
-const { createSluice, defineBackfill, ownerGoneFromThisHost, sqlKeyset } = await import(new URL('../dist/index.js', import.meta.url).href);
+const { createSluice, defineBackfill, sqlKeyset } = await import(new URL('../dist/index.js', import.meta.url).href);
 const { openSqliteStore } = await import(new URL('../dist/sqlite.js', import.meta.url).href);
 
 const [path, url, mode, batchSize, lanes] = process.argv.slice(2);
@@ -68,7 +68,7 @@ const def = defineBackfill({
   maxFailureRatio: 1,
   process: process_,
 });
-const sluice = createSluice({ store, backfills: [def], isOwnerDead: ownerGoneFromThisHost });
+const sluice = createSluice({ store, backfills: [def] });
 const started = performance.now();
 // After a SIGKILL, start resumes the run the killed process left (its lease's pid is gone).
 const handle = await sluice.start('push');

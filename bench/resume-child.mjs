@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 
 const fromSources = process.argv[4] === '--from-sources';
 const built = (path) => new URL(`../${fromSources ? 'src' : 'dist'}/${path}${fromSources ? '.ts' : '.js'}`, import.meta.url).href;
-const { createSluice, defineBackfill, ownerGoneFromThisHost, sqlKeyset } = await import(built('index'));
+const { createSluice, defineBackfill, sqlKeyset } = await import(built('index'));
 const { openSqliteStore } = await import(built('sqlite'));
 
 const [path, tally] = process.argv.slice(2);
@@ -24,8 +24,8 @@ const def = defineBackfill({
     await new Promise((resolve) => setTimeout(resolve, 5));
   },
 });
-// As the CLI does: a lease whose owner's pid is gone on this host is taken over at once.
-const sluice = createSluice({ store, backfills: [def], isOwnerDead: ownerGoneFromThisHost });
+// By default, as the CLI does: a lease whose owner's pid is gone on this host is taken over at once.
+const sluice = createSluice({ store, backfills: [def] });
 const handle = await sluice.start('resume');
 let first = true;
 handle.on('batch', () => {

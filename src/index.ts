@@ -23,7 +23,7 @@ export type { RunState } from './core/run-state.js';
 export { RUN_STATES, OPEN_STATES, isRunState } from './core/run-state.js';
 /** A lease ended early because its worker was known dead (its expiry is the epoch), as status shows it. */
 export { expiredEarly } from './core/lease-liveness.js';
-/** Whether a lease owner was a process on this host that is gone; as `createSluice`'s `isOwnerDead`, its partitions are taken over at once. */
+/** Whether a lease owner was a process on this host that is gone (`createSluice`'s default `isOwnerDead`): its partitions are taken over at once. */
 export { ownerGoneFromThisHost } from './core/ids.js';
 export type { Counts } from './core/counts.js';
 export type { Cursor, ItemKey } from './core/cursor.js';

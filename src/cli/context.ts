@@ -5,7 +5,6 @@ import {
   createSluice,
   type Logger,
   NotFoundError,
-  ownerGoneFromThisHost,
   parseDuration,
   type Sluice,
   type Store,
@@ -189,7 +188,6 @@ export async function openContext(flags: GlobalFlags, options: ContextOptions): 
       store,
       backfills,
       logger,
-      isOwnerDead: ownerGoneFromThisHost,
       ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     });
   } catch (error) {

@@ -13,7 +13,7 @@ import {
   UsageError,
   messageOf,
 } from './errors.js';
-import { newRunId, processIdentity } from './ids.js';
+import { newRunId, ownerGoneFromThisHost, processIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { allSettled, hasLiveLease, isClaimable, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
@@ -65,7 +65,7 @@ class Engine implements Sluice {
     this.worker = options.worker ?? processIdentity(this.clock);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.progressIntervalMs = options.progressIntervalMs ?? 1000;
-    this.isOwnerDead = options.isOwnerDead ?? (() => false);
+    this.isOwnerDead = options.isOwnerDead ?? ownerGoneFromThisHost;
     this.memoryReader = options.memoryReader;
     this.controls = new RunControls({
       store: this.store,

@@ -25,7 +25,13 @@ export interface SluiceOptions {
   leaseMs?: number;
   /** Interval of progress events. Default 1000 ms. */
   progressIntervalMs?: number;
-  /** Tells whether a lease owner (another process) is gone, so its partitions can be taken over at once. */
+  /**
+   * Tells whether a lease owner (another process) is gone, so its partitions can be taken over at
+   * once rather than when its lease expires. Default `ownerGoneFromThisHost`: a process of this
+   * host (by hostname) whose pid no longer exists. Pass `() => false` where processes that share a
+   * hostname do not share a pid namespace (containers given one hostname): there a live owner's pid
+   * may look gone, and its partitions would move (safely, fenced) while it still works them.
+   */
   isOwnerDead?: (owner: string) => boolean;
   /** How the memory guard reads memory (bytes); default `process.memoryUsage()`. */
   memoryReader?: () => { rss: number; heapUsed: number };

@@ -606,7 +606,7 @@ const SRC = (path: string) => pathToFileURL(new URL(`../../src/${path}`, import.
  * items in batches of 10, one lane, each item POSTed to the receiver and settled per item.
  */
 const CHILD = `
-const { createSluice, defineBackfill, iterable, ownerGoneFromThisHost } = await import(${JSON.stringify(SRC('index.ts'))});
+const { createSluice, defineBackfill, iterable } = await import(${JSON.stringify(SRC('index.ts'))});
 const { openSqliteStore } = await import(${JSON.stringify(SRC('sqlite.ts'))});
 const [db, url] = process.argv.slice(2);
 const store = await openSqliteStore(db);
@@ -624,8 +624,8 @@ const def = defineBackfill({
     }));
   },
 });
-// As the CLI does: the lease of a process that died on this host is taken over at once.
-const sluice = createSluice({ store, backfills: [def], isOwnerDead: ownerGoneFromThisHost });
+// By default, as the CLI does: the lease of a process that died on this host is taken over at once.
+const sluice = createSluice({ store, backfills: [def] });
 const outcome = await (await sluice.start('push')).done;
 await sluice.close();
 await store.close();
