@@ -482,7 +482,7 @@ export function defineBackfill<Item>(input: BackfillDefinitionInput<Item>): Back
   }
   const key = input.key ?? input.source.defaultKey;
   if (!key) {
-    throw new ConfigError(`${label}: key is required for a ${input.source.kind} source`, {
+    throw new ConfigError(`${label}: key is required: its source (${input.source.kind}) has no key of its own`, {
       hint: 'add key: (item) => item.id (a value that identifies the item and never changes between runs)',
     });
   }

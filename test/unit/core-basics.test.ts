@@ -116,7 +116,10 @@ describe('defineBackfill', () => {
   }
 
   it('requires a key when the source suggests none', () => {
-    assert.throws(() => defineBackfill({ name: 'a', source, process: async () => {} }), /key is required/);
+    assert.throws(
+      () => defineBackfill({ name: 'a', source, process: async () => {} }),
+      new RegExp(`key is required: its source \\(${source.kind}\\) has no key of its own`),
+    );
   });
 });
 
