@@ -14,12 +14,13 @@
  * (`LWLock:WALWrite`) while another session's flush holds it.
  *
  *   node --import tsx bench/foreground-commit.ts [--quick] [--seconds 6] [--rounds 4] [--rows 2000000] [--settings full,seed002,paced]
+ *     [--surge RATE,FOR_S,EVERY_S]
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
-import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { type BackfillVariant, PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase } from './foreground-phase.js';
+import { percentile, runForeground } from './foreground-load.js';
+import { type BackfillVariant, foregroundLabel, PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase } from './foreground-phase.js';
 import { sampleWaits, topWaits, waitShare } from './pg-waits.js';
 import { median } from './report.js';
 
@@ -78,12 +79,12 @@ async function main(): Promise<void> {
           .map((l) => l.toFixed(2))
           .join(
             ' ',
-          )}; foreground ${shape.rate} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'} of a pair per setting, ${shape.rows.toLocaleString('en-US')} rows\n`,
+          )}; ${foregroundLabel(shape)}, ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'} of a pair per setting, ${shape.rows.toLocaleString('en-US')} rows\n`,
       );
       const idleP95s: number[] = [];
       const idle = async () => {
         await resetBetweenPhases(db);
-        idleP95s.push((await runForeground({ url, seconds: shape.seconds, rate: shape.rate })).p95);
+        idleP95s.push((await runForeground({ url, seconds: shape.seconds, rate: shape.rate, surge: shape.surge })).p95);
       };
       const phases = new Map<string, Phase[]>([...columns.keys()].map((k) => [k, []]));
       const phase = async (setting: string, mode: Mode, round: number) => {
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
             column: columns.get(`${setting}/${mode}`)!,
             seconds: shape.seconds,
             rate: shape.rate,
+            surge: shape.surge,
             rows: shape.rows,
             budgetMs: 0,
             fresh: true,

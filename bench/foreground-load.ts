@@ -15,10 +15,44 @@ import pg from 'pg';
 
 export const FOREGROUND_CONNECTIONS = 8;
 
+/**
+ * A foreground that is not steady: every `everyS` seconds, for `forS` of them, `rate` requests a
+ * second instead of the base rate (a busy hour, compressed). From the phase's start: a surge first.
+ */
+export interface Surge {
+  rate: number;
+  forS: number;
+  everyS: number;
+}
+
+/** `--surge RATE,FOR_S,EVERY_S` (e.g. `1500,5,15`), validated. */
+export function surgeArg(value: string | undefined): Surge | undefined {
+  if (value === undefined || value === '') return undefined;
+  const [rate, forS, everyS] = value.split(',').map(Number);
+  if (!(rate! > 0 && forS! > 0 && everyS! > forS!))
+    throw new Error(
+      `--surge must be RATE,FOR_S,EVERY_S with every rate and duration positive and FOR_S < EVERY_S (e.g. 1500,5,15), got "${value}"`,
+    );
+  return { rate: rate!, forS: forS!, everyS: everyS! };
+}
+
+/** Each request's scheduled start (ms from the phase's start): evenly spaced at the rate in force. */
+function schedule(seconds: number, rate: number, surge: Surge | undefined): number[] {
+  const times: number[] = [];
+  for (let t = 0; t < seconds * 1000; ) {
+    times.push(t);
+    const surging = surge !== undefined && t % (surge.everyS * 1000) < surge.forS * 1000;
+    t += 1000 / (surging ? surge.rate : rate);
+  }
+  return times;
+}
+
 export interface ForegroundOptions {
   url: string;
   seconds: number;
   rate: number;
+  /** A surge of requests at intervals (default: the same rate throughout). */
+  surge?: Surge;
   /** Run on the caller's event loop instead of a worker thread. */
   inProcess?: boolean;
 }
@@ -26,6 +60,8 @@ export interface ForegroundOptions {
 export interface ForegroundResult {
   /** Every request's latency in ms, sorted. */
   latencies: number[];
+  /** The same latencies in the order the requests completed (about their scheduled order): what the first seconds cost. */
+  inOrder: number[];
   p50: number;
   p95: number;
   p99: number;
@@ -49,15 +85,15 @@ async function load(options: Omit<ForegroundOptions, 'inProcess'>): Promise<Fore
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   const latencies: number[] = [];
+  const times = schedule(options.seconds, options.rate, options.surge);
   const start = performance.now();
-  const total = Math.floor(options.rate * options.seconds);
   let next = 0;
   await Promise.all(
     clients.map(async (client) => {
       for (;;) {
         const i = next++;
-        if (i >= total) return;
-        const scheduled = start + (i * 1000) / options.rate;
+        if (i >= times.length) return;
+        const scheduled = start + times[i]!;
         const wait = scheduled - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = $1', [1 + Math.floor(Math.random() * 10_000)]);
@@ -67,9 +103,11 @@ async function load(options: Omit<ForegroundOptions, 'inProcess'>): Promise<Fore
   );
   lag.disable();
   await Promise.all(clients.map((c) => c.end()));
+  const inOrder = [...latencies];
   latencies.sort((a, b) => a - b);
   return {
     latencies,
+    inOrder,
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
@@ -85,7 +123,7 @@ export function runForeground(options: ForegroundOptions): Promise<ForegroundRes
     const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
     const worker = new Worker(bootstrap, {
       eval: true,
-      workerData: { foreground: { url: options.url, seconds: options.seconds, rate: options.rate } },
+      workerData: { foreground: { url: options.url, seconds: options.seconds, rate: options.rate, surge: options.surge } },
     });
     worker.once('message', resolve);
     worker.once('error', reject);

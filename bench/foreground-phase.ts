@@ -5,7 +5,7 @@
  * phases). Used by bench/foreground-protection.ts and bench/foreground-tradeoff.ts.
  */
 import pg from 'pg';
-import { runForeground } from './foreground-load.js';
+import { FOREGROUND_CONNECTIONS, runForeground, type Surge, surgeArg } from './foreground-load.js';
 import { createSluice, defineBackfill, isSluiceError, probe, sqlKeyset, type HealthSignal } from '../src/index.js';
 import { postgresHealth } from '../src/postgres.js';
 import { openPostgresStore } from '../src/stores/postgres/index.js';
@@ -22,6 +22,8 @@ export const PHASE_ARGS = {
   rounds: { type: 'string' },
   rows: { type: 'string' },
   rate: { type: 'string', default: '300' },
+  /** `RATE,FOR_S,EVERY_S`: a surge of the foreground at intervals (foreground-load.ts); none by default. */
+  surge: { type: 'string' },
   pg: { type: 'string', default: process.env.SLUICE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test' },
 } as const;
 
@@ -32,12 +34,14 @@ export interface PhaseShape {
   rows: number;
   /** Foreground requests per second. */
   rate: number;
+  /** The foreground's surges, if any. */
+  surge: Surge | undefined;
   pg: string;
 }
 
 /** The phases' shape from the parsed `PHASE_ARGS`: what was given, else the benchmark's defaults (1.5 s phases and one round when quick). */
 export function phaseShape(
-  values: { quick: boolean; seconds?: string; rounds?: string; rows?: string; rate: string; pg: string },
+  values: { quick: boolean; seconds?: string; rounds?: string; rows?: string; rate: string; surge?: string; pg: string },
   defaults: { rounds: number; rows: number; quickRows: number },
 ): PhaseShape {
   // `quick`, `rate` and `pg` always have a value: PHASE_ARGS gives their defaults.
@@ -48,8 +52,15 @@ export function phaseShape(
     rounds: Number(values.rounds ?? (quick ? 1 : defaults.rounds)),
     rows: Number(values.rows ?? (quick ? defaults.quickRows : defaults.rows)),
     rate: Number(values.rate),
+    surge: surgeArg(values.surge),
     pg: values.pg,
   };
+}
+
+/** The foreground as the benchmarks' headers describe it: its rate, its surges, its connections. */
+export function foregroundLabel(shape: Pick<PhaseShape, 'rate' | 'surge'>): string {
+  const { surge } = shape;
+  return `foreground ${shape.rate} updates/s${surge ? ` (${surge.rate}/s for ${surge.forS} s of every ${surge.everyS})` : ''} over ${FOREGROUND_CONNECTIONS} connections (a worker thread)`;
 }
 
 export interface BackfillVariant {
@@ -75,6 +86,8 @@ export interface PhaseOptions {
   seconds: number;
   /** Foreground requests per second. */
   rate: number;
+  /** The foreground's surges, if any. */
+  surge?: Surge | undefined;
   /** The rows of `events` (a backfill that finishes them within the phase is warned about). */
   rows: number;
   /** The probe's budget (ms), for variants with signals. */
@@ -88,6 +101,8 @@ export interface PhaseOptions {
 export interface PhaseResult {
   /** The foreground's latencies (ms), sorted. */
   latencies: number[];
+  /** The same in the order the requests completed. */
+  inOrder: number[];
   itemsPerSecond: number;
   processed: number;
   seconds: number;
@@ -108,7 +123,7 @@ export async function resetBetweenPhases(db: pg.Client): Promise<void> {
 export function sluiceAdaptiveVariant(
   factor: number,
   targetBatchMs: number,
-  tuning: { minBatchMs?: number; budgetPercentile?: number } = {},
+  tuning: { minBatchMs?: number; budgetPercentile?: number; startShare?: number; budgetDecrease?: number } = {},
 ): BackfillVariant {
   return {
     name: `Sluice adaptive, budget ${factor} × idle p95`,
@@ -118,6 +133,8 @@ export function sluiceAdaptiveVariant(
       targetBatchMs,
       ...(tuning.minBatchMs !== undefined ? { minBatchMs: tuning.minBatchMs } : {}),
       ...(tuning.budgetPercentile !== undefined ? { budgetPercentile: tuning.budgetPercentile } : {}),
+      ...(tuning.startShare !== undefined ? { startShare: tuning.startShare } : {}),
+      ...(tuning.budgetDecrease !== undefined ? { budgetDecrease: tuning.budgetDecrease } : {}),
     },
     budgetFactor: factor,
     signals: async (url, budget) => {
@@ -182,7 +199,7 @@ export async function runPhase(variant: BackfillVariant, options: PhaseOptions):
       return sluice.start(def.name, { newRun: true, reprocess: 'all' });
     });
     const started = performance.now();
-    const latencies = (await runForeground({ url, seconds: options.seconds, rate: options.rate })).latencies;
+    const { latencies, inOrder } = await runForeground({ url, seconds: options.seconds, rate: options.rate, surge: options.surge });
     if (options.fresh) handle.cancel('bench', 'phase over');
     else handle.stop('bench', 'phase over');
     const outcome = await handle.done;
@@ -194,6 +211,7 @@ export async function runPhase(variant: BackfillVariant, options: PhaseOptions):
       console.warn(`warning: ${variant.name} finished all ${options.rows} rows within the phase; use more --rows`);
     return {
       latencies,
+      inOrder,
       itemsPerSecond: outcome.counts.processed / seconds,
       processed: outcome.counts.processed,
       seconds,

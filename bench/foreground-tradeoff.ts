@@ -20,7 +20,13 @@
  *
  *   node --import tsx bench/foreground-tradeoff.ts [--quick] [--seconds 6] [--rounds 2] [--rows 1000000]
  *     [--budgets 1.2,1.5,2] [--delays 0,25,100,400,1600] [--chunk-ms 500,100,30,10,3] [--fixed-batch 500] [--sync-commit]
- *     [--budget-percentile 95]
+ *     [--budget-percentile 95] [--start-share 0.5] [--budget-decrease 0.7] [--surge RATE,FOR_S,EVERY_S]
+ *
+ * Each Sluice phase prints the share of the foreground's requests over its budget, over the whole
+ * phase and over its last three quarters (the controller settled). `--start-share` and
+ * `--budget-decrease` set the controller's; `--surge 1500,5,20` gives the foreground 1,500
+ * requests a second for 5 s of every 20 (idle phases too), where a fixed throttle must be set for
+ * the surge and an adaptive one need not.
  *
  * Every backfill's batch transactions commit as the PostgreSQL store's default does, with
  * `synchronous_commit = off`; `--sync-commit` makes every one of them wait for its WAL flush, which
@@ -30,8 +36,8 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
-import { FOREGROUND_CONNECTIONS, percentile, runForeground } from './foreground-load.js';
-import { PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import { percentile, runForeground } from './foreground-load.js';
+import { foregroundLabel, PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
 import { median } from './report.js';
 import { type Contender, printCurve } from './foreground-tradeoff-report.js';
 
@@ -45,18 +51,29 @@ const { values } = parseArgs({
     verbose: { type: 'boolean', default: false },
     'sync-commit': { type: 'boolean', default: false },
     'budget-percentile': { type: 'string' },
+    'start-share': { type: 'string' },
+    'budget-decrease': { type: 'string' },
   },
 });
 const shape = phaseShape(values, { rounds: 2, rows: 1_000_000, quickRows: 100_000 });
 const { quick } = shape;
-const BUDGETS = (values.budgets ?? (quick ? '1.5' : '1.2,1.5,2')).split(',').map(Number);
-const DELAYS = (values.delays ?? (quick ? '0,400' : '0,25,100,400,1600')).split(',').map(Number);
-const CHUNKS = (values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3')).split(',').map(Number);
+/** A comma-separated list of numbers; `''` is none (`--delays ''` leaves seed 002's throttle out). */
+const numbers = (list: string): number[] =>
+  list
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map(Number);
+const BUDGETS = numbers(values.budgets ?? (quick ? '1.5' : '1.2,1.5,2'));
+const DELAYS = numbers(values.delays ?? (quick ? '0,400' : '0,25,100,400,1600'));
+const CHUNKS = numbers(values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3'));
 const FIXED_BATCH = Number(values['fixed-batch']);
 const TARGET_BATCH_MS = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
 const MIN_BATCH_MS = process.env.BENCH_MIN_BATCH_MS === undefined ? undefined : Number(process.env.BENCH_MIN_BATCH_MS);
 /** The percentile the controller holds its probe's readings to (`adaptive.budgetPercentile`; Sluice's default 95). */
 const BUDGET_PERCENTILE = values['budget-percentile'] === undefined ? undefined : Number(values['budget-percentile']);
+/** The share of full speed the controller starts at, and its factor after a reading over budget (Sluice's defaults 0.5 and 0.7). */
+const START_SHARE = values['start-share'] === undefined ? undefined : Number(values['start-share']);
+const BUDGET_DECREASE = values['budget-decrease'] === undefined ? undefined : Number(values['budget-decrease']);
 
 const unthrottled: Contender = {
   group: 'unthrottled',
@@ -71,6 +88,8 @@ const sluice = BUDGETS.map(
     variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS, {
       ...(MIN_BATCH_MS !== undefined ? { minBatchMs: MIN_BATCH_MS } : {}),
       ...(BUDGET_PERCENTILE !== undefined ? { budgetPercentile: BUDGET_PERCENTILE } : {}),
+      ...(START_SHARE !== undefined ? { startShare: START_SHARE } : {}),
+      ...(BUDGET_DECREASE !== undefined ? { budgetDecrease: BUDGET_DECREASE } : {}),
     }),
   }),
 );
@@ -116,12 +135,14 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(
           ' ',
-        )}; foreground ${shape.rate} updates/s over ${FOREGROUND_CONNECTIONS} connections (a worker thread), ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'}, ${shape.rows.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${BUDGET_PERCENTILE ?? 95}\n`,
+        )}; ${foregroundLabel(shape)}, ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'}, ${shape.rows.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${BUDGET_PERCENTILE ?? 95}\n`,
     );
     const idlePhases: number[] = [];
     const idle = async () => {
       await resetBetweenPhases(db);
-      idlePhases.push(percentile((await runForeground({ url, seconds: shape.seconds, rate: shape.rate })).latencies, 95));
+      idlePhases.push(
+        percentile((await runForeground({ url, seconds: shape.seconds, rate: shape.rate, surge: shape.surge })).latencies, 95),
+      );
     };
     const measured = new Map<Contender, { p95s: number[]; processed: number; seconds: number }>(
       order.map((c) => [c, { p95s: [], processed: 0, seconds: 0 }]),
@@ -140,6 +161,7 @@ async function main(): Promise<void> {
           column: columns[i]!,
           seconds: shape.seconds,
           rate: shape.rate,
+          surge: shape.surge,
           rows: shape.rows,
           budgetMs,
           fresh: true,
@@ -150,7 +172,7 @@ async function main(): Promise<void> {
         m.processed += phase.processed;
         m.seconds += phase.seconds;
         console.error(
-          `round ${round + 1}: ${contender.group}, ${contender.setting}: p95 ${m.p95s.at(-1)!.toFixed(1)} ms, ${Math.round(phase.itemsPerSecond)} items/s${contender.factor ? `, probe budget ${budgetMs.toFixed(1)} ms, ${overBudget(phase.latencies, budgetMs)} of requests over it` : ''}`,
+          `round ${round + 1}: ${contender.group}, ${contender.setting}: p95 ${m.p95s.at(-1)!.toFixed(1)} ms, ${Math.round(phase.itemsPerSecond)} items/s${contender.factor ? `, probe budget ${budgetMs.toFixed(1)} ms, ${overBudget(phase.latencies, budgetMs)} of requests over it (${overBudget(phase.inOrder.slice(phase.inOrder.length >> 2), budgetMs)} in the last three quarters of the phase)` : ''}`,
         );
         await idle();
       }
