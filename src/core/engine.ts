@@ -13,7 +13,7 @@ import {
   UsageError,
   messageOf,
 } from './errors.js';
-import { newRunId, ownerGoneFromThisHost, processIdentity } from './ids.js';
+import { newRunId, ownerGoneFromThisHost, processIdentity, rememberOwnIdentity } from './ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { allSettled, hasLiveLease, isClaimable, type Stalled, stalledOf } from './lease-liveness.js';
 import { replayQuarantine } from './replay.js';
@@ -63,6 +63,7 @@ class Engine implements Sluice {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.worker = options.worker ?? processIdentity(this.clock);
+    rememberOwnIdentity(this.worker.id);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.progressIntervalMs = options.progressIntervalMs ?? 1000;
     this.isOwnerDead = options.isOwnerDead ?? ownerGoneFromThisHost;

@@ -24,8 +24,11 @@ const def = defineBackfill({
   source: iterable({ from: (after) => Array.from({ length: ${ITEMS} - Number(after ?? 0) }, (_, i) => ({ id: Number(after ?? 0) + i + 1 })), cursorOf: (i) => i.id }),
   async process() { await new Promise((resolve) => setTimeout(resolve, 20)); },
 });
-// No isOwnerDead: the library's default.
-const sluice = createSluice({ store, backfills: [def], leaseMs: ${LEASE_MS} });
+// No isOwnerDead: the library's default. AS_PARENT: this process leases under its parent's pid, as
+// an earlier process with the pid the restart gets (a container's node restarted as pid 1 again).
+const { hostname } = await import('node:os');
+const worker = process.env.AS_PARENT ? { id: hostname() + ':' + process.ppid + ':earlier', host: hostname(), pid: process.ppid } : undefined;
+const sluice = createSluice({ store, backfills: [def], leaseMs: ${LEASE_MS}, ...(worker ? { worker } : {}) });
 const run = await sluice.start('slow');
 run.on('batch', () => process.stdout.write('batch\\n'));
 await run.done;
@@ -45,9 +48,19 @@ describe('a crashed service restarted on the same host', () => {
   });
   after(async () => cleanup());
 
-  it("takes over the dead process's partitions at once and finishes the run", async () => {
-    const db = join(dir, 'store.db');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, 'service.mjs'), db], { stdio: ['ignore', 'pipe', 'inherit'] });
+  for (const [name, asParent] of [
+    ["takes over the dead process's partitions at once and finishes the run", false],
+    ['takes them over at once when the dead process had the pid the restart has (a restarted container)', true],
+  ] as const)
+    it(name, async () => {
+      await crashAndRestart(join(dir, `store-${asParent ? 'same-pid' : 'other-pid'}.db`), asParent);
+    });
+
+  async function crashAndRestart(db: string, asParent: boolean): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, 'service.mjs'), db], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...(asParent ? { AS_PARENT: '1' } : {}) },
+    });
     let batches = 0;
     const committed = new Promise<void>((resolve) =>
       child.stdout!.on('data', (chunk: Buffer) => {
@@ -89,9 +102,14 @@ describe('a crashed service restarted on the same host', () => {
         transitions.some((t) => t.from === 'running' && t.to === 'paused'),
         `the dead process's run was paused before it was taken over: ${JSON.stringify(transitions)}`,
       );
+      const partitions = await store.listPartitions(outcome.runId);
+      assert.ok(
+        partitions.every((p) => p.state === 'done'),
+        `every partition done: ${JSON.stringify(partitions.map((p) => p.state))}`,
+      );
     } finally {
       await sluice.close();
       await store.close();
     }
-  });
+  }
 });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
-import { ownerGoneFromThisHost, processIdentity } from '../../src/core/ids.js';
 import { systemClock } from '../../src/core/clock.js';
+import { ownerGoneFromThisHost, processIdentity, rememberOwnIdentity } from '../../src/core/ids.js';
 
 describe('lease owners: ownerGoneFromThisHost', () => {
   it('says gone only for a pid of this host that no longer exists', async () => {
@@ -12,13 +12,19 @@ describe('lease owners: ownerGoneFromThisHost', () => {
     await new Promise((done) => child.on('exit', done));
     assert.equal(ownerGoneFromThisHost(`${hostname()}:${pid}:abc123`), true);
     assert.equal(ownerGoneFromThisHost(`${hostname()}:${process.ppid}:abc123`), false, 'a live process');
-    assert.equal(ownerGoneFromThisHost(`${hostname()}:${process.pid}:abc123`), false, 'this process');
     assert.equal(ownerGoneFromThisHost(`another-host.invalid:${pid}:abc123`), false, 'another host cannot be checked');
     assert.equal(ownerGoneFromThisHost('not-an-owner'), false);
     assert.equal(ownerGoneFromThisHost(`${hostname()}:zero:abc`), false);
   });
 
-  it('reads the owners processIdentity makes: this process is not gone', () => {
-    assert.equal(ownerGoneFromThisHost(processIdentity(systemClock).id), false);
+  it("this process's engines are not gone, whoever made their identity", () => {
+    assert.equal(ownerGoneFromThisHost(processIdentity(systemClock).id), false, 'an identity processIdentity made');
+    const given = `${hostname()}:${process.pid}:given1`;
+    rememberOwnIdentity(given);
+    assert.equal(ownerGoneFromThisHost(given), false, 'an identity given to an engine');
+  });
+
+  it('an owner with this pid that is none of its engines was an earlier process with the pid (a restarted container): gone', () => {
+    assert.equal(ownerGoneFromThisHost(`${hostname()}:${process.pid}:before`), true);
   });
 });
