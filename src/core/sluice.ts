@@ -28,9 +28,10 @@ export interface SluiceOptions {
   /**
    * Tells whether a lease owner (another process) is gone, so its partitions can be taken over at
    * once rather than when its lease expires. Default `ownerGoneFromThisHost`: a process of this
-   * host (by hostname) whose pid no longer exists, or is now this process's (a restart). Pass `() => false` where processes that share a
-   * hostname do not share a pid namespace (containers given one hostname): there a live owner's pid
-   * may look gone, and its partitions would move (safely, fenced) while it still works them.
+   * host (by hostname) whose pid no longer exists, or is now this process's (a restart). Pass
+   * `() => false` where processes that share a hostname do not share a pid namespace (containers
+   * given one hostname): there a live owner's pid may look gone, and its partitions would move
+   * (safely, fenced) while it still works them.
    */
   isOwnerDead?: (owner: string) => boolean;
   /** How the memory guard reads memory (bytes); default `process.memoryUsage()`. */
