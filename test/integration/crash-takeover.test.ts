@@ -61,6 +61,7 @@ describe('a crashed service restarted on the same host', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...(asParent ? { AS_PARENT: '1' } : {}) },
     });
+    const closed = once(child, 'close');
     let batches = 0;
     const committed = new Promise<void>((resolve) =>
       child.stdout!.on('data', (chunk: Buffer) => {
@@ -71,8 +72,13 @@ describe('a crashed service restarted on the same host', () => {
         if (batches >= 3) resolve();
       }),
     );
-    await committed;
-    const closed = once(child, 'close');
+    // A service that ends before its third batch (it failed to start) fails the test rather than hanging it.
+    await Promise.race([
+      committed,
+      closed.then(([code]) => {
+        throw new Error(`the service exited (code ${String(code)}) after ${batches} batches, before it was killed`);
+      }),
+    ]);
     child.kill('SIGKILL');
     const [, signal] = (await closed) as [number | null, string | null];
     assert.equal(signal, 'SIGKILL');
