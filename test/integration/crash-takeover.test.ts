@@ -104,9 +104,10 @@ describe('a crashed service restarted on the same host', () => {
       ]);
       assert.equal(outcome.state, 'succeeded');
       const transitions = await store.listTransitions(outcome.runId);
+      // As the CLI's log shows it (docs/concepts.md): running → paused by sluice, then running again.
       assert.ok(
-        transitions.some((t) => t.from === 'running' && t.to === 'paused'),
-        `the dead process's run was paused before it was taken over: ${JSON.stringify(transitions)}`,
+        transitions.some((t) => t.from === 'running' && t.to === 'paused' && t.actor === 'sluice'),
+        `the dead process's run was paused by sluice before it was taken over: ${JSON.stringify(transitions)}`,
       );
       const partitions = await store.listPartitions(outcome.runId);
       assert.ok(
