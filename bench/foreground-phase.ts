@@ -63,6 +63,14 @@ export function foregroundLabel(shape: Pick<PhaseShape, 'rate' | 'surge'>): stri
   return `foreground ${shape.rate} updates/s${surge ? ` (${surge.rate}/s for ${surge.forS} s of every ${surge.everyS})` : ''} over ${FOREGROUND_CONNECTIONS} connections (a worker thread)`;
 }
 
+/** The adaptive controller's knobs a benchmark may set besides its batch target (Sluice's defaults otherwise). */
+export interface AdaptiveTuning {
+  minBatchMs?: number;
+  budgetPercentile?: number;
+  startShare?: number;
+  budgetDecrease?: number;
+}
+
 export interface BackfillVariant {
   name: string;
   batchSize: number;
@@ -70,7 +78,7 @@ export interface BackfillVariant {
   batchDelayMs?: number;
   /** The health signals, connected before the phase starts (so that no reading includes connecting). */
   signals?: (url: string, budgetMs: number) => Promise<HealthSignal[]>;
-  adaptive?: { targetBatchMs: number; minBatchMs?: number; budgetPercentile?: number };
+  adaptive?: { targetBatchMs: number } & AdaptiveTuning;
   /** The probe's budget as a multiple of the idle p95. */
   budgetFactor?: number;
   /** Whether batch transactions commit with `synchronous_commit = off` (the store's default: yes). */
@@ -120,22 +128,12 @@ export async function resetBetweenPhases(db: pg.Client): Promise<void> {
  * batches, and steers on a probe running the foreground's own statement against the budget the
  * phase gives it (`factor` × the idle p95), stopping at 5 × the budget, with `postgresHealth`.
  */
-export function sluiceAdaptiveVariant(
-  factor: number,
-  targetBatchMs: number,
-  tuning: { minBatchMs?: number; budgetPercentile?: number; startShare?: number; budgetDecrease?: number } = {},
-): BackfillVariant {
+export function sluiceAdaptiveVariant(factor: number, targetBatchMs: number, tuning: AdaptiveTuning = {}): BackfillVariant {
   return {
     name: `Sluice adaptive, budget ${factor} × idle p95`,
     batchSize: 2000,
     concurrency: 4,
-    adaptive: {
-      targetBatchMs,
-      ...(tuning.minBatchMs !== undefined ? { minBatchMs: tuning.minBatchMs } : {}),
-      ...(tuning.budgetPercentile !== undefined ? { budgetPercentile: tuning.budgetPercentile } : {}),
-      ...(tuning.startShare !== undefined ? { startShare: tuning.startShare } : {}),
-      ...(tuning.budgetDecrease !== undefined ? { budgetDecrease: tuning.budgetDecrease } : {}),
-    },
+    adaptive: { targetBatchMs, ...tuning },
     budgetFactor: factor,
     signals: async (url, budget) => {
       const probeClient = new pg.Client({ connectionString: url, application_name: 'bench:probe' });

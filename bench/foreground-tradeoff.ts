@@ -37,7 +37,15 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { withForegroundDatabase } from './foreground-database.js';
 import { percentile, runForeground } from './foreground-load.js';
-import { foregroundLabel, PHASE_ARGS, phaseShape, resetBetweenPhases, runPhase, sluiceAdaptiveVariant } from './foreground-phase.js';
+import {
+  type AdaptiveTuning,
+  foregroundLabel,
+  PHASE_ARGS,
+  phaseShape,
+  resetBetweenPhases,
+  runPhase,
+  sluiceAdaptiveVariant,
+} from './foreground-phase.js';
 import { median } from './report.js';
 import { type Contender, printCurve } from './foreground-tradeoff-report.js';
 
@@ -68,12 +76,19 @@ const DELAYS = numbers(values.delays ?? (quick ? '0,400' : '0,25,100,400,1600'))
 const CHUNKS = numbers(values['chunk-ms'] ?? (quick ? '100,10' : '500,100,30,10,3'));
 const FIXED_BATCH = Number(values['fixed-batch']);
 const TARGET_BATCH_MS = Number(process.env.BENCH_TARGET_BATCH_MS ?? 100);
-const MIN_BATCH_MS = process.env.BENCH_MIN_BATCH_MS === undefined ? undefined : Number(process.env.BENCH_MIN_BATCH_MS);
-/** The percentile the controller holds its probe's readings to (`adaptive.budgetPercentile`; Sluice's default 95). */
-const BUDGET_PERCENTILE = values['budget-percentile'] === undefined ? undefined : Number(values['budget-percentile']);
-/** The share of full speed the controller starts at, and its factor after a reading over budget (Sluice's defaults 0.5 and 0.7). */
-const START_SHARE = values['start-share'] === undefined ? undefined : Number(values['start-share']);
-const BUDGET_DECREASE = values['budget-decrease'] === undefined ? undefined : Number(values['budget-decrease']);
+/**
+ * The controller's knobs given (Sluice's defaults for the rest): the shortest batch, the percentile
+ * it holds its probe's readings to (95), the share of full speed it starts at (0.5) and its factor
+ * after a reading over budget (0.7).
+ */
+const TUNING: AdaptiveTuning = Object.fromEntries(
+  Object.entries({
+    minBatchMs: process.env.BENCH_MIN_BATCH_MS,
+    budgetPercentile: values['budget-percentile'],
+    startShare: values['start-share'],
+    budgetDecrease: values['budget-decrease'],
+  }).flatMap(([knob, given]) => (given === undefined ? [] : [[knob, Number(given)]])),
+);
 
 const unthrottled: Contender = {
   group: 'unthrottled',
@@ -85,12 +100,7 @@ const sluice = BUDGETS.map(
     group: 'sluice',
     setting: `budget ${factor} × idle p95`,
     factor,
-    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS, {
-      ...(MIN_BATCH_MS !== undefined ? { minBatchMs: MIN_BATCH_MS } : {}),
-      ...(BUDGET_PERCENTILE !== undefined ? { budgetPercentile: BUDGET_PERCENTILE } : {}),
-      ...(START_SHARE !== undefined ? { startShare: START_SHARE } : {}),
-      ...(BUDGET_DECREASE !== undefined ? { budgetDecrease: BUDGET_DECREASE } : {}),
-    }),
+    variant: sluiceAdaptiveVariant(factor, TARGET_BATCH_MS, TUNING),
   }),
 );
 const seed002 = DELAYS.map(
@@ -135,7 +145,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(
           ' ',
-        )}; ${foregroundLabel(shape)}, ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'}, ${shape.rows.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${BUDGET_PERCENTILE ?? 95}\n`,
+        )}; ${foregroundLabel(shape)}, ${shape.seconds} s per phase, ${shape.rounds} round${shape.rounds === 1 ? '' : 's'}, ${shape.rows.toLocaleString('en-US')} rows, batch transactions committing ${values['sync-commit'] ? 'synchronously (--sync-commit)' : "asynchronously (the store's default)"}, Sluice holding its probe to p${TUNING.budgetPercentile ?? 95}\n`,
     );
     const idlePhases: number[] = [];
     const idle = async () => {
